@@ -1,0 +1,19 @@
+/* The command-line front end: one cmd_<verb>.c per verb, each a thin layer over the
+ * library. Conventions (docs/cli.md): options before or after inputs, --help on every
+ * verb, human output on stdout, progress and errors on stderr, exit 0 ok / 1 error /
+ * 2 usage. */
+#ifndef PKTLM_CLI_H
+#define PKTLM_CLI_H
+#include <stdio.h>
+
+int cmd_stats(int argc, char **argv);
+
+/* Print "pktlm VERB: message" on stderr; returns 1 (for `return cli_error(...)`). */
+int cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parse a number option value or print a usage error. 0 ok, -1 bad. */
+int cli_double(const char *verb, const char *opt, const char *s, double *out);
+int cli_long(const char *verb, const char *opt, const char *s, long *out);
+/* Expand INPUT arguments (files or directories, recursed, sorted) into a list of files. */
+int cli_expand_inputs(const char *verb, char **inputs, int n, char ***files, int *nfiles);
+void cli_free_list(char **list, int n);
+#endif

@@ -1,0 +1,88 @@
+#include "cli/cli.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <dirent.h>
+#include <sys/stat.h>
+
+int cli_error(const char *verb, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "pktlm %s: ", verb);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_double(const char *verb, const char *opt, const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || errno || end == s || *end) { cli_error(verb, "%s needs a number, got '%s'", opt, s ? s : ""); return -1; }
+    *out = v;
+    return 0;
+}
+
+int cli_long(const char *verb, const char *opt, const char *s, long *out) {
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end) { cli_error(verb, "%s needs an integer, got '%s'", opt, s ? s : ""); return -1; }
+    *out = v;
+    return 0;
+}
+
+typedef struct { char **v; int n, cap; } strlist;
+
+static int push(strlist *l, const char *s) {
+    if (l->n == l->cap) {
+        int nc = l->cap ? l->cap * 2 : 64;
+        char **v = realloc(l->v, (size_t)nc * sizeof *v);
+        if (!v) return -1;
+        l->v = v; l->cap = nc;
+    }
+    l->v[l->n] = strdup(s);
+    return l->v[l->n++] ? 0 : -1;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int walk(const char *verb, const char *path, strlist *out) {
+    struct stat st;
+    if (strcmp(path, "-") == 0) return push(out, path);
+    if (stat(path, &st) != 0) return cli_error(verb, "%s: %s", path, strerror(errno)), -1;
+    if (!S_ISDIR(st.st_mode)) return push(out, path);
+    DIR *d = opendir(path);
+    if (!d) return cli_error(verb, "%s: %s", path, strerror(errno)), -1;
+    strlist names = { 0 };
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') push(&names, e->d_name);
+    closedir(d);
+    qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);  /* sorted: reproducible order */
+    int rc = 0;
+    for (int i = 0; i < names.n && rc == 0; i++) {
+        size_t L = strlen(path) + strlen(names.v[i]) + 2;
+        char *p = malloc(L);
+        snprintf(p, L, "%s/%s", path, names.v[i]);
+        if (stat(p, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) rc = walk(verb, p, out);
+        free(p);
+    }
+    cli_free_list(names.v, names.n);
+    return rc;
+}
+
+int cli_expand_inputs(const char *verb, char **inputs, int n, char ***files, int *nfiles) {
+    strlist out = { 0 };
+    for (int i = 0; i < n; i++)
+        if (walk(verb, inputs[i], &out) != 0) { cli_free_list(out.v, out.n); return -1; }
+    *files = out.v; *nfiles = out.n;
+    return 0;
+}
+
+void cli_free_list(char **list, int n) {
+    for (int i = 0; i < n; i++) free(list[i]);
+    free(list);
+}

@@ -1,0 +1,24 @@
+/* pktlm: foundation models of network traffic, one native binary. */
+#include "cli/cli.h"
+#include <string.h>
+
+static const struct { const char *name, *help; int (*fn)(int, char **); } verbs[] = {
+    { "stats", "read captures, split flows, print a summary (and a per-flow CSV)", cmd_stats },
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: pktlm VERB [options] ...\n\nverbs:\n");
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+    fprintf(f, "\n`pktlm VERB --help` describes each verb. Documentation: docs/.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
+    if (!strcmp(argv[1], "--version")) { puts("pktlm 0.1"); return 0; }
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (!strcmp(argv[1], verbs[i].name)) return verbs[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "pktlm: unknown verb '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,121 @@
+#include "corpus/shard.h"
+#include "util/util.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR_INTS 256
+
+int shard_load(shard *s, const char *path, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "%s: cannot open: %m", path); return -1; }
+    uint8_t h[HDR_INTS * 4];
+    size_t got = fread(h, 1, sizeof h, f);
+    if (got != sizeof h) { snprintf(err, errlen, "%s: truncated header at byte offset %zu (need %zu)", path, got, sizeof h); fclose(f); return -1; }
+    if (rd32le(h) != SHARD_MAGIC) { snprintf(err, errlen, "%s: not a pktlm token shard (bad magic at byte offset 0)", path); fclose(f); return -1; }
+    if (rd32le(h + 4) != SHARD_VERSION) { snprintf(err, errlen, "%s: shard version %u, this pktlm reads version %d (re-run pktlm prep)", path, rd32le(h + 4), SHARD_VERSION); fclose(f); return -1; }
+    s->vocab_size = (int)rd32le(h + 8); s->pad_id = (int)rd32le(h + 12); s->bos_id = (int)rd32le(h + 16);
+    s->eos_id = (int)rd32le(h + 20); s->n_labels = (int)rd32le(h + 24); s->label_base = (int)rd32le(h + 28);
+    s->n_seqs = rd64le(h + 32); s->n_tokens = rd64le(h + 40); s->split = (int)rd32le(h + 48);
+    if (s->vocab_size <= 0 || s->vocab_size > 65536 || s->n_tokens > (1ull << 40) || s->n_seqs > (1ull << 36)) {
+        snprintf(err, errlen, "%s: implausible header (vocab %d, %llu tokens, %llu sequences)", path, s->vocab_size,
+                 (unsigned long long)s->n_tokens, (unsigned long long)s->n_seqs);
+        fclose(f); return -1;
+    }
+    s->tokens = malloc(s->n_tokens * 2 + 2);
+    s->seqs = malloc(s->n_seqs * sizeof(shard_seq) + 1);
+    if (!s->tokens || !s->seqs) { snprintf(err, errlen, "%s: out of memory", path); fclose(f); shard_free(s); return -1; }
+    got = fread(s->tokens, 2, s->n_tokens, f);
+    if (got != s->n_tokens) {
+        snprintf(err, errlen, "%s: truncated token block at byte offset %zu", path, sizeof h + got * 2);
+        fclose(f); shard_free(s); return -1;
+    }
+    uint8_t rec[32];
+    for (uint64_t i = 0; i < s->n_seqs; i++) {
+        if (fread(rec, 1, 32, f) != 32) {
+            snprintf(err, errlen, "%s: truncated index at byte offset %llu", path,
+                     (unsigned long long)(sizeof h + s->n_tokens * 2 + i * 32));
+            fclose(f); shard_free(s); return -1;
+        }
+        shard_seq *q = &s->seqs[i];
+        q->off = rd64le(rec); q->len = rd32le(rec + 8); q->label = (int32_t)rd32le(rec + 12);
+        q->file = rd32le(rec + 16); q->flow = rd32le(rec + 20); q->key = rd64le(rec + 24);
+        if (q->off > s->n_tokens || q->len > s->n_tokens - q->off || q->label < -1 || q->label >= s->n_labels) {
+            snprintf(err, errlen, "%s: index entry %llu out of range at byte offset %llu", path, (unsigned long long)i,
+                     (unsigned long long)(sizeof h + s->n_tokens * 2 + i * 32));
+            fclose(f); shard_free(s); return -1;
+        }
+    }
+    fclose(f);
+    for (uint64_t i = 0; i < s->n_tokens; i++)
+        if (s->tokens[i] >= s->vocab_size) {
+            snprintf(err, errlen, "%s: token %u >= vocabulary size %d at byte offset %llu", path, s->tokens[i],
+                     s->vocab_size, (unsigned long long)(sizeof h + i * 2));
+            shard_free(s); return -1;
+        }
+    return 0;
+}
+
+void shard_free(shard *s) {
+    free(s->tokens); free(s->seqs);
+    s->tokens = NULL; s->seqs = NULL;
+}
+
+void shard_builder_init(shard_builder *b, int vocab_size, int pad_id, int bos_id, int eos_id,
+                        int n_labels, int label_base, int split) {
+    memset(b, 0, sizeof *b);
+    b->s.vocab_size = vocab_size; b->s.pad_id = pad_id; b->s.bos_id = bos_id; b->s.eos_id = eos_id;
+    b->s.n_labels = n_labels; b->s.label_base = label_base; b->s.split = split;
+}
+
+int shard_builder_add(shard_builder *b, const uint16_t *tok, uint32_t n, int32_t label,
+                      uint32_t file, uint32_t flow, uint64_t key) {
+    shard *s = &b->s;
+    if (s->n_tokens + n > b->tok_cap) {
+        size_t nc = b->tok_cap ? b->tok_cap : 1 << 16;
+        while (nc < s->n_tokens + n) nc *= 2;
+        uint16_t *t = realloc(s->tokens, nc * 2);
+        if (!t) return -1;
+        s->tokens = t; b->tok_cap = nc;
+    }
+    if (s->n_seqs + 1 > b->seq_cap) {
+        size_t nc = b->seq_cap ? b->seq_cap * 2 : 1024;
+        shard_seq *q = realloc(s->seqs, nc * sizeof *q);
+        if (!q) return -1;
+        s->seqs = q; b->seq_cap = nc;
+    }
+    if (n) memcpy(s->tokens + s->n_tokens, tok, (size_t)n * 2);
+    s->seqs[s->n_seqs++] = (shard_seq){ s->n_tokens, n, label, file, flow, key };
+    s->n_tokens += n;
+    return 0;
+}
+
+int shard_write(const shard_builder *b, const char *path) {
+    const shard *s = &b->s;
+    size_t n = HDR_INTS * 4 + s->n_tokens * 2 + s->n_seqs * 32;
+    uint8_t *buf = calloc(1, n);
+    if (!buf) return -1;
+    wr32le(buf, SHARD_MAGIC); wr32le(buf + 4, SHARD_VERSION); wr32le(buf + 8, (uint32_t)s->vocab_size);
+    wr32le(buf + 12, (uint32_t)s->pad_id); wr32le(buf + 16, (uint32_t)s->bos_id); wr32le(buf + 20, (uint32_t)s->eos_id);
+    wr32le(buf + 24, (uint32_t)s->n_labels); wr32le(buf + 28, (uint32_t)s->label_base);
+    wr32le(buf + 32, (uint32_t)s->n_seqs); wr32le(buf + 36, (uint32_t)(s->n_seqs >> 32));
+    wr32le(buf + 40, (uint32_t)s->n_tokens); wr32le(buf + 44, (uint32_t)(s->n_tokens >> 32));
+    wr32le(buf + 48, (uint32_t)s->split);
+    uint8_t *p = buf + HDR_INTS * 4;
+    for (uint64_t i = 0; i < s->n_tokens; i++, p += 2) wr16le(p, s->tokens[i]);
+    for (uint64_t i = 0; i < s->n_seqs; i++, p += 32) {
+        const shard_seq *q = &s->seqs[i];
+        wr32le(p, (uint32_t)q->off); wr32le(p + 4, (uint32_t)(q->off >> 32)); wr32le(p + 8, q->len);
+        wr32le(p + 12, (uint32_t)q->label); wr32le(p + 16, q->file); wr32le(p + 20, q->flow);
+        wr32le(p + 24, (uint32_t)q->key); wr32le(p + 28, (uint32_t)(q->key >> 32));
+    }
+    int rc = write_file_atomic(path, buf, n);
+    free(buf);
+    return rc;
+}
+
+void shard_builder_free(shard_builder *b) {
+    free(b->s.tokens); free(b->s.seqs);
+    memset(b, 0, sizeof *b);
+}

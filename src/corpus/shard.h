@@ -1,0 +1,51 @@
+/* Token shards: the binary files of a corpus directory (docs/corpus.md).
+ *
+ * One file per split: CORPUS/train.tok, val.tok, test.tok. Little-endian:
+ *   header   256 x int32 (llm.c style): [0] magic 0x4b4f5450 ("PTOK"), [1] version 1,
+ *            [2] vocab_size, [3] pad_id, [4] bos_id, [5] eos_id, [6] n_labels,
+ *            [7] label_base (token id of label 0), [8..9] n_seqs (uint64),
+ *            [10..11] n_tokens (uint64), [12] split (0 train, 1 val, 2 test), rest 0
+ *   tokens   n_tokens x uint16
+ *   index    n_seqs x shard_seq (32 bytes each)
+ * A sequence's tokens are tokens[off .. off+len). label = -1 for unlabelled. */
+#ifndef PKTLM_SHARD_H
+#define PKTLM_SHARD_H
+#include <stdint.h>
+#include <stddef.h>
+
+#define SHARD_MAGIC 0x4b4f5450u
+#define SHARD_VERSION 1
+
+typedef struct {
+    uint64_t off;       /* first token */
+    uint32_t len;       /* tokens */
+    int32_t label;      /* -1 = unlabelled */
+    uint32_t file;      /* index of the source capture in the manifest */
+    uint32_t flow;      /* flow id within that capture (0 for capture windows) */
+    uint64_t key;       /* hash of the source flow (original 5-tuple + start), for leak checks */
+} shard_seq;
+
+typedef struct {
+    int vocab_size, pad_id, bos_id, eos_id, n_labels, label_base, split;
+    uint64_t n_seqs, n_tokens;
+    uint16_t *tokens;
+    shard_seq *seqs;
+} shard;
+
+/* Load a whole shard into memory. 0 on success, -1 with a message in err naming the
+ * file and what is wrong (bad magic, truncated at byte N, index out of range ...). */
+int shard_load(shard *s, const char *path, char *err, size_t errlen);
+void shard_free(shard *s);
+
+/* Writer: append sequences, then shard_write() writes the file atomically. */
+typedef struct {
+    shard s;
+    size_t tok_cap, seq_cap;
+} shard_builder;
+void shard_builder_init(shard_builder *b, int vocab_size, int pad_id, int bos_id, int eos_id,
+                        int n_labels, int label_base, int split);
+int shard_builder_add(shard_builder *b, const uint16_t *tok, uint32_t n, int32_t label,
+                      uint32_t file, uint32_t flow, uint64_t key);
+int shard_write(const shard_builder *b, const char *path);
+void shard_builder_free(shard_builder *b);
+#endif

@@ -1,0 +1,48 @@
+/* Small shared helpers: byte order, time, errors. Every stage may include this. */
+#ifndef PKTLM_UTIL_H
+#define PKTLM_UTIL_H
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+
+static inline uint16_t rd16be(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t rd32be(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static inline uint16_t rd16le(const uint8_t *p) { return (uint16_t)(p[1] << 8 | p[0]); }
+static inline uint32_t rd32le(const uint8_t *p) { return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]; }
+static inline uint64_t rd64le(const uint8_t *p) { return (uint64_t)rd32le(p + 4) << 32 | rd32le(p); }
+static inline void wr16be(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void wr32be(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
+static inline void wr16le(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void wr32le(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24); }
+
+/* Monotonic wall clock in seconds, for rates and ETAs. */
+double now_sec(void);
+/* Peak resident set size of this process in bytes (from getrusage). */
+size_t peak_rss_bytes(void);
+
+/* A progress line on stderr, redrawn at most every 0.5 s; silent when stderr is not
+ * a terminal unless PKTLM_PROGRESS=1. done/total in the caller's units (bytes, steps). */
+typedef struct {
+    const char *what;   /* "reading", "training" ... */
+    const char *unit;   /* "MB", "tok" ... used for the rate */
+    double scale;       /* divide done by this for the rate, e.g. 1e6 for MB */
+    double t0, last;
+    int enabled, drawn;
+} progress;
+void progress_init(progress *p, const char *what, const char *unit, double scale);
+void progress_update(progress *p, double done, double total, const char *extra);
+void progress_end(progress *p);
+
+/* Write a whole buffer to path atomically: path.tmp.PID, fsync, rename. 0 on success. */
+int write_file_atomic(const char *path, const void *buf, size_t n);
+
+/* SplitMix64: small, seedable, reproducible RNG used everywhere (never rand()). */
+static inline uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static inline double rng_uniform(uint64_t *s) { return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+#endif
