@@ -1,0 +1,392 @@
+/* The neural core: see nn.h for names and conventions. */
+#include "nn/nn.h"
+#include "util/util.h"
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+#define ATT_BQ 64   /* query block of the attention: scores are (BQ x keys so far) */
+
+float *nn_alloc(size_t nfloats) {
+    void *p = NULL;
+    size_t bytes = (nfloats ? nfloats : 1) * sizeof(float);
+    bytes = (bytes + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+void nn_free(float *p) { free(p); }
+
+float nn_randn(uint64_t *rng) {
+    double u1 = 1.0 - rng_uniform(rng), u2 = rng_uniform(rng);   /* u1 in (0,1] */
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+/* ---- fast exp (Cephes-style polynomial on [-ln2/2, ln2/2], exponent by bit shift) ---- */
+#pragma omp declare simd
+static inline float fexp(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500E-4f;
+    p = p * r + 1.3981999507E-3f;
+    p = p * r + 8.3334519073E-3f;
+    p = p * r + 4.1665795894E-2f;
+    p = p * r + 1.6666665459E-1f;
+    p = p * r + 5.0000001201E-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } s;
+    s.i = ((int32_t)n + 127) << 23;
+    return p * s.f;
+}
+float nn_expf(float x) { return fexp(x); }
+
+/* ---- encoder ---- */
+void encoder_forward(float *out, const int *tok, const float *wte, const float *wpe, int B, int T, int C) {
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float *o = out + ((size_t)b * T + t) * C;
+            const float *e = wte + (size_t)tok[b * T + t] * C, *p = wpe + (size_t)t * C;
+            for (int c = 0; c < C; c++) o[c] = e[c] + p[c];
+        }
+}
+
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tok, int B, int T, int C) {
+    /* Scatter into token rows: parallel over column blocks, so no two threads touch the
+     * same float and the summation order is fixed. */
+    #pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < C; c0 += 16) {
+        int c1 = c0 + 16 < C ? c0 + 16 : C;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                const float *d = dout + ((size_t)b * T + t) * C;
+                float *e = dwte + (size_t)tok[b * T + t] * C, *p = dwpe + (size_t)t * C;
+                for (int c = c0; c < c1; c++) { e[c] += d[c]; p[c] += d[c]; }
+            }
+    }
+}
+
+/* ---- layernorm ---- */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                       const float *b, int N, int C) {
+    const float eps = 1e-5f;
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *x = inp + (size_t)i * C;
+        float m = 0, v = 0;
+        #pragma omp simd reduction(+:m)
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= C;
+        #pragma omp simd reduction(+:v)
+        for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
+        v /= C;
+        float s = 1.0f / sqrtf(v + eps);
+        float *o = out + (size_t)i * C;
+        #pragma omp simd
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
+        mean[i] = m; rstd[i] = s;
+    }
+}
+
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, int N, int C) {
+    #pragma omp parallel
+    {
+        #pragma omp for schedule(static)
+        for (int i = 0; i < N; i++) {
+            const float *x = inp + (size_t)i * C, *d = dout + (size_t)i * C;
+            float m = mean[i], s = rstd[i], dn_mean = 0, dn_xh = 0;
+            #pragma omp simd reduction(+:dn_mean, dn_xh)
+            for (int c = 0; c < C; c++) {
+                float dn = w[c] * d[c];
+                dn_mean += dn;
+                dn_xh += dn * (x[c] - m) * s;
+            }
+            dn_mean /= C; dn_xh /= C;
+            float *di = dinp + (size_t)i * C;
+            #pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float xh = (x[c] - m) * s;
+                di[c] += (w[c] * d[c] - dn_mean - xh * dn_xh) * s;
+            }
+        }
+        /* parameter gradients: parallel over columns (each thread owns its columns) */
+        #pragma omp for schedule(static)
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            int c1 = c0 + 16 < C ? c0 + 16 : C;
+            float aw[16] = { 0 }, ab[16] = { 0 };
+            for (int i = 0; i < N; i++) {
+                const float *x = inp + (size_t)i * C, *d = dout + (size_t)i * C;
+                float m = mean[i], s = rstd[i];
+                for (int c = c0; c < c1; c++) { aw[c - c0] += d[c] * (x[c] - m) * s; ab[c - c0] += d[c]; }
+            }
+            for (int c = c0; c < c1; c++) { dw[c] += aw[c - c0]; db[c] += ab[c - c0]; }
+        }
+    }
+}
+
+/* ---- matmul (BLIS sgemm) ---- */
+void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
+    if (bias) {
+        #pragma omp parallel for schedule(static)
+        for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C,
+                bias ? 1.0f : 0.0f, out, OC);
+}
+
+void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                     const float *w, int N, int C, int OC) {
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
+    if (dbias) {
+        #pragma omp parallel for schedule(static)
+        for (int o0 = 0; o0 < OC; o0 += 64) {
+            int o1 = o0 + 64 < OC ? o0 + 64 : OC;
+            float acc[64] = { 0 };
+            for (int i = 0; i < N; i++) {
+                const float *d = dout + (size_t)i * OC;
+                #pragma omp simd
+                for (int o = o0; o < o1; o++) acc[o - o0] += d[o];
+            }
+            for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
+        }
+    }
+}
+
+/* ---- attention ---- */
+size_t attention_scratch_floats(int T) { return (size_t)ATT_BQ * (size_t)T; }
+
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    const int hs = C / NH, C3 = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hs);
+    /* Each (b,h) calls sgemm inside our parallel loop; BLIS then runs single-threaded
+     * (nested parallelism is off), which is what we want: the loop is the parallelism. */
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+            float *A = att + ((size_t)b * NH + h) * T * T;
+            float *o = out + (size_t)b * T * C + h * hs;
+            for (int q0 = 0; q0 < T; q0 += ATT_BQ) {
+                int rows = q0 + ATT_BQ < T ? ATT_BQ : T - q0, kend = q0 + rows;
+                float *S = A + (size_t)q0 * T;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kend, hs, scale,
+                            q + (size_t)q0 * C3, C3, k, C3, 0.0f, S, T);
+                for (int r = 0; r < rows; r++) {
+                    int t = q0 + r;
+                    float *s = S + (size_t)r * T, mx = -INFINITY, sum = 0;
+                    for (int j = 0; j <= t; j++) mx = s[j] > mx ? s[j] : mx;
+                    #pragma omp simd reduction(+:sum)
+                    for (int j = 0; j <= t; j++) { s[j] = fexp(s[j] - mx); sum += s[j]; }
+                    float inv = 1.0f / sum;
+                    #pragma omp simd
+                    for (int j = 0; j <= t; j++) s[j] *= inv;
+                    for (int j = t + 1; j < kend; j++) s[j] = 0;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, kend, 1.0f, S, T,
+                            v, C3, 0.0f, o + (size_t)q0 * C, C);
+            }
+        }
+}
+
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                        float *scratch, int B, int T, int C, int NH) {
+    const int hs = C / NH, C3 = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hs);
+    #pragma omp parallel
+    {
+        float *dS = scratch + (size_t)omp_get_thread_num() * attention_scratch_floats(T);
+        #pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++) {
+                const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+                float *dq = dqkv + (size_t)b * T * C3 + h * hs, *dk = dq + C, *dv = dq + 2 * C;
+                const float *A = att + ((size_t)b * NH + h) * T * T;
+                const float *dO = dout + (size_t)b * T * C + h * hs;
+                for (int q0 = 0; q0 < T; q0 += ATT_BQ) {
+                    int rows = q0 + ATT_BQ < T ? ATT_BQ : T - q0, kend = q0 + rows;
+                    const float *P = A + (size_t)q0 * T;
+                    /* dP = dO V^T */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kend, hs, 1.0f,
+                                dO + (size_t)q0 * C, C, v, C3, 0.0f, dS, kend);
+                    /* dS = P * (dP - sum_j P dP), times the score scale */
+                    for (int r = 0; r < rows; r++) {
+                        int t = q0 + r;
+                        const float *p = P + (size_t)r * T;
+                        float *d = dS + (size_t)r * kend, dot = 0;
+                        #pragma omp simd reduction(+:dot)
+                        for (int j = 0; j <= t; j++) dot += p[j] * d[j];
+                        #pragma omp simd
+                        for (int j = 0; j <= t; j++) d[j] = p[j] * (d[j] - dot) * scale;
+                        for (int j = t + 1; j < kend; j++) d[j] = 0;
+                    }
+                    /* dQ[block] += dS K;  dK += dS^T Q[block];  dV += P^T dO[block] */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, kend, 1.0f, dS, kend,
+                                k, C3, 1.0f, dq + (size_t)q0 * C3, C3);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kend, hs, rows, 1.0f, dS, kend,
+                                q + (size_t)q0 * C3, C3, 1.0f, dk, C3);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kend, hs, rows, 1.0f, P, T,
+                                dO + (size_t)q0 * C, C, 1.0f, dv, C3);
+                }
+            }
+    }
+}
+
+/* ---- GELU (tanh approximation) ---- */
+#define GELU_K 0.7978845608028654f  /* sqrt(2/pi) */
+#pragma omp declare simd
+static inline float ftanh(float x) {
+    /* tanh via exp; for |x| tiny use the odd series to keep relative accuracy */
+    float ax = fabsf(x);
+    float e = fexp(-2.0f * ax);
+    float t = (1.0f - e) / (1.0f + e);
+    float small = x * (1.0f - x * x * (1.0f / 3.0f));
+    float r = x < 0 ? -t : t;
+    return ax < 1e-3f ? small : r;
+}
+
+void gelu_forward(float *out, const float *inp, size_t n) {
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_K * (x + 0.044715f * x * x * x);
+        out[i] = 0.5f * x * (1.0f + ftanh(u));
+    }
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_K * (x + 0.044715f * x * x * x);
+        float th = ftanh(u);
+        float sech2 = 1.0f - th * th;
+        float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += g * dout[i];
+    }
+}
+
+/* ---- residual ---- */
+void residual_forward(float *out, const float *a, const float *b, size_t n) {
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+void residual_backward(float *da, float *db, const float *dout, size_t n) {
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) { da[i] += dout[i]; db[i] += dout[i]; }
+}
+
+/* ---- dropout ---- */
+static inline int drop_keep(uint64_t seed, size_t i, float p) {
+    uint64_t s = seed ^ ((uint64_t)i * 0xD1B54A32D192ED03ull);
+    return rng_uniform(&s) >= p;
+}
+void dropout_forward(float *out, const float *inp, float p, uint64_t seed, size_t n) {
+    if (p <= 0) { if (out != inp) memcpy(out, inp, n * sizeof(float)); return; }
+    float k = 1.0f / (1.0f - p);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = drop_keep(seed, i, p) ? inp[i] * k : 0.0f;
+}
+void dropout_backward(float *dinp, const float *dout, float p, uint64_t seed, size_t n) {
+    float k = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) dinp[i] += (p <= 0 || drop_keep(seed, i, p)) ? dout[i] * k : 0.0f;
+}
+
+/* ---- softmax cross-entropy ---- */
+void softmax_row(float *out, const float *in, int n) {
+    float mx = -INFINITY, sum = 0;
+    for (int j = 0; j < n; j++) mx = in[j] > mx ? in[j] : mx;
+    for (int j = 0; j < n; j++) { out[j] = expf(in[j] - mx); sum += out[j]; }
+    for (int j = 0; j < n; j++) out[j] /= sum;
+}
+
+int crossentropy_forward(float *losses, float *dlogits, const float *logits, const int *tgt,
+                         int N, int V, float scale) {
+    int count = 0;
+    #pragma omp parallel for schedule(static) reduction(+:count)
+    for (int i = 0; i < N; i++) {
+        const float *l = logits + (size_t)i * V;
+        float *d = dlogits ? dlogits + (size_t)i * V : NULL;
+        int y = tgt[i];
+        if (y < 0 || y >= V) {
+            losses[i] = 0;
+            if (d) memset(d, 0, (size_t)V * sizeof(float));
+            continue;
+        }
+        count++;
+        float mx = -INFINITY;
+        for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+        float sum = 0;
+        #pragma omp simd reduction(+:sum)
+        for (int j = 0; j < V; j++) sum += fexp(l[j] - mx);
+        losses[i] = mx + logf(sum) - l[y];
+        if (d) {
+            float k = scale / sum;
+            #pragma omp simd
+            for (int j = 0; j < V; j++) d[j] = fexp(l[j] - mx) * k;
+            d[y] -= scale;
+        }
+    }
+    return count;
+}
+
+/* ---- optimizer ---- */
+void adamw_update(float *p, const float *g, float *m, float *v, size_t n, const adamw_params *h,
+                  int t, int decay) {
+    const float b1 = h->beta1, b2 = h->beta2, lr = h->lr, eps = h->eps;
+    const float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
+    const float step = lr / bc1, rbc2 = 1.0f / sqrtf(bc2);
+    const float wd = decay ? lr * h->weight_decay : 0.0f;
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi; v[i] = vi;
+        float pi = p[i] - wd * p[i];
+        p[i] = pi - step * mi / (sqrtf(vi) * rbc2 + eps);
+    }
+}
+
+float lr_schedule(int step, float lr, int warmup, int total, float min_frac) {
+    if (warmup > 0 && step < warmup) return lr * (float)(step + 1) / (float)warmup;
+    if (total <= warmup) return lr;
+    double prog = (double)(step - warmup) / (double)(total - warmup);
+    if (prog > 1) prog = 1;
+    double c = 0.5 * (1.0 + cos(3.141592653589793 * prog));
+    return (float)(lr * (min_frac + (1.0 - min_frac) * c));
+}
+
+#define NORM_CHUNK 65536
+double global_norm(const float *g, size_t n) {
+    size_t nch = (n + NORM_CHUNK - 1) / NORM_CHUNK;
+    double *part = malloc((nch ? nch : 1) * sizeof(double));
+    if (!part) return NAN;
+    #pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < nch; c++) {
+        size_t a = c * NORM_CHUNK, e = a + NORM_CHUNK < n ? a + NORM_CHUNK : n;
+        double s = 0;
+        for (size_t i = a; i < e; i++) s += (double)g[i] * g[i];
+        part[c] = s;
+    }
+    double s = 0;
+    for (size_t c = 0; c < nch; c++) s += part[c];
+    free(part);
+    return sqrt(s);
+}
+
+double clip_grad_norm(float *g, size_t n, double max_norm) {
+    double norm = global_norm(g, n);
+    if (max_norm > 0 && norm > max_norm) {
+        float k = (float)(max_norm / (norm + 1e-6));
+        #pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) g[i] *= k;
+    }
+    return norm;
+}

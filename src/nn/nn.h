@@ -1,0 +1,102 @@
+/* The neural core: layers with explicit forward and backward, and the optimizer.
+ *
+ * Names, fixed once: B = batch, T = sequence length, C = channels, OC = output channels,
+ * NH = heads, hs = C/NH head size, V = vocabulary, N = B*T rows.
+ * Conventions (llm.c): outputs first, dimensions last; every tensor is row-major float;
+ * forward caches what backward needs; backward ACCUMULATES (+=) into its input gradients
+ * and parameter gradients, so one zero-grad per step and residual branches just add.
+ * Loops are parallel (OpenMP) over what they write, so there are no atomics and results
+ * do not depend on scheduling: the same thread count gives bit-identical results. */
+#ifndef PKTLM_NN_H
+#define PKTLM_NN_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* out[b,t,:] = wte[tok[b,t],:] + wpe[t,:] */
+void encoder_forward(float *out, const int *tok, const float *wte, const float *wpe, int B, int T, int C);
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tok, int B, int T, int C);
+
+/* y = (x - mean) * rstd * w + b per row; mean, rstd (N) kept for backward. */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                       const float *b, int N, int C);
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, int N, int C);
+
+/* out (N,OC) = inp (N,C) @ w^T + bias, w is (OC,C) as a PyTorch Linear; bias may be NULL. */
+void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
+/* dinp += dout @ w; dw += dout^T @ inp; dbias += colsum(dout). dinp/dbias may be NULL. */
+void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                     const float *w, int N, int C, int OC);
+
+/* Causal multi-head self-attention. qkv (B,T,3C) = [q | k | v], head h at columns h*hs.
+ * att (B,NH,T,T) receives the softmax probabilities (only the causal lower triangle is
+ * written and read); out (B,T,C). Parallel over (b,h); scores by query blocks, so the
+ * work above the diagonal is skipped except inside the diagonal block. */
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+/* scratch: attention_scratch_floats(T) floats per thread (omp_get_max_threads()). */
+size_t attention_scratch_floats(int T);
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                        float *scratch, int B, int T, int C, int NH);
+
+/* GELU, tanh approximation (GPT-2). */
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
+/* out = a + b */
+void residual_forward(float *out, const float *a, const float *b, size_t n);
+/* da += dout; db += dout */
+void residual_backward(float *da, float *db, const float *dout, size_t n);
+
+/* Inverted dropout with a mask drawn from a counter-based hash of (seed, index): nothing is
+ * stored, backward regenerates the mask. p = 0 copies. In-place allowed (out == inp). */
+void dropout_forward(float *out, const float *inp, float p, uint64_t seed, size_t n);
+void dropout_backward(float *dinp, const float *dout, float p, uint64_t seed, size_t n);
+
+/* Softmax cross-entropy over V classes for N rows. Targets < 0 are ignored (padding).
+ * losses[i] = -log softmax(logits[i])[tgt[i]] (0 when ignored). When dlogits is not NULL
+ * it receives (softmax - onehot) * scale for counted rows and 0 for ignored ones (fused:
+ * the caller sets scale = 1 / number of counted targets in the whole (accumulated) batch).
+ * Returns the number of counted rows. */
+int crossentropy_forward(float *losses, float *dlogits, const float *logits, const int *tgt,
+                         int N, int V, float scale);
+/* Softmax probabilities of one row of n floats (used by sampling and tests). */
+void softmax_row(float *out, const float *in, int n);
+
+/* exp with ~1 ulp error that the compiler vectorises (libm's is scalar and dominates
+ * attention and GELU time otherwise). */
+float nn_expf(float x);
+
+/* ---- optimizer ---- */
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+} adamw_params;
+
+/* One AdamW step (PyTorch semantics, decoupled weight decay) over n floats; step t >= 1.
+ * decay = 0 for norms and biases. */
+void adamw_update(float *p, const float *g, float *m, float *v, size_t n, const adamw_params *h,
+                  int t, int decay);
+
+/* Learning rate at step (0-based): linear warm-up over `warmup` steps from lr/warmup to lr,
+ * then cosine decay to lr*min_frac at `total` steps. */
+float lr_schedule(int step, float lr, int warmup, int total, float min_frac);
+
+/* Global L2 norm of n floats (in double, deterministic order by fixed chunks). */
+double global_norm(const float *g, size_t n);
+/* Scale g by max_norm / norm when norm > max_norm; returns the norm before clipping. */
+double clip_grad_norm(float *g, size_t n, double max_norm);
+
+/* A tensor table (llm.c): one allocation, tensors pointed into it. */
+#define NN_MAX_TENSORS 64
+typedef struct {
+    const char *name;
+    size_t size;      /* floats */
+    int decay;        /* 1: matrices (weight decay), 0: norms and biases */
+} tensor_spec;
+
+/* 64-byte aligned zeroed allocation; NULL on failure. */
+float *nn_alloc(size_t nfloats);
+void nn_free(float *p);
+
+/* Normal(0, std) for initialisation, from the project RNG (Box-Muller). */
+float nn_randn(uint64_t *rng);
+#endif
