@@ -1,0 +1,254 @@
+/* Finite-difference checks of every layer's backward (no torch needed): for a random
+ * projection R, objective = sum(out * R); the analytic gradient of each input and
+ * parameter must match central differences on sampled coordinates. */
+#include "test.h"
+#include "nn/nn.h"
+#include "util/util.h"
+#include <stdint.h>
+
+/* A layer under test: forward into out from the current inputs. */
+typedef struct fd_case fd_case;
+struct fd_case {
+    void (*fwd)(fd_case *k, float *out);
+    float *in[4];          /* inputs / parameters the check perturbs */
+    size_t n_in[4];
+    float *grad[4];        /* analytic gradients (from backward with dout = R) */
+    int nin;
+    size_t nout;
+    int B, T, C, OC, NH, V;
+    int *tok;
+    float *aux[4];
+};
+
+static uint64_t rng = 42;
+static float *randv(size_t n, float sd) {
+    float *p = nn_alloc(n);
+    for (size_t i = 0; i < n; i++) p[i] = sd * nn_randn(&rng);
+    return p;
+}
+static double objective(fd_case *k, const float *R) {
+    float *out = nn_alloc(k->nout);
+    k->fwd(k, out);
+    double s = 0;
+    for (size_t i = 0; i < k->nout; i++) s += (double)out[i] * R[i];
+    nn_free(out);
+    return s;
+}
+/* Check sampled coordinates of every input. */
+static void fd_check(const char *what, fd_case *k, const float *R, float h) {
+    int bad = 0;
+    for (int j = 0; j < k->nin; j++) {
+        size_t n = k->n_in[j];
+        int samples = n < 24 ? (int)n : 24;
+        for (int s = 0; s < samples; s++) {
+            size_t i = n < 24 ? (size_t)s : (size_t)(splitmix64(&rng) % n);
+            float keep = k->in[j][i];
+            k->in[j][i] = keep + h;
+            double fp = objective(k, R);
+            k->in[j][i] = keep - h;
+            double fm = objective(k, R);
+            k->in[j][i] = keep;
+            double num = (fp - fm) / (2.0 * h), ana = k->grad[j][i];
+            if (fabs(num - ana) > 2e-3 + 2e-2 * fabs(ana)) {
+                if (bad++ < 5) printf("  %s input %d [%zu]: analytic %.6g numeric %.6g\n", what, j, i, ana, num);
+            }
+        }
+    }
+    CHECKF(bad == 0, "%s: %d mismatches", what, bad);
+}
+
+/* ---- layernorm ---- */
+static void ln_fwd(fd_case *k, float *out) {
+    layernorm_forward(out, k->aux[0], k->aux[1], k->in[0], k->in[1], k->in[2], k->B * k->T, k->C);
+}
+static void test_layernorm(void) {
+    fd_case k = { .fwd = ln_fwd, .B = 2, .T = 3, .C = 10, .nin = 3 };
+    size_t N = 6, C = 10;
+    k.in[0] = randv(N * C, 1); k.in[1] = randv(C, 1); k.in[2] = randv(C, 1);
+    k.n_in[0] = N * C; k.n_in[1] = C; k.n_in[2] = C;
+    k.aux[0] = nn_alloc(N); k.aux[1] = nn_alloc(N);
+    k.nout = N * C;
+    float *R = randv(k.nout, 1), *out = nn_alloc(k.nout);
+    for (int j = 0; j < 3; j++) k.grad[j] = nn_alloc(k.n_in[j]);
+    ln_fwd(&k, out);
+    layernorm_backward(k.grad[0], k.grad[1], k.grad[2], R, k.in[0], k.in[1], k.aux[0], k.aux[1], (int)N, (int)C);
+    fd_check("layernorm", &k, R, 1e-2f);
+    for (int j = 0; j < 3; j++) { nn_free(k.in[j]); nn_free(k.grad[j]); }
+    nn_free(k.aux[0]); nn_free(k.aux[1]); nn_free(R); nn_free(out);
+}
+
+/* ---- matmul ---- */
+static void mm_fwd(fd_case *k, float *out) { matmul_forward(out, k->in[0], k->in[1], k->in[2], k->B * k->T, k->C, k->OC); }
+static void test_matmul(void) {
+    fd_case k = { .fwd = mm_fwd, .B = 2, .T = 5, .C = 7, .OC = 9, .nin = 3 };
+    size_t N = 10;
+    k.in[0] = randv(N * 7, 1); k.in[1] = randv(9 * 7, 1); k.in[2] = randv(9, 1);
+    k.n_in[0] = N * 7; k.n_in[1] = 63; k.n_in[2] = 9;
+    k.nout = N * 9;
+    float *R = randv(k.nout, 1);
+    for (int j = 0; j < 3; j++) k.grad[j] = nn_alloc(k.n_in[j]);
+    matmul_backward(k.grad[0], k.grad[1], k.grad[2], R, k.in[0], k.in[1], (int)N, 7, 9);
+    fd_check("matmul", &k, R, 1e-2f);
+    for (int j = 0; j < 3; j++) { nn_free(k.in[j]); nn_free(k.grad[j]); }
+    nn_free(R);
+}
+
+/* ---- attention (T > 64 so several query blocks and the diagonal block are covered) ---- */
+static void att_fwd(fd_case *k, float *out) {
+    attention_forward(out, k->aux[0], k->in[0], k->B, k->T, k->C, k->NH);
+}
+static void test_attention(void) {
+    int B = 2, T = t_san() ? 70 : 90, C = 8, NH = 2;
+    fd_case k = { .fwd = att_fwd, .B = B, .T = T, .C = C, .NH = NH, .nin = 1 };
+    size_t N = (size_t)B * T;
+    k.in[0] = randv(N * 3 * C, 1); k.n_in[0] = N * 3 * C;
+    k.aux[0] = nn_alloc((size_t)B * NH * T * T);
+    k.nout = N * C;
+    float *R = randv(k.nout, 1), *out = nn_alloc(k.nout);
+    float *scratch = nn_alloc(attention_scratch_floats(T) * 64);
+    k.grad[0] = nn_alloc(k.n_in[0]);
+    att_fwd(&k, out);
+    attention_backward(k.grad[0], R, k.in[0], k.aux[0], scratch, B, T, C, NH);
+    fd_check("attention", &k, R, 1e-2f);
+    /* causality: changing the last position's k/v leaves earlier outputs unchanged */
+    float *out2 = nn_alloc(k.nout);
+    k.in[0][(size_t)(T - 1) * 3 * C + C] += 1.0f;
+    att_fwd(&k, out2);
+    int same = 1;
+    for (size_t i = 0; i < (size_t)(T - 1) * C; i++) same &= out[i] == out2[i];
+    CHECK(same);
+    nn_free(k.in[0]); nn_free(k.grad[0]); nn_free(k.aux[0]); nn_free(R); nn_free(out); nn_free(out2); nn_free(scratch);
+}
+
+/* ---- gelu, residual, dropout, encoder ---- */
+static void gelu_fwd(fd_case *k, float *out) { gelu_forward(out, k->in[0], k->nout); }
+static void test_gelu(void) {
+    fd_case k = { .fwd = gelu_fwd, .nin = 1, .nout = 64 };
+    k.in[0] = randv(64, 2); k.n_in[0] = 64;
+    k.in[0][0] = 0; k.in[0][1] = 1e-4f; k.in[0][2] = -5;   /* around tanh's small-argument switch */
+    float *R = randv(64, 1);
+    k.grad[0] = nn_alloc(64);
+    gelu_backward(k.grad[0], k.in[0], R, 64);
+    fd_check("gelu", &k, R, 1e-3f);
+    /* value check against the closed form with libm tanh */
+    float out[64];
+    gelu_forward(out, k.in[0], 64);
+    double worst = 0;
+    for (int i = 0; i < 64; i++) {
+        double x = k.in[0][i], ref = 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+        double e = fabs(out[i] - ref);
+        if (e > worst) worst = e;
+    }
+    CHECKF(worst < 1e-6, "gelu value err %g", worst);
+    nn_free(k.in[0]); nn_free(k.grad[0]); nn_free(R);
+}
+
+static void res_fwd(fd_case *k, float *out) { residual_forward(out, k->in[0], k->in[1], k->nout); }
+static void test_residual(void) {
+    fd_case k = { .fwd = res_fwd, .nin = 2, .nout = 20 };
+    k.in[0] = randv(20, 1); k.in[1] = randv(20, 1); k.n_in[0] = k.n_in[1] = 20;
+    float *R = randv(20, 1);
+    k.grad[0] = nn_alloc(20); k.grad[1] = nn_alloc(20);
+    residual_backward(k.grad[0], k.grad[1], R, 20);
+    fd_check("residual", &k, R, 1e-2f);
+    for (int j = 0; j < 2; j++) { nn_free(k.in[j]); nn_free(k.grad[j]); }
+    nn_free(R);
+}
+
+static void drop_fwd(fd_case *k, float *out) { dropout_forward(out, k->in[0], 0.3f, 99, k->nout); }
+static void test_dropout(void) {
+    fd_case k = { .fwd = drop_fwd, .nin = 1, .nout = 200 };
+    k.in[0] = randv(200, 1); k.n_in[0] = 200;
+    float *R = randv(200, 1), out[200];
+    k.grad[0] = nn_alloc(200);
+    dropout_backward(k.grad[0], R, 0.3f, 99, 200);
+    fd_check("dropout", &k, R, 1e-2f);
+    drop_fwd(&k, out);
+    int zeros = 0;
+    for (int i = 0; i < 200; i++) zeros += out[i] == 0;
+    CHECK(zeros > 30 && zeros < 90);   /* about 30% dropped */
+    nn_free(k.in[0]); nn_free(k.grad[0]); nn_free(R);
+}
+
+static void enc_fwd(fd_case *k, float *out) { encoder_forward(out, k->tok, k->in[0], k->in[1], k->B, k->T, k->C); }
+static void test_encoder(void) {
+    int B = 2, T = 4, C = 3, V = 5;
+    int tok[8] = { 1, 2, 1, 4, 0, 1, 3, 1 };   /* repeated tokens accumulate */
+    fd_case k = { .fwd = enc_fwd, .B = B, .T = T, .C = C, .V = V, .nin = 2, .tok = tok, .nout = (size_t)B * T * C };
+    k.in[0] = randv((size_t)V * C, 1); k.in[1] = randv((size_t)T * C, 1);
+    k.n_in[0] = (size_t)V * C; k.n_in[1] = (size_t)T * C;
+    float *R = randv(k.nout, 1);
+    k.grad[0] = nn_alloc(k.n_in[0]); k.grad[1] = nn_alloc(k.n_in[1]);
+    encoder_backward(k.grad[0], k.grad[1], R, tok, B, T, C);
+    fd_check("encoder", &k, R, 1e-2f);
+    for (int j = 0; j < 2; j++) { nn_free(k.in[j]); nn_free(k.grad[j]); }
+    nn_free(R);
+}
+
+/* ---- cross-entropy: objective = mean loss over counted targets ---- */
+static int xe_tgt[12] = { 3, -1, 0, 6, 6, 2, -1, 1, 5, 4, 0, 3 };
+static void xe_fwd(fd_case *k, float *out) {
+    float losses[12];
+    int n = crossentropy_forward(losses, NULL, k->in[0], xe_tgt, 12, k->V, 0);
+    double s = 0;
+    for (int i = 0; i < 12; i++) s += losses[i];
+    out[0] = (float)(s / n);
+}
+static void test_crossentropy(void) {
+    fd_case k = { .fwd = xe_fwd, .V = 7, .nin = 1, .nout = 1 };
+    k.in[0] = randv(12 * 7, 2); k.n_in[0] = 84;
+    float R[1] = { 1 }, losses[12];
+    k.grad[0] = nn_alloc(84);
+    int n = crossentropy_forward(losses, k.grad[0], k.in[0], xe_tgt, 12, 7, 1.0f / 10);
+    CHECK_EQ(n, 10);
+    CHECK(losses[1] == 0 && losses[6] == 0);
+    fd_check("crossentropy", &k, R, 1e-2f);
+    /* value vs a double-precision log-softmax */
+    double worst = 0;
+    for (int i = 0; i < 12; i++) {
+        if (xe_tgt[i] < 0) continue;
+        const float *l = k.in[0] + i * 7;
+        double mx = l[0], s = 0;
+        for (int j = 1; j < 7; j++) mx = l[j] > mx ? l[j] : mx;
+        for (int j = 0; j < 7; j++) s += exp(l[j] - mx);
+        double ref = mx + log(s) - l[xe_tgt[i]];
+        if (fabs(ref - losses[i]) > worst) worst = fabs(ref - losses[i]);
+    }
+    CHECKF(worst < 1e-5, "loss err %g", worst);
+    nn_free(k.in[0]); nn_free(k.grad[0]);
+}
+
+/* ---- optimizer pieces ---- */
+static void test_schedule_and_clip(void) {
+    CHECK_NEAR(lr_schedule(0, 1.0f, 4, 100, 0.1f), 0.25, 1e-7);
+    CHECK_NEAR(lr_schedule(3, 1.0f, 4, 100, 0.1f), 1.0, 1e-7);
+    CHECK_NEAR(lr_schedule(4, 1.0f, 4, 100, 0.1f), 1.0, 1e-7);
+    CHECK_NEAR(lr_schedule(52, 1.0f, 4, 100, 0.1f), 0.55, 1e-6);
+    CHECK_NEAR(lr_schedule(100, 1.0f, 4, 100, 0.1f), 0.1, 1e-6);
+    float g[3] = { 3, 4, 0 };
+    CHECK_NEAR(global_norm(g, 3), 5, 1e-12);
+    CHECK_NEAR(clip_grad_norm(g, 3, 1.0), 5, 1e-12);
+    CHECK_NEAR(global_norm(g, 3), 1, 1e-6);
+    /* AdamW first step moves each weight by about lr (sign of g), decay shrinks it first */
+    float p[2] = { 1, 1 }, gg[2] = { 0.5f, -2 }, m[2] = { 0 }, v[2] = { 0 };
+    adamw_params h = { .lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.5f };
+    adamw_update(p, gg, m, v, 2, &h, 1, 1);
+    CHECK_NEAR(p[0], 1 - 0.05 - 0.1, 1e-6);
+    CHECK_NEAR(p[1], 1 - 0.05 + 0.1, 1e-6);
+    CHECK_NEAR(nn_expf(1.0f), 2.718281828, 3e-7);
+    CHECK_NEAR(nn_expf(-20.0f), 2.0611536e-9, 1e-15);
+}
+
+int main(void) {
+    (void)t_shared; (void)t_tmpdir;
+    RUN(test_layernorm);
+    RUN(test_matmul);
+    RUN(test_attention);
+    RUN(test_gelu);
+    RUN(test_residual);
+    RUN(test_dropout);
+    RUN(test_encoder);
+    RUN(test_crossentropy);
+    RUN(test_schedule_and_clip);
+    return t_done();
+}
