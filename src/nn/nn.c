@@ -2,10 +2,12 @@
 #include "nn/nn.h"
 #include "util/util.h"
 #include <cblas.h>
+#include <blis.h>   /* bli_thread_set_num_threads */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
+#include <immintrin.h>
 
 #define ATT_BQ 64   /* query block of the attention: scores are (BQ x keys so far) */
 
@@ -18,6 +20,20 @@ float *nn_alloc(size_t nfloats) {
     return p;
 }
 void nn_free(float *p) { free(p); }
+
+void nn_set_threads(int n) {
+    static int def;
+    if (!def) def = omp_get_max_threads();
+    if (n <= 0) n = def;
+    omp_set_max_active_levels(1);
+    omp_set_num_threads(n);
+    bli_thread_set_num_threads(n);
+    /* Flush denormals to zero on every pool thread: tiny gradients and attention weights
+     * otherwise make sgemm and the elementwise loops up to 20x slower late in training. */
+    #pragma omp parallel
+    _mm_setcsr(_mm_getcsr() | 0x8040);
+}
+int nn_threads(void) { return omp_get_max_threads(); }
 
 float nn_randn(uint64_t *rng) {
     double u1 = 1.0 - rng_uniform(rng), u2 = rng_uniform(rng);   /* u1 in (0,1] */

@@ -85,6 +85,12 @@ double global_norm(const float *g, size_t n);
 /* Scale g by max_norm / norm when norm > max_norm; returns the norm before clipping. */
 double clip_grad_norm(float *g, size_t n, double max_norm);
 
+/* Threads for OpenMP and BLIS together (BLIS alone would default to 1 thread); nested
+ * parallelism off, so an sgemm called inside a parallel loop runs on its own thread.
+ * n <= 0: the OpenMP default (all cores or OMP_NUM_THREADS). */
+void nn_set_threads(int n);
+int nn_threads(void);
+
 /* A tensor table (llm.c): one allocation, tensors pointed into it. */
 #define NN_MAX_TENSORS 64
 typedef struct {

@@ -1,0 +1,55 @@
+/* pktlm info MODEL.ckpt: config, parameter count and training state of a checkpoint. */
+#include "cli/cli.h"
+#include "train/checkpoint.h"
+#include <string.h>
+
+int cmd_info(int argc, char **argv) {
+    const char *V = "info", *path = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: pktlm info [--json] MODEL.ckpt\n\nPrints a checkpoint's model config, parameter count,\n"
+                   "vocabulary reference and training state (docs/checkpoint.md). The file is verified\n"
+                   "(size and checksum).\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (argv[i][0] == '-') return cli_error(V, "unknown option '%s'", argv[i]), 2;
+        else if (!path) path = argv[i];
+        else return cli_error(V, "one checkpoint at a time"), 2;
+    }
+    if (!path) return cli_error(V, "usage: pktlm info MODEL.ckpt"), 2;
+    model m;
+    train_state st;
+    char err[512];
+    if (ckpt_load(path, &m, &st, 0, err, sizeof err) != 0) return cli_error(V, "%s", err);
+    const model_config *c = &m.cfg;
+    double pct = st.total_steps ? 100.0 * st.step / st.total_steps : 0;
+    if (json) {
+        printf("{\"arch\":\"%s\",\"vocab\":%d,\"ctx\":%d,\"layers\":%d,\"d_model\":%d,\"heads\":%d,\"kv_heads\":%d,"
+               "\"d_ff\":%d,\"tied\":%d,\"dropout\":%g,\"parameters\":%zu,\"vocab_hash\":\"%016llx\",\"data\":\"%s\","
+               "\"step\":%lld,\"total_steps\":%lld,\"tokens\":%llu,\"batch\":%d,\"accum\":%d,\"lr\":%g,\"warmup\":%d,"
+               "\"loss\":%g,\"val_loss\":%g,\"optimizer_state\":%d}\n",
+               model_arch_name(c->arch), c->vocab, c->ctx, c->layers, c->d_model, c->heads, c->kv_heads, c->d_ff, c->tied,
+               c->dropout, m.nparams, (unsigned long long)st.vocab_hash, st.data_dir, (long long)st.step,
+               (long long)st.total_steps, (unsigned long long)st.tokens, st.batch, st.accum, st.lr, st.warmup,
+               st.last_loss, st.last_val, st.has_opt);
+    } else {
+        printf("checkpoint   %s\n", path);
+        printf("model        %s: %d layers, d_model %d, %d heads, d_ff %d, ctx %d, vocab %d%s\n", model_arch_name(c->arch),
+               c->layers, c->d_model, c->heads, c->d_ff, c->ctx, c->vocab, c->tied ? ", tied LM head" : "");
+        printf("parameters   %zu (%.2f M, %.1f MB fp32)\n", m.nparams, m.nparams / 1e6, m.nparams * 4 / 1e6);
+        printf("vocabulary   %d tokens, pad %d bos %d eos %d, %d labels from %d, hash %016llx\n", c->vocab, st.pad_id,
+               st.bos_id, st.eos_id, st.n_labels, st.label_base, (unsigned long long)st.vocab_hash);
+        printf("corpus       %s\n", st.data_dir[0] ? st.data_dir : "-");
+        printf("training     step %lld of %lld (%.0f%%), %llu tokens, batch %d x accum %d x ctx %d, %s\n",
+               (long long)st.step, (long long)st.total_steps, pct, (unsigned long long)st.tokens, st.batch, st.accum,
+               st.seq_len, st.pack ? "packed" : "padded");
+        printf("optimizer    AdamW lr %g (warm-up %d, cosine to x%g), betas %g/%g, wd %g, clip %g, dropout %g, seed %llu%s\n",
+               st.lr, st.warmup, st.min_frac, st.beta1, st.beta2, st.weight_decay, st.clip, c->dropout,
+               (unsigned long long)st.seed, st.has_opt ? "" : " (state not saved)");
+        printf("loss         train %.4f, validation %.4f nats/token (%.4f / %.4f bits)\n", st.last_loss, st.last_val,
+               st.last_loss / 0.6931471805599453, st.last_val / 0.6931471805599453);
+    }
+    model_free(&m);
+    return 0;
+}

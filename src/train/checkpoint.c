@@ -1,0 +1,201 @@
+/* Checkpoint reader/writer: layout in docs/checkpoint.md. Assumes a little-endian host for
+ * the float payload (x86-64 / arm64), as the shard format does. */
+#include "train/checkpoint.h"
+#include "util/util.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#define HDR_BYTES 1024
+
+enum {
+    H_MAGIC = 0, H_VERSION, H_ARCH, H_VOCAB, H_CTX, H_LAYERS, H_DMODEL, H_HEADS, H_KVHEADS, H_DFF, H_TIED, H_DROPOUT,
+    H_PAD = 12, H_BOS, H_EOS, H_NLABELS, H_LABELBASE, H_VHASH = 17, H_NPARAMS = 19, H_HASOPT = 21,
+    H_STEP = 22, H_TOKENS = 24, H_RNG = 26, H_DEPOCH = 28, H_DINDEX = 30, H_DOFFSET = 32,
+    H_BATCH = 34, H_ACCUM, H_SEQLEN, H_WARMUP, H_PACK, H_TOTAL = 39,
+    H_LR = 41, H_MINFRAC, H_WD, H_BETA1, H_BETA2, H_EPS, H_CLIP, H_LASTLOSS, H_LASTVAL,
+    H_SEED = 50, H_CHECKSUM = 52, H_DATADIR = 128
+};
+
+static void put32(uint8_t *h, int i, uint32_t v) { wr32le(h + 4 * i, v); }
+static void put64(uint8_t *h, int i, uint64_t v) { wr32le(h + 4 * i, (uint32_t)v); wr32le(h + 4 * i + 4, (uint32_t)(v >> 32)); }
+static void putf(uint8_t *h, int i, float f) { uint32_t u; memcpy(&u, &f, 4); put32(h, i, u); }
+static uint32_t get32(const uint8_t *h, int i) { return rd32le(h + 4 * i); }
+static uint64_t get64(const uint8_t *h, int i) { return rd64le(h + 4 * i); }
+static float getf(const uint8_t *h, int i) { uint32_t u = get32(h, i); float f; memcpy(&f, &u, 4); return f; }
+
+/* FNV-1a over 32-bit words: fast enough for hundreds of MB, catches truncation and flips. */
+static uint64_t hash_words(uint64_t h, const float *p, size_t n) {
+    const uint32_t *w = (const uint32_t *)(const void *)p;
+    for (size_t i = 0; i < n; i++) h = (h ^ w[i]) * 0x100000001b3ull;
+    return h;
+}
+#define HASH0 0xcbf29ce484222325ull
+
+uint64_t corpus_vocab_hash(const char *data_dir, int vocab, int pad, int bos, int eos, int n_labels, int label_base) {
+    uint64_t h = HASH0;
+    int32_t f[6] = { vocab, pad, bos, eos, n_labels, label_base };
+    for (int i = 0; i < 6; i++) h = (h ^ (uint32_t)f[i]) * 0x100000001b3ull;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/vocab.txt", data_dir);
+    FILE *fp = fopen(path, "rb");
+    if (fp) {
+        int c;
+        while ((c = getc(fp)) != EOF) h = (h ^ (uint8_t)c) * 0x100000001b3ull;
+        fclose(fp);
+    }
+    return h;
+}
+
+static void fill_header(uint8_t *h, const model *m, const train_state *st, int has_opt) {
+    const model_config *c = &m->cfg;
+    memset(h, 0, HDR_BYTES);
+    put32(h, H_MAGIC, CKPT_MAGIC); put32(h, H_VERSION, CKPT_VERSION);
+    put32(h, H_ARCH, (uint32_t)c->arch); put32(h, H_VOCAB, (uint32_t)c->vocab); put32(h, H_CTX, (uint32_t)c->ctx);
+    put32(h, H_LAYERS, (uint32_t)c->layers); put32(h, H_DMODEL, (uint32_t)c->d_model); put32(h, H_HEADS, (uint32_t)c->heads);
+    put32(h, H_KVHEADS, (uint32_t)c->kv_heads); put32(h, H_DFF, (uint32_t)c->d_ff); put32(h, H_TIED, (uint32_t)c->tied);
+    putf(h, H_DROPOUT, c->dropout);
+    put32(h, H_PAD, (uint32_t)st->pad_id); put32(h, H_BOS, (uint32_t)st->bos_id); put32(h, H_EOS, (uint32_t)st->eos_id);
+    put32(h, H_NLABELS, (uint32_t)st->n_labels); put32(h, H_LABELBASE, (uint32_t)st->label_base);
+    put64(h, H_VHASH, st->vocab_hash); put64(h, H_NPARAMS, m->nparams); put32(h, H_HASOPT, (uint32_t)has_opt);
+    put64(h, H_STEP, (uint64_t)st->step); put64(h, H_TOKENS, st->tokens); put64(h, H_RNG, st->rng);
+    put64(h, H_DEPOCH, st->data.epoch); put64(h, H_DINDEX, st->data.index); put64(h, H_DOFFSET, st->data.offset);
+    put32(h, H_BATCH, (uint32_t)st->batch); put32(h, H_ACCUM, (uint32_t)st->accum); put32(h, H_SEQLEN, (uint32_t)st->seq_len);
+    put32(h, H_WARMUP, (uint32_t)st->warmup); put32(h, H_PACK, (uint32_t)st->pack); put64(h, H_TOTAL, (uint64_t)st->total_steps);
+    putf(h, H_LR, st->lr); putf(h, H_MINFRAC, st->min_frac); putf(h, H_WD, st->weight_decay);
+    putf(h, H_BETA1, st->beta1); putf(h, H_BETA2, st->beta2); putf(h, H_EPS, st->eps); putf(h, H_CLIP, st->clip);
+    putf(h, H_LASTLOSS, st->last_loss); putf(h, H_LASTVAL, st->last_val);
+    put64(h, H_SEED, st->seed);
+    size_t n = strnlen(st->data_dir, sizeof st->data_dir - 1);
+    memcpy(h + 4 * H_DATADIR, st->data_dir, n);
+}
+
+static void parse_header(const uint8_t *h, model_config *c, train_state *st) {
+    memset(c, 0, sizeof *c);
+    memset(st, 0, sizeof *st);
+    c->arch = (int32_t)get32(h, H_ARCH); c->vocab = (int32_t)get32(h, H_VOCAB); c->ctx = (int32_t)get32(h, H_CTX);
+    c->layers = (int32_t)get32(h, H_LAYERS); c->d_model = (int32_t)get32(h, H_DMODEL); c->heads = (int32_t)get32(h, H_HEADS);
+    c->kv_heads = (int32_t)get32(h, H_KVHEADS); c->d_ff = (int32_t)get32(h, H_DFF); c->tied = (int32_t)get32(h, H_TIED);
+    c->dropout = getf(h, H_DROPOUT);
+    st->pad_id = (int32_t)get32(h, H_PAD); st->bos_id = (int32_t)get32(h, H_BOS); st->eos_id = (int32_t)get32(h, H_EOS);
+    st->n_labels = (int32_t)get32(h, H_NLABELS); st->label_base = (int32_t)get32(h, H_LABELBASE);
+    st->vocab_hash = get64(h, H_VHASH); st->has_opt = (int32_t)get32(h, H_HASOPT);
+    st->step = (int64_t)get64(h, H_STEP); st->tokens = get64(h, H_TOKENS); st->rng = get64(h, H_RNG);
+    st->data.epoch = get64(h, H_DEPOCH); st->data.index = get64(h, H_DINDEX); st->data.offset = get64(h, H_DOFFSET);
+    st->batch = (int32_t)get32(h, H_BATCH); st->accum = (int32_t)get32(h, H_ACCUM); st->seq_len = (int32_t)get32(h, H_SEQLEN);
+    st->warmup = (int32_t)get32(h, H_WARMUP); st->pack = (int32_t)get32(h, H_PACK); st->total_steps = (int64_t)get64(h, H_TOTAL);
+    st->lr = getf(h, H_LR); st->min_frac = getf(h, H_MINFRAC); st->weight_decay = getf(h, H_WD);
+    st->beta1 = getf(h, H_BETA1); st->beta2 = getf(h, H_BETA2); st->eps = getf(h, H_EPS); st->clip = getf(h, H_CLIP);
+    st->last_loss = getf(h, H_LASTLOSS); st->last_val = getf(h, H_LASTVAL);
+    st->seed = get64(h, H_SEED);
+    memcpy(st->data_dir, h + 4 * H_DATADIR, sizeof st->data_dir - 1);
+}
+
+int ckpt_save(const char *path, const model *m, const train_state *st, char *err, size_t errlen) {
+    int has_opt = st->has_opt && m->adam_m && m->adam_v;
+    uint8_t h[HDR_BYTES];
+    fill_header(h, m, st, has_opt);
+    uint64_t sum = hash_words(HASH0, m->params, m->nparams);
+    if (has_opt) { sum = hash_words(sum, m->adam_m, m->nparams); sum = hash_words(sum, m->adam_v, m->nparams); }
+    put64(h, H_CHECKSUM, sum);
+    size_t L = strlen(path) + 32;
+    char *tmp = malloc(L);
+    if (!tmp) { snprintf(err, errlen, "out of memory"); return -1; }
+    snprintf(tmp, L, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno)); free(tmp); return -1; }
+    int ok = fwrite(h, 1, HDR_BYTES, f) == HDR_BYTES && fwrite(m->params, 4, m->nparams, f) == m->nparams;
+    if (ok && has_opt)
+        ok = fwrite(m->adam_m, 4, m->nparams, f) == m->nparams && fwrite(m->adam_v, 4, m->nparams, f) == m->nparams;
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: cannot write checkpoint: %s", path, strerror(errno));
+        unlink(tmp); free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+static int read_header(FILE *f, const char *path, uint8_t *h, char *err, size_t errlen) {
+    size_t got = fread(h, 1, HDR_BYTES, f);
+    if (got != HDR_BYTES) { snprintf(err, errlen, "%s: not a checkpoint (truncated header: %zu of %d bytes)", path, got, HDR_BYTES); return -1; }
+    if (get32(h, H_MAGIC) != CKPT_MAGIC) { snprintf(err, errlen, "%s: not a pktlm checkpoint (bad magic)", path); return -1; }
+    if (get32(h, H_VERSION) != CKPT_VERSION) {
+        snprintf(err, errlen, "%s: checkpoint version %u, this pktlm reads version %d", path, get32(h, H_VERSION), CKPT_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
+int ckpt_peek(const char *path, model_config *cfg, train_state *st, uint64_t *nparams, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    uint8_t h[HDR_BYTES];
+    int rc = read_header(f, path, h, err, errlen);
+    fclose(f);
+    if (rc) return -1;
+    parse_header(h, cfg, st);
+    if (nparams) *nparams = get64(h, H_NPARAMS);
+    return 0;
+}
+
+int ckpt_load(const char *path, model *m, train_state *st, int want_opt, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    uint8_t h[HDR_BYTES];
+    if (read_header(f, path, h, err, errlen)) { fclose(f); return -1; }
+    model_config c;
+    parse_header(h, &c, st);
+    char e2[256];
+    if (model_create(m, &c, e2, sizeof e2) != 0) {
+        snprintf(err, errlen, "%s: bad model config in checkpoint: %s", path, e2);
+        fclose(f); return -1;
+    }
+    uint64_t np = get64(h, H_NPARAMS);
+    if (np != m->nparams) {
+        snprintf(err, errlen, "%s: corrupt header: %llu parameters for a config that has %zu", path, (unsigned long long)np, m->nparams);
+        fclose(f); model_free(m); return -1;
+    }
+    struct stat sb;
+    size_t want = HDR_BYTES + (size_t)np * 4 * (st->has_opt ? 3 : 1);
+    if (fstat(fileno(f), &sb) != 0 || (size_t)sb.st_size != want) {
+        snprintf(err, errlen, "%s: corrupt or truncated checkpoint: %lld bytes, expected %zu", path, (long long)sb.st_size, want);
+        fclose(f); model_free(m); return -1;
+    }
+    int ok = fread(m->params, 4, np, f) == np;
+    uint64_t sum = hash_words(HASH0, m->params, np);
+    if (ok && st->has_opt) {
+        if (want_opt) {
+            if (model_alloc_training(m) != 0) { snprintf(err, errlen, "out of memory for optimizer state"); fclose(f); model_free(m); return -1; }
+            ok = fread(m->adam_m, 4, np, f) == np && fread(m->adam_v, 4, np, f) == np;
+            sum = hash_words(sum, m->adam_m, np);
+            sum = hash_words(sum, m->adam_v, np);
+        } else {
+            /* checksum the optimizer state too, in chunks, without keeping it */
+            float buf[4096];
+            size_t left = 2 * (size_t)np;
+            while (ok && left) {
+                size_t k = left < 4096 ? left : 4096;
+                ok = fread(buf, 4, k, f) == k;
+                sum = hash_words(sum, buf, k);
+                left -= k;
+            }
+        }
+    }
+    fclose(f);
+    if (!ok) { snprintf(err, errlen, "%s: read error", path); model_free(m); return -1; }
+    if (sum != get64(h, H_CHECKSUM)) {
+        snprintf(err, errlen, "%s: corrupt checkpoint (checksum mismatch)", path);
+        model_free(m); return -1;
+    }
+    if (want_opt && !st->has_opt) {
+        snprintf(err, errlen, "%s: has no optimizer state (saved for inference only); cannot resume training", path);
+        model_free(m); return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,45 @@
+/* Checkpoints (docs/checkpoint.md): a 1024-byte header (256 x int32, llm.c style), then the
+ * parameters, then (when training state is kept) AdamW m and v, all float32 little-endian in
+ * the model's tensor-table order. A checksum over everything after the header detects
+ * truncation and corruption. Written to PATH.tmp.PID, fsync'ed, renamed over PATH. */
+#ifndef PKTLM_CHECKPOINT_H
+#define PKTLM_CHECKPOINT_H
+#include <stdint.h>
+#include <stddef.h>
+#include "models/model.h"
+#include "train/data.h"
+
+#define CKPT_MAGIC 0x4b434b50u   /* "PKCK" */
+#define CKPT_VERSION 1
+
+/* Everything about training except the tensors. */
+typedef struct {
+    /* vocabulary reference: the corpus the model was trained on */
+    int32_t pad_id, bos_id, eos_id, n_labels, label_base;
+    uint64_t vocab_hash;
+    char data_dir[512];
+    /* optimisation */
+    int32_t batch, accum, seq_len, warmup, pack;
+    int64_t total_steps;
+    float lr, min_frac, weight_decay, beta1, beta2, eps, clip;
+    uint64_t seed;
+    /* progress */
+    int64_t step;              /* optimizer steps done */
+    uint64_t tokens;           /* training tokens consumed */
+    uint64_t rng;              /* trainer RNG state (dropout seeds) */
+    data_pos data;             /* next training batch */
+    float last_loss, last_val;
+    int32_t has_opt;           /* AdamW m, v follow the parameters */
+} train_state;
+
+/* Write model (+ m, v when st->has_opt and the model has them). 0 ok, -1 with err. */
+int ckpt_save(const char *path, const model *m, const train_state *st, char *err, size_t errlen);
+/* Read the header only (for `pktlm info` and to size the model). */
+int ckpt_peek(const char *path, model_config *cfg, train_state *st, uint64_t *nparams, char *err, size_t errlen);
+/* Create the model from the checkpoint and load weights (and m, v when want_opt and present;
+ * allocates training buffers then). */
+int ckpt_load(const char *path, model *m, train_state *st, int want_opt, char *err, size_t errlen);
+
+/* Hash identifying a corpus vocabulary: shard header fields and CORPUS/vocab.txt if present. */
+uint64_t corpus_vocab_hash(const char *data_dir, int vocab, int pad, int bos, int eos, int n_labels, int label_base);
+#endif

@@ -1,0 +1,356 @@
+/* Causal-LM pretraining loop: see pretrain.h. */
+#include "train/pretrain.h"
+#include "train/checkpoint.h"
+#include "train/data.h"
+#include "util/util.h"
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void pretrain_defaults(pretrain_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->cfg.arch = ARCH_GPT2;
+    o->cfg.layers = 6; o->cfg.d_model = 256; o->cfg.heads = 8; o->cfg.ctx = 256;
+    o->batch = 8; o->accum = 1; o->warmup = 100; o->pack = 1;
+    o->lr = 6e-4f; o->min_frac = 0.1f; o->weight_decay = 0.1f;
+    o->beta1 = 0.9f; o->beta2 = 0.95f; o->eps = 1e-8f; o->clip = 1.0f;
+    o->seed = 1337; o->val_batches = 20;
+}
+
+static int fail(pretrain_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(pretrain_opts *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->err, sizeof o->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static size_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024;
+}
+
+/* PATH.ckpt -> PATH + ext ("PATH.csv") */
+static void side_path(char *buf, size_t n, const char *ckpt, const char *ext) {
+    size_t L = strlen(ckpt);
+    if (L > 5 && !strcmp(ckpt + L - 5, ".ckpt")) L -= 5;
+    snprintf(buf, n, "%.*s%s", (int)L, ckpt, ext);
+}
+
+/* ---- CSV log and SVG plot ---- */
+#define CSV_HEADER "step,tokens,lr,loss,val_loss,grad_norm,tok_per_s,elapsed_s\n"
+
+/* Keep the rows of steps <= keep_step (a resumed run rewrites what came after its checkpoint). */
+static void csv_truncate(const char *path, long keep_step) {
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap), line[512];
+    while (out && fgets(line, sizeof line, f)) {
+        long s;
+        if (sscanf(line, "%ld,", &s) == 1 && s > keep_step) continue;
+        size_t l = strlen(line);
+        if (len + l + 1 > cap) { cap *= 2; char *o2 = realloc(out, cap); if (!o2) break; out = o2; }
+        memcpy(out + len, line, l); len += l;
+    }
+    fclose(f);
+    if (out) write_file_atomic(path, out, len);
+    free(out);
+}
+
+typedef struct { char *s; size_t len, cap; } strbuf;
+static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(strbuf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (k < 0) return;
+    if (b->len + (size_t)k + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096;
+        while (nc < b->len + (size_t)k + 1) nc *= 2;
+        char *n = realloc(b->s, nc);
+        if (!n) return;
+        b->s = n; b->cap = nc;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)k;
+}
+
+typedef struct { double *x, *y; int n, cap; } series;
+static void series_add(series *s, double x, double y) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 256;
+        s->x = realloc(s->x, s->cap * sizeof(double)); s->y = realloc(s->y, s->cap * sizeof(double));
+    }
+    s->x[s->n] = x; s->y[s->n] = y; s->n++;
+}
+
+/* The SVG redraws the whole CSV (so resumed runs plot their full history). */
+static void write_svg(const char *csv, const char *svg) {
+    FILE *f = fopen(csv, "r");
+    if (!f) return;
+    series tr = { 0 }, va = { 0 };
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        long step; unsigned long long tok; double lr, loss; char vbuf[64] = "";
+        if (sscanf(line, "%ld,%llu,%lf,%lf,%63[^,]", &step, &tok, &lr, &loss, vbuf) < 4) continue;
+        series_add(&tr, (double)step, loss);
+        if (vbuf[0]) series_add(&va, (double)step, atof(vbuf));
+    }
+    fclose(f);
+    if (tr.n == 0) { free(tr.x); free(tr.y); return; }
+    double x0 = tr.x[0], x1 = tr.x[tr.n - 1], y0 = 1e30, y1 = -1e30;
+    for (int i = 0; i < tr.n; i++) { if (tr.y[i] < y0) y0 = tr.y[i]; if (tr.y[i] > y1) y1 = tr.y[i]; }
+    for (int i = 0; i < va.n; i++) { if (va.y[i] < y0) y0 = va.y[i]; if (va.y[i] > y1) y1 = va.y[i]; }
+    if (x1 <= x0) x1 = x0 + 1;
+    if (y1 <= y0) y1 = y0 + 1;
+    const double W = 720, H = 420, L = 60, R = 20, T = 30, Bm = 45;
+    strbuf sb = { 0 };
+#define EMIT(...) sb_printf(&sb, __VA_ARGS__)
+#define PX(x) (L + ((x) - x0) / (x1 - x0) * (W - L - R))
+#define PY(y) (T + (1 - ((y) - y0) / (y1 - y0)) * (H - T - Bm))
+    EMIT("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    EMIT("<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    EMIT("<text x=\"%.0f\" y=\"18\">loss (nats/token) vs step</text>\n", L);
+    EMIT("<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", L, H - Bm, W - R, H - Bm);
+    EMIT("<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", L, T, L, H - Bm);
+    for (int i = 0; i <= 4; i++) {
+        double yv = y0 + (y1 - y0) * i / 4, xv = x0 + (x1 - x0) * i / 4;
+        EMIT("<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%.3g</text>\n", L - 4, PY(yv) + 4, yv);
+        EMIT("<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">%.0f</text>\n", PX(xv), H - Bm + 16, xv);
+    }
+    EMIT("<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">step</text>\n", (L + W - R) / 2, H - 8);
+    series *ss[2] = { &tr, &va };
+    const char *col[2] = { "#1f77b4", "#ff7f0e" }, *name[2] = { "train", "validation" };
+    for (int k = 0; k < 2; k++) {
+        if (!ss[k]->n) continue;
+        EMIT("<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", col[k]);
+        for (int i = 0; i < ss[k]->n; i++) EMIT("%.1f,%.1f ", PX(ss[k]->x[i]), PY(ss[k]->y[i]));
+        EMIT("\"/>\n");
+        EMIT("<text x=\"%.0f\" y=\"%d\" fill=\"%s\">%s</text>\n", W - R - 110, 18 + 14 * k, col[k], name[k]);
+    }
+    EMIT("</svg>\n");
+#undef EMIT
+#undef PX
+#undef PY
+    if (sb.s) write_file_atomic(svg, sb.s, sb.len);
+    free(sb.s);
+    free(tr.x); free(tr.y); free(va.x); free(va.y);
+}
+
+static float evaluate(model *m, dataloader *va, int nb) {
+    data_seek(va, (data_pos){ 0, 0, 0 });
+    double s = 0;
+    long n = 0;
+    m->training = 0;
+    for (int k = 0; k < nb; k++) {
+        data_next(va);
+        model_forward(m, va->tok, va->tgt, va->B, va->T);
+        s += (double)m->loss * m->counted;
+        n += m->counted;
+    }
+    m->training = 1;
+    return n ? (float)(s / n) : NAN;
+}
+
+static void fmt_dur(char *b, size_t n, double s) {
+    if (!(s >= 0) || s > 1e8) snprintf(b, n, "?");
+    else if (s < 60) snprintf(b, n, "%.0fs", s);
+    else if (s < 3600) snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(b, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
+int pretrain_run(pretrain_opts *o) {
+    nn_set_threads(o->threads);
+    model m = { 0 };
+    train_state st;
+    dataloader tr = { 0 }, va = { 0 };
+    int have_val = 0, rc = -1;
+    char path[1200], err[512], csv[1200], svg[1200];
+    memset(&st, 0, sizeof st);
+    if (!o->out_path) return fail(o, "no output checkpoint (-o MODEL.ckpt)");
+
+    /* 1. model and training state: from the checkpoint or from the options */
+    if (o->resume_path) {
+        if (ckpt_load(o->resume_path, &m, &st, 1, err, sizeof err) != 0) return fail(o, "%s", err);
+        if (!o->data_dir) o->data_dir = st.data_dir;
+        if (o->steps > 0) st.total_steps = o->steps;
+    } else {
+        st.batch = o->batch; st.accum = o->accum; st.warmup = o->warmup; st.pack = o->pack;
+        st.seq_len = o->cfg.ctx; st.lr = o->lr; st.min_frac = o->min_frac; st.weight_decay = o->weight_decay;
+        st.beta1 = o->beta1; st.beta2 = o->beta2; st.eps = o->eps; st.clip = o->clip; st.seed = o->seed;
+        st.rng = o->seed ^ 0x5DEECE66Dull; st.has_opt = 1;
+    }
+    if (!o->data_dir) return fail(o, "no corpus directory (--data CORPUS_DIR)");
+    struct stat sb;
+    if (stat(o->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        { fail(o, "corpus directory %s: %s", o->data_dir, stat(o->data_dir, &sb) ? strerror(errno) : "not a directory"); goto done; }
+    if (st.batch < 1 || st.accum < 1 || st.seq_len < 2) { fail(o, "batch, accum must be >= 1 and ctx >= 2"); goto done; }
+
+    /* 2. data */
+    snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
+    if (data_open(&tr, path, st.batch, st.seq_len, st.pack, 1, st.seed, err, sizeof err) != 0) {
+        fail(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
+        goto done;
+    }
+    uint64_t vh = corpus_vocab_hash(o->data_dir, tr.sh.vocab_size, tr.sh.pad_id, tr.sh.bos_id, tr.sh.eos_id,
+                                    tr.sh.n_labels, tr.sh.label_base);
+    if (o->resume_path) {
+        if (tr.sh.vocab_size != m.cfg.vocab || vh != st.vocab_hash) {
+            fail(o, "vocabulary mismatch: %s was trained on a vocabulary of %d tokens (hash %016llx), %s has %d (hash %016llx)",
+                 o->resume_path, m.cfg.vocab, (unsigned long long)st.vocab_hash, o->data_dir, tr.sh.vocab_size,
+                 (unsigned long long)vh);
+            goto done;
+        }
+    } else {
+        model_config c = o->cfg;
+        c.vocab = tr.sh.vocab_size;
+        model_config_defaults(&c);
+        const model_ops *ops = model_ops_for(c.arch);
+        if (!ops) { fail(o, "architecture %s is not implemented yet (have: gpt2)", model_arch_name(c.arch)); goto done; }
+        const char *why = ops->check(&c);
+        if (why) { fail(o, "bad model config: %s", why); goto done; }
+        /* memory: say how much the config needs before allocating it */
+        size_t need = model_memory_bytes(&c, st.batch, st.seq_len, 1) + tr.sh.n_tokens * 2 + tr.sh.n_seqs * 36;
+        size_t avail = o->mem_limit ? o->mem_limit : mem_available();
+        if (avail && need > avail) {
+            fail(o, "this config needs %.2f GiB (%zu parameters x 4 copies, activations for batch %d x ctx %d) "
+                    "but %.2f GiB is available; reduce --batch, --ctx, --layers or --d-model",
+                 need / 1073741824.0, model_param_count(&c), st.batch, st.seq_len, avail / 1073741824.0);
+            goto done;
+        }
+        if (model_create(&m, &c, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        model_init_weights(&m, st.seed);
+        if (model_alloc_training(&m) != 0) { fail(o, "out of memory for gradients and optimizer state"); goto done; }
+        st.pad_id = tr.sh.pad_id; st.bos_id = tr.sh.bos_id; st.eos_id = tr.sh.eos_id;
+        st.n_labels = tr.sh.n_labels; st.label_base = tr.sh.label_base; st.vocab_hash = vh;
+        snprintf(st.data_dir, sizeof st.data_dir, "%s", o->data_dir);
+        if (o->steps > 0) st.total_steps = o->steps;
+        else {
+            double e = o->epochs > 0 ? o->epochs : 1.0;
+            st.total_steps = (int64_t)ceil(e * (double)data_batches_per_epoch(&tr) / st.accum);
+        }
+    }
+    if (st.seq_len > m.cfg.ctx) { fail(o, "sequence length %d exceeds the model context %d", st.seq_len, m.cfg.ctx); goto done; }
+    data_seek(&tr, st.data);
+    snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
+    if (access(path, R_OK) == 0) {
+        if (data_open(&va, path, st.batch, st.seq_len, st.pack, 0, 0, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        have_val = 1;
+    } else if (!o->quiet) fprintf(stderr, "pktlm pretrain: %s missing: no validation loss\n", path);
+    int val_batches = o->val_batches > 0 ? o->val_batches : 20;
+    if (have_val && (uint64_t)val_batches > data_batches_per_epoch(&va)) val_batches = (int)data_batches_per_epoch(&va);
+    if (model_alloc_acts(&m, st.batch, st.seq_len) != 0) {
+        fail(o, "out of memory for activations (batch %d x ctx %d needs %.2f GiB)", st.batch, st.seq_len,
+             model_memory_bytes(&m.cfg, st.batch, st.seq_len, 1) / 1073741824.0);
+        goto done;
+    }
+    m.training = 1;
+
+    /* 3. logs */
+    side_path(csv, sizeof csv, o->out_path, ".csv");
+    side_path(svg, sizeof svg, o->out_path, ".svg");
+    if (o->resume_path) csv_truncate(csv, (long)st.step);
+    FILE *log = fopen(csv, o->resume_path ? "a" : "w");
+    if (!log) { fail(o, "%s: %s", csv, strerror(errno)); goto done; }
+    if (!o->resume_path) fputs(CSV_HEADER, log);
+    fflush(log);
+
+    const long total = (long)st.total_steps, start = (long)st.step;
+    const int eval_every = o->eval_every > 0 ? o->eval_every : (total >= 20 ? (int)(total / 20) : 1);
+    const size_t tokens_per_step = (size_t)st.batch * st.seq_len * st.accum;
+    adamw_params hp = { .beta1 = st.beta1, .beta2 = st.beta2, .eps = st.eps, .weight_decay = st.weight_decay };
+    if (!o->quiet)
+        fprintf(stderr, "pktlm pretrain: %s %d layers, d %d, %d heads, ctx %d, vocab %d: %zu parameters; "
+                        "%ld steps of %zu tokens (batch %d x accum %d), %d threads%s\n",
+                model_arch_name(m.cfg.arch), m.cfg.layers, m.cfg.d_model, m.cfg.heads, m.cfg.ctx, m.cfg.vocab,
+                m.nparams, total, tokens_per_step, st.batch, st.accum, nn_threads(),
+                start ? ", resumed" : "");
+    progress pg;
+    progress_init(&pg, "training", "tok", 1);
+    double t0 = now_sec();
+    float loss = st.last_loss, vloss = st.last_val;
+    for (long step = start; step < total; step++) {
+        double ts = now_sec();
+        hp.lr = lr_schedule((int)step, st.lr, st.warmup, (int)total, st.min_frac);
+        model_zero_grad(&m);
+        double lsum = 0;
+        long count = 0;
+        for (int a = 0; a < st.accum; a++) {
+            data_next(&tr);
+            m.dropout_seed = splitmix64(&st.rng);
+            model_forward(&m, tr.tok, tr.tgt, st.batch, st.seq_len);
+            model_backward(&m, tr.tok, tr.tgt, st.batch, st.seq_len, 1.0f);
+            lsum += (double)m.loss * m.counted;
+            count += m.counted;
+        }
+        /* gradients were summed over every counted target of the accumulated batch: mean */
+        if (count > 0) {
+            float k = 1.0f / (float)count;
+            for (size_t i = 0; i < m.nparams; i++) m.grads[i] *= k;
+        }
+        double gn = clip_grad_norm(m.grads, m.nparams, st.clip);
+        model_adamw(&m, &hp, (int)step + 1);
+        st.step = step + 1;
+        st.tokens += tokens_per_step;
+        st.data = tr.pos;
+        loss = count ? (float)(lsum / count) : NAN;
+        st.last_loss = loss;
+        int last = st.step == total;
+        int stop = (o->interrupt && *o->interrupt) || (o->stop_after && st.step >= o->stop_after);
+        int do_eval = have_val && (st.step % eval_every == 0 || last);
+        if (do_eval) { vloss = evaluate(&m, &va, val_batches); st.last_val = vloss; }
+        double now = now_sec(), el = now - t0, tps = (double)tokens_per_step / (now - ts);
+        double avg_tps = (double)(st.step - start) * tokens_per_step / (el > 0 ? el : 1e-9);
+        char vb[32] = "";
+        if (do_eval) snprintf(vb, sizeof vb, "%.6f", vloss);
+        fprintf(log, "%ld,%llu,%.6g,%.6f,%s,%.4f,%.1f,%.2f\n", (long)st.step, (unsigned long long)st.tokens, hp.lr, loss,
+                vb, gn, tps, el);
+        fflush(log);
+        char extra[200], eta[32];
+        fmt_dur(eta, sizeof eta, (double)(total - st.step) * tokens_per_step / (avg_tps > 0 ? avg_tps : 1));
+        snprintf(extra, sizeof extra, "step %ld/%ld  loss %.4f  val %.4f  lr %.2e", (long)st.step, total, loss, vloss, hp.lr);
+        progress_update(&pg, (double)(st.step - start) * tokens_per_step, (double)(total - start) * tokens_per_step, extra);
+        if (!o->quiet && (do_eval || last)) {
+            progress_end(&pg);
+            fprintf(stderr, "step %ld/%ld  loss %.4f  val %s  lr %.2e  %.0f tok/s  ETA %s\n", (long)st.step, total, loss,
+                    have_val ? vb : "-", hp.lr, avg_tps, eta);
+        }
+        if (do_eval || last) write_svg(csv, svg);
+        int save = last || stop || (o->save_every > 0 && st.step % o->save_every == 0);
+        if (save && ckpt_save(o->out_path, &m, &st, err, sizeof err) != 0) { fclose(log); fail(o, "%s", err); goto done; }
+        if (stop && !last) {
+            progress_end(&pg);
+            write_svg(csv, svg);
+            if (!o->quiet)
+                fprintf(stderr, "pktlm pretrain: interrupted at step %ld; checkpoint saved to %s (continue with --resume %s)\n",
+                        (long)st.step, o->out_path, o->out_path);
+            o->interrupted = 1;
+            break;
+        }
+    }
+    progress_end(&pg);
+    fclose(log);
+    if (start >= total && !o->quiet) fprintf(stderr, "pktlm pretrain: already at step %ld of %ld\n", start, total);
+    o->final_loss = loss; o->final_val = vloss; o->final_step = (long)st.step;
+    rc = 0;
+done:
+    data_close(&tr);
+    if (have_val) data_close(&va);
+    model_free(&m);
+    return rc;
+}

@@ -1,0 +1,33 @@
+/* Causal-LM pretraining loop behind `pktlm pretrain` (and reusable by finetune --task
+ * generate): data, model, AdamW with warm-up + cosine, clipping, accumulation, validation,
+ * checkpoints every N steps and at the end, CSV log + SVG plot, exact resume. */
+#ifndef PKTLM_PRETRAIN_H
+#define PKTLM_PRETRAIN_H
+#include <signal.h>
+#include <stdint.h>
+#include "models/model.h"
+
+typedef struct {
+    const char *data_dir, *out_path, *resume_path;
+    model_config cfg;          /* arch, layers, d_model, heads, ctx, dropout (vocab from the corpus) */
+    int batch, accum, warmup, pack;
+    long steps;                /* total optimizer steps; 0 = from epochs */
+    double epochs;
+    float lr, min_frac, weight_decay, beta1, beta2, eps, clip;
+    uint64_t seed;
+    int eval_every, val_batches, save_every, threads;
+    long stop_after;           /* tests: behave as if interrupted after this step (0 = off) */
+    volatile sig_atomic_t *interrupt;  /* set by a SIGINT handler: save and return */
+    size_t mem_limit;          /* bytes; 0 = MemAvailable of this machine */
+    int quiet;
+    /* results */
+    float final_loss, final_val;
+    long final_step;
+    int interrupted;
+    char err[1024];
+} pretrain_opts;
+
+void pretrain_defaults(pretrain_opts *o);
+/* 0 ok (also when interrupted: checkpoint saved), -1 error (message in o->err). */
+int pretrain_run(pretrain_opts *o);
+#endif

@@ -1,0 +1,227 @@
+/* Training stage: data loader, checkpoints, exact resume, clear errors, and that training
+ * learns. Corpora are built here with shard_builder (a few hundred tokens). */
+#include "test.h"
+#include "train/pretrain.h"
+#include "train/checkpoint.h"
+#include "train/data.h"
+#include "corpus/shard.h"
+#include "util/util.h"
+#include <sys/stat.h>
+
+static char dir_a[512], dir_b[512];
+
+/* A learnable corpus: sequences "bos, k, k+1, k+2, ... eos" (mod 30, offset 4). */
+static void make_corpus(const char *dir, int vocab, int nseq, uint64_t seed) {
+    mkdir(dir, 0755);
+    for (int split = 0; split < 2; split++) {
+        shard_builder b;
+        shard_builder_init(&b, vocab, 0, 1, 2, 0, vocab, split);
+        uint64_t s = seed + (uint64_t)split;
+        for (int i = 0; i < (split ? nseq / 4 : nseq); i++) {
+            uint16_t tok[64];
+            int len = 5 + (int)(splitmix64(&s) % 20), k = (int)(splitmix64(&s) % 30);
+            tok[0] = 1;
+            for (int j = 1; j < len - 1; j++) tok[j] = (uint16_t)(4 + (k + j) % 30);
+            tok[len - 1] = 2;
+            shard_builder_add(&b, tok, (uint32_t)len, -1, 0, (uint32_t)i, (uint64_t)i);
+        }
+        char p[600];
+        snprintf(p, sizeof p, "%s/%s", dir, split ? "val.tok" : "train.tok");
+        shard_write(&b, p);
+        shard_builder_free(&b);
+    }
+}
+
+static void setup(void) {
+    snprintf(dir_a, sizeof dir_a, "%s/corpus_a", t_tmpdir());
+    snprintf(dir_b, sizeof dir_b, "%s/corpus_b", t_tmpdir());
+    make_corpus(dir_a, 40, 200, 7);
+    make_corpus(dir_b, 50, 50, 9);
+}
+
+static void opts(pretrain_opts *o, const char *out, long steps) {
+    pretrain_defaults(o);
+    o->data_dir = dir_a; o->out_path = out;
+    o->cfg.layers = 2; o->cfg.d_model = 32; o->cfg.heads = 4; o->cfg.ctx = 32;
+    o->batch = 4; o->accum = 2; o->steps = steps; o->warmup = 2; o->lr = 3e-3f;
+    o->eval_every = 2; o->val_batches = 2; o->quiet = 1; o->seed = 5;
+    o->threads = 1;   /* tiny shapes: threads only add overhead on this shared machine */
+}
+
+static void test_loader(void) {
+    char p[600], err[256];
+    snprintf(p, sizeof p, "%s/train.tok", dir_a);
+    dataloader a, b;
+    CHECK(data_open(&a, p, 2, 16, 1, 1, 11, err, sizeof err) == 0);
+    CHECK(data_open(&b, p, 2, 16, 1, 1, 11, err, sizeof err) == 0);
+    /* same seed: same batches; inputs and targets are the stream shifted by one */
+    for (int k = 0; k < 5; k++) {
+        data_next(&a); data_next(&b);
+        CHECK(!memcmp(a.tok, b.tok, 32 * sizeof(int)) && !memcmp(a.tgt, b.tgt, 32 * sizeof(int)));
+        for (int t = 0; t + 1 < 16; t++) CHECK_EQ(a.tgt[t], a.tok[t + 1]);
+    }
+    /* seek reproduces a position */
+    data_pos pos = a.pos;
+    data_next(&a);
+    int saved[32];
+    memcpy(saved, a.tok, sizeof saved);
+    data_seek(&b, pos);
+    data_next(&b);
+    CHECK(!memcmp(saved, b.tok, sizeof saved));
+    /* many batches wrap into later epochs without trouble */
+    for (int k = 0; k < 500; k++) data_next(&a);
+    CHECK(a.pos.epoch >= 1);
+    data_close(&b);
+    /* another seed: another order */
+    CHECK(data_open(&b, p, 2, 16, 1, 1, 12, err, sizeof err) == 0);
+    data_seek(&a, (data_pos){ 0, 0, 0 });
+    data_next(&a); data_next(&b);
+    CHECK(memcmp(a.tok, b.tok, 32 * sizeof(int)) != 0);
+    data_close(&a); data_close(&b);
+    /* pad mode: one sequence per row, targets past its end ignored */
+    CHECK(data_open(&a, p, 1, 32, 0, 0, 0, err, sizeof err) == 0);
+    int n = data_next(&a);
+    uint32_t len = a.sh.seqs[0].len;
+    CHECK_EQ(n, (int)len - 1);
+    CHECK_EQ(a.tok[0], 1);
+    CHECK_EQ(a.tgt[len - 2], 2);
+    CHECK_EQ(a.tgt[len - 1], -1);
+    CHECK_EQ(a.tok[len], 0);
+    data_close(&a);
+    /* errors name the file */
+    CHECK(data_open(&a, "/nonexistent/train.tok", 1, 8, 1, 1, 0, err, sizeof err) != 0);
+    CHECK(strstr(err, "/nonexistent/train.tok") != NULL);
+}
+
+static void test_learns_and_checkpoint(void) {
+    char out[600];
+    snprintf(out, sizeof out, "%s/learn.ckpt", t_tmpdir());
+    pretrain_opts o;
+    opts(&o, out, t_san() ? 15 : 60);
+    CHECK(pretrain_run(&o) == 0);
+    if (o.err[0]) printf("  %s\n", o.err);
+    /* a uniform guess over 40 tokens costs ln 40 = 3.69 nats; the sequences are predictable */
+    CHECKF(o.final_val < (t_san() ? 3.3 : 2.0), "val loss %.3f", o.final_val);
+    model_config c;
+    train_state st;
+    uint64_t np;
+    char err[512];
+    CHECK(ckpt_peek(out, &c, &st, &np, err, sizeof err) == 0);
+    CHECK_EQ(st.step, o.final_step);
+    CHECK_EQ(c.vocab, 40);
+    CHECK_EQ(c.layers, 2);
+    CHECK_NEAR(st.last_val, o.final_val, 1e-6);
+    /* CSV and SVG beside the checkpoint */
+    char p[700];
+    snprintf(p, sizeof p, "%s/learn.csv", t_tmpdir());
+    CHECK(access(p, R_OK) == 0);
+    snprintf(p, sizeof p, "%s/learn.svg", t_tmpdir());
+    CHECK(access(p, R_OK) == 0);
+    /* corruption is detected: flip one byte of the weights */
+    model m;
+    CHECK(ckpt_load(out, &m, &st, 1, err, sizeof err) == 0);
+    model_free(&m);
+    FILE *f = fopen(out, "r+b");
+    fseek(f, 2000, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, 2000, SEEK_SET);
+    fputc(ch ^ 0x40, f);
+    fclose(f);
+    CHECK(ckpt_load(out, &m, &st, 1, err, sizeof err) != 0);
+    CHECK(strstr(err, "checksum") != NULL);
+    /* truncation too */
+    CHECK(truncate(out, 5000) == 0);
+    CHECK(ckpt_load(out, &m, &st, 1, err, sizeof err) != 0);
+    CHECK(strstr(err, "truncated") != NULL);
+    CHECK(ckpt_load("/nonexistent.ckpt", &m, &st, 1, err, sizeof err) != 0);
+}
+
+/* An interrupted and resumed run is bit-identical to an uninterrupted one. */
+static void test_resume_exact(void) {
+    char full[600], part[600];
+    snprintf(full, sizeof full, "%s/full.ckpt", t_tmpdir());
+    snprintf(part, sizeof part, "%s/part.ckpt", t_tmpdir());
+    long steps = t_san() ? 6 : 10;
+    pretrain_opts o;
+    opts(&o, full, steps);
+    o.cfg.dropout = 0.1f;   /* the dropout stream must resume too */
+    CHECK(pretrain_run(&o) == 0);
+    float full_loss = o.final_loss, full_val = o.final_val;
+    opts(&o, part, steps);
+    o.cfg.dropout = 0.1f;
+    o.stop_after = 3;
+    CHECK(pretrain_run(&o) == 0);
+    CHECK(o.interrupted);
+    CHECK_EQ(o.final_step, 3);
+    pretrain_opts r;
+    opts(&r, part, 0);
+    r.data_dir = NULL;        /* from the checkpoint */
+    r.resume_path = part;
+    CHECK(pretrain_run(&r) == 0);
+    if (r.err[0]) printf("  %s\n", r.err);
+    CHECK_EQ(r.final_step, steps);
+    CHECKF(r.final_loss == full_loss, "resumed %.9g vs uninterrupted %.9g", r.final_loss, full_loss);
+    CHECKF(r.final_val == full_val, "resumed val %.9g vs %.9g", r.final_val, full_val);
+    model a, b;
+    train_state sa, sb;
+    char err[512];
+    CHECK(ckpt_load(full, &a, &sa, 1, err, sizeof err) == 0);
+    CHECK(ckpt_load(part, &b, &sb, 1, err, sizeof err) == 0);
+    CHECK(a.nparams == b.nparams && !memcmp(a.params, b.params, a.nparams * 4));
+    CHECK(!memcmp(a.adam_v, b.adam_v, a.nparams * 4));
+    CHECK(sa.rng == sb.rng && sa.data.index == sb.data.index && sa.tokens == sb.tokens);
+    model_free(&a); model_free(&b);
+    /* resuming on a corpus with another vocabulary is refused */
+    opts(&r, part, steps + 2);
+    r.data_dir = dir_b;
+    r.resume_path = part;
+    CHECK(pretrain_run(&r) != 0);
+    CHECKF(strstr(r.err, "vocabulary mismatch") != NULL, "%s", r.err);
+}
+
+static void test_errors(void) {
+    char out[600];
+    snprintf(out, sizeof out, "%s/err.ckpt", t_tmpdir());
+    pretrain_opts o;
+    opts(&o, out, 2);
+    o.data_dir = "/nonexistent-corpus";
+    CHECK(pretrain_run(&o) != 0);
+    CHECK(strstr(o.err, "/nonexistent-corpus") != NULL);
+    /* a directory without shards */
+    opts(&o, out, 2);
+    o.data_dir = t_tmpdir();
+    CHECK(pretrain_run(&o) != 0);
+    CHECKF(strstr(o.err, "train.tok") != NULL, "%s", o.err);
+    /* config too large for the memory given: says how much it needs */
+    opts(&o, out, 2);
+    o.mem_limit = 1 << 20;
+    CHECK(pretrain_run(&o) != 0);
+    CHECKF(strstr(o.err, "needs") && strstr(o.err, "GiB"), "%s", o.err);
+    opts(&o, out, 2);
+    o.cfg.heads = 5;
+    CHECK(pretrain_run(&o) != 0);
+    CHECKF(strstr(o.err, "multiple of heads") != NULL, "%s", o.err);
+    /* a corrupt corpus */
+    char p[600];
+    snprintf(p, sizeof p, "%s/bad", t_tmpdir());
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/bad/train.tok", t_tmpdir());
+    FILE *f = fopen(p, "wb");
+    fputs("garbage", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/bad", t_tmpdir());
+    opts(&o, out, 2);
+    o.data_dir = p;
+    CHECK(pretrain_run(&o) != 0);
+    CHECKF(strstr(o.err, "truncated") || strstr(o.err, "magic"), "%s", o.err);
+}
+
+int main(void) {
+    (void)t_shared;
+    setup();
+    RUN(test_loader);
+    RUN(test_learns_and_checkpoint);
+    RUN(test_resume_exact);
+    RUN(test_errors);
+    return t_done();
+}
