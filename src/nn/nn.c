@@ -53,9 +53,10 @@ static inline float fexp(float x) {
     p = p * r + 1.6666665459E-1f;
     p = p * r + 5.0000001201E-1f;
     p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } s;
-    s.i = ((int32_t)n + 127) << 23;
-    return p * s.f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float sc;
+    memcpy(&sc, &bits, sizeof sc);   /* 2^n */
+    return p * sc;
 }
 float nn_expf(float x) { return fexp(x); }
 
@@ -359,7 +360,7 @@ void adamw_update(float *p, const float *g, float *m, float *v, size_t n, const 
     const float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
     const float step = lr / bc1, rbc2 = 1.0f / sqrtf(bc2);
     const float wd = decay ? lr * h->weight_decay : 0.0f;
-    #pragma omp parallel for simd schedule(static)
+    #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
         float mi = b1 * m[i] + (1.0f - b1) * gi;
