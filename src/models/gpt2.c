@@ -4,6 +4,10 @@
  * Per-layer tensors are stacked (L, ...): layer l = base + l * stride.
  * Linear weights are stored (out, in) like torch.nn.Linear (HF's Conv1D stores (in, out):
  * a converter transposes). */
+#ifdef __clang__
+/* `omp simd` asks for vectorisation; at -O1 (sanitizer build) clang cannot and would warn */
+#pragma clang diagnostic ignored "-Wpass-failed"
+#endif
 #include "models/model.h"
 #include "util/util.h"
 #include <math.h>
