@@ -45,10 +45,11 @@ float nn_randn(uint64_t *rng) {
 }
 
 /* ---- fast exp (Cephes-style polynomial on [-ln2/2, ln2/2], exponent by bit shift) ---- */
-#pragma omp declare simd
+typedef union { int32_t i; float f; } f32_bits;
 static inline float fexp(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    /* round to nearest by the 1.5*2^23 trick: floorf() would stop gcc from vectorising */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500E-4f;
     p = p * r + 1.3981999507E-3f;
@@ -57,10 +58,9 @@ static inline float fexp(float x) {
     p = p * r + 1.6666665459E-1f;
     p = p * r + 5.0000001201E-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float sc;
-    memcpy(&sc, &bits, sizeof sc);   /* 2^n */
-    return p * sc;
+    f32_bits u;
+    u.i = ((int32_t)n + 127) << 23;   /* 2^n; a union (not memcpy) so gcc vectorises it */
+    return p * u.f;
 }
 float nn_expf(float x) { return fexp(x); }
 
@@ -260,7 +260,6 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
 
 /* ---- GELU (tanh approximation) ---- */
 #define GELU_K 0.7978845608028654f  /* sqrt(2/pi) */
-#pragma omp declare simd
 static inline float ftanh(float x) {
     /* tanh via exp; for |x| tiny use the odd series to keep relative accuracy */
     float ax = fabsf(x);
@@ -271,24 +270,35 @@ static inline float ftanh(float x) {
     return ax < 1e-3f ? small : r;
 }
 
+/* chunks of 4096 per thread, each a simd loop (gcc does not vectorise `parallel for simd`
+ * around an inlined helper here) */
+#define CHUNK 4096
 void gelu_forward(float *out, const float *inp, size_t n) {
-    #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float u = GELU_K * (x + 0.044715f * x * x * x);
-        out[i] = 0.5f * x * (1.0f + ftanh(u));
+    #pragma omp parallel for schedule(static)
+    for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
+        size_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
+        #pragma omp simd
+        for (size_t i = c0; i < c1; i++) {
+            float x = inp[i];
+            float u = GELU_K * (x + 0.044715f * x * x * x);
+            out[i] = 0.5f * x * (1.0f + ftanh(u));
+        }
     }
 }
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-    #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float u = GELU_K * (x + 0.044715f * x * x * x);
-        float th = ftanh(u);
-        float sech2 = 1.0f - th * th;
-        float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += g * dout[i];
+    #pragma omp parallel for schedule(static)
+    for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
+        size_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
+        #pragma omp simd
+        for (size_t i = c0; i < c1; i++) {
+            float x = inp[i];
+            float u = GELU_K * (x + 0.044715f * x * x * x);
+            float th = ftanh(u);
+            float sech2 = 1.0f - th * th;
+            float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+            dinp[i] += g * dout[i];
+        }
     }
 }
 

@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""Training throughput of pktlm vs PyTorch on the same model, batch, length and optimizer.
+Configs: A = 6 layers, d 256, 8 heads, ctx 256, vocab 300; B = 8 layers, d 512, 8 heads,
+ctx 256, vocab 300. Both get 2 threads. Reports tokens/s (mean over timed steps, after warm-up
+steps), model FLOP/s, fraction of fp32 peak (233 GFLOP/s on 2 cores here), peak RSS.
+
+Model FLOPs per token = 6 * (12 L C^2 + V C)  (matmuls: forward 2x, backward 4x per weight)
+                      + 6 L T C               (causal attention: QK^T and PV over T/2 keys)
+Usage: bench/train/bench.py [--configs A,B] [--batch 8] [--steps N] [--pktlm ./pktlm]"""
+import argparse
+import json
+import os
+import random
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+PEAK = 233e9
+CONFIGS = {"A": dict(layers=6, d=256, heads=8, ctx=256, vocab=300),
+           "B": dict(layers=8, d=512, heads=8, ctx=256, vocab=300)}
+
+
+def write_corpus(d, vocab, ntok):
+    """Random tokens in the shard format (corpus/shard.h): speed does not depend on content."""
+    os.makedirs(d, exist_ok=True)
+    rng = random.Random(1)
+    for split, name, n in ((0, "train.tok", ntok), (1, "val.tok", 4096)):
+        seqlen = 512
+        toks = [rng.randrange(3, vocab) for _ in range(n)]
+        nseq = n // seqlen
+        hdr = [0] * 256
+        hdr[0:8] = [0x4B4F5450, 1, vocab, 0, 1, 2, 0, vocab]
+        hdr[8], hdr[10], hdr[12] = nseq, n, split
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(struct.pack("<256i", *hdr))
+            f.write(struct.pack("<%dH" % n, *toks))
+            for i in range(nseq):
+                f.write(struct.pack("<QIiIIQ", i * seqlen, seqlen, -1, 0, i, i))
+
+
+
+
+def run_rss(cmd, env):
+    t0 = time.time()
+    pid = os.fork()
+    if pid == 0:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        out = os.open(os.path.join(tmp, "out.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(out, 1)
+        os.dup2(fd, 2)
+        os.execvpe(cmd[0], cmd, env)
+    _, status, ru = os.wait4(pid, 0)
+    with open(os.path.join(tmp, "out.txt")) as f:
+        out = f.read()
+    return os.waitstatus_to_exitcode(status), out, ru.ru_maxrss * 1024, time.time() - t0
+
+
+def flops_per_token(c):
+    L, C, V, T = c["layers"], c["d"], c["vocab"], c["ctx"]
+    return 6 * (12 * L * C * C + V * C) + 6 * L * T * C
+
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--configs", default="A,B")
+ap.add_argument("--batch", type=int, default=8)
+ap.add_argument("--steps", type=int, default=0, help="timed steps (default: A 10, B 5)")
+ap.add_argument("--warm", type=int, default=2)
+ap.add_argument("--pktlm", default=os.path.join(ROOT, "pktlm"))
+ap.add_argument("--json", default="")
+args = ap.parse_args()
+
+tmp = tempfile.mkdtemp(prefix="pktlm-bench-train.")
+env = dict(os.environ, OMP_NUM_THREADS="2", LD_LIBRARY_PATH="/usr/lib/x86_64-linux-gnu/blis-openmp")
+results = []
+print("training throughput, 2 threads, batch %d, AdamW, same model in both (noisy: shared machine)" % args.batch)
+print("%-3s %-28s %10s %10s %7s %9s %7s %9s" % ("cfg", "model", "pktlm t/s", "torch t/s", "ratio", "GFLOP/s", "%peak", "RSS MB"))
+for name in args.configs.split(","):
+    c = CONFIGS[name]
+    steps = args.steps or (10 if name == "A" else 5)
+    B, T = args.batch, c["ctx"]
+    cdir = os.path.join(tmp, "corpus" + name)
+    write_corpus(cdir, c["vocab"], B * T * (steps + args.warm + 2) + 4096)
+    ck = os.path.join(tmp, name + ".ckpt")
+    cmd = [args.pktlm, "pretrain", "--data", cdir, "--layers", str(c["layers"]), "--d-model", str(c["d"]),
+           "--heads", str(c["heads"]), "--ctx", str(T), "--batch", str(B), "--steps", str(steps + args.warm),
+           "--warmup", "1", "--eval-every", "1000000", "--val-batches", "1", "--threads", "2", "--quiet", "-o", ck]
+    rc, _, rss_p, _ = run_rss(cmd, env)
+    if rc != 0:
+        sys.exit("pktlm failed: " + " ".join(cmd))
+    rows = [l.split(",") for l in open(os.path.join(tmp, name + ".csv")).read().splitlines()[1:]]
+    # mean over timed steps: tokens / total time of those steps (column 6 is tok/s per step)
+    tps = [float(r[6]) for r in rows[args.warm:]]
+    p_tps = len(tps) / sum(1.0 / t for t in tps)
+    pcmd = ["/usr/bin/python3", os.path.join(HERE, "torch_peer.py"), "--layers", str(c["layers"]), "--d-model",
+            str(c["d"]), "--heads", str(c["heads"]), "--ctx", str(T), "--vocab", str(c["vocab"]), "--batch", str(B),
+            "--steps", str(steps), "--warm", str(args.warm), "--threads", "2"]
+    rc, out, rss_t, _ = run_rss(pcmd, env)
+    if rc != 0:
+        sys.exit("torch peer failed")
+    t = json.loads(out.strip().splitlines()[-1])
+    t_tps = t["tok_per_s"]
+    fpt = flops_per_token(c)
+    desc = "%dL d%d h%d ctx%d V%d" % (c["layers"], c["d"], c["heads"], T, c["vocab"])
+    for who, tp, rss in (("pktlm", p_tps, rss_p), ("torch", t_tps, rss_t)):
+        results.append(dict(config=name, who=who, tok_per_s=tp, gflops=tp * fpt / 1e9, peak_frac=tp * fpt / PEAK,
+                            rss_mb=rss / 1e6))
+    print("%-3s %-28s %10.0f %10.0f %6.2fx %9.1f %6.1f%% %9.0f   (pktlm)" % (
+        name, desc, p_tps, t_tps, p_tps / t_tps, p_tps * fpt / 1e9, 100 * p_tps * fpt / PEAK, rss_p / 1e6))
+    print("%-3s %-28s %10s %10s %7s %9.1f %6.1f%% %9.0f   (torch %s)" % (
+        "", "", "", "", "", t_tps * fpt / 1e9, 100 * t_tps * fpt / PEAK, rss_t / 1e6, t["torch"]))
+    sys.stdout.flush()
+print("FLOPs/token = 6(12LC^2+VC) + 6LTC; peak = 233 GFLOP/s fp32 on 2 cores; tok/s = mean over %s timed steps after %d warm-up"
+      % ("10 (A) / 5 (B)" if not args.steps else args.steps, args.warm))
+if args.json:
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=1)
