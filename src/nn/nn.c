@@ -155,15 +155,15 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
         #pragma omp parallel for schedule(static)
         for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C,
+    nn_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C,
                 bias ? 1.0f : 0.0f, out, OC);
 }
 
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC) {
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
+        nn_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
+    nn_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (dbias) {
         #pragma omp parallel for schedule(static)
         for (int o0 = 0; o0 < OC; o0 += 64) {
@@ -196,7 +196,7 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
             for (int q0 = 0; q0 < T; q0 += ATT_BQ) {
                 int rows = q0 + ATT_BQ < T ? ATT_BQ : T - q0, kend = q0 + rows;
                 float *S = A + (size_t)q0 * T;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kend, hs, scale,
+                nn_sgemm(0, 1, rows, kend, hs, scale,
                             q + (size_t)q0 * C3, C3, k, C3, 0.0f, S, T);
                 for (int r = 0; r < rows; r++) {
                     int t = q0 + r;
@@ -209,7 +209,7 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
                     for (int j = 0; j <= t; j++) s[j] *= inv;
                     for (int j = t + 1; j < kend; j++) s[j] = 0;
                 }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, kend, 1.0f, S, T,
+                nn_sgemm(0, 0, rows, hs, kend, 1.0f, S, T,
                             v, C3, 0.0f, o + (size_t)q0 * C, C);
             }
         }
@@ -233,7 +233,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                     int rows = q0 + ATT_BQ < T ? ATT_BQ : T - q0, kend = q0 + rows;
                     const float *P = A + (size_t)q0 * T;
                     /* dP = dO V^T */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kend, hs, 1.0f,
+                    nn_sgemm(0, 1, rows, kend, hs, 1.0f,
                                 dO + (size_t)q0 * C, C, v, C3, 0.0f, dS, kend);
                     /* dS = P * (dP - sum_j P dP), times the score scale */
                     for (int r = 0; r < rows; r++) {
@@ -247,11 +247,11 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                         for (int j = t + 1; j < kend; j++) d[j] = 0;
                     }
                     /* dQ[block] += dS K;  dK += dS^T Q[block];  dV += P^T dO[block] */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, kend, 1.0f, dS, kend,
+                    nn_sgemm(0, 0, rows, hs, kend, 1.0f, dS, kend,
                                 k, C3, 1.0f, dq + (size_t)q0 * C3, C3);
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kend, hs, rows, 1.0f, dS, kend,
+                    nn_sgemm(1, 0, kend, hs, rows, 1.0f, dS, kend,
                                 q + (size_t)q0 * C3, C3, 1.0f, dk, C3);
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kend, hs, rows, 1.0f, P, T,
+                    nn_sgemm(1, 0, kend, hs, rows, 1.0f, P, T,
                                 dO + (size_t)q0 * C, C, 1.0f, dv, C3);
                 }
             }

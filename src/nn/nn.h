@@ -38,6 +38,12 @@ size_t attention_scratch_floats(int T);
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                         float *scratch, int B, int T, int C, int NH);
 
+/* C (M,N) = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans != 0
+ * (A is M x K or K x M, B is K x N or N x K). AVX-512 kernel (gemm.c), else BLIS.
+ * Parallel when called outside a parallel region. */
+void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+
 /* GELU, tanh approximation (GPT-2). */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);

@@ -1,0 +1,71 @@
+/* nn_sgemm against a naive double-precision product: all four transpose cases, strides,
+ * edge tiles (sizes not multiples of the 8 x 32 tile), K across several 256 blocks,
+ * alpha/beta, and called inside a parallel region (as attention does). */
+#include "test.h"
+#include "nn/nn.h"
+#include "util/util.h"
+#include <omp.h>
+
+static uint64_t rng = 9;
+static void fill(float *p, size_t n) { for (size_t i = 0; i < n; i++) p[i] = (float)(rng_uniform(&rng) * 2 - 1); }
+
+static double check_case(int ta, int tb, int M, int N, int K, float alpha, float beta, int pad) {
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = nn_alloc(na), *B = nn_alloc(nb), *C = nn_alloc(nc), *C0 = nn_alloc(nc);
+    fill(A, na); fill(B, nb); fill(C, nc);
+    memcpy(C0, C, nc * sizeof(float));
+    nn_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    double worst = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            double ref;
+            if (j >= N) ref = C0[(size_t)i * ldc + j];   /* padding untouched */
+            else {
+                double s = 0;
+                for (int k = 0; k < K; k++)
+                    s += (double)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                         (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                ref = alpha * s + (beta == 0 ? 0 : beta * C0[(size_t)i * ldc + j]);
+            }
+            double e = fabs(ref - C[(size_t)i * ldc + j]) / (1 + fabs(ref));
+            if (e > worst) worst = e;
+        }
+    nn_free(A); nn_free(B); nn_free(C); nn_free(C0);
+    return worst;
+}
+
+static void test_shapes(void) {
+    int shapes[][3] = { { 1, 1, 1 }, { 8, 32, 5 }, { 13, 37, 19 }, { 64, 96, 32 }, { 70, 33, 300 }, { 9, 100, 520 }, { 3, 17, 0 } };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                double e = check_case(ta, tb, M, N, K, 1.0f, 0.0f, 0);
+                CHECKF(e < 5e-5, "ta %d tb %d %dx%dx%d err %g", ta, tb, M, N, K, e);
+                e = check_case(ta, tb, M, N, K, 0.5f, 1.0f, 3);
+                CHECKF(e < 5e-5, "beta=1 stride ta %d tb %d %dx%dx%d err %g", ta, tb, M, N, K, e);
+                e = check_case(ta, tb, M, N, K, 2.0f, -0.5f, 1);
+                CHECKF(e < 5e-5, "beta=-0.5 ta %d tb %d %dx%dx%d err %g", ta, tb, M, N, K, e);
+            }
+}
+
+static void test_large_parallel(void) {
+    int M = t_san() ? 100 : 300, N = 200, K = 260;
+    CHECK(check_case(0, 1, M, N, K, 1.0f, 0.0f, 0) < 1e-5);
+    CHECK(check_case(1, 0, M, N, K, 1.0f, 1.0f, 0) < 1e-5);
+    double worst = 0;
+    #pragma omp parallel for reduction(max:worst) num_threads(2)
+    for (int i = 0; i < 4; i++) {
+        double e = check_case(i & 1, i >> 1, 40 + i, 50, 70, 1.0f, 1.0f, 2);
+        if (e > worst) worst = e;
+    }
+    CHECK(worst < 1e-5);
+}
+
+int main(void) {
+    (void)t_shared; (void)t_tmpdir;
+    RUN(test_shapes);
+    RUN(test_large_parallel);
+    return t_done();
+}
