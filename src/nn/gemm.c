@@ -21,7 +21,7 @@
 #include <immintrin.h>
 #endif
 
-#define MR 8
+#define MR 14   /* 14 x 32 tile: 28 accumulators + 2 B vectors + 1 broadcast = 31 of 32 zmm */
 #define NR 32
 #define KC 256
 
