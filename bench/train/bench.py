@@ -98,20 +98,33 @@ for name in args.configs.split(","):
     pcmd = ["/usr/bin/python3", os.path.join(HERE, "torch_peer.py"), "--layers", str(c["layers"]), "--d-model",
             str(c["d"]), "--heads", str(c["heads"]), "--ctx", str(T), "--vocab", str(c["vocab"]), "--batch", str(B),
             "--steps", str(steps), "--warm", str(args.warm), "--threads", "2"]
-    rc, out, rss_t, _ = run_rss(pcmd, env)
-    if rc != 0:
-        sys.exit("torch peer failed")
-    t = json.loads(out.strip().splitlines()[-1])
+    # the peer at its best: libgomp's default (spinning) and passive waiting, keep the faster
+    t, rss_t = None, 0
+    for pol in ("default", "passive"):
+        e = dict(env)
+        if pol == "passive":
+            e["OMP_WAIT_POLICY"] = "passive"
+        else:
+            e.pop("OMP_WAIT_POLICY", None)
+        rc, out, rss, _ = run_rss(pcmd, e)
+        if rc != 0:
+            sys.exit("torch peer failed")
+        r = json.loads(out.strip().splitlines()[-1])
+        r["policy"] = pol
+        if t is None or r["tok_per_s"] > t["tok_per_s"]:
+            t, rss_t = r, rss
     t_tps = t["tok_per_s"]
     fpt = flops_per_token(c)
     desc = "%dL d%d h%d ctx%d V%d" % (c["layers"], c["d"], c["heads"], T, c["vocab"])
     for who, tp, rss in (("pktlm", p_tps, rss_p), ("torch", t_tps, rss_t)):
         results.append(dict(config=name, who=who, tok_per_s=tp, gflops=tp * fpt / 1e9, peak_frac=tp * fpt / PEAK,
                             rss_mb=rss / 1e6))
+    sys.stdout.flush()
     print("%-3s %-28s %10.0f %10.0f %6.2fx %9.1f %6.1f%% %9.0f   (pktlm)" % (
         name, desc, p_tps, t_tps, p_tps / t_tps, p_tps * fpt / 1e9, 100 * p_tps * fpt / PEAK, rss_p / 1e6))
     print("%-3s %-28s %10s %10s %7s %9.1f %6.1f%% %9.0f   (torch %s)" % (
-        "", "", "", "", "", t_tps * fpt / 1e9, 100 * t_tps * fpt / PEAK, rss_t / 1e6, t["torch"]))
+        "", "", "", "", "", t_tps * fpt / 1e9, 100 * t_tps * fpt / PEAK, rss_t / 1e6,
+        t["torch"] + ", OMP wait " + t["policy"]))
     sys.stdout.flush()
 print("FLOPs/token = 6(12LC^2+VC) + 6LTC; peak = 233 GFLOP/s fp32 on 2 cores; tok/s = mean over %s timed steps after %d warm-up"
       % ("10 (A) / 5 (B)" if not args.steps else args.steps, args.warm))

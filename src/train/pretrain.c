@@ -313,8 +313,9 @@ int pretrain_run(pretrain_opts *o) {
         int last = st.step == total;
         int stop = (o->interrupt && *o->interrupt) || (o->stop_after && st.step >= o->stop_after);
         int do_eval = have_val && (st.step % eval_every == 0 || last);
+        double tps = (double)tokens_per_step / (now_sec() - ts);   /* the training step alone */
         if (do_eval) { vloss = evaluate(&m, &va, val_batches); st.last_val = vloss; }
-        double now = now_sec(), el = now - t0, tps = (double)tokens_per_step / (now - ts);
+        double now = now_sec(), el = now - t0;
         double avg_tps = (double)(st.step - start) * tokens_per_step / (el > 0 ? el : 1e-9);
         char vb[32] = "";
         if (do_eval) snprintf(vb, sizeof vb, "%.6f", vloss);
