@@ -38,3 +38,10 @@ $PKTLM info $T/cut.ckpt 2>$T/elog; rc=$?
 check truncated_ckpt test $rc -eq 1 -a -n "$(grep -l 'truncated' $T/elog)"
 $PKTLM pretrain --data $C --layers 48 --d-model 4096 --heads 32 --ctx 32 --steps 1 -o $T/big.ckpt 2>$T/elog; rc=$?
 check too_big test $rc -eq 1 -a -n "$(grep -l 'needs .* GiB' $T/elog)"
+
+# results do not depend on the thread count (row-partitioned products, fixed-order reductions)
+for th in 1 2; do
+  $PKTLM pretrain --data $C --layers 2 --d-model 64 --heads 4 --ctx 96 --batch 4 --steps 4 --dropout 0.1 \
+    --threads $th --quiet -o $T/th$th.ckpt 2>/dev/null
+done
+check threads_bit_identical cmp -s <(cut -d, -f4,5 $T/th1.csv) <(cut -d, -f4,5 $T/th2.csv)
