@@ -102,6 +102,10 @@ static void test_learns_and_checkpoint(void) {
     if (o.err[0]) printf("  %s\n", o.err);
     /* a uniform guess over 40 tokens costs ln 40 = 3.69 nats; the sequences are predictable */
     CHECKF(o.final_val < (t_san() ? 3.3 : 2.0), "val loss %.3f", o.final_val);
+    /* and beats the unigram baseline (bits/token) */
+    CHECKF(o.final_val / log(2.0) < o.unigram_val_bits - (t_san() ? 0.2 : 1.0), "val %.3f bits vs unigram %.3f",
+           o.final_val / log(2.0), o.unigram_val_bits);
+    CHECK(o.unigram_bits > 4.0 && o.unigram_bits < log2(40.0));
     model_config c;
     train_state st;
     uint64_t np;

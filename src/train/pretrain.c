@@ -152,6 +152,32 @@ static void write_svg(const char *csv, const char *svg) {
     free(tr.x); free(tr.y); free(va.x); free(va.y);
 }
 
+/* Unigram baseline in bits/token: entropy of the training tokens (pad excluded) and the
+ * cross-entropy of the validation tokens under that distribution (add-one smoothed), the
+ * number a language model's validation loss must clearly beat. */
+static void unigram_baseline(const shard *tr, const shard *va, double *h_train, double *h_val) {
+    int V = tr->vocab_size;
+    double *cnt = calloc((size_t)V, sizeof(double)), tot = 0;
+    if (!cnt) { *h_train = *h_val = NAN; return; }
+    for (uint64_t i = 0; i < tr->n_tokens; i++)
+        if (tr->tokens[i] != tr->pad_id) { cnt[tr->tokens[i]] += 1; tot += 1; }
+    double h = 0;
+    for (int v = 0; v < V; v++) if (cnt[v] > 0) h -= cnt[v] / tot * log2(cnt[v] / tot);
+    *h_train = h;
+    *h_val = NAN;
+    if (va) {
+        double s = 0, n = 0;
+        for (uint64_t i = 0; i < va->n_tokens; i++) {
+            uint16_t t = va->tokens[i];
+            if (t == va->pad_id || t >= V) continue;
+            s -= log2((cnt[t] + 1) / (tot + V));
+            n += 1;
+        }
+        if (n > 0) *h_val = s / n;
+    }
+    free(cnt);
+}
+
 static float evaluate(model *m, dataloader *va, int nb) {
     data_seek(va, (data_pos){ 0, 0, 0 });
     double s = 0;
@@ -252,6 +278,7 @@ int pretrain_run(pretrain_opts *o) {
         if (data_open(&va, path, st.batch, st.seq_len, st.pack, 0, 0, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
         have_val = 1;
     } else if (!o->quiet) fprintf(stderr, "pktlm pretrain: %s missing: no validation loss\n", path);
+    unigram_baseline(&tr.sh, have_val ? &va.sh : NULL, &o->unigram_bits, &o->unigram_val_bits);
     int val_batches = o->val_batches > 0 ? o->val_batches : 20;
     if (have_val && (uint64_t)val_batches > data_batches_per_epoch(&va)) val_batches = (int)data_batches_per_epoch(&va);
     if (model_alloc_acts(&m, st.batch, st.seq_len) != 0) {
@@ -346,6 +373,10 @@ int pretrain_run(pretrain_opts *o) {
     }
     progress_end(&pg);
     fclose(log);
+    if (!o->quiet)
+        fprintf(stderr, "pktlm pretrain: validation loss %.4f bits/token; unigram baseline: %.4f bits/token on "
+                        "validation (training-token entropy %.4f)\n", vloss / 0.6931471805599453, o->unigram_val_bits,
+                o->unigram_bits);
     if (start >= total && !o->quiet) fprintf(stderr, "pktlm pretrain: already at step %ld of %ld\n", start, total);
     o->final_loss = loss; o->final_val = vloss; o->final_step = (long)st.step;
     rc = 0;

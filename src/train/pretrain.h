@@ -22,6 +22,8 @@ typedef struct {
     int quiet;
     /* results */
     float final_loss, final_val;
+    double unigram_bits, unigram_val_bits;  /* baseline: entropy of the training tokens, and the
+                                               validation tokens' cross-entropy under it (bits) */
     long final_step;
     int interrupted;
     char err[1024];
