@@ -25,6 +25,9 @@
 static const struct { const char *file, *why; } known_bugs[] = {
     { "fuzz-2021-10-13.pcap", "pcap version 2.0: libpcap swaps caplen and len for versions < 2.3 "
                               "(and when caplen > len for 2.3); our reader does not" },
+    { "ng_2pow0_le.pcapng", "pcapng if_tsresol 0x80 (2^-0 = 1 s ticks): reader.c add_iface sets pow2 = 0 "
+                            "and mul = 0, and ticks_to_ns then takes the mul path, so every timestamp is 0" },
+    { "ng_2pow0_be.pcapng", "pcapng if_tsresol 0x80, big-endian section: same bug" },
 };
 static const char *known_bug(const char *path) {
     const char *base = strrchr(path, '/');
@@ -177,6 +180,159 @@ static void cross_check(const char *label, strlist *files, int stride) {
     CHECK_EQ(s.mismatched, 0);
 }
 
+
+/* ---- hand-made edge cases: both byte orders, every timestamp resolution, odd blocks ---- */
+
+typedef struct { uint8_t *b; size_t n, cap; int be; } wbuf;
+static void wput(wbuf *w, const void *p, size_t n) {
+    if (w->n + n > w->cap) { w->cap = (w->n + n) * 2 + 256; w->b = realloc(w->b, w->cap); }
+    memcpy(w->b + w->n, p, n);
+    w->n += n;
+}
+static void w32(wbuf *w, uint32_t v) {
+    uint8_t x[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+    if (w->be) { uint8_t t = x[0]; x[0] = x[3]; x[3] = t; t = x[1]; x[1] = x[2]; x[2] = t; }
+    wput(w, x, 4);
+}
+static void w16(wbuf *w, uint16_t v) {
+    uint8_t x[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+    if (w->be) { uint8_t t = x[0]; x[0] = x[1]; x[1] = t; }
+    wput(w, x, 2);
+}
+static void wpad(wbuf *w) { static const uint8_t z[4] = {0}; if (w->n % 4) wput(w, z, 4 - w->n % 4); }
+/* frame i: 42..(42+i*7) bytes of Ethernet/IPv4/UDP-looking data, distinct per packet */
+static uint32_t frame_len(int i) { return 42 + (uint32_t)i * 7; }
+static void wframe(wbuf *w, int i) {
+    for (uint32_t k = 0; k < frame_len(i); k++) { uint8_t c = (uint8_t)(k * 31 + i * 7 + 1); wput(w, &c, 1); }
+}
+
+static void mk_pcap(wbuf *w, uint32_t magic, int be) {
+    w->be = be;
+    int mod = magic == 0xa1b2cd34u;
+    w32(w, magic); w16(w, 2); w16(w, 4); w32(w, 0); w32(w, 0); w32(w, 65535); w32(w, 1);
+    for (int i = 0; i < 5; i++) {
+        w32(w, 1700000000u + (uint32_t)i * 3600); w32(w, (uint32_t)i * 123457 % 1000000);
+        w32(w, frame_len(i)); w32(w, frame_len(i) + (i == 3 ? 100 : 0));   /* one cut packet */
+        if (mod) { w32(w, 1); w16(w, 0x0800); w16(w, 0); }   /* ifindex, protocol, pkt_type+pad */
+        wframe(w, i);
+    }
+}
+
+static void shb(wbuf *w) {
+    w32(w, 0x0A0D0D0A); w32(w, 28); w32(w, 0x1A2B3C4D); w16(w, 1); w16(w, 0);
+    w32(w, 0xffffffff); w32(w, 0xffffffff); w32(w, 28);
+}
+/* An IDB with optional if_tsresol (tsresol < 0: absent) and if_tsoffset (seconds). */
+static void idb(wbuf *w, uint16_t lt, uint32_t snap, int tsresol, int64_t tsoffset) {
+    size_t start = w->n;
+    w32(w, 1); w32(w, 0); w16(w, lt); w16(w, 0); w32(w, snap);
+    if (tsresol >= 0) { w16(w, 9); w16(w, 1); uint8_t v = (uint8_t)tsresol; wput(w, &v, 1); wpad(w); }
+    if (tsoffset) { w16(w, 14); w16(w, 8); w32(w, w->be ? (uint32_t)((uint64_t)tsoffset >> 32) : (uint32_t)tsoffset);
+                    w32(w, w->be ? (uint32_t)tsoffset : (uint32_t)((uint64_t)tsoffset >> 32)); }
+    w16(w, 0); w16(w, 0);   /* opt_endofopt */
+    w32(w, 0);
+    uint32_t len = (uint32_t)(w->n - start);
+    wbuf tmp = { .b = w->b + start + 4, .n = 0, .cap = 4, .be = w->be };
+    w32(&tmp, len);              /* patch the leading length */
+    w->n -= 4; w32(w, len);      /* and the trailing one */
+}
+static void epb(wbuf *w, uint32_t ifid, uint64_t ticks, int i, int type2) {
+    size_t start = w->n;
+    w32(w, type2 ? 2 : 6); w32(w, 0);
+    if (type2) { w16(w, (uint16_t)ifid); w16(w, 0); } else w32(w, ifid);
+    w32(w, (uint32_t)(ticks >> 32)); w32(w, (uint32_t)ticks);
+    w32(w, frame_len(i)); w32(w, frame_len(i) + (i == 2 ? 60 : 0));
+    wframe(w, i); wpad(w);
+    w16(w, 1); w16(w, 5); wput(w, "hello", 5); wpad(w);   /* opt_comment */
+    w16(w, 0); w16(w, 0);
+    w32(w, 0);
+    uint32_t len = (uint32_t)(w->n - start);
+    wbuf tmp = { .b = w->b + start + 4, .n = 0, .cap = 4, .be = w->be };
+    w32(&tmp, len);
+    w->n -= 4; w32(w, len);
+}
+static void spb(wbuf *w, int i, uint32_t snap) {   /* holds min(len, snap) bytes, as the spec says */
+    size_t start = w->n;
+    w32(w, 3); w32(w, 0); w32(w, frame_len(i));
+    size_t at = w->n;
+    wframe(w, i);
+    if (w->n - at > snap) w->n = at + snap;
+    wpad(w); w32(w, 0);
+    uint32_t len = (uint32_t)(w->n - start);
+    wbuf tmp = { .b = w->b + start + 4, .n = 0, .cap = 4, .be = w->be };
+    w32(&tmp, len);
+    w->n -= 4; w32(w, len);
+}
+/* Blocks the readers must skip: a name resolution block (only its end record), an
+ * interface statistics block, a custom block (private enterprise number, then data). */
+static void other_block(wbuf *w, uint32_t type) {
+    if (type == 4) { w32(w, 4); w32(w, 16); w32(w, 0); w32(w, 16); return; }
+    w32(w, type); w32(w, 24);
+    if (type == 5) { w32(w, 0); w32(w, 0x0006); w32(w, 0x05060708); }
+    else { w32(w, 32473); w32(w, 0x01020304); w32(w, 0x05060708); }
+    w32(w, 24);
+}
+
+/* One pcapng section per (byte order, resolution) case. */
+static void mk_pcapng(wbuf *w, int be, int tsresol, int64_t tsoffset, uint64_t tick0, uint64_t step) {
+    w->be = be;
+    shb(w);
+    idb(w, 1, 262144, tsresol, tsoffset);
+    other_block(w, 4);
+    for (int i = 0; i < 4; i++) epb(w, 0, tick0 + (uint64_t)i * step, i, 0);
+    other_block(w, 5);
+    epb(w, 0, tick0 + 10 * step, 4, 1);   /* obsolete packet block */
+    other_block(w, 0x40000BAD);           /* custom block */
+}
+
+static void write_case(strlist *l, const char *name, wbuf *w) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", t_tmpdir(), name);
+    FILE *f = fopen(path, "wb");
+    if (f) { fwrite(w->b, 1, w->n, f); fclose(f); sl_push(l, path); }
+    free(w->b);
+    memset(w, 0, sizeof *w);
+}
+
+static void test_edge_cases_agree_with_libpcap(void) {
+    strlist l = {0};
+    wbuf w = {0};
+    mk_pcap(&w, 0xa1b2c3d4u, 0); write_case(&l, "us_le.pcap", &w);
+    mk_pcap(&w, 0xa1b2c3d4u, 1); write_case(&l, "us_be.pcap", &w);
+    mk_pcap(&w, 0xa1b23c4du, 0); write_case(&l, "ns_le.pcap", &w);
+    mk_pcap(&w, 0xa1b23c4du, 1); write_case(&l, "ns_be.pcap", &w);
+    mk_pcap(&w, 0xa1b2cd34u, 0); write_case(&l, "modified_le.pcap", &w);
+    mk_pcap(&w, 0xa1b2cd34u, 1); write_case(&l, "modified_be.pcap", &w);
+    /* if_tsresol: absent (µs), 10^-9, 10^-3, 10^0, 2^-10, 2^-0, 2^-32; and an if_tsoffset */
+    static const struct { const char *name; int res; int64_t off; uint64_t t0, step; } ng[] = {
+        { "ng_us", -1, 0, 1700000000000000ull, 1234567 },
+        { "ng_ns", 9, 0, 1700000000000000000ull, 987654321 },
+        { "ng_ms", 3, 0, 1700000000000ull, 1500 },
+        { "ng_s", 0, 0, 1700000000ull, 2 },
+        { "ng_2pow10", 0x80 | 10, 0, 1700000000ull << 10, 1000 },
+        { "ng_2pow0", 0x80, 0, 1700000000ull, 3 },
+        { "ng_2pow32", 0x80 | 32, 0, 1700000000ull << 32, 1ull << 31 },
+        { "ng_tsoffset", 6, 1000000000, 700000000000000ull, 1000 },
+    };
+    for (size_t k = 0; k < sizeof ng / sizeof ng[0]; k++)
+        for (int be = 0; be < 2; be++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s_%s.pcapng", ng[k].name, be ? "be" : "le");
+            mk_pcapng(&w, be, ng[k].res, ng[k].off, ng[k].t0, ng[k].step);
+            write_case(&l, name, &w);
+        }
+    /* simple packet blocks (no timestamp; caplen from the block, cut to the snap length) */
+    w.be = 0; shb(&w); idb(&w, 1, 50, -1, 0);
+    for (int i = 0; i < 4; i++) spb(&w, i, 50);
+    write_case(&l, "ng_simple.pcapng", &w);
+    /* two sections, the second in the other byte order with its own interface */
+    mk_pcapng(&w, 0, 9, 0, 1700000000000000000ull, 1000);
+    { wbuf w2 = {0}; mk_pcapng(&w2, 1, 6, 0, 1700000001000000ull, 1000); wput(&w, w2.b, w2.n); free(w2.b); }
+    write_case(&l, "ng_two_sections.pcapng", &w);
+    cross_check("edge cases", &l, 1);
+    sl_free(&l);
+}
+
 static void test_examples_agree_with_libpcap(void) {
     strlist l = {0};
     walk("examples", &l);
@@ -200,6 +356,7 @@ static void test_shared_data_agrees_with_libpcap(void) {
 }
 
 int main(void) {
+    RUN(test_edge_cases_agree_with_libpcap);
     RUN(test_examples_agree_with_libpcap);
     RUN(test_shared_data_agrees_with_libpcap);
     return t_done();
