@@ -2,7 +2,7 @@
 # every file reads without error and the summary shows what examples/README.md promises.
 # Counts are lower bounds so a re-recording (a few packets more or less) still passes.
 source tests/cli.sh
-out=$("$PKTLM" stats --json examples/ 2>"$PKTLM_TMP/err"); rc=$?
+out=$("$PKTLM" stats --json examples/*.pcap examples/*.pcapng 2>"$PKTLM_TMP/err"); rc=$?
 num() { # json key -> its number (top level or inside "flows")
   grep -o "\"$1\": *[0-9]*" <<<"$out" | head -1 | grep -o '[0-9]*$'
 }
