@@ -16,6 +16,7 @@
  * Under the ASan build only every 10th file is compared, to keep the suite fast. */
 #include "test.h"
 #include "capture/capture.h"
+#include "util/util.h"
 #include <pcap/pcap.h>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -329,6 +330,21 @@ static void test_edge_cases_agree_with_libpcap(void) {
     mk_pcapng(&w, 0, 9, 0, 1700000000000000000ull, 1000);
     { wbuf w2 = {0}; mk_pcapng(&w2, 1, 6, 0, 1700000001000000ull, 1000); wput(&w, w2.b, w2.n); free(w2.b); }
     write_case(&l, "ng_two_sections.pcapng", &w);
+    /* ~9 MB of records of random sizes (up to 64 KiB): records straddle the reader's
+     * buffer refills many times */
+    {
+        uint64_t seed = 7;
+        w.be = 0;
+        w32(&w, 0xa1b2c3d4u); w16(&w, 2); w16(&w, 4); w32(&w, 0); w32(&w, 0); w32(&w, 262144); w32(&w, 1);
+        for (int i = 0; w.n < 9000000; i++) {
+            uint32_t n = 1 + (uint32_t)(splitmix64(&seed) % 65536);
+            w32(&w, 1700000000u + (uint32_t)i); w32(&w, (uint32_t)i % 1000000); w32(&w, n); w32(&w, n);
+            size_t at = w.n;
+            for (uint32_t k = 0; k < n; k++) { uint8_t c = (uint8_t)(k ^ (uint32_t)i); wput(&w, &c, 1); }
+            w.b[at] = (uint8_t)i;
+        }
+        write_case(&l, "big_random_sizes.pcap", &w);
+    }
     cross_check("edge cases", &l, 1);
     sl_free(&l);
 }
