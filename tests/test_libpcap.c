@@ -26,9 +26,6 @@
 static const struct { const char *file, *why; } known_bugs[] = {
     { "fuzz-2021-10-13.pcap", "pcap version 2.0: libpcap swaps caplen and len for versions < 2.3 "
                               "(and when caplen > len for 2.3); our reader does not" },
-    { "ng_2pow0_le.pcapng", "pcapng if_tsresol 0x80 (2^-0 = 1 s ticks): reader.c add_iface sets pow2 = 0 "
-                            "and mul = 0, and ticks_to_ns then takes the mul path, so every timestamp is 0" },
-    { "ng_2pow0_be.pcapng", "pcapng if_tsresol 0x80, big-endian section: same bug" },
 };
 static const char *known_bug(const char *path) {
     const char *base = strrchr(path, '/');
