@@ -13,6 +13,7 @@
 #pragma clang diagnostic ignored "-Wpass-failed"
 #endif
 #include "nn/nn.h"
+#include "nn/gemm.h"
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,9 @@
 #include <immintrin.h>
 #endif
 
-#define MR 14   /* 14 x 32 tile: 28 accumulators + 2 B vectors + 1 broadcast = 31 of 32 zmm */
-#define NR 32
+/* 14 x 32 tile: 28 accumulators + 2 B vectors + 1 broadcast = 31 of the 32 zmm registers */
+#define MR NN_MR
+#define NR NN_NR
 #define KC 256
 
 static void scale_c(float *C, int ldc, int M, int N, float beta) {
@@ -35,7 +37,7 @@ static void scale_c(float *C, int ldc, int M, int N, float beta) {
 
 #ifdef __AVX512F__
 /* op(B)[k0:k0+kc, j0:j0+NR] -> bp[k*NR + jj], zero beyond N */
-static void pack_b(float *bp, int transB, const float *B, int ldb, int k0, int kc, int j0, int N) {
+void nn_pack_b(float *bp, int transB, const float *B, int ldb, int k0, int kc, int j0, int N) {
     int nr = N - j0 < NR ? N - j0 : NR;
     if (!transB) {   /* B is K x N: rows are contiguous */
         for (int k = 0; k < kc; k++) {
@@ -56,7 +58,7 @@ static void pack_b(float *bp, int transB, const float *B, int ldb, int k0, int k
 }
 
 /* op(A)[i0:i0+MR, k0:k0+kc] -> ap[k*MR + r], zero beyond M */
-static void pack_a(float *ap, int transA, const float *A, int lda, int i0, int M, int k0, int kc) {
+void nn_pack_a(float *ap, int transA, const float *A, int lda, int i0, int M, int k0, int kc) {
     int mr = M - i0 < MR ? M - i0 : MR;
     if (transA) {    /* A is K x M: op(A)[r][k] = A[k][r] */
         for (int k = 0; k < kc; k++) {
@@ -76,7 +78,7 @@ static void pack_a(float *ap, int transA, const float *A, int lda, int i0, int M
 }
 
 /* C[0:mr, 0:nr] += alpha * ap (MR x kc) . bp (kc x NR) */
-static void kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr) {
+void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr) {
     __m512 c0[MR], c1[MR];
     for (int r = 0; r < MR; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
     for (int k = 0; k < kc; k++) {
@@ -118,17 +120,17 @@ static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         #pragma omp parallel for schedule(static) if (par)
-        for (int p = 0; p < npanels; p++) pack_b(bp + (size_t)p * NR * kc, transB, B, ldb, k0, kc, p * NR, N);
+        for (int p = 0; p < npanels; p++) nn_pack_b(bp + (size_t)p * NR * kc, transB, B, ldb, k0, kc, p * NR, N);
         #pragma omp parallel if (par)
         {
             float ap[MR * KC] __attribute__((aligned(64)));
             #pragma omp for schedule(static)
             for (int ib = 0; ib < nblocks; ib++) {
                 int i0 = ib * MR, mr = M - i0 < MR ? M - i0 : MR;
-                pack_a(ap, transA, A, lda, i0, M, k0, kc);
+                nn_pack_a(ap, transA, A, lda, i0, M, k0, kc);
                 for (int p = 0; p < npanels; p++) {
                     int j0 = p * NR, nr = N - j0 < NR ? N - j0 : NR;
-                    kernel(kc, ap, bp + (size_t)p * NR * kc, C + (size_t)i0 * ldc + j0, ldc, alpha, mr, nr);
+                    nn_kernel(kc, ap, bp + (size_t)p * NR * kc, C + (size_t)i0 * ldc + j0, ldc, alpha, mr, nr);
                 }
             }
         }

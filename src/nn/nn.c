@@ -4,6 +4,7 @@
 #pragma clang diagnostic ignored "-Wpass-failed"
 #endif
 #include "nn/nn.h"
+#include "nn/gemm.h"
 #include "util/util.h"
 #include <cblas.h>
 #include <blis.h>   /* bli_thread_set_num_threads */
@@ -180,6 +181,134 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
 }
 
 /* ---- attention ---- */
+#ifdef NN_HAVE_KERNEL
+/* Packed causal attention on the AVX-512 micro-kernel. Per (b,h), on one thread: K^T, V (and
+ * in backward V^T, K, Q, dO) are packed once into 32-wide panels; query rows go by tiles of
+ * NN_MR, and a tile only visits the key panels up to its last row (the causal triangle).
+ * Probabilities and dS are kept as full rows with zeros above the diagonal, so the transposed
+ * products (dK = dS^T Q, dV = P^T dO) read them directly from the key block downwards. */
+#define MR NN_MR
+#define NR NN_NR
+static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+size_t attention_scratch_floats(int T) { return (size_t)T * (size_t)T; }
+
+/* panels of op(B) (kc x N, k-major per panel), all of K: dst[q*NR*kc + k*NR + jj] */
+static void pack_panels(float *dst, int transB, const float *B, int ldb, int kc, int N) {
+    for (int q = 0; q * NR < N; q++) nn_pack_b(dst + (size_t)q * NR * kc, transB, B, ldb, 0, kc, q * NR, N);
+}
+
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    const int hs = C / NH, C3 = 3 * C, Tp = round_up(T, NR), hp = round_up(hs, NR);
+    const float scale = 1.0f / sqrtf((float)hs);
+    #pragma omp parallel
+    {
+        float *kt = nn_alloc((size_t)Tp * hs), *vp = nn_alloc((size_t)hp * T), *ap = nn_alloc((size_t)MR * T);
+        #pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++) {
+                const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+                float *A = att + ((size_t)b * NH + h) * T * T;
+                float *o = out + (size_t)b * T * C + h * hs;
+                pack_panels(kt, 1, k, C3, hs, T);     /* K^T: hs x T */
+                pack_panels(vp, 0, v, C3, T, hs);     /* V:   T x hs */
+                for (int i0 = 0; i0 < T; i0 += MR) {
+                    int mr = T - i0 < MR ? T - i0 : MR, kend = i0 + mr;
+                    float *S = A + (size_t)i0 * T;
+                    for (int r = 0; r < mr; r++) memset(S + (size_t)r * T, 0, (size_t)T * sizeof(float));
+                    /* S = scale * Q K^T over the key panels up to the tile's last row */
+                    nn_pack_a(ap, 0, q, C3, i0, T, 0, hs);
+                    for (int p = 0; p * NR < kend; p++)
+                        nn_kernel(hs, ap, kt + (size_t)p * NR * hs, S + p * NR, T, scale, mr,
+                                  T - p * NR < NR ? T - p * NR : NR);
+                    for (int r = 0; r < mr; r++) {
+                        int t = i0 + r;
+                        float *s = S + (size_t)r * T, mx = -INFINITY, sum = 0;
+                        for (int j = 0; j <= t; j++) mx = s[j] > mx ? s[j] : mx;
+                        #pragma omp simd reduction(+:sum)
+                        for (int j = 0; j <= t; j++) { s[j] = fexp(s[j] - mx); sum += s[j]; }
+                        float inv = 1.0f / sum;
+                        #pragma omp simd
+                        for (int j = 0; j <= t; j++) s[j] *= inv;
+                        for (int j = t + 1; j < kend + NR && j < T; j++) s[j] = 0;
+                    }
+                    /* O[tile] = P[tile, 0:kend] V[0:kend] */
+                    nn_pack_a(ap, 0, S, T, 0, mr, 0, kend);
+                    for (int r = 0; r < mr; r++) memset(o + (size_t)(i0 + r) * C, 0, (size_t)hs * sizeof(float));
+                    for (int p = 0; p * NR < hs; p++)
+                        nn_kernel(kend, ap, vp + (size_t)p * NR * T, o + (size_t)i0 * C + p * NR, C, 1.0f, mr,
+                                  hs - p * NR < NR ? hs - p * NR : NR);
+                }
+            }
+        nn_free(kt); nn_free(vp); nn_free(ap);
+    }
+}
+
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                        float *scratch, int B, int T, int C, int NH) {
+    const int hs = C / NH, C3 = 3 * C, Tp = round_up(T, NR), hp = round_up(hs, NR);
+    const float scale = 1.0f / sqrtf((float)hs);
+    #pragma omp parallel
+    {
+        float *dS = scratch + (size_t)omp_get_thread_num() * attention_scratch_floats(T);
+        float *vt = nn_alloc((size_t)Tp * hs), *kp = nn_alloc((size_t)hp * T), *qp = nn_alloc((size_t)hp * T);
+        float *dop = nn_alloc((size_t)hp * T), *ap = nn_alloc((size_t)MR * T);
+        #pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++) {
+                const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+                float *dq = dqkv + (size_t)b * T * C3 + h * hs, *dk = dq + C, *dv = dq + 2 * C;
+                const float *P = att + ((size_t)b * NH + h) * T * T;
+                const float *dO = dout + (size_t)b * T * C + h * hs;
+                pack_panels(vt, 1, v, C3, hs, T);    /* V^T: hs x T */
+                pack_panels(kp, 0, k, C3, T, hs);    /* K:   T x hs */
+                pack_panels(qp, 0, q, C3, T, hs);    /* Q:   T x hs */
+                pack_panels(dop, 0, dO, C, T, hs);   /* dO:  T x hs */
+                for (int i0 = 0; i0 < T; i0 += MR) {
+                    int mr = T - i0 < MR ? T - i0 : MR, kend = i0 + mr;
+                    float *D = dS + (size_t)i0 * T;
+                    for (int r = 0; r < mr; r++) memset(D + (size_t)r * T, 0, (size_t)T * sizeof(float));
+                    /* dP = dO V^T */
+                    nn_pack_a(ap, 0, dO, C, i0, T, 0, hs);
+                    for (int p = 0; p * NR < kend; p++)
+                        nn_kernel(hs, ap, vt + (size_t)p * NR * hs, D + p * NR, T, 1.0f, mr,
+                                  T - p * NR < NR ? T - p * NR : NR);
+                    /* dS = P * (dP - sum_j P dP) * scale, zero above the diagonal */
+                    for (int r = 0; r < mr; r++) {
+                        int t = i0 + r;
+                        const float *pr = P + (size_t)t * T;
+                        float *d = D + (size_t)r * T, dot = 0;
+                        #pragma omp simd reduction(+:dot)
+                        for (int j = 0; j <= t; j++) dot += pr[j] * d[j];
+                        #pragma omp simd
+                        for (int j = 0; j <= t; j++) d[j] = pr[j] * (d[j] - dot) * scale;
+                        for (int j = t + 1; j < kend + NR && j < T; j++) d[j] = 0;
+                    }
+                    /* dQ[tile] += dS[tile, 0:kend] K[0:kend] */
+                    nn_pack_a(ap, 0, D, T, 0, mr, 0, kend);
+                    for (int p = 0; p * NR < hs; p++)
+                        nn_kernel(kend, ap, kp + (size_t)p * NR * T, dq + (size_t)i0 * C3 + p * NR, C3, 1.0f, mr,
+                                  hs - p * NR < NR ? hs - p * NR : NR);
+                }
+                /* key tiles: dK[tile] += dS[j0:T, tile]^T Q[j0:T];  dV[tile] += P[j0:T, tile]^T dO[j0:T] */
+                for (int j0 = 0; j0 < T; j0 += MR) {
+                    int mr = T - j0 < MR ? T - j0 : MR, kc = T - j0;
+                    nn_pack_a(ap, 1, dS, T, j0, T, j0, kc);
+                    for (int p = 0; p * NR < hs; p++)
+                        nn_kernel(kc, ap, qp + (size_t)p * NR * T + (size_t)j0 * NR, dk + (size_t)j0 * C3 + p * NR, C3,
+                                  1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
+                    nn_pack_a(ap, 1, P, T, j0, T, j0, kc);
+                    for (int p = 0; p * NR < hs; p++)
+                        nn_kernel(kc, ap, dop + (size_t)p * NR * T + (size_t)j0 * NR, dv + (size_t)j0 * C3 + p * NR, C3,
+                                  1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
+                }
+            }
+        nn_free(vt); nn_free(kp); nn_free(qp); nn_free(dop); nn_free(ap);
+    }
+}
+#undef MR
+#undef NR
+#else
 size_t attention_scratch_floats(int T) { return (size_t)ATT_BQ * (size_t)T; }
 
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
@@ -257,6 +386,8 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             }
     }
 }
+
+#endif
 
 /* ---- GELU (tanh approximation) ---- */
 #define GELU_K 0.7978845608028654f  /* sqrt(2/pi) */

@@ -1,0 +1,17 @@
+/* Internal to src/nn/: the AVX-512 micro-kernel and packing routines of gemm.c, reused by
+ * the causal attention (nn.c) to pack K, V, Q once per (batch, head) and to skip the tiles
+ * above the diagonal. Only present when compiled with AVX-512 (NN_HAVE_KERNEL). */
+#ifndef PKTLM_NN_GEMM_H
+#define PKTLM_NN_GEMM_H
+#ifdef __AVX512F__
+#define NN_HAVE_KERNEL 1
+#define NN_MR 14   /* rows of op(A) per tile */
+#define NN_NR 32   /* columns of op(B) per panel */
+/* op(B)[k0:k0+kc, j0:j0+NR] -> bp[k*NR + jj] (k-major), zero beyond N */
+void nn_pack_b(float *bp, int transB, const float *B, int ldb, int k0, int kc, int j0, int N);
+/* op(A)[i0:i0+MR, k0:k0+kc] -> ap[k*MR + r] (k-major), zero beyond M */
+void nn_pack_a(float *ap, int transA, const float *A, int lda, int i0, int M, int k0, int kc);
+/* C[0:mr, 0:nr] += alpha * ap (MR x kc) . bp (kc x NR) */
+void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr);
+#endif
+#endif
