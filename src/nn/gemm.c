@@ -108,6 +108,35 @@ void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, floa
     }
 }
 
+/* The same tile reading op(A) in place: element (r, k) at A[r*rs + k*ks] (no packing; for
+ * products with one or two column panels, where packing A would cost as much as the FMAs).
+ * Rows r >= mr repeat row mr-1 (valid memory); their results are not stored. */
+void nn_kernel_strided(int kc, const float *A, int rs, int ks, const float *bp, float *C, int ldc, float alpha,
+                       int mr, int nr) {
+    const float *row[MR];
+    for (int r = 0; r < MR; r++) row[r] = A + (size_t)(r < mr ? r : mr - 1) * rs;
+    __m512 c0[MR], c1[MR];
+    for (int r = 0; r < MR; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+        size_t o = (size_t)k * ks;
+        for (int r = 0; r < MR; r++) {
+            __m512 a = _mm512_set1_ps(row[r][o]);
+            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+        }
+        bp += NR;
+    }
+    __m512 al = _mm512_set1_ps(alpha);
+    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    __mmask16 m1 = (__mmask16)(nr <= 16 ? 0 : (nr >= 32 ? 0xffff : (1u << (nr - 16)) - 1));
+    for (int r = 0; r < mr; r++) {
+        float *c = C + (size_t)r * ldc;
+        _mm512_mask_storeu_ps(c, m0, _mm512_fmadd_ps(al, c0[r], _mm512_maskz_loadu_ps(m0, c)));
+        if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_fmadd_ps(al, c1[r], _mm512_maskz_loadu_ps(m1, c + 16)));
+    }
+}
+
 static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float *C, int ldc) {
     const int npanels = (N + NR - 1) / NR, nblocks = (M + MR - 1) / MR;

@@ -233,11 +233,10 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
                         for (int j = t + 1; j < kend + NR && j < T; j++) s[j] = 0;
                     }
                     /* O[tile] = P[tile, 0:kend] V[0:kend] */
-                    nn_pack_a(ap, 0, S, T, 0, mr, 0, kend);
                     for (int r = 0; r < mr; r++) memset(o + (size_t)(i0 + r) * C, 0, (size_t)hs * sizeof(float));
                     for (int p = 0; p * NR < hs; p++)
-                        nn_kernel(kend, ap, vp + (size_t)p * NR * T, o + (size_t)i0 * C + p * NR, C, 1.0f, mr,
-                                  hs - p * NR < NR ? hs - p * NR : NR);
+                        nn_kernel_strided(kend, S, T, 1, vp + (size_t)p * NR * T, o + (size_t)i0 * C + p * NR, C, 1.0f,
+                                          mr, hs - p * NR < NR ? hs - p * NR : NR);
                 }
             }
         nn_free(kt); nn_free(vp); nn_free(ap);
@@ -285,22 +284,20 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                         for (int j = t + 1; j < kend + NR && j < T; j++) d[j] = 0;
                     }
                     /* dQ[tile] += dS[tile, 0:kend] K[0:kend] */
-                    nn_pack_a(ap, 0, D, T, 0, mr, 0, kend);
                     for (int p = 0; p * NR < hs; p++)
-                        nn_kernel(kend, ap, kp + (size_t)p * NR * T, dq + (size_t)i0 * C3 + p * NR, C3, 1.0f, mr,
-                                  hs - p * NR < NR ? hs - p * NR : NR);
+                        nn_kernel_strided(kend, D, T, 1, kp + (size_t)p * NR * T, dq + (size_t)i0 * C3 + p * NR, C3,
+                                          1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
                 }
                 /* key tiles: dK[tile] += dS[j0:T, tile]^T Q[j0:T];  dV[tile] += P[j0:T, tile]^T dO[j0:T] */
                 for (int j0 = 0; j0 < T; j0 += MR) {
                     int mr = T - j0 < MR ? T - j0 : MR, kc = T - j0;
-                    nn_pack_a(ap, 1, dS, T, j0, T, j0, kc);
+                    const float *dSj = dS + (size_t)j0 * T + j0, *Pj = P + (size_t)j0 * T + j0;
                     for (int p = 0; p * NR < hs; p++)
-                        nn_kernel(kc, ap, qp + (size_t)p * NR * T + (size_t)j0 * NR, dk + (size_t)j0 * C3 + p * NR, C3,
-                                  1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
-                    nn_pack_a(ap, 1, P, T, j0, T, j0, kc);
+                        nn_kernel_strided(kc, dSj, 1, T, qp + (size_t)p * NR * T + (size_t)j0 * NR,
+                                          dk + (size_t)j0 * C3 + p * NR, C3, 1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
                     for (int p = 0; p * NR < hs; p++)
-                        nn_kernel(kc, ap, dop + (size_t)p * NR * T + (size_t)j0 * NR, dv + (size_t)j0 * C3 + p * NR, C3,
-                                  1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
+                        nn_kernel_strided(kc, Pj, 1, T, dop + (size_t)p * NR * T + (size_t)j0 * NR,
+                                          dv + (size_t)j0 * C3 + p * NR, C3, 1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
                 }
             }
         nn_free(vt); nn_free(kp); nn_free(qp); nn_free(dop); nn_free(ap);
