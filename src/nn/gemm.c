@@ -171,11 +171,11 @@ static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha
 void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    if (K <= 0) { scale_c(C, ldc, M, N, beta); return; }   /* BLAS rejects lda < 1 */
 #ifdef __AVX512F__
     if (beta != 1.0f) scale_c(C, ldc, M, N, beta);
-    if (K > 0) gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc);
+    gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc);
 #else
-    (void)scale_c;
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
                 alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
