@@ -35,7 +35,12 @@ static void usage(FILE *f) {
         "  --threads N          default: all cores / OMP_NUM_THREADS\n"
         "  --max-mem GIB        refuse configs needing more (default: available memory)\n"
         "  --quiet\n"
-        "  --resume MODEL.ckpt  continue exactly where the checkpoint stopped\n");
+        "  --resume MODEL.ckpt  continue exactly where the checkpoint stopped (model, batch, schedule\n"
+        "                       and seed come from the checkpoint; --steps N extends the run)\n"
+        "\n"
+        "Threads wait passively (OMP_WAIT_POLICY=passive) unless OMP_WAIT_POLICY is set: spinning\n"
+        "threads collapse on a shared machine. Results do not depend on the thread count.\n"
+        "Formats: docs/checkpoint.md; model and speed: docs/model.md.\n");
 }
 
 /* OpenMP threads that spin while waiting (libgomp's default) collapse when the machine is
