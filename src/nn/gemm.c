@@ -25,7 +25,7 @@
 /* 14 x 32 tile: 28 accumulators + 2 B vectors + 1 broadcast = 31 of the 32 zmm registers */
 #define MR NN_MR
 #define NR NN_NR
-#define KC 256
+#define KC 512   /* 14 x 512 floats of A (28 KB) stay in L1 while a panel of B streams */
 
 static void scale_c(float *C, int ldc, int M, int N, float beta) {
     for (int i = 0; i < M; i++) {
