@@ -1,0 +1,57 @@
+/* Anonymisation of IP packet bytes (docs/corpus.md, "Anonymisation").
+ *
+ * Works on the bytes from the IP header on, possibly cut short (only the retained
+ * prefix of a packet is rewritten; nothing past n is read or written).
+ *  - addresses: mapped by a keyed bijection, one key per capture, so the same address
+ *    maps alike within a capture and differently across captures. Prefix-preserving
+ *    (two addresses sharing k leading bits map to addresses sharing exactly k) or
+ *    random. Unspecified, loopback, limited broadcast and multicast stay as they are.
+ *    Addresses quoted inside ICMP errors and IPv6 neighbour discovery are mapped too;
+ *    link-layer addresses in ND options are zeroed.
+ *  - per-flow identifiers (on by default): IPv4 id, IPv6 flow label, TCP sequence and
+ *    acknowledgement numbers (one random offset per direction, so deltas are kept, SACK
+ *    edges follow), TCP timestamp option values (offset per direction), ICMP echo id.
+ *  - ports kept by default (real signal), or zeroed.
+ *  - checksums: updated incrementally (RFC 1624 style: what the rewrite changes is
+ *    taken out and the new bytes put in), so they stay correct even for cut packets
+ *    whose payload is gone, and a checksum that was wrong stays wrong; or zeroed.
+ * The mapping is a keyed hash, not cryptography: with the seed (written to the
+ * manifest) and without --anon-secret, anyone can recompute it. */
+#ifndef PKTLM_ANON_H
+#define PKTLM_ANON_H
+#include <stdint.h>
+
+enum { ANON_ADDR_PREFIX = 0, ANON_ADDR_RANDOM, ANON_ADDR_KEEP };
+enum { ANON_CSUM_UPDATE = 0, ANON_CSUM_ZERO };
+
+typedef struct {
+    int addr;           /* ANON_ADDR_* */
+    int ids;            /* randomise per-flow identifiers (default 1) */
+    int mask_ports;     /* zero TCP/UDP ports (default 0) */
+    int csum;           /* ANON_CSUM_* */
+} anon_cfg;
+void anon_cfg_default(anon_cfg *c);
+
+#define ANON_CACHE 1024
+typedef struct {
+    anon_cfg cfg;
+    uint64_t key;                       /* per-capture key */
+    struct { uint8_t ver, in[16], out[16]; } cache[ANON_CACHE];  /* recent mappings */
+} anon_ctx;
+/* key: derive with anon_key(seed, secret, file_index). */
+void anon_init(anon_ctx *a, const anon_cfg *cfg, uint64_t key);
+uint64_t anon_key(uint64_t seed, const char *secret, uint32_t file_index);
+
+typedef struct {
+    uint32_t seq[2], ts[2];   /* offsets per direction */
+    uint16_t ipid[2], echo_id;
+    uint32_t flowlabel[2];
+} anon_flow;
+/* Offsets of one flow, drawn from the capture key and a flow number. */
+void anon_flow_init(const anon_ctx *a, anon_flow *f, uint64_t flow_no);
+
+/* Map one address (ipver 4: 4 bytes, 6: 16 bytes). */
+void anon_addr(anon_ctx *a, int ipver, const uint8_t *in, uint8_t *out);
+/* Rewrite n bytes of an IP packet in place; dir 0 = sent by flow side a. */
+void anon_packet(anon_ctx *a, const anon_flow *f, int dir, uint8_t *ip, uint32_t n);
+#endif
