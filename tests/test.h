@@ -19,7 +19,7 @@ static char t_skip_why[256];
 #define SKIP(...) do { snprintf(t_skip_why, sizeof t_skip_why, __VA_ARGS__); t_cur_skip = 1; return; } while (0)
 #define RUN(fn) t_run(#fn, fn)
 
-static void t_run(const char *name, void (*fn)(void)) {
+__attribute__((unused)) static void t_run(const char *name, void (*fn)(void)) {
     t_cur_fail = 0; t_cur_skip = 0;
     fn();
     if (t_cur_fail) { printf("FAIL %s\n", name); t_total_fail++; }
@@ -27,19 +27,19 @@ static void t_run(const char *name, void (*fn)(void)) {
     else printf("PASS %s\n", name);
     fflush(stdout);
 }
-static int t_done(void) { return t_total_fail ? 1 : 0; }
+__attribute__((unused)) static int t_done(void) { return t_total_fail ? 1 : 0; }
 
 /* ../shared next to the repository (or $PKTLM_SHARED); NULL when absent so tests skip. */
-static const char *t_shared(void) {
+__attribute__((unused)) static const char *t_shared(void) {
     const char *s = getenv("PKTLM_SHARED");
     if (s && *s && access(s, R_OK) == 0) return s;
     return NULL;
 }
 /* A scratch directory for this test binary (made by tests/run.sh). */
-static const char *t_tmpdir(void) {
+__attribute__((unused)) static const char *t_tmpdir(void) {
     const char *s = getenv("PKTLM_TMP");
     return (s && *s) ? s : "/tmp";
 }
 /* True under the sanitizer run: heavy tests scale down. */
-static int t_san(void) { const char *s = getenv("PKTLM_SAN"); return s && *s == '1'; }
+__attribute__((unused)) static int t_san(void) { const char *s = getenv("PKTLM_SAN"); return s && *s == '1'; }
 #endif

@@ -70,6 +70,8 @@ void cap_close(cap_reader *r);
 /* Link type of a pcap file, or of the first interface of a pcapng file (-1 if none yet). */
 int cap_linktype(const cap_reader *r);
 
+/* 1 when the file starts with a pcap or pcapng magic (used to pick captures out of folders). */
+int cap_sniff(const char *path);
 const char *cap_format_name(int fmt);
 const char *linktype_name(int lt);   /* "ether", "rawip", ... or NULL when unknown */
 

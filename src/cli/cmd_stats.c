@@ -1,2 +1,295 @@
+/* pktlm stats: read captures, split them into flows, summarise. */
 #include "cli/cli.h"
-int cmd_stats(int argc, char **argv) { (void)argc; (void)argv; return cli_error("stats", "not yet"); }
+#include "capture/capture.h"
+#include "capture/packet.h"
+#include "flow/flow.h"
+#include "util/util.h"
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+static const char *USAGE =
+    "usage: pktlm stats [--json] [--flows FLOWS.csv] [--timeout S] [--tcp-timeout S]\n"
+    "                   [--udp-timeout S] [--max-flows N] INPUT...\n"
+    "\n"
+    "Read pcap/pcapng captures (files or directories, recursed; '-' = stdin), split them\n"
+    "into bidirectional 5-tuple flows and print a summary.\n"
+    "\n"
+    "  --json           print the summary as JSON instead of text\n"
+    "  --flows FILE     write one CSV row per flow (docs/flows.md)\n"
+    "  --timeout S      idle timeout for every protocol (default: TCP 300 s, others 60 s)\n"
+    "  --tcp-timeout S  idle timeout for TCP flows\n"
+    "  --udp-timeout S  idle timeout for UDP and other flows\n"
+    "  --max-flows N    active flows kept at once before the least recent is evicted\n"
+    "                   (default 4194304)\n"
+    "Flows are per file; a flow also ends after FIN in both directions or RST, and a SYN\n"
+    "on the tuple of a finished connection starts a new one.\n";
+
+enum { P_TCP, P_UDP, P_ICMP, P_ICMP6, P_OTHER, NPROTO };
+static const char *proto_names[NPROTO] = { "tcp", "udp", "icmp", "icmpv6", "other" };
+
+typedef struct {
+    FILE *csv;
+    const char *file;
+    uint64_t flows[NPROTO], flows_total, handshakes, fin, rst;
+} stats_ctx;
+
+static int proto_class(int p) {
+    switch (p) {
+    case 6: return P_TCP;
+    case 17: return P_UDP;
+    case 1: return P_ICMP;
+    case 58: return P_ICMP6;
+    default: return P_OTHER;
+    }
+}
+
+static void csv_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\n")) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) { if (*s == '"') fputc('"', f); fputc(*s, f); }
+    fputc('"', f);
+}
+
+static const char *end_names[] = { "", "idle", "fin", "rst", "reuse", "evict", "eof" };
+
+static void on_flow_end(void *vctx, flow *f) {
+    stats_ctx *c = vctx;
+    c->flows[proto_class(f->key.proto)]++;
+    c->flows_total++;
+    int hs = (f->tcp & (FT_SYN_A | FT_SYNACK_B | FT_ACK_A)) == (FT_SYN_A | FT_SYNACK_B | FT_ACK_A);
+    if (f->key.proto == 6) {
+        c->handshakes += hs;
+        c->fin += (f->tcp & (FT_FIN_A | FT_FIN_B)) == (FT_FIN_A | FT_FIN_B);
+        c->rst += (f->tcp & FT_RST) != 0;
+    }
+    if (!c->csv) return;
+    char a[46], b[46];
+    flow_addr_str(f->key.ipver, f->key.addr[0], a);
+    flow_addr_str(f->key.ipver, f->key.addr[1], b);
+    csv_field(c->csv, c->file);
+    fprintf(c->csv, ",%llu,%u,%s,%u,%s,%u,%lld.%09lld,%.9f,%llu,%llu,%llu,%llu,%d,%d,%d,%d,%d,%s\n",
+            (unsigned long long)f->id, f->key.proto, a, f->key.port[0], b, f->key.port[1],
+            (long long)(f->first_ns / 1000000000), (long long)(f->first_ns % 1000000000 + (f->first_ns < 0 ? 1000000000 : 0)),
+            (f->last_ns - f->first_ns) * 1e-9,
+            (unsigned long long)f->pkts[0], (unsigned long long)f->pkts[1],
+            (unsigned long long)f->bytes[0], (unsigned long long)f->bytes[1],
+            hs, (f->tcp & FT_FIN_A) != 0, (f->tcp & FT_FIN_B) != 0, (f->tcp & FT_RST) != 0,
+            (f->tcp & FT_MIDSTREAM) != 0, end_names[f->end_reason < 7 ? f->end_reason : 0]);
+}
+
+#define MAX_LT 64
+typedef struct {
+    uint64_t files, files_err, packets, bytes_wire, bytes_cap, file_bytes;
+    uint64_t ipv4, ipv6, not_ip, unknown_link, malformed, truncated, ip_truncated, frags, frag_orphans;
+    uint64_t pcapng_skipped, pcapng_bad;
+    uint64_t fmt[5];
+    int lt_code[MAX_LT]; uint64_t lt_files[MAX_LT]; int nlt;
+    int64_t t_first, t_last;
+    double duration_sum;
+} summary;
+
+static void count_lt(summary *s, int lt) {
+    for (int i = 0; i < s->nlt; i++) if (s->lt_code[i] == lt) { s->lt_files[i]++; return; }
+    if (s->nlt < MAX_LT) { s->lt_code[s->nlt] = lt; s->lt_files[s->nlt++] = 1; }
+}
+
+static void lt_label(int lt, char *buf, size_t n) {
+    const char *nm = linktype_name(lt);
+    if (nm) snprintf(buf, n, "%s", nm); else snprintf(buf, n, "linktype-%d", lt);
+}
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int cmd_stats(int argc, char **argv) {
+    static const struct option opts[] = {
+        { "json", no_argument, 0, 'j' }, { "flows", required_argument, 0, 'f' },
+        { "timeout", required_argument, 0, 't' }, { "tcp-timeout", required_argument, 0, 'T' },
+        { "udp-timeout", required_argument, 0, 'U' }, { "max-flows", required_argument, 0, 'm' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    };
+    int json = 0;
+    const char *flows_path = NULL;
+    flow_cfg cfg;
+    flow_cfg_default(&cfg);
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hjf:", opts, NULL)) != -1) {
+        double v;
+        long n;
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'f': flows_path = optarg; break;
+        case 't': if (cli_double("stats", "--timeout", optarg, &v) || v <= 0) return 2; cfg.tcp_timeout = cfg.udp_timeout = v; break;
+        case 'T': if (cli_double("stats", "--tcp-timeout", optarg, &v) || v <= 0) return 2; cfg.tcp_timeout = v; break;
+        case 'U': if (cli_double("stats", "--udp-timeout", optarg, &v) || v <= 0) return 2; cfg.udp_timeout = v; break;
+        case 'm': if (cli_long("stats", "--max-flows", optarg, &n) || n < 16) return 2; cfg.max_flows = (size_t)n; break;
+        case 'h': fputs(USAGE, stdout); return 0;
+        default: fputs(USAGE, stderr); return 2;
+        }
+    }
+    if (optind >= argc) { fputs(USAGE, stderr); return 2; }
+    char **files;
+    int nfiles;
+    if (cli_expand_inputs("stats", argv + optind, argc - optind, &files, &nfiles) != 0) return 1;
+    if (nfiles == 0) { cli_free_list(files, nfiles); return cli_error("stats", "no capture files found in the inputs"); }
+
+    stats_ctx ctx = { 0 };
+    char *tmp = NULL;
+    if (flows_path) {
+        size_t L = strlen(flows_path) + 32;
+        tmp = malloc(L);
+        snprintf(tmp, L, "%s.tmp.%d", flows_path, (int)getpid());
+        ctx.csv = fopen(tmp, "w");
+        if (!ctx.csv) { cli_free_list(files, nfiles); free(tmp); return cli_error("stats", "%s: cannot write: %m", flows_path); }
+        fputs("file,flow_id,proto,a_ip,a_port,b_ip,b_port,start,duration,pkts_a2b,pkts_b2a,bytes_a2b,bytes_b2a,"
+              "handshake,fin_a,fin_b,rst,midstream,end\n", ctx.csv);
+    }
+    flow_table *ft = flow_table_new(&cfg, on_flow_end, &ctx);
+    if (!ft) return cli_error("stats", "out of memory");
+
+    double total = 0;
+    for (int i = 0; i < nfiles; i++) {
+        struct stat st;
+        if (stat(files[i], &st) == 0) total += (double)st.st_size;
+    }
+    summary s = { 0 };
+    s.t_first = INT64_MAX; s.t_last = INT64_MIN;
+    char **errors = calloc((size_t)nfiles, sizeof *errors);
+    progress pr;
+    progress_init(&pr, "stats", "MB", 1e6);
+    double done_before = 0, t0 = now_sec();
+    uint64_t frag_orphans0 = 0;
+
+    for (int i = 0; i < nfiles; i++) {
+        cap_reader r;
+        ctx.file = files[i];
+        s.files++;
+        if (cap_open(&r, files[i]) != 0) {
+            errors[i] = strdup(r.err);
+            s.files_err++;
+            cap_close(&r);
+            continue;
+        }
+        s.fmt[r.fmt < 5 ? r.fmt : 0]++;
+        int64_t f_first = INT64_MAX, f_last = INT64_MIN;
+        int seen_lt[8], nseen = 0;
+        cap_pkt p;
+        int rc;
+        while ((rc = cap_next(&r, &p)) == 1) {
+            s.packets++;
+            s.bytes_wire += p.len;
+            s.bytes_cap += p.caplen;
+            if (p.caplen < p.len) s.truncated++;
+            if (p.ts_ns < f_first) f_first = p.ts_ns;
+            if (p.ts_ns > f_last) f_last = p.ts_ns;
+            int known = 0;
+            for (int k = 0; k < nseen; k++) known |= seen_lt[k] == p.linktype;
+            if (!known && nseen < 8) { seen_lt[nseen++] = p.linktype; count_lt(&s, p.linktype); }
+            pkt_info pi;
+            int st = pkt_parse(p.linktype, p.data, p.caplen, p.len, &pi);
+            if (st == PKT_IP) {
+                if (pi.ipver == 4) s.ipv4++; else s.ipv6++;
+                if (pi.frag) s.frags++;
+                if (pi.truncated) s.ip_truncated++;
+                int dir;
+                flow_table_add(ft, &pi, p.ts_ns, p.len, &dir);
+            } else if (st == PKT_NOT_IP) s.not_ip++;
+            else if (st == PKT_UNKNOWN_LINK) s.unknown_link++;
+            else s.malformed++;
+            if ((s.packets & 0xffff) == 0) progress_update(&pr, done_before + (double)r.bytes_read, total, NULL);
+        }
+        if (nseen == 0) { int lt = cap_linktype(&r); if (lt >= 0) count_lt(&s, lt); }
+        if (rc < 0) { errors[i] = strdup(r.err); s.files_err++; }
+        else if (r.warn[0]) {
+            size_t L = strlen(files[i]) + strlen(r.warn) + 64;
+            errors[i] = malloc(L);
+            snprintf(errors[i], L, "%s: warning: %llu block(s) skipped, first: %s", files[i], (unsigned long long)r.bad_blocks, r.warn);
+        }
+        s.pcapng_skipped += r.skipped_blocks;
+        s.pcapng_bad += r.bad_blocks;
+        s.file_bytes += r.bytes_read;
+        done_before += (double)r.bytes_read;
+        if (f_first != INT64_MAX) {
+            s.duration_sum += (f_last - f_first) * 1e-9;
+            if (f_first < s.t_first) s.t_first = f_first;
+            if (f_last > s.t_last) s.t_last = f_last;
+        }
+        flow_table_flush(ft);   /* flows do not span files */
+        cap_close(&r);
+    }
+    progress_end(&pr);
+    double elapsed = now_sec() - t0;
+    const flow_counters *fc = flow_table_counters(ft);
+    s.frag_orphans = fc->frag_later_orphan - frag_orphans0;
+
+    int ok = 1;
+    if (ctx.csv) {
+        if (fclose(ctx.csv) != 0 || rename(tmp, flows_path) != 0) { cli_error("stats", "%s: write failed: %m", flows_path); unlink(tmp); ok = 0; }
+    }
+    free(tmp);
+
+    double span = s.t_last > s.t_first ? (s.t_last - s.t_first) * 1e-9 : 0;
+    if (json) {
+        FILE *o = stdout;
+        fprintf(o, "{\n  \"files\": %llu,\n  \"files_with_errors\": %llu,\n  \"formats\": {", (unsigned long long)s.files, (unsigned long long)s.files_err);
+        int first = 1;
+        for (int k = 1; k < 5; k++) if (s.fmt[k]) { fprintf(o, "%s\"%s\": %llu", first ? "" : ", ", cap_format_name(k), (unsigned long long)s.fmt[k]); first = 0; }
+        fprintf(o, "},\n  \"link_types\": {");
+        for (int k = 0; k < s.nlt; k++) { char nm[32]; lt_label(s.lt_code[k], nm, sizeof nm); fprintf(o, "%s\"%s\": %llu", k ? ", " : "", nm, (unsigned long long)s.lt_files[k]); }
+        fprintf(o, "},\n  \"packets\": %llu,\n  \"bytes\": %llu,\n  \"captured_bytes\": %llu,\n  \"file_bytes\": %llu,\n",
+                (unsigned long long)s.packets, (unsigned long long)s.bytes_wire, (unsigned long long)s.bytes_cap, (unsigned long long)s.file_bytes);
+        fprintf(o, "  \"duration_s\": %.6f,\n  \"time_span_s\": %.6f,\n", s.duration_sum, span);
+        fprintf(o, "  \"flows\": {\"total\": %llu", (unsigned long long)ctx.flows_total);
+        for (int k = 0; k < NPROTO; k++) fprintf(o, ", \"%s\": %llu", proto_names[k], (unsigned long long)ctx.flows[k]);
+        fprintf(o, ", \"tcp_handshake\": %llu, \"tcp_fin_both\": %llu, \"tcp_rst\": %llu, \"evicted\": %llu, \"active_peak\": %llu},\n",
+                (unsigned long long)ctx.handshakes, (unsigned long long)ctx.fin, (unsigned long long)ctx.rst,
+                (unsigned long long)fc->evicted, (unsigned long long)fc->active_peak);
+        fprintf(o, "  \"ipv4_packets\": %llu,\n  \"ipv6_packets\": %llu,\n  \"non_ip_packets\": %llu,\n  \"unknown_link_packets\": %llu,\n"
+                "  \"malformed_packets\": %llu,\n  \"fragments\": %llu,\n  \"orphan_fragments\": %llu,\n  \"truncated_packets\": %llu,\n"
+                "  \"ip_truncated_packets\": %llu,\n  \"pcapng_blocks_skipped\": %llu,\n  \"seconds\": %.3f,\n  \"errors\": [",
+                (unsigned long long)s.ipv4, (unsigned long long)s.ipv6, (unsigned long long)s.not_ip, (unsigned long long)s.unknown_link,
+                (unsigned long long)s.malformed, (unsigned long long)s.frags, (unsigned long long)s.frag_orphans, (unsigned long long)s.truncated,
+                (unsigned long long)s.ip_truncated, (unsigned long long)s.pcapng_skipped, elapsed);
+        first = 1;
+        for (int i = 0; i < nfiles; i++) if (errors[i]) { fputs(first ? "\n    " : ",\n    ", o); json_str(o, errors[i]); first = 0; }
+        fprintf(o, "%s]\n}\n", first ? "" : "\n  ");
+    } else {
+        printf("files          %llu", (unsigned long long)s.files);
+        if (s.files_err) printf(" (%llu with errors)", (unsigned long long)s.files_err);
+        printf("\nformats       ");
+        for (int k = 1; k < 5; k++) if (s.fmt[k]) printf(" %s:%llu", cap_format_name(k), (unsigned long long)s.fmt[k]);
+        printf("\nlink types    ");
+        for (int k = 0; k < s.nlt; k++) { char nm[32]; lt_label(s.lt_code[k], nm, sizeof nm); printf(" %s:%llu", nm, (unsigned long long)s.lt_files[k]); }
+        printf("\npackets        %llu (IPv4 %llu, IPv6 %llu, non-IP %llu, unknown link %llu, malformed %llu)\n",
+               (unsigned long long)s.packets, (unsigned long long)s.ipv4, (unsigned long long)s.ipv6, (unsigned long long)s.not_ip,
+               (unsigned long long)s.unknown_link, (unsigned long long)s.malformed);
+        printf("bytes          %llu on the wire, %llu captured\n", (unsigned long long)s.bytes_wire, (unsigned long long)s.bytes_cap);
+        printf("duration       %.3f s (sum over files), span %.3f s\n", s.duration_sum, span);
+        printf("flows          %llu:", (unsigned long long)ctx.flows_total);
+        for (int k = 0; k < NPROTO; k++) printf(" %s %llu", proto_names[k], (unsigned long long)ctx.flows[k]);
+        printf("\ntcp            %llu handshakes, %llu FIN both ways, %llu RST\n", (unsigned long long)ctx.handshakes,
+               (unsigned long long)ctx.fin, (unsigned long long)ctx.rst);
+        printf("fragments      %llu (%llu later fragments without their first)\n", (unsigned long long)s.frags, (unsigned long long)s.frag_orphans);
+        printf("truncated      %llu packets with caplen < len, %llu IP packets cut short\n", (unsigned long long)s.truncated, (unsigned long long)s.ip_truncated);
+        if (fc->evicted) printf("evicted        %llu flows (table full; raise --max-flows)\n", (unsigned long long)fc->evicted);
+        printf("speed          %.1f MB/s, %.0f packets/s (%.3f s)\n", elapsed > 0 ? s.file_bytes / elapsed / 1e6 : 0,
+               elapsed > 0 ? s.packets / elapsed : 0, elapsed);
+        printf("errors         %llu\n", (unsigned long long)s.files_err);
+    }
+    for (int i = 0; i < nfiles; i++) if (errors[i]) { fprintf(stderr, "%s\n", errors[i]); free(errors[i]); }
+    free(errors);
+    flow_table_free(ft);
+    cli_free_list(files, nfiles);
+    return (ok && s.files_err == 0) ? 0 : 1;
+}

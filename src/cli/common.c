@@ -1,4 +1,5 @@
 #include "cli/cli.h"
+#include "capture/capture.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,11 +50,14 @@ static int push(strlist *l, const char *s) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int walk(const char *verb, const char *path, strlist *out) {
+/* Explicit file arguments are always taken (a wrong one gets a clear error later); inside
+ * folders only files that start with a capture magic are, so READMEs and label files in
+ * a dataset tree are passed over. */
+static int walk(const char *verb, const char *path, strlist *out, int in_dir) {
     struct stat st;
     if (strcmp(path, "-") == 0) return push(out, path);
     if (stat(path, &st) != 0) return cli_error(verb, "%s: %s", path, strerror(errno)), -1;
-    if (!S_ISDIR(st.st_mode)) return push(out, path);
+    if (!S_ISDIR(st.st_mode)) return (!in_dir || cap_sniff(path)) ? push(out, path) : 0;
     DIR *d = opendir(path);
     if (!d) return cli_error(verb, "%s: %s", path, strerror(errno)), -1;
     strlist names = { 0 };
@@ -67,7 +71,7 @@ static int walk(const char *verb, const char *path, strlist *out) {
         size_t L = strlen(path) + strlen(names.v[i]) + 2;
         char *p = malloc(L);
         snprintf(p, L, "%s/%s", path, names.v[i]);
-        if (stat(p, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) rc = walk(verb, p, out);
+        if (stat(p, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) rc = walk(verb, p, out, 1);
         free(p);
     }
     cli_free_list(names.v, names.n);
@@ -77,7 +81,7 @@ static int walk(const char *verb, const char *path, strlist *out) {
 int cli_expand_inputs(const char *verb, char **inputs, int n, char ***files, int *nfiles) {
     strlist out = { 0 };
     for (int i = 0; i < n; i++)
-        if (walk(verb, inputs[i], &out) != 0) { cli_free_list(out.v, out.n); return -1; }
+        if (walk(verb, inputs[i], &out, 0) != 0) { cli_free_list(out.v, out.n); return -1; }
     *files = out.v; *nfiles = out.n;
     return 0;
 }
