@@ -36,11 +36,68 @@ static void block(uint32_t h[8], const uint8_t *p) {
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#include <cpuid.h>
+#define HAVE_SHANI 1
+/* The SHA extensions do two rounds per sha256rnds2 on the state split as (A,B,E,F)
+ * and (C,D,G,H); sha256msg1/msg2 extend the message schedule four words at a time.
+ * About 5x the plain C rounds, which keeps input hashing off prep's critical path. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void blocks_ni(uint32_t h[8], const uint8_t *p, size_t nblocks) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll);
+    __m128i t = _mm_loadu_si128((const __m128i *)h);             /* A B C D */
+    __m128i s1 = _mm_loadu_si128((const __m128i *)(h + 4));      /* E F G H */
+    t = _mm_shuffle_epi32(t, 0xB1);                               /* B A D C */
+    s1 = _mm_shuffle_epi32(s1, 0x1B);                             /* H G F E */
+    __m128i s0 = _mm_alignr_epi8(t, s1, 8);                       /* ABEF */
+    s1 = _mm_blend_epi16(s1, t, 0xF0);                            /* CDGH */
+    for (; nblocks; nblocks--, p += 64) {
+        __m128i save0 = s0, save1 = s1, m[4];
+        for (int g = 0; g < 16; g++) {
+            if (g < 4) m[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), bswap);
+            else {   /* W[4g..4g+3] from the four previous groups */
+                __m128i x = _mm_sha256msg1_epu32(m[g & 3], m[(g + 1) & 3]);
+                x = _mm_add_epi32(x, _mm_alignr_epi8(m[(g + 3) & 3], m[(g + 2) & 3], 4));
+                m[g & 3] = _mm_sha256msg2_epu32(x, m[(g + 3) & 3]);
+            }
+            __m128i msg = _mm_add_epi32(m[g & 3], _mm_loadu_si128((const __m128i *)(K + 4 * g)));
+            s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
+            msg = _mm_shuffle_epi32(msg, 0x0E);
+            s0 = _mm_sha256rnds2_epu32(s0, s1, msg);
+        }
+        s0 = _mm_add_epi32(s0, save0);
+        s1 = _mm_add_epi32(s1, save1);
+    }
+    t = _mm_shuffle_epi32(s0, 0x1B);                              /* F E B A */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);                             /* D C H G */
+    s0 = _mm_blend_epi16(t, s1, 0xF0);                            /* D C B A */
+    s1 = _mm_alignr_epi8(s1, t, 8);                               /* H G F E */
+    _mm_storeu_si128((__m128i *)h, s0);
+    _mm_storeu_si128((__m128i *)(h + 4), s1);
+}
+static int cpu_has_sha(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b >> 29) & 1;
+}
+#else
+#define HAVE_SHANI 0
+static void blocks_ni(uint32_t h[8], const uint8_t *p, size_t nblocks) { (void)h; (void)p; (void)nblocks; }
+static int cpu_has_sha(void) { return 0; }
+#endif
+
+static void blocks(sha256_ctx *c, const uint8_t *p, size_t nblocks) {
+    if (c->ni) blocks_ni(c->h, p, nblocks);
+    else for (; nblocks; nblocks--, p += 64) block(c->h, p);
+}
+
 void sha256_init(sha256_ctx *c) {
     static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
     memcpy(c->h, iv, sizeof iv);
     c->nbytes = 0; c->nbuf = 0;
+    c->ni = cpu_has_sha();
 }
 
 void sha256_update(sha256_ctx *c, const void *data, size_t n) {
@@ -51,10 +108,12 @@ void sha256_update(sha256_ctx *c, const void *data, size_t n) {
         memcpy(c->buf + c->nbuf, p, k);
         c->nbuf += k; p += k; n -= k;
         if (c->nbuf < 64) return;
-        block(c->h, c->buf);
+        blocks(c, c->buf, 1);
         c->nbuf = 0;
     }
-    for (; n >= 64; p += 64, n -= 64) block(c->h, p);
+    blocks(c, p, n / 64);
+    p += n / 64 * 64;
+    n %= 64;
     memcpy(c->buf, p, n);
     c->nbuf = n;
 }

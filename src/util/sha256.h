@@ -9,6 +9,7 @@ typedef struct {
     uint64_t nbytes;
     uint8_t buf[64];
     size_t nbuf;
+    int ni;          /* use the x86 SHA extensions (set by init when the CPU has them) */
 } sha256_ctx;
 void sha256_init(sha256_ctx *c);
 void sha256_update(sha256_ctx *c, const void *data, size_t n);
