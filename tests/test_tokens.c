@@ -172,7 +172,7 @@ static void test_anon_addresses(void) {
     anon_cfg_default(&cfg);
     anon_init(&A, &cfg, anon_key(1, NULL, 0));
     uint8_t a[4] = { 192, 168, 1, 10 }, b[4] = { 192, 168, 1, 77 }, c[4] = { 10, 0, 0, 1 }, oa[4], ob[4], oc[4];
-    anon_addr(&A, 4, a, oa); anon_addr(&A, 4, b, ob); anon_addr(&A, 4, c, oc);
+    anon_addr(&A, A.key, 4, a, oa); anon_addr(&A, A.key, 4, b, ob); anon_addr(&A, A.key, 4, c, oc);
     CHECK(memcmp(oa, a, 4) != 0);
     /* prefix-preserving: a and b share 25 bits (192.168.1.0/25), and so do their images */
     uint32_t x = rd32be(a) ^ rd32be(b), y = rd32be(oa) ^ rd32be(ob);
@@ -181,20 +181,35 @@ static void test_anon_addresses(void) {
     /* consistent within a capture, different across captures */
     uint8_t again[4], other[4];
     anon_init(&A, &cfg, anon_key(1, NULL, 0));
-    anon_addr(&A, 4, a, again);
+    anon_addr(&A, A.key, 4, a, again);
     CHECK(!memcmp(again, oa, 4));
     anon_init(&A, &cfg, anon_key(1, NULL, 1));
-    anon_addr(&A, 4, a, other);
+    anon_addr(&A, A.key, 4, a, other);
     CHECK(memcmp(other, oa, 4) != 0);
+    /* scope: per flow by default (two flows map one address differently), or per capture */
+    {
+        anon_flow f1, f2;
+        anon_init(&A, &cfg, anon_key(1, NULL, 0));
+        anon_flow_init(&A, &f1, 1); anon_flow_init(&A, &f2, 2);
+        uint8_t m1[4], m2[4];
+        anon_addr(&A, f1.addr_key, 4, a, m1); anon_addr(&A, f2.addr_key, 4, a, m2);
+        CHECK(memcmp(m1, m2, 4) != 0);
+        cfg.scope = ANON_SCOPE_CAPTURE;
+        anon_init(&A, &cfg, anon_key(1, NULL, 0));
+        anon_flow_init(&A, &f1, 1); anon_flow_init(&A, &f2, 2);
+        anon_addr(&A, f1.addr_key, 4, a, m1); anon_addr(&A, f2.addr_key, 4, a, m2);
+        CHECK(!memcmp(m1, m2, 4) && !memcmp(m1, oa, 4));
+        cfg.scope = ANON_SCOPE_FLOW;
+    }
     /* special addresses stay */
     uint8_t mc[4] = { 224, 0, 0, 251 }, om[4];
-    anon_addr(&A, 4, mc, om);
+    anon_addr(&A, A.key, 4, mc, om);
     CHECK(!memcmp(mc, om, 4));
     /* random mode is a bijection: 4096 consecutive addresses give 4096 distinct images */
     cfg.addr = ANON_ADDR_RANDOM;
     anon_init(&A, &cfg, 99);
     static uint32_t img[4096];
-    for (uint32_t i = 0; i < 4096; i++) { uint8_t in[4], o[4]; wr32be(in, 0x0a000000u + i); anon_addr(&A, 4, in, o); img[i] = rd32be(o); }
+    for (uint32_t i = 0; i < 4096; i++) { uint8_t in[4], o[4]; wr32be(in, 0x0a000000u + i); anon_addr(&A, A.key, 4, in, o); img[i] = rd32be(o); }
     int dups = 0;
     for (int i = 0; i < 4096; i++) for (int j = i + 1; j < 4096; j++) dups += img[i] == img[j];
     CHECK_EQ(dups, 0);
@@ -203,7 +218,7 @@ static void test_anon_addresses(void) {
     anon_init(&A, &cfg, 5);
     uint8_t v6a[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1 }, v6b[16], o6a[16], o6b[16];
     memcpy(v6b, v6a, 16); v6b[15] = 9;
-    anon_addr(&A, 6, v6a, o6a); anon_addr(&A, 6, v6b, o6b);
+    anon_addr(&A, A.key, 6, v6a, o6a); anon_addr(&A, A.key, 6, v6b, o6b);
     CHECK(!memcmp(o6a, o6b, 15));
     CHECK_EQ((o6a[15] ^ o6b[15]) >> 4 == 0, (v6a[15] ^ v6b[15]) >> 4 == 0);
     CHECK(memcmp(o6a, v6a, 16) != 0);

@@ -43,6 +43,8 @@ static const char *USAGE =
     "Anonymisation (on by default; docs/corpus.md)\n"
     "  --no-anon               keep addresses and identifiers as they are\n"
     "  --addr prefix|random|keep   address mapping (default prefix-preserving)\n"
+    "  --anon-scope flow|capture  one address map per flow (default; per capture\n"
+    "                          with --unit capture)\n"
     "  --keep-ids              keep IP id, flow label, TCP ISN and timestamps\n"
     "  --mask-ports            zero TCP/UDP ports\n"
     "  --checksums update|zero checksums after the rewrite (default update)\n"
@@ -84,7 +86,7 @@ static char *parent_name(const char *path) {
 int cmd_prep(int argc, char **argv) {
     enum { O_LABEL = 256, O_FILELAB, O_FLOWLAB, O_NOLAB, O_UNIT, O_PACKETS, O_PAYLOAD, O_MAXB, O_WINDOW, O_SPLIT, O_RATIO,
            O_SEED, O_NODEDUP, O_KEEPDHCP, O_DROPPORT, O_DROPPROTO, O_MINP, O_MAXP, O_TCPT, O_UDPT, O_NOANON, O_ADDR,
-           O_KEEPIDS, O_MASKP, O_CSUM, O_SECRET, O_NOHASH };
+           O_KEEPIDS, O_MASKP, O_CSUM, O_SECRET, O_NOHASH, O_SCOPE };
     static const struct option opts[] = {
         { "label", required_argument, 0, O_LABEL }, { "file-labels", required_argument, 0, O_FILELAB },
         { "flow-labels", required_argument, 0, O_FLOWLAB }, { "no-labels", no_argument, 0, O_NOLAB },
@@ -99,7 +101,7 @@ int cmd_prep(int argc, char **argv) {
         { "no-anon", no_argument, 0, O_NOANON }, { "addr", required_argument, 0, O_ADDR },
         { "keep-ids", no_argument, 0, O_KEEPIDS }, { "mask-ports", no_argument, 0, O_MASKP },
         { "checksums", required_argument, 0, O_CSUM }, { "anon-secret", required_argument, 0, O_SECRET },
-        { "no-hash", no_argument, 0, O_NOHASH }, { "quiet", no_argument, 0, 'q' },
+        { "no-hash", no_argument, 0, O_NOHASH }, { "anon-scope", required_argument, 0, O_SCOPE }, { "quiet", no_argument, 0, 'q' },
         { "output", required_argument, 0, 'o' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     prep_cfg cfg;
@@ -177,6 +179,11 @@ int cmd_prep(int argc, char **argv) {
             else { cli_error("prep", "--checksums is update or zero, got '%s'", optarg); return 2; }
             break;
         case O_SECRET: cfg.secret = optarg; break;
+        case O_SCOPE:
+            if (!strcmp(optarg, "flow")) cfg.anon.scope = ANON_SCOPE_FLOW;
+            else if (!strcmp(optarg, "capture")) cfg.anon.scope = ANON_SCOPE_CAPTURE;
+            else { cli_error("prep", "--anon-scope is flow or capture, got '%s'", optarg); return 2; }
+            break;
         case O_NOHASH: cfg.hash_inputs = 0; break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: fputs(USAGE, stderr); return 2;

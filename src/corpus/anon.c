@@ -3,7 +3,7 @@
 #include <string.h>
 
 void anon_cfg_default(anon_cfg *c) {
-    c->addr = ANON_ADDR_PREFIX; c->ids = 1; c->mask_ports = 0; c->csum = ANON_CSUM_UPDATE;
+    c->addr = ANON_ADDR_PREFIX; c->ids = 1; c->mask_ports = 0; c->csum = ANON_CSUM_UPDATE; c->scope = ANON_SCOPE_FLOW;
 }
 
 static inline uint64_t mix(uint64_t x) { uint64_t s = x; return splitmix64(&s); }
@@ -28,6 +28,7 @@ void anon_flow_init(const anon_ctx *a, anon_flow *f, uint64_t flow_no) {
     f->ipid[0] = (uint16_t)r3; f->ipid[1] = (uint16_t)(r3 >> 16); f->echo_id = (uint16_t)(r3 >> 32);
     uint64_t r4 = splitmix64(&s);
     f->flowlabel[0] = (uint32_t)r4 & 0xfffff; f->flowlabel[1] = (uint32_t)(r4 >> 32) & 0xfffff;
+    f->addr_key = a->cfg.scope == ANON_SCOPE_CAPTURE ? a->key : splitmix64(&s);
 }
 
 /* Addresses that name no host: kept so that broadcast/multicast semantics survive. */
@@ -70,20 +71,21 @@ static void map_random(uint64_t key, int ver, const uint8_t *in, uint8_t *out) {
     for (int i = 7; i >= 0; i--) { out[i] = (uint8_t)l; out[8 + i] = (uint8_t)r; l >>= 8; r >>= 8; }
 }
 
-void anon_addr(anon_ctx *a, int ver, const uint8_t *in, uint8_t *out) {
+void anon_addr(anon_ctx *a, uint64_t key, int ver, const uint8_t *in, uint8_t *out) {
     int len = ver == 4 ? 4 : 16;
     if (a->cfg.addr == ANON_ADDR_KEEP || special(ver, in)) { memmove(out, in, (size_t)len); return; }
-    uint64_t h = 14695981039346656037ull;
+    uint64_t h = 14695981039346656037ull ^ key;
     for (int i = 0; i < len; i++) h = (h ^ in[i]) * 1099511628211ull;
     size_t slot = (size_t)(h >> 20) % ANON_CACHE;
-    if (a->cache[slot].ver == ver && !memcmp(a->cache[slot].in, in, (size_t)len)) {
+    if (a->cache[slot].ver == ver && a->cache[slot].key == key && !memcmp(a->cache[slot].in, in, (size_t)len)) {
         memcpy(out, a->cache[slot].out, (size_t)len);
         return;
     }
     uint8_t o[16];
-    if (a->cfg.addr == ANON_ADDR_PREFIX) map_prefix(a->key, len * 8, in, o);
-    else map_random(a->key, ver, in, o);
+    if (a->cfg.addr == ANON_ADDR_PREFIX) map_prefix(key, len * 8, in, o);
+    else map_random(key, ver, in, o);
     a->cache[slot].ver = (uint8_t)ver;
+    a->cache[slot].key = key;
     memcpy(a->cache[slot].in, in, (size_t)len);
     memcpy(a->cache[slot].out, o, (size_t)len);
     memcpy(out, o, (size_t)len);
@@ -129,13 +131,13 @@ static uint32_t l4_offset(const uint8_t *ip, uint32_t n, int *proto) {
 
 /* Rewrite the addresses of an IP header quoted inside an ICMP error (no ids: they
  * belong to another flow's packet). Region sums are handled by the caller. */
-static void quoted_ip(anon_ctx *a, uint8_t *ip, uint32_t n) {
+static void quoted_ip(anon_ctx *a, uint64_t key, uint8_t *ip, uint32_t n) {
     if (n < 1) return;
     int ver = ip[0] >> 4;
     if (ver == 4 && n >= 20) {
         uint8_t old[8];
         memcpy(old, ip + 12, 8);
-        anon_addr(a, 4, ip + 12, ip + 12); anon_addr(a, 4, ip + 16, ip + 16);
+        anon_addr(a, key, 4, ip + 12, ip + 12); anon_addr(a, key, 4, ip + 16, ip + 16);
         uint32_t hl = (ip[0] & 15u) * 4;
         if (hl >= 20 && hl <= n) {
             /* the quoted header checksum: adjust for the new addresses */
@@ -147,7 +149,7 @@ static void quoted_ip(anon_ctx *a, uint8_t *ip, uint32_t n) {
             if (a->cfg.mask_ports && (ip[9] == 6 || ip[9] == 17) && hl + 4 <= n) memset(ip + hl, 0, 4);
         }
     } else if (ver == 6 && n >= 40) {
-        anon_addr(a, 6, ip + 8, ip + 8); anon_addr(a, 6, ip + 24, ip + 24);
+        anon_addr(a, key, 6, ip + 8, ip + 8); anon_addr(a, key, 6, ip + 24, ip + 24);
         if (a->cfg.mask_ports && (ip[6] == 6 || ip[6] == 17) && n >= 44) memset(ip + 40, 0, 4);
     }
 }
@@ -178,8 +180,9 @@ void anon_packet(anon_ctx *a, const anon_flow *f, int dir, uint8_t *ip, uint32_t
     }
 
     /* Network layer. */
-    anon_addr(a, ver, ip + aoff, ip + aoff);
-    anon_addr(a, ver, ip + aoff + alen, ip + aoff + alen);
+    uint64_t key = f->addr_key;
+    anon_addr(a, key, ver, ip + aoff, ip + aoff);
+    anon_addr(a, key, ver, ip + aoff + alen, ip + aoff + alen);
     if (ver == 4) {
         if (c->ids) wr16be(ip + 4, (uint16_t)(rd16be(ip + 4) + f->ipid[dir]));
         uint32_t hl = (ip[0] & 15u) * 4;
@@ -219,18 +222,18 @@ void anon_packet(anon_ctx *a, const anon_flow *f, int dir, uint8_t *ip, uint32_t
         uint8_t *m = ip + l4;
         int type = m[0];
         if ((type == 0 || type == 8) && c->ids) wr16be(m + 4, (uint16_t)(rd16be(m + 4) ^ f->echo_id));
-        if (type == 3 || type == 4 || type == 5 || type == 11 || type == 12) quoted_ip(a, m + 8, n - l4 - 8);
-        if (type == 5 && l4 + 8 <= n) anon_addr(a, 4, m + 4, m + 4);    /* redirect gateway */
+        if (type == 3 || type == 4 || type == 5 || type == 11 || type == 12) quoted_ip(a, key, m + 8, n - l4 - 8);
+        if (type == 5 && l4 + 8 <= n) anon_addr(a, key, 4, m + 4, m + 4);    /* redirect gateway */
     } else if (l4 && proto == 58 && l4 + 8 <= n) {
         uint8_t *m = ip + l4;
         uint32_t mn = n - l4;
         int type = m[0];
         if ((type == 128 || type == 129) && c->ids) wr16be(m + 4, (uint16_t)(rd16be(m + 4) ^ f->echo_id));
-        if (type >= 1 && type <= 4) quoted_ip(a, m + 8, mn - 8);
+        if (type >= 1 && type <= 4) quoted_ip(a, key, m + 8, mn - 8);
         if (type >= 133 && type <= 137) {
             uint32_t opt = type == 133 ? 8 : type == 134 ? 16 : type == 137 ? 40 : 24;
-            if ((type == 135 || type == 136 || type == 137) && mn >= 24) anon_addr(a, 6, m + 8, m + 8);
-            if (type == 137 && mn >= 40) anon_addr(a, 6, m + 24, m + 24);
+            if ((type == 135 || type == 136 || type == 137) && mn >= 24) anon_addr(a, key, 6, m + 8, m + 8);
+            if (type == 137 && mn >= 40) anon_addr(a, key, 6, m + 24, m + 24);
             /* options: source/target link-layer address (types 1, 2) carry a MAC */
             while (opt + 2 <= mn && m[opt + 1]) {
                 uint32_t L = m[opt + 1] * 8u;

@@ -23,12 +23,18 @@
 
 enum { ANON_ADDR_PREFIX = 0, ANON_ADDR_RANDOM, ANON_ADDR_KEEP };
 enum { ANON_CSUM_UPDATE = 0, ANON_CSUM_ZERO };
+/* Where the address map stays the same: within one flow (default for flow and packet
+ * sequences: flows of one capture cannot be linked through their addresses, so a
+ * flow split cannot leak a capture's hosts from train to test) or within a capture
+ * (needed by multi-flow sequences, and what tools that rewrite traces do). */
+enum { ANON_SCOPE_FLOW = 0, ANON_SCOPE_CAPTURE };
 
 typedef struct {
     int addr;           /* ANON_ADDR_* */
     int ids;            /* randomise per-flow identifiers (default 1) */
     int mask_ports;     /* zero TCP/UDP ports (default 0) */
     int csum;           /* ANON_CSUM_* */
+    int scope;          /* ANON_SCOPE_* */
 } anon_cfg;
 void anon_cfg_default(anon_cfg *c);
 
@@ -36,7 +42,7 @@ void anon_cfg_default(anon_cfg *c);
 typedef struct {
     anon_cfg cfg;
     uint64_t key;                       /* per-capture key */
-    struct { uint8_t ver, in[16], out[16]; } cache[ANON_CACHE];  /* recent mappings */
+    struct { uint64_t key; uint8_t ver, in[16], out[16]; } cache[ANON_CACHE];  /* recent mappings */
 } anon_ctx;
 /* key: derive with anon_key(seed, secret, file_index). */
 void anon_init(anon_ctx *a, const anon_cfg *cfg, uint64_t key);
@@ -46,12 +52,14 @@ typedef struct {
     uint32_t seq[2], ts[2];   /* offsets per direction */
     uint16_t ipid[2], echo_id;
     uint32_t flowlabel[2];
+    uint64_t addr_key;        /* the address map of this flow (the capture's with scope capture) */
 } anon_flow;
 /* Offsets of one flow, drawn from the capture key and a flow number. */
 void anon_flow_init(const anon_ctx *a, anon_flow *f, uint64_t flow_no);
 
-/* Map one address (ipver 4: 4 bytes, 6: 16 bytes). */
-void anon_addr(anon_ctx *a, int ipver, const uint8_t *in, uint8_t *out);
+/* Map one address (ipver 4: 4 bytes, 6: 16 bytes) with an address key (a->key for the
+ * capture's map, or a flow's addr_key). */
+void anon_addr(anon_ctx *a, uint64_t key, int ipver, const uint8_t *in, uint8_t *out);
 /* Rewrite n bytes of an IP packet in place; dir 0 = sent by flow side a. */
 void anon_packet(anon_ctx *a, const anon_flow *f, int dir, uint8_t *ip, uint32_t n);
 #endif

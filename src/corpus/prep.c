@@ -120,6 +120,8 @@ prep *prep_new(const prep_cfg *cfg, const label_set *labels, const flow_labels *
     prep *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->cfg = *cfg;
+    /* a capture window interleaves flows: one address map per capture keeps it coherent */
+    if (p->cfg.unit == PREP_UNIT_CAPTURE) p->cfg.anon.scope = ANON_SCOPE_CAPTURE;
     for (int i = 0; labels && i < labels->n; i++) label_set_add(&p->labels, labels->names[i]);
     p->fl = fl;
     size_t L = 8;
@@ -524,6 +526,7 @@ static int write_manifest(const prep *p, const char *dir) {
            c->anonymise ? "true" : "false", c->anonymise ? am[c->anon.addr] : "keep", c->anonymise && c->anon.ids ? "true" : "false",
            c->anonymise && c->anon.mask_ports ? "true" : "false", c->anon.csum == ANON_CSUM_ZERO ? "zero" : "update",
            c->secret && *c->secret ? "true" : "false");
+    sb_put(&s, "    \"address_scope\": \"%s\",\n", c->anon.scope == ANON_SCOPE_CAPTURE ? "capture" : "flow");
     sb_put(&s, "    \"tcp_timeout\": %g, \"udp_timeout\": %g},\n", c->flows.tcp_timeout, c->flows.udp_timeout);
     sb_put(&s, "  \"inputs\": [\n");
     for (int i = 0; i < p->nfiles; i++) {
