@@ -81,8 +81,5 @@ void tok_reader_init(tok_reader *r, const uint16_t *t, size_t n, int64_t t0_ns);
 /* 1 = a packet in *p with its bytes in buf (at most cap), 0 = end of the sequence. */
 int tok_reader_next(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t cap);
 
-/* Decode a whole sequence into a raw-IP pcap (LINKTYPE_RAW, ns timestamps). The wire
- * length of each record is the IP total length of its header, so cut packets stay
- * valid pcap (caplen < len). Returns packets written or -1 (err set). */
-long tok_write_pcap(const uint16_t *t, size_t n, int64_t t0_ns, const char *path, char *err, size_t errlen);
+/* Writing decoded sequences to a pcap: corpus/export.h (export_pcap). */
 #endif
