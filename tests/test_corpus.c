@@ -40,6 +40,11 @@ static void make_capture(int c, int nf, int64_t t0, const char *path) {
             else
                 f->n[j] = build_ip6(f->ip[j], 17, d ? (uint8_t)(0x80 + i) : (uint8_t)(0x10 + c), d ? (uint8_t)(0x10 + c) : (uint8_t)(0x80 + i),
                                     d ? sp : cp, d ? cp : sp, 0, pl);
+            if (kind == 1 && pl >= 12) {   /* an application quoting its own address and MAC */
+                wr32be(f->ip[j] + 28, d ? srv : cli);
+                memcpy(f->ip[j] + 34, d ? MAC_B : MAC_A, 6);
+                ip_fix_checksums(f->ip[j], f->n[j]);
+            }
             t += 1000 + (int64_t)((j * 7919 + i * 104729) % 5000000);   /* 1 us .. 5 ms */
             f->ts[j] = t;
             f->dir[j] = d;

@@ -325,6 +325,63 @@ static void test_anon_options_and_icmp(void) {
     CHECK(rd32be(icmp + 28 + 12) != 0xc0a80001);
 }
 
+/* Payload: DNS A answers, NTP reference ids, and addresses / MACs of the capture's
+ * headers quoted in application data are rewritten; checksums stay correct. */
+static void test_anon_payload(void) {
+    static anon_dict d;
+    anon_cfg cfg;
+    anon_cfg_default(&cfg);
+    anon_init(&A, &cfg, 21);
+    anon_dict_clear(&d);
+    const uint8_t host[4] = { 10, 9, 8, 7 }, mac[6] = { 0x74, 0xda, 0x38, 1, 2, 3 };
+    anon_dict_add_ip(&d, 4, host);
+    anon_dict_add_mac(&d, mac);
+    A.dict = &d;
+    anon_flow f;
+    anon_flow_init(&A, &f, 3);
+    /* DNS response: question "a.io" A IN, answer (pointer to it) A 93.184.216.34 */
+    uint8_t dns[] = { 0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+                      1, 'a', 2, 'i', 'o', 0, 0, 1, 0, 1,
+                      0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 93, 184, 216, 34 };
+    uint8_t p[200];
+    uint32_t n = build_ip4(p, 17, 0x08080808, 0x0a090807, 53, 40000, 0, 0, 0, sizeof dns);
+    memcpy(p + 28, dns, sizeof dns);
+    ip_fix_checksums(p, n);
+    anon_packet(&A, &f, 1, p, n);
+    CHECK(memcmp(p + 28 + sizeof dns - 4, dns + sizeof dns - 4, 4) != 0);
+    CHECK(!memcmp(p + 28, dns, sizeof dns - 4));     /* the rest of the message untouched */
+    CHECK(ip_checksums_ok(p, n));
+    /* NTP server reply, stratum 2: refid is an address */
+    uint8_t ntp[48] = { 0x24, 2, 6, 0xe9 };
+    ntp[12] = 131; ntp[13] = 188; ntp[14] = 3; ntp[15] = 220;
+    n = build_ip4(p, 17, 0x08080808, 0x0a090807, 123, 123, 0, 0, 0, sizeof ntp);
+    memcpy(p + 28, ntp, sizeof ntp);
+    ip_fix_checksums(p, n);
+    anon_packet(&A, &f, 1, p, n);
+    CHECK(memcmp(p + 28 + 12, ntp + 12, 4) != 0);
+    CHECK(ip_checksums_ok(p, n));
+    /* a discovery protocol quoting the host's address and MAC, cut at 60 bytes */
+    uint8_t disc[40] = { 'H', 'E', 'L', 'O' };
+    memcpy(disc + 5, host, 4);
+    memcpy(disc + 11, mac, 6);
+    n = build_ip4(p, 17, 0x0a090807, 0xffffffff, 9999, 9999, 0, 0, 0, sizeof disc);
+    memcpy(p + 28, disc, sizeof disc);
+    ip_fix_checksums(p, n);
+    uint8_t full[200];
+    memcpy(full, p, n);
+    anon_packet(&A, &f, 0, full, n);
+    CHECK(ip_checksums_ok(full, n));
+    CHECK(memcmp(full + 28 + 5, host, 4) != 0);
+    CHECK(!memcmp(full + 28 + 5, full + 12, 4));   /* mapped like the header's source */
+    static const uint8_t zero[6];
+    CHECK(!memcmp(full + 28 + 11, zero, 6));
+    CHECK(!memcmp(full + 28, "HELO", 4));
+    anon_packet(&A, &f, 0, p, 60);
+    CHECK(!memcmp(p, full, 60));
+    CHECK_EQ(A.scrubbed_mac, 2);
+    anon_dict_free(&d);
+}
+
 int main(void) {
     RUN(test_vocab_layout);
     RUN(test_time_buckets);
@@ -336,5 +393,6 @@ int main(void) {
     RUN(test_anon_checksums);
     RUN(test_anon_ids);
     RUN(test_anon_options_and_icmp);
+    RUN(test_anon_payload);
     return t_done();
 }

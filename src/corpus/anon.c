@@ -1,6 +1,7 @@
 #include "corpus/anon.h"
 #include "util/util.h"
 #include <string.h>
+#include <stdlib.h>
 
 void anon_cfg_default(anon_cfg *c) {
     c->addr = ANON_ADDR_PREFIX; c->ids = 1; c->mask_ports = 0; c->csum = ANON_CSUM_UPDATE; c->scope = ANON_SCOPE_FLOW;
@@ -89,6 +90,111 @@ void anon_addr(anon_ctx *a, uint64_t key, int ver, const uint8_t *in, uint8_t *o
     memcpy(a->cache[slot].in, in, (size_t)len);
     memcpy(a->cache[slot].out, o, (size_t)len);
     memcpy(out, o, (size_t)len);
+}
+
+/* ---- payload dictionary ---- */
+
+static uint64_t dict_key(int kind, const uint8_t *p) {
+    uint64_t v = (uint64_t)kind << 56;
+    if (kind == 4) v |= rd32be(p);
+    else if (kind == 6) { v |= (uint64_t)rd16be(p) << 32 | rd32be(p + 2); }
+    else { uint64_t h = 1469598103934665603ull; for (int i = 0; i < 16; i++) h = (h ^ p[i]) * 1099511628211ull; v |= h >> 8; }
+    return mix(v) | 1;   /* never 0 */
+}
+
+static int dict_has(const anon_dict *d, int kind, const uint8_t *p) {
+    if (!d->cap) return 0;
+    uint64_t k = dict_key(kind, p);
+    for (size_t h = k & (d->cap - 1); d->slot[h]; h = (h + 1) & (d->cap - 1))
+        if (d->slot[h] == k) return 1;
+    return 0;
+}
+
+static void dict_add(anon_dict *d, int kind, const uint8_t *p) {
+    if (d->n * 2 >= d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 1024;
+        uint64_t *ns = calloc(nc, sizeof *ns);
+        if (!ns) return;
+        for (size_t i = 0; i < d->cap; i++)
+            if (d->slot[i]) { size_t h = d->slot[i] & (nc - 1); while (ns[h]) h = (h + 1) & (nc - 1); ns[h] = d->slot[i]; }
+        free(d->slot);
+        d->slot = ns; d->cap = nc;
+    }
+    uint64_t k = dict_key(kind, p);
+    size_t h = k & (d->cap - 1);
+    for (; d->slot[h]; h = (h + 1) & (d->cap - 1)) if (d->slot[h] == k) return;
+    d->slot[h] = k;
+    d->n++;
+    uint8_t *pre = kind == 4 ? d->pre4 : kind == 6 ? d->pre_mac : d->pre6;
+    unsigned b = rd16be(p);
+    pre[b >> 3] |= (uint8_t)(1u << (b & 7));
+}
+
+void anon_dict_clear(anon_dict *d) {
+    if (d->slot) memset(d->slot, 0, d->cap * sizeof *d->slot);
+    d->n = 0;
+    memset(d->pre4, 0, sizeof d->pre4); memset(d->pre6, 0, sizeof d->pre6); memset(d->pre_mac, 0, sizeof d->pre_mac);
+}
+void anon_dict_add_ip(anon_dict *d, int ver, const uint8_t *a) {
+    if ((ver == 4 || ver == 6) && !special(ver, a)) dict_add(d, ver == 4 ? 4 : 16, a);
+}
+void anon_dict_add_mac(anon_dict *d, const uint8_t *m) {
+    if (m[0] & 1) return;                               /* group address */
+    if (!(m[0] | m[1] | m[2] | m[3] | m[4] | m[5])) return;
+    dict_add(d, 6, m);
+}
+void anon_dict_free(anon_dict *d) { free(d->slot); memset(d, 0, sizeof *d); }
+
+static inline int pre_has(const uint8_t *pre, const uint8_t *p) { unsigned b = rd16be(p); return pre[b >> 3] >> (b & 7) & 1; }
+
+/* Rewrite dictionary hits in p[0..n): addresses mapped with key, MACs zeroed. */
+static void scrub(anon_ctx *a, uint64_t key, uint8_t *p, uint32_t n) {
+    const anon_dict *d = a->dict;
+    for (uint32_t i = 0; i + 4 <= n;) {
+        if (i + 16 <= n && pre_has(d->pre6, p + i) && dict_has(d, 16, p + i)) {
+            anon_addr(a, key, 6, p + i, p + i); a->scrubbed_ip++; i += 16; continue;
+        }
+        if (i + 6 <= n && pre_has(d->pre_mac, p + i) && dict_has(d, 6, p + i)) {
+            memset(p + i, 0, 6); a->scrubbed_mac++; i += 6; continue;
+        }
+        if (pre_has(d->pre4, p + i) && dict_has(d, 4, p + i)) {
+            anon_addr(a, key, 4, p + i, p + i); a->scrubbed_ip++; i += 4; continue;
+        }
+        i++;
+    }
+}
+
+/* DNS / mDNS / LLMNR over UDP: map the addresses in A and AAAA answers (the records
+ * name hosts that may never appear in this capture's headers). Walks as far as the
+ * retained bytes go; an address cut short is zeroed. */
+static uint32_t dns_skip_name(const uint8_t *m, uint32_t n, uint32_t o) {
+    for (int guard = 0; o < n && guard < 128; guard++) {
+        uint8_t L = m[o];
+        if (L == 0) return o + 1;
+        if ((L & 0xc0) == 0xc0) return o + 2;   /* compression pointer ends the name */
+        if (L & 0xc0) return n + 1;
+        o += 1u + L;
+    }
+    return n + 1;
+}
+static void dns_answers(anon_ctx *a, uint64_t key, uint8_t *m, uint32_t n) {
+    if (n < 12) return;
+    unsigned qd = rd16be(m + 4), an = rd16be(m + 6) + rd16be(m + 8) + rd16be(m + 10);
+    uint32_t o = 12;
+    for (unsigned i = 0; i < qd && o <= n; i++) o = dns_skip_name(m, n, o) + 4;
+    for (unsigned i = 0; i < an && o < n; i++) {
+        o = dns_skip_name(m, n, o);
+        if (o + 10 > n) return;
+        unsigned type = rd16be(m + o), rdlen = rd16be(m + o + 8);
+        o += 10;
+        uint32_t len = type == 1 ? 4 : type == 28 ? 16 : 0;
+        if (len && rdlen == len) {
+            if (o + len <= n) anon_addr(a, key, len == 4 ? 4 : 6, m + o, m + o);
+            else memset(m + o, 0, n - o);
+            a->scrubbed_ip++;
+        }
+        o += rdlen;
+    }
 }
 
 /* One's complement sum of 16-bit big-endian words (odd tail padded with zero). */
@@ -246,6 +352,28 @@ void anon_packet(anon_ctx *a, const anon_flow *f, int dir, uint8_t *ip, uint32_t
         }
     }
 
+    if (l4 && proto == 17 && c->addr != ANON_ADDR_KEEP && l4 + 8 < n) {
+        uint16_t sp = rd16be(ip + l4), dp = rd16be(ip + l4 + 2);
+        uint8_t *m = ip + l4 + 8;
+        uint32_t mn = n - l4 - 8;
+        if (sp == 53 || dp == 53 || sp == 5353 || dp == 5353 || sp == 5355 || dp == 5355) dns_answers(a, key, m, mn);
+        /* NTP: from stratum 2 on, the reference id is the IPv4 address of the upstream server */
+        if ((sp == 123 || dp == 123) && mn >= 16 && m[1] >= 2 && m[1] < 16) { anon_addr(a, key, 4, m + 12, m + 12); a->scrubbed_ip++; }
+    }
+
+    /* Payload: addresses and MACs of this capture quoted in application data. */
+    if (a->dict && a->dict->n && l4 && c->addr != ANON_ADDR_KEEP) {
+        uint32_t ps = l4;
+        if (proto == 6 && l4 + 13 <= n) ps = l4 + (ip[l4 + 12] >> 4) * 4u;
+        else if (proto == 17 || proto == 1 || proto == 58) ps = l4 + 8;
+        if ((proto == 1 || proto == 58) && ps + 1 <= n && ((ip[l4] >= 1 && ip[l4] <= 4 && proto == 58) ||
+            (proto == 1 && (ip[l4] == 3 || ip[l4] == 4 || ip[l4] == 5 || ip[l4] == 11 || ip[l4] == 12)))) {
+            /* ICMP error: skip the quoted IP header (already mapped) and its ports */
+            uint32_t qh = (ip[ps] >> 4) == 4 ? (ip[ps] & 15u) * 4 : 40;
+            ps += qh + 4;
+        }
+        if (ps < n) scrub(a, key, ip + ps, n - ps);
+    }
     if (cko) {
         uint16_t ck;
         if (c->csum == ANON_CSUM_ZERO || (proto == 17 && ver == 4 && ck0 == 0)) ck = 0;   /* UDP/IPv4 0 = no checksum */

@@ -20,6 +20,7 @@
 #ifndef PKTLM_ANON_H
 #define PKTLM_ANON_H
 #include <stdint.h>
+#include <stddef.h>
 
 enum { ANON_ADDR_PREFIX = 0, ANON_ADDR_RANDOM, ANON_ADDR_KEEP };
 enum { ANON_CSUM_UPDATE = 0, ANON_CSUM_ZERO };
@@ -38,10 +39,26 @@ typedef struct {
 } anon_cfg;
 void anon_cfg_default(anon_cfg *c);
 
+/* Dictionary of the addresses and MACs a capture uses in its headers (filled by a first
+ * pass over the capture): payload bytes equal to one of them are rewritten too (an IP
+ * address is mapped like the headers' addresses, a MAC is zeroed), so DNS/mDNS answers,
+ * NTP reference ids and discovery protocols do not carry the originals into the corpus. */
+typedef struct {
+    uint64_t *slot;          /* open addressing; 0 = empty */
+    size_t cap, n;
+    uint8_t pre4[8192], pre6[8192], pre_mac[8192];   /* bitmaps of the first two bytes */
+} anon_dict;
+void anon_dict_clear(anon_dict *d);
+void anon_dict_add_ip(anon_dict *d, int ipver, const uint8_t *addr);   /* special ones ignored */
+void anon_dict_add_mac(anon_dict *d, const uint8_t *mac);              /* group/zero ignored */
+void anon_dict_free(anon_dict *d);
+
 #define ANON_CACHE 1024
 typedef struct {
     anon_cfg cfg;
     uint64_t key;                       /* per-capture key */
+    const anon_dict *dict;              /* optional: scrub payload bytes (set after anon_init) */
+    uint64_t scrubbed_ip, scrubbed_mac; /* payload rewrites done */
     struct { uint64_t key; uint8_t ver, in[16], out[16]; } cache[ANON_CACHE];  /* recent mappings */
 } anon_ctx;
 /* key: derive with anon_key(seed, secret, file_index). */

@@ -99,12 +99,14 @@ struct prep {
     /* the capture being read */
     int cur;
     anon_ctx *anon;
+    anon_dict dict;
     tok_seq win;
     uint32_t win_no;
     int win_open;
     /* counters */
     uint64_t packets, bytes, ip_packets, not_ip, unknown_link, malformed, orphans, in_bytes;
     uint64_t flows, flows_kept, unlabelled_flows, dropped[ND];
+    uint64_t scrubbed_ip, scrubbed_mac;
     uint64_t dup_removed[NSPLIT], dup_within;
     uint64_t split_seqs[NSPLIT], split_toks[NSPLIT], split_groups[NSPLIT];
     uint64_t *by_label;          /* [NSPLIT][n_labels + 1]: last = unlabelled */
@@ -138,6 +140,7 @@ prep *prep_new(const prep_cfg *cfg, const label_set *labels, const flow_labels *
 void prep_free(prep *p) {
     if (!p) return;
     for (int i = 0; i < p->nfiles; i++) free(p->files[i].path);
+    anon_dict_free(&p->dict);
     free(p->files); free(p->tok); free(p->seqs); free(p->cmdline); free(p->anon); free(p->by_label);
     tok_seq_free(&p->win);
     label_set_free(&p->labels);
@@ -279,6 +282,25 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
 
     const prep_cfg *c = &p->cfg;
     anon_init(p->anon, &c->anon, anon_key(c->seed, c->secret, (uint32_t)p->cur));
+    if (c->anonymise && c->anon.addr != ANON_ADDR_KEEP && strcmp(path, "-")) {
+        /* first pass: the addresses and MACs in this capture's headers, to find them in
+         * payloads too (reading is ~10x faster than the rest of prep) */
+        anon_dict_clear(&p->dict);
+        cap_reader r0;
+        if (cap_open(&r0, path) == 0) {
+            cap_pkt k0;
+            pkt_info pi0;
+            while (cap_next(&r0, &k0) == 1) {
+                int st0 = pkt_parse(k0.linktype, k0.data, k0.caplen, k0.len, &pi0);
+                if (k0.linktype == LT_ETHERNET && k0.caplen >= 12) { anon_dict_add_mac(&p->dict, k0.data); anon_dict_add_mac(&p->dict, k0.data + 6); }
+                if (st0 != PKT_IP) continue;
+                anon_dict_add_ip(&p->dict, pi0.ipver, pi0.src);
+                anon_dict_add_ip(&p->dict, pi0.ipver, pi0.dst);
+            }
+        }
+        cap_close(&r0);
+        p->anon->dict = &p->dict;
+    }
     anon_ctx *an = c->anonymise ? p->anon : NULL;
     flow_table *ft = flow_table_new(&c->flows, on_end, p);
     if (!ft) { snprintf(err, errlen, "out of memory"); p->oom = 1; }
@@ -333,6 +355,8 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
         tok_seq_end(&p->win);
         push_seq(p, p->win.t, p->win.n, label, 0, mix(((uint64_t)p->cur << 32) + p->win_no), 0);
     }
+    p->scrubbed_ip += p->anon->scrubbed_ip;
+    p->scrubbed_mac += p->anon->scrubbed_mac;
     pf->flows = flows0;
     p->flows += flows0;
     pf->bytes = r.bytes_read;
@@ -545,9 +569,10 @@ static int write_manifest(const prep *p, const char *dir) {
     for (int k = 0; k < NSPLIT; k++) kept += p->split_seqs[k];
     nseqs = p->nseq;
     sb_put(&s, "  ],\n  \"counts\": {\"files\": %d, \"packets\": %llu, \"ip_packets\": %llu, \"not_ip\": %llu, \"unknown_link\": %llu, "
-               "\"malformed\": %llu, \"orphan_fragments\": %llu,\n",
+               "\"malformed\": %llu, \"orphan_fragments\": %llu, \"payload_addresses_rewritten\": %llu, \"payload_macs_zeroed\": %llu,\n",
            p->nfiles, (unsigned long long)p->packets, (unsigned long long)p->ip_packets, (unsigned long long)p->not_ip,
-           (unsigned long long)p->unknown_link, (unsigned long long)p->malformed, (unsigned long long)p->orphans);
+           (unsigned long long)p->unknown_link, (unsigned long long)p->malformed, (unsigned long long)p->orphans,
+           (unsigned long long)p->scrubbed_ip, (unsigned long long)p->scrubbed_mac);
     sb_put(&s, "    \"flows\": %llu, \"flows_kept\": %llu, \"flows_unlabelled\": %llu, \"flows_dropped\": {\"filter\": %llu, "
                "\"min_packets\": %llu, \"max_packets\": %llu},\n",
            (unsigned long long)p->flows, (unsigned long long)p->flows_kept, (unsigned long long)p->unlabelled_flows,
