@@ -51,8 +51,9 @@ static void map_prefix(uint64_t key, int nbits, const uint8_t *in, uint8_t *out)
     memcpy(out, in, (size_t)nbits / 8);
     for (int i = 0; i < nbits; i++) {
         int bit = in[i >> 3] >> (7 - (i & 7)) & 1;
-        uint64_t h = mix(mix(key + (uint64_t)i * 0x9E3779B97F4A7C15ull) ^ hi) ^ lo;
-        if (mix(h) & 1) out[i >> 3] ^= (uint8_t)(0x80 >> (i & 7));
+        /* one keyed mix per bit: the bit position, the prefix (hi only past 64 bits) */
+        uint64_t h = mix(key ^ ((uint64_t)(i + 1) * 0x9E3779B97F4A7C15ull) ^ lo ^ (hi * 0xC2B2AE3D27D4EB4Full));
+        if (h & 1) out[i >> 3] ^= (uint8_t)(0x80 >> (i & 7));
         hi = hi << 1 | lo >> 63;
         lo = lo << 1 | (uint64_t)bit;
     }

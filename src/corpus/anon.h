@@ -53,7 +53,7 @@ void anon_dict_add_ip(anon_dict *d, int ipver, const uint8_t *addr);   /* specia
 void anon_dict_add_mac(anon_dict *d, const uint8_t *mac);              /* group/zero ignored */
 void anon_dict_free(anon_dict *d);
 
-#define ANON_CACHE 1024
+#define ANON_CACHE 8192
 typedef struct {
     anon_cfg cfg;
     uint64_t key;                       /* per-capture key */
