@@ -80,12 +80,14 @@ const char *linktype_name(int lt);   /* "ether", "rawip", ... or NULL when unkno
 typedef struct {
     FILE *f;
     char *path, *tmp;
-    int nsec;
+    int nsec, pcapng;
     uint32_t snaplen;
     uint64_t packets;
     int failed;
 } cap_writer;
 int cap_writer_open(cap_writer *w, const char *path, uint16_t linktype, int nsec, uint32_t snaplen);
+/* The same, as pcapng (one section, one interface, if_tsresol 9 when nsec) when pcapng != 0. */
+int cap_writer_open_fmt(cap_writer *w, const char *path, uint16_t linktype, int nsec, uint32_t snaplen, int pcapng);
 int cap_writer_write(cap_writer *w, int64_t ts_ns, const uint8_t *data, uint32_t caplen, uint32_t len);
 int cap_writer_close(cap_writer *w);   /* 0 on success; the file exists only then */
 void cap_writer_abort(cap_writer *w);  /* drop the temporary file */

@@ -151,7 +151,7 @@ static int add_iface(cap_reader *r, const uint8_t *body, uint32_t blen, uint64_t
             if (v & 0x80) {
                 int e = v & 0x7f;
                 if (e > 63) return fail(r, off, "interface timestamp resolution 2^-%d not supported", e);
-                f->pow2 = e; f->mul = 0; f->div = 1;
+                f->pow2 = e; f->mul = e ? 0 : 1000000000u; f->div = 1;   /* 2^-0: whole seconds */
             } else {
                 if (v > 18) return fail(r, off, "interface timestamp resolution 10^-%d not supported", v);
                 uint64_t p = 1;

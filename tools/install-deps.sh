@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what pktlm needs to build and test on Debian 12 (run as root, or with sudo).
+# Skips apt entirely when everything is already there.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+# build: compilers, libpcap (the cross-check of our reader), BLIS built for OpenMP (sgemm)
+pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev)
+# optional extras: PYTORCH=1 for the reference fixtures / benchmarks, TOOLS=1 for tshark/tcpdump
+[ "${PYTORCH:-0}" = 1 ] && pkgs+=(python3-torch python3-numpy)
+[ "${TOOLS:-0}" = 1 ] && pkgs+=(tshark tcpdump hyperfine)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
