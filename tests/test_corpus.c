@@ -426,6 +426,36 @@ static void test_label_files(void) {
     label_set_free(&s);
 }
 
+/* prep_each_flow (what classify uses) gives the same tokens as the corpus, but for the label. */
+typedef struct { shard *s; int flows, same, dropped; } each_ctx;
+static void each_cb(void *v, const flow *f, const uint16_t *tok, size_t n) {
+    each_ctx *c = v;
+    c->flows++;
+    if (!tok) { c->dropped++; return; }
+    for (int k = 0; k < 3; k++)
+        for (uint64_t i = 0; i < c->s[k].n_seqs; i++) {
+            const shard_seq *q = &c->s[k].seqs[i];
+            if (q->file != 0 || q->flow != f->id) continue;
+            c->same += q->len == n && tok[1] == TOK_UNLABELLED && !memcmp(c->s[k].tokens + q->off + 2, tok + 2, (n - 2) * 2);
+        }
+}
+static void test_each_flow_matches_prep(void) {
+    setup();
+    prep_cfg cfg;
+    prep_cfg_default(&cfg);
+    char dir[600], err[256];
+    snprintf(dir, sizeof dir, "%s/each", D);
+    CHECK_EQ(build(&cfg, dir, 0), 0);
+    shard s[3];
+    if (load3(dir, s)) { CHECK(0); return; }
+    each_ctx c = { s, 0, 0, 0 };
+    CHECK_EQ(prep_each_flow(&cfg, FILES[0], 0, each_cb, &c, err, sizeof err), 0);
+    CHECK_EQ(c.flows, CAPS[0].nf);
+    CHECK_EQ(c.same, CAPS[0].nf);
+    CHECK_EQ(c.dropped, 0);
+    for (int k = 0; k < 3; k++) shard_free(&s[k]);
+}
+
 int main(void) {
     RUN(test_roundtrip);
     RUN(test_no_original_addresses);
@@ -433,5 +463,6 @@ int main(void) {
     RUN(test_deterministic);
     RUN(test_units);
     RUN(test_label_files);
+    RUN(test_each_flow_matches_prep);
     return t_done();
 }

@@ -5,6 +5,8 @@
 #include "test.h"
 #include "corpus/prep.h"
 #include "corpus/shard.h"
+#include "capture/capture.h"
+#include "util/util.h"
 #include <dirent.h>
 #include <sys/stat.h>
 
@@ -181,6 +183,90 @@ static void lookup_acc(const char *dir, double *acc, double *chance, long *ntest
     shard_free(&tr); shard_free(&te);
 }
 
+/* Every unicast IPv4 address in a capture's IP headers and every MAC in its Ethernet
+ * headers, searched for in the bytes of that capture's sequences in the corpus. Keys are
+ * (file index in the corpus, value): addresses of other captures are not what the
+ * anonymiser promises to remove (and low-entropy ones like 0.0.0.1 match payload bytes
+ * everywhere). */
+static int cmp64(const void *a, const void *b) { uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b; return x < y ? -1 : x > y; }
+typedef struct { uint64_t *v; size_t n, cap; } vec;
+static void push64(vec *v, uint64_t x) {
+    if (v->n == v->cap) { v->cap = v->cap ? v->cap * 2 : 4096; v->v = realloc(v->v, v->cap * 8); }
+    v->v[v->n++] = x;
+}
+static void uniq(vec *v) {
+    qsort(v->v, v->n, 8, cmp64);
+    size_t u = 0;
+    for (size_t j = 0; j < v->n; j++) if (!u || v->v[u - 1] != v->v[j]) v->v[u++] = v->v[j];
+    v->n = u;
+}
+static void scan_originals(const char *dir, list *files, int stride) {
+    vec v4 = { 0 }, mac = { 0 };
+    uint64_t fi = 0;
+    for (int i = 0; i < files->n; i += stride, fi++) {
+        cap_reader r;
+        cap_pkt k;
+        if (cap_open(&r, files->v[i]) != 0) { cap_close(&r); continue; }
+        while (cap_next(&r, &k) == 1) {
+            pkt_info pi;
+            int st = pkt_parse(k.linktype, k.data, k.caplen, k.len, &pi);
+            if (k.linktype == LT_ETHERNET && k.caplen >= 12)
+                for (int m = 0; m < 2; m++) {
+                    const uint8_t *a = k.data + 6 * m;
+                    uint64_t x = (uint64_t)rd16be(a) << 32 | rd32be(a + 2);
+                    int flat = a[0] == a[1] && a[1] == a[2] && a[2] == a[3] && a[3] == a[4] && a[4] == a[5];
+                    if (!(a[0] & 1) && !flat) push64(&mac, fi << 48 | x);
+                }
+            if (st != PKT_IP || pi.ipver != 4) continue;
+            for (int m = 0; m < 2; m++) {
+                const uint8_t *a = m ? pi.dst : pi.src;
+                uint32_t x = rd32be(a);
+                /* flat patterns (170.170.170.170 in fuzzed captures) are not addresses a
+                 * model could learn a host from, and fill whole payloads */
+                int flat = a[0] == a[1] && a[1] == a[2] && a[2] == a[3];
+                if (!flat && a[0] != 127 && (a[0] & 0xf0) != 0xe0) push64(&v4, fi << 32 | x);
+            }
+            if (v4.n > 1 << 20) uniq(&v4);
+            if (mac.n > 1 << 20) uniq(&mac);
+        }
+        cap_close(&r);
+    }
+    uniq(&v4); uniq(&mac);
+    static const char *nmv[3] = { "train", "val", "test" };
+    long hits4 = 0, hitsm = 0, bytes = 0;
+    for (int k = 0; k < 3; k++) {
+        char path[700], err[512];
+        shard s;
+        snprintf(path, sizeof path, "%s/%s.tok", dir, nmv[k]);
+        if (shard_load(&s, path, err, sizeof err)) continue;
+        for (uint64_t q = 0; q < s.n_seqs; q++) {
+            const uint16_t *t = s.tokens + s.seqs[q].off;
+            uint64_t len = s.seqs[q].len, f = s.seqs[q].file;
+            for (uint64_t a = 0; a < len;) {   /* packet by packet: no match across packets */
+                uint64_t b = a;
+                while (b < len && t[b] < 256) b++;
+                for (uint64_t i = a; i + 4 <= b; i++) {
+                    uint64_t x = (uint64_t)t[i] << 24 | (uint64_t)t[i + 1] << 16 | (uint64_t)t[i + 2] << 8 | t[i + 3];
+                    uint64_t kx = f << 32 | x;
+                    hits4 += bsearch(&kx, v4.v, v4.n, 8, cmp64) != NULL;
+                    if (i + 6 <= b) {
+                        uint64_t y = f << 48 | x << 16 | (uint64_t)t[i + 4] << 8 | t[i + 5];
+                        hitsm += bsearch(&y, mac.v, mac.n, 8, cmp64) != NULL;
+                    }
+                }
+                bytes += (long)(b - a);
+                a = b + 1;
+            }
+        }
+        shard_free(&s);
+    }
+    printf("  originals in the corpus bytes of their own capture: %ld hits of %zu (capture, IPv4 address) pairs, "
+           "%ld of %zu (capture, MAC) pairs, in %ld bytes\n", hits4, v4.n, hitsm, mac.n, bytes);
+    CHECK(hits4 <= 3);   /* random payload bytes may hit one by chance */
+    CHECK_EQ(hitsm, 0);
+    free(v4.v); free(mac.v);
+}
+
 static void run_set(const char *name, list *files, const flow_labels *fl) {
     char d1[600], d2[600];
     snprintf(d1, sizeof d1, "%s/%s_anon", t_tmpdir(), name);
@@ -188,6 +274,7 @@ static void run_set(const char *name, list *files, const flow_labels *fl) {
     int stride = t_san() ? 4 : 1;
     CHECK_EQ(build(d1, files, fl, ANON_ADDR_PREFIX, stride), 0);
     check_manifest(d1);
+    scan_originals(d1, files, stride);
     CHECK_EQ(build(d2, files, fl, ANON_ADDR_KEEP, stride), 0);
     double acc, chance, acck, chancek;
     long n, nk;

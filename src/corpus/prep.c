@@ -112,6 +112,9 @@ struct prep {
     uint64_t *by_label;          /* [NSPLIT][n_labels + 1]: last = unlabelled */
     progress *prog;
     double prog_total;
+    prep_flow_fn each_fn;        /* prep_each_flow: hand flows out instead of pooling */
+    void *each_ctx;
+    uint32_t file_base;          /* added to the file index for the anonymisation key */
     uint8_t buf[65536];
     uint16_t pk[65536 + 8];     /* one packet-unit sequence */
 };
@@ -188,6 +191,15 @@ static void on_end(void *ctx, flow *f) {
     f->user = NULL;
     uint64_t total = f->pkts[0] + f->pkts[1];
     const prep_cfg *c = &p->cfg;
+    if (p->each_fn) {
+        int keep = !s->drop && total >= (uint64_t)c->min_flow_pkts && !(c->max_flow_pkts > 0 && total > (uint64_t)c->max_flow_pkts);
+        tok_seq *q = &s->pf.seq;
+        if (keep) tok_seq_end(q);
+        p->each_fn(p->each_ctx, f, keep && !q->oom ? q->t : NULL, keep && !q->oom ? q->n : 0);
+        prep_flow_free(&s->pf);
+        free(s);
+        return;
+    }
     if (s->drop) p->dropped[D_FILTER]++;
     else if (total < (uint64_t)c->min_flow_pkts) p->dropped[D_MIN]++;
     else if (c->max_flow_pkts > 0 && total > (uint64_t)c->max_flow_pkts) p->dropped[D_MAX]++;
@@ -281,7 +293,7 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
     int threaded = p->cfg.hash_inputs && strcmp(path, "-") && pthread_create(&th, NULL, hash_thread, &job) == 0;
 
     const prep_cfg *c = &p->cfg;
-    anon_init(p->anon, &c->anon, anon_key(c->seed, c->secret, (uint32_t)p->cur));
+    anon_init(p->anon, &c->anon, anon_key(c->seed, c->secret, p->file_base + (uint32_t)p->cur));
     if (c->anonymise && c->anon.addr != ANON_ADDR_KEEP && strcmp(path, "-")) {
         /* first pass: the addresses and MACs in this capture's headers, to find them in
          * payloads too (reading is ~10x faster than the rest of prep) */
@@ -369,6 +381,19 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
     for (int i = 0; i < p->nfiles; i++) p->in_bytes += p->files[i].bytes;
     if (p->oom) { snprintf(err, errlen, "out of memory"); return -1; }
     return pf->ok == 2 ? 1 : 0;
+}
+
+int prep_each_flow(const prep_cfg *cfg, const char *path, uint32_t file_index, prep_flow_fn fn, void *ctx,
+                   char *err, size_t errlen) {
+    prep_cfg c = *cfg;
+    c.unit = PREP_UNIT_FLOW;
+    c.hash_inputs = 0;
+    prep *p = prep_new(&c, NULL, NULL, 0, NULL);
+    if (!p) { snprintf(err, errlen, "out of memory"); return -1; }
+    p->each_fn = fn; p->each_ctx = ctx; p->file_base = file_index;
+    int rc = prep_add_file(p, path, -1, err, errlen);
+    prep_free(p);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------- */

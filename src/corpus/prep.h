@@ -6,8 +6,9 @@
  * prep_finish() assigns splits, removes duplicates and writes the directory. The same
  * inputs, configuration and seed give byte-identical files.
  *
- * prep_flow_tokens() is the per-packet step on its own (cut, anonymise, encode) so
- * that `pktlm classify` builds exactly the tokens prep builds. */
+ * prep_each_flow() gives the flows of a capture as token sequences without building a
+ * corpus, so that `pktlm classify` builds exactly the tokens prep builds; prep_flow_*()
+ * are the per-packet steps (cut, anonymise, encode) for callers with their own reader. */
 #ifndef PKTLM_PREP_H
 #define PKTLM_PREP_H
 #include <stdint.h>
@@ -61,6 +62,16 @@ void prep_flow_begin(prep_flow *pf, const anon_ctx *a, uint64_t flow_no, int lab
 void prep_flow_packet(prep_flow *pf, const prep_cfg *c, anon_ctx *a, const uint8_t *frame, const pkt_info *pi,
                       int64_t ts_ns, int dir);
 void prep_flow_free(prep_flow *pf);
+
+/* The tokens of every flow of one capture, built exactly as prep_add_file builds them for
+ * --unit flow (same cut, same anonymisation: give the same cfg, seed, secret and the
+ * file's index among prep's inputs, 0 for a single capture), label token <unlabelled>.
+ * fn gets each flow when it ends (flow order of the flow table), with tok = NULL, n = 0
+ * when a filter dropped it. For `pktlm classify`: set cfg->max_pkts to decide after K
+ * packets. Returns as prep_add_file. */
+typedef void (*prep_flow_fn)(void *ctx, const flow *f, const uint16_t *tok, size_t n);
+int prep_each_flow(const prep_cfg *cfg, const char *path, uint32_t file_index, prep_flow_fn fn, void *ctx,
+                   char *err, size_t errlen);
 
 typedef struct prep prep;
 /* labels: the label names (sorted); flow_labels may be NULL. argv is recorded in the
