@@ -294,6 +294,11 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
 
     const prep_cfg *c = &p->cfg;
     anon_init(p->anon, &c->anon, anon_key(c->seed, c->secret, p->file_base + (uint32_t)p->cur));
+    uint64_t done_before = 0;
+    for (int i = 0; i < p->cur; i++) done_before += p->files[i].bytes;
+    /* progress: with two passes, each counts for half of the file */
+    uint64_t fsize = r.file_size, half = 0;
+    int two = 0;
     if (c->anonymise && c->anon.addr != ANON_ADDR_KEEP && strcmp(path, "-")) {
         /* first pass: the addresses and MACs in this capture's headers, to find them in
          * payloads too (reading is ~10x faster than the rest of prep) */
@@ -302,7 +307,13 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
         if (cap_open(&r0, path) == 0) {
             cap_pkt k0;
             pkt_info pi0;
+            two = 1;
+            uint64_t np0 = 0;
             while (cap_next(&r0, &k0) == 1) {
+                if ((++np0 & 16383) == 0 && p->prog) {
+                    p->in_bytes = done_before + r0.bytes_read / 2;
+                    progress_update(p->prog, (double)p->in_bytes, p->prog_total, NULL);
+                }
                 int st0 = pkt_parse(k0.linktype, k0.data, k0.caplen, k0.len, &pi0);
                 if (k0.linktype == LT_ETHERNET && k0.caplen >= 12) { anon_dict_add_mac(&p->dict, k0.data); anon_dict_add_mac(&p->dict, k0.data + 6); }
                 if (st0 != PKT_IP) continue;
@@ -317,8 +328,8 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
     flow_table *ft = flow_table_new(&c->flows, on_end, p);
     if (!ft) { snprintf(err, errlen, "out of memory"); p->oom = 1; }
     p->win_open = 0;
-    uint64_t flows0 = 0, done_before = 0;
-    for (int i = 0; i < p->cur; i++) done_before += p->files[i].bytes;
+    uint64_t flows0 = 0;
+    if (two) half = fsize / 2;
     cap_pkt k;
     int rc = 0;
     while (ft && (rc = cap_next(&r, &k)) == 1) {
@@ -353,7 +364,7 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
         if (c->unit == PREP_UNIT_CAPTURE) window_packet(p, s, k.data, &pi, k.ts_ns, dir);
         else if (s->pf.npk < (uint32_t)c->max_pkts) prep_flow_packet(&s->pf, c, an, k.data, &pi, k.ts_ns, dir);
         if ((p->packets & 4095) == 0) {
-            p->in_bytes = done_before + r.bytes_read;
+            p->in_bytes = done_before + half + (two ? r.bytes_read / 2 : r.bytes_read);
             if (p->prog) progress_update(p->prog, (double)p->in_bytes, p->prog_total, NULL);
         }
     }
