@@ -456,6 +456,32 @@ static void test_each_flow_matches_prep(void) {
     for (int k = 0; k < 3; k++) shard_free(&s[k]);
 }
 
+static void test_min_label_flows(void) {
+    setup();
+    prep_cfg cfg;
+    prep_cfg_default(&cfg);
+    cfg.min_label_flows = CAPS[0].nf + 1;   /* web has 2 captures' flows, dns one's */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/minlab", D);
+    CHECK_EQ(build(&cfg, dir, 0), 0);
+    shard s[3];
+    if (load3(dir, s)) { CHECK(0); return; }
+    int web = 0, unl = 0, bad = 0;
+    for (int k = 0; k < 3; k++) {
+        CHECK_EQ(s[k].n_labels, 1);
+        for (uint64_t i = 0; i < s[k].n_seqs; i++) {
+            const shard_seq *q = &s[k].seqs[i];
+            int tok = s[k].tokens[q->off + 1];
+            if (q->label == 0) { web++; bad += tok != TOK_LABEL0 || q->file == 2; }
+            else { unl++; bad += q->label != -1 || tok != TOK_UNLABELLED || q->file != 2; }
+        }
+        shard_free(&s[k]);
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(web, 2 * CAPS[0].nf);
+    CHECK_EQ(unl, CAPS[0].nf);
+}
+
 int main(void) {
     RUN(test_roundtrip);
     RUN(test_no_original_addresses);
@@ -464,5 +490,6 @@ int main(void) {
     RUN(test_units);
     RUN(test_label_files);
     RUN(test_each_flow_matches_prep);
+    RUN(test_min_label_flows);
     return t_done();
 }

@@ -20,6 +20,7 @@ static const char *USAGE =
     "  --flow-labels CSV[:COL] per-flow CSV (path,l4,a_ip,a_port,b_ip,b_port,COL); flows\n"
     "                          without a row are kept unlabelled\n"
     "  --no-labels             every flow unlabelled (pretraining)\n"
+    "  --min-label-flows N     labels with fewer than N flows become unlabelled\n"
     "Sequences\n"
     "  --unit flow|packet|capture  a flow's first K packets (default) | one packet |\n"
     "                          a whole capture cut into windows\n"
@@ -86,7 +87,7 @@ static char *parent_name(const char *path) {
 int cmd_prep(int argc, char **argv) {
     enum { O_LABEL = 256, O_FILELAB, O_FLOWLAB, O_NOLAB, O_UNIT, O_PACKETS, O_PAYLOAD, O_MAXB, O_WINDOW, O_SPLIT, O_RATIO,
            O_SEED, O_NODEDUP, O_KEEPDHCP, O_DROPPORT, O_DROPPROTO, O_MINP, O_MAXP, O_TCPT, O_UDPT, O_NOANON, O_ADDR,
-           O_KEEPIDS, O_MASKP, O_CSUM, O_SECRET, O_NOHASH, O_SCOPE };
+           O_KEEPIDS, O_MASKP, O_CSUM, O_SECRET, O_NOHASH, O_SCOPE, O_MINLAB };
     static const struct option opts[] = {
         { "label", required_argument, 0, O_LABEL }, { "file-labels", required_argument, 0, O_FILELAB },
         { "flow-labels", required_argument, 0, O_FLOWLAB }, { "no-labels", no_argument, 0, O_NOLAB },
@@ -101,7 +102,8 @@ int cmd_prep(int argc, char **argv) {
         { "no-anon", no_argument, 0, O_NOANON }, { "addr", required_argument, 0, O_ADDR },
         { "keep-ids", no_argument, 0, O_KEEPIDS }, { "mask-ports", no_argument, 0, O_MASKP },
         { "checksums", required_argument, 0, O_CSUM }, { "anon-secret", required_argument, 0, O_SECRET },
-        { "no-hash", no_argument, 0, O_NOHASH }, { "anon-scope", required_argument, 0, O_SCOPE }, { "quiet", no_argument, 0, 'q' },
+        { "no-hash", no_argument, 0, O_NOHASH }, { "anon-scope", required_argument, 0, O_SCOPE },
+        { "min-label-flows", required_argument, 0, O_MINLAB }, { "quiet", no_argument, 0, 'q' },
         { "output", required_argument, 0, 'o' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     prep_cfg cfg;
@@ -185,6 +187,7 @@ int cmd_prep(int argc, char **argv) {
             else { cli_error("prep", "--anon-scope is flow or capture, got '%s'", optarg); return 2; }
             break;
         case O_NOHASH: cfg.hash_inputs = 0; break;
+        case O_MINLAB: if (cli_long("prep", "--min-label-flows", optarg, &v) || v < 0) return 2; cfg.min_label_flows = (int)v; break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: fputs(USAGE, stderr); return 2;
         }

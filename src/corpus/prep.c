@@ -107,6 +107,8 @@ struct prep {
     uint64_t packets, bytes, ip_packets, not_ip, unknown_link, malformed, orphans, in_bytes;
     uint64_t flows, flows_kept, unlabelled_flows, dropped[ND];
     uint64_t scrubbed_ip, scrubbed_mac;
+    uint64_t flows_pruned;       /* flows whose label had too few flows: now unlabelled */
+    int labels_pruned;
     uint64_t dup_removed[NSPLIT], dup_within;
     uint64_t split_seqs[NSPLIT], split_toks[NSPLIT], split_groups[NSPLIT];
     uint64_t *by_label;          /* [NSPLIT][n_labels + 1]: last = unlabelled */
@@ -574,9 +576,10 @@ static int write_manifest(const prep *p, const char *dir) {
     sb_put(&s, ",\n  \"seed\": %llu,\n", (unsigned long long)c->seed);
     sb_put(&s, "  \"config\": {\"unit\": \"%s\", \"split\": \"%s\", \"ratio\": [%g, %g, %g], \"max_packets\": %d, "
                "\"min_flow_packets\": %d, \"max_flow_packets\": %d, \"payload_bytes\": %d, \"max_bytes\": %d, \"window\": %d, "
-               "\"drop_dhcp\": %s, \"dedup\": %s,\n",
+               "\"drop_dhcp\": %s, \"dedup\": %s, \"min_label_flows\": %d,\n",
            unit_name[c->unit], splitby_name[c->split], c->ratio[0], c->ratio[1], c->ratio[2], c->max_pkts, c->min_flow_pkts,
-           c->max_flow_pkts, c->payload, c->max_bytes, c->window, c->drop_dhcp ? "true" : "false", c->dedup ? "true" : "false");
+           c->max_flow_pkts, c->payload, c->max_bytes, c->window, c->drop_dhcp ? "true" : "false", c->dedup ? "true" : "false",
+           c->min_label_flows);
     sb_put(&s, "    \"drop_ports\": [");
     for (int i = 0; i < c->ndrop_ports; i++) sb_put(&s, "%s%u", i ? ", " : "", c->drop_ports[i]);
     sb_put(&s, "], \"drop_protos\": [");
@@ -609,10 +612,10 @@ static int write_manifest(const prep *p, const char *dir) {
            p->nfiles, (unsigned long long)p->packets, (unsigned long long)p->ip_packets, (unsigned long long)p->not_ip,
            (unsigned long long)p->unknown_link, (unsigned long long)p->malformed, (unsigned long long)p->orphans,
            (unsigned long long)p->scrubbed_ip, (unsigned long long)p->scrubbed_mac);
-    sb_put(&s, "    \"flows\": %llu, \"flows_kept\": %llu, \"flows_unlabelled\": %llu, \"flows_dropped\": {\"filter\": %llu, "
+    sb_put(&s, "    \"flows\": %llu, \"flows_kept\": %llu, \"flows_unlabelled\": %llu, \"labels_pruned\": %d, \"flows_label_pruned\": %llu, \"flows_dropped\": {\"filter\": %llu, "
                "\"min_packets\": %llu, \"max_packets\": %llu},\n",
            (unsigned long long)p->flows, (unsigned long long)p->flows_kept, (unsigned long long)p->unlabelled_flows,
-           (unsigned long long)p->dropped[D_FILTER], (unsigned long long)p->dropped[D_MIN], (unsigned long long)p->dropped[D_MAX]);
+           p->labels_pruned, (unsigned long long)p->flows_pruned, (unsigned long long)p->dropped[D_FILTER], (unsigned long long)p->dropped[D_MIN], (unsigned long long)p->dropped[D_MAX]);
     sb_put(&s, "    \"sequences\": %llu, \"sequences_kept\": %llu, \"duplicates_removed\": {\"train\": %llu, \"val\": %llu, "
                "\"test\": %llu}, \"duplicates_within_split\": %llu},\n",
            (unsigned long long)nseqs, (unsigned long long)kept, (unsigned long long)p->dup_removed[0],
@@ -641,8 +644,40 @@ static int write_manifest(const prep *p, const char *dir) {
     return rc;
 }
 
+/* Labels with fewer than min_label_flows flows become unlabelled (their sequences stay,
+ * for pretraining); the remaining labels are renumbered in name order. */
+static int prune_labels(prep *p) {
+    int nl = p->labels.n, min = p->cfg.min_label_flows;
+    if (min <= 0 || nl == 0) return 0;
+    long *cnt = calloc((size_t)nl, sizeof *cnt);
+    int *map = malloc((size_t)nl * sizeof *map);
+    label_set ns = { 0 };
+    if (!cnt || !map) { free(cnt); free(map); return -1; }
+    for (size_t i = 0; i < p->nseq; i++) {   /* a flow's sequences are pushed together */
+        const pseq *q = &p->seqs[i];
+        if (q->label >= 0 && (i == 0 || p->seqs[i - 1].key != q->key)) cnt[q->label]++;
+    }
+    for (int l = 0; l < nl; l++) if (cnt[l] >= min) label_set_add(&ns, p->labels.names[l]);
+    for (int l = 0; l < nl; l++) map[l] = cnt[l] >= min ? label_set_find(&ns, p->labels.names[l]) : -1;
+    for (size_t i = 0; i < p->nseq; i++) {
+        pseq *q = &p->seqs[i];
+        if (q->label < 0) continue;
+        int nlb = map[q->label];
+        if (nlb < 0 && (i == 0 || p->seqs[i - 1].key != q->key)) p->flows_pruned++;
+        q->label = nlb;
+        p->tok[q->off + 1] = (uint16_t)tok_label(nlb);
+    }
+    for (int i = 0; i < p->nfiles; i++) if (p->files[i].label >= 0) p->files[i].label = map[p->files[i].label];
+    p->labels_pruned = nl - ns.n;
+    label_set_free(&p->labels);
+    p->labels = ns;
+    free(cnt); free(map);
+    return 0;
+}
+
 int prep_finish(prep *p, const char *outdir, char *err, size_t errlen) {
     if (p->oom) { snprintf(err, errlen, "out of memory while building the corpus"); return -1; }
+    if (prune_labels(p)) { snprintf(err, errlen, "out of memory"); return -1; }
     if (mkdir(outdir, 0755) != 0 && errno != EEXIST) { snprintf(err, errlen, "%s: cannot create: %s", outdir, strerror(errno)); return -1; }
     if (assign_splits(p) || (p->cfg.dedup && dedup(p))) { snprintf(err, errlen, "out of memory while splitting"); return -1; }
     int nl = p->labels.n;
@@ -684,6 +719,9 @@ void prep_summary(const prep *p, FILE *f) {
     fprintf(f, "flows       %llu, kept %llu (%llu unlabelled); dropped: %llu by filter, %llu too short, %llu too long\n",
             (unsigned long long)p->flows, (unsigned long long)p->flows_kept, (unsigned long long)p->unlabelled_flows,
             (unsigned long long)p->dropped[D_FILTER], (unsigned long long)p->dropped[D_MIN], (unsigned long long)p->dropped[D_MAX]);
+    if (p->labels_pruned)
+        fprintf(f, "labels      %d with fewer than %d flows made unlabelled (%llu flows)\n", p->labels_pruned,
+                p->cfg.min_label_flows, (unsigned long long)p->flows_pruned);
     fprintf(f, "sequences   %zu (%s unit), duplicates across splits removed: %llu, duplicates within a split: %llu\n", p->nseq,
             unit_name[p->cfg.unit], (unsigned long long)(p->dup_removed[0] + p->dup_removed[1] + p->dup_removed[2]),
             (unsigned long long)p->dup_within);

@@ -42,6 +42,7 @@ typedef struct {
     anon_cfg anon;
     const char *secret;       /* mixed into the anonymisation key, never written out */
     int dedup;                /* remove sequences duplicated across splits; default 1 */
+    int min_label_flows;      /* labels with fewer flows become unlabelled; default 0 (keep all) */
     int hash_inputs;          /* sha256 of every input for the manifest; default 1 */
     flow_cfg flows;
 } prep_cfg;
