@@ -379,6 +379,17 @@ static void test_anon_payload(void) {
     anon_packet(&A, &f, 0, p, 60);
     CHECK(!memcmp(p, full, 60));
     CHECK_EQ(A.scrubbed_mac, 2);
+    /* IPv4 record-route option quoting the host */
+    uint8_t o[64] = { 0x47, 0, 0, 36, 0, 1, 0, 0, 64, 17 };
+    wr32be(o + 12, 0x0a090807); wr32be(o + 16, 0x08080808);
+    o[20] = 7; o[21] = 7; o[22] = 8; memcpy(o + 23, host, 4); o[27] = 0;
+    wr16be(o + 28, 1000); wr16be(o + 30, 53); wr16be(o + 32, 8);
+    ip_fix_checksums(o, 36);
+    CHECK(ip_checksums_ok(o, 36));
+    anon_packet(&A, &f, 0, o, 36);
+    CHECK(memcmp(o + 23, host, 4) != 0);
+    CHECK(!memcmp(o + 23, o + 12, 4));
+    CHECK(ip_checksums_ok(o, 36));
     anon_dict_free(&d);
 }
 

@@ -293,6 +293,8 @@ void anon_packet(anon_ctx *a, const anon_flow *f, int dir, uint8_t *ip, uint32_t
     if (ver == 4) {
         if (c->ids) wr16be(ip + 4, (uint16_t)(rd16be(ip + 4) + f->ipid[dir]));
         uint32_t hl = (ip[0] & 15u) * 4;
+        /* options (record route, timestamps, source routes) quote addresses */
+        if (hl > 20 && hl <= n && a->dict && a->dict->n && c->addr != ANON_ADDR_KEEP) scrub(a, key, ip + 20, hl - 20);
         wr16be(ip + 10, 0);
         if (c->csum == ANON_CSUM_UPDATE && hl >= 20 && hl <= n) wr16be(ip + 10, (uint16_t)~fold(sum16(0, ip, hl)));
     } else if (c->ids) {
