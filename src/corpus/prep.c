@@ -38,7 +38,7 @@ void prep_flow_begin(prep_flow *pf, const anon_ctx *a, uint64_t flow_no, int lab
     pf->npk = 0;
 }
 
-static void cut_anon(const prep_cfg *c, anon_ctx *a, const anon_flow *af, const uint8_t *frame, const pkt_info *pi,
+static void cut_anon(anon_ctx *a, const anon_flow *af, const uint8_t *frame, const pkt_info *pi,
                      int dir, uint8_t *buf, uint32_t keep) {
     memcpy(buf, frame + pi->l3_off, keep);
     if (a) anon_packet(a, af, dir, buf, keep);
@@ -48,7 +48,7 @@ void prep_flow_packet(prep_flow *pf, const prep_cfg *c, anon_ctx *a, const uint8
                       int64_t ts_ns, int dir) {
     uint8_t buf[65536];
     uint32_t keep = prep_keep_bytes(c, pi);
-    cut_anon(c, a, &pf->af, frame, pi, dir, buf, keep);
+    cut_anon(a, &pf->af, frame, pi, dir, buf, keep);
     tok_seq_packet(&pf->seq, buf, keep, ts_ns, dir);
     pf->npk++;
 }
@@ -261,7 +261,7 @@ static void window_packet(prep *p, fstate *s, const uint8_t *frame, const pkt_in
         tok_seq_begin(&p->win, flabel, clock);
     }
     if (!p->win_open) { tok_seq_begin(&p->win, flabel, ts); p->win_open = 1; p->win_no = 0; }
-    cut_anon(c, c->anonymise ? p->anon : NULL, &s->pf.af, frame, pi, dir, p->buf, keep);
+    cut_anon(c->anonymise ? p->anon : NULL, &s->pf.af, frame, pi, dir, p->buf, keep);
     tok_seq_packet(&p->win, p->buf, keep, ts, dir);
 }
 
