@@ -162,10 +162,25 @@ static void test_roundtrip(void) {
         cap_reader cr;
         CHECK_EQ(cap_open(&cr, pc), 0);
         cap_pkt cp;
-        long got = 0;
-        while (cap_next(&cr, &cp) == 1) { pkt_info pi; CHECK_EQ(pkt_parse(cp.linktype, cp.data, cp.caplen, cp.len, &pi), PKT_IP); got++; }
+        long got = 0, wrong = 0;
+        /* capture -> tokens -> capture: every record holds the retained bytes of the
+         * original packet, and its wire length is the original IP length */
+        uint64_t q = 0;
+        int j = 0;
+        while (cap_next(&cr, &cp) == 1) {
+            pkt_info pi;
+            CHECK_EQ(pkt_parse(cp.linktype, cp.data, cp.caplen, cp.len, &pi), PKT_IP);
+            const shard_seq *sq = &s[0].seqs[q];
+            const tflow *f = &CAPS[sq->file].f[sq->flow - 1];
+            uint32_t keep = expect_keep(&cfg, f->ip[j], f->n[j]);
+            wrong += cp.caplen != keep || memcmp(cp.data, f->ip[j], keep) || cp.len != f->n[j];
+            got++;
+            if (++j == (f->np < cfg.max_pkts ? f->np : cfg.max_pkts)) { j = 0; q++; }
+        }
         cap_close(&cr);
         CHECK_EQ(got, n);
+        CHECK_EQ(wrong, 0);
+        CHECK_EQ(q, s[0].n_seqs);
         for (int k = 0; k < 3; k++) shard_free(&s[k]);
     }
 }
