@@ -62,3 +62,11 @@ printf 'File,Label\none.pcap,x\nthree.pcap,y\n' > "$T/files.csv"
 if grep -q ',10\.77\.\|,172\.16\.9\.' "$T/ep/flows.csv" || grep -q '0a4d 4d0[123]' "$T/eg/train_dataset.tsv"; then bad no_original_addresses; else ok no_original_addresses; fi
 "$PKTLM" prep "$T/in" -o "$T/c4" --no-anon -q && "$PKTLM" export "$T/c4" --format pcap -o "$T/ep4" >/dev/null &&
   "$PKTLM" stats --flows "$T/ep4/flows.csv" "$T/ep4/train.pcap" >/dev/null && grep -q ',10\.77\.' "$T/ep4/flows.csv" && ok no_anon_keeps_addresses || bad no_anon_keeps_addresses
+
+# the decoded, anonymised packets pass the project's external validator (tshark)
+V=${PKTLM_SHARED:+$PKTLM_SHARED/tools/validate-pcap/validate_pcap.sh}
+if [ -n "$V" ] && [ -f "$V" ] && command -v tshark >/dev/null; then
+  bash "$V" "$T/ep/train.pcap" > "$T/validate.txt" 2>&1 && ok decoded_pcap_validates || bad decoded_pcap_validates "$(tail -5 "$T/validate.txt")"
+else
+  skip decoded_pcap_validates "../shared/tools/validate-pcap or tshark absent"
+fi
