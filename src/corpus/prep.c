@@ -685,24 +685,24 @@ int prep_finish(prep *p, const char *outdir, char *err, size_t errlen) {
     p->by_label = calloc((size_t)NSPLIT * (nl + 1), sizeof *p->by_label);
     if (!p->by_label) { snprintf(err, errlen, "out of memory"); return -1; }
     for (int k = 0; k < NSPLIT; k++) {
-        shard_builder b;
-        shard_builder_init(&b, tok_vocab_size(nl), TOK_PAD, TOK_BOS, TOK_EOS, nl, TOK_LABEL0, k);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.tok", outdir, split_name[k]);
+        shard_stream w;
+        if (shard_stream_open(&w, path, tok_vocab_size(nl), TOK_PAD, TOK_BOS, TOK_EOS, nl, TOK_LABEL0, k)) {
+            snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno)); return -1;
+        }
         p->split_seqs[k] = p->split_toks[k] = 0;
-        for (size_t i = 0; i < p->nseq; i++) {
+        int bad = 0;
+        for (size_t i = 0; i < p->nseq && !bad; i++) {
             const pseq *q = &p->seqs[i];
             if (q->split != k || q->dup) continue;
-            if (shard_builder_add(&b, p->tok + q->off, q->len, q->label, q->file, q->flow, q->key)) {
-                shard_builder_free(&b); snprintf(err, errlen, "out of memory"); return -1;
-            }
+            bad = shard_stream_add(&w, p->tok + q->off, q->len, q->label, q->file, q->flow, q->key) != 0;
             p->split_seqs[k]++;
             p->split_toks[k] += q->len;
             p->by_label[(size_t)k * (nl + 1) + (q->label >= 0 ? q->label : nl)]++;
         }
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s.tok", outdir, split_name[k]);
-        int rc = shard_write(&b, path);
-        shard_builder_free(&b);
-        if (rc) { snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno)); return -1; }
+        if (bad) shard_stream_abort(&w);
+        if (bad || shard_stream_close(&w)) { snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno)); return -1; }
     }
     if (write_vocab(p, outdir) || write_manifest(p, outdir)) {
         snprintf(err, errlen, "%s: cannot write vocab.json / manifest.json: %s", outdir, strerror(errno));
