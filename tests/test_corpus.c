@@ -497,6 +497,36 @@ static void test_min_label_flows(void) {
     CHECK_EQ(unl, CAPS[0].nf);
 }
 
+/* The streaming shard writer writes the same bytes as the in-memory builder. */
+static void test_shard_stream(void) {
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/b.tok", t_tmpdir());
+    snprintf(b, sizeof b, "%s/s.tok", t_tmpdir());
+    shard_builder sb;
+    shard_stream ss;
+    shard_builder_init(&sb, 400, TOK_PAD, TOK_BOS, TOK_EOS, 3, TOK_LABEL0, 1);
+    CHECK_EQ(shard_stream_open(&ss, b, 400, TOK_PAD, TOK_BOS, TOK_EOS, 3, TOK_LABEL0, 1), 0);
+    static uint16_t t[5000];
+    for (int i = 0; i < 5000; i++) t[i] = (uint16_t)(i * 7 % 400);
+    for (int k = 0; k < 50; k++) {
+        uint32_t n = (uint32_t)(k * 97 % 4000);
+        shard_builder_add(&sb, t + k, n, k % 4 - 1, (uint32_t)k, (uint32_t)k + 1, (uint64_t)k * 0x9e3779b97f4a7c15ull);
+        shard_stream_add(&ss, t + k, n, k % 4 - 1, (uint32_t)k, (uint32_t)k + 1, (uint64_t)k * 0x9e3779b97f4a7c15ull);
+    }
+    CHECK_EQ(shard_write(&sb, a), 0);
+    CHECK_EQ(shard_stream_close(&ss), 0);
+    shard_builder_free(&sb);
+    size_t na, nb;
+    uint8_t *x = slurp(a, &na), *y = slurp(b, &nb);
+    CHECK(x && y && na == nb && !memcmp(x, y, na));
+    free(x); free(y);
+    shard s;
+    char err[256];
+    CHECK_EQ(shard_load(&s, b, err, sizeof err), 0);
+    CHECK_EQ(s.n_seqs, 50);
+    shard_free(&s);
+}
+
 int main(void) {
     RUN(test_roundtrip);
     RUN(test_no_original_addresses);
@@ -506,5 +536,6 @@ int main(void) {
     RUN(test_label_files);
     RUN(test_each_flow_matches_prep);
     RUN(test_min_label_flows);
+    RUN(test_shard_stream);
     return t_done();
 }
