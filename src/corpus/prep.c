@@ -182,7 +182,7 @@ static uint64_t flow_key_hash(const flow *f) {
     uint64_t h = mix((uint64_t)f->key.ipver << 8 | f->key.proto);
     h = mix(h ^ ((uint64_t)f->key.port[0] << 16 | f->key.port[1]));
     for (int s = 0; s < 2; s++)
-        for (int i = 0; i < 16; i += 8) { uint64_t w; memcpy(&w, f->key.addr[s] + i, 8); h = mix(h ^ w); }
+        for (int i = 0; i < 16; i += 8) h = mix(h ^ rd64le(f->key.addr[s] + i));   /* same on any host */
     return mix(h ^ (uint64_t)f->first_ns);
 }
 
