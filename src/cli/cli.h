@@ -7,6 +7,8 @@
 #include <stdio.h>
 
 int cmd_stats(int argc, char **argv);
+int cmd_prep(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 

@@ -3,6 +3,8 @@
 #include <string.h>
 
 static const struct { const char *name, *help; int (*fn)(int, char **); } verbs[] = {
+    { "export", "write a corpus for NetGPT/ET-BERT (TSV), NetSSM (JSONL), or as pcap", cmd_export },
+    { "prep", "build an anonymised token corpus with leakage-safe splits (docs/corpus.md)", cmd_prep },
     { "pretrain", "train a causal language model on a corpus (GPT-2)", cmd_pretrain },
     { "info", "describe a model checkpoint", cmd_info },
     { "stats", "read captures, split flows, print a summary (and a per-flow CSV)", cmd_stats },

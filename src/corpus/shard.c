@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HDR_INTS 256
 
@@ -118,4 +119,84 @@ int shard_write(const shard_builder *b, const char *path) {
 void shard_builder_free(shard_builder *b) {
     free(b->s.tokens); free(b->s.seqs);
     memset(b, 0, sizeof *b);
+}
+
+/* ---- streaming writer ---- */
+
+static void put_header(uint8_t *buf, const shard *s) {
+    memset(buf, 0, HDR_INTS * 4);
+    wr32le(buf, SHARD_MAGIC); wr32le(buf + 4, SHARD_VERSION); wr32le(buf + 8, (uint32_t)s->vocab_size);
+    wr32le(buf + 12, (uint32_t)s->pad_id); wr32le(buf + 16, (uint32_t)s->bos_id); wr32le(buf + 20, (uint32_t)s->eos_id);
+    wr32le(buf + 24, (uint32_t)s->n_labels); wr32le(buf + 28, (uint32_t)s->label_base);
+    wr32le(buf + 32, (uint32_t)s->n_seqs); wr32le(buf + 36, (uint32_t)(s->n_seqs >> 32));
+    wr32le(buf + 40, (uint32_t)s->n_tokens); wr32le(buf + 44, (uint32_t)(s->n_tokens >> 32));
+    wr32le(buf + 48, (uint32_t)s->split);
+}
+
+int shard_stream_open(shard_stream *w, const char *path, int vocab_size, int pad_id, int bos_id, int eos_id,
+                      int n_labels, int label_base, int split) {
+    memset(w, 0, sizeof *w);
+    w->path = strdup(path);
+    size_t L = strlen(path) + 32;
+    w->tmp = malloc(L);
+    if (!w->path || !w->tmp) { shard_stream_abort(w); return -1; }
+    snprintf(w->tmp, L, "%s.tmp.%d", path, (int)getpid());
+    w->f = fopen(w->tmp, "wb");
+    if (!w->f) { shard_stream_abort(w); return -1; }
+    shard *h = &w->hdr;
+    h->vocab_size = vocab_size; h->pad_id = pad_id; h->bos_id = bos_id; h->eos_id = eos_id;
+    h->n_labels = n_labels; h->label_base = label_base; h->split = split;
+    uint8_t buf[HDR_INTS * 4];
+    put_header(buf, h);   /* counts filled in at close */
+    if (fwrite(buf, 1, sizeof buf, w->f) != sizeof buf) w->failed = 1;
+    return w->failed ? -1 : 0;
+}
+
+int shard_stream_add(shard_stream *w, const uint16_t *tok, uint32_t n, int32_t label, uint32_t file, uint32_t flow,
+                     uint64_t key) {
+    shard *h = &w->hdr;
+    if (h->n_seqs == w->seq_cap) {
+        size_t nc = w->seq_cap ? w->seq_cap * 2 : 1024;
+        shard_seq *q = realloc(h->seqs, nc * sizeof *q);
+        if (!q) { w->failed = 1; return -1; }
+        h->seqs = q; w->seq_cap = nc;
+    }
+    uint8_t b[4096];
+    for (uint32_t i = 0; i < n;) {
+        uint32_t k = 0;
+        for (; k < sizeof b / 2 && i < n; k++, i++) wr16le(b + 2 * k, tok[i]);
+        if (fwrite(b, 2, k, w->f) != k) { w->failed = 1; return -1; }
+    }
+    h->seqs[h->n_seqs++] = (shard_seq){ h->n_tokens, n, label, file, flow, key };
+    h->n_tokens += n;
+    return 0;
+}
+
+int shard_stream_close(shard_stream *w) {
+    shard *h = &w->hdr;
+    uint8_t rec[32];
+    for (uint64_t i = 0; i < h->n_seqs && !w->failed; i++) {
+        const shard_seq *q = &h->seqs[i];
+        wr32le(rec, (uint32_t)q->off); wr32le(rec + 4, (uint32_t)(q->off >> 32)); wr32le(rec + 8, q->len);
+        wr32le(rec + 12, (uint32_t)q->label); wr32le(rec + 16, q->file); wr32le(rec + 20, q->flow);
+        wr32le(rec + 24, (uint32_t)q->key); wr32le(rec + 28, (uint32_t)(q->key >> 32));
+        if (fwrite(rec, 1, 32, w->f) != 32) w->failed = 1;
+    }
+    uint8_t buf[HDR_INTS * 4];
+    put_header(buf, h);
+    if (!w->failed && (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(buf, 1, sizeof buf, w->f) != sizeof buf)) w->failed = 1;
+    if (!w->failed && (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)) w->failed = 1;
+    if (fclose(w->f) != 0) w->failed = 1;
+    w->f = NULL;
+    if (!w->failed && rename(w->tmp, w->path) != 0) w->failed = 1;
+    int rc = w->failed ? -1 : 0;
+    shard_stream_abort(w);   /* frees; removes the temporary file when it is still there */
+    return rc;
+}
+
+void shard_stream_abort(shard_stream *w) {
+    if (w->f) fclose(w->f);
+    if (w->tmp) unlink(w->tmp);
+    free(w->path); free(w->tmp); free(w->hdr.seqs);
+    memset(w, 0, sizeof *w);
 }

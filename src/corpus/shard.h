@@ -48,4 +48,22 @@ int shard_builder_add(shard_builder *b, const uint16_t *tok, uint32_t n, int32_t
                       uint32_t file, uint32_t flow, uint64_t key);
 int shard_write(const shard_builder *b, const char *path);
 void shard_builder_free(shard_builder *b);
+
+/* Streaming writer, for corpora larger than one more copy in memory: tokens go to
+ * PATH.tmp.PID as they come, the index (32 bytes a sequence) is kept until close, which
+ * writes it, fills in the header counts, syncs and renames into place. */
+#include <stdio.h>
+typedef struct {
+    FILE *f;
+    char *path, *tmp;
+    shard hdr;            /* counts and ids; tokens unused; seqs = the index so far */
+    size_t seq_cap;
+    int failed;
+} shard_stream;
+int shard_stream_open(shard_stream *w, const char *path, int vocab_size, int pad_id, int bos_id, int eos_id,
+                      int n_labels, int label_base, int split);
+int shard_stream_add(shard_stream *w, const uint16_t *tok, uint32_t n, int32_t label, uint32_t file, uint32_t flow,
+                     uint64_t key);
+int shard_stream_close(shard_stream *w);   /* 0: the file is in place */
+void shard_stream_abort(shard_stream *w);
 #endif

@@ -1,0 +1,125 @@
+/* pktlm export: a corpus split in the formats of NetGPT / ET-BERT, NetSSM, or as pcap. */
+#include "cli/cli.h"
+#include "corpus/export.h"
+#include "corpus/shard.h"
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+static const char *USAGE =
+    "usage: pktlm export CORPUS_DIR --format netgpt|netssm|pcap -o OUT_DIR [--split S] [--packets K]\n"
+    "\n"
+    "Write the sequences of a corpus (pktlm prep) for other tools (docs/corpus.md):\n"
+    "  netgpt  OUT_DIR/{train,valid,test}_dataset.tsv (label<TAB>text_a, 4-hex-digit\n"
+    "          byte bigrams as NetGPT / ET-BERT take them) + vocab.txt (65,541 entries)\n"
+    "          + labels.txt (label index -> name); unlabelled sequences are left out\n"
+    "  netssm  OUT_DIR/{train,val,test}.jsonl, {\"text\": \"<|label|> b0 b1 ... <|pkt|> ...\"}\n"
+    "  pcap    OUT_DIR/{train,val,test}.pcap: the decoded packets (raw IP)\n"
+    "  --split train|val|test|all   (default all)\n"
+    "  --packets K                  at most K packets per sequence (text formats)\n";
+
+static int write_text(const char *path, int fmt, const shard *s, char **labels, int maxp, export_counts *c) {
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    int rc = export_text(f, fmt, s, labels, maxp, c);
+    if (fclose(f) != 0) rc = -1;
+    if (rc == 0) rc = rename(tmp, path);
+    if (rc) unlink(tmp);
+    return rc;
+}
+
+static char **read_labels(const char *dir, int *n) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/labels.txt", dir);
+    FILE *f = fopen(path, "r");
+    *n = 0;
+    if (!f) return NULL;
+    char **v = NULL, *line = NULL;
+    size_t cap = 0;
+    int m = 0;
+    while (getline(&line, &cap, f) > 0) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (*n == m) { m = m ? m * 2 : 64; v = realloc(v, (size_t)m * sizeof *v); }
+        v[(*n)++] = strdup(line);
+    }
+    free(line);
+    fclose(f);
+    return v;
+}
+
+int cmd_export(int argc, char **argv) {
+    static const struct option opts[] = {
+        { "format", required_argument, 0, 'f' }, { "output", required_argument, 0, 'o' },
+        { "split", required_argument, 0, 's' }, { "packets", required_argument, 0, 'k' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    };
+    const char *fmt_s = NULL, *out = NULL, *split = "all";
+    long maxp = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hf:o:s:k:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f': fmt_s = optarg; break;
+        case 'o': out = optarg; break;
+        case 's': split = optarg; break;
+        case 'k': if (cli_long("export", "--packets", optarg, &maxp) || maxp < 0) return 2; break;
+        case 'h': fputs(USAGE, stdout); return 0;
+        default: fputs(USAGE, stderr); return 2;
+        }
+    }
+    if (optind != argc - 1 || !fmt_s || !out) { fputs(USAGE, stderr); return 2; }
+    int fmt = !strcmp(fmt_s, "netgpt") ? EXPORT_NETGPT : !strcmp(fmt_s, "netssm") ? EXPORT_NETSSM : !strcmp(fmt_s, "pcap") ? EXPORT_PCAP : -1;
+    if (fmt < 0) { cli_error("export", "--format is netgpt, netssm or pcap, got '%s'", fmt_s); return 2; }
+    static const char *nm[3] = { "train", "val", "test" };
+    int which = -1;
+    for (int k = 0; k < 3; k++) if (!strcmp(split, nm[k])) which = k;
+    if (which < 0 && strcmp(split, "all")) { cli_error("export", "--split is train, val, test or all"); return 2; }
+    const char *dir = argv[optind];
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) return cli_error("export", "%s: %s", out, strerror(errno));
+    int nl;
+    char **labels = read_labels(dir, &nl);
+    int rc = 0;
+    export_counts tot = { 0 };
+    for (int k = 0; k < 3 && !rc; k++) {
+        if (which >= 0 && k != which) continue;
+        char path[4200], err[512];
+        shard s;
+        snprintf(path, sizeof path, "%s/%s.tok", dir, nm[k]);
+        if (shard_load(&s, path, err, sizeof err)) { rc = cli_error("export", "%s", err); break; }
+        if (s.n_labels > nl) { shard_free(&s); rc = cli_error("export", "%s/labels.txt lists %d labels, the shard has %d", dir, nl, s.n_labels); break; }
+        export_counts ec = { 0 };
+        if (fmt == EXPORT_PCAP) {
+            snprintf(path, sizeof path, "%s/%s.pcap", out, nm[k]);
+            if (export_pcap(path, &s, 1600000000000000000LL, &ec, err, sizeof err)) rc = cli_error("export", "%s", err);
+        } else {
+            snprintf(path, sizeof path, fmt == EXPORT_NETGPT ? "%s/%s_dataset.tsv" : "%s/%s.jsonl", out,
+                     fmt == EXPORT_NETGPT && k == 1 ? "valid" : nm[k]);
+            if (write_text(path, fmt, &s, labels, (int)maxp, &ec)) rc = cli_error("export", "%s: cannot write: %s", path, strerror(errno));
+        }
+        printf("%-5s %8llu sequences, %9llu packets -> %s", nm[k], (unsigned long long)ec.written, (unsigned long long)ec.packets, path);
+        if (ec.skipped_unlabelled) printf(" (%llu unlabelled left out)", (unsigned long long)ec.skipped_unlabelled);
+        printf("\n");
+        tot.written += ec.written;
+        shard_free(&s);
+    }
+    if (!rc && fmt == EXPORT_NETGPT) {
+        char path[4200], tmp[4300];
+        snprintf(path, sizeof path, "%s/vocab.txt", out);
+        snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+        FILE *f = fopen(tmp, "w");
+        if (!f || export_netgpt_vocab(f) || fclose(f) || rename(tmp, path)) rc = cli_error("export", "%s: cannot write", path);
+        snprintf(path, sizeof path, "%s/labels.txt", out);
+        snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+        f = fopen(tmp, "w");
+        for (int i = 0; f && i < nl; i++) fprintf(f, "%d\t%s\n", i, labels[i]);
+        if (!f || fclose(f) || rename(tmp, path)) rc = cli_error("export", "%s: cannot write", path);
+    }
+    for (int i = 0; i < nl; i++) free(labels[i]);
+    free(labels);
+    return rc;
+}

@@ -1,0 +1,733 @@
+#include "corpus/prep.h"
+#include "corpus/shard.h"
+#include "capture/capture.h"
+#include "util/util.h"
+#include "util/sha256.h"
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+void prep_cfg_default(prep_cfg *c) {
+    memset(c, 0, sizeof *c);
+    c->unit = PREP_UNIT_FLOW; c->split = PREP_SPLIT_FLOW;
+    c->ratio[0] = 8; c->ratio[1] = 1; c->ratio[2] = 1;
+    c->seed = 1;
+    c->max_pkts = 8; c->min_flow_pkts = 1; c->max_flow_pkts = 0;
+    c->payload = 64; c->max_bytes = 192; c->window = 2048;
+    c->drop_dhcp = 1; c->anonymise = 1; c->dedup = 1; c->hash_inputs = 1;
+    anon_cfg_default(&c->anon);
+    flow_cfg_default(&c->flows);
+}
+
+uint32_t prep_keep_bytes(const prep_cfg *c, const pkt_info *pi) {
+    /* headers = everything before the transport payload (IP, extension headers, TCP
+     * options, ...), then `payload` bytes, all capped at max_bytes */
+    uint64_t hdr = pi->payload_off > pi->l3_off ? pi->payload_off - pi->l3_off : pi->l3_caplen;
+    uint64_t k = hdr + (uint64_t)(c->payload > 0 ? c->payload : 0);
+    if (k > pi->l3_caplen) k = pi->l3_caplen;
+    if (k > (uint64_t)c->max_bytes) k = (uint64_t)c->max_bytes;
+    return (uint32_t)k;
+}
+
+void prep_flow_begin(prep_flow *pf, const anon_ctx *a, uint64_t flow_no, int label, int64_t t0_ns) {
+    memset(&pf->af, 0, sizeof pf->af);
+    if (a) anon_flow_init(a, &pf->af, flow_no);
+    tok_seq_begin(&pf->seq, label, t0_ns);
+    pf->npk = 0;
+}
+
+static void cut_anon(anon_ctx *a, const anon_flow *af, const uint8_t *frame, const pkt_info *pi,
+                     int dir, uint8_t *buf, uint32_t keep) {
+    memcpy(buf, frame + pi->l3_off, keep);
+    if (a) anon_packet(a, af, dir, buf, keep);
+}
+
+void prep_flow_packet(prep_flow *pf, const prep_cfg *c, anon_ctx *a, const uint8_t *frame, const pkt_info *pi,
+                      int64_t ts_ns, int dir) {
+    uint8_t buf[65536];
+    uint32_t keep = prep_keep_bytes(c, pi);
+    cut_anon(a, &pf->af, frame, pi, dir, buf, keep);
+    tok_seq_packet(&pf->seq, buf, keep, ts_ns, dir);
+    pf->npk++;
+}
+
+void prep_flow_free(prep_flow *pf) { tok_seq_free(&pf->seq); }
+
+/* ---------------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t off;
+    uint32_t len;
+    int32_t label;
+    uint32_t file, flow;
+    uint64_t key;
+    int64_t start_ns;
+    uint32_t group;
+    uint8_t split, dup;
+} pseq;
+
+typedef struct {
+    char *path;
+    int label;
+    int ok;                      /* 0 skipped (unreadable), 1 read, 2 read with an error part way */
+    char sha[65];
+    char note[512];
+    uint64_t bytes, packets, flows, seqs;
+} pfile;
+
+typedef struct {
+    prep_flow pf;
+    int label, drop;
+} fstate;
+
+enum { D_FILTER, D_MIN, D_MAX, ND };
+
+struct prep {
+    prep_cfg cfg;
+    label_set labels;
+    const flow_labels *fl;
+    char *cmdline;
+    pfile *files;
+    int nfiles, files_cap;
+    uint16_t *tok;
+    size_t ntok, tokcap;
+    pseq *seqs;
+    size_t nseq, seqcap;
+    int oom;
+    /* the capture being read */
+    int cur;
+    anon_ctx *anon;
+    anon_dict dict;
+    tok_seq win;
+    uint32_t win_no;
+    int win_open;
+    /* counters */
+    uint64_t packets, bytes, ip_packets, not_ip, unknown_link, malformed, orphans, in_bytes;
+    uint64_t flows, flows_kept, unlabelled_flows, dropped[ND];
+    uint64_t scrubbed_ip, scrubbed_mac;
+    uint64_t flows_pruned;       /* flows whose label had too few flows: now unlabelled */
+    int labels_pruned;
+    uint64_t dup_removed[NSPLIT], dup_within;
+    uint64_t split_seqs[NSPLIT], split_toks[NSPLIT], split_groups[NSPLIT];
+    uint64_t *by_label;          /* [NSPLIT][n_labels + 1]: last = unlabelled */
+    progress *prog;
+    double prog_total;
+    prep_flow_fn each_fn;        /* prep_each_flow: hand flows out instead of pooling */
+    void *each_ctx;
+    uint32_t file_base;          /* added to the file index for the anonymisation key */
+    uint8_t buf[65536];
+    uint16_t pk[65536 + 8];     /* one packet-unit sequence */
+};
+
+static uint64_t mix(uint64_t x) { uint64_t s = x; return splitmix64(&s); }
+
+prep *prep_new(const prep_cfg *cfg, const label_set *labels, const flow_labels *fl, int argc, char **argv) {
+    prep *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->cfg = *cfg;
+    /* a capture window interleaves flows: one address map per capture keeps it coherent */
+    if (p->cfg.unit == PREP_UNIT_CAPTURE) p->cfg.anon.scope = ANON_SCOPE_CAPTURE;
+    for (int i = 0; labels && i < labels->n; i++) label_set_add(&p->labels, labels->names[i]);
+    p->fl = fl;
+    size_t L = 8;
+    for (int i = 0; i < argc; i++) L += strlen(argv[i]) + 1;
+    p->cmdline = calloc(1, L);
+    if (p->cmdline) strcpy(p->cmdline, "pktlm");   /* argv[0] is the verb */
+    for (int i = 0; p->cmdline && i < argc; i++) { strcat(p->cmdline, " "); strcat(p->cmdline, argv[i]); }
+    p->anon = calloc(1, sizeof *p->anon);
+    tok_seq_init(&p->win);
+    if (!p->cmdline || !p->anon) { prep_free(p); return NULL; }
+    return p;
+}
+
+void prep_free(prep *p) {
+    if (!p) return;
+    for (int i = 0; i < p->nfiles; i++) free(p->files[i].path);
+    anon_dict_free(&p->dict);
+    free(p->files); free(p->tok); free(p->seqs); free(p->cmdline); free(p->anon); free(p->by_label);
+    tok_seq_free(&p->win);
+    label_set_free(&p->labels);
+    free(p);
+}
+
+uint64_t prep_bytes_done(const prep *p) { return p->in_bytes; }
+void prep_set_progress(prep *p, progress *pr, double total_bytes) { p->prog = pr; p->prog_total = total_bytes; }
+
+/* Append one finished sequence to the pool. */
+static void push_seq(prep *p, const uint16_t *t, size_t n, int label, uint32_t flow_id, uint64_t key, int64_t start) {
+    if (p->oom) return;
+    if (p->ntok + n > p->tokcap) {
+        size_t nc = p->tokcap ? p->tokcap : 1 << 20;
+        while (nc < p->ntok + n) nc *= 2;
+        uint16_t *q = realloc(p->tok, nc * sizeof *q);
+        if (!q) { p->oom = 1; return; }
+        p->tok = q; p->tokcap = nc;
+    }
+    if (p->nseq == p->seqcap) {
+        size_t nc = p->seqcap ? p->seqcap * 2 : 4096;
+        pseq *q = realloc(p->seqs, nc * sizeof *q);
+        if (!q) { p->oom = 1; return; }
+        p->seqs = q; p->seqcap = nc;
+    }
+    memcpy(p->tok + p->ntok, t, n * sizeof *t);
+    p->seqs[p->nseq++] = (pseq){ p->ntok, (uint32_t)n, label, (uint32_t)p->cur, flow_id, key, start, 0, 0, 0 };
+    p->ntok += n;
+    p->files[p->cur].seqs++;
+}
+
+/* Identity of a flow for leak checks and grouping: original 5-tuple + first packet time. */
+static uint64_t flow_key_hash(const flow *f) {
+    uint64_t h = mix((uint64_t)f->key.ipver << 8 | f->key.proto);
+    h = mix(h ^ ((uint64_t)f->key.port[0] << 16 | f->key.port[1]));
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < 16; i += 8) h = mix(h ^ rd64le(f->key.addr[s] + i));   /* same on any host */
+    return mix(h ^ (uint64_t)f->first_ns);
+}
+
+static void on_end(void *ctx, flow *f) {
+    prep *p = ctx;
+    fstate *s = f->user;
+    if (!s) return;
+    f->user = NULL;
+    uint64_t total = f->pkts[0] + f->pkts[1];
+    const prep_cfg *c = &p->cfg;
+    if (p->each_fn) {
+        int keep = !s->drop && total >= (uint64_t)c->min_flow_pkts && !(c->max_flow_pkts > 0 && total > (uint64_t)c->max_flow_pkts);
+        tok_seq *q = &s->pf.seq;
+        if (keep) tok_seq_end(q);
+        p->each_fn(p->each_ctx, f, keep && !q->oom ? q->t : NULL, keep && !q->oom ? q->n : 0);
+        prep_flow_free(&s->pf);
+        free(s);
+        return;
+    }
+    if (s->drop) p->dropped[D_FILTER]++;
+    else if (total < (uint64_t)c->min_flow_pkts) p->dropped[D_MIN]++;
+    else if (c->max_flow_pkts > 0 && total > (uint64_t)c->max_flow_pkts) p->dropped[D_MAX]++;
+    else {
+        p->flows_kept++;
+        if (s->label < 0) p->unlabelled_flows++;
+        uint64_t key = flow_key_hash(f);
+        tok_seq *q = &s->pf.seq;
+        if (c->unit == PREP_UNIT_FLOW) {
+            tok_seq_end(q);
+            if (q->oom) p->oom = 1;
+            else push_seq(p, q->t, q->n, s->label, (uint32_t)f->id, key, f->first_ns);
+        } else if (c->unit == PREP_UNIT_PACKET && !q->oom) {
+            /* one sequence per packet: BOS LABEL PKT DIR TIME bytes EOS, the time token
+             * being the gap since the previous packet of its flow */
+            size_t i = 2;
+            while (i < q->n) {
+                size_t j = i + 1;
+                while (j < q->n && q->t[j] != TOK_PKT) j++;
+                size_t n = 0;
+                p->pk[n++] = TOK_BOS;
+                p->pk[n++] = (uint16_t)tok_label(s->label);
+                for (size_t k = i; k < j && n < sizeof p->pk / sizeof p->pk[0] - 1; k++) p->pk[n++] = q->t[k];
+                p->pk[n++] = TOK_EOS;
+                push_seq(p, p->pk, n, s->label, (uint32_t)f->id, key, f->first_ns);
+                i = j;
+            }
+        }
+    }
+    prep_flow_free(&s->pf);
+    free(s);
+}
+
+static int dropped_flow(const prep_cfg *c, const flow *f) {
+    uint16_t a = f->key.port[0], b = f->key.port[1];
+    if (c->drop_dhcp && f->key.proto == 17 &&
+        ((a == 67 || a == 68) && (b == 67 || b == 68) ? 1 : (a == 546 || a == 547) && (b == 546 || b == 547)))
+        return 1;
+    for (int i = 0; i < c->ndrop_protos; i++) if (f->key.proto == c->drop_protos[i]) return 1;
+    if (f->key.proto == 6 || f->key.proto == 17 || f->key.proto == 132)
+        for (int i = 0; i < c->ndrop_ports; i++) if (a == c->drop_ports[i] || b == c->drop_ports[i]) return 1;
+    return 0;
+}
+
+/* --unit capture: append one packet to the current window of the capture. */
+static void window_packet(prep *p, fstate *s, const uint8_t *frame, const pkt_info *pi, int64_t ts, int dir) {
+    const prep_cfg *c = &p->cfg;
+    uint32_t keep = prep_keep_bytes(c, pi);
+    if (keep + TOK_PKT_OVERHEAD + 3 > (uint32_t)c->window) keep = (uint32_t)c->window - TOK_PKT_OVERHEAD - 3;
+    int flabel = p->files[p->cur].label;
+    if (p->win_open && p->win.n + keep + TOK_PKT_OVERHEAD + 1 > (size_t)c->window) {
+        tok_seq_end(&p->win);
+        if (p->win.oom) p->oom = 1;
+        else push_seq(p, p->win.t, p->win.n, flabel, 0, mix(((uint64_t)p->cur << 32) + p->win_no), ts);
+        int64_t clock = p->win.clock_ns;
+        p->win_no++;
+        tok_seq_begin(&p->win, flabel, clock);
+    }
+    if (!p->win_open) { tok_seq_begin(&p->win, flabel, ts); p->win_open = 1; p->win_no = 0; }
+    cut_anon(c->anonymise ? p->anon : NULL, &s->pf.af, frame, pi, dir, p->buf, keep);
+    tok_seq_packet(&p->win, p->buf, keep, ts, dir);
+}
+
+typedef struct { const char *path; char *hex; int rc; } hash_job;
+static void *hash_thread(void *v) { hash_job *j = v; j->rc = sha256_file(j->path, j->hex); return NULL; }
+
+int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen) {
+    err[0] = 0;
+    if (p->nfiles == p->files_cap) {
+        int nc = p->files_cap ? p->files_cap * 2 : 64;
+        pfile *q = realloc(p->files, (size_t)nc * sizeof *q);
+        if (!q) { snprintf(err, errlen, "out of memory"); return -1; }
+        p->files = q; p->files_cap = nc;
+    }
+    p->cur = p->nfiles++;
+    pfile *pf = &p->files[p->cur];
+    memset(pf, 0, sizeof *pf);
+    pf->path = strdup(path);
+    pf->label = label;
+    cap_reader r;
+    if (cap_open(&r, path) != 0) {
+        snprintf(err, errlen, "%s", r.err);
+        snprintf(pf->note, sizeof pf->note, "%s", r.err);
+        cap_close(&r);
+        return -1;
+    }
+    pf->ok = 1;
+    /* hash the file on a second thread while we read it (the page cache serves both) */
+    hash_job job = { path, pf->sha, -1 };
+    pthread_t th;
+    int threaded = p->cfg.hash_inputs && strcmp(path, "-") && pthread_create(&th, NULL, hash_thread, &job) == 0;
+
+    const prep_cfg *c = &p->cfg;
+    anon_init(p->anon, &c->anon, anon_key(c->seed, c->secret, p->file_base + (uint32_t)p->cur));
+    uint64_t done_before = 0;
+    for (int i = 0; i < p->cur; i++) done_before += p->files[i].bytes;
+    /* progress: with two passes, each counts for half of the file */
+    uint64_t fsize = r.file_size, half = 0;
+    int two = 0;
+    if (c->anonymise && c->anon.addr != ANON_ADDR_KEEP && strcmp(path, "-")) {
+        /* first pass: the addresses and MACs in this capture's headers, to find them in
+         * payloads too (reading is ~10x faster than the rest of prep) */
+        anon_dict_clear(&p->dict);
+        cap_reader r0;
+        if (cap_open(&r0, path) == 0) {
+            cap_pkt k0;
+            pkt_info pi0;
+            two = 1;
+            uint64_t np0 = 0;
+            while (cap_next(&r0, &k0) == 1) {
+                if ((++np0 & 16383) == 0 && p->prog) {
+                    p->in_bytes = done_before + r0.bytes_read / 2;
+                    progress_update(p->prog, (double)p->in_bytes, p->prog_total, NULL);
+                }
+                int st0 = pkt_parse(k0.linktype, k0.data, k0.caplen, k0.len, &pi0);
+                if (k0.linktype == LT_ETHERNET && k0.caplen >= 12) { anon_dict_add_mac(&p->dict, k0.data); anon_dict_add_mac(&p->dict, k0.data + 6); }
+                if (st0 != PKT_IP) continue;
+                anon_dict_add_ip(&p->dict, pi0.ipver, pi0.src);
+                anon_dict_add_ip(&p->dict, pi0.ipver, pi0.dst);
+            }
+        }
+        cap_close(&r0);
+        p->anon->dict = &p->dict;
+    }
+    anon_ctx *an = c->anonymise ? p->anon : NULL;
+    flow_table *ft = flow_table_new(&c->flows, on_end, p);
+    if (!ft) { snprintf(err, errlen, "out of memory"); p->oom = 1; }
+    p->win_open = 0;
+    uint64_t flows0 = 0;
+    if (two) half = fsize / 2;
+    cap_pkt k;
+    int rc = 0;
+    while (ft && (rc = cap_next(&r, &k)) == 1) {
+        p->packets++;
+        pf->packets++;
+        p->bytes += k.caplen;
+        pkt_info pi;
+        int st = pkt_parse(k.linktype, k.data, k.caplen, k.len, &pi);
+        if (st != PKT_IP) {
+            if (st == PKT_NOT_IP) p->not_ip++; else if (st == PKT_UNKNOWN_LINK) p->unknown_link++; else p->malformed++;
+            continue;
+        }
+        p->ip_packets++;
+        int dir;
+        flow *f = flow_table_add(ft, &pi, k.ts_ns, k.len, &dir);
+        if (!f) { p->orphans++; continue; }
+        fstate *s = f->user;
+        if (!s) {
+            s = calloc(1, sizeof *s);
+            if (!s) { p->oom = 1; break; }
+            f->user = s;
+            s->label = label;
+            if (p->fl) {
+                const char *nm = flow_labels_find(p->fl, path, f->key.ipver, f->key.proto, f->key.addr[0], f->key.port[0],
+                                                  f->key.addr[1], f->key.port[1]);
+                if (nm) s->label = label_set_find(&p->labels, nm);
+            }
+            s->drop = dropped_flow(c, f);
+            prep_flow_begin(&s->pf, an, f->id, s->label, f->first_ns);
+        }
+        if (s->drop) continue;
+        if (c->unit == PREP_UNIT_CAPTURE) window_packet(p, s, k.data, &pi, k.ts_ns, dir);
+        else if (s->pf.npk < (uint32_t)c->max_pkts) prep_flow_packet(&s->pf, c, an, k.data, &pi, k.ts_ns, dir);
+        if ((p->packets & 4095) == 0) {
+            p->in_bytes = done_before + half + (two ? r.bytes_read / 2 : r.bytes_read);
+            if (p->prog) progress_update(p->prog, (double)p->in_bytes, p->prog_total, NULL);
+        }
+    }
+    if (rc < 0) { snprintf(err, errlen, "%s", r.err); snprintf(pf->note, sizeof pf->note, "%s", r.err); pf->ok = 2; }
+    if (ft) {
+        flow_table_flush(ft);
+        flows0 = flow_table_counters(ft)->flows;
+        flow_table_free(ft);
+    }
+    if (c->unit == PREP_UNIT_CAPTURE && p->win_open && p->win.n > 2) {
+        tok_seq_end(&p->win);
+        push_seq(p, p->win.t, p->win.n, label, 0, mix(((uint64_t)p->cur << 32) + p->win_no), 0);
+    }
+    p->scrubbed_ip += p->anon->scrubbed_ip;
+    p->scrubbed_mac += p->anon->scrubbed_mac;
+    pf->flows = flows0;
+    p->flows += flows0;
+    pf->bytes = r.bytes_read;
+    cap_close(&r);
+    if (threaded) {
+        pthread_join(th, NULL);
+        if (job.rc) pf->sha[0] = 0;
+    }
+    p->in_bytes = 0;
+    for (int i = 0; i < p->nfiles; i++) p->in_bytes += p->files[i].bytes;
+    if (p->oom) { snprintf(err, errlen, "out of memory"); return -1; }
+    return pf->ok == 2 ? 1 : 0;
+}
+
+int prep_each_flow(const prep_cfg *cfg, const char *path, uint32_t file_index, prep_flow_fn fn, void *ctx,
+                   char *err, size_t errlen) {
+    prep_cfg c = *cfg;
+    c.unit = PREP_UNIT_FLOW;
+    c.hash_inputs = 0;
+    prep *p = prep_new(&c, NULL, NULL, 0, NULL);
+    if (!p) { snprintf(err, errlen, "out of memory"); return -1; }
+    p->each_fn = fn; p->each_ctx = ctx; p->file_base = file_index;
+    int rc = prep_add_file(p, path, -1, err, errlen);
+    prep_free(p);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------- */
+/* Splits */
+
+typedef struct { uint64_t key; int32_t label; int64_t start; uint32_t first; uint8_t split; } group;
+
+static int cmp_time(const void *a, const void *b) {
+    const group *x = *(group *const *)a, *y = *(group *const *)b;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Cut n items in order into train / val / test by the ratios. */
+static void cut(group **g, size_t n, const double *ratio) {
+    double sum = ratio[0] + ratio[1] + ratio[2];
+    size_t ntr = (size_t)((double)n * ratio[0] / sum + 0.5);
+    size_t nva = (size_t)((double)n * ratio[1] / sum + 0.5);
+    if (ntr > n) ntr = n;
+    if (nva > n - ntr) nva = n - ntr;
+    for (size_t i = 0; i < n; i++) g[i]->split = i < ntr ? SPLIT_TRAIN : i < ntr + nva ? SPLIT_VAL : SPLIT_TEST;
+}
+
+static int assign_splits(prep *p) {
+    const prep_cfg *c = &p->cfg;
+    int by_file = c->split == PREP_SPLIT_CAPTURE || c->unit == PREP_UNIT_CAPTURE;
+    size_t cap = 64;
+    while (cap < p->nseq * 2) cap *= 2;
+    uint32_t *slot = calloc(cap, sizeof *slot);   /* key -> group + 1 */
+    group *g = malloc((p->nseq + 1) * sizeof *g);
+    group **order = malloc((p->nseq + 1) * sizeof *order);
+    if (!slot || !g || !order) { free(slot); free(g); free(order); return -1; }
+    size_t ng = 0;
+    for (size_t i = 0; i < p->nseq; i++) {
+        pseq *q = &p->seqs[i];
+        uint64_t key = by_file ? mix(0x66696c65ull + q->file) : q->key;
+        size_t h = (size_t)mix(key) & (cap - 1);
+        while (slot[h] && g[slot[h] - 1].key != key) h = (h + 1) & (cap - 1);
+        if (!slot[h]) {
+            int32_t lab = by_file ? p->files[q->file].label : q->label;
+            g[ng] = (group){ key, lab, q->start_ns, (uint32_t)i, 0 };
+            slot[h] = (uint32_t)++ng;
+        }
+        q->group = slot[h] - 1;
+    }
+    if (c->split == PREP_SPLIT_TIME && !by_file) {
+        for (size_t i = 0; i < ng; i++) order[i] = &g[i];
+        qsort(order, ng, sizeof *order, cmp_time);
+        cut(order, ng, c->ratio);
+    } else {
+        /* stratified by label: each label's groups shuffled with the seed, then cut */
+        for (int lab = -1; lab < p->labels.n; lab++) {
+            size_t n = 0;
+            for (size_t i = 0; i < ng; i++) if (g[i].label == lab) order[n++] = &g[i];
+            uint64_t rs = mix(c->seed ^ mix((uint64_t)(lab + 2) * 0x5151ull));
+            for (size_t i = n; i > 1; i--) {
+                size_t j = (size_t)(splitmix64(&rs) % i);
+                group *t = order[i - 1]; order[i - 1] = order[j]; order[j] = t;
+            }
+            cut(order, n, c->ratio);
+        }
+    }
+    for (size_t i = 0; i < p->nseq; i++) p->seqs[i].split = g[p->seqs[i].group].split;
+    memset(p->split_groups, 0, sizeof p->split_groups);
+    for (size_t i = 0; i < ng; i++) p->split_groups[g[i].split]++;
+    free(slot); free(g); free(order);
+    return 0;
+}
+
+/* Exact duplicates (same tokens after the label) across splits: the copy in the later
+ * split (val after train, test after both) is removed. */
+static int dedup(prep *p) {
+    size_t cap = 64;
+    while (cap < p->nseq * 2) cap *= 2;
+    uint32_t *slot = calloc(cap, sizeof *slot);
+    uint64_t *hs = malloc((p->nseq + 1) * sizeof *hs);
+    if (!slot || !hs) { free(slot); free(hs); return -1; }
+    for (size_t i = 0; i < p->nseq; i++) {
+        const pseq *q = &p->seqs[i];
+        uint64_t h = 1469598103934665603ull;
+        for (uint32_t k = 2; k < q->len; k++) h = (h ^ p->tok[q->off + k]) * 1099511628211ull;
+        hs[i] = h;
+    }
+    for (int s = 0; s < NSPLIT; s++)
+        for (size_t i = 0; i < p->nseq; i++) {
+            pseq *q = &p->seqs[i];
+            if (q->split != s) continue;
+            size_t h = (size_t)mix(hs[i]) & (cap - 1);
+            int found = 0;
+            for (; slot[h]; h = (h + 1) & (cap - 1)) {
+                const pseq *o = &p->seqs[slot[h] - 1];
+                if (hs[slot[h] - 1] == hs[i] && o->len == q->len &&
+                    !memcmp(p->tok + o->off + 2, p->tok + q->off + 2, (q->len - 2) * sizeof *p->tok)) { found = 1; break; }
+            }
+            if (!found) { slot[h] = (uint32_t)i + 1; continue; }
+            if (p->seqs[slot[h] - 1].split != s) { q->dup = 1; p->dup_removed[s]++; }
+            else p->dup_within++;
+        }
+    free(slot); free(hs);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------- */
+/* Output */
+
+typedef struct { char *b; size_t n, cap; int oom; } sbuf;
+static void sb_put(sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include <stdarg.h>
+static void sb_put(sbuf *s, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(s->b ? s->b + s->n : NULL, s->b ? s->cap - s->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) { s->oom = 1; return; }
+        if (s->b && s->n + (size_t)k < s->cap) { s->n += (size_t)k; return; }
+        size_t nc = s->cap ? s->cap * 2 : 4096;
+        while (nc < s->n + (size_t)k + 1) nc *= 2;
+        char *q = realloc(s->b, nc);
+        if (!q) { s->oom = 1; return; }
+        s->b = q; s->cap = nc;
+    }
+}
+static void sb_str(sbuf *s, const char *str) {
+    sb_put(s, "\"");
+    for (; *str; str++) {
+        unsigned char ch = (unsigned char)*str;
+        if (ch == '"' || ch == '\\') sb_put(s, "\\%c", ch);
+        else if (ch < 0x20) sb_put(s, "\\u%04x", ch);
+        else sb_put(s, "%c", ch);
+    }
+    sb_put(s, "\"");
+}
+
+static const char *split_name[NSPLIT] = { "train", "val", "test" };
+static const char *unit_name[] = { "flow", "packet", "capture" };
+static const char *splitby_name[] = { "flow", "capture", "time" };
+
+static int write_vocab(const prep *p, const char *dir) {
+    sbuf s = { 0 };
+    sb_put(&s, "{\n  \"format\": \"pktlm-tokens\",\n  \"version\": 1,\n  \"vocab_size\": %d,\n", tok_vocab_size(p->labels.n));
+    sb_put(&s, "  \"bytes\": [0, 255],\n  \"special\": {\"pad\": %d, \"bos\": %d, \"eos\": %d, \"pkt\": %d, \"dir_c2s\": %d, "
+               "\"dir_s2c\": %d, \"unlabelled\": %d},\n", TOK_PAD, TOK_BOS, TOK_EOS, TOK_PKT, TOK_DIR_CS, TOK_DIR_SC, TOK_UNLABELLED);
+    sb_put(&s, "  \"time\": {\"first\": %d, \"count\": %d, \"per_decade\": 10, \"min_us\": 1, \"max_s\": 1000, \"rel_err\": %.4f},\n",
+           TOK_TIME0, TOK_NTIME, TOK_TIME_REL_ERR);
+    sb_put(&s, "  \"label_base\": %d,\n  \"labels\": [", TOK_LABEL0);
+    for (int i = 0; i < p->labels.n; i++) { if (i) sb_put(&s, ", "); sb_str(&s, p->labels.names[i]); }
+    sb_put(&s, "]\n}\n");
+    sbuf l = { 0 };
+    for (int i = 0; i < p->labels.n; i++) sb_put(&l, "%s\n", p->labels.names[i]);
+    char path[4096];
+    int rc = s.oom || l.oom;
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    if (!rc) rc = write_file_atomic(path, s.b, s.n);
+    snprintf(path, sizeof path, "%s/labels.txt", dir);
+    if (!rc) rc = write_file_atomic(path, l.b ? l.b : "", l.n);
+    free(s.b); free(l.b);
+    return rc;
+}
+
+static int write_manifest(const prep *p, const char *dir) {
+    const prep_cfg *c = &p->cfg;
+    int nl = p->labels.n;
+    sbuf s = { 0 };
+    sb_put(&s, "{\n  \"format\": \"pktlm-corpus\",\n  \"version\": 1,\n  \"command\": ");
+    sb_str(&s, p->cmdline);
+    sb_put(&s, ",\n  \"seed\": %llu,\n", (unsigned long long)c->seed);
+    sb_put(&s, "  \"config\": {\"unit\": \"%s\", \"split\": \"%s\", \"ratio\": [%g, %g, %g], \"max_packets\": %d, "
+               "\"min_flow_packets\": %d, \"max_flow_packets\": %d, \"payload_bytes\": %d, \"max_bytes\": %d, \"window\": %d, "
+               "\"drop_dhcp\": %s, \"dedup\": %s, \"min_label_flows\": %d,\n",
+           unit_name[c->unit], splitby_name[c->split], c->ratio[0], c->ratio[1], c->ratio[2], c->max_pkts, c->min_flow_pkts,
+           c->max_flow_pkts, c->payload, c->max_bytes, c->window, c->drop_dhcp ? "true" : "false", c->dedup ? "true" : "false",
+           c->min_label_flows);
+    sb_put(&s, "    \"drop_ports\": [");
+    for (int i = 0; i < c->ndrop_ports; i++) sb_put(&s, "%s%u", i ? ", " : "", c->drop_ports[i]);
+    sb_put(&s, "], \"drop_protos\": [");
+    for (int i = 0; i < c->ndrop_protos; i++) sb_put(&s, "%s%u", i ? ", " : "", c->drop_protos[i]);
+    static const char *am[] = { "prefix", "random", "keep" };
+    sb_put(&s, "],\n    \"anonymise\": %s, \"addresses\": \"%s\", \"ids\": %s, \"mask_ports\": %s, \"checksums\": \"%s\", \"secret\": %s,\n",
+           c->anonymise ? "true" : "false", c->anonymise ? am[c->anon.addr] : "keep", c->anonymise && c->anon.ids ? "true" : "false",
+           c->anonymise && c->anon.mask_ports ? "true" : "false", c->anon.csum == ANON_CSUM_ZERO ? "zero" : "update",
+           c->secret && *c->secret ? "true" : "false");
+    sb_put(&s, "    \"address_scope\": \"%s\",\n", c->anon.scope == ANON_SCOPE_CAPTURE ? "capture" : "flow");
+    sb_put(&s, "    \"tcp_timeout\": %g, \"udp_timeout\": %g},\n", c->flows.tcp_timeout, c->flows.udp_timeout);
+    sb_put(&s, "  \"inputs\": [\n");
+    for (int i = 0; i < p->nfiles; i++) {
+        const pfile *f = &p->files[i];
+        sb_put(&s, "    {\"path\": ");
+        sb_str(&s, f->path);
+        sb_put(&s, ", \"sha256\": \"%s\", \"bytes\": %llu, \"packets\": %llu, \"flows\": %llu, \"sequences\": %llu, \"label\": ",
+               f->sha, (unsigned long long)f->bytes, (unsigned long long)f->packets, (unsigned long long)f->flows,
+               (unsigned long long)f->seqs);
+        if (f->label >= 0) sb_str(&s, p->labels.names[f->label]); else sb_put(&s, "null");
+        sb_put(&s, ", \"status\": \"%s\"", f->ok == 1 ? "ok" : f->ok == 2 ? "partial" : "skipped");
+        if (f->note[0]) { sb_put(&s, ", \"error\": "); sb_str(&s, f->note); }
+        sb_put(&s, "}%s\n", i + 1 < p->nfiles ? "," : "");
+    }
+    uint64_t nseqs = 0, kept = 0;
+    for (int k = 0; k < NSPLIT; k++) kept += p->split_seqs[k];
+    nseqs = p->nseq;
+    sb_put(&s, "  ],\n  \"counts\": {\"files\": %d, \"packets\": %llu, \"ip_packets\": %llu, \"not_ip\": %llu, \"unknown_link\": %llu, "
+               "\"malformed\": %llu, \"orphan_fragments\": %llu, \"payload_addresses_rewritten\": %llu, \"payload_macs_zeroed\": %llu,\n",
+           p->nfiles, (unsigned long long)p->packets, (unsigned long long)p->ip_packets, (unsigned long long)p->not_ip,
+           (unsigned long long)p->unknown_link, (unsigned long long)p->malformed, (unsigned long long)p->orphans,
+           (unsigned long long)p->scrubbed_ip, (unsigned long long)p->scrubbed_mac);
+    sb_put(&s, "    \"flows\": %llu, \"flows_kept\": %llu, \"flows_unlabelled\": %llu, \"labels_pruned\": %d, \"flows_label_pruned\": %llu, \"flows_dropped\": {\"filter\": %llu, "
+               "\"min_packets\": %llu, \"max_packets\": %llu},\n",
+           (unsigned long long)p->flows, (unsigned long long)p->flows_kept, (unsigned long long)p->unlabelled_flows,
+           p->labels_pruned, (unsigned long long)p->flows_pruned, (unsigned long long)p->dropped[D_FILTER], (unsigned long long)p->dropped[D_MIN], (unsigned long long)p->dropped[D_MAX]);
+    sb_put(&s, "    \"sequences\": %llu, \"sequences_kept\": %llu, \"duplicates_removed\": {\"train\": %llu, \"val\": %llu, "
+               "\"test\": %llu}, \"duplicates_within_split\": %llu},\n",
+           (unsigned long long)nseqs, (unsigned long long)kept, (unsigned long long)p->dup_removed[0],
+           (unsigned long long)p->dup_removed[1], (unsigned long long)p->dup_removed[2], (unsigned long long)p->dup_within);
+    sb_put(&s, "  \"splits\": {\n");
+    for (int k = 0; k < NSPLIT; k++) {
+        sb_put(&s, "    \"%s\": {\"file\": \"%s.tok\", \"sequences\": %llu, \"tokens\": %llu, \"groups\": %llu, \"labels\": {",
+               split_name[k], split_name[k], (unsigned long long)p->split_seqs[k], (unsigned long long)p->split_toks[k],
+               (unsigned long long)p->split_groups[k]);
+        int first = 1;
+        for (int l = 0; l <= nl; l++) {
+            uint64_t v = p->by_label[(size_t)k * (nl + 1) + l];
+            if (!v) continue;
+            sb_put(&s, "%s", first ? "" : ", ");
+            first = 0;
+            sb_str(&s, l < nl ? p->labels.names[l] : "(unlabelled)");
+            sb_put(&s, ": %llu", (unsigned long long)v);
+        }
+        sb_put(&s, "}}%s\n", k + 1 < NSPLIT ? "," : "");
+    }
+    sb_put(&s, "  }\n}\n");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    int rc = s.oom ? -1 : write_file_atomic(path, s.b, s.n);
+    free(s.b);
+    return rc;
+}
+
+/* Labels with fewer than min_label_flows flows become unlabelled (their sequences stay,
+ * for pretraining); the remaining labels are renumbered in name order. */
+static int prune_labels(prep *p) {
+    int nl = p->labels.n, min = p->cfg.min_label_flows;
+    if (min <= 0 || nl == 0) return 0;
+    long *cnt = calloc((size_t)nl, sizeof *cnt);
+    int *map = malloc((size_t)nl * sizeof *map);
+    label_set ns = { 0 };
+    if (!cnt || !map) { free(cnt); free(map); return -1; }
+    for (size_t i = 0; i < p->nseq; i++) {   /* a flow's sequences are pushed together */
+        const pseq *q = &p->seqs[i];
+        if (q->label >= 0 && (i == 0 || p->seqs[i - 1].key != q->key)) cnt[q->label]++;
+    }
+    for (int l = 0; l < nl; l++) if (cnt[l] >= min) label_set_add(&ns, p->labels.names[l]);
+    for (int l = 0; l < nl; l++) map[l] = cnt[l] >= min ? label_set_find(&ns, p->labels.names[l]) : -1;
+    for (size_t i = 0; i < p->nseq; i++) {
+        pseq *q = &p->seqs[i];
+        if (q->label < 0) continue;
+        int nlb = map[q->label];
+        if (nlb < 0 && (i == 0 || p->seqs[i - 1].key != q->key)) p->flows_pruned++;
+        q->label = nlb;
+        p->tok[q->off + 1] = (uint16_t)tok_label(nlb);
+    }
+    for (int i = 0; i < p->nfiles; i++) if (p->files[i].label >= 0) p->files[i].label = map[p->files[i].label];
+    p->labels_pruned = nl - ns.n;
+    label_set_free(&p->labels);
+    p->labels = ns;
+    free(cnt); free(map);
+    return 0;
+}
+
+int prep_finish(prep *p, const char *outdir, char *err, size_t errlen) {
+    if (p->oom) { snprintf(err, errlen, "out of memory while building the corpus"); return -1; }
+    if (prune_labels(p)) { snprintf(err, errlen, "out of memory"); return -1; }
+    if (mkdir(outdir, 0755) != 0 && errno != EEXIST) { snprintf(err, errlen, "%s: cannot create: %s", outdir, strerror(errno)); return -1; }
+    if (assign_splits(p) || (p->cfg.dedup && dedup(p))) { snprintf(err, errlen, "out of memory while splitting"); return -1; }
+    int nl = p->labels.n;
+    free(p->by_label);
+    p->by_label = calloc((size_t)NSPLIT * (nl + 1), sizeof *p->by_label);
+    if (!p->by_label) { snprintf(err, errlen, "out of memory"); return -1; }
+    for (int k = 0; k < NSPLIT; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.tok", outdir, split_name[k]);
+        shard_stream w;
+        if (shard_stream_open(&w, path, tok_vocab_size(nl), TOK_PAD, TOK_BOS, TOK_EOS, nl, TOK_LABEL0, k)) {
+            snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno)); return -1;
+        }
+        p->split_seqs[k] = p->split_toks[k] = 0;
+        int bad = 0;
+        for (size_t i = 0; i < p->nseq && !bad; i++) {
+            const pseq *q = &p->seqs[i];
+            if (q->split != k || q->dup) continue;
+            bad = shard_stream_add(&w, p->tok + q->off, q->len, q->label, q->file, q->flow, q->key) != 0;
+            p->split_seqs[k]++;
+            p->split_toks[k] += q->len;
+            p->by_label[(size_t)k * (nl + 1) + (q->label >= 0 ? q->label : nl)]++;
+        }
+        if (bad) shard_stream_abort(&w);
+        if (bad || shard_stream_close(&w)) { snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno)); return -1; }
+    }
+    if (write_vocab(p, outdir) || write_manifest(p, outdir)) {
+        snprintf(err, errlen, "%s: cannot write vocab.json / manifest.json: %s", outdir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void prep_summary(const prep *p, FILE *f) {
+    int skipped = 0;
+    for (int i = 0; i < p->nfiles; i++) skipped += p->files[i].ok == 0;
+    fprintf(f, "inputs      %d files (%d skipped), %llu packets, %.1f MB, %llu IP packets\n", p->nfiles, skipped,
+            (unsigned long long)p->packets, (double)p->bytes / 1e6, (unsigned long long)p->ip_packets);
+    fprintf(f, "flows       %llu, kept %llu (%llu unlabelled); dropped: %llu by filter, %llu too short, %llu too long\n",
+            (unsigned long long)p->flows, (unsigned long long)p->flows_kept, (unsigned long long)p->unlabelled_flows,
+            (unsigned long long)p->dropped[D_FILTER], (unsigned long long)p->dropped[D_MIN], (unsigned long long)p->dropped[D_MAX]);
+    if (p->labels_pruned)
+        fprintf(f, "labels      %d with fewer than %d flows made unlabelled (%llu flows)\n", p->labels_pruned,
+                p->cfg.min_label_flows, (unsigned long long)p->flows_pruned);
+    fprintf(f, "sequences   %zu (%s unit), duplicates across splits removed: %llu, duplicates within a split: %llu\n", p->nseq,
+            unit_name[p->cfg.unit], (unsigned long long)(p->dup_removed[0] + p->dup_removed[1] + p->dup_removed[2]),
+            (unsigned long long)p->dup_within);
+    for (int k = 0; k < NSPLIT; k++)
+        fprintf(f, "%-11s %llu sequences, %llu tokens, %llu %s\n", split_name[k], (unsigned long long)p->split_seqs[k],
+                (unsigned long long)p->split_toks[k], (unsigned long long)p->split_groups[k],
+                p->cfg.split == PREP_SPLIT_CAPTURE || p->cfg.unit == PREP_UNIT_CAPTURE ? "captures" : "flows");
+    fprintf(f, "vocabulary  %d tokens, %d labels\n", tok_vocab_size(p->labels.n), p->labels.n);
+}

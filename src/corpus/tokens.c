@@ -1,0 +1,164 @@
+#include "corpus/tokens.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bucket edges: edge_ns[k] = 10^(k/10) us rounded to ns, ten buckets per decade from
+ * 1 us to 1000 s; mid_ns[k] = 10^((k-0.5)/10) us, the value a bucket decodes to.
+ * Written out (generated once with python) so that every machine quantises alike. */
+static const int64_t edge_ns[91] = {
+    1000LL, 1259LL, 1585LL, 1995LL, 2512LL, 3162LL,
+    3981LL, 5012LL, 6310LL, 7943LL, 10000LL, 12589LL,
+    15849LL, 19953LL, 25119LL, 31623LL, 39811LL, 50119LL,
+    63096LL, 79433LL, 100000LL, 125893LL, 158489LL, 199526LL,
+    251189LL, 316228LL, 398107LL, 501187LL, 630957LL, 794328LL,
+    1000000LL, 1258925LL, 1584893LL, 1995262LL, 2511886LL, 3162278LL,
+    3981072LL, 5011872LL, 6309573LL, 7943282LL, 10000000LL, 12589254LL,
+    15848932LL, 19952623LL, 25118864LL, 31622777LL, 39810717LL, 50118723LL,
+    63095734LL, 79432823LL, 100000000LL, 125892541LL, 158489319LL, 199526231LL,
+    251188643LL, 316227766LL, 398107171LL, 501187234LL, 630957344LL, 794328235LL,
+    1000000000LL, 1258925412LL, 1584893192LL, 1995262315LL, 2511886432LL, 3162277660LL,
+    3981071706LL, 5011872336LL, 6309573445LL, 7943282347LL, 10000000000LL, 12589254118LL,
+    15848931925LL, 19952623150LL, 25118864315LL, 31622776602LL, 39810717055LL, 50118723363LL,
+    63095734448LL, 79432823472LL, 100000000000LL, 125892541179LL, 158489319246LL, 199526231497LL,
+    251188643151LL, 316227766017LL, 398107170553LL, 501187233627LL, 630957344480LL, 794328234724LL,
+    1000000000000LL,
+};
+static const int64_t mid_ns[92] = {
+    0LL, 1122LL, 1413LL, 1778LL, 2239LL, 2818LL,
+    3548LL, 4467LL, 5623LL, 7079LL, 8913LL, 11220LL,
+    14125LL, 17783LL, 22387LL, 28184LL, 35481LL, 44668LL,
+    56234LL, 70795LL, 89125LL, 112202LL, 141254LL, 177828LL,
+    223872LL, 281838LL, 354813LL, 446684LL, 562341LL, 707946LL,
+    891251LL, 1122018LL, 1412538LL, 1778279LL, 2238721LL, 2818383LL,
+    3548134LL, 4466836LL, 5623413LL, 7079458LL, 8912509LL, 11220185LL,
+    14125375LL, 17782794LL, 22387211LL, 28183829LL, 35481339LL, 44668359LL,
+    56234133LL, 70794578LL, 89125094LL, 112201845LL, 141253754LL, 177827941LL,
+    223872114LL, 281838293LL, 354813389LL, 446683592LL, 562341325LL, 707945784LL,
+    891250938LL, 1122018454LL, 1412537545LL, 1778279410LL, 2238721139LL, 2818382931LL,
+    3548133892LL, 4466835922LL, 5623413252LL, 7079457844LL, 8912509381LL, 11220184543LL,
+    14125375446LL, 17782794100LL, 22387211386LL, 28183829313LL, 35481338923LL, 44668359215LL,
+    56234132519LL, 70794578438LL, 89125093813LL, 112201845430LL, 141253754462LL, 177827941004LL,
+    223872113857LL, 281838293126LL, 354813389234LL, 446683592151LL, 562341325190LL, 707945784384LL,
+    891250938134LL, 1000000000000LL,
+};
+
+int tok_time_bucket(int64_t gap_ns) {
+    if (gap_ns < edge_ns[0]) return 0;
+    if (gap_ns >= edge_ns[90]) return TOK_NTIME - 1;
+    int lo = 0, hi = 90;            /* edge_ns[lo] <= gap < edge_ns[hi] */
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (gap_ns >= edge_ns[mid]) lo = mid; else hi = mid;
+    }
+    return hi;
+}
+
+int64_t tok_time_value(int bucket) {
+    if (bucket < 0) bucket = 0;
+    if (bucket >= TOK_NTIME) bucket = TOK_NTIME - 1;
+    return mid_ns[bucket];
+}
+
+const char *tok_name(int t, char *buf) {
+    static const char *sp[] = { "<pad>", "<bos>", "<eos>", "<pkt>", "<c2s>", "<s2c>", "<unlabelled>" };
+    if (t >= 0 && t < 256) snprintf(buf, 32, "0x%02x", t);
+    else if (t >= TOK_PAD && t <= TOK_UNLABELLED) snprintf(buf, 32, "%s", sp[t - TOK_PAD]);
+    else if (tok_is_time(t)) {
+        double us = (double)tok_time_value(t - TOK_TIME0) / 1e3;
+        if (us < 1e3) snprintf(buf, 32, "<t:%.3gus>", us);
+        else if (us < 1e6) snprintf(buf, 32, "<t:%.3gms>", us / 1e3);
+        else snprintf(buf, 32, "<t:%.3gs>", us / 1e6);
+    } else if (t >= TOK_LABEL0) snprintf(buf, 32, "<label:%d>", t - TOK_LABEL0);
+    else snprintf(buf, 32, "<bad:%d>", t);
+    return buf;
+}
+
+void tok_seq_init(tok_seq *s) { memset(s, 0, sizeof *s); }
+void tok_seq_free(tok_seq *s) { free(s->t); memset(s, 0, sizeof *s); }
+void tok_seq_reset(tok_seq *s) { s->n = 0; s->npkts = 0; s->clock_ns = 0; s->oom = 0; }
+
+static int reserve(tok_seq *s, size_t more) {
+    if (s->n + more <= s->cap) return 0;
+    size_t nc = s->cap ? s->cap : 256;
+    while (nc < s->n + more) nc *= 2;
+    uint16_t *t = realloc(s->t, nc * sizeof *t);
+    if (!t) { s->oom = 1; return -1; }
+    s->t = t; s->cap = nc;
+    return 0;
+}
+
+void tok_seq_begin(tok_seq *s, int label, int64_t t0_ns) {
+    tok_seq_reset(s);
+    if (reserve(s, 2)) return;
+    s->t[s->n++] = TOK_BOS;
+    s->t[s->n++] = (uint16_t)tok_label(label);
+    s->clock_ns = t0_ns;
+}
+
+size_t tok_encode_packet(uint16_t *out, const uint8_t *ip, uint32_t n, int64_t ts_ns, int dir, int64_t *clock_ns) {
+    int b = tok_time_bucket(ts_ns - *clock_ns);
+    /* Error feedback: the next gap is measured from where the decoder will be. When the
+     * decoded clock ran ahead of the real time (gap < 0) bucket 0 keeps it still. */
+    *clock_ns += tok_time_value(b);
+    out[0] = TOK_PKT;
+    out[1] = dir ? TOK_DIR_SC : TOK_DIR_CS;
+    out[2] = (uint16_t)(TOK_TIME0 + b);
+    for (uint32_t i = 0; i < n; i++) out[3 + i] = ip[i];
+    return (size_t)n + TOK_PKT_OVERHEAD;
+}
+
+void tok_seq_packet(tok_seq *s, const uint8_t *ip, uint32_t n, int64_t ts_ns, int dir) {
+    if (reserve(s, (size_t)n + TOK_PKT_OVERHEAD)) return;
+    s->n += tok_encode_packet(s->t + s->n, ip, n, ts_ns, dir, &s->clock_ns);
+    s->npkts++;
+}
+
+void tok_seq_end(tok_seq *s) {
+    if (reserve(s, 1)) return;
+    s->t[s->n++] = TOK_EOS;
+}
+
+void tok_reader_init(tok_reader *r, const uint16_t *t, size_t n, int64_t t0_ns) {
+    memset(r, 0, sizeof *r);
+    r->t = t; r->n = n; r->clock_ns = t0_ns; r->label = -2;
+}
+
+int tok_reader_next(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t cap) {
+    /* Find the next PKT, taking the label on the way. */
+    while (r->i < r->n && !r->ended) {
+        int t = r->t[r->i];
+        if (t == TOK_PKT) break;
+        r->i++;
+        if (t == TOK_EOS) { r->ended = 1; break; }
+        if (t == TOK_BOS && r->label == -2) continue;
+        if (tok_is_label(t) && r->label == -2) { r->label = t == TOK_UNLABELLED ? -1 : t - TOK_LABEL0; continue; }
+        r->stray++;
+    }
+    if (r->ended || r->i >= r->n) return 0;
+    r->i++;   /* PKT */
+    memset(p, 0, sizeof *p);
+    int have_dir = 0, have_time = 0;
+    int64_t gap = 0;
+    /* DIR and TIME, in either order (the encoder writes DIR first). */
+    while (r->i < r->n) {
+        int t = r->t[r->i];
+        if (!have_dir && (t == TOK_DIR_CS || t == TOK_DIR_SC)) { p->dir = t == TOK_DIR_SC; have_dir = 1; r->i++; }
+        else if (!have_time && tok_is_time(t)) { gap = tok_time_value(t - TOK_TIME0); have_time = 1; r->i++; }
+        else break;
+    }
+    if (!have_dir) p->flags |= TOKP_NO_DIR;
+    if (!have_time) p->flags |= TOKP_NO_TIME;
+    r->clock_ns += gap;
+    p->ts_ns = r->clock_ns;
+    while (r->i < r->n) {
+        int t = r->t[r->i];
+        if (t == TOK_PKT || t == TOK_EOS) break;
+        r->i++;
+        if (t < 256) {
+            if (p->n < cap) buf[p->n++] = (uint8_t)t;
+            else p->flags |= TOKP_CUT;
+        } else r->stray++;
+    }
+    return 1;
+}
