@@ -39,13 +39,17 @@ uint64_t corpus_vocab_hash(const char *data_dir, int vocab, int pad, int bos, in
     uint64_t h = HASH0;
     int32_t f[6] = { vocab, pad, bos, eos, n_labels, label_base };
     for (int i = 0; i < 6; i++) h = (h ^ (uint32_t)f[i]) * 0x100000001b3ull;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/vocab.txt", data_dir);
-    FILE *fp = fopen(path, "rb");
-    if (fp) {
+    /* the corpus's vocabulary file (pktlm prep writes vocab.json; vocab.txt accepted too) */
+    const char *names[2] = { "vocab.json", "vocab.txt" };
+    for (int k = 0; k < 2; k++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", data_dir, names[k]);
+        FILE *fp = fopen(path, "rb");
+        if (!fp) continue;
         int c;
         while ((c = getc(fp)) != EOF) h = (h ^ (uint8_t)c) * 0x100000001b3ull;
         fclose(fp);
+        break;
     }
     return h;
 }

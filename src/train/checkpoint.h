@@ -40,6 +40,7 @@ int ckpt_peek(const char *path, model_config *cfg, train_state *st, uint64_t *np
  * allocates training buffers then). */
 int ckpt_load(const char *path, model *m, train_state *st, int want_opt, char *err, size_t errlen);
 
-/* Hash identifying a corpus vocabulary: shard header fields and CORPUS/vocab.txt if present. */
+/* Hash identifying a corpus vocabulary: shard header fields, then the bytes of CORPUS/vocab.json
+ * (or vocab.txt) when present. */
 uint64_t corpus_vocab_hash(const char *data_dir, int vocab, int pad, int bos, int eos, int n_labels, int label_base);
 #endif
