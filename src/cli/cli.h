@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 int cmd_stats(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 /* Print "pktlm VERB: message" on stderr; returns 1 (for `return cli_error(...)`). */
 int cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -4,6 +4,7 @@
 
 static const struct { const char *name, *help; int (*fn)(int, char **); } verbs[] = {
     { "stats", "read captures, split flows, print a summary (and a per-flow CSV)", cmd_stats },
+    { "compare", "fidelity of one capture to another: distances, validity, TSTR, memorisation", cmd_compare },
 };
 
 static void usage(FILE *f) {
