@@ -32,6 +32,26 @@ static void test_emd(void) {
     CHECK_NEAR(emd_1d(g, 3, h, 2), 7.0 / 6, 1e-12);
     double s1[4] = { 1, 5, 9, 40 }, s2[4] = { 101, 105, 109, 140 };
     CHECK_NEAR(emd_1d(s1, 4, s2, 4), 100, 1e-9);         /* a shift moves it by the shift */
+    double n1[3] = { NAN, 0, NAN }, n2[2] = { 1, NAN };
+    CHECK_NEAR(emd_1d(n1, 3, n2, 2), 1, 1e-12);          /* NaNs are dropped, not looped on */
+}
+
+static int cmpd(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+
+static void test_sort(void) {
+    enum { N = 5000 };
+    static double v[N], w[N];
+    uint64_t s = 3;
+    for (int i = 0; i < N; i++) {
+        double u = rng_uniform(&s);
+        v[i] = i % 7 == 0 ? 0 : i % 11 == 0 ? -0.0 : (u - 0.3) * (i % 3 ? 1e6 : 1e-3);
+        w[i] = v[i];
+    }
+    sort_doubles(v, N);
+    qsort(w, N, sizeof *w, cmpd);
+    int same = 1;
+    for (int i = 0; i < N; i++) same &= v[i] == w[i];
+    CHECK(same);
 }
 
 static void test_bytepos(void) {
@@ -233,6 +253,7 @@ static void test_flowfeat(void) {
 int main(void) {
     RUN(test_jsd);
     RUN(test_emd);
+    RUN(test_sort);
     RUN(test_bytepos);
     RUN(test_cls_report);
     RUN(test_forest);

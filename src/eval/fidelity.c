@@ -25,6 +25,7 @@ int fid_cat_bins(int field) {
 int fid_cont_is_log(int field) { return field != FN_SIZE_A && field != FN_SIZE_B; }
 
 double fid_cont_transform(int field, double x) {
+    if (x < 0) x = 0;
     switch (field) {
     case FN_SIZE_A: case FN_SIZE_B: return x;
     case FN_IAT_A: case FN_IAT_B: case FN_DURATION: return log10(1 + x * 1e6);   /* microseconds */
@@ -77,7 +78,7 @@ void fid_side_build(fid_side *d, const ff_set *s, int has_bytes) {
         dpush(&cv[FN_PKTS_A], (double)f->pkts[0]);
         dpush(&cv[FN_PKTS_B], (double)f->pkts[1]);
         dpush(&cv[FN_FLOW_BYTES], (double)(f->bytes[0] + f->bytes[1]));
-        dpush(&cv[FN_DURATION], (double)(f->last_ns - f->first_ns) * 1e-9);
+        dpush(&cv[FN_DURATION], f->last_ns > f->first_ns ? (double)(f->last_ns - f->first_ns) * 1e-9 : 0);
         int64_t last[2] = { -1, -1 };
         for (uint32_t j = 0; j < f->npk; j++) {
             int dir = p[j].dir & 1;
@@ -86,8 +87,10 @@ void fid_side_build(fid_side *d, const ff_set *s, int has_bytes) {
             d->cat[FC_IPVER][f->key.ipver & 15]++;
             if (f->key.proto == 6) d->cat[dir ? FC_FLAGS_B : FC_FLAGS_A][p[j].flags]++;
             dpush(&cv[dir ? FN_SIZE_B : FN_SIZE_A], p[j].ip_len);
-            if (last[dir] >= 0) dpush(&cv[dir ? FN_IAT_B : FN_IAT_A], (double)(p[j].t_ns - last[dir]) * 1e-9);
-            last[dir] = p[j].t_ns;
+            /* captures are not always in time order: a packet stamped before its
+             * predecessor counts as arriving with it (IAT 0) */
+            if (last[dir] >= 0) dpush(&cv[dir ? FN_IAT_B : FN_IAT_A], p[j].t_ns > last[dir] ? (double)(p[j].t_ns - last[dir]) * 1e-9 : 0);
+            if (p[j].t_ns > last[dir]) last[dir] = p[j].t_ns;
             d->kept++;
             d->len_ok += (p[j].valid & FFP_LEN_OK) != 0;
             d->csum_checked += (p[j].valid & FFP_CSUM_CHECKED) != 0;
@@ -100,6 +103,10 @@ void fid_side_build(fid_side *d, const ff_set *s, int has_bytes) {
             }
         }
     }
+    /* Sorted once here: every distance to this side then merges in linear time (the
+     * transforms are monotonic, so transformed samples stay sorted). */
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int k = 0; k < NFN; k++) sort_doubles(cv[k].v, cv[k].n);
     for (int k = 0; k < NFN; k++) { d->cont[k] = cv[k].v; d->ncont[k] = cv[k].n; }
 }
 
@@ -113,17 +120,12 @@ void fid_side_free(fid_side *d) {
 static double emd_field(const fid_side *ref, const fid_side *b, int k, int transform) {
     size_t na = ref->ncont[k], nb = b->ncont[k];
     if (!na || !nb) return 0;
+    if (!transform) return emd_1d_sorted(ref->cont[k], na, b->cont[k], nb);
     double *x = malloc(na * sizeof *x), *y = malloc(nb * sizeof *y);
-    double lo = INFINITY, hi = -INFINITY;
-    for (size_t i = 0; i < na; i++) {
-        x[i] = transform ? fid_cont_transform(k, ref->cont[k][i]) : ref->cont[k][i];
-        if (x[i] < lo) lo = x[i];
-        if (x[i] > hi) hi = x[i];
-    }
-    for (size_t i = 0; i < nb; i++) y[i] = transform ? fid_cont_transform(k, b->cont[k][i]) : b->cont[k][i];
-    double w = emd_1d(x, na, y, nb);
+    for (size_t i = 0; i < na; i++) x[i] = fid_cont_transform(k, ref->cont[k][i]);
+    for (size_t i = 0; i < nb; i++) y[i] = fid_cont_transform(k, b->cont[k][i]);
+    double w = emd_1d_sorted(x, na, y, nb), lo = x[0], hi = x[na - 1];
     free(x); free(y);
-    if (!transform) return w;
     return hi > lo ? w / (hi - lo) : w;   /* a constant reference: the transformed unit */
 }
 

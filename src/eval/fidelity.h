@@ -30,7 +30,7 @@ typedef struct {
     int has_seq;              /* 0 when the side has no sequence numbers (sampler) */
     uint64_t packets;         /* packets in flows */
     double *cat[NFC];         /* counts per bin */
-    double *cont[NFN]; size_t ncont[NFN];
+    double *cont[NFN]; size_t ncont[NFN];   /* samples, sorted ascending */
     uint64_t *bytepos; int hdr_len;   /* hdr_len x 257 counts (256 = byte absent) */
 } fid_side;
 

@@ -31,8 +31,12 @@ void cm_svg(FILE *f, const long *cm, int C, char **names, const char *title);
 double jsd_counts(const double *p, const double *q, size_t n);
 /* 1-D Wasserstein-1 (earth mover's) distance between two samples, in the samples' unit:
  * the integral of |F_a(t) - F_b(t)| dt over the empirical CDFs. Sorts a and b in place.
- * Returns 0 when either sample is empty. */
+ * NaNs are dropped. Returns 0 when either sample is empty. */
 double emd_1d(double *a, size_t na, double *b, size_t nb);
+/* Sort ascending (radix sort; no NaNs please). */
+void sort_doubles(double *v, size_t n);
+/* The same on samples already sorted ascending, without NaNs. */
+double emd_1d_sorted(const double *a, size_t na, const double *b, size_t nb);
 /* Per-byte-position JSD: ha and hb are npos x 257 counts (byte value, or 256 = absent).
  * out[npos]; returns the mean over positions. */
 double jsd_bytepos(const uint64_t *ha, const uint64_t *hb, int npos, double *out);
