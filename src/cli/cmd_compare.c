@@ -248,26 +248,25 @@ static void bin_name(int field, int b, char *buf, size_t n) {
     }
 }
 
-/* Categories of a field worth a bar: the 12 largest by REAL + SYNTH share. */
+/* Categories of a field worth a bar: the `max` largest by REAL + SYNTH share. */
+typedef struct { double v; int b; } binval;
+static int cmp_binval(const void *x, const void *y) {
+    const binval *a = x, *b = y;
+    return a->v > b->v ? -1 : a->v < b->v ? 1 : a->b - b->b;
+}
 static int top_bins(const fid_side *sd, int field, int *bins, int max) {
     int nb = fid_cat_bins(field), nt = 0;
     double tot[2] = { 0, 0 };
     for (int s = 0; s < 2; s++) for (int b = 0; b < nb; b++) tot[s] += sd[s].cat[field][b];
+    binval *v = malloc((size_t)nb * sizeof *v);
     for (int b = 0; b < nb; b++) {
-        double v = (tot[0] ? sd[0].cat[field][b] / tot[0] : 0) + (tot[1] ? sd[1].cat[field][b] / tot[1] : 0);
-        if (v <= 0) continue;
-        int i = nt < max ? nt++ : max - 1;
-        if (i == max - 1 && nt == max) {
-            double last = (tot[0] ? sd[0].cat[field][bins[i]] / tot[0] : 0) + (tot[1] ? sd[1].cat[field][bins[i]] / tot[1] : 0);
-            if (v <= last) continue;
-        }
-        bins[i] = b;
-        for (; i > 0; i--) {   /* keep sorted, largest first */
-            double a = (tot[0] ? sd[0].cat[field][bins[i - 1]] / tot[0] : 0) + (tot[1] ? sd[1].cat[field][bins[i - 1]] / tot[1] : 0);
-            if (a >= v) break;
-            int t = bins[i - 1]; bins[i - 1] = bins[i]; bins[i] = t;
-        }
+        double x = (tot[0] ? sd[0].cat[field][b] / tot[0] : 0) + (tot[1] ? sd[1].cat[field][b] / tot[1] : 0);
+        if (x > 0) v[nt++] = (binval){ x, b };
     }
+    qsort(v, (size_t)nt, sizeof *v, cmp_binval);
+    if (nt > max) nt = max;
+    for (int i = 0; i < nt; i++) bins[i] = v[i].b;
+    free(v);
     return nt;
 }
 
@@ -324,7 +323,7 @@ static void print_text(FILE *o, const report *r) {
     fprintf(o, "\n\nTCP state (share of TCP flows) %7s %10s %10s %10s\n", "REAL", "SYNTH", "replay", "sampler");
     fprintf(o, "  %-26s", "TCP flows");
     for (int s = 0; s < NSIDE; s++) fprintf(o, " %10llu", (unsigned long long)sd[s].tcp_flows);
-    const char *rows[6] = { "handshake", "seq continuity", "ack continuity", "teardown (FIN both)", "RST", "mid-stream start" };
+    const char *rows[6] = { "handshake", "seq continuity", "ack continuity", "FIN both ways, no RST", "RST", "mid-stream start" };
     for (int k = 0; k < 6; k++) {
         fprintf(o, "\n  %-26s", rows[k]);
         for (int s = 0; s < NSIDE; s++) {
@@ -526,7 +525,7 @@ static void write_html(FILE *o, report *r) {
     for (int s = 0; s < NSIDE; s++) v[s] = sd[s].has_seq ? share(sd[s].ack_ok, sd[s].tcp_flows) : NAN;
     html_table_row(o, "TCP ack continuity", v, 0, 1);
     for (int s = 0; s < NSIDE; s++) v[s] = share(sd[s].teardown, sd[s].tcp_flows);
-    html_table_row(o, "TCP teardown (FIN both)", v, 0, 1);
+    html_table_row(o, "TCP teardown (FIN both ways, no RST)", v, 0, 1);
     for (int s = 0; s < NSIDE; s++) v[s] = share(sd[s].rst, sd[s].tcp_flows);
     html_table_row(o, "TCP RST", v, 0, 1);
     fputs("</table>\n", o);
