@@ -312,7 +312,9 @@ static void print_text(FILE *o, const report *r) {
     fprintf(o, "\nValidity (packets)          %10s %10s %10s %10s\n", "REAL", "SYNTH", "replay", "sampler");
     fprintf(o, "  %-26s", "records");
     for (int s = 0; s < NSIDE; s++) fprintf(o, " %10llu", (unsigned long long)sd[s].records);
-    fprintf(o, "\n  %-26s", "parsed as IP");
+    fprintf(o, "\n  %-26s", "frames that parse");
+    for (int s = 0; s < NSIDE; s++) pr_pct(o, sd[s].has_bytes ? share(sd[s].records - sd[s].not_parsed, sd[s].records) : NAN);
+    fprintf(o, "\n  %-26s", "IP packets");
     for (int s = 0; s < NSIDE; s++) pr_pct(o, sd[s].has_bytes ? share(sd[s].ip, sd[s].records) : NAN);
     fprintf(o, "\n  %-26s", "lengths consistent");
     for (int s = 0; s < NSIDE; s++) pr_pct(o, sd[s].has_bytes ? share(sd[s].len_ok, sd[s].kept) : NAN);
@@ -320,6 +322,8 @@ static void print_text(FILE *o, const report *r) {
     for (int s = 0; s < NSIDE; s++) pr_pct(o, sd[s].has_bytes ? share(sd[s].csum_ok, sd[s].csum_checked) : NAN);
     fprintf(o, "\n  %-26s", "checksums checkable");
     for (int s = 0; s < NSIDE; s++) pr_pct(o, sd[s].has_bytes ? share(sd[s].csum_checked, sd[s].kept) : NAN);
+    fprintf(o, "\n  %-26s", "cut short by snaplen");
+    for (int s = 0; s < NSIDE; s++) pr_pct(o, sd[s].has_bytes ? share(sd[s].truncated, sd[s].kept) : NAN);
     fprintf(o, "\n\nTCP state (share of TCP flows) %7s %10s %10s %10s\n", "REAL", "SYNTH", "replay", "sampler");
     fprintf(o, "  %-26s", "TCP flows");
     for (int s = 0; s < NSIDE; s++) fprintf(o, " %10llu", (unsigned long long)sd[s].tcp_flows);
@@ -382,7 +386,9 @@ static void json_side_counts(FILE *o, const fid_side *s) {
     fprintf(o, "{\"flows\": %llu, \"packets\": %llu, \"records\": %llu", (unsigned long long)s->flows, (unsigned long long)s->packets,
             (unsigned long long)s->records);
     if (s->has_bytes) {
-        fputs(", \"parsed_ip\": ", o); jnum(o, share(s->ip, s->records) / 100);
+        fputs(", \"frames_parse\": ", o); jnum(o, share(s->records - s->not_parsed, s->records) / 100);
+        fputs(", \"ip_packets\": ", o); jnum(o, share(s->ip, s->records) / 100);
+        fputs(", \"truncated\": ", o); jnum(o, share(s->truncated, s->kept) / 100);
         fputs(", \"lengths_consistent\": ", o); jnum(o, share(s->len_ok, s->kept) / 100);
         fputs(", \"checksums_valid\": ", o); jnum(o, share(s->csum_ok, s->csum_checked) / 100);
         fputs(", \"checksums_checkable\": ", o); jnum(o, share(s->csum_checked, s->kept) / 100);
@@ -512,8 +518,10 @@ static void write_html(FILE *o, report *r) {
     for (int s = 0; s < NSIDE; s++) v[s] = r->dist[s].bytepos_mean;
     html_table_row(o, "header bytes (mean JSD)", v, S_SYNTH, 0);
     fputs("</table>\n<h2>Validity and TCP state</h2>\n<table><tr><th></th><th>REAL</th><th>SYNTH</th><th>replay</th><th>sampler</th></tr>\n", o);
+    for (int s = 0; s < NSIDE; s++) v[s] = sd[s].has_bytes ? share(sd[s].records - sd[s].not_parsed, sd[s].records) : NAN;
+    html_table_row(o, "frames that parse", v, 0, 1);
     for (int s = 0; s < NSIDE; s++) v[s] = sd[s].has_bytes ? share(sd[s].ip, sd[s].records) : NAN;
-    html_table_row(o, "packets parsed as IP", v, 0, 1);
+    html_table_row(o, "IP packets", v, 0, 1);
     for (int s = 0; s < NSIDE; s++) v[s] = sd[s].has_bytes ? share(sd[s].len_ok, sd[s].kept) : NAN;
     html_table_row(o, "lengths consistent", v, 0, 1);
     for (int s = 0; s < NSIDE; s++) v[s] = sd[s].has_bytes ? share(sd[s].csum_ok, sd[s].csum_checked) : NAN;

@@ -50,7 +50,7 @@ void fid_side_build(fid_side *d, const ff_set *s, int has_bytes) {
     d->has_seq = has_bytes;
     d->records = s->cnt.packets;
     d->ip = s->cnt.ip;
-    d->not_parsed = s->cnt.not_ip + s->cnt.malformed + s->cnt.unknown_link;
+    d->not_parsed = s->cnt.malformed + s->cnt.unknown_link;
     for (int k = 0; k < NFC; k++) d->cat[k] = calloc((size_t)fid_cat_bins(k), sizeof(double));
     dvec cv[NFN] = { { 0 } };
     d->hdr_len = s->hdr_len;

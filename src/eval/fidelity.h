@@ -23,7 +23,7 @@ int fid_cont_is_log(int field);
 typedef struct {
     /* validity (packets); meaningful only when has_bytes */
     int has_bytes;            /* 0 for the per-field sampler: no real packets behind it */
-    uint64_t records, ip, not_parsed;   /* not_parsed = non-IP + malformed + unknown link */
+    uint64_t records, ip, not_parsed;   /* not_parsed = malformed + unknown link type (non-IP frames parse) */
     uint64_t kept, len_ok, csum_checked, csum_ok, truncated;
     /* TCP state (flows) */
     uint64_t flows, tcp_flows, handshake, seq_ok, ack_ok, teardown, rst, midstream;
