@@ -29,8 +29,8 @@ static const char *USAGE =
     "\n"
     "  --train PATH       the captures the generator was trained on (repeatable); they feed\n"
     "                     the baselines and the memorisation check. Without it the\n"
-    "                     baselines draw from the first half of REAL's flows, and TSTR is\n"
-    "                     tested on the second half.\n"
+    "                     baselines draw from the first half of each REAL capture's flows,\n"
+    "                     and TSTR is tested on the second halves.\n"
     "  --labels SPEC      flow labels for TSTR: 'folder' (default: the capture's parent\n"
     "                     folder name) or a CSV of File,Label rows (path or file name)\n"
     "  --json FILE        write every number as JSON\n"
@@ -143,16 +143,26 @@ static void unify_labels(ff_set **sets, int ns, char ***names, int *nn) {
     *nn = n;
 }
 
-/* Flows [lo, hi) of src into a new set (same header length). */
-static void subset(ff_set *out, const ff_set *src, size_t lo, size_t hi) {
-    ff_set_init(out, 0, src->hdr_len);
-    for (int i = 0; i < src->nlabels; i++) ff_label_id(out, src->labels[i]);
-    for (int i = 0; i < src->nfiles; i++) {
-        out->files = realloc(out->files, (size_t)(out->nfiles + 1) * sizeof *out->files);
-        out->files[out->nfiles++] = strdup(src->files[i]);
+/* Split src into the first half of each capture's flows (by first packet) and the rest,
+ * so both halves hold every capture, and so every label. */
+static void split_halves(ff_set *first, ff_set *second, const ff_set *src) {
+    ff_set *out[2] = { first, second };
+    for (int k = 0; k < 2; k++) {
+        ff_set_init(out[k], 0, src->hdr_len);
+        for (int i = 0; i < src->nlabels; i++) ff_label_id(out[k], src->labels[i]);
+        for (int i = 0; i < src->nfiles; i++) {
+            out[k]->files = realloc(out[k]->files, (size_t)(out[k]->nfiles + 1) * sizeof *out[k]->files);
+            out[k]->files[out[k]->nfiles++] = strdup(src->files[i]);
+        }
     }
-    for (size_t i = lo; i < hi; i++) ff_copy_flow(out, src, &src->fl[i], src->fl[i].file, src->fl[i].label);
-    out->cnt.packets = out->cnt.ip = out->cnt.in_flows = out->npk;
+    for (size_t lo = 0; lo < src->n;) {   /* flows of one file are contiguous */
+        size_t hi = lo;
+        while (hi < src->n && src->fl[hi].file == src->fl[lo].file) hi++;
+        size_t mid = lo + (hi - lo) / 2;
+        for (size_t i = lo; i < hi; i++) ff_copy_flow(out[i >= mid], src, &src->fl[i], src->fl[i].file, src->fl[i].label);
+        lo = hi;
+    }
+    for (int k = 0; k < 2; k++) out[k]->cnt.packets = out[k]->cnt.ip = out[k]->cnt.in_flows = out[k]->npk;
 }
 
 /* ---- TSTR ---- */
@@ -289,7 +299,7 @@ static void print_text(FILE *o, const report *r) {
     fprintf(o, "REAL   %s: %llu flows, %llu packets\n", r->real_arg, (unsigned long long)sd[S_REAL].flows, (unsigned long long)sd[S_REAL].packets);
     fprintf(o, "SYNTH  %s: %llu flows, %llu packets\n", r->synth_arg, (unsigned long long)sd[S_SYNTH].flows, (unsigned long long)sd[S_SYNTH].packets);
     fprintf(o, "baselines drawn from %s (%zu flows): replay %llu flows, sampler %llu flows\n",
-            r->has_train ? "TRAIN" : "the first half of REAL's flows", r->bsrc->n,
+            r->has_train ? "TRAIN" : "the first half of each REAL capture's flows", r->bsrc->n,
             (unsigned long long)sd[S_REPLAY].flows, (unsigned long long)sd[S_SAMPLER].flows);
     fprintf(o, "\nDistances to REAL (0 = same; JSD base 2 in [0,1]; EMD normalised by REAL's range,\n"
                "log10 scale for times and flow sizes; docs/compare.md)\n");
@@ -337,7 +347,7 @@ static void print_text(FILE *o, const report *r) {
     }
     fputc('\n', o);
     fprintf(o, "\nUtility: random forest on flow features, trained on each column, tested on %s\n",
-            r->has_train ? "REAL" : "the second half of REAL");
+            r->has_train ? "REAL" : "the second half of each REAL capture");
     if (!r->labelled) fprintf(o, "  skipped: fewer than 2 labels in REAL (labels: --labels)\n");
     else {
         fprintf(o, "  %-26s %10s %10s %10s %10s\n", "trained on", r->has_train ? "TRAIN" : "REAL 1st", "SYNTH", "replay", "sampler");
@@ -499,7 +509,7 @@ static void write_html(FILE *o, report *r) {
     fprintf(o, "</code> (%llu flows, %llu packets)<br>SYNTH: <code>", (unsigned long long)sd[S_REAL].flows, (unsigned long long)sd[S_REAL].packets);
     svg_text(o, r->synth_arg);
     fprintf(o, "</code> (%llu flows, %llu packets)<br>Baselines drawn from %s (%zu flows).</p>\n", (unsigned long long)sd[S_SYNTH].flows,
-            (unsigned long long)sd[S_SYNTH].packets, r->has_train ? "TRAIN" : "the first half of REAL's flows", r->bsrc->n);
+            (unsigned long long)sd[S_SYNTH].packets, r->has_train ? "TRAIN" : "the first half of each REAL capture's flows", r->bsrc->n);
     fputs("<h2>Distances to REAL</h2><p class=\"note\">0 = same distribution. JSD in bits (0..1). EMD: 1-D Wasserstein distance of the "
           "values (log10 scale for times and flow sizes) divided by the range of REAL's values. Definitions: docs/compare.md.</p>\n"
           "<table><tr><th>field</th><th>SYNTH</th><th>replay</th><th>sampler</th></tr>\n", o);
@@ -540,7 +550,7 @@ static void write_html(FILE *o, report *r) {
     if (r->labelled) {
         fprintf(o, "<h2>Utility (TSTR)</h2><p class=\"note\">Random forest on flow features, trained on each column, tested on %s.</p>\n"
                    "<table><tr><th>trained on</th><th>%s</th><th>SYNTH</th><th>replay</th><th>sampler</th></tr>\n",
-                r->has_train ? "REAL" : "the second half of REAL", r->has_train ? "TRAIN" : "REAL first half");
+                r->has_train ? "REAL" : "the second half of each REAL capture", r->has_train ? "TRAIN" : "REAL first halves");
         for (int k = 0; k < 2; k++) {
             for (int s = 0; s < NSIDE; s++) v[s] = r->tstr[s].done ? (k ? r->tstr[s].rep.macro_f1 : r->tstr[s].rep.accuracy) : NAN;
             html_table_row(o, k ? "macro-F1" : "accuracy", v, 0, 0);
@@ -673,9 +683,7 @@ int cmd_compare(int argc, char **argv) {
     }
     if (r.has_train) { r.bsrc = train; r.test = r.set[S_REAL]; }
     else {
-        size_t h = r.set[S_REAL]->n / 2;
-        subset(bsrc_half, r.set[S_REAL], 0, h);
-        subset(test_half, r.set[S_REAL], h, r.set[S_REAL]->n);
+        split_halves(bsrc_half, test_half, r.set[S_REAL]);
         r.bsrc = bsrc_half; r.test = test_half;
     }
     size_t nb = r.set[S_SYNTH]->n ? r.set[S_SYNTH]->n : r.set[S_REAL]->n;
