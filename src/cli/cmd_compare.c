@@ -104,14 +104,15 @@ static int load_set(ff_set *s, char **inputs, int ninputs, const label_map *lm, 
     for (int i = 0; i < nf && rc == 0; i++) {
         char buf[4096], err[600];
         const char *lab = label_of(files[i], lm, use_csv, buf, sizeof buf);
-        if (ff_read_file(s, files[i], lab ? ff_label_id(s, lab) : -1, NULL, err, sizeof err) != 0) {
-            cli_error("compare", "%s", err);
-            rc = -1;
-        }
+        /* A capture that cannot be read to the end is a validity finding, not a reason to
+         * stop: what was read counts, and the file is counted as bad. */
+        if (ff_read_file(s, files[i], lab ? ff_label_id(s, lab) : -1, NULL, err, sizeof err) != 0)
+            fprintf(stderr, "pktlm compare: warning: %s\n", err);
         progress_update(&pr, i + 1, nf, NULL);
     }
     progress_end(&pr);
     cli_free_list(files, nf);
+    if (s->cnt.files_bad == s->cnt.files) { cli_error("compare", "%s: no capture could be read", what); rc = -1; }
     return rc;
 }
 
@@ -322,6 +323,10 @@ static void print_text(FILE *o, const report *r) {
     fprintf(o, "\nValidity (packets)          %10s %10s %10s %10s\n", "REAL", "SYNTH", "replay", "sampler");
     fprintf(o, "  %-26s", "records");
     for (int s = 0; s < NSIDE; s++) fprintf(o, " %10llu", (unsigned long long)sd[s].records);
+    fprintf(o, "\n  %-26s", "files read to the end");
+    for (int s = 0; s < NSIDE; s++) pr_pct(o, sd[s].has_bytes && sd[s].files ? share(sd[s].files - sd[s].files_bad, sd[s].files) : NAN);
+    fprintf(o, "\n  %-26s", "records in time order");
+    for (int s = 0; s < NSIDE; s++) pr_pct(o, sd[s].has_bytes && sd[s].files ? share(sd[s].records - sd[s].ts_backwards, sd[s].records) : NAN);
     fprintf(o, "\n  %-26s", "frames that parse");
     for (int s = 0; s < NSIDE; s++) pr_pct(o, sd[s].has_bytes ? share(sd[s].records - sd[s].not_parsed, sd[s].records) : NAN);
     fprintf(o, "\n  %-26s", "IP packets");
@@ -396,6 +401,10 @@ static void json_side_counts(FILE *o, const fid_side *s) {
     fprintf(o, "{\"flows\": %llu, \"packets\": %llu, \"records\": %llu", (unsigned long long)s->flows, (unsigned long long)s->packets,
             (unsigned long long)s->records);
     if (s->has_bytes) {
+        if (s->files) {
+            fprintf(o, ", \"files\": %llu, \"files_bad\": %llu, \"time_order\": ", (unsigned long long)s->files, (unsigned long long)s->files_bad);
+            jnum(o, share(s->records - s->ts_backwards, s->records) / 100);
+        }
         fputs(", \"frames_parse\": ", o); jnum(o, share(s->records - s->not_parsed, s->records) / 100);
         fputs(", \"ip_packets\": ", o); jnum(o, share(s->ip, s->records) / 100);
         fputs(", \"truncated\": ", o); jnum(o, share(s->truncated, s->kept) / 100);
@@ -528,6 +537,10 @@ static void write_html(FILE *o, report *r) {
     for (int s = 0; s < NSIDE; s++) v[s] = r->dist[s].bytepos_mean;
     html_table_row(o, "header bytes (mean JSD)", v, S_SYNTH, 0);
     fputs("</table>\n<h2>Validity and TCP state</h2>\n<table><tr><th></th><th>REAL</th><th>SYNTH</th><th>replay</th><th>sampler</th></tr>\n", o);
+    for (int s = 0; s < NSIDE; s++) v[s] = sd[s].has_bytes && sd[s].files ? share(sd[s].files - sd[s].files_bad, sd[s].files) : NAN;
+    html_table_row(o, "files read to the end", v, 0, 1);
+    for (int s = 0; s < NSIDE; s++) v[s] = sd[s].has_bytes && sd[s].files ? share(sd[s].records - sd[s].ts_backwards, sd[s].records) : NAN;
+    html_table_row(o, "records in time order", v, 0, 1);
     for (int s = 0; s < NSIDE; s++) v[s] = sd[s].has_bytes ? share(sd[s].records - sd[s].not_parsed, sd[s].records) : NAN;
     html_table_row(o, "frames that parse", v, 0, 1);
     for (int s = 0; s < NSIDE; s++) v[s] = sd[s].has_bytes ? share(sd[s].ip, sd[s].records) : NAN;

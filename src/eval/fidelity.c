@@ -51,6 +51,9 @@ void fid_side_build(fid_side *d, const ff_set *s, int has_bytes) {
     d->records = s->cnt.packets;
     d->ip = s->cnt.ip;
     d->not_parsed = s->cnt.malformed + s->cnt.unknown_link;
+    d->ts_backwards = s->cnt.ts_backwards;
+    d->files = s->cnt.files;
+    d->files_bad = s->cnt.files_bad;
     for (int k = 0; k < NFC; k++) d->cat[k] = calloc((size_t)fid_cat_bins(k), sizeof(double));
     dvec cv[NFN] = { { 0 } };
     d->hdr_len = s->hdr_len;

@@ -25,6 +25,7 @@ typedef struct {
     int has_bytes;            /* 0 for the per-field sampler: no real packets behind it */
     uint64_t records, ip, not_parsed;   /* not_parsed = malformed + unknown link type (non-IP frames parse) */
     uint64_t kept, len_ok, csum_checked, csum_ok, truncated;
+    uint64_t ts_backwards, files, files_bad;
     /* TCP state (flows) */
     uint64_t flows, tcp_flows, handshake, seq_ok, ack_ok, teardown, rst, midstream;
     int has_seq;              /* 0 when the side has no sequence numbers (sampler) */

@@ -165,15 +165,19 @@ static int cmp_id(const void *x, const void *y) {
 
 int ff_read_file(ff_set *s, const char *path, int label, const flow_cfg *cfg, char *err, size_t errlen) {
     cap_reader r;
-    if (cap_open(&r, path) != 0) { snprintf(err, errlen, "%s", r.err); cap_close(&r); return -1; }
+    s->cnt.files++;
+    if (cap_open(&r, path) != 0) { snprintf(err, errlen, "%s", r.err); cap_close(&r); s->cnt.files_bad++; return -1; }
     pass_ctx ctx = { s, add_file(s, path), label };
     flow_table *t = flow_table_new(cfg, on_end, &ctx);
     if (!t) { snprintf(err, errlen, "out of memory"); cap_close(&r); return -1; }
     size_t row = (size_t)s->hdr_len + 1, first_flow = s->n;
+    int64_t last_ts = INT64_MIN;
     cap_pkt p;
     int rc;
     while ((rc = cap_next(&r, &p)) == 1) {
         s->cnt.packets++;
+        if (p.ts_ns < last_ts) s->cnt.ts_backwards++;
+        last_ts = p.ts_ns;
         pkt_info pi;
         int st = pkt_parse(p.linktype, p.data, p.caplen, p.len, &pi);
         if (st != PKT_IP) {
@@ -228,6 +232,7 @@ int ff_read_file(ff_set *s, const char *path, int label, const flow_cfg *cfg, ch
      * "the first half of a capture" means what it says. */
     qsort(s->fl + first_flow, s->n - first_flow, sizeof *s->fl, cmp_id);
     if (rc == -1) snprintf(err, errlen, "%s", r.err);
+    if (rc < 0) s->cnt.files_bad++;
     cap_close(&r);
     return rc < 0 ? -1 : 0;
 }

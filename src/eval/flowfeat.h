@@ -15,6 +15,8 @@
 
 /* ff_pkt.valid bits: what the packet checks say (docs/compare.md, "Validity"). */
 enum { FFP_LEN_OK = 1, FFP_CSUM_CHECKED = 2, FFP_CSUM_OK = 4, FFP_TRUNC = 8 };
+/* FFP_LEN_OK: the IP packet fits in the frame on the wire, and a UDP header's length
+ * equals the IP payload length. */
 
 typedef struct {
     int64_t t_ns;        /* since the flow's first packet */
@@ -50,6 +52,8 @@ typedef struct {
     uint64_t ip;               /* parsed as IPv4/IPv6 */
     uint64_t not_ip, unknown_link, malformed;
     uint64_t in_flows;         /* IP packets attributed to a flow */
+    uint64_t ts_backwards;     /* records stamped before the previous record of their file */
+    uint64_t files, files_bad; /* captures read; of which could not be opened or read to the end */
 } ff_counts;
 
 typedef struct {
