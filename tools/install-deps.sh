@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev)
 # optional extras: PYTORCH=1 for the reference fixtures / benchmarks, TOOLS=1 for tshark/tcpdump
 [ "${PYTORCH:-0}" = 1 ] && pkgs+=(python3-torch python3-numpy)
-[ "${TOOLS:-0}" = 1 ] && pkgs+=(tshark tcpdump hyperfine)
+[ "${TOOLS:-0}" = 1 ] && pkgs+=(tshark tcpdump hyperfine time)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

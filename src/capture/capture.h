@@ -51,6 +51,7 @@ typedef struct {
     uint32_t snaplen;
     uint16_t linktype;
     uint32_t rec_hdr;       /* 16, or 24 for the modified (Kuznetzov) format */
+    int len_swap;           /* pcap < 2.3: caplen and len swapped (2 always, 1 when caplen > len) */
     /* pcapng */
     cap_iface *ifs;
     int nifs, ifs_cap, nsections;
@@ -62,7 +63,8 @@ typedef struct {
     char err[512];             /* set when cap_open / cap_next fail */
 } cap_reader;
 
-/* Open a capture ("-" is standard input). 0 on success, -1 with r->err set. */
+/* Open a capture ("-" is standard input). 0 on success, -1 with r->err set; after a
+ * failure nothing is held (calling cap_close() anyway is harmless). */
 int cap_open(cap_reader *r, const char *path);
 /* Next packet: 1 = packet in *p, 0 = clean end of file, -1 = error (r->err names file + offset). */
 int cap_next(cap_reader *r, cap_pkt *p);
@@ -80,12 +82,14 @@ const char *linktype_name(int lt);   /* "ether", "rawip", ... or NULL when unkno
 typedef struct {
     FILE *f;
     char *path, *tmp;
-    int nsec;
+    int nsec, pcapng;
     uint32_t snaplen;
     uint64_t packets;
     int failed;
 } cap_writer;
 int cap_writer_open(cap_writer *w, const char *path, uint16_t linktype, int nsec, uint32_t snaplen);
+/* The same, as pcapng (one section, one interface, if_tsresol 9 when nsec) when pcapng != 0. */
+int cap_writer_open_fmt(cap_writer *w, const char *path, uint16_t linktype, int nsec, uint32_t snaplen, int pcapng);
 int cap_writer_write(cap_writer *w, int64_t ts_ns, const uint8_t *data, uint32_t caplen, uint32_t len);
 int cap_writer_close(cap_writer *w);   /* 0 on success; the file exists only then */
 void cap_writer_abort(cap_writer *w);  /* drop the temporary file */

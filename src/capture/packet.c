@@ -139,8 +139,11 @@ int pkt_parse(int linktype, const uint8_t *d, uint32_t caplen, uint32_t len, pkt
         return ip_by_version(d, caplen, 0, pi);
     case LT_NULL: case LT_LOOP:
         return null_loop(d, caplen, pi);
-    case LT_PPP: case LT_PPP_HDLC: case LT_PPP_ETHER:
+    case LT_PPP: case LT_PPP_HDLC:
         return ppp(d, caplen, 0, pi);
+    case LT_PPP_ETHER:                       /* a 6-byte PPPoE session header first */
+        if (caplen < 6) return PKT_MALFORMED;
+        return ppp(d, caplen, 6, pi);
     case LT_C_HDLC:
         if (caplen < 4) return PKT_MALFORMED;
         return after_ethertype(d, caplen, 4, rd16be(d + 2), pi);

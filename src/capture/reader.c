@@ -151,7 +151,7 @@ static int add_iface(cap_reader *r, const uint8_t *body, uint32_t blen, uint64_t
             if (v & 0x80) {
                 int e = v & 0x7f;
                 if (e > 63) return fail(r, off, "interface timestamp resolution 2^-%d not supported", e);
-                f->pow2 = e; f->mul = 0; f->div = 1;
+                f->pow2 = e; f->mul = e ? 0 : 1000000000u; f->div = 1;   /* 2^-0: whole seconds */
             } else {
                 if (v > 18) return fail(r, off, "interface timestamp resolution 10^-%d not supported", v);
                 uint64_t p = 1;
@@ -270,6 +270,7 @@ static int next_pcap(cap_reader *r, cap_pkt *pk) {
     if ((uint32_t)have < r->rec_hdr) return fail(r, off, "truncated record header (%ld of %u bytes)", have, r->rec_hdr);
     const uint8_t *p = r->buf + r->lo;
     uint32_t sec = r32(r, p), frac = r32(r, p + 4), caplen = r32(r, p + 8), len = r32(r, p + 12);
+    if (r->len_swap == 2 || (r->len_swap == 1 && caplen > len)) { uint32_t x = caplen; caplen = len; len = x; }
     /* libpcap's rule: a record longer than both the snapshot length and 256 KiB is corrupt */
     if (caplen > MAX_RECORD || (caplen > PCAP_MAX_CAPLEN && caplen > r->snaplen))
         return fail(r, off, "corrupt record length %u (snapshot length %u)", caplen, r->snaplen);
@@ -287,7 +288,7 @@ static int next_pcap(cap_reader *r, cap_pkt *pk) {
     return 1;
 }
 
-int cap_open(cap_reader *r, const char *path) {
+static int open_inner(cap_reader *r, const char *path) {
     memset(r, 0, sizeof *r);
     r->fd = -1;
     r->path = strdup(path);
@@ -339,8 +340,18 @@ int cap_open(cap_reader *r, const char *path) {
     /* upper bits of the link-type field carry FCS information, not the type */
     r->linktype = (uint16_t)(r32(r, p + 20) & 0xffff);
     r->rec_hdr = fmt == CAP_PCAP_MOD ? 24 : 16;
+    /* Writers before pcap 2.3 stored the two lengths the other way round; 2.3 files may
+     * have either order (libpcap's rule, kept so both readers agree). */
+    uint16_t minor = r16(r, p + 6);
+    r->len_swap = minor < 3 ? 2 : minor == 3 ? 1 : 0;
     r->lo = 24;
     return 0;
+}
+
+int cap_open(cap_reader *r, const char *path) {
+    if (open_inner(r, path) == 0) return 0;
+    cap_close(r);   /* nothing to release for the caller; r->err keeps the message */
+    return -1;
 }
 
 int cap_next(cap_reader *r, cap_pkt *pk) {
@@ -355,5 +366,5 @@ void cap_close(cap_reader *r) {
     free(r->buf);
     free(r->ifs);
     free(r->path);
-    r->buf = NULL; r->ifs = NULL; r->path = NULL; r->fd = -1;
+    r->buf = NULL; r->ifs = NULL; r->path = NULL; r->fd = -1; r->own_fd = 0;
 }

@@ -68,9 +68,10 @@ static int walk(const char *verb, const char *path, strlist *out, int in_dir) {
     qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);  /* sorted: reproducible order */
     int rc = 0;
     for (int i = 0; i < names.n && rc == 0; i++) {
-        size_t L = strlen(path) + strlen(names.v[i]) + 2;
+        size_t L = strlen(path) + strlen(names.v[i]) + 2, pl = strlen(path);
+        while (pl > 1 && path[pl - 1] == '/') pl--;   /* "dir/" + "x" -> "dir/x" */
         char *p = malloc(L);
-        snprintf(p, L, "%s/%s", path, names.v[i]);
+        snprintf(p, L, "%.*s/%s", (int)pl, path, names.v[i]);
         if (stat(p, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) rc = walk(verb, p, out, 1);
         free(p);
     }

@@ -1,0 +1,69 @@
+#include "gen/sampler.h"
+#include "util/util.h"
+#include <math.h>
+#include <stdlib.h>
+#include <float.h>
+
+int sampler_init(sampler *s, int V, float temperature, int top_k, float top_p, uint64_t seed) {
+    s->temperature = temperature < 0 ? 0 : temperature;
+    s->top_k = top_k < 0 ? 0 : top_k;
+    s->top_p = top_p <= 0 || top_p > 1 ? 1 : top_p;
+    s->rng = seed ^ 0x5DEECE66Dull;
+    s->V = V;
+    s->prob = malloc((size_t)V * sizeof *s->prob);
+    s->idx = malloc((size_t)V * sizeof *s->idx);
+    return s->prob && s->idx ? 0 : -1;
+}
+
+void sampler_free(sampler *s) {
+    free(s->prob); free(s->idx);
+    s->prob = NULL; s->idx = NULL;
+}
+
+/* descending by probability, ties by token id so the order is deterministic */
+static int cmp_desc(const void *a, const void *b, void *prob) {
+    int i = *(const int *)a, j = *(const int *)b;
+    float x = ((const float *)prob)[i], y = ((const float *)prob)[j];
+    if (x != y) return x < y ? 1 : -1;
+    return i - j;
+}
+
+int sampler_sample(sampler *s, const float *logits, const uint8_t *allowed) {
+    int V = s->V, best = -1;
+    float maxv = -FLT_MAX;
+    for (int i = 0; i < V; i++)
+        if ((!allowed || allowed[i]) && (best < 0 || logits[i] > maxv)) { maxv = logits[i]; best = i; }
+    if (best < 0 || s->temperature == 0) return best;
+    /* softmax over allowed tokens at the given temperature */
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < V; i++) {
+        if (allowed && !allowed[i]) continue;
+        float p = expf((logits[i] - maxv) / s->temperature);
+        s->prob[i] = p;
+        s->idx[n++] = i;
+        sum += p;
+    }
+    if ((s->top_k > 0 && s->top_k < n) || s->top_p < 1) {
+        /* keep the k most likely, then the smallest prefix with mass >= top_p */
+        qsort_r(s->idx, (size_t)n, sizeof *s->idx, cmp_desc, s->prob);
+        if (s->top_k > 0 && s->top_k < n) n = s->top_k;
+        double tot = 0;
+        for (int k = 0; k < n; k++) tot += s->prob[s->idx[k]];
+        if (s->top_p < 1) {
+            double acc = 0;
+            for (int k = 0; k < n; k++) {
+                acc += s->prob[s->idx[k]];
+                if (acc >= s->top_p * tot) { n = k + 1; break; }
+            }
+        }
+        sum = 0;
+        for (int k = 0; k < n; k++) sum += s->prob[s->idx[k]];
+    }
+    double r = rng_uniform(&s->rng) * sum, acc = 0;
+    for (int k = 0; k < n; k++) {
+        acc += s->prob[s->idx[k]];
+        if (r < acc) return s->idx[k];
+    }
+    return s->idx[n - 1];
+}

@@ -1,0 +1,49 @@
+/* Sampler: greedy, mask, top-k, top-p, temperature, determinism, and frequencies that
+ * match the softmax. */
+#include "test.h"
+#include "gen/sampler.h"
+
+static void test_sampler(void) {
+    float logits[5] = { 1.0f, 3.0f, 2.0f, -1.0f, 0.5f };
+    uint8_t mask[5] = { 1, 0, 1, 1, 1 };
+    sampler s;
+    CHECK_EQ(sampler_init(&s, 5, 0, 0, 1, 1), 0);
+    CHECK_EQ(sampler_sample(&s, logits, NULL), 1);          /* greedy */
+    CHECK_EQ(sampler_sample(&s, logits, mask), 2);          /* greedy under a mask */
+    uint8_t none[5] = { 0 };
+    CHECK_EQ(sampler_sample(&s, logits, none), -1);
+    sampler_free(&s);
+    /* top-k 2: only tokens 1 and 2 ever appear */
+    sampler_init(&s, 5, 1.0f, 2, 1, 7);
+    int cnt[5] = { 0 };
+    for (int i = 0; i < 20000; i++) cnt[sampler_sample(&s, logits, NULL)]++;
+    CHECK(cnt[0] == 0 && cnt[3] == 0 && cnt[4] == 0);
+    double p1 = exp(3.0) / (exp(3.0) + exp(2.0));
+    CHECK_NEAR(cnt[1] / 20000.0, p1, 0.015);
+    sampler_free(&s);
+    /* full softmax frequencies at temperature 2 */
+    sampler_init(&s, 5, 2.0f, 0, 1, 9);
+    int c2[5] = { 0 };
+    double z = 0;
+    for (int i = 0; i < 5; i++) z += exp(logits[i] / 2);
+    for (int i = 0; i < 50000; i++) c2[sampler_sample(&s, logits, NULL)]++;
+    for (int i = 0; i < 5; i++) CHECK_NEAR(c2[i] / 50000.0, exp(logits[i] / 2) / z, 0.01);
+    sampler_free(&s);
+    /* top-p 0.5: the smallest prefix holding half the mass is token 1 alone (p = 0.6) */
+    sampler_init(&s, 5, 1.0f, 0, 0.5f, 3);
+    for (int i = 0; i < 100; i++) CHECK_EQ(sampler_sample(&s, logits, NULL), 1);
+    sampler_free(&s);
+    /* same seed, same draws */
+    sampler a, b;
+    sampler_init(&a, 5, 1.0f, 0, 0.9f, 42);
+    sampler_init(&b, 5, 1.0f, 0, 0.9f, 42);
+    int same = 1;
+    for (int i = 0; i < 1000; i++) same &= sampler_sample(&a, logits, NULL) == sampler_sample(&b, logits, NULL);
+    CHECK(same);
+    sampler_free(&a); sampler_free(&b);
+}
+
+int main(void) {
+    RUN(test_sampler);
+    return t_done();
+}

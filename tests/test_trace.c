@@ -1,0 +1,136 @@
+/* Trace writer: repair rules, checksums, TCP sequence arithmetic, endpoints, and the
+ * external validity check (tshark, via ../shared/tools/validate-pcap) when present. */
+#include "test.h"
+#include "pktbuild.h"
+#include "gen/trace.h"
+
+typedef struct { cap_pkt p; uint8_t d[1600]; } rec;
+
+static int read_back(const char *path, rec *out, int max) {
+    cap_reader r;
+    if (cap_open(&r, path) != 0) return -1;
+    cap_pkt p;
+    int n = 0;
+    while (cap_next(&r, &p) == 1 && n < max) {
+        out[n].p = p;
+        memcpy(out[n].d, p.data, p.caplen);
+        out[n].p.data = out[n].d;
+        n++;
+    }
+    cap_close(&r);
+    return n;
+}
+
+static int add(trace_writer *w, int64_t ms, uint32_t flow, int dir, const uint8_t *ip, uint32_t n) {
+    gen_pkt g = { ms * 1000000, flow, (uint8_t)dir, ip, n };
+    return trace_add(w, &g);
+}
+
+static void write_sample(const char *path, int pcapng, trace_stats *st) {
+    trace_cfg cfg;
+    trace_cfg_default(&cfg);
+    cfg.pcapng = pcapng;
+    trace_writer *w = trace_open(path, &cfg);
+    CHECK(w != NULL);
+    if (!w) return;
+    uint8_t ip[1600];
+    uint32_t n;
+    /* flow 0: TCP handshake, 100 bytes up, 300 down, FIN both ways; addresses are "real"
+     * ones that must not survive */
+    n = build_ip4(ip, 6, 0x08080808, 0x01010101, 40000, 443, TCP_SYN, 7, 0, 0); CHECK_EQ(add(w, 0, 0, 0, ip, n), 1);
+    n = build_ip4(ip, 6, 0x01010101, 0x08080808, 443, 40000, TCP_SYN | TCP_ACK, 9, 8, 0); CHECK_EQ(add(w, 1, 0, 1, ip, n), 1);
+    n = build_ip4(ip, 6, 0x08080808, 0x01010101, 40000, 443, TCP_ACK, 0, 0, 0); CHECK_EQ(add(w, 2, 0, 0, ip, n), 1);
+    n = build_ip4(ip, 6, 0x08080808, 0x01010101, 40000, 443, TCP_ACK | TCP_PSH, 0, 0, 100); CHECK_EQ(add(w, 3, 0, 0, ip, n), 1);
+    /* the model kept only 20 payload bytes but says the packet was 340 bytes long: padded */
+    n = build_ip4(ip, 6, 0x01010101, 0x08080808, 443, 40000, TCP_ACK, 0, 0, 20);
+    wr16be(ip + 2, 340);
+    CHECK_EQ(add(w, 4, 0, 1, ip, n), 1);
+    /* a data offset of 3: repaired to 5 */
+    n = build_ip4(ip, 6, 0x08080808, 0x01010101, 40000, 443, TCP_ACK | TCP_FIN, 0, 0, 0);
+    ip[32] = 3 << 4;
+    CHECK_EQ(add(w, 5, 0, 0, ip, n), 1);
+    /* garbage TCP options: NOPed. doff 7 = 8 option bytes */
+    n = build_ip4(ip, 6, 0x01010101, 0x08080808, 443, 40000, TCP_ACK | TCP_FIN, 0, 0, 8);
+    ip[32] = 7 << 4; ip[40] = 2; ip[41] = 9;   /* MSS with length 9: impossible */
+    CHECK_EQ(add(w, 6, 0, 1, ip, n), 1);
+    n = build_ip4(ip, 6, 0x08080808, 0x01010101, 40000, 443, TCP_ACK, 0, 0, 0); CHECK_EQ(add(w, 7, 0, 0, ip, n), 1);
+    /* flow 1: UDP over IPv6 with a wrong UDP length field */
+    n = build_ip6(ip, 17, 1, 2, 5353, 53, 0, 30);
+    wr16be(ip + 44, 999);
+    CHECK_EQ(add(w, 8, 1, 0, ip, n), 1);
+    n = build_ip6(ip, 17, 2, 1, 53, 5353, 0, 60); CHECK_EQ(add(w, 9, 1, 1, ip, n), 1);
+    /* dropped: IP version 5, protocol 47 (GRE), IHL past the end, TCP header cut */
+    n = build_ip4(ip, 17, 1, 2, 3, 4, 0, 0, 0, 4);
+    ip[0] = 0x55; CHECK_EQ(add(w, 10, 2, 0, ip, n), 0);
+    ip[0] = 0x45; ip[9] = 47; CHECK_EQ(add(w, 10, 2, 0, ip, n), 0);
+    ip[9] = 17; ip[0] = 0x4f; CHECK_EQ(add(w, 10, 2, 0, ip, 30), 0);
+    n = build_ip4(ip, 6, 1, 2, 3, 4, TCP_ACK, 0, 0, 0);
+    CHECK_EQ(add(w, 10, 2, 0, ip, 30), 0);
+    /* out-of-order time is clamped */
+    n = build_ip4(ip, 1, 1, 2, 0, 0, 0, 0, 0, 0);
+    ip[20] = 8;
+    ip_fix_checksums(ip, n);
+    CHECK_EQ(add(w, 1, 3, 0, ip, n), 1);
+    CHECK_EQ(trace_close(w, st), 0);
+}
+
+static void test_trace_rules(void) {
+    char path[256];
+    tpath(path, sizeof path, "gen.pcap");
+    trace_stats st;
+    write_sample(path, 0, &st);
+    CHECK_EQ(st.written, 11);
+    CHECK_EQ(st.dropped, 4);
+    CHECK(st.drop_version == 1 && st.drop_proto == 1 && st.drop_short == 2);
+    CHECK(st.fix_doff == 1 && st.fix_options == 1);
+    CHECK_EQ(st.flows, 3);
+    static rec r[32];
+    int n = read_back(path, r, 32);
+    CHECK_EQ(n, 11);
+    if (n != 11) return;
+    uint32_t seq[2] = { 0 };
+    for (int i = 0; i < n; i++) {
+        pkt_info pi;
+        CHECK_EQ(pkt_parse(r[i].p.linktype, r[i].p.data, r[i].p.caplen, r[i].p.len, &pi), PKT_IP);
+        const uint8_t *ip = r[i].p.data + pi.l3_off;
+        CHECKF(ip_checksums_ok(ip, pi.l3_caplen), "packet %d checksum", i);
+        CHECK(!pi.truncated && pi.l3_caplen == pi.ip_len && pi.l3_off + pi.ip_len == r[i].p.caplen);
+        CHECK(memcmp(pi.src, "\x08\x08\x08\x08", 4) != 0 && memcmp(pi.dst, "\x08\x08\x08\x08", 4) != 0);
+        if (i < 8) {                  /* the TCP flow */
+            int d = pi.sport == 443;
+            uint32_t expect_ack = (pi.tcp_flags & TCP_ACK) ? seq[1 - d] : 0;
+            if (i == 0) seq[0] = pi.seq;
+            if (i == 1) { seq[1] = pi.seq; CHECK_EQ(pi.ack, seq[0]); }
+            if (i >= 2) { CHECKF(pi.seq == seq[d], "packet %d seq", i); CHECKF(pi.ack == expect_ack, "packet %d ack", i); }
+            seq[d] = pi.seq + pi.payload_len + ((pi.tcp_flags & TCP_SYN) != 0) + ((pi.tcp_flags & TCP_FIN) != 0);
+            CHECK(pi.sport == 443 || pi.sport == 40000);
+            CHECK_EQ(rd32be(pi.src) >> 24, d ? 198 : 10);   /* pool: clients 10/8, servers 198.18/15 */
+        }
+    }
+    CHECK_EQ(r[4].p.len, 14 + 340);          /* padded to the length the model asked for */
+    pkt_info pi;
+    pkt_parse(LT_ETHERNET, r[8].p.data, r[8].p.caplen, r[8].p.len, &pi);
+    CHECK(pi.ipver == 6 && rd16be(r[8].p.data + pi.l4_off + 4) == 38);   /* UDP length repaired */
+    CHECK(r[10].p.ts_ns >= r[9].p.ts_ns);
+}
+
+static void test_trace_validates(void) {
+    const char *sh = t_shared();
+    if (!sh) SKIP("../shared not present");
+    if (system("command -v tshark >/dev/null 2>&1") != 0) SKIP("tshark not installed");
+    for (int ng = 0; ng < 2; ng++) {
+        char path[256], cmd[1024];
+        tpath(path, sizeof path, ng ? "gen.pcapng" : "gen.pcap");
+        trace_stats st;
+        write_sample(path, ng, &st);
+        snprintf(cmd, sizeof cmd, "bash %s/tools/validate-pcap/validate_pcap.sh %s > %s.log 2>&1", sh, path, path);
+        int rc = system(cmd);
+        CHECKF(rc == 0, "validate_pcap.sh %s failed (see %s.log)", path, path);
+    }
+}
+
+int main(void) {
+    RUN(test_trace_rules);
+    RUN(test_trace_validates);
+    return t_done();
+}
