@@ -75,6 +75,7 @@ static void xml_text(FILE *f, const char *s) {
 void cm_svg(FILE *f, const long *cm, int C, char **names, const char *title) {
     int cell = C > 20 ? 18 : C > 10 ? 26 : 40, lab = 140, top = 40;
     int W = lab + C * cell + 20, H = top + C * cell + lab;
+    if (W < lab + 600) W = lab + 600;   /* room for the title */
     char b[32];
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"11\">\n", W, H);
     fprintf(f, "<text x=\"%d\" y=\"18\" font-size=\"13\">", lab);
