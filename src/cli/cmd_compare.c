@@ -182,6 +182,15 @@ static void tstr_run(tstr_result *r, const ff_set *train, const ff_set *test, in
     size_t n = 0;
     for (size_t i = 0; i < train->n; i++) n += train->fl[i].label >= 0;
     if (n == 0 || C < 2) return;
+    /* Meaningful only when the training flows carry at least two of the test labels
+     * (a SYNTH labelled by another folder name would score 0 and say nothing). */
+    char *in_test = calloc((size_t)C, 1), *in_train = calloc((size_t)C, 1);
+    for (size_t i = 0; i < test->n; i++) if (test->fl[i].label >= 0) in_test[test->fl[i].label] = 1;
+    for (size_t i = 0; i < train->n; i++) if (train->fl[i].label >= 0) in_train[train->fl[i].label] = 1;
+    int shared = 0;
+    for (int k = 0; k < C; k++) shared += in_test[k] && in_train[k];
+    free(in_test); free(in_train);
+    if (shared < 2) return;
     float *X = malloc(n * (size_t)d * sizeof *X);
     int *y = malloc(n * sizeof *y);
     size_t k = 0;

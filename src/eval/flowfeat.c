@@ -230,7 +230,7 @@ int ff_read_file(ff_set *s, const char *path, int label, const flow_cfg *cfg, ch
     flow_table_free(t);
     /* Flows reach the set in the order they end; order them by first packet instead, so
      * "the first half of a capture" means what it says. */
-    qsort(s->fl + first_flow, s->n - first_flow, sizeof *s->fl, cmp_id);
+    if (s->n > first_flow) qsort(s->fl + first_flow, s->n - first_flow, sizeof *s->fl, cmp_id);
     if (rc == -1) snprintf(err, errlen, "%s", r.err);
     if (rc < 0) s->cnt.files_bad++;
     cap_close(&r);

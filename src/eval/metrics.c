@@ -136,6 +136,7 @@ static size_t drop_nan(double *v, size_t n) {
 /* LSD radix sort on the bit patterns: 8 passes of 8 bits, about 10x faster than qsort on
  * a million values. Negative numbers get their bits flipped so the order holds. */
 void sort_doubles(double *v, size_t n) {
+    if (n < 2) return;
     if (n < 256) { qsort(v, n, sizeof *v, cmp_double); return; }
     uint64_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
     if (!a || !b) { free(a); free(b); qsort(v, n, sizeof *v, cmp_double); return; }
