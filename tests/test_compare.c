@@ -4,6 +4,8 @@
 #include "test.h"
 #include "pktbuild.h"
 #include "eval/fidelity.h"
+#include "eval/shallow.h"
+#include "eval/metrics.h"
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -185,6 +187,52 @@ static void test_baselines_and_memo(void) {
     ff_set_free(&a); ff_set_free(&b); ff_set_free(&rep); ff_set_free(&smp); ff_set_free(&smp2);
 }
 
+/* The shallow classifiers on two labelled toy captures: web (TCP/443) and alt (TCP/8443,
+ * other TTL); both have the same DNS flows. */
+static void test_shallow(void) {
+    char path[512], err[512];
+    ff_set s;
+    ff_set_init(&s, 0, 0);
+    perturb alt = BASE;
+    alt.port = 8443; alt.ttl_delta = 1;
+    tpath(path, sizeof path, "web.pcap"); CHECK_EQ(make_capture(path, BASE), 0);
+    CHECK_EQ(ff_read_file(&s, path, ff_label_id(&s, "web"), NULL, err, sizeof err), 0);
+    tpath(path, sizeof path, "alt.pcap"); CHECK_EQ(make_capture(path, alt), 0);
+    CHECK_EQ(ff_read_file(&s, path, ff_label_id(&s, "alt"), NULL, err, sizeof err), 0);
+    CHECK_EQ(s.n, 48);
+    /* port lookup: TCP by port; DNS/53 is 12:12, the tie goes to the lower id (web) */
+    portmap_model pm;
+    CHECK_EQ(portmap_train(&pm, &s, NULL, 0, 1, 2), 0);
+    long cm[4] = { 0 };
+    CHECK_EQ(portmap_confusion(&pm, &s, NULL, 0, cm), 48);
+    CHECK(cm[0] == 24 && cm[1] == 0 && cm[2] == 12 && cm[3] == 12);
+    ff_flow probe = s.fl[0];
+    probe.key.proto = 6; probe.key.port[0] = 50000; probe.key.port[1] = 9999;
+    CHECK_EQ(portmap_predict(&pm, &probe), 0);          /* unseen port: the protocol's majority (tie: web) */
+    portmap_free(&pm);
+    CHECK_EQ(portmap_train(&pm, &s, NULL, 0, 0, 2), 0);  /* majority class */
+    CHECK_EQ(portmap_predict(&pm, &s.fl[30]), 0);
+    portmap_free(&pm);
+    /* forest without ports: TTL and timing still tell the TCP flows apart */
+    rf_cfg rc;
+    rf_cfg_default(&rc);
+    rc.n_trees = 20;
+    ff_feat_cfg fc = { 0, 1, 0 };
+    shallow_model m;
+    size_t tcp[24], k = 0;
+    for (size_t i = 0; i < s.n; i++) if (s.fl[i].key.proto == 6) tcp[k++] = i;
+    CHECK_EQ(k, 24);
+    CHECK_EQ(shallow_train(&m, &s, tcp, k, &fc, &rc, 2), 0);
+    memset(cm, 0, sizeof cm);
+    CHECK_EQ(shallow_confusion(&m, &s, tcp, k, cm), 24);
+    CHECK(cm[0] == 12 && cm[3] == 12);
+    float pr[2];
+    int c = shallow_predict(&m, &s, &s.fl[tcp[0]], pr);
+    CHECK(c == s.fl[tcp[0]].label && pr[c] > 0.5f);
+    shallow_free(&m);
+    ff_set_free(&s);
+}
+
 /* Our validity and TCP-state checks against the defect cases of the external validator
  * (../shared/tools/validate-pcap/cases: one known defect per file, flagged by tshark). */
 static void test_validate_cases(void) {
@@ -303,6 +351,7 @@ int main(void) {
     RUN(test_identical);
     RUN(test_perturbed);
     RUN(test_baselines_and_memo);
+    RUN(test_shallow);
     RUN(test_cli);
     RUN(test_validate_cases);
     return t_done();

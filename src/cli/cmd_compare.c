@@ -6,6 +6,7 @@
 #include "eval/flowfeat.h"
 #include "eval/fidelity.h"
 #include "eval/forest.h"
+#include "eval/shallow.h"
 #include "eval/metrics.h"
 #include "eval/svgplot.h"
 #include "util/util.h"
@@ -178,10 +179,7 @@ static const ff_feat_cfg TSTR_FEAT = { 1, 1, 20 };
 
 static void tstr_run(tstr_result *r, const ff_set *train, const ff_set *test, int C, int trees, uint64_t seed) {
     memset(r, 0, sizeof *r);
-    int d = ff_feature_count(&TSTR_FEAT);
-    size_t n = 0;
-    for (size_t i = 0; i < train->n; i++) n += train->fl[i].label >= 0;
-    if (n == 0 || C < 2) return;
+    if (C < 2) return;
     /* Meaningful only when the training flows carry at least two of the test labels
      * (a SYNTH labelled by another folder name would score 0 and say nothing). */
     char *in_test = calloc((size_t)C, 1), *in_train = calloc((size_t)C, 1);
@@ -191,35 +189,17 @@ static void tstr_run(tstr_result *r, const ff_set *train, const ff_set *test, in
     for (int k = 0; k < C; k++) shared += in_test[k] && in_train[k];
     free(in_test); free(in_train);
     if (shared < 2) return;
-    float *X = malloc(n * (size_t)d * sizeof *X);
-    int *y = malloc(n * sizeof *y);
-    size_t k = 0;
-    for (size_t i = 0; i < train->n; i++) {
-        if (train->fl[i].label < 0) continue;
-        ff_features(train, &train->fl[i], &TSTR_FEAT, X + k * d);
-        y[k++] = train->fl[i].label;
-    }
     rf_cfg c;
     rf_cfg_default(&c);
     c.n_trees = trees;
     c.balanced = 1;
     c.seed = seed;
-    rf_model m;
-    int ok = rf_train(&m, &c, X, y, n, d, C) == 0;
-    free(X); free(y);
-    if (!ok) return;
+    shallow_model m;
+    if (shallow_train(&m, train, NULL, 0, &TSTR_FEAT, &c, C) != 0) { shallow_free(&m); return; }
+    for (size_t i = 0; i < train->n; i++) r->n_train += train->fl[i].label >= 0;
     r->cm = calloc((size_t)C * C, sizeof *r->cm);
-    float *x = malloc((size_t)d * sizeof *x);
-    for (size_t i = 0; i < test->n; i++) {
-        int t = test->fl[i].label;
-        if (t < 0) continue;
-        ff_features(test, &test->fl[i], &TSTR_FEAT, x);
-        r->cm[t * C + rf_predict(&m, x)]++;
-        r->n_test++;
-    }
-    free(x);
-    rf_free(&m);
-    r->n_train = n;
+    r->n_test = shallow_confusion(&m, test, NULL, 0, r->cm);
+    shallow_free(&m);
     cls_report_compute(&r->rep, r->cm, C);
     r->done = 1;
 }
