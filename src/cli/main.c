@@ -3,11 +3,12 @@
 #include <string.h>
 
 static const struct { const char *name, *help; int (*fn)(int, char **); } verbs[] = {
-    { "export", "write a corpus for NetGPT/ET-BERT (TSV), NetSSM (JSONL), or as pcap", cmd_export },
+    { "stats", "read captures, split flows, print a summary (and a per-flow CSV)", cmd_stats },
     { "prep", "build an anonymised token corpus with leakage-safe splits (docs/corpus.md)", cmd_prep },
+    { "export", "write a corpus for NetGPT/ET-BERT (TSV), NetSSM (JSONL), or as pcap", cmd_export },
     { "pretrain", "train a causal language model on a corpus (GPT-2)", cmd_pretrain },
     { "info", "describe a model checkpoint", cmd_info },
-    { "stats", "read captures, split flows, print a summary (and a per-flow CSV)", cmd_stats },
+    { "compare", "fidelity of one capture to another: distances, validity, TSTR, memorisation", cmd_compare },
 };
 
 static void usage(FILE *f) {
