@@ -36,6 +36,52 @@ static void scale_c(float *C, int ldc, int M, int N, float beta) {
 }
 
 #ifdef __AVX512F__
+/* In-register transpose of a 16 x 16 block: v[r] holds row r on entry, column r on exit
+ * (unpack pairs, then pairs of pairs, then 128-bit lanes twice). */
+static inline void transpose16(__m512 v[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        v[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        v[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        v[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        v[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 2; i++)
+        for (int m = 0; m < 4; m++) {
+            t[8 * i + m] = _mm512_shuffle_f32x4(v[8 * i + m], v[8 * i + 4 + m], 0x88);
+            t[8 * i + 4 + m] = _mm512_shuffle_f32x4(v[8 * i + m], v[8 * i + 4 + m], 0xdd);
+        }
+    for (int m = 0; m < 8; m++) {
+        v[m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0x88);
+        v[8 + m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0xdd);
+    }
+}
+
+static inline __mmask16 mask_n(int n) { return (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1); }
+
+/* dst[k*ldd + r] = src[r*lds + k] for k < kc, r < width (<= 16); rows r >= nrows are zero.
+ * Packing a row-major operand into k-major panels is a transpose; done 16 x 16 in registers
+ * it costs a fraction of a cycle per float (scalar, it cost ~10% of a training step). */
+static void pack_transposed(float *dst, int ldd, int width, const float *src, size_t lds, int nrows, int kc) {
+    const __mmask16 wm = mask_n(width);
+    if (nrows > 16) nrows = 16;
+    for (int k0 = 0; k0 < kc; k0 += 16) {
+        int nk = kc - k0 < 16 ? kc - k0 : 16;
+        __mmask16 km = mask_n(nk);
+        __m512 v[16];
+        for (int r = 0; r < 16; r++)
+            v[r] = r < nrows ? _mm512_maskz_loadu_ps(km, src + r * lds + k0) : _mm512_setzero_ps();
+        transpose16(v);
+        for (int k = 0; k < nk; k++) _mm512_mask_storeu_ps(dst + (size_t)(k0 + k) * ldd, wm, v[k]);
+    }
+}
+
 /* op(B)[k0:k0+kc, j0:j0+NR] -> bp[k*NR + jj], zero beyond N */
 void nn_pack_b(float *bp, int transB, const float *B, int ldb, int k0, int kc, int j0, int N) {
     int nr = N - j0 < NR ? N - j0 : NR;
@@ -46,13 +92,10 @@ void nn_pack_b(float *bp, int transB, const float *B, int ldb, int k0, int kc, i
             if (nr == NR) memcpy(dst, src, NR * sizeof(float));
             else { memcpy(dst, src, (size_t)nr * sizeof(float)); memset(dst + nr, 0, (size_t)(NR - nr) * sizeof(float)); }
         }
-    } else {         /* B is N x K: op(B)[k][j] = B[j][k] */
-        for (int jj = 0; jj < NR; jj++) {
-            if (jj < nr) {
-                const float *src = B + (size_t)(j0 + jj) * ldb + k0;
-                for (int k = 0; k < kc; k++) bp[(size_t)k * NR + jj] = src[k];
-            } else
-                for (int k = 0; k < kc; k++) bp[(size_t)k * NR + jj] = 0.0f;
+    } else {         /* B is N x K: op(B)[k][j] = B[j][k], two 16-column halves */
+        for (int h = 0; h < NR; h += 16) {
+            int rows = nr - h < 0 ? 0 : nr - h;
+            pack_transposed(bp + h, NR, 16, B + (size_t)(j0 + (rows ? h : 0)) * ldb + k0, (size_t)ldb, rows, kc);
         }
     }
 }
@@ -60,21 +103,12 @@ void nn_pack_b(float *bp, int transB, const float *B, int ldb, int k0, int kc, i
 /* op(A)[i0:i0+MR, k0:k0+kc] -> ap[k*MR + r], zero beyond M */
 void nn_pack_a(float *ap, int transA, const float *A, int lda, int i0, int M, int k0, int kc) {
     int mr = M - i0 < MR ? M - i0 : MR;
-    if (transA) {    /* A is K x M: op(A)[r][k] = A[k][r] */
-        for (int k = 0; k < kc; k++) {
-            const float *src = A + (size_t)(k0 + k) * lda + i0;
-            float *dst = ap + (size_t)k * MR;
-            for (int r = 0; r < MR; r++) dst[r] = r < mr ? src[r] : 0.0f;
-        }
-    } else {
-        for (int r = 0; r < MR; r++) {
-            if (r < mr) {
-                const float *src = A + (size_t)(i0 + r) * lda + k0;
-                for (int k = 0; k < kc; k++) ap[(size_t)k * MR + r] = src[k];
-            } else
-                for (int k = 0; k < kc; k++) ap[(size_t)k * MR + r] = 0.0f;
-        }
-    }
+    if (transA) {    /* A is K x M: op(A)[r][k] = A[k][r], MR contiguous floats per k */
+        __mmask16 lm = mask_n(mr), sm = mask_n(MR);
+        for (int k = 0; k < kc; k++)
+            _mm512_mask_storeu_ps(ap + (size_t)k * MR, sm, _mm512_maskz_loadu_ps(lm, A + (size_t)(k0 + k) * lda + i0));
+    } else
+        pack_transposed(ap, MR, MR, A + (size_t)i0 * lda + k0, (size_t)lda, mr, kc);
 }
 
 /* C[0:mr, 0:nr] += alpha * ap (MR x kc) . bp (kc x NR) */
@@ -137,22 +171,38 @@ void nn_kernel_strided(int kc, const float *A, int rs, int ks, const float *bp, 
     }
 }
 
+/* Packed panels of op(B) for calls from outside a parallel region: one buffer, kept and grown.
+ * A fresh multi-megabyte allocation per product is a fresh mmap, and its page faults cost
+ * ~3% of a training step. Calls nested in a parallel region (one thread each) allocate. */
+static float *bbuf;
+static size_t bcap;
+
 static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float *C, int ldc) {
     const int npanels = (N + NR - 1) / NR, nblocks = (M + MR - 1) / MR;
     const int kcmax = K < KC ? K : KC;
-    float *bp = aligned_alloc(64, (size_t)npanels * NR * kcmax * sizeof(float) + 64);
+    const size_t need = (size_t)npanels * NR * kcmax;
+    const int nested = omp_in_parallel();
+    float *bp = NULL;
+    if (nested) bp = aligned_alloc(64, need * sizeof(float) + 64);
+    else if (need <= bcap) bp = bbuf;
+    else {
+        free(bbuf);
+        bbuf = aligned_alloc(64, need * sizeof(float) + 64);
+        bcap = bbuf ? need : 0;
+        bp = bbuf;
+    }
     if (!bp) { cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                            M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc); return; }
-    /* nested inside a parallel loop (attention): run on the calling thread only */
-    const int par = !omp_in_parallel() && (double)M * N * K > 2e5;
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        int kc = K - k0 < KC ? K - k0 : KC;
-        #pragma omp parallel for schedule(static) if (par)
-        for (int p = 0; p < npanels; p++) nn_pack_b(bp + (size_t)p * NR * kc, transB, B, ldb, k0, kc, p * NR, N);
-        #pragma omp parallel if (par)
-        {
-            float ap[MR * KC] __attribute__((aligned(64)));
+    /* one parallel region for the whole product (each one costs a wake-up of the pool) */
+    const int par = !nested && (double)M * N * K > 2e5;
+    #pragma omp parallel if (par)
+    {
+        float ap[MR * KC] __attribute__((aligned(64)));
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            #pragma omp for schedule(static)
+            for (int p = 0; p < npanels; p++) nn_pack_b(bp + (size_t)p * NR * kc, transB, B, ldb, k0, kc, p * NR, N);
             #pragma omp for schedule(static)
             for (int ib = 0; ib < nblocks; ib++) {
                 int i0 = ib * MR, mr = M - i0 < MR ? M - i0 : MR;
@@ -164,7 +214,7 @@ static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha
             }
         }
     }
-    free(bp);
+    if (nested) free(bp);
 }
 #endif
 
