@@ -89,8 +89,13 @@ void nn_pack_b(float *bp, int transB, const float *B, int ldb, int k0, int kc, i
         for (int k = 0; k < kc; k++) {
             const float *src = B + (size_t)(k0 + k) * ldb + j0;
             float *dst = bp + (size_t)k * NR;
-            if (nr == NR) memcpy(dst, src, NR * sizeof(float));
-            else { memcpy(dst, src, (size_t)nr * sizeof(float)); memset(dst + nr, 0, (size_t)(NR - nr) * sizeof(float)); }
+            if (nr == NR) {
+                _mm512_store_ps(dst, _mm512_loadu_ps(src));
+                _mm512_store_ps(dst + 16, _mm512_loadu_ps(src + 16));
+            } else {
+                _mm512_store_ps(dst, _mm512_maskz_loadu_ps(mask_n(nr), src));
+                _mm512_store_ps(dst + 16, _mm512_maskz_loadu_ps(mask_n(nr - 16 > 0 ? nr - 16 : 0), src + 16));
+            }
         }
     } else {         /* B is N x K: op(B)[k][j] = B[j][k], two 16-column halves */
         for (int h = 0; h < NR; h += 16) {
@@ -171,47 +176,56 @@ void nn_kernel_strided(int kc, const float *A, int rs, int ks, const float *bp, 
     }
 }
 
-/* Packed panels of op(B) for calls from outside a parallel region: one buffer, kept and grown.
- * A fresh multi-megabyte allocation per product is a fresh mmap, and its page faults cost
- * ~3% of a training step. Calls nested in a parallel region (one thread each) allocate. */
+/* Packing buffers for calls from outside a parallel region: kept and grown. A fresh
+ * multi-megabyte allocation per product is a fresh mmap, and its page faults cost ~3% of a
+ * training step. Calls nested in a parallel region (one thread each) allocate their own. */
 static float *bbuf;
 static size_t bcap;
+
+static float *grow(float **buf, size_t *cap, size_t need) {
+    if (need <= *cap) return *buf;
+    free(*buf);
+    *buf = aligned_alloc(64, need * sizeof(float) + 64);
+    *cap = *buf ? need : 0;
+    return *buf;
+}
 
 static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float *C, int ldc) {
     const int npanels = (N + NR - 1) / NR, nblocks = (M + MR - 1) / MR;
     const int kcmax = K < KC ? K : KC;
-    const size_t need = (size_t)npanels * NR * kcmax;
+    const size_t bneed = (size_t)npanels * NR * kcmax;
     const int nested = omp_in_parallel();
-    float *bp = NULL;
-    if (nested) bp = aligned_alloc(64, need * sizeof(float) + 64);
-    else if (need <= bcap) bp = bbuf;
-    else {
-        free(bbuf);
-        bbuf = aligned_alloc(64, need * sizeof(float) + 64);
-        bcap = bbuf ? need : 0;
-        bp = bbuf;
+    float *bp = nested ? aligned_alloc(64, bneed * sizeof(float) + 64) : grow(&bbuf, &bcap, bneed);
+    if (!bp) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
+        return;
     }
-    if (!bp) { cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                           M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc); return; }
-    /* one parallel region for the whole product (each one costs a wake-up of the pool) */
+    /* One parallel region for the whole product (each region costs a wake-up of the pool).
+     * The C tiles (row block, panel), row-block major, are split into one contiguous range
+     * per thread, the same for every K block: a tile never changes hands, so results do not
+     * depend on the thread count, and a product with few row blocks (weight gradients of
+     * 256 rows: 19 blocks) is still balanced to within one tile. */
     const int par = !nested && (double)M * N * K > 2e5;
     #pragma omp parallel if (par)
     {
         float ap[MR * KC] __attribute__((aligned(64)));
+        const long ntiles = (long)nblocks * npanels;
+        const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+        const long t0 = ntiles * tid / nth, t1 = ntiles * (tid + 1) / nth;
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
             #pragma omp for schedule(static)
             for (int p = 0; p < npanels; p++) nn_pack_b(bp + (size_t)p * NR * kc, transB, B, ldb, k0, kc, p * NR, N);
-            #pragma omp for schedule(static)
-            for (int ib = 0; ib < nblocks; ib++) {
-                int i0 = ib * MR, mr = M - i0 < MR ? M - i0 : MR;
-                nn_pack_a(ap, transA, A, lda, i0, M, k0, kc);
-                for (int p = 0; p < npanels; p++) {
-                    int j0 = p * NR, nr = N - j0 < NR ? N - j0 : NR;
-                    nn_kernel(kc, ap, bp + (size_t)p * NR * kc, C + (size_t)i0 * ldc + j0, ldc, alpha, mr, nr);
-                }
+            int packed = -1;   /* row block now in ap */
+            for (long t = t0; t < t1; t++) {
+                int ib = (int)(t / npanels), p = (int)(t % npanels);
+                int i0 = ib * MR, mr = M - i0 < MR ? M - i0 : MR, j0 = p * NR, nr = N - j0 < NR ? N - j0 : NR;
+                if (ib != packed) { nn_pack_a(ap, transA, A, lda, i0, M, k0, kc); packed = ib; }
+                nn_kernel(kc, ap, bp + (size_t)p * NR * kc, C + (size_t)i0 * ldc + j0, ldc, alpha, mr, nr);
             }
+            #pragma omp barrier   /* bp is repacked for the next K block */
         }
     }
     if (nested) free(bp);
