@@ -155,7 +155,7 @@ static void gpt2_forward(model *m, const int *tok, int B, int T) {
     layernorm_forward(m->hidden, lnf_mean, lnf_rstd, x, P(LNFW), P(LNFB), N, C);
 }
 
-static void zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
+static void zero(float *p, size_t n) { nn_zero(p, n); }
 
 static void gpt2_backward(model *m, const int *tok, int B, int T) {
     const model_config *c = &m->cfg;

@@ -28,6 +28,7 @@
 #define KC 512   /* 14 x 512 floats of A (28 KB) stay in L1 while a panel of B streams */
 
 static void scale_c(float *C, int ldc, int M, int N, float beta) {
+    #pragma omp parallel for schedule(static) if ((double)M * N > 65536)
     for (int i = 0; i < M; i++) {
         float *c = C + (size_t)i * ldc;
         if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));

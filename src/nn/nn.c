@@ -26,6 +26,12 @@ float *nn_alloc(size_t nfloats) {
 }
 void nn_free(float *p) { free(p); }
 
+void nn_zero(float *p, size_t n) {
+    const size_t chunk = 16384;   /* 64 KB per piece */
+    #pragma omp parallel for schedule(static) if (n > 2 * chunk)
+    for (size_t c0 = 0; c0 < n; c0 += chunk) memset(p + c0, 0, (n - c0 < chunk ? n - c0 : chunk) * sizeof(float));
+}
+
 void nn_set_threads(int n) {
     static int def;
     if (!def) def = omp_get_max_threads();
@@ -224,6 +230,8 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
                     for (int r = 0; r < mr; r++) {
                         int t = i0 + r;
                         float *s = S + (size_t)r * T, mx = -INFINITY, sum = 0;
+                        /* max is exact, so the vector order gives the same bits */
+                        #pragma omp simd reduction(max:mx)
                         for (int j = 0; j <= t; j++) mx = s[j] > mx ? s[j] : mx;
                         #pragma omp simd reduction(+:sum)
                         for (int j = 0; j <= t; j++) { s[j] = fexp(s[j] - mx); sum += s[j]; }
