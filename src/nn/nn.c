@@ -510,14 +510,35 @@ void adamw_update(float *p, const float *g, float *m, float *v, size_t n, const 
     const float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
     const float step = lr / bc1, rbc2 = 1.0f / sqrtf(bc2);
     const float wd = decay ? lr * h->weight_decay : 0.0f;
+    const size_t chunk = 4096;
     #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
-        float mi = b1 * m[i] + (1.0f - b1) * gi;
-        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-        m[i] = mi; v[i] = vi;
-        float pi = p[i] - wd * p[i];
-        p[i] = pi - step * mi / (sqrtf(vi) * rbc2 + eps);
+    for (size_t c0 = 0; c0 < n; c0 += chunk) {
+        size_t i = c0, c1 = c0 + chunk < n ? c0 + chunk : n;
+#ifdef __AVX512F__
+        /* 16 at a time: the compiler keeps sqrtf scalar (errno), which made AdamW ~4x slower.
+         * The same operations in the same order as the scalar loop, so the same bits. */
+        const __m512 vb1 = _mm512_set1_ps(b1), vb2 = _mm512_set1_ps(b2), v1b1 = _mm512_set1_ps(1.0f - b1),
+                     v1b2 = _mm512_set1_ps(1.0f - b2), vwd = _mm512_set1_ps(wd), vstep = _mm512_set1_ps(step),
+                     vrbc2 = _mm512_set1_ps(rbc2), veps = _mm512_set1_ps(eps);
+        for (; i + 16 <= c1; i += 16) {
+            __m512 gi = _mm512_loadu_ps(g + i), pv = _mm512_loadu_ps(p + i);
+            __m512 mi = _mm512_add_ps(_mm512_mul_ps(vb1, _mm512_loadu_ps(m + i)), _mm512_mul_ps(v1b1, gi));
+            __m512 vi = _mm512_add_ps(_mm512_mul_ps(vb2, _mm512_loadu_ps(v + i)), _mm512_mul_ps(_mm512_mul_ps(v1b2, gi), gi));
+            _mm512_storeu_ps(m + i, mi);
+            _mm512_storeu_ps(v + i, vi);
+            __m512 pi = _mm512_sub_ps(pv, _mm512_mul_ps(vwd, pv));
+            __m512 den = _mm512_add_ps(_mm512_mul_ps(_mm512_sqrt_ps(vi), vrbc2), veps);
+            _mm512_storeu_ps(p + i, _mm512_sub_ps(pi, _mm512_div_ps(_mm512_mul_ps(vstep, mi), den)));
+        }
+#endif
+        for (; i < c1; i++) {
+            float gi = g[i];
+            float mi = b1 * m[i] + (1.0f - b1) * gi;
+            float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+            m[i] = mi; v[i] = vi;
+            float pi = p[i] - wd * p[i];
+            p[i] = pi - step * mi / (sqrtf(vi) * rbc2 + eps);
+        }
     }
 }
 
