@@ -142,9 +142,8 @@ void model_backward(model *m, const int *tok, const int *tgt, int B, int T, floa
     int N = B * T;
     if (scale <= 0) scale = m->counted ? 1.0f / m->counted : 0;
     crossentropy_forward(m->losses, m->dlogits, m->logits, tgt, N, c->vocab, scale);
-    nn_zero(m->dhidden, (size_t)N * c->d_model);
-    matmul_backward(m->dhidden, model_grad(m, m->head), NULL, m->dlogits, m->hidden,
-                    model_tensor(m, m->head), N, c->d_model, c->vocab);
+    matmul_backward_set(m->dhidden, model_grad(m, m->head), NULL, m->dlogits, m->hidden,
+                        model_tensor(m, m->head), N, c->d_model, c->vocab);
     m->ops->backward(m, tok, B, T);
 }
 

@@ -117,8 +117,10 @@ void nn_pack_a(float *ap, int transA, const float *A, int lda, int i0, int M, in
         pack_transposed(ap, MR, MR, A + (size_t)i0 * lda + k0, (size_t)lda, mr, kc);
 }
 
-/* C[0:mr, 0:nr] += alpha * ap (MR x kc) . bp (kc x NR) */
-void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr) {
+/* C[0:mr, 0:nr] += alpha * ap (MR x kc) . bp (kc x NR); with add = 0, C = alpha * ap . bp
+ * (the first K block of a product with beta = 0: no zeroing pass, no read of C). */
+static inline void kernel_tile(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr,
+                               int nr, int add) {
     __m512 c0[MR], c1[MR];
     for (int r = 0; r < MR; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
     for (int k = 0; k < kc; k++) {
@@ -131,7 +133,14 @@ void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, floa
         ap += MR; bp += NR;
     }
     __m512 al = _mm512_set1_ps(alpha);
-    if (nr == NR) {
+    if (!add) {   /* alpha * acc, rounded once: the same bits as alpha * acc + 0 */
+        __mmask16 m0 = mask_n(nr), m1 = mask_n(nr - 16 > 0 ? nr - 16 : 0);
+        for (int r = 0; r < mr; r++) {
+            float *c = C + (size_t)r * ldc;
+            _mm512_mask_storeu_ps(c, m0, _mm512_mul_ps(al, c0[r]));
+            if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_mul_ps(al, c1[r]));
+        }
+    } else if (nr == NR) {
         for (int r = 0; r < mr; r++) {
             float *c = C + (size_t)r * ldc;
             _mm512_storeu_ps(c, _mm512_fmadd_ps(al, c0[r], _mm512_loadu_ps(c)));
@@ -146,6 +155,10 @@ void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, floa
             if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_fmadd_ps(al, c1[r], _mm512_maskz_loadu_ps(m1, c + 16)));
         }
     }
+}
+
+void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr) {
+    kernel_tile(kc, ap, bp, C, ldc, alpha, mr, nr, 1);
 }
 
 /* The same tile reading op(A) in place: element (r, k) at A[r*rs + k*ks] (no packing; for
@@ -191,8 +204,9 @@ static float *grow(float **buf, size_t *cap, size_t need) {
     return *buf;
 }
 
+/* C (+)= alpha op(A) op(B); overwrite: C is not read (beta = 0) */
 static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                        const float *B, int ldb, float *C, int ldc) {
+                        const float *B, int ldb, float *C, int ldc, int overwrite) {
     const int npanels = (N + NR - 1) / NR, nblocks = (M + MR - 1) / MR;
     const int kcmax = K < KC ? K : KC;
     const size_t bneed = (size_t)npanels * NR * kcmax;
@@ -200,7 +214,7 @@ static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha
     float *bp = nested ? aligned_alloc(64, bneed * sizeof(float) + 64) : grow(&bbuf, &bcap, bneed);
     if (!bp) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
+                    M, N, K, alpha, A, lda, B, ldb, overwrite ? 0.0f : 1.0f, C, ldc);
         return;
     }
     /* One parallel region for the whole product (each region costs a wake-up of the pool).
@@ -224,7 +238,8 @@ static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha
                 int ib = (int)(t / npanels), p = (int)(t % npanels);
                 int i0 = ib * MR, mr = M - i0 < MR ? M - i0 : MR, j0 = p * NR, nr = N - j0 < NR ? N - j0 : NR;
                 if (ib != packed) { nn_pack_a(ap, transA, A, lda, i0, M, k0, kc); packed = ib; }
-                nn_kernel(kc, ap, bp + (size_t)p * NR * kc, C + (size_t)i0 * ldc + j0, ldc, alpha, mr, nr);
+                kernel_tile(kc, ap, bp + (size_t)p * NR * kc, C + (size_t)i0 * ldc + j0, ldc, alpha, mr, nr,
+                            !(overwrite && k0 == 0));
             }
             #pragma omp barrier   /* bp is repacked for the next K block */
         }
@@ -238,8 +253,8 @@ void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const fl
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { scale_c(C, ldc, M, N, beta); return; }   /* BLAS rejects lda < 1 */
 #ifdef __AVX512F__
-    if (beta != 1.0f) scale_c(C, ldc, M, N, beta);
-    gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc);
+    if (beta != 1.0f && beta != 0.0f) scale_c(C, ldc, M, N, beta);
+    gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 0.0f);
 #else
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
                 alpha, A, lda, B, ldb, beta, C, ldc);

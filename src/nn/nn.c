@@ -166,10 +166,10 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
                 bias ? 1.0f : 0.0f, out, OC);
 }
 
-void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                     const float *w, int N, int C, int OC) {
+static void matmul_bwd(float *dinp, float dinp_beta, float *dw, float *dbias, const float *dout, const float *inp,
+                       const float *w, int N, int C, int OC) {
     if (dinp)
-        nn_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
+        nn_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, dinp_beta, dinp, C);
     nn_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (dbias) {
         #pragma omp parallel for schedule(static)
@@ -184,6 +184,14 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
             for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
         }
     }
+}
+void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                     const float *w, int N, int C, int OC) {
+    matmul_bwd(dinp, 1.0f, dw, dbias, dout, inp, w, N, C, OC);
+}
+void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                         const float *w, int N, int C, int OC) {
+    matmul_bwd(dinp, 0.0f, dw, dbias, dout, inp, w, N, C, OC);
 }
 
 /* ---- attention ---- */

@@ -27,6 +27,10 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
 /* dinp += dout @ w; dw += dout^T @ inp; dbias += colsum(dout). dinp/dbias may be NULL. */
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC);
+/* The same, but dinp is overwritten (dinp = dout @ w), not accumulated: for a gradient buffer
+ * that only this product writes, which then needs no zeroing pass first. */
+void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                         const float *w, int N, int C, int OC);
 
 /* Causal multi-head self-attention. qkv (B,T,3C) = [q | k | v], head h at columns h*hs.
  * att (B,NH,T,T) receives the softmax probabilities (only the causal lower triangle is
