@@ -27,11 +27,13 @@
 #define NR NN_NR
 #define KC 512   /* 14 x 512 floats of A (28 KB) stay in L1 while a panel of B streams */
 
-static void scale_c(float *C, int ldc, int M, int N, float beta) {
+/* C = beta * C, or each row = bias when bias is not NULL */
+static void scale_c(float *C, int ldc, int M, int N, float beta, const float *bias) {
     #pragma omp parallel for schedule(static) if ((double)M * N > 65536)
     for (int i = 0; i < M; i++) {
         float *c = C + (size_t)i * ldc;
-        if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
+        if (bias) memcpy(c, bias, (size_t)N * sizeof(float));
+        else if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
         else for (int j = 0; j < N; j++) c[j] *= beta;
     }
 }
@@ -120,7 +122,7 @@ void nn_pack_a(float *ap, int transA, const float *A, int lda, int i0, int M, in
 /* C[0:mr, 0:nr] += alpha * ap (MR x kc) . bp (kc x NR); with add = 0, C = alpha * ap . bp
  * (the first K block of a product with beta = 0: no zeroing pass, no read of C). */
 static inline void kernel_tile(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr,
-                               int nr, int add) {
+                               int nr, int add, const float *bias) {
     __m512 c0[MR], c1[MR];
     for (int r = 0; r < MR; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
     for (int k = 0; k < kc; k++) {
@@ -133,13 +135,21 @@ static inline void kernel_tile(int kc, const float *ap, const float *bp, float *
         ap += MR; bp += NR;
     }
     __m512 al = _mm512_set1_ps(alpha);
-    if (!add) {   /* alpha * acc, rounded once: the same bits as alpha * acc + 0 */
+    if (!add) {
         __mmask16 m0 = mask_n(nr), m1 = mask_n(nr - 16 > 0 ? nr - 16 : 0);
-        for (int r = 0; r < mr; r++) {
-            float *c = C + (size_t)r * ldc;
-            _mm512_mask_storeu_ps(c, m0, _mm512_mul_ps(al, c0[r]));
-            if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_mul_ps(al, c1[r]));
-        }
+        if (bias) {   /* alpha * acc + bias, rounded once: as if C had been set to the bias */
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, bias), b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+            for (int r = 0; r < mr; r++) {
+                float *c = C + (size_t)r * ldc;
+                _mm512_mask_storeu_ps(c, m0, _mm512_fmadd_ps(al, c0[r], b0));
+                if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_fmadd_ps(al, c1[r], b1));
+            }
+        } else        /* alpha * acc, rounded once: the same bits as alpha * acc + 0 */
+            for (int r = 0; r < mr; r++) {
+                float *c = C + (size_t)r * ldc;
+                _mm512_mask_storeu_ps(c, m0, _mm512_mul_ps(al, c0[r]));
+                if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_mul_ps(al, c1[r]));
+            }
     } else if (nr == NR) {
         for (int r = 0; r < mr; r++) {
             float *c = C + (size_t)r * ldc;
@@ -158,7 +168,7 @@ static inline void kernel_tile(int kc, const float *ap, const float *bp, float *
 }
 
 void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr) {
-    kernel_tile(kc, ap, bp, C, ldc, alpha, mr, nr, 1);
+    kernel_tile(kc, ap, bp, C, ldc, alpha, mr, nr, 1, NULL);
 }
 
 /* The same tile reading op(A) in place: element (r, k) at A[r*rs + k*ks] (no packing; for
@@ -204,17 +214,19 @@ static float *grow(float **buf, size_t *cap, size_t need) {
     return *buf;
 }
 
-/* C (+)= alpha op(A) op(B); overwrite: C is not read (beta = 0) */
+/* C (+)= alpha op(A) op(B); overwrite: C is not read (beta = 0), and then, when bias is not
+ * NULL, C = alpha op(A) op(B) + bias (bias[j] added to column j). */
 static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                        const float *B, int ldb, float *C, int ldc, int overwrite) {
+                        const float *B, int ldb, float *C, int ldc, int overwrite, const float *bias) {
     const int npanels = (N + NR - 1) / NR, nblocks = (M + MR - 1) / MR;
     const int kcmax = K < KC ? K : KC;
     const size_t bneed = (size_t)npanels * NR * kcmax;
     const int nested = omp_in_parallel();
     float *bp = nested ? aligned_alloc(64, bneed * sizeof(float) + 64) : grow(&bbuf, &bcap, bneed);
     if (!bp) {
+        if (bias) scale_c(C, ldc, M, N, 0.0f, bias);
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    M, N, K, alpha, A, lda, B, ldb, overwrite ? 0.0f : 1.0f, C, ldc);
+                    M, N, K, alpha, A, lda, B, ldb, overwrite && !bias ? 0.0f : 1.0f, C, ldc);
         return;
     }
     /* One parallel region for the whole product (each region costs a wake-up of the pool).
@@ -239,7 +251,7 @@ static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha
                 int i0 = ib * MR, mr = M - i0 < MR ? M - i0 : MR, j0 = p * NR, nr = N - j0 < NR ? N - j0 : NR;
                 if (ib != packed) { nn_pack_a(ap, transA, A, lda, i0, M, k0, kc); packed = ib; }
                 kernel_tile(kc, ap, bp + (size_t)p * NR * kc, C + (size_t)i0 * ldc + j0, ldc, alpha, mr, nr,
-                            !(overwrite && k0 == 0));
+                            !(overwrite && k0 == 0), bias ? bias + j0 : NULL);
             }
             #pragma omp barrier   /* bp is repacked for the next K block */
         }
@@ -251,12 +263,24 @@ static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha
 void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) { scale_c(C, ldc, M, N, beta); return; }   /* BLAS rejects lda < 1 */
+    if (K <= 0) { scale_c(C, ldc, M, N, beta, NULL); return; }   /* BLAS rejects lda < 1 */
 #ifdef __AVX512F__
-    if (beta != 1.0f && beta != 0.0f) scale_c(C, ldc, M, N, beta);
-    gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 0.0f);
+    if (beta != 1.0f && beta != 0.0f) scale_c(C, ldc, M, N, beta, NULL);
+    gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 0.0f, NULL);
 #else
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
                 alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
+}
+
+void nn_sgemm_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, const float *bias, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+#ifdef __AVX512F__
+    if (K > 0) { gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, 1, bias); return; }
+#endif
+    scale_c(C, ldc, M, N, 0.0f, bias);
+    if (K > 0)
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
+                    alpha, A, lda, B, ldb, 1.0f, C, ldc);
 }

@@ -158,12 +158,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
 
 /* ---- matmul (BLIS sgemm) ---- */
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
-    if (bias) {
-        #pragma omp parallel for schedule(static)
-        for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof(float));
-    }
-    nn_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C,
-                bias ? 1.0f : 0.0f, out, OC);
+    if (bias) nn_sgemm_bias(0, 1, N, OC, C, 1.0f, inp, C, w, C, bias, out, OC);
+    else nn_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC);
 }
 
 static void matmul_bwd(float *dinp, float dinp_beta, float *dw, float *dbias, const float *dout, const float *inp,

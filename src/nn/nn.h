@@ -47,6 +47,10 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
  * Parallel when called outside a parallel region. */
 void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+/* C = alpha * op(A) op(B) + bias, bias (N) added to every row (a Linear layer's forward with
+ * the bias added as the product's first block is stored: no separate pass over C). */
+void nn_sgemm_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, const float *bias, float *C, int ldc);
 
 /* GELU, tanh approximation (GPT-2). */
 void gelu_forward(float *out, const float *inp, size_t n);
