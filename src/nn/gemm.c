@@ -170,6 +170,9 @@ static inline void kernel_tile(int kc, const float *ap, const float *bp, float *
 void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr) {
     kernel_tile(kc, ap, bp, C, ldc, alpha, mr, nr, 1, NULL);
 }
+void nn_kernel_store(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr) {
+    kernel_tile(kc, ap, bp, C, ldc, alpha, mr, nr, 0, NULL);
+}
 
 /* The same tile reading op(A) in place: element (r, k) at A[r*rs + k*ks] (no packing; for
  * products with one or two column panels, where packing A would cost as much as the FMAs).

@@ -195,7 +195,8 @@ void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout
 /* Packed causal attention on the AVX-512 micro-kernel. Per (b,h), on one thread: K^T, V (and
  * in backward V^T, K, Q, dO) are packed once into 32-wide panels; query rows go by tiles of
  * NN_MR, and a tile only visits the key panels up to its last row (the causal triangle).
- * Probabilities and dS are kept as full rows with zeros above the diagonal, so the transposed
+ * Probabilities and dS are kept as rows with zeros above the diagonal up to the end of the
+ * tile's last key panel (further columns are never written nor read), so the transposed
  * products (dK = dS^T Q, dV = P^T dO) read them directly from the key block downwards. */
 #define MR NN_MR
 #define NR NN_NR
@@ -225,11 +226,11 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
                 for (int i0 = 0; i0 < T; i0 += MR) {
                     int mr = T - i0 < MR ? T - i0 : MR, kend = i0 + mr;
                     float *S = A + (size_t)i0 * T;
-                    for (int r = 0; r < mr; r++) memset(S + (size_t)r * T, 0, (size_t)T * sizeof(float));
-                    /* S = scale * Q K^T over the key panels up to the tile's last row */
+                    /* S = scale * Q K^T over the key panels up to the tile's last row (stored:
+                     * columns past the last panel are never written nor read) */
                     nn_pack_a(ap, 0, q, C3, i0, T, 0, hs);
                     for (int p = 0; p * NR < kend; p++)
-                        nn_kernel(hs, ap, kt + (size_t)p * NR * hs, S + p * NR, T, scale, mr,
+                        nn_kernel_store(hs, ap, kt + (size_t)p * NR * hs, S + p * NR, T, scale, mr,
                                   T - p * NR < NR ? T - p * NR : NR);
                     for (int r = 0; r < mr; r++) {
                         int t = i0 + r;
@@ -278,11 +279,10 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 for (int i0 = 0; i0 < T; i0 += MR) {
                     int mr = T - i0 < MR ? T - i0 : MR, kend = i0 + mr;
                     float *D = dS + (size_t)i0 * T;
-                    for (int r = 0; r < mr; r++) memset(D + (size_t)r * T, 0, (size_t)T * sizeof(float));
-                    /* dP = dO V^T */
+                    /* dP = dO V^T (stored, over the same panels as S) */
                     nn_pack_a(ap, 0, dO, C, i0, T, 0, hs);
                     for (int p = 0; p * NR < kend; p++)
-                        nn_kernel(hs, ap, vt + (size_t)p * NR * hs, D + p * NR, T, 1.0f, mr,
+                        nn_kernel_store(hs, ap, vt + (size_t)p * NR * hs, D + p * NR, T, 1.0f, mr,
                                   T - p * NR < NR ? T - p * NR : NR);
                     /* dS = P * (dP - sum_j P dP) * scale, zero above the diagonal */
                     for (int r = 0; r < mr; r++) {
