@@ -426,19 +426,28 @@ void gelu_forward(float *out, const float *inp, size_t n) {
     }
 }
 
+static inline float gelu_grad(float x) {
+    float u = GELU_K * (x + 0.044715f * x * x * x);
+    float th = ftanh(u);
+    float sech2 = 1.0f - th * th;
+    return 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+}
+
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
     #pragma omp parallel for schedule(static)
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
         size_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
         #pragma omp simd
-        for (size_t i = c0; i < c1; i++) {
-            float x = inp[i];
-            float u = GELU_K * (x + 0.044715f * x * x * x);
-            float th = ftanh(u);
-            float sech2 = 1.0f - th * th;
-            float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-            dinp[i] += g * dout[i];
-        }
+        for (size_t i = c0; i < c1; i++) dinp[i] += gelu_grad(inp[i]) * dout[i];
+    }
+}
+
+void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n) {
+    #pragma omp parallel for schedule(static)
+    for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
+        size_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
+        #pragma omp simd
+        for (size_t i = c0; i < c1; i++) dinp[i] = gelu_grad(inp[i]) * dout[i];
     }
 }
 

@@ -55,6 +55,8 @@ void nn_sgemm_bias(int transA, int transB, int M, int N, int K, float alpha, con
 /* GELU, tanh approximation (GPT-2). */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+/* dinp = gelu'(inp) * dout (overwritten; dinp may be dout: in place) */
+void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);
 
 /* out = a + b */
 void residual_forward(float *out, const float *a, const float *b, size_t n);
