@@ -119,10 +119,8 @@ void nn_pack_a(float *ap, int transA, const float *A, int lda, int i0, int M, in
         pack_transposed(ap, MR, MR, A + (size_t)i0 * lda + k0, (size_t)lda, mr, kc);
 }
 
-/* C[0:mr, 0:nr] += alpha * ap (MR x kc) . bp (kc x NR); with add = 0, C = alpha * ap . bp
- * (the first K block of a product with beta = 0: no zeroing pass, no read of C). */
-static inline void kernel_tile(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr,
-                               int nr, int add, const float *bias) {
+/* C[0:mr, 0:nr] += alpha * ap (MR x kc) . bp (kc x NR) */
+void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr) {
     __m512 c0[MR], c1[MR];
     for (int r = 0; r < MR; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
     for (int k = 0; k < kc; k++) {
@@ -135,22 +133,7 @@ static inline void kernel_tile(int kc, const float *ap, const float *bp, float *
         ap += MR; bp += NR;
     }
     __m512 al = _mm512_set1_ps(alpha);
-    if (!add) {
-        __mmask16 m0 = mask_n(nr), m1 = mask_n(nr - 16 > 0 ? nr - 16 : 0);
-        if (bias) {   /* alpha * acc + bias, rounded once: as if C had been set to the bias */
-            __m512 b0 = _mm512_maskz_loadu_ps(m0, bias), b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-            for (int r = 0; r < mr; r++) {
-                float *c = C + (size_t)r * ldc;
-                _mm512_mask_storeu_ps(c, m0, _mm512_fmadd_ps(al, c0[r], b0));
-                if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_fmadd_ps(al, c1[r], b1));
-            }
-        } else        /* alpha * acc, rounded once: the same bits as alpha * acc + 0 */
-            for (int r = 0; r < mr; r++) {
-                float *c = C + (size_t)r * ldc;
-                _mm512_mask_storeu_ps(c, m0, _mm512_mul_ps(al, c0[r]));
-                if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_mul_ps(al, c1[r]));
-            }
-    } else if (nr == NR) {
+    if (nr == NR) {
         for (int r = 0; r < mr; r++) {
             float *c = C + (size_t)r * ldc;
             _mm512_storeu_ps(c, _mm512_fmadd_ps(al, c0[r], _mm512_loadu_ps(c)));
@@ -167,11 +150,36 @@ static inline void kernel_tile(int kc, const float *ap, const float *bp, float *
     }
 }
 
-void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr) {
-    kernel_tile(kc, ap, bp, C, ldc, alpha, mr, nr, 1, NULL);
+/* C[0:mr, 0:nr] = alpha * ap . bp + bias[0:nr] (bias may be NULL: zero), C not read: the first
+ * K block of a product with beta = 0 needs no zeroing pass. fma(alpha, acc, bias) is rounded
+ * once, the same bits as presetting C to the bias (or 0) and accumulating. A separate copy of
+ * the loop: one function with both epilogues made gcc spill an accumulator. */
+static void kernel_store(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr,
+                         const float *bias) {
+    __m512 c0[MR], c1[MR];
+    for (int r = 0; r < MR; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+        for (int r = 0; r < MR; r++) {
+            __m512 a = _mm512_set1_ps(ap[r]);
+            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+        }
+        ap += MR; bp += NR;
+    }
+    __m512 al = _mm512_set1_ps(alpha);
+    __mmask16 m0 = mask_n(nr), m1 = mask_n(nr - 16 > 0 ? nr - 16 : 0);
+    __m512 z0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    __m512 z1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        float *c = C + (size_t)r * ldc;
+        _mm512_mask_storeu_ps(c, m0, _mm512_fmadd_ps(al, c0[r], z0));
+        if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_fmadd_ps(al, c1[r], z1));
+    }
 }
+
 void nn_kernel_store(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr) {
-    kernel_tile(kc, ap, bp, C, ldc, alpha, mr, nr, 0, NULL);
+    kernel_store(kc, ap, bp, C, ldc, alpha, mr, nr, NULL);
 }
 
 /* The same tile reading op(A) in place: element (r, k) at A[r*rs + k*ks] (no packing; for
@@ -253,8 +261,11 @@ static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha
                 int ib = (int)(t / npanels), p = (int)(t % npanels);
                 int i0 = ib * MR, mr = M - i0 < MR ? M - i0 : MR, j0 = p * NR, nr = N - j0 < NR ? N - j0 : NR;
                 if (ib != packed) { nn_pack_a(ap, transA, A, lda, i0, M, k0, kc); packed = ib; }
-                kernel_tile(kc, ap, bp + (size_t)p * NR * kc, C + (size_t)i0 * ldc + j0, ldc, alpha, mr, nr,
-                            !(overwrite && k0 == 0), bias ? bias + j0 : NULL);
+                if (overwrite && k0 == 0)
+                    kernel_store(kc, ap, bp + (size_t)p * NR * kc, C + (size_t)i0 * ldc + j0, ldc, alpha, mr, nr,
+                                 bias ? bias + j0 : NULL);
+                else
+                    nn_kernel(kc, ap, bp + (size_t)p * NR * kc, C + (size_t)i0 * ldc + j0, ldc, alpha, mr, nr);
             }
             #pragma omp barrier   /* bp is repacked for the next K block */
         }
