@@ -63,9 +63,36 @@ static void test_large_parallel(void) {
     CHECK(worst < 1e-5);
 }
 
+/* nn_sgemm_bias must give the same bits as presetting C to the bias and accumulating
+ * (K across two blocks, N with a partial panel, stride padding, A and B in every layout). */
+static void test_bias(void) {
+    int M = 37, N = 45, K = 600, ldc = N + 3;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            int lda = ta ? M : K, ldb = tb ? K : N;
+            float *A = nn_alloc((size_t)M * K), *B = nn_alloc((size_t)N * K), *bias = nn_alloc(N);
+            float *C1 = nn_alloc((size_t)M * ldc), *C2 = nn_alloc((size_t)M * ldc);
+            fill(A, (size_t)M * K); fill(B, (size_t)N * K); fill(bias, N);
+            fill(C1, (size_t)M * ldc);
+            memcpy(C2, C1, (size_t)M * ldc * sizeof(float));
+            for (int i = 0; i < M; i++) memcpy(C1 + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+            nn_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 1.0f, C1, ldc);
+            nn_sgemm_bias(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, bias, C2, ldc);
+            int same = 1;
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) same &= C1[(size_t)i * ldc + j] == C2[(size_t)i * ldc + j];
+            CHECKF(same, "bias ta %d tb %d", ta, tb);
+            for (int i = 0; i < M; i++)   /* padding columns untouched */
+                for (int j = N; j < ldc; j++) same &= C1[(size_t)i * ldc + j] == C2[(size_t)i * ldc + j];
+            CHECKF(same, "bias padding ta %d tb %d", ta, tb);
+            nn_free(A); nn_free(B); nn_free(bias); nn_free(C1); nn_free(C2);
+        }
+}
+
 int main(void) {
     (void)t_shared; (void)t_tmpdir;
     RUN(test_shapes);
     RUN(test_large_parallel);
+    RUN(test_bias);
     return t_done();
 }

@@ -98,10 +98,10 @@ static layer_acts layer_at(const model *m, int l, int B, int T) {
 }
 
 /* gradient buffers, reused by every layer */
-typedef struct { float *dres, *dln, *dqkv, *datty, *dtmp, *dfch, *dfchg, *scratch; } grad_bufs;
+typedef struct { float *dres, *dln, *dqkv, *datty, *dtmp, *dfchg, *scratch; } grad_bufs;
 static size_t gpt2_dact_floats(const model_config *c, int B, int T) {
     size_t N = (size_t)B * T, C = c->d_model, F = c->d_ff;
-    return N * C * 4 + N * 3 * C + 2 * N * F + (size_t)omp_get_max_threads() * attention_scratch_floats(T);
+    return N * C * 4 + N * 3 * C + N * F + (size_t)omp_get_max_threads() * attention_scratch_floats(T);
 }
 static grad_bufs grads_at(const model *m, int B, int T) {
     size_t N = (size_t)B * T, C = m->cfg.d_model, F = m->cfg.d_ff;
@@ -112,7 +112,6 @@ static grad_bufs grads_at(const model *m, int B, int T) {
     g.dqkv = p; p += N * 3 * C;
     g.datty = p; p += N * C;
     g.dtmp = p; p += N * C;
-    g.dfch = p; p += N * F;
     g.dfchg = p; p += N * F;
     g.scratch = p;
     return g;
@@ -155,7 +154,7 @@ static void gpt2_forward(model *m, const int *tok, int B, int T) {
     layernorm_forward(m->hidden, lnf_mean, lnf_rstd, x, P(LNFW), P(LNFB), N, C);
 }
 
-static void zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
+static void zero(float *p, size_t n) { nn_zero(p, n); }
 
 static void gpt2_backward(model *m, const int *tok, int B, int T) {
     const model_config *c = &m->cfg;
@@ -175,27 +174,23 @@ static void gpt2_backward(model *m, const int *tok, int B, int T) {
         /* res3 = res2 + drop(fcproj): the residual passes dres through unchanged */
         const float *dfcproj = g.dres;
         if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, l, 2), NC); dfcproj = g.dtmp; }
-        zero(g.dfchg, (size_t)N * F);
-        matmul_backward(g.dfchg, G(FCPROJW) + (size_t)l * C * F, G(FCPROJB) + l * C, dfcproj, a.fchg,
-                        P(FCPROJW) + (size_t)l * C * F, N, F, C);
-        zero(g.dfch, (size_t)N * F);
-        gelu_backward(g.dfch, a.fch, g.dfchg, (size_t)N * F);
-        zero(g.dln, NC);
-        matmul_backward(g.dln, G(FCW) + (size_t)l * F * C, G(FCB) + l * F, g.dfch, a.ln2,
-                        P(FCW) + (size_t)l * F * C, N, C, F);
+        matmul_backward_set(g.dfchg, G(FCPROJW) + (size_t)l * C * F, G(FCPROJB) + l * C, dfcproj, a.fchg,
+                            P(FCPROJW) + (size_t)l * C * F, N, F, C);
+        /* in place: dfchg becomes the gradient of the GELU's input */
+        gelu_backward_set(g.dfchg, a.fch, g.dfchg, (size_t)N * F);
+        matmul_backward_set(g.dln, G(FCW) + (size_t)l * F * C, G(FCB) + l * F, g.dfchg, a.ln2,
+                            P(FCW) + (size_t)l * F * C, N, C, F);
         layernorm_backward(g.dres, G(LN2W) + l * C, G(LN2B) + l * C, g.dln, a.res2, P(LN2W) + l * C,
                            a.ln2_mean, a.ln2_rstd, N, C);
         /* res2 = x + drop(attproj) */
         const float *dattproj = g.dres;
         if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, l, 1), NC); dattproj = g.dtmp; }
-        zero(g.datty, NC);
-        matmul_backward(g.datty, G(ATTPROJW) + (size_t)l * C * C, G(ATTPROJB) + l * C, dattproj, a.atty,
-                        P(ATTPROJW) + (size_t)l * C * C, N, C, C);
+        matmul_backward_set(g.datty, G(ATTPROJW) + (size_t)l * C * C, G(ATTPROJB) + l * C, dattproj, a.atty,
+                            P(ATTPROJW) + (size_t)l * C * C, N, C, C);
         zero(g.dqkv, (size_t)N * 3 * C);
         attention_backward(g.dqkv, g.datty, a.qkv, a.att, g.scratch, B, T, C, NH);
-        zero(g.dln, NC);
-        matmul_backward(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + l * 3 * C, g.dqkv, a.ln1,
-                        P(QKVW) + (size_t)l * 3 * C * C, N, C, 3 * C);
+        matmul_backward_set(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + l * 3 * C, g.dqkv, a.ln1,
+                            P(QKVW) + (size_t)l * 3 * C * C, N, C, 3 * C);
         layernorm_backward(g.dres, G(LN1W) + l * C, G(LN1B) + l * C, g.dln, x, P(LN1W) + l * C,
                            a.ln1_mean, a.ln1_rstd, N, C);
     }

@@ -142,14 +142,13 @@ void model_backward(model *m, const int *tok, const int *tgt, int B, int T, floa
     int N = B * T;
     if (scale <= 0) scale = m->counted ? 1.0f / m->counted : 0;
     crossentropy_forward(m->losses, m->dlogits, m->logits, tgt, N, c->vocab, scale);
-    memset(m->dhidden, 0, (size_t)N * c->d_model * sizeof(float));
-    matmul_backward(m->dhidden, model_grad(m, m->head), NULL, m->dlogits, m->hidden,
-                    model_tensor(m, m->head), N, c->d_model, c->vocab);
+    matmul_backward_set(m->dhidden, model_grad(m, m->head), NULL, m->dlogits, m->hidden,
+                        model_tensor(m, m->head), N, c->d_model, c->vocab);
     m->ops->backward(m, tok, B, T);
 }
 
 void model_zero_grad(model *m) {
-    if (m->grads) memset(m->grads, 0, m->nparams * sizeof(float));
+    if (m->grads) nn_zero(m->grads, m->nparams);
 }
 
 void model_adamw(model *m, const adamw_params *h, int t) {

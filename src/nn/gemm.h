@@ -13,6 +13,8 @@ void nn_pack_b(float *bp, int transB, const float *B, int ldb, int k0, int kc, i
 void nn_pack_a(float *ap, int transA, const float *A, int lda, int i0, int M, int k0, int kc);
 /* C[0:mr, 0:nr] += alpha * ap (MR x kc) . bp (kc x NR) */
 void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr);
+/* the same with C = alpha * ap . bp (C is not read) */
+void nn_kernel_store(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr);
 /* the same, reading op(A) in place: element (r, k) at A[r*rs + k*ks] */
 void nn_kernel_strided(int kc, const float *A, int rs, int ks, const float *bp, float *C, int ldc, float alpha,
                        int mr, int nr);

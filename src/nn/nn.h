@@ -27,6 +27,10 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
 /* dinp += dout @ w; dw += dout^T @ inp; dbias += colsum(dout). dinp/dbias may be NULL. */
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC);
+/* The same, but dinp is overwritten (dinp = dout @ w), not accumulated: for a gradient buffer
+ * that only this product writes, which then needs no zeroing pass first. */
+void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                         const float *w, int N, int C, int OC);
 
 /* Causal multi-head self-attention. qkv (B,T,3C) = [q | k | v], head h at columns h*hs.
  * att (B,NH,T,T) receives the softmax probabilities (only the causal lower triangle is
@@ -43,10 +47,16 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
  * Parallel when called outside a parallel region. */
 void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+/* C = alpha * op(A) op(B) + bias, bias (N) added to every row (a Linear layer's forward with
+ * the bias added as the product's first block is stored: no separate pass over C). */
+void nn_sgemm_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, const float *bias, float *C, int ldc);
 
 /* GELU, tanh approximation (GPT-2). */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+/* dinp = gelu'(inp) * dout (overwritten; dinp may be dout: in place) */
+void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);
 
 /* out = a + b */
 void residual_forward(float *out, const float *a, const float *b, size_t n);
@@ -104,6 +114,10 @@ typedef struct {
     size_t size;      /* floats */
     int decay;        /* 1: matrices (weight decay), 0: norms and biases */
 } tensor_spec;
+
+/* p[0:n] = 0 with all threads (a serial memset of the backward's big gradient buffers cost
+ * ~5% of a training step on 2 threads). Serial when called inside a parallel region. */
+void nn_zero(float *p, size_t n);
 
 /* 64-byte aligned zeroed allocation; NULL on failure. */
 float *nn_alloc(size_t nfloats);
