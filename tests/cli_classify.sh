@@ -44,6 +44,12 @@ check classify_json test $? -eq 0
 # frozen encoder: head only, from the same (from-scratch) backbone as --init
 $PKTLM finetune --task classify --data $T/toy $M --freeze --epochs 3 -o $T/f.ckpt --quiet; check finetune_frozen test $? -eq 0
 
+# balanced sampling, last-token pooling, early classification on the first 2 packets
+$PKTLM finetune --task classify --data $T/toy $M --balance sample --pooling last --max-packets 2 --epochs 2 -o $T/s.ckpt --quiet
+check finetune_sample_last test $? -eq 0
+$PKTLM eval --model $T/s.ckpt --data $T/toy --json | grep -q '"max_packets": 2, "pretrained": false, "frozen": false, "pooling": "last"'
+check eval_reads_settings test $? -eq 0
+
 # errors: a pretrained checkpoint is not a classifier
 $PKTLM pretrain --data $T/toy --layers 1 --d-model 32 --heads 2 --ctx 64 --steps 3 --threads 1 -o $T/lm.ckpt --quiet
 $PKTLM eval --model $T/lm.ckpt --data $T/toy 2>$T/elog; rc=$?
