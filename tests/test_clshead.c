@@ -90,6 +90,48 @@ static void test_backbone_fd(void) {
     model_free(&m);
 }
 
+/* Against PyTorch (tools/torch_ref/clshead_ref.py, float64): loss, probabilities and every
+ * gradient for the three poolings. */
+static void test_torch_ref(void) {
+    FILE *f = fopen("tests/fixtures/clshead_ref.bin", "rb");
+    if (!f) { CHECK(!"tests/fixtures/clshead_ref.bin missing (run from the repository root)"); return; }
+    int32_t hd[5];
+    CHECK(fread(hd, 4, 5, f) == 5 && hd[0] == 0x44484350);
+    int b = hd[1], t = hd[2], c = hd[3], k = hd[4];
+    int len[8], y[8];
+    float cw[8], *hidden = malloc((size_t)b * t * c * 4), *dh = malloc((size_t)b * t * c * 4),
+          *ref = malloc(((size_t)b * t * c + (size_t)k * c + 64) * 4);
+    CHECK(b <= 8 && k <= 8);
+    CHECK(fread(len, 4, (size_t)b, f) == (size_t)b && fread(y, 4, (size_t)b, f) == (size_t)b && fread(cw, 4, (size_t)k, f) == (size_t)k);
+    CHECK(fread(hidden, 4, (size_t)b * t * c, f) == (size_t)b * t * c);
+    cls_head h;
+    cls_head_init(&h, c, k, POOL_MEAN, 1);
+    cls_head_alloc_batch(&h, b);
+    CHECK(fread(h.w, 4, (size_t)k * c, f) == (size_t)k * c && fread(h.b, 4, (size_t)k, f) == (size_t)k);
+    for (int pool = 0; pool < 3; pool++) {
+        h.pooling = pool;
+        cls_head_zero_grad(&h);
+        cls_pool_forward(h.pooled, hidden, len, b, t, c, pool);
+        float loss = cls_head_forward(&h, h.pooled, y, cw, b);
+        cls_head_backward(&h, h.pooled, y, cw, b);
+        cls_pool_backward(dh, h.dpooled, len, b, t, c, pool);
+        float rl;
+        CHECK(fread(&rl, 4, 1, f) == 1);
+        CHECK_NEAR(loss, rl, 1e-5);
+        double worst = 0;
+        size_t n[4] = { (size_t)b * k, (size_t)k * c, (size_t)k, (size_t)b * t * c };
+        const float *mine[4] = { h.probs, h.gw, h.gb, dh };
+        for (int a = 0; a < 4; a++) {
+            CHECK(fread(ref, 4, n[a], f) == n[a]);
+            for (size_t i = 0; i < n[a]; i++) worst = fmax(worst, fabs(mine[a][i] - ref[i]));
+        }
+        CHECKF(worst < 1e-5, "pooling %s: worst difference %g", cls_pool_name(pool), worst);
+    }
+    fclose(f);
+    free(hidden); free(dh); free(ref);
+    cls_head_free(&h);
+}
+
 static void test_rows(void) {
     /* bos label | pkt dir time 1 2 | pkt dir time 3 | eos */
     uint16_t s[] = { TOK_BOS, TOK_LABEL0 + 2, TOK_PKT, TOK_DIR_CS, TOK_TIME0, 1, 2, TOK_PKT, TOK_DIR_SC, TOK_TIME0 + 3, 3, TOK_EOS };
@@ -137,6 +179,7 @@ static void test_file(void) {
 int main(void) {
     RUN(test_head_fd);
     RUN(test_backbone_fd);
+    RUN(test_torch_ref);
     RUN(test_rows);
     RUN(test_file);
     return t_done();
