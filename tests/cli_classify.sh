@@ -56,3 +56,18 @@ $PKTLM eval --model $T/lm.ckpt --data $T/toy 2>$T/elog; rc=$?
 check eval_not_classifier test $rc -eq 1 -a -n "$(grep -l 'finetune --task classify' $T/elog)"
 $PKTLM finetune --task classify --init $T/lm.ckpt --data $T/toy --epochs 1 --batch 8 --threads 1 -o $T/p.ckpt --quiet
 check finetune_init test $? -eq 0
+
+# real data (../shared/data, task A on three device types, split by capture): the pipeline runs
+# and reports every baseline; scores themselves are in docs/classify.md
+if [ -n "$PKTLM_SHARED" ] && [ -d "$PKTLM_SHARED/data/iot_sentinel/Aria" ]; then
+  S=$PKTLM_SHARED/data
+  $PKTLM prep $S/iot_sentinel/Aria $S/iot_sentinel/HueBridge $S/iot_sentinel/D-LinkCam \
+    --file-labels $S/labels/files.csv:class --split capture -o $T/iot -q
+  check shared_prep test $? -eq 0
+  $PKTLM finetune --task classify --data $T/iot $M --max-steps 20 --epochs 1 -o $T/iot.ckpt --quiet
+  check shared_finetune test $? -eq 0
+  $PKTLM eval --model $T/iot.ckpt --data $T/iot --json >$T/iot.json
+  check shared_eval test $? -eq 0 -a "$(grep -cE '"name": "(model|majority|port lookup|forest)' $T/iot.json)" -eq 5
+else
+  skip shared_classify "../shared/data absent"
+fi
