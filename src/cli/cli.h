@@ -12,6 +12,11 @@ int cmd_export(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+/* finetune tasks (cmd_finetune dispatches on --task) */
+int finetune_classify_main(int argc, char **argv);
 
 /* Print "pktlm VERB: message" on stderr; returns 1 (for `return cli_error(...)`). */
 int cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -21,4 +26,7 @@ int cli_long(const char *verb, const char *opt, const char *s, long *out);
 /* Expand INPUT arguments (files or directories, recursed, sorted) into a list of files. */
 int cli_expand_inputs(const char *verb, char **inputs, int n, char ***files, int *nfiles);
 void cli_free_list(char **list, int n);
+/* Re-execute with OMP_WAIT_POLICY=passive unless it is set (see common.c: spinning OpenMP
+ * threads collapse on a shared machine). Call first thing in verbs that run the model. */
+void cli_prefer_passive_wait(int argc, char **argv);
 #endif

@@ -98,22 +98,35 @@ static void parse_header(const uint8_t *h, model_config *c, train_state *st) {
     memcpy(st->data_dir, h + 4 * H_DATADIR, sizeof st->data_dir - 1);
 }
 
-int ckpt_save(const char *path, const model *m, const train_state *st, char *err, size_t errlen) {
-    int has_opt = st->has_opt && m->adam_m && m->adam_v;
+static int write_body(FILE *f, const model *m, const train_state *st, int has_opt) {
     uint8_t h[HDR_BYTES];
     fill_header(h, m, st, has_opt);
     uint64_t sum = hash_words(HASH0, m->params, m->nparams);
     if (has_opt) { sum = hash_words(sum, m->adam_m, m->nparams); sum = hash_words(sum, m->adam_v, m->nparams); }
     put64(h, H_CHECKSUM, sum);
+    int ok = fwrite(h, 1, HDR_BYTES, f) == HDR_BYTES && fwrite(m->params, 4, m->nparams, f) == m->nparams;
+    if (ok && has_opt)
+        ok = fwrite(m->adam_m, 4, m->nparams, f) == m->nparams && fwrite(m->adam_v, 4, m->nparams, f) == m->nparams;
+    return ok;
+}
+
+uint64_t ckpt_bytes(const model *m, int has_opt) { return HDR_BYTES + (uint64_t)m->nparams * 4 * (has_opt ? 3 : 1); }
+
+int ckpt_write_fp(FILE *f, const model *m, const train_state *st) {
+    train_state s2 = *st;
+    s2.has_opt = 0;
+    return write_body(f, m, &s2, 0) ? 0 : -1;
+}
+
+int ckpt_save(const char *path, const model *m, const train_state *st, char *err, size_t errlen) {
+    int has_opt = st->has_opt && m->adam_m && m->adam_v;
     size_t L = strlen(path) + 32;
     char *tmp = malloc(L);
     if (!tmp) { snprintf(err, errlen, "out of memory"); return -1; }
     snprintf(tmp, L, "%s.tmp.%d", path, (int)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) { snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno)); free(tmp); return -1; }
-    int ok = fwrite(h, 1, HDR_BYTES, f) == HDR_BYTES && fwrite(m->params, 4, m->nparams, f) == m->nparams;
-    if (ok && has_opt)
-        ok = fwrite(m->adam_m, 4, m->nparams, f) == m->nparams && fwrite(m->adam_v, 4, m->nparams, f) == m->nparams;
+    int ok = write_body(f, m, st, has_opt);
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) {
@@ -148,9 +161,22 @@ int ckpt_peek(const char *path, model_config *cfg, train_state *st, uint64_t *np
     return 0;
 }
 
+static int load_fp(FILE *f, const char *path, uint64_t avail, model *m, train_state *st, int want_opt, char *err, size_t errlen);
+
 int ckpt_load(const char *path, model *m, train_state *st, int want_opt, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0) { snprintf(err, errlen, "%s: %s", path, strerror(errno)); fclose(f); return -1; }
+    return load_fp(f, path, (uint64_t)sb.st_size, m, st, want_opt, err, errlen);
+}
+
+int ckpt_read_fp(FILE *f, const char *path, uint64_t bytes, model *m, train_state *st, char *err, size_t errlen) {
+    return load_fp(f, path, bytes, m, st, 0, err, errlen);
+}
+
+/* Reads from f's position; avail = bytes of the checkpoint from there. Closes f. */
+static int load_fp(FILE *f, const char *path, uint64_t avail, model *m, train_state *st, int want_opt, char *err, size_t errlen) {
     uint8_t h[HDR_BYTES];
     if (read_header(f, path, h, err, errlen)) { fclose(f); return -1; }
     model_config c;
@@ -165,10 +191,9 @@ int ckpt_load(const char *path, model *m, train_state *st, int want_opt, char *e
         snprintf(err, errlen, "%s: corrupt header: %llu parameters for a config that has %zu", path, (unsigned long long)np, m->nparams);
         fclose(f); model_free(m); return -1;
     }
-    struct stat sb;
     size_t want = HDR_BYTES + (size_t)np * 4 * (st->has_opt ? 3 : 1);
-    if (fstat(fileno(f), &sb) != 0 || (size_t)sb.st_size != want) {
-        snprintf(err, errlen, "%s: corrupt or truncated checkpoint: %lld bytes, expected %zu", path, (long long)sb.st_size, want);
+    if (avail != want) {
+        snprintf(err, errlen, "%s: corrupt or truncated checkpoint: %llu bytes, expected %zu", path, (unsigned long long)avail, want);
         fclose(f); model_free(m); return -1;
     }
     int ok = fread(m->params, 4, np, f) == np;

@@ -40,6 +40,14 @@ int ckpt_peek(const char *path, model_config *cfg, train_state *st, uint64_t *np
  * allocates training buffers then). */
 int ckpt_load(const char *path, model *m, train_state *st, int want_opt, char *err, size_t errlen);
 
+/* The same inside another file (classifier files embed a backbone checkpoint, docs/classify.md):
+ * ckpt_write_fp writes the parameters only (no optimizer state) at f's position;
+ * ckpt_read_fp reads one of `bytes` bytes from f's position and closes f. */
+#include <stdio.h>
+int ckpt_write_fp(FILE *f, const model *m, const train_state *st);
+int ckpt_read_fp(FILE *f, const char *path, uint64_t bytes, model *m, train_state *st, char *err, size_t errlen);
+uint64_t ckpt_bytes(const model *m, int has_opt);
+
 /* Hash identifying a corpus vocabulary: shard header fields, then the bytes of CORPUS/vocab.json
  * (or vocab.txt) when present. */
 uint64_t corpus_vocab_hash(const char *data_dir, int vocab, int pad, int bos, int eos, int n_labels, int label_base);

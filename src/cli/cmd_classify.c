@@ -1,0 +1,197 @@
+/* pktlm classify: the flows of captures through a fine-tuned classifier. Each flow's tokens
+ * are built by prep_each_flow(), exactly as `pktlm prep` builds a corpus (same cut, same
+ * anonymisation), then go through cls_make_row() as in fine-tuning (label hidden, EOS
+ * dropped, first K packets), in batches. */
+#include "cli/cli.h"
+#include "corpus/prep.h"
+#include "train/finetune.h"
+#include "util/util.h"
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: pktlm classify --model CLASSIFIER.ckpt INPUT... [--json|--csv] [--after K]\n"
+        "\n"
+        "Reads pcap/pcapng captures (files or directories), builds each flow's tokens as `pktlm prep`\n"
+        "does, and prints one row per flow: file, flow id, protocol, endpoints (original addresses),\n"
+        "packets used, predicted label, its probability and the top 3. Flows/s and the model's time\n"
+        "per flow are reported on stderr.\n"
+        "\n"
+        "  --after K        decide on the first K packets of each flow (default: what the classifier\n"
+        "                   was trained with, else the corpus default of 8)\n"
+        "  --csv | --json   machine-readable rows on stdout (JSON: one object per line)\n"
+        "  --batch N 32     flows per forward pass (1 = the latency of one flow alone)\n"
+        "  --payload N 64  --max-bytes B 192   must match the `pktlm prep` options of the training corpus\n"
+        "  --no-anon        when the corpus was made with --no-anon\n"
+        "  --threads N  --quiet\n");
+}
+
+typedef struct {
+    char file[512];
+    uint64_t id;
+    flow_key key;
+    uint32_t pkts;
+    uint16_t *tok; size_t n;
+} item;
+
+typedef struct {
+    model *m; cls_head *h; cls_info *info;
+    int B, T, max_pkts, fmt;   /* fmt 0 text, 1 csv, 2 json */
+    item *it; int nit;
+    int *rows, *len;
+    const char *file;
+    uint64_t flows, dropped;
+    double t_model;
+} ctx;
+
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) { if (*s == '"' || *s == '\\') printf("\\%c", *s); else if ((unsigned char)*s >= 0x20) putchar(*s); }
+    putchar('"');
+}
+
+static void flush(ctx *c) {
+    if (!c->nit) return;
+    for (int b = 0; b < c->B; b++) {
+        item *x = &c->it[b < c->nit ? b : 0];
+        c->len[b] = cls_make_row(c->rows + (size_t)b * c->T, x->tok, x->n, c->T, c->max_pkts, TOK_PAD);
+    }
+    double t0 = now_sec();
+    cls_predict_batch(c->m, c->h, c->rows, c->len, c->B, c->T);
+    c->t_model += now_sec() - t0;
+    const int K = c->h->K;
+    for (int b = 0; b < c->nit; b++) {
+        item *x = &c->it[b];
+        const float *p = c->h->probs + (size_t)b * K;
+        int top[3] = { -1, -1, -1 };
+        for (int r = 0; r < 3 && r < K; r++) {
+            int best = -1;
+            for (int k = 0; k < K; k++) {
+                if (k == top[0] || k == top[1]) continue;
+                if (best < 0 || p[k] > p[best]) best = k;
+            }
+            top[r] = best;
+        }
+        char a[64], bb[64];
+        flow_addr_str(x->key.ipver, x->key.addr[0], a);
+        flow_addr_str(x->key.ipver, x->key.addr[1], bb);
+        char **nm = c->info->names;
+        if (c->fmt == 1) {
+            printf("%s,%llu,%d,%s,%u,%s,%u,%u,%s,%.4f", x->file, (unsigned long long)x->id, x->key.proto, a, x->key.port[0], bb,
+                   x->key.port[1], x->pkts, nm[top[0]], p[top[0]]);
+            for (int r = 0; r < 3; r++) printf(",%s,%.4f", top[r] >= 0 ? nm[top[r]] : "", top[r] >= 0 ? p[top[r]] : 0.0f);
+            putchar('\n');
+        } else if (c->fmt == 2) {
+            printf("{\"file\": "); json_str(x->file);
+            printf(", \"flow\": %llu, \"proto\": %d, \"a\": \"%s\", \"a_port\": %u, \"b\": \"%s\", \"b_port\": %u, \"packets\": %u, "
+                   "\"label\": ", (unsigned long long)x->id, x->key.proto, a, x->key.port[0], bb, x->key.port[1], x->pkts);
+            json_str(nm[top[0]]);
+            printf(", \"prob\": %.4f, \"top3\": [", p[top[0]]);
+            for (int r = 0; r < 3 && top[r] >= 0; r++) { printf("%s[", r ? ", " : ""); json_str(nm[top[r]]); printf(", %.4f]", p[top[r]]); }
+            printf("]}\n");
+        } else {
+            char ea[80], eb[80], t3[200] = "";
+            snprintf(ea, sizeof ea, "%s:%u", a, x->key.port[0]);
+            snprintf(eb, sizeof eb, "%s:%u", bb, x->key.port[1]);
+            for (int r = 1; r < 3 && top[r] >= 0; r++) {
+                size_t l = strlen(t3);
+                snprintf(t3 + l, sizeof t3 - l, "%s%s %.2f", r > 1 ? ", " : "", nm[top[r]], p[top[r]]);
+            }
+            printf("%-24.24s %6llu %3d %-28s %-28s %3u  %-20s %.3f  %s\n", x->file, (unsigned long long)x->id, x->key.proto, ea, eb,
+                   x->pkts, nm[top[0]], p[top[0]], t3);
+        }
+        free(x->tok);
+    }
+    c->nit = 0;
+}
+
+static void on_flow(void *vc, const flow *f, const uint16_t *tok, size_t n) {
+    ctx *c = vc;
+    if (!tok) { c->dropped++; return; }
+    item *x = &c->it[c->nit++];
+    const char *base = strrchr(c->file, '/');
+    snprintf(x->file, sizeof x->file, "%s", base ? base + 1 : c->file);
+    x->id = f->id;
+    x->key = f->key;
+    x->pkts = 0;
+    for (size_t i = 0; i < n; i++) x->pkts += tok[i] == TOK_PKT;
+    if (c->max_pkts > 0 && x->pkts > (uint32_t)c->max_pkts) x->pkts = (uint32_t)c->max_pkts;
+    x->tok = malloc((n ? n : 1) * sizeof *x->tok);
+    memcpy(x->tok, tok, n * sizeof *tok);
+    x->n = n;
+    c->flows++;
+    if (c->nit == c->B) flush(c);
+}
+
+int cmd_classify(int argc, char **argv) {
+    cli_prefer_passive_wait(argc, argv);
+    const char *V = "classify", *mpath = NULL;
+    int fmt = 0, B = 32, threads = 0, after = -1, quiet = 0, payload = 64, max_bytes = 192, anon = 1;
+    char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    int nin = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); free(inputs); return 0; }
+        else if (!strcmp(a, "--model") && val) { mpath = val; i++; }
+        else if (!strcmp(a, "--csv")) fmt = 1;
+        else if (!strcmp(a, "--json")) fmt = 2;
+        else if (!strcmp(a, "--no-anon")) anon = 0;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1;
+        else if (!strcmp(a, "--after")) { if (cli_long(V, a, val, &n) || n < 1) { free(inputs); return 2; } after = (int)n; i++; }
+        else if (!strcmp(a, "--batch")) { if (cli_long(V, a, val, &n) || n < 1) { free(inputs); return 2; } B = (int)n; i++; }
+        else if (!strcmp(a, "--threads")) { if (cli_long(V, a, val, &n)) { free(inputs); return 2; } threads = (int)n; i++; }
+        else if (!strcmp(a, "--payload")) { if (cli_long(V, a, val, &n) || n < 0) { free(inputs); return 2; } payload = (int)n; i++; }
+        else if (!strcmp(a, "--max-bytes")) { if (cli_long(V, a, val, &n) || n < 1) { free(inputs); return 2; } max_bytes = (int)n; i++; }
+        else if (a[0] == '-' && a[1]) { cli_error(V, "unknown option or missing value '%s' (see --help)", a); free(inputs); return 2; }
+        else inputs[nin++] = argv[i];
+    }
+    if (!mpath || !nin) { cli_error(V, "need --model CLASSIFIER.ckpt and at least one capture"); usage(stderr); free(inputs); return 2; }
+    char **files = NULL;
+    int nfiles = 0;
+    if (cli_expand_inputs(V, inputs, nin, &files, &nfiles) != 0) { free(inputs); return 1; }
+    free(inputs);
+    nn_set_threads(threads);
+    char err[1024];
+    model m = { 0 };
+    train_state st;
+    cls_head h;
+    cls_info info;
+    if (cls_load(mpath, &m, &st, &h, &info, err, sizeof err) != 0) { cli_free_list(files, nfiles); return cli_error(V, "%s", err); }
+    prep_cfg pc;
+    prep_cfg_default(&pc);
+    pc.payload = payload; pc.max_bytes = max_bytes; pc.anonymise = anon; pc.hash_inputs = 0;
+    int K = after > 0 ? after : info.max_pkts > 0 ? info.max_pkts : pc.max_pkts;
+    pc.max_pkts = K;
+    ctx c = { .m = &m, .h = &h, .info = &info, .B = B, .T = info.seq_len < m.cfg.ctx ? info.seq_len : m.cfg.ctx, .max_pkts = K, .fmt = fmt };
+    if (model_alloc_acts(&m, B, c.T) != 0 || cls_head_alloc_batch(&h, B) != 0) { cli_free_list(files, nfiles); return cli_error(V, "out of memory"); }
+    c.it = calloc((size_t)B, sizeof *c.it);
+    c.rows = malloc((size_t)B * c.T * sizeof(int));
+    c.len = malloc((size_t)B * sizeof(int));
+    if (fmt == 1) printf("file,flow,proto,a,a_port,b,b_port,packets,label,prob,top1,p1,top2,p2,top3,p3\n");
+    else if (fmt == 0) printf("%-24s %6s %3s %-28s %-28s %3s  %-20s %5s  %s\n", "file", "flow", "pr", "a", "b", "pk", "label", "prob", "next");
+    int rc = 0;
+    double t0 = now_sec();
+    uint64_t bytes = 0;
+    for (int i = 0; i < nfiles; i++) {
+        c.file = files[i];
+        int r = prep_each_flow(&pc, files[i], 0, on_flow, &c, err, sizeof err);
+        flush(&c);
+        if (r < 0) { cli_error(V, "%s", err); rc = 1; }
+        else if (r > 0 && !quiet) fprintf(stderr, "pktlm classify: %s\n", err);
+        FILE *fp = fopen(files[i], "rb");
+        if (fp) { fseek(fp, 0, SEEK_END); bytes += (uint64_t)ftell(fp); fclose(fp); }
+    }
+    double el = now_sec() - t0;
+    if (!quiet)
+        fprintf(stderr, "pktlm classify: %llu flows (%llu dropped by prep's filters) from %d capture(s), %.1f MB in %.2f s: "
+                        "%.0f flows/s end to end; model %.3f ms per flow (batch %d, %.0f flows/s), first %d packets\n",
+                (unsigned long long)c.flows, (unsigned long long)c.dropped, nfiles, bytes / 1e6, el,
+                c.flows / (el > 0 ? el : 1e-9), c.flows ? c.t_model * 1e3 / (double)c.flows : 0, B,
+                c.flows / (c.t_model > 0 ? c.t_model : 1e-9), K);
+    free(c.it); free(c.rows); free(c.len);
+    cli_free_list(files, nfiles);
+    cls_info_free(&info); cls_head_free(&h); model_free(&m);
+    return rc;
+}

@@ -1,0 +1,267 @@
+/* Classification head, rows and classifier file: see clshead.h. */
+#include "train/clshead.h"
+#include "corpus/tokens.h"
+#include "util/util.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+static const char *const pool_names[3] = { "mean", "last", "first" };
+const char *cls_pool_name(int p) { return p >= 0 && p < 3 ? pool_names[p] : "?"; }
+int cls_pool_parse(const char *s) {
+    for (int i = 0; i < 3; i++) if (s && !strcmp(s, pool_names[i])) return i;
+    return -1;
+}
+
+int cls_head_init(cls_head *h, int C, int K, int pooling, uint64_t seed) {
+    memset(h, 0, sizeof *h);
+    h->C = C; h->K = K; h->pooling = pooling;
+    h->nparams = (size_t)K * C + K;
+    h->params = calloc(4 * h->nparams, sizeof(float));   /* params, grads, m, v */
+    if (!h->params) return -1;
+    h->grads = h->params + h->nparams;
+    h->adam_m = h->grads + h->nparams;
+    h->adam_v = h->adam_m + h->nparams;
+    h->w = h->params; h->b = h->params + (size_t)K * C;
+    h->gw = h->grads; h->gb = h->grads + (size_t)K * C;
+    /* small uniform init, std 0.02 like the backbone's linear layers; bias 0 */
+    uint64_t r = seed ? seed : 1;
+    for (size_t i = 0; i < (size_t)K * C; i++) h->w[i] = (float)((rng_uniform(&r) * 2 - 1) * 0.0346);
+    return 0;
+}
+
+int cls_head_alloc_batch(cls_head *h, int B) {
+    if (B <= h->Bcap) return 0;
+    free(h->pooled);
+    h->pooled = malloc(((size_t)B * (2 * h->C + h->K)) * sizeof(float));
+    if (!h->pooled) { h->Bcap = 0; return -1; }
+    h->dpooled = h->pooled + (size_t)B * h->C;
+    h->probs = h->dpooled + (size_t)B * h->C;
+    h->Bcap = B;
+    return 0;
+}
+
+void cls_head_free(cls_head *h) {
+    free(h->params);
+    free(h->pooled);
+    memset(h, 0, sizeof *h);
+}
+
+/* position of row b that "last"/"first" pool */
+static int pool_pos(int len, int pooling) { return pooling == POOL_FIRST ? 0 : (len > 0 ? len - 1 : 0); }
+
+void cls_pool_forward(float *pooled, const float *hidden, const int *len, int B, int T, int C, int pooling) {
+    for (int b = 0; b < B; b++) {
+        float *o = pooled + (size_t)b * C;
+        const float *hb = hidden + (size_t)b * T * C;
+        int L = len[b] < 1 ? 1 : (len[b] > T ? T : len[b]);
+        if (pooling == POOL_MEAN) {
+            for (int c = 0; c < C; c++) o[c] = 0;
+            for (int t = 0; t < L; t++) for (int c = 0; c < C; c++) o[c] += hb[(size_t)t * C + c];
+            for (int c = 0; c < C; c++) o[c] /= (float)L;
+        } else {
+            memcpy(o, hb + (size_t)pool_pos(L, pooling) * C, (size_t)C * sizeof(float));
+        }
+    }
+}
+
+void cls_pool_backward(float *dhidden, const float *dpooled, const int *len, int B, int T, int C, int pooling) {
+    memset(dhidden, 0, (size_t)B * T * C * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        const float *d = dpooled + (size_t)b * C;
+        float *hb = dhidden + (size_t)b * T * C;
+        int L = len[b] < 1 ? 1 : (len[b] > T ? T : len[b]);
+        if (pooling == POOL_MEAN) {
+            float k = 1.0f / (float)L;
+            for (int t = 0; t < L; t++) for (int c = 0; c < C; c++) hb[(size_t)t * C + c] = d[c] * k;
+        } else {
+            memcpy(hb + (size_t)pool_pos(L, pooling) * C, d, (size_t)C * sizeof(float));
+        }
+    }
+}
+
+float cls_head_forward(cls_head *h, const float *pooled, const int *y, const float *cw, int B) {
+    const int C = h->C, K = h->K;
+    double loss = 0, wsum = 0;
+    for (int b = 0; b < B; b++) {
+        const float *x = pooled + (size_t)b * C;
+        float *p = h->probs + (size_t)b * K;
+        float mx = -INFINITY;
+        for (int k = 0; k < K; k++) {
+            const float *wk = h->w + (size_t)k * C;
+            float s = h->b[k];
+            for (int c = 0; c < C; c++) s += wk[c] * x[c];
+            p[k] = s;
+            if (s > mx) mx = s;
+        }
+        double z = 0;
+        for (int k = 0; k < K; k++) { p[k] = expf(p[k] - mx); z += p[k]; }
+        for (int k = 0; k < K; k++) p[k] = (float)(p[k] / z);
+        if (y && y[b] >= 0 && y[b] < K) {
+            double w = cw ? cw[y[b]] : 1.0;
+            loss += w * -log(fmax(p[y[b]], 1e-30));
+            wsum += w;
+        }
+    }
+    return wsum > 0 ? (float)(loss / wsum) : 0.0f;
+}
+
+void cls_head_backward(cls_head *h, const float *pooled, const int *y, const float *cw, int B) {
+    const int C = h->C, K = h->K;
+    double wsum = 0;
+    for (int b = 0; b < B; b++) if (y[b] >= 0 && y[b] < K) wsum += cw ? cw[y[b]] : 1.0;
+    for (int b = 0; b < B; b++) {
+        float *dx = h->dpooled + (size_t)b * C;
+        memset(dx, 0, (size_t)C * sizeof(float));
+        if (y[b] < 0 || y[b] >= K || wsum <= 0) continue;
+        const float *x = pooled + (size_t)b * C, *p = h->probs + (size_t)b * K;
+        float s = (float)((cw ? cw[y[b]] : 1.0) / wsum);
+        for (int k = 0; k < K; k++) {
+            float dz = s * (p[k] - (k == y[b] ? 1.0f : 0.0f));   /* dL/dlogit */
+            float *gwk = h->gw + (size_t)k * C;
+            const float *wk = h->w + (size_t)k * C;
+            for (int c = 0; c < C; c++) { gwk[c] += dz * x[c]; dx[c] += dz * wk[c]; }
+            h->gb[k] += dz;
+        }
+    }
+}
+
+void cls_head_zero_grad(cls_head *h) { memset(h->grads, 0, h->nparams * sizeof(float)); }
+
+void cls_head_adamw(cls_head *h, const adamw_params *p, int t) {
+    size_t nw = (size_t)h->K * h->C;
+    adamw_update(h->w, h->gw, h->adam_m, h->adam_v, nw, p, t, 1);
+    adamw_update(h->b, h->gb, h->adam_m + nw, h->adam_v + nw, (size_t)h->K, p, t, 0);
+}
+
+int cls_make_row(int *row, const uint16_t *tok, size_t n, int T, int max_pkts, int pad_id) {
+    int L = 0, pk = 0;
+    for (size_t i = 0; i < n && L < T; i++) {
+        int t = tok[i];
+        if (t == TOK_EOS || t == TOK_PAD) break;
+        if (t == TOK_PKT && max_pkts > 0 && ++pk > max_pkts) break;
+        if (i == 1 && tok_is_label(t)) t = TOK_UNLABELLED;   /* never show the answer */
+        row[L++] = t;
+    }
+    if (L == 0) row[L++] = TOK_BOS;
+    for (int i = L; i < T; i++) row[i] = pad_id;
+    return L;
+}
+
+void cls_predict_batch(model *m, cls_head *h, const int *rows, const int *len, int B, int T) {
+    m->training = 0;
+    m->ops->forward(m, rows, B, T);
+    cls_pool_forward(h->pooled, m->hidden, len, B, T, m->cfg.d_model, h->pooling);
+    cls_head_forward(h, h->pooled, NULL, NULL, B);
+}
+
+/* ---- classifier file ---- */
+#define CLS_HDR 1024
+enum { C_MAGIC = 0, C_VERSION, C_K, C_C, C_POOL, C_MAXPKTS, C_SEQLEN, C_FROZEN, C_PRETRAINED, C_BESTEPOCH,
+       C_BESTF1, C_NAMES = 11, C_BACKBONE = 13, C_CHECKSUM = 15, C_INIT = 128 };
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+int cls_save(const char *path, const model *m, const train_state *st, const cls_head *h, const cls_info *info,
+             char *err, size_t errlen) {
+    size_t nb = 0;
+    for (int k = 0; k < info->K; k++) nb += strlen(info->names[k]) + 1;
+    char *names = malloc(nb + 1), *q = names;
+    if (!names) { snprintf(err, errlen, "out of memory"); return -1; }
+    for (int k = 0; k < info->K; k++) { size_t l = strlen(info->names[k]) + 1; memcpy(q, info->names[k], l); q += l; }
+    uint8_t hd[CLS_HDR];
+    memset(hd, 0, sizeof hd);
+    uint32_t v[16] = { CLS_MAGIC, CLS_VERSION, (uint32_t)h->K, (uint32_t)h->C, (uint32_t)h->pooling,
+                       (uint32_t)info->max_pkts, (uint32_t)info->seq_len, (uint32_t)info->frozen,
+                       (uint32_t)info->pretrained, (uint32_t)info->best_epoch, 0, (uint32_t)nb, 0, 0, 0, 0 };
+    memcpy(&v[C_BESTF1], &info->best_val_f1, 4);
+    uint64_t bb = ckpt_bytes(m, 0);
+    v[C_BACKBONE] = (uint32_t)bb; v[C_BACKBONE + 1] = (uint32_t)(bb >> 32);
+    uint64_t sum = fnv(fnv(0xcbf29ce484222325ull, names, nb), h->params, (size_t)h->nparams * 4);
+    v[C_CHECKSUM] = (uint32_t)sum;
+    for (int i = 0; i < 16; i++) wr32le(hd + 4 * i, v[i]);
+    wr32le(hd + 4 * (C_CHECKSUM + 1), (uint32_t)(sum >> 32));
+    memcpy(hd + 4 * C_INIT, info->init_path, strnlen(info->init_path, sizeof info->init_path - 1));
+    size_t L = strlen(path) + 32;
+    char *tmp = malloc(L);
+    snprintf(tmp, L, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno)); free(tmp); free(names); return -1; }
+    int ok = fwrite(hd, 1, CLS_HDR, f) == CLS_HDR && fwrite(names, 1, nb, f) == nb &&
+             fwrite(h->params, 4, h->nparams, f) == h->nparams && ckpt_write_fp(f, m, st) == 0;
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    free(names);
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: cannot write classifier: %s", path, strerror(errno));
+        unlink(tmp); free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+void cls_info_free(cls_info *info) {
+    if (info->names) for (int k = 0; k < info->K; k++) free(info->names[k]);
+    free(info->names);
+    info->names = NULL;
+}
+
+int cls_load(const char *path, model *m, train_state *st, cls_head *h, cls_info *info, char *err, size_t errlen) {
+    memset(info, 0, sizeof *info);
+    memset(h, 0, sizeof *h);
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    uint8_t hd[CLS_HDR];
+    struct stat sb;
+    if (fread(hd, 1, CLS_HDR, f) != CLS_HDR || rd32le(hd) != CLS_MAGIC) {
+        int lm = rd32le(hd) == CKPT_MAGIC;
+        snprintf(err, errlen, "%s: not a pktlm classifier%s", path,
+                 lm ? " (it is a pretrained model checkpoint: make a classifier with `pktlm finetune --task classify`)" : "");
+        fclose(f); return -1;
+    }
+    if (rd32le(hd + 4) != CLS_VERSION) { snprintf(err, errlen, "%s: classifier version %u, this pktlm reads %d", path, rd32le(hd + 4), CLS_VERSION); fclose(f); return -1; }
+#define G(i) rd32le(hd + 4 * (i))
+    int K = (int)G(C_K), C = (int)G(C_C);
+    uint32_t nb = G(C_NAMES);
+    uint64_t bb = rd64le(hd + 4 * C_BACKBONE), sum = rd64le(hd + 4 * C_CHECKSUM);
+    fstat(fileno(f), &sb);
+    if (K < 1 || K > 65536 || C < 1 || C > 1 << 16 || nb > (1u << 24) ||
+        (uint64_t)sb.st_size != CLS_HDR + nb + ((uint64_t)K * C + K) * 4 + bb) {
+        snprintf(err, errlen, "%s: corrupt or truncated classifier", path); fclose(f); return -1;
+    }
+    info->K = K; info->pooling = (int)G(C_POOL); info->max_pkts = (int)G(C_MAXPKTS); info->seq_len = (int)G(C_SEQLEN);
+    info->frozen = (int)G(C_FROZEN); info->pretrained = (int)G(C_PRETRAINED); info->best_epoch = (int)G(C_BESTEPOCH);
+    uint32_t u = G(C_BESTF1); memcpy(&info->best_val_f1, &u, 4);
+#undef G
+    memcpy(info->init_path, hd + 4 * C_INIT, sizeof info->init_path - 1);
+    char *names = malloc(nb + 1);
+    if (!names || cls_head_init(h, C, K, info->pooling, 1) != 0) { free(names); fclose(f); snprintf(err, errlen, "out of memory"); return -1; }
+    int ok = fread(names, 1, nb, f) == nb && fread(h->params, 4, h->nparams, f) == h->nparams;
+    if (!ok || fnv(fnv(0xcbf29ce484222325ull, names, nb), h->params, h->nparams * 4) != sum) {
+        snprintf(err, errlen, "%s: corrupt classifier (checksum mismatch)", path);
+        free(names); cls_head_free(h); fclose(f); return -1;
+    }
+    names[nb] = 0;
+    info->names = calloc((size_t)K, sizeof(char *));
+    size_t o = 0;
+    for (int k = 0; k < K; k++) {
+        info->names[k] = strdup(o < nb ? names + o : "?");
+        o += strlen(info->names[k]) + 1;
+    }
+    free(names);
+    if (ckpt_read_fp(f, path, bb, m, st, err, errlen) != 0) { cls_head_free(h); cls_info_free(info); return -1; }
+    if (m->cfg.d_model != C) {
+        snprintf(err, errlen, "%s: head width %d does not match the backbone's %d", path, C, m->cfg.d_model);
+        model_free(m); cls_head_free(h); cls_info_free(info); return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,393 @@
+/* Fine-tuning for classification: see finetune.h. */
+#include "train/finetune.h"
+#include "train/checkpoint.h"
+#include "corpus/tokens.h"
+#include "util/util.h"
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void finetune_defaults(finetune_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->cfg.arch = ARCH_GPT2;
+    o->cfg.layers = 2; o->cfg.d_model = 128; o->cfg.heads = 4; o->cfg.ctx = 256;
+    o->pooling = POOL_MEAN; o->balance = BAL_WEIGHT; o->batch = 16; o->patience = 3;
+    o->epochs = 10; o->lr = 0; /* 0: 3e-4 fine-tuning all weights, 3e-3 frozen */
+    o->weight_decay = 0.01f; o->clip = 1.0f; o->warmup = 20; o->seed = 1337;
+}
+
+static int fail(finetune_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(finetune_opts *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->err, sizeof o->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+char **corpus_label_names(const char *data_dir, int K) {
+    char **n = calloc((size_t)(K > 0 ? K : 1), sizeof *n), path[1100], line[1024];
+    snprintf(path, sizeof path, "%s/labels.txt", data_dir);
+    FILE *f = fopen(path, "r");
+    int k = 0;
+    while (f && k < K && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        n[k++] = strdup(line);
+    }
+    if (f) fclose(f);
+    for (; k < K; k++) { snprintf(line, sizeof line, "label_%d", k); n[k] = strdup(line); }
+    return n;
+}
+void free_names(char **names, int K) {
+    if (!names) return;
+    for (int k = 0; k < K; k++) free(names[k]);
+    free(names);
+}
+
+double cm_macro_f1(const long *cm, int K, double *accuracy) {
+    long tot = 0, diag = 0;
+    double f1 = 0;
+    int n = 0;
+    for (int k = 0; k < K; k++) {
+        long tp = cm[(size_t)k * K + k], sup = 0, pred = 0;
+        for (int j = 0; j < K; j++) { sup += cm[(size_t)k * K + j]; pred += cm[(size_t)j * K + k]; }
+        tot += sup; diag += tp;
+        if (sup == 0 && pred == 0) continue;
+        f1 += sup + pred ? 2.0 * tp / (double)(sup + pred) : 0;
+        n++;
+    }
+    if (accuracy) *accuracy = tot ? (double)diag / tot : 0;
+    return n ? f1 / n : 0;
+}
+
+void cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob) {
+    int *rows = malloc((size_t)B * T * sizeof(int)), *len = malloc((size_t)B * sizeof(int));
+    for (uint64_t i0 = 0; i0 < s->n_seqs; i0 += (uint64_t)B) {
+        int nb = (int)(s->n_seqs - i0 < (uint64_t)B ? s->n_seqs - i0 : (uint64_t)B);
+        for (int b = 0; b < B; b++) {
+            const shard_seq *q = &s->seqs[i0 + (uint64_t)(b < nb ? b : 0)];
+            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, s->pad_id);
+        }
+        cls_predict_batch(m, h, rows, len, B, T);
+        for (int b = 0; b < nb; b++) {
+            const float *p = h->probs + (size_t)b * h->K;
+            int best = 0;
+            for (int k = 1; k < h->K; k++) if (p[k] > p[best]) best = k;
+            pred[i0 + (uint64_t)b] = best;
+            if (prob) prob[i0 + (uint64_t)b] = p[best];
+        }
+    }
+    free(rows); free(len);
+}
+
+/* labelled sequences of a shard, as indices */
+static uint32_t *labelled(const shard *s, int K, size_t *n) {
+    uint32_t *ix = malloc((s->n_seqs + 1) * sizeof *ix);
+    *n = 0;
+    for (uint64_t i = 0; i < s->n_seqs; i++)
+        if (s->seqs[i].label >= 0 && s->seqs[i].label < K) ix[(*n)++] = (uint32_t)i;
+    return ix;
+}
+
+typedef struct {
+    const shard *s;
+    const uint32_t *ix; size_t n;
+    uint32_t **byclass; size_t *ncls;   /* for balanced sampling */
+    uint32_t *perm; size_t pos;
+    int K, balance;
+    uint64_t rng;
+} sampler;
+
+static void sampler_init(sampler *sp, const shard *s, const uint32_t *ix, size_t n, int K, int balance, uint64_t seed) {
+    memset(sp, 0, sizeof *sp);
+    sp->s = s; sp->ix = ix; sp->n = n; sp->K = K; sp->balance = balance; sp->rng = seed;
+    sp->perm = malloc((n + 1) * sizeof *sp->perm);
+    for (size_t i = 0; i < n; i++) sp->perm[i] = (uint32_t)i;
+    sp->pos = n;   /* shuffle on first draw */
+    sp->byclass = calloc((size_t)K, sizeof *sp->byclass);
+    sp->ncls = calloc((size_t)K, sizeof *sp->ncls);
+    for (int k = 0; k < K; k++) sp->byclass[k] = malloc((n + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < n; i++) { int y = s->seqs[ix[i]].label; sp->byclass[y][sp->ncls[y]++] = ix[i]; }
+}
+static void sampler_free(sampler *sp) {
+    for (int k = 0; k < sp->K; k++) free(sp->byclass[k]);
+    free(sp->byclass); free(sp->ncls); free(sp->perm);
+}
+/* next training example (a sequence index); balanced: a class uniformly among the present
+ * ones, then one of its sequences */
+static uint32_t sampler_next(sampler *sp) {
+    if (sp->balance == BAL_SAMPLE) {
+        for (;;) {
+            int k = (int)(splitmix64(&sp->rng) % (uint64_t)sp->K);
+            if (sp->ncls[k]) return sp->byclass[k][splitmix64(&sp->rng) % sp->ncls[k]];
+        }
+    }
+    if (sp->pos >= sp->n) {
+        for (size_t i = sp->n; i > 1; i--) {
+            size_t j = (size_t)(splitmix64(&sp->rng) % i);
+            uint32_t t = sp->perm[i - 1]; sp->perm[i - 1] = sp->perm[j]; sp->perm[j] = t;
+        }
+        sp->pos = 0;
+    }
+    return sp->ix[sp->perm[sp->pos++]];
+}
+
+static void fmt_dur(char *b, size_t n, double s) {
+    if (!(s >= 0) || s > 1e8) snprintf(b, n, "?");
+    else if (s < 60) snprintf(b, n, "%.0fs", s);
+    else snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+}
+
+/* validation: macro-F1 and accuracy of the head on pooled features (frozen) or the model */
+static double val_score(model *m, cls_head *h, const shard *va, const uint32_t *vix, size_t nv, const float *vfeat,
+                        int T, int max_pkts, int B, int K, double *acc) {
+    long *cm = calloc((size_t)K * K, sizeof(long));
+    if (vfeat) {
+        for (size_t i0 = 0; i0 < nv; i0 += (size_t)B) {
+            int nb = (int)(nv - i0 < (size_t)B ? nv - i0 : (size_t)B);
+            cls_head_forward(h, vfeat + i0 * h->C, NULL, NULL, nb);
+            for (int b = 0; b < nb; b++) {
+                const float *p = h->probs + (size_t)b * K;
+                int best = 0;
+                for (int k = 1; k < K; k++) if (p[k] > p[best]) best = k;
+                cm[(size_t)va->seqs[vix[i0 + (size_t)b]].label * K + best]++;
+            }
+        }
+    } else {
+        int *pred = malloc((va->n_seqs + 1) * sizeof(int));
+        cls_predict_shard(m, h, va, T, max_pkts, B, pred, NULL);
+        for (size_t i = 0; i < nv; i++) cm[(size_t)va->seqs[vix[i]].label * K + pred[vix[i]]]++;
+        free(pred);
+    }
+    double f1 = cm_macro_f1(cm, K, acc);
+    free(cm);
+    return f1;
+}
+
+/* pooled backbone features of the sequences ix[0..n) (frozen encoder: computed once) */
+static float *features(model *m, cls_head *h, const shard *s, const uint32_t *ix, size_t n, int T, int max_pkts, int B) {
+    int C = m->cfg.d_model;
+    float *out = malloc((n + 1) * (size_t)C * sizeof(float));
+    int *rows = malloc((size_t)B * T * sizeof(int)), *len = malloc((size_t)B * sizeof(int));
+    m->training = 0;
+    for (size_t i0 = 0; i0 < n; i0 += (size_t)B) {
+        int nb = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B);
+        for (int b = 0; b < B; b++) {
+            const shard_seq *q = &s->seqs[ix[i0 + (size_t)(b < nb ? b : 0)]];
+            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, s->pad_id);
+        }
+        m->ops->forward(m, rows, B, T);
+        cls_pool_forward(h->pooled, m->hidden, len, B, T, C, h->pooling);
+        memcpy(out + i0 * C, h->pooled, (size_t)nb * C * sizeof(float));
+    }
+    free(rows); free(len);
+    return out;
+}
+
+int finetune_classify_run(finetune_opts *o) {
+    nn_set_threads(o->threads);
+    shard tr = { 0 }, va = { 0 };
+    model m = { 0 };
+    cls_head h = { 0 };
+    train_state st;
+    memset(&st, 0, sizeof st);
+    char path[1200], err[512], csv[1200];
+    int rc = -1, K = 0, have_val = 0;
+    char **names = NULL;
+    uint32_t *tix = NULL, *vix = NULL;
+    float *tfeat = NULL, *vfeat = NULL, *cw = NULL;
+    int *rows = NULL, *len = NULL, *y = NULL;
+    FILE *log = NULL;
+    sampler sp = { 0 };
+    if (!o->data_dir || !o->out_path) return fail(o, "need --data CORPUS_DIR and -o CLASSIFIER.ckpt");
+    snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
+    if (shard_load(&tr, path, err, sizeof err) != 0) return fail(o, "%s", err);
+    snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
+    have_val = shard_load(&va, path, err, sizeof err) == 0;
+    K = tr.n_labels;
+    if (K < 2) { fail(o, "%s has %d labels: classification needs at least 2 (prep with --file-labels / --flow-labels)", o->data_dir, K); goto done; }
+    names = corpus_label_names(o->data_dir, K);
+    size_t nt, nv = 0;
+    tix = labelled(&tr, K, &nt);
+    if (have_val) vix = labelled(&va, K, &nv);
+    if (nt == 0) { fail(o, "%s/train.tok has no labelled sequences", o->data_dir); goto done; }
+    if (nv == 0 && !o->quiet) fprintf(stderr, "pktlm finetune: no labelled validation sequences: keeping the last epoch\n");
+
+    /* model */
+    if (o->init_path) {
+        if (ckpt_load(o->init_path, &m, &st, 0, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        if (m.cfg.vocab < TOK_LABEL0) { fail(o, "%s: vocabulary %d is not a pktlm token vocabulary", o->init_path, m.cfg.vocab); goto done; }
+    } else {
+        o->cfg.vocab = tr.vocab_size;
+        model_config_defaults(&o->cfg);
+        if (model_create(&m, &o->cfg, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        model_init_weights(&m, o->seed);
+        st.pad_id = tr.pad_id; st.bos_id = tr.bos_id; st.eos_id = tr.eos_id; st.n_labels = tr.n_labels;
+        st.label_base = tr.label_base;
+        st.vocab_hash = corpus_vocab_hash(o->data_dir, tr.vocab_size, tr.pad_id, tr.bos_id, tr.eos_id, tr.n_labels, tr.label_base);
+        snprintf(st.data_dir, sizeof st.data_dir, "%s", o->data_dir);
+    }
+    st.has_opt = 0;
+    /* row length: what the longest (cut) training sequence needs, at most the context */
+    int T = 2;
+    for (size_t i = 0; i < nt; i++) {
+        const shard_seq *q = &tr.seqs[tix[i]];
+        int L = (int)q->len;
+        if (L > T) T = L;
+    }
+    if (T > m.cfg.ctx) T = m.cfg.ctx;
+    if (o->seq_len > 1 && o->seq_len < T) T = o->seq_len;
+    const int B = o->batch, C = m.cfg.d_model;
+    if (!o->freeze && model_alloc_training(&m) != 0) { fail(o, "out of memory"); goto done; }
+    if (model_alloc_acts(&m, B, T) != 0 || cls_head_init(&h, C, K, o->pooling, o->seed ^ 0x9e37) != 0 ||
+        cls_head_alloc_batch(&h, B) != 0) { fail(o, "out of memory for batch %d x %d", B, T); goto done; }
+    float lr = o->lr > 0 ? o->lr : (o->freeze ? 3e-3f : 3e-4f);
+
+    /* class weights n / (K n_c) over the training labels (BAL_WEIGHT) */
+    cw = malloc((size_t)K * sizeof(float));
+    {
+        long *cnt = calloc((size_t)K, sizeof(long));
+        for (size_t i = 0; i < nt; i++) cnt[tr.seqs[tix[i]].label]++;
+        for (int k = 0; k < K; k++) cw[k] = o->balance == BAL_WEIGHT && cnt[k] ? (float)nt / ((float)K * cnt[k]) : 1.0f;
+        free(cnt);
+    }
+    sampler_init(&sp, &tr, tix, nt, K, o->balance, o->seed);
+    rows = malloc((size_t)B * T * sizeof(int)); len = malloc((size_t)B * sizeof(int)); y = malloc((size_t)B * sizeof(int));
+
+    const long steps_per_epoch = (long)((nt + (size_t)B - 1) / (size_t)B);
+    const int max_epochs = (int)ceil(o->epochs);
+    long total = (long)(o->epochs * steps_per_epoch + 0.5);
+    if (o->max_steps > 0 && o->max_steps < total) total = o->max_steps;
+    if (total < 1) total = 1;
+    if (!o->quiet)
+        fprintf(stderr, "pktlm finetune: %s%s, %d layers, d %d, ctx %d (rows of %d tokens, packets kept: %d (0 = all)), %zu parameters; "
+                        "%d classes, %zu training / %zu validation flows; %s, pooling %s, balance %s, lr %.1e, "
+                        "up to %ld steps of batch %d\n",
+                model_arch_name(m.cfg.arch), o->init_path ? " from a pretrained checkpoint" : " from scratch", m.cfg.layers,
+                m.cfg.d_model, m.cfg.ctx, T, o->max_pkts, m.nparams,
+                K, nt, nv, o->freeze ? "encoder frozen (head only)" : "all weights", cls_pool_name(o->pooling),
+                o->balance == BAL_SAMPLE ? "sampling" : o->balance == BAL_WEIGHT ? "loss weights" : "none", lr, total, B);
+    if (o->freeze) {
+        double t0 = now_sec();
+        tfeat = features(&m, &h, &tr, tix, nt, T, o->max_pkts, B);
+        if (nv) vfeat = features(&m, &h, &va, vix, nv, T, o->max_pkts, B);
+        if (!o->quiet) fprintf(stderr, "pktlm finetune: encoder features of %zu flows in %.1fs\n", nt + nv, now_sec() - t0);
+    }
+
+    size_t L = strlen(o->out_path);
+    if (L > 5 && !strcmp(o->out_path + L - 5, ".ckpt")) L -= 5;
+    snprintf(csv, sizeof csv, "%.*s.csv", (int)L, o->out_path);
+    log = fopen(csv, "w");
+    if (!log) { fail(o, "%s: %s", csv, strerror(errno)); goto done; }
+    fputs("epoch,step,lr,train_loss,val_accuracy,val_macro_f1,elapsed_s\n", log);
+
+    cls_info info = { .K = K, .pooling = o->pooling, .max_pkts = o->max_pkts, .seq_len = T, .frozen = o->freeze,
+                      .pretrained = o->init_path != NULL, .names = names, .best_val_f1 = -1 };
+    if (o->init_path) snprintf(info.init_path, sizeof info.init_path, "%s", o->init_path);
+    adamw_params hp = { .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = o->weight_decay };
+    uint64_t rng = o->seed ^ 0xd1b54a32d192ed03ull;
+    progress pg;
+    progress_init(&pg, "fine-tuning", "flows", 1);
+    double t0 = now_sec();
+    long step = 0;
+    int bad_epochs = 0;
+    o->best_f1 = -1;
+    for (int ep = 1; ep <= max_epochs && step < total; ep++) {
+        double lsum = 0; long lcount = 0;
+        for (long s = 0; s < steps_per_epoch && step < total; s++, step++) {
+            hp.lr = lr_schedule((int)step, lr, o->warmup, (int)total, 0.1f);
+            for (int b = 0; b < B; b++) {
+                uint32_t i = sampler_next(&sp);
+                y[b] = tr.seqs[i].label;
+                if (o->freeze) {
+                    /* feature row: position of i in tix (tix is increasing: binary search) */
+                    size_t lo = 0, hi = nt;
+                    while (lo + 1 < hi) { size_t mid = (lo + hi) / 2; if (tix[mid] <= i) lo = mid; else hi = mid; }
+                    memcpy(h.pooled + (size_t)b * C, tfeat + lo * C, (size_t)C * sizeof(float));
+                } else {
+                    const shard_seq *q = &tr.seqs[i];
+                    len[b] = cls_make_row(rows + (size_t)b * T, tr.tokens + q->off, q->len, T, o->max_pkts, tr.pad_id);
+                }
+            }
+            const float *cwp = o->balance == BAL_WEIGHT ? cw : NULL;
+            cls_head_zero_grad(&h);
+            float loss;
+            if (o->freeze) {
+                loss = cls_head_forward(&h, h.pooled, y, cwp, B);
+                cls_head_backward(&h, h.pooled, y, cwp, B);
+                clip_grad_norm(h.grads, h.nparams, o->clip);
+            } else {
+                m.training = 1;
+                m.dropout_seed = splitmix64(&rng);
+                m.ops->forward(&m, rows, B, T);
+                cls_pool_forward(h.pooled, m.hidden, len, B, T, C, h.pooling);
+                loss = cls_head_forward(&h, h.pooled, y, cwp, B);
+                model_zero_grad(&m);
+                cls_head_backward(&h, h.pooled, y, cwp, B);
+                cls_pool_backward(m.dhidden, h.dpooled, len, B, T, C, h.pooling);
+                m.ops->backward(&m, rows, B, T);
+                /* one global norm over backbone and head */
+                double g1 = global_norm(m.grads, m.nparams), g2 = global_norm(h.grads, h.nparams);
+                double gn = sqrt(g1 * g1 + g2 * g2);
+                if (gn > o->clip && o->clip > 0) {
+                    float k = (float)(o->clip / gn);
+                    for (size_t i = 0; i < m.nparams; i++) m.grads[i] *= k;
+                    for (size_t i = 0; i < h.nparams; i++) h.grads[i] *= k;
+                }
+                model_adamw(&m, &hp, (int)step + 1);
+            }
+            cls_head_adamw(&h, &hp, (int)step + 1);
+            lsum += loss; lcount++;
+            char extra[160];
+            snprintf(extra, sizeof extra, "epoch %d  step %ld/%ld  loss %.4f  best val F1 %.3f", ep, step + 1, total,
+                     lsum / lcount, o->best_f1 < 0 ? 0 : o->best_f1);
+            if (!o->quiet) progress_update(&pg, (double)(step + 1) * B, (double)total * B, extra);
+            if (o->interrupt && *o->interrupt) break;
+        }
+        double acc = 0, f1 = nv ? val_score(&m, &h, &va, vix, nv, vfeat, T, o->max_pkts, B, K, &acc) : 0;
+        double el = now_sec() - t0;
+        o->epochs_run = ep;
+        fprintf(log, "%d,%ld,%.6g,%.6f,%.6f,%.6f,%.2f\n", ep, step, hp.lr, lcount ? lsum / lcount : NAN, acc, f1, el);
+        fflush(log);
+        int better = !nv || f1 > o->best_f1;
+        if (better) {
+            o->best_f1 = (float)f1; o->best_acc = (float)acc; o->best_epoch = ep; bad_epochs = 0;
+            info.best_val_f1 = (float)f1; info.best_epoch = ep;
+            if (cls_save(o->out_path, &m, &st, &h, &info, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        } else bad_epochs++;
+        if (!o->quiet) {
+            char eta[32];
+            fmt_dur(eta, sizeof eta, el / (double)step * (double)(total - step));
+            progress_end(&pg);
+            fprintf(stderr, "epoch %d  step %ld/%ld  loss %.4f  val acc %.4f  macro-F1 %.4f%s  %.0f flows/s  ETA %s\n", ep, step,
+                    total, lcount ? lsum / lcount : NAN, acc, f1, better ? "  (best, saved)" : "",
+                    (double)step * B / (el > 0 ? el : 1e-9), eta);
+        }
+        if (o->patience > 0 && bad_epochs >= o->patience) {
+            if (!o->quiet) fprintf(stderr, "pktlm finetune: early stop: no better validation macro-F1 in %d epochs\n", o->patience);
+            break;
+        }
+        if (o->interrupt && *o->interrupt) { if (!o->quiet) fprintf(stderr, "pktlm finetune: interrupted\n"); break; }
+        if (o->time_limit > 0 && el > o->time_limit) {
+            if (!o->quiet) fprintf(stderr, "pktlm finetune: time limit %.0fs reached\n", o->time_limit);
+            break;
+        }
+    }
+    progress_end(&pg);
+    o->steps = step;
+    rc = 0;
+done:
+    if (log) fclose(log);
+    if (sp.perm) sampler_free(&sp);
+    free(rows); free(len); free(y); free(cw); free(tix); free(vix); free(tfeat); free(vfeat);
+    free_names(names, K);
+    cls_head_free(&h);
+    model_free(&m);
+    shard_free(&tr);
+    if (have_val) shard_free(&va);
+    return rc;
+}

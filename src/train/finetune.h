@@ -1,0 +1,47 @@
+/* Fine-tuning a backbone for flow classification (`pktlm finetune --task classify`,
+ * docs/classify.md): labelled sequences of a corpus, a head from clshead.h, class-balanced
+ * loss weights or sampling, frozen encoder (head trained on cached pooled features) or all
+ * weights, validation macro-F1 after every epoch, early stopping, the best classifier kept
+ * (written atomically), a CSV log and a progress line. */
+#ifndef PKTLM_FINETUNE_H
+#define PKTLM_FINETUNE_H
+#include <signal.h>
+#include <stdint.h>
+#include "models/model.h"
+#include "corpus/shard.h"
+#include "train/clshead.h"
+
+enum { BAL_NONE = 0, BAL_WEIGHT = 1, BAL_SAMPLE = 2 };
+
+typedef struct {
+    const char *data_dir, *out_path, *init_path;   /* init NULL: from scratch */
+    model_config cfg;          /* from scratch: arch, layers, d_model, heads, ctx */
+    int pooling, freeze, balance, batch, max_pkts, seq_len, patience, threads, quiet;
+    double epochs;
+    long max_steps;            /* 0 = no cap */
+    double time_limit;         /* seconds; 0 = none: stop after the epoch that passes it */
+    float lr, weight_decay, clip;
+    int warmup;
+    uint64_t seed;
+    volatile sig_atomic_t *interrupt;
+    /* results */
+    float best_f1, best_acc;
+    int best_epoch, epochs_run;
+    long steps;
+    char err[1024];
+} finetune_opts;
+
+void finetune_defaults(finetune_opts *o);
+int finetune_classify_run(finetune_opts *o);
+
+/* Labels of a corpus: CORPUS/labels.txt (line i = label i), else "label_i". K names. */
+char **corpus_label_names(const char *data_dir, int K);
+void free_names(char **names, int K);
+
+/* Predict every sequence of a shard (labelled or not): pred[i], prob[i] (top class),
+ * top3 (3 per sequence, may be NULL). The model needs activations for (B, T). */
+void cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob);
+
+/* Confusion-matrix scores used for early stopping (eval/metrics.h has the full report). */
+double cm_macro_f1(const long *cm, int K, double *accuracy);
+#endif

@@ -1,0 +1,73 @@
+# pktlm finetune --task classify / eval / classify end to end on the separable toy task
+# (tests/fixtures/toy_cls, made by tools/make_toy_classify.py): must reach 100%.
+source "$(dirname "$0")/cli.sh"
+T=$PKTLM_TMP
+M="--layers 1 --d-model 32 --heads 2 --ctx 128 --batch 16 --threads 1"
+
+$PKTLM finetune --help >/dev/null; check finetune_help test $? -eq 0
+$PKTLM finetune --task classify -o $T/x.ckpt 2>/dev/null; check finetune_usage test $? -eq 2
+$PKTLM finetune --task nope --data x -o $T/x.ckpt 2>$T/elog; rc=$?
+check finetune_unknown_task test $rc -eq 2 -a -n "$(grep -l 'unknown task' $T/elog)"
+$PKTLM eval --help >/dev/null; check eval_help test $? -eq 0
+$PKTLM classify --help >/dev/null; check classify_help test $? -eq 0
+
+$PKTLM prep tests/fixtures/toy_cls -o $T/toy -q; check toy_prep test $? -eq 0
+$PKTLM finetune --task classify --data $T/toy $M --epochs 4 --lr 3e-3 -o $T/c.ckpt 2>$T/log
+check finetune_runs test $? -eq 0
+check finetune_outputs test -s $T/c.ckpt -a -s $T/c.csv
+check finetune_progress grep -q "best validation macro-F1" $T/log
+
+$PKTLM eval --model $T/c.ckpt --data $T/toy --json --svg $T/cm.svg >$T/e.json
+check eval_runs test $? -eq 0
+check eval_model_100 grep -q '"name": "model", "accuracy": 1.000000, "macro_f1": 1.000000' $T/e.json
+check eval_baselines test "$(grep -cE '"name": "(majority|port lookup|forest)' $T/e.json)" -eq 4
+check eval_svg grep -q "<svg" $T/cm.svg
+$PKTLM eval --model $T/c.ckpt --data $T/toy --split val | grep -q "forest, header stats, no ports"
+check eval_text test $? -eq 0
+
+$PKTLM classify --model $T/c.ckpt tests/fixtures/toy_cls --csv >$T/rows.csv 2>$T/clog
+check classify_runs test $? -eq 0
+check classify_rows test "$(wc -l <$T/rows.csv)" -eq 241
+check classify_rate grep -q "flows/s" $T/clog
+# every flow of each folder gets the folder's label (the captures include the training flows)
+wrong=0
+for c in dns ntp web; do
+  w=$($PKTLM classify --model $T/c.ckpt tests/fixtures/toy_cls/$c --csv 2>/dev/null | awk -F, -v c=$c 'NR > 1 && $9 != c' | wc -l)
+  wrong=$((wrong + w))
+done
+check classify_correct test "$wrong" -eq 0
+bad=$($PKTLM classify --model $T/c.ckpt tests/fixtures/toy_cls/web --csv --after 2 2>/dev/null | awk -F, 'NR > 1 && $9 != "web"' | wc -l)
+check classify_after_web test "$bad" -eq 0
+$PKTLM classify --model $T/c.ckpt tests/fixtures/toy_cls/dns/0.pcap --json 2>/dev/null | head -1 | grep -q '"top3": \[\["dns"'
+check classify_json test $? -eq 0
+
+# frozen encoder: head only, from the same (from-scratch) backbone as --init
+$PKTLM finetune --task classify --data $T/toy $M --freeze --epochs 3 -o $T/f.ckpt --quiet; check finetune_frozen test $? -eq 0
+
+# balanced sampling, last-token pooling, early classification on the first 2 packets
+$PKTLM finetune --task classify --data $T/toy $M --balance sample --pooling last --max-packets 2 --epochs 2 -o $T/s.ckpt --quiet
+check finetune_sample_last test $? -eq 0
+$PKTLM eval --model $T/s.ckpt --data $T/toy --json | grep -q '"max_packets": 2, "pretrained": false, "frozen": false, "pooling": "last"'
+check eval_reads_settings test $? -eq 0
+
+# errors: a pretrained checkpoint is not a classifier
+$PKTLM pretrain --data $T/toy --layers 1 --d-model 32 --heads 2 --ctx 64 --steps 3 --threads 1 -o $T/lm.ckpt --quiet
+$PKTLM eval --model $T/lm.ckpt --data $T/toy 2>$T/elog; rc=$?
+check eval_not_classifier test $rc -eq 1 -a -n "$(grep -l 'finetune --task classify' $T/elog)"
+$PKTLM finetune --task classify --init $T/lm.ckpt --data $T/toy --epochs 1 --batch 8 --threads 1 -o $T/p.ckpt --quiet
+check finetune_init test $? -eq 0
+
+# real data (../shared/data, task A on three device types, split by capture): the pipeline runs
+# and reports every baseline; scores themselves are in docs/classify.md
+if [ -n "$PKTLM_SHARED" ] && [ -d "$PKTLM_SHARED/data/iot_sentinel/Aria" ]; then
+  S=$PKTLM_SHARED/data
+  $PKTLM prep $S/iot_sentinel/Aria $S/iot_sentinel/HueBridge $S/iot_sentinel/D-LinkCam \
+    --file-labels $S/labels/files.csv:class --split capture -o $T/iot -q
+  check shared_prep test $? -eq 0
+  $PKTLM finetune --task classify --data $T/iot $M --max-steps 20 --epochs 1 -o $T/iot.ckpt --quiet
+  check shared_finetune test $? -eq 0
+  $PKTLM eval --model $T/iot.ckpt --data $T/iot --json >$T/iot.json
+  check shared_eval test $? -eq 0 -a "$(grep -cE '"name": "(model|majority|port lookup|forest)' $T/iot.json)" -eq 5
+else
+  skip shared_classify "../shared/data absent"
+fi
