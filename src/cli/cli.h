@@ -13,6 +13,7 @@ int cmd_pretrain(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_finetune_gen(int argc, char **argv);
 
 /* Print "pktlm VERB: message" on stderr; returns 1 (for `return cli_error(...)`). */
 int cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -8,6 +8,7 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } verbs[
     { "export", "write a corpus for NetGPT/ET-BERT (TSV), NetSSM (JSONL), or as pcap", cmd_export },
     { "pretrain", "train a causal language model on a corpus (GPT-2)", cmd_pretrain },
     { "info", "describe a model checkpoint", cmd_info },
+    { "finetune", "fine-tune a model: --task generate (TEMPORARY entry, see cmd_finetune_gen.c)", cmd_finetune_gen },
     { "generate", "sample flows from a generation model into a valid pcap (docs/generate.md)", cmd_generate },
     { "compare", "fidelity of one capture to another: distances, validity, TSTR, memorisation", cmd_compare },
 };
