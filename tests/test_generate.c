@@ -10,6 +10,7 @@
 #include "train/pretrain.h"
 #include "train/finetune_gen.h"
 #include "train/checkpoint.h"
+#include "gen/fastgpt2.h"
 
 typedef struct { cap_pkt p; uint8_t d[1600]; } rec;
 static int read_back(const char *path, rec *out, int max) {
@@ -324,9 +325,42 @@ static void test_finetune_generate(void) {
     CHECK(finetune_gen_prepare(&bad, "/nonexistent.ckpt") != 0);
 }
 
+/* The fused decoding step computes what model_step computes (to float rounding), for batch
+ * shapes that use both kernels (blocks of 4 sequences and the rest). */
+static void test_fast_step_matches(void) {
+    model_config c = { 0 };
+    c.arch = ARCH_GPT2; c.vocab = TOK_LABEL0 + 2; c.ctx = 12; c.layers = 2; c.d_model = 48; c.heads = 4;
+    model_config_defaults(&c);
+    model m = { 0 };
+    char err[256];
+    CHECK_EQ(model_create(&m, &c, err, sizeof err), 0);
+    model_init_weights(&m, 3);
+    /* larger biases and norms than the initialisation, so every term matters */
+    uint64_t r = 9;
+    for (size_t i = 0; i < m.nparams; i++) m.params[i] += 0.05f * nn_randn(&r);
+    for (int B = 1; B <= 6; B += 5) {
+        gen_fast g;
+        CHECK_EQ(gen_fast_init(&g, &m, B), 0);
+        float *st = model_state_alloc(&m, B), *a = malloc(sizeof(float) * B * c.vocab), *b = malloc(sizeof(float) * B * c.vocab);
+        int tok[6];
+        double worst = 0;
+        for (int pos = 0; pos < c.ctx; pos++) {
+            for (int k = 0; k < B; k++) tok[k] = (pos * 31 + k * 7) % c.vocab;
+            model_step(&m, st, tok, B, pos, a);
+            gen_fast_step(&g, tok, B, pos, b);
+            for (int i = 0; i < B * c.vocab; i++) worst = fmax(worst, fabs(a[i] - b[i]));
+        }
+        CHECKF(worst < 2e-4, "B=%d: largest logit difference %g", B, worst);
+        gen_fast_free(&g);
+        free(st); free(a); free(b);
+    }
+    model_free(&m);
+}
+
 int main(void) {
     RUN(test_grammar);
     RUN(test_decode_handmade);
+    RUN(test_fast_step_matches);
     RUN(test_generate_tiny_model);
     RUN(test_finetune_generate);
     return t_done();

@@ -1,6 +1,7 @@
 /* Batched incremental decoding of flows and their merge into one trace (generate.h). */
 #include "gen/generate.h"
 #include "gen/sampler.h"
+#include "gen/fastgpt2.h"
 #include "corpus/tokens.h"
 #include "corpus/prep.h"
 #include "train/checkpoint.h"
@@ -232,6 +233,9 @@ int gen_run(gen_opts *o) {
     real_flows prompts = { 0 }, replay = { 0 };
     gen_pool pool;
     gen_pool_init(&pool, o->seed);
+    gen_fast fast;
+    int use_fast = 0;
+    memset(&fast, 0, sizeof fast);
 
     if (o->threads > 0) nn_set_threads(o->threads);
     if (!o->model_path || !o->out_path) return fail(o, "need a model (--model) and an output (-o)");
@@ -259,7 +263,9 @@ int gen_run(gen_opts *o) {
         replay.gaps = NULL;
     }
 
-    state = model_state_alloc(&m, B);
+    /* the fused GPT-2 step when it applies (PKTLM_GEN_SLOW=1: model_step, for comparison) */
+    if (!getenv("PKTLM_GEN_SLOW") && gen_fast_init(&fast, &m, B) == 0) use_fast = 1;
+    else state = model_state_alloc(&m, B);
     logits = malloc((size_t)B * V * sizeof *logits);
     seqs = malloc((size_t)B * (T + 1) * sizeof *seqs);
     in = malloc((size_t)B * sizeof *in);
@@ -269,7 +275,7 @@ int gen_run(gen_opts *o) {
     forced_len = calloc((size_t)B, sizeof *forced_len);
     alive = calloc((size_t)B, sizeof *alive);
     forced = calloc((size_t)B, sizeof *forced);
-    if (!state || !logits || !seqs || !in || !mask || !smp || !gram || !forced_len || !alive || !forced) {
+    if ((!use_fast && !state) || !logits || !seqs || !in || !mask || !smp || !gram || !forced_len || !alive || !forced) {
         fail(o, "out of memory for batch %d x context %d", B, T);
         goto done;
     }
@@ -311,7 +317,8 @@ int gen_run(gen_opts *o) {
         int len = 1, any = 1;
         for (int pos = 0; pos < T - 1 && any; pos++) {
             for (int b = 0; b < nb; b++) in[b] = seqs[(size_t)b * (T + 1) + pos];
-            model_step(&m, state, in, nb, pos, logits);
+            if (use_fast) gen_fast_step(&fast, in, nb, pos, logits);
+            else model_step(&m, state, in, nb, pos, logits);
             o->stepped += nb;
             any = 0;
             for (int b = 0; b < nb; b++) {
@@ -366,6 +373,7 @@ int gen_run(gen_opts *o) {
 done:
     if (smp) for (int b = 0; b < B; b++) sampler_free(&smp[b]);
     free(smp); free(gram); free(forced_len); free(alive); free(forced);
+    if (use_fast) gen_fast_free(&fast);
     free(state); free(logits); free(seqs); free(in); free(mask);
     real_flows_free(&prompts); real_flows_free(&replay);
     gen_pool_free(&pool);

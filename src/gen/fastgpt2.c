@@ -1,0 +1,189 @@
+/* GPT-2 decoding step for generation, fused and in one parallel region (fastgpt2.h).
+ *
+ * Why not model_step: it runs the training kernels (BLAS sgemm, one OpenMP region per
+ * operation). At batch 1 a step is ~90 tiny operations, and on this machine each region
+ * start costs more than its work (passive waiting wakes threads through the kernel), so
+ * generation ran at ~170 tokens/s. Here the whole step is one region: threads split the
+ * output columns of every linear layer (each weight row is read once for all B sequences,
+ * from L2/L3 for small models), and meet at a barrier between layers' phases (6 per layer).
+ * Bias, residual and GELU are fused into the matrix-vector products. */
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wpass-failed"
+#endif
+#include "gen/fastgpt2.h"
+#include "nn/nn.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+static const float *T(const model *m, const char *name) {
+    int i = model_find_tensor(m, name);
+    return i < 0 ? NULL : model_tensor(m, i);
+}
+
+int gen_fast_init(gen_fast *g, model *m, int B) {
+    memset(g, 0, sizeof *g);
+    const model_config *c = &m->cfg;
+    if (c->arch != ARCH_GPT2) return -1;
+    g->m = m; g->B = B;
+    g->wte = T(m, "wte"); g->wpe = T(m, "wpe");
+    g->ln1w = T(m, "h.ln_1.weight"); g->ln1b = T(m, "h.ln_1.bias");
+    g->qkvw = T(m, "h.attn.c_attn.weight"); g->qkvb = T(m, "h.attn.c_attn.bias");
+    g->projw = T(m, "h.attn.c_proj.weight"); g->projb = T(m, "h.attn.c_proj.bias");
+    g->ln2w = T(m, "h.ln_2.weight"); g->ln2b = T(m, "h.ln_2.bias");
+    g->fcw = T(m, "h.mlp.c_fc.weight"); g->fcb = T(m, "h.mlp.c_fc.bias");
+    g->fcpw = T(m, "h.mlp.c_proj.weight"); g->fcpb = T(m, "h.mlp.c_proj.bias");
+    g->lnfw = T(m, "ln_f.weight"); g->lnfb = T(m, "ln_f.bias");
+    if (!g->wte || !g->wpe || !g->ln1w || !g->ln1b || !g->qkvw || !g->qkvb || !g->projw || !g->projb || !g->ln2w ||
+        !g->ln2b || !g->fcw || !g->fcb || !g->fcpw || !g->fcpb || !g->lnfw || !g->lnfb)
+        return -1;
+    size_t L = c->layers, C = c->d_model, F = c->d_ff, Tm = c->ctx, Bz = B;
+    size_t n = 2 * L * Bz * Tm * C + Bz * (4 * C + 3 * C + F) + Bz * c->heads * Tm;
+    g->buf = nn_alloc(n);
+    if (!g->buf) return -1;
+    g->k = g->buf; g->v = g->k + L * Bz * Tm * C;
+    g->x = g->v + L * Bz * Tm * C; g->ln = g->x + Bz * C; g->att = g->ln + Bz * C; g->qkv = g->att + Bz * C;
+    g->fc = g->qkv + Bz * 3 * C; g->sc = g->fc + Bz * F;
+    return 0;
+}
+
+void gen_fast_free(gen_fast *g) { nn_free(g->buf); memset(g, 0, sizeof *g); }
+
+enum { LIN_STORE, LIN_ADD, LIN_GELU };
+/* out[b][o] (=, +=, gelu) bias[o] + W[o,:] . in[b,:] for o in [o0, o1), every b < B.
+*/
+static inline void put(float *y, float val, int mode) {
+    if (mode == LIN_ADD) *y += val;
+    else if (mode == LIN_GELU) *y = 0.5f * val * (1.0f + tanhf(0.7978845608028654f * (val + 0.044715f * val * val * val)));
+    else *y = val;
+}
+
+static void linear(float *out, const float *in, const float *W, const float *bias, int B, int IN, int OUT,
+                   int o0, int o1, int mode) {
+    int b = 0;
+    /* four sequences share each weight row load */
+    for (; b + 4 <= B; b += 4) {
+        const float *x0 = in + (size_t)b * IN, *x1 = x0 + IN, *x2 = x1 + IN, *x3 = x2 + IN;
+        for (int o = o0; o < o1; o++) {
+            const float *w = W + (size_t)o * IN;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0, bo = bias ? bias[o] : 0.0f;
+            #pragma omp simd reduction(+:s0, s1, s2, s3)
+            for (int i = 0; i < IN; i++) { s0 += w[i] * x0[i]; s1 += w[i] * x1[i]; s2 += w[i] * x2[i]; s3 += w[i] * x3[i]; }
+            put(out + (size_t)b * OUT + o, s0 + bo, mode);
+            put(out + (size_t)(b + 1) * OUT + o, s1 + bo, mode);
+            put(out + (size_t)(b + 2) * OUT + o, s2 + bo, mode);
+            put(out + (size_t)(b + 3) * OUT + o, s3 + bo, mode);
+        }
+    }
+    /* the rest one at a time, four weight rows sharing each input load */
+    for (; b < B; b++) {
+        const float *x = in + (size_t)b * IN;
+        float *y = out + (size_t)b * OUT;
+        int o = o0;
+        for (; o + 4 <= o1; o += 4) {
+            const float *w0 = W + (size_t)o * IN, *w1 = w0 + IN, *w2 = w1 + IN, *w3 = w2 + IN;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            #pragma omp simd reduction(+:s0, s1, s2, s3)
+            for (int i = 0; i < IN; i++) { s0 += w0[i] * x[i]; s1 += w1[i] * x[i]; s2 += w2[i] * x[i]; s3 += w3[i] * x[i]; }
+            put(y + o, s0 + (bias ? bias[o] : 0.0f), mode);
+            put(y + o + 1, s1 + (bias ? bias[o + 1] : 0.0f), mode);
+            put(y + o + 2, s2 + (bias ? bias[o + 2] : 0.0f), mode);
+            put(y + o + 3, s3 + (bias ? bias[o + 3] : 0.0f), mode);
+        }
+        for (; o < o1; o++) {
+            const float *w = W + (size_t)o * IN;
+            float s0 = 0;
+            #pragma omp simd reduction(+:s0)
+            for (int i = 0; i < IN; i++) s0 += w[i] * x[i];
+            put(y + o, s0 + (bias ? bias[o] : 0.0f), mode);
+        }
+    }
+}
+
+static void layernorm_row(float *out, const float *x, const float *w, const float *b, int C) {
+    float m = 0, v = 0;
+    #pragma omp simd reduction(+:m)
+    for (int c = 0; c < C; c++) m += x[c];
+    m /= C;
+    #pragma omp simd reduction(+:v)
+    for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
+    float r = 1.0f / sqrtf(v / C + 1e-5f);
+    #pragma omp simd
+    for (int c = 0; c < C; c++) out[c] = (x[c] - m) * r * w[c] + b[c];
+}
+
+/* [lo, hi) of n items for thread t of nt */
+#define SPLIT(n, t, nt, lo, hi) int lo = (int)((long)(n) * (t) / (nt)), hi = (int)((long)(n) * ((t) + 1) / (nt))
+
+void gen_fast_step(gen_fast *g, const int *tok, int B, int pos, float *logits) {
+    const model_config *c = &g->m->cfg;
+    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH, Tm = c->ctx, V = c->vocab;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const size_t cache = (size_t)B * Tm * C;   /* per layer; B may be below the allocated batch */
+    for (int b = 0; b < B; b++) {
+        const float *e = g->wte + (size_t)tok[b] * C, *p = g->wpe + (size_t)pos * C;
+        for (int i = 0; i < C; i++) g->x[(size_t)b * C + i] = e[i] + p[i];
+    }
+    #pragma omp parallel
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        SPLIT(B, t, nt, b0, b1);
+        SPLIT(3 * C, t, nt, q0, q1);
+        SPLIT(C, t, nt, c0, c1);
+        SPLIT(F, t, nt, f0, f1);
+        SPLIT(B * NH, t, nt, h0, h1);
+        for (int l = 0; l < L; l++) {
+            float *K = g->k + l * cache, *Vc = g->v + l * cache;
+            for (int b = b0; b < b1; b++)
+                layernorm_row(g->ln + (size_t)b * C, g->x + (size_t)b * C, g->ln1w + l * C, g->ln1b + l * C, C);
+            #pragma omp barrier
+            linear(g->qkv, g->ln, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C, B, C, 3 * C, q0, q1, LIN_STORE);
+            /* this thread's slice of k and v into the cache */
+            for (int b = 0; b < B; b++) {
+                const float *q = g->qkv + (size_t)b * 3 * C;
+                int lo = q0 > C ? q0 : C, hi = q1 < 2 * C ? q1 : 2 * C;
+                if (lo < hi) memcpy(K + ((size_t)b * Tm + pos) * C + (lo - C), q + lo, (size_t)(hi - lo) * sizeof(float));
+                lo = q0 > 2 * C ? q0 : 2 * C; hi = q1;
+                if (lo < hi) memcpy(Vc + ((size_t)b * Tm + pos) * C + (lo - 2 * C), q + lo, (size_t)(hi - lo) * sizeof(float));
+            }
+            #pragma omp barrier
+            for (int bh = h0; bh < h1; bh++) {
+                int b = bh / NH, h = bh % NH;
+                const float *q = g->qkv + (size_t)b * 3 * C + h * hs;
+                float *s = g->sc + (size_t)bh * Tm, mx = -INFINITY, sum = 0;
+                for (int j = 0; j <= pos; j++) {
+                    const float *k = K + ((size_t)b * Tm + j) * C + h * hs;
+                    float d = 0;
+                    #pragma omp simd reduction(+:d)
+                    for (int i = 0; i < hs; i++) d += q[i] * k[i];
+                    s[j] = d * scale;
+                    mx = s[j] > mx ? s[j] : mx;
+                }
+                for (int j = 0; j <= pos; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+                float *o = g->att + (size_t)b * C + h * hs, inv = 1.0f / sum;
+                for (int i = 0; i < hs; i++) o[i] = 0;
+                for (int j = 0; j <= pos; j++) {
+                    const float *v = Vc + ((size_t)b * Tm + j) * C + h * hs;
+                    float w = s[j] * inv;
+                    #pragma omp simd
+                    for (int i = 0; i < hs; i++) o[i] += w * v[i];
+                }
+            }
+            #pragma omp barrier
+            linear(g->x, g->att, g->projw + (size_t)l * C * C, g->projb + l * C, B, C, C, c0, c1, LIN_ADD);
+            #pragma omp barrier
+            for (int b = b0; b < b1; b++)
+                layernorm_row(g->ln + (size_t)b * C, g->x + (size_t)b * C, g->ln2w + l * C, g->ln2b + l * C, C);
+            #pragma omp barrier
+            linear(g->fc, g->ln, g->fcw + (size_t)l * F * C, g->fcb + l * F, B, C, F, f0, f1, LIN_GELU);
+            #pragma omp barrier
+            linear(g->x, g->fc, g->fcpw + (size_t)l * C * F, g->fcpb + l * C, B, F, C, c0, c1, LIN_ADD);
+            #pragma omp barrier
+        }
+        for (int b = b0; b < b1; b++) layernorm_row(g->ln + (size_t)b * C, g->x + (size_t)b * C, g->lnfw, g->lnfb, C);
+        #pragma omp barrier
+        SPLIT(V, t, nt, v0, v1);
+        linear(logits, g->ln, g->wte, NULL, B, C, V, v0, v1, LIN_STORE);
+    }
+}
