@@ -5,7 +5,7 @@
  * start costs more than its work (passive waiting wakes threads through the kernel), so
  * generation ran at ~170 tokens/s. Here the whole step is one region: threads split the
  * output columns of every linear layer (each weight row is read once for all B sequences,
- * from L2/L3 for small models), and meet at a barrier between layers' phases (6 per layer).
+ * from L2/L3 for small models), and meet at 5 barriers per layer.
  * Bias, residual and GELU are fused into the matrix-vector products. */
 #ifdef __clang__
 #pragma clang diagnostic ignored "-Wpass-failed"
@@ -39,12 +39,13 @@ int gen_fast_init(gen_fast *g, model *m, int B) {
         !g->ln2b || !g->fcw || !g->fcb || !g->fcpw || !g->fcpb || !g->lnfw || !g->lnfb)
         return -1;
     size_t L = c->layers, C = c->d_model, F = c->d_ff, Tm = c->ctx, Bz = B;
-    size_t n = 2 * L * Bz * Tm * C + Bz * (4 * C + 3 * C + F) + Bz * c->heads * Tm;
+    g->nthreads = omp_get_max_threads();
+    size_t n = 2 * L * Bz * Tm * C + Bz * (4 * C + 3 * C + F) + Bz * c->heads * Tm + (size_t)g->nthreads * Bz * C;
     g->buf = nn_alloc(n);
     if (!g->buf) return -1;
     g->k = g->buf; g->v = g->k + L * Bz * Tm * C;
     g->x = g->v + L * Bz * Tm * C; g->ln = g->x + Bz * C; g->att = g->ln + Bz * C; g->qkv = g->att + Bz * C;
-    g->fc = g->qkv + Bz * 3 * C; g->sc = g->fc + Bz * F;
+    g->fc = g->qkv + Bz * 3 * C; g->sc = g->fc + Bz * F; g->lnt = g->sc + Bz * c->heads * Tm;
     return 0;
 }
 
@@ -125,20 +126,21 @@ void gen_fast_step(gen_fast *g, const int *tok, int B, int pos, float *logits) {
         const float *e = g->wte + (size_t)tok[b] * C, *p = g->wpe + (size_t)pos * C;
         for (int i = 0; i < C; i++) g->x[(size_t)b * C + i] = e[i] + p[i];
     }
-    #pragma omp parallel
+    /* Each thread normalises every row itself (B x C is small next to the products that
+     * follow), which saves the barrier a shared normalised copy would need. */
+    #pragma omp parallel num_threads(g->nthreads)
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        SPLIT(B, t, nt, b0, b1);
+        float *ln = g->lnt + (size_t)t * B * C;
         SPLIT(3 * C, t, nt, q0, q1);
         SPLIT(C, t, nt, c0, c1);
         SPLIT(F, t, nt, f0, f1);
         SPLIT(B * NH, t, nt, h0, h1);
         for (int l = 0; l < L; l++) {
             float *K = g->k + l * cache, *Vc = g->v + l * cache;
-            for (int b = b0; b < b1; b++)
-                layernorm_row(g->ln + (size_t)b * C, g->x + (size_t)b * C, g->ln1w + l * C, g->ln1b + l * C, C);
-            #pragma omp barrier
-            linear(g->qkv, g->ln, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C, B, C, 3 * C, q0, q1, LIN_STORE);
+            for (int b = 0; b < B; b++)
+                layernorm_row(ln + (size_t)b * C, g->x + (size_t)b * C, g->ln1w + l * C, g->ln1b + l * C, C);
+            linear(g->qkv, ln, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C, B, C, 3 * C, q0, q1, LIN_STORE);
             /* this thread's slice of k and v into the cache */
             for (int b = 0; b < B; b++) {
                 const float *q = g->qkv + (size_t)b * 3 * C;
@@ -173,17 +175,15 @@ void gen_fast_step(gen_fast *g, const int *tok, int B, int pos, float *logits) {
             #pragma omp barrier
             linear(g->x, g->att, g->projw + (size_t)l * C * C, g->projb + l * C, B, C, C, c0, c1, LIN_ADD);
             #pragma omp barrier
-            for (int b = b0; b < b1; b++)
-                layernorm_row(g->ln + (size_t)b * C, g->x + (size_t)b * C, g->ln2w + l * C, g->ln2b + l * C, C);
-            #pragma omp barrier
-            linear(g->fc, g->ln, g->fcw + (size_t)l * F * C, g->fcb + l * F, B, C, F, f0, f1, LIN_GELU);
+            for (int b = 0; b < B; b++)
+                layernorm_row(ln + (size_t)b * C, g->x + (size_t)b * C, g->ln2w + l * C, g->ln2b + l * C, C);
+            linear(g->fc, ln, g->fcw + (size_t)l * F * C, g->fcb + l * F, B, C, F, f0, f1, LIN_GELU);
             #pragma omp barrier
             linear(g->x, g->fc, g->fcpw + (size_t)l * C * F, g->fcpb + l * C, B, F, C, c0, c1, LIN_ADD);
             #pragma omp barrier
         }
-        for (int b = b0; b < b1; b++) layernorm_row(g->ln + (size_t)b * C, g->x + (size_t)b * C, g->lnfw, g->lnfb, C);
-        #pragma omp barrier
+        for (int b = 0; b < B; b++) layernorm_row(ln + (size_t)b * C, g->x + (size_t)b * C, g->lnfw, g->lnfb, C);
         SPLIT(V, t, nt, v0, v1);
-        linear(logits, g->ln, g->wte, NULL, B, C, V, v0, v1, LIN_STORE);
+        linear(logits, ln, g->wte, NULL, B, C, V, v0, v1, LIN_STORE);
     }
 }

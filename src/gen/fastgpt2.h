@@ -8,10 +8,10 @@
 
 typedef struct {
     model *m;
-    int B;
+    int B, nthreads;
     const float *wte, *wpe, *ln1w, *ln1b, *qkvw, *qkvb, *projw, *projb, *ln2w, *ln2b, *fcw, *fcb, *fcpw, *fcpb,
         *lnfw, *lnfb;
-    float *buf, *k, *v, *x, *ln, *att, *qkv, *fc, *sc;
+    float *buf, *k, *v, *x, *ln, *att, *qkv, *fc, *sc, *lnt;   /* lnt: per-thread normalised rows */
 } gen_fast;
 
 /* -1 when the model is not a GPT-2 (use model_step) or memory is short. */

@@ -353,7 +353,8 @@ int gen_run(gen_opts *o) {
                 for (size_t i = 0; i < n; i++) fprintf(stderr, "%s ", tok_name(q[i], nb2));
                 fputc('\n', stderr);
             }
-            int64_t start = (int64_t)(rng_uniform(&rng) * o->window_s * 1e9);
+            /* the trace starts 2024-01-01 00:00:00 UTC (fixed: reproducible files) */
+            int64_t start = 1704067200LL * 1000000000LL + (int64_t)(rng_uniform(&rng) * o->window_s * 1e9);
             if (gen_pool_add_seq(&pool, q, n, ended, (uint32_t)(seq_no + b), start) < 0) { fail(o, "out of memory"); goto done; }
         }
         seq_no += nb;
