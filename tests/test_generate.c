@@ -53,9 +53,10 @@ static void test_grammar(void) {
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[0x45] && m[0x60] && !m[0x00] && !m[0x55] && !m[TOK_PKT]);
     for (int i = 0; i < 19; i++) {
-        gen_gram_push(&g, i ? 0 : 0x45);
+        gen_gram_push(&g, i ? (i == 9 ? 6 : 0) : 0x45);
         gen_gram_mask(&g, m, V, TOK_LABEL0, V);
-        CHECK(m[0x00] && m[0xff] && !m[TOK_PKT] && !m[TOK_EOS] && !m[TOK_LABEL0]);
+        if (i == 8) CHECK(m[6] && m[17] && m[1] && !m[58] && !m[0] && !m[0xff] && !m[TOK_PKT]);   /* IPv4 protocol */
+        else CHECK(m[0x00] && m[0xff] && !m[TOK_PKT] && !m[TOK_EOS] && !m[TOK_LABEL0]);
     }
     gen_gram_push(&g, 0);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);                /* 20 bytes: a header's worth */
@@ -251,7 +252,9 @@ static void test_generate_tiny_model(void) {
     rc = gen_run(&o4);
     CHECKF(rc == 0, "%s", o4.err);
     CHECK_EQ(o4.nprompts, 24);
-    CHECK(o4.ds.packets >= 20);   /* 2 prompt packets per flow at least */
+    /* every flow keeps at least its first prompt packet (the second may be extended by the
+     * model and then cut by the context) */
+    CHECK(o4.ds.packets >= 10);
     const char *sh = t_shared();
     if (sh && system("command -v tshark >/dev/null 2>&1") == 0) {
         char cmd[1024];

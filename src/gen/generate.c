@@ -37,6 +37,10 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
         if (g->nbytes == 0) {
             for (int b = 0x40; b < 0x50; b++) allowed[b] = 1;
             for (int b = 0x60; b < 0x70; b++) allowed[b] = 1;
+        } else if ((g->ver == 4 && g->nbytes == 9) || (g->ver == 6 && g->nbytes == 6)) {
+            /* the protocol byte: only what the trace writer can write */
+            allowed[6] = allowed[17] = 1;
+            allowed[g->ver == 4 ? 1 : 58] = 1;
         } else {
             for (int b = 0; b < 256; b++) allowed[b] = 1;
             if (g->nbytes >= 20) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
@@ -57,7 +61,7 @@ void gen_gram_push(gen_gram *g, int t) {
     case GM_BYTES:
         if (t == TOK_PKT) { g->phase = GM_DIR; g->npkts++; }
         else if (t == TOK_EOS) g->phase = GM_END;
-        else if (t < 256) g->nbytes++;
+        else if (t < 256) { if (g->nbytes == 0) g->ver = t >> 4; g->nbytes++; }
         break;
     default: break;
     }

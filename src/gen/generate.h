@@ -18,7 +18,8 @@
  *   pos 0 BOS; pos 1 a label token; after the label PKT; after PKT a direction (the first
  *   packet's is c->s: side a is by definition the sender of the first packet); after the
  *   direction a time token (the first packet's is TIME_0: its gap is 0 by definition);
- *   then bytes: the first byte's version nibble is 4 or 6, and at least 20 bytes (the
+ *   then bytes: the first byte's version nibble is 4 or 6, the protocol byte (IPv4 byte 9,
+ *   IPv6 byte 6) TCP, UDP or ICMP/ICMPv6 (the writer drops the rest), and at least 20 bytes (the
  *   smallest IP header) before PKT or EOS may follow. BOS, PAD and label tokens never
  *   appear inside a sequence. */
 typedef struct {
@@ -26,6 +27,7 @@ typedef struct {
     int phase;        /* GM_* */
     int npkts;        /* packets started */
     int nbytes;       /* bytes of the current packet */
+    int ver;          /* its IP version (first byte's high nibble) */
 } gen_gram;
 enum { GM_BOS, GM_LABEL, GM_FIRST_PKT, GM_DIR, GM_TIME, GM_BYTES, GM_END };
 void gen_gram_init(gen_gram *g);
