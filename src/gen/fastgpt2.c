@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 static const float *T(const model *m, const char *name) {
     int i = model_find_tensor(m, name);
@@ -49,7 +52,7 @@ int gen_fast_init(gen_fast *g, model *m, int B) {
     return 0;
 }
 
-void gen_fast_free(gen_fast *g) { nn_free(g->buf); memset(g, 0, sizeof *g); }
+void gen_fast_free(gen_fast *g) { nn_free(g->buf); free(g->wb); memset(g, 0, sizeof *g); }
 
 enum { LIN_STORE, LIN_ADD, LIN_GELU };
 /* out[b][o] (=, +=, gelu) bias[o] + W[o,:] . in[b,:] for o in [o0, o1), every b < B.
@@ -102,6 +105,86 @@ static void linear(float *out, const float *in, const float *W, const float *bia
     }
 }
 
+/* bf16 weights (--bf16): half the bytes to read per token, which is what batch-1 decoding
+ * waits for once the weights leave the cache. Round to nearest even; activations and sums
+ * stay fp32. */
+static uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fff + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
+#ifdef __AVX512F__
+static inline __m512 load_bf16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+/* as linear(), weights bf16 (IN % 16 == 0): four weight rows at a time, every sequence */
+static void linear_bf16(float *out, const float *in, const uint16_t *W, const float *bias, int B, int IN, int OUT,
+                        int o0, int o1, int mode) {
+    int o = o0;
+    for (; o + 4 <= o1; o += 4) {
+        const uint16_t *w0 = W + (size_t)o * IN, *w1 = w0 + IN, *w2 = w1 + IN, *w3 = w2 + IN;
+        for (int b = 0; b < B; b++) {
+            const float *x = in + (size_t)b * IN;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int i = 0; i < IN; i += 16) {
+                __m512 xv = _mm512_loadu_ps(x + i);
+                a0 = _mm512_fmadd_ps(load_bf16(w0 + i), xv, a0);
+                a1 = _mm512_fmadd_ps(load_bf16(w1 + i), xv, a1);
+                a2 = _mm512_fmadd_ps(load_bf16(w2 + i), xv, a2);
+                a3 = _mm512_fmadd_ps(load_bf16(w3 + i), xv, a3);
+            }
+            float *y = out + (size_t)b * OUT + o;
+            put(y, _mm512_reduce_add_ps(a0) + (bias ? bias[o] : 0.0f), mode);
+            put(y + 1, _mm512_reduce_add_ps(a1) + (bias ? bias[o + 1] : 0.0f), mode);
+            put(y + 2, _mm512_reduce_add_ps(a2) + (bias ? bias[o + 2] : 0.0f), mode);
+            put(y + 3, _mm512_reduce_add_ps(a3) + (bias ? bias[o + 3] : 0.0f), mode);
+        }
+    }
+    for (; o < o1; o++) {
+        const uint16_t *w = W + (size_t)o * IN;
+        for (int b = 0; b < B; b++) {
+            const float *x = in + (size_t)b * IN;
+            __m512 a = _mm512_setzero_ps();
+            for (int i = 0; i < IN; i += 16) a = _mm512_fmadd_ps(load_bf16(w + i), _mm512_loadu_ps(x + i), a);
+            put(out + (size_t)b * OUT + o, _mm512_reduce_add_ps(a) + (bias ? bias[o] : 0.0f), mode);
+        }
+    }
+}
+#endif
+
+/* one linear layer in the chosen precision; Wf is the fp32 tensor, off its offset in wb */
+static void lin(const gen_fast *g, float *out, const float *in, const float *Wf, size_t off, const float *bias, int B,
+                int IN, int OUT, int o0, int o1, int mode) {
+#ifdef __AVX512F__
+    if (g->wb) { linear_bf16(out, in, g->wb + off, bias, B, IN, OUT, o0, o1, mode); return; }
+#endif
+    linear(out, in, Wf + off, bias, B, IN, OUT, o0, o1, mode);
+}
+
+int gen_fast_use_bf16(gen_fast *g) {
+#ifdef __AVX512F__
+    const model_config *c = &g->m->cfg;
+    if (c->d_model % 16 || c->d_ff % 16) return -1;
+    size_t L = c->layers, C = c->d_model, F = c->d_ff, V = c->vocab;
+    size_t nq = L * 3 * C * C, np = L * C * C, nf = L * F * C, nfp = L * C * F, nv = V * C;
+    g->wb = malloc((nq + np + nf + nfp + nv) * sizeof *g->wb);
+    if (!g->wb) return -1;
+    const float *src[5] = { g->qkvw, g->projw, g->fcw, g->fcpw, g->wte };
+    size_t n[5] = { nq, np, nf, nfp, nv }, o = 0;
+    for (int k = 0; k < 5; k++) {
+        g->wb_off[k] = o;
+        for (size_t i = 0; i < n[k]; i++) g->wb[o + i] = to_bf16(src[k][i]);
+        o += n[k];
+    }
+    return 0;
+#else
+    (void)g;
+    return -1;
+#endif
+}
+
 static void layernorm_row(float *out, const float *x, const float *w, const float *b, int C) {
     float m = 0, v = 0;
     #pragma omp simd reduction(+:m)
@@ -140,7 +223,7 @@ void gen_fast_step(gen_fast *g, const int *tok, int B, int pos, float *logits) {
             float *K = g->k + l * cache, *Vc = g->v + l * cache;
             for (int b = 0; b < B; b++)
                 layernorm_row(ln + (size_t)b * C, g->x + (size_t)b * C, g->ln1w + l * C, g->ln1b + l * C, C);
-            linear(g->qkv, ln, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C, B, C, 3 * C, q0, q1, LIN_STORE);
+            lin(g, g->qkv, ln, g->qkvw, g->wb_off[0] + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C, B, C, 3 * C, q0, q1, LIN_STORE);
             /* this thread's slice of k and v into the cache */
             for (int b = 0; b < B; b++) {
                 const float *q = g->qkv + (size_t)b * 3 * C;
@@ -173,17 +256,17 @@ void gen_fast_step(gen_fast *g, const int *tok, int B, int pos, float *logits) {
                 }
             }
             #pragma omp barrier
-            linear(g->x, g->att, g->projw + (size_t)l * C * C, g->projb + l * C, B, C, C, c0, c1, LIN_ADD);
+            lin(g, g->x, g->att, g->projw, g->wb_off[1] + (size_t)l * C * C, g->projb + l * C, B, C, C, c0, c1, LIN_ADD);
             #pragma omp barrier
             for (int b = 0; b < B; b++)
                 layernorm_row(ln + (size_t)b * C, g->x + (size_t)b * C, g->ln2w + l * C, g->ln2b + l * C, C);
-            linear(g->fc, ln, g->fcw + (size_t)l * F * C, g->fcb + l * F, B, C, F, f0, f1, LIN_GELU);
+            lin(g, g->fc, ln, g->fcw, g->wb_off[2] + (size_t)l * F * C, g->fcb + l * F, B, C, F, f0, f1, LIN_GELU);
             #pragma omp barrier
-            linear(g->x, g->fc, g->fcpw + (size_t)l * C * F, g->fcpb + l * C, B, F, C, c0, c1, LIN_ADD);
+            lin(g, g->x, g->fc, g->fcpw, g->wb_off[3] + (size_t)l * C * F, g->fcpb + l * C, B, F, C, c0, c1, LIN_ADD);
             #pragma omp barrier
         }
         for (int b = 0; b < B; b++) layernorm_row(ln + (size_t)b * C, g->x + (size_t)b * C, g->lnfw, g->lnfb, C);
         SPLIT(V, t, nt, v0, v1);
-        linear(logits, ln, g->wte, NULL, B, C, V, v0, v1, LIN_STORE);
+        lin(g, logits, ln, g->wte, g->wb_off[4], NULL, B, C, V, v0, v1, LIN_STORE);
     }
 }

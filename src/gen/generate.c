@@ -270,6 +270,10 @@ int gen_run(gen_opts *o) {
     /* the fused GPT-2 step when it applies (PKTLM_GEN_SLOW=1: model_step, for comparison) */
     if (!getenv("PKTLM_GEN_SLOW") && gen_fast_init(&fast, &m, B) == 0) use_fast = 1;
     else state = model_state_alloc(&m, B);
+    if (o->bf16 && (!use_fast || gen_fast_use_bf16(&fast) != 0)) {
+        fail(o, "--bf16 needs a GPT-2 model, AVX-512 and d-model / d-ff multiples of 16");
+        goto done;
+    }
     logits = malloc((size_t)B * V * sizeof *logits);
     seqs = malloc((size_t)B * (T + 1) * sizeof *seqs);
     in = malloc((size_t)B * sizeof *in);
