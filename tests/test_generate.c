@@ -67,6 +67,12 @@ static void test_grammar(void) {
     gen_gram_push(&g, TOK_DIR_SC);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[TOK_TIME0] && m[TOK_TIME0 + 40] && !m[TOK_DIR_CS]);
+    gen_gram_push(&g, TOK_TIME0 + 40);
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);
+    CHECK(m[0x45] && !m[0x60]);                            /* the flow's IP version */
+    for (int i = 0; i < 9; i++) gen_gram_push(&g, i ? 0 : 0x45);
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);
+    CHECK(m[6] && !m[17] && !m[1]);                        /* and its protocol */
 }
 
 /* Append the tokens of one packet (encoder of the corpus stage). */

@@ -35,12 +35,13 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
         break;
     case GM_BYTES:
         if (g->nbytes == 0) {
-            for (int b = 0x40; b < 0x50; b++) allowed[b] = 1;
-            for (int b = 0x60; b < 0x70; b++) allowed[b] = 1;
+            /* IPv4 or IPv6; after the first packet, the flow's version (a flow is one 5-tuple) */
+            if (g->flow_ver != 6) for (int b = 0x40; b < 0x50; b++) allowed[b] = 1;
+            if (g->flow_ver != 4) for (int b = 0x60; b < 0x70; b++) allowed[b] = 1;
         } else if ((g->ver == 4 && g->nbytes == 9) || (g->ver == 6 && g->nbytes == 6)) {
-            /* the protocol byte: only what the trace writer can write */
-            allowed[6] = allowed[17] = 1;
-            allowed[g->ver == 4 ? 1 : 58] = 1;
+            /* the protocol byte: only what the trace writer can write, then the flow's */
+            if (g->flow_proto) allowed[g->flow_proto] = 1;
+            else { allowed[6] = allowed[17] = 1; allowed[g->ver == 4 ? 1 : 58] = 1; }
         } else {
             for (int b = 0; b < 256; b++) allowed[b] = 1;
             if (g->nbytes >= 20) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
@@ -61,7 +62,11 @@ void gen_gram_push(gen_gram *g, int t) {
     case GM_BYTES:
         if (t == TOK_PKT) { g->phase = GM_DIR; g->npkts++; }
         else if (t == TOK_EOS) g->phase = GM_END;
-        else if (t < 256) { if (g->nbytes == 0) g->ver = t >> 4; g->nbytes++; }
+        else if (t < 256) {
+            if (g->nbytes == 0) { g->ver = t >> 4; if (g->npkts == 1) g->flow_ver = g->ver; }
+            if (g->npkts == 1 && ((g->ver == 4 && g->nbytes == 9) || (g->ver == 6 && g->nbytes == 6))) g->flow_proto = t;
+            g->nbytes++;
+        }
         break;
     default: break;
     }
