@@ -51,7 +51,7 @@ static void test_grammar(void) {
     CHECK(m[TOK_TIME0] && !m[TOK_TIME0 + 5] && !m[0]);    /* and its gap is 0 */
     gen_gram_push(&g, TOK_TIME0);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
-    CHECK(m[0x45] && m[0x60] && !m[0x00] && !m[0x55] && !m[TOK_PKT]);
+    CHECK(m[0x45] && m[0x60] && !m[0x44] && !m[0x00] && !m[0x55] && !m[TOK_PKT]);
     for (int i = 0; i < 19; i++) {
         gen_gram_push(&g, i ? (i == 9 ? 6 : 0) : 0x45);
         gen_gram_mask(&g, m, V, TOK_LABEL0, V);
@@ -59,7 +59,18 @@ static void test_grammar(void) {
         else CHECK(m[0x00] && m[0xff] && !m[TOK_PKT] && !m[TOK_EOS] && !m[TOK_LABEL0]);
     }
     gen_gram_push(&g, 0);
-    gen_gram_mask(&g, m, V, TOK_LABEL0, V);                /* 20 bytes: a header's worth */
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);                /* 20 bytes: the IP header, not yet TCP's */
+    CHECK(!m[TOK_PKT] && !m[TOK_EOS] && m[0x12]);
+    for (int i = 0; i < 20; i++) {                         /* a TCP header with data offset 6 */
+        gen_gram_push(&g, i == 12 ? 0x60 : 0);
+        gen_gram_mask(&g, m, V, TOK_LABEL0, V);
+        CHECK(!m[TOK_PKT]);
+    }
+    gen_gram_push(&g, 0); gen_gram_push(&g, 0); gen_gram_push(&g, 0);
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);
+    CHECK(!m[TOK_PKT]);                                    /* 43 of 44 header bytes */
+    gen_gram_push(&g, 0);
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[TOK_PKT] && m[TOK_EOS] && m[0x12] && !m[TOK_BOS] && !m[TOK_PAD] && !m[TOK_LABEL0] && !m[TOK_TIME0]);
     gen_gram_push(&g, TOK_PKT);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);

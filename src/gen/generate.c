@@ -35,16 +35,22 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
         break;
     case GM_BYTES:
         if (g->nbytes == 0) {
-            /* IPv4 or IPv6; after the first packet, the flow's version (a flow is one 5-tuple) */
-            if (g->flow_ver != 6) for (int b = 0x40; b < 0x50; b++) allowed[b] = 1;
+            /* IPv4 (header length >= 5 words) or IPv6; after the first packet, the flow's
+             * version (a flow is one 5-tuple) */
+            if (g->flow_ver != 6) for (int b = 0x45; b < 0x50; b++) allowed[b] = 1;
             if (g->flow_ver != 4) for (int b = 0x60; b < 0x70; b++) allowed[b] = 1;
         } else if ((g->ver == 4 && g->nbytes == 9) || (g->ver == 6 && g->nbytes == 6)) {
             /* the protocol byte: only what the trace writer can write, then the flow's */
             if (g->flow_proto) allowed[g->flow_proto] = 1;
             else { allowed[6] = allowed[17] = 1; allowed[g->ver == 4 ? 1 : 58] = 1; }
+        } else if ((g->proto == 1 || g->proto == 58) && g->nbytes == g->ihl) {
+            /* ICMP type: echo request/reply, the messages the writer keeps */
+            if (g->proto == 1) allowed[0] = allowed[8] = 1;
+            else allowed[128] = allowed[129] = 1;
         } else {
             for (int b = 0; b < 256; b++) allowed[b] = 1;
-            if (g->nbytes >= 20) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
+            /* a packet ends only after its headers (IP, and TCP by its data offset, or 8 bytes) */
+            if (g->nbytes >= g->min_len) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
         }
         break;
     default: allowed[TOK_EOS] = 1; break;
@@ -58,13 +64,25 @@ void gen_gram_push(gen_gram *g, int t) {
     case GM_LABEL: g->phase = GM_FIRST_PKT; break;
     case GM_FIRST_PKT: g->phase = GM_DIR; g->npkts = 1; break;
     case GM_DIR: g->phase = GM_TIME; break;
-    case GM_TIME: g->phase = GM_BYTES; g->nbytes = 0; break;
+    case GM_TIME: g->phase = GM_BYTES; g->nbytes = 0; g->min_len = 20; g->proto = 0; g->ihl = 20; break;
     case GM_BYTES:
         if (t == TOK_PKT) { g->phase = GM_DIR; g->npkts++; }
         else if (t == TOK_EOS) g->phase = GM_END;
         else if (t < 256) {
-            if (g->nbytes == 0) { g->ver = t >> 4; if (g->npkts == 1) g->flow_ver = g->ver; }
-            if (g->npkts == 1 && ((g->ver == 4 && g->nbytes == 9) || (g->ver == 6 && g->nbytes == 6))) g->flow_proto = t;
+            int n = g->nbytes;
+            if (n == 0) {
+                g->ver = t >> 4;
+                if (g->npkts == 1) g->flow_ver = g->ver;
+                g->ihl = g->ver == 4 ? (t & 15) * 4 : 40;
+                g->proto = 0;
+                g->min_len = g->ihl > 20 ? g->ihl : 20;
+            }
+            if ((g->ver == 4 && n == 9) || (g->ver == 6 && n == 6)) {
+                g->proto = t;
+                if (g->npkts == 1) g->flow_proto = t;
+                g->min_len = g->ihl + (t == 6 ? 20 : 8);
+            }
+            if (g->proto == 6 && n == g->ihl + 12 && (t >> 4) > 5) g->min_len = g->ihl + (t >> 4) * 4;
             g->nbytes++;
         }
         break;

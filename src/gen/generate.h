@@ -20,8 +20,9 @@
  *   direction a time token (the first packet's is TIME_0: its gap is 0 by definition);
  *   then bytes: the first byte's version nibble is 4 or 6, the protocol byte (IPv4 byte 9,
  *   IPv6 byte 6) TCP, UDP or ICMP/ICMPv6 (the writer drops the rest), after the first packet
- *   the flow's version and protocol (a flow is one 5-tuple), and at least 20 bytes (the
- *   smallest IP header) before PKT or EOS may follow. BOS, PAD and label tokens never
+ *   the flow's version and protocol (a flow is one 5-tuple), an ICMP type is echo, and
+ *   the headers (IP, then TCP by its data offset or 8 bytes) are complete before PKT or
+ *   EOS may follow. BOS, PAD and label tokens never
  *   appear inside a sequence. */
 typedef struct {
     int pos;          /* tokens so far */
@@ -30,6 +31,7 @@ typedef struct {
     int nbytes;       /* bytes of the current packet */
     int ver;          /* its IP version (first byte's high nibble) */
     int flow_ver, flow_proto;   /* fixed by the first packet (0 before) */
+    int ihl, proto, min_len;    /* current packet: IP header length, protocol, bytes before it may end */
 } gen_gram;
 enum { GM_BOS, GM_LABEL, GM_FIRST_PKT, GM_DIR, GM_TIME, GM_BYTES, GM_END };
 void gen_gram_init(gen_gram *g);
