@@ -57,28 +57,70 @@ void gen_fast_free(gen_fast *g) { nn_free(g->buf); free(g->wb); memset(g, 0, siz
 enum { LIN_STORE, LIN_ADD, LIN_GELU };
 /* out[b][o] (=, +=, gelu) bias[o] + W[o,:] . in[b,:] for o in [o0, o1), every b < B.
 */
+/* exp for softmax, vectorisable (libm's expf is not, here): 2^k * polynomial(r),
+ * relative error ~2e-7 on the range softmax uses (x <= 0) */
+static inline float vexp(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    float k = floorf(x * 1.44269504f + 0.5f);
+    float r = x - k * 0.693359375f + k * 2.12194440e-4f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f + r * (0.00833333377f + r * 0.00138888892f)))));
+    int32_t e = ((int32_t)k + 127) << 23;
+    float f;
+    memcpy(&f, &e, 4);
+    return p * f;
+}
+
 static inline void put(float *y, float val, int mode) {
     if (mode == LIN_ADD) *y += val;
-    else if (mode == LIN_GELU) *y = 0.5f * val * (1.0f + tanhf(0.7978845608028654f * (val + 0.044715f * val * val * val)));
+    else if (mode == LIN_GELU) {
+        /* tanh(u) = (e^2u - 1) / (e^2u + 1) through vexp (libm's tanhf was a fifth of a step) */
+        float u = 0.7978845608028654f * (val + 0.044715f * val * val * val);
+        u = u > 9.0f ? 9.0f : u < -9.0f ? -9.0f : u;
+        float e = vexp(2.0f * u);
+        *y = 0.5f * val * (1.0f + (e - 1.0f) / (e + 1.0f));
+    }
     else *y = val;
 }
 
 static void linear(float *out, const float *in, const float *W, const float *bias, int B, int IN, int OUT,
                    int o0, int o1, int mode) {
     int b = 0;
-    /* four sequences share each weight row load */
-    for (; b + 4 <= B; b += 4) {
-        const float *x0 = in + (size_t)b * IN, *x1 = x0 + IN, *x2 = x1 + IN, *x3 = x2 + IN;
-        for (int o = o0; o < o1; o++) {
-            const float *w = W + (size_t)o * IN;
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0, bo = bias ? bias[o] : 0.0f;
-            #pragma omp simd reduction(+:s0, s1, s2, s3)
-            for (int i = 0; i < IN; i++) { s0 += w[i] * x0[i]; s1 += w[i] * x1[i]; s2 += w[i] * x2[i]; s3 += w[i] * x3[i]; }
-            put(out + (size_t)b * OUT + o, s0 + bo, mode);
-            put(out + (size_t)(b + 1) * OUT + o, s1 + bo, mode);
-            put(out + (size_t)(b + 2) * OUT + o, s2 + bo, mode);
-            put(out + (size_t)(b + 3) * OUT + o, s3 + bo, mode);
+    /* blocks of 2 weight rows x 4 sequences: the rows stay in L1 while every block of
+     * sequences passes over them, so each weight is read from memory once per step */
+    int B4 = B / 4 * 4;
+    if (B4) {
+        int o = o0;
+        for (; o + 2 <= o1; o += 2) {
+            const float *w0 = W + (size_t)o * IN, *w1 = w0 + IN;
+            float bo0 = bias ? bias[o] : 0.0f, bo1 = bias ? bias[o + 1] : 0.0f;
+            for (int bb = 0; bb < B4; bb += 4) {
+                const float *x0 = in + (size_t)bb * IN, *x1 = x0 + IN, *x2 = x1 + IN, *x3 = x2 + IN;
+                float s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, t0, t1, t2, t3)
+                for (int i = 0; i < IN; i++) {
+                    s0 += w0[i] * x0[i]; s1 += w0[i] * x1[i]; s2 += w0[i] * x2[i]; s3 += w0[i] * x3[i];
+                    t0 += w1[i] * x0[i]; t1 += w1[i] * x1[i]; t2 += w1[i] * x2[i]; t3 += w1[i] * x3[i];
+                }
+                float *y = out + (size_t)bb * OUT + o;
+                put(y, s0 + bo0, mode); put(y + OUT, s1 + bo0, mode); put(y + 2 * OUT, s2 + bo0, mode); put(y + 3 * OUT, s3 + bo0, mode);
+                put(y + 1, t0 + bo1, mode); put(y + OUT + 1, t1 + bo1, mode); put(y + 2 * OUT + 1, t2 + bo1, mode); put(y + 3 * OUT + 1, t3 + bo1, mode);
+            }
         }
+        for (; o < o1; o++) {
+            const float *w = W + (size_t)o * IN;
+            float bo = bias ? bias[o] : 0.0f;
+            for (int bb = 0; bb < B4; bb += 4) {
+                const float *x0 = in + (size_t)bb * IN, *x1 = x0 + IN, *x2 = x1 + IN, *x3 = x2 + IN;
+                float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3)
+                for (int i = 0; i < IN; i++) { s0 += w[i] * x0[i]; s1 += w[i] * x1[i]; s2 += w[i] * x2[i]; s3 += w[i] * x3[i]; }
+                put(out + (size_t)bb * OUT + o, s0 + bo, mode);
+                put(out + (size_t)(bb + 1) * OUT + o, s1 + bo, mode);
+                put(out + (size_t)(bb + 2) * OUT + o, s2 + bo, mode);
+                put(out + (size_t)(bb + 3) * OUT + o, s3 + bo, mode);
+            }
+        }
+        b = B4;
     }
     /* the rest one at a time, four weight rows sharing each input load */
     for (; b < B; b++) {
@@ -228,7 +270,9 @@ void gen_fast_step(gen_fast *g, const int *tok, int B, int pos, float *logits) {
             for (int b = 0; b < B; b++) {
                 const float *q = g->qkv + (size_t)b * 3 * C;
                 int lo = q0 > C ? q0 : C, hi = q1 < 2 * C ? q1 : 2 * C;
-                if (lo < hi) memcpy(K + ((size_t)b * Tm + pos) * C + (lo - C), q + lo, (size_t)(hi - lo) * sizeof(float));
+                /* keys stored transposed, (b, head, i, position): the scores of one query
+                 * are then a contiguous, vectorised loop over positions */
+                for (int i = lo; i < hi; i++) K[((size_t)b * C + (i - C)) * Tm + pos] = q[i];
                 lo = q0 > 2 * C ? q0 : 2 * C; hi = q1;
                 if (lo < hi) memcpy(Vc + ((size_t)b * Tm + pos) * C + (lo - 2 * C), q + lo, (size_t)(hi - lo) * sizeof(float));
             }
@@ -237,15 +281,16 @@ void gen_fast_step(gen_fast *g, const int *tok, int B, int pos, float *logits) {
                 int b = bh / NH, h = bh % NH;
                 const float *q = g->qkv + (size_t)b * 3 * C + h * hs;
                 float *s = g->sc + (size_t)bh * Tm, mx = -INFINITY, sum = 0;
-                for (int j = 0; j <= pos; j++) {
-                    const float *k = K + ((size_t)b * Tm + j) * C + h * hs;
-                    float d = 0;
-                    #pragma omp simd reduction(+:d)
-                    for (int i = 0; i < hs; i++) d += q[i] * k[i];
-                    s[j] = d * scale;
-                    mx = s[j] > mx ? s[j] : mx;
+                const float *kt = K + ((size_t)b * C + h * hs) * Tm;
+                for (int j = 0; j <= pos; j++) s[j] = 0;
+                for (int i = 0; i < hs; i++) {
+                    const float qi = q[i] * scale, *kr = kt + (size_t)i * Tm;
+                    #pragma omp simd
+                    for (int j = 0; j <= pos; j++) s[j] += qi * kr[j];
                 }
-                for (int j = 0; j <= pos; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+                for (int j = 0; j <= pos; j++) mx = s[j] > mx ? s[j] : mx;
+                #pragma omp simd reduction(+:sum)
+                for (int j = 0; j <= pos; j++) { s[j] = vexp(s[j] - mx); sum += s[j]; }
                 float *o = g->att + (size_t)b * C + h * hs, inv = 1.0f / sum;
                 for (int i = 0; i < hs; i++) o[i] = 0;
                 for (int j = 0; j <= pos; j++) {
