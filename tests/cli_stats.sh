@@ -19,7 +19,8 @@ else
 fi
 
 # a directory walk takes captures only and reads the same packets
-"$PKTLM" stats --json examples > "$T/d.json" 2>/dev/null
+mkdir -p "$T/tree/a/b"; cp examples/*.pcap "$T/tree/a/"; cp examples/*.pcapng "$T/tree/a/b/"; cp examples/README.md "$T/tree/"
+"$PKTLM" stats --json "$T/tree" > "$T/d.json" 2>/dev/null
 [ "$(grep '"packets"' "$T/d.json")" = "$(grep '"packets"' "$T/s.json")" ] && ok stats_directory_walk || bad stats_directory_walk
 
 # a truncated capture: exit 1, error names file and offset, packets before it counted

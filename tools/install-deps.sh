@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 # build: compilers, libpcap (the cross-check of our reader), BLIS built for OpenMP (sgemm)
 pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev)
 # optional extras: PYTORCH=1 for the reference fixtures / benchmarks, TOOLS=1 for tshark/tcpdump
-[ "${PYTORCH:-0}" = 1 ] && pkgs+=(python3-torch python3-numpy)
+[ "${PYTORCH:-0}" = 1 ] && pkgs+=(python3-torch python3-numpy libopenblas0-openmp)
 [ "${TOOLS:-0}" = 1 ] && pkgs+=(tshark tcpdump hyperfine time)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """PyTorch peer for the training benchmark: the same GPT-2 (tools/torch_ref/gpt2_ref.py, float32),
 batch, sequence length and AdamW (decay on matrices only, clipping 1.0) as `pktlm pretrain`.
-Run at its best: OMP_NUM_THREADS=2, torch.set_num_threads(2), BLAS = BLIS-openmp via
-LD_LIBRARY_PATH (see run.sh). Prints one JSON line: tokens/s over the timed steps."""
+Run at its best: OMP_NUM_THREADS=2, torch.set_num_threads(2), BLAS = BLIS-openmp or OpenBLAS-openmp
+via LD_LIBRARY_PATH, whichever is faster (see bench.py). Prints one JSON line: tokens/s over the timed steps."""
 import argparse
 import json
 import os
@@ -28,6 +28,11 @@ a = ap.parse_args()
 
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
+# A BLAS running outside its usual CPU settings must still compute right: check one product.
+_x, _y = torch.randn(257, 383), torch.randn(383, 129)
+_r = _x.double() @ _y.double()
+if ((_x @ _y).double() - _r).abs().max().item() > 1e-4 * _r.abs().max().item():
+    sys.exit("BLAS gives wrong products under this environment")
 model = GPT2(a.vocab, a.ctx, a.layers, a.d_model, a.heads)
 with torch.no_grad():
     for n, p in model.named_parameters():
