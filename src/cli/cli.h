@@ -17,6 +17,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 /* finetune tasks (cmd_finetune dispatches on --task) */
 int finetune_classify_main(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_finetune_gen(int argc, char **argv);
 
 /* Print "pktlm VERB: message" on stderr; returns 1 (for `return cli_error(...)`). */
 int cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -20,7 +20,7 @@ static void usage(FILE *f) {
         "classifier (label names, head and backbone in one file, docs/classify.md) atomically to\n"
         "CLASSIFIER.ckpt after every improving epoch, and CLASSIFIER.csv (one row per epoch).\n"
         "\n"
-        "  --task classify      (generate, field: issue 6)\n"
+        "  --task classify|generate  (generate: see pktlm finetune --task generate --help)\n"
         "  --init MODEL.ckpt    pretrained backbone (`pktlm pretrain`); omitted = from scratch:\n"
         "    --layers N 2  --d-model N 128  --heads N 4  --ctx N 256  --arch gpt2\n"
         "  --pooling mean|last|first   pooled hidden state of the non-pad positions (default mean)\n"
@@ -117,5 +117,6 @@ int cmd_finetune(int argc, char **argv) {
     }
     if (!task) { cli_error("finetune", "missing --task (classify)"); usage(stderr); return 2; }
     if (!strcmp(task, "classify")) return finetune_classify_main(argc, argv);
+    if (!strcmp(task, "generate")) return cmd_finetune_gen(argc, argv);
     return cli_error("finetune", "unknown task '%s' (classify)", task), 2;
 }

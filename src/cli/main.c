@@ -8,9 +8,10 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } verbs[
     { "export", "write a corpus for NetGPT/ET-BERT (TSV), NetSSM (JSONL), or as pcap", cmd_export },
     { "pretrain", "train a causal language model on a corpus (GPT-2)", cmd_pretrain },
     { "info", "describe a model checkpoint", cmd_info },
-    { "finetune", "fine-tune a pretrained model: --task classify (flow classifier)", cmd_finetune },
+    { "finetune", "fine-tune a pretrained model: --task classify or --task generate", cmd_finetune },
     { "eval", "score a classifier on a corpus split beside majority/port/shallow baselines", cmd_eval },
     { "classify", "classify the flows of captures with a fine-tuned classifier", cmd_classify },
+    { "generate", "sample flows from a generation model into a valid pcap (docs/generate.md)", cmd_generate },
     { "compare", "fidelity of one capture to another: distances, validity, TSTR, memorisation", cmd_compare },
 };
 

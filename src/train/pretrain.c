@@ -178,6 +178,27 @@ static void unigram_baseline(const shard *tr, const shard *va, double *h_train, 
     free(cnt);
 }
 
+/* Copy the weights of o->init_path into m, tensor by tensor (same names). A tensor whose
+ * size differs keeps the common prefix: for the (V, C) token embedding that is the rows of
+ * the shared ids (bytes, specials, the labels both corpora have); rows of new label tokens
+ * keep their fresh initialisation. */
+static int init_from(const pretrain_opts *o, model *m, char *err, size_t errlen) {
+    model src = { 0 };
+    train_state s2;
+    if (ckpt_load(o->init_path, &src, &s2, 0, err, errlen) != 0) return -1;
+    int copied = 0;
+    for (int i = 0; i < m->ntensors; i++) {
+        int j = model_find_tensor(&src, m->spec[i].name);
+        if (j < 0) continue;
+        size_t n = m->spec[i].size < src.spec[j].size ? m->spec[i].size : src.spec[j].size;
+        memcpy(model_tensor(m, i), model_tensor(&src, j), n * sizeof(float));
+        copied++;
+    }
+    model_free(&src);
+    if (copied != m->ntensors) { snprintf(err, errlen, "%s: only %d of %d tensors match", o->init_path, copied, m->ntensors); return -1; }
+    return 0;
+}
+
 static float evaluate(model *m, dataloader *va, int nb) {
     data_seek(va, (data_pos){ 0, 0, 0 });
     double s = 0;
@@ -244,6 +265,17 @@ int pretrain_run(pretrain_opts *o) {
         }
     } else {
         model_config c = o->cfg;
+        train_state ist;
+        uint64_t inp;
+        if (o->init_path) {   /* fine-tuning: the initial model's architecture */
+            if (ckpt_peek(o->init_path, &c, &ist, &inp, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+            if (ist.pad_id != tr.sh.pad_id || ist.bos_id != tr.sh.bos_id || ist.eos_id != tr.sh.eos_id) {
+                fail(o, "%s was trained on another token format (pad/bos/eos %d/%d/%d, corpus %d/%d/%d)", o->init_path,
+                     ist.pad_id, ist.bos_id, ist.eos_id, tr.sh.pad_id, tr.sh.bos_id, tr.sh.eos_id);
+                goto done;
+            }
+            c.dropout = o->cfg.dropout;
+        }
         c.vocab = tr.sh.vocab_size;
         model_config_defaults(&c);
         const model_ops *ops = model_ops_for(c.arch);
@@ -261,6 +293,7 @@ int pretrain_run(pretrain_opts *o) {
         }
         if (model_create(&m, &c, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
         model_init_weights(&m, st.seed);
+        if (o->init_path && init_from(o, &m, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
         if (model_alloc_training(&m) != 0) { fail(o, "out of memory for gradients and optimizer state"); goto done; }
         st.pad_id = tr.sh.pad_id; st.bos_id = tr.sh.bos_id; st.eos_id = tr.sh.eos_id;
         st.n_labels = tr.sh.n_labels; st.label_base = tr.sh.label_base; st.vocab_hash = vh;

@@ -1,0 +1,104 @@
+/* pktlm finetune --task generate: continue causal-LM training from a pretrained checkpoint
+ * on a labelled corpus (src/train/finetune_gen.c). Self-contained argument parsing: the
+ * lead merges it with `--task classify` into one `finetune` dispatcher. */
+#include "cli/cli.h"
+#include "train/finetune_gen.h"
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_flag;
+static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); }
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: pktlm finetune --task generate --init PRETRAINED.ckpt --data CORPUS_DIR -o GEN.ckpt [options]\n"
+        "\n"
+        "Continues causal-LM training of a pretrained model on a corpus of `pktlm prep`, whose\n"
+        "sequences start `<bos> <label>`: the model learns to generate flows (--unit flow) or\n"
+        "capture windows (--unit capture; the unit is prep's choice) given their label. The\n"
+        "architecture and context come from --init; the optimizer and the schedule start afresh.\n"
+        "Label tokens the pretrained model lacks get fresh embedding rows. Writes GEN.ckpt,\n"
+        "GEN.csv and GEN.svg as `pktlm pretrain` does; use it with `pktlm generate --model`.\n"
+        "\n"
+        "  --steps N | --epochs E   default 1 epoch\n"
+        "  --lr X        3e-4       --warmup N  20      --min-lr-frac X  0.1\n"
+        "  --batch N     8          --accum N   1       --weight-decay X 0.1   --clip X 1.0\n"
+        "  --dropout P   0          --seed N    1337    --pad (one sequence per row)\n"
+        "  --eval-every N  --val-batches N 20  --save-every N 0  --threads N  --quiet\n"
+        "\n"
+        "(--task field, NetGPT's header-field prediction, is not implemented yet.)\n");
+}
+
+static void prefer_passive_wait(int argc, char **argv) {
+    /* as `pktlm pretrain`: spinning OpenMP threads collapse on a shared machine */
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    char **nargv = calloc((size_t)argc + 3, sizeof *nargv);
+    if (!nargv) return;
+    nargv[0] = "pktlm";
+    nargv[1] = "finetune";
+    for (int i = 1; i < argc; i++) nargv[i + 1] = argv[i];
+    execv("/proc/self/exe", nargv);
+    free(nargv);
+}
+
+int cmd_finetune_gen(int argc, char **argv) {
+    const char *V = "finetune", *task = NULL, *init = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--task") && i + 1 < argc) task = argv[i + 1];
+        if (!strcmp(argv[i], "--init") && i + 1 < argc) init = argv[i + 1];
+    }
+    if (!task) { cli_error(V, "missing --task generate"); usage(stderr); return 2; }
+    if (strcmp(task, "generate")) return cli_error(V, "--task %s: not implemented here (generate)", task), 2;
+    if (!init) { cli_error(V, "missing --init PRETRAINED.ckpt"); usage(stderr); return 2; }
+    prefer_passive_wait(argc, argv);
+    pretrain_opts o;
+    pretrain_defaults(&o);
+    if (finetune_gen_prepare(&o, init) != 0) return cli_error(V, "%s", o.err);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        long n; double d;
+#define NEXT_L(dst) do { if (cli_long(V, a, val, &n)) return 2; dst = n; i++; } while (0)
+#define NEXT_D(dst) do { if (cli_double(V, a, val, &d)) return 2; dst = d; i++; } while (0)
+        if (!strcmp(a, "--task") || !strcmp(a, "--init")) i++;
+        else if (!strcmp(a, "--data")) { if (!val) return cli_error(V, "--data needs a directory"), 2; o.data_dir = val; i++; }
+        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) { if (!val) return cli_error(V, "-o needs a path"), 2; o.out_path = val; i++; }
+        else if (!strcmp(a, "--batch")) NEXT_L(o.batch);
+        else if (!strcmp(a, "--accum")) NEXT_L(o.accum);
+        else if (!strcmp(a, "--steps")) NEXT_L(o.steps);
+        else if (!strcmp(a, "--epochs")) NEXT_D(o.epochs);
+        else if (!strcmp(a, "--lr")) NEXT_D(o.lr);
+        else if (!strcmp(a, "--warmup")) NEXT_L(o.warmup);
+        else if (!strcmp(a, "--min-lr-frac")) NEXT_D(o.min_frac);
+        else if (!strcmp(a, "--weight-decay")) NEXT_D(o.weight_decay);
+        else if (!strcmp(a, "--clip")) NEXT_D(o.clip);
+        else if (!strcmp(a, "--dropout")) NEXT_D(o.cfg.dropout);
+        else if (!strcmp(a, "--seed")) NEXT_L(o.seed);
+        else if (!strcmp(a, "--eval-every")) NEXT_L(o.eval_every);
+        else if (!strcmp(a, "--val-batches")) NEXT_L(o.val_batches);
+        else if (!strcmp(a, "--save-every")) NEXT_L(o.save_every);
+        else if (!strcmp(a, "--threads")) NEXT_L(o.threads);
+        else if (!strcmp(a, "--pad")) o.pack = 0;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = 1;
+        else { cli_error(V, "unknown option '%s' (see --help)", a); return 2; }
+#undef NEXT_L
+#undef NEXT_D
+    }
+    if (!o.out_path || !o.data_dir) { cli_error(V, "need --data CORPUS_DIR and -o GEN.ckpt"); usage(stderr); return 2; }
+    if (o.batch < 1 || o.accum < 1 || o.steps < 0 || o.lr <= 0 || o.cfg.dropout < 0 || o.cfg.dropout >= 1)
+        return cli_error(V, "invalid option values (batch, accum >= 1; lr > 0; 0 <= dropout < 1)"), 2;
+    o.interrupt = &stop_flag;
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    int rc = finetune_gen_run(&o);
+    signal(SIGINT, SIG_DFL);
+    if (rc != 0) return cli_error(V, "%s", o.err);
+    if (!o.quiet)
+        fprintf(stderr, "pktlm finetune: %s at step %ld: loss %.4f, validation loss %.4f (nats/token)\n",
+                o.interrupted ? "stopped" : "done", o.final_step, o.final_loss, o.final_val);
+    return 0;
+}

@@ -1,0 +1,198 @@
+/* pktlm generate: a trace from a generation model (src/gen/generate.c, docs/generate.md). */
+#include "cli/cli.h"
+#include "gen/generate.h"
+#include "eval/flowfeat.h"
+#include "nn/nn.h"
+#include "train/checkpoint.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: pktlm generate --model GEN.ckpt -o OUT.pcap [options]\n"
+        "\n"
+        "Samples flows from a causal model (batched, with a key/value cache) and writes them as\n"
+        "one valid trace: each sequence is one flow, flows start at random offsets within\n"
+        "--window seconds, packets are merged by time. Lengths, checksums, endpoints and TCP\n"
+        "sequence numbers are made consistent by the trace writer (docs/generate.md).\n"
+        "\n"
+        "what:\n"
+        "  --label L            label index or name (labels.txt of the training corpus); default:\n"
+        "                       sampled from the model; 'none' = the <unlabelled> token\n"
+        "  --flows N | --packets N | --tokens N   stop after N flows (default 100) / at least N\n"
+        "                       decoded packets (the writer may drop some: see the summary) /\n"
+        "                       at least N sampled tokens (whole batches are finished)\n"
+        "  --max-len N          tokens per flow (default: the model context)\n"
+        "sampling:\n"
+        "  --temperature X      1.0 (0 = greedy)   --top-k N  0 (off)   --top-p X  1.0 (off)\n"
+        "  --seed N             1 (a flow depends on the seed and its number, not on --batch)\n"
+        "  --batch B            16 sequences decoded at once\n"
+        "  --threads N          default: all cores / OMP_NUM_THREADS\n"
+        "  --bf16               read the weight matrices as bf16 (half the memory traffic; logits\n"
+        "                       within ~1e-3 relative of fp32; AVX-512)\n"
+        "prompts:\n"
+        "  --prompt-pcap P.pcap --prompt-packets K (default 2): complete real flows from their\n"
+        "                       first K packets, tokenised as `pktlm prep` does\n"
+        "                       (--payload 64 --max-bytes 192: use the corpus' values)\n"
+        "output:\n"
+        "  --pcapng             pcapng instead of pcap     --raw-ip  no Ethernet header\n"
+        "  --clients N          16 synthetic client hosts  --window S  10 (seconds)\n"
+        "  --timing model|replay --timing-from REAL.pcap   inter-arrival times from the model's\n"
+        "                       time tokens (default) or drawn from REAL.pcap's within-flow gaps\n"
+        "  --json               summary as JSON on stdout\n"
+        "  --quiet\n");
+}
+
+static int parse_label(const char *v, const char *model_path, int *out) {
+    if (!strcmp(v, "none")) { *out = -1; return 0; }
+    char *e;
+    long n = strtol(v, &e, 10);
+    if (*v && !*e && n >= 0) { *out = (int)n; return 0; }
+    /* a name: look it up in labels.txt (one name per line, index order) of the corpus the
+     * model was trained on */
+    model_config c;
+    train_state st;
+    uint64_t np;
+    char err[512], path[700], line[512];
+    if (ckpt_peek(model_path, &c, &st, &np, err, sizeof err) != 0) return -1;
+    snprintf(path, sizeof path, "%s/labels.txt", st.data_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int k = 0, found = -1;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!strcmp(line, v)) found = k;
+        k++;
+    }
+    fclose(f);
+    if (found < 0) return -1;
+    *out = found;
+    return 0;
+}
+
+/* As `pktlm pretrain`: OpenMP threads that spin while waiting collapse on a shared machine;
+ * libgomp reads OMP_WAIT_POLICY at start-up, so set it and re-execute (an explicit
+ * OMP_WAIT_POLICY is respected). */
+static void prefer_passive_wait(int argc, char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    char **nargv = calloc((size_t)argc + 2, sizeof *nargv);
+    if (!nargv) return;
+    nargv[0] = "pktlm";
+    for (int i = 0; i < argc; i++) nargv[i + 1] = argv[i];
+    execv("/proc/self/exe", nargv);
+    free(nargv);
+}
+
+int cmd_generate(int argc, char **argv) {
+    prefer_passive_wait(argc, argv);
+    gen_opts o;
+    gen_defaults(&o);
+    const char *V = "generate", *label = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        long n; double d;
+#define NEXT_L(dst) do { if (cli_long(V, a, val, &n)) return 2; dst = n; i++; } while (0)
+#define NEXT_D(dst) do { if (cli_double(V, a, val, &d)) return 2; dst = d; i++; } while (0)
+#define NEXT_S(dst) do { if (!val) return cli_error(V, "%s needs a value", a), 2; dst = val; i++; } while (0)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--model")) NEXT_S(o.model_path);
+        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) NEXT_S(o.out_path);
+        else if (!strcmp(a, "--label")) NEXT_S(label);
+        else if (!strcmp(a, "--flows")) NEXT_L(o.flows);
+        else if (!strcmp(a, "--packets")) NEXT_L(o.packets);
+        else if (!strcmp(a, "--tokens")) NEXT_L(o.tokens);
+        else if (!strcmp(a, "--max-len")) NEXT_L(o.max_len);
+        else if (!strcmp(a, "--temperature")) NEXT_D(o.temperature);
+        else if (!strcmp(a, "--top-k")) NEXT_L(o.top_k);
+        else if (!strcmp(a, "--top-p")) NEXT_D(o.top_p);
+        else if (!strcmp(a, "--seed")) NEXT_L(o.seed);
+        else if (!strcmp(a, "--batch")) NEXT_L(o.batch);
+        else if (!strcmp(a, "--threads")) NEXT_L(o.threads);
+        else if (!strcmp(a, "--prompt-pcap")) NEXT_S(o.prompt_pcap);
+        else if (!strcmp(a, "--prompt-packets")) NEXT_L(o.prompt_packets);
+        else if (!strcmp(a, "--payload")) NEXT_L(o.prompt_payload);
+        else if (!strcmp(a, "--max-bytes")) NEXT_L(o.prompt_max_bytes);
+        else if (!strcmp(a, "--pcapng")) o.pcapng = 1;
+        else if (!strcmp(a, "--raw-ip")) o.raw_ip = 1;
+        else if (!strcmp(a, "--clients")) NEXT_L(o.n_clients);
+        else if (!strcmp(a, "--window")) NEXT_D(o.window_s);
+        else if (!strcmp(a, "--timing")) {
+            if (!val || (strcmp(val, "model") && strcmp(val, "replay"))) return cli_error(V, "--timing: model or replay"), 2;
+            o.timing = !strcmp(val, "replay") ? GEN_TIMING_REPLAY : GEN_TIMING_MODEL;
+            i++;
+        }
+        else if (!strcmp(a, "--timing-from")) NEXT_S(o.timing_from);
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--bf16")) o.bf16 = 1;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = 1;
+        else { cli_error(V, "unknown option '%s' (see --help)", a); return 2; }
+#undef NEXT_L
+#undef NEXT_D
+#undef NEXT_S
+    }
+    if (!o.model_path || !o.out_path) { cli_error(V, "need --model GEN.ckpt and -o OUT.pcap"); usage(stderr); return 2; }
+    if (o.batch < 1 || o.flows < 0 || o.packets < 0 || o.tokens < 0 || o.temperature < 0 || o.top_k < 0 ||
+        o.top_p <= 0 || o.top_p > 1 || o.prompt_packets < 1 || o.window_s < 0 || o.max_len < 0)
+        return cli_error(V, "invalid option values (see --help)"), 2;
+    if (o.timing == GEN_TIMING_REPLAY && !o.timing_from) return cli_error(V, "--timing replay needs --timing-from REAL.pcap"), 2;
+    if (label && parse_label(label, o.model_path, &o.label) != 0)
+        return cli_error(V, "--label %s: not a label index or name of the model's corpus", label), 2;
+
+    if (gen_run(&o) != 0) return cli_error(V, "%s", o.err);
+
+    /* an independent look at what was written: the flow reader of `pktlm compare` */
+    ff_set s;
+    ff_set_init(&s, 0, 0);
+    char err[512] = "";
+    uint64_t tcp = 0, hs = 0, seq = 0, both = 0;
+    if (ff_read_file(&s, o.out_path, -1, NULL, err, sizeof err) != 0) { ff_set_free(&s); return cli_error(V, "re-reading %s: %s", o.out_path, err); }
+    for (size_t i = 0; i < s.n; i++) {
+        const ff_flow *f = &s.fl[i];
+        if (f->key.proto != 6) continue;
+        tcp++;
+        int h = ff_handshake(f) != 0, q = f->seq_ok[0] && f->seq_ok[1] && f->ack_ok[0] && f->ack_ok[1];
+        hs += h; seq += q; both += h && q;
+    }
+    const trace_stats *t = &o.ts;
+    double tps = o.secs > 0 ? o.sampled / o.secs : 0;
+    double in = t->in ? (double)t->in : 1, ntcp = tcp ? (double)tcp : 1;
+    if (json) {
+        printf("{\"output\":\"%s\",\"flows\":%llu,\"packets_decoded\":%llu,\"packets_written\":%llu,"
+               "\"dropped\":%llu,\"repaired\":%llu,\"dropped_frac\":%.6f,\"repaired_frac\":%.6f,"
+               "\"drop_version\":%llu,\"drop_proto\":%llu,\"drop_short\":%llu,"
+               "\"fix_length\":%llu,\"fix_doff\":%llu,\"fix_options\":%llu,\"fix_frag\":%llu,\"fix_ttl\":%llu,\"fix_ports\":%llu,"
+               "\"cut_at_context\":%llu,\"stray_tokens\":%llu,"
+               "\"tcp_flows\":%llu,\"tcp_handshake\":%llu,\"tcp_seq_ack_ok\":%llu,\"tcp_both\":%llu,"
+               "\"tokens_sampled\":%llu,\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"batch\":%d,\"threads\":%d,\"bf16\":%d}\n",
+               o.out_path, (unsigned long long)o.ds.seqs, (unsigned long long)o.ds.packets, (unsigned long long)t->written,
+               (unsigned long long)t->dropped, (unsigned long long)t->repaired, t->dropped / in, t->repaired / in,
+               (unsigned long long)t->drop_version, (unsigned long long)t->drop_proto, (unsigned long long)t->drop_short,
+               (unsigned long long)t->fix_length, (unsigned long long)t->fix_doff, (unsigned long long)t->fix_options,
+               (unsigned long long)t->fix_frag, (unsigned long long)t->fix_ttl, (unsigned long long)t->fix_ports,
+               (unsigned long long)o.ds.cut_ctx, (unsigned long long)o.ds.stray,
+               (unsigned long long)tcp, (unsigned long long)hs, (unsigned long long)seq, (unsigned long long)both,
+               (unsigned long long)o.sampled, o.secs, tps, o.batch, nn_threads(), o.bf16);
+    } else if (!o.quiet) {
+        printf("wrote %s: %llu packets in %llu flows (%llu flows in the file)\n", o.out_path, (unsigned long long)t->written,
+               (unsigned long long)o.ds.seqs, (unsigned long long)s.n);
+        printf("decoded   %llu packets; %llu flows cut at the context (last packet dropped), %llu stray tokens\n",
+               (unsigned long long)o.ds.packets, (unsigned long long)o.ds.cut_ctx, (unsigned long long)o.ds.stray);
+        printf("dropped   %llu (%.2f%%): version %llu, protocol %llu, short %llu\n", (unsigned long long)t->dropped,
+               100 * t->dropped / in, (unsigned long long)t->drop_version, (unsigned long long)t->drop_proto,
+               (unsigned long long)t->drop_short);
+        printf("repaired  %llu (%.2f%%): length %llu, doff %llu, options %llu, frag %llu, ttl %llu, ports %llu\n",
+               (unsigned long long)t->repaired, 100 * t->repaired / in, (unsigned long long)t->fix_length,
+               (unsigned long long)t->fix_doff, (unsigned long long)t->fix_options, (unsigned long long)t->fix_frag,
+               (unsigned long long)t->fix_ttl, (unsigned long long)t->fix_ports);
+        printf("TCP flows %llu: handshake %.1f%%, seq/ack consistent %.1f%%, both %.1f%%\n", (unsigned long long)tcp,
+               100 * hs / ntcp, 100 * seq / ntcp, 100 * both / ntcp);
+        printf("speed     %llu tokens sampled in %.2f s: %.0f tokens/s (batch %d, %d threads)\n",
+               (unsigned long long)o.sampled, o.secs, tps, o.batch, nn_threads());
+    }
+    ff_set_free(&s);
+    return 0;
+}

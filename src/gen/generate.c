@@ -1,0 +1,414 @@
+/* Batched incremental decoding of flows and their merge into one trace (generate.h). */
+#include "gen/generate.h"
+#include "gen/sampler.h"
+#include "gen/fastgpt2.h"
+#include "corpus/tokens.h"
+#include "corpus/prep.h"
+#include "train/checkpoint.h"
+#include "models/model.h"
+#include "util/util.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- grammar mask ---- */
+void gen_gram_init(gen_gram *g) { memset(g, 0, sizeof *g); g->phase = GM_BOS; }
+
+void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi) {
+    memset(allowed, 0, (size_t)V);
+    switch (g->phase) {
+    case GM_BOS: allowed[TOK_BOS] = 1; break;
+    case GM_LABEL:
+        for (int t = label_lo; t < label_hi && t < V; t++) allowed[t] = 1;
+        if (label_hi <= label_lo) allowed[TOK_UNLABELLED] = 1;
+        break;
+    case GM_FIRST_PKT: allowed[TOK_PKT] = 1; break;
+    case GM_DIR:
+        allowed[TOK_DIR_CS] = 1;
+        if (g->npkts > 1) allowed[TOK_DIR_SC] = 1;
+        break;
+    case GM_TIME:
+        if (g->npkts == 1) allowed[TOK_TIME0] = 1;
+        else for (int k = 0; k < TOK_NTIME; k++) allowed[TOK_TIME0 + k] = 1;
+        break;
+    case GM_BYTES:
+        if (g->nbytes == 0) {
+            /* IPv4 (header length >= 5 words) or IPv6; after the first packet, the flow's
+             * version (a flow is one 5-tuple) */
+            if (g->flow_ver != 6) for (int b = 0x45; b < 0x50; b++) allowed[b] = 1;
+            if (g->flow_ver != 4) for (int b = 0x60; b < 0x70; b++) allowed[b] = 1;
+        } else if ((g->ver == 4 && g->nbytes == 9) || (g->ver == 6 && g->nbytes == 6)) {
+            /* the protocol byte: only what the trace writer can write, then the flow's */
+            if (g->flow_proto) allowed[g->flow_proto] = 1;
+            else { allowed[6] = allowed[17] = 1; allowed[g->ver == 4 ? 1 : 58] = 1; }
+        } else if ((g->proto == 1 || g->proto == 58) && g->nbytes == g->ihl) {
+            /* ICMP type: echo request/reply, the messages the writer keeps */
+            if (g->proto == 1) allowed[0] = allowed[8] = 1;
+            else allowed[128] = allowed[129] = 1;
+        } else {
+            for (int b = 0; b < 256; b++) allowed[b] = 1;
+            /* a packet ends only after its headers (IP, and TCP by its data offset, or 8 bytes) */
+            if (g->nbytes >= g->min_len) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
+        }
+        break;
+    default: allowed[TOK_EOS] = 1; break;
+    }
+}
+
+void gen_gram_push(gen_gram *g, int t) {
+    g->pos++;
+    switch (g->phase) {
+    case GM_BOS: g->phase = GM_LABEL; break;
+    case GM_LABEL: g->phase = GM_FIRST_PKT; break;
+    case GM_FIRST_PKT: g->phase = GM_DIR; g->npkts = 1; break;
+    case GM_DIR: g->phase = GM_TIME; break;
+    case GM_TIME: g->phase = GM_BYTES; g->nbytes = 0; g->min_len = 20; g->proto = 0; g->ihl = 20; break;
+    case GM_BYTES:
+        if (t == TOK_PKT) { g->phase = GM_DIR; g->npkts++; }
+        else if (t == TOK_EOS) g->phase = GM_END;
+        else if (t < 256) {
+            int n = g->nbytes;
+            if (n == 0) {
+                g->ver = t >> 4;
+                if (g->npkts == 1) g->flow_ver = g->ver;
+                g->ihl = g->ver == 4 ? (t & 15) * 4 : 40;
+                g->proto = 0;
+                g->min_len = g->ihl > 20 ? g->ihl : 20;
+            }
+            if ((g->ver == 4 && n == 9) || (g->ver == 6 && n == 6)) {
+                g->proto = t;
+                if (g->npkts == 1) g->flow_proto = t;
+                g->min_len = g->ihl + (t == 6 ? 20 : 8);
+            }
+            if (g->proto == 6 && n == g->ihl + 12 && (t >> 4) > 5) g->min_len = g->ihl + (t >> 4) * 4;
+            g->nbytes++;
+        }
+        break;
+    default: break;
+    }
+}
+
+/* ---- pool of decoded packets ---- */
+void gen_pool_init(gen_pool *p, uint64_t seed) { memset(p, 0, sizeof *p); p->rng = seed ^ 0xA5A5A5A5ull; }
+void gen_pool_free(gen_pool *p) { free(p->r); free(p->bytes); free(p->gaps); memset(p, 0, sizeof *p); }
+
+int gen_pool_add_seq(gen_pool *p, const uint16_t *tok, size_t n, int ended, uint32_t flow_no, int64_t t0_ns) {
+    tok_reader rd;
+    tok_reader_init(&rd, tok, n, t0_ns);
+    uint8_t buf[65536];
+    tok_packet pk;
+    size_t first = p->n;
+    int64_t clock = t0_ns;
+    uint32_t k = 0;
+    p->st.seqs++;
+    while (tok_reader_next(&rd, &pk, buf, sizeof buf) == 1) {
+        if (pk.n == 0) { p->st.no_dir++; continue; }  /* a PKT with nothing after it */
+        if (p->n == p->cap) {
+            size_t c = p->cap ? 2 * p->cap : 1024;
+            void *q = realloc(p->r, c * sizeof *p->r);
+            if (!q) return -1;
+            p->r = q; p->cap = c;
+        }
+        if (p->nb + pk.n > p->bcap) {
+            size_t c = p->bcap ? 2 * p->bcap : 1 << 16;
+            while (c < p->nb + pk.n) c *= 2;
+            void *q = realloc(p->bytes, c);
+            if (!q) return -1;
+            p->bytes = q; p->bcap = c;
+        }
+        int64_t ts = pk.ts_ns;
+        if (p->gaps && p->ngaps) {
+            /* replay timing: the gap before every packet after the first is drawn from the
+             * real capture's within-flow gaps */
+            if (k > 0) clock += p->gaps[splitmix64(&p->rng) % p->ngaps];
+            ts = clock;
+        }
+        if (pk.flags & TOKP_NO_DIR) p->st.no_dir++;
+        if (pk.flags & TOKP_NO_TIME) p->st.no_time++;
+        struct gen_rec *r = &p->r[p->n++];
+        r->ts = ts; r->flow = flow_no; r->seq = k++; r->dir = (uint8_t)pk.dir; r->off = p->nb; r->n = pk.n;
+        memcpy(p->bytes + p->nb, buf, pk.n);
+        p->nb += pk.n;
+    }
+    p->st.stray += rd.stray;
+    if (!ended && p->n > first) {   /* cut by the context: its last packet may be incomplete */
+        p->n--;
+        p->nb = p->r[p->n].off;
+        p->st.cut_ctx++;
+    }
+    p->st.packets += p->n - first;
+    return (int)(p->n - first);
+}
+
+static int cmp_rec(const void *a, const void *b) {
+    const struct gen_rec *x = a, *y = b;
+    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
+    if (x->flow != y->flow) return x->flow < y->flow ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int gen_pool_write(gen_pool *p, const char *path, const trace_cfg *cfg, trace_stats *st) {
+    if (p->n) qsort(p->r, p->n, sizeof *p->r, cmp_rec);
+    trace_writer *w = trace_open(path, cfg);
+    if (!w) return -1;
+    for (size_t i = 0; i < p->n; i++) {
+        const struct gen_rec *r = &p->r[i];
+        gen_pkt g = { r->ts, r->flow, r->dir, p->bytes + r->off, r->n };
+        if (trace_add(w, &g) < 0) { trace_abort(w); return -1; }
+    }
+    return trace_close(w, st);
+}
+
+/* ---- the generator ---- */
+void gen_defaults(gen_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->label = -2;
+    o->temperature = 1.0f; o->top_p = 1.0f; o->top_k = 0;
+    o->seed = 1;
+    o->batch = 16;
+    o->n_clients = 16;
+    o->window_s = 10.0;
+    o->prompt_packets = 2; o->prompt_payload = 64; o->prompt_max_bytes = 192;
+}
+
+static int fail(gen_opts *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->err, sizeof o->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Prompts (and replay gaps) from a real capture, through prep's own tokeniser. */
+typedef struct {
+    uint16_t **seq; size_t *len, n, cap;
+    int64_t *gaps; size_t ngaps, gcap;
+    int want_gaps, oom;
+} real_flows;
+
+static void on_flow(void *ctx, const flow *f, const uint16_t *tok, size_t n) {
+    (void)f;
+    real_flows *rf = ctx;
+    if (!tok || n < 3 || rf->oom) return;
+    if (tok[n - 1] == TOK_EOS) n--;
+    if (rf->want_gaps) {
+        /* within-flow gaps, as the tokens carry them (bucket resolution, docs/tokens.md) */
+        for (size_t i = 0, np = 0; i + 2 < n; i++)
+            if (tok[i] == TOK_PKT && tok_is_time(tok[i + 2])) {
+                if (np++ == 0) continue;
+                if (rf->ngaps == rf->gcap) {
+                    size_t c = rf->gcap ? 2 * rf->gcap : 4096;
+                    void *q = realloc(rf->gaps, c * sizeof *rf->gaps);
+                    if (!q) { rf->oom = 1; return; }
+                    rf->gaps = q; rf->gcap = c;
+                }
+                rf->gaps[rf->ngaps++] = tok_time_value(tok[i + 2] - TOK_TIME0);
+            }
+        return;
+    }
+    if (rf->n == rf->cap) {
+        size_t c = rf->cap ? 2 * rf->cap : 256;
+        void *a = realloc(rf->seq, c * sizeof *rf->seq), *b;
+        if (!a) { rf->oom = 1; return; }
+        rf->seq = a;
+        b = realloc(rf->len, c * sizeof *rf->len);
+        if (!b) { rf->oom = 1; return; }
+        rf->len = b; rf->cap = c;
+    }
+    uint16_t *s = malloc(n * sizeof *s);
+    if (!s) { rf->oom = 1; return; }
+    memcpy(s, tok, n * sizeof *s);
+    rf->seq[rf->n] = s; rf->len[rf->n] = n; rf->n++;
+}
+
+static void real_flows_free(real_flows *rf) {
+    for (size_t i = 0; i < rf->n; i++) free(rf->seq[i]);
+    free(rf->seq); free(rf->len); free(rf->gaps);
+    memset(rf, 0, sizeof *rf);
+}
+
+static int read_real(gen_opts *o, const char *path, int max_pkts, int want_gaps, real_flows *rf) {
+    prep_cfg pc;
+    prep_cfg_default(&pc);
+    pc.max_pkts = max_pkts;
+    pc.payload = o->prompt_payload;
+    pc.max_bytes = o->prompt_max_bytes;
+    pc.hash_inputs = 0;
+    rf->want_gaps = want_gaps;
+    char e[512] = "";
+    int rc = prep_each_flow(&pc, path, 0, on_flow, rf, e, sizeof e);
+    if (rc < 0) return fail(o, "%s: %s", path, e);
+    if (rf->oom) return fail(o, "out of memory reading %s", path);
+    return 0;
+}
+
+int gen_run(gen_opts *o) {
+    model m = { 0 };
+    train_state st;
+    char err[512];
+    int rc = -1;
+    float *state = NULL, *logits = NULL;
+    uint16_t *seqs = NULL;
+    int *in = NULL;
+    uint8_t *mask = NULL;
+    sampler *smp = NULL;
+    gen_gram *gram = NULL;
+    int *forced_len = NULL, *alive = NULL;
+    const uint16_t **forced = NULL;
+    real_flows prompts = { 0 }, replay = { 0 };
+    gen_pool pool;
+    gen_pool_init(&pool, o->seed);
+    gen_fast fast;
+    int use_fast = 0;
+    memset(&fast, 0, sizeof fast);
+
+    if (o->threads > 0) nn_set_threads(o->threads);
+    if (!o->model_path || !o->out_path) return fail(o, "need a model (--model) and an output (-o)");
+    if (ckpt_load(o->model_path, &m, &st, 0, err, sizeof err) != 0) return fail(o, "%s", err);
+    const int V = m.cfg.vocab, B = o->batch > 0 ? o->batch : 1;
+    const int T = o->max_len > 0 && o->max_len < m.cfg.ctx ? o->max_len : m.cfg.ctx;
+    int label_lo = TOK_LABEL0, label_hi = V;   /* label tokens this model knows */
+    if (V <= TOK_LABEL0) { label_lo = TOK_UNLABELLED; label_hi = TOK_UNLABELLED + 1; }
+    if (o->label >= 0) {
+        if (TOK_LABEL0 + o->label >= V) { fail(o, "label %d: the model knows %d labels", o->label, V - TOK_LABEL0); goto done; }
+        label_lo = TOK_LABEL0 + o->label; label_hi = label_lo + 1;
+    } else if (o->label == -1) { label_lo = TOK_UNLABELLED; label_hi = label_lo + 1; }
+    if (o->flows <= 0 && o->packets <= 0 && o->tokens <= 0) o->flows = 100;
+
+    if (o->prompt_pcap) {
+        if (read_real(o, o->prompt_pcap, o->prompt_packets, 0, &prompts) != 0) goto done;
+        if (!prompts.n) { fail(o, "%s: no flows to use as prompts", o->prompt_pcap); goto done; }
+        o->nprompts = prompts.n;
+    }
+    if (o->timing == GEN_TIMING_REPLAY) {
+        if (!o->timing_from) { fail(o, "--timing replay needs --timing-from REAL.pcap"); goto done; }
+        if (read_real(o, o->timing_from, 1 << 20, 1, &replay) != 0) goto done;
+        if (!replay.ngaps) { fail(o, "%s: no flow with two packets to take gaps from", o->timing_from); goto done; }
+        pool.gaps = replay.gaps; pool.ngaps = replay.ngaps;
+        replay.gaps = NULL;
+    }
+
+    /* the fused GPT-2 step when it applies (PKTLM_GEN_SLOW=1: model_step, for comparison) */
+    if (!getenv("PKTLM_GEN_SLOW") && gen_fast_init(&fast, &m, B) == 0) use_fast = 1;
+    else state = model_state_alloc(&m, B);
+    if (o->bf16 && (!use_fast || gen_fast_use_bf16(&fast) != 0)) {
+        fail(o, "--bf16 needs a GPT-2 model, AVX-512 and d-model / d-ff multiples of 16");
+        goto done;
+    }
+    logits = malloc((size_t)B * V * sizeof *logits);
+    seqs = malloc((size_t)B * (T + 1) * sizeof *seqs);
+    in = malloc((size_t)B * sizeof *in);
+    mask = malloc((size_t)V);
+    smp = calloc((size_t)B, sizeof *smp);
+    gram = calloc((size_t)B, sizeof *gram);
+    forced_len = calloc((size_t)B, sizeof *forced_len);
+    alive = calloc((size_t)B, sizeof *alive);
+    forced = calloc((size_t)B, sizeof *forced);
+    if ((!use_fast && !state) || !logits || !seqs || !in || !mask || !smp || !gram || !forced_len || !alive || !forced) {
+        fail(o, "out of memory for batch %d x context %d", B, T);
+        goto done;
+    }
+    for (int b = 0; b < B; b++) smp[b].prob = NULL;
+
+    progress pg;
+    progress_init(&pg, "generating", "tok", 1);
+    double t0 = now_sec();
+    uint64_t rng = o->seed ^ 0x243F6A8885A308D3ull;
+    o->tok_hash = 0xcbf29ce484222325ull;
+    long seq_no = 0;
+    for (;;) {
+        if (o->flows > 0 && seq_no >= o->flows) break;
+        if (o->packets > 0 && (long)pool.st.packets >= o->packets) break;
+        if (o->tokens > 0 && (long)o->sampled >= o->tokens) break;
+        int nb = B;
+        if (o->flows > 0 && o->flows - seq_no < nb) nb = (int)(o->flows - seq_no);
+        /* per sequence: its own sampler stream (the seed and the sequence number decide a
+         * flow, whatever the batch), a grammar state, and a forced prefix */
+        for (int b = 0; b < nb; b++) {
+            uint64_t s = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(seq_no + b);
+            sampler_free(&smp[b]);
+            if (sampler_init(&smp[b], V, o->temperature, o->top_k, o->top_p, splitmix64(&s)) != 0) {
+                fail(o, "out of memory");
+                goto done;
+            }
+            gen_gram_init(&gram[b]);
+            alive[b] = 1;
+            uint16_t *q = seqs + (size_t)b * (T + 1);
+            q[0] = TOK_BOS;
+            gen_gram_push(&gram[b], TOK_BOS);
+            forced[b] = NULL; forced_len[b] = 0;
+            if (prompts.n) {
+                size_t k = (size_t)(seq_no + b) % prompts.n;
+                forced[b] = prompts.seq[k];
+                forced_len[b] = (int)(prompts.len[k] < (size_t)T ? prompts.len[k] : (size_t)T);
+            }
+        }
+        int len = 1, any = 1;
+        for (int pos = 0; pos < T - 1 && any; pos++) {
+            for (int b = 0; b < nb; b++) in[b] = seqs[(size_t)b * (T + 1) + pos];
+            if (use_fast) gen_fast_step(&fast, in, nb, pos, logits);
+            else model_step(&m, state, in, nb, pos, logits);
+            o->stepped += nb;
+            any = 0;
+            for (int b = 0; b < nb; b++) {
+                uint16_t *q = seqs + (size_t)b * (T + 1);
+                if (!alive[b]) { q[pos + 1] = TOK_EOS; continue; }
+                int t;
+                /* prompt tokens after the label are forced (the label stays the user's or the model's) */
+                if (pos + 1 >= 2 && pos + 1 < forced_len[b]) t = forced[b][pos + 1];
+                else {
+                    gen_gram_mask(&gram[b], mask, V, label_lo, label_hi);
+                    t = sampler_sample(&smp[b], logits + (size_t)b * V, mask);
+                    if (t < 0) t = TOK_EOS;
+                    o->sampled++;
+                }
+                q[pos + 1] = (uint16_t)t;
+                gen_gram_push(&gram[b], t);
+                if (t == TOK_EOS) alive[b] = 0; else any = 1;
+            }
+            len = pos + 2;
+            char extra[96];
+            snprintf(extra, sizeof extra, "flows %ld  packets %llu", seq_no, (unsigned long long)pool.st.packets);
+            progress_update(&pg, (double)o->sampled, 0, extra);
+        }
+        for (int b = 0; b < nb; b++) {
+            uint16_t *q = seqs + (size_t)b * (T + 1);
+            size_t n = 0;
+            while (n < (size_t)len && !(n > 0 && q[n - 1] == TOK_EOS)) n++;
+            int ended = n > 0 && q[n - 1] == TOK_EOS;
+            for (size_t i = 0; i < n; i++) o->tok_hash = (o->tok_hash ^ q[i]) * 0x100000001B3ull;
+            if (getenv("PKTLM_GEN_DUMP")) {   /* debugging: the sampled tokens */
+                char nb2[32];
+                for (size_t i = 0; i < n; i++) fprintf(stderr, "%s ", tok_name(q[i], nb2));
+                fputc('\n', stderr);
+            }
+            /* the trace starts 2024-01-01 00:00:00 UTC (fixed: reproducible files) */
+            int64_t start = 1704067200LL * 1000000000LL + (int64_t)(rng_uniform(&rng) * o->window_s * 1e9);
+            if (gen_pool_add_seq(&pool, q, n, ended, (uint32_t)(seq_no + b), start) < 0) { fail(o, "out of memory"); goto done; }
+        }
+        seq_no += nb;
+    }
+    progress_end(&pg);
+    o->secs = now_sec() - t0;
+    o->ds = pool.st;
+
+    trace_cfg tc;
+    trace_cfg_default(&tc);
+    tc.pcapng = o->pcapng;
+    tc.link = o->raw_ip ? TRACE_RAW : TRACE_ETHERNET;
+    tc.n_clients = o->n_clients > 0 ? (uint32_t)o->n_clients : 1;
+    tc.seed = o->seed;
+    if (gen_pool_write(&pool, o->out_path, &tc, &o->ts) != 0) { fail(o, "%s: cannot write: %s", o->out_path, strerror(errno)); goto done; }
+    rc = 0;
+done:
+    if (smp) for (int b = 0; b < B; b++) sampler_free(&smp[b]);
+    free(smp); free(gram); free(forced_len); free(alive); free(forced);
+    if (use_fast) gen_fast_free(&fast);
+    free(state); free(logits); free(seqs); free(in); free(mask);
+    real_flows_free(&prompts); real_flows_free(&replay);
+    gen_pool_free(&pool);
+    model_free(&m);
+    return rc;
+}

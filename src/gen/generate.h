@@ -1,0 +1,96 @@
+/* Generation of a trace from a causal model (`pktlm generate`, docs/generate.md).
+ *
+ * B sequences are decoded at once, one token per sequence per model_step (KV cache). Each
+ * sequence is one flow: it starts `BOS LABEL`, optionally continues with a forced prompt
+ * (the first K packets of a real flow, tokenised exactly as `pktlm prep` does), then is
+ * sampled under a grammar mask (gen_mask) until EOS or the end of the context. Finished
+ * sequences are decoded with tok_reader; the packets of every flow are merged by their
+ * timestamps and written through the trace writer (gen/trace.h), which repairs, drops
+ * and counts. */
+#ifndef PKTLM_GENERATE_H
+#define PKTLM_GENERATE_H
+#include <stdint.h>
+#include <stddef.h>
+#include "gen/trace.h"
+
+/* ---- the grammar mask (exposed for tests) ----
+ * What a well-formed sequence allows next, where only one kind of token can be right:
+ *   pos 0 BOS; pos 1 a label token; after the label PKT; after PKT a direction (the first
+ *   packet's is c->s: side a is by definition the sender of the first packet); after the
+ *   direction a time token (the first packet's is TIME_0: its gap is 0 by definition);
+ *   then bytes: the first byte's version nibble is 4 or 6, the protocol byte (IPv4 byte 9,
+ *   IPv6 byte 6) TCP, UDP or ICMP/ICMPv6 (the writer drops the rest), after the first packet
+ *   the flow's version and protocol (a flow is one 5-tuple), an ICMP type is echo, and
+ *   the headers (IP, then TCP by its data offset or 8 bytes) are complete before PKT or
+ *   EOS may follow. BOS, PAD and label tokens never
+ *   appear inside a sequence. */
+typedef struct {
+    int pos;          /* tokens so far */
+    int phase;        /* GM_* */
+    int npkts;        /* packets started */
+    int nbytes;       /* bytes of the current packet */
+    int ver;          /* its IP version (first byte's high nibble) */
+    int flow_ver, flow_proto;   /* fixed by the first packet (0 before) */
+    int ihl, proto, min_len;    /* current packet: IP header length, protocol, bytes before it may end */
+} gen_gram;
+enum { GM_BOS, GM_LABEL, GM_FIRST_PKT, GM_DIR, GM_TIME, GM_BYTES, GM_END };
+void gen_gram_init(gen_gram *g);
+/* Fill allowed[V] for the next token (label_lo..label_hi-1: label tokens allowed at pos 1). */
+void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi);
+/* Advance over token t. */
+void gen_gram_push(gen_gram *g, int t);
+
+/* ---- decoding sequences into a trace ---- */
+typedef struct {
+    uint64_t seqs, packets, cut_ctx, stray, no_dir, no_time;
+} gen_decode_stats;
+
+/* Packets of decoded sequences, kept until they are merged by time. */
+typedef struct {
+    struct gen_rec { int64_t ts; uint32_t flow, seq; uint8_t dir; size_t off; uint32_t n; } *r;
+    size_t n, cap;
+    uint8_t *bytes; size_t nb, bcap;
+    int64_t *gaps; size_t ngaps;      /* --timing replay: inter-arrival pool (ns), NULL = model timing */
+    uint64_t rng;
+    gen_decode_stats st;
+} gen_pool;
+void gen_pool_init(gen_pool *p, uint64_t seed);
+void gen_pool_free(gen_pool *p);
+/* Decode one sequence as flow `flow` starting at t0_ns. `ended`: the sequence reached EOS;
+ * when it did not (cut by the context), its last packet may be incomplete and is dropped
+ * (counted in cut_ctx). Returns packets added, -1 out of memory. */
+int gen_pool_add_seq(gen_pool *p, const uint16_t *tok, size_t n, int ended, uint32_t flow_no, int64_t t0_ns);
+/* Merge by timestamp and write; 0 ok, -1 (cannot write). */
+int gen_pool_write(gen_pool *p, const char *path, const trace_cfg *cfg, trace_stats *st);
+
+/* ---- the whole generator ---- */
+enum { GEN_TIMING_MODEL = 0, GEN_TIMING_REPLAY = 1 };
+typedef struct {
+    const char *model_path, *out_path;
+    int label;                 /* >= 0 label index, -1 unlabelled token, -2 sampled from the model (default) */
+    long flows, packets, tokens;   /* stop after this many sequences / decoded packets / sampled tokens */
+    float temperature, top_p;
+    int top_k;
+    uint64_t seed;
+    int batch, max_len;        /* max_len: tokens per sequence (0 = model context) */
+    int pcapng, raw_ip, n_clients;
+    double window_s;           /* flows start uniformly within [0, window_s) */
+    int timing;                /* GEN_TIMING_* */
+    const char *timing_from;   /* real capture for --timing replay */
+    const char *prompt_pcap;   /* real flows' first prompt_packets packets as prompts */
+    int prompt_packets, prompt_payload, prompt_max_bytes;
+    int threads, quiet;
+    int bf16;                  /* weight matrices read as bf16 (faster at batch 1, ~1e-3 relative on logits) */
+    /* results */
+    trace_stats ts;
+    gen_decode_stats ds;
+    uint64_t sampled, stepped;  /* tokens sampled; positions run through the model (x batch) */
+    size_t nprompts;
+    uint64_t tok_hash;          /* FNV-1a over every sequence's tokens (determinism checks) */
+    double secs;
+    char err[1024];
+} gen_opts;
+void gen_defaults(gen_opts *o);
+/* 0 ok, -1 error (o->err). */
+int gen_run(gen_opts *o);
+#endif
