@@ -31,19 +31,6 @@ static void usage(FILE *f) {
         "(--task field, NetGPT's header-field prediction, is not implemented yet.)\n");
 }
 
-static void prefer_passive_wait(int argc, char **argv) {
-    /* as `pktlm pretrain`: spinning OpenMP threads collapse on a shared machine */
-    if (getenv("OMP_WAIT_POLICY")) return;
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    char **nargv = calloc((size_t)argc + 3, sizeof *nargv);
-    if (!nargv) return;
-    nargv[0] = "pktlm";
-    nargv[1] = "finetune";
-    for (int i = 1; i < argc; i++) nargv[i + 1] = argv[i];
-    execv("/proc/self/exe", nargv);
-    free(nargv);
-}
-
 int cmd_finetune_gen(int argc, char **argv) {
     const char *V = "finetune", *task = NULL, *init = NULL;
     for (int i = 1; i < argc; i++) {
@@ -54,7 +41,7 @@ int cmd_finetune_gen(int argc, char **argv) {
     if (!task) { cli_error(V, "missing --task generate"); usage(stderr); return 2; }
     if (strcmp(task, "generate")) return cli_error(V, "--task %s: not implemented here (generate)", task), 2;
     if (!init) { cli_error(V, "missing --init PRETRAINED.ckpt"); usage(stderr); return 2; }
-    prefer_passive_wait(argc, argv);
+    cli_prefer_passive_wait(argc, argv);
     pretrain_opts o;
     pretrain_defaults(&o);
     if (finetune_gen_prepare(&o, init) != 0) return cli_error(V, "%s", o.err);

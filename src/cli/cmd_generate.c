@@ -71,22 +71,8 @@ static int parse_label(const char *v, const char *model_path, int *out) {
     return 0;
 }
 
-/* As `pktlm pretrain`: OpenMP threads that spin while waiting collapse on a shared machine;
- * libgomp reads OMP_WAIT_POLICY at start-up, so set it and re-execute (an explicit
- * OMP_WAIT_POLICY is respected). */
-static void prefer_passive_wait(int argc, char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    char **nargv = calloc((size_t)argc + 2, sizeof *nargv);
-    if (!nargv) return;
-    nargv[0] = "pktlm";
-    for (int i = 0; i < argc; i++) nargv[i + 1] = argv[i];
-    execv("/proc/self/exe", nargv);
-    free(nargv);
-}
-
 int cmd_generate(int argc, char **argv) {
-    prefer_passive_wait(argc, argv);
+    cli_prefer_passive_wait(argc, argv);
     gen_opts o;
     gen_defaults(&o);
     const char *V = "generate", *label = NULL;
