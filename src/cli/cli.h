@@ -31,4 +31,6 @@ void cli_free_list(char **list, int n);
 /* Re-execute with OMP_WAIT_POLICY=passive unless it is set (see common.c: spinning OpenMP
  * threads collapse on a shared machine). Call first thing in verbs that run the model. */
 void cli_prefer_passive_wait(int argc, char **argv);
+/* Write s as a JSON string literal (quotes, backslashes and control characters escaped). */
+void cli_json_str(FILE *f, const char *s);
 #endif

@@ -45,12 +45,6 @@ typedef struct {
     double t_model;
 } ctx;
 
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) { if (*s == '"' || *s == '\\') printf("\\%c", *s); else if ((unsigned char)*s >= 0x20) putchar(*s); }
-    putchar('"');
-}
-
 static void flush(ctx *c) {
     if (!c->nit) return;
     for (int b = 0; b < c->B; b++) {
@@ -83,12 +77,12 @@ static void flush(ctx *c) {
             for (int r = 0; r < 3; r++) printf(",%s,%.4f", top[r] >= 0 ? nm[top[r]] : "", top[r] >= 0 ? p[top[r]] : 0.0f);
             putchar('\n');
         } else if (c->fmt == 2) {
-            printf("{\"file\": "); json_str(x->file);
+            printf("{\"file\": "); cli_json_str(stdout, x->file);
             printf(", \"flow\": %llu, \"proto\": %d, \"a\": \"%s\", \"a_port\": %u, \"b\": \"%s\", \"b_port\": %u, \"packets\": %u, "
                    "\"label\": ", (unsigned long long)x->id, x->key.proto, a, x->key.port[0], bb, x->key.port[1], x->pkts);
-            json_str(nm[top[0]]);
+            cli_json_str(stdout, nm[top[0]]);
             printf(", \"prob\": %.4f, \"top3\": [", p[top[0]]);
-            for (int r = 0; r < 3 && top[r] >= 0; r++) { printf("%s[", r ? ", " : ""); json_str(nm[top[r]]); printf(", %.4f]", p[top[r]]); }
+            for (int r = 0; r < 3 && top[r] >= 0; r++) { printf("%s[", r ? ", " : ""); cli_json_str(stdout, nm[top[r]]); printf(", %.4f]", p[top[r]]); }
             printf("]}\n");
         } else {
             char ea[80], eb[80], t3[200] = "";

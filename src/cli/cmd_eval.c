@@ -31,16 +31,6 @@ static void usage(FILE *f) {
 
 typedef struct { const char *name; long *cm; cls_report r; } scored;
 
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 int cmd_eval(int argc, char **argv) {
     cli_prefer_passive_wait(argc, argv);
     const char *V = "eval", *mpath = NULL, *data = NULL, *split = "test", *svg = NULL;
@@ -134,13 +124,13 @@ int cmd_eval(int argc, char **argv) {
     const char *kind = info.frozen ? "frozen encoder + head" : "fine-tuned";
     if (json) {
         FILE *o = stdout;
-        fprintf(o, "{\"model\": "); json_str(o, mpath);
-        fprintf(o, ", \"data\": "); json_str(o, data);
+        fprintf(o, "{\"model\": "); cli_json_str(o, mpath);
+        fprintf(o, ", \"data\": "); cli_json_str(o, data);
         fprintf(o, ", \"split\": \"%s\", \"flows\": %ld, \"classes\": %d, \"max_packets\": %d, \"pretrained\": %s, "
                    "\"frozen\": %s, \"pooling\": \"%s\", \"model_flows_per_s\": %.1f,\n \"labels\": [",
                 split, nlab, K, max_pkts, info.pretrained ? "true" : "false", info.frozen ? "true" : "false",
                 cls_pool_name(info.pooling), (double)te.n_seqs / (t_model > 0 ? t_model : 1e-9));
-        for (int k = 0; k < K; k++) { if (k) fputs(", ", o); json_str(o, names[k]); }
+        for (int k = 0; k < K; k++) { if (k) fputs(", ", o); cli_json_str(o, names[k]); }
         fputs("],\n \"results\": [", o);
         for (int j = 0; j < 5; j++) {
             cls_report *r = &sc[j].r;

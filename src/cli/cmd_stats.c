@@ -101,16 +101,6 @@ static void lt_label(int lt, char *buf, size_t n) {
     if (nm) snprintf(buf, n, "%s", nm); else snprintf(buf, n, "linktype-%d", lt);
 }
 
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 int cmd_stats(int argc, char **argv) {
     static const struct option opts[] = {
         { "json", no_argument, 0, 'j' }, { "flows", required_argument, 0, 'f' },
@@ -262,7 +252,7 @@ int cmd_stats(int argc, char **argv) {
                 (unsigned long long)s.malformed, (unsigned long long)s.frags, (unsigned long long)s.frag_orphans, (unsigned long long)s.truncated,
                 (unsigned long long)s.ip_truncated, (unsigned long long)s.pcapng_skipped, elapsed);
         first = 1;
-        for (int i = 0; i < nfiles; i++) if (errors[i]) { fputs(first ? "\n    " : ",\n    ", o); json_str(o, errors[i]); first = 0; }
+        for (int i = 0; i < nfiles; i++) if (errors[i]) { fputs(first ? "\n    " : ",\n    ", o); cli_json_str(o, errors[i]); first = 0; }
         fprintf(o, "%s]\n}\n", first ? "" : "\n  ");
     } else {
         printf("files          %llu", (unsigned long long)s.files);

@@ -109,3 +109,13 @@ void cli_prefer_passive_wait(int argc, char **argv) {
     free(nargv);   /* exec failed: carry on with the default policy */
 }
 
+
+void cli_json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
