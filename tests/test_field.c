@@ -330,7 +330,7 @@ static void test_toy_learns(void) {
     field_defaults(&o);
     o.data_dir = dir; o.out_path = out; o.field = FIELD_IP_TTL;
     o.cfg.layers = 1; o.cfg.d_model = 32; o.cfg.heads = 2; o.cfg.ctx = 64;
-    o.batch = 16; o.lr = 1e-2f; o.warmup = 10; o.epochs = 15; o.patience = 0; o.threads = 1; o.quiet = 1;
+    o.batch = 16; o.lr = 3e-3f; o.warmup = 10; o.epochs = 25; o.patience = 0; o.threads = 1; o.quiet = 1;
     int rc = field_finetune_run(&o);
     CHECKF(rc == 0, "%s", o.err);
     CHECKF(o.best_val == 1.0, "best validation exact match %.4f after %ld steps", o.best_val, o.steps);
