@@ -1,6 +1,6 @@
 /* pktlm finetune --task generate: continue causal-LM training from a pretrained checkpoint
- * on a labelled corpus (src/train/finetune_gen.c). Self-contained argument parsing: the
- * lead merges it with `--task classify` into one `finetune` dispatcher. */
+ * on a labelled corpus (src/train/finetune_gen.c). Reached through cmd_finetune's --task
+ * dispatcher; options parsed by the shared table parser (cli/opts.h). */
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "train/finetune_gen.h"
