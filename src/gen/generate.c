@@ -357,6 +357,7 @@ static void loop_consume(gen_loop *lp, int n) {
         if (z->len >= 2 && z->len < z->forced_len) t = z->forced[z->len];
         else {
             gen_gram_mask(&z->gram, lp->mask, V, lp->label_lo, lp->label_hi);
+            if (o->full) lp->mask[TOK_EOS] = 0;
             t = sampler_sample(&z->smp, lp->logits + (size_t)r * V, lp->mask);
             if (t < 0) t = TOK_EOS;
             o->sampled++;
