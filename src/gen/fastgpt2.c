@@ -309,18 +309,6 @@ int gen_fast_init(gen_fast *g, model *m, int B, int bf16) {
 
 void gen_fast_free(gen_fast *g) { nn_free(g->buf); free(g->pk); memset(g, 0, sizeof *g); }
 
-/* exp for the softmax, vectorisable (libm's expf is not, here) */
-static inline float vexp(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    float k = floorf(x * 1.44269504f + 0.5f);
-    float r = x - k * 0.693359375f + k * 2.12194440e-4f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f + r * (0.00833333377f + r * 0.00138888892f)))));
-    int32_t e = ((int32_t)k + 127) << 23;
-    float f;
-    memcpy(&f, &e, 4);
-    return p * f;
-}
-
 static void layernorm_row(float *out, const float *x, const float *w, const float *b, int C) {
     float m = 0, v = 0;
     #pragma omp simd reduction(+:m)
@@ -423,7 +411,7 @@ static void attend(const gen_fast *g, const void *K, const void *Vc, int r, int 
         sc[j] = s;
     }
     for (int j = 0; j < np; j++) mx = sc[j] > mx ? sc[j] : mx;
-    for (int j = 0; j < np; j++) { sc[j] = vexp(sc[j] - mx); sum += sc[j]; }
+    for (int j = 0; j < np; j++) { sc[j] = nn_expf(sc[j] - mx); sum += sc[j]; }
     const float inv = 1.0f / sum;
 #endif
     float acc[512];   /* heads up to 512 wide (checked at init) */
