@@ -123,7 +123,8 @@ static inline void epilogue(float *y, __m512 v, const float *bias, int ncols, in
 static inline __attribute__((always_inline)) void tile(float *out, int ldo, int OUT, const float *in, int ldi, int IN,
                                                        const void *P, int bf16, const float *bias, int o, int nr,
                                                        int mode) {
-    __m512 acc[RB][4];
+    __m512 acc[RB][4];   /* in registers: every loop over r below is unrolled (nr is a constant) */
+    #pragma GCC unroll 6
     for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm512_setzero_ps();
     const int in2 = IN / 2;
     const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
@@ -139,6 +140,7 @@ static inline __attribute__((always_inline)) void tile(float *out, int ldo, int 
             w0 = _mm512_loadu_ps(p); w1 = _mm512_loadu_ps(p + 16);
             w2 = _mm512_loadu_ps(p + NP); w3 = _mm512_loadu_ps(p + NP + 16);
         }
+        #pragma GCC unroll 6
         for (int r = 0; r < nr; r++) {
             __m512 x0 = _mm512_set1_ps(in[(size_t)r * ldi + 2 * kp]), x1 = _mm512_set1_ps(in[(size_t)r * ldi + 2 * kp + 1]);
             acc[r][0] = _mm512_fmadd_ps(x0, w0, acc[r][0]);
@@ -157,12 +159,14 @@ static inline __attribute__((always_inline)) void tile(float *out, int ldo, int 
             const float *p = (const float *)P + (size_t)(IN - 1) * NP;
             w0 = _mm512_loadu_ps(p); w1 = _mm512_loadu_ps(p + 16);
         }
+        #pragma GCC unroll 6
         for (int r = 0; r < nr; r++) {
             __m512 x0 = _mm512_set1_ps(in[(size_t)r * ldi + IN - 1]);
             acc[r][0] = _mm512_fmadd_ps(x0, w0, acc[r][0]);
             acc[r][1] = _mm512_fmadd_ps(x0, w1, acc[r][1]);
         }
     }
+    #pragma GCC unroll 6
     for (int r = 0; r < nr; r++) {
         float *y = out + (size_t)r * ldo + o;
         epilogue(y, _mm512_add_ps(acc[r][0], acc[r][2]), bias ? bias + o : NULL, OUT - o, mode);
