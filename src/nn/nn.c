@@ -156,18 +156,22 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
     }
 }
 
-/* ---- matmul (BLIS sgemm) ---- */
+/* ---- matmul (nn_gemm: own AVX-512 kernel, fp32 or bf16 inputs) ---- */
+void matmul_forward_prec(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                         int prec) {
+    if (bias) nn_gemm_bias(prec, 0, 1, N, OC, C, 1.0f, inp, C, w, C, bias, out, OC);
+    else nn_gemm(prec, 0, 1, N, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC);
+}
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
-    if (bias) nn_sgemm_bias(0, 1, N, OC, C, 1.0f, inp, C, w, C, bias, out, OC);
-    else nn_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC);
+    matmul_forward_prec(out, inp, w, bias, N, C, OC, NN_FP32);
 }
 
 static void matmul_bwd(float *dinp, float dinp_beta, float *dw, float *dbias, const float *dout, const float *inp,
-                       const float *w, int N, int C, int OC) {
+                       const float *w, int N, int C, int OC, int prec) {
     if (dinp)
-        nn_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, dinp_beta, dinp, C);
-    nn_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
-    if (dbias) {
+        nn_gemm(prec, 0, 0, N, C, OC, 1.0f, dout, OC, w, C, dinp_beta, dinp, C);
+    nn_gemm(prec, 1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
+    if (dbias) {   /* fp32 in either precision, as autocast sums a bias gradient */
         #pragma omp parallel for schedule(static)
         for (int o0 = 0; o0 < OC; o0 += 64) {
             int o1 = o0 + 64 < OC ? o0 + 64 : OC;
@@ -183,11 +187,15 @@ static void matmul_bwd(float *dinp, float dinp_beta, float *dw, float *dbias, co
 }
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC) {
-    matmul_bwd(dinp, 1.0f, dw, dbias, dout, inp, w, N, C, OC);
+    matmul_bwd(dinp, 1.0f, dw, dbias, dout, inp, w, N, C, OC, NN_FP32);
 }
 void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                          const float *w, int N, int C, int OC) {
-    matmul_bwd(dinp, 0.0f, dw, dbias, dout, inp, w, N, C, OC);
+    matmul_bwd(dinp, 0.0f, dw, dbias, dout, inp, w, N, C, OC, NN_FP32);
+}
+void matmul_backward_set_prec(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                              const float *w, int N, int C, int OC, int prec) {
+    matmul_bwd(dinp, 0.0f, dw, dbias, dout, inp, w, N, C, OC, prec);
 }
 
 /* ---- attention ---- */

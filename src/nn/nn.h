@@ -52,6 +52,27 @@ void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const fl
 void nn_sgemm_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, const float *bias, float *C, int ldc);
 
+/* Precision of matrix products. NN_BF16 is mixed precision as PyTorch's CPU autocast does it:
+ * both inputs rounded to bfloat16 (nearest even), products accumulated and returned in fp32;
+ * everything else (norms, softmax, loss, optimizer, master weights) stays fp32. */
+enum { NN_FP32 = 0, NN_BF16 = 1 };
+/* nn_sgemm / nn_sgemm_bias at a precision. NN_BF16 uses avx512_bf16 instructions where the CPU
+ * has them (nn_bf16_native()), else rounded copies through the fp32 product (same numbers up
+ * to summation order, fp32 speed). */
+void nn_gemm(int prec, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+void nn_gemm_bias(int prec, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, const float *bias, float *C, int ldc);
+/* 1 when this build and CPU run NN_BF16 products natively (AVX-512 kernel and avx512_bf16). */
+int nn_bf16_native(void);
+/* x rounded to bfloat16 as the products round their inputs (nearest even, denormals to zero). */
+float nn_bf16_round(float x);
+/* The Linear layer at a precision (matmul_forward and matmul_backward_set are NN_FP32). */
+void matmul_forward_prec(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                         int prec);
+void matmul_backward_set_prec(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                              const float *w, int N, int C, int OC, int prec);
+
 /* GELU, tanh approximation (GPT-2). */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
