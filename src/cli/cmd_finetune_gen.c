@@ -27,6 +27,7 @@ static void usage(FILE *f) {
         "  --batch N     8          --accum N   1       --weight-decay X 0.1   --clip X 1.0\n"
         "  --dropout P   0          --seed N    1337    --pad (one sequence per row)\n"
         "  --eval-every N  --val-batches N 20  --save-every N 0  --threads N  --quiet\n"
+        "  --bf16        mixed-precision matrix products (needs AVX512_BF16; see pktlm pretrain --help)\n"
         "\n"
         "(--task field, NetGPT's header-field prediction, is not implemented yet.)\n");
 }
@@ -70,6 +71,7 @@ int cmd_finetune_gen(int argc, char **argv) {
         else if (!strcmp(a, "--save-every")) NEXT_L(o.save_every);
         else if (!strcmp(a, "--threads")) NEXT_L(o.threads);
         else if (!strcmp(a, "--pad")) o.pack = 0;
+        else if (!strcmp(a, "--bf16")) o.prec = NN_BF16;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = 1;
         else { cli_error(V, "unknown option '%s' (see --help)", a); return 2; }
 #undef NEXT_L

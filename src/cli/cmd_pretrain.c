@@ -33,6 +33,10 @@ static void usage(FILE *f) {
         "  --eval-every N       steps between validation losses (default: 20 per run)\n"
         "  --val-batches N      20       --save-every N  0 (only at the end)\n"
         "  --threads N          default: all cores / OMP_NUM_THREADS\n"
+        "  --bf16               mixed precision: matrix products take bfloat16 inputs and accumulate in\n"
+        "                       fp32 (needs AVX512_BF16, e.g. AMD Zen 4+, Intel Cooper Lake+); weights,\n"
+        "                       optimizer, norms, softmax and loss stay fp32. Kept on --resume\n"
+        "  --fp32               all fp32 (the default; on --resume, continue a --bf16 run in fp32)\n"
         "  --max-mem GIB        refuse configs needing more (default: available memory)\n"
         "  --quiet\n"
         "  --resume MODEL.ckpt  continue exactly where the checkpoint stopped (model, batch, schedule\n"
@@ -84,6 +88,8 @@ int cmd_pretrain(int argc, char **argv) {
         else if (!strcmp(a, "--stop-after")) NEXT_L(o.stop_after);   /* testing: act as if interrupted */
         else if (!strcmp(a, "--max-mem")) { NEXT_D(d); o.mem_limit = (size_t)(d * 1073741824.0); }
         else if (!strcmp(a, "--pad")) o.pack = 0;
+        else if (!strcmp(a, "--bf16")) o.prec = NN_BF16;
+        else if (!strcmp(a, "--fp32")) o.prec = NN_FP32;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = 1;
         else { cli_error(V, "unknown option '%s' (see --help)", a); return 2; }
 #undef NEXT_L

@@ -38,6 +38,9 @@
 #ifndef KC
 #define KC 512   /* 14 x 512 floats of A (28 KB) stay in L1 while a panel of B streams */
 #endif
+#ifndef KC_BF16
+#define KC_BF16 KC   /* bf16: k's per block (even) */
+#endif
 
 /* C = beta * C, or each row = bias when bias is not NULL */
 static void scale_c(float *C, int ldc, int M, int N, float beta, const float *bias) {
@@ -426,14 +429,14 @@ static float *grow(float **buf, size_t *cap, size_t need) {
 static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float *C, int ldc, int overwrite, const float *bias, int bf16) {
     const int npanels = (N + NR - 1) / NR, nblocks = (M + MR - 1) / MR;
-    const int kcmax = K < KC ? K : KC;
+    const int kb = bf16 ? KC_BF16 : KC, kcmax = K < kb ? K : kb;
     /* floats per panel per K block: kc (fp32) or ceil(kc/2) words of bf16 pairs */
-    const size_t bneed = (size_t)npanels * NR * kcmax;
+    const size_t bneed = (size_t)npanels * NR * (bf16 ? (kcmax + 1) / 2 : kcmax);
     const int nested = omp_in_parallel();
     /* transA (weight gradients): op(A) of the whole K block packed once, by all threads */
     const int apack = transA && !nested;
     float *bp = nested ? aligned_alloc(64, bneed * sizeof(float) + 64) : grow(&bbuf, &bcap, bneed);
-    float *aall = apack ? grow(&abuf, &acap, (size_t)nblocks * MR * kcmax) : NULL;
+    float *aall = apack ? grow(&abuf, &acap, (size_t)nblocks * MR * (bf16 ? (kcmax + 1) / 2 : kcmax)) : NULL;
     if (!bp || (apack && !aall)) {
         if (nested) free(bp);
         if (bias) scale_c(C, ldc, M, N, 0.0f, bias);
@@ -449,12 +452,12 @@ static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha
     const int par = !nested && (double)M * N * K > 2e5;
     #pragma omp parallel if (par)
     {
-        float ap[MR * KC] __attribute__((aligned(64)));
+        float ap[MR * (KC > KC_BF16 / 2 ? KC : KC_BF16 / 2)] __attribute__((aligned(64)));
         const long ntiles = (long)nblocks * npanels;
         const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
         const long t0 = ntiles * tid / nth, t1 = ntiles * (tid + 1) / nth;
-        for (int k0 = 0; k0 < K; k0 += KC) {
-            const int kc = K - k0 < KC ? K - k0 : KC, kcp = (kc + 1) / 2;
+        for (int k0 = 0; k0 < K; k0 += kb) {
+            const int kc = K - k0 < kb ? K - k0 : kb, kcp = (kc + 1) / 2;
             const size_t pstride = bf16 ? (size_t)NR * kcp : (size_t)NR * kc;   /* floats per B panel */
             const size_t astride = bf16 ? (size_t)MR * kcp : (size_t)MR * kc;   /* floats per A row block */
             #pragma omp for schedule(static) nowait
@@ -463,10 +466,10 @@ static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha
                 else nn_pack_b(bp + p * pstride, transB, B, ldb, k0, kc, p * NR, N);
             }
             if (apack) {   /* rows of the K block split between threads (an even split for pairs) */
-                int ka = 2 * (int)((long)kcp * tid / nth), kb = 2 * (int)((long)kcp * (tid + 1) / nth);
-                if (kb > kc) kb = kc;
-                if (bf16) pack_a_trans_all_bf16((uint32_t *)aall, A, lda, M, k0, kc, ka, kb);
-                else pack_a_trans_all(aall, A, lda, M, k0, kc, ka, kb);
+                int ka = 2 * (int)((long)kcp * tid / nth), ke = 2 * (int)((long)kcp * (tid + 1) / nth);
+                if (ke > kc) ke = kc;
+                if (bf16) pack_a_trans_all_bf16((uint32_t *)aall, A, lda, M, k0, kc, ka, ke);
+                else pack_a_trans_all(aall, A, lda, M, k0, kc, ka, ke);
             }
             #pragma omp barrier
             int packed = -1;   /* row block now in ap */

@@ -30,6 +30,8 @@ typedef struct {
     data_pos data;             /* next training batch */
     float last_loss, last_val;
     int32_t has_opt;           /* AdamW m, v follow the parameters */
+    int32_t precision;         /* matrix products of training: NN_FP32 (0) or NN_BF16 (1); weights,
+                                  m and v are fp32 either way */
 } train_state;
 
 /* Write model (+ m, v when st->has_opt and the model has them). 0 ok, -1 with err. */
