@@ -54,6 +54,8 @@ static void test_large_parallel(void) {
     int M = t_san() ? 100 : 300, N = 200, K = 260;
     CHECK(check_case(0, 1, M, N, K, 1.0f, 0.0f, 0) < 1e-5);
     CHECK(check_case(1, 0, M, N, K, 1.0f, 1.0f, 0) < 1e-5);
+    /* many row blocks, B panels of a K block past L2, two K blocks */
+    if (!t_san()) { double e = check_case(0, 1, 600, 300, 520, 1.0f, 0.0f, 1); CHECKF(e < 5e-5, "large err %g", e); }
     double worst = 0;
     #pragma omp parallel for reduction(max:worst) num_threads(2)
     for (int i = 0; i < 4; i++) {
@@ -158,6 +160,7 @@ static void test_bf16_gemm(void) {
     /* large enough to run on all threads; and nested in a parallel region (one thread) */
     CHECK(check_bf16(1, 0, t_san() ? 60 : 200, 150, 700, 1.0f, 1.0f, 0, 0) < 1e-6);
     CHECK(check_bf16(0, 1, t_san() ? 60 : 300, 200, 260, 1.0f, 0.0f, 0, 1) < 1e-6);
+    if (!t_san()) CHECK(check_bf16(0, 0, 1010, 520, 600, 1.0f, 0.0f, 1, 1) < 1e-6);   /* many row blocks */
     double worst = 0;
     #pragma omp parallel for reduction(max:worst) num_threads(2)
     for (int i = 0; i < 4; i++) {
