@@ -139,7 +139,7 @@ static void gpt2_forward(model *m, const int *tok, int B, int T) {
         layer_acts a = layer_at(m, l, B, T);
         layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, P(LN1W) + l * C, P(LN1B) + l * C, N, C);
         matmul_forward_prec(a.qkv, a.ln1, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + l * 3 * C, N, C, 3 * C, m->prec);
-        attention_forward(a.atty, a.att, a.qkv, B, T, C, NH);
+        attention_forward_prec(a.atty, a.att, a.qkv, B, T, C, NH, m->prec);
         matmul_forward_prec(a.attproj, a.atty, P(ATTPROJW) + (size_t)l * C * C, P(ATTPROJB) + l * C, N, C, C, m->prec);
         if (p > 0) dropout_forward(a.attproj, a.attproj, p, drop_seed(m, l, 1), (size_t)N * C);
         residual_forward(a.res2, x, a.attproj, (size_t)N * C);
@@ -187,8 +187,7 @@ static void gpt2_backward(model *m, const int *tok, int B, int T) {
         if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, l, 1), NC); dattproj = g.dtmp; }
         matmul_backward_set_prec(g.datty, G(ATTPROJW) + (size_t)l * C * C, G(ATTPROJB) + l * C, dattproj, a.atty,
                                  P(ATTPROJW) + (size_t)l * C * C, N, C, C, m->prec);
-        zero(g.dqkv, (size_t)N * 3 * C);
-        attention_backward(g.dqkv, g.datty, a.qkv, a.att, g.scratch, B, T, C, NH);
+        attention_backward_prec(g.dqkv, g.datty, a.qkv, a.att, g.scratch, B, T, C, NH, m->prec);
         matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + l * 3 * C, g.dqkv, a.ln1,
                                  P(QKVW) + (size_t)l * 3 * C * C, N, C, 3 * C, m->prec);
         layernorm_backward(g.dres, G(LN1W) + l * C, G(LN1B) + l * C, g.dln, x, P(LN1W) + l * C,

@@ -197,9 +197,10 @@ void nn_kernel_store(int kc, const float *ap, const float *bp, float *C, int ldc
     kernel_store(kc, ap, bp, C, ldc, alpha, mr, nr, NULL);
 }
 
-/* The same tile reading op(A) in place: element (r, k) at A[r*rs + k*ks] (no packing; for
- * products with one or two column panels, where packing A would cost as much as the FMAs).
- * Rows r >= mr repeat row mr-1 (valid memory); their results are not stored. */
+/* C[0:mr, 0:nr] = alpha * op(A) . bp (stored, C not read), reading op(A) in place: element
+ * (r, k) at A[r*rs + k*ks] (no packing; for products with one or two column panels, where
+ * packing A would cost as much as the FMAs). Rows r >= mr repeat row mr-1 (valid memory);
+ * their results are not stored. */
 void nn_kernel_strided(int kc, const float *A, int rs, int ks, const float *bp, float *C, int ldc, float alpha,
                        int mr, int nr) {
     const float *row[MR];
@@ -217,12 +218,11 @@ void nn_kernel_strided(int kc, const float *A, int rs, int ks, const float *bp, 
         bp += NR;
     }
     __m512 al = _mm512_set1_ps(alpha);
-    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-    __mmask16 m1 = (__mmask16)(nr <= 16 ? 0 : (nr >= 32 ? 0xffff : (1u << (nr - 16)) - 1));
+    __mmask16 m0 = mask_n(nr), m1 = mask_n(nr - 16 > 0 ? nr - 16 : 0);
     for (int r = 0; r < mr; r++) {
         float *c = C + (size_t)r * ldc;
-        _mm512_mask_storeu_ps(c, m0, _mm512_fmadd_ps(al, c0[r], _mm512_maskz_loadu_ps(m0, c)));
-        if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_fmadd_ps(al, c1[r], _mm512_maskz_loadu_ps(m1, c + 16)));
+        _mm512_mask_storeu_ps(c, m0, _mm512_mul_ps(al, c0[r]));
+        if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_mul_ps(al, c1[r]));
     }
 }
 
@@ -347,6 +347,20 @@ NN_BF16_TARGET static void kernel_store_bf16(int kp, const uint32_t *ap, const u
     }
 }
 #undef BF16_TILE_LOOP
+
+NN_BF16_TARGET void nn_pack_b_bf16(uint32_t *bp, int transB, const float *B, int ldb, int k0, int kc, int j0, int N) {
+    pack_b_bf16(bp, transB, B, ldb, k0, kc, j0, N);
+}
+NN_BF16_TARGET void nn_pack_a_bf16(uint32_t *ap, int transA, const float *A, int lda, int i0, int M, int k0, int kc) {
+    pack_a_bf16(ap, transA, A, lda, i0, M, k0, kc);
+}
+NN_BF16_TARGET void nn_kernel_bf16(int kp, const uint32_t *ap, const uint32_t *bp, float *C, int ldc, float alpha, int mr, int nr) {
+    kernel_bf16(kp, ap, bp, C, ldc, alpha, mr, nr);
+}
+NN_BF16_TARGET void nn_kernel_store_bf16(int kp, const uint32_t *ap, const uint32_t *bp, float *C, int ldc, float alpha, int mr,
+                          int nr) {
+    kernel_store_bf16(kp, ap, bp, C, ldc, alpha, mr, nr, NULL);
+}
 
 /* fp32 op(A) with A K x M (transA): all row blocks of the K block [k0, k0+kc), k in [ka, kb),
  * into ap[ib*MR*kc + k*MR + r] (fp32) or ap[ib*MR*kcp + (k/2)*MR + r] (bf16 pairs, ka even).

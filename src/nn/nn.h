@@ -37,10 +37,18 @@ void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout
  * written and read); out (B,T,C). Parallel over (b,h); scores by query blocks, so the
  * work above the diagonal is skipped except inside the diagonal block. */
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-/* scratch: attention_scratch_floats(T) floats per thread (omp_get_max_threads()). */
+/* dqkv (B,T,3C) is OVERWRITTEN, not accumulated (every element is written: no zeroing pass;
+ * the one exception to the accumulate convention). scratch: attention_scratch_floats(T)
+ * floats per thread (omp_get_max_threads()). */
 size_t attention_scratch_floats(int T);
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                         float *scratch, int B, int T, int C, int NH);
+/* The same at a precision: NN_BF16 rounds the inputs of its four products (Q K^T, P V and
+ * backward's) to bf16 where nn_bf16_native(); softmax, dS and all stored tensors stay fp32.
+ * Elsewhere (no avx512_bf16, or no AVX-512 kernel) these are the fp32 functions. */
+void attention_forward_prec(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int prec);
+void attention_backward_prec(float *dqkv, const float *dout, const float *qkv, const float *att, float *scratch,
+                             int B, int T, int C, int NH, int prec);
 
 /* C (M,N) = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans != 0
  * (A is M x K or K x M, B is K x N or N x K). AVX-512 kernel (gemm.c), else BLIS.
