@@ -737,12 +737,13 @@ double global_norm(const float *g, size_t n) {
     return sqrt(s);
 }
 
+void nn_scale(float *p, size_t n, float k) {
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) p[i] *= k;
+}
+
 double clip_grad_norm(float *g, size_t n, double max_norm) {
     double norm = global_norm(g, n);
-    if (max_norm > 0 && norm > max_norm) {
-        float k = (float)(max_norm / (norm + 1e-6));
-        #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) g[i] *= k;
-    }
+    if (max_norm > 0 && norm > max_norm) nn_scale(g, n, (float)(max_norm / (norm + 1e-6)));
     return norm;
 }

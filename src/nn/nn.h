@@ -129,6 +129,8 @@ float lr_schedule(int step, float lr, int warmup, int total, float min_frac);
 double global_norm(const float *g, size_t n);
 /* Scale g by max_norm / norm when norm > max_norm; returns the norm before clipping. */
 double clip_grad_norm(float *g, size_t n, double max_norm);
+/* p[0:n] *= k with all threads. */
+void nn_scale(float *p, size_t n, float k);
 
 /* Threads for OpenMP and BLIS together (BLIS alone would default to 1 thread); nested
  * parallelism off, so an sgemm called inside a parallel loop runs on its own thread.
