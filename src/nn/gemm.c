@@ -39,7 +39,8 @@
 #define KC 512   /* 14 x 512 floats of A (28 KB) stay in L1 while a panel of B streams */
 #endif
 #ifndef KC_BF16
-#define KC_BF16 KC   /* bf16: k's per block (even) */
+#define KC_BF16 1024   /* bf16: k's per block (even): 14 x 512 pairs of A, the same 28 KB; half the K
+                        * blocks of fp32, so half the barriers of a weight gradient (K = tokens) */
 #endif
 
 /* C = beta * C, or each row = bias when bias is not NULL */
