@@ -433,6 +433,7 @@ static size_t bcap, acap;
 static float *grow(float **buf, size_t *cap, size_t need) {
     if (need <= *cap) return *buf;
     free(*buf);
+    need = (need + 15) & ~(size_t)15;   /* aligned_alloc wants a multiple of the alignment */
     *buf = aligned_alloc(64, need * sizeof(float) + 64);
     *cap = *buf ? need : 0;
     return *buf;
