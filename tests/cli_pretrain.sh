@@ -18,6 +18,22 @@ $PKTLM info $T/m.ckpt >$T/info; check info_runs test $? -eq 0
 check info_fields grep -q "step 30 of 30" $T/info
 $PKTLM info --json $T/m.ckpt | grep -q '"parameters":' ; check info_json test $? -eq 0
 
+# --bf16 (mixed precision) where the CPU has avx512_bf16; kept by the checkpoint and --resume
+if grep -q avx512_bf16 /proc/cpuinfo 2>/dev/null; then
+  $PKTLM pretrain --data $C $M --steps 6 --warmup 2 --bf16 --quiet -o $T/b.ckpt 2>/dev/null
+  check bf16_runs test $? -eq 0
+  $PKTLM info $T/b.ckpt | grep -q "bf16 products"; check bf16_in_info test $? -eq 0
+  $PKTLM info --json $T/b.ckpt | grep -q '"precision":"bf16"'; check bf16_in_info_json test $? -eq 0
+  $PKTLM pretrain --resume $T/b.ckpt --steps 8 --quiet -o $T/b.ckpt 2>/dev/null
+  $PKTLM info $T/b.ckpt | grep -q "step 8 of 8.*bf16 products"; check bf16_resume_keeps test $? -eq 0
+  $PKTLM pretrain --resume $T/b.ckpt --steps 9 --fp32 --quiet -o $T/b.ckpt 2>/dev/null
+  $PKTLM info $T/b.ckpt | grep -q "step 9 of 9.*fp32"; check bf16_resume_fp32 test $? -eq 0
+else
+  $PKTLM pretrain --data $C $M --steps 2 --bf16 -o $T/b.ckpt 2>$T/elog; rc=$?
+  check bf16_refused test $rc -eq 1 -a -n "$(grep -l AVX512_BF16 $T/elog)"
+fi
+$PKTLM info $T/m.ckpt | grep -q "packed, fp32"; check fp32_in_info test $? -eq 0
+
 # Ctrl-C saves and exits cleanly; --resume continues to the end
 $PKTLM pretrain --data $C $M --steps 100000 --save-every 0 -o $T/i.ckpt 2>$T/ilog &
 pid=$!

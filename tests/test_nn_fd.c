@@ -107,6 +107,7 @@ static void test_attention(void) {
     float *R = randv(k.nout, 1), *out = nn_alloc(k.nout);
     float *scratch = nn_alloc(attention_scratch_floats(T) * 64);
     k.grad[0] = nn_alloc(k.n_in[0]);
+    for (size_t i = 0; i < k.n_in[0]; i++) k.grad[0][i] = NAN;   /* overwritten, every element */
     att_fwd(&k, out);
     attention_backward(k.grad[0], R, k.in[0], k.aux[0], scratch, B, T, C, NH);
     fd_check("attention", &k, R, 1e-2f);
@@ -118,6 +119,95 @@ static void test_attention(void) {
     for (size_t i = 0; i < (size_t)(T - 1) * C; i++) same &= out[i] == out2[i];
     CHECK(same);
     nn_free(k.in[0]); nn_free(k.grad[0]); nn_free(k.aux[0]); nn_free(R); nn_free(out); nn_free(out2); nn_free(scratch);
+}
+
+/* NN_BF16 attention against a float64 model of its rounding: bf16(Q) bf16(K)^T, softmax in
+ * full precision, bf16(P) bf16(V); backward dP = bf16(dO) bf16(V)^T, dS = P (dP - rowsum P dP)
+ * * scale, dQ = bf16(dS) bf16(K), dK = bf16(dS)^T bf16(Q), dV = bf16(P)^T bf16(dO). The
+ * implementation rounds its fp32 P and dS where the model rounds float64 ones, so an element
+ * next to a rounding boundary may land one bf16 step away: the bound, 2e-3 of each output's
+ * sum of |terms|, allows for that and is 5x below bf16's own 2^-9 (what a product left in
+ * fp32, or rounded at another point, shows). Odd T (a pair without partner) and hs = 40 (two
+ * panels, the second partial). Without avx512_bf16 the _prec functions must equal fp32. */
+static double r16(double x) { return nn_bf16_round((float)x); }
+static void test_attention_bf16(void) {
+    const int B = 2, T = t_san() ? 47 : 91, C = 80, NH = 2, hs = C / NH, C3 = 3 * C;
+    const size_t N = (size_t)B * T;
+    float *qkv = randv(N * C3, 1), *dout = randv(N * C, 1), *att = nn_alloc((size_t)B * NH * T * T);
+    float *out = nn_alloc(N * C), *dq = nn_alloc(N * C3), *scr = nn_alloc(attention_scratch_floats(T) * 64);
+    for (size_t i = 0; i < N * C; i++) out[i] = NAN;      /* both are overwritten */
+    for (size_t i = 0; i < N * C3; i++) dq[i] = NAN;
+    attention_forward_prec(out, att, qkv, B, T, C, NH, NN_BF16);
+    attention_backward_prec(dq, dout, qkv, att, scr, B, T, C, NH, NN_BF16);
+    if (!nn_bf16_native()) {
+        float *o2 = nn_alloc(N * C), *d2 = nn_alloc(N * C3);
+        attention_forward(o2, att, qkv, B, T, C, NH);
+        attention_backward(d2, dout, qkv, att, scr, B, T, C, NH);
+        CHECK(!memcmp(out, o2, N * C * 4) && !memcmp(dq, d2, N * C3 * 4));
+        nn_free(o2); nn_free(d2);
+        nn_free(qkv); nn_free(dout); nn_free(att); nn_free(out); nn_free(dq); nn_free(scr);
+        SKIP("no avx512_bf16: bf16 attention is the fp32 one (checked equal)");
+    }
+    const double scale = 1.0 / sqrt((double)hs);
+    double *P = malloc(sizeof(double) * T * T), *dS = malloc(sizeof(double) * T * T);
+    double worst_o = 0, worst_d = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+            const float *dO = dout + (size_t)b * T * C + h * hs;
+            const float *o = out + (size_t)b * T * C + h * hs, *gq = dq + (size_t)b * T * C3 + h * hs;
+            for (int i = 0; i < T; i++) {   /* forward */
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j <= i; j++) {
+                    double sc = 0;
+                    for (int d = 0; d < hs; d++) sc += r16(q[(size_t)i * C3 + d]) * r16(k[(size_t)j * C3 + d]);
+                    P[i * T + j] = sc * scale;
+                    if (P[i * T + j] > mx) mx = P[i * T + j];
+                }
+                for (int j = 0; j <= i; j++) { P[i * T + j] = exp(P[i * T + j] - mx); sum += P[i * T + j]; }
+                for (int j = 0; j <= i; j++) P[i * T + j] /= sum;
+                for (int d = 0; d < hs; d++) {
+                    double s = 0, mag = 0;
+                    for (int j = 0; j <= i; j++) {
+                        double t = r16(P[i * T + j]) * r16(v[(size_t)j * C3 + d]);
+                        s += t; mag += fabs(t);
+                    }
+                    double e = fabs(o[(size_t)i * C + d] - s) / (mag + 1e-6);
+                    if (e > worst_o) worst_o = e;
+                }
+            }
+            for (int i = 0; i < T; i++) {   /* dS */
+                double dot = 0;
+                for (int j = 0; j <= i; j++) {
+                    double dp = 0;
+                    for (int d = 0; d < hs; d++) dp += r16(dO[(size_t)i * C + d]) * r16(v[(size_t)j * C3 + d]);
+                    dS[i * T + j] = dp;
+                    dot += P[i * T + j] * dp;
+                }
+                for (int j = 0; j <= i; j++) dS[i * T + j] = P[i * T + j] * (dS[i * T + j] - dot) * scale;
+            }
+            for (int i = 0; i < T; i++)     /* dQ[i], dK[i], dV[i] */
+                for (int d = 0; d < hs; d++) {
+                    double g[3] = { 0, 0, 0 }, mag[3] = { 0, 0, 0 };
+                    for (int j = 0; j <= i; j++) {
+                        double t = r16(dS[i * T + j]) * r16(k[(size_t)j * C3 + d]);
+                        g[0] += t; mag[0] += fabs(t);
+                    }
+                    for (int j = i; j < T; j++) {
+                        double t1 = r16(dS[j * T + i]) * r16(q[(size_t)j * C3 + d]);
+                        double t2 = r16(P[j * T + i]) * r16(dO[(size_t)j * C + d]);
+                        g[1] += t1; mag[1] += fabs(t1); g[2] += t2; mag[2] += fabs(t2);
+                    }
+                    for (int w = 0; w < 3; w++) {
+                        double e = fabs(gq[(size_t)i * C3 + w * C + d] - g[w]) / (mag[w] + 1e-6);
+                        if (e > worst_d) worst_d = e;
+                    }
+                }
+        }
+    printf("  bf16 attention vs its float64 model: out %.2e, dqkv %.2e (of the sum of |terms|)\n", worst_o, worst_d);
+    CHECKF(worst_o < 2e-3 && worst_d < 2e-3, "out %g dqkv %g", worst_o, worst_d);
+    free(P); free(dS);
+    nn_free(qkv); nn_free(dout); nn_free(att); nn_free(out); nn_free(dq); nn_free(scr);
 }
 
 /* ---- gelu, residual, dropout, encoder ---- */
@@ -251,6 +341,7 @@ int main(void) {
     RUN(test_layernorm);
     RUN(test_matmul);
     RUN(test_attention);
+    RUN(test_attention_bf16);
     RUN(test_gelu);
     RUN(test_residual);
     RUN(test_dropout);

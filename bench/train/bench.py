@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """Training throughput of pktlm vs PyTorch on the same model, batch, length and optimizer.
 Configs: A = 6 layers, d 256, 8 heads, ctx 256, vocab 300; B = 8 layers, d 512, 8 heads,
-ctx 256, vocab 300. Both get 2 threads. Reports tokens/s (mean over timed steps, after warm-up
-steps), model FLOP/s, fraction of fp32 peak (233 GFLOP/s on 2 cores here), peak RSS.
+ctx 256, vocab 300. Both get 2 threads. Four runs per config, in this order: pktlm fp32,
+pktlm --bf16 (where the CPU has avx512_bf16), PyTorch fp32 and PyTorch bf16 autocast (each at its
+best over BLAS x OpenMP waiting). Reports tokens/s (mean over timed steps, after warm-up steps),
+model FLOP/s, fraction of the fp32 peak (233 GFLOP/s on 2 cores of the AMD EPYC Zen 4 this was
+written for: 2 x 16 lanes x 2 FLOPs x 3.64 GHz), peak RSS, and the ratios.
 
 Model FLOPs per token = 6 * (12 L C^2 + V C)  (matmuls: forward 2x, backward 4x per weight)
                       + 6 L T C               (causal attention: QK^T and PV over T/2 keys)
-Usage: bench/train/bench.py [--configs A,B] [--batch 8] [--steps N] [--pktlm ./pktlm]"""
+Usage: bench/train/bench.py [--configs A,B] [--batch 8] [--steps N] [--pktlm ./pktlm] [--no-bf16] [--json F]"""
 import argparse
 import json
 import os
@@ -71,6 +74,7 @@ ap.add_argument("--steps", type=int, default=0, help="timed steps (default: A 10
 ap.add_argument("--warm", type=int, default=2)
 ap.add_argument("--pktlm", default=os.path.join(ROOT, "pktlm"))
 ap.add_argument("--json", default="")
+ap.add_argument("--no-bf16", action="store_true", help="fp32 runs only")
 args = ap.parse_args()
 
 tmp = tempfile.mkdtemp(prefix="pktlm-bench-train.")
@@ -79,33 +83,25 @@ BLAS = {"BLIS-openmp": "/usr/lib/x86_64-linux-gnu/blis-openmp"}
 if os.path.isdir("/usr/lib/x86_64-linux-gnu/openblas-openmp"):
     BLAS["OpenBLAS-openmp"] = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
 results = []
-print("training throughput, 2 threads, batch %d, AdamW, same model in both (noisy: shared machine)" % args.batch)
-print("%-3s %-28s %10s %10s %7s %9s %7s %9s" % ("cfg", "model", "pktlm t/s", "torch t/s", "ratio", "GFLOP/s", "%peak", "RSS MB"))
-for name in args.configs.split(","):
-    c = CONFIGS[name]
-    steps = args.steps or (10 if name == "A" else 5)
-    B, T = args.batch, c["ctx"]
-    cdir = os.path.join(tmp, "corpus" + name)
-    write_corpus(cdir, c["vocab"], B * T * (steps + args.warm + 2) + 4096)
-    ck = os.path.join(tmp, name + ".ckpt")
-    cmd = [args.pktlm, "pretrain", "--data", cdir, "--layers", str(c["layers"]), "--d-model", str(c["d"]),
-           "--heads", str(c["heads"]), "--ctx", str(T), "--batch", str(B), "--steps", str(steps + args.warm),
-           "--warmup", "1", "--eval-every", "1000000", "--val-batches", "1", "--threads", "2", "--quiet", "-o", ck]
-    rc, _, rss_p, _ = run_rss(cmd, env)
+HAVE_BF16 = "avx512_bf16" in open("/proc/cpuinfo").read()
+
+
+def pktlm_tps(cmd, csv):
+    """pktlm's mean tok/s over the timed steps (its CSV: column 7 is the step's tok/s) and peak RSS"""
+    rc, _, rss, _ = run_rss(cmd, env)
     if rc != 0:
         sys.exit("pktlm failed: " + " ".join(cmd))
-    rows = [l.split(",") for l in open(os.path.join(tmp, name + ".csv")).read().splitlines()[1:]]
-    # mean over timed steps: tokens / total time of those steps (column 6 is tok/s per step)
+    rows = [l.split(",") for l in open(csv).read().splitlines()[1:]]
     tps = [float(r[6]) for r in rows[args.warm:]]
-    p_tps = len(tps) / sum(1.0 / t for t in tps)
-    pcmd = ["/usr/bin/python3", os.path.join(HERE, "torch_peer.py"), "--layers", str(c["layers"]), "--d-model",
-            str(c["d"]), "--heads", str(c["heads"]), "--ctx", str(T), "--vocab", str(c["vocab"]), "--batch", str(B),
-            "--steps", str(steps), "--warm", str(args.warm), "--threads", "2"]
-    # the peer at its best: each BLAS it can load (BLIS-openmp as the brief measured it;
-    # OpenBLAS-openmp, which is several times faster on this CPU once the OPENBLAS_CORETYPE
-    # override of this machine is lifted for that command alone — torch_peer.py checks a
-    # product against float64 first) x libgomp's default (spinning) and passive waiting
-    t, rss_t = None, 0
+    return len(tps) / sum(1.0 / t for t in tps), rss
+
+
+def torch_best(pcmd):
+    """the peer at its best: each BLAS it can load (BLIS-openmp as the brief measured it;
+    OpenBLAS-openmp, several times faster on some CPUs once the OPENBLAS_CORETYPE override of
+    this machine is lifted for that command alone; torch_peer.py checks a product against
+    float64 first) x libgomp's default (spinning) and passive waiting"""
+    best, rss_best = None, 0
     for blas, pol in [(b, p) for b in BLAS for p in ("default", "passive")]:
         e = dict(env, LD_LIBRARY_PATH=BLAS[blas])
         if blas.startswith("OpenBLAS"):
@@ -117,26 +113,59 @@ for name in args.configs.split(","):
             e.pop("OMP_WAIT_POLICY", None)
         rc, out, rss, _ = run_rss(pcmd, e)
         if rc != 0:
-            sys.exit("torch peer failed")
+            sys.exit("torch peer failed: " + " ".join(pcmd))
         r = json.loads(out.strip().splitlines()[-1])
-        r["policy"] = pol
-        r["blas"] = blas
-        if t is None or r["tok_per_s"] > t["tok_per_s"]:
-            t, rss_t = r, rss
-    t_tps = t["tok_per_s"]
+        r["policy"], r["blas"] = pol, blas
+        if best is None or r["tok_per_s"] > best["tok_per_s"]:
+            best, rss_best = r, rss
+    return best, rss_best
+
+
+print("training throughput, 2 threads, batch %d, AdamW, same model in both (noisy: shared machine)" % args.batch)
+print("%-3s %-22s %9s %8s %7s %7s %8s  %s" % ("cfg", "run", "tok/s", "GFLOP/s", "%fp32pk", "RSS MB", "ratio", "notes"))
+for name in args.configs.split(","):
+    c = CONFIGS[name]
+    steps = args.steps or (10 if name == "A" else 5)
+    B, T = args.batch, c["ctx"]
+    cdir = os.path.join(tmp, "corpus" + name)
+    write_corpus(cdir, c["vocab"], B * T * (steps + args.warm + 2) + 4096)
+    ck = os.path.join(tmp, name + ".ckpt")
+    cmd = [args.pktlm, "pretrain", "--data", cdir, "--layers", str(c["layers"]), "--d-model", str(c["d"]),
+           "--heads", str(c["heads"]), "--ctx", str(T), "--batch", str(B), "--steps", str(steps + args.warm),
+           "--warmup", "1", "--eval-every", "1000000", "--val-batches", "1", "--threads", "2", "--quiet", "-o", ck]
+    csv = os.path.join(tmp, name + ".csv")
+    runs = {}
+    runs["pktlm fp32"] = pktlm_tps(cmd, csv) + ("",)
+    if HAVE_BF16 and not args.no_bf16:
+        runs["pktlm --bf16"] = pktlm_tps(cmd + ["--bf16"], csv) + ("",)
+    pcmd = ["/usr/bin/python3", os.path.join(HERE, "torch_peer.py"), "--layers", str(c["layers"]), "--d-model",
+            str(c["d"]), "--heads", str(c["heads"]), "--ctx", str(T), "--vocab", str(c["vocab"]), "--batch", str(B),
+            "--steps", str(steps), "--warm", str(args.warm), "--threads", "2"]
+    t, rss = torch_best(pcmd)
+    runs["torch fp32"] = (t["tok_per_s"], rss, "torch %s, %s, OMP wait %s" % (t["torch"], t["blas"], t["policy"]))
+    if not args.no_bf16:
+        t, rss = torch_best(pcmd + ["--bf16"])
+        runs["torch bf16 autocast"] = (t["tok_per_s"], rss, "torch %s, %s, OMP wait %s" % (t["torch"], t["blas"], t["policy"]))
     fpt = flops_per_token(c)
     desc = "%dL d%d h%d ctx%d V%d" % (c["layers"], c["d"], c["heads"], T, c["vocab"])
-    for who, tp, rss in (("pktlm", p_tps, rss_p), ("torch", t_tps, rss_t)):
-        results.append(dict(config=name, who=who, tok_per_s=tp, gflops=tp * fpt / 1e9, peak_frac=tp * fpt / PEAK,
-                            rss_mb=rss / 1e6))
+    tf = runs["torch fp32"][0]
+    tb = runs.get("torch bf16 autocast", (None,))[0]
+    for who, (tp, rss, note) in runs.items():
+        ratio = ""
+        if who == "pktlm fp32":
+            ratio = "%.2fx" % (tp / tf)
+            note = "vs torch fp32 (%s)" % desc
+        elif who == "pktlm --bf16":
+            ratio = "%.2fx" % (tp / tb) if tb else ""
+            note = "vs torch bf16; %.2fx torch fp32, %.2fx pktlm fp32" % (tp / tf, tp / runs["pktlm fp32"][0])
+        results.append(dict(config=name, who=who.split()[0], precision="bf16" if "bf16" in who else "fp32",
+                            tok_per_s=tp, gflops=tp * fpt / 1e9, peak_frac=tp * fpt / PEAK, rss_mb=rss / 1e6,
+                            detail=note))
+        print("%-3s %-22s %9.0f %8.1f %6.1f%% %7.0f %8s  %s" % (
+            name, who, tp, tp * fpt / 1e9, 100 * tp * fpt / PEAK, rss / 1e6, ratio, note))
     sys.stdout.flush()
-    print("%-3s %-28s %10.0f %10.0f %6.2fx %9.1f %6.1f%% %9.0f   (pktlm)" % (
-        name, desc, p_tps, t_tps, p_tps / t_tps, p_tps * fpt / 1e9, 100 * p_tps * fpt / PEAK, rss_p / 1e6))
-    print("%-3s %-28s %10s %10s %7s %9.1f %6.1f%% %9.0f   (torch %s)" % (
-        "", "", "", "", "", t_tps * fpt / 1e9, 100 * t_tps * fpt / PEAK, rss_t / 1e6,
-        t["torch"] + ", " + t["blas"] + ", OMP wait " + t["policy"]))
-    sys.stdout.flush()
-print("FLOPs/token = 6(12LC^2+VC) + 6LTC; peak = 233 GFLOP/s fp32 on 2 cores; tok/s = mean over %s timed steps after %d warm-up"
+print("FLOPs/token = 6(12LC^2+VC) + 6LTC; %%fp32pk: of 233 GFLOP/s, the fp32 FMA peak of 2 cores (bf16 dot "
+      "products peak at twice that); tok/s = mean over %s timed steps after %d warm-up"
       % ("10 (A) / 5 (B)" if not args.steps else args.steps, args.warm))
 if args.json:
     with open(args.json, "w") as f:

@@ -2,7 +2,9 @@
 """PyTorch peer for the training benchmark: the same GPT-2 (tools/torch_ref/gpt2_ref.py, float32),
 batch, sequence length and AdamW (decay on matrices only, clipping 1.0) as `pktlm pretrain`.
 Run at its best: OMP_NUM_THREADS=2, torch.set_num_threads(2), BLAS = BLIS-openmp or OpenBLAS-openmp
-via LD_LIBRARY_PATH, whichever is faster (see bench.py). Prints one JSON line: tokens/s over the timed steps."""
+via LD_LIBRARY_PATH, whichever is faster (see bench.py). Prints one JSON line: tokens/s over the timed steps.
+--bf16: the forward under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's CPU mixed precision
+(matrix products in bf16 through oneDNN, fp32 master weights and optimizer), the peer of `pktlm --bf16`."""
 import argparse
 import json
 import os
@@ -24,6 +26,7 @@ ap.add_argument("--batch", type=int, default=8)
 ap.add_argument("--steps", type=int, default=6)
 ap.add_argument("--warm", type=int, default=2)
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--bf16", action="store_true", help="torch.autocast(cpu, bfloat16) around the forward")
 a = ap.parse_args()
 
 torch.set_num_threads(a.threads)
@@ -45,7 +48,11 @@ times = []
 for step in range(a.warm + a.steps):
     t0 = time.perf_counter()
     opt.zero_grad(set_to_none=True)
-    _, loss = model(x, y)
+    if a.bf16:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            _, loss = model(x, y)
+    else:
+        _, loss = model(x, y)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
@@ -54,4 +61,5 @@ for step in range(a.warm + a.steps):
 tok = a.batch * a.ctx
 times.sort()
 print(json.dumps({"tok_per_s": tok * len(times) / sum(times), "median_tok_per_s": tok / times[len(times) // 2],
-                  "loss": loss.item(), "torch": torch.__version__, "threads": torch.get_num_threads()}))
+                  "loss": loss.item(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                  "precision": "bf16 autocast" if a.bf16 else "fp32"}))

@@ -28,6 +28,7 @@ static void usage(FILE *f) {
         "  --batch N     8          --accum N   1       --weight-decay X 0.1   --clip X 1.0\n"
         "  --dropout P   0          --seed N    1337    --pad (one sequence per row)\n"
         "  --eval-every N  --val-batches N 20  --save-every N 0  --threads N  --quiet\n"
+        "  --bf16        mixed-precision matrix products (needs AVX512_BF16; see pktlm pretrain --help)\n"
         "\n"
         "(NetGPT's header-field prediction: pktlm finetune --task field --help.)\n");
 }
@@ -51,7 +52,7 @@ int cmd_finetune_gen(int argc, char **argv) {
         OPT_OPTIM(o), OPT_INT("--accum", &o.accum), OPT_LONG("--steps", &o.steps), OPT_DOUBLE("--epochs", &o.epochs),
         OPT_FLOAT("--min-lr-frac", &o.min_frac), OPT_FLOAT("--dropout", &o.cfg.dropout),
         OPT_INT("--eval-every", &o.eval_every), OPT_INT("--val-batches", &o.val_batches),
-        OPT_INT("--save-every", &o.save_every), OPT_FLAG("--pad", &o.pack, 0),
+        OPT_INT("--save-every", &o.save_every), OPT_FLAG("--pad", &o.pack, 0), OPT_FLAG("--bf16", &o.prec, NN_BF16),
         OPT_END
     };
     int pr = cli_parse_opts(V, argc, argv, opts);

@@ -30,11 +30,12 @@ int cmd_info(int argc, char **argv) {
         printf("{\"arch\":\"%s\",\"vocab\":%d,\"ctx\":%d,\"layers\":%d,\"d_model\":%d,\"heads\":%d,\"kv_heads\":%d,"
                "\"d_ff\":%d,\"tied\":%d,\"dropout\":%g,\"parameters\":%zu,\"vocab_hash\":\"%016llx\",\"data\":\"%s\","
                "\"step\":%lld,\"total_steps\":%lld,\"tokens\":%llu,\"batch\":%d,\"accum\":%d,\"lr\":%g,\"warmup\":%d,"
-               "\"loss\":%g,\"val_loss\":%g,\"optimizer_state\":%d,\"task\":\"%s\",\"field\":\"%s\"}\n",
+               "\"loss\":%g,\"val_loss\":%g,\"optimizer_state\":%d,\"task\":\"%s\",\"field\":\"%s\",\"precision\":\"%s\"}\n",
                model_arch_name(c->arch), c->vocab, c->ctx, c->layers, c->d_model, c->heads, c->kv_heads, c->d_ff, c->tied,
                c->dropout, m.nparams, (unsigned long long)st.vocab_hash, st.data_dir, (long long)st.step,
                (long long)st.total_steps, (unsigned long long)st.tokens, st.batch, st.accum, st.lr, st.warmup,
-               st.last_loss, st.last_val, st.has_opt, fd ? "field" : "lm", fd ? fd->name : "");
+               st.last_loss, st.last_val, st.has_opt, fd ? "field" : "lm", fd ? fd->name : "",
+               st.precision == NN_BF16 ? "bf16" : "fp32");
     } else {
         printf("checkpoint   %s\n", path);
         printf("model        %s: %d layers, d_model %d, %d heads, d_ff %d, ctx %d, vocab %d%s\n", model_arch_name(c->arch),
@@ -43,9 +44,9 @@ int cmd_info(int argc, char **argv) {
         printf("vocabulary   %d tokens, pad %d bos %d eos %d, %d labels from %d, hash %016llx\n", c->vocab, st.pad_id,
                st.bos_id, st.eos_id, st.n_labels, st.label_base, (unsigned long long)st.vocab_hash);
         printf("corpus       %s\n", st.data_dir[0] ? st.data_dir : "-");
-        printf("training     step %lld of %lld (%.0f%%), %llu tokens, batch %d x accum %d x ctx %d, %s\n",
+        printf("training     step %lld of %lld (%.0f%%), %llu tokens, batch %d x accum %d x ctx %d, %s, %s\n",
                (long long)st.step, (long long)st.total_steps, pct, (unsigned long long)st.tokens, st.batch, st.accum,
-               st.seq_len, st.pack ? "packed" : "padded");
+               st.seq_len, st.pack ? "packed" : "padded", st.precision == NN_BF16 ? "bf16 products" : "fp32");
         printf("optimizer    AdamW lr %g (warm-up %d, cosine to x%g), betas %g/%g, wd %g, clip %g, dropout %g, seed %llu%s\n",
                st.lr, st.warmup, st.min_frac, st.beta1, st.beta2, st.weight_decay, st.clip, c->dropout,
                (unsigned long long)st.seed, st.has_opt ? "" : " (state not saved)");

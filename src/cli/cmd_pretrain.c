@@ -34,6 +34,10 @@ static void usage(FILE *f) {
         "  --eval-every N       steps between validation losses (default: 20 per run)\n"
         "  --val-batches N      20       --save-every N  0 (only at the end)\n"
         "  --threads N          default: all cores / OMP_NUM_THREADS\n"
+        "  --bf16               mixed precision: matrix products take bfloat16 inputs and accumulate in\n"
+        "                       fp32 (needs AVX512_BF16, e.g. AMD Zen 4+, Intel Cooper Lake+); weights,\n"
+        "                       optimizer, norms, softmax and loss stay fp32. Kept on --resume\n"
+        "  --fp32               all fp32 (the default; on --resume, continue a --bf16 run in fp32)\n"
         "  --max-mem GIB        refuse configs needing more (default: available memory)\n"
         "  --quiet\n"
         "  --resume MODEL.ckpt  continue exactly where the checkpoint stopped (model, batch, schedule\n"
@@ -57,6 +61,7 @@ int cmd_pretrain(int argc, char **argv) {
         OPT_INT("--val-batches", &o.val_batches), OPT_INT("--save-every", &o.save_every),
         OPT_LONG("--stop-after", &o.stop_after),   /* testing: act as if interrupted */
         OPT_GIB("--max-mem", &o.mem_limit), OPT_FLAG("--pad", &o.pack, 0),
+        OPT_FLAG("--bf16", &o.prec, NN_BF16), OPT_FLAG("--fp32", &o.prec, NN_FP32),
         OPT_END
     };
     int pr = cli_parse_opts(V, argc, argv, opts);

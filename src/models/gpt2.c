@@ -138,15 +138,15 @@ static void gpt2_forward(model *m, const int *tok, int B, int T) {
     for (int l = 0; l < L; l++) {
         layer_acts a = layer_at(m, l, B, T);
         layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, P(LN1W) + l * C, P(LN1B) + l * C, N, C);
-        matmul_forward(a.qkv, a.ln1, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + l * 3 * C, N, C, 3 * C);
-        attention_forward(a.atty, a.att, a.qkv, B, T, C, NH);
-        matmul_forward(a.attproj, a.atty, P(ATTPROJW) + (size_t)l * C * C, P(ATTPROJB) + l * C, N, C, C);
+        matmul_forward_prec(a.qkv, a.ln1, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + l * 3 * C, N, C, 3 * C, m->prec);
+        attention_forward_prec(a.atty, a.att, a.qkv, B, T, C, NH, m->prec);
+        matmul_forward_prec(a.attproj, a.atty, P(ATTPROJW) + (size_t)l * C * C, P(ATTPROJB) + l * C, N, C, C, m->prec);
         if (p > 0) dropout_forward(a.attproj, a.attproj, p, drop_seed(m, l, 1), (size_t)N * C);
         residual_forward(a.res2, x, a.attproj, (size_t)N * C);
         layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res2, P(LN2W) + l * C, P(LN2B) + l * C, N, C);
-        matmul_forward(a.fch, a.ln2, P(FCW) + (size_t)l * F * C, P(FCB) + l * F, N, C, F);
+        matmul_forward_prec(a.fch, a.ln2, P(FCW) + (size_t)l * F * C, P(FCB) + l * F, N, C, F, m->prec);
         gelu_forward(a.fchg, a.fch, (size_t)N * F);
-        matmul_forward(a.fcproj, a.fchg, P(FCPROJW) + (size_t)l * C * F, P(FCPROJB) + l * C, N, F, C);
+        matmul_forward_prec(a.fcproj, a.fchg, P(FCPROJW) + (size_t)l * C * F, P(FCPROJB) + l * C, N, F, C, m->prec);
         if (p > 0) dropout_forward(a.fcproj, a.fcproj, p, drop_seed(m, l, 2), (size_t)N * C);
         residual_forward(a.res3, a.res2, a.fcproj, (size_t)N * C);
         x = a.res3;
@@ -174,23 +174,22 @@ static void gpt2_backward(model *m, const int *tok, int B, int T) {
         /* res3 = res2 + drop(fcproj): the residual passes dres through unchanged */
         const float *dfcproj = g.dres;
         if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, l, 2), NC); dfcproj = g.dtmp; }
-        matmul_backward_set(g.dfchg, G(FCPROJW) + (size_t)l * C * F, G(FCPROJB) + l * C, dfcproj, a.fchg,
-                            P(FCPROJW) + (size_t)l * C * F, N, F, C);
+        matmul_backward_set_prec(g.dfchg, G(FCPROJW) + (size_t)l * C * F, G(FCPROJB) + l * C, dfcproj, a.fchg,
+                                 P(FCPROJW) + (size_t)l * C * F, N, F, C, m->prec);
         /* in place: dfchg becomes the gradient of the GELU's input */
         gelu_backward_set(g.dfchg, a.fch, g.dfchg, (size_t)N * F);
-        matmul_backward_set(g.dln, G(FCW) + (size_t)l * F * C, G(FCB) + l * F, g.dfchg, a.ln2,
-                            P(FCW) + (size_t)l * F * C, N, C, F);
+        matmul_backward_set_prec(g.dln, G(FCW) + (size_t)l * F * C, G(FCB) + l * F, g.dfchg, a.ln2,
+                                 P(FCW) + (size_t)l * F * C, N, C, F, m->prec);
         layernorm_backward(g.dres, G(LN2W) + l * C, G(LN2B) + l * C, g.dln, a.res2, P(LN2W) + l * C,
                            a.ln2_mean, a.ln2_rstd, N, C);
         /* res2 = x + drop(attproj) */
         const float *dattproj = g.dres;
         if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, l, 1), NC); dattproj = g.dtmp; }
-        matmul_backward_set(g.datty, G(ATTPROJW) + (size_t)l * C * C, G(ATTPROJB) + l * C, dattproj, a.atty,
-                            P(ATTPROJW) + (size_t)l * C * C, N, C, C);
-        zero(g.dqkv, (size_t)N * 3 * C);
-        attention_backward(g.dqkv, g.datty, a.qkv, a.att, g.scratch, B, T, C, NH);
-        matmul_backward_set(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + l * 3 * C, g.dqkv, a.ln1,
-                            P(QKVW) + (size_t)l * 3 * C * C, N, C, 3 * C);
+        matmul_backward_set_prec(g.datty, G(ATTPROJW) + (size_t)l * C * C, G(ATTPROJB) + l * C, dattproj, a.atty,
+                                 P(ATTPROJW) + (size_t)l * C * C, N, C, C, m->prec);
+        attention_backward_prec(g.dqkv, g.datty, a.qkv, a.att, g.scratch, B, T, C, NH, m->prec);
+        matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + l * 3 * C, g.dqkv, a.ln1,
+                                 P(QKVW) + (size_t)l * 3 * C * C, N, C, 3 * C, m->prec);
         layernorm_backward(g.dres, G(LN1W) + l * C, G(LN1B) + l * C, g.dln, x, P(LN1W) + l * C,
                            a.ln1_mean, a.ln1_rstd, N, C);
     }

@@ -126,7 +126,7 @@ float model_forward(model *m, const int *tok, const int *tgt, int B, int T) {
     const model_config *c = &m->cfg;
     int N = B * T;
     m->ops->forward(m, tok, B, T);
-    matmul_forward(m->logits, m->hidden, model_tensor(m, m->head), NULL, N, c->d_model, c->vocab);
+    matmul_forward_prec(m->logits, m->hidden, model_tensor(m, m->head), NULL, N, c->d_model, c->vocab, m->prec);
     m->loss = 0; m->counted = 0;
     if (tgt) {
         m->counted = crossentropy_forward(m->losses, NULL, m->logits, tgt, N, c->vocab, 0);
@@ -142,8 +142,8 @@ void model_backward(model *m, const int *tok, const int *tgt, int B, int T, floa
     int N = B * T;
     if (scale <= 0) scale = m->counted ? 1.0f / m->counted : 0;
     crossentropy_forward(m->losses, m->dlogits, m->logits, tgt, N, c->vocab, scale);
-    matmul_backward_set(m->dhidden, model_grad(m, m->head), NULL, m->dlogits, m->hidden,
-                        model_tensor(m, m->head), N, c->d_model, c->vocab);
+    matmul_backward_set_prec(m->dhidden, model_grad(m, m->head), NULL, m->dlogits, m->hidden,
+                             model_tensor(m, m->head), N, c->d_model, c->vocab, m->prec);
     m->ops->backward(m, tok, B, T);
 }
 

@@ -69,6 +69,8 @@ struct model {
     int counted;                     /* targets counted by the last forward */
     uint64_t dropout_seed;           /* set per micro-step by the trainer */
     int training;                    /* dropout on */
+    int prec;                        /* matrix products of forward/backward: NN_FP32 (0, default) or
+                                        NN_BF16 (mixed precision; set by the trainer, `--bf16`) */
 };
 
 const model_ops *model_ops_for(int arch);

@@ -15,8 +15,18 @@ void nn_pack_a(float *ap, int transA, const float *A, int lda, int i0, int M, in
 void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr);
 /* the same with C = alpha * ap . bp (C is not read) */
 void nn_kernel_store(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr);
-/* the same, reading op(A) in place: element (r, k) at A[r*rs + k*ks] */
+/* C[0:mr, 0:nr] = alpha * op(A) . bp (C not read), reading op(A) in place: element (r, k) at
+ * A[r*rs + k*ks] */
 void nn_kernel_strided(int kc, const float *A, int rs, int ks, const float *bp, float *C, int ldc, float alpha,
                        int mr, int nr);
+/* bf16 counterparts (NN_BF16; call only when nn_bf16_native()): panels of 32-bit words, each a
+ * pair of bf16 (k even in the low half, k + 1 in the high half, a missing k + 1 zero):
+ * bp[(k/2)*NR + jj], ap[(k/2)*MR + r]; the kernels take kp = ceil(kc/2) pairs. */
+#include <stdint.h>
+void nn_pack_b_bf16(uint32_t *bp, int transB, const float *B, int ldb, int k0, int kc, int j0, int N);
+void nn_pack_a_bf16(uint32_t *ap, int transA, const float *A, int lda, int i0, int M, int k0, int kc);
+void nn_kernel_bf16(int kp, const uint32_t *ap, const uint32_t *bp, float *C, int ldc, float alpha, int mr, int nr);
+void nn_kernel_store_bf16(int kp, const uint32_t *ap, const uint32_t *bp, float *C, int ldc, float alpha, int mr,
+                          int nr);
 #endif
 #endif

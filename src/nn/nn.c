@@ -156,18 +156,22 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
     }
 }
 
-/* ---- matmul (BLIS sgemm) ---- */
+/* ---- matmul (nn_gemm: own AVX-512 kernel, fp32 or bf16 inputs) ---- */
+void matmul_forward_prec(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                         int prec) {
+    if (bias) nn_gemm_bias(prec, 0, 1, N, OC, C, 1.0f, inp, C, w, C, bias, out, OC);
+    else nn_gemm(prec, 0, 1, N, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC);
+}
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
-    if (bias) nn_sgemm_bias(0, 1, N, OC, C, 1.0f, inp, C, w, C, bias, out, OC);
-    else nn_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC);
+    matmul_forward_prec(out, inp, w, bias, N, C, OC, NN_FP32);
 }
 
 static void matmul_bwd(float *dinp, float dinp_beta, float *dw, float *dbias, const float *dout, const float *inp,
-                       const float *w, int N, int C, int OC) {
+                       const float *w, int N, int C, int OC, int prec) {
     if (dinp)
-        nn_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, dinp_beta, dinp, C);
-    nn_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
-    if (dbias) {
+        nn_gemm(prec, 0, 0, N, C, OC, 1.0f, dout, OC, w, C, dinp_beta, dinp, C);
+    nn_gemm(prec, 1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
+    if (dbias) {   /* fp32 in either precision, as autocast sums a bias gradient */
         #pragma omp parallel for schedule(static)
         for (int o0 = 0; o0 < OC; o0 += 64) {
             int o1 = o0 + 64 < OC ? o0 + 64 : OC;
@@ -183,11 +187,15 @@ static void matmul_bwd(float *dinp, float dinp_beta, float *dw, float *dbias, co
 }
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC) {
-    matmul_bwd(dinp, 1.0f, dw, dbias, dout, inp, w, N, C, OC);
+    matmul_bwd(dinp, 1.0f, dw, dbias, dout, inp, w, N, C, OC, NN_FP32);
 }
 void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                          const float *w, int N, int C, int OC) {
-    matmul_bwd(dinp, 0.0f, dw, dbias, dout, inp, w, N, C, OC);
+    matmul_bwd(dinp, 0.0f, dw, dbias, dout, inp, w, N, C, OC, NN_FP32);
+}
+void matmul_backward_set_prec(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                              const float *w, int N, int C, int OC, int prec) {
+    matmul_bwd(dinp, 0.0f, dw, dbias, dout, inp, w, N, C, OC, prec);
 }
 
 /* ---- attention ---- */
@@ -209,7 +217,49 @@ static void pack_panels(float *dst, int transB, const float *B, int ldb, int kc,
     for (int q = 0; q * NR < N; q++) nn_pack_b(dst + (size_t)q * NR * kc, transB, B, ldb, 0, kc, q * NR, N);
 }
 
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+/* Row t of P or dS: zeros at columns t+1 .. t+MR-1 (< T), above the diagonal. What is read
+ * there: a query tile's product with V or K reads its rows up to the tile's end (< t + MR),
+ * and the key tile j0 of dK, dV reads columns j0 .. j0+MR-1 of rows t >= j0. Columns further
+ * right (the rest of the last key panel of a tile's scores) are never read. */
+static inline void zero_above(float *row, int t, int T) {
+    int n = (t + MR < T ? t + MR : T) - (t + 1);
+    if (n > 0) _mm512_mask_storeu_ps(row + t + 1, (__mmask16)((1u << n) - 1), _mm512_setzero_ps());
+}
+
+/* Softmax of a query tile's score rows (row r is query i0 + r, keys 0..i0+r) in place, then
+ * zero_above. */
+static void softmax_tile(float *S, int T, int i0, int mr, int kend) {
+    for (int r = 0; r < mr; r++) {
+        int t = i0 + r;
+        float *s = S + (size_t)r * T, mx = -INFINITY, sum = 0;
+        /* max is exact, so the vector order gives the same bits */
+        #pragma omp simd reduction(max:mx)
+        for (int j = 0; j <= t; j++) mx = s[j] > mx ? s[j] : mx;
+        #pragma omp simd reduction(+:sum)
+        for (int j = 0; j <= t; j++) { s[j] = fexp(s[j] - mx); sum += s[j]; }
+        float inv = 1.0f / sum;
+        #pragma omp simd
+        for (int j = 0; j <= t; j++) s[j] *= inv;
+        zero_above(s, t, T);
+    }
+}
+
+/* dS = P * (dP - sum_j P dP) * scale for a query tile, D holding dP on entry; zero_above.
+ * P is the whole (T, T) probability matrix of the (batch, head). */
+static void dsoftmax_tile(float *D, const float *P, int T, int i0, int mr, int kend, float scale) {
+    for (int r = 0; r < mr; r++) {
+        int t = i0 + r;
+        const float *pr = P + (size_t)t * T;
+        float *d = D + (size_t)r * T, dot = 0;
+        #pragma omp simd reduction(+:dot)
+        for (int j = 0; j <= t; j++) dot += pr[j] * d[j];
+        #pragma omp simd
+        for (int j = 0; j <= t; j++) d[j] = pr[j] * (d[j] - dot) * scale;
+        zero_above(d, t, T);
+    }
+}
+
+static void attention_forward_f32(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
     const int hs = C / NH, C3 = 3 * C, Tp = round_up(T, NR), hp = round_up(hs, NR);
     const float scale = 1.0f / sqrtf((float)hs);
     #pragma omp parallel
@@ -232,21 +282,8 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
                     for (int p = 0; p * NR < kend; p++)
                         nn_kernel_store(hs, ap, kt + (size_t)p * NR * hs, S + p * NR, T, scale, mr,
                                   T - p * NR < NR ? T - p * NR : NR);
-                    for (int r = 0; r < mr; r++) {
-                        int t = i0 + r;
-                        float *s = S + (size_t)r * T, mx = -INFINITY, sum = 0;
-                        /* max is exact, so the vector order gives the same bits */
-                        #pragma omp simd reduction(max:mx)
-                        for (int j = 0; j <= t; j++) mx = s[j] > mx ? s[j] : mx;
-                        #pragma omp simd reduction(+:sum)
-                        for (int j = 0; j <= t; j++) { s[j] = fexp(s[j] - mx); sum += s[j]; }
-                        float inv = 1.0f / sum;
-                        #pragma omp simd
-                        for (int j = 0; j <= t; j++) s[j] *= inv;
-                        for (int j = t + 1; j < kend + NR && j < T; j++) s[j] = 0;
-                    }
-                    /* O[tile] = P[tile, 0:kend] V[0:kend] */
-                    for (int r = 0; r < mr; r++) memset(o + (size_t)(i0 + r) * C, 0, (size_t)hs * sizeof(float));
+                    softmax_tile(S, T, i0, mr, kend);
+                    /* O[tile] = P[tile, 0:kend] V[0:kend] (stored) */
                     for (int p = 0; p * NR < hs; p++)
                         nn_kernel_strided(kend, S, T, 1, vp + (size_t)p * NR * T, o + (size_t)i0 * C + p * NR, C, 1.0f,
                                           mr, hs - p * NR < NR ? hs - p * NR : NR);
@@ -256,8 +293,8 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
     }
 }
 
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                        float *scratch, int B, int T, int C, int NH) {
+static void attention_backward_f32(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                   float *scratch, int B, int T, int C, int NH) {
     const int hs = C / NH, C3 = 3 * C, Tp = round_up(T, NR), hp = round_up(hs, NR);
     const float scale = 1.0f / sqrtf((float)hs);
     #pragma omp parallel
@@ -284,23 +321,13 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                     for (int p = 0; p * NR < kend; p++)
                         nn_kernel_store(hs, ap, vt + (size_t)p * NR * hs, D + p * NR, T, 1.0f, mr,
                                   T - p * NR < NR ? T - p * NR : NR);
-                    /* dS = P * (dP - sum_j P dP) * scale, zero above the diagonal */
-                    for (int r = 0; r < mr; r++) {
-                        int t = i0 + r;
-                        const float *pr = P + (size_t)t * T;
-                        float *d = D + (size_t)r * T, dot = 0;
-                        #pragma omp simd reduction(+:dot)
-                        for (int j = 0; j <= t; j++) dot += pr[j] * d[j];
-                        #pragma omp simd
-                        for (int j = 0; j <= t; j++) d[j] = pr[j] * (d[j] - dot) * scale;
-                        for (int j = t + 1; j < kend + NR && j < T; j++) d[j] = 0;
-                    }
-                    /* dQ[tile] += dS[tile, 0:kend] K[0:kend] */
+                    dsoftmax_tile(D, P, T, i0, mr, kend, scale);
+                    /* dQ[tile] = dS[tile, 0:kend] K[0:kend] */
                     for (int p = 0; p * NR < hs; p++)
                         nn_kernel_strided(kend, D, T, 1, kp + (size_t)p * NR * T, dq + (size_t)i0 * C3 + p * NR, C3,
                                           1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
                 }
-                /* key tiles: dK[tile] += dS[j0:T, tile]^T Q[j0:T];  dV[tile] += P[j0:T, tile]^T dO[j0:T] */
+                /* key tiles: dK[tile] = dS[j0:T, tile]^T Q[j0:T];  dV[tile] = P[j0:T, tile]^T dO[j0:T] */
                 for (int j0 = 0; j0 < T; j0 += MR) {
                     int mr = T - j0 < MR ? T - j0 : MR, kc = T - j0;
                     const float *dSj = dS + (size_t)j0 * T + j0, *Pj = P + (size_t)j0 * T + j0;
@@ -314,6 +341,115 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             }
         nn_free(vt); nn_free(kp); nn_free(qp); nn_free(dop); nn_free(ap);
     }
+}
+
+/* ---- the same in bf16 (NN_BF16): every product takes bf16-rounded inputs (the probabilities
+ * and dS are rounded as they are packed; softmax and dS themselves stay fp32), so there is no
+ * strided in-place kernel: P, dS and their transposes are packed into pair panels, which costs
+ * a conversion per element but runs the products at the bf16 rate. Panels of T keys hold
+ * Tq = ceil(T/2) pairs; panels of hs dimensions hq = ceil(hs/2). ---- */
+typedef uint32_t u32;
+
+/* all panels of op(B) (kc x N) in pairs: dst[q*NR*ceil(kc/2) + (k/2)*NR + jj] */
+static void pack_panels_bf16(u32 *dst, int transB, const float *B, int ldb, int kc, int N) {
+    for (int q = 0; q * NR < N; q++) nn_pack_b_bf16(dst + (size_t)q * NR * ((kc + 1) / 2), transB, B, ldb, 0, kc, q * NR, N);
+}
+
+static void attention_forward_bf16(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    const int hs = C / NH, C3 = 3 * C, Tp = round_up(T, NR), hp = round_up(hs, NR), Tq = (T + 1) / 2, hq = (hs + 1) / 2;
+    const float scale = 1.0f / sqrtf((float)hs);
+    #pragma omp parallel
+    {
+        u32 *kt = (u32 *)nn_alloc((size_t)Tp * hq), *vp = (u32 *)nn_alloc((size_t)hp * Tq);
+        u32 *ap = (u32 *)nn_alloc((size_t)MR * (Tq > hq ? Tq : hq));
+        #pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++) {
+                const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+                float *A = att + ((size_t)b * NH + h) * T * T;
+                float *o = out + (size_t)b * T * C + h * hs;
+                pack_panels_bf16(kt, 1, k, C3, hs, T);     /* K^T: hs x T */
+                pack_panels_bf16(vp, 0, v, C3, T, hs);     /* V:   T x hs */
+                for (int i0 = 0; i0 < T; i0 += MR) {
+                    int mr = T - i0 < MR ? T - i0 : MR, kend = i0 + mr;
+                    float *S = A + (size_t)i0 * T;
+                    nn_pack_a_bf16(ap, 0, q, C3, i0, T, 0, hs);
+                    for (int p = 0; p * NR < kend; p++)
+                        nn_kernel_store_bf16(hq, ap, kt + (size_t)p * NR * hq, S + p * NR, T, scale, mr,
+                                             T - p * NR < NR ? T - p * NR : NR);
+                    softmax_tile(S, T, i0, mr, kend);
+                    /* O[tile] = P[tile, 0:kend] V[0:kend], stored */
+                    nn_pack_a_bf16(ap, 0, S, T, 0, mr, 0, kend);
+                    for (int p = 0; p * NR < hs; p++)
+                        nn_kernel_store_bf16((kend + 1) / 2, ap, vp + (size_t)p * NR * Tq, o + (size_t)i0 * C + p * NR, C,
+                                             1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
+                }
+            }
+        nn_free((float *)kt); nn_free((float *)vp); nn_free((float *)ap);
+    }
+}
+
+static void attention_backward_bf16(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                    float *scratch, int B, int T, int C, int NH) {
+    const int hs = C / NH, C3 = 3 * C, Tp = round_up(T, NR), hp = round_up(hs, NR), Tq = (T + 1) / 2, hq = (hs + 1) / 2;
+    const float scale = 1.0f / sqrtf((float)hs);
+    #pragma omp parallel
+    {
+        float *dS = scratch + (size_t)omp_get_thread_num() * attention_scratch_floats(T);
+        u32 *vt = (u32 *)nn_alloc((size_t)Tp * hq), *kp = (u32 *)nn_alloc((size_t)hp * Tq);
+        u32 *qp = (u32 *)nn_alloc((size_t)hp * Tq), *dop = (u32 *)nn_alloc((size_t)hp * Tq);
+        u32 *ap = (u32 *)nn_alloc((size_t)MR * (Tq > hq ? Tq : hq));
+        #pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++) {
+                const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+                float *dq = dqkv + (size_t)b * T * C3 + h * hs, *dk = dq + C, *dv = dq + 2 * C;
+                const float *P = att + ((size_t)b * NH + h) * T * T;
+                const float *dO = dout + (size_t)b * T * C + h * hs;
+                pack_panels_bf16(vt, 1, v, C3, hs, T);    /* V^T: hs x T */
+                pack_panels_bf16(kp, 0, k, C3, T, hs);    /* K:   T x hs */
+                pack_panels_bf16(qp, 0, q, C3, T, hs);    /* Q:   T x hs */
+                pack_panels_bf16(dop, 0, dO, C, T, hs);   /* dO:  T x hs */
+                for (int i0 = 0; i0 < T; i0 += MR) {
+                    int mr = T - i0 < MR ? T - i0 : MR, kend = i0 + mr;
+                    float *D = dS + (size_t)i0 * T;
+                    nn_pack_a_bf16(ap, 0, dO, C, i0, T, 0, hs);
+                    for (int p = 0; p * NR < kend; p++)
+                        nn_kernel_store_bf16(hq, ap, vt + (size_t)p * NR * hq, D + p * NR, T, 1.0f, mr,
+                                             T - p * NR < NR ? T - p * NR : NR);
+                    dsoftmax_tile(D, P, T, i0, mr, kend, scale);
+                    /* dQ[tile] = dS[tile, 0:kend] K[0:kend] */
+                    nn_pack_a_bf16(ap, 0, D, T, 0, mr, 0, kend);
+                    for (int p = 0; p * NR < hs; p++)
+                        nn_kernel_store_bf16((kend + 1) / 2, ap, kp + (size_t)p * NR * Tq, dq + (size_t)i0 * C3 + p * NR,
+                                             C3, 1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
+                }
+                /* key tiles (j0 even: the pairs of Q and dO from query j0 on start at pair j0/2):
+                 * dK[tile] = dS[j0:T, tile]^T Q[j0:T];  dV[tile] = P[j0:T, tile]^T dO[j0:T] */
+                for (int j0 = 0; j0 < T; j0 += MR) {
+                    int mr = T - j0 < MR ? T - j0 : MR, kc = T - j0, kq = (kc + 1) / 2;
+                    nn_pack_a_bf16(ap, 1, dS, T, j0, T, j0, kc);
+                    for (int p = 0; p * NR < hs; p++)
+                        nn_kernel_store_bf16(kq, ap, qp + (size_t)p * NR * Tq + (size_t)(j0 / 2) * NR,
+                                             dk + (size_t)j0 * C3 + p * NR, C3, 1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
+                    nn_pack_a_bf16(ap, 1, P, T, j0, T, j0, kc);
+                    for (int p = 0; p * NR < hs; p++)
+                        nn_kernel_store_bf16(kq, ap, dop + (size_t)p * NR * Tq + (size_t)(j0 / 2) * NR,
+                                             dv + (size_t)j0 * C3 + p * NR, C3, 1.0f, mr, hs - p * NR < NR ? hs - p * NR : NR);
+                }
+            }
+        nn_free((float *)vt); nn_free((float *)kp); nn_free((float *)qp); nn_free((float *)dop); nn_free((float *)ap);
+    }
+}
+
+void attention_forward_prec(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int prec) {
+    if (prec == NN_BF16 && nn_bf16_native()) attention_forward_bf16(out, att, qkv, B, T, C, NH);
+    else attention_forward_f32(out, att, qkv, B, T, C, NH);
+}
+void attention_backward_prec(float *dqkv, const float *dout, const float *qkv, const float *att, float *scratch,
+                             int B, int T, int C, int NH, int prec) {
+    if (prec == NN_BF16 && nn_bf16_native()) attention_backward_bf16(dqkv, dout, qkv, att, scratch, B, T, C, NH);
+    else attention_backward_f32(dqkv, dout, qkv, att, scratch, B, T, C, NH);
 }
 #undef MR
 #undef NR
@@ -355,6 +491,7 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                         float *scratch, int B, int T, int C, int NH) {
+    nn_zero(dqkv, (size_t)B * T * 3 * C);   /* the products below accumulate; the result overwrites */
     const int hs = C / NH, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
     #pragma omp parallel
@@ -396,6 +533,24 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
     }
 }
 
+void attention_forward_prec(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int prec) {
+    (void)prec;   /* BLIS products here: fp32 */
+    attention_forward(out, att, qkv, B, T, C, NH);
+}
+void attention_backward_prec(float *dqkv, const float *dout, const float *qkv, const float *att, float *scratch,
+                             int B, int T, int C, int NH, int prec) {
+    (void)prec;
+    attention_backward(dqkv, dout, qkv, att, scratch, B, T, C, NH);
+}
+#endif
+#ifdef NN_HAVE_KERNEL
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    attention_forward_f32(out, att, qkv, B, T, C, NH);
+}
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                        float *scratch, int B, int T, int C, int NH) {
+    attention_backward_f32(dqkv, dout, qkv, att, scratch, B, T, C, NH);
+}
 #endif
 
 /* ---- GELU (tanh approximation) ---- */
@@ -582,12 +737,13 @@ double global_norm(const float *g, size_t n) {
     return sqrt(s);
 }
 
+void nn_scale(float *p, size_t n, float k) {
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) p[i] *= k;
+}
+
 double clip_grad_norm(float *g, size_t n, double max_norm) {
     double norm = global_norm(g, n);
-    if (max_norm > 0 && norm > max_norm) {
-        float k = (float)(max_norm / (norm + 1e-6));
-        #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) g[i] *= k;
-    }
+    if (max_norm > 0 && norm > max_norm) nn_scale(g, n, (float)(max_norm / (norm + 1e-6)));
     return norm;
 }

@@ -37,10 +37,18 @@ void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout
  * written and read); out (B,T,C). Parallel over (b,h); scores by query blocks, so the
  * work above the diagonal is skipped except inside the diagonal block. */
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-/* scratch: attention_scratch_floats(T) floats per thread (omp_get_max_threads()). */
+/* dqkv (B,T,3C) is OVERWRITTEN, not accumulated (every element is written: no zeroing pass;
+ * the one exception to the accumulate convention). scratch: attention_scratch_floats(T)
+ * floats per thread (omp_get_max_threads()). */
 size_t attention_scratch_floats(int T);
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                         float *scratch, int B, int T, int C, int NH);
+/* The same at a precision: NN_BF16 rounds the inputs of its four products (Q K^T, P V and
+ * backward's) to bf16 where nn_bf16_native(); softmax, dS and all stored tensors stay fp32.
+ * Elsewhere (no avx512_bf16, or no AVX-512 kernel) these are the fp32 functions. */
+void attention_forward_prec(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int prec);
+void attention_backward_prec(float *dqkv, const float *dout, const float *qkv, const float *att, float *scratch,
+                             int B, int T, int C, int NH, int prec);
 
 /* C (M,N) = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans != 0
  * (A is M x K or K x M, B is K x N or N x K). AVX-512 kernel (gemm.c), else BLIS.
@@ -51,6 +59,27 @@ void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const fl
  * the bias added as the product's first block is stored: no separate pass over C). */
 void nn_sgemm_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, const float *bias, float *C, int ldc);
+
+/* Precision of matrix products. NN_BF16 is mixed precision as PyTorch's CPU autocast does it:
+ * both inputs rounded to bfloat16 (nearest even), products accumulated and returned in fp32;
+ * everything else (norms, softmax, loss, optimizer, master weights) stays fp32. */
+enum { NN_FP32 = 0, NN_BF16 = 1 };
+/* nn_sgemm / nn_sgemm_bias at a precision. NN_BF16 uses avx512_bf16 instructions where the CPU
+ * has them (nn_bf16_native()), else rounded copies through the fp32 product (same numbers up
+ * to summation order, fp32 speed). */
+void nn_gemm(int prec, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+void nn_gemm_bias(int prec, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, const float *bias, float *C, int ldc);
+/* 1 when this build and CPU run NN_BF16 products natively (AVX-512 kernel and avx512_bf16). */
+int nn_bf16_native(void);
+/* x rounded to bfloat16 as the products round their inputs (nearest even, denormals to zero). */
+float nn_bf16_round(float x);
+/* The Linear layer at a precision (matmul_forward and matmul_backward_set are NN_FP32). */
+void matmul_forward_prec(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                         int prec);
+void matmul_backward_set_prec(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                              const float *w, int N, int C, int OC, int prec);
 
 /* GELU, tanh approximation (GPT-2). */
 void gelu_forward(float *out, const float *inp, size_t n);
@@ -100,6 +129,8 @@ float lr_schedule(int step, float lr, int warmup, int total, float min_frac);
 double global_norm(const float *g, size_t n);
 /* Scale g by max_norm / norm when norm > max_norm; returns the norm before clipping. */
 double clip_grad_norm(float *g, size_t n, double max_norm);
+/* p[0:n] *= k with all threads. */
+void nn_scale(float *p, size_t n, float k);
 
 /* Threads for OpenMP and BLIS together (BLIS alone would default to 1 thread); nested
  * parallelism off, so an sgemm called inside a parallel loop runs on its own thread.

@@ -17,7 +17,7 @@ enum {
     H_STEP = 22, H_TOKENS = 24, H_RNG = 26, H_DEPOCH = 28, H_DINDEX = 30, H_DOFFSET = 32,
     H_BATCH = 34, H_ACCUM, H_SEQLEN, H_WARMUP, H_PACK, H_TOTAL = 39,
     H_LR = 41, H_MINFRAC, H_WD, H_BETA1, H_BETA2, H_EPS, H_CLIP, H_LASTLOSS, H_LASTVAL,
-    H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_DATADIR = 128
+    H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60, H_DATADIR = 128
 };
 
 static void put32(uint8_t *h, int i, uint32_t v) { wr32le(h + 4 * i, v); }
@@ -76,6 +76,7 @@ static void fill_header(uint8_t *h, const model *m, const train_state *st, int h
     put32(h, H_TASK, (uint32_t)st->task); put32(h, H_TFIELD, (uint32_t)st->task_field);
     put32(h, H_TPRE, (uint32_t)st->task_pretrained); putf(h, H_TBEST, st->task_best);
     put64(h, H_TSTEP, (uint64_t)st->task_best_step);
+    put32(h, H_PREC, (uint32_t)st->precision);
     size_t n = strnlen(st->data_dir, sizeof st->data_dir - 1);
     memcpy(h + 4 * H_DATADIR, st->data_dir, n);
 }
@@ -101,6 +102,7 @@ static void parse_header(const uint8_t *h, model_config *c, train_state *st) {
     st->task = (int32_t)get32(h, H_TASK); st->task_field = (int32_t)get32(h, H_TFIELD);
     st->task_pretrained = (int32_t)get32(h, H_TPRE); st->task_best = getf(h, H_TBEST);
     st->task_best_step = (int64_t)get64(h, H_TSTEP);
+    st->precision = (int32_t)get32(h, H_PREC);
     memcpy(st->data_dir, h + 4 * H_DATADIR, sizeof st->data_dir - 1);
 }
 

@@ -36,6 +36,8 @@ typedef struct {
     int32_t task_pretrained;   /* started from a pretrained checkpoint */
     float task_best;           /* best validation score (exact match for task field) */
     int64_t task_best_step;    /* optimizer step of that score */
+    int32_t precision;         /* matrix products of training: NN_FP32 (0) or NN_BF16 (1), header slot 60;
+                                  weights, m and v are fp32 either way */
 } train_state;
 
 enum { CKPT_TASK_LM = 0, CKPT_TASK_FIELD = 1 };

@@ -22,6 +22,8 @@ typedef struct {
     volatile sig_atomic_t *interrupt;  /* set by a SIGINT handler: save and return */
     size_t mem_limit;          /* bytes; 0 = MemAvailable of this machine */
     int quiet;
+    int prec;                  /* matrix products: NN_FP32, NN_BF16 (mixed precision, needs avx512_bf16),
+                                  or -1: fp32, or on resume the checkpoint's */
     /* results */
     float final_loss, final_val;
     double unigram_bits, unigram_val_bits;  /* baseline: entropy of the training tokens, and the
