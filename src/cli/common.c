@@ -63,15 +63,17 @@ static int walk(const char *verb, const char *path, strlist *out, int in_dir) {
     if (!d) return cli_error(verb, "%s: %s", path, strerror(errno)), -1;
     strlist names = { 0 };
     struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') push(&names, e->d_name);
-    closedir(d);
-    qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);  /* sorted: reproducible order */
     int rc = 0;
+    while (rc == 0 && (e = readdir(d)))
+        if (e->d_name[0] != '.' && push(&names, e->d_name) != 0) { cli_error(verb, "out of memory"); rc = -1; }
+    closedir(d);
+    /* sorted: reproducible order (an empty folder has no array to sort) */
+    if (names.n > 1) qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);
     for (int i = 0; i < names.n && rc == 0; i++) {
         size_t L = strlen(path) + strlen(names.v[i]) + 2, pl = strlen(path);
         while (pl > 1 && path[pl - 1] == '/') pl--;   /* "dir/" + "x" -> "dir/x" */
         char *p = malloc(L);
+        if (!p) { { cli_error(verb, "out of memory"); rc = -1; } break; }
         snprintf(p, L, "%.*s/%s", (int)pl, path, names.v[i]);
         if (stat(p, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) rc = walk(verb, p, out, 1);
         free(p);
