@@ -73,7 +73,7 @@ static int walk(const char *verb, const char *path, strlist *out, int in_dir) {
         size_t L = strlen(path) + strlen(names.v[i]) + 2, pl = strlen(path);
         while (pl > 1 && path[pl - 1] == '/') pl--;   /* "dir/" + "x" -> "dir/x" */
         char *p = malloc(L);
-        if (!p) { { cli_error(verb, "out of memory"); rc = -1; } break; }
+        if (!p) { cli_error(verb, "out of memory"); rc = -1; break; }
         snprintf(p, L, "%.*s/%s", (int)pl, path, names.v[i]);
         if (stat(p, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) rc = walk(verb, p, out, 1);
         free(p);
