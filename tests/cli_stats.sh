@@ -38,3 +38,8 @@ grep -q "g.pcap: not a pcap or pcapng file" "$T/g.err" && grep -q "e.pcap: empty
 
 # standard input
 cat "$f" | "$PKTLM" stats --json - | grep -q '"packets": [1-9]' && ok stats_stdin || bad stats_stdin
+
+# an empty folder: a clear error, exit 1 (no crash: the sanitizer run checks the walk)
+mkdir -p "$T/empty"
+"$PKTLM" stats "$T/empty" > /dev/null 2> "$T/empty.err"; rc=$?
+[ $rc -eq 1 ] && grep -q "no capture files found" "$T/empty.err" && ok stats_empty_folder || bad stats_empty_folder "rc=$rc $(cat "$T/empty.err")"
