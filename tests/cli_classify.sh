@@ -45,8 +45,10 @@ check classify_json test $? -eq 0
 $PKTLM finetune --task classify --data $T/toy $M --freeze --epochs 3 -o $T/f.ckpt --quiet; check finetune_frozen test $? -eq 0
 
 # balanced sampling, last-token pooling, early classification on the first 2 packets
-$PKTLM finetune --task classify --data $T/toy $M --balance sample --pooling last --max-packets 2 --epochs 2 -o $T/s.ckpt --quiet
-check finetune_sample_last test $? -eq 0
+$PKTLM finetune --task classify --data $T/toy $M --balance sample --pooling last --max-packets 2 --epochs 2 --bucket 4 -o $T/s.ckpt --quiet
+check finetune_sample_last_bucket test $? -eq 0
+$PKTLM finetune --task classify --data $T/toy $M --bucket -1 -o $T/x.ckpt 2>$T/elog; rc=$?
+check finetune_bad_bucket test $rc -eq 2 -a -n "$(grep -l 'bucket' $T/elog)"
 $PKTLM eval --model $T/s.ckpt --data $T/toy --json | grep -q '"max_packets": 2, "pretrained": false, "frozen": false, "pooling": "last"'
 check eval_reads_settings test $? -eq 0
 

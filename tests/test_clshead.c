@@ -132,6 +132,72 @@ static void test_torch_ref(void) {
     cls_head_free(&h);
 }
 
+/* Trimming the padding (cls_trim_rows, used by every training and prediction batch) changes
+ * nothing: a causal backbone never lets position t read t' > t, and pooling stops at len. Same
+ * probabilities and the same backbone gradients as the full padded rows, for every pooling. */
+static void test_trim(void) {
+    enum { TT = 12 };
+    model m = { 0 };
+    model_config c = { .arch = ARCH_GPT2, .vocab = 20, .ctx = TT, .layers = 2, .d_model = 8, .heads = 2 };
+    model_config_defaults(&c);
+    char err[256];
+    CHECK(model_create(&m, &c, err, sizeof err) == 0);
+    model_init_weights(&m, 11);
+    CHECK(model_alloc_training(&m) == 0 && model_alloc_acts(&m, B, TT) == 0);
+    const int len[B] = { 7, 3, 1 }, y[B] = { 0, 2, 3 };
+    int full[B * TT], rows[B * TT];
+    uint64_t r = 2;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < TT; t++) full[b * TT + t] = t < len[b] ? (int)(splitmix64(&r) % 19) : 19;
+    /* trim moves each row's first Tb tokens together */
+    memcpy(rows, full, sizeof rows);
+    int Tb = cls_trim_rows(rows, len, B, TT);
+    CHECK_EQ(Tb, 7);
+    for (int b = 0; b < B; b++) CHECK(!memcmp(rows + b * Tb, full + b * TT, (size_t)Tb * sizeof(int)));
+    float *g_full = malloc(m.nparams * sizeof(float));
+    for (int pool = 0; pool < 3; pool++) {
+        cls_head h;
+        cls_head_init(&h, 8, K, pool, 9);
+        cls_head_alloc_batch(&h, B);
+        float p_full[B * K], p_trim[B * K];
+        for (int pass = 0; pass < 2; pass++) {
+            int Tr = TT;
+            memcpy(rows, full, sizeof rows);
+            if (pass) Tr = cls_trim_rows(rows, len, B, TT);
+            m.training = 0;
+            m.ops->forward(&m, rows, B, Tr);
+            cls_pool_forward(h.pooled, m.hidden, len, B, Tr, 8, pool);
+            cls_head_forward(&h, h.pooled, y, NULL, B);
+            memcpy(pass ? p_trim : p_full, h.probs, sizeof p_full);
+            model_zero_grad(&m);
+            cls_head_zero_grad(&h);
+            cls_head_backward(&h, h.pooled, y, NULL, B);
+            cls_pool_backward(m.dhidden, h.dpooled, len, B, Tr, 8, pool);
+            m.ops->backward(&m, rows, B, Tr);
+            if (!pass) memcpy(g_full, m.grads, m.nparams * sizeof(float));
+        }
+        double dp = 0, dg = 0, gmax = 0;
+        for (int i = 0; i < B * K; i++) dp = fmax(dp, fabs(p_full[i] - p_trim[i]));
+        for (size_t i = 0; i < m.nparams; i++) { dg = fmax(dg, fabs(g_full[i] - m.grads[i])); gmax = fmax(gmax, fabs(g_full[i])); }
+        CHECKF(dp < 1e-6, "pooling %s: probabilities differ by %g", cls_pool_name(pool), dp);
+        CHECKF(dg < 1e-5 * (gmax + 1e-3), "pooling %s: gradients differ by %g (max %g)", cls_pool_name(pool), dg, gmax);
+        /* cls_predict_batch trims too */
+        memcpy(rows, full, sizeof rows);
+        cls_predict_batch(&m, &h, rows, len, B, TT);
+        dp = 0;
+        for (int i = 0; i < B * K; i++) dp = fmax(dp, fabs(p_full[i] - h.probs[i]));
+        CHECKF(dp < 1e-6, "cls_predict_batch, pooling %s: probabilities differ by %g", cls_pool_name(pool), dp);
+        cls_head_free(&h);
+    }
+    /* nothing to trim: rows unchanged */
+    const int flen[B] = { TT, 1, 2 };
+    memcpy(rows, full, sizeof rows);
+    CHECK_EQ(cls_trim_rows(rows, flen, B, TT), TT);
+    CHECK(!memcmp(rows, full, sizeof rows));
+    free(g_full);
+    model_free(&m);
+}
+
 static void test_rows(void) {
     /* bos label | pkt dir time 1 2 | pkt dir time 3 | eos */
     uint16_t s[] = { TOK_BOS, TOK_LABEL0 + 2, TOK_PKT, TOK_DIR_CS, TOK_TIME0, 1, 2, TOK_PKT, TOK_DIR_SC, TOK_TIME0 + 3, 3, TOK_EOS };
@@ -180,6 +246,7 @@ int main(void) {
     RUN(test_head_fd);
     RUN(test_backbone_fd);
     RUN(test_torch_ref);
+    RUN(test_trim);
     RUN(test_rows);
     RUN(test_file);
     return t_done();

@@ -30,6 +30,7 @@ static void usage(FILE *f) {
         "  --balance weight|sample|none  class-balanced loss weights (default), sampling, or none\n"
         "  --max-packets K      only the first K packets of each flow (early classification)\n"
         "  --seq-len N          cut rows at N tokens (default: longest sequence, at most ctx)\n"
+        "  --bucket G           draw G batches at once and group them by row length (0 = off)\n"
         "  --patience N         stop after N epochs without a better validation macro-F1 (3; 0 = off)\n"
         "  --max-steps N        cap on optimizer steps   --time-limit S  stop after the epoch passing S seconds\n"
         "  --weight-decay X 0.01  --clip X 1.0  --warmup N 20  --seed N 1337  --threads N  --quiet\n"
@@ -53,7 +54,7 @@ int finetune_classify_main(int argc, char **argv) {
         OPT_CHOICE("--pooling", &o.pooling, cls_pool_parse, "mean, last or first"),
         OPT_CHOICE("--balance", &o.balance, balance_parse, "weight, sample or none"),
         OPT_FLAG("--freeze", &o.freeze, 1), OPT_DOUBLE("--epochs", &o.epochs), OPT_INT("--max-packets", &o.max_pkts),
-        OPT_INT("--seq-len", &o.seq_len), OPT_INT("--patience", &o.patience), OPT_LONG("--max-steps", &o.max_steps),
+        OPT_INT("--seq-len", &o.seq_len), OPT_INT("--patience", &o.patience), OPT_INT("--bucket", &o.bucket), OPT_LONG("--max-steps", &o.max_steps),
         OPT_DOUBLE("--time-limit", &o.time_limit),
         OPT_END
     };
@@ -62,8 +63,8 @@ int finetune_classify_main(int argc, char **argv) {
     if (pr) return pr;
     if (!o.data_dir || !o.out_path) { cli_error(V, "missing --data CORPUS_DIR or -o CLASSIFIER.ckpt"); usage(stderr); return 2; }
     if (o.batch < 1 || o.epochs <= 0 || o.lr < 0 || o.max_pkts < 0 || o.cfg.layers < 1 || o.cfg.d_model < 1 ||
-        o.cfg.heads < 1 || o.cfg.ctx < 2)
-        return cli_error(V, "invalid option values (batch >= 1, epochs > 0, lr >= 0, max-packets >= 0)"), 2;
+        o.cfg.heads < 1 || o.cfg.ctx < 2 || o.bucket < 0 || (long)o.bucket * o.batch > 65535)
+        return cli_error(V, "invalid option values (batch >= 1, epochs > 0, lr >= 0, max-packets >= 0, 0 <= bucket x batch < 65536)"), 2;
     o.interrupt = &stop_flag;
     signal(SIGINT, on_sigint);
     int rc = finetune_classify_run(&o);

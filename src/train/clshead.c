@@ -152,8 +152,18 @@ int cls_make_row(int *row, const uint16_t *tok, size_t n, int T, int max_pkts, i
     return L;
 }
 
-void cls_predict_batch(model *m, cls_head *h, const int *rows, const int *len, int B, int T) {
+int cls_trim_rows(int *rows, const int *len, int B, int T) {
+    int Tb = 1;
+    for (int b = 0; b < B; b++) if (len[b] > Tb) Tb = len[b];
+    if (Tb >= T) return T;
+    /* row b moves from b*T to b*Tb <= b*T: in increasing b nothing is overwritten before it is read */
+    for (int b = 1; b < B; b++) memmove(rows + (size_t)b * Tb, rows + (size_t)b * T, (size_t)Tb * sizeof *rows);
+    return Tb;
+}
+
+void cls_predict_batch(model *m, cls_head *h, int *rows, const int *len, int B, int T) {
     m->training = 0;
+    T = cls_trim_rows(rows, len, B, T);
     m->ops->forward(m, rows, B, T);
     cls_pool_forward(h->pooled, m->hidden, len, B, T, m->cfg.d_model, h->pooling);
     cls_head_forward(h, h->pooled, NULL, NULL, B);

@@ -73,6 +73,13 @@ int cls_save(const char *path, const model *m, const train_state *st, const cls_
 int cls_load(const char *path, model *m, train_state *st, cls_head *h, cls_info *info, char *err, size_t errlen);
 void cls_info_free(cls_info *info);
 
-/* Run backbone + head (no loss) on rows (B,T) with lengths len; probabilities in h->probs. */
-void cls_predict_batch(model *m, cls_head *h, const int *rows, const int *len, int B, int T);
+/* Rows (B,T) -> rows (B,Tb) in place, Tb = the longest len[b] (>= 1): the padding after every
+ * row's last real token is dropped. With a causal backbone and pooling over positions < len,
+ * the result is the same as on the full rows and costs Tb/T of it (or less: attention is
+ * quadratic). Returns Tb. */
+int cls_trim_rows(int *rows, const int *len, int B, int T);
+
+/* Run backbone + head (no loss) on rows (B,T) with lengths len; probabilities in h->probs.
+ * The rows are trimmed in place (cls_trim_rows): rebuild them before the next call. */
+void cls_predict_batch(model *m, cls_head *h, int *rows, const int *len, int B, int T);
 #endif

@@ -100,6 +100,11 @@ typedef struct {
     uint32_t *perm; size_t pos;
     int K, balance;
     uint64_t rng;
+    /* length buckets (--bucket G): G batches are drawn at once, sorted by row length and
+     * handed out as batches of similar length in random order */
+    int G, B, T;
+    uint64_t *pool;
+    int *order; int order_n, order_pos;
 } sampler;
 
 static void sampler_init(sampler *sp, const shard *s, const uint32_t *ix, size_t n, int K, int balance, uint64_t seed) {
@@ -115,7 +120,7 @@ static void sampler_init(sampler *sp, const shard *s, const uint32_t *ix, size_t
 }
 static void sampler_free(sampler *sp) {
     for (int k = 0; k < sp->K; k++) free(sp->byclass[k]);
-    free(sp->byclass); free(sp->ncls); free(sp->perm);
+    free(sp->byclass); free(sp->ncls); free(sp->perm); free(sp->pool); free(sp->order);
 }
 /* next training example (a sequence index); balanced: a class uniformly among the present
  * ones, then one of its sequences */
@@ -134,6 +139,34 @@ static uint32_t sampler_next(sampler *sp) {
         sp->pos = 0;
     }
     return sp->ix[sp->perm[sp->pos++]];
+}
+
+/* the next batch of B sequence indices; with buckets, B of one pool's length-sorted run */
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+static void sampler_batch(sampler *sp, uint32_t *out) {
+    if (sp->G <= 1) { for (int b = 0; b < sp->B; b++) out[b] = sampler_next(sp); return; }
+    if (sp->order_pos >= sp->order_n) {
+        /* key = (row length, draw position, sequence): sorted by length, ties in draw order */
+        size_t n = (size_t)sp->G * sp->B;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t q = sampler_next(sp), L = sp->s->seqs[q].len;
+            if (L > (uint32_t)sp->T) L = (uint32_t)sp->T;
+            sp->pool[i] = (uint64_t)L << 48 | (uint64_t)i << 32 | q;
+        }
+        qsort(sp->pool, n, sizeof *sp->pool, cmp_u64);
+        sp->order_n = sp->G;
+        for (int g = 0; g < sp->G; g++) sp->order[g] = g;
+        for (int g = sp->G; g > 1; g--) {
+            int j = (int)(splitmix64(&sp->rng) % (uint64_t)g), t = sp->order[g - 1];
+            sp->order[g - 1] = sp->order[j]; sp->order[j] = t;
+        }
+        sp->order_pos = 0;
+    }
+    const uint64_t *p = sp->pool + (size_t)sp->order[sp->order_pos++] * sp->B;
+    for (int b = 0; b < sp->B; b++) out[b] = (uint32_t)p[b];
 }
 
 static void fmt_dur(char *b, size_t n, double s) {
@@ -180,8 +213,9 @@ static float *features(model *m, cls_head *h, const shard *s, const uint32_t *ix
             const shard_seq *q = &s->seqs[ix[i0 + (size_t)(b < nb ? b : 0)]];
             len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, s->pad_id);
         }
-        m->ops->forward(m, rows, B, T);
-        cls_pool_forward(h->pooled, m->hidden, len, B, T, C, h->pooling);
+        int Tb = cls_trim_rows(rows, len, B, T);
+        m->ops->forward(m, rows, B, Tb);
+        cls_pool_forward(h->pooled, m->hidden, len, B, Tb, C, h->pooling);
         memcpy(out + i0 * C, h->pooled, (size_t)nb * C * sizeof(float));
     }
     free(rows); free(len);
@@ -198,7 +232,7 @@ int finetune_classify_run(finetune_opts *o) {
     char path[1200], err[512], csv[1200];
     int rc = -1, K = 0, have_val = 0;
     char **names = NULL;
-    uint32_t *tix = NULL, *vix = NULL;
+    uint32_t *tix = NULL, *vix = NULL, *bix = NULL;
     float *tfeat = NULL, *vfeat = NULL, *cw = NULL;
     int *rows = NULL, *len = NULL, *y = NULL;
     FILE *log = NULL;
@@ -256,6 +290,9 @@ int finetune_classify_run(finetune_opts *o) {
         free(cnt);
     }
     sampler_init(&sp, &tr, tix, nt, K, o->balance, o->seed);
+    sp.G = o->bucket; sp.B = B; sp.T = T;
+    if (sp.G > 1) { sp.pool = malloc((size_t)sp.G * B * sizeof *sp.pool); sp.order = malloc((size_t)sp.G * sizeof *sp.order); }
+    bix = malloc((size_t)B * sizeof *bix);
     rows = malloc((size_t)B * T * sizeof(int)); len = malloc((size_t)B * sizeof(int)); y = malloc((size_t)B * sizeof(int));
 
     const long steps_per_epoch = (long)((nt + (size_t)B - 1) / (size_t)B);
@@ -300,8 +337,9 @@ int finetune_classify_run(finetune_opts *o) {
         double lsum = 0; long lcount = 0;
         for (long s = 0; s < steps_per_epoch && step < total; s++, step++) {
             hp.lr = lr_schedule((int)step, lr, o->warmup, (int)total, 0.1f);
+            sampler_batch(&sp, bix);
             for (int b = 0; b < B; b++) {
-                uint32_t i = sampler_next(&sp);
+                uint32_t i = bix[b];
                 y[b] = tr.seqs[i].label;
                 if (o->freeze) {
                     /* feature row: position of i in tix (tix is increasing: binary search) */
@@ -323,13 +361,14 @@ int finetune_classify_run(finetune_opts *o) {
             } else {
                 m.training = 1;
                 m.dropout_seed = splitmix64(&rng);
-                m.ops->forward(&m, rows, B, T);
-                cls_pool_forward(h.pooled, m.hidden, len, B, T, C, h.pooling);
+                int Tb = cls_trim_rows(rows, len, B, T);   /* the batch's longest row: same result, less work */
+                m.ops->forward(&m, rows, B, Tb);
+                cls_pool_forward(h.pooled, m.hidden, len, B, Tb, C, h.pooling);
                 loss = cls_head_forward(&h, h.pooled, y, cwp, B);
                 model_zero_grad(&m);
                 cls_head_backward(&h, h.pooled, y, cwp, B);
-                cls_pool_backward(m.dhidden, h.dpooled, len, B, T, C, h.pooling);
-                m.ops->backward(&m, rows, B, T);
+                cls_pool_backward(m.dhidden, h.dpooled, len, B, Tb, C, h.pooling);
+                m.ops->backward(&m, rows, B, Tb);
                 /* one global norm over backbone and head */
                 double g1 = global_norm(m.grads, m.nparams), g2 = global_norm(h.grads, h.nparams);
                 double gn = sqrt(g1 * g1 + g2 * g2);
@@ -383,7 +422,7 @@ int finetune_classify_run(finetune_opts *o) {
 done:
     if (log) fclose(log);
     if (sp.perm) sampler_free(&sp);
-    free(rows); free(len); free(y); free(cw); free(tix); free(vix); free(tfeat); free(vfeat);
+    free(bix); free(rows); free(len); free(y); free(cw); free(tix); free(vix); free(tfeat); free(vfeat);
     free_names(names, K);
     cls_head_free(&h);
     model_free(&m);

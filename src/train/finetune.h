@@ -17,6 +17,7 @@ typedef struct {
     const char *data_dir, *out_path, *init_path;   /* init NULL: from scratch */
     model_config cfg;          /* from scratch: arch, layers, d_model, heads, ctx */
     int pooling, freeze, balance, batch, max_pkts, seq_len, patience, threads, quiet;
+    int bucket;                /* > 1: batches of similar length from pools of this many batches */
     double epochs;
     long max_steps;            /* 0 = no cap */
     double time_limit;         /* seconds; 0 = none: stop after the epoch that passes it */
