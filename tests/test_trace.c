@@ -3,6 +3,7 @@
 #include "test.h"
 #include "pktbuild.h"
 #include "gen/trace.h"
+#include "eval/flowfeat.h"
 
 typedef struct { cap_pkt p; uint8_t d[1600]; } rec;
 
@@ -21,8 +22,8 @@ static int read_back(const char *path, rec *out, int max) {
     return n;
 }
 
-static int add(trace_writer *w, int64_t ms, uint32_t flow, int dir, const uint8_t *ip, uint32_t n) {
-    gen_pkt g = { ms * 1000000, flow, (uint8_t)dir, ip, n };
+static int add(trace_writer *w, int64_t ms, uint32_t flow_no, int dir, const uint8_t *ip, uint32_t n) {
+    gen_pkt g = { ms * 1000000, flow_no, (uint8_t)dir, ip, n };
     return trace_add(w, &g);
 }
 
@@ -129,8 +130,86 @@ static void test_trace_validates(void) {
     }
 }
 
+/* A RST consumes no sequence space (RFC 1122 4.2.2.12: its data is diagnostic, not stream
+ * data). Generated flows put RSTs mid-flow, with payload and with SYN/FIN beside them, and go
+ * on; the writer used to advance the sequence number past them, which the independent flow
+ * reader of `pktlm compare` (eval/flowfeat.c, which skips RST segments) rightly saw as
+ * skipped bytes: 6-14 % of generated TCP flows "inconsistent". */
+static void test_trace_rst_no_seq_space(void) {
+    char path[256];
+    tpath(path, sizeof path, "gen-rst.pcap");
+    trace_writer *w = trace_open(path, NULL);
+    CHECK(w != NULL);
+    if (!w) return;
+    uint8_t ip[1600];
+    uint32_t n;
+    n = build_ip4(ip, 6, 1, 2, 40000, 443, TCP_SYN, 0, 0, 0); add(w, 0, 0, 0, ip, n);
+    n = build_ip4(ip, 6, 2, 1, 443, 40000, TCP_SYN | TCP_ACK, 0, 0, 0); add(w, 1, 0, 1, ip, n);
+    n = build_ip4(ip, 6, 1, 2, 40000, 443, TCP_ACK | TCP_PSH, 0, 0, 100); add(w, 2, 0, 0, ip, n);
+    n = build_ip4(ip, 6, 1, 2, 40000, 443, TCP_RST | TCP_FIN | TCP_ACK, 0, 0, 30); add(w, 3, 0, 0, ip, n);
+    n = build_ip4(ip, 6, 1, 2, 40000, 443, TCP_ACK | TCP_PSH, 0, 0, 50); add(w, 4, 0, 0, ip, n);
+    n = build_ip4(ip, 6, 2, 1, 443, 40000, TCP_ACK, 0, 0, 0); add(w, 5, 0, 1, ip, n);
+    CHECK_EQ(trace_close(w, NULL), 0);
+    static rec r[8];
+    CHECK_EQ(read_back(path, r, 8), 6);
+    pkt_info p3, p4, p5;
+    pkt_parse(r[3].p.linktype, r[3].p.data, r[3].p.caplen, r[3].p.len, &p3);
+    pkt_parse(r[4].p.linktype, r[4].p.data, r[4].p.caplen, r[4].p.len, &p4);
+    pkt_parse(r[5].p.linktype, r[5].p.data, r[5].p.caplen, r[5].p.len, &p5);
+    CHECK_EQ(p4.seq, p3.seq);                       /* the RST's 30 bytes and FIN took no space */
+    CHECK_EQ(p5.ack, p4.seq + 50);
+    ff_set s;
+    ff_set_init(&s, 0, 0);
+    char err[256];
+    CHECK_EQ(ff_read_file(&s, path, -1, NULL, err, sizeof err), 0);
+    CHECK_EQ(s.n, 1);
+    if (s.n == 1) CHECK(s.fl[0].seq_ok[0] && s.fl[0].seq_ok[1] && s.fl[0].ack_ok[0] && s.fl[0].ack_ok[1] && ff_handshake(&s.fl[0]));
+    ff_set_free(&s);
+}
+
+/* Property: whatever flags and sizes a model generates, the written trace reads back with
+ * consistent sequence and acknowledgement numbers in every TCP flow (the flow reader of
+ * `pktlm compare` as the judge). 40 flows of 40 packets with random flags, directions,
+ * payloads, lengths and data offsets. */
+static void test_trace_random_flags_consistent(void) {
+    char path[256];
+    tpath(path, sizeof path, "gen-random.pcap");
+    trace_writer *w = trace_open(path, NULL);
+    CHECK(w != NULL);
+    if (!w) return;
+    uint64_t rng = 12345;
+    uint8_t ip[1600];
+    int written = 0;
+    for (uint32_t f = 0; f < 40; f++)
+        for (int k = 0; k < 40; k++) {
+            int d = k == 0 ? 0 : (int)(splitmix64(&rng) & 1);
+            uint8_t fl = (uint8_t)splitmix64(&rng);
+            uint32_t pay = (uint32_t)(splitmix64(&rng) % 3 == 0 ? 0 : splitmix64(&rng) % 200);
+            uint32_t n = build_ip4(ip, 6, d ? 2 : 1, d ? 1 : 2, d ? 443 : 40000, d ? 40000 : 443, fl,
+                                   (uint32_t)splitmix64(&rng), (uint32_t)splitmix64(&rng), pay);
+            if (splitmix64(&rng) % 4 == 0) wr16be(ip + 2, (uint16_t)(40 + splitmix64(&rng) % 1500));  /* length says more */
+            if (splitmix64(&rng) % 8 == 0) ip[32] = (uint8_t)((splitmix64(&rng) % 5) << 4);          /* bad data offset */
+            written += add(w, (int64_t)f * 100000 + k * 10, f, d, ip, n) == 1;
+        }
+    trace_stats st;
+    CHECK_EQ(trace_close(w, &st), 0);
+    CHECK(written > 1500);
+    ff_set s;
+    ff_set_init(&s, 0, 0);
+    char err[256];
+    CHECK_EQ(ff_read_file(&s, path, -1, NULL, err, sizeof err), 0);
+    CHECK(s.n >= 40);   /* a SYN after a RST starts a new flow in the reader: more is fine */
+    int bad = 0;
+    for (size_t i = 0; i < s.n; i++)
+        bad += !(s.fl[i].seq_ok[0] && s.fl[i].seq_ok[1] && s.fl[i].ack_ok[0] && s.fl[i].ack_ok[1]);
+    CHECKF(bad == 0, "%d of %zu flows inconsistent", bad, s.n);
+    ff_set_free(&s);
+}
+
 int main(void) {
     RUN(test_trace_rules);
     RUN(test_trace_validates);
+    RUN(test_trace_rst_no_seq_space);
+    RUN(test_trace_random_flags_consistent);
     return t_done();
 }

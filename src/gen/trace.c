@@ -210,9 +210,12 @@ int trace_add(trace_writer *t, const gen_pkt *p) {
         tp[12] = (uint8_t)((l4 / 4) << 4 | (tp[12] & 0x0f));
         if (sanitize_tcp_options(tp + 20, l4 - 20)) { t->st.fix_options++; repaired = 1; }
         uint32_t payload = total - l3 - l4;
-        /* sequence numbers follow the bytes each side sent; SYN and FIN count one */
+        /* sequence numbers follow the bytes each side sent; SYN and FIN count one. A RST
+         * consumes no sequence space: it ends the connection, and data it carries is
+         * diagnostic, never part of the stream (RFC 1122 4.2.2.12), so the side's next
+         * segment, if the model goes on, starts where the RST did. */
         wr32be(tp + 4, f->next_seq[d]);
-        f->next_seq[d] += payload + ((fl & TCP_SYN) ? 1 : 0) + ((fl & TCP_FIN) ? 1 : 0);
+        if (!(fl & TCP_RST)) f->next_seq[d] += payload + ((fl & TCP_SYN) ? 1 : 0) + ((fl & TCP_FIN) ? 1 : 0);
         wr32be(tp + 8, (fl & TCP_ACK) ? f->next_seq[1 - d] : 0);
         if (!(fl & TCP_URG)) wr16be(tp + 18, 0);
     } else if (proto == 17) {
