@@ -502,7 +502,7 @@ static void write_html(FILE *o, report *r) {
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pktlm compare</title>\n<style>"
           "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}"
           "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}th{background:#f3f3f3}"
-          "svg{display:block;margin:1em 0}.note{color:#666;font-size:90%}</style></head><body>\n<h1>pktlm compare</h1>\n<p>REAL: <code>", o);
+          "svg{display:block;margin:1em 0}code{font-family:monospace,monospace}.note{color:#666;font-size:90%}</style></head><body>\n<h1>pktlm compare</h1>\n<p>REAL: <code>", o);
     svg_text(o, r->real_arg);
     fprintf(o, "</code> (%llu flows, %llu packets)<br>SYNTH: <code>", (unsigned long long)sd[S_REAL].flows, (unsigned long long)sd[S_REAL].packets);
     svg_text(o, r->synth_arg);
@@ -615,7 +615,7 @@ static void write_html(FILE *o, report *r) {
         char *ln[3] = { "SYNTH", "replay", "sampler" };
         int n = r->dist[S_SYNTH].hdr_len;
         if (ys[1] && ys[2] && r->dist[S_REPLAY].hdr_len == n && r->dist[S_SAMPLER].hdr_len == n)
-            svg_lines(o, "JSD to REAL per header byte position", "byte offset from the IP header", "JSD", ln, 3, ys, n);
+            svg_lines(o, "JSD to REAL per header byte position", "byte offset from the IP header", "JSD", ln, 3, ys, n, S_SYNTH);
     }
     fprintf(o, "<p class=\"note\">pktlm compare, %.2f s, peak RSS %.1f MB.</p>\n</body></html>\n", r->seconds, r->rss / 1e6);
 }
