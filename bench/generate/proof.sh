@@ -5,42 +5,40 @@
 # packets generated from each; every output checked by validate_pcap.sh; then `pktlm compare`
 # of each output against real flows the model never saw, with the training captures as --train.
 # Held out: every 5th flow of tls2.pcap (one capture: split by flow, split_flows.py) and the
-# requet capture baseline_Mar22_exp_31 (split by capture). Folders are named by label
-# (W/{train,heldout,gen}/{tls,requet}/) so that one more compare gives a two-label TSTR.
-# Time-boxed for 2 shared cores (every job nice'd). Usage: bench/generate/proof.sh [WORKDIR]
-# Knobs: STEPS_PRE STEPS_FT NPK PACK_ABLATION=1 (also fine-tune requet in packed rows).
+# requet capture baseline_Mar22_exp_31 (split by capture); pretraining sees neither.
+# Folders are named by label (W/{train,heldout,gen}/{tls,requet}/) so that one more compare
+# gives a two-label TSTR. Time-boxed for 2 shared cores (every job nice'd).
+# Resumable: a stage whose output exists is skipped (delete WORKDIR to start afresh).
+# Usage: bench/generate/proof.sh [WORKDIR]
+# Knobs: STEPS_PRE STEPS_FT NPK; PACK_ABLATION=1 also fine-tunes requet in packed rows (the
+# earlier default) and generates NPK_ABL packets from it.
 set -u
 cd "$(dirname "$0")/../.."
 S=${PKTLM_SHARED:-../shared}
 W=${1:-/tmp/pktlm-gen-proof}
 P="nice -n 19 ./pktlm"
 M="--layers 4 --d-model 128 --heads 4 --ctx 512 --batch 8 --threads 2"
-STEPS_PRE=${STEPS_PRE:-500} STEPS_FT=${STEPS_FT:-700} NPK=${NPK:-10000}
+STEPS_PRE=${STEPS_PRE:-500} STEPS_FT=${STEPS_FT:-700} NPK=${NPK:-10000} NPK_ABL=${NPK_ABL:-3000}
 set -x
 mkdir -p "$W"/{train,heldout,gen}/{tls,requet} || exit 1
-python3 bench/generate/split_flows.py "$S/data/generation/tls2.pcap" "$W/train/tls/tls2.pcap" "$W/heldout/tls/tls2.pcap" 5 || exit 1
+[ -s "$W/heldout/tls/tls2.pcap" ] ||
+  python3 bench/generate/split_flows.py "$S/data/generation/tls2.pcap" "$W/train/tls/tls2.pcap" "$W/heldout/tls/tls2.pcap" 5 || exit 1
 for f in baseline_Jan17_exp_41 baseline_Mar05_exp_46 movement_Apr17_exp_117; do
   ln -sf "$(realpath "$S/data/requet/A/$f.pcap")" "$W/train/requet/"; done
 ln -sf "$(realpath "$S/data/requet/A/baseline_Mar22_exp_31.pcap")" "$W/heldout/requet/"
-$P prep "$W/train/tls" "$W/train/requet" -o "$W/mix" --no-labels --payload 64 --packets 8 || exit 1
-$P prep "$W/train/tls" -o "$W/c-tls" --label tls --payload 64 --packets 8 || exit 1
-$P prep "$W/train/requet" -o "$W/c-requet" --label requet --payload 0 --packets 16 || exit 1
-$P pretrain --data "$W/mix" $M --steps $STEPS_PRE --lr 2e-3 --warmup 20 -o "$W/base.ckpt" || exit 1
+[ -s "$W/mix/manifest.json" ] || $P prep "$W/train/tls" "$W/train/requet" -o "$W/mix" --no-labels --payload 64 --packets 8 || exit 1
+[ -s "$W/c-tls/manifest.json" ] || $P prep "$W/train/tls" -o "$W/c-tls" --label tls --payload 64 --packets 8 || exit 1
+[ -s "$W/c-requet/manifest.json" ] || $P prep "$W/train/requet" -o "$W/c-requet" --label requet --payload 0 --packets 16 || exit 1
+[ -s "$W/base.ckpt" ] || $P pretrain --data "$W/mix" $M --steps $STEPS_PRE --lr 2e-3 --warmup 20 -o "$W/base.ckpt" || exit 1
 rc=0
-if [ "${PACK_ABLATION:-0}" = 1 ]; then   # the earlier default: packed rows
-  $P finetune --task generate --init "$W/base.ckpt" --data "$W/c-requet" --steps $STEPS_FT --lr 1e-3 --warmup 20 \
-     --batch 8 --threads 2 -o "$W/gen-requet-pack.ckpt" || exit 1
-  $P generate --model "$W/gen-requet-pack.ckpt" -o "$W/gen-requet-pack.pcap" --packets $((NPK * 11 / 10)) --batch 16 \
-     --top-p 0.95 --seed 1 --threads 2 --json > "$W/summary-requet-pack.json" || exit 1
-  cat "$W/summary-requet-pack.json"
-fi
 for c in requet tls; do
-  # --pad: one flow per row from its <bos>, as generation starts (docs/generate.md, "Handshakes")
-  $P finetune --task generate --init "$W/base.ckpt" --data "$W/c-$c" --steps $STEPS_FT --lr 1e-3 --warmup 20 \
-     --batch 8 --threads 2 --pad -o "$W/gen-$c.ckpt" || exit 1
+  # --pad: one flow per row, from its <bos> at position 0, as generation starts (docs/generate.md,
+  # "Handshakes"); packed rows taught the model flow starts it never sees at generation time
+  [ -s "$W/gen-$c.ckpt" ] || $P finetune --task generate --init "$W/base.ckpt" --data "$W/c-$c" --steps $STEPS_FT --lr 1e-3 \
+     --warmup 20 --batch 8 --threads 2 --pad -o "$W/gen-$c.ckpt" || exit 1
   # --packets counts decoded packets; the writer may drop some, so ask for a margin
-  $P generate --model "$W/gen-$c.ckpt" -o "$W/gen/$c/gen-$c.pcap" --packets $((NPK * 11 / 10)) --batch 16 --top-p 0.95 \
-     --seed 1 --threads 2 --json > "$W/summary-$c.json" || exit 1
+  [ -s "$W/gen/$c/gen-$c.pcap" ] || $P generate --model "$W/gen-$c.ckpt" -o "$W/gen/$c/gen-$c.pcap" --packets $((NPK * 11 / 10)) \
+     --batch 16 --top-p 0.95 --seed 1 --threads 2 --json > "$W/summary-$c.json" || exit 1
   cat "$W/summary-$c.json"
   bash "$S/tools/validate-pcap/validate_pcap.sh" "$W/gen/$c/gen-$c.pcap" > "$W/validate-$c.log" 2>&1
   v=$?; echo "validate_pcap.sh gen-$c.pcap: exit $v"; tail -n 3 "$W/validate-$c.log"
@@ -51,4 +49,14 @@ done
 # two labels (tls, requet: the folder names): TSTR, train on generated, test on held-out real
 ./pktlm compare "$W/heldout" "$W/gen" --train "$W/train" --json "$W/compare-both.json" --html "$W/compare-both.html" \
    > "$W/compare-both.txt" || rc=1
+if [ "${PACK_ABLATION:-0}" = 1 ]; then
+  [ -s "$W/gen-requet-pack.ckpt" ] || $P finetune --task generate --init "$W/base.ckpt" --data "$W/c-requet" --steps $STEPS_FT \
+     --lr 1e-3 --warmup 20 --batch 8 --threads 2 -o "$W/gen-requet-pack.ckpt" || exit 1
+  for v in pack pad; do   # the same number of packets from both, for a like-for-like handshake share
+    m="$W/gen-requet-$v.ckpt"; [ $v = pad ] && m="$W/gen-requet.ckpt"
+    $P generate --model "$m" -o "$W/abl-requet-$v.pcap" --packets $NPK_ABL --batch 16 --top-p 0.95 --seed 1 --threads 2 \
+       --json > "$W/summary-abl-requet-$v.json" || exit 1
+    cat "$W/summary-abl-requet-$v.json"
+  done
+fi
 exit $rc
