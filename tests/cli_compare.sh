@@ -1,11 +1,12 @@
 # pktlm compare on real data: two disjoint halves of requet/ (real vs real, the floor).
 source "$(dirname "$0")/cli.sh"
-# usage errors say what is wrong (exit 2); an empty input folder is an error (exit 1)
+# usage errors say what is wrong (exit 2); a folder without captures is an error (exit 1)
 "$PKTLM" compare "$PKTLM_TMP" 2>"$PKTLM_TMP/e1"; rc=$?
 check cli_compare_one_input test $rc -eq 2 -a -n "$(grep 'need two inputs' "$PKTLM_TMP/e1")"
 "$PKTLM" compare a b --header-bytes 300 2>"$PKTLM_TMP/e2"; rc=$?
 check cli_compare_bad_header_bytes test $rc -eq 2 -a -n "$(grep 'header-bytes' "$PKTLM_TMP/e2")"
 mkdir -p "$PKTLM_TMP/empty1" "$PKTLM_TMP/empty2"
+echo "not a capture" > "$PKTLM_TMP/empty1/README"; cp "$PKTLM_TMP/empty1/README" "$PKTLM_TMP/empty2/"
 "$PKTLM" compare "$PKTLM_TMP/empty1" "$PKTLM_TMP/empty2" 2>"$PKTLM_TMP/e3"; rc=$?
 check cli_compare_empty test $rc -eq 1 -a -n "$(grep 'REAL.*no capture files' "$PKTLM_TMP/e3")"
 R=${PKTLM_SHARED:+$PKTLM_SHARED/data/requet}
