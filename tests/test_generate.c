@@ -64,14 +64,14 @@ static void test_grammar(void) {
     for (int i = 0; i < 20; i++) {                         /* a TCP header with data offset 6 */
         gen_gram_push(&g, i == 12 ? 0x60 : 0);
         gen_gram_mask(&g, m, V, TOK_LABEL0, V);
-        CHECK(!m[TOK_PKT]);
+        /* the fixed 20 bytes must be there; options may be cut (a short snaplen cuts SYN
+         * options in header-only corpora; the trace writer completes them) */
+        if (i < 19) CHECK(!m[TOK_PKT]);
     }
-    gen_gram_push(&g, 0); gen_gram_push(&g, 0); gen_gram_push(&g, 0);
-    gen_gram_mask(&g, m, V, TOK_LABEL0, V);
-    CHECK(!m[TOK_PKT]);                                    /* 43 of 44 header bytes */
-    gen_gram_push(&g, 0);
-    gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[TOK_PKT] && m[TOK_EOS] && m[0x12] && !m[TOK_BOS] && !m[TOK_PAD] && !m[TOK_LABEL0] && !m[TOK_TIME0]);
+    for (int i = 0; i < 4; i++) gen_gram_push(&g, 0);      /* 44 of 44 header bytes */
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);
+    CHECK(m[TOK_PKT] && m[TOK_EOS] && m[0x12]);
     gen_gram_push(&g, TOK_PKT);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[TOK_DIR_CS] && m[TOK_DIR_SC]);

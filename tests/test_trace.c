@@ -67,6 +67,12 @@ static void write_sample(const char *path, int pcapng, trace_stats *st) {
     ip[9] = 17; ip[0] = 0x4f; CHECK_EQ(add(w, 10, 2, 0, ip, 30), 0);
     n = build_ip4(ip, 6, 1, 2, 3, 4, TCP_ACK, 0, 0, 0);
     CHECK_EQ(add(w, 10, 2, 0, ip, 30), 0);
+    /* a SYN whose options were cut by a 72-byte snaplen (requet): 38 of its 44 TCP header
+     * bytes; completed with zeros (end of option list), padded to its IP length 64 */
+    n = build_ip4(ip, 6, 0x08080808, 0x09090909, 40001, 443, TCP_SYN, 0, 0, 24);
+    ip[32] = 11 << 4;                                      /* data offset 44: 24 option bytes */
+    memcpy(ip + 40, "\x02\x04\x05\xb4\x01\x03\x03\x05\x01\x01\x08\x0a\x11\x22\x33\x44\x55\x66", 18);
+    CHECK_EQ(add(w, 10, 4, 0, ip, 58), 1);
     /* out-of-order time is clamped */
     n = build_ip4(ip, 1, 1, 2, 0, 0, 0, 0, 0, 0);
     ip[20] = 8;
@@ -80,15 +86,16 @@ static void test_trace_rules(void) {
     tpath(path, sizeof path, "gen.pcap");
     trace_stats st;
     write_sample(path, 0, &st);
-    CHECK_EQ(st.written, 11);
+    CHECK_EQ(st.written, 12);
     CHECK_EQ(st.dropped, 4);
+    CHECK_EQ(st.fix_cut, 1);
     CHECK(st.drop_version == 1 && st.drop_proto == 1 && st.drop_short == 2);
     CHECK(st.fix_doff == 1 && st.fix_options == 1);
-    CHECK_EQ(st.flows, 3);
+    CHECK_EQ(st.flows, 4);
     static rec r[32];
     int n = read_back(path, r, 32);
-    CHECK_EQ(n, 11);
-    if (n != 11) return;
+    CHECK_EQ(n, 12);
+    if (n != 12) return;
     uint32_t seq[2] = { 0 };
     for (int i = 0; i < n; i++) {
         pkt_info pi;
@@ -112,7 +119,12 @@ static void test_trace_rules(void) {
     pkt_info pi;
     pkt_parse(LT_ETHERNET, r[8].p.data, r[8].p.caplen, r[8].p.len, &pi);
     CHECK(pi.ipver == 6 && rd16be(r[8].p.data + pi.l4_off + 4) == 38);   /* UDP length repaired */
-    CHECK(r[10].p.ts_ns >= r[9].p.ts_ns);
+    CHECK(r[11].p.ts_ns >= r[10].p.ts_ns);
+    /* the cut SYN: whole 44-byte header, the option bytes the model gave kept, the rest 0 */
+    pkt_parse(LT_ETHERNET, r[10].p.data, r[10].p.caplen, r[10].p.len, &pi);
+    CHECK(pi.proto == 6 && pi.ip_len == 64 && pi.l4_off + 44 == 14 + 64 && pi.payload_len == 0);
+    const uint8_t *opt = r[10].p.data + pi.l4_off + 20;
+    CHECK(!memcmp(opt, "\x02\x04\x05\xb4\x01\x03\x03\x05\x01\x01\x08\x0a\x11\x22\x33\x44\x55\x66\0\0\0\0\0\0", 24));
 }
 
 static void test_trace_validates(void) {

@@ -174,7 +174,7 @@ int cmd_generate(int argc, char **argv) {
         printf(",\"flows\":%llu,\"flows_in_file\":%zu,\"packets_decoded\":%llu,\"packets_written\":%llu,"
                "\"dropped\":%llu,\"repaired\":%llu,\"dropped_frac\":%.6f,\"repaired_frac\":%.6f,"
                "\"drop_version\":%llu,\"drop_proto\":%llu,\"drop_short\":%llu,"
-               "\"fix_length\":%llu,\"fix_doff\":%llu,\"fix_options\":%llu,\"fix_frag\":%llu,\"fix_ttl\":%llu,\"fix_ports\":%llu,"
+               "\"fix_length\":%llu,\"fix_doff\":%llu,\"fix_options\":%llu,\"fix_cut\":%llu,\"fix_frag\":%llu,\"fix_ttl\":%llu,\"fix_ports\":%llu,"
                "\"cut_at_context\":%llu,\"stray_tokens\":%llu,"
                "\"tcp_flows\":%llu,\"tcp_handshake\":%llu,\"tcp_seq_ack_ok\":%llu,\"tcp_both\":%llu,"
                "\"tcp_handshake_frac\":%.6f,\"tcp_seq_ack_ok_frac\":%.6f,\"tcp_both_frac\":%.6f,"
@@ -183,7 +183,7 @@ int cmd_generate(int argc, char **argv) {
                (unsigned long long)t->dropped, (unsigned long long)t->repaired, t->dropped / in, t->repaired / in,
                (unsigned long long)t->drop_version, (unsigned long long)t->drop_proto, (unsigned long long)t->drop_short,
                (unsigned long long)t->fix_length, (unsigned long long)t->fix_doff, (unsigned long long)t->fix_options,
-               (unsigned long long)t->fix_frag, (unsigned long long)t->fix_ttl, (unsigned long long)t->fix_ports,
+               (unsigned long long)t->fix_cut, (unsigned long long)t->fix_frag, (unsigned long long)t->fix_ttl, (unsigned long long)t->fix_ports,
                (unsigned long long)o.ds.cut_ctx, (unsigned long long)o.ds.stray,
                (unsigned long long)tcp, (unsigned long long)hs, (unsigned long long)seq, (unsigned long long)both,
                hs / ntcp, seq / ntcp, both / ntcp,
@@ -198,9 +198,9 @@ int cmd_generate(int argc, char **argv) {
         printf("dropped   %llu (%.2f%%): version %llu, protocol %llu, short %llu\n", (unsigned long long)t->dropped,
                100 * t->dropped / in, (unsigned long long)t->drop_version, (unsigned long long)t->drop_proto,
                (unsigned long long)t->drop_short);
-        printf("repaired  %llu (%.2f%%): length %llu, doff %llu, options %llu, frag %llu, ttl %llu, ports %llu\n",
+        printf("repaired  %llu (%.2f%%): length %llu, doff %llu, options %llu, cut options %llu, frag %llu, ttl %llu, ports %llu\n",
                (unsigned long long)t->repaired, 100 * t->repaired / in, (unsigned long long)t->fix_length,
-               (unsigned long long)t->fix_doff, (unsigned long long)t->fix_options, (unsigned long long)t->fix_frag,
+               (unsigned long long)t->fix_doff, (unsigned long long)t->fix_options, (unsigned long long)t->fix_cut, (unsigned long long)t->fix_frag,
                (unsigned long long)t->fix_ttl, (unsigned long long)t->fix_ports);
         printf("TCP flows %llu: handshake %.1f%%, seq/ack consistent %.1f%%, both %.1f%%\n", (unsigned long long)tcp,
                100 * hs / ntcp, 100 * seq / ntcp, 100 * both / ntcp);
