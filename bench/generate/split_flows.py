@@ -46,4 +46,5 @@ def main():
     print('%s: %d flows -> %s (%d packets), %s (%d packets, every %d-th flow)' %
           (src, len(idx), out_t, len(parts[0]) - 1, out_h, len(parts[1]) - 1, k))
 
-main()
+if __name__ == '__main__':
+    main()
