@@ -14,7 +14,6 @@ $PKTLM generate --model $T/none.ckpt -o $T/x.pcap --prompt-packets 3 2>/dev/null
 $PKTLM generate --model $T/none.ckpt -o $T/x.pcap --flows 0 2>/dev/null; check generate_zero_flows test $? -eq 2
 $PKTLM finetune --help >/dev/null; check finetune_help test $? -eq 0
 $PKTLM finetune --task generate --data $T -o $T/y.ckpt 2>/dev/null; check finetune_needs_init test $? -eq 2
-$PKTLM finetune --task field --init $T/none.ckpt 2>/dev/null; check finetune_field_not_here test $? -eq 2
 $PKTLM finetune --task generate --init $T/none.ckpt --data $T -o $T/y.ckpt 2>/dev/null; check finetune_missing_init test $? -eq 1
 # the capture helper of cli_prep.sh
 b() { printf '\\x%02x' "$@"; }                       # bytes -> escapes

@@ -3,8 +3,10 @@
 # for the same 6-layer d-256 GPT-2 (ctx 256, vocab 356, random weights), at batch 1 and 16,
 # measured in the same run, alternating, best of REPS. Both use 2 threads; PyTorch at its best
 # (BLIS-openmp, OMP_NUM_THREADS=2). Tokens/s = sampled tokens / wall time of the decoding loop
-# (pktlm: includes the grammar mask and sampling; PyTorch: softmax + multinomial). pktlm runs twice:
-# fp32 (the same arithmetic as PyTorch) and --bf16 (weights read as bf16, fp32 arithmetic).
+# (pktlm: includes the grammar mask and sampling; PyTorch: softmax + multinomial). Both decode
+# whole sequences of the context's length (pktlm --full: no <eos>), so attention spans the same
+# positions. pktlm runs twice: fp32 (the same arithmetic as PyTorch) and --bf16 (weights and
+# key/value cache held as bf16, fp32 arithmetic).
 # Writes bench/results/generate.json. Called by `make bench`; skips without torch.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,9 +23,9 @@ S=${PKTLM_SHARED:-../shared}
 export OMP_NUM_THREADS=2
 for r in $(seq "$REPS"); do
   for b in 1 16; do
-    ./pktlm generate --model "$W/m.ckpt" -o "$W/g.pcap" --tokens $((b * 768)) --batch $b --threads 2 --json --seed $r \
+    ./pktlm generate --model "$W/m.ckpt" -o "$W/g.pcap" --tokens $((b * 768)) --batch $b --threads 2 --json --seed $r --full \
       | sed "s/^/pktlm $b /" >> "$W/res"
-    ./pktlm generate --model "$W/m.ckpt" -o "$W/g.pcap" --tokens $((b * 768)) --batch $b --threads 2 --json --seed $r --bf16 \
+    ./pktlm generate --model "$W/m.ckpt" -o "$W/g.pcap" --tokens $((b * 768)) --batch $b --threads 2 --json --seed $r --full --bf16 \
       | sed "s/^/pktlm-bf16 $b /" >> "$W/res"
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/blis-openmp /usr/bin/python3 bench/generate/torch_gen.py --batch $b --seqs 2 --threads 2 \
       | sed "s/^/torch $b /" >> "$W/res"

@@ -19,6 +19,10 @@ int cmd_classify(int argc, char **argv);
 int finetune_classify_main(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_finetune_gen(int argc, char **argv);
+int finetune_field_main(int argc, char **argv);
+/* pktlm eval on a header-field model (cmd_field.c); eval_is_field_model: checkpoint says so */
+int eval_field_main(int argc, char **argv);
+int eval_is_field_model(const char *path);
 
 /* Print "pktlm VERB: message" on stderr; returns 1 (for `return cli_error(...)`). */
 int cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

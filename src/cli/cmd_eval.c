@@ -26,12 +26,18 @@ static void usage(FILE *f) {
         "  --svg FILE               the model's confusion matrix as an SVG picture\n"
         "  --max-packets K          default: what the classifier was trained with\n"
         "  --trees N                forest size (default 100)\n"
-        "  --batch N 32   --threads N   --seed N (forest, default 1)\n");
+        "  --batch N 32   --threads N   --seed N (forest, default 1)\n"
+        "\n"
+        "A header-field model (`pktlm finetune --task field`) is scored by exact match instead\n"
+        "(`pktlm eval --model FIELD.ckpt --help`, docs/field.md).\n");
 }
 
 typedef struct { const char *name; long *cm; cls_report r; } scored;
 
 int cmd_eval(int argc, char **argv) {
+    for (int i = 1; i + 1 < argc; i++)   /* header-field prediction is scored by cmd_field.c */
+        if ((!strcmp(argv[i], "--model") && eval_is_field_model(argv[i + 1])) || !strcmp(argv[i], "--field"))
+            return eval_field_main(argc, argv);
     cli_prefer_passive_wait(argc, argv);
     const char *V = "eval", *mpath = NULL, *data = NULL, *split = "test", *svg = NULL;
     int json = 0, B = 32, threads = 0, max_pkts = -1, trees = 100;

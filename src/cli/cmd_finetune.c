@@ -1,7 +1,8 @@
 /* pktlm finetune: adapt a pretrained backbone to a task. A thin dispatcher on --task, so
- * that each task lives in its own file: classify here (src/train/finetune.c); generate and
- * field (issue 6) are added beside it. */
+ * that each task lives in its own file: classify here (src/train/finetune.c), generate in
+ * cmd_finetune_gen.c, field (header-field prediction) in cmd_field.c. */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "train/finetune.h"
 #include <signal.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ static void usage(FILE *f) {
         "classifier (label names, head and backbone in one file, docs/classify.md) atomically to\n"
         "CLASSIFIER.ckpt after every improving epoch, and CLASSIFIER.csv (one row per epoch).\n"
         "\n"
-        "  --task classify|generate  (generate: see pktlm finetune --task generate --help)\n"
+        "  --task classify|generate|field  (see pktlm finetune --task generate|field --help)\n"
         "  --init MODEL.ckpt    pretrained backbone (`pktlm pretrain`); omitted = from scratch:\n"
         "    --layers N 2  --d-model N 128  --heads N 4  --ctx N 256  --arch gpt2\n"
         "  --pooling mean|last|first   pooled hidden state of the non-pad positions (default mean)\n"
@@ -37,63 +38,28 @@ static void usage(FILE *f) {
         "`pktlm classify --model CLASSIFIER.ckpt CAPTURE...`.\n");
 }
 
+static int balance_parse(const char *s) {
+    return !strcmp(s, "weight") ? BAL_WEIGHT : !strcmp(s, "sample") ? BAL_SAMPLE : !strcmp(s, "none") ? BAL_NONE : -1;
+}
+
 int finetune_classify_main(int argc, char **argv) {
     cli_prefer_passive_wait(argc, argv);
     finetune_opts o;
     finetune_defaults(&o);
     const char *V = "finetune";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        long n; double d;
-#define NEXT_L(dst) do { if (cli_long(V, a, val, &n)) return 2; dst = n; i++; } while (0)
-#define NEXT_D(dst) do { if (cli_double(V, a, val, &d)) return 2; dst = d; i++; } while (0)
-#define NEXT_S(dst) do { if (!val) return cli_error(V, "%s needs a value", a), 2; dst = val; i++; } while (0)
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--task")) i++;
-        else if (!strcmp(a, "--data")) NEXT_S(o.data_dir);
-        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) NEXT_S(o.out_path);
-        else if (!strcmp(a, "--init")) NEXT_S(o.init_path);
-        else if (!strcmp(a, "--arch")) {
-            if (!val || !(o.cfg.arch = model_arch_parse(val))) return cli_error(V, "--arch: unknown '%s'", val ? val : ""), 2;
-            i++;
-        }
-        else if (!strcmp(a, "--layers")) NEXT_L(o.cfg.layers);
-        else if (!strcmp(a, "--d-model")) NEXT_L(o.cfg.d_model);
-        else if (!strcmp(a, "--heads")) NEXT_L(o.cfg.heads);
-        else if (!strcmp(a, "--ctx")) NEXT_L(o.cfg.ctx);
-        else if (!strcmp(a, "--pooling")) {
-            if ((o.pooling = cls_pool_parse(val)) < 0) return cli_error(V, "--pooling: mean, last or first"), 2;
-            i++;
-        }
-        else if (!strcmp(a, "--balance")) {
-            if (!val) return cli_error(V, "--balance: weight, sample or none"), 2;
-            if (!strcmp(val, "weight")) o.balance = BAL_WEIGHT;
-            else if (!strcmp(val, "sample")) o.balance = BAL_SAMPLE;
-            else if (!strcmp(val, "none")) o.balance = BAL_NONE;
-            else return cli_error(V, "--balance: weight, sample or none"), 2;
-            i++;
-        }
-        else if (!strcmp(a, "--freeze")) o.freeze = 1;
-        else if (!strcmp(a, "--epochs")) NEXT_D(o.epochs);
-        else if (!strcmp(a, "--batch")) NEXT_L(o.batch);
-        else if (!strcmp(a, "--lr")) NEXT_D(o.lr);
-        else if (!strcmp(a, "--max-packets")) NEXT_L(o.max_pkts);
-        else if (!strcmp(a, "--seq-len")) NEXT_L(o.seq_len);
-        else if (!strcmp(a, "--patience")) NEXT_L(o.patience);
-        else if (!strcmp(a, "--max-steps")) NEXT_L(o.max_steps);
-        else if (!strcmp(a, "--time-limit")) NEXT_D(o.time_limit);
-        else if (!strcmp(a, "--weight-decay")) NEXT_D(o.weight_decay);
-        else if (!strcmp(a, "--clip")) NEXT_D(o.clip);
-        else if (!strcmp(a, "--warmup")) NEXT_L(o.warmup);
-        else if (!strcmp(a, "--seed")) NEXT_L(o.seed);
-        else if (!strcmp(a, "--threads")) NEXT_L(o.threads);
-        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = 1;
-        else { cli_error(V, "unknown option '%s' (see --help)", a); return 2; }
-#undef NEXT_L
-#undef NEXT_D
-#undef NEXT_S
-    }
+    cli_opt opts[] = {
+        OPT_SKIP("--task"), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
+        OPT_STR("--init", &o.init_path), OPT_MODEL(o.cfg), OPT_OPTIM(o),
+        OPT_CHOICE("--pooling", &o.pooling, cls_pool_parse, "mean, last or first"),
+        OPT_CHOICE("--balance", &o.balance, balance_parse, "weight, sample or none"),
+        OPT_FLAG("--freeze", &o.freeze, 1), OPT_DOUBLE("--epochs", &o.epochs), OPT_INT("--max-packets", &o.max_pkts),
+        OPT_INT("--seq-len", &o.seq_len), OPT_INT("--patience", &o.patience), OPT_LONG("--max-steps", &o.max_steps),
+        OPT_DOUBLE("--time-limit", &o.time_limit),
+        OPT_END
+    };
+    int pr = cli_parse_opts(V, argc, argv, opts);
+    if (pr == 1) { usage(stdout); return 0; }
+    if (pr) return pr;
     if (!o.data_dir || !o.out_path) { cli_error(V, "missing --data CORPUS_DIR or -o CLASSIFIER.ckpt"); usage(stderr); return 2; }
     if (o.batch < 1 || o.epochs <= 0 || o.lr < 0 || o.max_pkts < 0 || o.cfg.layers < 1 || o.cfg.d_model < 1 ||
         o.cfg.heads < 1 || o.cfg.ctx < 2)
@@ -115,8 +81,9 @@ int cmd_finetune(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { if (!task) { usage(stdout); return 0; } }
         if (!strcmp(argv[i], "--task") && i + 1 < argc) task = argv[i + 1];
     }
-    if (!task) { cli_error("finetune", "missing --task (classify)"); usage(stderr); return 2; }
+    if (!task) { cli_error("finetune", "missing --task (classify, generate or field)"); usage(stderr); return 2; }
     if (!strcmp(task, "classify")) return finetune_classify_main(argc, argv);
     if (!strcmp(task, "generate")) return cmd_finetune_gen(argc, argv);
-    return cli_error("finetune", "unknown task '%s' (classify)", task), 2;
+    if (!strcmp(task, "field")) return finetune_field_main(argc, argv);
+    return cli_error("finetune", "unknown task '%s' (classify, generate or field)", task), 2;
 }

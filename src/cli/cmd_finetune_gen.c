@@ -1,7 +1,8 @@
 /* pktlm finetune --task generate: continue causal-LM training from a pretrained checkpoint
- * on a labelled corpus (src/train/finetune_gen.c). Self-contained argument parsing: the
- * lead merges it with `--task classify` into one `finetune` dispatcher. */
+ * on a labelled corpus (src/train/finetune_gen.c). Reached through cmd_finetune's --task
+ * dispatcher; options parsed by the shared table parser (cli/opts.h). */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "train/finetune_gen.h"
 #include <signal.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ static void usage(FILE *f) {
         "  --dropout P   0          --seed N    1337    --pad (one sequence per row)\n"
         "  --eval-every N  --val-batches N 20  --save-every N 0  --threads N  --quiet\n"
         "\n"
-        "(--task field, NetGPT's header-field prediction, is not implemented yet.)\n");
+        "(NetGPT's header-field prediction: pktlm finetune --task field --help.)\n");
 }
 
 int cmd_finetune_gen(int argc, char **argv) {
@@ -45,36 +46,17 @@ int cmd_finetune_gen(int argc, char **argv) {
     pretrain_opts o;
     pretrain_defaults(&o);
     if (finetune_gen_prepare(&o, init) != 0) return cli_error(V, "%s", o.err);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        long n; double d;
-#define NEXT_L(dst) do { if (cli_long(V, a, val, &n)) return 2; dst = n; i++; } while (0)
-#define NEXT_D(dst) do { if (cli_double(V, a, val, &d)) return 2; dst = d; i++; } while (0)
-        if (!strcmp(a, "--task") || !strcmp(a, "--init")) i++;
-        else if (!strcmp(a, "--data")) { if (!val) return cli_error(V, "--data needs a directory"), 2; o.data_dir = val; i++; }
-        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) { if (!val) return cli_error(V, "-o needs a path"), 2; o.out_path = val; i++; }
-        else if (!strcmp(a, "--batch")) NEXT_L(o.batch);
-        else if (!strcmp(a, "--accum")) NEXT_L(o.accum);
-        else if (!strcmp(a, "--steps")) NEXT_L(o.steps);
-        else if (!strcmp(a, "--epochs")) NEXT_D(o.epochs);
-        else if (!strcmp(a, "--lr")) NEXT_D(o.lr);
-        else if (!strcmp(a, "--warmup")) NEXT_L(o.warmup);
-        else if (!strcmp(a, "--min-lr-frac")) NEXT_D(o.min_frac);
-        else if (!strcmp(a, "--weight-decay")) NEXT_D(o.weight_decay);
-        else if (!strcmp(a, "--clip")) NEXT_D(o.clip);
-        else if (!strcmp(a, "--dropout")) NEXT_D(o.cfg.dropout);
-        else if (!strcmp(a, "--seed")) NEXT_L(o.seed);
-        else if (!strcmp(a, "--eval-every")) NEXT_L(o.eval_every);
-        else if (!strcmp(a, "--val-batches")) NEXT_L(o.val_batches);
-        else if (!strcmp(a, "--save-every")) NEXT_L(o.save_every);
-        else if (!strcmp(a, "--threads")) NEXT_L(o.threads);
-        else if (!strcmp(a, "--pad")) o.pack = 0;
-        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = 1;
-        else { cli_error(V, "unknown option '%s' (see --help)", a); return 2; }
-#undef NEXT_L
-#undef NEXT_D
-    }
+    cli_opt opts[] = {
+        OPT_SKIP("--task"), OPT_SKIP("--init"), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
+        OPT_OPTIM(o), OPT_INT("--accum", &o.accum), OPT_LONG("--steps", &o.steps), OPT_DOUBLE("--epochs", &o.epochs),
+        OPT_FLOAT("--min-lr-frac", &o.min_frac), OPT_FLOAT("--dropout", &o.cfg.dropout),
+        OPT_INT("--eval-every", &o.eval_every), OPT_INT("--val-batches", &o.val_batches),
+        OPT_INT("--save-every", &o.save_every), OPT_FLAG("--pad", &o.pack, 0),
+        OPT_END
+    };
+    int pr = cli_parse_opts(V, argc, argv, opts);
+    if (pr == 1) { usage(stdout); return 0; }
+    if (pr) return pr;
     if (!o.out_path || !o.data_dir) { cli_error(V, "need --data CORPUS_DIR and -o GEN.ckpt"); usage(stderr); return 2; }
     if (o.batch < 1 || o.accum < 1 || o.steps < 0 || o.lr <= 0 || o.cfg.dropout < 0 || o.cfg.dropout >= 1)
         return cli_error(V, "invalid option values (batch, accum >= 1; lr > 0; 0 <= dropout < 1)"), 2;

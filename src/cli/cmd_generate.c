@@ -22,15 +22,17 @@ static void usage(FILE *f) {
         "                       sampled from the model; 'none' = the <unlabelled> token\n"
         "  --flows N | --packets N | --tokens N   stop after N flows (default 100) / at least N\n"
         "                       decoded packets (the writer may drop some: see the summary) /\n"
-        "                       at least N sampled tokens (whole batches are finished)\n"
+        "                       exactly N sampled tokens (running flows are cut there)\n"
         "  --max-len N          tokens per flow (default: the model context)\n"
+        "  --full               never sample <eos>: every flow runs to --max-len (benchmarks)\n"
         "sampling:\n"
         "  --temperature X      1.0 (0 = greedy)   --top-k N  0 (off)   --top-p X  1.0 (off)\n"
         "  --seed N             1 (a flow depends on the seed and its number, not on --batch)\n"
-        "  --batch B            16 sequences decoded at once\n"
+        "  --batch B            16 sequences decoded at once (a finished one's slot takes the\n"
+        "                       next flow at once; the output does not depend on B)\n"
         "  --threads N          default: all cores / OMP_NUM_THREADS\n"
-        "  --bf16               read the weight matrices as bf16 (half the memory traffic; logits\n"
-        "                       within ~1e-3 relative of fp32; AVX-512)\n"
+        "  --bf16               weight matrices and key/value cache as bf16 (half the memory\n"
+        "                       traffic; logits within ~1e-3 relative of fp32; AVX-512)\n"
         "prompts:\n"
         "  --prompt-pcap P.pcap --prompt-packets K (default 2): complete real flows from their\n"
         "                       first K packets, tokenised as `pktlm prep` does\n"
@@ -128,6 +130,7 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--timing-from")) { NEXT_S(o.timing_from); timing_from_only = 1; }
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--bf16")) o.bf16 = 1;
+        else if (!strcmp(a, "--full")) o.full = 1;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = 1;
         else { cli_error(V, "unknown option '%s' (see --help)", a); return 2; }
 #undef NEXT_L

@@ -1,6 +1,7 @@
 /* pktlm info MODEL.ckpt: config, parameter count and training state of a checkpoint. */
 #include "cli/cli.h"
 #include "train/checkpoint.h"
+#include "corpus/fields.h"
 #include <string.h>
 
 int cmd_info(int argc, char **argv) {
@@ -24,15 +25,16 @@ int cmd_info(int argc, char **argv) {
     if (ckpt_load(path, &m, &st, 0, err, sizeof err) != 0) return cli_error(V, "%s", err);
     const model_config *c = &m.cfg;
     double pct = st.total_steps ? 100.0 * st.step / st.total_steps : 0;
+    const field_def *fd = st.task == CKPT_TASK_FIELD ? field_by_id(st.task_field) : NULL;
     if (json) {
         printf("{\"arch\":\"%s\",\"vocab\":%d,\"ctx\":%d,\"layers\":%d,\"d_model\":%d,\"heads\":%d,\"kv_heads\":%d,"
                "\"d_ff\":%d,\"tied\":%d,\"dropout\":%g,\"parameters\":%zu,\"vocab_hash\":\"%016llx\",\"data\":\"%s\","
                "\"step\":%lld,\"total_steps\":%lld,\"tokens\":%llu,\"batch\":%d,\"accum\":%d,\"lr\":%g,\"warmup\":%d,"
-               "\"loss\":%g,\"val_loss\":%g,\"optimizer_state\":%d}\n",
+               "\"loss\":%g,\"val_loss\":%g,\"optimizer_state\":%d,\"task\":\"%s\",\"field\":\"%s\"}\n",
                model_arch_name(c->arch), c->vocab, c->ctx, c->layers, c->d_model, c->heads, c->kv_heads, c->d_ff, c->tied,
                c->dropout, m.nparams, (unsigned long long)st.vocab_hash, st.data_dir, (long long)st.step,
                (long long)st.total_steps, (unsigned long long)st.tokens, st.batch, st.accum, st.lr, st.warmup,
-               st.last_loss, st.last_val, st.has_opt);
+               st.last_loss, st.last_val, st.has_opt, fd ? "field" : "lm", fd ? fd->name : "");
     } else {
         printf("checkpoint   %s\n", path);
         printf("model        %s: %d layers, d_model %d, %d heads, d_ff %d, ctx %d, vocab %d%s\n", model_arch_name(c->arch),
@@ -47,6 +49,10 @@ int cmd_info(int argc, char **argv) {
         printf("optimizer    AdamW lr %g (warm-up %d, cosine to x%g), betas %g/%g, wd %g, clip %g, dropout %g, seed %llu%s\n",
                st.lr, st.warmup, st.min_frac, st.beta1, st.beta2, st.weight_decay, st.clip, c->dropout,
                (unsigned long long)st.seed, st.has_opt ? "" : " (state not saved)");
+        if (fd)
+            printf("task         header-field prediction of %s (docs/field.md): best validation exact match %.4f at "
+                   "step %lld, %s\n", fd->name, st.task_best, (long long)st.task_best_step,
+                   st.task_pretrained ? "fine-tuned from a pretrained model" : "trained from scratch");
         printf("loss         train %.4f, validation %.4f nats/token (%.4f / %.4f bits)\n", st.last_loss, st.last_val,
                st.last_loss / 0.6931471805599453, st.last_val / 0.6931471805599453);
     }

@@ -1,5 +1,6 @@
 /* pktlm pretrain: causal-LM pretraining of a backbone on a corpus (src/train/pretrain.c). */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "train/pretrain.h"
 #include <signal.h>
 #include <stdlib.h>
@@ -48,47 +49,19 @@ int cmd_pretrain(int argc, char **argv) {
     pretrain_opts o;
     pretrain_defaults(&o);
     const char *V = "pretrain";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        long n; double d;
-#define NEXT_L(dst) do { if (cli_long(V, a, val, &n)) return 2; dst = n; i++; } while (0)
-#define NEXT_D(dst) do { if (cli_double(V, a, val, &d)) return 2; dst = d; i++; } while (0)
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--data")) { if (!val) return cli_error(V, "--data needs a directory"), 2; o.data_dir = val; i++; }
-        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) { if (!val) return cli_error(V, "-o needs a path"), 2; o.out_path = val; i++; }
-        else if (!strcmp(a, "--resume")) { if (!val) return cli_error(V, "--resume needs a checkpoint"), 2; o.resume_path = val; i++; }
-        else if (!strcmp(a, "--arch")) {
-            if (!val || !(o.cfg.arch = model_arch_parse(val))) return cli_error(V, "--arch: unknown '%s' (gpt2)", val ? val : ""), 2;
-            i++;
-        }
-        else if (!strcmp(a, "--layers")) NEXT_L(o.cfg.layers);
-        else if (!strcmp(a, "--d-model")) NEXT_L(o.cfg.d_model);
-        else if (!strcmp(a, "--heads")) NEXT_L(o.cfg.heads);
-        else if (!strcmp(a, "--ctx")) NEXT_L(o.cfg.ctx);
-        else if (!strcmp(a, "--dropout")) NEXT_D(o.cfg.dropout);
-        else if (!strcmp(a, "--batch")) NEXT_L(o.batch);
-        else if (!strcmp(a, "--accum")) NEXT_L(o.accum);
-        else if (!strcmp(a, "--steps")) NEXT_L(o.steps);
-        else if (!strcmp(a, "--epochs")) NEXT_D(o.epochs);
-        else if (!strcmp(a, "--lr")) NEXT_D(o.lr);
-        else if (!strcmp(a, "--warmup")) NEXT_L(o.warmup);
-        else if (!strcmp(a, "--min-lr-frac")) NEXT_D(o.min_frac);
-        else if (!strcmp(a, "--weight-decay")) NEXT_D(o.weight_decay);
-        else if (!strcmp(a, "--clip")) NEXT_D(o.clip);
-        else if (!strcmp(a, "--seed")) NEXT_L(o.seed);
-        else if (!strcmp(a, "--eval-every")) NEXT_L(o.eval_every);
-        else if (!strcmp(a, "--val-batches")) NEXT_L(o.val_batches);
-        else if (!strcmp(a, "--save-every")) NEXT_L(o.save_every);
-        else if (!strcmp(a, "--threads")) NEXT_L(o.threads);
-        else if (!strcmp(a, "--stop-after")) NEXT_L(o.stop_after);   /* testing: act as if interrupted */
-        else if (!strcmp(a, "--max-mem")) { NEXT_D(d); o.mem_limit = (size_t)(d * 1073741824.0); }
-        else if (!strcmp(a, "--pad")) o.pack = 0;
-        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = 1;
-        else { cli_error(V, "unknown option '%s' (see --help)", a); return 2; }
-#undef NEXT_L
-#undef NEXT_D
-    }
+    cli_opt opts[] = {
+        OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path), OPT_STR("--resume", &o.resume_path),
+        OPT_MODEL(o.cfg), OPT_FLOAT("--dropout", &o.cfg.dropout), OPT_OPTIM(o),
+        OPT_INT("--accum", &o.accum), OPT_LONG("--steps", &o.steps), OPT_DOUBLE("--epochs", &o.epochs),
+        OPT_FLOAT("--min-lr-frac", &o.min_frac), OPT_INT("--eval-every", &o.eval_every),
+        OPT_INT("--val-batches", &o.val_batches), OPT_INT("--save-every", &o.save_every),
+        OPT_LONG("--stop-after", &o.stop_after),   /* testing: act as if interrupted */
+        OPT_GIB("--max-mem", &o.mem_limit), OPT_FLAG("--pad", &o.pack, 0),
+        OPT_END
+    };
+    int pr = cli_parse_opts(V, argc, argv, opts);
+    if (pr == 1) { usage(stdout); return 0; }
+    if (pr) return pr;
     if (!o.out_path) { cli_error(V, "missing -o MODEL.ckpt"); usage(stderr); return 2; }
     if (!o.data_dir && !o.resume_path) { cli_error(V, "missing --data CORPUS_DIR"); usage(stderr); return 2; }
     if (o.batch < 1 || o.accum < 1 || o.cfg.ctx < 2 || o.cfg.layers < 1 || o.cfg.d_model < 1 || o.cfg.heads < 1 ||

@@ -99,7 +99,7 @@ void cli_free_list(char **list, int n) {
  * libgomp reads OMP_WAIT_POLICY once at start-up, so set it and re-execute ourselves.
  * An explicit OMP_WAIT_POLICY (e.g. active on a dedicated machine) is respected. */
 void cli_prefer_passive_wait(int argc, char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
     setenv("OMP_WAIT_POLICY", "passive", 1);
     char **nargv = calloc((size_t)argc + 2, sizeof *nargv);
     if (!nargv) return;

@@ -2,12 +2,14 @@
 #include "gen/generate.h"
 #include "gen/sampler.h"
 #include "gen/fastgpt2.h"
+#include "nn/barrier.h"
 #include "corpus/tokens.h"
 #include "corpus/prep.h"
 #include "train/checkpoint.h"
 #include "models/model.h"
 #include "util/util.h"
 #include <errno.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +105,9 @@ int gen_pool_add_seq(gen_pool *p, const uint16_t *tok, size_t n, int ended, uint
     size_t first = p->n;
     int64_t clock = t0_ns;
     uint32_t k = 0;
+    /* replay gaps: a stream of the flow's own, so a flow does not depend on the order
+     * in which flows finish */
+    uint64_t rng = p->rng + 0x9E3779B97F4A7C15ull * ((uint64_t)flow_no + 1);
     p->st.seqs++;
     while (tok_reader_next(&rd, &pk, buf, sizeof buf) == 1) {
         if (pk.n == 0) { p->st.no_dir++; continue; }  /* a PKT with nothing after it */
@@ -123,7 +128,7 @@ int gen_pool_add_seq(gen_pool *p, const uint16_t *tok, size_t n, int ended, uint
         if (p->gaps && p->ngaps) {
             /* replay timing: the gap before every packet after the first is drawn from the
              * real capture's within-flow gaps */
-            if (k > 0) clock += p->gaps[splitmix64(&p->rng) % p->ngaps];
+            if (k > 0) clock += p->gaps[splitmix64(&rng) % p->ngaps];
             ts = clock;
         }
         if (pk.flags & TOKP_NO_DIR) p->st.no_dir++;
@@ -245,19 +250,149 @@ static int read_real(gen_opts *o, const char *path, int max_pkts, int want_gaps,
     return 0;
 }
 
+/* Per-slot decoding state: each of the B slots holds one sequence (flow) at a time. */
+typedef struct {
+    sampler smp;
+    gen_gram gram;
+    uint16_t *q;                /* its tokens (T + 1) */
+    int len;                    /* tokens so far */
+    long flow;                  /* flow number */
+    const uint16_t *forced;     /* prompt (tokens 2.. are forced) */
+    int forced_len;
+    float *state;               /* model_step's cache when the fused step does not apply */
+} gen_slot;
+
+static int B_alloc(const gen_opts *o) { return o->batch > 0 ? o->batch : 1; }
+
+/* A slot's sequence is over (EOS, the context, or --tokens): decode it into the pool. */
+static int finish_seq(gen_opts *o, gen_pool *pool, gen_slot *z, int ended) {
+    size_t n = (size_t)z->len;
+    /* order-free checksum of every flow's tokens: the same flows give the same value in any batch */
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)z->flow;
+    for (size_t i = 0; i < n; i++) h = (h ^ z->q[i]) * 0x100000001B3ull;
+    o->tok_hash += h;
+    if (getenv("PKTLM_GEN_DUMP")) {   /* debugging: the sampled tokens */
+        char nb[32];
+        fprintf(stderr, "flow %ld: ", z->flow);
+        for (size_t i = 0; i < n; i++) fprintf(stderr, "%s ", tok_name(z->q[i], nb));
+        fputc('\n', stderr);
+    }
+    /* the trace starts 2024-01-01 00:00:00 UTC (fixed: reproducible files); a flow's start
+     * within the window comes from the seed and its number, like its tokens */
+    uint64_t s = (o->seed ^ 0x243F6A8885A308D3ull) + 0x9E3779B97F4A7C15ull * (uint64_t)(z->flow + 1);
+    int64_t start = 1704067200LL * 1000000000LL + (int64_t)(rng_uniform(&s) * o->window_s * 1e9);
+    z->len = 0;
+    if (gen_pool_add_seq(pool, z->q, n, ended, (uint32_t)z->flow, start) < 0) return fail(o, "out of memory");
+    return 0;
+}
+
+/* The decoding loop's state, shared by its serial parts (loop_prepare, loop_consume: thread
+ * 0 only) and the step between them. */
+typedef struct {
+    gen_opts *o;
+    gen_pool *pool;
+    gen_slot *sl;
+    int B, T, V, label_lo, label_hi;
+    const real_flows *prompts;
+    long next_flow;
+    int nactive, err;
+    int *in, *rslot, *rpos;       /* the rows of the next step */
+    float *logits;
+    uint8_t *mask;
+    progress *pg;
+} gen_loop;
+
+/* Continuous batching: a slot whose sequence ended takes the next flow at once, so a step
+ * runs only live sequences. A flow's tokens depend on the seed and its number only (its own
+ * sampler stream; the rows of the fused step do not interact). Starts flows in free slots
+ * while the budget allows and lists the rows of the next step: their number, 0 when all is
+ * done, -1 after an error. */
+static int loop_prepare(gen_loop *lp) {
+    gen_opts *o = lp->o;
+    if (lp->err) return -1;
+    for (int b = 0; b < lp->B; b++) {
+        if (lp->sl[b].len) continue;
+        if (o->flows > 0 && lp->next_flow >= o->flows) break;
+        if (o->packets > 0 && (long)lp->pool->st.packets >= o->packets) break;
+        if (o->tokens > 0 && (long)o->sampled >= o->tokens) break;
+        gen_slot *z = &lp->sl[b];
+        uint64_t s = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)lp->next_flow;
+        sampler_free(&z->smp);
+        if (sampler_init(&z->smp, lp->V, o->temperature, o->top_k, o->top_p, splitmix64(&s)) != 0) {
+            fail(o, "out of memory");
+            return lp->err = -1;
+        }
+        gen_gram_init(&z->gram);
+        z->flow = lp->next_flow++;
+        z->q[0] = TOK_BOS;
+        z->len = 1;
+        gen_gram_push(&z->gram, TOK_BOS);
+        z->forced = NULL; z->forced_len = 0;
+        if (lp->prompts->n) {
+            size_t k = (size_t)z->flow % lp->prompts->n;
+            z->forced = lp->prompts->seq[k];
+            z->forced_len = (int)(lp->prompts->len[k] < (size_t)lp->T ? lp->prompts->len[k] : (size_t)lp->T);
+        }
+        lp->nactive++;
+    }
+    int n = 0;
+    for (int b = 0; b < lp->B; b++)
+        if (lp->sl[b].len) {
+            lp->rslot[n] = b; lp->in[n] = lp->sl[b].q[lp->sl[b].len - 1]; lp->rpos[n] = lp->sl[b].len - 1;
+            n++;
+        }
+    return n;
+}
+
+/* After a step: the next token of each row (forced prompt, or sampled under the grammar
+ * mask), and the sequences that ended go to the pool. */
+static void loop_consume(gen_loop *lp, int n) {
+    gen_opts *o = lp->o;
+    const int V = lp->V;
+    int stop = 0;
+    o->stepped += n;
+    for (int r = 0; r < n; r++) {
+        gen_slot *z = &lp->sl[lp->rslot[r]];
+        int t;
+        /* prompt tokens after the label are forced (the label stays the user's or the model's) */
+        if (z->len >= 2 && z->len < z->forced_len) t = z->forced[z->len];
+        else {
+            gen_gram_mask(&z->gram, lp->mask, V, lp->label_lo, lp->label_hi);
+            if (o->full) lp->mask[TOK_EOS] = 0;
+            t = sampler_sample(&z->smp, lp->logits + (size_t)r * V, lp->mask);
+            if (t < 0) t = TOK_EOS;
+            o->sampled++;
+            if (o->tokens > 0 && (long)o->sampled >= o->tokens) stop = 1;
+        }
+        z->q[z->len++] = (uint16_t)t;
+        gen_gram_push(&z->gram, t);
+        if (t == TOK_EOS || z->len >= lp->T) {
+            if (finish_seq(o, lp->pool, z, t == TOK_EOS) != 0) { lp->err = -1; return; }
+            lp->nactive--;
+        }
+    }
+    if (stop)   /* --tokens reached: the sequences still running end here, cut */
+        for (int b = 0; b < lp->B; b++)
+            if (lp->sl[b].len) {
+                if (finish_seq(o, lp->pool, &lp->sl[b], 0) != 0) { lp->err = -1; return; }
+                lp->nactive--;
+            }
+    char extra[96];
+    snprintf(extra, sizeof extra, "flows %ld  packets %llu", lp->next_flow - lp->nactive,
+             (unsigned long long)lp->pool->st.packets);
+    progress_update(lp->pg, (double)o->sampled, 0, extra);
+}
+
 int gen_run(gen_opts *o) {
     model m = { 0 };
     train_state st;
     char err[512];
     int rc = -1;
-    float *state = NULL, *logits = NULL;
+    float *logits = NULL;
     uint16_t *seqs = NULL;
-    int *in = NULL;
+    int *in = NULL, *rslot = NULL, *rpos = NULL;
     uint8_t *mask = NULL;
-    sampler *smp = NULL;
-    gen_gram *gram = NULL;
-    int *forced_len = NULL, *alive = NULL;
-    const uint16_t **forced = NULL;
+    gen_slot *sl = NULL;
     real_flows prompts = { 0 }, replay = { 0 };
     gen_pool pool;
     gen_pool_init(&pool, o->seed);
@@ -292,105 +427,65 @@ int gen_run(gen_opts *o) {
     }
 
     /* the fused GPT-2 step when it applies (PKTLM_GEN_SLOW=1: model_step, for comparison) */
-    if (!getenv("PKTLM_GEN_SLOW") && gen_fast_init(&fast, &m, B) == 0) use_fast = 1;
-    else state = model_state_alloc(&m, B);
-    if (o->bf16 && (!use_fast || gen_fast_use_bf16(&fast) != 0)) {
-        fail(o, "--bf16 needs a GPT-2 model, AVX-512 and d-model / d-ff multiples of 16");
+    int fr = getenv("PKTLM_GEN_SLOW") ? -1 : gen_fast_init(&fast, &m, B, o->bf16);
+    if (fr == 0) use_fast = 1;
+    else if (o->bf16) {
+        fail(o, "--bf16 needs a GPT-2 model and a build with AVX-512");
         goto done;
     }
     logits = malloc((size_t)B * V * sizeof *logits);
     seqs = malloc((size_t)B * (T + 1) * sizeof *seqs);
     in = malloc((size_t)B * sizeof *in);
+    rslot = malloc((size_t)B * sizeof *rslot);
+    rpos = malloc((size_t)B * sizeof *rpos);
     mask = malloc((size_t)V);
-    smp = calloc((size_t)B, sizeof *smp);
-    gram = calloc((size_t)B, sizeof *gram);
-    forced_len = calloc((size_t)B, sizeof *forced_len);
-    alive = calloc((size_t)B, sizeof *alive);
-    forced = calloc((size_t)B, sizeof *forced);
-    if ((!use_fast && !state) || !logits || !seqs || !in || !mask || !smp || !gram || !forced_len || !alive || !forced) {
-        fail(o, "out of memory for batch %d x context %d", B, T);
-        goto done;
+    sl = calloc((size_t)B, sizeof *sl);
+    if (!logits || !seqs || !in || !rslot || !rpos || !mask || !sl) { fail(o, "out of memory for batch %d x context %d", B, T); goto done; }
+    for (int b = 0; b < B; b++) {
+        sl[b].q = seqs + (size_t)b * (T + 1);
+        sl[b].len = 0;
+        if (!use_fast && !(sl[b].state = model_state_alloc(&m, 1))) { fail(o, "out of memory for batch %d x context %d", B, T); goto done; }
     }
-    for (int b = 0; b < B; b++) smp[b].prob = NULL;
 
     progress pg;
     progress_init(&pg, "generating", "tok", 1);
     double t0 = now_sec();
-    uint64_t rng = o->seed ^ 0x243F6A8885A308D3ull;
-    o->tok_hash = 0xcbf29ce484222325ull;
-    long seq_no = 0;
-    for (;;) {
-        if (o->flows > 0 && seq_no >= o->flows) break;
-        if (o->packets > 0 && (long)pool.st.packets >= o->packets) break;
-        if (o->tokens > 0 && (long)o->sampled >= o->tokens) break;
-        int nb = B;
-        if (o->flows > 0 && o->flows - seq_no < nb) nb = (int)(o->flows - seq_no);
-        /* per sequence: its own sampler stream (the seed and the sequence number decide a
-         * flow, whatever the batch), a grammar state, and a forced prefix */
-        for (int b = 0; b < nb; b++) {
-            uint64_t s = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(seq_no + b);
-            sampler_free(&smp[b]);
-            if (sampler_init(&smp[b], V, o->temperature, o->top_k, o->top_p, splitmix64(&s)) != 0) {
-                fail(o, "out of memory");
-                goto done;
+    o->tok_hash = 0;
+    gen_loop lp = { o, &pool, sl, B, T, V, label_lo, label_hi, &prompts, 0, 0, 0, in, rslot, rpos, logits, mask, &pg };
+    if (use_fast) {
+        /* One parallel region for the whole run: thread 0 samples between steps while the
+         * others wait at the team's barrier (spinning briefly, then sleeping), and every
+         * thread runs the fused step; no thread pool is woken per token. */
+        nn_barrier sbar;
+        int nrows = 0;
+        #pragma omp parallel num_threads(fast.nthreads)
+        {
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            #pragma omp single
+            {
+                nn_barrier_init(&sbar, nt, GEN_SPIN_NS, GEN_HOLD_NS);
+                nn_barrier_init(&fast.bar, nt, GEN_SPIN_NS, GEN_HOLD_NS);
             }
-            gen_gram_init(&gram[b]);
-            alive[b] = 1;
-            uint16_t *q = seqs + (size_t)b * (T + 1);
-            q[0] = TOK_BOS;
-            gen_gram_push(&gram[b], TOK_BOS);
-            forced[b] = NULL; forced_len[b] = 0;
-            if (prompts.n) {
-                size_t k = (size_t)(seq_no + b) % prompts.n;
-                forced[b] = prompts.seq[k];
-                forced_len[b] = (int)(prompts.len[k] < (size_t)T ? prompts.len[k] : (size_t)T);
+            for (;;) {
+                if (t == 0) nrows = loop_prepare(&lp);
+                nn_barrier_wait(&sbar);
+                const int n = nrows;
+                if (n <= 0) break;
+                gen_fast_step_team(&fast, t, nt, &fast.bar, n, rslot, in, rpos, logits);
+                if (t == 0) loop_consume(&lp, n);
             }
         }
-        int len = 1, any = 1;
-        for (int pos = 0; pos < T - 1 && any; pos++) {
-            for (int b = 0; b < nb; b++) in[b] = seqs[(size_t)b * (T + 1) + pos];
-            if (use_fast) gen_fast_step(&fast, in, nb, pos, logits);
-            else model_step(&m, state, in, nb, pos, logits);
-            o->stepped += nb;
-            any = 0;
-            for (int b = 0; b < nb; b++) {
-                uint16_t *q = seqs + (size_t)b * (T + 1);
-                if (!alive[b]) { q[pos + 1] = TOK_EOS; continue; }
-                int t;
-                /* prompt tokens after the label are forced (the label stays the user's or the model's) */
-                if (pos + 1 >= 2 && pos + 1 < forced_len[b]) t = forced[b][pos + 1];
-                else {
-                    gen_gram_mask(&gram[b], mask, V, label_lo, label_hi);
-                    t = sampler_sample(&smp[b], logits + (size_t)b * V, mask);
-                    if (t < 0) t = TOK_EOS;
-                    o->sampled++;
-                }
-                q[pos + 1] = (uint16_t)t;
-                gen_gram_push(&gram[b], t);
-                if (t == TOK_EOS) alive[b] = 0; else any = 1;
-            }
-            len = pos + 2;
-            char extra[96];
-            snprintf(extra, sizeof extra, "flows %ld  packets %llu", seq_no, (unsigned long long)pool.st.packets);
-            progress_update(&pg, (double)o->sampled, 0, extra);
+    } else
+        for (;;) {
+            int n = loop_prepare(&lp);
+            if (n <= 0) break;
+            for (int r = 0; r < n; r++) model_step(&m, sl[rslot[r]].state, in + r, 1, rpos[r], logits + (size_t)r * V);
+            loop_consume(&lp, n);
         }
-        for (int b = 0; b < nb; b++) {
-            uint16_t *q = seqs + (size_t)b * (T + 1);
-            size_t n = 0;
-            while (n < (size_t)len && !(n > 0 && q[n - 1] == TOK_EOS)) n++;
-            int ended = n > 0 && q[n - 1] == TOK_EOS;
-            for (size_t i = 0; i < n; i++) o->tok_hash = (o->tok_hash ^ q[i]) * 0x100000001B3ull;
-            if (getenv("PKTLM_GEN_DUMP")) {   /* debugging: the sampled tokens */
-                char nb2[32];
-                for (size_t i = 0; i < n; i++) fprintf(stderr, "%s ", tok_name(q[i], nb2));
-                fputc('\n', stderr);
-            }
-            /* the trace starts 2024-01-01 00:00:00 UTC (fixed: reproducible files) */
-            int64_t start = 1704067200LL * 1000000000LL + (int64_t)(rng_uniform(&rng) * o->window_s * 1e9);
-            if (gen_pool_add_seq(&pool, q, n, ended, (uint32_t)(seq_no + b), start) < 0) { fail(o, "out of memory"); goto done; }
-        }
-        seq_no += nb;
-    }
+    if (lp.err) goto done;
+    if (use_fast && getenv("PKTLM_BARRIER_STATS"))
+        fprintf(stderr, "barrier: step %llu rounds %llu timeouts\n", (unsigned long long)fast.bar.rounds,
+                (unsigned long long)fast.bar.timeouts);
     progress_end(&pg);
     o->secs = now_sec() - t0;
     o->ds = pool.st;
@@ -404,10 +499,10 @@ int gen_run(gen_opts *o) {
     if (gen_pool_write(&pool, o->out_path, &tc, &o->ts) != 0) { fail(o, "%s: cannot write: %s", o->out_path, strerror(errno)); goto done; }
     rc = 0;
 done:
-    if (smp) for (int b = 0; b < B; b++) sampler_free(&smp[b]);
-    free(smp); free(gram); free(forced_len); free(alive); free(forced);
+    if (sl) for (int b = 0; b < B_alloc(o); b++) { sampler_free(&sl[b].smp); free(sl[b].state); }
+    free(sl);
     if (use_fast) gen_fast_free(&fast);
-    free(state); free(logits); free(seqs); free(in); free(mask);
+    free(logits); free(seqs); free(in); free(rslot); free(rpos); free(mask);
     real_flows_free(&prompts); real_flows_free(&replay);
     gen_pool_free(&pool);
     model_free(&m);

@@ -81,6 +81,7 @@ typedef struct {
     const char *prompt_pcap;   /* real flows' first prompt_packets packets as prompts */
     int prompt_packets, prompt_payload, prompt_max_bytes;
     int threads, quiet;
+    int full;                  /* never sample EOS: every flow runs to max_len (benchmarks) */
     int bf16;                  /* weight matrices read as bf16 (faster at batch 1, ~1e-3 relative on logits) */
     /* results */
     trace_stats ts;

@@ -17,7 +17,7 @@ enum {
     H_STEP = 22, H_TOKENS = 24, H_RNG = 26, H_DEPOCH = 28, H_DINDEX = 30, H_DOFFSET = 32,
     H_BATCH = 34, H_ACCUM, H_SEQLEN, H_WARMUP, H_PACK, H_TOTAL = 39,
     H_LR = 41, H_MINFRAC, H_WD, H_BETA1, H_BETA2, H_EPS, H_CLIP, H_LASTLOSS, H_LASTVAL,
-    H_SEED = 50, H_CHECKSUM = 52, H_DATADIR = 128
+    H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_DATADIR = 128
 };
 
 static void put32(uint8_t *h, int i, uint32_t v) { wr32le(h + 4 * i, v); }
@@ -73,6 +73,9 @@ static void fill_header(uint8_t *h, const model *m, const train_state *st, int h
     putf(h, H_BETA1, st->beta1); putf(h, H_BETA2, st->beta2); putf(h, H_EPS, st->eps); putf(h, H_CLIP, st->clip);
     putf(h, H_LASTLOSS, st->last_loss); putf(h, H_LASTVAL, st->last_val);
     put64(h, H_SEED, st->seed);
+    put32(h, H_TASK, (uint32_t)st->task); put32(h, H_TFIELD, (uint32_t)st->task_field);
+    put32(h, H_TPRE, (uint32_t)st->task_pretrained); putf(h, H_TBEST, st->task_best);
+    put64(h, H_TSTEP, (uint64_t)st->task_best_step);
     size_t n = strnlen(st->data_dir, sizeof st->data_dir - 1);
     memcpy(h + 4 * H_DATADIR, st->data_dir, n);
 }
@@ -95,6 +98,9 @@ static void parse_header(const uint8_t *h, model_config *c, train_state *st) {
     st->beta1 = getf(h, H_BETA1); st->beta2 = getf(h, H_BETA2); st->eps = getf(h, H_EPS); st->clip = getf(h, H_CLIP);
     st->last_loss = getf(h, H_LASTLOSS); st->last_val = getf(h, H_LASTVAL);
     st->seed = get64(h, H_SEED);
+    st->task = (int32_t)get32(h, H_TASK); st->task_field = (int32_t)get32(h, H_TFIELD);
+    st->task_pretrained = (int32_t)get32(h, H_TPRE); st->task_best = getf(h, H_TBEST);
+    st->task_best_step = (int64_t)get64(h, H_TSTEP);
     memcpy(st->data_dir, h + 4 * H_DATADIR, sizeof st->data_dir - 1);
 }
 

@@ -30,7 +30,15 @@ typedef struct {
     data_pos data;             /* next training batch */
     float last_loss, last_val;
     int32_t has_opt;           /* AdamW m, v follow the parameters */
+    /* what the model was fine-tuned for (header slots 54..59; 0 in older files = LM) */
+    int32_t task;              /* CKPT_TASK_LM or CKPT_TASK_FIELD */
+    int32_t task_field;        /* FIELD_* of corpus/fields.h (task field) */
+    int32_t task_pretrained;   /* started from a pretrained checkpoint */
+    float task_best;           /* best validation score (exact match for task field) */
+    int64_t task_best_step;    /* optimizer step of that score */
 } train_state;
+
+enum { CKPT_TASK_LM = 0, CKPT_TASK_FIELD = 1 };
 
 /* Write model (+ m, v when st->has_opt and the model has them). 0 ok, -1 with err. */
 int ckpt_save(const char *path, const model *m, const train_state *st, char *err, size_t errlen);

@@ -1,0 +1,202 @@
+/* pktlm finetune --task field, and pktlm eval on the models it writes: NetGPT's
+ * header-field prediction (src/train/finetune_field.c, docs/field.md). */
+#include "cli/cli.h"
+#include "cli/opts.h"
+#include "train/finetune_field.h"
+#include "train/checkpoint.h"
+#include "corpus/tokens.h"
+#include "util/util.h"
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop_flag;
+static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); }
+
+static void list_fields(FILE *f) {
+    int n;
+    const field_def *t = field_table(&n);
+    for (int i = 0; i < n; i++) fprintf(f, "    %-11s %d byte%s  %s\n", t[i].name, t[i].width, t[i].width > 1 ? "s" : " ", t[i].what);
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: pktlm finetune --task field --field NAME --data CORPUS_DIR -o FIELD.ckpt [--init MODEL.ckpt] [options]\n"
+        "\n"
+        "NetGPT's header-field prediction: the model reads a flow's sequence up to a header field\n"
+        "(earlier packets whole, this packet's bytes before the field) and must produce the field's\n"
+        "bytes. Trains on train.tok with the language-model loss restricted to the field's bytes;\n"
+        "keeps the model with the best validation exact match (greedy decoding of the whole value),\n"
+        "written atomically to FIELD.ckpt, with FIELD.csv (one row per evaluation). Score the test\n"
+        "split beside the majority and copy baselines with `pktlm eval --model FIELD.ckpt --data CORPUS_DIR`.\n"
+        "\n"
+        "  --field NAME         the field to predict (below)\n"
+        "  --init MODEL.ckpt    pretrained model (`pktlm pretrain`); omitted = from scratch:\n"
+        "    --layers N 2  --d-model N 128  --heads N 4  --ctx N 256  --arch gpt2\n"
+        "  --epochs E           10        --batch N  16      --lr X  3e-4   --warmup N 20\n"
+        "  --eval-every N       steps between validation scores (default: once per epoch)\n"
+        "  --patience N         stop after N evaluations without a better validation exact match (3; 0 = off)\n"
+        "  --max-steps N        cap on optimizer steps   --time-limit S  stop after S seconds (then score and save)\n"
+        "  --seq-len N          rows of N tokens (default: longest sequence, at most ctx); occurrences\n"
+        "                       past it are neither trained nor scored\n"
+        "  --dropout P 0  --weight-decay X 0.01  --clip X 1.0  --seed N 1337  --threads N  --quiet\n"
+        "\n"
+        "fields (offsets from each packet's own IP header; docs/field.md):\n");
+    list_fields(f);
+}
+
+static int field_parse(const char *s) { const field_def *d = field_by_name(s); return d ? d->id : -1; }
+
+int finetune_field_main(int argc, char **argv) {
+    const char *V = "finetune";
+    field_opts o;
+    field_defaults(&o);
+    cli_opt opts[] = {
+        OPT_SKIP("--task"), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
+        OPT_STR("--init", &o.init_path), OPT_MODEL(o.cfg), OPT_OPTIM(o),
+        OPT_CHOICE("--field", &o.field, field_parse, "unknown field (see --help for the list)"),
+        OPT_FLOAT("--dropout", &o.cfg.dropout), OPT_DOUBLE("--epochs", &o.epochs), OPT_INT("--seq-len", &o.seq_len),
+        OPT_INT("--patience", &o.patience), OPT_LONG("--max-steps", &o.max_steps), OPT_LONG("--eval-every", &o.eval_every),
+        OPT_DOUBLE("--time-limit", &o.time_limit),
+        OPT_END
+    };
+    int pr = cli_parse_opts(V, argc, argv, opts);
+    if (pr == 1) { usage(stdout); return 0; }
+    if (pr) return pr;
+    if (!o.field) { cli_error(V, "missing --field NAME"); usage(stderr); return 2; }
+    if (!o.data_dir || !o.out_path) { cli_error(V, "missing --data CORPUS_DIR or -o FIELD.ckpt"); usage(stderr); return 2; }
+    if (o.batch < 1 || o.epochs <= 0 || o.lr <= 0 || o.cfg.layers < 1 || o.cfg.d_model < 1 || o.cfg.heads < 1 ||
+        o.cfg.ctx < 2 || o.cfg.dropout < 0 || o.cfg.dropout >= 1 || o.max_steps < 0 || o.eval_every < 0)
+        return cli_error(V, "invalid option values (batch >= 1, epochs > 0, lr > 0, 0 <= dropout < 1)"), 2;
+    cli_prefer_passive_wait(argc, argv);
+    o.interrupt = &stop_flag;
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    int rc = field_finetune_run(&o);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (rc != 0) return cli_error(V, "%s", o.err);
+    if (!o.quiet) {
+        if (o.val_n)
+            fprintf(stderr, "pktlm finetune: best validation exact match %.4f at step %ld of %ld (majority %.4f, copy %.4f on the "
+                            "same %ld occurrences); saved %s\n", o.best_val, o.best_step, o.steps, o.val_majority, o.val_copy,
+                    o.val_n, o.out_path);
+        else fprintf(stderr, "pktlm finetune: no validation occurrences; saved the model of step %ld to %s\n", o.steps, o.out_path);
+    }
+    return 0;
+}
+
+/* ---- pktlm eval --model FIELD.ckpt ---- */
+
+int eval_is_field_model(const char *path) {
+    if (!path) return 0;
+    model_config c;
+    train_state st;
+    char err[512];
+    return path && ckpt_peek(path, &c, &st, NULL, err, sizeof err) == 0 && st.task == CKPT_TASK_FIELD;
+}
+
+static void eval_usage(FILE *f) {
+    fprintf(f,
+        "usage: pktlm eval --model FIELD.ckpt --data CORPUS_DIR [--split test] [--json] [--batch N] [--threads N]\n"
+        "       pktlm eval --model MODEL.ckpt --field NAME --data CORPUS_DIR ...   (a language model, zero-shot)\n"
+        "\n"
+        "Exact match of a header-field model (`pktlm finetune --task field`) on one split of a corpus:\n"
+        "greedy decoding of every occurrence of its field within the rows it was trained with, beside\n"
+        "two baselines on the same occurrences: the field's most frequent value in CORPUS/train.tok, and\n"
+        "the value of the previous packet of the same flow in the same direction (copy; the majority\n"
+        "value when there is none). With --field, any language model (`pktlm pretrain`) is scored on\n"
+        "that field as it is, without fine-tuning (rows of --seq-len tokens, default its context).\n");
+}
+
+int eval_field_main(int argc, char **argv) {
+    const char *V = "eval", *mpath = NULL, *data = NULL, *split = "test";
+    int json = 0, B = 16, threads = 0, field = 0, seq_len = 0;
+    cli_opt opts[] = {
+        OPT_STR("--model", &mpath), OPT_STR("--data", &data), OPT_STR("--split", &split), OPT_FLAG("--json", &json, 1),
+        OPT_INT("--batch", &B), OPT_INT("--threads", &threads), OPT_INT("--seq-len", &seq_len),
+        OPT_CHOICE("--field", &field, field_parse, "unknown field (see pktlm finetune --task field --help)"),
+        OPT_END
+    };
+    int pr = cli_parse_opts(V, argc, argv, opts);
+    if (pr == 1) { eval_usage(stdout); return 0; }
+    if (pr) return pr;
+    if (!mpath || !data) { cli_error(V, "need --model FIELD.ckpt and --data CORPUS_DIR"); eval_usage(stderr); return 2; }
+    if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test")) return cli_error(V, "--split: train, val or test"), 2;
+    if (B < 1) return cli_error(V, "--batch must be >= 1"), 2;
+    cli_prefer_passive_wait(argc, argv);
+    nn_set_threads(threads);
+    char err[1024], path[1200], tpath[1200];
+    model m = { 0 };
+    train_state st;
+    if (ckpt_load(mpath, &m, &st, 0, err, sizeof err) != 0) return cli_error(V, "%s", err);
+    int is_field = st.task == CKPT_TASK_FIELD;
+    if (field && is_field && field != st.task_field)
+        return model_free(&m), cli_error(V, "%s predicts %s, not %s", mpath, field_by_id(st.task_field) ? field_by_id(st.task_field)->name : "?",
+                                          field_by_id(field)->name), 2;
+    if (!field) field = is_field ? st.task_field : 0;
+    const field_def *f = field_by_id(field);
+    if (!f) { model_free(&m); return cli_error(V, "%s: not a header-field model (score a language model with --field NAME)", mpath); }
+    shard tr = { 0 }, te = { 0 };
+    snprintf(path, sizeof path, "%s/%s.tok", data, split);
+    if (shard_load(&te, path, err, sizeof err) != 0) { model_free(&m); return cli_error(V, "%s", err); }
+    snprintf(tpath, sizeof tpath, "%s/train.tok", data);
+    if (shard_load(&tr, tpath, err, sizeof err) != 0) { shard_free(&te); model_free(&m); return cli_error(V, "%s", err); }
+    int rc = 0;
+    if (te.pad_id != st.pad_id || te.bos_id != st.bos_id || te.eos_id != st.eos_id || m.cfg.vocab < TOK_LABEL0) {
+        rc = cli_error(V, "%s uses another token format than %s", mpath, data);
+        goto out;
+    }
+    /* rows as the model was trained (a language model: its context), or --seq-len */
+    int T = is_field && st.seq_len > 1 && st.seq_len <= m.cfg.ctx ? st.seq_len : m.cfg.ctx;
+    if (seq_len > 1 && seq_len < m.cfg.ctx) T = seq_len;
+    if (model_alloc_acts(&m, B, T) != 0) { rc = cli_error(V, "out of memory for batch %d x %d", B, T); goto out; }
+    long ntrain;
+    uint32_t maj = field_majority(field, &tr, T, &ntrain);
+    double t0 = now_sec();
+    field_score sc;
+    field_score_shard(&m, field, &te, T, B, maj, &sc);
+    double el = now_sec() - t0;
+    if (sc.n == 0) { rc = cli_error(V, "%s: no occurrence of %s in the first %d tokens of any sequence", path, f->name, T + 1); goto out; }
+    double r = 1.0 / (double)sc.n, rf = sc.first_n ? 1.0 / (double)sc.first_n : 0;
+    if (json) {
+        printf("{\"model\": "); cli_json_str(stdout, mpath);
+        printf(", \"data\": "); cli_json_str(stdout, data);
+        printf(", \"split\": \"%s\", \"field\": \"%s\", \"width\": %d, \"occurrences\": %ld, \"sequences\": %llu, "
+               "\"seq_len\": %d, \"fine_tuned\": %s, \"pretrained\": %s, \"best_val_exact\": %.6f, \"best_step\": %lld, "
+               "\"train_occurrences\": %ld, \"model_occurrences_per_s\": %.1f,\n \"results\": [\n"
+               "  {\"name\": \"model\", \"exact\": %.6f, \"hits\": %ld, \"first_exact\": %.6f},\n"
+               "  {\"name\": \"majority\", \"value\": %u, \"exact\": %.6f, \"hits\": %ld},\n"
+               "  {\"name\": \"copy\", \"exact\": %.6f, \"hits\": %ld, \"first_exact\": %.6f}\n ],\n"
+               " \"first_in_direction\": %ld}\n",
+               split, f->name, f->width, sc.n, (unsigned long long)te.n_seqs, T, is_field ? "true" : "false",
+               st.task_pretrained || !is_field ? "true" : "false",
+               st.task_best, (long long)st.task_best_step, ntrain, (double)sc.n / (el > 0 ? el : 1e-9),
+               sc.model * r, sc.model, sc.first_model * rf, maj, sc.majority * r, sc.majority, sc.copy * r, sc.copy,
+               sc.first_copy * rf, sc.first_n);
+    } else {
+        printf("pktlm eval: %s on %s: field %s (%d byte%s), %ld occurrences in the first %d tokens of %llu sequences\n",
+               mpath, path, f->name, f->width, f->width > 1 ? "s" : "", sc.n, T + 1, (unsigned long long)te.n_seqs);
+        if (is_field)
+            printf("model: %s %d layers, d %d, %s (best validation exact match %.4f at step %lld)\n\n",
+                   model_arch_name(m.cfg.arch), m.cfg.layers, m.cfg.d_model,
+                   st.task_pretrained ? "fine-tuned from a pretrained model" : "trained from scratch", st.task_best,
+                   (long long)st.task_best_step);
+        else
+            printf("model: %s %d layers, d %d, a language model as it is (no fine-tuning for the field)\n\n",
+                   model_arch_name(m.cfg.arch), m.cfg.layers, m.cfg.d_model);
+        printf("                                        exact match     hits   first packet of its direction\n");
+        printf("  %-36s %11.4f %8ld   %.4f\n", "model (greedy decoding)", sc.model * r, sc.model, sc.first_model * rf);
+        char name[64];
+        snprintf(name, sizeof name, "majority value (%u, from train)", maj);
+        printf("  %-36s %11.4f %8ld\n", name, sc.majority * r, sc.majority);
+        printf("  %-36s %11.4f %8ld   %.4f\n", "copy (previous packet, same dir.)", sc.copy * r, sc.copy, sc.first_copy * rf);
+        printf("(%ld of the %ld occurrences are the first of their flow and direction: copy falls back to the majority value)\n",
+               sc.first_n, sc.n);
+        printf("model: %.0f occurrences/s\n", (double)sc.n / (el > 0 ? el : 1e-9));
+    }
+out:
+    shard_free(&tr); shard_free(&te);
+    model_free(&m);
+    return rc;
+}

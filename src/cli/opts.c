@@ -1,0 +1,41 @@
+/* Table-driven option parsing: see opts.h. */
+#include "cli/opts.h"
+#include "cli/cli.h"
+#include "models/model.h"
+#include <string.h>
+
+int model_arch_parse_opt(const char *s) { int a = s ? model_arch_parse(s) : 0; return a ? a : -1; }
+
+int cli_parse_opts(const char *verb, int argc, char **argv, const cli_opt *opts) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return 1;
+        const cli_opt *o = opts;
+        while (o->name && strcmp(a, o->name) && !(o->alias && !strcmp(a, o->alias))) o++;
+        if (!o->name) { cli_error(verb, "unknown option '%s' (see --help)", a); return 2; }
+        long n;
+        double d;
+        switch (o->kind) {
+        case CO_FLAG: *(int *)o->dst = o->flag; continue;
+        case CO_INT: if (cli_long(verb, a, val, &n)) return 2; *(int *)o->dst = (int)n; break;
+        case CO_LONG: if (cli_long(verb, a, val, &n)) return 2; *(long *)o->dst = n; break;
+        case CO_U64: if (cli_long(verb, a, val, &n)) return 2; *(uint64_t *)o->dst = (uint64_t)n; break;
+        case CO_FLOAT: if (cli_double(verb, a, val, &d)) return 2; *(float *)o->dst = (float)d; break;
+        case CO_DOUBLE: if (cli_double(verb, a, val, &d)) return 2; *(double *)o->dst = d; break;
+        case CO_GIB: if (cli_double(verb, a, val, &d)) return 2; *(size_t *)o->dst = (size_t)(d * 1073741824.0); break;
+        case CO_STR:
+        case CO_SKIP:
+            if (!val) { cli_error(verb, "%s needs a value", a); return 2; }
+            if (o->kind == CO_STR) *(const char **)o->dst = val;
+            break;
+        case CO_CHOICE: {
+            int v = val ? o->choice(val) : -1;
+            if (v < 0) { cli_error(verb, "%s: %s%s%s%s", a, o->hint, val ? " (got '" : "", val ? val : "", val ? "')" : ""); return 2; }
+            *(int *)o->dst = v;
+            break;
+        }
+        }
+        i++;
+    }
+    return 0;
+}

@@ -1,0 +1,62 @@
+/* Table-driven option parsing for the verbs that train (pretrain, finetune --task
+ * classify|generate|field) and the ones beside them: each verb lists its options once as a
+ * table of (name, kind, destination) and cli_parse_opts() walks argv, so the number and
+ * string handling, the error messages and --help are the same everywhere.
+ *
+ * The OPT_* macros check the destination's type at compile time (_Generic): an `int`
+ * option cannot be pointed at a `float`. */
+#ifndef PKTLM_CLI_OPTS_H
+#define PKTLM_CLI_OPTS_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    CO_INT, CO_LONG, CO_U64, CO_FLOAT, CO_DOUBLE,
+    CO_STR,        /* const char * = the next argument */
+    CO_FLAG,       /* int = flag (no argument) */
+    CO_SKIP,       /* takes an argument that another pass reads (e.g. --task) */
+    CO_CHOICE,     /* int = choice(next argument), which returns < 0 for a bad one */
+    CO_GIB,        /* size_t = bytes, given in GiB */
+} cli_opt_kind;
+
+typedef struct {
+    const char *name, *alias;     /* alias may be NULL ("-o" / "--out") */
+    cli_opt_kind kind;
+    void *dst;
+    int flag;                     /* CO_FLAG: the value stored */
+    int (*choice)(const char *);  /* CO_CHOICE */
+    const char *hint;             /* CO_CHOICE: the valid values, for the error message */
+} cli_opt;
+
+#define OPT_INT(n, p)    { .name = n, .kind = CO_INT, .dst = _Generic((p), int *: (p)) }
+#define OPT_LONG(n, p)   { .name = n, .kind = CO_LONG, .dst = _Generic((p), long *: (p)) }
+#define OPT_U64(n, p)    { .name = n, .kind = CO_U64, .dst = _Generic((p), uint64_t *: (p)) }
+#define OPT_FLOAT(n, p)  { .name = n, .kind = CO_FLOAT, .dst = _Generic((p), float *: (p)) }
+#define OPT_DOUBLE(n, p) { .name = n, .kind = CO_DOUBLE, .dst = _Generic((p), double *: (p)) }
+#define OPT_STR(n, p)    { .name = n, .kind = CO_STR, .dst = _Generic((p), const char **: (p)) }
+#define OPT_STR2(n, a, p) { .name = n, .alias = a, .kind = CO_STR, .dst = _Generic((p), const char **: (p)) }
+#define OPT_FLAG(n, p, v) { .name = n, .kind = CO_FLAG, .dst = _Generic((p), int *: (p)), .flag = (v) }
+#define OPT_FLAG2(n, a, p, v) { .name = n, .alias = a, .kind = CO_FLAG, .dst = _Generic((p), int *: (p)), .flag = (v) }
+#define OPT_SKIP(n)      { .name = n, .kind = CO_SKIP }
+#define OPT_CHOICE(n, p, fn, h) { .name = n, .kind = CO_CHOICE, .dst = _Generic((p), int *: (p)), .choice = (fn), .hint = (h) }
+#define OPT_GIB(n, p)    { .name = n, .kind = CO_GIB, .dst = _Generic((p), size_t *: (p)) }
+#define OPT_END          { .name = NULL }
+
+/* The backbone options of a verb that can build a model from scratch (cfg: model_config). */
+#define OPT_MODEL(cfg) \
+    OPT_CHOICE("--arch", &(cfg).arch, model_arch_parse_opt, "unknown architecture (gpt2)"), \
+    OPT_INT("--layers", &(cfg).layers), OPT_INT("--d-model", &(cfg).d_model), \
+    OPT_INT("--heads", &(cfg).heads), OPT_INT("--ctx", &(cfg).ctx)
+/* The optimizer options every trainer shares (o: a struct with these members). */
+#define OPT_OPTIM(o) \
+    OPT_FLOAT("--lr", &(o).lr), OPT_INT("--warmup", &(o).warmup), OPT_FLOAT("--weight-decay", &(o).weight_decay), \
+    OPT_FLOAT("--clip", &(o).clip), OPT_U64("--seed", &(o).seed), OPT_INT("--batch", &(o).batch), \
+    OPT_INT("--threads", &(o).threads), OPT_FLAG2("--quiet", "-q", &(o).quiet, 1)
+
+/* model_arch_parse() as a choice: the architecture id, -1 if unknown. */
+int model_arch_parse_opt(const char *s);
+
+/* Parse argv[1..argc) against opts (ended by OPT_END). Returns 0 ok, 1 when --help / -h was
+ * given (print the usage, exit 0), 2 on a usage error (message printed: exit 2). */
+int cli_parse_opts(const char *verb, int argc, char **argv, const cli_opt *opts);
+#endif
