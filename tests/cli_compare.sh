@@ -1,5 +1,14 @@
 # pktlm compare on real data: two disjoint halves of requet/ (real vs real, the floor).
 source "$(dirname "$0")/cli.sh"
+# usage errors say what is wrong (exit 2); a folder without captures is an error (exit 1)
+"$PKTLM" compare "$PKTLM_TMP" 2>"$PKTLM_TMP/e1"; rc=$?
+check cli_compare_one_input test $rc -eq 2 -a -n "$(grep 'need two inputs' "$PKTLM_TMP/e1")"
+"$PKTLM" compare a b --header-bytes 300 2>"$PKTLM_TMP/e2"; rc=$?
+check cli_compare_bad_header_bytes test $rc -eq 2 -a -n "$(grep 'header-bytes' "$PKTLM_TMP/e2")"
+mkdir -p "$PKTLM_TMP/empty1" "$PKTLM_TMP/empty2"
+echo "not a capture" > "$PKTLM_TMP/empty1/README"; cp "$PKTLM_TMP/empty1/README" "$PKTLM_TMP/empty2/"
+"$PKTLM" compare "$PKTLM_TMP/empty1" "$PKTLM_TMP/empty2" 2>"$PKTLM_TMP/e3"; rc=$?
+check cli_compare_empty test $rc -eq 1 -a -n "$(grep 'REAL.*no capture files' "$PKTLM_TMP/e3")"
 R=${PKTLM_SHARED:+$PKTLM_SHARED/data/requet}
 if [ -z "$R" ] || [ ! -d "$R" ]; then skip cli_compare_requet_halves "no ../shared/data/requet"; exit 0; fi
 mapfile -t files < <(find "$R" -name '*.pcap' | sort)
@@ -17,3 +26,7 @@ if [ $rc -eq 0 ] && grep -q '"baseline_source": "real_first_half"' "$PKTLM_TMP/o
 "$PKTLM" compare "$PKTLM_TMP/h1" "$PKTLM_TMP/h1" --trees 5 --json "$PKTLM_TMP/self.json" >/dev/null 2>&1
 if grep -q '"l4_proto": {"synth": 0,' "$PKTLM_TMP/self.json" && grep -q '"pkt_size_a2b": {"synth": 0,' "$PKTLM_TMP/self.json" \
    && grep -A1 '"synth": {"mean": 0,' "$PKTLM_TMP/self.json" >/dev/null; then ok cli_compare_self_zero; else bad cli_compare_self_zero "nonzero distance of a capture to itself"; fi
+# --json - : the JSON object on stdout instead of the text summary
+"$PKTLM" compare "$PKTLM_TMP/h1" "$PKTLM_TMP/h2" --trees 5 --json - >"$PKTLM_TMP/stdout.json" 2>/dev/null
+if head -c 1 "$PKTLM_TMP/stdout.json" | grep -q '{' && grep -q '"peak_rss_bytes"' "$PKTLM_TMP/stdout.json" \
+   && ! grep -q 'Distances to REAL' "$PKTLM_TMP/stdout.json"; then ok cli_compare_json_stdout; else bad cli_compare_json_stdout "not JSON alone"; fi

@@ -9,6 +9,9 @@ $PKTLM generate --model $T/none.ckpt -o $T/x.pcap 2>$T/e; rc=$?
 check generate_missing_model test $rc -eq 1 -a -s $T/e
 check generate_no_output test ! -e $T/x.pcap
 $PKTLM generate --model $T/none.ckpt -o $T/x.pcap --timing replay 2>/dev/null; check generate_replay_needs_file test $? -eq 2
+$PKTLM generate --model $T/none.ckpt -o $T/x.pcap --timing model --timing-from $T/x 2>/dev/null; check generate_timing_from_model test $? -eq 2
+$PKTLM generate --model $T/none.ckpt -o $T/x.pcap --prompt-packets 3 2>/dev/null; check generate_prompt_k_needs_pcap test $? -eq 2
+$PKTLM generate --model $T/none.ckpt -o $T/x.pcap --flows 0 2>/dev/null; check generate_zero_flows test $? -eq 2
 $PKTLM finetune --help >/dev/null; check finetune_help test $? -eq 0
 $PKTLM finetune --task generate --data $T -o $T/y.ckpt 2>/dev/null; check finetune_needs_init test $? -eq 2
 $PKTLM finetune --task generate --init $T/none.ckpt --data $T -o $T/y.ckpt 2>/dev/null; check finetune_missing_init test $? -eq 1
@@ -44,7 +47,12 @@ check e2e_finetune test $? -eq 0
 $PKTLM generate --model $T/gen.ckpt -o $T/g.pcap --flows 12 --batch 4 --label udp --threads 1 >$T/out 2>$T/err; rc=$?
 check e2e_generate test $rc -eq 0 -a -s $T/g.pcap
 check e2e_summary grep -q "^TCP flows" $T/out
-$PKTLM generate --model $T/gen.ckpt -o $T/g.pcapng --pcapng --flows 4 --label nosuch 2>/dev/null; check e2e_bad_label test $? -eq 2
+$PKTLM generate --model $T/gen.ckpt -o $T/g.pcapng --pcapng --flows 4 --label nosuch 2>$T/e; rc=$?
+check e2e_bad_label test $rc -eq 2 -a -n "$(grep "labels (udp)" $T/e)"   # names the labels there are
+# --timing-from alone: replay timing from that capture; JSON with the re-read's shares
+$PKTLM generate --model $T/gen.ckpt -o $T/r.pcap --flows 4 --threads 1 --timing-from $T/a.pcap --json >$T/rj 2>/dev/null
+check e2e_timing_from test $? -eq 0 -a -s $T/r.pcap
+check e2e_json_fields grep -q '"flows_in_file":.*"tcp_handshake_frac":' $T/rj
 $PKTLM generate --model $T/gen.ckpt -o $T/j.pcap --flows 4 --json --threads 1 >$T/j 2>/dev/null
 check e2e_json grep -q '"tokens_per_s":' $T/j
 $PKTLM stats $T/g.pcap >/dev/null 2>&1; check e2e_rereads test $? -eq 0

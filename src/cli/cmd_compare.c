@@ -34,7 +34,7 @@ static const char *USAGE =
     "                     and TSTR is tested on the second halves.\n"
     "  --labels SPEC      flow labels for TSTR: 'folder' (default: the capture's parent\n"
     "                     folder name) or a CSV of File,Label rows (path or file name)\n"
-    "  --json FILE        write every number as JSON\n"
+    "  --json FILE        write every number as JSON ('-': on stdout, instead of the text)\n"
     "  --html FILE        write a self-contained HTML report with SVG plots\n"
     "  --header-bytes N   bytes from the IP header on for per-byte JSD (default 40)\n"
     "  --trees N          trees of the TSTR random forest (default 100)\n"
@@ -98,7 +98,11 @@ static int load_set(ff_set *s, char **inputs, int ninputs, const label_map *lm, 
     char **files;
     int nf;
     if (cli_expand_inputs("compare", inputs, ninputs, &files, &nf) != 0) return -1;
-    if (nf == 0) { cli_free_list(files, nf); cli_error("compare", "%s: no capture files found", what); return -1; }
+    if (nf == 0) {
+        cli_free_list(files, nf);
+        cli_error("compare", "%s (%s): no capture files found", what, ninputs == 1 ? inputs[0] : "--train");
+        return -1;
+    }
     progress pr;
     progress_init(&pr, what, "files", 1);
     int rc = 0;
@@ -113,7 +117,10 @@ static int load_set(ff_set *s, char **inputs, int ninputs, const label_map *lm, 
     }
     progress_end(&pr);
     cli_free_list(files, nf);
-    if (s->cnt.files_bad == s->cnt.files) { cli_error("compare", "%s: no capture could be read", what); rc = -1; }
+    if (s->cnt.files_bad == s->cnt.files) {
+        cli_error("compare", "%s (%s): no capture could be read", what, ninputs == 1 ? inputs[0] : "--train");
+        rc = -1;
+    }
     return rc;
 }
 
@@ -210,15 +217,6 @@ static double share(uint64_t a, uint64_t b) { return b ? 100.0 * (double)a / (do
 static void pr_pct(FILE *o, double v) { if (isnan(v)) fprintf(o, " %10s", "n/a"); else fprintf(o, " %9.2f%%", v); }
 
 static void jnum(FILE *o, double v) { if (isnan(v) || isinf(v)) fputs("null", o); else fprintf(o, "%.6g", v); }
-static void jstr(FILE *o, const char *s) {
-    fputc('"', o);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(o, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(o, "\\u%04x", *s);
-        else fputc(*s, o);
-    }
-    fputc('"', o);
-}
 
 /* Bin names of the categorical fields, for bar charts. */
 static void bin_name(int field, int b, char *buf, size_t n) {
@@ -411,8 +409,8 @@ static void json_side_counts(FILE *o, const fid_side *s) {
 }
 
 static void write_json(FILE *o, const report *r) {
-    fputs("{\n  \"real\": ", o); jstr(o, r->real_arg);
-    fputs(",\n  \"synth\": ", o); jstr(o, r->synth_arg);
+    fputs("{\n  \"real\": ", o); cli_json_str(o, r->real_arg);
+    fputs(",\n  \"synth\": ", o); cli_json_str(o, r->synth_arg);
     fprintf(o, ",\n  \"baseline_source\": \"%s\",\n  \"baseline_source_flows\": %zu,\n", r->has_train ? "train" : "real_first_half", r->bsrc->n);
     fputs("  \"sides\": {", o);
     for (int s = 0; s < NSIDE; s++) { fprintf(o, "%s\n    \"%s\": ", s ? "," : "", side_name[s]); json_side_counts(o, &r->side[s]); }
@@ -446,7 +444,7 @@ static void write_json(FILE *o, const report *r) {
     if (!r->labelled) fputs("null", o);
     else {
         fprintf(o, "{\n    \"test\": \"%s\",\n    \"labels\": [", r->has_train ? "real" : "real_second_half");
-        for (int i = 0; i < r->nnames; i++) { if (i) fputs(", ", o); jstr(o, r->names[i]); }
+        for (int i = 0; i < r->nnames; i++) { if (i) fputs(", ", o); cli_json_str(o, r->names[i]); }
         fputs("]", o);
         for (int s = 0; s < NSIDE; s++) {
             const tstr_result *t = &r->tstr[s];
@@ -478,7 +476,7 @@ static void write_json(FILE *o, const report *r) {
             fprintf(o, ",\n    \"%s\": {\"flows\": %zu, \"exact\": %zu, \"near\": %zu, \"addresses\": %zu, \"train_addresses\": %zu, "
                     "\"flows_with_train_address\": %zu, \"examples\": [", side_name[s], m->flows, m->exact, m->near, m->addrs, m->addrs_in_train,
                     m->flows_with_train_addr);
-            for (int i = 0; i < m->nleaked; i++) { if (i) fputs(", ", o); jstr(o, m->leaked[i]); }
+            for (int i = 0; i < m->nleaked; i++) { if (i) fputs(", ", o); cli_json_str(o, m->leaked[i]); }
             fputs("]}", o);
         }
         fputs("\n  }", o);
@@ -502,7 +500,7 @@ static void write_html(FILE *o, report *r) {
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pktlm compare</title>\n<style>"
           "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}"
           "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}th{background:#f3f3f3}"
-          "svg{display:block;margin:1em 0}.note{color:#666;font-size:90%}</style></head><body>\n<h1>pktlm compare</h1>\n<p>REAL: <code>", o);
+          "svg{display:block;margin:1em 0}code{font-family:monospace,monospace}.note{color:#666;font-size:90%}</style></head><body>\n<h1>pktlm compare</h1>\n<p>REAL: <code>", o);
     svg_text(o, r->real_arg);
     fprintf(o, "</code> (%llu flows, %llu packets)<br>SYNTH: <code>", (unsigned long long)sd[S_REAL].flows, (unsigned long long)sd[S_REAL].packets);
     svg_text(o, r->synth_arg);
@@ -615,7 +613,7 @@ static void write_html(FILE *o, report *r) {
         char *ln[3] = { "SYNTH", "replay", "sampler" };
         int n = r->dist[S_SYNTH].hdr_len;
         if (ys[1] && ys[2] && r->dist[S_REPLAY].hdr_len == n && r->dist[S_SAMPLER].hdr_len == n)
-            svg_lines(o, "JSD to REAL per header byte position", "byte offset from the IP header", "JSD", ln, 3, ys, n);
+            svg_lines(o, "JSD to REAL per header byte position", "byte offset from the IP header", "JSD", ln, 3, ys, n, S_SYNTH);
     }
     fprintf(o, "<p class=\"note\">pktlm compare, %.2f s, peak RSS %.1f MB.</p>\n</body></html>\n", r->seconds, r->rss / 1e6);
 }
@@ -653,14 +651,27 @@ int cmd_compare(int argc, char **argv) {
         case 'j': json_path = optarg; break;
         case 'H': html_path = optarg; break;
         case 'l': labels = optarg; break;
-        case 'b': if (cli_long("compare", "--header-bytes", optarg, &hdr) || hdr < 0 || hdr > 255) { free(train_args); return 2; } break;
-        case 'T': if (cli_long("compare", "--trees", optarg, &trees) || trees < 1) { free(train_args); return 2; } break;
+        case 'b':
+            if (cli_long("compare", "--header-bytes", optarg, &hdr)) { free(train_args); return 2; }
+            if (hdr < 0 || hdr > 255) { free(train_args); return cli_error("compare", "--header-bytes: 0 to 255"), 2; }
+            break;
+        case 'T':
+            if (cli_long("compare", "--trees", optarg, &trees)) { free(train_args); return 2; }
+            if (trees < 1) { free(train_args); return cli_error("compare", "--trees: at least 1"), 2; }
+            break;
         case 's': if (cli_long("compare", "--seed", optarg, &seed)) { free(train_args); return 2; } break;
         case 'h': fputs(USAGE, stdout); free(train_args); return 0;
         default: fputs(USAGE, stderr); free(train_args); return 2;
         }
     }
-    if (argc - optind != 2) { fputs(USAGE, stderr); free(train_args); return 2; }
+    if (argc - optind != 2) {
+        cli_error("compare", "need two inputs, REAL and SYNTH (got %d)", argc - optind);
+        fputs(USAGE, stderr);
+        free(train_args);
+        return 2;
+    }
+    /* --json - : the JSON on stdout instead of the text summary */
+    int json_stdout = json_path && !strcmp(json_path, "-");
     double t0 = now_sec();
     label_map lm = { 0 };
     int use_csv = strcmp(labels, "folder") != 0;
@@ -676,9 +687,9 @@ int cmd_compare(int argc, char **argv) {
     for (int s = 0; s < NSIDE; s++) r.set[s] = &sets[s];
     ff_set *train = &sets[NSIDE], *bsrc_half = &sets[NSIDE + 1], *test_half = &sets[NSIDE + 2];
     int rc = 0;
-    if (load_set(r.set[S_REAL], &argv[optind], 1, &lm, use_csv, "real") ||
-        load_set(r.set[S_SYNTH], &argv[optind + 1], 1, &lm, use_csv, "synth") ||
-        (ntrain && load_set(train, train_args, ntrain, &lm, use_csv, "train"))) { rc = 1; goto done; }
+    if (load_set(r.set[S_REAL], &argv[optind], 1, &lm, use_csv, "REAL") ||
+        load_set(r.set[S_SYNTH], &argv[optind + 1], 1, &lm, use_csv, "SYNTH") ||
+        (ntrain && load_set(train, train_args, ntrain, &lm, use_csv, "TRAIN"))) { rc = 1; goto done; }
     {
         ff_set *all[3] = { r.set[S_REAL], r.set[S_SYNTH], train };
         unify_labels(all, 3, &r.names, &r.nnames);
@@ -713,8 +724,9 @@ int cmd_compare(int argc, char **argv) {
     }
     r.seconds = now_sec() - t0;
     r.rss = peak_rss_bytes();
-    print_text(stdout, &r);
-    if (json_path && write_out(json_path, json_adapter, &r)) rc = 1;
+    if (json_stdout) write_json(stdout, &r);
+    else print_text(stdout, &r);
+    if (json_path && !json_stdout && write_out(json_path, json_adapter, &r)) rc = 1;
     if (html_path && write_out(html_path, write_html, &r)) rc = 1;
     for (int s = 0; s < NSIDE; s++) {
         fid_side_free(&r.side[s]);

@@ -42,11 +42,13 @@ static void usage(FILE *f) {
         "  --clients N          16 synthetic client hosts  --window S  10 (seconds)\n"
         "  --timing model|replay --timing-from REAL.pcap   inter-arrival times from the model's\n"
         "                       time tokens (default) or drawn from REAL.pcap's within-flow gaps\n"
+        "                       (--timing-from alone implies replay)\n"
         "  --json               summary as JSON on stdout\n"
         "  --quiet\n");
 }
 
-static int parse_label(const char *v, const char *model_path, int *out) {
+/* 0 ok; -1 with a message in msg (what was wrong, and which labels exist). */
+static int parse_label(const char *v, const char *model_path, int *out, char *msg, size_t msglen) {
     if (!strcmp(v, "none")) { *out = -1; return 0; }
     char *e;
     long n = strtol(v, &e, 10);
@@ -57,18 +59,29 @@ static int parse_label(const char *v, const char *model_path, int *out) {
     train_state st;
     uint64_t np;
     char err[512], path[700], line[512];
-    if (ckpt_peek(model_path, &c, &st, &np, err, sizeof err) != 0) return -1;
+    if (ckpt_peek(model_path, &c, &st, &np, err, sizeof err) != 0) { snprintf(msg, msglen, "%s", err); return -1; }
     snprintf(path, sizeof path, "%s/labels.txt", st.data_dir);
     FILE *f = fopen(path, "r");
-    if (!f) return -1;
+    if (!f) {
+        snprintf(msg, msglen, "a label name needs the labels.txt of the model's corpus, %.400s: cannot read it (give the label's index instead)", path);
+        return -1;
+    }
     int k = 0, found = -1;
-    while (found < 0 && fgets(line, sizeof line, f)) {
+    size_t ml = 0;
+    msg[0] = 0;
+    while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = 0;
-        if (!strcmp(line, v)) found = k;
+        if (found < 0 && !strcmp(line, v)) found = k;
+        if (ml < msglen) ml += (size_t)snprintf(msg + ml, msglen - ml, "%s%s", k ? ", " : "the model's labels (", line);
         k++;
     }
     fclose(f);
-    if (found < 0) return -1;
+    if (found < 0) {
+        char known[400];
+        snprintf(known, sizeof known, "%s", k ? msg : "the model's corpus has no labels (");
+        snprintf(msg, msglen, "not a label of the model's corpus; %s)", known);
+        return -1;
+    }
     *out = found;
     return 0;
 }
@@ -78,7 +91,7 @@ int cmd_generate(int argc, char **argv) {
     gen_opts o;
     gen_defaults(&o);
     const char *V = "generate", *label = NULL;
-    int json = 0;
+    int json = 0, timing_set = 0, timing_from_only = 0, prompt_k_set = 0, flows_set = 0, packets_set = 0, tokens_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -90,9 +103,9 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--model")) NEXT_S(o.model_path);
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) NEXT_S(o.out_path);
         else if (!strcmp(a, "--label")) NEXT_S(label);
-        else if (!strcmp(a, "--flows")) NEXT_L(o.flows);
-        else if (!strcmp(a, "--packets")) NEXT_L(o.packets);
-        else if (!strcmp(a, "--tokens")) NEXT_L(o.tokens);
+        else if (!strcmp(a, "--flows")) { NEXT_L(o.flows); flows_set = 1; }
+        else if (!strcmp(a, "--packets")) { NEXT_L(o.packets); packets_set = 1; }
+        else if (!strcmp(a, "--tokens")) { NEXT_L(o.tokens); tokens_set = 1; }
         else if (!strcmp(a, "--max-len")) NEXT_L(o.max_len);
         else if (!strcmp(a, "--temperature")) NEXT_D(o.temperature);
         else if (!strcmp(a, "--top-k")) NEXT_L(o.top_k);
@@ -101,7 +114,7 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--batch")) NEXT_L(o.batch);
         else if (!strcmp(a, "--threads")) NEXT_L(o.threads);
         else if (!strcmp(a, "--prompt-pcap")) NEXT_S(o.prompt_pcap);
-        else if (!strcmp(a, "--prompt-packets")) NEXT_L(o.prompt_packets);
+        else if (!strcmp(a, "--prompt-packets")) { NEXT_L(o.prompt_packets); prompt_k_set = 1; }
         else if (!strcmp(a, "--payload")) NEXT_L(o.prompt_payload);
         else if (!strcmp(a, "--max-bytes")) NEXT_L(o.prompt_max_bytes);
         else if (!strcmp(a, "--pcapng")) o.pcapng = 1;
@@ -111,9 +124,10 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--timing")) {
             if (!val || (strcmp(val, "model") && strcmp(val, "replay"))) return cli_error(V, "--timing: model or replay"), 2;
             o.timing = !strcmp(val, "replay") ? GEN_TIMING_REPLAY : GEN_TIMING_MODEL;
+            timing_set = 1;
             i++;
         }
-        else if (!strcmp(a, "--timing-from")) NEXT_S(o.timing_from);
+        else if (!strcmp(a, "--timing-from")) { NEXT_S(o.timing_from); timing_from_only = 1; }
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--bf16")) o.bf16 = 1;
         else if (!strcmp(a, "--full")) o.full = 1;
@@ -124,12 +138,20 @@ int cmd_generate(int argc, char **argv) {
 #undef NEXT_S
     }
     if (!o.model_path || !o.out_path) { cli_error(V, "need --model GEN.ckpt and -o OUT.pcap"); usage(stderr); return 2; }
+    if (flows_set && o.flows < 1) return cli_error(V, "--flows must be at least 1"), 2;
+    if (packets_set && o.packets < 1) return cli_error(V, "--packets must be at least 1"), 2;
+    if (tokens_set && o.tokens < 1) return cli_error(V, "--tokens must be at least 1"), 2;
     if (o.batch < 1 || o.flows < 0 || o.packets < 0 || o.tokens < 0 || o.temperature < 0 || o.top_k < 0 ||
         o.top_p <= 0 || o.top_p > 1 || o.prompt_packets < 1 || o.window_s < 0 || o.max_len < 0)
         return cli_error(V, "invalid option values (see --help)"), 2;
+    /* --timing-from alone means replay; with --timing model it would be silently unused */
+    if (timing_from_only && !timing_set) o.timing = GEN_TIMING_REPLAY;
+    if (timing_from_only && o.timing == GEN_TIMING_MODEL) return cli_error(V, "--timing-from goes with --timing replay, not --timing model"), 2;
+    if (prompt_k_set && !o.prompt_pcap) return cli_error(V, "--prompt-packets needs --prompt-pcap"), 2;
     if (o.timing == GEN_TIMING_REPLAY && !o.timing_from) return cli_error(V, "--timing replay needs --timing-from REAL.pcap"), 2;
-    if (label && parse_label(label, o.model_path, &o.label) != 0)
-        return cli_error(V, "--label %s: not a label index or name of the model's corpus", label), 2;
+    char lmsg[512];
+    if (label && parse_label(label, o.model_path, &o.label, lmsg, sizeof lmsg) != 0)
+        return cli_error(V, "--label %s: %s", label, lmsg), 2;
 
     if (gen_run(&o) != 0) return cli_error(V, "%s", o.err);
 
@@ -150,32 +172,38 @@ int cmd_generate(int argc, char **argv) {
     double tps = o.secs > 0 ? o.sampled / o.secs : 0;
     double in = t->in ? (double)t->in : 1, ntcp = tcp ? (double)tcp : 1;
     if (json) {
-        printf("{\"output\":\"%s\",\"flows\":%llu,\"packets_decoded\":%llu,\"packets_written\":%llu,"
+        printf("{\"output\":");
+        cli_json_str(stdout, o.out_path);
+        printf(",\"flows\":%llu,\"flows_in_file\":%zu,\"packets_decoded\":%llu,\"packets_written\":%llu,"
                "\"dropped\":%llu,\"repaired\":%llu,\"dropped_frac\":%.6f,\"repaired_frac\":%.6f,"
                "\"drop_version\":%llu,\"drop_proto\":%llu,\"drop_short\":%llu,"
-               "\"fix_length\":%llu,\"fix_doff\":%llu,\"fix_options\":%llu,\"fix_frag\":%llu,\"fix_ttl\":%llu,\"fix_ports\":%llu,"
+               "\"fix_length\":%llu,\"fix_doff\":%llu,\"fix_options\":%llu,\"fix_cut\":%llu,\"fix_frag\":%llu,\"fix_ttl\":%llu,\"fix_ports\":%llu,"
                "\"cut_at_context\":%llu,\"stray_tokens\":%llu,"
                "\"tcp_flows\":%llu,\"tcp_handshake\":%llu,\"tcp_seq_ack_ok\":%llu,\"tcp_both\":%llu,"
+               "\"tcp_handshake_frac\":%.6f,\"tcp_seq_ack_ok_frac\":%.6f,\"tcp_both_frac\":%.6f,"
                "\"tokens_sampled\":%llu,\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"batch\":%d,\"threads\":%d,\"bf16\":%d}\n",
-               o.out_path, (unsigned long long)o.ds.seqs, (unsigned long long)o.ds.packets, (unsigned long long)t->written,
+               (unsigned long long)o.ds.seqs, s.n, (unsigned long long)o.ds.packets, (unsigned long long)t->written,
                (unsigned long long)t->dropped, (unsigned long long)t->repaired, t->dropped / in, t->repaired / in,
                (unsigned long long)t->drop_version, (unsigned long long)t->drop_proto, (unsigned long long)t->drop_short,
                (unsigned long long)t->fix_length, (unsigned long long)t->fix_doff, (unsigned long long)t->fix_options,
-               (unsigned long long)t->fix_frag, (unsigned long long)t->fix_ttl, (unsigned long long)t->fix_ports,
+               (unsigned long long)t->fix_cut, (unsigned long long)t->fix_frag, (unsigned long long)t->fix_ttl, (unsigned long long)t->fix_ports,
                (unsigned long long)o.ds.cut_ctx, (unsigned long long)o.ds.stray,
                (unsigned long long)tcp, (unsigned long long)hs, (unsigned long long)seq, (unsigned long long)both,
+               hs / ntcp, seq / ntcp, both / ntcp,
                (unsigned long long)o.sampled, o.secs, tps, o.batch, nn_threads(), o.bf16);
     } else if (!o.quiet) {
-        printf("wrote %s: %llu packets in %llu flows (%llu flows in the file)\n", o.out_path, (unsigned long long)t->written,
-               (unsigned long long)o.ds.seqs, (unsigned long long)s.n);
+        printf("wrote %s: %llu packets in %llu flows", o.out_path, (unsigned long long)t->written, (unsigned long long)o.ds.seqs);
+        if (s.n != o.ds.seqs)   /* a flow table splits at idle timeouts, RST/FIN and a SYN on a closed tuple */
+            printf(" (read back as %llu flows: idle timeouts, RST/FIN and reused tuples split some)", (unsigned long long)s.n);
+        printf("\n");
         printf("decoded   %llu packets; %llu flows cut at the context (last packet dropped), %llu stray tokens\n",
                (unsigned long long)o.ds.packets, (unsigned long long)o.ds.cut_ctx, (unsigned long long)o.ds.stray);
         printf("dropped   %llu (%.2f%%): version %llu, protocol %llu, short %llu\n", (unsigned long long)t->dropped,
                100 * t->dropped / in, (unsigned long long)t->drop_version, (unsigned long long)t->drop_proto,
                (unsigned long long)t->drop_short);
-        printf("repaired  %llu (%.2f%%): length %llu, doff %llu, options %llu, frag %llu, ttl %llu, ports %llu\n",
+        printf("repaired  %llu (%.2f%%): length %llu, doff %llu, options %llu, cut options %llu, frag %llu, ttl %llu, ports %llu\n",
                (unsigned long long)t->repaired, 100 * t->repaired / in, (unsigned long long)t->fix_length,
-               (unsigned long long)t->fix_doff, (unsigned long long)t->fix_options, (unsigned long long)t->fix_frag,
+               (unsigned long long)t->fix_doff, (unsigned long long)t->fix_options, (unsigned long long)t->fix_cut, (unsigned long long)t->fix_frag,
                (unsigned long long)t->fix_ttl, (unsigned long long)t->fix_ports);
         printf("TCP flows %llu: handshake %.1f%%, seq/ack consistent %.1f%%, both %.1f%%\n", (unsigned long long)tcp,
                100 * hs / ntcp, 100 * seq / ntcp, 100 * both / ntcp);

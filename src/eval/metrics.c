@@ -74,9 +74,14 @@ static void xml_text(FILE *f, const char *s) {
 
 void cm_svg(FILE *f, const long *cm, int C, char **names, const char *title) {
     int cell = C > 20 ? 18 : C > 10 ? 26 : 40, lab = 140, top = 40;
-    int W = lab + C * cell + 20, H = top + C * cell + lab;
-    if (W < lab + 600) W = lab + 600;   /* room for the title */
     char b[32];
+    size_t longest = 1;                 /* column labels hang below the matrix, slanted */
+    for (int k = 0; k < C; k++) { size_t l = strlen(nm(names, k, b)); if (l > longest) longest = l; }
+    int W = lab + C * cell + 20, H = top + C * cell + 16 + (int)(longest * 6);
+    if (H > top + C * cell + lab) H = top + C * cell + lab;
+    /* room for the title (~7 px a character at 13 px) */
+    int tw = lab + 7 * (int)(strlen(title ? title : "confusion matrix") + 50);
+    if (W < tw) W = tw;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"11\">\n", W, H);
     fprintf(f, "<text x=\"%d\" y=\"18\" font-size=\"13\">", lab);
     xml_text(f, title ? title : "confusion matrix");

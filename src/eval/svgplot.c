@@ -26,10 +26,10 @@ static void frame(FILE *f, const char *title) {
     fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", ML, MT, W - ML - MR, H - MT - MB);
 }
 
-static void legend(FILE *f, char **names, int ns) {
+static void legend(FILE *f, char **names, int ns, int color0) {
     for (int k = 0; k < ns; k++) {
         int y = MT + 10 + k * 16;
-        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"4\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">", W - MR + 10, y, svg_colors[k % 6], W - MR + 26, y + 5);
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"4\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">", W - MR + 10, y, svg_colors[(color0 + k) % 6], W - MR + 26, y + 5);
         svg_text(f, names[k]);
         fputs("</text>\n", f);
     }
@@ -54,13 +54,20 @@ void svg_cdf(FILE *f, const char *title, const char *xlabel, int logx, const svg
     if (logx) { if (!isfinite(minpos)) minpos = 1; lo = log10(minpos); hi = hi > 0 ? log10(hi) : lo + 1; }
     if (hi <= lo) hi = lo + 1;
     int pw = W - ML - MR, ph = H - MT - MB;
-    for (int t = 0; t <= 4; t++) {   /* ticks */
-        double xv = lo + (hi - lo) * t / 4;
+    /* x ticks: on a log axis spanning two decades or more, at whole decades (1e-04, 0.01,
+     * 1, 100: values a reader can place); otherwise five evenly spaced */
+    int dec = logx && hi - lo >= 2;
+    double d0 = ceil(lo - 1e-9), dstep = ceil((hi - lo) / 6);
+    for (int t = 0; t <= (dec ? 64 : 4); t++) {
+        double xv = dec ? d0 + t * dstep : lo + (hi - lo) * t / 4;
+        if (xv > hi + 1e-9) break;
         char b[32];
         fmt_tick(b, sizeof b, logx ? pow(10, xv) : xv);
-        int x = ML + pw * t / 4;
+        int x = (int)(ML + (xv - lo) / (hi - lo) * pw + 0.5);
         fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
                 x, MT, x, MT + ph, x, MT + ph + 14, b);
+    }
+    for (int t = 0; t <= 4; t++) {   /* y ticks: the CDF */
         int y = MT + ph - ph * t / 4;
         fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.2f</text>\n",
                 ML, y, ML + pw, y, ML - 4, y + 4, t / 4.0);
@@ -90,7 +97,7 @@ void svg_cdf(FILE *f, const char *title, const char *xlabel, int logx, const svg
         fputs("\"/>\n", f);
         free(v);
     }
-    legend(f, names, ns < 16 ? ns : 16);
+    legend(f, names, ns < 16 ? ns : 16, 0);
     fputs("</svg>\n", f);
 }
 
@@ -106,6 +113,9 @@ void svg_bars(FILE *f, const char *title, char **cats, int ncat, char **series, 
                 ML, y, ML + pw, y, ML - 4, y + 4, mx * t / 4);
     }
     double gw = ncat ? (double)pw / ncat : pw, bw = gw * 0.8 / (ns ? ns : 1);
+    /* labels wider than their group (about 6 px a character) are drawn slanted */
+    int rotate = 0;
+    for (int c = 0; c < ncat; c++) if (strlen(cats[c]) * 6.0 > gw) rotate = 1;
     for (int c = 0; c < ncat; c++) {
         for (int k = 0; k < ns; k++) {
             double v = share[k * ncat + c], h = v / mx * ph;
@@ -115,15 +125,17 @@ void svg_bars(FILE *f, const char *title, char **cats, int ncat, char **series, 
             fprintf(f, " %s: %.4f</title></rect>\n", cats[c], v);
         }
         int x = (int)(ML + c * gw + gw / 2), y = MT + ph + 12;
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"%d\">", x, y, ncat > 12 ? 8 : 10);
+        if (rotate) fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"9\" transform=\"rotate(-30 %d %d)\">", x + 3, y, x + 3, y);
+        else fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"%d\">", x, y, ncat > 12 ? 8 : 10);
         svg_text(f, cats[c]);
         fputs("</text>\n", f);
     }
-    legend(f, series, ns);
+    legend(f, series, ns, 0);
     fputs("</svg>\n", f);
 }
 
-void svg_lines(FILE *f, const char *title, const char *xlabel, const char *ylabel, char **series, int ns, const double *const *y, int n) {
+void svg_lines(FILE *f, const char *title, const char *xlabel, const char *ylabel, char **series, int ns, const double *const *y, int n,
+               int color0) {
     frame(f, title);
     int pw = W - ML - MR, ph = H - MT - MB;
     double mx = 0;
@@ -141,10 +153,10 @@ void svg_lines(FILE *f, const char *title, const char *xlabel, const char *ylabe
     svg_text(f, ylabel);
     fputs("</text>\n", f);
     for (int k = 0; k < ns; k++) {
-        fprintf(f, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"%s\" points=\"", svg_colors[k % 6]);
+        fprintf(f, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"%s\" points=\"", svg_colors[(color0 + k) % 6]);
         for (int i = 0; i < n; i++) fprintf(f, "%.1f,%.1f ", ML + (n > 1 ? (double)i / (n - 1) : 0) * pw, MT + ph - y[k][i] / mx * ph);
         fputs("\"/>\n", f);
     }
-    legend(f, series, ns);
+    legend(f, series, ns, color0);
     fputs("</svg>\n", f);
 }

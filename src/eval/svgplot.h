@@ -11,8 +11,10 @@ typedef struct { const char *name; const double *v; size_t n; } svg_series;
 void svg_cdf(FILE *f, const char *title, const char *xlabel, int logx, const svg_series *s, int ns);
 /* Grouped bars: share[k * ncat + c] is the share of category c in series k. */
 void svg_bars(FILE *f, const char *title, char **cats, int ncat, char **series, int ns, const double *share);
-/* Line plot of y[k][i] against position i (e.g. per-byte JSD). */
-void svg_lines(FILE *f, const char *title, const char *xlabel, const char *ylabel, char **series, int ns, const double *const *y, int n);
+/* Line plot of y[k][i] against position i (e.g. per-byte JSD). Series k is drawn in
+ * svg_colors[color0 + k], so a plot without REAL keeps the other plots' colours. */
+void svg_lines(FILE *f, const char *title, const char *xlabel, const char *ylabel, char **series, int ns, const double *const *y, int n,
+               int color0);
 /* Escape text for XML/HTML. */
 void svg_text(FILE *f, const char *s);
 extern const char *const svg_colors[6];

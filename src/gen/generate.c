@@ -51,7 +51,9 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
             else allowed[128] = allowed[129] = 1;
         } else {
             for (int b = 0; b < 256; b++) allowed[b] = 1;
-            /* a packet ends only after its headers (IP, and TCP by its data offset, or 8 bytes) */
+            /* a packet ends only after its headers: IP, and 20 bytes of TCP or 8 of UDP/ICMP.
+             * TCP options may be cut (the writer completes them): header-only captures with a
+             * short snaplen cut SYN options, and a model trained on them ends packets there */
             if (g->nbytes >= g->min_len) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
         }
         break;
@@ -84,7 +86,6 @@ void gen_gram_push(gen_gram *g, int t) {
                 if (g->npkts == 1) g->flow_proto = t;
                 g->min_len = g->ihl + (t == 6 ? 20 : 8);
             }
-            if (g->proto == 6 && n == g->ihl + 12 && (t >> 4) > 5) g->min_len = g->ihl + (t >> 4) * 4;
             g->nbytes++;
         }
         break;

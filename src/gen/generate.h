@@ -21,8 +21,9 @@
  *   then bytes: the first byte's version nibble is 4 or 6, the protocol byte (IPv4 byte 9,
  *   IPv6 byte 6) TCP, UDP or ICMP/ICMPv6 (the writer drops the rest), after the first packet
  *   the flow's version and protocol (a flow is one 5-tuple), an ICMP type is echo, and
- *   the headers (IP, then TCP by its data offset or 8 bytes) are complete before PKT or
- *   EOS may follow. BOS, PAD and label tokens never
+ *   the fixed headers (IP, then 20 bytes of TCP or 8 of UDP/ICMP) are complete before PKT
+ *   or EOS may follow (TCP options may be cut, as a short snaplen cuts them; the trace
+ *   writer completes them). BOS, PAD and label tokens never
  *   appear inside a sequence. */
 typedef struct {
     int pos;          /* tokens so far */

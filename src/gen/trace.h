@@ -4,8 +4,9 @@
  * payload bytes), a direction, a flow number and a time. Those bytes may be inconsistent.
  * The trace writer turns them into packets every tool accepts:
  *   - repairs what has one unambiguous fix (length fields, TCP data offset below 5,
- *     unparseable TCP options -> NOPs, fragment bits, TTL 0) and drops the rest (IP version
- *     other than 4/6, protocols other than TCP/UDP/ICMP/ICMPv6, headers cut short);
+ *     unparseable TCP options -> NOPs, TCP options cut short -> end of list, fragment bits,
+ *     TTL 0) and drops the rest (IP version other than 4/6, protocols other than
+ *     TCP/UDP/ICMP/ICMPv6, IP header or fixed TCP/UDP/ICMP header cut short);
  *   - pads the payload up to the IP total length the model asked for (zeros), capped at
  *     the MTU, so packet sizes follow the model while every length field is consistent;
  *   - gives every flow consistent endpoints from a documented synthetic pool, fixed
@@ -41,6 +42,7 @@ typedef struct {
     uint64_t drop_version, drop_proto, drop_short;
     /* repair kinds (a packet may have several) */
     uint64_t fix_length, fix_doff, fix_options, fix_frag, fix_ttl, fix_ports, fix_padded;
+    uint64_t fix_cut;       /* TCP header cut inside its options: completed with zeros (end of list) */
     uint64_t flows;
 } trace_stats;
 
