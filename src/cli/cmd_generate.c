@@ -78,7 +78,7 @@ static int parse_label(const char *v, const char *model_path, int *out, char *ms
     fclose(f);
     if (found < 0) {
         char known[400];
-        snprintf(known, sizeof known, "%s", k ? msg : "the model's corpus has no labels (");
+        snprintf(known, sizeof known, "%.399s", k ? msg : "the model's corpus has no labels (");
         snprintf(msg, msglen, "not a label of the model's corpus; %s)", known);
         return -1;
     }
