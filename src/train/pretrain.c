@@ -321,6 +321,14 @@ int pretrain_run(pretrain_opts *o) {
     if (access(path, R_OK) == 0) {
         if (data_open(&va, path, st.batch, st.seq_len, st.pack, 0, 0, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
         have_val = 1;
+        /* a val.tok from another prep run would index the embedding with ids it does not have */
+        const shard *a = &tr.sh, *b = &va.sh;
+        if (a->vocab_size != b->vocab_size || a->pad_id != b->pad_id || a->bos_id != b->bos_id || a->eos_id != b->eos_id ||
+            a->n_labels != b->n_labels || a->label_base != b->label_base) {
+            fail(o, "%s does not belong with train.tok: vocabulary %d tokens, %d labels (train.tok: %d tokens, %d labels); "
+                    "were they written by the same `pktlm prep`?", path, b->vocab_size, b->n_labels, a->vocab_size, a->n_labels);
+            goto done;
+        }
     } else if (!o->quiet) fprintf(stderr, "pktlm pretrain: %s missing: no validation loss\n", path);
     unigram_baseline(&tr.sh, have_val ? &va.sh : NULL, &o->unigram_bits, &o->unigram_val_bits);
     int val_batches = o->val_batches > 0 ? o->val_batches : 20;
