@@ -81,3 +81,8 @@ mkdir -p "$T/q\"d"; cp $C/*.tok "$T/q\"d/"
 "$PKTLM" pretrain --data "$T/q\"d" --layers 1 --d-model 16 --heads 2 --ctx 16 --batch 2 --steps 1 --threads 1 --quiet -o "$T/q.ckpt" 2>/dev/null
 "$PKTLM" info --json "$T/q.ckpt" > "$T/q.json"
 check info_json_escapes_path grep -q 'q\\"d",' "$T/q.json"
+
+# -o naming a directory is refused before training, not when the checkpoint is written at the end
+mkdir -p "$T/outdir"
+"$PKTLM" pretrain --data $C --layers 1 --d-model 16 --heads 2 --ctx 16 --steps 1 -o "$T/outdir" 2>"$T/o.err"; rc=$?
+check pretrain_out_is_dir test $rc -eq 1 -a -n "$(grep -l 'outdir: is a directory' "$T/o.err")" -a ! -e "$T/outdir.csv"

@@ -231,6 +231,12 @@ int pretrain_run(pretrain_opts *o) {
     char path[1200], err[512], csv[1200], svg[1200];
     memset(&st, 0, sizeof st);
     if (!o->out_path) return fail(o, "no output checkpoint (-o MODEL.ckpt)");
+    /* found out now, not when the first checkpoint is written at the end of the run */
+    struct stat ob;
+    size_t ol = strlen(o->out_path);
+    if (ol == 0 || o->out_path[ol - 1] == '/' || (stat(o->out_path, &ob) == 0 && S_ISDIR(ob.st_mode)))
+        return fail(o, "%s: is a directory; -o names the checkpoint file (e.g. %s%smodel.ckpt)", o->out_path, o->out_path,
+                    ol && o->out_path[ol - 1] == '/' ? "" : "/");
 
     /* 1. model and training state: from the checkpoint or from the options */
     if (o->resume_path) {
@@ -345,7 +351,7 @@ int pretrain_run(pretrain_opts *o) {
     side_path(svg, sizeof svg, o->out_path, ".svg");
     if (o->resume_path) csv_truncate(csv, (long)st.step);
     FILE *log = fopen(csv, o->resume_path ? "a" : "w");
-    if (!log) { fail(o, "%s: %s", csv, strerror(errno)); goto done; }
+    if (!log) { fail(o, "cannot write the training log %s: %s", csv, strerror(errno)); goto done; }
     if (!o->resume_path) fputs(CSV_HEADER, log);
     fflush(log);
 
