@@ -86,3 +86,7 @@ check info_json_escapes_path grep -q 'q\\"d",' "$T/q.json"
 mkdir -p "$T/outdir"
 "$PKTLM" pretrain --data $C --layers 1 --d-model 16 --heads 2 --ctx 16 --steps 1 -o "$T/outdir" 2>"$T/o.err"; rc=$?
 check pretrain_out_is_dir test $rc -eq 1 -a -n "$(grep -l 'outdir: is a directory' "$T/o.err")" -a ! -e "$T/outdir.csv"
+
+# options --resume cannot honour are named, not dropped silently
+"$PKTLM" pretrain --resume "$T/m.ckpt" --steps 3 --batch 16 --quiet -o "$T/m3.ckpt" 2>"$T/w.err"; rc=$?
+check resume_warns_ignored test $rc -eq 0 -a -n "$(grep -l 'ignoring --batch' "$T/w.err")"

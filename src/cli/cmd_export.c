@@ -20,7 +20,7 @@ static const char *USAGE =
     "  netssm  OUT_DIR/{train,val,test}.jsonl, {\"text\": \"<|label|> b0 b1 ... <|pkt|> ...\"}\n"
     "  pcap    OUT_DIR/{train,val,test}.pcap: the decoded packets (raw IP)\n"
     "  --split train|val|test|all   (default all)\n"
-    "  --packets K                  at most K packets per sequence (text formats)\n";
+    "  --packets K                  at most K packets per sequence (text formats; 0 = all)\n";
 
 static int write_text(const char *path, int fmt, const shard *s, char **labels, int maxp, export_counts *c) {
     char tmp[4300];
