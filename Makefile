@@ -24,6 +24,7 @@ LIB_SRC  = $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRC  = $(sort $(wildcard src/cli/*.c))
 TEST_SRC = $(sort $(wildcard tests/test_*.c))
 HDRS     = $(wildcard src/*/*.h) tests/test.h
+TEST_HDRS = $(wildcard tests/*.h)
 
 REL = build/rel
 SAN = build/san
@@ -61,10 +62,10 @@ pktlm-san: $(CLI_OBJ_SAN) $(SAN)/libpktlm.a
 san: pktlm-san
 
 # Tests link libpcap as the independent cross-check of our reader.
-$(REL)/tests/%: tests/%.c $(REL)/libpktlm.a $(HDRS)
+$(REL)/tests/%: tests/%.c $(REL)/libpktlm.a $(HDRS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(OPT) $(CFLAGS) -o $@ $< $(REL)/libpktlm.a -lpcap $(LDLIBS)
-$(SAN)/tests/%: tests/%.c $(SAN)/libpktlm.a $(HDRS)
+$(SAN)/tests/%: tests/%.c $(SAN)/libpktlm.a $(HDRS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) -O1 $(SANFLAGS) -o $@ $< $(SAN)/libpktlm.a -lpcap $(LDLIBS)
 

@@ -7,36 +7,24 @@
 #include "corpus/shard.h"
 #include "capture/capture.h"
 #include "util/util.h"
-#include <dirent.h>
+#include "testfiles.h"
 #include <sys/stat.h>
 
-typedef struct { char **v; int n, cap; } list;
-static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+typedef tlist list;
+/* The captures below dir (.pcap, .pcapng, .cap), in walk order. */
 static void walk(const char *dir, list *l) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    list sub = { 0 };
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        if (sub.n == sub.cap) { sub.cap = sub.cap ? sub.cap * 2 : 64; sub.v = realloc(sub.v, (size_t)sub.cap * sizeof *sub.v); }
-        size_t L = strlen(dir) + strlen(e->d_name) + 2;
-        sub.v[sub.n] = malloc(L);
-        snprintf(sub.v[sub.n++], L, "%s/%s", dir, e->d_name);
+    tlist all = { 0 };
+    t_walk(dir, &all);
+    for (int i = 0; i < all.n; i++) {
+        const char *x = strrchr(all.v[i], '.');
+        if (x && (!strcmp(x, ".pcap") || !strcmp(x, ".pcapng") || !strcmp(x, ".cap"))) {
+            if (l->n == l->cap) { l->cap = l->cap ? l->cap * 2 : 256; l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v); }
+            l->v[l->n++] = all.v[i];
+        } else free(all.v[i]);
     }
-    closedir(d);
-    qsort(sub.v, (size_t)sub.n, sizeof *sub.v, cmp);
-    for (int i = 0; i < sub.n; i++) {
-        struct stat st;
-        if (stat(sub.v[i], &st) == 0 && S_ISDIR(st.st_mode)) { walk(sub.v[i], l); free(sub.v[i]); continue; }
-        const char *x = strrchr(sub.v[i], '.');
-        if (!x || (strcmp(x, ".pcap") && strcmp(x, ".pcapng") && strcmp(x, ".cap"))) { free(sub.v[i]); continue; }
-        if (l->n == l->cap) { l->cap = l->cap ? l->cap * 2 : 256; l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v); }
-        l->v[l->n++] = sub.v[i];
-    }
-    free(sub.v);
+    free(all.v);
 }
-static void list_free(list *l) { for (int i = 0; i < l->n; i++) free(l->v[i]); free(l->v); }
+static void list_free(list *l) { tl_free(l); }
 
 static char *parent(const char *p) {
     const char *e = strrchr(p, '/'), *b = e;

@@ -18,8 +18,7 @@
 #include "capture/capture.h"
 #include "util/util.h"
 #include <pcap/pcap.h>
-#include <dirent.h>
-#include <sys/stat.h>
+#include "testfiles.h"
 
 /* Mismatches already reported to the reader's author, by file name: each is still compared
  * and printed; a listed file that agrees again prints a note to drop it from this list. */
@@ -34,35 +33,6 @@ static const char *known_bug(const char *path) {
     for (size_t i = 0; known_bugs[i].file; i++)
         if (strcmp(base, known_bugs[i].file) == 0) return known_bugs[i].why;
     return NULL;
-}
-
-typedef struct { char **v; int n, cap; } strlist;
-
-static void sl_push(strlist *l, const char *s) {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 256;
-        l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v);
-    }
-    l->v[l->n++] = strdup(s);
-}
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-static void sl_free(strlist *l) { for (int i = 0; i < l->n; i++) free(l->v[i]); free(l->v); }
-
-/* Every regular file below dir (recursively, symlinks not followed). */
-static void walk(const char *dir, strlist *out) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) != 0) continue;
-        if (S_ISDIR(st.st_mode)) walk(path, out);
-        else if (S_ISREG(st.st_mode)) sl_push(out, path);
-    }
-    closedir(d);
 }
 
 typedef struct {
@@ -153,7 +123,7 @@ static int compare_file(const char *path, summary *s) {
     return bad;
 }
 
-static void cross_check(const char *label, strlist *files, int stride) {
+static void cross_check(const char *label, tlist *files, int stride) {
     summary s = {0};
     int tried = 0;
     for (int i = 0; i < files->n; i += stride) {
@@ -182,98 +152,82 @@ static void cross_check(const char *label, strlist *files, int stride) {
 
 /* ---- hand-made edge cases: both byte orders, every timestamp resolution, odd blocks ---- */
 
-typedef struct { uint8_t *b; size_t n, cap; int be; } wbuf;
-static void wput(wbuf *w, const void *p, size_t n) {
-    if (w->n + n > w->cap) { w->cap = (w->n + n) * 2 + 256; w->b = realloc(w->b, w->cap); }
-    memcpy(w->b + w->n, p, n);
-    w->n += n;
-}
-static void w32(wbuf *w, uint32_t v) {
-    uint8_t x[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
-    if (w->be) { uint8_t t = x[0]; x[0] = x[3]; x[3] = t; t = x[1]; x[1] = x[2]; x[2] = t; }
-    wput(w, x, 4);
-}
-static void w16(wbuf *w, uint16_t v) {
-    uint8_t x[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
-    if (w->be) { uint8_t t = x[0]; x[0] = x[1]; x[1] = t; }
-    wput(w, x, 2);
-}
-static void wpad(wbuf *w) { static const uint8_t z[4] = {0}; if (w->n % 4) wput(w, z, 4 - w->n % 4); }
+static void wpad(tbuf *w) { static const uint8_t z[4] = {0}; if (w->n % 4) tb_put(w, z, 4 - w->n % 4); }
 /* frame i: 42..(42+i*7) bytes of Ethernet/IPv4/UDP-looking data, distinct per packet */
 static uint32_t frame_len(int i) { return 42 + (uint32_t)i * 7; }
-static void wframe(wbuf *w, int i) {
-    for (uint32_t k = 0; k < frame_len(i); k++) { uint8_t c = (uint8_t)(k * 31 + i * 7 + 1); wput(w, &c, 1); }
+static void wframe(tbuf *w, int i) {
+    for (uint32_t k = 0; k < frame_len(i); k++) { uint8_t c = (uint8_t)(k * 31 + i * 7 + 1); tb_put(w, &c, 1); }
 }
 
-static void mk_pcap(wbuf *w, uint32_t magic, int be) {
+static void mk_pcap(tbuf *w, uint32_t magic, int be) {
     w->be = be;
     int mod = magic == 0xa1b2cd34u;
-    w32(w, magic); w16(w, 2); w16(w, 4); w32(w, 0); w32(w, 0); w32(w, 65535); w32(w, 1);
+    tb_u32(w, magic); tb_u16(w, 2); tb_u16(w, 4); tb_u32(w, 0); tb_u32(w, 0); tb_u32(w, 65535); tb_u32(w, 1);
     for (int i = 0; i < 5; i++) {
-        w32(w, 1700000000u + (uint32_t)i * 3600); w32(w, (uint32_t)i * 123457 % 1000000);
-        w32(w, frame_len(i)); w32(w, frame_len(i) + (i == 3 ? 100 : 0));   /* one cut packet */
-        if (mod) { w32(w, 1); w16(w, 0x0800); w16(w, 0); }   /* ifindex, protocol, pkt_type+pad */
+        tb_u32(w, 1700000000u + (uint32_t)i * 3600); tb_u32(w, (uint32_t)i * 123457 % 1000000);
+        tb_u32(w, frame_len(i)); tb_u32(w, frame_len(i) + (i == 3 ? 100 : 0));   /* one cut packet */
+        if (mod) { tb_u32(w, 1); tb_u16(w, 0x0800); tb_u16(w, 0); }   /* ifindex, protocol, pkt_type+pad */
         wframe(w, i);
     }
 }
 
-static void shb(wbuf *w) {
-    w32(w, 0x0A0D0D0A); w32(w, 28); w32(w, 0x1A2B3C4D); w16(w, 1); w16(w, 0);
-    w32(w, 0xffffffff); w32(w, 0xffffffff); w32(w, 28);
+static void shb(tbuf *w) {
+    tb_u32(w, 0x0A0D0D0A); tb_u32(w, 28); tb_u32(w, 0x1A2B3C4D); tb_u16(w, 1); tb_u16(w, 0);
+    tb_u32(w, 0xffffffff); tb_u32(w, 0xffffffff); tb_u32(w, 28);
 }
 /* An IDB with optional if_tsresol (tsresol < 0: absent) and if_tsoffset (seconds). */
-static void idb(wbuf *w, uint16_t lt, uint32_t snap, int tsresol, int64_t tsoffset) {
+static void idb(tbuf *w, uint16_t lt, uint32_t snap, int tsresol, int64_t tsoffset) {
     size_t start = w->n;
-    w32(w, 1); w32(w, 0); w16(w, lt); w16(w, 0); w32(w, snap);
-    if (tsresol >= 0) { w16(w, 9); w16(w, 1); uint8_t v = (uint8_t)tsresol; wput(w, &v, 1); wpad(w); }
-    if (tsoffset) { w16(w, 14); w16(w, 8); w32(w, w->be ? (uint32_t)((uint64_t)tsoffset >> 32) : (uint32_t)tsoffset);
-                    w32(w, w->be ? (uint32_t)tsoffset : (uint32_t)((uint64_t)tsoffset >> 32)); }
-    w16(w, 0); w16(w, 0);   /* opt_endofopt */
-    w32(w, 0);
+    tb_u32(w, 1); tb_u32(w, 0); tb_u16(w, lt); tb_u16(w, 0); tb_u32(w, snap);
+    if (tsresol >= 0) { tb_u16(w, 9); tb_u16(w, 1); uint8_t v = (uint8_t)tsresol; tb_put(w, &v, 1); wpad(w); }
+    if (tsoffset) { tb_u16(w, 14); tb_u16(w, 8); tb_u32(w, w->be ? (uint32_t)((uint64_t)tsoffset >> 32) : (uint32_t)tsoffset);
+                    tb_u32(w, w->be ? (uint32_t)tsoffset : (uint32_t)((uint64_t)tsoffset >> 32)); }
+    tb_u16(w, 0); tb_u16(w, 0);   /* opt_endofopt */
+    tb_u32(w, 0);
     uint32_t len = (uint32_t)(w->n - start);
-    wbuf tmp = { .b = w->b + start + 4, .n = 0, .cap = 4, .be = w->be };
-    w32(&tmp, len);              /* patch the leading length */
-    w->n -= 4; w32(w, len);      /* and the trailing one */
+    tbuf tmp = { .b = w->b + start + 4, .n = 0, .cap = 4, .be = w->be };
+    tb_u32(&tmp, len);              /* patch the leading length */
+    w->n -= 4; tb_u32(w, len);      /* and the trailing one */
 }
-static void epb(wbuf *w, uint32_t ifid, uint64_t ticks, int i, int type2) {
+static void epb(tbuf *w, uint32_t ifid, uint64_t ticks, int i, int type2) {
     size_t start = w->n;
-    w32(w, type2 ? 2 : 6); w32(w, 0);
-    if (type2) { w16(w, (uint16_t)ifid); w16(w, 0); } else w32(w, ifid);
-    w32(w, (uint32_t)(ticks >> 32)); w32(w, (uint32_t)ticks);
-    w32(w, frame_len(i)); w32(w, frame_len(i) + (i == 2 ? 60 : 0));
+    tb_u32(w, type2 ? 2 : 6); tb_u32(w, 0);
+    if (type2) { tb_u16(w, (uint16_t)ifid); tb_u16(w, 0); } else tb_u32(w, ifid);
+    tb_u32(w, (uint32_t)(ticks >> 32)); tb_u32(w, (uint32_t)ticks);
+    tb_u32(w, frame_len(i)); tb_u32(w, frame_len(i) + (i == 2 ? 60 : 0));
     wframe(w, i); wpad(w);
-    w16(w, 1); w16(w, 5); wput(w, "hello", 5); wpad(w);   /* opt_comment */
-    w16(w, 0); w16(w, 0);
-    w32(w, 0);
+    tb_u16(w, 1); tb_u16(w, 5); tb_put(w, "hello", 5); wpad(w);   /* opt_comment */
+    tb_u16(w, 0); tb_u16(w, 0);
+    tb_u32(w, 0);
     uint32_t len = (uint32_t)(w->n - start);
-    wbuf tmp = { .b = w->b + start + 4, .n = 0, .cap = 4, .be = w->be };
-    w32(&tmp, len);
-    w->n -= 4; w32(w, len);
+    tbuf tmp = { .b = w->b + start + 4, .n = 0, .cap = 4, .be = w->be };
+    tb_u32(&tmp, len);
+    w->n -= 4; tb_u32(w, len);
 }
-static void spb(wbuf *w, int i, uint32_t snap) {   /* holds min(len, snap) bytes, as the spec says */
+static void spb(tbuf *w, int i, uint32_t snap) {   /* holds min(len, snap) bytes, as the spec says */
     size_t start = w->n;
-    w32(w, 3); w32(w, 0); w32(w, frame_len(i));
+    tb_u32(w, 3); tb_u32(w, 0); tb_u32(w, frame_len(i));
     size_t at = w->n;
     wframe(w, i);
     if (w->n - at > snap) w->n = at + snap;
-    wpad(w); w32(w, 0);
+    wpad(w); tb_u32(w, 0);
     uint32_t len = (uint32_t)(w->n - start);
-    wbuf tmp = { .b = w->b + start + 4, .n = 0, .cap = 4, .be = w->be };
-    w32(&tmp, len);
-    w->n -= 4; w32(w, len);
+    tbuf tmp = { .b = w->b + start + 4, .n = 0, .cap = 4, .be = w->be };
+    tb_u32(&tmp, len);
+    w->n -= 4; tb_u32(w, len);
 }
 /* Blocks the readers must skip: a name resolution block (only its end record), an
  * interface statistics block, a custom block (private enterprise number, then data). */
-static void other_block(wbuf *w, uint32_t type) {
-    if (type == 4) { w32(w, 4); w32(w, 16); w32(w, 0); w32(w, 16); return; }
-    w32(w, type); w32(w, 24);
-    if (type == 5) { w32(w, 0); w32(w, 0x0006); w32(w, 0x05060708); }
-    else { w32(w, 32473); w32(w, 0x01020304); w32(w, 0x05060708); }
-    w32(w, 24);
+static void other_block(tbuf *w, uint32_t type) {
+    if (type == 4) { tb_u32(w, 4); tb_u32(w, 16); tb_u32(w, 0); tb_u32(w, 16); return; }
+    tb_u32(w, type); tb_u32(w, 24);
+    if (type == 5) { tb_u32(w, 0); tb_u32(w, 0x0006); tb_u32(w, 0x05060708); }
+    else { tb_u32(w, 32473); tb_u32(w, 0x01020304); tb_u32(w, 0x05060708); }
+    tb_u32(w, 24);
 }
 
 /* One pcapng section per (byte order, resolution) case. */
-static void mk_pcapng(wbuf *w, int be, int tsresol, int64_t tsoffset, uint64_t tick0, uint64_t step) {
+static void mk_pcapng(tbuf *w, int be, int tsresol, int64_t tsoffset, uint64_t tick0, uint64_t step) {
     w->be = be;
     shb(w);
     idb(w, 1, 262144, tsresol, tsoffset);
@@ -284,18 +238,18 @@ static void mk_pcapng(wbuf *w, int be, int tsresol, int64_t tsoffset, uint64_t t
     other_block(w, 0x40000BAD);           /* custom block */
 }
 
-static void write_case(strlist *l, const char *name, wbuf *w) {
+static void write_case(tlist *l, const char *name, tbuf *w) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", t_tmpdir(), name);
     FILE *f = fopen(path, "wb");
-    if (f) { fwrite(w->b, 1, w->n, f); fclose(f); sl_push(l, path); }
+    if (f) { fwrite(w->b, 1, w->n, f); fclose(f); tl_push(l, path); }
     free(w->b);
     memset(w, 0, sizeof *w);
 }
 
 static void test_edge_cases_agree_with_libpcap(void) {
-    strlist l = {0};
-    wbuf w = {0};
+    tlist l = {0};
+    tbuf w = {0};
     mk_pcap(&w, 0xa1b2c3d4u, 0); write_case(&l, "us_le.pcap", &w);
     mk_pcap(&w, 0xa1b2c3d4u, 1); write_case(&l, "us_be.pcap", &w);
     mk_pcap(&w, 0xa1b23c4du, 0); write_case(&l, "ns_le.pcap", &w);
@@ -326,34 +280,34 @@ static void test_edge_cases_agree_with_libpcap(void) {
     write_case(&l, "ng_simple.pcapng", &w);
     /* two sections, the second in the other byte order with its own interface */
     mk_pcapng(&w, 0, 9, 0, 1700000000000000000ull, 1000);
-    { wbuf w2 = {0}; mk_pcapng(&w2, 1, 6, 0, 1700000001000000ull, 1000); wput(&w, w2.b, w2.n); free(w2.b); }
+    { tbuf w2 = {0}; mk_pcapng(&w2, 1, 6, 0, 1700000001000000ull, 1000); tb_put(&w, w2.b, w2.n); free(w2.b); }
     write_case(&l, "ng_two_sections.pcapng", &w);
     /* ~9 MB of records of random sizes (up to 64 KiB): records straddle the reader's
      * buffer refills many times */
     {
         uint64_t seed = 7;
         w.be = 0;
-        w32(&w, 0xa1b2c3d4u); w16(&w, 2); w16(&w, 4); w32(&w, 0); w32(&w, 0); w32(&w, 262144); w32(&w, 1);
+        tb_u32(&w, 0xa1b2c3d4u); tb_u16(&w, 2); tb_u16(&w, 4); tb_u32(&w, 0); tb_u32(&w, 0); tb_u32(&w, 262144); tb_u32(&w, 1);
         for (int i = 0; w.n < 9000000; i++) {
             uint32_t n = 1 + (uint32_t)(splitmix64(&seed) % 65536);
-            w32(&w, 1700000000u + (uint32_t)i); w32(&w, (uint32_t)i % 1000000); w32(&w, n); w32(&w, n);
+            tb_u32(&w, 1700000000u + (uint32_t)i); tb_u32(&w, (uint32_t)i % 1000000); tb_u32(&w, n); tb_u32(&w, n);
             size_t at = w.n;
-            for (uint32_t k = 0; k < n; k++) { uint8_t c = (uint8_t)(k ^ (uint32_t)i); wput(&w, &c, 1); }
+            for (uint32_t k = 0; k < n; k++) { uint8_t c = (uint8_t)(k ^ (uint32_t)i); tb_put(&w, &c, 1); }
             w.b[at] = (uint8_t)i;
         }
         write_case(&l, "big_random_sizes.pcap", &w);
     }
     cross_check("edge cases", &l, 1);
-    sl_free(&l);
+    tl_free(&l);
 }
 
 static void test_examples_agree_with_libpcap(void) {
-    strlist l = {0};
-    walk("examples", &l);
+    tlist l = {0};
+    t_walk("examples", &l);
     if (l.n == 0) SKIP("no examples/ directory (run from the repository root)");
-    qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_str);
+    tl_sort(&l);
     cross_check("examples", &l, 1);
-    sl_free(&l);
+    tl_free(&l);
 }
 
 static void test_shared_data_agrees_with_libpcap(void) {
@@ -361,12 +315,12 @@ static void test_shared_data_agrees_with_libpcap(void) {
     if (!sh) SKIP("../shared not present");
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/data", sh);
-    strlist l = {0};
-    walk(dir, &l);
-    if (l.n == 0) { sl_free(&l); SKIP("shared/data is empty"); }
-    qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_str);
+    tlist l = {0};
+    t_walk(dir, &l);
+    if (l.n == 0) { tl_free(&l); SKIP("shared/data is empty"); }
+    tl_sort(&l);
     cross_check("shared/data", &l, t_san() ? 10 : 1);
-    sl_free(&l);
+    tl_free(&l);
 }
 
 int main(void) {

@@ -13,7 +13,7 @@
 #include "capture/packet.h"
 #include "flow/flow.h"
 #include "util/util.h"
-#include <dirent.h>
+#include "testfiles.h"
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -82,17 +82,10 @@ static int err_has_offset(const char *err, uint64_t off) {
 typedef struct { int files, errors, unclear; long packets; uint64_t flows; } walk_stats;
 
 static void walk_read(const char *dir, walk_stats *ws) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) != 0) continue;
-        if (S_ISDIR(st.st_mode)) { walk_read(path, ws); continue; }
-        if (!S_ISREG(st.st_mode)) continue;
+    tlist files = { 0 };
+    t_walk(dir, &files);
+    for (int i = 0; i < files.n; i++) {
+        const char *path = files.v[i];
         alarm(20);
         read_result res = read_all(path);
         alarm(0);
@@ -107,7 +100,7 @@ static void walk_read(const char *dir, walk_stats *ws) {
             }
         }
     }
-    closedir(d);
+    tl_free(&files);
 }
 
 static void test_parser_robustness_corpus(void) {
@@ -126,15 +119,6 @@ static void test_parser_robustness_corpus(void) {
 
 /* ---- 2. hand-made bad files ---------------------------------------------------------- */
 
-typedef struct { uint8_t *b; size_t n, cap; } buf;
-static void put(buf *b, const void *p, size_t n) {
-    if (b->n + n > b->cap) { b->cap = (b->n + n) * 2 + 64; b->b = realloc(b->b, b->cap); }
-    memcpy(b->b + b->n, p, n);
-    b->n += n;
-}
-static void put32(buf *b, uint32_t v) { uint8_t x[4]; wr32le(x, v); put(b, x, 4); }
-static void put16(buf *b, uint16_t v) { uint8_t x[2]; wr16le(x, v); put(b, x, 2); }
-
 /* A small valid Ethernet/IPv4/UDP frame of 60 bytes (checksums not needed here). */
 static void frame(uint8_t f[60], int i) {
     memset(f, 0, 60);
@@ -147,35 +131,35 @@ static void frame(uint8_t f[60], int i) {
     wr16be(udp, (uint16_t)(40000 + i)); wr16be(udp + 2, 53); wr16be(udp + 4, 26);
 }
 
-static void pcap_header(buf *b) {
-    put32(b, 0xa1b2c3d4); put16(b, 2); put16(b, 4); put32(b, 0); put32(b, 0);
-    put32(b, 65535); put32(b, LT_ETHERNET);
+static void pcap_header(tbuf *b) {
+    tb_u32(b, 0xa1b2c3d4); tb_u16(b, 2); tb_u16(b, 4); tb_u32(b, 0); tb_u32(b, 0);
+    tb_u32(b, 65535); tb_u32(b, LT_ETHERNET);
 }
-static void pcap_record(buf *b, int i, uint32_t caplen_field) {
+static void pcap_record(tbuf *b, int i, uint32_t caplen_field) {
     uint8_t f[60];
     frame(f, i);
-    put32(b, 1700000000u + (uint32_t)i); put32(b, 1000u * (uint32_t)i);
-    put32(b, caplen_field); put32(b, 60);
-    put(b, f, 60);
+    tb_u32(b, 1700000000u + (uint32_t)i); tb_u32(b, 1000u * (uint32_t)i);
+    tb_u32(b, caplen_field); tb_u32(b, 60);
+    tb_put(b, f, 60);
 }
-static void pcapng_shb_idb(buf *b) {
-    put32(b, 0x0A0D0D0A); put32(b, 28); put32(b, 0x1A2B3C4D); put16(b, 1); put16(b, 0);
-    put32(b, 0xffffffff); put32(b, 0xffffffff); put32(b, 28);
-    put32(b, 1); put32(b, 20); put16(b, LT_ETHERNET); put16(b, 0); put32(b, 65535); put32(b, 20);
+static void pcapng_shb_idb(tbuf *b) {
+    tb_u32(b, 0x0A0D0D0A); tb_u32(b, 28); tb_u32(b, 0x1A2B3C4D); tb_u16(b, 1); tb_u16(b, 0);
+    tb_u32(b, 0xffffffff); tb_u32(b, 0xffffffff); tb_u32(b, 28);
+    tb_u32(b, 1); tb_u32(b, 20); tb_u16(b, LT_ETHERNET); tb_u16(b, 0); tb_u32(b, 65535); tb_u32(b, 20);
 }
-static void pcapng_epb(buf *b, int i, uint32_t total_len_field) {
+static void pcapng_epb(tbuf *b, int i, uint32_t total_len_field) {
     uint8_t f[60];
     frame(f, i);
-    put32(b, 6); put32(b, total_len_field); put32(b, 0);
+    tb_u32(b, 6); tb_u32(b, total_len_field); tb_u32(b, 0);
     uint64_t ts = 1700000000000000ull + (uint64_t)i;  /* default resolution: µs */
-    put32(b, (uint32_t)(ts >> 32)); put32(b, (uint32_t)ts);
-    put32(b, 60); put32(b, 60);
-    put(b, f, 60);
-    put32(b, total_len_field);
+    tb_u32(b, (uint32_t)(ts >> 32)); tb_u32(b, (uint32_t)ts);
+    tb_u32(b, 60); tb_u32(b, 60);
+    tb_put(b, f, 60);
+    tb_u32(b, total_len_field);
 }
 enum { EPB_LEN = 32 + 60 };
 
-static char *write_tmp(const char *name, const buf *b) {
+static char *write_tmp(const char *name, const tbuf *b) {
     static char path[4096];
     snprintf(path, sizeof path, "%s/%s", t_tmpdir(), name);
     FILE *f = fopen(path, "wb");
@@ -187,7 +171,7 @@ static char *write_tmp(const char *name, const buf *b) {
 
 /* Reads the file; requires `want_pkts` packets, then an error naming the file and
  * (when want_off >= 0) the byte offset want_off. */
-static void expect_error(const char *name, const buf *b, long want_pkts, long long want_off) {
+static void expect_error(const char *name, const tbuf *b, long want_pkts, long long want_off) {
     char *path = write_tmp(name, b);
     CHECK(path != NULL);
     if (!path) return;
@@ -203,24 +187,24 @@ static void expect_error(const char *name, const buf *b, long want_pkts, long lo
 }
 
 static void test_empty_file(void) {
-    buf b = {0};
+    tbuf b = {0};
     expect_error("empty.pcap", &b, 0, 0);
 }
 
 static void test_garbage_file(void) {
-    buf b = {0};
+    tbuf b = {0};
     uint64_t s = 42;
-    for (int i = 0; i < 4096; i++) { uint8_t x = (uint8_t)splitmix64(&s); put(&b, &x, 1); }
+    for (int i = 0; i < 4096; i++) { uint8_t x = (uint8_t)splitmix64(&s); tb_put(&b, &x, 1); }
     expect_error("garbage.pcap", &b, 0, 0);
     free(b.b);
 }
 
 static void test_truncated_header(void) {
-    buf b = {0};
+    tbuf b = {0};
     pcap_header(&b);
     b.n = 10;
     expect_error("short_header.pcap", &b, 0, 0);
-    buf g = {0};
+    tbuf g = {0};
     pcapng_shb_idb(&g);
     g.n = 20;   /* inside the section header block */
     expect_error("short_shb.pcapng", &g, 0, 0);
@@ -228,7 +212,7 @@ static void test_truncated_header(void) {
 }
 
 static void test_truncated_record(void) {
-    buf b = {0};
+    tbuf b = {0};
     pcap_header(&b);
     for (int i = 0; i < 3; i++) pcap_record(&b, i, 60);
     size_t full = b.n;
@@ -241,7 +225,7 @@ static void test_truncated_record(void) {
 }
 
 static void test_huge_caplen(void) {
-    buf b = {0};
+    tbuf b = {0};
     pcap_header(&b);
     pcap_record(&b, 0, 60);
     pcap_record(&b, 1, 60);
@@ -255,7 +239,7 @@ static void test_pcapng_bad_block_length(void) {
     long long third = 28 + 20 + 2 * EPB_LEN;
     uint32_t bad[] = { 0xFFFFFFF0u, 8, 0 };   /* past the end, shorter than a block header, zero */
     for (int k = 0; k < 3; k++) {
-        buf b = {0};
+        tbuf b = {0};
         pcapng_shb_idb(&b);
         pcapng_epb(&b, 0, EPB_LEN);
         pcapng_epb(&b, 1, EPB_LEN);
@@ -269,7 +253,7 @@ static void test_pcapng_bad_block_length(void) {
 }
 
 static void test_pcapng_block_length_not_multiple_of_4(void) {
-    buf b = {0};
+    tbuf b = {0};
     pcapng_shb_idb(&b);
     pcapng_epb(&b, 0, EPB_LEN);
     pcapng_epb(&b, 1, EPB_LEN);
@@ -280,7 +264,7 @@ static void test_pcapng_block_length_not_multiple_of_4(void) {
 }
 
 static void test_pcapng_trailing_length_mismatch(void) {
-    buf b = {0};
+    tbuf b = {0};
     pcapng_shb_idb(&b);
     pcapng_epb(&b, 0, EPB_LEN);
     pcapng_epb(&b, 1, EPB_LEN);
@@ -293,7 +277,7 @@ static void test_pcapng_trailing_length_mismatch(void) {
 /* The valid versions of the same files read cleanly: the checks above test the errors,
  * not a reader that rejects everything. */
 static void test_valid_controls(void) {
-    buf b = {0};
+    tbuf b = {0};
     pcap_header(&b);
     for (int i = 0; i < 3; i++) pcap_record(&b, i, 60);
     char *path = write_tmp("good.pcap", &b);
@@ -301,7 +285,7 @@ static void test_valid_controls(void) {
     CHECKF(res.rc == 0, "good.pcap: %s", res.err);
     CHECK_EQ(res.packets, 3);
     CHECK_EQ(res.flows, 3);
-    buf g = {0};
+    tbuf g = {0};
     pcapng_shb_idb(&g);
     for (int i = 0; i < 3; i++) pcapng_epb(&g, i, EPB_LEN);
     path = write_tmp("good.pcapng", &g);
@@ -316,18 +300,18 @@ static void test_valid_controls(void) {
 
 /* pcapng: packets of 100 B, 6 MiB (larger than the 4 MiB read buffer), 100 B. */
 static void test_record_larger_than_buffer(void) {
-    buf b = {0};
+    tbuf b = {0};
     pcapng_shb_idb(&b);
     b.b[28 + 12] = 0; b.b[28 + 13] = 0; b.b[28 + 14] = 0; b.b[28 + 15] = 0;   /* snaplen 0: no limit */
     uint32_t sizes[3] = { 100, 6u << 20, 100 };
     for (int i = 0; i < 3; i++) {
         uint32_t n = sizes[i], blen = 32 + n;
-        put32(&b, 6); put32(&b, blen); put32(&b, 0); put32(&b, 0); put32(&b, (uint32_t)i);
-        put32(&b, n); put32(&b, n);
+        tb_u32(&b, 6); tb_u32(&b, blen); tb_u32(&b, 0); tb_u32(&b, 0); tb_u32(&b, (uint32_t)i);
+        tb_u32(&b, n); tb_u32(&b, n);
         size_t at = b.n;
-        for (uint32_t k = 0; k < n; k += 4) put32(&b, k ^ (uint32_t)i);
+        for (uint32_t k = 0; k < n; k += 4) tb_u32(&b, k ^ (uint32_t)i);
         b.b[at] = (uint8_t)(0x40 + i);
-        put32(&b, blen);
+        tb_u32(&b, blen);
     }
     char *path = write_tmp("huge_record.pcapng", &b);
     cap_reader r;
@@ -352,10 +336,10 @@ static void test_pipe_matches_file(void) {
     const char *ex = "examples/http_ssh_2if.pcapng";
     FILE *f = fopen(ex, "rb");
     if (!f) SKIP("%s not found (run from the repository root)", ex);
-    buf b = {0};
+    tbuf b = {0};
     uint8_t tmp[4096];
     size_t got;
-    while ((got = fread(tmp, 1, sizeof tmp, f)) > 0) put(&b, tmp, got);
+    while ((got = fread(tmp, 1, sizeof tmp, f)) > 0) tb_put(&b, tmp, got);
     fclose(f);
     int fds[2];
     CHECK_EQ(pipe(fds), 0);

@@ -29,12 +29,20 @@ int cli_error(const char *verb, const char *fmt, ...) __attribute__((format(prin
 /* Parse a number option value or print a usage error. 0 ok, -1 bad. */
 int cli_double(const char *verb, const char *opt, const char *s, double *out);
 int cli_long(const char *verb, const char *opt, const char *s, long *out);
+/* The same with a range: lo <= value <= hi (hi = LONG_MAX: no upper bound), and a number > 0.
+ * Both print what was expected ("--packets must be 1..1000000, got 0"): 0 ok, -1 bad. */
+int cli_long_in(const char *verb, const char *opt, const char *s, long lo, long hi, long *out);
+int cli_positive(const char *verb, const char *opt, const char *s, double *out);
 /* Expand INPUT arguments (files or directories, recursed, sorted) into a list of files. */
 int cli_expand_inputs(const char *verb, char **inputs, int n, char ***files, int *nfiles);
 void cli_free_list(char **list, int n);
 /* Re-execute with OMP_WAIT_POLICY=passive unless it is set (see common.c: spinning OpenMP
  * threads collapse on a shared machine). Call first thing in verbs that run the model. */
 void cli_prefer_passive_wait(int argc, char **argv);
+/* Ctrl-C / SIGTERM set the returned flag instead of killing (a second one kills): the verb
+ * stops at its next check, removes its temporary files and exits 130 (docs/cli.md). */
+#include <signal.h>
+volatile sig_atomic_t *cli_catch_interrupt(void);
 /* Write s as a JSON string literal (quotes, backslashes and control characters escaped). */
 void cli_json_str(FILE *f, const char *s);
 #endif

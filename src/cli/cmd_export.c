@@ -3,6 +3,7 @@
 #include "corpus/export.h"
 #include "corpus/shard.h"
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -19,7 +20,7 @@ static const char *USAGE =
     "  netssm  OUT_DIR/{train,val,test}.jsonl, {\"text\": \"<|label|> b0 b1 ... <|pkt|> ...\"}\n"
     "  pcap    OUT_DIR/{train,val,test}.pcap: the decoded packets (raw IP)\n"
     "  --split train|val|test|all   (default all)\n"
-    "  --packets K                  at most K packets per sequence (text formats)\n";
+    "  --packets K                  at most K packets per sequence (text formats; 0 = all)\n";
 
 static int write_text(const char *path, int fmt, const shard *s, char **labels, int maxp, export_counts *c) {
     char tmp[4300];
@@ -67,7 +68,7 @@ int cmd_export(int argc, char **argv) {
         case 'f': fmt_s = optarg; break;
         case 'o': out = optarg; break;
         case 's': split = optarg; break;
-        case 'k': if (cli_long("export", "--packets", optarg, &maxp) || maxp < 0) return 2; break;
+        case 'k': if (cli_long_in("export", "--packets", optarg, 0, INT_MAX, &maxp)) return 2; break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: fputs(USAGE, stderr); return 2;
         }

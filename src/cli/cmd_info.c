@@ -2,7 +2,12 @@
 #include "cli/cli.h"
 #include "train/checkpoint.h"
 #include "corpus/fields.h"
+#include <math.h>
 #include <string.h>
+
+static void json_num(char *b, size_t n, float v) {
+    if (isfinite(v)) snprintf(b, n, "%g", v); else snprintf(b, n, "null");
+}
 
 int cmd_info(int argc, char **argv) {
     const char *V = "info", *path = NULL;
@@ -27,14 +32,20 @@ int cmd_info(int argc, char **argv) {
     double pct = st.total_steps ? 100.0 * st.step / st.total_steps : 0;
     const field_def *fd = st.task == CKPT_TASK_FIELD ? field_by_id(st.task_field) : NULL;
     if (json) {
+        /* the corpus path is user text (quotes, backslashes) and a loss may be NaN: both kept
+         * valid JSON (an escaped string; null) */
+        char loss[32], val[32];
+        json_num(loss, sizeof loss, st.last_loss);
+        json_num(val, sizeof val, st.last_val);
         printf("{\"arch\":\"%s\",\"vocab\":%d,\"ctx\":%d,\"layers\":%d,\"d_model\":%d,\"heads\":%d,\"kv_heads\":%d,"
-               "\"d_ff\":%d,\"tied\":%d,\"dropout\":%g,\"parameters\":%zu,\"vocab_hash\":\"%016llx\",\"data\":\"%s\","
-               "\"step\":%lld,\"total_steps\":%lld,\"tokens\":%llu,\"batch\":%d,\"accum\":%d,\"lr\":%g,\"warmup\":%d,"
-               "\"loss\":%g,\"val_loss\":%g,\"optimizer_state\":%d,\"task\":\"%s\",\"field\":\"%s\",\"precision\":\"%s\"}\n",
+               "\"d_ff\":%d,\"tied\":%d,\"dropout\":%g,\"parameters\":%zu,\"vocab_hash\":\"%016llx\",\"data\":",
                model_arch_name(c->arch), c->vocab, c->ctx, c->layers, c->d_model, c->heads, c->kv_heads, c->d_ff, c->tied,
-               c->dropout, m.nparams, (unsigned long long)st.vocab_hash, st.data_dir, (long long)st.step,
-               (long long)st.total_steps, (unsigned long long)st.tokens, st.batch, st.accum, st.lr, st.warmup,
-               st.last_loss, st.last_val, st.has_opt, fd ? "field" : "lm", fd ? fd->name : "",
+               c->dropout, m.nparams, (unsigned long long)st.vocab_hash);
+        cli_json_str(stdout, st.data_dir);
+        printf(",\"step\":%lld,\"total_steps\":%lld,\"tokens\":%llu,\"batch\":%d,\"accum\":%d,\"lr\":%g,\"warmup\":%d,"
+               "\"loss\":%s,\"val_loss\":%s,\"optimizer_state\":%d,\"task\":\"%s\",\"field\":\"%s\",\"precision\":\"%s\"}\n",
+               (long long)st.step, (long long)st.total_steps, (unsigned long long)st.tokens, st.batch, st.accum, st.lr,
+               st.warmup, loss, val, st.has_opt, fd ? "field" : "lm", fd ? fd->name : "",
                st.precision == NN_BF16 ? "bf16" : "fp32");
     } else {
         printf("checkpoint   %s\n", path);

@@ -3,6 +3,8 @@
 #include "corpus/prep.h"
 #include "util/util.h"
 #include <getopt.h>
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,7 +61,8 @@ static int parse_list(const char *opt, const char *s, int max, long lo, long hi,
     char *dup = strdup(s), *save = NULL;
     for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         long v;
-        if (*n >= max || cli_long("prep", opt, t, &v) || v < lo || v > hi) { free(dup); return -1; }
+        if (*n >= max) { cli_error("prep", "%s: at most 32 values", opt); free(dup); return -1; }
+        if (cli_long_in("prep", opt, t, lo, hi, &v)) { free(dup); return -1; }
         out[(*n)++] = v;
     }
     free(dup);
@@ -131,10 +134,10 @@ int cmd_prep(int argc, char **argv) {
             else if (!strcmp(optarg, "capture")) cfg.unit = PREP_UNIT_CAPTURE;
             else { cli_error("prep", "--unit is flow, packet or capture, got '%s'", optarg); return 2; }
             break;
-        case O_PACKETS: if (cli_long("prep", "--packets", optarg, &v) || v < 1 || v > 1000000) return 2; cfg.max_pkts = (int)v; break;
-        case O_PAYLOAD: if (cli_long("prep", "--payload", optarg, &v) || v < 0 || v > 65535) return 2; cfg.payload = (int)v; break;
-        case O_MAXB: if (cli_long("prep", "--max-bytes", optarg, &v) || v < 20 || v > 65535) return 2; cfg.max_bytes = (int)v; break;
-        case O_WINDOW: if (cli_long("prep", "--window", optarg, &v) || v < 64 || v > 1 << 24) return 2; cfg.window = (int)v; break;
+        case O_PACKETS: if (cli_long_in("prep", "--packets", optarg, 1, 1000000, &v)) return 2; cfg.max_pkts = (int)v; break;
+        case O_PAYLOAD: if (cli_long_in("prep", "--payload", optarg, 0, 65535, &v)) return 2; cfg.payload = (int)v; break;
+        case O_MAXB: if (cli_long_in("prep", "--max-bytes", optarg, 20, 65535, &v)) return 2; cfg.max_bytes = (int)v; break;
+        case O_WINDOW: if (cli_long_in("prep", "--window", optarg, 64, 1 << 24, &v)) return 2; cfg.window = (int)v; break;
         case O_SPLIT:
             split_set = 1;
             if (!strcmp(optarg, "flow")) cfg.split = PREP_SPLIT_FLOW;
@@ -145,12 +148,12 @@ int cmd_prep(int argc, char **argv) {
         case O_RATIO: {
             double r[3];
             char tail;
-            if (sscanf(optarg, "%lf:%lf:%lf%c", &r[0], &r[1], &r[2], &tail) != 3 || r[0] < 0 || r[1] < 0 || r[2] < 0 ||
-                r[0] + r[1] + r[2] <= 0) { cli_error("prep", "--ratio is A:B:C, got '%s'", optarg); return 2; }
+            if (sscanf(optarg, "%lf:%lf:%lf%c", &r[0], &r[1], &r[2], &tail) != 3 || !(r[0] >= 0) || !(r[1] >= 0) ||
+                !(r[2] >= 0) || !(r[0] + r[1] + r[2] > 0) || !isfinite(r[0] + r[1] + r[2])) { cli_error("prep", "--ratio is A:B:C, got '%s'", optarg); return 2; }
             memcpy(cfg.ratio, r, sizeof r);
             break;
         }
-        case O_SEED: if (cli_long("prep", "--seed", optarg, &v) || v < 0) return 2; cfg.seed = (uint64_t)v; break;
+        case O_SEED: if (cli_long_in("prep", "--seed", optarg, 0, LONG_MAX, &v)) return 2; cfg.seed = (uint64_t)v; break;
         case O_NODEDUP: cfg.dedup = 0; break;
         case O_KEEPDHCP: cfg.drop_dhcp = 0; break;
         case O_DROPPORT:
@@ -162,10 +165,10 @@ int cmd_prep(int argc, char **argv) {
             if (parse_list("--drop-proto", optarg, 32 - cfg.ndrop_protos, 0, 255, list, &n)) return 2;
             for (int i = 0; i < n; i++) cfg.drop_protos[cfg.ndrop_protos++] = (uint8_t)list[i];
             break;
-        case O_MINP: if (cli_long("prep", "--min-packets", optarg, &v) || v < 0) return 2; cfg.min_flow_pkts = (int)v; break;
-        case O_MAXP: if (cli_long("prep", "--max-flow-packets", optarg, &v) || v < 0) return 2; cfg.max_flow_pkts = (int)v; break;
-        case O_TCPT: if (cli_double("prep", "--tcp-timeout", optarg, &d) || d <= 0) return 2; cfg.flows.tcp_timeout = d; break;
-        case O_UDPT: if (cli_double("prep", "--udp-timeout", optarg, &d) || d <= 0) return 2; cfg.flows.udp_timeout = d; break;
+        case O_MINP: if (cli_long_in("prep", "--min-packets", optarg, 0, INT_MAX, &v)) return 2; cfg.min_flow_pkts = (int)v; break;
+        case O_MAXP: if (cli_long_in("prep", "--max-flow-packets", optarg, 0, INT_MAX, &v)) return 2; cfg.max_flow_pkts = (int)v; break;
+        case O_TCPT: if (cli_positive("prep", "--tcp-timeout", optarg, &d)) return 2; cfg.flows.tcp_timeout = d; break;
+        case O_UDPT: if (cli_positive("prep", "--udp-timeout", optarg, &d)) return 2; cfg.flows.udp_timeout = d; break;
         case O_NOANON: cfg.anonymise = 0; break;
         case O_ADDR:
             if (!strcmp(optarg, "prefix")) cfg.anon.addr = ANON_ADDR_PREFIX;
@@ -187,7 +190,7 @@ int cmd_prep(int argc, char **argv) {
             else { cli_error("prep", "--anon-scope is flow or capture, got '%s'", optarg); return 2; }
             break;
         case O_NOHASH: cfg.hash_inputs = 0; break;
-        case O_MINLAB: if (cli_long("prep", "--min-label-flows", optarg, &v) || v < 0) return 2; cfg.min_label_flows = (int)v; break;
+        case O_MINLAB: if (cli_long_in("prep", "--min-label-flows", optarg, 0, INT_MAX, &v)) return 2; cfg.min_label_flows = (int)v; break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: fputs(USAGE, stderr); return 2;
         }
@@ -247,19 +250,25 @@ int cmd_prep(int argc, char **argv) {
     progress pr;
     progress_init(&pr, "prep", "MB", 1e6);
     prep_set_progress(p, &pr, total);
+    volatile sig_atomic_t *stop = cli_catch_interrupt();
+    prep_set_interrupt(p, stop);
     double t0 = now_sec();
-    int skipped = 0;
-    for (int k = 0; k < nfiles; k++) {
+    int skipped = 0, partial = 0;
+    for (int k = 0; k < nfiles && !*stop; k++) {
         int r = prep_add_file(p, files[k], flabel[k], err, sizeof err);
+        if (r == -2) break;
         if (r != 0) {
             progress_end(&pr);
             if (!strcmp(err, "out of memory")) { cli_error("prep", "out of memory"); goto done; }
             fprintf(stderr, "pktlm prep: warning: %s%s\n", err, r < 0 ? " (skipped)" : " (packets before it kept)");
             skipped += r < 0;
+            partial += r > 0;
         }
     }
     double t_read = now_sec() - t0;
     progress_end(&pr);
+    /* Ctrl-C while reading: nothing has been written yet (the directory is as it was) */
+    if (*stop) { cli_error("prep", "interrupted: nothing written, %s unchanged", out); rc = 130; goto done; }
     if (skipped == nfiles) { cli_error("prep", "none of the %d inputs could be read", nfiles); goto done; }
     if (prep_finish(p, out, err, sizeof err)) { cli_error("prep", "%s", err); goto done; }
     double el = now_sec() - t0;
@@ -268,7 +277,12 @@ int cmd_prep(int argc, char **argv) {
         printf("time        %.2f s (%.1f MB/s reading, %.2f s total)\n", t_read, t_read > 0 ? total / 1e6 / t_read : 0, el);
         printf("wrote       %s/{train,val,test}.tok, vocab.json, labels.txt, manifest.json\n", out);
     }
-    rc = 0;
+    /* the corpus is written; as in `pktlm stats`, inputs that could not be read entirely make
+     * the exit status 1 (docs/cli.md), and the manifest says which ("skipped" / "partial") */
+    rc = skipped || partial ? 1 : 0;
+    if (rc)
+        fprintf(stderr, "pktlm prep: %d of %d inputs skipped, %d read in part (see the warnings above and %s/manifest.json)\n",
+                skipped, nfiles, partial, out);
 done:
     prep_free(p);
     file_labels_free(&fls);

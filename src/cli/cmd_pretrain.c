@@ -48,6 +48,26 @@ static void usage(FILE *f) {
         "Formats: docs/checkpoint.md; model and speed: docs/model.md.\n");
 }
 
+/* --resume takes the model, batch, schedule and seed from the checkpoint (docs/checkpoint.md):
+ * say so when the command line asks for others, instead of dropping them silently. */
+static void warn_ignored_on_resume(const pretrain_opts *o) {
+    pretrain_opts d;
+    pretrain_defaults(&d);
+    char list[256] = "";
+#define IGN(cond, name) if (cond) snprintf(list + strlen(list), sizeof list - strlen(list), " %s", name)
+    IGN(o->cfg.arch != d.cfg.arch, "--arch"); IGN(o->cfg.layers != d.cfg.layers, "--layers");
+    IGN(o->cfg.d_model != d.cfg.d_model, "--d-model"); IGN(o->cfg.heads != d.cfg.heads, "--heads");
+    IGN(o->cfg.ctx != d.cfg.ctx, "--ctx"); IGN(o->cfg.dropout != d.cfg.dropout, "--dropout");
+    IGN(o->batch != d.batch, "--batch"); IGN(o->accum != d.accum, "--accum"); IGN(o->pack != d.pack, "--pad");
+    IGN(o->lr != d.lr, "--lr"); IGN(o->warmup != d.warmup, "--warmup"); IGN(o->min_frac != d.min_frac, "--min-lr-frac");
+    IGN(o->weight_decay != d.weight_decay, "--weight-decay"); IGN(o->clip != d.clip, "--clip");
+    IGN(o->seed != d.seed, "--seed"); IGN(o->epochs != d.epochs, "--epochs");
+#undef IGN
+    if (list[0])
+        fprintf(stderr, "pktlm pretrain: warning: --resume continues with the checkpoint's model, batch, schedule and "
+                        "seed; ignoring%s (only --steps, --data, --bf16/--fp32 and the run options apply)\n", list);
+}
+
 int cmd_pretrain(int argc, char **argv) {
     cli_prefer_passive_wait(argc, argv);
     pretrain_opts o;
@@ -72,6 +92,7 @@ int cmd_pretrain(int argc, char **argv) {
     if (o.batch < 1 || o.accum < 1 || o.cfg.ctx < 2 || o.cfg.layers < 1 || o.cfg.d_model < 1 || o.cfg.heads < 1 ||
         o.steps < 0 || o.lr <= 0 || o.cfg.dropout < 0 || o.cfg.dropout >= 1)
         return cli_error(V, "invalid option values (batch, accum, layers, d-model, heads >= 1; ctx >= 2; lr > 0; 0 <= dropout < 1)"), 2;
+    if (o.resume_path) warn_ignored_on_resume(&o);
     o.interrupt = &stop_flag;
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);

@@ -5,6 +5,7 @@
 #include "flow/flow.h"
 #include "util/util.h"
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -120,10 +121,10 @@ int cmd_stats(int argc, char **argv) {
         switch (c) {
         case 'j': json = 1; break;
         case 'f': flows_path = optarg; break;
-        case 't': if (cli_double("stats", "--timeout", optarg, &v) || v <= 0) return 2; cfg.tcp_timeout = cfg.udp_timeout = v; break;
-        case 'T': if (cli_double("stats", "--tcp-timeout", optarg, &v) || v <= 0) return 2; cfg.tcp_timeout = v; break;
-        case 'U': if (cli_double("stats", "--udp-timeout", optarg, &v) || v <= 0) return 2; cfg.udp_timeout = v; break;
-        case 'm': if (cli_long("stats", "--max-flows", optarg, &n) || n < 16) return 2; cfg.max_flows = (size_t)n; break;
+        case 't': if (cli_positive("stats", "--timeout", optarg, &v)) return 2; cfg.tcp_timeout = cfg.udp_timeout = v; break;
+        case 'T': if (cli_positive("stats", "--tcp-timeout", optarg, &v)) return 2; cfg.tcp_timeout = v; break;
+        case 'U': if (cli_positive("stats", "--udp-timeout", optarg, &v)) return 2; cfg.udp_timeout = v; break;
+        case 'm': if (cli_long_in("stats", "--max-flows", optarg, 16, LONG_MAX, &n)) return 2; cfg.max_flows = (size_t)n; break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: fputs(USAGE, stderr); return 2;
         }
@@ -139,6 +140,7 @@ int cmd_stats(int argc, char **argv) {
     if (flows_path) {
         size_t L = strlen(flows_path) + 32;
         tmp = malloc(L);
+        if (!tmp) { cli_free_list(files, nfiles); return cli_error("stats", "out of memory"); }
         snprintf(tmp, L, "%s.tmp.%d", flows_path, (int)getpid());
         ctx.csv = fopen(tmp, "w");
         if (!ctx.csv) { cli_free_list(files, nfiles); free(tmp); return cli_error("stats", "%s: cannot write: %m", flows_path); }
@@ -160,8 +162,9 @@ int cmd_stats(int argc, char **argv) {
     progress_init(&pr, "stats", "MB", 1e6);
     double done_before = 0, t0 = now_sec();
     uint64_t frag_orphans0 = 0;
+    volatile sig_atomic_t *stop = cli_catch_interrupt();
 
-    for (int i = 0; i < nfiles; i++) {
+    for (int i = 0; i < nfiles && !*stop; i++) {
         cap_reader r;
         ctx.file = files[i];
         s.files++;
@@ -197,7 +200,10 @@ int cmd_stats(int argc, char **argv) {
             } else if (st == PKT_NOT_IP) s.not_ip++;
             else if (st == PKT_UNKNOWN_LINK) s.unknown_link++;
             else s.malformed++;
-            if ((s.packets & 0xffff) == 0) progress_update(&pr, done_before + (double)r.bytes_read, total, NULL);
+            if ((s.packets & 0xffff) == 0) {
+                if (*stop) break;
+                progress_update(&pr, done_before + (double)r.bytes_read, total, NULL);
+            }
         }
         if (nseen == 0) { int lt = cap_linktype(&r); if (lt >= 0) count_lt(&s, lt); }
         if (rc < 0) { errors[i] = strdup(r.err); s.files_err++; }
@@ -225,9 +231,14 @@ int cmd_stats(int argc, char **argv) {
 
     int ok = 1;
     if (ctx.csv) {
-        if (fclose(ctx.csv) != 0 || rename(tmp, flows_path) != 0) { cli_error("stats", "%s: write failed: %m", flows_path); unlink(tmp); ok = 0; }
+        /* a write error (full disk) sets the stream's error flag; fclose alone may not report it */
+        int bad = ferror(ctx.csv) || fflush(ctx.csv) != 0 || fsync(fileno(ctx.csv)) != 0;
+        if (fclose(ctx.csv) != 0) bad = 1;
+        if (*stop) unlink(tmp);   /* interrupted: no CSV of part of the input under the user's name */
+        else if (bad || rename(tmp, flows_path) != 0) { cli_error("stats", "%s: write failed: %m", flows_path); unlink(tmp); ok = 0; }
     }
     free(tmp);
+    if (*stop) cli_error("stats", "interrupted: the summary covers what was read%s", flows_path ? "; no flow CSV written" : "");
 
     double span = s.t_last > s.t_first ? (s.t_last - s.t_first) * 1e-9 : 0;
     if (json) {
@@ -281,5 +292,5 @@ int cmd_stats(int argc, char **argv) {
     free(errors);
     flow_table_free(ft);
     cli_free_list(files, nfiles);
-    return (ok && s.files_err == 0) ? 0 : 1;
+    return *stop ? 130 : (ok && s.files_err == 0) ? 0 : 1;
 }

@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <signal.h>
 
 int cli_error(const char *verb, const char *fmt, ...) {
     va_list ap;
@@ -18,11 +21,33 @@ int cli_error(const char *verb, const char *fmt, ...) {
     return 1;
 }
 
+/* NaN and infinities are refused: "nan" or "inf" passes strtod but no option means it (a NaN
+ * would slip through every `v <= 0` check). */
 int cli_double(const char *verb, const char *opt, const char *s, double *out) {
     char *end;
     errno = 0;
     double v = s ? strtod(s, &end) : 0;
-    if (!s || errno || end == s || *end) { cli_error(verb, "%s needs a number, got '%s'", opt, s ? s : ""); return -1; }
+    if (!s || errno || end == s || *end || !isfinite(v)) { cli_error(verb, "%s needs a number, got '%s'", opt, s ? s : ""); return -1; }
+    *out = v;
+    return 0;
+}
+
+int cli_long_in(const char *verb, const char *opt, const char *s, long lo, long hi, long *out) {
+    long v;
+    if (cli_long(verb, opt, s, &v)) return -1;
+    if (v < lo || v > hi) {
+        if (hi == LONG_MAX) cli_error(verb, "%s must be at least %ld, got %ld", opt, lo, v);
+        else cli_error(verb, "%s must be %ld..%ld, got %ld", opt, lo, hi, v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_positive(const char *verb, const char *opt, const char *s, double *out) {
+    double v;
+    if (cli_double(verb, opt, s, &v)) return -1;
+    if (!(v > 0)) { cli_error(verb, "%s must be greater than 0, got %s", opt, s); return -1; }
     *out = v;
     return 0;
 }
@@ -120,4 +145,16 @@ void cli_json_str(FILE *f, const char *s) {
         else fputc(*s, f);
     }
     fputc('"', f);
+}
+
+/* The one flag a signal handler may touch (C11 7.14.1.1: a volatile sig_atomic_t with static
+ * storage); verbs reach it only through the pointer cli_catch_interrupt() hands them. */
+static volatile sig_atomic_t interrupted;
+static void on_interrupt(int sig) { interrupted = 1; signal(sig, SIG_DFL); /* a second one kills */ }
+
+volatile sig_atomic_t *cli_catch_interrupt(void) {
+    interrupted = 0;
+    signal(SIGINT, on_interrupt);
+    signal(SIGTERM, on_interrupt);
+    return &interrupted;
 }

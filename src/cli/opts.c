@@ -2,6 +2,8 @@
 #include "cli/opts.h"
 #include "cli/cli.h"
 #include "models/model.h"
+#include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 int model_arch_parse_opt(const char *s) { int a = s ? model_arch_parse(s) : 0; return a ? a : -1; }
@@ -17,12 +19,12 @@ int cli_parse_opts(const char *verb, int argc, char **argv, const cli_opt *opts)
         double d;
         switch (o->kind) {
         case CO_FLAG: *(int *)o->dst = o->flag; continue;
-        case CO_INT: if (cli_long(verb, a, val, &n)) return 2; *(int *)o->dst = (int)n; break;
+        case CO_INT: if (cli_long_in(verb, a, val, INT_MIN, INT_MAX, &n)) return 2; *(int *)o->dst = (int)n; break;
         case CO_LONG: if (cli_long(verb, a, val, &n)) return 2; *(long *)o->dst = n; break;
-        case CO_U64: if (cli_long(verb, a, val, &n)) return 2; *(uint64_t *)o->dst = (uint64_t)n; break;
+        case CO_U64: if (cli_long_in(verb, a, val, 0, LONG_MAX, &n)) return 2; *(uint64_t *)o->dst = (uint64_t)n; break;
         case CO_FLOAT: if (cli_double(verb, a, val, &d)) return 2; *(float *)o->dst = (float)d; break;
         case CO_DOUBLE: if (cli_double(verb, a, val, &d)) return 2; *(double *)o->dst = d; break;
-        case CO_GIB: if (cli_double(verb, a, val, &d)) return 2; *(size_t *)o->dst = (size_t)(d * 1073741824.0); break;
+        case CO_GIB: if (cli_positive(verb, a, val, &d)) return 2; *(size_t *)o->dst = d < 1e9 ? (size_t)(d * 1073741824.0) : SIZE_MAX; break;
         case CO_STR:
         case CO_SKIP:
             if (!val) { cli_error(verb, "%s needs a value", a); return 2; }

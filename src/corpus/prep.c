@@ -7,6 +7,8 @@
 #include <string.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 void prep_cfg_default(prep_cfg *c) {
@@ -114,6 +116,7 @@ struct prep {
     uint64_t *by_label;          /* [NSPLIT][n_labels + 1]: last = unlabelled */
     progress *prog;
     double prog_total;
+    const volatile sig_atomic_t *stop;   /* set (Ctrl-C): prep_add_file returns -2 */
     prep_flow_fn each_fn;        /* prep_each_flow: hand flows out instead of pooling */
     void *each_ctx;
     uint32_t file_base;          /* added to the file index for the anonymisation key */
@@ -154,6 +157,8 @@ void prep_free(prep *p) {
 
 uint64_t prep_bytes_done(const prep *p) { return p->in_bytes; }
 void prep_set_progress(prep *p, progress *pr, double total_bytes) { p->prog = pr; p->prog_total = total_bytes; }
+void prep_set_interrupt(prep *p, const volatile sig_atomic_t *flag) { p->stop = flag; }
+static int stopped(const prep *p) { return p->stop && *p->stop; }
 
 /* Append one finished sequence to the pool. */
 static void push_seq(prep *p, const uint16_t *t, size_t n, int label, uint32_t flow_id, uint64_t key, int64_t start) {
@@ -311,7 +316,7 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
             pkt_info pi0;
             two = 1;
             uint64_t np0 = 0;
-            while (cap_next(&r0, &k0) == 1) {
+            while (!stopped(p) && cap_next(&r0, &k0) == 1) {
                 if ((++np0 & 16383) == 0 && p->prog) {
                     p->in_bytes = done_before + r0.bytes_read / 2;
                     progress_update(p->prog, (double)p->in_bytes, p->prog_total, NULL);
@@ -366,6 +371,7 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
         if (c->unit == PREP_UNIT_CAPTURE) window_packet(p, s, k.data, &pi, k.ts_ns, dir);
         else if (s->pf.npk < (uint32_t)c->max_pkts) prep_flow_packet(&s->pf, c, an, k.data, &pi, k.ts_ns, dir);
         if ((p->packets & 4095) == 0) {
+            if (stopped(p)) break;
             p->in_bytes = done_before + half + (two ? r.bytes_read / 2 : r.bytes_read);
             if (p->prog) progress_update(p->prog, (double)p->in_bytes, p->prog_total, NULL);
         }
@@ -393,6 +399,7 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
     p->in_bytes = 0;
     for (int i = 0; i < p->nfiles; i++) p->in_bytes += p->files[i].bytes;
     if (p->oom) { snprintf(err, errlen, "out of memory"); return -1; }
+    if (stopped(p)) { snprintf(err, errlen, "interrupted"); return -2; }
     return pf->ok == 2 ? 1 : 0;
 }
 
@@ -545,6 +552,13 @@ static const char *split_name[NSPLIT] = { "train", "val", "test" };
 static const char *unit_name[] = { "flow", "packet", "capture" };
 static const char *splitby_name[] = { "flow", "capture", "time" };
 
+/* The files of a corpus directory. prep_finish writes each to DIR/NAME.new.PID, then renames
+ * them all into place with signals held: an interrupted or failed run leaves either the old
+ * corpus or the new one, never train.tok of one run beside vocab.json of another. */
+enum { CF_TRAIN, CF_VAL, CF_TEST, CF_VOCAB, CF_LABELS, CF_MANIFEST, CF_NFILES };
+static const char *file_name[CF_NFILES] = { "train.tok", "val.tok", "test.tok", "vocab.json", "labels.txt", "manifest.json" };
+static void staged(char *buf, size_t n, const char *dir, int k) { snprintf(buf, n, "%s/%s.new.%d", dir, file_name[k], (int)getpid()); }
+
 static int write_vocab(const prep *p, const char *dir) {
     sbuf s = { 0 };
     sb_put(&s, "{\n  \"format\": \"pktlm-tokens\",\n  \"version\": 1,\n  \"vocab_size\": %d,\n", tok_vocab_size(p->labels.n));
@@ -559,9 +573,9 @@ static int write_vocab(const prep *p, const char *dir) {
     for (int i = 0; i < p->labels.n; i++) sb_put(&l, "%s\n", p->labels.names[i]);
     char path[4096];
     int rc = s.oom || l.oom;
-    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    staged(path, sizeof path, dir, CF_VOCAB);
     if (!rc) rc = write_file_atomic(path, s.b, s.n);
-    snprintf(path, sizeof path, "%s/labels.txt", dir);
+    staged(path, sizeof path, dir, CF_LABELS);
     if (!rc) rc = write_file_atomic(path, l.b ? l.b : "", l.n);
     free(s.b); free(l.b);
     return rc;
@@ -638,7 +652,7 @@ static int write_manifest(const prep *p, const char *dir) {
     }
     sb_put(&s, "  }\n}\n");
     char path[4096];
-    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    staged(path, sizeof path, dir, CF_MANIFEST);
     int rc = s.oom ? -1 : write_file_atomic(path, s.b, s.n);
     free(s.b);
     return rc;
@@ -675,6 +689,11 @@ static int prune_labels(prep *p) {
     return 0;
 }
 
+static void unstage(const char *dir) {
+    char path[4096];
+    for (int k = 0; k < CF_NFILES; k++) { staged(path, sizeof path, dir, k); unlink(path); }
+}
+
 int prep_finish(prep *p, const char *outdir, char *err, size_t errlen) {
     if (p->oom) { snprintf(err, errlen, "out of memory while building the corpus"); return -1; }
     if (prune_labels(p)) { snprintf(err, errlen, "out of memory"); return -1; }
@@ -684,12 +703,14 @@ int prep_finish(prep *p, const char *outdir, char *err, size_t errlen) {
     free(p->by_label);
     p->by_label = calloc((size_t)NSPLIT * (nl + 1), sizeof *p->by_label);
     if (!p->by_label) { snprintf(err, errlen, "out of memory"); return -1; }
+    char path[4096];
     for (int k = 0; k < NSPLIT; k++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s.tok", outdir, split_name[k]);
+        staged(path, sizeof path, outdir, CF_TRAIN + k);
         shard_stream w;
         if (shard_stream_open(&w, path, tok_vocab_size(nl), TOK_PAD, TOK_BOS, TOK_EOS, nl, TOK_LABEL0, k)) {
-            snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno)); return -1;
+            snprintf(err, errlen, "%s/%s: cannot write: %s", outdir, file_name[CF_TRAIN + k], strerror(errno));
+            unstage(outdir);
+            return -1;
         }
         p->split_seqs[k] = p->split_toks[k] = 0;
         int bad = 0;
@@ -702,13 +723,47 @@ int prep_finish(prep *p, const char *outdir, char *err, size_t errlen) {
             p->by_label[(size_t)k * (nl + 1) + (q->label >= 0 ? q->label : nl)]++;
         }
         if (bad) shard_stream_abort(&w);
-        if (bad || shard_stream_close(&w)) { snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno)); return -1; }
+        if (bad || shard_stream_close(&w)) {
+            snprintf(err, errlen, "%s/%s: cannot write: %s", outdir, file_name[CF_TRAIN + k], strerror(errno));
+            unstage(outdir);
+            return -1;
+        }
     }
     if (write_vocab(p, outdir) || write_manifest(p, outdir)) {
         snprintf(err, errlen, "%s: cannot write vocab.json / manifest.json: %s", outdir, strerror(errno));
+        unstage(outdir);
         return -1;
     }
-    return 0;
+    /* a rename within one directory fails only when the target cannot be replaced by a file:
+     * check every target first, so a commit never stops half way */
+    for (int k = 0; k < CF_NFILES; k++) {
+        char to[4096];
+        struct stat sb;
+        snprintf(to, sizeof to, "%s/%s", outdir, file_name[k]);
+        if (lstat(to, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            snprintf(err, errlen, "%s: exists and is not a regular file", to);
+            unstage(outdir);
+            return -1;
+        }
+    }
+    /* commit: six renames within one directory, with Ctrl-C / SIGTERM / SIGHUP held until done */
+    sigset_t hold, old;
+    sigemptyset(&hold);
+    sigaddset(&hold, SIGINT); sigaddset(&hold, SIGTERM); sigaddset(&hold, SIGHUP);
+    sigprocmask(SIG_BLOCK, &hold, &old);
+    int rc = 0;
+    for (int k = 0; k < CF_NFILES && !rc; k++) {
+        char to[4096];
+        staged(path, sizeof path, outdir, k);
+        snprintf(to, sizeof to, "%s/%s", outdir, file_name[k]);
+        if (rename(path, to) != 0) {
+            snprintf(err, errlen, "%s: cannot write: %s", to, strerror(errno));
+            rc = -1;
+        }
+    }
+    if (rc) unstage(outdir);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 void prep_summary(const prep *p, FILE *f) {

@@ -11,6 +11,7 @@
  * are the per-packet steps (cut, anonymise, encode) for callers with their own reader. */
 #ifndef PKTLM_PREP_H
 #define PKTLM_PREP_H
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "corpus/anon.h"
@@ -80,13 +81,18 @@ typedef struct prep prep;
 prep *prep_new(const prep_cfg *cfg, const label_set *labels, const flow_labels *fl, int argc, char **argv);
 /* Add one capture with its label index (-1 = unlabelled). Returns 0, or -1 when the
  * file could not be read at all (err set; the file is listed as skipped). A read
- * error part way keeps the packets before it (warned in err, returns 1). */
+ * error part way keeps the packets before it (warned in err, returns 1). -2: the
+ * interrupt flag was set (prep_set_interrupt); stop and write nothing. */
 int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen);
 /* Bytes of input read so far (for a progress line). */
 uint64_t prep_bytes_done(const prep *p);
 /* Draw a progress line while reading (total = bytes of all inputs). */
 void prep_set_progress(prep *p, progress *pr, double total_bytes);
-/* Split, deduplicate, write the corpus directory. 0 ok, -1 (err set). */
+/* Stop reading when *flag becomes non-zero (a SIGINT handler sets it). */
+void prep_set_interrupt(prep *p, const volatile sig_atomic_t *flag);
+/* Split, deduplicate, write the corpus directory: every file under a temporary name first,
+ * then all renamed into place (signals held), so the directory holds either the previous
+ * corpus or this one. 0 ok, -1 (err set; nothing of this run left behind). */
 int prep_finish(prep *p, const char *outdir, char *err, size_t errlen);
 /* Human summary of what was built (after prep_finish). */
 void prep_summary(const prep *p, FILE *f);

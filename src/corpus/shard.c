@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #define HDR_INTS 256
 
@@ -19,9 +20,35 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
     s->vocab_size = (int)rd32le(h + 8); s->pad_id = (int)rd32le(h + 12); s->bos_id = (int)rd32le(h + 16);
     s->eos_id = (int)rd32le(h + 20); s->n_labels = (int)rd32le(h + 24); s->label_base = (int)rd32le(h + 28);
     s->n_seqs = rd64le(h + 32); s->n_tokens = rd64le(h + 40); s->split = (int)rd32le(h + 48);
-    if (s->vocab_size <= 0 || s->vocab_size > 65536 || s->n_tokens > (1ull << 40) || s->n_seqs > (1ull << 36)) {
+    if (s->vocab_size <= 0 || s->vocab_size > 65536 || s->n_tokens > (1ull << 40) || s->n_seqs >= (1ull << 32)) {
         snprintf(err, errlen, "%s: implausible header (vocab %d, %llu tokens, %llu sequences)", path, s->vocab_size,
                  (unsigned long long)s->n_tokens, (unsigned long long)s->n_seqs);
+        fclose(f); return -1;
+    }
+    /* ids the trainers use as row indices of a (vocab, C) embedding: inside the vocabulary */
+    const char *bad = NULL;
+    int off = 0;
+    if (s->pad_id < 0 || s->pad_id >= s->vocab_size) bad = "pad id", off = 12;
+    else if (s->bos_id < 0 || s->bos_id >= s->vocab_size) bad = "bos id", off = 16;
+    else if (s->eos_id < 0 || s->eos_id >= s->vocab_size) bad = "eos id", off = 20;
+    else if (s->n_labels < 0 || s->n_labels > s->vocab_size) bad = "label count", off = 24;
+    else if (s->label_base < 0 || s->label_base > s->vocab_size - s->n_labels) bad = "label base", off = 28;
+    if (bad) {
+        snprintf(err, errlen, "%s: corrupt header: %s out of range (vocabulary %d) at byte offset %d", path, bad, s->vocab_size, off);
+        fclose(f); return -1;
+    }
+    /* the size the header implies, before allocating what it claims: a cut file (a copy that
+     * stopped, a full disk) or one with bytes appended is named as such */
+    struct stat sb;
+    uint64_t want = sizeof h + s->n_tokens * 2 + s->n_seqs * 32;
+    if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size != want) {
+        if ((uint64_t)sb.st_size < want)
+            snprintf(err, errlen, "%s: truncated at byte offset %llu (the header's %llu tokens and %llu sequences need %llu bytes)",
+                     path, (unsigned long long)sb.st_size, (unsigned long long)s->n_tokens, (unsigned long long)s->n_seqs,
+                     (unsigned long long)want);
+        else
+            snprintf(err, errlen, "%s: %llu unexpected bytes after the index at byte offset %llu (corrupt)", path,
+                     (unsigned long long)((uint64_t)sb.st_size - want), (unsigned long long)want);
         fclose(f); return -1;
     }
     s->tokens = malloc(s->n_tokens * 2 + 2);
@@ -92,25 +119,33 @@ int shard_builder_add(shard_builder *b, const uint16_t *tok, uint32_t n, int32_t
     return 0;
 }
 
-int shard_write(const shard_builder *b, const char *path) {
-    const shard *s = &b->s;
-    size_t n = HDR_INTS * 4 + s->n_tokens * 2 + s->n_seqs * 32;
-    uint8_t *buf = calloc(1, n);
-    if (!buf) return -1;
+/* The 1024-byte header (layout in shard.h). */
+static void put_header(uint8_t *buf, const shard *s) {
+    memset(buf, 0, HDR_INTS * 4);
     wr32le(buf, SHARD_MAGIC); wr32le(buf + 4, SHARD_VERSION); wr32le(buf + 8, (uint32_t)s->vocab_size);
     wr32le(buf + 12, (uint32_t)s->pad_id); wr32le(buf + 16, (uint32_t)s->bos_id); wr32le(buf + 20, (uint32_t)s->eos_id);
     wr32le(buf + 24, (uint32_t)s->n_labels); wr32le(buf + 28, (uint32_t)s->label_base);
     wr32le(buf + 32, (uint32_t)s->n_seqs); wr32le(buf + 36, (uint32_t)(s->n_seqs >> 32));
     wr32le(buf + 40, (uint32_t)s->n_tokens); wr32le(buf + 44, (uint32_t)(s->n_tokens >> 32));
     wr32le(buf + 48, (uint32_t)s->split);
+}
+
+/* One 32-byte index entry (layout in shard.h). */
+static void put_index(uint8_t *p, const shard_seq *q) {
+    wr32le(p, (uint32_t)q->off); wr32le(p + 4, (uint32_t)(q->off >> 32)); wr32le(p + 8, q->len);
+    wr32le(p + 12, (uint32_t)q->label); wr32le(p + 16, q->file); wr32le(p + 20, q->flow);
+    wr32le(p + 24, (uint32_t)q->key); wr32le(p + 28, (uint32_t)(q->key >> 32));
+}
+
+int shard_write(const shard_builder *b, const char *path) {
+    const shard *s = &b->s;
+    size_t n = HDR_INTS * 4 + s->n_tokens * 2 + s->n_seqs * 32;
+    uint8_t *buf = calloc(1, n);
+    if (!buf) return -1;
+    put_header(buf, s);
     uint8_t *p = buf + HDR_INTS * 4;
     for (uint64_t i = 0; i < s->n_tokens; i++, p += 2) wr16le(p, s->tokens[i]);
-    for (uint64_t i = 0; i < s->n_seqs; i++, p += 32) {
-        const shard_seq *q = &s->seqs[i];
-        wr32le(p, (uint32_t)q->off); wr32le(p + 4, (uint32_t)(q->off >> 32)); wr32le(p + 8, q->len);
-        wr32le(p + 12, (uint32_t)q->label); wr32le(p + 16, q->file); wr32le(p + 20, q->flow);
-        wr32le(p + 24, (uint32_t)q->key); wr32le(p + 28, (uint32_t)(q->key >> 32));
-    }
+    for (uint64_t i = 0; i < s->n_seqs; i++, p += 32) put_index(p, &s->seqs[i]);
     int rc = write_file_atomic(path, buf, n);
     free(buf);
     return rc;
@@ -122,16 +157,6 @@ void shard_builder_free(shard_builder *b) {
 }
 
 /* ---- streaming writer ---- */
-
-static void put_header(uint8_t *buf, const shard *s) {
-    memset(buf, 0, HDR_INTS * 4);
-    wr32le(buf, SHARD_MAGIC); wr32le(buf + 4, SHARD_VERSION); wr32le(buf + 8, (uint32_t)s->vocab_size);
-    wr32le(buf + 12, (uint32_t)s->pad_id); wr32le(buf + 16, (uint32_t)s->bos_id); wr32le(buf + 20, (uint32_t)s->eos_id);
-    wr32le(buf + 24, (uint32_t)s->n_labels); wr32le(buf + 28, (uint32_t)s->label_base);
-    wr32le(buf + 32, (uint32_t)s->n_seqs); wr32le(buf + 36, (uint32_t)(s->n_seqs >> 32));
-    wr32le(buf + 40, (uint32_t)s->n_tokens); wr32le(buf + 44, (uint32_t)(s->n_tokens >> 32));
-    wr32le(buf + 48, (uint32_t)s->split);
-}
 
 int shard_stream_open(shard_stream *w, const char *path, int vocab_size, int pad_id, int bos_id, int eos_id,
                       int n_labels, int label_base, int split) {
@@ -176,10 +201,7 @@ int shard_stream_close(shard_stream *w) {
     shard *h = &w->hdr;
     uint8_t rec[32];
     for (uint64_t i = 0; i < h->n_seqs && !w->failed; i++) {
-        const shard_seq *q = &h->seqs[i];
-        wr32le(rec, (uint32_t)q->off); wr32le(rec + 4, (uint32_t)(q->off >> 32)); wr32le(rec + 8, q->len);
-        wr32le(rec + 12, (uint32_t)q->label); wr32le(rec + 16, q->file); wr32le(rec + 20, q->flow);
-        wr32le(rec + 24, (uint32_t)q->key); wr32le(rec + 28, (uint32_t)(q->key >> 32));
+        put_index(rec, &h->seqs[i]);
         if (fwrite(rec, 1, 32, w->f) != 32) w->failed = 1;
     }
     uint8_t buf[HDR_INTS * 4];

@@ -17,7 +17,8 @@ enum {
     H_STEP = 22, H_TOKENS = 24, H_RNG = 26, H_DEPOCH = 28, H_DINDEX = 30, H_DOFFSET = 32,
     H_BATCH = 34, H_ACCUM, H_SEQLEN, H_WARMUP, H_PACK, H_TOTAL = 39,
     H_LR = 41, H_MINFRAC, H_WD, H_BETA1, H_BETA2, H_EPS, H_CLIP, H_LASTLOSS, H_LASTVAL,
-    H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60, H_DATADIR = 128
+    H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60, H_HDRSUM = 61,
+    H_DATADIR = 128
 };
 
 static void put32(uint8_t *h, int i, uint32_t v) { wr32le(h + 4 * i, v); }
@@ -34,6 +35,15 @@ static uint64_t hash_words(uint64_t h, const float *p, size_t n) {
     return h;
 }
 #define HASH0 0xcbf29ce484222325ull
+
+/* FNV-1a over the header bytes with its own slot (61..62) taken as zero: the payload checksum
+ * does not cover the header, and a flipped bit there (a step count, the learning rate, the
+ * corpus path) would otherwise go unnoticed. 0 in the slot: a file written before it existed. */
+static uint64_t header_sum(const uint8_t *h) {
+    uint64_t x = HASH0;
+    for (int i = 0; i < HDR_BYTES; i++) x = (x ^ (i / 4 == H_HDRSUM || i / 4 == H_HDRSUM + 1 ? 0 : h[i])) * 0x100000001b3ull;
+    return x ? x : 1;
+}
 
 uint64_t corpus_vocab_hash(const char *data_dir, int vocab, int pad, int bos, int eos, int n_labels, int label_base) {
     uint64_t h = HASH0;
@@ -112,6 +122,7 @@ static int write_body(FILE *f, const model *m, const train_state *st, int has_op
     uint64_t sum = hash_words(HASH0, m->params, m->nparams);
     if (has_opt) { sum = hash_words(sum, m->adam_m, m->nparams); sum = hash_words(sum, m->adam_v, m->nparams); }
     put64(h, H_CHECKSUM, sum);
+    put64(h, H_HDRSUM, header_sum(h));
     int ok = fwrite(h, 1, HDR_BYTES, f) == HDR_BYTES && fwrite(m->params, 4, m->nparams, f) == m->nparams;
     if (ok && has_opt)
         ok = fwrite(m->adam_m, 4, m->nparams, f) == m->nparams && fwrite(m->adam_v, 4, m->nparams, f) == m->nparams;
@@ -154,6 +165,48 @@ static int read_header(FILE *f, const char *path, uint8_t *h, char *err, size_t 
         snprintf(err, errlen, "%s: checkpoint version %u, this pktlm reads version %d", path, get32(h, H_VERSION), CKPT_VERSION);
         return -1;
     }
+    if (get64(h, H_HDRSUM) != 0 && get64(h, H_HDRSUM) != header_sum(h)) {
+        snprintf(err, errlen, "%s: corrupt checkpoint header (header checksum mismatch in bytes 0..1023)", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Everything the header says, checked before anything is allocated from it: the architecture's
+ * own checks (they bound every dimension, so the sizes below cannot overflow), the parameter
+ * count the config implies, token ids inside the vocabulary, flags that are 0 or 1. A header
+ * that passes describes a model this build can create from exactly n_params floats. */
+static int decode_header(const uint8_t *h, const char *path, model_config *c, train_state *st, uint64_t *np,
+                         char *err, size_t errlen) {
+    parse_header(h, c, st);
+    *np = get64(h, H_NPARAMS);
+    const model_ops *ops = model_ops_for(c->arch);
+    if (!ops) { snprintf(err, errlen, "%s: unknown architecture %d in the header (byte offset %d)", path, c->arch, 4 * H_ARCH); return -1; }
+    model_config d = *c;
+    model_config_defaults(&d);
+    const char *why = ops->check(&d);
+    if (why) { snprintf(err, errlen, "%s: bad model config in checkpoint: %s: %s", path, ops->name, why); return -1; }
+    size_t want = model_param_count(&d);
+    if (*np != want) {
+        snprintf(err, errlen, "%s: corrupt header: %llu parameters for a config that has %zu", path, (unsigned long long)*np, want);
+        return -1;
+    }
+    const int V = c->vocab;
+    const char *bad = NULL;
+    int off = 0;
+    if (st->pad_id < 0 || st->pad_id >= V) bad = "pad id", off = H_PAD;
+    else if (st->bos_id < 0 || st->bos_id >= V) bad = "bos id", off = H_BOS;
+    else if (st->eos_id < 0 || st->eos_id >= V) bad = "eos id", off = H_EOS;
+    else if (st->n_labels < 0 || st->n_labels > V) bad = "label count", off = H_NLABELS;
+    else if (st->label_base < 0 || st->label_base > V - st->n_labels) bad = "label base", off = H_LABELBASE;
+    else if ((uint32_t)st->has_opt > 1) bad = "has_opt flag", off = H_HASOPT;
+    else if ((uint32_t)st->task > CKPT_TASK_FIELD) bad = "task", off = H_TASK;
+    else if ((uint32_t)st->precision > 1) bad = "precision", off = H_PREC;
+    if (bad) {
+        snprintf(err, errlen, "%s: corrupt header: %s %d out of range at byte offset %d (vocabulary %d tokens)", path, bad,
+                 (int32_t)get32(h, off), 4 * off, V);
+        return -1;
+    }
     return 0;
 }
 
@@ -164,8 +217,9 @@ int ckpt_peek(const char *path, model_config *cfg, train_state *st, uint64_t *np
     int rc = read_header(f, path, h, err, errlen);
     fclose(f);
     if (rc) return -1;
-    parse_header(h, cfg, st);
-    if (nparams) *nparams = get64(h, H_NPARAMS);
+    uint64_t np;
+    if (decode_header(h, path, cfg, st, &np, err, errlen)) return -1;
+    if (nparams) *nparams = np;
     return 0;
 }
 
@@ -188,21 +242,19 @@ static int load_fp(FILE *f, const char *path, uint64_t avail, model *m, train_st
     uint8_t h[HDR_BYTES];
     if (read_header(f, path, h, err, errlen)) { fclose(f); return -1; }
     model_config c;
-    parse_header(h, &c, st);
-    char e2[256];
-    if (model_create(m, &c, e2, sizeof e2) != 0) {
-        snprintf(err, errlen, "%s: bad model config in checkpoint: %s", path, e2);
+    uint64_t np;
+    if (decode_header(h, path, &c, st, &np, err, errlen)) { fclose(f); return -1; }
+    /* the size before the allocation: a damaged file costs no memory */
+    uint64_t want = HDR_BYTES + np * 4 * (st->has_opt ? 3 : 1);
+    if (avail != want) {
+        snprintf(err, errlen, "%s: corrupt or truncated checkpoint: %llu bytes, expected %llu", path, (unsigned long long)avail,
+                 (unsigned long long)want);
         fclose(f); return -1;
     }
-    uint64_t np = get64(h, H_NPARAMS);
-    if (np != m->nparams) {
-        snprintf(err, errlen, "%s: corrupt header: %llu parameters for a config that has %zu", path, (unsigned long long)np, m->nparams);
-        fclose(f); model_free(m); return -1;
-    }
-    size_t want = HDR_BYTES + (size_t)np * 4 * (st->has_opt ? 3 : 1);
-    if (avail != want) {
-        snprintf(err, errlen, "%s: corrupt or truncated checkpoint: %llu bytes, expected %zu", path, (unsigned long long)avail, want);
-        fclose(f); model_free(m); return -1;
+    char e2[256];
+    if (model_create(m, &c, e2, sizeof e2) != 0) {
+        snprintf(err, errlen, "%s: %s", path, e2);
+        fclose(f); return -1;
     }
     int ok = fread(m->params, 4, np, f) == np;
     uint64_t sum = hash_words(HASH0, m->params, np);

@@ -231,6 +231,12 @@ int pretrain_run(pretrain_opts *o) {
     char path[1200], err[512], csv[1200], svg[1200];
     memset(&st, 0, sizeof st);
     if (!o->out_path) return fail(o, "no output checkpoint (-o MODEL.ckpt)");
+    /* found out now, not when the first checkpoint is written at the end of the run */
+    struct stat ob;
+    size_t ol = strlen(o->out_path);
+    if (ol == 0 || o->out_path[ol - 1] == '/' || (stat(o->out_path, &ob) == 0 && S_ISDIR(ob.st_mode)))
+        return fail(o, "%s: is a directory; -o names the checkpoint file (e.g. %s%smodel.ckpt)", o->out_path, o->out_path,
+                    ol && o->out_path[ol - 1] == '/' ? "" : "/");
 
     /* 1. model and training state: from the checkpoint or from the options */
     if (o->resume_path) {
@@ -321,6 +327,14 @@ int pretrain_run(pretrain_opts *o) {
     if (access(path, R_OK) == 0) {
         if (data_open(&va, path, st.batch, st.seq_len, st.pack, 0, 0, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
         have_val = 1;
+        /* a val.tok from another prep run would index the embedding with ids it does not have */
+        const shard *a = &tr.sh, *b = &va.sh;
+        if (a->vocab_size != b->vocab_size || a->pad_id != b->pad_id || a->bos_id != b->bos_id || a->eos_id != b->eos_id ||
+            a->n_labels != b->n_labels || a->label_base != b->label_base) {
+            fail(o, "%s does not belong with train.tok: vocabulary %d tokens, %d labels (train.tok: %d tokens, %d labels); "
+                    "were they written by the same `pktlm prep`?", path, b->vocab_size, b->n_labels, a->vocab_size, a->n_labels);
+            goto done;
+        }
     } else if (!o->quiet) fprintf(stderr, "pktlm pretrain: %s missing: no validation loss\n", path);
     unigram_baseline(&tr.sh, have_val ? &va.sh : NULL, &o->unigram_bits, &o->unigram_val_bits);
     int val_batches = o->val_batches > 0 ? o->val_batches : 20;
@@ -337,7 +351,7 @@ int pretrain_run(pretrain_opts *o) {
     side_path(svg, sizeof svg, o->out_path, ".svg");
     if (o->resume_path) csv_truncate(csv, (long)st.step);
     FILE *log = fopen(csv, o->resume_path ? "a" : "w");
-    if (!log) { fail(o, "%s: %s", csv, strerror(errno)); goto done; }
+    if (!log) { fail(o, "cannot write the training log %s: %s", csv, strerror(errno)); goto done; }
     if (!o->resume_path) fputs(CSV_HEADER, log);
     fflush(log);
 

@@ -72,33 +72,20 @@ class GPT2(nn.Module):
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
         return logits, loss
 
-    def table(self):
-        """Tensors in the C table order; per-layer tensors stacked (L, ...)."""
-        h = self.h
-        st = lambda f: torch.stack([f(b) for b in h])
+    def table(self, grad=False):
+        """Tensors in the C table order; per-layer tensors stacked (L, ...). grad=True: their
+        gradients, in the same layout."""
+        g = (lambda p: p.grad) if grad else (lambda p: p)
+        st = lambda f: torch.stack([g(f(b)) for b in self.h])
         return [
-            self.wte.weight, self.wpe.weight,
+            g(self.wte.weight), g(self.wpe.weight),
             st(lambda b: b.ln_1.weight), st(lambda b: b.ln_1.bias),
             st(lambda b: b.c_attn.weight), st(lambda b: b.c_attn.bias),
             st(lambda b: b.c_proj.weight), st(lambda b: b.c_proj.bias),
             st(lambda b: b.ln_2.weight), st(lambda b: b.ln_2.bias),
             st(lambda b: b.c_fc.weight), st(lambda b: b.c_fc.bias),
             st(lambda b: b.mlp_proj.weight), st(lambda b: b.mlp_proj.bias),
-            self.ln_f.weight, self.ln_f.bias,
-        ]
-
-    def grad_table(self):
-        h = self.h
-        st = lambda f: torch.stack([f(b).grad for b in h])
-        return [
-            self.wte.weight.grad, self.wpe.weight.grad,
-            st(lambda b: b.ln_1.weight), st(lambda b: b.ln_1.bias),
-            st(lambda b: b.c_attn.weight), st(lambda b: b.c_attn.bias),
-            st(lambda b: b.c_proj.weight), st(lambda b: b.c_proj.bias),
-            st(lambda b: b.ln_2.weight), st(lambda b: b.ln_2.bias),
-            st(lambda b: b.c_fc.weight), st(lambda b: b.c_fc.bias),
-            st(lambda b: b.mlp_proj.weight), st(lambda b: b.mlp_proj.bias),
-            self.ln_f.weight.grad, self.ln_f.bias.grad,
+            g(self.ln_f.weight), g(self.ln_f.bias),
         ]
 
 
@@ -141,7 +128,7 @@ def main():
 
     logits, loss = model(tok, tgt)
     loss.backward()
-    grads = [g.detach().clone() for g in model.grad_table()]
+    grads = [g.detach().clone() for g in model.table(grad=True)]
 
     opt = torch.optim.AdamW(adamw_groups(model, wd), lr=lr, betas=(b1, b2), eps=eps)
     losses = []
