@@ -4,6 +4,7 @@
  * and without ports (src/eval/shallow.h). */
 #include "cli/cli.h"
 #include "train/finetune.h"
+#include "corpus/manifest.h"
 #include "eval/metrics.h"
 #include "eval/seqflows.h"
 #include "eval/shallow.h"
@@ -69,6 +70,15 @@ int cmd_eval(int argc, char **argv) {
     cls_info info;
     if (cls_load(mpath, &m, &st, &h, &info, err, sizeof err) != 0) return cli_error(V, "%s", err);
     if (max_pkts < 0) max_pkts = info.max_pkts;
+    if (info.prep_known) {   /* a corpus made with other prep options gives other tokens: refuse it */
+        prep_cfg pc;
+        int secret, pr = prep_cfg_from_manifest(data, &pc, &secret, err, sizeof err);
+        char d[600];
+        if (pr < 0) return cli_error(V, "%s", err);
+        if (pr == 0 && prep_cfg_diff(&info.prep, &pc, d, sizeof d))
+            return cli_error(V, "%s was made with other prep options than the classifier's training corpus (%s: classifier vs "
+                                "corpus): its tokens are not what the classifier learned from", data, d);
+    }
     shard tr = { 0 }, te = { 0 };
     snprintf(path, sizeof path, "%s/%s.tok", data, split);
     if (shard_load(&te, path, err, sizeof err) != 0) return cli_error(V, "%s", err);
@@ -128,14 +138,19 @@ int cmd_eval(int argc, char **argv) {
     for (int j = 0; j < 5; j++) cls_report_compute(&sc[j].r, sc[j].cm, K);
 
     const char *kind = info.frozen ? "frozen encoder + head" : "fine-tuned";
+    char prep_opts[600] = "";   /* the training corpus's prep options that differ from the defaults */
+    if (info.prep_known) prep_cfg_describe(&info.prep, prep_opts, sizeof prep_opts);
     if (json) {
         FILE *o = stdout;
         fprintf(o, "{\"model\": "); cli_json_str(o, mpath);
         fprintf(o, ", \"data\": "); cli_json_str(o, data);
         fprintf(o, ", \"split\": \"%s\", \"flows\": %ld, \"classes\": %d, \"max_packets\": %d, \"pretrained\": %s, "
-                   "\"frozen\": %s, \"pooling\": \"%s\", \"model_flows_per_s\": %.1f,\n \"labels\": [",
+                   "\"frozen\": %s, \"pooling\": \"%s\", \"model_flows_per_s\": %.1f,\n",
                 split, nlab, K, max_pkts, info.pretrained ? "true" : "false", info.frozen ? "true" : "false",
                 cls_pool_name(info.pooling), (double)te.n_seqs / (t_model > 0 ? t_model : 1e-9));
+        fputs(" \"prep\": ", o);
+        if (info.prep_known) cli_json_str(o, prep_opts); else fputs("null", o);
+        fputs(",\n \"labels\": [", o);
         for (int k = 0; k < K; k++) { if (k) fputs(", ", o); cli_json_str(o, names[k]); }
         fputs("],\n \"results\": [", o);
         for (int j = 0; j < 5; j++) {
@@ -159,9 +174,10 @@ int cmd_eval(int argc, char **argv) {
         if (max_pkts) snprintf(pk, sizeof pk, "first %d", max_pkts); else snprintf(pk, sizeof pk, "all kept");
         printf("pktlm eval: %s on %s/%s.tok: %ld labelled flows, %d classes, %s packets of each flow\n", mpath, data, split,
                nlab, K, pk);
-        printf("\nmodel: %s %d layers, d %d, %s%s, pooling %s (best validation macro-F1 %.4f at epoch %d)\n",
+        printf("\nmodel: %s %d layers, d %d, %s%s, pooling %s (best validation macro-F1 %.4f at epoch %d); corpus prep: %s\n",
                model_arch_name(m.cfg.arch), m.cfg.layers, m.cfg.d_model, kind, info.pretrained ? " from pretrained" : " from scratch",
-               cls_pool_name(info.pooling), info.best_val_f1, info.best_epoch);
+               cls_pool_name(info.pooling), info.best_val_f1, info.best_epoch,
+               !info.prep_known ? "not recorded" : prep_opts[0] ? prep_opts : "defaults");
         cls_report_print(stdout, &sc[0].r, sc[0].cm, names);
         printf("\nbaselines on the same flows (trained on train.tok):\n");
         for (int j = 1; j < 5; j++) { printf("\n%s:\n", sc[j].name); cls_report_print(stdout, &sc[j].r, sc[j].cm, names); }
