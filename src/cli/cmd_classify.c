@@ -20,7 +20,7 @@ static void usage(FILE *f) {
         "per flow are reported on stderr.\n"
         "\n"
         "  --after K        decide on the first K packets of each flow (default: what the classifier\n"
-        "                   was trained with, else the corpus default of 8)\n"
+        "                   was trained with, else the packets per flow its corpus kept)\n"
         "  --csv | --json   machine-readable rows on stdout (JSON: one object per line)\n"
         "  --batch N 32     flows per forward pass (1 = the latency of one flow alone)\n"
         "\n"
