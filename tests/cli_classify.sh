@@ -22,6 +22,15 @@ check eval_runs test $? -eq 0
 check eval_model_100 grep -q '"name": "model", "accuracy": 1.000000, "macro_f1": 1.000000' $T/e.json
 check eval_baselines test "$(grep -cE '"name": "(majority|port lookup|forest)' $T/e.json)" -eq 4
 check eval_svg grep -q "<svg" $T/cm.svg
+# --predictions: one row per labelled test flow, the model's and the baselines' predictions
+$PKTLM eval --model $T/c.ckpt --data $T/toy --predictions $T/pred.csv >/dev/null
+check eval_predictions test $? -eq 0 -a "$(head -1 $T/pred.csv)" = "seq,file,flow,label,model,port_lookup,forest_ports,forest_no_ports" \
+  -a "$(awk -F, 'NR > 1 && $4 == $5' $T/pred.csv | wc -l)" -eq "$(grep -o '"flows": [0-9]*' $T/e.json | cut -d' ' -f2)"
+if command -v python3 >/dev/null; then
+  python3 tools/classify_bootstrap.py $T/pred.csv --n 50 --json | grep -q '"share_model_ahead"'; check bootstrap_runs test $? -eq 0
+else
+  skip bootstrap_runs "no python3"
+fi
 $PKTLM eval --model $T/c.ckpt --data $T/toy --split val | grep -q "forest, header stats, no ports"
 check eval_text test $? -eq 0
 
