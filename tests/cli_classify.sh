@@ -22,6 +22,15 @@ check eval_runs test $? -eq 0
 check eval_model_100 grep -q '"name": "model", "accuracy": 1.000000, "macro_f1": 1.000000' $T/e.json
 check eval_baselines test "$(grep -cE '"name": "(majority|port lookup|forest)' $T/e.json)" -eq 4
 check eval_svg grep -q "<svg" $T/cm.svg
+# --predictions: one row per labelled test flow, the model's and the baselines' predictions
+$PKTLM eval --model $T/c.ckpt --data $T/toy --predictions $T/pred.csv >/dev/null
+check eval_predictions test $? -eq 0 -a "$(head -1 $T/pred.csv)" = "seq,file,flow,label,model,port_lookup,forest_ports,forest_no_ports" \
+  -a "$(awk -F, 'NR > 1 && $4 == $5' $T/pred.csv | wc -l)" -eq "$(grep -o '"flows": [0-9]*' $T/e.json | cut -d' ' -f2)"
+if command -v python3 >/dev/null; then
+  python3 tools/classify_bootstrap.py $T/pred.csv --n 50 --json >$T/boot.json; check bootstrap_runs grep -q '"share_model_ahead"' $T/boot.json
+else
+  skip bootstrap_runs "no python3"
+fi
 $PKTLM eval --model $T/c.ckpt --data $T/toy --split val | grep -q "forest, header stats, no ports"
 check eval_text test $? -eq 0
 
@@ -40,6 +49,44 @@ bad=$($PKTLM classify --model $T/c.ckpt tests/fixtures/toy_cls/web --csv --after
 check classify_after_web test "$bad" -eq 0
 $PKTLM classify --model $T/c.ckpt tests/fixtures/toy_cls/dns/0.pcap --json 2>/dev/null | head -1 | grep -q '"top3": \[\["dns"'
 check classify_json test $? -eq 0
+
+# the classifier records the corpus's prep options (docs/classify.md): classify builds tokens
+# with them by default, an explicit option may repeat them but not contradict them, and eval
+# refuses a corpus made with other options
+$PKTLM eval --model $T/c.ckpt --data $T/toy --json | grep -q '"prep": "",'; check eval_prep_defaults test $? -eq 0
+$PKTLM prep tests/fixtures/toy_cls --payload 32 -o $T/toy32 -q
+$PKTLM finetune --task classify --data $T/toy32 $M --epochs 2 --lr 3e-3 -o $T/c32.ckpt --quiet
+check finetune_p32 test $? -eq 0
+$PKTLM eval --model $T/c32.ckpt --data $T/toy32 --json | grep -q '"prep": "--payload 32",'; check eval_prep_recorded test $? -eq 0
+$PKTLM classify --model $T/c32.ckpt tests/fixtures/toy_cls/dns --csv >$T/r32.csv 2>$T/clog
+check classify_recorded test $? -eq 0 -a -z "$(grep -l note $T/clog)"
+$PKTLM classify --model $T/c32.ckpt tests/fixtures/toy_cls/dns --csv --payload 32 --max-bytes 192 >$T/r32b.csv 2>/dev/null
+check classify_repeat_ok cmp -s $T/r32.csv $T/r32b.csv
+$PKTLM classify --model $T/c32.ckpt tests/fixtures/toy_cls/dns --payload 64 >/dev/null 2>$T/elog; rc=$?
+check classify_contradiction test $rc -eq 2 -a -n "$(grep -l 'payload 64 contradicts.*--payload 32' $T/elog)"
+$PKTLM classify --model $T/c32.ckpt tests/fixtures/toy_cls/dns --no-anon >/dev/null 2>$T/elog; rc=$?
+check classify_contradiction_anon test $rc -eq 2 -a -n "$(grep -l 'no-anon contradicts' $T/elog)"
+$PKTLM eval --model $T/c32.ckpt --data $T/toy >/dev/null 2>$T/elog; rc=$?
+check eval_other_prep test $rc -eq 1 -a -n "$(grep -l 'payload 32 vs 64' $T/elog)"
+# a classifier written before the slots existed (header ints 17..127 zero): loads, says so, and
+# takes the options as before
+cp $T/c32.ckpt $T/old.ckpt
+dd if=/dev/zero of=$T/old.ckpt bs=4 seek=17 count=111 conv=notrunc 2>/dev/null
+$PKTLM classify --model $T/old.ckpt tests/fixtures/toy_cls/dns --csv --payload 32 >$T/rold.csv 2>$T/clog
+check classify_old_file test $? -eq 0 -a -n "$(grep -l 'does not record' $T/clog)"
+check classify_old_same cmp -s $T/r32.csv $T/rold.csv
+$PKTLM eval --model $T/old.ckpt --data $T/toy32 --json | grep -q '"prep": null,'; check eval_old_file test $? -eq 0
+
+# --bf16 (mixed-precision training) where the CPU has avx512_bf16: the toy task still reaches 100%
+if grep -q avx512_bf16 /proc/cpuinfo 2>/dev/null; then
+  $PKTLM finetune --task classify --data $T/toy $M --epochs 4 --lr 3e-3 --bf16 -o $T/b.ckpt 2>$T/blog
+  check finetune_bf16 test $? -eq 0 -a -n "$(grep -l 'bf16 products' $T/blog)"
+  $PKTLM eval --model $T/b.ckpt --data $T/toy --json | grep -q '"name": "model", "accuracy": 1.000000, "macro_f1": 1.000000'
+  check finetune_bf16_100 test $? -eq 0
+else
+  $PKTLM finetune --task classify --data $T/toy $M --epochs 1 --bf16 -o $T/b.ckpt 2>$T/elog; rc=$?
+  check finetune_bf16_refused test $rc -eq 1 -a -n "$(grep -l AVX512_BF16 $T/elog)"
+fi
 
 # frozen encoder: head only, from the same (from-scratch) backbone as --init
 $PKTLM finetune --task classify --data $T/toy $M --freeze --epochs 3 -o $T/f.ckpt --quiet; check finetune_frozen test $? -eq 0

@@ -8,6 +8,9 @@
 #include "eval/seqflows.h"
 #include "corpus/tokens.h"
 #include "pktbuild.h"
+#include "corpus/manifest.h"
+#include <string.h>
+#include <sys/stat.h>
 
 static void test_hand_cm(void) {
     /* rows true, columns predicted; class 2 neither occurs nor is predicted: not in the macro mean */
@@ -75,8 +78,57 @@ static void test_seqflows(void) {
     tok_seq_free(&s);
 }
 
+/* prep options read back from manifest.json (corpus/manifest.h): a manifest as prep writes it
+ * (write_manifest; here made by hand), one with a value missing, one absent */
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+static void test_manifest(void) {
+    char dir[600], path[700], err[512];
+    snprintf(dir, sizeof dir, "%s/mf", t_tmpdir());
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    const char *head = "{\n  \"format\": \"pktlm-corpus\",\n  \"version\": 1,\n  \"command\": \"pktlm prep --seed 7 \\\"x\\\"\",\n  \"seed\": 7,\n";
+    char text[2048];
+    snprintf(text, sizeof text, "%s  \"config\": {\"unit\": \"flow\", \"split\": \"capture\", \"ratio\": [8, 1, 1], \"max_packets\": 8, "
+             "\"min_flow_packets\": 2, \"max_flow_packets\": 0, \"payload_bytes\": 32, \"max_bytes\": 192, \"window\": 2048, "
+             "\"drop_dhcp\": false, \"dedup\": true, \"min_label_flows\": 0,\n    \"drop_ports\": [53, 443], \"drop_protos\": [],\n"
+             "    \"anonymise\": true, \"addresses\": \"random\", \"ids\": true, \"mask_ports\": false, \"checksums\": \"zero\", "
+             "\"secret\": true,\n    \"address_scope\": \"flow\",\n    \"tcp_timeout\": 120.5, \"udp_timeout\": 60},\n  \"inputs\": [\n  ]\n}\n", head);
+    write_text(path, text);
+    prep_cfg c;
+    int secret = 0;
+    CHECKF(prep_cfg_from_manifest(dir, &c, &secret, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ(c.payload, 32); CHECK_EQ(c.max_bytes, 192); CHECK_EQ(c.min_flow_pkts, 2); CHECK_EQ(c.drop_dhcp, 0);
+    CHECK_EQ(c.ndrop_ports, 2); CHECK_EQ(c.drop_ports[1], 443); CHECK_EQ(c.ndrop_protos, 0);
+    CHECK_EQ(c.anon.addr, ANON_ADDR_RANDOM); CHECK_EQ(c.anon.csum, ANON_CSUM_ZERO); CHECK_EQ(secret, 1);
+    CHECK(c.flows.tcp_timeout == 120.5 && c.seed == 7);
+    char d[256];
+    prep_cfg_describe(&c, d, sizeof d);
+    CHECKF(!strcmp(d, "--payload 32 --min-packets 2 --keep-dhcp --addr random --checksums zero --tcp-timeout 120.5 --seed 7"), "%s", d);
+    /* a value missing: the error names the file and the key */
+    char *p = strstr(text, "\"payload_bytes\"");
+    memcpy(p, "\"payload_bytez\"", 15);
+    write_text(path, text);
+    CHECK(prep_cfg_from_manifest(dir, &c, &secret, err, sizeof err) == -1);
+    CHECKF(strstr(err, "manifest.json") && strstr(err, "payload_bytes"), "%s", err);
+    memcpy(p, "\"payload_bytes\": -3", 19);
+    write_text(path, text);
+    CHECK(prep_cfg_from_manifest(dir, &c, &secret, err, sizeof err) == -1);
+    CHECKF(strstr(err, "byte "), "%s", err);
+    /* no manifest: 1, defaults */
+    remove(path);
+    CHECK(prep_cfg_from_manifest(dir, &c, &secret, err, sizeof err) == 1);
+    CHECK_EQ(c.payload, 64);
+}
+
 int main(void) {
     RUN(test_hand_cm);
+    RUN(test_manifest);
     RUN(test_seqflows);
     return t_done();
 }

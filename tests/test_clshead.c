@@ -2,6 +2,7 @@
  * pooling, through the head alone and through a tiny GPT-2; rows; classifier file round trip. */
 #include "test.h"
 #include "train/clshead.h"
+#include "corpus/manifest.h"
 #include "corpus/tokens.h"
 #include "util/util.h"
 #include <math.h>
@@ -233,6 +234,27 @@ static void test_file(void) {
     CHECK_EQ(h2.pooling, POOL_LAST);
     CHECK(!memcmp(h.params, h2.params, h.nparams * 4));
     CHECK(m2.nparams == m.nparams && !memcmp(m.params, m2.params, m.nparams * 4));
+    CHECK_EQ(i2.prep_known, 0);              /* not recorded (as in files written before the slots): prep's defaults */
+    CHECK_EQ(i2.prep.payload, 64); CHECK_EQ(i2.prep.max_bytes, 192); CHECK_EQ(i2.prep.anonymise, 1);
+    cls_info_free(&i2); cls_head_free(&h2); model_free(&m2);
+    /* the corpus's prep options round-trip through the header */
+    info.prep_known = 1; info.prep_secret = 1;
+    prep_cfg_default(&info.prep);
+    info.prep.payload = 32; info.prep.max_bytes = 100; info.prep.max_pkts = 16; info.prep.min_flow_pkts = 2;
+    info.prep.drop_dhcp = 0; info.prep.anon.addr = ANON_ADDR_RANDOM; info.prep.anon.ids = 0; info.prep.anon.mask_ports = 1;
+    info.prep.anon.csum = ANON_CSUM_ZERO; info.prep.anon.scope = ANON_SCOPE_CAPTURE; info.prep.seed = 0x123456789abcull;
+    info.prep.flows.tcp_timeout = 0.1; info.prep.flows.udp_timeout = 7.25;
+    info.prep.ndrop_ports = 32; info.prep.ndrop_protos = 2;
+    for (int i = 0; i < 32; i++) info.prep.drop_ports[i] = (uint16_t)(65535 - i);
+    info.prep.drop_protos[0] = 1; info.prep.drop_protos[1] = 255;
+    CHECK(cls_save(path, &m, &st, &h, &info, err, sizeof err) == 0);
+    CHECKF(cls_load(path, &m2, &st, &h2, &i2, err, sizeof err) == 0, "%s", err);
+    char d[256];
+    CHECK_EQ(i2.prep_known, 1); CHECK_EQ(i2.prep_secret, 1);
+    CHECKF(prep_cfg_diff(&info.prep, &i2.prep, d, sizeof d) == 0, "%s", d);
+    CHECK(i2.prep.seed == 0x123456789abcull && i2.prep.flows.tcp_timeout == 0.1 && i2.prep.drop_ports[31] == 65504);
+    i2.prep.payload = 64;
+    CHECK(prep_cfg_diff(&info.prep, &i2.prep, d, sizeof d) == 1 && !strcmp(d, "--payload 32 vs 64"));
     cls_info_free(&i2); cls_head_free(&h2); model_free(&m2);
     /* truncation detected */
     FILE *f = fopen(path, "r+b");

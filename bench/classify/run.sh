@@ -9,7 +9,8 @@
 # Knobs: PKTLM_BIN (default ./pktlm), BENCH_TMP (default /tmp), BENCH_MB (default 100),
 #        BENCH_THREADS (default 2), BENCH_BATCH (default 32),
 #        BENCH_MODEL (a classifier to time instead of the toy one, e.g. the one of
-#        docs/classify.md) with BENCH_ARGS (its prep options for classify, e.g. "--payload 32").
+#        docs/classify.md); BENCH_ARGS: extra classify options (a classifier records its corpus's
+#        prep options; only one written before they were recorded needs e.g. "--payload 32").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 PKTLM=${PKTLM_BIN:-$root/pktlm}

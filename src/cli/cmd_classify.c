@@ -4,6 +4,7 @@
  * dropped, first K packets), in batches. */
 #include "cli/cli.h"
 #include "corpus/prep.h"
+#include "corpus/manifest.h"
 #include "train/finetune.h"
 #include "util/util.h"
 #include <stdlib.h>
@@ -19,11 +20,15 @@ static void usage(FILE *f) {
         "per flow are reported on stderr.\n"
         "\n"
         "  --after K        decide on the first K packets of each flow (default: what the classifier\n"
-        "                   was trained with, else the corpus default of 8)\n"
+        "                   was trained with, else the packets per flow its corpus kept)\n"
         "  --csv | --json   machine-readable rows on stdout (JSON: one object per line)\n"
         "  --batch N 32     flows per forward pass (1 = the latency of one flow alone)\n"
-        "  --payload N 64  --max-bytes B 192   must match the `pktlm prep` options of the training corpus\n"
-        "  --no-anon        when the corpus was made with --no-anon\n"
+        "\n"
+        "Tokens are built with the training corpus's prep options, which the classifier records\n"
+        "(payload, max bytes, anonymisation, flow timeouts, filters). For classifiers written before\n"
+        "they were recorded, give them here (defaults: prep's):\n"
+        "  --payload N 64  --max-bytes B 192  --no-anon   an option that contradicts a recorded one\n"
+        "                   is an error\n"
         "  --threads N  --quiet\n");
 }
 
@@ -121,7 +126,7 @@ static void on_flow(void *vc, const flow *f, const uint16_t *tok, size_t n) {
 int cmd_classify(int argc, char **argv) {
     cli_prefer_passive_wait(argc, argv);
     const char *V = "classify", *mpath = NULL;
-    int fmt = 0, B = 32, threads = 0, after = -1, quiet = 0, payload = 64, max_bytes = 192, anon = 1;
+    int fmt = 0, B = 32, threads = 0, after = -1, quiet = 0, payload = -1, max_bytes = -1, anon = -1;
     char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     int nin = 0;
     for (int i = 1; i < argc; i++) {
@@ -153,19 +158,56 @@ int cmd_classify(int argc, char **argv) {
     cls_head h;
     cls_info info;
     if (cls_load(mpath, &m, &st, &h, &info, err, sizeof err) != 0) { cli_free_list(files, nfiles); return cli_error(V, "%s", err); }
-    prep_cfg pc;
-    prep_cfg_default(&pc);
-    pc.payload = payload; pc.max_bytes = max_bytes; pc.anonymise = anon; pc.hash_inputs = 0;
+    int rc = 0;
+    ctx c = { 0 };
+    /* tokens as the training corpus's prep built them: the options the classifier records
+     * (docs/classify.md); an explicit option may only repeat them. Older classifiers do not
+     * record them: prep's defaults then, or what the options say. */
+    prep_cfg pc = info.prep;
+    pc.hash_inputs = 0;
+    pc.secret = NULL;
+    if (info.prep_known) {
+        char rec[512];
+        prep_cfg_describe(&pc, rec, sizeof rec);
+        char bad[64] = "";
+        if (payload >= 0 && payload != pc.payload) snprintf(bad, sizeof bad, "--payload %d", payload);
+        else if (max_bytes >= 0 && max_bytes != pc.max_bytes) snprintf(bad, sizeof bad, "--max-bytes %d", max_bytes);
+        else if (anon == 0 && pc.anonymise) snprintf(bad, sizeof bad, "--no-anon");
+        if (bad[0]) {
+            cli_error(V, "%s contradicts %s: its training corpus was made with %s%s%s (--payload %d --max-bytes %d%s; recorded "
+                         "in the classifier and used by default): leave the option out", bad, mpath, rec[0] ? "`pktlm prep " : "prep's defaults",
+                      rec, rec[0] ? "`" : "", pc.payload, pc.max_bytes, pc.anonymise ? ", anonymised" : ", not anonymised");
+            rc = 2; goto out;
+        }
+        if (pc.unit != PREP_UNIT_FLOW) {
+            cli_error(V, "%s was trained on a --unit %s corpus; classify builds one sequence per flow (--unit flow)", mpath,
+                      pc.unit == PREP_UNIT_PACKET ? "packet" : "capture");
+            rc = 2; goto out;
+        }
+        if (info.prep_secret) {
+            pc.secret = getenv("PKTLM_ANON_SECRET");
+            if (!pc.secret && !quiet)
+                fprintf(stderr, "pktlm classify: note: the training corpus was anonymised with a secret; without "
+                                "PKTLM_ANON_SECRET the (keyed, random) address and identifier maps differ from prep's\n");
+        }
+    } else {
+        if (payload >= 0) pc.payload = payload;
+        if (max_bytes >= 0) pc.max_bytes = max_bytes;
+        if (anon >= 0) pc.anonymise = anon;
+        if (!quiet)
+            fprintf(stderr, "pktlm classify: note: %s does not record its corpus's prep options (written by an older pktlm): "
+                            "tokens are built with --payload %d --max-bytes %d%s, which must match the training corpus's prep\n",
+                    mpath, pc.payload, pc.max_bytes, pc.anonymise ? "" : " --no-anon");
+    }
     int K = after > 0 ? after : info.max_pkts > 0 ? info.max_pkts : pc.max_pkts;
     pc.max_pkts = K;
-    ctx c = { .m = &m, .h = &h, .info = &info, .B = B, .T = info.seq_len < m.cfg.ctx ? info.seq_len : m.cfg.ctx, .max_pkts = K, .fmt = fmt };
-    if (model_alloc_acts(&m, B, c.T) != 0 || cls_head_alloc_batch(&h, B) != 0) { cli_free_list(files, nfiles); return cli_error(V, "out of memory"); }
+    c = (ctx){ .m = &m, .h = &h, .info = &info, .B = B, .T = info.seq_len < m.cfg.ctx ? info.seq_len : m.cfg.ctx, .max_pkts = K, .fmt = fmt };
+    if (model_alloc_acts(&m, B, c.T) != 0 || cls_head_alloc_batch(&h, B) != 0) { cli_error(V, "out of memory"); rc = 1; goto out; }
     c.it = calloc((size_t)B, sizeof *c.it);
     c.rows = malloc((size_t)B * c.T * sizeof(int));
     c.len = malloc((size_t)B * sizeof(int));
     if (fmt == 1) printf("file,flow,proto,a,a_port,b,b_port,packets,label,prob,top1,p1,top2,p2,top3,p3\n");
     else if (fmt == 0) printf("%-24s %6s %3s %-28s %-28s %3s  %-20s %5s  %s\n", "file", "flow", "pr", "a", "b", "pk", "label", "prob", "next");
-    int rc = 0;
     double t0 = now_sec();
     uint64_t bytes = 0;
     for (int i = 0; i < nfiles; i++) {
@@ -184,6 +226,7 @@ int cmd_classify(int argc, char **argv) {
                 (unsigned long long)c.flows, (unsigned long long)c.dropped, nfiles, bytes / 1e6, el,
                 c.flows / (el > 0 ? el : 1e-9), c.flows ? c.t_model * 1e3 / (double)c.flows : 0, B,
                 c.flows / (c.t_model > 0 ? c.t_model : 1e-9), K);
+out:
     free(c.it); free(c.rows); free(c.len);
     cli_free_list(files, nfiles);
     cls_info_free(&info); cls_head_free(&h); model_free(&m);

@@ -34,6 +34,8 @@ static void usage(FILE *f) {
         "  --patience N         stop after N epochs without a better validation macro-F1 (3; 0 = off)\n"
         "  --max-steps N        cap on optimizer steps   --time-limit S  stop after the epoch passing S seconds\n"
         "  --weight-decay X 0.01  --clip X 1.0  --warmup N 20  --seed N 1337  --threads N  --quiet\n"
+        "  --bf16               mixed-precision matrix products while training (needs AVX512_BF16; see\n"
+        "                       pktlm pretrain --help); validation, eval and classify run in fp32\n"
         "\n"
         "Evaluate with `pktlm eval --model CLASSIFIER.ckpt --data CORPUS_DIR`; classify captures with\n"
         "`pktlm classify --model CLASSIFIER.ckpt CAPTURE...`.\n");
@@ -55,7 +57,7 @@ int finetune_classify_main(int argc, char **argv) {
         OPT_CHOICE("--balance", &o.balance, balance_parse, "weight, sample or none"),
         OPT_FLAG("--freeze", &o.freeze, 1), OPT_DOUBLE("--epochs", &o.epochs), OPT_INT("--max-packets", &o.max_pkts),
         OPT_INT("--seq-len", &o.seq_len), OPT_INT("--patience", &o.patience), OPT_INT("--bucket", &o.bucket), OPT_LONG("--max-steps", &o.max_steps),
-        OPT_DOUBLE("--time-limit", &o.time_limit),
+        OPT_DOUBLE("--time-limit", &o.time_limit), OPT_FLAG("--bf16", &o.prec, NN_BF16),
         OPT_END
     };
     int pr = cli_parse_opts(V, argc, argv, opts);

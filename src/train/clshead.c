@@ -172,7 +172,58 @@ void cls_predict_batch(model *m, cls_head *h, int *rows, const int *len, int B, 
 /* ---- classifier file ---- */
 #define CLS_HDR 1024
 enum { C_MAGIC = 0, C_VERSION, C_K, C_C, C_POOL, C_MAXPKTS, C_SEQLEN, C_FROZEN, C_PRETRAINED, C_BESTEPOCH,
-       C_BESTF1, C_NAMES = 11, C_BACKBONE = 13, C_CHECKSUM = 15, C_INIT = 128 };
+       C_BESTF1, C_NAMES = 11, C_BACKBONE = 13, C_CHECKSUM = 15,
+       /* the corpus's prep options (docs/classify.md); 0 in files written before them */
+       C_PREP = 17, C_UNIT, C_PMAXPKTS, C_PAYLOAD, C_MAXBYTES, C_MINFLOW, C_MAXFLOW, C_DROPDHCP, C_ANON, C_ADDR, C_IDS,
+       C_MASKPORTS, C_CSUM, C_SCOPE, C_SECRET, C_TCPTO = 32, C_UDPTO = 34, C_SEED = 36, C_NPORTS = 38, C_NPROTOS,
+       C_PORTS = 40, C_PROTOS = 56, C_INIT = 128 };
+
+static void put64(uint8_t *hd, int slot, uint64_t v) { wr32le(hd + 4 * slot, (uint32_t)v); wr32le(hd + 4 * slot + 4, (uint32_t)(v >> 32)); }
+static uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+static double bitsd(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+
+static void prep_put(uint8_t *hd, const cls_info *info) {
+    if (!info->prep_known) return;
+    const prep_cfg *c = &info->prep;
+    const int v[] = { 1, c->unit, c->max_pkts, c->payload, c->max_bytes, c->min_flow_pkts, c->max_flow_pkts, c->drop_dhcp,
+                      c->anonymise, c->anon.addr, c->anon.ids, c->anon.mask_ports, c->anon.csum, c->anon.scope, info->prep_secret };
+    for (int i = 0; i < (int)(sizeof v / sizeof v[0]); i++) wr32le(hd + 4 * (C_PREP + i), (uint32_t)v[i]);
+    put64(hd, C_TCPTO, dbits(c->flows.tcp_timeout));
+    put64(hd, C_UDPTO, dbits(c->flows.udp_timeout));
+    put64(hd, C_SEED, c->seed);
+    wr32le(hd + 4 * C_NPORTS, (uint32_t)c->ndrop_ports);
+    wr32le(hd + 4 * C_NPROTOS, (uint32_t)c->ndrop_protos);
+    for (int i = 0; i < c->ndrop_ports && i < 32; i++) { hd[4 * C_PORTS + 2 * i] = (uint8_t)c->drop_ports[i]; hd[4 * C_PORTS + 2 * i + 1] = (uint8_t)(c->drop_ports[i] >> 8); }
+    for (int i = 0; i < c->ndrop_protos && i < 32; i++) hd[4 * C_PROTOS + i] = c->drop_protos[i];
+}
+
+/* 0 ok (defaults when the slots are empty), -1 when a recorded value is out of range */
+static int prep_get(const uint8_t *hd, cls_info *info) {
+    prep_cfg *c = &info->prep;
+    prep_cfg_default(c);
+    c->hash_inputs = 0;
+    info->prep_known = (int)rd32le(hd + 4 * C_PREP) == 1;
+    if (!info->prep_known) return 0;
+#define G(i) (int)rd32le(hd + 4 * (i))
+    c->unit = G(C_UNIT); c->max_pkts = G(C_PMAXPKTS); c->payload = G(C_PAYLOAD); c->max_bytes = G(C_MAXBYTES);
+    c->min_flow_pkts = G(C_MINFLOW); c->max_flow_pkts = G(C_MAXFLOW); c->drop_dhcp = G(C_DROPDHCP); c->anonymise = G(C_ANON);
+    c->anon.addr = G(C_ADDR); c->anon.ids = G(C_IDS); c->anon.mask_ports = G(C_MASKPORTS); c->anon.csum = G(C_CSUM);
+    c->anon.scope = G(C_SCOPE); info->prep_secret = G(C_SECRET);
+    c->flows.tcp_timeout = bitsd(rd64le(hd + 4 * C_TCPTO));
+    c->flows.udp_timeout = bitsd(rd64le(hd + 4 * C_UDPTO));
+    c->seed = rd64le(hd + 4 * C_SEED);
+    c->ndrop_ports = G(C_NPORTS); c->ndrop_protos = G(C_NPROTOS);
+#undef G
+    if (c->unit < 0 || c->unit > PREP_UNIT_CAPTURE || c->max_pkts < 0 || c->payload < 0 || c->max_bytes < 1 ||
+        c->min_flow_pkts < 0 || c->max_flow_pkts < 0 || (unsigned)c->drop_dhcp > 1 || (unsigned)c->anonymise > 1 ||
+        c->anon.addr < 0 || c->anon.addr > ANON_ADDR_KEEP || (unsigned)c->anon.ids > 1 || (unsigned)c->anon.mask_ports > 1 ||
+        (unsigned)c->anon.csum > 1 || (unsigned)c->anon.scope > 1 || !(c->flows.tcp_timeout > 0) || !(c->flows.udp_timeout > 0) ||
+        c->ndrop_ports < 0 || c->ndrop_ports > 32 || c->ndrop_protos < 0 || c->ndrop_protos > 32)
+        return -1;
+    for (int i = 0; i < c->ndrop_ports; i++) c->drop_ports[i] = (uint16_t)(hd[4 * C_PORTS + 2 * i] | hd[4 * C_PORTS + 2 * i + 1] << 8);
+    for (int i = 0; i < c->ndrop_protos; i++) c->drop_protos[i] = hd[4 * C_PROTOS + i];
+    return 0;
+}
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     const uint8_t *b = p;
@@ -199,6 +250,7 @@ int cls_save(const char *path, const model *m, const train_state *st, const cls_
     v[C_CHECKSUM] = (uint32_t)sum;
     for (int i = 0; i < 16; i++) wr32le(hd + 4 * i, v[i]);
     wr32le(hd + 4 * (C_CHECKSUM + 1), (uint32_t)(sum >> 32));
+    prep_put(hd, info);
     memcpy(hd + 4 * C_INIT, info->init_path, strnlen(info->init_path, sizeof info->init_path - 1));
     size_t L = strlen(path) + 32;
     char *tmp = malloc(L);
@@ -253,6 +305,7 @@ int cls_load(const char *path, model *m, train_state *st, cls_head *h, cls_info 
     uint32_t u = G(C_BESTF1); memcpy(&info->best_val_f1, &u, 4);
 #undef G
     memcpy(info->init_path, hd + 4 * C_INIT, sizeof info->init_path - 1);
+    if (prep_get(hd, info) != 0) { snprintf(err, errlen, "%s: corrupt classifier (prep options at bytes %d..%d out of range)", path, 4 * C_PREP, 4 * C_INIT - 1); fclose(f); return -1; }
     char *names = malloc(nb + 1);
     if (!names || cls_head_init(h, C, K, info->pooling, 1) != 0) { free(names); fclose(f); snprintf(err, errlen, "out of memory"); return -1; }
     int ok = fread(names, 1, nb, f) == nb && fread(h->params, 4, h->nparams, f) == h->nparams;

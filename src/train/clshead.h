@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include "models/model.h"
 #include "train/checkpoint.h"
+#include "corpus/prep.h"
 
 enum { POOL_MEAN = 0, POOL_LAST = 1, POOL_FIRST = 2 };
 const char *cls_pool_name(int pooling);
@@ -65,6 +66,12 @@ typedef struct {
     float best_val_f1;
     char **names;       /* K label names */
     char init_path[512];
+    /* the training corpus's prep options that decide a flow's tokens (read from its
+     * manifest.json by finetune), so that `pktlm classify` builds tokens as prep did and
+     * `pktlm eval` can refuse a corpus made differently. prep_known 0: a file written before
+     * these slots existed, or a corpus without a manifest: prep is prep's defaults then. */
+    int prep_known, prep_secret;   /* prep_secret: the corpus was anonymised with a secret */
+    prep_cfg prep;
 } cls_info;
 
 int cls_save(const char *path, const model *m, const train_state *st, const cls_head *h, const cls_info *info,

@@ -2,6 +2,7 @@
 #include "train/finetune.h"
 #include "train/checkpoint.h"
 #include "corpus/tokens.h"
+#include "corpus/manifest.h"
 #include "util/util.h"
 #include <errno.h>
 #include <math.h>
@@ -245,6 +246,13 @@ int finetune_classify_run(finetune_opts *o) {
     K = tr.n_labels;
     if (K < 2) { fail(o, "%s has %d labels: classification needs at least 2 (prep with --file-labels / --flow-labels)", o->data_dir, K); goto done; }
     names = corpus_label_names(o->data_dir, K);
+    /* the corpus's prep options, recorded in the classifier so that classify builds tokens the same way */
+    prep_cfg pcfg;
+    int psecret = 0, pr = prep_cfg_from_manifest(o->data_dir, &pcfg, &psecret, err, sizeof err), pknown = pr == 0;
+    if (pr < 0) { fail(o, "%s", err); goto done; }
+    if (pr > 0 && !o->quiet)
+        fprintf(stderr, "pktlm finetune: warning: %s: the classifier will not record the corpus's prep options; "
+                        "give `pktlm classify` the same --payload, --max-bytes, --no-anon as prep\n", err);
     size_t nt, nv = 0;
     tix = labelled(&tr, K, &nt);
     if (have_val) vix = labelled(&va, K, &nv);
@@ -266,6 +274,16 @@ int finetune_classify_run(finetune_opts *o) {
         snprintf(st.data_dir, sizeof st.data_dir, "%s", o->data_dir);
     }
     st.has_opt = 0;
+    if (o->prec != NN_FP32 && o->prec != NN_BF16) { fail(o, "unknown precision %d", o->prec); goto done; }
+    if (o->prec == NN_BF16 && !nn_bf16_native()) {
+        fail(o, "bf16 training needs a CPU with AVX512_BF16 instructions, which this one lacks; fine-tune in fp32 (without --bf16)");
+        goto done;
+    }
+    /* training products at o->prec (the embedded backbone records it, as pretrain's checkpoints
+     * do); validation switches back to fp32 so that the epoch kept is chosen on the numbers
+     * `pktlm eval` reproduces */
+    m.prec = o->prec;
+    st.precision = o->prec;
     /* row length: what the longest (cut) training sequence needs, at most the context */
     int T = 2;
     for (size_t i = 0; i < nt; i++) {
@@ -303,15 +321,18 @@ int finetune_classify_run(finetune_opts *o) {
     if (!o->quiet)
         fprintf(stderr, "pktlm finetune: %s%s, %d layers, d %d, ctx %d (rows of %d tokens, packets kept: %d (0 = all)), %zu parameters; "
                         "%d classes, %zu training / %zu validation flows; %s, pooling %s, balance %s, lr %.1e, "
-                        "up to %ld steps of batch %d\n",
+                        "up to %ld steps of batch %d%s\n",
                 model_arch_name(m.cfg.arch), o->init_path ? " from a pretrained checkpoint" : " from scratch", m.cfg.layers,
                 m.cfg.d_model, m.cfg.ctx, T, o->max_pkts, m.nparams,
                 K, nt, nv, o->freeze ? "encoder frozen (head only)" : "all weights", cls_pool_name(o->pooling),
-                o->balance == BAL_SAMPLE ? "sampling" : o->balance == BAL_WEIGHT ? "loss weights" : "none", lr, total, B);
+                o->balance == BAL_SAMPLE ? "sampling" : o->balance == BAL_WEIGHT ? "loss weights" : "none", lr, total, B,
+                o->prec == NN_BF16 ? ", bf16 products" : "");
     if (o->freeze) {
         double t0 = now_sec();
         tfeat = features(&m, &h, &tr, tix, nt, T, o->max_pkts, B);
+        m.prec = NN_FP32;   /* validation in fp32 (above) */
         if (nv) vfeat = features(&m, &h, &va, vix, nv, T, o->max_pkts, B);
+        m.prec = o->prec;
         if (!o->quiet) fprintf(stderr, "pktlm finetune: encoder features of %zu flows in %.1fs\n", nt + nv, now_sec() - t0);
     }
 
@@ -325,6 +346,7 @@ int finetune_classify_run(finetune_opts *o) {
     cls_info info = { .K = K, .pooling = o->pooling, .max_pkts = o->max_pkts, .seq_len = T, .frozen = o->freeze,
                       .pretrained = o->init_path != NULL, .names = names, .best_val_f1 = -1 };
     if (o->init_path) snprintf(info.init_path, sizeof info.init_path, "%s", o->init_path);
+    info.prep = pcfg; info.prep_known = pknown; info.prep_secret = psecret;
     adamw_params hp = { .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = o->weight_decay };
     uint64_t rng = o->seed ^ 0xd1b54a32d192ed03ull;
     progress pg;
@@ -387,7 +409,9 @@ int finetune_classify_run(finetune_opts *o) {
             if (!o->quiet) progress_update(&pg, (double)(step + 1) * B, (double)total * B, extra);
             if (o->interrupt && *o->interrupt) break;
         }
+        m.prec = NN_FP32;
         double acc = 0, f1 = nv ? val_score(&m, &h, &va, vix, nv, vfeat, T, o->max_pkts, B, K, &acc) : 0;
+        m.prec = o->prec;
         double el = now_sec() - t0;
         o->epochs_run = ep;
         fprintf(log, "%d,%ld,%.6g,%.6f,%.6f,%.6f,%.2f\n", ep, step, hp.lr, lcount ? lsum / lcount : NAN, acc, f1, el);

@@ -18,6 +18,9 @@ typedef struct {
     model_config cfg;          /* from scratch: arch, layers, d_model, heads, ctx */
     int pooling, freeze, balance, batch, max_pkts, seq_len, patience, threads, quiet;
     int bucket;                /* > 1: batches of similar length from pools of this many batches */
+    int prec;                  /* matrix products of training: NN_FP32 (default) or NN_BF16 (mixed
+                                  precision, needs avx512_bf16); validation always runs in fp32, as
+                                  `pktlm eval` and `pktlm classify` do */
     double epochs;
     long max_steps;            /* 0 = no cap */
     double time_limit;         /* seconds; 0 = none: stop after the epoch that passes it */

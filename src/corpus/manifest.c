@@ -1,0 +1,233 @@
+/* Prep options read back from a corpus's manifest.json: see manifest.h. */
+#include "corpus/manifest.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *path, *text;
+    size_t lo, hi;        /* the object searched: text[lo, hi) */
+    char *err; size_t errlen;
+} mf;
+
+/* offset of the value of "key" inside [lo, hi), or -1 (error set) */
+static long find_key(mf *m, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    size_t pl = strlen(pat);
+    for (size_t i = m->lo; i + pl <= m->hi; i++) {
+        if (memcmp(m->text + i, pat, pl)) continue;
+        size_t v = i + pl;
+        while (v < m->hi && (m->text[v] == ' ' || m->text[v] == '\n')) v++;
+        return (long)v;
+    }
+    snprintf(m->err, m->errlen, "%s: no \"%s\" in the config object (bytes %zu..%zu): not a manifest written by pktlm prep",
+             m->path, key, m->lo, m->hi);
+    return -1;
+}
+
+static int get_num(mf *m, const char *key, double lo, double hi, double *out) {
+    long v = find_key(m, key);
+    if (v < 0) return -1;
+    char *end;
+    errno = 0;
+    double d = strtod(m->text + v, &end);
+    if (end == m->text + v || errno || !(d >= lo && d <= hi)) {
+        snprintf(m->err, m->errlen, "%s: byte %ld: \"%s\" is not a number in [%g, %g]", m->path, v, key, lo, hi);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+static int get_int(mf *m, const char *key, int lo, int hi, int *out) {
+    double d;
+    if (get_num(m, key, lo, hi, &d)) return -1;
+    *out = (int)d;
+    return 0;
+}
+
+static int get_bool(mf *m, const char *key, int *out) {
+    long v = find_key(m, key);
+    if (v < 0) return -1;
+    if (!strncmp(m->text + v, "true", 4)) *out = 1;
+    else if (!strncmp(m->text + v, "false", 5)) *out = 0;
+    else { snprintf(m->err, m->errlen, "%s: byte %ld: \"%s\" is not true or false", m->path, v, key); return -1; }
+    return 0;
+}
+
+/* a string value, one of names[0..n): its index */
+static int get_choice(mf *m, const char *key, const char *const *names, int n, int *out) {
+    long v = find_key(m, key);
+    if (v < 0) return -1;
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(names[i]);
+        if (m->text[v] == '"' && !strncmp(m->text + v + 1, names[i], l) && m->text[v + 1 + l] == '"') { *out = i; return 0; }
+    }
+    snprintf(m->err, m->errlen, "%s: byte %ld: unknown value of \"%s\"", m->path, v, key);
+    return -1;
+}
+
+/* [a, b, ...] of integers in [0, hi], at most max of them */
+static int get_list(mf *m, const char *key, long hi, int max, long *out, int *n) {
+    long v = find_key(m, key);
+    if (v < 0) return -1;
+    const char *p = m->text + v;
+    *n = 0;
+    if (*p++ != '[') goto bad;
+    for (;;) {
+        while (*p == ' ') p++;
+        if (*p == ']') return 0;
+        char *end;
+        long x = strtol(p, &end, 10);
+        if (end == p || x < 0 || x > hi || *n >= max) goto bad;
+        out[(*n)++] = x;
+        p = end;
+        while (*p == ' ') p++;
+        if (*p == ',') p++;
+        else if (*p != ']') goto bad;
+    }
+bad:
+    snprintf(m->err, m->errlen, "%s: byte %ld: \"%s\" is not a list of at most %d numbers up to %ld", m->path, v, key, max, hi);
+    return -1;
+}
+
+int prep_cfg_from_manifest(const char *corpus_dir, prep_cfg *c, int *secret_used, char *err, size_t errlen) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/manifest.json", corpus_dir);
+    prep_cfg_default(c);
+    *secret_used = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return errno == ENOENT ? 1 : -1;
+    }
+    /* the config object sits near the top: the first 64 KB hold it (inputs follow it) */
+    char *text = malloc(65537);
+    if (!text) { fclose(f); snprintf(err, errlen, "out of memory"); return -1; }
+    size_t n = fread(text, 1, 65536, f);
+    fclose(f);
+    text[n] = 0;
+    mf m = { .path = path, .text = text, .lo = 0, .hi = n, .err = err, .errlen = errlen };
+    int rc = -1;
+    if (!strstr(text, "\"format\": \"pktlm-corpus\"")) {
+        snprintf(err, errlen, "%s: not a pktlm corpus manifest (no \"format\": \"pktlm-corpus\")", path);
+        goto done;
+    }
+    /* "seed" (top level) comes before "config"; the config object has no nested objects */
+    const char *cfg = strstr(text, "\"config\": {");
+    const char *cend = cfg ? strchr(cfg, '}') : NULL;
+    if (!cfg || !cend) { snprintf(err, errlen, "%s: no complete \"config\" object in the first 64 KB", path); goto done; }
+    m.hi = (size_t)(cfg - text);
+    long sv = find_key(&m, "seed");
+    if (sv < 0) goto done;
+    char *end;
+    errno = 0;
+    c->seed = strtoull(text + sv, &end, 10);
+    if (end == text + sv || errno || text[sv] == '-') { snprintf(err, errlen, "%s: byte %ld: \"seed\" is not a number", path, sv); goto done; }
+    m.lo = (size_t)(cfg - text); m.hi = (size_t)(cend - text) + 1;
+    static const char *const units[] = { "flow", "packet", "capture" }, *const addrs[] = { "prefix", "random", "keep" },
+                             *const csums[] = { "update", "zero" }, *const scopes[] = { "flow", "capture" };
+    int anon_addr = 0;
+    if (get_choice(&m, "unit", units, 3, &c->unit) || get_int(&m, "max_packets", 0, 1 << 30, &c->max_pkts) ||
+        get_int(&m, "min_flow_packets", 0, 1 << 30, &c->min_flow_pkts) ||
+        get_int(&m, "max_flow_packets", 0, 1 << 30, &c->max_flow_pkts) ||
+        get_int(&m, "payload_bytes", 0, 1 << 30, &c->payload) || get_int(&m, "max_bytes", 1, 1 << 30, &c->max_bytes) ||
+        get_int(&m, "window", 0, 1 << 30, &c->window) || get_bool(&m, "drop_dhcp", &c->drop_dhcp) ||
+        get_bool(&m, "anonymise", &c->anonymise) || get_choice(&m, "addresses", addrs, 3, &anon_addr) ||
+        get_bool(&m, "ids", &c->anon.ids) || get_bool(&m, "mask_ports", &c->anon.mask_ports) ||
+        get_choice(&m, "checksums", csums, 2, &c->anon.csum) || get_bool(&m, "secret", secret_used) ||
+        get_choice(&m, "address_scope", scopes, 2, &c->anon.scope) ||
+        get_num(&m, "tcp_timeout", 0, 1e12, &c->flows.tcp_timeout) || get_num(&m, "udp_timeout", 0, 1e12, &c->flows.udp_timeout))
+        goto done;
+    if (c->anonymise) c->anon.addr = anon_addr;
+    else anon_cfg_default(&c->anon);   /* prep writes "keep"/false then: the settings are unused */
+    long list[32];
+    int k;
+    if (get_list(&m, "drop_ports", 65535, 32, list, &k)) goto done;
+    c->ndrop_ports = k;
+    for (int i = 0; i < k; i++) c->drop_ports[i] = (uint16_t)list[i];
+    if (get_list(&m, "drop_protos", 255, 32, list, &k)) goto done;
+    c->ndrop_protos = k;
+    for (int i = 0; i < k; i++) c->drop_protos[i] = (uint8_t)list[i];
+    rc = 0;
+done:
+    free(text);
+    return rc;
+}
+
+static const char *unit_name(int u) { return u == PREP_UNIT_PACKET ? "packet" : u == PREP_UNIT_CAPTURE ? "capture" : "flow"; }
+static const char *addr_name(int a) { return a == ANON_ADDR_RANDOM ? "random" : a == ANON_ADDR_KEEP ? "keep" : "prefix"; }
+
+static void list_str(char *b, size_t n, const void *v, int k, int wide) {
+    size_t l = 0;
+    b[0] = 0;
+    for (int i = 0; i < k && l + 8 < n; i++)
+        l += (size_t)snprintf(b + l, n - l, "%s%u", i ? "," : "", wide ? ((const uint16_t *)v)[i] : ((const uint8_t *)v)[i]);
+    if (!k) snprintf(b, n, "none");
+}
+
+int prep_cfg_diff(const prep_cfg *a, const prep_cfg *b, char *buf, size_t n) {
+#define D(cond, ...) do { if (cond) { snprintf(buf, n, __VA_ARGS__); return 1; } } while (0)
+    D(a->unit != b->unit, "--unit %s vs %s", unit_name(a->unit), unit_name(b->unit));
+    D(a->max_pkts != b->max_pkts, "--max-packets %d vs %d", a->max_pkts, b->max_pkts);
+    D(a->payload != b->payload, "--payload %d vs %d", a->payload, b->payload);
+    D(a->max_bytes != b->max_bytes, "--max-bytes %d vs %d", a->max_bytes, b->max_bytes);
+    D(a->min_flow_pkts != b->min_flow_pkts, "--min-packets %d vs %d", a->min_flow_pkts, b->min_flow_pkts);
+    D(a->max_flow_pkts != b->max_flow_pkts, "--max-flow-packets %d vs %d", a->max_flow_pkts, b->max_flow_pkts);
+    D(a->drop_dhcp != b->drop_dhcp, "DHCP %s vs %s (--keep-dhcp)", a->drop_dhcp ? "dropped" : "kept", b->drop_dhcp ? "dropped" : "kept");
+    char x[256], y[256];
+    list_str(x, sizeof x, a->drop_ports, a->ndrop_ports, 1);
+    list_str(y, sizeof y, b->drop_ports, b->ndrop_ports, 1);
+    D(strcmp(x, y), "--drop-port %s vs %s", x, y);
+    list_str(x, sizeof x, a->drop_protos, a->ndrop_protos, 0);
+    list_str(y, sizeof y, b->drop_protos, b->ndrop_protos, 0);
+    D(strcmp(x, y), "--drop-proto %s vs %s", x, y);
+    D(a->anonymise != b->anonymise, "anonymised %s vs %s (--no-anon)", a->anonymise ? "yes" : "no", b->anonymise ? "yes" : "no");
+    if (a->anonymise) {
+        D(a->anon.addr != b->anon.addr, "--addr %s vs %s", addr_name(a->anon.addr), addr_name(b->anon.addr));
+        D(a->anon.ids != b->anon.ids, "identifiers %s vs %s (--keep-ids)", a->anon.ids ? "randomised" : "kept",
+          b->anon.ids ? "randomised" : "kept");
+        D(a->anon.mask_ports != b->anon.mask_ports, "ports %s vs %s (--mask-ports)", a->anon.mask_ports ? "masked" : "kept",
+          b->anon.mask_ports ? "masked" : "kept");
+        D(a->anon.csum != b->anon.csum, "--checksums %s vs %s", a->anon.csum ? "zero" : "update", b->anon.csum ? "zero" : "update");
+        D(a->anon.scope != b->anon.scope, "--anon-scope %s vs %s", a->anon.scope ? "capture" : "flow", b->anon.scope ? "capture" : "flow");
+    }
+    D(fabs(a->flows.tcp_timeout - b->flows.tcp_timeout) > 1e-9 * fabs(a->flows.tcp_timeout), "--tcp-timeout %g vs %g",
+      a->flows.tcp_timeout, b->flows.tcp_timeout);
+    D(fabs(a->flows.udp_timeout - b->flows.udp_timeout) > 1e-9 * fabs(a->flows.udp_timeout), "--udp-timeout %g vs %g",
+      a->flows.udp_timeout, b->flows.udp_timeout);
+#undef D
+    if (n) buf[0] = 0;
+    return 0;
+}
+
+void prep_cfg_describe(const prep_cfg *c, char *buf, size_t n) {
+    prep_cfg d;
+    prep_cfg_default(&d);
+    size_t l = 0;
+    buf[0] = 0;
+#define A(...) do { if (l < n) l += (size_t)snprintf(buf + l, n - l, __VA_ARGS__); } while (0)
+    if (c->unit != d.unit) A(" --unit %s", unit_name(c->unit));
+    if (c->max_pkts != d.max_pkts) A(" --max-packets %d", c->max_pkts);
+    if (c->payload != d.payload) A(" --payload %d", c->payload);
+    if (c->max_bytes != d.max_bytes) A(" --max-bytes %d", c->max_bytes);
+    if (c->min_flow_pkts != d.min_flow_pkts) A(" --min-packets %d", c->min_flow_pkts);
+    if (c->max_flow_pkts != d.max_flow_pkts) A(" --max-flow-packets %d", c->max_flow_pkts);
+    if (!c->drop_dhcp) A(" --keep-dhcp");
+    if (!c->anonymise) A(" --no-anon");
+    else {
+        if (c->anon.addr != d.anon.addr) A(" --addr %s", addr_name(c->anon.addr));
+        if (!c->anon.ids) A(" --keep-ids");
+        if (c->anon.mask_ports) A(" --mask-ports");
+        if (c->anon.csum != d.anon.csum) A(" --checksums zero");
+        if (c->anon.scope != d.anon.scope) A(" --anon-scope capture");
+    }
+    if (c->flows.tcp_timeout != d.flows.tcp_timeout) A(" --tcp-timeout %g", c->flows.tcp_timeout);
+    if (c->flows.udp_timeout != d.flows.udp_timeout) A(" --udp-timeout %g", c->flows.udp_timeout);
+    if (c->seed != d.seed) A(" --seed %llu", (unsigned long long)c->seed);
+#undef A
+    if (l && buf[0] == ' ') memmove(buf, buf + 1, strlen(buf));
+}
