@@ -9,6 +9,19 @@ mkdir -p "$PKTLM_TMP/empty1" "$PKTLM_TMP/empty2"
 echo "not a capture" > "$PKTLM_TMP/empty1/README"; cp "$PKTLM_TMP/empty1/README" "$PKTLM_TMP/empty2/"
 "$PKTLM" compare "$PKTLM_TMP/empty1" "$PKTLM_TMP/empty2" 2>"$PKTLM_TMP/e3"; rc=$?
 check cli_compare_empty test $rc -eq 1 -a -n "$(grep 'REAL.*no capture files' "$PKTLM_TMP/e3")"
+# --labels FILE.csv:COLUMN (prep's --file-labels CSV): rows match by path suffix, so two
+# captures of one name in two folders get their own labels; a capture reached through a
+# symbolic link of another name (s/p/one.pcap) is found by its real path
+L=$PKTLM_TMP/lab; mkdir -p "$L/r/x" "$L/r/y" "$L/s/p" "$L/s/q"
+cp examples/dns_icmp_udp_ns.pcap "$L/r/x/a.pcap"; cp examples/http_tls.pcap "$L/r/y/a.pcap"
+ln -sf "$L/r/x/a.pcap" "$L/s/p/one.pcap"; ln -sf "$L/r/y/a.pcap" "$L/s/q/two.pcap"
+printf 'path,class,note\nr/x/a.pcap,dns,1\nr/y/a.pcap,web,2\n' > "$L/l.csv"
+"$PKTLM" compare "$L/r" "$L/s" --labels "$L/l.csv:class" --trees 5 --json "$L/o.json" >/dev/null 2>"$L/err"; rc=$?
+if [ $rc -eq 0 ] && grep -q '"labels": \["dns", "web"\]' "$L/o.json" \
+   && grep -q '"synth": {"n_train": 14, "n_test": 7,' "$L/o.json"; then ok cli_compare_labels_csv_column
+else bad cli_compare_labels_csv_column "rc=$rc $(grep -A3 '"tstr"' "$L/o.json" | cut -c1-160)"; fi
+"$PKTLM" compare "$L/r" "$L/s" --labels "$L/l.csv:nosuch" >/dev/null 2>"$L/e"; rc=$?
+check cli_compare_labels_bad_column test $rc -eq 1 -a -n "$(grep "l.csv: no label column 'nosuch'" "$L/e")"
 R=${PKTLM_SHARED:+$PKTLM_SHARED/data/requet}
 if [ -z "$R" ] || [ ! -d "$R" ]; then skip cli_compare_requet_halves "no ../shared/data/requet"; exit 0; fi
 mapfile -t files < <(find "$R" -name '*.pcap' | sort)

@@ -9,6 +9,7 @@
 #include "eval/shallow.h"
 #include "eval/metrics.h"
 #include "eval/svgplot.h"
+#include "corpus/labels.h"
 #include "util/util.h"
 #include <getopt.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 
 static const char *USAGE =
     "usage: pktlm compare REAL SYNTH [--train TRAIN]... [--json OUT.json] [--html OUT.html]\n"
-    "                     [--labels folder|FILE.csv] [--header-bytes N] [--trees N] [--seed N]\n"
+    "                     [--labels folder|FILE.csv[:COL]] [--header-bytes N] [--trees N] [--seed N]\n"
     "\n"
     "Compare the traffic in SYNTH (e.g. generated) with REAL: field distributions (JSD,\n"
     "normalised EMD, per-byte-position JSD), validity of the packets, TCP state, utility\n"
@@ -33,7 +34,9 @@ static const char *USAGE =
     "                     baselines draw from the first half of each REAL capture's flows,\n"
     "                     and TSTR is tested on the second halves.\n"
     "  --labels SPEC      flow labels for TSTR: 'folder' (default: the capture's parent\n"
-    "                     folder name) or a CSV of File,Label rows (path or file name)\n"
+    "                     folder name) or FILE.csv[:COLUMN], the CSV of prep --file-labels\n"
+    "                     (File/path and Label/label/class columns, or COLUMN; a row\n"
+    "                     matches a capture, or its real path, ending in its path)\n"
     "  --json FILE        write every number as JSON ('-': on stdout, instead of the text)\n"
     "  --html FILE        write a self-contained HTML report with SVG plots\n"
     "  --header-bytes N   bytes from the IP header on for per-byte JSD (default 40)\n"
@@ -45,56 +48,38 @@ enum { S_REAL, S_SYNTH, S_REPLAY, S_SAMPLER, NSIDE };
 static const char *side_name[NSIDE] = { "real", "synth", "replay", "sampler" };
 
 /* ---- labels ---- */
-typedef struct { char **file, **label; int n; } label_map;
-
-static void free_label_map(label_map *m) {
-    for (int i = 0; i < m->n; i++) { free(m->file[i]); free(m->label[i]); }
-    free(m->file); free(m->label);
+/* --labels FILE.csv[:COLUMN]: the file -> label CSV of `pktlm prep --file-labels`
+ * (corpus/labels.h: a header with a File/path column and a Label/label/class column, or
+ * the one named; a row's path matches an input equal to it or ending in "/" + it). A
+ * capture reached through a symbolic link (the split recipes of docs/compare.md link
+ * captures into set folders, under other names) is also looked up by its real path. */
+static void split_col(char *arg, char **file, char **col) {
+    struct stat st;
+    *file = arg; *col = NULL;
+    if (stat(arg, &st) == 0) return;   /* a file name that contains ':' */
+    char *c = strrchr(arg, ':');
+    if (c) { *c = 0; *col = c + 1; }
 }
 
-static int load_label_csv(const char *path, label_map *m) {
-    FILE *f = fopen(path, "r");
-    if (!f) return cli_error("compare", "%s: cannot read: %m", path);
-    char line[4096];
-    int ln = 0;
-    while (fgets(line, sizeof line, f)) {
-        ln++;
-        line[strcspn(line, "\r\n")] = 0;
-        char *c = strrchr(line, ',');
-        if (!c || c == line) continue;
-        *c = 0;
-        if (ln == 1 && !strcasecmp(line, "file")) continue;   /* header */
-        m->file = realloc(m->file, (size_t)(m->n + 1) * sizeof *m->file);
-        m->label = realloc(m->label, (size_t)(m->n + 1) * sizeof *m->label);
-        m->file[m->n] = strdup(line);
-        m->label[m->n] = strdup(c + 1);
-        m->n++;
-    }
-    fclose(f);
-    return 0;
-}
-
-/* Label of a capture: from the CSV (full path, then file name), else its parent folder. */
-static const char *label_of(const char *path, const label_map *m, int use_csv, char *buf, size_t n) {
+static const char *label_of(const char *path, const file_labels *m, int use_csv, char *buf, size_t n) {
     if (use_csv) {
-        const char *base = strrchr(path, '/');
-        base = base ? base + 1 : path;
-        for (int i = 0; i < m->n; i++) if (!strcmp(m->file[i], path)) return m->label[i];
-        for (int i = 0; i < m->n; i++) {
-            const char *b = strrchr(m->file[i], '/');
-            if (!strcmp(b ? b + 1 : m->file[i], base)) return m->label[i];
+        const char *l = file_labels_find(m, path);
+        char *rp;
+        if (!l && (rp = realpath(path, NULL))) {
+            l = file_labels_find(m, rp);
+            free(rp);
         }
-        return NULL;
+        return l;
     }
     snprintf(buf, n, "%s", path);
     char *s = strrchr(buf, '/');
-    if (!s) return "."; 
+    if (!s) return ".";
     *s = 0;
     s = strrchr(buf, '/');
     return s ? s + 1 : buf;
 }
 
-static int load_set(ff_set *s, char **inputs, int ninputs, const label_map *lm, int use_csv, const char *what) {
+static int load_set(ff_set *s, char **inputs, int ninputs, const file_labels *lm, int use_csv, const char *what) {
     char **files;
     int nf;
     if (cli_expand_inputs("compare", inputs, ninputs, &files, &nf) != 0) return -1;
@@ -673,9 +658,17 @@ int cmd_compare(int argc, char **argv) {
     /* --json - : the JSON on stdout instead of the text summary */
     int json_stdout = json_path && !strcmp(json_path, "-");
     double t0 = now_sec();
-    label_map lm = { 0 };
+    file_labels lm = { 0 };
     int use_csv = strcmp(labels, "folder") != 0;
-    if (use_csv && load_label_csv(labels, &lm) != 0) { free(train_args); return 1; }
+    if (use_csv) {
+        char *spec = strdup(labels), *csv, *col, err[1024];
+        split_col(spec, &csv, &col);
+        int bad = file_labels_load(&lm, csv, col, err, sizeof err) != 0;
+        if (bad) cli_error("compare", "--labels %s", err);
+        else if (lm.n == 0) { cli_error("compare", "--labels %s: no rows with a file and a label", csv); bad = 1; }
+        free(spec);
+        if (bad) { file_labels_free(&lm); free(train_args); return 1; }
+    }
 
     report r;
     memset(&r, 0, sizeof r);
@@ -738,7 +731,7 @@ int cmd_compare(int argc, char **argv) {
     free(r.names);
 done:
     for (int i = 0; i < NSIDE + 3; i++) ff_set_free(&sets[i]);
-    free_label_map(&lm);
+    file_labels_free(&lm);
     free(train_args);
     return rc;
 }
