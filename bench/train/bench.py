@@ -168,5 +168,10 @@ print("FLOPs/token = 6(12LC^2+VC) + 6LTC; %%fp32pk: of 233 GFLOP/s, the fp32 FMA
       "products peak at twice that); tok/s = mean over %s timed steps after %d warm-up"
       % ("10 (A) / 5 (B)" if not args.steps else args.steps, args.warm))
 if args.json:
-    with open(args.json, "w") as f:
-        json.dump(results, f, indent=1)
+    # written whole to a temporary file first, so a killed run leaves the last result intact
+    meta = dict(date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), load_avg=open("/proc/loadavg").read().split()[:3],
+                cpu=next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), ""),
+                note="shared 2-core machine, noisy; peer at its best of BLAS x OpenMP waiting policy")
+    with open(args.json + ".tmp", "w") as f:
+        json.dump(dict(meta, rows=results), f, indent=1)
+    os.replace(args.json + ".tmp", args.json)
