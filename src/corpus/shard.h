@@ -53,9 +53,10 @@ void shard_builder_free(shard_builder *b);
  * PATH.tmp.PID as they come, the index (32 bytes a sequence) is kept until close, which
  * writes it, fills in the header counts, syncs and renames into place. */
 #include <stdio.h>
+#include "util/util.h"
 typedef struct {
-    FILE *f;
-    char *path, *tmp;
+    atomic_file out;      /* written to a temporary file, renamed into place by close */
+    FILE *f;              /* = out.f */
     shard hdr;            /* counts and ids; tokens unused; seqs = the index so far */
     size_t seq_cap;
     int failed;
