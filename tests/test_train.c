@@ -4,6 +4,8 @@
 #include "train/pretrain.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/finetune.h"
+#include "corpus/tokens.h"
 #include "corpus/shard.h"
 #include "util/util.h"
 #include <sys/stat.h>
@@ -213,6 +215,66 @@ static void test_resume_log(void) {
     CHECK(system(cmd) != 0);
 }
 
+/* A labelled corpus in pktlm's token format (vocabulary TOK_LABEL0 + 2), or with pad/bos/eos
+ * 0/1/2 (another token format with as large a vocabulary); val.tok with nlab_val labels. */
+static void make_cls_corpus(const char *d, int foreign, int nlab_val) {
+    mkdir(d, 0755);
+    int pad = foreign ? 0 : TOK_PAD, bos = foreign ? 1 : TOK_BOS, eos = foreign ? 2 : TOK_EOS;
+    for (int split = 0; split < 2; split++) {
+        int nl = split ? nlab_val : 2;
+        shard_builder b;
+        shard_builder_init(&b, tok_vocab_size(nl), pad, bos, eos, nl, TOK_LABEL0, split);
+        for (int i = 0; i < 16; i++) {
+            uint16_t tok[8] = { (uint16_t)bos, (uint16_t)(TOK_LABEL0 + i % 2), TOK_PKT, (uint16_t)(10 + i % 2), 20, 30, 40, (uint16_t)eos };
+            shard_builder_add(&b, tok, 8, i % 2, 0, (uint32_t)i, (uint64_t)i);
+        }
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s", d, split ? "val.tok" : "train.tok");
+        shard_write(&b, p);
+        shard_builder_free(&b);
+    }
+}
+
+/* finetune --init refuses a backbone of another token format; a val.tok that does not match
+ * train.tok, or does not load, is an error rather than ignored */
+static void test_finetune_checks(void) {
+    char good[600], foreign[600], mixed[600], lm[600], out[600];
+    snprintf(good, sizeof good, "%s/cls_good", t_tmpdir());
+    snprintf(foreign, sizeof foreign, "%s/cls_foreign", t_tmpdir());
+    snprintf(mixed, sizeof mixed, "%s/cls_mixed", t_tmpdir());
+    snprintf(lm, sizeof lm, "%s/foreign_lm.ckpt", t_tmpdir());
+    snprintf(out, sizeof out, "%s/cls_out.ckpt", t_tmpdir());
+    make_cls_corpus(good, 0, 2);
+    make_cls_corpus(foreign, 1, 2);
+    make_cls_corpus(mixed, 0, 3);
+    pretrain_opts p;
+    opts(&p, lm, 2);
+    p.data_dir = foreign;
+    CHECK(pretrain_run(&p) == 0);
+    if (p.err[0]) printf("  %s\n", p.err);
+    finetune_opts o;
+    finetune_defaults(&o);
+    o.data_dir = good; o.out_path = out; o.init_path = lm; o.quiet = 1; o.threads = 1; o.epochs = 1; o.batch = 4;
+    CHECK(finetune_classify_run(&o) != 0);
+    CHECKF(strstr(o.err, "another token format") && strstr(o.err, lm), "%s", o.err);
+    /* the same backbone on its own token format is accepted as far as the format goes */
+    finetune_defaults(&o);
+    o.data_dir = mixed; o.out_path = out; o.quiet = 1; o.threads = 1; o.epochs = 1; o.batch = 4;
+    o.cfg.layers = 1; o.cfg.d_model = 16; o.cfg.heads = 2; o.cfg.ctx = 16;
+    CHECK(finetune_classify_run(&o) != 0);
+    CHECKF(strstr(o.err, "val.tok does not belong with train.tok") && strstr(o.err, "3 labels"), "%s", o.err);
+    char vp[700];
+    snprintf(vp, sizeof vp, "%s/val.tok", good);
+    CHECK(truncate(vp, 100) == 0);
+    o.data_dir = good;
+    CHECK(finetune_classify_run(&o) != 0);
+    CHECKF(strstr(o.err, vp) != NULL, "%s", o.err);
+    unlink(vp);   /* no val.tok at all: fine, the last epoch is kept */
+    o.err[0] = 0;
+    CHECK(finetune_classify_run(&o) == 0);
+    if (o.err[0]) printf("  %s\n", o.err);
+}
+
 /* An interrupted and resumed run is bit-identical to an uninterrupted one. */
 static void test_resume_exact(void) {
     char full[600], part[600];
@@ -369,6 +431,7 @@ int main(void) {
     RUN(test_learns_and_checkpoint);
     RUN(test_resume_exact);
     RUN(test_resume_log);
+    RUN(test_finetune_checks);
     RUN(test_bf16_training);
     RUN(test_errors);
     return t_done();

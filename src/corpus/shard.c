@@ -8,6 +8,17 @@
 
 #define HDR_INTS 256
 
+int shard_check_same_format(const shard *a, const shard *b, const char *b_path, char *err, size_t errlen) {
+    if (a->vocab_size == b->vocab_size && a->pad_id == b->pad_id && a->bos_id == b->bos_id && a->eos_id == b->eos_id &&
+        a->n_labels == b->n_labels && a->label_base == b->label_base)
+        return 0;
+    snprintf(err, errlen, "%s does not belong with train.tok: vocabulary %d tokens, pad/bos/eos %d/%d/%d, %d labels "
+                          "(train.tok: %d tokens, %d/%d/%d, %d labels); were they written by the same `pktlm prep`?",
+             b_path, b->vocab_size, b->pad_id, b->bos_id, b->eos_id, b->n_labels, a->vocab_size, a->pad_id, a->bos_id,
+             a->eos_id, a->n_labels);
+    return -1;
+}
+
 int shard_load(shard *s, const char *path, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     FILE *f = fopen(path, "rb");
