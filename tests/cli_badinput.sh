@@ -20,6 +20,21 @@ usage_error export_packets_range "packets must be 0..2147483647, got -1" "$PKTLM
 usage_error pretrain_int_overflow "batch must be -2147483648..2147483647" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --batch 4294967297
 usage_error pretrain_lr_nan "lr needs a number, got 'nan'" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --lr nan
 usage_error pretrain_seed_negative "seed must be at least 0" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --seed -1
+# classify, eval and compare: every out-of-range value named with the option and the range
+usage_error classify_after_range "after must be 1..1000000, got 0" "$PKTLM" classify --model "$T/m.ckpt" $ex --after 0
+usage_error classify_batch_range "batch must be 1..65536, got -3" "$PKTLM" classify --model "$T/m.ckpt" $ex --batch -3
+usage_error classify_threads_range "threads must be 0..1024, got -1" "$PKTLM" classify --model "$T/m.ckpt" $ex --threads -1
+usage_error classify_payload_range "payload must be 0..65535, got -1" "$PKTLM" classify --model "$T/m.ckpt" $ex --payload -1
+usage_error classify_max_bytes_range "max-bytes must be 20..65535, got 0" "$PKTLM" classify --model "$T/m.ckpt" $ex --max-bytes 0
+usage_error classify_after_text "after needs an integer, got 'x'" "$PKTLM" classify --model "$T/m.ckpt" $ex --after x
+usage_error eval_batch_range "batch must be 1..65536, got 0" "$PKTLM" eval --model "$T/m.ckpt" --data "$T/x" --batch 0
+usage_error eval_max_packets_range "max-packets must be 0..1000000, got -2" "$PKTLM" eval --model "$T/m.ckpt" --data "$T/x" --max-packets -2
+usage_error eval_trees_range "trees must be 1..100000, got 0" "$PKTLM" eval --model "$T/m.ckpt" --data "$T/x" --trees 0
+usage_error eval_threads_range "threads must be 0..1024, got 5000" "$PKTLM" eval --model "$T/m.ckpt" --data "$T/x" --threads 5000
+usage_error eval_seed_negative "seed must be at least 0, got -1" "$PKTLM" eval --model "$T/m.ckpt" --data "$T/x" --seed -1
+usage_error compare_header_bytes_range "header-bytes must be 0..255, got 300" "$PKTLM" compare $ex $ex --header-bytes 300
+usage_error compare_trees_range "trees must be 1..100000, got 0" "$PKTLM" compare $ex $ex --trees 0
+usage_error compare_seed_negative "seed must be at least 0, got -5" "$PKTLM" compare $ex $ex --seed -5
 
 # prep with one good and two unreadable captures: the corpus is written, the warnings name
 # file and offset, the manifest says which input was skipped, and the exit status is 1

@@ -4,6 +4,8 @@
 #include "train/pretrain.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/finetune.h"
+#include "corpus/tokens.h"
 #include "corpus/shard.h"
 #include "util/util.h"
 #include <sys/stat.h>
@@ -138,6 +140,139 @@ static void test_learns_and_checkpoint(void) {
     CHECK(ckpt_load(out, &m, &st, 1, err, sizeof err) != 0);
     CHECK(strstr(err, "truncated") != NULL);
     CHECK(ckpt_load("/nonexistent.ckpt", &m, &st, 1, err, sizeof err) != 0);
+}
+
+/* the steps of a training log, in order, and how many header lines it has; no SVG temporaries */
+static int log_steps(const char *csv, long *steps, int max, int *headers) {
+    FILE *f = fopen(csv, "r");
+    int n = 0;
+    *headers = 0;
+    if (!f) return -1;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        long s;
+        if (!strncmp(line, "step,", 5)) (*headers)++;
+        else if (n < max && sscanf(line, "%ld,", &s) == 1) steps[n++] = s;
+    }
+    fclose(f);
+    return n;
+}
+
+/* A resumed run's log has each step once: rows logged after the checkpoint (a crash between
+ * a log row and the next save) and a half-written last row are dropped, not duplicated; a
+ * resumed run written to another -o starts its log with the header. The plot is whole. */
+static void test_resume_log(void) {
+    char part[600], csv[700], other[600], csv2[700], svg[700];
+    snprintf(part, sizeof part, "%s/logpart.ckpt", t_tmpdir());
+    snprintf(csv, sizeof csv, "%s/logpart.csv", t_tmpdir());
+    snprintf(svg, sizeof svg, "%s/logpart.svg", t_tmpdir());
+    snprintf(other, sizeof other, "%s/logother.ckpt", t_tmpdir());
+    snprintf(csv2, sizeof csv2, "%s/logother.csv", t_tmpdir());
+    pretrain_opts o;
+    opts(&o, part, 6);
+    o.stop_after = 3;
+    CHECK(pretrain_run(&o) == 0);
+    CHECK_EQ(o.final_step, 3);
+    /* as if step 4 and then part of a row were logged before a crash: the cut row ("1" of
+     * "10,..." say) must not be kept, or the next row would run into it */
+    FILE *f = fopen(csv, "a");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs("4,1,0.001,3.5,,1.0,100.0,1.00\n1", f);
+    fclose(f);
+    pretrain_opts r;
+    opts(&r, part, 0);
+    r.data_dir = NULL;
+    r.resume_path = part;
+    CHECK(pretrain_run(&r) == 0);
+    if (r.err[0]) printf("  %s\n", r.err);
+    long st[32];
+    int hdr, n = log_steps(csv, st, 32, &hdr);
+    CHECK_EQ(hdr, 1);
+    CHECK_EQ(n, 6);
+    for (int i = 0; i < n && i < 6; i++) CHECKF(st[i] == i + 1, "row %d is step %ld", i, st[i]);
+    f = fopen(svg, "r");
+    CHECK(f != NULL);
+    if (f) {
+        char buf[8192];
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        buf[k] = 0;
+        fclose(f);
+        CHECK(strstr(buf, "</svg>") != NULL);
+    }
+    /* resumed from part into another file: its own log, with a header */
+    opts(&r, other, 8);
+    r.data_dir = NULL;
+    r.resume_path = part;
+    CHECK(pretrain_run(&r) == 0);
+    n = log_steps(csv2, st, 32, &hdr);
+    CHECK_EQ(hdr, 1);
+    CHECK_EQ(n, 2);
+    CHECK(n >= 1 && st[0] == 7);
+    /* no temporary files beside the outputs */
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q '\\.tmp\\.'", t_tmpdir());
+    CHECK(system(cmd) != 0);
+}
+
+/* A labelled corpus in pktlm's token format (vocabulary TOK_LABEL0 + 2), or with pad/bos/eos
+ * 0/1/2 (another token format with as large a vocabulary); val.tok with nlab_val labels. */
+static void make_cls_corpus(const char *d, int foreign, int nlab_val) {
+    mkdir(d, 0755);
+    int pad = foreign ? 0 : TOK_PAD, bos = foreign ? 1 : TOK_BOS, eos = foreign ? 2 : TOK_EOS;
+    for (int split = 0; split < 2; split++) {
+        int nl = split ? nlab_val : 2;
+        shard_builder b;
+        shard_builder_init(&b, tok_vocab_size(nl), pad, bos, eos, nl, TOK_LABEL0, split);
+        for (int i = 0; i < 16; i++) {
+            uint16_t tok[8] = { (uint16_t)bos, (uint16_t)(TOK_LABEL0 + i % 2), TOK_PKT, (uint16_t)(10 + i % 2), 20, 30, 40, (uint16_t)eos };
+            shard_builder_add(&b, tok, 8, i % 2, 0, (uint32_t)i, (uint64_t)i);
+        }
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s", d, split ? "val.tok" : "train.tok");
+        shard_write(&b, p);
+        shard_builder_free(&b);
+    }
+}
+
+/* finetune --init refuses a backbone of another token format; a val.tok that does not match
+ * train.tok, or does not load, is an error rather than ignored */
+static void test_finetune_checks(void) {
+    char good[600], foreign[600], mixed[600], lm[600], out[600];
+    snprintf(good, sizeof good, "%s/cls_good", t_tmpdir());
+    snprintf(foreign, sizeof foreign, "%s/cls_foreign", t_tmpdir());
+    snprintf(mixed, sizeof mixed, "%s/cls_mixed", t_tmpdir());
+    snprintf(lm, sizeof lm, "%s/foreign_lm.ckpt", t_tmpdir());
+    snprintf(out, sizeof out, "%s/cls_out.ckpt", t_tmpdir());
+    make_cls_corpus(good, 0, 2);
+    make_cls_corpus(foreign, 1, 2);
+    make_cls_corpus(mixed, 0, 3);
+    pretrain_opts p;
+    opts(&p, lm, 2);
+    p.data_dir = foreign;
+    CHECK(pretrain_run(&p) == 0);
+    if (p.err[0]) printf("  %s\n", p.err);
+    finetune_opts o;
+    finetune_defaults(&o);
+    o.data_dir = good; o.out_path = out; o.init_path = lm; o.quiet = 1; o.threads = 1; o.epochs = 1; o.batch = 4;
+    CHECK(finetune_classify_run(&o) != 0);
+    CHECKF(strstr(o.err, "another token format") && strstr(o.err, lm), "%s", o.err);
+    /* the same backbone on its own token format is accepted as far as the format goes */
+    finetune_defaults(&o);
+    o.data_dir = mixed; o.out_path = out; o.quiet = 1; o.threads = 1; o.epochs = 1; o.batch = 4;
+    o.cfg.layers = 1; o.cfg.d_model = 16; o.cfg.heads = 2; o.cfg.ctx = 16;
+    CHECK(finetune_classify_run(&o) != 0);
+    CHECKF(strstr(o.err, "val.tok does not belong with train.tok") && strstr(o.err, "3 labels"), "%s", o.err);
+    char vp[700];
+    snprintf(vp, sizeof vp, "%s/val.tok", good);
+    CHECK(truncate(vp, 100) == 0);
+    o.data_dir = good;
+    CHECK(finetune_classify_run(&o) != 0);
+    CHECKF(strstr(o.err, vp) != NULL, "%s", o.err);
+    unlink(vp);   /* no val.tok at all: fine, the last epoch is kept */
+    o.err[0] = 0;
+    CHECK(finetune_classify_run(&o) == 0);
+    if (o.err[0]) printf("  %s\n", o.err);
 }
 
 /* An interrupted and resumed run is bit-identical to an uninterrupted one. */
@@ -295,6 +430,8 @@ int main(void) {
     RUN(test_loader);
     RUN(test_learns_and_checkpoint);
     RUN(test_resume_exact);
+    RUN(test_resume_log);
+    RUN(test_finetune_checks);
     RUN(test_bf16_training);
     RUN(test_errors);
     return t_done();

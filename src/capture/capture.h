@@ -9,6 +9,7 @@
 #define PKTLM_CAPTURE_H
 #include <stdint.h>
 #include <stdio.h>
+#include "util/util.h"
 
 enum cap_format { CAP_NONE = 0, CAP_PCAP, CAP_PCAP_NS, CAP_PCAP_MOD, CAP_PCAPNG };
 
@@ -80,8 +81,8 @@ const char *linktype_name(int lt);   /* "ether", "rawip", ... or NULL when unkno
 /* pcap writer: writes PATH.tmp.PID and renames it into place on close, so a crash never
  * leaves a half-written file under the user's name. */
 typedef struct {
-    FILE *f;
-    char *path, *tmp;
+    atomic_file out;
+    FILE *f;              /* = out.f */
     int nsec, pcapng;
     uint32_t snaplen;
     uint64_t packets;

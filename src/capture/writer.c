@@ -27,13 +27,9 @@ static void ng_header(cap_writer *w, uint16_t linktype) {
 
 int cap_writer_open_fmt(cap_writer *w, const char *path, uint16_t linktype, int nsec, uint32_t snaplen, int pcapng) {
     memset(w, 0, sizeof *w);
-    size_t L = strlen(path) + 32;
-    w->path = strdup(path);
-    w->tmp = malloc(L);
-    if (!w->path || !w->tmp) { free(w->path); free(w->tmp); return -1; }
-    snprintf(w->tmp, L, "%s.tmp.%d", path, (int)getpid());
-    w->f = fopen(w->tmp, "wb");
-    if (!w->f) { free(w->path); free(w->tmp); w->path = w->tmp = NULL; return -1; }
+    char err[64];
+    w->f = atomic_open(&w->out, path, err, sizeof err);   /* errno says why */
+    if (!w->f) return -1;
     setvbuf(w->f, NULL, _IOFBF, 1 << 20);
     w->nsec = nsec;
     w->pcapng = pcapng;
@@ -78,25 +74,18 @@ int cap_writer_write(cap_writer *w, int64_t ts_ns, const uint8_t *data, uint32_t
     return 0;
 }
 
-static void release(cap_writer *w) {
-    free(w->path); free(w->tmp);
-    w->path = w->tmp = NULL; w->f = NULL;
-}
-
 int cap_writer_close(cap_writer *w) {
     if (!w->f) return -1;
+    char err[64];
     int bad = w->failed;
-    if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0) bad = 1;
-    if (fclose(w->f) != 0) bad = 1;
-    if (!bad && rename(w->tmp, w->path) != 0) bad = 1;
-    if (bad) unlink(w->tmp);
-    release(w);
+    if (bad) atomic_abort(&w->out);
+    else bad = atomic_commit(&w->out, err, sizeof err) != 0;   /* errno says why */
+    w->f = NULL;
     return bad ? -1 : 0;
 }
 
 void cap_writer_abort(cap_writer *w) {
     if (!w->f) return;
-    fclose(w->f);
-    unlink(w->tmp);
-    release(w);
+    atomic_abort(&w->out);
+    w->f = NULL;
 }

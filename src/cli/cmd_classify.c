@@ -138,11 +138,11 @@ int cmd_classify(int argc, char **argv) {
         else if (!strcmp(a, "--json")) fmt = 2;
         else if (!strcmp(a, "--no-anon")) anon = 0;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1;
-        else if (!strcmp(a, "--after")) { if (cli_long(V, a, val, &n) || n < 1) { free(inputs); return 2; } after = (int)n; i++; }
-        else if (!strcmp(a, "--batch")) { if (cli_long(V, a, val, &n) || n < 1) { free(inputs); return 2; } B = (int)n; i++; }
-        else if (!strcmp(a, "--threads")) { if (cli_long(V, a, val, &n)) { free(inputs); return 2; } threads = (int)n; i++; }
-        else if (!strcmp(a, "--payload")) { if (cli_long(V, a, val, &n) || n < 0) { free(inputs); return 2; } payload = (int)n; i++; }
-        else if (!strcmp(a, "--max-bytes")) { if (cli_long(V, a, val, &n) || n < 1) { free(inputs); return 2; } max_bytes = (int)n; i++; }
+        else if (!strcmp(a, "--after")) { if (cli_long_in(V, a, val, 1, 1000000, &n)) { free(inputs); return 2; } after = (int)n; i++; }
+        else if (!strcmp(a, "--batch")) { if (cli_long_in(V, a, val, 1, 65536, &n)) { free(inputs); return 2; } B = (int)n; i++; }
+        else if (!strcmp(a, "--threads")) { if (cli_long_in(V, a, val, 0, 1024, &n)) { free(inputs); return 2; } threads = (int)n; i++; }
+        else if (!strcmp(a, "--payload")) { if (cli_long_in(V, a, val, 0, 65535, &n)) { free(inputs); return 2; } payload = (int)n; i++; }
+        else if (!strcmp(a, "--max-bytes")) { if (cli_long_in(V, a, val, 20, 65535, &n)) { free(inputs); return 2; } max_bytes = (int)n; i++; }
         else if (a[0] == '-' && a[1]) { cli_error(V, "unknown option or missing value '%s' (see --help)", a); free(inputs); return 2; }
         else inputs[nin++] = argv[i];
     }

@@ -12,6 +12,7 @@
 #include "corpus/labels.h"
 #include "util/util.h"
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -637,14 +638,12 @@ int cmd_compare(int argc, char **argv) {
         case 'H': html_path = optarg; break;
         case 'l': labels = optarg; break;
         case 'b':
-            if (cli_long("compare", "--header-bytes", optarg, &hdr)) { free(train_args); return 2; }
-            if (hdr < 0 || hdr > 255) { free(train_args); return cli_error("compare", "--header-bytes: 0 to 255"), 2; }
+            if (cli_long_in("compare", "--header-bytes", optarg, 0, 255, &hdr)) { free(train_args); return 2; }
             break;
         case 'T':
-            if (cli_long("compare", "--trees", optarg, &trees)) { free(train_args); return 2; }
-            if (trees < 1) { free(train_args); return cli_error("compare", "--trees: at least 1"), 2; }
+            if (cli_long_in("compare", "--trees", optarg, 1, 100000, &trees)) { free(train_args); return 2; }
             break;
-        case 's': if (cli_long("compare", "--seed", optarg, &seed)) { free(train_args); return 2; } break;
+        case 's': if (cli_long_in("compare", "--seed", optarg, 0, LONG_MAX, &seed)) { free(train_args); return 2; } break;
         case 'h': fputs(USAGE, stdout); free(train_args); return 0;
         default: fputs(USAGE, stderr); free(train_args); return 2;
         }

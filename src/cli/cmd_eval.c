@@ -9,6 +9,7 @@
 #include "eval/seqflows.h"
 #include "eval/shallow.h"
 #include "util/util.h"
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,11 +76,11 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--svg") && val) { svg = val; i++; }
         else if (!strcmp(a, "--predictions") && val) { preds = val; i++; }
         else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--batch")) { if (cli_long(V, a, val, &n) || n < 1) return 2; B = (int)n; i++; }
-        else if (!strcmp(a, "--threads")) { if (cli_long(V, a, val, &n)) return 2; threads = (int)n; i++; }
-        else if (!strcmp(a, "--max-packets")) { if (cli_long(V, a, val, &n) || n < 0) return 2; max_pkts = (int)n; i++; }
-        else if (!strcmp(a, "--trees")) { if (cli_long(V, a, val, &n) || n < 1) return 2; trees = (int)n; i++; }
-        else if (!strcmp(a, "--seed")) { if (cli_long(V, a, val, &seed)) return 2; i++; }
+        else if (!strcmp(a, "--batch")) { if (cli_long_in(V, a, val, 1, 65536, &n)) return 2; B = (int)n; i++; }
+        else if (!strcmp(a, "--threads")) { if (cli_long_in(V, a, val, 0, 1024, &n)) return 2; threads = (int)n; i++; }
+        else if (!strcmp(a, "--max-packets")) { if (cli_long_in(V, a, val, 0, 1000000, &n)) return 2; max_pkts = (int)n; i++; }
+        else if (!strcmp(a, "--trees")) { if (cli_long_in(V, a, val, 1, 100000, &n)) return 2; trees = (int)n; i++; }
+        else if (!strcmp(a, "--seed")) { if (cli_long_in(V, a, val, 0, LONG_MAX, &seed)) return 2; i++; }
         else { cli_error(V, "unknown option or missing value '%s' (see --help)", a); return 2; }
     }
     if (!mpath || !data) { cli_error(V, "need --model CLASSIFIER.ckpt and --data CORPUS_DIR"); usage(stderr); return 2; }

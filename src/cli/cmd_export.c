@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "corpus/export.h"
 #include "corpus/shard.h"
+#include "util/util.h"
 #include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -23,15 +24,13 @@ static const char *USAGE =
     "  --packets K                  at most K packets per sequence (text formats; 0 = all)\n";
 
 static int write_text(const char *path, int fmt, const shard *s, char **labels, int maxp, export_counts *c) {
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
-    int rc = export_text(f, fmt, s, labels, maxp, c);
-    if (fclose(f) != 0) rc = -1;
-    if (rc == 0) rc = rename(tmp, path);
-    if (rc) unlink(tmp);
-    return rc;
+    atomic_file a;
+    char err[4400];
+    FILE *f = atomic_open(&a, path, err, sizeof err);
+    if (!f) return cli_error("export", "%s", err), -1;
+    if (export_text(f, fmt, s, labels, maxp, c) != 0) { cli_error("export", "%s: cannot write: %m", path); atomic_abort(&a); return -1; }
+    if (atomic_commit(&a, err, sizeof err) != 0) return cli_error("export", "%s", err), -1;
+    return 0;
 }
 
 static char **read_labels(const char *dir, int *n) {
@@ -100,7 +99,7 @@ int cmd_export(int argc, char **argv) {
         } else {
             snprintf(path, sizeof path, fmt == EXPORT_NETGPT ? "%s/%s_dataset.tsv" : "%s/%s.jsonl", out,
                      fmt == EXPORT_NETGPT && k == 1 ? "valid" : nm[k]);
-            if (write_text(path, fmt, &s, labels, (int)maxp, &ec)) rc = cli_error("export", "%s: cannot write: %s", path, strerror(errno));
+            if (write_text(path, fmt, &s, labels, (int)maxp, &ec)) rc = 1;
         }
         printf("%-5s %8llu sequences, %9llu packets -> %s", nm[k], (unsigned long long)ec.written, (unsigned long long)ec.packets, path);
         if (ec.skipped_unlabelled) printf(" (%llu unlabelled left out)", (unsigned long long)ec.skipped_unlabelled);
@@ -109,16 +108,16 @@ int cmd_export(int argc, char **argv) {
         shard_free(&s);
     }
     if (!rc && fmt == EXPORT_NETGPT) {
-        char path[4200], tmp[4300];
+        char path[4200], err[4400];
+        atomic_file a;
         snprintf(path, sizeof path, "%s/vocab.txt", out);
-        snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-        FILE *f = fopen(tmp, "w");
-        if (!f || export_netgpt_vocab(f) || fclose(f) || rename(tmp, path)) rc = cli_error("export", "%s: cannot write", path);
+        FILE *f = atomic_open(&a, path, err, sizeof err);
+        if (f && export_netgpt_vocab(f)) { snprintf(err, sizeof err, "%s: cannot write: %m", path); atomic_abort(&a); f = NULL; }
+        if (!f || atomic_commit(&a, err, sizeof err)) rc = cli_error("export", "%s", err);
         snprintf(path, sizeof path, "%s/labels.txt", out);
-        snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-        f = fopen(tmp, "w");
+        f = atomic_open(&a, path, err, sizeof err);
         for (int i = 0; f && i < nl; i++) fprintf(f, "%d\t%s\n", i, labels[i]);
-        if (!f || fclose(f) || rename(tmp, path)) rc = cli_error("export", "%s: cannot write", path);
+        if (!f || atomic_commit(&a, err, sizeof err)) rc = cli_error("export", "%s", err);
     }
     for (int i = 0; i < nl; i++) free(labels[i]);
     free(labels);

@@ -136,19 +136,16 @@ int cmd_stats(int argc, char **argv) {
     if (nfiles == 0) { cli_free_list(files, nfiles); return cli_error("stats", "no capture files found in the inputs"); }
 
     stats_ctx ctx = { 0 };
-    char *tmp = NULL;
+    atomic_file csv_out = { 0 };
+    char aerr[1024];
     if (flows_path) {
-        size_t L = strlen(flows_path) + 32;
-        tmp = malloc(L);
-        if (!tmp) { cli_free_list(files, nfiles); return cli_error("stats", "out of memory"); }
-        snprintf(tmp, L, "%s.tmp.%d", flows_path, (int)getpid());
-        ctx.csv = fopen(tmp, "w");
-        if (!ctx.csv) { cli_free_list(files, nfiles); free(tmp); return cli_error("stats", "%s: cannot write: %m", flows_path); }
+        ctx.csv = atomic_open(&csv_out, flows_path, aerr, sizeof aerr);
+        if (!ctx.csv) { cli_free_list(files, nfiles); return cli_error("stats", "%s", aerr); }
         fputs("file,flow_id,proto,a_ip,a_port,b_ip,b_port,start,duration,pkts_a2b,pkts_b2a,bytes_a2b,bytes_b2a,"
               "handshake,fin_a,fin_b,rst,midstream,end\n", ctx.csv);
     }
     flow_table *ft = flow_table_new(&cfg, on_flow_end, &ctx);
-    if (!ft) return cli_error("stats", "out of memory");
+    if (!ft) { atomic_abort(&csv_out); cli_free_list(files, nfiles); return cli_error("stats", "out of memory"); }
 
     double total = 0;
     for (int i = 0; i < nfiles; i++) {
@@ -231,13 +228,9 @@ int cmd_stats(int argc, char **argv) {
 
     int ok = 1;
     if (ctx.csv) {
-        /* a write error (full disk) sets the stream's error flag; fclose alone may not report it */
-        int bad = ferror(ctx.csv) || fflush(ctx.csv) != 0 || fsync(fileno(ctx.csv)) != 0;
-        if (fclose(ctx.csv) != 0) bad = 1;
-        if (*stop) unlink(tmp);   /* interrupted: no CSV of part of the input under the user's name */
-        else if (bad || rename(tmp, flows_path) != 0) { cli_error("stats", "%s: write failed: %m", flows_path); unlink(tmp); ok = 0; }
+        if (*stop) atomic_abort(&csv_out);   /* interrupted: no CSV of part of the input under the user's name */
+        else if (atomic_commit(&csv_out, aerr, sizeof aerr) != 0) { cli_error("stats", "%s", aerr); ok = 0; }
     }
-    free(tmp);
     if (*stop) cli_error("stats", "interrupted: the summary covers what was read%s", flows_path ? "; no flow CSV written" : "");
 
     double span = s.t_last > s.t_first ? (s.t_last - s.t_first) * 1e-9 : 0;

@@ -8,6 +8,17 @@
 
 #define HDR_INTS 256
 
+int shard_check_same_format(const shard *a, const shard *b, const char *b_path, char *err, size_t errlen) {
+    if (a->vocab_size == b->vocab_size && a->pad_id == b->pad_id && a->bos_id == b->bos_id && a->eos_id == b->eos_id &&
+        a->n_labels == b->n_labels && a->label_base == b->label_base)
+        return 0;
+    snprintf(err, errlen, "%s does not belong with train.tok: vocabulary %d tokens, pad/bos/eos %d/%d/%d, %d labels "
+                          "(train.tok: %d tokens, %d/%d/%d, %d labels); were they written by the same `pktlm prep`?",
+             b_path, b->vocab_size, b->pad_id, b->bos_id, b->eos_id, b->n_labels, a->vocab_size, a->pad_id, a->bos_id,
+             a->eos_id, a->n_labels);
+    return -1;
+}
+
 int shard_load(shard *s, const char *path, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     FILE *f = fopen(path, "rb");
@@ -161,12 +172,8 @@ void shard_builder_free(shard_builder *b) {
 int shard_stream_open(shard_stream *w, const char *path, int vocab_size, int pad_id, int bos_id, int eos_id,
                       int n_labels, int label_base, int split) {
     memset(w, 0, sizeof *w);
-    w->path = strdup(path);
-    size_t L = strlen(path) + 32;
-    w->tmp = malloc(L);
-    if (!w->path || !w->tmp) { shard_stream_abort(w); return -1; }
-    snprintf(w->tmp, L, "%s.tmp.%d", path, (int)getpid());
-    w->f = fopen(w->tmp, "wb");
+    char err[64];
+    w->f = atomic_open(&w->out, path, err, sizeof err);   /* errno says why */
     if (!w->f) { shard_stream_abort(w); return -1; }
     shard *h = &w->hdr;
     h->vocab_size = vocab_size; h->pad_id = pad_id; h->bos_id = bos_id; h->eos_id = eos_id;
@@ -207,18 +214,14 @@ int shard_stream_close(shard_stream *w) {
     uint8_t buf[HDR_INTS * 4];
     put_header(buf, h);
     if (!w->failed && (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(buf, 1, sizeof buf, w->f) != sizeof buf)) w->failed = 1;
-    if (!w->failed && (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)) w->failed = 1;
-    if (fclose(w->f) != 0) w->failed = 1;
-    w->f = NULL;
-    if (!w->failed && rename(w->tmp, w->path) != 0) w->failed = 1;
-    int rc = w->failed ? -1 : 0;
+    char err[64];
+    int rc = w->failed ? -1 : atomic_commit(&w->out, err, sizeof err);   /* errno says why */
     shard_stream_abort(w);   /* frees; removes the temporary file when it is still there */
     return rc;
 }
 
 void shard_stream_abort(shard_stream *w) {
-    if (w->f) fclose(w->f);
-    if (w->tmp) unlink(w->tmp);
-    free(w->path); free(w->tmp); free(w->hdr.seqs);
+    atomic_abort(&w->out);
+    free(w->hdr.seqs);
     memset(w, 0, sizeof *w);
 }

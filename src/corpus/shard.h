@@ -36,6 +36,10 @@ typedef struct {
  * file and what is wrong (bad magic, truncated at byte N, index out of range ...). */
 int shard_load(shard *s, const char *path, char *err, size_t errlen);
 void shard_free(shard *s);
+/* 0 when shard b (loaded from b_path) has a's token format: vocabulary size, pad/bos/eos ids,
+ * labels (a val.tok of another prep run would feed a model ids it does not have, or labels it
+ * does not know); else -1 with a message in err naming b_path. */
+int shard_check_same_format(const shard *a, const shard *b, const char *b_path, char *err, size_t errlen);
 
 /* Writer: append sequences, then shard_write() writes the file atomically. */
 typedef struct {
@@ -53,9 +57,10 @@ void shard_builder_free(shard_builder *b);
  * PATH.tmp.PID as they come, the index (32 bytes a sequence) is kept until close, which
  * writes it, fills in the header counts, syncs and renames into place. */
 #include <stdio.h>
+#include "util/util.h"
 typedef struct {
-    FILE *f;
-    char *path, *tmp;
+    atomic_file out;      /* written to a temporary file, renamed into place by close */
+    FILE *f;              /* = out.f */
     shard hdr;            /* counts and ids; tokens unused; seqs = the index so far */
     size_t seq_cap;
     int failed;

@@ -139,22 +139,15 @@ int ckpt_write_fp(FILE *f, const model *m, const train_state *st) {
 
 int ckpt_save(const char *path, const model *m, const train_state *st, char *err, size_t errlen) {
     int has_opt = st->has_opt && m->adam_m && m->adam_v;
-    size_t L = strlen(path) + 32;
-    char *tmp = malloc(L);
-    if (!tmp) { snprintf(err, errlen, "out of memory"); return -1; }
-    snprintf(tmp, L, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno)); free(tmp); return -1; }
-    int ok = write_body(f, m, st, has_opt);
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
+    atomic_file a;
+    FILE *f = atomic_open(&a, path, err, errlen);
+    if (!f) return -1;
+    if (!write_body(f, m, st, has_opt)) {
         snprintf(err, errlen, "%s: cannot write checkpoint: %s", path, strerror(errno));
-        unlink(tmp); free(tmp);
+        atomic_abort(&a);
         return -1;
     }
-    free(tmp);
-    return 0;
+    return atomic_commit(&a, err, errlen);
 }
 
 static int read_header(FILE *f, const char *path, uint8_t *h, char *err, size_t errlen) {

@@ -252,23 +252,18 @@ int cls_save(const char *path, const model *m, const train_state *st, const cls_
     wr32le(hd + 4 * (C_CHECKSUM + 1), (uint32_t)(sum >> 32));
     prep_put(hd, info);
     memcpy(hd + 4 * C_INIT, info->init_path, strnlen(info->init_path, sizeof info->init_path - 1));
-    size_t L = strlen(path) + 32;
-    char *tmp = malloc(L);
-    snprintf(tmp, L, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno)); free(tmp); free(names); return -1; }
+    atomic_file a;
+    FILE *f = atomic_open(&a, path, err, errlen);
+    if (!f) { free(names); return -1; }
     int ok = fwrite(hd, 1, CLS_HDR, f) == CLS_HDR && fwrite(names, 1, nb, f) == nb &&
              fwrite(h->params, 4, h->nparams, f) == h->nparams && ckpt_write_fp(f, m, st) == 0;
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
     free(names);
-    if (!ok || rename(tmp, path) != 0) {
+    if (!ok) {
         snprintf(err, errlen, "%s: cannot write classifier: %s", path, strerror(errno));
-        unlink(tmp); free(tmp);
+        atomic_abort(&a);
         return -1;
     }
-    free(tmp);
-    return 0;
+    return atomic_commit(&a, err, errlen);
 }
 
 void cls_info_free(cls_info *info) {

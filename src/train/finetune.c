@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 void finetune_defaults(finetune_opts *o) {
@@ -241,8 +242,13 @@ int finetune_classify_run(finetune_opts *o) {
     if (!o->data_dir || !o->out_path) return fail(o, "need --data CORPUS_DIR and -o CLASSIFIER.ckpt");
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
     if (shard_load(&tr, path, err, sizeof err) != 0) return fail(o, "%s", err);
+    /* val.tok is optional, but one that is there must load and match train.tok */
     snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
-    have_val = shard_load(&va, path, err, sizeof err) == 0;
+    if (access(path, F_OK) == 0) {
+        if (shard_load(&va, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        have_val = 1;
+        if (shard_check_same_format(&tr, &va, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    }
     K = tr.n_labels;
     if (K < 2) { fail(o, "%s has %d labels: classification needs at least 2 (prep with --file-labels / --flow-labels)", o->data_dir, K); goto done; }
     names = corpus_label_names(o->data_dir, K);
@@ -263,6 +269,14 @@ int finetune_classify_run(finetune_opts *o) {
     if (o->init_path) {
         if (ckpt_load(o->init_path, &m, &st, 0, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
         if (m.cfg.vocab < TOK_LABEL0) { fail(o, "%s: vocabulary %d is not a pktlm token vocabulary", o->init_path, m.cfg.vocab); goto done; }
+        /* rows hold the corpus's ids below its first label (the label itself becomes
+         * <unlabelled>): the backbone must know them all and agree on pad/bos/eos */
+        if (st.pad_id != tr.pad_id || st.bos_id != tr.bos_id || st.eos_id != tr.eos_id || tr.label_base > m.cfg.vocab) {
+            fail(o, "%s was trained on another token format (vocabulary %d, pad/bos/eos %d/%d/%d); %s/train.tok has "
+                    "%d token ids before its labels, pad/bos/eos %d/%d/%d",
+                 o->init_path, m.cfg.vocab, st.pad_id, st.bos_id, st.eos_id, o->data_dir, tr.label_base, tr.pad_id, tr.bos_id, tr.eos_id);
+            goto done;
+        }
     } else {
         o->cfg.vocab = tr.vocab_size;
         model_config_defaults(&o->cfg);

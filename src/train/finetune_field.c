@@ -201,9 +201,15 @@ int field_finetune_run(field_opts *o) {
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
     if (shard_load(&tr, path, err, sizeof err) != 0)
         return fail(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
+    /* val.tok is optional, but one that is there must load and match train.tok */
     snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
-    have_val = shard_load(&va, path, err, sizeof err) == 0;
-    if (!have_val && !o->quiet) fprintf(stderr, "pktlm finetune: %s: %s; keeping the last model\n", path, err);
+    if (access(path, F_OK) != 0) {
+        if (!o->quiet) fprintf(stderr, "pktlm finetune: %s missing: keeping the last model\n", path);
+    } else {
+        if (shard_load(&va, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        have_val = 1;
+        if (shard_check_same_format(&tr, &va, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    }
 
     /* model */
     if (o->init_path) {

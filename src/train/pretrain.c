@@ -52,22 +52,27 @@ static void side_path(char *buf, size_t n, const char *ckpt, const char *ext) {
 /* ---- CSV log and SVG plot ---- */
 #define CSV_HEADER "step,tokens,lr,loss,val_loss,grad_norm,tok_per_s,elapsed_s\n"
 
-/* Keep the rows of steps <= keep_step (a resumed run rewrites what came after its checkpoint). */
-static void csv_truncate(const char *path, long keep_step) {
+/* Keep the rows of steps <= keep_step (a resumed run rewrites what came after its checkpoint:
+ * rows logged between the last save and a crash or Ctrl-C would otherwise appear twice), and
+ * drop a last row without its newline (a crash in the middle of a write), which the next row
+ * appended would run into. 0 ok (also when there is no log yet), -1 cannot rewrite it. */
+static int csv_truncate(const char *path, long keep_step) {
     FILE *f = fopen(path, "r");
-    if (!f) return;
+    if (!f) return 0;
     size_t cap = 1 << 16, len = 0;
     char *out = malloc(cap), line[512];
     while (out && fgets(line, sizeof line, f)) {
         long s;
-        if (sscanf(line, "%ld,", &s) == 1 && s > keep_step) continue;
         size_t l = strlen(line);
-        if (len + l + 1 > cap) { cap *= 2; char *o2 = realloc(out, cap); if (!o2) break; out = o2; }
+        if (l == 0 || line[l - 1] != '\n') continue;
+        if (sscanf(line, "%ld,", &s) == 1 && s > keep_step) continue;
+        if (len + l + 1 > cap) { cap *= 2; char *o2 = realloc(out, cap); if (!o2) { free(out); out = NULL; break; } out = o2; }
         memcpy(out + len, line, l); len += l;
     }
     fclose(f);
-    if (out) write_file_atomic(path, out, len);
+    int rc = out ? write_file_atomic(path, out, len) : -1;
     free(out);
+    return rc;
 }
 
 typedef struct { char *s; size_t len, cap; } strbuf;
@@ -349,10 +354,14 @@ int pretrain_run(pretrain_opts *o) {
     /* 3. logs */
     side_path(csv, sizeof csv, o->out_path, ".csv");
     side_path(svg, sizeof svg, o->out_path, ".svg");
-    if (o->resume_path) csv_truncate(csv, (long)st.step);
+    if (o->resume_path && csv_truncate(csv, (long)st.step) != 0) {
+        fail(o, "cannot rewrite the training log %s for the resumed step %ld: %s", csv, (long)st.step, strerror(errno));
+        goto done;
+    }
     FILE *log = fopen(csv, o->resume_path ? "a" : "w");
     if (!log) { fail(o, "cannot write the training log %s: %s", csv, strerror(errno)); goto done; }
-    if (!o->resume_path) fputs(CSV_HEADER, log);
+    /* the header on a new log (a resumed run written to another -o starts its log afresh) */
+    if (fseek(log, 0, SEEK_END) == 0 && ftell(log) == 0) fputs(CSV_HEADER, log);
     fflush(log);
 
     const long total = (long)st.total_steps, start = (long)st.step;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <fcntl.h>
+#include <errno.h>
 #include <sys/resource.h>
 
 double now_sec(void) {
@@ -54,21 +54,63 @@ void progress_end(progress *p) {
     p->drawn = 0;
 }
 
-int write_file_atomic(const char *path, const void *buf, size_t n) {
+static void atomic_release(atomic_file *a) {
+    free(a->path); free(a->tmp);
+    a->f = NULL; a->path = a->tmp = NULL;
+}
+
+FILE *atomic_open(atomic_file *a, const char *path, char *err, size_t errlen) {
     size_t L = strlen(path) + 32;
-    char *tmp = malloc(L);
-    if (!tmp) return -1;
-    snprintf(tmp, L, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) { free(tmp); return -1; }
-    const char *p = buf;
-    size_t left = n;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w <= 0) { close(fd); unlink(tmp); free(tmp); return -1; }
-        p += w; left -= (size_t)w;
+    a->f = NULL;
+    a->path = strdup(path);
+    a->tmp = malloc(L);
+    if (!a->path || !a->tmp) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        atomic_release(a);
+        errno = ENOMEM;
+        return NULL;
     }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) { unlink(tmp); free(tmp); return -1; }
-    free(tmp);
-    return 0;
+    snprintf(a->tmp, L, "%s.tmp.%d", path, (int)getpid());
+    a->f = fopen(a->tmp, "wb");
+    if (!a->f) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(e));
+        atomic_release(a);
+        errno = e;
+    }
+    return a->f;
+}
+
+int atomic_commit(atomic_file *a, char *err, size_t errlen) {
+    if (!a->f) { snprintf(err, errlen, "%s: not open", a->path ? a->path : "(file)"); atomic_release(a); return -1; }
+    /* a write error (full disk) sets the stream's error flag; fclose alone may not report it */
+    int e = 0;
+    if (ferror(a->f)) e = EIO;
+    else if (fflush(a->f) != 0 || fsync(fileno(a->f)) != 0) e = errno;
+    if (fclose(a->f) != 0 && !e) e = errno;
+    a->f = NULL;
+    if (!e && rename(a->tmp, a->path) != 0) e = errno;
+    if (e) {
+        snprintf(err, errlen, "%s: cannot write: %s", a->path, strerror(e));
+        unlink(a->tmp);
+    }
+    atomic_release(a);
+    errno = e;
+    return e ? -1 : 0;
+}
+
+void atomic_abort(atomic_file *a) {
+    int e = errno;
+    if (a->f) { fclose(a->f); unlink(a->tmp); }
+    atomic_release(a);
+    errno = e;
+}
+
+int write_file_atomic(const char *path, const void *buf, size_t n) {
+    atomic_file a;
+    char err[64];
+    FILE *f = atomic_open(&a, path, err, sizeof err);
+    if (!f) return -1;
+    if (n && fwrite(buf, 1, n, f) != n) { int e = errno ? errno : EIO; atomic_abort(&a); errno = e; return -1; }
+    return atomic_commit(&a, err, sizeof err);
 }

@@ -33,7 +33,22 @@ void progress_init(progress *p, const char *what, const char *unit, double scale
 void progress_update(progress *p, double done, double total, const char *extra);
 void progress_end(progress *p);
 
-/* Write a whole buffer to path atomically: path.tmp.PID, fsync, rename. 0 on success. */
+/* Replacing a file atomically, for everything the user keeps: the data goes to PATH.tmp.PID
+ * (the same directory, so the rename cannot cross file systems), which is flushed, fsynced
+ * and renamed over PATH. A crash or an error leaves PATH as it was (or absent), never half
+ * written; on failure the temporary file is removed. Error messages name PATH.
+ *   atomic_file a;
+ *   FILE *f = atomic_open(&a, path, err, sizeof err);   NULL: cannot create (err says why)
+ *   ... fwrite(f) ...
+ *   atomic_commit(&a, err, sizeof err);                  0: PATH replaced; -1: err, PATH untouched
+ * or atomic_abort(&a) to drop what was written. Both release a (commit even when it fails). */
+typedef struct { FILE *f; char *path, *tmp; } atomic_file;
+FILE *atomic_open(atomic_file *a, const char *path, char *err, size_t errlen);
+int atomic_commit(atomic_file *a, char *err, size_t errlen);
+void atomic_abort(atomic_file *a);   /* no-op on a released or zeroed a */
+
+/* Write a whole buffer to path atomically (atomic_open/commit). 0 on success; -1 with errno
+ * set (callers print %m). */
 int write_file_atomic(const char *path, const void *buf, size_t n);
 
 /* SplitMix64: small, seedable, reproducible RNG used everywhere (never rand()). */
