@@ -4,6 +4,7 @@
 #include "eval/flowfeat.h"
 #include "nn/nn.h"
 #include "train/checkpoint.h"
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -91,35 +92,36 @@ int cmd_generate(int argc, char **argv) {
     gen_opts o;
     gen_defaults(&o);
     const char *V = "generate", *label = NULL;
-    int json = 0, timing_set = 0, timing_from_only = 0, prompt_k_set = 0, flows_set = 0, packets_set = 0, tokens_set = 0;
+    int json = 0, timing_set = 0, timing_from_only = 0, prompt_k_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         long n; double d;
-#define NEXT_L(dst) do { if (cli_long(V, a, val, &n)) return 2; dst = n; i++; } while (0)
+/* every integer option has a range: a value outside it is named, never truncated into an int */
+#define NEXT_L(dst, lo, hi) do { if (cli_long_in(V, a, val, lo, hi, &n)) return 2; dst = n; i++; } while (0)
 #define NEXT_D(dst) do { if (cli_double(V, a, val, &d)) return 2; dst = d; i++; } while (0)
 #define NEXT_S(dst) do { if (!val) return cli_error(V, "%s needs a value", a), 2; dst = val; i++; } while (0)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--model")) NEXT_S(o.model_path);
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) NEXT_S(o.out_path);
         else if (!strcmp(a, "--label")) NEXT_S(label);
-        else if (!strcmp(a, "--flows")) { NEXT_L(o.flows); flows_set = 1; }
-        else if (!strcmp(a, "--packets")) { NEXT_L(o.packets); packets_set = 1; }
-        else if (!strcmp(a, "--tokens")) { NEXT_L(o.tokens); tokens_set = 1; }
-        else if (!strcmp(a, "--max-len")) NEXT_L(o.max_len);
+        else if (!strcmp(a, "--flows")) NEXT_L(o.flows, 1, 1000000000L);
+        else if (!strcmp(a, "--packets")) NEXT_L(o.packets, 1, 1000000000L);
+        else if (!strcmp(a, "--tokens")) NEXT_L(o.tokens, 1, LONG_MAX);
+        else if (!strcmp(a, "--max-len")) NEXT_L(o.max_len, 0, 1 << 20);
         else if (!strcmp(a, "--temperature")) NEXT_D(o.temperature);
-        else if (!strcmp(a, "--top-k")) NEXT_L(o.top_k);
+        else if (!strcmp(a, "--top-k")) NEXT_L(o.top_k, 0, 1 << 20);
         else if (!strcmp(a, "--top-p")) NEXT_D(o.top_p);
-        else if (!strcmp(a, "--seed")) NEXT_L(o.seed);
-        else if (!strcmp(a, "--batch")) NEXT_L(o.batch);
-        else if (!strcmp(a, "--threads")) NEXT_L(o.threads);
+        else if (!strcmp(a, "--seed")) NEXT_L(o.seed, 0, LONG_MAX);
+        else if (!strcmp(a, "--batch")) NEXT_L(o.batch, 1, 4096);
+        else if (!strcmp(a, "--threads")) NEXT_L(o.threads, 0, 1024);
         else if (!strcmp(a, "--prompt-pcap")) NEXT_S(o.prompt_pcap);
-        else if (!strcmp(a, "--prompt-packets")) { NEXT_L(o.prompt_packets); prompt_k_set = 1; }
-        else if (!strcmp(a, "--payload")) NEXT_L(o.prompt_payload);
-        else if (!strcmp(a, "--max-bytes")) NEXT_L(o.prompt_max_bytes);
+        else if (!strcmp(a, "--prompt-packets")) { NEXT_L(o.prompt_packets, 1, 1000000); prompt_k_set = 1; }
+        else if (!strcmp(a, "--payload")) NEXT_L(o.prompt_payload, 0, 65535);
+        else if (!strcmp(a, "--max-bytes")) NEXT_L(o.prompt_max_bytes, 20, 65535);
         else if (!strcmp(a, "--pcapng")) o.pcapng = 1;
         else if (!strcmp(a, "--raw-ip")) o.raw_ip = 1;
-        else if (!strcmp(a, "--clients")) NEXT_L(o.n_clients);
+        else if (!strcmp(a, "--clients")) NEXT_L(o.n_clients, 1, 1000000);
         else if (!strcmp(a, "--window")) NEXT_D(o.window_s);
         else if (!strcmp(a, "--timing")) {
             if (!val || (strcmp(val, "model") && strcmp(val, "replay"))) return cli_error(V, "--timing: model or replay"), 2;
@@ -138,12 +140,9 @@ int cmd_generate(int argc, char **argv) {
 #undef NEXT_S
     }
     if (!o.model_path || !o.out_path) { cli_error(V, "need --model GEN.ckpt and -o OUT.pcap"); usage(stderr); return 2; }
-    if (flows_set && o.flows < 1) return cli_error(V, "--flows must be at least 1"), 2;
-    if (packets_set && o.packets < 1) return cli_error(V, "--packets must be at least 1"), 2;
-    if (tokens_set && o.tokens < 1) return cli_error(V, "--tokens must be at least 1"), 2;
-    if (o.batch < 1 || o.flows < 0 || o.packets < 0 || o.tokens < 0 || o.temperature < 0 || o.top_k < 0 ||
-        o.top_p <= 0 || o.top_p > 1 || o.prompt_packets < 1 || o.window_s < 0 || o.max_len < 0)
-        return cli_error(V, "invalid option values (see --help)"), 2;
+    if (!(o.temperature >= 0)) return cli_error(V, "--temperature must be at least 0 (0 = greedy), got %g", o.temperature), 2;
+    if (!(o.top_p > 0 && o.top_p <= 1)) return cli_error(V, "--top-p must be in (0, 1], got %g", o.top_p), 2;
+    if (!(o.window_s >= 0)) return cli_error(V, "--window must be at least 0 seconds, got %g", o.window_s), 2;
     /* --timing-from alone means replay; with --timing model it would be silently unused */
     if (timing_from_only && !timing_set) o.timing = GEN_TIMING_REPLAY;
     if (timing_from_only && o.timing == GEN_TIMING_MODEL) return cli_error(V, "--timing-from goes with --timing replay, not --timing model"), 2;
