@@ -109,6 +109,17 @@ static void test_empty(void) {
     unlink(p);
 }
 
+/* JSON escaping: quote, backslash and every control character, bytes >= 0x80 (UTF-8) kept */
+static void test_json_escape(void) {
+    char buf[256] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    json_escape(f, "a\"b\\c\n\x01\x1f\xc3\xa9");
+    fclose(f);
+    CHECKF(!strcmp(buf, "a\\\"b\\\\c\\u000a\\u0001\\u001f\xc3\xa9"), "got %s", buf);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s/atomic", t_tmpdir());
     mkdir(dir, 0755);
@@ -117,5 +128,6 @@ int main(void) {
     RUN(test_commit_failure);
     RUN(test_open_failure);
     RUN(test_empty);
+    RUN(test_json_escape);
     return t_done();
 }

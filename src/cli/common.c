@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 #include <unistd.h>
 #include "capture/capture.h"
+#include "util/util.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,11 +140,7 @@ void cli_prefer_passive_wait(int argc, char **argv) {
 
 void cli_json_str(FILE *f, const char *s) {
     fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
+    json_escape(f, s);
     fputc('"', f);
 }
 

@@ -11,14 +11,6 @@ int export_netgpt_vocab(FILE *f) {
     return ferror(f) ? -1 : 0;
 }
 
-static void json_str(FILE *f, const char *s) {
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-}
-
 int export_text(FILE *f, int fmt, const shard *s, char **labels, int max_packets, export_counts *c) {
     static const char hx[] = "0123456789abcdef";
     uint8_t *buf = malloc(65536);
@@ -33,7 +25,7 @@ int export_text(FILE *f, int fmt, const shard *s, char **labels, int max_packets
         if (fmt == EXPORT_NETGPT) fprintf(f, "%d\t", q->label);
         else {
             fputs("{\"text\": \"<|", f);
-            json_str(f, q->label >= 0 ? labels[q->label] : "unlabelled");
+            json_escape(f, q->label >= 0 ? labels[q->label] : "unlabelled");
             fputs("|>", f);
         }
         int np = 0;

@@ -114,3 +114,11 @@ int write_file_atomic(const char *path, const void *buf, size_t n) {
     if (n && fwrite(buf, 1, n, f) != n) { int e = errno ? errno : EIO; atomic_abort(&a); errno = e; return -1; }
     return atomic_commit(&a, err, sizeof err);
 }
+
+void json_escape(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", (unsigned)(unsigned char)*s);
+        else fputc(*s, f);
+    }
+}

@@ -51,6 +51,9 @@ void atomic_abort(atomic_file *a);   /* no-op on a released or zeroed a */
  * set (callers print %m). */
 int write_file_atomic(const char *path, const void *buf, size_t n);
 
+/* s escaped for the inside of a JSON string (quote, backslash, control characters); no quotes */
+void json_escape(FILE *f, const char *s);
+
 /* SplitMix64: small, seedable, reproducible RNG used everywhere (never rand()). */
 static inline uint64_t splitmix64(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
