@@ -6,7 +6,7 @@ T=$PKTLM_TMP
 out=$T/example
 # under ASan+UBSan a shorter pretraining (the same code paths, a quarter of the time)
 steps=300; [ "${PKTLM_SAN:-0}" = 1 ] && steps=40
-if PKTLM=$PKTLM EXAMPLES_OUT=$out EXAMPLES_STEPS=$steps bash examples/run.sh > "$T/run.log" 2>&1; then ok main_job_runs; else bad example_runs "$(tail -5 "$T/run.log")"; fi
+if PKTLM=$PKTLM EXAMPLES_OUT=$out EXAMPLES_STEPS=$steps bash examples/run.sh > "$T/run.log" 2>&1; then ok main_job_runs; else bad main_job_runs "$(tail -5 "$T/run.log")"; fi
 missing=""
 for f in flows.csv corpus/manifest.json model.ckpt model.csv model.svg decoded/train.pcap generated.pcap compare.html compare.txt compare.json; do
   [ -s "$out/$f" ] || missing="$missing $f"
