@@ -12,21 +12,7 @@
 #include "train/checkpoint.h"
 #include "gen/fastgpt2.h"
 
-typedef struct { cap_pkt p; uint8_t d[1600]; } rec;
-static int read_back(const char *path, rec *out, int max) {
-    cap_reader r;
-    if (cap_open(&r, path) != 0) return -1;
-    cap_pkt p;
-    int n = 0;
-    while (cap_next(&r, &p) == 1 && n < max) {
-        out[n].p = p;
-        memcpy(out[n].d, p.data, p.caplen);
-        out[n].p.data = out[n].d;
-        n++;
-    }
-    cap_close(&r);
-    return n;
-}
+#include "testfiles.h"
 
 static void test_grammar(void) {
     enum { V = TOK_LABEL0 + 3 };

@@ -5,22 +5,7 @@
 #include "gen/trace.h"
 #include "eval/flowfeat.h"
 
-typedef struct { cap_pkt p; uint8_t d[1600]; } rec;
-
-static int read_back(const char *path, rec *out, int max) {
-    cap_reader r;
-    if (cap_open(&r, path) != 0) return -1;
-    cap_pkt p;
-    int n = 0;
-    while (cap_next(&r, &p) == 1 && n < max) {
-        out[n].p = p;
-        memcpy(out[n].d, p.data, p.caplen);
-        out[n].p.data = out[n].d;
-        n++;
-    }
-    cap_close(&r);
-    return n;
-}
+#include "testfiles.h"
 
 static int add(trace_writer *w, int64_t ms, uint32_t flow_no, int dir, const uint8_t *ip, uint32_t n) {
     gen_pkt g = { ms * 1000000, flow_no, (uint8_t)dir, ip, n };

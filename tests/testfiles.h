@@ -65,4 +65,24 @@ static __attribute__((unused)) void t_walk(const char *dir, tlist *out) {
     }
     tl_free(&names);
 }
+/* read_back: the first max records of a capture, each with its bytes copied (at most 1600),
+ * for tests that check what a writer wrote; -1 if it does not open */
+#include "capture/capture.h"
+typedef struct { cap_pkt p; uint8_t d[1600]; } rec;
+static __attribute__((unused)) int read_back(const char *path, rec *out, int max) {
+    cap_reader r;
+    if (cap_open(&r, path) != 0) return -1;
+    cap_pkt p;
+    int n = 0;
+    while (n < max && cap_next(&r, &p) == 1) {
+        out[n].p = p;
+        if (out[n].p.caplen > sizeof out[n].d) out[n].p.caplen = sizeof out[n].d;
+        memcpy(out[n].d, p.data, out[n].p.caplen);
+        out[n].p.data = out[n].d;
+        n++;
+    }
+    cap_close(&r);
+    return n;
+}
+
 #endif

@@ -1,5 +1,6 @@
 /* Classification scores and distribution distances. See metrics.h. */
 #include "eval/metrics.h"
+#include "eval/svgplot.h"
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -62,16 +63,6 @@ void cls_report_print(FILE *f, const cls_report *r, const long *cm, char **names
     }
 }
 
-static void xml_text(FILE *f, const char *s) {
-    for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
-    }
-}
-
 void cm_svg(FILE *f, const long *cm, int C, char **names, const char *title) {
     int cell = C > 20 ? 18 : C > 10 ? 26 : 40, lab = 140, top = 40;
     char b[32];
@@ -84,13 +75,13 @@ void cm_svg(FILE *f, const long *cm, int C, char **names, const char *title) {
     if (W < tw) W = tw;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"11\">\n", W, H);
     fprintf(f, "<text x=\"%d\" y=\"18\" font-size=\"13\">", lab);
-    xml_text(f, title ? title : "confusion matrix");
+    svg_text(f, title ? title : "confusion matrix");
     fprintf(f, " (rows: true, columns: predicted; shade = row share)</text>\n");
     for (int k = 0; k < C; k++) {
         long row = 0;
         for (int j = 0; j < C; j++) row += cm[k * C + j];
         fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", lab - 4, top + k * cell + cell / 2 + 4);
-        xml_text(f, nm(names, k, b));
+        svg_text(f, nm(names, k, b));
         fputs("</text>\n", f);
         for (int j = 0; j < C; j++) {
             double v = row ? (double)cm[k * C + j] / row : 0;
@@ -106,7 +97,7 @@ void cm_svg(FILE *f, const long *cm, int C, char **names, const char *title) {
     for (int j = 0; j < C; j++) {
         int x = lab + j * cell + cell / 2 + 4, y = top + C * cell + 6;
         fprintf(f, "<text x=\"%d\" y=\"%d\" transform=\"rotate(-60 %d %d)\" text-anchor=\"end\">", x, y, x, y);
-        xml_text(f, nm(names, j, b));
+        svg_text(f, nm(names, j, b));
         fputs("</text>\n", f);
     }
     fputs("</svg>\n", f);

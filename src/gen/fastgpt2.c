@@ -313,18 +313,6 @@ int gen_fast_init(gen_fast *g, model *m, int B, int bf16) {
 
 void gen_fast_free(gen_fast *g) { nn_free(g->buf); free(g->pk); memset(g, 0, sizeof *g); }
 
-static void layernorm_row(float *out, const float *x, const float *w, const float *b, int C) {
-    float m = 0, v = 0;
-    #pragma omp simd reduction(+:m)
-    for (int c = 0; c < C; c++) m += x[c];
-    m /= C;
-    #pragma omp simd reduction(+:v)
-    for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
-    float r = 1.0f / sqrtf(v / C + 1e-5f);
-    #pragma omp simd
-    for (int c = 0; c < C; c++) out[c] = (x[c] - m) * r * w[c] + b[c];
-}
-
 /* The caches, per layer: for each slot and head a region of Tp (the context rounded up to 16)
  * x hs floats. Values by position, (pos, i); keys in blocks of 16 positions, (pos / 16, i,
  * pos % 16), so the scores of one query read each block as one contiguous stretch and sum
@@ -484,7 +472,7 @@ void gen_fast_step_team(gen_fast *g, int t, int nt, nn_barrier *bar, int n, cons
             void *K = (char *)g->k + l * cache * kesz, *Vc = (char *)g->v + l * cache * kesz;
             const float *bq = g->qkvb + (size_t)l * 3 * C;
             for (int r = 0; r < n; r++)
-                layernorm_row(ln + (size_t)r * C, x + (size_t)r * C, g->ln1w + l * C, g->ln1b + l * C, C);
+                layernorm_row(ln + (size_t)r * C, NULL, NULL, x + (size_t)r * C, g->ln1w + l * C, g->ln1b + l * C, C);
             for (int w = t; w < Wn; w += nt) {
                 SPLIT(NH, w, W, h0, h1);
                 float *part = pa + w * wstride;
@@ -519,7 +507,7 @@ void gen_fast_step_team(gen_fast *g, int t, int nt, nn_barrier *bar, int n, cons
             nn_barrier_wait(bar);
             add_partials(x, pa, g->projb + l * C, busy_a, Wn, n, C, wstride);
             for (int r = 0; r < n; r++)
-                layernorm_row(ln + (size_t)r * C, x + (size_t)r * C, g->ln2w + l * C, g->ln2b + l * C, C);
+                layernorm_row(ln + (size_t)r * C, NULL, NULL, x + (size_t)r * C, g->ln2w + l * C, g->ln2b + l * C, C);
             size_t o3 = g->off[3] + l * g->lstride[3];
             for (int w = 0; w < Wn; w++) {
                 SPLIT(npanels(F), w, W, f0, f1);
@@ -536,7 +524,7 @@ void gen_fast_step_team(gen_fast *g, int t, int nt, nn_barrier *bar, int n, cons
             nn_barrier_wait(bar);
             add_partials(x, pm, g->fcpb + l * C, busy_m, Wn, n, C, wstride);
         }
-        for (int r = 0; r < n; r++) layernorm_row(ln + (size_t)r * C, x + (size_t)r * C, g->lnfw, g->lnfb, C);
+        for (int r = 0; r < n; r++) layernorm_row(ln + (size_t)r * C, NULL, NULL, x + (size_t)r * C, g->lnfw, g->lnfb, C);
         for (int w = t; w < Wn; w += nt) {
             SPLIT(npanels(V), w, W, v0, v1);
             linear(g, logits, V, ln, C, pk + g->off[4] * esz, NULL, n, C, V, v0, v1, LIN_STORE);

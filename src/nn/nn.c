@@ -98,25 +98,26 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *to
 }
 
 /* ---- layernorm ---- */
+void layernorm_row(float *o, float *mean, float *rstd, const float *x, const float *w, const float *b, int C) {
+    const float eps = 1e-5f;
+    float m = 0, v = 0;
+    #pragma omp simd reduction(+:m)
+    for (int c = 0; c < C; c++) m += x[c];
+    m /= C;
+    #pragma omp simd reduction(+:v)
+    for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
+    v /= C;
+    float s = 1.0f / sqrtf(v + eps);
+    #pragma omp simd
+    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
+    if (mean) { *mean = m; *rstd = s; }
+}
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, int N, int C) {
-    const float eps = 1e-5f;
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; i++) {
-        const float *x = inp + (size_t)i * C;
-        float m = 0, v = 0;
-        #pragma omp simd reduction(+:m)
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= C;
-        #pragma omp simd reduction(+:v)
-        for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
-        v /= C;
-        float s = 1.0f / sqrtf(v + eps);
-        float *o = out + (size_t)i * C;
-        #pragma omp simd
-        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
-        mean[i] = m; rstd[i] = s;
-    }
+    for (int i = 0; i < N; i++)
+        layernorm_row(out + (size_t)i * C, mean + i, rstd + i, inp + (size_t)i * C, w, b, C);
 }
 
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,

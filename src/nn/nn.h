@@ -17,6 +17,9 @@ void encoder_forward(float *out, const int *tok, const float *wte, const float *
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tok, int B, int T, int C);
 
 /* y = (x - mean) * rstd * w + b per row; mean, rstd (N) kept for backward. */
+/* one row of C: o = (x - mean) * rstd * w + b; mean / rstd stored unless mean is NULL
+ * (the decoder, which needs no backward) */
+void layernorm_row(float *o, float *mean, float *rstd, const float *x, const float *w, const float *b, int C);
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, int N, int C);
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,

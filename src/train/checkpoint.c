@@ -1,6 +1,7 @@
 /* Checkpoint reader/writer: layout in docs/checkpoint.md. Assumes a little-endian host for
  * the float payload (x86-64 / arm64), as the shard format does. */
 #include "train/checkpoint.h"
+#include "corpus/tokens.h"
 #include "util/util.h"
 #include <errno.h>
 #include <stdio.h>
@@ -279,5 +280,32 @@ static int load_fp(FILE *f, const char *path, uint64_t avail, model *m, train_st
         snprintf(err, errlen, "%s: has no optimizer state (saved for inference only); cannot resume training", path);
         model_free(m); return -1;
     }
+    return 0;
+}
+
+int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, model_config *cfg, uint64_t seed,
+                  model *m, train_state *st, char *err, size_t errlen) {
+    if (init_path) {
+        if (ckpt_load(init_path, m, st, 0, err, errlen) != 0) return -1;
+        if (m->cfg.vocab < TOK_LABEL0 || st->pad_id != tr->pad_id || st->bos_id != tr->bos_id || st->eos_id != tr->eos_id ||
+            tr->label_base > m->cfg.vocab) {
+            snprintf(err, errlen, "%s was trained on another token format (vocabulary %d, pad/bos/eos %d/%d/%d); %s/train.tok has "
+                                  "%d token ids before its labels, pad/bos/eos %d/%d/%d",
+                     init_path, m->cfg.vocab, st->pad_id, st->bos_id, st->eos_id, data_dir, tr->label_base, tr->pad_id, tr->bos_id,
+                     tr->eos_id);
+            return -1;
+        }
+    } else {
+        cfg->vocab = tr->vocab_size;
+        model_config_defaults(cfg);
+        if (model_create(m, cfg, err, errlen) != 0) return -1;
+        model_init_weights(m, seed);
+        memset(st, 0, sizeof *st);
+        st->pad_id = tr->pad_id; st->bos_id = tr->bos_id; st->eos_id = tr->eos_id; st->n_labels = tr->n_labels;
+        st->label_base = tr->label_base;
+        st->vocab_hash = corpus_vocab_hash(data_dir, tr->vocab_size, tr->pad_id, tr->bos_id, tr->eos_id, tr->n_labels, tr->label_base);
+    }
+    snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);
+    st->has_opt = 0;
     return 0;
 }

@@ -60,5 +60,11 @@ uint64_t ckpt_bytes(const model *m, int has_opt);
 
 /* Hash identifying a corpus vocabulary: shard header fields, then the bytes of CORPUS/vocab.json
  * (or vocab.txt) when present. */
+/* The backbone a fine-tuning run starts from: the weights of init_path (NULL: a fresh model of
+ * cfg, vocabulary from the corpus, initialised with seed), and st describing tr's corpus. An
+ * init checkpoint must speak the corpus's token format: the same pad/bos/eos ids and every id
+ * below the corpus's first label (fine-tuning rows hold no label token). 0 ok, -1 with err. */
+int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, model_config *cfg, uint64_t seed,
+                  model *m, train_state *st, char *err, size_t errlen);
 uint64_t corpus_vocab_hash(const char *data_dir, int vocab, int pad, int bos, int eos, int n_labels, int label_base);
 #endif

@@ -266,28 +266,7 @@ int finetune_classify_run(finetune_opts *o) {
     if (nv == 0 && !o->quiet) fprintf(stderr, "pktlm finetune: no labelled validation sequences: keeping the last epoch\n");
 
     /* model */
-    if (o->init_path) {
-        if (ckpt_load(o->init_path, &m, &st, 0, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
-        if (m.cfg.vocab < TOK_LABEL0) { fail(o, "%s: vocabulary %d is not a pktlm token vocabulary", o->init_path, m.cfg.vocab); goto done; }
-        /* rows hold the corpus's ids below its first label (the label itself becomes
-         * <unlabelled>): the backbone must know them all and agree on pad/bos/eos */
-        if (st.pad_id != tr.pad_id || st.bos_id != tr.bos_id || st.eos_id != tr.eos_id || tr.label_base > m.cfg.vocab) {
-            fail(o, "%s was trained on another token format (vocabulary %d, pad/bos/eos %d/%d/%d); %s/train.tok has "
-                    "%d token ids before its labels, pad/bos/eos %d/%d/%d",
-                 o->init_path, m.cfg.vocab, st.pad_id, st.bos_id, st.eos_id, o->data_dir, tr.label_base, tr.pad_id, tr.bos_id, tr.eos_id);
-            goto done;
-        }
-    } else {
-        o->cfg.vocab = tr.vocab_size;
-        model_config_defaults(&o->cfg);
-        if (model_create(&m, &o->cfg, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
-        model_init_weights(&m, o->seed);
-        st.pad_id = tr.pad_id; st.bos_id = tr.bos_id; st.eos_id = tr.eos_id; st.n_labels = tr.n_labels;
-        st.label_base = tr.label_base;
-        st.vocab_hash = corpus_vocab_hash(o->data_dir, tr.vocab_size, tr.pad_id, tr.bos_id, tr.eos_id, tr.n_labels, tr.label_base);
-        snprintf(st.data_dir, sizeof st.data_dir, "%s", o->data_dir);
-    }
-    st.has_opt = 0;
+    if (ckpt_backbone(o->init_path, &tr, o->data_dir, &o->cfg, o->seed, &m, &st, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
     if (o->prec != NN_FP32 && o->prec != NN_BF16) { fail(o, "unknown precision %d", o->prec); goto done; }
     if (o->prec == NN_BF16 && !nn_bf16_native()) {
         fail(o, "bf16 training needs a CPU with AVX512_BF16 instructions, which this one lacks; fine-tune in fp32 (without --bf16)");

@@ -212,27 +212,8 @@ int field_finetune_run(field_opts *o) {
     }
 
     /* model */
-    if (o->init_path) {
-        if (ckpt_load(o->init_path, &m, &st, 0, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
-        if (m.cfg.vocab < TOK_LABEL0 || st.pad_id != tr.pad_id || st.bos_id != tr.bos_id || st.eos_id != tr.eos_id) {
-            fail(o, "%s was trained on another token format (vocabulary %d, pad/bos/eos %d/%d/%d; corpus %d/%d/%d)",
-                 o->init_path, m.cfg.vocab, st.pad_id, st.bos_id, st.eos_id, tr.pad_id, tr.bos_id, tr.eos_id);
-            goto done;
-        }
-        /* rows hold ids < TOK_LABEL0 only (the label becomes <unlabelled>), so any vocabulary
-         * of the token format fits, whichever labels the pretraining corpus had */
-        m.cfg.dropout = o->cfg.dropout;
-    } else {
-        o->cfg.vocab = tr.vocab_size;
-        model_config_defaults(&o->cfg);
-        if (model_create(&m, &o->cfg, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
-        model_init_weights(&m, o->seed);
-        st.pad_id = tr.pad_id; st.bos_id = tr.bos_id; st.eos_id = tr.eos_id; st.n_labels = tr.n_labels;
-        st.label_base = tr.label_base;
-        st.vocab_hash = corpus_vocab_hash(o->data_dir, tr.vocab_size, tr.pad_id, tr.bos_id, tr.eos_id, tr.n_labels, tr.label_base);
-    }
-    snprintf(st.data_dir, sizeof st.data_dir, "%s", o->data_dir);
-    st.has_opt = 0;
+    if (ckpt_backbone(o->init_path, &tr, o->data_dir, &o->cfg, o->seed, &m, &st, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    if (o->init_path) m.cfg.dropout = o->cfg.dropout;
     st.task = CKPT_TASK_FIELD; st.task_field = o->field; st.task_pretrained = o->init_path != NULL;
     st.task_best = -1; st.task_best_step = 0;
 
