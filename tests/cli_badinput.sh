@@ -16,14 +16,20 @@ usage_error stats_timeout_nan "timeout needs a number, got 'nan'" "$PKTLM" stats
 usage_error stats_timeout_negative "timeout must be greater than 0" "$PKTLM" stats --timeout -1 $ex
 usage_error prep_packets_range "packets must be 1..1000000, got 0" "$PKTLM" prep $ex -o "$T/x" --packets 0
 usage_error prep_ratio_nan "ratio is A:B:C" "$PKTLM" prep $ex -o "$T/x" --ratio nan:1:1
-usage_error export_packets_range "packets must be 0..2147483647, got -1" "$PKTLM" export "$T/x" --format pcap -o "$T/y" --packets -1
-usage_error pretrain_int_overflow "batch must be -2147483648..2147483647" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --batch 4294967297
+usage_error export_packets_range "packets must be at least 0, got -1" "$PKTLM" export "$T/x" --format pcap -o "$T/y" --packets -1
+usage_error pretrain_int_overflow "batch must be 1..65536, got 4294967297" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --batch 4294967297
 usage_error generate_batch_range "batch must be 1..4096, got 0" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --batch 0
 usage_error generate_batch_overflow "batch must be 1..4096, got 4294967297" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --batch 4294967297
 usage_error generate_flows_range "flows must be 1..1000000000, got 0" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --flows 0
 usage_error generate_seed_negative "seed must be at least 0, got -1" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --seed -1
 usage_error generate_top_p_range "top-p must be in (0, 1], got 1.5" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --top-p 1.5
 usage_error generate_temperature_negative "temperature must be at least 0" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --temperature -1
+usage_error pretrain_clip_negative "clip must be at least 0, got -1" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --clip -1
+usage_error pretrain_warmup_negative "warmup must be at least 0, got -1" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --warmup -1
+usage_error pretrain_min_lr_frac_range "min-lr-frac must be 0..1, got 5" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --min-lr-frac 5
+usage_error pretrain_lr_zero "lr must be greater than 0" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --lr 0
+usage_error pretrain_epochs_negative "epochs must be at least 0, got -1" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --epochs -1
+usage_error finetune_patience_negative "patience must be at least 0, got -1" "$PKTLM" finetune --task classify --data "$T/x" -o "$T/c.ckpt" --patience -1
 usage_error pretrain_lr_nan "lr needs a number, got 'nan'" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --lr nan
 usage_error pretrain_seed_negative "seed must be at least 0" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --seed -1
 # classify, eval and compare: every out-of-range value named with the option and the range

@@ -55,9 +55,9 @@ int finetune_field_main(int argc, char **argv) {
         OPT_SKIP("--task"), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
         OPT_STR("--init", &o.init_path), OPT_MODEL(o.cfg), OPT_OPTIM(o),
         OPT_CHOICE("--field", &o.field, field_parse, "unknown field (see --help for the list)"),
-        OPT_FLOAT("--dropout", &o.cfg.dropout), OPT_DOUBLE("--epochs", &o.epochs), OPT_INT("--seq-len", &o.seq_len),
-        OPT_INT("--patience", &o.patience), OPT_LONG("--max-steps", &o.max_steps), OPT_LONG("--eval-every", &o.eval_every),
-        OPT_DOUBLE("--time-limit", &o.time_limit),
+        OPT_FLOAT_IN("--dropout", &o.cfg.dropout, 0, 0.99), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL), OPT_INT_IN("--seq-len", &o.seq_len, 0, 1048576),
+        OPT_INT_IN("--patience", &o.patience, 0, INT_MAX), OPT_LONG_IN("--max-steps", &o.max_steps, 0, 1e19), OPT_LONG_IN("--eval-every", &o.eval_every, 0, 1e19),
+        OPT_DOUBLE_IN("--time-limit", &o.time_limit, 0, HUGE_VAL),
         OPT_END
     };
     int pr = cli_parse_opts(V, argc, argv, opts);
@@ -114,7 +114,7 @@ int eval_field_main(int argc, char **argv) {
     int json = 0, B = 16, threads = 0, field = 0, seq_len = 0;
     cli_opt opts[] = {
         OPT_STR("--model", &mpath), OPT_STR("--data", &data), OPT_STR("--split", &split), OPT_FLAG("--json", &json, 1),
-        OPT_INT("--batch", &B), OPT_INT("--threads", &threads), OPT_INT("--seq-len", &seq_len),
+        OPT_INT_IN("--batch", &B, 1, 65536), OPT_INT_IN("--threads", &threads, 0, 1024), OPT_INT_IN("--seq-len", &seq_len, 0, 1048576),
         OPT_CHOICE("--field", &field, field_parse, "unknown field (see pktlm finetune --task field --help)"),
         OPT_END
     };

@@ -55,9 +55,9 @@ int finetune_classify_main(int argc, char **argv) {
         OPT_STR("--init", &o.init_path), OPT_MODEL(o.cfg), OPT_OPTIM(o),
         OPT_CHOICE("--pooling", &o.pooling, cls_pool_parse, "mean, last or first"),
         OPT_CHOICE("--balance", &o.balance, balance_parse, "weight, sample or none"),
-        OPT_FLAG("--freeze", &o.freeze, 1), OPT_DOUBLE("--epochs", &o.epochs), OPT_INT("--max-packets", &o.max_pkts),
-        OPT_INT("--seq-len", &o.seq_len), OPT_INT("--patience", &o.patience), OPT_INT("--bucket", &o.bucket), OPT_LONG("--max-steps", &o.max_steps),
-        OPT_DOUBLE("--time-limit", &o.time_limit), OPT_FLAG("--bf16", &o.prec, NN_BF16),
+        OPT_FLAG("--freeze", &o.freeze, 1), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL), OPT_INT_IN("--max-packets", &o.max_pkts, 0, 1000000),
+        OPT_INT_IN("--seq-len", &o.seq_len, 0, 1048576), OPT_INT_IN("--patience", &o.patience, 0, INT_MAX), OPT_INT_IN("--bucket", &o.bucket, 0, 4096), OPT_LONG_IN("--max-steps", &o.max_steps, 0, 1e19),
+        OPT_DOUBLE_IN("--time-limit", &o.time_limit, 0, HUGE_VAL), OPT_FLAG("--bf16", &o.prec, NN_BF16),
         OPT_END
     };
     int pr = cli_parse_opts(V, argc, argv, opts);

@@ -75,11 +75,11 @@ int cmd_pretrain(int argc, char **argv) {
     const char *V = "pretrain";
     cli_opt opts[] = {
         OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path), OPT_STR("--resume", &o.resume_path),
-        OPT_MODEL(o.cfg), OPT_FLOAT("--dropout", &o.cfg.dropout), OPT_OPTIM(o),
-        OPT_INT("--accum", &o.accum), OPT_LONG("--steps", &o.steps), OPT_DOUBLE("--epochs", &o.epochs),
-        OPT_FLOAT("--min-lr-frac", &o.min_frac), OPT_INT("--eval-every", &o.eval_every),
-        OPT_INT("--val-batches", &o.val_batches), OPT_INT("--save-every", &o.save_every),
-        OPT_LONG("--stop-after", &o.stop_after),   /* testing: act as if interrupted */
+        OPT_MODEL(o.cfg), OPT_FLOAT_IN("--dropout", &o.cfg.dropout, 0, 0.99), OPT_OPTIM(o),
+        OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, 1e19), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),
+        OPT_FLOAT_IN("--min-lr-frac", &o.min_frac, 0, 1), OPT_INT_IN("--eval-every", &o.eval_every, 0, INT_MAX),
+        OPT_INT_IN("--val-batches", &o.val_batches, 1, INT_MAX), OPT_INT_IN("--save-every", &o.save_every, 0, INT_MAX),
+        OPT_LONG_IN("--stop-after", &o.stop_after, 0, 1e19),   /* testing: act as if interrupted */
         OPT_GIB("--max-mem", &o.mem_limit), OPT_FLAG("--pad", &o.pack, 0),
         OPT_FLAG("--bf16", &o.prec, NN_BF16), OPT_FLAG("--fp32", &o.prec, NN_FP32),
         OPT_END

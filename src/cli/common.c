@@ -37,7 +37,7 @@ int cli_long_in(const char *verb, const char *opt, const char *s, long lo, long 
     long v;
     if (cli_long(verb, opt, s, &v)) return -1;
     if (v < lo || v > hi) {
-        if (hi == LONG_MAX) cli_error(verb, "%s must be at least %ld, got %ld", opt, lo, v);
+        if (hi == LONG_MAX || hi == INT_MAX) cli_error(verb, "%s must be at least %ld, got %ld", opt, lo, v);
         else cli_error(verb, "%s must be %ld..%ld, got %ld", opt, lo, hi, v);
         return -1;
     }

@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "models/model.h"
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -19,11 +20,30 @@ int cli_parse_opts(const char *verb, int argc, char **argv, const cli_opt *opts)
         double d;
         switch (o->kind) {
         case CO_FLAG: *(int *)o->dst = o->flag; continue;
-        case CO_INT: if (cli_long_in(verb, a, val, INT_MIN, INT_MAX, &n)) return 2; *(int *)o->dst = (int)n; break;
-        case CO_LONG: if (cli_long(verb, a, val, &n)) return 2; *(long *)o->dst = n; break;
+        case CO_INT:
+            if (cli_long_in(verb, a, val, o->ranged ? (long)o->lo : INT_MIN, o->ranged ? (long)o->hi : INT_MAX, &n)) return 2;
+            *(int *)o->dst = (int)n;
+            break;
+        case CO_LONG:
+            if (cli_long_in(verb, a, val, o->ranged ? (long)o->lo : LONG_MIN, o->ranged && o->hi < 9.2e18 ? (long)o->hi : LONG_MAX, &n)) return 2;
+            *(long *)o->dst = n;
+            break;
         case CO_U64: if (cli_long_in(verb, a, val, 0, LONG_MAX, &n)) return 2; *(uint64_t *)o->dst = (uint64_t)n; break;
-        case CO_FLOAT: if (cli_double(verb, a, val, &d)) return 2; *(float *)o->dst = (float)d; break;
-        case CO_DOUBLE: if (cli_double(verb, a, val, &d)) return 2; *(double *)o->dst = d; break;
+        case CO_FLOAT:
+        case CO_DOUBLE:
+            if (cli_double(verb, a, val, &d)) return 2;
+            if (o->ranged == 1 && (d < o->lo || d > o->hi)) {
+                if (isinf(o->hi)) cli_error(verb, "%s must be at least %g, got %s", a, o->lo, val);
+                else cli_error(verb, "%s must be %g..%g, got %s", a, o->lo, o->hi, val);
+                return 2;
+            }
+            if (o->ranged == 2 && !(d > o->lo && d <= o->hi)) {
+                if (isinf(o->hi)) cli_error(verb, "%s must be greater than %g, got %s", a, o->lo, val);
+                else cli_error(verb, "%s must be greater than %g and at most %g, got %s", a, o->lo, o->hi, val);
+                return 2;
+            }
+            if (o->kind == CO_FLOAT) *(float *)o->dst = (float)d; else *(double *)o->dst = d;
+            break;
         case CO_GIB: if (cli_positive(verb, a, val, &d)) return 2; *(size_t *)o->dst = d < 1e9 ? (size_t)(d * 1073741824.0) : SIZE_MAX; break;
         case CO_STR:
         case CO_SKIP:

@@ -9,6 +9,8 @@
 #define PKTLM_CLI_OPTS_H
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
+#include <math.h>
 
 typedef enum {
     CO_INT, CO_LONG, CO_U64, CO_FLOAT, CO_DOUBLE,
@@ -26,6 +28,10 @@ typedef struct {
     int flag;                     /* CO_FLAG: the value stored */
     int (*choice)(const char *);  /* CO_CHOICE */
     const char *hint;             /* CO_CHOICE: the valid values, for the error message */
+    /* numbers: ranged 1 = the value must lie in [lo, hi]; 2 = it must be greater than lo and at
+     * most hi (a rate that cannot be 0). Unranged ints still must fit their type. */
+    int ranged;
+    double lo, hi;
 } cli_opt;
 
 #define OPT_INT(n, p)    { .name = n, .kind = CO_INT, .dst = _Generic((p), int *: (p)) }
@@ -33,6 +39,12 @@ typedef struct {
 #define OPT_U64(n, p)    { .name = n, .kind = CO_U64, .dst = _Generic((p), uint64_t *: (p)) }
 #define OPT_FLOAT(n, p)  { .name = n, .kind = CO_FLOAT, .dst = _Generic((p), float *: (p)) }
 #define OPT_DOUBLE(n, p) { .name = n, .kind = CO_DOUBLE, .dst = _Generic((p), double *: (p)) }
+/* the same with a range: a value outside it is refused with the option, the range and the value */
+#define OPT_INT_IN(n, p, l, h)    { .name = n, .kind = CO_INT, .dst = _Generic((p), int *: (p)), .ranged = 1, .lo = (l), .hi = (h) }
+#define OPT_LONG_IN(n, p, l, h)   { .name = n, .kind = CO_LONG, .dst = _Generic((p), long *: (p)), .ranged = 1, .lo = (l), .hi = (h) }
+#define OPT_FLOAT_IN(n, p, l, h)  { .name = n, .kind = CO_FLOAT, .dst = _Generic((p), float *: (p)), .ranged = 1, .lo = (l), .hi = (h) }
+#define OPT_DOUBLE_IN(n, p, l, h) { .name = n, .kind = CO_DOUBLE, .dst = _Generic((p), double *: (p)), .ranged = 1, .lo = (l), .hi = (h) }
+#define OPT_FLOAT_POS(n, p, h)    { .name = n, .kind = CO_FLOAT, .dst = _Generic((p), float *: (p)), .ranged = 2, .lo = 0, .hi = (h) }
 #define OPT_STR(n, p)    { .name = n, .kind = CO_STR, .dst = _Generic((p), const char **: (p)) }
 #define OPT_STR2(n, a, p) { .name = n, .alias = a, .kind = CO_STR, .dst = _Generic((p), const char **: (p)) }
 #define OPT_FLAG(n, p, v) { .name = n, .kind = CO_FLAG, .dst = _Generic((p), int *: (p)), .flag = (v) }
@@ -45,13 +57,14 @@ typedef struct {
 /* The backbone options of a verb that can build a model from scratch (cfg: model_config). */
 #define OPT_MODEL(cfg) \
     OPT_CHOICE("--arch", &(cfg).arch, model_arch_parse_opt, "unknown architecture (gpt2)"), \
-    OPT_INT("--layers", &(cfg).layers), OPT_INT("--d-model", &(cfg).d_model), \
-    OPT_INT("--heads", &(cfg).heads), OPT_INT("--ctx", &(cfg).ctx)
+    OPT_INT_IN("--layers", &(cfg).layers, 1, 1024), OPT_INT_IN("--d-model", &(cfg).d_model, 1, 32768), \
+    OPT_INT_IN("--heads", &(cfg).heads, 1, 1024), OPT_INT_IN("--ctx", &(cfg).ctx, 2, 1048576)
 /* The optimizer options every trainer shares (o: a struct with these members). */
 #define OPT_OPTIM(o) \
-    OPT_FLOAT("--lr", &(o).lr), OPT_INT("--warmup", &(o).warmup), OPT_FLOAT("--weight-decay", &(o).weight_decay), \
-    OPT_FLOAT("--clip", &(o).clip), OPT_U64("--seed", &(o).seed), OPT_INT("--batch", &(o).batch), \
-    OPT_INT("--threads", &(o).threads), OPT_FLAG2("--quiet", "-q", &(o).quiet, 1)
+    OPT_FLOAT_POS("--lr", &(o).lr, 10), OPT_INT_IN("--warmup", &(o).warmup, 0, INT_MAX), \
+    OPT_FLOAT_IN("--weight-decay", &(o).weight_decay, 0, 10), OPT_FLOAT_IN("--clip", &(o).clip, 0, HUGE_VAL), \
+    OPT_U64("--seed", &(o).seed), OPT_INT_IN("--batch", &(o).batch, 1, 65536), \
+    OPT_INT_IN("--threads", &(o).threads, 0, 1024), OPT_FLAG2("--quiet", "-q", &(o).quiet, 1)
 
 /* model_arch_parse() as a choice: the architecture id, -1 if unknown. */
 int model_arch_parse_opt(const char *s);
