@@ -70,6 +70,27 @@ static void test_grammar(void) {
     for (int i = 0; i < 9; i++) gen_gram_push(&g, i ? 0 : 0x45);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[6] && !m[17] && !m[1]);                        /* and its protocol */
+    gen_gram_push(&g, 6);                                  /* TCP */
+    for (int i = 0; i < 10; i++) gen_gram_push(&g, 0);    /* the rest of the IP header */
+    for (int i = 0; i < 12; i++) gen_gram_push(&g, 0);    /* TCP bytes 0..11 */
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);                /* TCP byte 12: data offset, reserved bits */
+    CHECK(m[0x50] && m[0x51] && m[0xf0] && !m[0x40] && !m[0x52] && !m[0x5e] && !m[0x00]);
+    gen_gram_push(&g, 0x50);
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);                /* TCP byte 13: flags */
+    CHECK(m[0x02] && m[0x12] && m[0x10] && m[0x18] && m[0x11] && m[0x04] && m[0x14] && m[0xc2]);
+    CHECK(!m[0x00] && !m[0x01] && !m[0x08] && !m[0x03] && !m[0x06] && !m[0x05] && !m[0x29] && !m[0xff]);
+    gen_gram_push(&g, 0x12);
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);
+    CHECK(m[0x00] && m[0xff]);                             /* the window: the model's */
+    /* --raw-tcp-flags: any byte */
+    gen_gram g2;
+    gen_gram_init(&g2);
+    g2.raw_tcp_flags = 1;
+    const int pre[] = { TOK_BOS, TOK_LABEL0, TOK_PKT, TOK_DIR_CS, TOK_TIME0 };
+    for (int i = 0; i < 5; i++) gen_gram_push(&g2, pre[i]);
+    for (int i = 0; i < 33; i++) gen_gram_push(&g2, i ? (i == 9 ? 6 : 0) : 0x45);
+    gen_gram_mask(&g2, m, V, TOK_LABEL0, V);               /* TCP byte 13 */
+    CHECK(m[0x00] && m[0xff] && m[0x03]);
 }
 
 /* Append the tokens of one packet (encoder of the corpus stage). */

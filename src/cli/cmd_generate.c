@@ -34,6 +34,8 @@ static void usage(FILE *f) {
         "  --threads N          default: all cores / OMP_NUM_THREADS\n"
         "  --bf16               weight matrices and key/value cache as bf16 (half the memory\n"
         "                       traffic; logits within ~1e-3 relative of fp32; AVX-512)\n"
+        "  --raw-tcp-flags      leave TCP flags and reserved bits to the model (scans and other\n"
+        "                       anomalies possible); default: flag combinations a TCP stack sends\n"
         "prompts:\n"
         "  --prompt-pcap P.pcap --prompt-packets K (default 2): complete real flows from their\n"
         "                       first K packets, tokenised as `pktlm prep` does\n"
@@ -132,6 +134,7 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--timing-from")) { NEXT_S(o.timing_from); timing_from_only = 1; }
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--bf16")) o.bf16 = 1;
+        else if (!strcmp(a, "--raw-tcp-flags")) o.raw_tcp_flags = 1;
         else if (!strcmp(a, "--full")) o.full = 1;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = 1;
         else { cli_error(V, "unknown option '%s' (see --help)", a); return 2; }

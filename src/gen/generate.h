@@ -23,8 +23,11 @@
  *   the flow's version and protocol (a flow is one 5-tuple), an ICMP type is echo, and
  *   the fixed headers (IP, then 20 bytes of TCP or 8 of UDP/ICMP) are complete before PKT
  *   or EOS may follow (TCP options may be cut, as a short snaplen cuts them; the trace
- *   writer completes them). BOS, PAD and label tokens never
- *   appear inside a sequence. */
+ *   writer completes them). A TCP header's data offset is at least 5 words with the reserved
+ *   bits zero, and its flags are a combination a TCP stack sends (gen_tcp_flags_valid: no SYN
+ *   with FIN or RST, no RST with FIN, ACK on everything but SYN and RST), unless raw_tcp_flags
+ *   (`generate --raw-tcp-flags`: scans and other anomalies stay possible). BOS, PAD and label
+ *   tokens never appear inside a sequence. */
 typedef struct {
     int pos;          /* tokens so far */
     int phase;        /* GM_* */
@@ -33,6 +36,7 @@ typedef struct {
     int ver;          /* its IP version (first byte's high nibble) */
     int flow_ver, flow_proto;   /* fixed by the first packet (0 before) */
     int ihl, proto, min_len;    /* current packet: IP header length, protocol, bytes before it may end */
+    int raw_tcp_flags;          /* 1: any TCP flags and reserved bits (set after gen_gram_init) */
 } gen_gram;
 enum { GM_BOS, GM_LABEL, GM_FIRST_PKT, GM_DIR, GM_TIME, GM_BYTES, GM_END };
 void gen_gram_init(gen_gram *g);
@@ -40,6 +44,8 @@ void gen_gram_init(gen_gram *g);
 void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi);
 /* Advance over token t. */
 void gen_gram_push(gen_gram *g, int t);
+/* TCP flags byte b is a combination stacks send (see above). */
+int gen_tcp_flags_valid(int b);
 
 /* ---- decoding sequences into a trace ---- */
 typedef struct {
@@ -82,6 +88,7 @@ typedef struct {
     int prompt_packets, prompt_payload, prompt_max_bytes;
     int threads, quiet;
     int full;                  /* never sample EOS: every flow runs to max_len (benchmarks) */
+    int raw_tcp_flags;         /* the grammar leaves TCP flags and reserved bits to the model */
     int bf16;                  /* weight matrices read as bf16 (faster at batch 1, ~1e-3 relative on logits) */
     /* results */
     trace_stats ts;
