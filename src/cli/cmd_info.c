@@ -49,8 +49,9 @@ int cmd_info(int argc, char **argv) {
                st.precision == NN_BF16 ? "bf16" : "fp32");
     } else {
         printf("checkpoint   %s\n", path);
-        printf("model        %s: %d layers, d_model %d, %d heads, d_ff %d, ctx %d, vocab %d%s\n", model_arch_name(c->arch),
-               c->layers, c->d_model, c->heads, c->d_ff, c->ctx, c->vocab, c->tied ? ", tied LM head" : "");
+        printf("model        %s: %d layers, d_model %d, %d heads (%d key/value), d_ff %d, ctx %d, vocab %d%s\n",
+               model_arch_name(c->arch), c->layers, c->d_model, c->heads, c->kv_heads, c->d_ff, c->ctx, c->vocab,
+               c->tied ? ", tied LM head" : ", untied LM head");
         printf("parameters   %zu (%.2f M, %.1f MB fp32)\n", m.nparams, m.nparams / 1e6, m.nparams * 4 / 1e6);
         printf("vocabulary   %d tokens, pad %d bos %d eos %d, %d labels from %d, hash %016llx\n", c->vocab, st.pad_id,
                st.bos_id, st.eos_id, st.n_labels, st.label_base, (unsigned long long)st.vocab_hash);

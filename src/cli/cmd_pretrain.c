@@ -20,8 +20,12 @@ static void usage(FILE *f) {
         "and on Ctrl-C), MODEL.csv (one row per step) and MODEL.svg (loss curves).\n"
         "\n"
         "model:\n"
-        "  --arch gpt2          backbone (gpt2; qwen2, mamba2, linattn planned)\n"
+        "  --arch gpt2          backbone: gpt2, or qwen2 (RMSNorm, RoPE, SwiGLU, grouped-query attention,\n"
+        "                       untied LM head); mamba2, linattn planned\n"
         "  --layers N           6        --d-model N   256      --heads N   8\n"
+        "  --kv-heads N         qwen2: key/value heads, dividing --heads (default: = heads)\n"
+        "  --d-ff N             MLP width (default: gpt2 4C; qwen2 8C/3 rounded up to a multiple of 32)\n"
+        "  --tied               qwen2: tie the LM head to the token embedding (gpt2 always is)\n"
         "  --ctx N              256 (context = training sequence length)\n"
         "  --dropout P          0 (residual and embedding dropout)\n"
         "training:\n"
@@ -57,7 +61,8 @@ static void warn_ignored_on_resume(const pretrain_opts *o) {
 #define IGN(cond, name) if (cond) snprintf(list + strlen(list), sizeof list - strlen(list), " %s", name)
     IGN(o->cfg.arch != d.cfg.arch, "--arch"); IGN(o->cfg.layers != d.cfg.layers, "--layers");
     IGN(o->cfg.d_model != d.cfg.d_model, "--d-model"); IGN(o->cfg.heads != d.cfg.heads, "--heads");
-    IGN(o->cfg.ctx != d.cfg.ctx, "--ctx"); IGN(o->cfg.dropout != d.cfg.dropout, "--dropout");
+    IGN(o->cfg.ctx != d.cfg.ctx, "--ctx"); IGN(o->cfg.kv_heads != d.cfg.kv_heads, "--kv-heads");
+    IGN(o->cfg.d_ff != d.cfg.d_ff, "--d-ff"); IGN(o->cfg.tied != d.cfg.tied, "--tied"); IGN(o->cfg.dropout != d.cfg.dropout, "--dropout");
     IGN(o->batch != d.batch, "--batch"); IGN(o->accum != d.accum, "--accum"); IGN(o->pack != d.pack, "--pad");
     IGN(o->lr != d.lr, "--lr"); IGN(o->warmup != d.warmup, "--warmup"); IGN(o->min_frac != d.min_frac, "--min-lr-frac");
     IGN(o->weight_decay != d.weight_decay, "--weight-decay"); IGN(o->clip != d.clip, "--clip");

@@ -5,11 +5,12 @@
 #include <string.h>
 #include <omp.h>
 
-extern const model_ops gpt2_ops;
+extern const model_ops gpt2_ops, qwen2_ops;
 
 const model_ops *model_ops_for(int arch) {
     switch (arch) {
     case ARCH_GPT2: return &gpt2_ops;
+    case ARCH_QWEN2: return &qwen2_ops;
     default: return NULL;
     }
 }
@@ -30,7 +31,9 @@ int model_arch_parse(const char *name) {
 
 void model_config_defaults(model_config *c) {
     if (c->kv_heads <= 0) c->kv_heads = c->heads;
-    if (c->d_ff <= 0) c->d_ff = 4 * c->d_model;
+    /* Qwen2/Llama's SwiGLU has three matrices: width 8C/3 (rounded up to a multiple of 32)
+     * gives the parameters of GPT-2's 4C two-matrix MLP */
+    if (c->d_ff <= 0) c->d_ff = c->arch == ARCH_QWEN2 ? ((8 * c->d_model + 95) / 96) * 32 : 4 * c->d_model;
     if (c->arch == ARCH_GPT2) c->tied = 1;
 }
 

@@ -291,7 +291,7 @@ int pretrain_run(pretrain_opts *o) {
         c.vocab = tr.sh.vocab_size;
         model_config_defaults(&c);
         const model_ops *ops = model_ops_for(c.arch);
-        if (!ops) { fail(o, "architecture %s is not implemented yet (have: gpt2)", model_arch_name(c.arch)); goto done; }
+        if (!ops) { fail(o, "architecture %s is not implemented yet (have: gpt2, qwen2)", model_arch_name(c.arch)); goto done; }
         const char *why = ops->check(&c);
         if (why) { fail(o, "bad model config: %s", why); goto done; }
         /* memory: say how much the config needs before allocating it */
@@ -369,9 +369,10 @@ int pretrain_run(pretrain_opts *o) {
     const size_t tokens_per_step = (size_t)st.batch * st.seq_len * st.accum;
     adamw_params hp = { .beta1 = st.beta1, .beta2 = st.beta2, .eps = st.eps, .weight_decay = st.weight_decay };
     if (!o->quiet)
-        fprintf(stderr, "pktlm pretrain: %s %d layers, d %d, %d heads, ctx %d, vocab %d: %zu parameters; "
+        fprintf(stderr, "pktlm pretrain: %s %d layers, d %d, %d heads (%d kv), d_ff %d, ctx %d, vocab %d: %zu parameters; "
                         "%ld steps of %zu tokens (batch %d x accum %d), %d threads, %s%s\n",
-                model_arch_name(m.cfg.arch), m.cfg.layers, m.cfg.d_model, m.cfg.heads, m.cfg.ctx, m.cfg.vocab,
+                model_arch_name(m.cfg.arch), m.cfg.layers, m.cfg.d_model, m.cfg.heads, m.cfg.kv_heads, m.cfg.d_ff,
+                m.cfg.ctx, m.cfg.vocab,
                 m.nparams, total, tokens_per_step, st.batch, st.accum, nn_threads(),
                 m.prec == NN_BF16 ? "bf16 products" : "fp32", start ? ", resumed" : "");
     progress pg;

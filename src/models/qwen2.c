@@ -1,0 +1,468 @@
+/* Qwen2 / Llama-style backbone, with Hugging Face Qwen2's semantics (modeling_qwen2):
+ *   x = embed_tokens[tok]
+ *   per layer:  x = x + o_proj(attn(rope(q), rope(k), v))   q,k,v = qkv_proj(rmsnorm(x)) (with bias)
+ *               x = x + down(silu(gate(h)) * up(h))           h = rmsnorm(x)      (no biases)
+ *   hidden = rmsnorm(x)  (final `norm`); LM head untied by default (lm_head), tied allowed.
+ * RMSNorm: x * rsqrt(mean(x^2) + 1e-6) * w, weight only. RoPE: theta 10000, HF's rotate_half
+ * convention (dimension i pairs with i + hs/2, frequency theta^(-2i/hs)). Grouped-query
+ * attention: kv_heads K/V heads, query head h reads K/V head h / (heads / kv_heads).
+ * No learned positions: ctx only bounds the activations and the KV cache.
+ *
+ * Parameter names follow HF's Qwen2ForCausalLM with the per-layer tensors stacked (L, ...),
+ * Linear weights stored (out, in) as torch.nn.Linear. Two products are fused (one matmul call
+ * each, the importer concatenates HF's rows): qkv_proj = [q_proj; k_proj; v_proj] (weight and
+ * bias), gate_up_proj = [gate_proj; up_proj].
+ *
+ * Attention reuses the neural core's causal kernels (attention_forward/backward take a packed
+ * (B,T,3C) [q|k|v] with one K/V per query head): forward expands each K/V head to the query
+ * heads it serves; backward sums the expanded K/V gradients of a group back into its head.
+ * The expansion costs one (N,3C) copy per layer; the kernels stay one code path. */
+#ifdef __clang__
+/* `omp simd` asks for vectorisation; at -O1 (sanitizer build) clang cannot and would warn */
+#pragma clang diagnostic ignored "-Wpass-failed"
+#endif
+#include "models/model.h"
+#include "util/util.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+#define RMS_EPS 1e-6f
+#define ROPE_THETA 10000.0
+
+enum { EMB, LN1W, QKVW, QKVB, OW, LN2W, GUW, DOWNW, NORMW, LMHEAD, NPARAMS };
+
+/* widths: hs head size, KC = kv_heads * hs (one of k, v), D = C + 2 KC (the qkv row) */
+typedef struct { int C, NH, KVH, hs, KC, D, F; } dims;
+static dims dims_of(const model_config *c) {
+    dims d;
+    d.C = c->d_model; d.NH = c->heads; d.KVH = c->kv_heads; d.hs = d.C / d.NH;
+    d.KC = d.KVH * d.hs; d.D = d.C + 2 * d.KC; d.F = c->d_ff;
+    return d;
+}
+
+static int qwen2_params(const model_config *c, tensor_spec *s, int *head) {
+    dims d = dims_of(c);
+    size_t V = c->vocab, L = c->layers, C = d.C, D = d.D, F = d.F;
+    tensor_spec t[NPARAMS] = {
+        { "embed_tokens", V * C, 1 },
+        { "layers.input_layernorm.weight", L * C, 0 },
+        { "layers.self_attn.qkv_proj.weight", L * D * C, 1 }, { "layers.self_attn.qkv_proj.bias", L * D, 0 },
+        { "layers.self_attn.o_proj.weight", L * C * C, 1 },
+        { "layers.post_attention_layernorm.weight", L * C, 0 },
+        { "layers.mlp.gate_up_proj.weight", L * 2 * F * C, 1 },
+        { "layers.mlp.down_proj.weight", L * C * F, 1 },
+        { "norm.weight", C, 0 },
+        { "lm_head.weight", V * C, 1 },
+    };
+    int n = c->tied ? NPARAMS - 1 : NPARAMS;
+    memcpy(s, t, (size_t)n * sizeof *t);
+    *head = c->tied ? EMB : LMHEAD;
+    return n;
+}
+
+static const char *qwen2_check(const model_config *c) {
+    if (c->vocab < 2 || c->vocab > 65536) return "vocabulary size must be 2..65536";
+    if (c->layers < 1 || c->d_model < 1 || c->heads < 1 || c->ctx < 1) return "layers, d-model, heads and ctx must be positive";
+    /* the same bounds as gpt2.c: every size product stays inside 64 bits and int indexing */
+    if (c->layers > 1024 || c->d_model > 32768 || c->ctx > 1 << 20 || c->d_ff < 1 || c->d_ff > 1 << 18)
+        return "layers must be 1..1024, d-model 1..32768, ctx 1..1048576, d_ff 1..262144";
+    if (c->d_model % c->heads) return "d-model must be a multiple of heads";
+    if ((c->d_model / c->heads) % 2) return "the head size (d-model / heads) must be even (RoPE rotates pairs)";
+    if (c->kv_heads < 1 || c->kv_heads > c->heads || c->heads % c->kv_heads)
+        return "kv-heads must divide heads (grouped-query attention)";
+    if ((uint32_t)c->tied > 1) return "tied must be 0 or 1";
+    return NULL;
+}
+
+/* N(0, 0.02) matrices (HF's initializer_range), residual projections (o_proj, down_proj)
+ * N(0, 0.02 / sqrt(2L)) as GPT-2 does, for the same stability from scratch; norms 1, biases 0. */
+static void qwen2_init(model *m, uint64_t seed) {
+    const model_config *c = &m->cfg;
+    uint64_t rng = seed;
+    float proj_std = 0.02f / sqrtf(2.0f * c->layers);
+    for (int i = 0; i < m->ntensors; i++) {
+        float *p = model_tensor(m, i);
+        size_t n = m->spec[i].size;
+        if (i == LN1W || i == LN2W || i == NORMW) { for (size_t k = 0; k < n; k++) p[k] = 1.0f; }
+        else if (!m->spec[i].decay) memset(p, 0, n * sizeof *p);
+        else {
+            float sd = (i == OW || i == DOWNW) ? proj_std : 0.02f;
+            for (size_t k = 0; k < n; k++) p[k] = sd * nn_randn(&rng);
+        }
+    }
+}
+
+/* ---- layers of this backbone (the neural core has LayerNorm and GELU, not these) ---- */
+
+/* out = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps) per row (kept for backward; NULL: not kept) */
+static void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C) {
+    #pragma omp parallel for schedule(static) if (N > 1)
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;
+        float *o = out + (size_t)n * C, ss = 0;
+        #pragma omp simd reduction(+:ss)
+        for (int i = 0; i < C; i++) ss += xr[i] * xr[i];
+        float r = 1.0f / sqrtf(ss / C + RMS_EPS);
+        if (rstd) rstd[n] = r;
+        for (int i = 0; i < C; i++) o[i] = xr[i] * r * w[i];
+    }
+}
+
+/* With xh = x * rstd: dw += sum_n dout * xh; dx += rstd * (g - xh * mean(g * xh)), g = dout * w
+ * (the mean term is the derivative through rstd). dw by columns so no two threads write a
+ * float and the summation order is fixed. */
+static void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                             const float *rstd, int N, int C) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C, *d = dout + (size_t)n * C;
+        float *o = dx + (size_t)n * C, r = rstd[n], dot = 0;
+        #pragma omp simd reduction(+:dot)
+        for (int i = 0; i < C; i++) dot += d[i] * w[i] * xr[i] * r;
+        dot /= C;
+        for (int i = 0; i < C; i++) o[i] += r * (d[i] * w[i] - xr[i] * r * dot);
+    }
+    #pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < C; c0 += 16) {
+        int c1 = c0 + 16 < C ? c0 + 16 : C;
+        for (int n = 0; n < N; n++) {
+            const float *xr = x + (size_t)n * C, *d = dout + (size_t)n * C;
+            for (int i = c0; i < c1; i++) dw[i] += d[i] * xr[i] * rstd[n];
+        }
+    }
+}
+
+/* cos, sin of position pos for the hs/2 frequencies: cs[0..hs/2) cos, cs[hs/2..hs) sin. Angles
+ * in double so long contexts lose nothing to the product pos * freq. */
+static void rope_angles(float *cs, int pos, int hs) {
+    int h2 = hs / 2;
+    for (int i = 0; i < h2; i++) {
+        double a = pos * pow(ROPE_THETA, -2.0 * i / hs);
+        cs[i] = (float)cos(a); cs[h2 + i] = (float)sin(a);
+    }
+}
+
+/* Rotate nh heads of hs at the start of a row (q heads then k heads are contiguous in the qkv
+ * row): x[i], x[i+h2] -> x[i] cos - x[i+h2] sin, x[i+h2] cos + x[i] sin (HF: x cos +
+ * rotate_half(x) sin). inverse = 1 rotates by -angle: the backward (the rotation is orthogonal,
+ * so its transpose is its inverse). */
+static void rope_row(float *x, int nh, int hs, const float *cs, int inverse) {
+    const int h2 = hs / 2;
+    const float sg = inverse ? -1.0f : 1.0f;
+    for (int h = 0; h < nh; h++) {
+        float *p = x + (size_t)h * hs;
+        for (int i = 0; i < h2; i++) {
+            float co = cs[i], si = sg * cs[h2 + i], a = p[i], b = p[h2 + i];
+            p[i] = a * co - b * si;
+            p[h2 + i] = b * co + a * si;
+        }
+    }
+}
+/* rows of (B,T,ld), row b*T+t at position t; cs: (T, hs) from rope_angles */
+static void rope_rows(float *x, int ld, int nh, int hs, const float *cs, int N, int T, int inverse) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) rope_row(x + (size_t)n * ld, nh, hs, cs + (size_t)(n % T) * hs, inverse);
+}
+
+/* qkv (N, C+2KC) -> packed (N, 3C) [q | k per query head | v per query head] */
+static void gqa_expand(float *qkvx, const float *qkv, int N, dims d) {
+    const int G = d.NH / d.KVH;
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *s = qkv + (size_t)n * d.D;
+        float *o = qkvx + (size_t)n * 3 * d.C;
+        memcpy(o, s, (size_t)d.C * sizeof *o);
+        for (int h = 0; h < d.NH; h++) {
+            memcpy(o + d.C + h * d.hs, s + d.C + (h / G) * d.hs, (size_t)d.hs * sizeof *o);
+            memcpy(o + 2 * d.C + h * d.hs, s + d.C + d.KC + (h / G) * d.hs, (size_t)d.hs * sizeof *o);
+        }
+    }
+}
+/* backward of gqa_expand: dqkv (N, C+2KC) = dq, and dk, dv summed over each group (overwritten) */
+static void gqa_collapse(float *dqkv, const float *dqkvx, int N, dims d) {
+    const int G = d.NH / d.KVH;
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *s = dqkvx + (size_t)n * 3 * d.C;
+        float *o = dqkv + (size_t)n * d.D;
+        memcpy(o, s, (size_t)d.C * sizeof *o);
+        memset(o + d.C, 0, (size_t)2 * d.KC * sizeof *o);
+        for (int h = 0; h < d.NH; h++) {
+            float *dk = o + d.C + (h / G) * d.hs, *dv = o + d.C + d.KC + (h / G) * d.hs;
+            const float *sk = s + d.C + h * d.hs, *sv = s + 2 * d.C + h * d.hs;
+            for (int i = 0; i < d.hs; i++) { dk[i] += sk[i]; dv[i] += sv[i]; }
+        }
+    }
+}
+
+/* SwiGLU: gu rows are [gate (F) | up (F)]; h = silu(gate) * up, silu(g) = g * sigmoid(g) */
+static void swiglu_forward(float *h, const float *gu, int N, int F) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *g = gu + (size_t)n * 2 * F, *u = g + F;
+        float *o = h + (size_t)n * F;
+        for (int j = 0; j < F; j++) o[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
+    }
+}
+/* dgate = dh * up * silu'(gate), silu' = s (1 + g (1 - s)); dup = dh * silu(gate) (overwritten) */
+static void swiglu_backward_set(float *dgu, const float *dh, const float *gu, int N, int F) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *g = gu + (size_t)n * 2 * F, *u = g + F, *d = dh + (size_t)n * F;
+        float *dg = dgu + (size_t)n * 2 * F, *du = dg + F;
+        for (int j = 0; j < F; j++) {
+            float s = 1.0f / (1.0f + expf(-g[j]));
+            dg[j] = d[j] * u[j] * s * (1.0f + g[j] * (1.0f - s));
+            du[j] = d[j] * g[j] * s;
+        }
+    }
+}
+
+/* ---- activation layout: shared part, then one block per layer ---- */
+typedef struct { float *ln1, *rstd1, *qkvx, *atty, *att, *res2, *ln2, *rstd2, *gu, *h, *res3; } layer_acts;
+
+static size_t layer_floats(const model_config *c, int B, int T) {
+    dims d = dims_of(c);
+    size_t N = (size_t)B * T, C = d.C, F = d.F;
+    return N * C * 5 + 2 * N + N * 3 * C + (size_t)B * d.NH * T * T + N * 3 * F;
+}
+/* embedded tokens (N,C), final rstd (N), RoPE table (T,hs), qkv before expansion (N,D),
+ * branch output before the residual (N,C) */
+static size_t shared_floats(const model_config *c, int B, int T) {
+    dims d = dims_of(c);
+    size_t N = (size_t)B * T;
+    return N * d.C + N + (size_t)T * d.hs + N * d.D + N * d.C;
+}
+static size_t qwen2_act_floats(const model_config *c, int B, int T) {
+    return shared_floats(c, B, T) + (size_t)c->layers * layer_floats(c, B, T);
+}
+typedef struct { float *emb, *rstdf, *rope, *qkv, *tmp; } shared_acts;
+static shared_acts shared_at(const model *m, int B, int T) {
+    dims d = dims_of(&m->cfg);
+    size_t N = (size_t)B * T;
+    shared_acts s;
+    s.emb = m->acts; s.rstdf = s.emb + N * d.C; s.rope = s.rstdf + N;
+    s.qkv = s.rope + (size_t)T * d.hs; s.tmp = s.qkv + N * d.D;
+    return s;
+}
+static layer_acts layer_at(const model *m, int l, int B, int T) {
+    const model_config *c = &m->cfg;
+    dims d = dims_of(c);
+    size_t N = (size_t)B * T, C = d.C, F = d.F;
+    float *p = m->acts + shared_floats(c, B, T) + (size_t)l * layer_floats(c, B, T);
+    layer_acts a;
+    a.ln1 = p; p += N * C;
+    a.rstd1 = p; p += N;
+    a.qkvx = p; p += N * 3 * C;
+    a.atty = p; p += N * C;
+    a.att = p; p += (size_t)B * d.NH * T * T;
+    a.res2 = p; p += N * C;
+    a.ln2 = p; p += N * C;
+    a.rstd2 = p; p += N;
+    a.gu = p; p += N * 2 * F;
+    a.h = p; p += N * F;
+    a.res3 = p;
+    return a;
+}
+
+/* gradient buffers, reused by every layer */
+typedef struct { float *dres, *dln, *dqkvx, *dqkv, *datty, *dtmp, *dh, *dgu, *scratch; } grad_bufs;
+static size_t qwen2_dact_floats(const model_config *c, int B, int T) {
+    dims d = dims_of(c);
+    size_t N = (size_t)B * T, C = d.C, F = d.F;
+    return N * C * 4 + N * 3 * C + N * d.D + N * 3 * F + (size_t)omp_get_max_threads() * attention_scratch_floats(T);
+}
+static grad_bufs grads_at(const model *m, int B, int T) {
+    dims d = dims_of(&m->cfg);
+    size_t N = (size_t)B * T, C = d.C, F = d.F;
+    float *p = m->dacts;
+    grad_bufs g;
+    g.dres = p; p += N * C;
+    g.dln = p; p += N * C;
+    g.dqkvx = p; p += N * 3 * C;
+    g.dqkv = p; p += N * d.D;
+    g.datty = p; p += N * C;
+    g.dtmp = p; p += N * C;
+    g.dh = p; p += N * F;
+    g.dgu = p; p += N * 2 * F;
+    g.scratch = p;
+    return g;
+}
+
+/* Per-site dropout seeds (as gpt2.c): distinct streams for (micro-step seed, layer, site). */
+static uint64_t drop_seed(const model *m, int l, int site) {
+    uint64_t s = m->dropout_seed ^ ((uint64_t)(l + 1) << 32) ^ (uint64_t)site;
+    return splitmix64(&s);
+}
+
+#define P(i) model_tensor(m, i)
+#define G(i) model_grad(m, i)
+
+static void qwen2_forward(model *m, const int *tok, int B, int T) {
+    const model_config *c = &m->cfg;
+    const dims d = dims_of(c);
+    const int L = c->layers, C = d.C, F = d.F, D = d.D, N = B * T;
+    const size_t NC = (size_t)N * C;
+    const float p = m->training ? c->dropout : 0.0f;
+    shared_acts s = shared_at(m, B, T);
+    for (int t = 0; t < T; t++) rope_angles(s.rope + (size_t)t * d.hs, t, d.hs);
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) memcpy(s.emb + (size_t)n * C, P(EMB) + (size_t)tok[n] * C, (size_t)C * sizeof(float));
+    if (p > 0) dropout_forward(s.emb, s.emb, p, drop_seed(m, -1, 0), NC);
+    const float *x = s.emb;
+    for (int l = 0; l < L; l++) {
+        layer_acts a = layer_at(m, l, B, T);
+        rmsnorm_forward(a.ln1, a.rstd1, x, P(LN1W) + (size_t)l * C, N, C);
+        matmul_forward_prec(s.qkv, a.ln1, P(QKVW) + (size_t)l * D * C, P(QKVB) + (size_t)l * D, N, C, D, m->prec);
+        rope_rows(s.qkv, D, d.NH + d.KVH, d.hs, s.rope, N, T, 0);   /* q heads, then k heads */
+        gqa_expand(a.qkvx, s.qkv, N, d);
+        attention_forward_prec(a.atty, a.att, a.qkvx, B, T, C, d.NH, m->prec);
+        matmul_forward_prec(s.tmp, a.atty, P(OW) + (size_t)l * C * C, NULL, N, C, C, m->prec);
+        if (p > 0) dropout_forward(s.tmp, s.tmp, p, drop_seed(m, l, 1), NC);
+        residual_forward(a.res2, x, s.tmp, NC);
+        rmsnorm_forward(a.ln2, a.rstd2, a.res2, P(LN2W) + (size_t)l * C, N, C);
+        matmul_forward_prec(a.gu, a.ln2, P(GUW) + (size_t)l * 2 * F * C, NULL, N, C, 2 * F, m->prec);
+        swiglu_forward(a.h, a.gu, N, F);
+        matmul_forward_prec(s.tmp, a.h, P(DOWNW) + (size_t)l * C * F, NULL, N, F, C, m->prec);
+        if (p > 0) dropout_forward(s.tmp, s.tmp, p, drop_seed(m, l, 2), NC);
+        residual_forward(a.res3, a.res2, s.tmp, NC);
+        x = a.res3;
+    }
+    rmsnorm_forward(m->hidden, s.rstdf, x, P(NORMW), N, C);
+}
+
+static void qwen2_backward(model *m, const int *tok, int B, int T) {
+    const model_config *c = &m->cfg;
+    const dims d = dims_of(c);
+    const int L = c->layers, C = d.C, F = d.F, D = d.D, N = B * T;
+    const size_t NC = (size_t)N * C;
+    const float p = m->training ? c->dropout : 0.0f;
+    shared_acts s = shared_at(m, B, T);
+    grad_bufs g = grads_at(m, B, T);
+    /* dres: gradient of the residual stream, carried down through the layers */
+    nn_zero(g.dres, NC);
+    const float *xL = layer_at(m, L - 1, B, T).res3;
+    rmsnorm_backward(g.dres, G(NORMW), m->dhidden, xL, P(NORMW), s.rstdf, N, C);
+    for (int l = L - 1; l >= 0; l--) {
+        layer_acts a = layer_at(m, l, B, T);
+        const float *x = l > 0 ? layer_at(m, l - 1, B, T).res3 : s.emb;
+        /* res3 = res2 + drop(down): the residual passes dres through unchanged */
+        const float *ddown = g.dres;
+        if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, l, 2), NC); ddown = g.dtmp; }
+        matmul_backward_set_prec(g.dh, G(DOWNW) + (size_t)l * C * F, NULL, ddown, a.h, P(DOWNW) + (size_t)l * C * F,
+                                 N, F, C, m->prec);
+        swiglu_backward_set(g.dgu, g.dh, a.gu, N, F);
+        matmul_backward_set_prec(g.dln, G(GUW) + (size_t)l * 2 * F * C, NULL, g.dgu, a.ln2,
+                                 P(GUW) + (size_t)l * 2 * F * C, N, C, 2 * F, m->prec);
+        rmsnorm_backward(g.dres, G(LN2W) + (size_t)l * C, g.dln, a.res2, P(LN2W) + (size_t)l * C, a.rstd2, N, C);
+        /* res2 = x + drop(o_proj(atty)) */
+        const float *dattproj = g.dres;
+        if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, l, 1), NC); dattproj = g.dtmp; }
+        matmul_backward_set_prec(g.datty, G(OW) + (size_t)l * C * C, NULL, dattproj, a.atty, P(OW) + (size_t)l * C * C,
+                                 N, C, C, m->prec);
+        attention_backward_prec(g.dqkvx, g.datty, a.qkvx, a.att, g.scratch, B, T, C, d.NH, m->prec);
+        gqa_collapse(g.dqkv, g.dqkvx, N, d);
+        rope_rows(g.dqkv, D, d.NH + d.KVH, d.hs, s.rope, N, T, 1);
+        matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * D * C, G(QKVB) + (size_t)l * D, g.dqkv, a.ln1,
+                                 P(QKVW) + (size_t)l * D * C, N, C, D, m->prec);
+        rmsnorm_backward(g.dres, G(LN1W) + (size_t)l * C, g.dln, x, P(LN1W) + (size_t)l * C, a.rstd1, N, C);
+    }
+    const float *demb = g.dres;
+    if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, -1, 0), NC); demb = g.dtmp; }
+    /* scatter into token rows: parallel over column blocks (fixed order, no shared floats) */
+    float *dE = G(EMB);
+    #pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < C; c0 += 16) {
+        int c1 = c0 + 16 < C ? c0 + 16 : C;
+        for (int n = 0; n < N; n++) {
+            const float *dr = demb + (size_t)n * C;
+            float *e = dE + (size_t)tok[n] * C;
+            for (int i = c0; i < c1; i++) e[i] += dr[i];
+        }
+    }
+}
+
+/* ---- generation: KV cache (L, B, ctx, KC) for k and for v (kv_heads only: the GQA saving),
+ * then per-step scratch ---- */
+static size_t qwen2_state_floats(const model_config *c, int B) {
+    dims d = dims_of(c);
+    size_t Bz = B;
+    return 2 * (size_t)c->layers * Bz * c->ctx * d.KC + Bz * (4 * (size_t)d.C + d.D + 3 * (size_t)d.F + 1) +
+           Bz * d.NH * c->ctx + d.hs;
+}
+
+/* Position pos for B sequences: the same arithmetic as forward at row pos (the keys were
+ * rotated at their own positions when cached). */
+static void qwen2_step(model *m, float *state, const int *tok, int B, int pos, float *hidden) {
+    const model_config *c = &m->cfg;
+    const dims d = dims_of(c);
+    const int L = c->layers, C = d.C, F = d.F, D = d.D, NH = d.NH, hs = d.hs, KC = d.KC, Tm = c->ctx;
+    const int G = NH / d.KVH;
+    const size_t cache = (size_t)B * Tm * KC;
+    float *kc = state, *vc = state + (size_t)L * cache;
+    float *x = vc + (size_t)L * cache, *ln = x + (size_t)B * C, *qkv = ln + (size_t)B * C;
+    float *atty = qkv + (size_t)B * D, *tmp = atty + (size_t)B * C, *gu = tmp + (size_t)B * C;
+    float *h = gu + (size_t)B * 2 * F, *rstd = h + (size_t)B * F, *scores = rstd + B;
+    float *cs = scores + (size_t)B * NH * Tm;
+    const float scale = 1.0f / sqrtf((float)hs);
+    rope_angles(cs, pos, hs);
+    for (int b = 0; b < B; b++) memcpy(x + (size_t)b * C, P(EMB) + (size_t)tok[b] * C, (size_t)C * sizeof(float));
+    for (int l = 0; l < L; l++) {
+        float *K = kc + l * cache, *Vv = vc + l * cache;
+        rmsnorm_forward(ln, rstd, x, P(LN1W) + (size_t)l * C, B, C);
+        matmul_forward(qkv, ln, P(QKVW) + (size_t)l * D * C, P(QKVB) + (size_t)l * D, B, C, D);
+        for (int b = 0; b < B; b++) {
+            float *r = qkv + (size_t)b * D;
+            rope_row(r, NH + d.KVH, hs, cs, 0);
+            memcpy(K + ((size_t)b * Tm + pos) * KC, r + C, (size_t)KC * sizeof(float));
+            memcpy(Vv + ((size_t)b * Tm + pos) * KC, r + C + KC, (size_t)KC * sizeof(float));
+        }
+        #pragma omp parallel for collapse(2) schedule(static) if (B * NH * (pos + 1) > 4096)
+        for (int b = 0; b < B; b++)
+            for (int hh = 0; hh < NH; hh++) {
+                const int kh = hh / G;
+                const float *q = qkv + (size_t)b * D + hh * hs;
+                float *sc = scores + ((size_t)b * NH + hh) * Tm, mx = -INFINITY, sum = 0;
+                for (int j = 0; j <= pos; j++) {
+                    const float *k = K + ((size_t)b * Tm + j) * KC + kh * hs;
+                    float dd = 0;
+                    #pragma omp simd reduction(+:dd)
+                    for (int i = 0; i < hs; i++) dd += q[i] * k[i];
+                    sc[j] = dd * scale;
+                    mx = sc[j] > mx ? sc[j] : mx;
+                }
+                for (int j = 0; j <= pos; j++) { sc[j] = nn_expf(sc[j] - mx); sum += sc[j]; }
+                float *o = atty + (size_t)b * C + hh * hs;
+                for (int i = 0; i < hs; i++) o[i] = 0;
+                for (int j = 0; j <= pos; j++) {
+                    const float *v = Vv + ((size_t)b * Tm + j) * KC + kh * hs;
+                    float w = sc[j] / sum;
+                    #pragma omp simd
+                    for (int i = 0; i < hs; i++) o[i] += w * v[i];
+                }
+            }
+        matmul_forward(tmp, atty, P(OW) + (size_t)l * C * C, NULL, B, C, C);
+        residual_forward(x, x, tmp, (size_t)B * C);
+        rmsnorm_forward(ln, rstd, x, P(LN2W) + (size_t)l * C, B, C);
+        matmul_forward(gu, ln, P(GUW) + (size_t)l * 2 * F * C, NULL, B, C, 2 * F);
+        swiglu_forward(h, gu, B, F);
+        matmul_forward(tmp, h, P(DOWNW) + (size_t)l * C * F, NULL, B, F, C);
+        residual_forward(x, x, tmp, (size_t)B * C);
+    }
+    rmsnorm_forward(hidden, rstd, x, P(NORMW), B, C);
+}
+
+const model_ops qwen2_ops = {
+    .name = "qwen2",
+    .params = qwen2_params,
+    .check = qwen2_check,
+    .init = qwen2_init,
+    .act_floats = qwen2_act_floats,
+    .dact_floats = qwen2_dact_floats,
+    .forward = qwen2_forward,
+    .backward = qwen2_backward,
+    .state_floats = qwen2_state_floats,
+    .step = qwen2_step,
+};
