@@ -13,8 +13,10 @@ int finetune_gen_prepare(pretrain_opts *o, const char *init_path) {
         snprintf(o->err, sizeof o->err, "%s", err);
         return -1;
     }
+    /* the backbone's shape is the checkpoint's (vocabulary: the corpus's, resized by
+     * pretrain_run; dropout: this run's option) */
     o->cfg.arch = c.arch; o->cfg.layers = c.layers; o->cfg.d_model = c.d_model; o->cfg.heads = c.heads;
-    o->cfg.ctx = c.ctx;
+    o->cfg.ctx = c.ctx; o->cfg.kv_heads = c.kv_heads; o->cfg.d_ff = c.d_ff; o->cfg.tied = c.tied;
     o->lr = 3e-4f;
     o->warmup = 20;
     return 0;
