@@ -93,6 +93,55 @@ static void test_grammar(void) {
     CHECK(m[0x00] && m[0xff] && m[0x03]);
 }
 
+/* After the first packet the flow's addresses and ports are fixed: the same for a packet of
+ * side a, swapped for one of side b (IPv4 and IPv6) */
+static void feed(gen_gram *g, const uint8_t *b, int n) { for (int i = 0; i < n; i++) gen_gram_push(g, b[i]); }
+static int only(const uint8_t *m, int b) {
+    int k = 0;
+    for (int i = 0; i < 256; i++) k += m[i];
+    return k == 1 && m[b];
+}
+static void test_grammar_flow_identity(void) {
+    enum { V = TOK_LABEL0 + 1 };
+    uint8_t m[V];
+    for (int v6 = 0; v6 <= 1; v6++) {
+        gen_gram g;
+        gen_gram_init(&g);
+        const int pre[] = { TOK_BOS, TOK_LABEL0, TOK_PKT, TOK_DIR_CS, TOK_TIME0 };
+        for (int i = 0; i < 5; i++) gen_gram_push(&g, pre[i]);
+        uint8_t p[68];
+        memset(p, 0, sizeof p);
+        int ihl = v6 ? 40 : 20, a0 = v6 ? 8 : 12, al = v6 ? 16 : 4;
+        p[0] = v6 ? 0x60 : 0x45;
+        p[v6 ? 6 : 9] = 17;
+        for (int i = 0; i < 2 * al; i++) p[a0 + i] = (uint8_t)(i < al ? 10 + i : 200 + i);   /* src, dst */
+        p[ihl] = 0x9c; p[ihl + 1] = 0x40; p[ihl + 2] = 0x00; p[ihl + 3] = 0x35;          /* 40000 -> 53 */
+        feed(&g, p, ihl + 8);
+        for (int dir = 0; dir <= 1; dir++) {
+            gen_gram_push(&g, TOK_PKT);
+            gen_gram_push(&g, dir ? TOK_DIR_SC : TOK_DIR_CS);
+            gen_gram_push(&g, TOK_TIME0 + 3);
+            feed(&g, p, a0);
+            for (int i = 0; i < 2 * al; i++) {
+                gen_gram_mask(&g, m, V, TOK_LABEL0, V);
+                int want = p[a0 + (dir ? (i + al) % (2 * al) : i)];
+                CHECKF(only(m, want), "v6 %d dir %d address byte %d", v6, dir, i);
+                gen_gram_push(&g, want);
+            }
+            feed(&g, p + a0 + 2 * al, ihl - a0 - 2 * al);
+            for (int i = 0; i < 4; i++) {
+                gen_gram_mask(&g, m, V, TOK_LABEL0, V);
+                int want = p[ihl + (dir ? (i + 2) % 4 : i)];
+                CHECKF(only(m, want), "v6 %d dir %d port byte %d", v6, dir, i);
+                gen_gram_push(&g, want);
+            }
+            gen_gram_mask(&g, m, V, TOK_LABEL0, V);   /* UDP length: free */
+            CHECK(m[0x00] && m[0xff]);
+            feed(&g, p + ihl + 4, 4);
+        }
+    }
+}
+
 /* Append the tokens of one packet (encoder of the corpus stage). */
 static size_t put_pkt(uint16_t *t, size_t n, const uint8_t *ip, uint32_t len, int64_t ts, int dir, int64_t *clock) {
     return n + tok_encode_packet(t + n, ip, len, ts, dir, clock);
@@ -485,6 +534,7 @@ static void test_fast_step_matches(void) {
 
 int main(void) {
     RUN(test_grammar);
+    RUN(test_grammar_flow_identity);
     RUN(test_decode_handmade);
     RUN(test_fast_step_matches);
     RUN(test_generate_tiny_model);

@@ -25,6 +25,22 @@ int gen_tcp_flags_valid(int b) {
     return (b & (SYN | RST | ACK)) != 0;            /* after the SYN every segment carries ACK */
 }
 
+/* The byte a later packet must have at its position because the flow fixes it: an address
+ * (IPv4 bytes 12..19, IPv6 8..39) or a TCP/UDP port (the first 4 bytes after the IP header),
+ * the first packet's, source and destination swapped in the reverse direction; -1 if free. */
+static int gram_fixed_byte(const gen_gram *g) {
+    const int n = g->nbytes, al = g->ver == 4 ? 4 : 16, a0 = g->ver == 4 ? 12 : 8;
+    if (n >= a0 && n < a0 + 2 * al) {
+        int side = (n - a0) / al;   /* 0 source, 1 destination */
+        return g->addr[side ^ g->dir][(n - a0) % al];
+    }
+    if ((g->proto == 6 || g->proto == 17) && n >= g->ihl && n < g->ihl + 4) {
+        int side = (n - g->ihl) / 2;
+        return g->port[side ^ g->dir][(n - g->ihl) % 2];
+    }
+    return -1;
+}
+
 void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi) {
     memset(allowed, 0, (size_t)V);
     switch (g->phase) {
@@ -52,6 +68,8 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
             /* the protocol byte: only what the trace writer can write, then the flow's */
             if (g->flow_proto) allowed[g->flow_proto] = 1;
             else { allowed[6] = allowed[17] = 1; allowed[g->ver == 4 ? 1 : 58] = 1; }
+        } else if (g->npkts > 1 && gram_fixed_byte(g) >= 0) {
+            allowed[gram_fixed_byte(g)] = 1;
         } else if (g->proto == 6 && !g->raw_tcp_flags && g->nbytes == g->ihl + 12) {
             /* TCP data offset >= 5 words, reserved bits zero (NS, the low bit, either). A small
              * model that loses count of a later packet's bytes samples these two bytes from
@@ -82,7 +100,7 @@ void gen_gram_push(gen_gram *g, int t) {
     case GM_BOS: g->phase = GM_LABEL; break;
     case GM_LABEL: g->phase = GM_FIRST_PKT; break;
     case GM_FIRST_PKT: g->phase = GM_DIR; g->npkts = 1; break;
-    case GM_DIR: g->phase = GM_TIME; break;
+    case GM_DIR: g->phase = GM_TIME; g->dir = t == TOK_DIR_SC; break;
     case GM_TIME: g->phase = GM_BYTES; g->nbytes = 0; g->min_len = 20; g->proto = 0; g->ihl = 20; break;
     case GM_BYTES:
         if (t == TOK_PKT) { g->phase = GM_DIR; g->npkts++; }
@@ -100,6 +118,11 @@ void gen_gram_push(gen_gram *g, int t) {
                 g->proto = t;
                 if (g->npkts == 1) g->flow_proto = t;
                 g->min_len = g->ihl + (t == 6 ? 20 : 8);
+            }
+            if (g->npkts == 1) {   /* the flow's addresses and ports, as side a sends them */
+                const int al = g->ver == 4 ? 4 : 16, a0 = g->ver == 4 ? 12 : 8;
+                if (n >= a0 && n < a0 + 2 * al) g->addr[(n - a0) / al][(n - a0) % al] = (uint8_t)t;
+                if (n >= g->ihl && n < g->ihl + 4) g->port[(n - g->ihl) / 2][(n - g->ihl) % 2] = (uint8_t)t;
             }
             g->nbytes++;
         }

@@ -23,7 +23,9 @@
  *   the flow's version and protocol (a flow is one 5-tuple), an ICMP type is echo, and
  *   the fixed headers (IP, then 20 bytes of TCP or 8 of UDP/ICMP) are complete before PKT
  *   or EOS may follow (TCP options may be cut, as a short snaplen cuts them; the trace
- *   writer completes them). A TCP header's data offset is at least 5 words with the reserved
+ *   writer completes them). After the first packet, the IP addresses and the TCP/UDP ports are
+ *   the first packet's, swapped when the direction is reversed (a flow is one 5-tuple). A TCP
+ *   header's data offset is at least 5 words with the reserved
  *   bits zero, and its flags are a combination a TCP stack sends (gen_tcp_flags_valid: no SYN
  *   with FIN or RST, no RST with FIN, ACK on everything but SYN and RST), unless raw_tcp_flags
  *   (`generate --raw-tcp-flags`: scans and other anomalies stay possible). BOS, PAD and label
@@ -37,6 +39,11 @@ typedef struct {
     int flow_ver, flow_proto;   /* fixed by the first packet (0 before) */
     int ihl, proto, min_len;    /* current packet: IP header length, protocol, bytes before it may end */
     int raw_tcp_flags;          /* 1: any TCP flags and reserved bits (set after gen_gram_init) */
+    int dir;                    /* current packet's direction: 0 = as the first packet, 1 = reverse */
+    /* the first packet's addresses and ports, as sent by side a: src, dst (4 or 16 bytes each),
+     * then source and destination port (TCP/UDP); later packets must repeat them */
+    uint8_t addr[2][16];
+    uint8_t port[2][2];
 } gen_gram;
 enum { GM_BOS, GM_LABEL, GM_FIRST_PKT, GM_DIR, GM_TIME, GM_BYTES, GM_END };
 void gen_gram_init(gen_gram *g);
