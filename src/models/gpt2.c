@@ -121,12 +121,6 @@ static grad_bufs grads_at(const model *m, int B, int T) {
     return g;
 }
 
-/* Per-site dropout seeds: distinct streams for (micro-step seed, layer, site). */
-static uint64_t drop_seed(const model *m, int l, int site) {
-    uint64_t s = m->dropout_seed ^ ((uint64_t)(l + 1) << 32) ^ (uint64_t)site;
-    return splitmix64(&s);
-}
-
 #define P(i) model_tensor(m, i)
 #define G(i) model_grad(m, i)
 
@@ -137,7 +131,7 @@ static void gpt2_forward(model *m, const int *tok, int B, int T) {
     float *encoded = m->acts;
     float *lnf_mean = encoded + (size_t)N * C, *lnf_rstd = lnf_mean + N;
     encoder_forward(encoded, tok, P(WTE), P(WPE), B, T, C);
-    if (p > 0) dropout_forward(encoded, encoded, p, drop_seed(m, -1, 0), (size_t)N * C);
+    if (p > 0) dropout_forward(encoded, encoded, p, model_drop_seed(m, -1, 0), (size_t)N * C);
     const float *x = encoded;
     for (int l = 0; l < L; l++) {
         layer_acts a = layer_at(m, l, B, T);
@@ -145,13 +139,13 @@ static void gpt2_forward(model *m, const int *tok, int B, int T) {
         matmul_forward_prec(a.qkv, a.ln1, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + l * 3 * C, N, C, 3 * C, m->prec);
         attention_forward_prec(a.atty, a.att, a.qkv, B, T, C, NH, m->prec);
         matmul_forward_prec(a.attproj, a.atty, P(ATTPROJW) + (size_t)l * C * C, P(ATTPROJB) + l * C, N, C, C, m->prec);
-        if (p > 0) dropout_forward(a.attproj, a.attproj, p, drop_seed(m, l, 1), (size_t)N * C);
+        if (p > 0) dropout_forward(a.attproj, a.attproj, p, model_drop_seed(m, l, 1), (size_t)N * C);
         residual_forward(a.res2, x, a.attproj, (size_t)N * C);
         layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res2, P(LN2W) + l * C, P(LN2B) + l * C, N, C);
         matmul_forward_prec(a.fch, a.ln2, P(FCW) + (size_t)l * F * C, P(FCB) + l * F, N, C, F, m->prec);
         gelu_forward(a.fchg, a.fch, (size_t)N * F);
         matmul_forward_prec(a.fcproj, a.fchg, P(FCPROJW) + (size_t)l * C * F, P(FCPROJB) + l * C, N, F, C, m->prec);
-        if (p > 0) dropout_forward(a.fcproj, a.fcproj, p, drop_seed(m, l, 2), (size_t)N * C);
+        if (p > 0) dropout_forward(a.fcproj, a.fcproj, p, model_drop_seed(m, l, 2), (size_t)N * C);
         residual_forward(a.res3, a.res2, a.fcproj, (size_t)N * C);
         x = a.res3;
     }
@@ -177,7 +171,7 @@ static void gpt2_backward(model *m, const int *tok, int B, int T) {
         const float *x = l > 0 ? layer_at(m, l - 1, B, T).res3 : encoded;
         /* res3 = res2 + drop(fcproj): the residual passes dres through unchanged */
         const float *dfcproj = g.dres;
-        if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, l, 2), NC); dfcproj = g.dtmp; }
+        if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 2), NC); dfcproj = g.dtmp; }
         matmul_backward_set_prec(g.dfchg, G(FCPROJW) + (size_t)l * C * F, G(FCPROJB) + l * C, dfcproj, a.fchg,
                                  P(FCPROJW) + (size_t)l * C * F, N, F, C, m->prec);
         /* in place: dfchg becomes the gradient of the GELU's input */
@@ -188,7 +182,7 @@ static void gpt2_backward(model *m, const int *tok, int B, int T) {
                            a.ln2_mean, a.ln2_rstd, N, C);
         /* res2 = x + drop(attproj) */
         const float *dattproj = g.dres;
-        if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, l, 1), NC); dattproj = g.dtmp; }
+        if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 1), NC); dattproj = g.dtmp; }
         matmul_backward_set_prec(g.datty, G(ATTPROJW) + (size_t)l * C * C, G(ATTPROJB) + l * C, dattproj, a.atty,
                                  P(ATTPROJW) + (size_t)l * C * C, N, C, C, m->prec);
         attention_backward_prec(g.dqkv, g.datty, a.qkv, a.att, g.scratch, B, T, C, NH, m->prec);
@@ -198,7 +192,7 @@ static void gpt2_backward(model *m, const int *tok, int B, int T) {
                            a.ln1_mean, a.ln1_rstd, N, C);
     }
     const float *denc = g.dres;
-    if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, -1, 0), NC); denc = g.dtmp; }
+    if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); denc = g.dtmp; }
     encoder_backward(G(WTE), G(WPE), denc, tok, B, T, C);
 }
 
@@ -217,7 +211,6 @@ static void gpt2_step(model *m, float *state, const int *tok, int B, int pos, fl
     float *atty = qkv + (size_t)B * 3 * C, *tmp = atty + (size_t)B * C, *fch = tmp + (size_t)B * C;
     float *fchg = fch + (size_t)B * F, *mean = fchg + (size_t)B * F, *rstd = mean + B;
     float *scores = rstd + B;
-    const float scale = 1.0f / sqrtf((float)hs);
     for (int b = 0; b < B; b++) {
         const float *e = P(WTE) + (size_t)tok[b] * C, *pp = P(WPE) + (size_t)pos * C;
         for (int i = 0; i < C; i++) x[(size_t)b * C + i] = e[i] + pp[i];
@@ -230,29 +223,7 @@ static void gpt2_step(model *m, float *state, const int *tok, int B, int pos, fl
             memcpy(K + ((size_t)b * Tm + pos) * C, qkv + (size_t)b * 3 * C + C, C * sizeof(float));
             memcpy(Vv + ((size_t)b * Tm + pos) * C, qkv + (size_t)b * 3 * C + 2 * C, C * sizeof(float));
         }
-        #pragma omp parallel for collapse(2) schedule(static) if (B * NH * (pos + 1) > 4096)
-        for (int b = 0; b < B; b++)
-            for (int h = 0; h < NH; h++) {
-                const float *q = qkv + (size_t)b * 3 * C + h * hs;
-                float *s = scores + ((size_t)b * NH + h) * Tm, mx = -INFINITY, sum = 0;
-                for (int j = 0; j <= pos; j++) {
-                    const float *k = K + ((size_t)b * Tm + j) * C + h * hs;
-                    float d = 0;
-                    #pragma omp simd reduction(+:d)
-                    for (int i = 0; i < hs; i++) d += q[i] * k[i];
-                    s[j] = d * scale;
-                    mx = s[j] > mx ? s[j] : mx;
-                }
-                for (int j = 0; j <= pos; j++) { s[j] = nn_expf(s[j] - mx); sum += s[j]; }
-                float *o = atty + (size_t)b * C + h * hs;
-                for (int i = 0; i < hs; i++) o[i] = 0;
-                for (int j = 0; j <= pos; j++) {
-                    const float *v = Vv + ((size_t)b * Tm + j) * C + h * hs;
-                    float w = s[j] / sum;
-                    #pragma omp simd
-                    for (int i = 0; i < hs; i++) o[i] += w * v[i];
-                }
-            }
+        attention_step(atty, qkv, 3 * C, K, Vv, C, B, NH, NH, hs, pos, Tm, scores);
         matmul_forward(tmp, atty, P(ATTPROJW) + (size_t)l * C * C, P(ATTPROJB) + l * C, B, C, C);
         residual_forward(x, x, tmp, (size_t)B * C);
         layernorm_forward(ln, mean, rstd, x, P(LN2W) + l * C, P(LN2B) + l * C, B, C);

@@ -1,5 +1,6 @@
 /* The common front of every backbone: memory, LM head, loss, optimizer (model.h). */
 #include "models/model.h"
+#include "util/util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,4 +172,9 @@ void model_step(model *m, float *state, const int *tok, int B, int pos, float *l
     float *hidden = state + m->ops->state_floats(c, B);
     m->ops->step(m, state, tok, B, pos, hidden);
     matmul_forward(logits, hidden, model_tensor(m, m->head), NULL, B, c->d_model, c->vocab);
+}
+
+uint64_t model_drop_seed(const model *m, int l, int site) {
+    uint64_t s = m->dropout_seed ^ ((uint64_t)(l + 1) << 32) ^ (uint64_t)site;
+    return splitmix64(&s);
 }

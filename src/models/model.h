@@ -93,6 +93,9 @@ size_t model_memory_bytes(const model_config *c, int B, int T, int training);
 size_t model_param_count(const model_config *c);
 
 float *model_tensor(const model *m, int i);
+/* The dropout seed of one site of a backbone (layer l, -1 for the embedding; site a number the
+ * backbone picks): distinct streams for (micro-step seed m->dropout_seed, layer, site). */
+uint64_t model_drop_seed(const model *m, int l, int site);
 float *model_grad(const model *m, int i);
 int model_find_tensor(const model *m, const char *name);
 

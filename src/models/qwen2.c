@@ -291,12 +291,6 @@ static grad_bufs grads_at(const model *m, int B, int T) {
     return g;
 }
 
-/* Per-site dropout seeds (as gpt2.c): distinct streams for (micro-step seed, layer, site). */
-static uint64_t drop_seed(const model *m, int l, int site) {
-    uint64_t s = m->dropout_seed ^ ((uint64_t)(l + 1) << 32) ^ (uint64_t)site;
-    return splitmix64(&s);
-}
-
 #define P(i) model_tensor(m, i)
 #define G(i) model_grad(m, i)
 
@@ -310,7 +304,7 @@ static void qwen2_forward(model *m, const int *tok, int B, int T) {
     for (int t = 0; t < T; t++) rope_angles(s.rope + (size_t)t * d.hs, t, d.hs);
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) memcpy(s.emb + (size_t)n * C, P(EMB) + (size_t)tok[n] * C, (size_t)C * sizeof(float));
-    if (p > 0) dropout_forward(s.emb, s.emb, p, drop_seed(m, -1, 0), NC);
+    if (p > 0) dropout_forward(s.emb, s.emb, p, model_drop_seed(m, -1, 0), NC);
     const float *x = s.emb;
     for (int l = 0; l < L; l++) {
         layer_acts a = layer_at(m, l, B, T);
@@ -320,13 +314,13 @@ static void qwen2_forward(model *m, const int *tok, int B, int T) {
         gqa_expand(a.qkvx, s.qkv, N, d);
         attention_forward_prec(a.atty, a.att, a.qkvx, B, T, C, d.NH, m->prec);
         matmul_forward_prec(s.tmp, a.atty, P(OW) + (size_t)l * C * C, NULL, N, C, C, m->prec);
-        if (p > 0) dropout_forward(s.tmp, s.tmp, p, drop_seed(m, l, 1), NC);
+        if (p > 0) dropout_forward(s.tmp, s.tmp, p, model_drop_seed(m, l, 1), NC);
         residual_forward(a.res2, x, s.tmp, NC);
         rmsnorm_forward(a.ln2, a.rstd2, a.res2, P(LN2W) + (size_t)l * C, N, C);
         matmul_forward_prec(a.gu, a.ln2, P(GUW) + (size_t)l * 2 * F * C, NULL, N, C, 2 * F, m->prec);
         swiglu_forward(a.h, a.gu, N, F);
         matmul_forward_prec(s.tmp, a.h, P(DOWNW) + (size_t)l * C * F, NULL, N, F, C, m->prec);
-        if (p > 0) dropout_forward(s.tmp, s.tmp, p, drop_seed(m, l, 2), NC);
+        if (p > 0) dropout_forward(s.tmp, s.tmp, p, model_drop_seed(m, l, 2), NC);
         residual_forward(a.res3, a.res2, s.tmp, NC);
         x = a.res3;
     }
@@ -350,7 +344,7 @@ static void qwen2_backward(model *m, const int *tok, int B, int T) {
         const float *x = l > 0 ? layer_at(m, l - 1, B, T).res3 : s.emb;
         /* res3 = res2 + drop(down): the residual passes dres through unchanged */
         const float *ddown = g.dres;
-        if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, l, 2), NC); ddown = g.dtmp; }
+        if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 2), NC); ddown = g.dtmp; }
         matmul_backward_set_prec(g.dh, G(DOWNW) + (size_t)l * C * F, NULL, ddown, a.h, P(DOWNW) + (size_t)l * C * F,
                                  N, F, C, m->prec);
         swiglu_backward_set(g.dgu, g.dh, a.gu, N, F);
@@ -359,7 +353,7 @@ static void qwen2_backward(model *m, const int *tok, int B, int T) {
         rmsnorm_backward(g.dres, G(LN2W) + (size_t)l * C, g.dln, a.res2, P(LN2W) + (size_t)l * C, a.rstd2, N, C);
         /* res2 = x + drop(o_proj(atty)) */
         const float *dattproj = g.dres;
-        if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, l, 1), NC); dattproj = g.dtmp; }
+        if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 1), NC); dattproj = g.dtmp; }
         matmul_backward_set_prec(g.datty, G(OW) + (size_t)l * C * C, NULL, dattproj, a.atty, P(OW) + (size_t)l * C * C,
                                  N, C, C, m->prec);
         attention_backward_prec(g.dqkvx, g.datty, a.qkvx, a.att, g.scratch, B, T, C, d.NH, m->prec);
@@ -370,7 +364,7 @@ static void qwen2_backward(model *m, const int *tok, int B, int T) {
         rmsnorm_backward(g.dres, G(LN1W) + (size_t)l * C, g.dln, x, P(LN1W) + (size_t)l * C, a.rstd1, N, C);
     }
     const float *demb = g.dres;
-    if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, drop_seed(m, -1, 0), NC); demb = g.dtmp; }
+    if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); demb = g.dtmp; }
     /* scatter into token rows: parallel over column blocks (fixed order, no shared floats) */
     float *dE = G(EMB);
     #pragma omp parallel for schedule(static)
@@ -399,14 +393,12 @@ static void qwen2_step(model *m, float *state, const int *tok, int B, int pos, f
     const model_config *c = &m->cfg;
     const dims d = dims_of(c);
     const int L = c->layers, C = d.C, F = d.F, D = d.D, NH = d.NH, hs = d.hs, KC = d.KC, Tm = c->ctx;
-    const int G = NH / d.KVH;
     const size_t cache = (size_t)B * Tm * KC;
     float *kc = state, *vc = state + (size_t)L * cache;
     float *x = vc + (size_t)L * cache, *ln = x + (size_t)B * C, *qkv = ln + (size_t)B * C;
     float *atty = qkv + (size_t)B * D, *tmp = atty + (size_t)B * C, *gu = tmp + (size_t)B * C;
     float *h = gu + (size_t)B * 2 * F, *rstd = h + (size_t)B * F, *scores = rstd + B;
     float *cs = scores + (size_t)B * NH * Tm;
-    const float scale = 1.0f / sqrtf((float)hs);
     rope_angles(cs, pos, hs);
     for (int b = 0; b < B; b++) memcpy(x + (size_t)b * C, P(EMB) + (size_t)tok[b] * C, (size_t)C * sizeof(float));
     for (int l = 0; l < L; l++) {
@@ -419,30 +411,7 @@ static void qwen2_step(model *m, float *state, const int *tok, int B, int pos, f
             memcpy(K + ((size_t)b * Tm + pos) * KC, r + C, (size_t)KC * sizeof(float));
             memcpy(Vv + ((size_t)b * Tm + pos) * KC, r + C + KC, (size_t)KC * sizeof(float));
         }
-        #pragma omp parallel for collapse(2) schedule(static) if (B * NH * (pos + 1) > 4096)
-        for (int b = 0; b < B; b++)
-            for (int hh = 0; hh < NH; hh++) {
-                const int kh = hh / G;
-                const float *q = qkv + (size_t)b * D + hh * hs;
-                float *sc = scores + ((size_t)b * NH + hh) * Tm, mx = -INFINITY, sum = 0;
-                for (int j = 0; j <= pos; j++) {
-                    const float *k = K + ((size_t)b * Tm + j) * KC + kh * hs;
-                    float dd = 0;
-                    #pragma omp simd reduction(+:dd)
-                    for (int i = 0; i < hs; i++) dd += q[i] * k[i];
-                    sc[j] = dd * scale;
-                    mx = sc[j] > mx ? sc[j] : mx;
-                }
-                for (int j = 0; j <= pos; j++) { sc[j] = nn_expf(sc[j] - mx); sum += sc[j]; }
-                float *o = atty + (size_t)b * C + hh * hs;
-                for (int i = 0; i < hs; i++) o[i] = 0;
-                for (int j = 0; j <= pos; j++) {
-                    const float *v = Vv + ((size_t)b * Tm + j) * KC + kh * hs;
-                    float w = sc[j] / sum;
-                    #pragma omp simd
-                    for (int i = 0; i < hs; i++) o[i] += w * v[i];
-                }
-            }
+        attention_step(atty, qkv, D, K, Vv, KC, B, NH, d.KVH, hs, pos, Tm, scores);
         matmul_forward(tmp, atty, P(OW) + (size_t)l * C * C, NULL, B, C, C);
         residual_forward(x, x, tmp, (size_t)B * C);
         rmsnorm_forward(ln, rstd, x, P(LN2W) + (size_t)l * C, B, C);

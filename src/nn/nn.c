@@ -748,3 +748,33 @@ double clip_grad_norm(float *g, size_t n, double max_norm) {
     if (max_norm > 0 && norm > max_norm) nn_scale(g, n, (float)(max_norm / (norm + 1e-6)));
     return norm;
 }
+
+void attention_step(float *out, const float *q, int q_stride, const float *K, const float *V, int kv_stride,
+                    int B, int NH, int KVH, int hs, int pos, int Tm, float *scores) {
+    const int G = NH / KVH, C = NH * hs;
+    const float scale = 1.0f / sqrtf((float)hs);
+    #pragma omp parallel for collapse(2) schedule(static) if (B * NH * (pos + 1) > 4096)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const int kh = h / G;
+            const float *qh = q + (size_t)b * q_stride + h * hs;
+            float *s = scores + ((size_t)b * NH + h) * Tm, mx = -INFINITY, sum = 0;
+            for (int j = 0; j <= pos; j++) {
+                const float *k = K + ((size_t)b * Tm + j) * kv_stride + kh * hs;
+                float d = 0;
+                #pragma omp simd reduction(+:d)
+                for (int i = 0; i < hs; i++) d += qh[i] * k[i];
+                s[j] = d * scale;
+                mx = s[j] > mx ? s[j] : mx;
+            }
+            for (int j = 0; j <= pos; j++) { s[j] = nn_expf(s[j] - mx); sum += s[j]; }
+            float *o = out + (size_t)b * C + h * hs;
+            for (int i = 0; i < hs; i++) o[i] = 0;
+            for (int j = 0; j <= pos; j++) {
+                const float *v = V + ((size_t)b * Tm + j) * kv_stride + kh * hs;
+                float w = s[j] / sum;
+                #pragma omp simd
+                for (int i = 0; i < hs; i++) o[i] += w * v[i];
+            }
+        }
+}

@@ -52,6 +52,13 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
 void attention_forward_prec(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int prec);
 void attention_backward_prec(float *dqkv, const float *dout, const float *qkv, const float *att, float *scratch,
                              int B, int T, int C, int NH, int prec);
+/* One new query per sequence against a key/value cache (generation): for B sequences and NH
+ * query heads of size hs, out[b, h*hs..] = softmax(q k^T / sqrt(hs)) v over positions 0..pos.
+ * q: row b at q + b*q_stride; K, V: (B, Tm, kv_stride), head h reading key/value head
+ * h / (NH / KVH) (grouped-query attention; KVH = NH for plain multi-head); out (B, NH*hs);
+ * scores: B*NH*Tm floats of scratch. */
+void attention_step(float *out, const float *q, int q_stride, const float *K, const float *V, int kv_stride,
+                    int B, int NH, int KVH, int hs, int pos, int Tm, float *scores);
 
 /* C (M,N) = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans != 0
  * (A is M x K or K x M, B is K x N or N x K). AVX-512 kernel (gemm.c), else BLIS.
