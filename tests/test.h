@@ -29,6 +29,23 @@ __attribute__((unused)) static void t_run(const char *name, void (*fn)(void)) {
 }
 __attribute__((unused)) static int t_done(void) { return t_total_fail ? 1 : 0; }
 
+/* Comparing a tensor with a reference (the PyTorch fixtures): the largest |a - b| relative to
+ * the largest |b|, and the cosine of the two as vectors. */
+__attribute__((unused)) static double rel_err(const float *a, const float *b, size_t n) {
+    double md = 0, mb = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > md) md = d;
+        if (fabs(b[i]) > mb) mb = fabs(b[i]);
+    }
+    return md / (mb > 1e-12 ? mb : 1e-12);
+}
+__attribute__((unused)) static double cosine(const float *a, const float *b, size_t n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < n; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
+    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : (aa == bb ? 1 : 0);
+}
+
 /* ../shared next to the repository (or $PKTLM_SHARED); NULL when absent so tests skip. */
 __attribute__((unused)) static const char *t_shared(void) {
     const char *s = getenv("PKTLM_SHARED");

@@ -41,17 +41,6 @@ static void free_fixture(fixture *f) {
     free(f->tok); free(f->tgt); free(f->params); free(f->grads); free(f->logits); free(f->losses);
 }
 
-/* max |a-b| relative to max |b| of the tensor */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double md = 0, mb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > md) md = d;
-        if (fabs(b[i]) > mb) mb = fabs(b[i]);
-    }
-    return md / (mb > 1e-12 ? mb : 1e-12);
-}
-
 static int make_model(model *m, const fixture *f) {
     model_config c = { .arch = ARCH_GPT2, .vocab = f->V, .ctx = f->ctx, .layers = f->L, .d_model = f->C, .heads = f->NH };
     char err[256];
@@ -123,13 +112,6 @@ static void test_accumulation(void) {
     }
     model_free(&m);
     free_fixture(&f);
-}
-
-/* cosine similarity of two tensors */
-static double cosine(const float *a, const float *b, size_t n) {
-    double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < n; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
-    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : (aa == bb ? 1 : 0);
 }
 
 /* Mixed precision (NN_BF16: matrix products on bf16-rounded inputs, fp32 accumulation) against

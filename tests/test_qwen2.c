@@ -6,6 +6,7 @@
  * the KV-cache step against forward, and training end to end (loss falls, checkpoint and
  * bit-identical resume). */
 #include "test.h"
+#include "toycorpus.h"
 #include "models/model.h"
 #include "train/pretrain.h"
 #include "train/checkpoint.h"
@@ -53,22 +54,6 @@ static int load_fixture(fixture *f) {
 }
 static void free_fixture(fixture *f) {
     free(f->tok); free(f->tgt); free(f->params); free(f->grads); free(f->logits); free(f->losses);
-}
-
-/* max |a-b| relative to max |b| of the tensor */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double md = 0, mb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > md) md = d;
-        if (fabs(b[i]) > mb) mb = fabs(b[i]);
-    }
-    return md / (mb > 1e-12 ? mb : 1e-12);
-}
-static double cosine(const float *a, const float *b, size_t n) {
-    double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < n; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
-    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : (aa == bb ? 1 : 0);
 }
 
 static int make_model(model *m, const fixture *f) {
@@ -323,29 +308,9 @@ static void test_tied(void) {
     free_fixture(&f);
 }
 
-/* ---- training end to end through pretrain_run: a learnable toy corpus ("bos, k, k+1, ...,
- * eos" mod 30, as test_train.c), loss falls, checkpoint records the config, resume is exact ---- */
+/* ---- training end to end through pretrain_run: the toy corpus of toycorpus.h, loss falls,
+ * checkpoint records the config, resume is exact ---- */
 static char dir[512];
-static void make_corpus(const char *d, int vocab, int nseq, uint64_t seed) {
-    mkdir(d, 0755);
-    for (int split = 0; split < 2; split++) {
-        shard_builder b;
-        shard_builder_init(&b, vocab, 0, 1, 2, 0, vocab, split);
-        uint64_t s = seed + (uint64_t)split;
-        for (int i = 0; i < (split ? nseq / 4 : nseq); i++) {
-            uint16_t tok[64];
-            int len = 5 + (int)(splitmix64(&s) % 20), k = (int)(splitmix64(&s) % 30);
-            tok[0] = 1;
-            for (int j = 1; j < len - 1; j++) tok[j] = (uint16_t)(4 + (k + j) % 30);
-            tok[len - 1] = 2;
-            shard_builder_add(&b, tok, (uint32_t)len, -1, 0, (uint32_t)i, (uint64_t)i);
-        }
-        char p[600];
-        snprintf(p, sizeof p, "%s/%s", d, split ? "val.tok" : "train.tok");
-        shard_write(&b, p);
-        shard_builder_free(&b);
-    }
-}
 static void opts(pretrain_opts *o, const char *out, long steps) {
     pretrain_defaults(o);
     o->data_dir = dir; o->out_path = out;
@@ -358,7 +323,7 @@ static void opts(pretrain_opts *o, const char *out, long steps) {
 
 static void test_training(void) {
     snprintf(dir, sizeof dir, "%s/qcorpus", t_tmpdir());
-    make_corpus(dir, 40, 200, 7);
+    make_toy_corpus(dir, 40, 200, 7);
     char out[600], part[600], err[512];
     snprintf(out, sizeof out, "%s/q.ckpt", t_tmpdir());
     snprintf(part, sizeof part, "%s/qpart.ckpt", t_tmpdir());

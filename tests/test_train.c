@@ -1,6 +1,7 @@
 /* Training stage: data loader, checkpoints, exact resume, clear errors, and that training
  * learns. Corpora are built here with shard_builder (a few hundred tokens). */
 #include "test.h"
+#include "toycorpus.h"
 #include "train/pretrain.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
@@ -12,33 +13,11 @@
 
 static char dir_a[512], dir_b[512];
 
-/* A learnable corpus: sequences "bos, k, k+1, k+2, ... eos" (mod 30, offset 4). */
-static void make_corpus(const char *dir, int vocab, int nseq, uint64_t seed) {
-    mkdir(dir, 0755);
-    for (int split = 0; split < 2; split++) {
-        shard_builder b;
-        shard_builder_init(&b, vocab, 0, 1, 2, 0, vocab, split);
-        uint64_t s = seed + (uint64_t)split;
-        for (int i = 0; i < (split ? nseq / 4 : nseq); i++) {
-            uint16_t tok[64];
-            int len = 5 + (int)(splitmix64(&s) % 20), k = (int)(splitmix64(&s) % 30);
-            tok[0] = 1;
-            for (int j = 1; j < len - 1; j++) tok[j] = (uint16_t)(4 + (k + j) % 30);
-            tok[len - 1] = 2;
-            shard_builder_add(&b, tok, (uint32_t)len, -1, 0, (uint32_t)i, (uint64_t)i);
-        }
-        char p[600];
-        snprintf(p, sizeof p, "%s/%s", dir, split ? "val.tok" : "train.tok");
-        shard_write(&b, p);
-        shard_builder_free(&b);
-    }
-}
-
 static void setup(void) {
     snprintf(dir_a, sizeof dir_a, "%s/corpus_a", t_tmpdir());
     snprintf(dir_b, sizeof dir_b, "%s/corpus_b", t_tmpdir());
-    make_corpus(dir_a, 40, 200, 7);
-    make_corpus(dir_b, 50, 50, 9);
+    make_toy_corpus(dir_a, 40, 200, 7);
+    make_toy_corpus(dir_b, 50, 50, 9);
 }
 
 static void opts(pretrain_opts *o, const char *out, long steps) {
