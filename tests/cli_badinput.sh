@@ -22,7 +22,7 @@ usage_error generate_batch_range "batch must be 1..4096, got 0" "$PKTLM" generat
 usage_error generate_batch_overflow "batch must be 1..4096, got 4294967297" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --batch 4294967297
 usage_error generate_flows_range "flows must be 1..1000000000, got 0" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --flows 0
 usage_error generate_seed_negative "seed must be at least 0, got -1" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --seed -1
-usage_error generate_top_p_range "top-p must be in (0, 1], got 1.5" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --top-p 1.5
+usage_error generate_top_p_range "top-p must be greater than 0 and at most 1, got 1.5" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --top-p 1.5
 usage_error generate_temperature_negative "temperature must be at least 0" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --temperature -1
 usage_error pretrain_clip_negative "clip must be at least 0, got -1" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --clip -1
 usage_error pretrain_warmup_negative "warmup must be at least 0, got -1" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --warmup -1

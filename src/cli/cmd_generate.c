@@ -1,10 +1,11 @@
 /* pktlm generate: a trace from a generation model (src/gen/generate.c, docs/generate.md). */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "gen/generate.h"
 #include "eval/flowfeat.h"
 #include "nn/nn.h"
 #include "train/checkpoint.h"
-#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -89,67 +90,40 @@ static int parse_label(const char *v, const char *model_path, int *out, char *ms
     return 0;
 }
 
+static int timing_parse(const char *s) { return !strcmp(s, "model") ? GEN_TIMING_MODEL : !strcmp(s, "replay") ? GEN_TIMING_REPLAY : -1; }
+
 int cmd_generate(int argc, char **argv) {
     cli_prefer_passive_wait(argc, argv);
     gen_opts o;
     gen_defaults(&o);
     const char *V = "generate", *label = NULL;
-    int json = 0, timing_set = 0, timing_from_only = 0, prompt_k_set = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        long n; double d;
-/* every integer option has a range: a value outside it is named, never truncated into an int */
-#define NEXT_L(dst, lo, hi) do { if (cli_long_in(V, a, val, lo, hi, &n)) return 2; dst = n; i++; } while (0)
-#define NEXT_D(dst) do { if (cli_double(V, a, val, &d)) return 2; dst = d; i++; } while (0)
-#define NEXT_S(dst) do { if (!val) return cli_error(V, "%s needs a value", a), 2; dst = val; i++; } while (0)
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--model")) NEXT_S(o.model_path);
-        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) NEXT_S(o.out_path);
-        else if (!strcmp(a, "--label")) NEXT_S(label);
-        else if (!strcmp(a, "--flows")) NEXT_L(o.flows, 1, 1000000000L);
-        else if (!strcmp(a, "--packets")) NEXT_L(o.packets, 1, 1000000000L);
-        else if (!strcmp(a, "--tokens")) NEXT_L(o.tokens, 1, LONG_MAX);
-        else if (!strcmp(a, "--max-len")) NEXT_L(o.max_len, 0, 1 << 20);
-        else if (!strcmp(a, "--temperature")) NEXT_D(o.temperature);
-        else if (!strcmp(a, "--top-k")) NEXT_L(o.top_k, 0, 1 << 20);
-        else if (!strcmp(a, "--top-p")) NEXT_D(o.top_p);
-        else if (!strcmp(a, "--seed")) NEXT_L(o.seed, 0, LONG_MAX);
-        else if (!strcmp(a, "--batch")) NEXT_L(o.batch, 1, 4096);
-        else if (!strcmp(a, "--threads")) NEXT_L(o.threads, 0, 1024);
-        else if (!strcmp(a, "--prompt-pcap")) NEXT_S(o.prompt_pcap);
-        else if (!strcmp(a, "--prompt-packets")) { NEXT_L(o.prompt_packets, 1, 1000000); prompt_k_set = 1; }
-        else if (!strcmp(a, "--payload")) NEXT_L(o.prompt_payload, 0, 65535);
-        else if (!strcmp(a, "--max-bytes")) NEXT_L(o.prompt_max_bytes, 20, 65535);
-        else if (!strcmp(a, "--pcapng")) o.pcapng = 1;
-        else if (!strcmp(a, "--raw-ip")) o.raw_ip = 1;
-        else if (!strcmp(a, "--clients")) NEXT_L(o.n_clients, 1, 1000000);
-        else if (!strcmp(a, "--window")) NEXT_D(o.window_s);
-        else if (!strcmp(a, "--timing")) {
-            if (!val || (strcmp(val, "model") && strcmp(val, "replay"))) return cli_error(V, "--timing: model or replay"), 2;
-            o.timing = !strcmp(val, "replay") ? GEN_TIMING_REPLAY : GEN_TIMING_MODEL;
-            timing_set = 1;
-            i++;
-        }
-        else if (!strcmp(a, "--timing-from")) { NEXT_S(o.timing_from); timing_from_only = 1; }
-        else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--bf16")) o.bf16 = 1;
-        else if (!strcmp(a, "--raw-tcp-flags")) o.raw_tcp_flags = 1;
-        else if (!strcmp(a, "--full")) o.full = 1;
-        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = 1;
-        else { cli_error(V, "unknown option '%s' (see --help)", a); return 2; }
-#undef NEXT_L
-#undef NEXT_D
-#undef NEXT_S
-    }
+    int json = 0, timing = -1, prompt_k = 0;   /* -1, 0: not given */
+    const cli_opt opts[] = {
+        OPT_STR("--model", &o.model_path), OPT_STR2("-o", "--out", &o.out_path), OPT_STR("--label", &label),
+        OPT_LONG_IN("--flows", &o.flows, 1, 1e9), OPT_LONG_IN("--packets", &o.packets, 1, 1e9),
+        OPT_LONG_IN("--tokens", &o.tokens, 1, 1e19), OPT_INT_IN("--max-len", &o.max_len, 0, 1 << 20),
+        OPT_FLOAT_IN("--temperature", &o.temperature, 0, HUGE_VAL), OPT_INT_IN("--top-k", &o.top_k, 0, 1 << 20),
+        OPT_FLOAT_POS("--top-p", &o.top_p, 1), OPT_U64("--seed", &o.seed), OPT_INT_IN("--batch", &o.batch, 1, 4096),
+        OPT_INT_IN("--threads", &o.threads, 0, 1024), OPT_STR("--prompt-pcap", &o.prompt_pcap),
+        OPT_INT_IN("--prompt-packets", &prompt_k, 1, 1000000), OPT_INT_IN("--payload", &o.prompt_payload, 0, 65535),
+        OPT_INT_IN("--max-bytes", &o.prompt_max_bytes, 20, 65535), OPT_FLAG("--pcapng", &o.pcapng, 1),
+        OPT_FLAG("--raw-ip", &o.raw_ip, 1), OPT_INT_IN("--clients", &o.n_clients, 1, 1000000),
+        OPT_DOUBLE_IN("--window", &o.window_s, 0, HUGE_VAL),
+        OPT_CHOICE("--timing", &timing, timing_parse, "model or replay"), OPT_STR("--timing-from", &o.timing_from),
+        OPT_FLAG("--json", &json, 1), OPT_FLAG("--bf16", &o.bf16, 1), OPT_FLAG("--raw-tcp-flags", &o.raw_tcp_flags, 1),
+        OPT_FLAG("--full", &o.full, 1), OPT_FLAG2("--quiet", "-q", &o.quiet, 1),
+        OPT_END
+    };
+    int pr = cli_parse_opts(V, argc, argv, opts);
+    if (pr == 1) { usage(stdout); return 0; }
+    if (pr) return 2;
     if (!o.model_path || !o.out_path) { cli_error(V, "need --model GEN.ckpt and -o OUT.pcap"); usage(stderr); return 2; }
-    if (!(o.temperature >= 0)) return cli_error(V, "--temperature must be at least 0 (0 = greedy), got %g", o.temperature), 2;
-    if (!(o.top_p > 0 && o.top_p <= 1)) return cli_error(V, "--top-p must be in (0, 1], got %g", o.top_p), 2;
-    if (!(o.window_s >= 0)) return cli_error(V, "--window must be at least 0 seconds, got %g", o.window_s), 2;
     /* --timing-from alone means replay; with --timing model it would be silently unused */
-    if (timing_from_only && !timing_set) o.timing = GEN_TIMING_REPLAY;
-    if (timing_from_only && o.timing == GEN_TIMING_MODEL) return cli_error(V, "--timing-from goes with --timing replay, not --timing model"), 2;
-    if (prompt_k_set && !o.prompt_pcap) return cli_error(V, "--prompt-packets needs --prompt-pcap"), 2;
+    if (timing >= 0) o.timing = timing;
+    else if (o.timing_from) o.timing = GEN_TIMING_REPLAY;
+    if (o.timing_from && o.timing == GEN_TIMING_MODEL) return cli_error(V, "--timing-from goes with --timing replay, not --timing model"), 2;
+    if (prompt_k && !o.prompt_pcap) return cli_error(V, "--prompt-packets needs --prompt-pcap"), 2;
+    if (prompt_k) o.prompt_packets = prompt_k;
     if (o.timing == GEN_TIMING_REPLAY && !o.timing_from) return cli_error(V, "--timing replay needs --timing-from REAL.pcap"), 2;
     char lmsg[512];
     if (label && parse_label(label, o.model_path, &o.label, lmsg, sizeof lmsg) != 0)
