@@ -22,24 +22,31 @@ def key(lt, frame):
     sp, dp = struct.unpack('>HH', l4[:4]) if proto in (6, 17) and len(l4) >= 4 else (0, 0)
     return (v, proto) + tuple(sorted([(src, sp), (dst, dp)]))
 
-def main():
-    src, out_t, out_h = sys.argv[1:4]
-    k = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+def records(src):
+    """A classic pcap file: (its 24-byte header, link type, list of records with their 16-byte
+    record headers)."""
     d = open(src, 'rb').read()
     le = d[:4] in (b'\xd4\xc3\xb2\xa1', b'\x4d\x3c\xb2\xa1')
     if not le and d[:4] not in (b'\xa1\xb2\xc3\xd4', b'\xa1\xb2\x3c\x4d'):
         sys.exit('%s: not a classic pcap file' % src)
     e = '<' if le else '>'
-    lt = struct.unpack(e + 'I', d[20:24])[0] & 0xffff
-    idx, parts, o = {}, ([d[:24]], [d[:24]]), 24
+    recs, o = [], 24
     while o + 16 <= len(d):
         cl = struct.unpack(e + 'I', d[o + 8:o + 12])[0]
-        rec = d[o:o + 16 + cl]
+        recs.append(d[o:o + 16 + cl])
+        o += 16 + cl
+    return d[:24], struct.unpack(e + 'I', d[20:24])[0] & 0xffff, recs
+
+def main():
+    src, out_t, out_h = sys.argv[1:4]
+    k = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+    hdr, lt, recs = records(src)
+    idx, parts = {}, ([hdr], [hdr])
+    for rec in recs:
         kk = key(lt, rec[16:])
         if kk is not None and kk not in idx: idx[kk] = len(idx) + 1
         held = kk is not None and idx[kk] % k == 0
         parts[1 if held else 0].append(rec)
-        o += 16 + cl
     for path, p in zip((out_t, out_h), parts):
         with open(path + '.tmp', 'wb') as f: f.write(b''.join(p))
         import os; os.replace(path + '.tmp', path)
