@@ -105,25 +105,12 @@ def lr_at(step, lr, warmup, total, min_frac):
     return lr * (min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * prog)))
 
 
-def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/gpt2_ref.bin"
-    torch.manual_seed(1234)
-    V, ctx, L, C, NH, B, T = 61, 96, 2, 32, 4, 2, 80   # T > 64 exercises the attention blocks
-    nsteps, warmup = 6, 2
-    lr, b1, b2, eps, wd, clip, min_frac = 1e-2, 0.9, 0.95, 1e-8, 0.1, 1.0, 0.1
-    model = GPT2(V, ctx, L, C, NH).double()
-    with torch.no_grad():   # non-trivial values everywhere, so every gradient is exercised
-        for name, p in model.named_parameters():
-            if "ln" in name and name.endswith("weight"):
-                p.copy_(1 + 0.1 * torch.randn_like(p))
-            elif p.dim() == 1:
-                p.copy_(0.1 * torch.randn_like(p))
-            else:
-                p.copy_(0.1 * torch.randn_like(p))
-    tok = torch.randint(0, V, (B, T))
-    tgt = torch.randint(0, V, (B, T))
-    tgt[0, 5:9] = -1
-    tgt[1, -7:] = -1
+def train_and_write(model, tok, tgt, hdr_head, hp, nsteps, warmup, out):
+    """The fixture every backbone's test reads (tests/test_gpt2.c, tests/test_qwen2.c): a
+    256-int32 header starting with hdr_head, the hyper-parameters as float32 at int 16, then
+    tokens, targets, the initial parameters (model.table() order), logits, loss, every
+    gradient, and the losses of nsteps AdamW steps with warm-up, cosine decay and clipping."""
+    lr, b1, b2, eps, wd, clip, min_frac = hp
     params0 = [t.detach().clone() for t in model.table()]
 
     logits, loss = model(tok, tgt)
@@ -143,7 +130,7 @@ def main():
         losses.append(l.item())
 
     hdr = [0] * 256
-    hdr[0:11] = [0x46524B50, 1, V, ctx, L, C, NH, B, T, nsteps, warmup]
+    hdr[0:len(hdr_head)] = hdr_head
     buf = bytearray(struct.pack("<256i", *hdr))
     struct.pack_into("<7f", buf, 16 * 4, lr, b1, b2, eps, wd, clip, min_frac)
     f32 = lambda ts: b"".join(t.detach().float().contiguous().numpy().astype("<f4").tobytes() for t in ts)
@@ -157,6 +144,29 @@ def main():
         f.write(f32(grads))
         f.write(struct.pack("<%df" % nsteps, *losses))
     print("wrote", out, "loss", loss.item(), "losses", losses)
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/gpt2_ref.bin"
+    torch.manual_seed(1234)
+    V, ctx, L, C, NH, B, T = 61, 96, 2, 32, 4, 2, 80   # T > 64 exercises the attention blocks
+    nsteps, warmup = 6, 2
+    lr, b1, b2, eps, wd, clip, min_frac = 1e-2, 0.9, 0.95, 1e-8, 0.1, 1.0, 0.1
+    model = GPT2(V, ctx, L, C, NH).double()
+    with torch.no_grad():   # non-trivial values everywhere, so every gradient is exercised
+        for name, p in model.named_parameters():
+            if "ln" in name and name.endswith("weight"):
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+            elif p.dim() == 1:
+                p.copy_(0.1 * torch.randn_like(p))
+            else:
+                p.copy_(0.1 * torch.randn_like(p))
+    tok = torch.randint(0, V, (B, T))
+    tgt = torch.randint(0, V, (B, T))
+    tgt[0, 5:9] = -1
+    tgt[1, -7:] = -1
+    train_and_write(model, tok, tgt, [0x46524B50, 1, V, ctx, L, C, NH, B, T, nsteps, warmup],
+                    (lr, b1, b2, eps, wd, clip, min_frac), nsteps, warmup, out)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ Fixture (little-endian), the layout of gpt2_ref.py with three more header fields
 """
 import math
 import os
-import struct
 import sys
 
 import torch
@@ -33,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpt2_ref import adamw_groups, lr_at  # noqa: E402  (same optimizer grouping and schedule)
+from gpt2_ref import train_and_write  # noqa: E402  (same optimizer steps and fixture layout)
 
 EPS = 1e-6
 THETA = 10000.0
@@ -157,39 +156,8 @@ def main():
     tgt = torch.randint(0, V, (B, T))
     tgt[0, 3:7] = -1
     tgt[1, -5:] = -1
-    params0 = [t.detach().clone() for t in model.table()]
-
-    logits, loss = model(tok, tgt)
-    loss.backward()
-    grads = [g.detach().clone() for g in model.table(grad=True)]
-
-    opt = torch.optim.AdamW(adamw_groups(model, wd), lr=lr, betas=(b1, b2), eps=eps)
-    losses = []
-    for step in range(nsteps):
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, lr, warmup, nsteps, min_frac)
-        opt.zero_grad()
-        _, l = model(tok, tgt)
-        l.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        losses.append(l.item())
-
-    hdr = [0] * 256
-    hdr[0:14] = [0x46524B50, 1, V, ctx, L, C, NH, B, T, nsteps, warmup, KVH, Fd, 0]
-    buf = bytearray(struct.pack("<256i", *hdr))
-    struct.pack_into("<7f", buf, 16 * 4, lr, b1, b2, eps, wd, clip, min_frac)
-    f32 = lambda ts: b"".join(t.detach().float().contiguous().numpy().astype("<f4").tobytes() for t in ts)
-    with open(out, "wb") as f:
-        f.write(buf)
-        f.write(tok.int().numpy().astype("<i4").tobytes())
-        f.write(tgt.int().numpy().astype("<i4").tobytes())
-        f.write(f32(params0))
-        f.write(f32([logits]))
-        f.write(struct.pack("<f", loss.item()))
-        f.write(f32(grads))
-        f.write(struct.pack("<%df" % nsteps, *losses))
-    print("wrote", out, "loss", loss.item(), "losses", losses)
+    train_and_write(model, tok, tgt, [0x46524B50, 1, V, ctx, L, C, NH, B, T, nsteps, warmup, KVH, Fd, 0],
+                    (lr, b1, b2, eps, wd, clip, min_frac), nsteps, warmup, out)
 
 
 if __name__ == "__main__":
