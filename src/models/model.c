@@ -6,12 +6,13 @@
 #include <string.h>
 #include <omp.h>
 
-extern const model_ops gpt2_ops, qwen2_ops;
+extern const model_ops gpt2_ops, qwen2_ops, mamba2_ops;
 
 const model_ops *model_ops_for(int arch) {
     switch (arch) {
     case ARCH_GPT2: return &gpt2_ops;
     case ARCH_QWEN2: return &qwen2_ops;
+    case ARCH_MAMBA2: return &mamba2_ops;
     default: return NULL;
     }
 }
@@ -35,7 +36,16 @@ void model_config_defaults(model_config *c) {
     /* Qwen2/Llama's SwiGLU has three matrices: width 8C/3 (rounded up to a multiple of 32)
      * gives the parameters of GPT-2's 4C two-matrix MLP */
     if (c->d_ff <= 0) c->d_ff = c->arch == ARCH_QWEN2 ? ((8 * c->d_model + 95) / 96) * 32 : 4 * c->d_model;
-    if (c->arch == ARCH_GPT2) c->tied = 1;
+    if (c->arch == ARCH_GPT2 || c->arch == ARCH_MAMBA2) c->tied = 1;
+    if (c->arch == ARCH_MAMBA2) {   /* NetSSM's (mamba_ssm's Mamba2 defaults) */
+        if (c->d_state <= 0) c->d_state = 128;
+        if (c->head_dim <= 0) c->head_dim = 64;
+        if (c->expand <= 0) c->expand = 2;
+        if (c->d_conv <= 0) c->d_conv = 4;
+        if (c->chunk <= 0) c->chunk = 256;
+        if (c->groups <= 0) c->groups = 1;
+        if (c->head_dim > 0 && c->expand * c->d_model % c->head_dim == 0) c->heads = c->expand * c->d_model / c->head_dim;
+    }
 }
 
 size_t model_param_count(const model_config *c) {

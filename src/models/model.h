@@ -32,6 +32,9 @@ typedef struct {
     int32_t d_ff;        /* MLP width; 4C for GPT-2 */
     int32_t tied;        /* LM head shares the token embedding */
     float dropout;       /* residual/embedding dropout in training (0 = off) */
+    /* Mamba-2 (0 = its default): state size N, head size P, d_inner = expand * d_model,
+     * conv width, scan chunk length, groups of B/C */
+    int32_t d_state, head_dim, expand, d_conv, chunk, groups;
 } model_config;
 
 typedef struct model model;
