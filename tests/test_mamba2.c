@@ -170,7 +170,7 @@ static void test_chunk_invariance(void) {
             if (e > eg) eg = e;
         }
         printf("  chunk %d vs 16: logits %.2e, gradients %.2e\n", chunks[k], el, eg);
-        CHECKF(el < 2e-6 && eg < 1e-5, "chunk %d: logits %g grads %g", chunks[k], el, eg);
+        CHECKF(el < 2e-6 && eg < 5e-5, "chunk %d: logits %g grads %g", chunks[k], el, eg);
         model_free(&b);
     }
     model_free(&a);
