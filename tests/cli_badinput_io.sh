@@ -144,3 +144,12 @@ $PKTLM classify --model "$T/m.ckpt" $ex --csv > "$T/loop_ref.csv" 2>/dev/null
 check walk_loop_classify_once test "$(wc -l < "$T/loop.csv")" -eq "$(wc -l < "$T/loop_ref.csv")"
 t60 $PKTLM compare "$T/loop" "$T/loop" --json "$T/loopcmp.json" > /dev/null 2>&1
 check walk_loop_compare_once grep -q '"files": 1,' "$T/loopcmp.json"
+
+# generate: a prompt or timing capture read only in part is an error, nothing written
+$PKTLM pretrain --data "$T/file" --layers 1 --d-model 16 --heads 2 --ctx 64 --batch 2 --steps 1 --threads 1 --quiet \
+  -o "$T/g.ckpt" 2>/dev/null
+$PKTLM generate --model "$T/g.ckpt" -o "$T/gen.pcap" --flows 2 --threads 1 --prompt-pcap "$T/cut.pcap" >/dev/null 2>"$T/gen.err"; rc=$?
+check generate_partial_prompt_exit_1 test $rc -eq 1 -a ! -e "$T/gen.pcap"
+check generate_partial_prompt_named grep -q "cut.pcap: truncated record.*must be read to the end" "$T/gen.err"
+$PKTLM generate --model "$T/g.ckpt" -o "$T/gen.pcap" --flows 2 --threads 1 --timing-from "$T/cut.pcap" >/dev/null 2>"$T/gen.err"; rc=$?
+check generate_partial_timing_exit_1 test $rc -eq 1 -a ! -e "$T/gen.pcap"
