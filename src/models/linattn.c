@@ -281,6 +281,22 @@ static size_t la_state_floats(const model_config *c, int B) {
     return Bz * seq_state_floats(c) + Bz * (6 * C + 2 * (size_t)c->d_ff + 2) + C / c->heads;
 }
 
+/* out (B, OC) = x (B, C) w^T + bias for a few rows: one pass over w per step with dots along its
+ * rows (the training product would repack w on every call, most of a token's time) */
+static void matvec(float *out, const float *x, const float *w, const float *bias, int B, int C, int OC) {
+    #pragma omp parallel for schedule(static) if ((size_t)OC * C > (1 << 16))
+    for (int o = 0; o < OC; o++) {
+        const float *wr = w + (size_t)o * C;
+        for (int b = 0; b < B; b++) {
+            const float *xr = x + (size_t)b * C;
+            float s = 0;
+            #pragma omp simd reduction(+:s)
+            for (int i = 0; i < C; i++) s += wr[i] * xr[i];
+            out[(size_t)b * OC + o] = s + (bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
 static void la_step(model *m, float *state, const int *tok, int B, int pos, float *hidden) {
     const model_config *c = &m->cfg;
     const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH;
@@ -292,7 +308,7 @@ static void la_step(model *m, float *state, const int *tok, int B, int pos, floa
     for (int b = 0; b < B; b++) memcpy(x + (size_t)b * C, P(EMB) + (size_t)tok[b] * C, (size_t)C * sizeof(float));
     for (int l = 0; l < L; l++) {
         layernorm_forward(ln, mean, rstd, x, P(LN1W) + (size_t)l * C, P(LN1B) + (size_t)l * C, B, C);
-        matmul_forward(qkv, ln, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + (size_t)l * 3 * C, B, C, 3 * C);
+        matvec(qkv, ln, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + (size_t)l * 3 * C, B, C, 3 * C);
         for (int b = 0; b < B; b++) {
             float *r = qkv + (size_t)b * 3 * C;
             rope_row(r, 2 * NH, hs, cs, 0);
@@ -301,9 +317,9 @@ static void la_step(model *m, float *state, const int *tok, int B, int pos, floa
         }
         residual_forward(x, x, atty, (size_t)B * C);
         layernorm_forward(ln, mean, rstd, x, P(LN2W) + (size_t)l * C, P(LN2B) + (size_t)l * C, B, C);
-        matmul_forward(fc, ln, P(FC1W) + (size_t)l * F * C, P(FC1B) + (size_t)l * F, B, C, F);
+        matvec(fc, ln, P(FC1W) + (size_t)l * F * C, P(FC1B) + (size_t)l * F, B, C, F);
         gelu_erf_forward(gl, fc, (size_t)B * F);
-        matmul_forward(ln, gl, P(FC2W) + (size_t)l * C * F, P(FC2B) + (size_t)l * C, B, F, C);
+        matvec(ln, gl, P(FC2W) + (size_t)l * C * F, P(FC2B) + (size_t)l * C, B, F, C);
         residual_forward(x, x, ln, (size_t)B * C);
     }
     layernorm_forward(hidden, mean, rstd, x, P(LNFW), P(LNFB), B, C);

@@ -40,17 +40,33 @@ static void state_add(float *S, float *z, const float *fk, const float *v, int l
         for (int e = 0; e < hs; e++) { z[e] += k[e]; axpy(S + (size_t)e * hs, k[e], vv, hs); }
     }
 }
+/* xt (hs x Q) = the n rows of x (stride ld) transposed: the in-chunk products then run as
+ * axpys along a row of the chunk (vectorised, no horizontal sums of hs-long dots) */
+static void transpose_in(float *xt, const float *x, int ld, int n, int hs, int Q) {
+    for (int s = 0; s < n; s++)
+        for (int e = 0; e < hs; e++) xt[(size_t)e * Q + s] = x[(size_t)s * ld + e];
+}
+/* M[l, 0..l] = sum_e a_l[e] bt[e, 0..l] for the n rows a_l (stride lda): lower triangle of a b^T */
+static void tri_products(float *M, const float *a, size_t lda, const float *bt, int n, int hs, int Q) {
+    for (int l = 0; l < n; l++) {
+        float *row = M + (size_t)l * Q;
+        const float *al = a + (size_t)l * lda;
+        memset(row, 0, (size_t)(l + 1) * sizeof(float));
+        for (int e = 0; e < hs; e++) axpy(row, al[e], bt + (size_t)e * Q, l + 1);
+    }
+}
 
-/* Scratch of one (b, h) task: S or R (hs*hs), z or r (hs), A and D (Q*Q), dnum (Q*hs), dden (Q). */
+/* Scratch of one (b, h) task: two hs x hs states, two hs vectors, A and D (Q*Q), dnum (Q*hs),
+ * dden (Q), two transposed chunks (hs*Q). */
 static float *task_scratch(int hs, int Q) {
-    return malloc(((size_t)hs * hs + hs + 2 * (size_t)Q * Q + (size_t)Q * hs + Q) * sizeof(float));
+    return malloc((2 * (size_t)hs * hs + 2 * (size_t)hs + 2 * (size_t)Q * Q + 3 * (size_t)Q * hs + Q) * sizeof(float));
 }
 
 void linattn_forward(float *out, float *den, const float *qkv, int B, int T, int C, int NH, int chunk) {
     const int hs = C / NH, ld = 3 * C, Q = chunk < 1 ? 1 : (chunk > T ? T : chunk);
     #pragma omp parallel
     {
-        float *S = task_scratch(hs, Q), *z = S + (size_t)hs * hs, *A = z + hs;
+        float *S = task_scratch(hs, Q), *z = S + (size_t)hs * hs, *A = z + hs, *Kt = A + (size_t)Q * Q;
         #pragma omp for schedule(static)
         for (int bh = 0; bh < B * NH; bh++) {
             const int b = bh / NH, h = bh % NH;
@@ -59,8 +75,8 @@ void linattn_forward(float *out, float *den, const float *qkv, int B, int T, int
             for (int c0 = 0; c0 < T; c0 += Q) {
                 const int n = T - c0 < Q ? T - c0 : Q;
                 const float *fq = base + (size_t)c0 * ld, *fk = fq + C, *v = fq + 2 * C;
-                for (int l = 0; l < n; l++)
-                    for (int s = 0; s <= l; s++) A[l * Q + s] = dot(fq + (size_t)l * ld, fk + (size_t)s * ld, hs);
+                transpose_in(Kt, fk, ld, n, hs, Q);
+                tri_products(A, fq, ld, Kt, n, hs, Q);
                 for (int l = 0; l < n; l++) {
                     const float *q = fq + (size_t)l * ld;
                     float *o = out + ((size_t)b * T + c0 + l) * C + (size_t)h * hs;
@@ -96,62 +112,74 @@ static void dnum_dden(float *dn, float *dd, const float *dout, const float *out,
 void linattn_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *den, int B,
                       int T, int C, int NH, int chunk) {
     const int hs = C / NH, ld = 3 * C, Q = chunk < 1 ? 1 : (chunk > T ? T : chunk);
+    const size_t hh = (size_t)hs * hs;
     #pragma omp parallel
     {
-        float *S = task_scratch(hs, Q), *z = S + (size_t)hs * hs, *A = z + hs, *D = A + (size_t)Q * Q;
-        float *dn = D + (size_t)Q * Q, *dd = dn + (size_t)Q * hs;
+        float *St = task_scratch(hs, Q), *Rm = St + hh, *z = Rm + hh, *r = z + hs, *A = r + hs, *D = A + (size_t)Q * Q;
+        float *dn = D + (size_t)Q * Q, *dd = dn + (size_t)Q * hs, *Kt = dd + Q, *Vt = Kt + (size_t)hs * Q;
         #pragma omp for schedule(static)
         for (int bh = 0; bh < B * NH; bh++) {
             const int b = bh / NH, h = bh % NH;
             const size_t off = (size_t)b * T * ld + (size_t)h * hs;
             const float *base = qkv + off;
             float *dbase = dqkv + off;
-            /* forward sweep: d fq = S dnum + z dden (state before the chunk) + in-chunk D fk */
-            memset(S, 0, ((size_t)hs * hs + hs) * sizeof(float));
+            /* forward sweep: d fq = S dnum + z dden (state before the chunk) + in-chunk D fk.
+             * St = S^T (row m = value feature), so S dnum is a sum of rows of St. */
+            memset(St, 0, hh * sizeof(float));
+            memset(z, 0, (size_t)hs * sizeof(float));
             for (int c0 = 0; c0 < T; c0 += Q) {
                 const int n = T - c0 < Q ? T - c0 : Q;
                 const float *fk = base + (size_t)c0 * ld + C, *v = fk + C;
                 dnum_dden(dn, dd, dout, out, den, b, T, C, NH, h, c0, n);
+                transpose_in(Vt, v, ld, n, hs, Q);
+                tri_products(D, dn, (size_t)hs, Vt, n, hs, Q);     /* D_ls = dnum_l . v_s (+ dden_l below) */
                 for (int l = 0; l < n; l++) {
                     float *dq = dbase + (size_t)(c0 + l) * ld;
                     const float *dnl = dn + (size_t)l * hs;
-                    for (int e = 0; e < hs; e++) dq[e] = dd[l] * z[e] + dot(S + (size_t)e * hs, dnl, hs);
-                    for (int s = 0; s <= l; s++)
-                        axpy(dq, dot(dnl, v + (size_t)s * ld, hs) + dd[l], fk + (size_t)s * ld, hs);
+                    for (int e = 0; e < hs; e++) dq[e] = dd[l] * z[e];
+                    for (int m = 0; m < hs; m++) axpy(dq, dnl[m], St + (size_t)m * hs, hs);
+                    for (int s = 0; s <= l; s++) axpy(dq, D[l * Q + s] + dd[l], fk + (size_t)s * ld, hs);
                 }
-                state_add(S, z, fk, v, ld, n, hs);
+                for (int s = 0; s < n; s++) {
+                    const float *k = fk + (size_t)s * ld, *vv = v + (size_t)s * ld;
+                    for (int e = 0; e < hs; e++) z[e] += k[e];
+                    for (int m = 0; m < hs; m++) axpy(St + (size_t)m * hs, vv[m], k, hs);
+                }
             }
-            /* reverse sweep: R, r = sums over the chunks after this one */
-            float *R = S, *r = z;
-            memset(R, 0, ((size_t)hs * hs + hs) * sizeof(float));
+            /* reverse sweep: R = sum over later rows of fq dnum^T (kept as R and R^T), r of fq dden */
+            float *Rt = St;
+            memset(St, 0, 2 * hh * sizeof(float));
+            memset(r, 0, (size_t)hs * sizeof(float));
             const int last = (T - 1) / Q * Q;
             for (int c0 = last; c0 >= 0; c0 -= Q) {
                 const int n = T - c0 < Q ? T - c0 : Q;
                 const float *fq = base + (size_t)c0 * ld, *fk = fq + C, *v = fq + 2 * C;
                 dnum_dden(dn, dd, dout, out, den, b, T, C, NH, h, c0, n);
-                for (int l = 0; l < n; l++)
-                    for (int s = 0; s <= l; s++) {
-                        A[l * Q + s] = dot(fq + (size_t)l * ld, fk + (size_t)s * ld, hs);
-                        D[l * Q + s] = dot(dn + (size_t)l * hs, v + (size_t)s * ld, hs) + dd[l];
-                    }
+                transpose_in(Kt, fk, ld, n, hs, Q);
+                transpose_in(Vt, v, ld, n, hs, Q);
+                tri_products(A, fq, ld, Kt, n, hs, Q);
+                tri_products(D, dn, (size_t)hs, Vt, n, hs, Q);
                 for (int s = 0; s < n; s++) {
                     float *dk = dbase + (size_t)(c0 + s) * ld + C, *dv = dk + C;
                     const float *ks = fk + (size_t)s * ld, *vs = v + (size_t)s * ld;
-                    for (int e = 0; e < hs; e++) dk[e] = r[e] + dot(R + (size_t)e * hs, vs, hs);
+                    memcpy(dk, r, (size_t)hs * sizeof(float));
+                    for (int m = 0; m < hs; m++) axpy(dk, vs[m], Rt + (size_t)m * hs, hs);
                     memset(dv, 0, (size_t)hs * sizeof(float));
-                    for (int e = 0; e < hs; e++) axpy(dv, ks[e], R + (size_t)e * hs, hs);
+                    for (int e = 0; e < hs; e++) axpy(dv, ks[e], Rm + (size_t)e * hs, hs);
                     for (int l = s; l < n; l++) {
-                        axpy(dk, D[l * Q + s], fq + (size_t)l * ld, hs);
+                        axpy(dk, D[l * Q + s] + dd[l], fq + (size_t)l * ld, hs);
                         axpy(dv, A[l * Q + s], dn + (size_t)l * hs, hs);
                     }
                 }
                 for (int l = 0; l < n; l++) {
-                    const float *q = fq + (size_t)l * ld;
-                    for (int e = 0; e < hs; e++) { r[e] += q[e] * dd[l]; axpy(R + (size_t)e * hs, q[e], dn + (size_t)l * hs, hs); }
+                    const float *q = fq + (size_t)l * ld, *dnl = dn + (size_t)l * hs;
+                    axpy(r, dd[l], q, hs);
+                    for (int e = 0; e < hs; e++) axpy(Rm + (size_t)e * hs, q[e], dnl, hs);
+                    for (int m = 0; m < hs; m++) axpy(Rt + (size_t)m * hs, dnl[m], q, hs);
                 }
             }
         }
-        free(S);
+        free(St);
     }
 }
 
