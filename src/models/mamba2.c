@@ -297,9 +297,9 @@ static void mamba2_step(model *m, float *state, const int *tok, int B, int pos, 
             float *st = state + (size_t)b * rs + (size_t)l * (cw + hs);
             float *xb = xbc + (size_t)b * d.Cd;
             conv1d_silu_step(xb, st, zx + (size_t)b * d.Dp + d.Di, LP(CONVW, l, (size_t)d.Cd * d.W), LP(CONVB, l, d.Cd),
-                             d.Cd, d.W);
+                             d.Cd, d.W, 0, d.Cd);
             ssd_step(y + (size_t)b * d.Di, st + cw, xb, dt + (size_t)b * d.H, A + l * d.H, xb + d.Di,
-                     xb + d.Di + d.G * d.N, LP(DPAR, l, d.H), d.H, d.P, d.G, d.N);
+                     xb + d.Di + d.G * d.N, LP(DPAR, l, d.H), d.H, d.P, d.G, d.N, 0, d.H);
         }
         rmsnorm_gated_forward(yn, rstd, y, zx, d.Dp, LP(MNORMW, l, d.Di), B, d.Di, d.G, M2_EPS);
         matmul_forward(ln, yn, LP(OUTW, l, (size_t)d.C * d.Di), NULL, B, d.Di, d.C);
