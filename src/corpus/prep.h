@@ -46,6 +46,8 @@ typedef struct {
     int min_label_flows;      /* labels with fewer flows become unlabelled; default 0 (keep all) */
     int hash_inputs;          /* sha256 of every input for the manifest; default 1 */
     flow_cfg flows;
+    int tokens;               /* token format TOKFMT_* (corpus/tokfmt.h); default bytes */
+    int complete_only;        /* fields: keep only flows of type complete, as tcpflowgen does */
 } prep_cfg;
 void prep_cfg_default(prep_cfg *c);
 
@@ -59,6 +61,8 @@ typedef struct {
     tok_seq seq;
     uint32_t npk;
 } prep_flow;
+/* The sequence is in token format pf->seq.fmt: set it with tok_seq_set_format before (prep
+ * does, from cfg->tokens); it stays across begin. */
 void prep_flow_begin(prep_flow *pf, const anon_ctx *a, uint64_t flow_no, int label, int64_t t0_ns);
 /* Cut, anonymise (a may be NULL: keep bytes as they are) and encode one packet. */
 void prep_flow_packet(prep_flow *pf, const prep_cfg *c, anon_ctx *a, const uint8_t *frame, const pkt_info *pi,
@@ -71,7 +75,7 @@ void prep_flow_free(prep_flow *pf);
  * fn gets each flow when it ends (flow order of the flow table), with tok = NULL, n = 0
  * when a filter dropped it. For `pktlm classify`: set cfg->max_pkts to decide after K
  * packets. Returns as prep_add_file. */
-typedef void (*prep_flow_fn)(void *ctx, const flow *f, const uint16_t *tok, size_t n);
+typedef void (*prep_flow_fn)(void *ctx, const flow *f, const tok_t *tok, size_t n);
 int prep_each_flow(const prep_cfg *cfg, const char *path, uint32_t file_index, prep_flow_fn fn, void *ctx,
                    char *err, size_t errlen);
 
