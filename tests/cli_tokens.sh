@@ -38,3 +38,26 @@ if command -v tshark >/dev/null; then
   tshark -r "$T/gen.pcap" -o tcp.check_checksum:TRUE -o ip.check_checksum:TRUE -Y 'ip.checksum.status == "Bad" || tcp.checksum.status == "Bad"' 2>/dev/null | grep -q . &&
     bad generated_checksums || ok generated_checksums
 else skip generated_tcp_only "no tshark"; fi
+
+# tcpflowgen's files: export a fields corpus as Arrow, read it back as a corpus; node's
+# apache-arrow (tests/arrow_oracle.sh) reads pktlm's files and sees the seed's layout
+"$PKTLM" export "$T/fields" --format tcpflowgen -o "$T/tf" >"$T/e" 2>&1 && [ -s "$T/tf/http_tls.arrow" ] && [ -s "$T/tf/http_ssh_2if.arrow" ] &&
+  [ ! -e "$T/tf/dns_icmp_udp_ns.arrow" ] && ok export_tcpflowgen || bad export_tcpflowgen "$(cat "$T/e"; ls "$T/tf")"
+"$PKTLM" export "$T/bytes" --format tcpflowgen -o "$T/tfb" >/dev/null 2>"$T/e"; [ $? -ne 0 ] && grep -q "field tokens" "$T/e" &&
+  ok export_tcpflowgen_needs_fields || bad export_tcpflowgen_needs_fields "$(cat "$T/e")"
+"$PKTLM" prep "$T/tf" -o "$T/fromarrow" --label web >"$T/e" 2>&1 && grep -q '"tokens": "fields"' "$T/fromarrow/manifest.json" &&
+  ok prep_arrow || bad prep_arrow "$(cat "$T/e")"
+ns() { grep -o '"sequences_kept": [0-9]*' "$1/manifest.json"; }
+[ "$(ns "$T/fields")" = "$(ns "$T/fromarrow")" ] && ok prep_arrow_all_flows || bad prep_arrow_all_flows "$(ns "$T/fields") vs $(ns "$T/fromarrow")"
+"$PKTLM" export "$T/fromarrow" --format tcpflowgen -o "$T/tf2" >/dev/null 2>&1
+bash tests/arrow_oracle.sh read "$T/tf/http_tls.arrow" >"$T/n1" 2>&1; rc=$?
+if [ $rc -eq 77 ]; then skip node_reads_export "node or the npm package apache-arrow unavailable"
+else
+  head -1 "$T/n1" | grep -q '^schema token_sequences: List<Int32>$' && ok node_reads_export || bad node_reads_export "$(head -3 "$T/n1")"
+  # the seed's layout: a type first, ids below 65546, EOS last
+  awk 'NR > 2 { if ($1 < 65536 || $1 > 65539 || $NF != 65544) b++; for (i = 1; i <= NF; i++) if ($i >= 65546) b++ } END { exit b > 0 }' "$T/n1" &&
+    ok export_seed_layout || bad export_seed_layout
+  # prep FILE.arrow -> export again: the same flows (in another order: the splits are drawn again)
+  bash tests/arrow_oracle.sh read "$T/tf2/http_tls.arrow" >"$T/n2" 2>&1
+  cmp -s <(tail -n +3 "$T/n1" | sort) <(tail -n +3 "$T/n2" | sort) && ok arrow_roundtrip || bad arrow_roundtrip
+fi

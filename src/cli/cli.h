@@ -34,6 +34,8 @@ int cli_long(const char *verb, const char *opt, const char *s, long *out);
 int cli_long_in(const char *verb, const char *opt, const char *s, long lo, long hi, long *out);
 int cli_positive(const char *verb, const char *opt, const char *s, double *out);
 /* Expand INPUT arguments (files or directories, recursed, sorted) into a list of files. */
+/* 1 when path names an Arrow IPC file (NAME.arrow: tcpflowgen's token files). */
+int cli_is_arrow(const char *path);
 int cli_expand_inputs(const char *verb, char **inputs, int n, char ***files, int *nfiles);
 void cli_free_list(char **list, int n);
 /* Re-execute with OMP_WAIT_POLICY=passive unless it is set (see common.c: spinning OpenMP

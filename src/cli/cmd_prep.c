@@ -12,7 +12,8 @@
 static const char *USAGE =
     "usage: pktlm prep INPUT... -o CORPUS_DIR [options]\n"
     "\n"
-    "Build a token corpus from pcap/pcapng captures (files or directories, recursed):\n"
+    "Build a token corpus from pcap/pcapng captures (files or directories, recursed), or from\n"
+    "tcpflowgen's token files (NAME.arrow: field tokens, --tokens fields implied):\n"
     "flows -> anonymised, reversible token sequences (docs/tokens.md) -> train/val/test\n"
     "shards, vocab.json, labels.txt and manifest.json in CORPUS_DIR (docs/corpus.md).\n"
     "\n"
@@ -119,7 +120,7 @@ int cmd_prep(int argc, char **argv) {
     prep_cfg_default(&cfg);
     const char *out = NULL, *blanket = NULL;
     char *file_csv = NULL, *flow_csv = NULL;
-    int no_labels = 0, quiet = 0, split_set = 0, packets_set = 0;
+    int no_labels = 0, quiet = 0, split_set = 0, packets_set = 0, tokens_set = 0;
     cfg.secret = getenv("PKTLM_ANON_SECRET");
     int c;
     optind = 1;
@@ -145,6 +146,7 @@ int cmd_prep(int argc, char **argv) {
             const tok_format *tf = tokfmt_by_name(optarg);
             if (!tf) { cli_error("prep", "--tokens is bytes, fields or bigrams, got '%s'", optarg); return 2; }
             cfg.tokens = tf->id;
+            tokens_set = 1;
             break;
         }
         case O_COMPLETE: cfg.complete_only = 1; break;
@@ -233,6 +235,14 @@ int cmd_prep(int argc, char **argv) {
     int nfiles;
     if (cli_expand_inputs("prep", argv + optind, argc - optind, &files, &nfiles) != 0) return 1;
     if (nfiles == 0) { cli_free_list(files, nfiles); return cli_error("prep", "no capture files found in the inputs"); }
+    int narrow = 0;
+    for (int k = 0; k < nfiles; k++) narrow += cli_is_arrow(files[k]);
+    if (narrow && !tokens_set) cfg.tokens = TOKFMT_FIELDS;   /* tcpflowgen's files are field tokens */
+    if (narrow && (cfg.tokens != TOKFMT_FIELDS || cfg.unit != PREP_UNIT_FLOW)) {
+        cli_free_list(files, nfiles);
+        return cli_error("prep", "tcpflowgen's .arrow files hold flows of field tokens: they make a --tokens fields "
+                                 "--unit flow corpus"), 2;
+    }
 
     int rc = 1;
     char err[1024];
@@ -279,7 +289,8 @@ int cmd_prep(int argc, char **argv) {
     double t0 = now_sec();
     int skipped = 0, partial = 0;
     for (int k = 0; k < nfiles && !*stop; k++) {
-        int r = prep_add_file(p, files[k], flabel[k], err, sizeof err);
+        int r = cli_is_arrow(files[k]) ? prep_add_arrow(p, files[k], flabel[k], err, sizeof err)
+                                        : prep_add_file(p, files[k], flabel[k], err, sizeof err);
         if (r == -2) break;
         if (r != 0) {
             progress_end(&pr);

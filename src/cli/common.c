@@ -77,14 +77,19 @@ static int push(strlist *l, const char *s) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+int cli_is_arrow(const char *path) {
+    size_t n = strlen(path);
+    return n > 6 && !strcmp(path + n - 6, ".arrow");
+}
+
 /* Explicit file arguments are always taken (a wrong one gets a clear error later); inside
  * folders only files that start with a capture magic are, so READMEs and label files in
- * a dataset tree are passed over. */
+ * a dataset tree are passed over (and tcpflowgen's token files, NAME.arrow, taken). */
 static int walk(const char *verb, const char *path, strlist *out, int in_dir) {
     struct stat st;
     if (strcmp(path, "-") == 0) return push(out, path);
     if (stat(path, &st) != 0) return cli_error(verb, "%s: %s", path, strerror(errno)), -1;
-    if (!S_ISDIR(st.st_mode)) return (!in_dir || cap_sniff(path)) ? push(out, path) : 0;
+    if (!S_ISDIR(st.st_mode)) return (!in_dir || cap_sniff(path) || cli_is_arrow(path)) ? push(out, path) : 0;
     DIR *d = opendir(path);
     if (!d) return cli_error(verb, "%s: %s", path, strerror(errno)), -1;
     strlist names = { 0 };

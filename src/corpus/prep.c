@@ -2,6 +2,7 @@
 #include "corpus/shard.h"
 #include "corpus/tcpfields.h"
 #include "corpus/bigrams.h"
+#include "corpus/arrow.h"
 #include "capture/capture.h"
 #include "util/util.h"
 #include "util/sha256.h"
@@ -413,6 +414,71 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
     if (p->oom) { snprintf(err, errlen, "out of memory"); return -1; }
     if (stopped(p)) { snprintf(err, errlen, "interrupted"); return -2; }
     return pf->ok == 2 ? 1 : 0;
+}
+
+int prep_add_arrow(prep *p, const char *path, int label, char *err, size_t errlen) {
+    err[0] = 0;
+    if (p->cfg.tokens != TOKFMT_FIELDS) { snprintf(err, errlen, "%s: tcpflowgen's files hold field tokens (--tokens fields)", path); return -1; }
+    if (p->nfiles == p->files_cap) {
+        int nc = p->files_cap ? p->files_cap * 2 : 64;
+        pfile *q = realloc(p->files, (size_t)nc * sizeof *q);
+        if (!q) { snprintf(err, errlen, "out of memory"); return -1; }
+        p->files = q; p->files_cap = nc;
+    }
+    p->cur = p->nfiles++;
+    pfile *pf = &p->files[p->cur];
+    memset(pf, 0, sizeof *pf);
+    pf->path = strdup(path);
+    pf->label = label;
+    arrow_seqs a;
+    if (arrow_read_lists(path, "token_sequences", &a, err, errlen) != 0) { snprintf(pf->note, sizeof pf->note, "%s", err); return -1; }
+    pf->ok = 1;
+    if (p->cfg.hash_inputs && sha256_file(path, pf->sha) != 0) pf->sha[0] = 0;
+    struct stat st;
+    pf->bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    tok_t *t = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    uint64_t nbad = 0;
+    for (uint64_t i = 0; i < a.n && !p->oom; i++) {
+        size_t n = (size_t)(a.offs[i + 1] - a.offs[i]), bad = 0;
+        if (n + 2 > cap) {
+            cap = (n + 2) * 2;
+            tok_t *q = realloc(t, cap * sizeof *t);
+            if (!q) { p->oom = 1; break; }
+            t = q;
+        }
+        long k = tcpf_from_seed(a.values + a.offs[i], n, (tok_t)tokfmt_label(tokfmt_get(TOKFMT_FIELDS), label), t, &bad);
+        if (k < 0) {   /* the first bad sequence is named; the others counted */
+            if (!nbad++ && n == 0) snprintf(err, errlen, "%s: sequence %llu is empty (a flow has its type token)", path, (unsigned long long)i);
+            else if (nbad == 1)
+                snprintf(err, errlen, "%s: sequence %llu, token %zu: %d is not a tcpflowgen flow token (a flow starts with its "
+                                      "type 65536..65539, ids stay below 65546)", path, (unsigned long long)i, bad,
+                         bad < n ? a.values[a.offs[i] + bad] : -1);
+            pf->ok = 2; rc = 1;
+            continue;
+        }
+        if (p->cfg.complete_only && t[0] != TCPF_COMPLETE) { p->flows++; pf->flows++; p->dropped[D_FORMAT]++; continue; }
+        /* the flow's identity: its tokens (identical flows group into one split) */
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (long j = 2; j < k; j++) h = (h ^ (uint64_t)t[j]) * 0x100000001b3ull;
+        uint64_t np = 0;
+        for (long j = 0; j < k; j++) np += t[j] == TCPF_FORWARD || t[j] == TCPF_REVERSE;
+        p->packets += np; pf->packets += np;
+        p->flows++; pf->flows++; p->flows_kept++;
+        if (label < 0) p->unlabelled_flows++;
+        push_seq(p, t, (size_t)k, label, (uint32_t)i, mix(h), 0);
+    }
+    if (nbad) {
+        size_t l = strlen(err);
+        snprintf(err + l, errlen - l, "; %llu of %llu sequences left out", (unsigned long long)nbad, (unsigned long long)a.n);
+        snprintf(pf->note, sizeof pf->note, "%s", err);
+    }
+    free(t);
+    arrow_seqs_free(&a);
+    p->in_bytes += pf->bytes;
+    if (p->oom) { snprintf(err, errlen, "out of memory"); return -1; }
+    return rc;
 }
 
 int prep_each_flow(const prep_cfg *cfg, const char *path, uint32_t file_index, prep_flow_fn fn, void *ctx,

@@ -88,6 +88,11 @@ prep *prep_new(const prep_cfg *cfg, const label_set *labels, const flow_labels *
  * error part way keeps the packets before it (warned in err, returns 1). -2: the
  * interrupt flag was set (prep_set_interrupt); stop and write nothing. */
 int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen);
+/* Add one of tcpflowgen's token files (Arrow IPC, token_sequences: list<int32>; cfg->tokens must
+ * be TOKFMT_FIELDS): each sequence, with the label token put in after its type, is a flow of
+ * the corpus (no time tokens: tcpflowgen has none). Returns as prep_add_file; err names the
+ * file and the sequence of the first bad token. */
+int prep_add_arrow(prep *p, const char *path, int label, char *err, size_t errlen);
 /* Bytes of input read so far (for a progress line). */
 uint64_t prep_bytes_done(const prep *p);
 /* Draw a progress line while reading (total = bytes of all inputs). */

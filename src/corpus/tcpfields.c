@@ -2,7 +2,10 @@
 #include "corpus/tcpfields.h"
 #include "corpus/tokens.h"
 #include "corpus/fields.h"
+#include "corpus/arrow.h"
 #include "util/util.h"
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int tcpf_flow_type(const uint8_t *flags, size_t n) {
@@ -116,4 +119,54 @@ uint32_t tcpf_decode_packet(const tok_t *t, size_t n, size_t *pi, int ip6, uint8
     wr16be(h + 18, (uint16_t)w[11]);
     for (uint32_t k = 20, j = TCPF_HDR_WORDS; k < hl && j < (uint32_t)nw; k += 2, j++) wr16be(h + k, (uint16_t)w[j]);
     return iphl + hl;
+}
+
+size_t tcpf_to_seed(const tok_t *t, size_t n, tok_t *out) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        tok_t x = t[i];
+        if (i == 1 && (x == TCPF_UNLABELLED || x >= TCPF_LABEL0)) continue;   /* the label */
+        if (x == TCPF_IP6 || (x >= TCPF_TIME0 && x < TCPF_TIME0 + TCPF_NTIME)) continue;
+        out[k++] = x;
+    }
+    return k;
+}
+
+long tcpf_from_seed(const int32_t *seq, size_t n, tok_t label_tok, tok_t *out, size_t *bad_at) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t x = seq[i];
+        if (x < 0 || x >= TCPF_SEED_VOCAB || (i == 0 && (x < TCPF_COMPLETE || x > TCPF_FREE))) { *bad_at = i; return -1; }
+        if (x == TCPF_PAD) continue;
+        out[k++] = x;
+        if (i == 0) out[k++] = label_tok;
+        if (x == TCPF_EOS) break;
+    }
+    if (k == 0) { *bad_at = 0; return -1; }
+    if (out[k - 1] != TCPF_EOS) out[k++] = TCPF_EOS;
+    return (long)k;
+}
+
+int tcpf_export_arrow(const shard *sh, int nsh, uint32_t file, const char *path, uint64_t *nseq, uint64_t *ntok,
+                      char *err, size_t errlen) {
+    uint64_t n = 0, nt = 0;
+    for (int k = 0; k < nsh; k++)
+        for (uint64_t i = 0; i < sh[k].n_seqs; i++)
+            if (sh[k].seqs[i].file == file) { n++; nt += sh[k].seqs[i].len; }
+    tok_t *v = malloc((nt + 1) * sizeof *v);
+    uint64_t *offs = malloc((n + 1) * sizeof *offs);
+    if (!v || !offs) { free(v); free(offs); snprintf(err, errlen, "%s: out of memory", path); return -1; }
+    uint64_t j = 0;
+    offs[0] = 0;
+    for (int k = 0; k < nsh; k++)
+        for (uint64_t i = 0; i < sh[k].n_seqs; i++) {
+            const shard_seq *q = &sh[k].seqs[i];
+            if (q->file != file) continue;
+            offs[j + 1] = offs[j] + tcpf_to_seed(sh[k].tokens + q->off, q->len, v + offs[j]);
+            j++;
+        }
+    int rc = arrow_write_lists(path, "token_sequences", v, offs, n, err, errlen);
+    *nseq = n; *ntok = offs[n];
+    free(v); free(offs);
+    return rc;
 }

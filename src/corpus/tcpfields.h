@@ -62,4 +62,20 @@ int tcpf_seq_type(const tok_t *t, size_t n);
  * (at most cap), *dir, *gap_ns (0 without a TIME token); *bad counts tokens out of place. */
 uint32_t tcpf_decode_packet(const tok_t *t, size_t n, size_t *i, int ip6, uint8_t *buf, uint32_t cap, int *dir,
                             int64_t *gap_ns, int *has_time, uint64_t *bad);
+
+/* tcpflowgen's own files (Arrow IPC, one column token_sequences: list<int32>, corpus/arrow.h).
+ * To the seed's layout: a pktlm sequence without pktlm's ids (LABEL, IP6, TIME); writes at
+ * most n tokens to out, returns how many. */
+size_t tcpf_to_seed(const tok_t *t, size_t n, tok_t *out);
+/* From the seed's layout: seq[0..n) (ids below TCPF_SEED_VOCAB; padding dropped, an EOS added
+ * when missing) with label token `label_tok` put in after the type; out holds n + 2. Returns
+ * the tokens written, or -1 when the sequence is not a tcpflowgen flow (*bad_at = the index
+ * of the first bad token: an id outside tcpflowgen's vocabulary, no type token first). */
+long tcpf_from_seed(const int32_t *seq, size_t n, tok_t label_tok, tok_t *out, size_t *bad_at);
+/* `pktlm export --format tcpflowgen`: the sequences of capture `file` (index in the manifest)
+ * in the nsh shards sh (field tokens), in shard order, to the Arrow file path in the seed's
+ * layout. *nseq, *ntok: what was written. 0 ok, -1 with err. */
+#include "corpus/shard.h"
+int tcpf_export_arrow(const shard *sh, int nsh, uint32_t file, const char *path, uint64_t *nseq, uint64_t *ntok,
+                      char *err, size_t errlen);
 #endif
