@@ -277,9 +277,9 @@ static void roundtrip_capture(const char *path, long *flows, long *pkts, long *b
     c.anonymise = 0; c.payload = 0; c.max_bytes = 65535; c.max_pkts = 1000000; c.hash_inputs = 0; c.drop_dhcp = 0;
     seqs by = { 0 }, fl = { 0 };
     char err[512];
-    int r1 = prep_each_flow(&c, path, 0, keep_cb, &by, err, sizeof err);
+    int r1 = prep_each_flow(&c, path, 0, keep_cb, &by, NULL, err, sizeof err);
     c.tokens = TOKFMT_FIELDS;
-    int r2 = prep_each_flow(&c, path, 0, keep_cb, &fl, err, sizeof err);
+    int r2 = prep_each_flow(&c, path, 0, keep_cb, &fl, NULL, err, sizeof err);
     CHECK_EQ(r1, r2);
     CHECK_EQ(by.n, fl.n);
     uint8_t *b1 = malloc(65536), *b2 = malloc(65536);
