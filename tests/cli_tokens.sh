@@ -30,6 +30,11 @@ grep -q 'tokens      fields: [1-9][0-9]* flows without a sequence (not TCP)' "$T
 "$PKTLM" pretrain --resume "$T/f.ckpt" --data "$T/bigrams" -o "$T/r.ckpt" --steps 8 >/dev/null 2>"$T/e"
 [ $? -ne 0 ] && grep -q "'fields' tokens but .* 'bigrams' tokens" "$T/e" && ok resume_refuses_other_format || bad resume_refuses_other_format "$(cat "$T/e")"
 
+# NetGPT's bigrams train on every backbone (vocabulary 65,544 > 2^16)
+"$PKTLM" pretrain --data "$T/bigrams" -o "$T/q.ckpt" --arch qwen2 --layers 1 --d-model 32 --heads 2 --ctx 64 --steps 3 --threads 2 --quiet \
+  >/dev/null 2>"$T/e" && ok qwen2_bigrams || bad qwen2_bigrams "$(cat "$T/e")"
+"$PKTLM" generate --model "$T/q.ckpt" -o "$T/qgen.pcap" --flows 2 --threads 2 >/dev/null 2>"$T/e" && ok generate_bigrams || bad generate_bigrams "$(cat "$T/e")"
+
 # field tokens -> packets through the trace writer: a capture tools read, TCP flows only
 "$PKTLM" generate --model "$T/f.ckpt" -o "$T/gen.pcap" --flows 8 --threads 2 >"$T/gout" 2>&1 && ok generate_fields || bad generate_fields "$(cat "$T/gout")"
 if command -v tshark >/dev/null; then
