@@ -232,10 +232,37 @@ static void test_prep_interrupt(void) {
     CHECK(access(out, F_OK) != 0);
 }
 
+/* Files of checkpoint version 1 as written before the model-config table (tests/fixtures/
+ * ckpt_v1_*.ckpt, made by tools/make_ckpt_v1.c): they keep loading, with the same config,
+ * token ids and training fields, and weights equal to the init they were saved from. */
+static void test_checkpoint_v1_fixture(void) {
+    const char *names[2] = { "tests/fixtures/ckpt_v1_gpt2.ckpt", "tests/fixtures/ckpt_v1_qwen2.ckpt" };
+    for (int a = 0; a < 2; a++) {
+        model m, ref;
+        train_state st;
+        char err[512];
+        CHECKF(ckpt_load(names[a], &m, &st, 0, err, sizeof err) == 0, "%s: %s", names[a], err);
+        if (!m.params) continue;
+        CHECK_EQ(m.cfg.arch, a ? ARCH_QWEN2 : ARCH_GPT2);
+        CHECK_EQ(m.cfg.vocab, 40); CHECK_EQ(m.cfg.ctx, 12); CHECK_EQ(m.cfg.layers, 2); CHECK_EQ(m.cfg.d_model, 16);
+        CHECK_EQ(m.cfg.heads, 4); CHECK_EQ(m.cfg.kv_heads, a ? 2 : 4); CHECK(m.cfg.dropout == 0.125f);
+        CHECK_EQ(st.label_base, 37); CHECK_EQ(st.n_labels, 3); CHECK_EQ(st.eos_id, 2);
+        CHECK(st.vocab_hash == 0x0123456789abcdefull); CHECK_EQ((int)st.step, 42); CHECK_EQ(st.batch, 4);
+        CHECK(!strcmp(st.data_dir, "/tmp/corpus-v1"));
+        CHECK_EQ(model_create(&ref, &m.cfg, err, sizeof err), 0);
+        model_init_weights(&ref, 7);
+        CHECK_EQ((long)ref.nparams, (long)m.nparams);
+        CHECK(memcmp(ref.params, m.params, m.nparams * sizeof(float)) == 0);
+        model_free(&ref);
+        model_free(&m);
+    }
+}
+
 int main(void) {
     setup();
     RUN(test_checkpoint_header);
     RUN(test_checkpoint_size);
+    RUN(test_checkpoint_v1_fixture);
     RUN(test_shard);
     RUN(test_val_mismatch);
     RUN(test_prep_interrupt);
