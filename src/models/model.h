@@ -104,7 +104,8 @@ typedef struct {
     /* Bytes of one slot's state (KV cache of ctx positions, or a recurrent state). */
     size_t (*slot_bytes)(const model_config *c, int prec);
     /* Slot starts a new sequence (called between steps, by one thread). A KV cache needs
-     * nothing (positions are overwritten); a recurrent state is zeroed. */
+     * nothing (positions are overwritten: NULL is fine); a recurrent state zeroes itself
+     * (rs->state + slot * rs->slot_bytes). */
     void (*reset)(model_run *rs, int slot);
     /* One token for each of n rows (n <= rs->slots): row r is state slot slot[r] (distinct
      * slots), token tok[r], at position pos[r] = tokens the slot has seen since its reset.

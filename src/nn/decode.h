@@ -36,6 +36,9 @@ void nn_panels_matmul(float *out, size_t ldo, const float *in, size_t ldi, const
 /* 1 when bf16 panels are supported by this build (AVX-512) */
 int nn_panels_bf16_ok(void);
 
+/* [lo, hi) of n items for worker w of nw (declares lo and hi as size_t) */
+#define NN_SPLIT(n, w, nw, lo, hi) size_t lo = (size_t)(n) * (w) / (nw), hi = (size_t)(n) * ((w) + 1) / (nw)
+
 /* ---- one walk that sizes and carves ---- */
 typedef struct { char *base; size_t used; } nn_arena;
 /* bytes (rounded up to 64) from the arena; base NULL: only counts (returns NULL) */
@@ -54,6 +57,6 @@ void nn_kv_store(void *kv, int hs, int ctx, int bf16, int pos, const float *k, c
  * stored); scores: nn_kv_tp(ctx) floats of scratch. */
 void nn_attend(float *out, const float *q, const void *kv, int hs, int ctx, int bf16, int P, float scale, float *scores);
 
-/* e^x as the vector kernels compute it, for the scalar remainder paths */
+/* GELU (tanh form) of one value, as the portable panel product applies it */
 float nn_gelu1(float x);
 #endif
