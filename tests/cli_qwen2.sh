@@ -9,13 +9,20 @@ M="--arch qwen2 --layers 1 --d-model 32 --heads 4 --kv-heads 2 --ctx 64 --batch 
 $PKTLM pretrain --data $T/c $M --steps 20 --lr 1e-2 --warmup 2 -o $T/q.ckpt 2>$T/e; rc=$?
 check qwen2_pretrain test $rc -eq 0 -a -s $T/q.ckpt
 $PKTLM info $T/q.ckpt >$T/info 2>&1
-check qwen2_info grep -q "qwen2: 1 layers, d_model 32, 4 heads (2 key/value), d_ff 96, ctx 64,.*untied LM head" $T/info
+check qwen2_info grep -q "qwen2: .*ctx 64, layers 1, d_model 32, heads 4, kv_heads 2, d_ff 96, tied 0, dropout 0, rope_theta 10000" $T/info
 $PKTLM info --json $T/q.ckpt >$T/j 2>&1
 check qwen2_info_json grep -q '"arch":"qwen2",.*"heads":4,"kv_heads":2,"d_ff":96,"tied":0' $T/j
 $PKTLM pretrain --resume $T/q.ckpt --steps 25 --quiet -o $T/q.ckpt 2>/dev/null; check qwen2_resume test $? -eq 0
 check qwen2_resume_step grep -q "step 25 of 25" <($PKTLM info $T/q.ckpt)
 $PKTLM pretrain --data $T/c $M --tied --d-ff 40 --steps 3 -o $T/t.ckpt 2>/dev/null; check qwen2_tied test $? -eq 0
-check qwen2_tied_info grep -q "d_ff 40,.*tied LM head" <($PKTLM info $T/t.ckpt)
+check qwen2_tied_info grep -q "d_ff 40, tied 1" <($PKTLM info $T/t.ckpt)
+# RoPE's base from the config table (Qwen2.5: 1e6): kept in the checkpoint, through --resume
+$PKTLM pretrain --data $T/c $M --rope-theta 1000000 --steps 3 -o $T/r.ckpt 2>/dev/null; check qwen2_rope_theta test $? -eq 0
+check qwen2_rope_theta_info grep -q '"rope_theta":1e+06' <($PKTLM info --json $T/r.ckpt)
+$PKTLM pretrain --resume $T/r.ckpt --steps 4 --rope-theta 5 --quiet -o $T/r.ckpt 2>$T/e; check qwen2_rope_theta_resume_warns grep -q "ignoring --rope-theta" $T/e
+check qwen2_rope_theta_resume_kept grep -q '"rope_theta":1e+06' <($PKTLM info --json $T/r.ckpt)
+$PKTLM pretrain --data $T/c --arch gpt2 --layers 1 --d-model 32 --heads 4 --ctx 64 --rope-theta 5 --steps 3 --quiet -o $T/x.ckpt 2>$T/e; rc=$?
+check gpt2_refuses_rope_theta test $rc -eq 2 -a -n "$(grep "not a setting of the gpt2 backbone" $T/e)"
 $PKTLM pretrain --data $T/c $M --kv-heads 3 --steps 3 -o $T/x.ckpt 2>$T/e; rc=$?
 check qwen2_bad_kv_heads test $rc -ne 0 -a ! -e $T/x.ckpt -a -n "$(grep "kv-heads must divide heads" $T/e)"
 $PKTLM pretrain --data $T/c --arch gpt2 --layers 1 --d-model 32 --heads 4 --kv-heads 2 --ctx 64 --steps 3 --quiet -o $T/x.ckpt 2>$T/e; rc=$?

@@ -108,8 +108,9 @@ static void test_checkpoint_header(void) {
         { 60, 3, "precision" },
         { 54, 9, "task" },
         { 2, 9, "unknown architecture 9" },
-        { 5, 100000, "layers must be" },    /* 100k layers: refused before any allocation */
-        { 6, 1u << 30, "layers must be" },  /* d_model 2^30: the size products would overflow */
+        { 5, 100000, "layers 100000 out of range 1..1024 at byte offset 20" },   /* refused before any allocation */
+        { 6, 1u << 30, "d_model 1.07374e+09 out of range" },   /* the size products would overflow */
+        { 63, 0x49742400u, "rope_theta 1e+06 at byte offset 252 is not a setting of gpt2" },   /* gpt2 has no RoPE */
         { 19, 12345, "corrupt header: 12345 parameters" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -185,6 +185,32 @@ static void test_step_matches_forward(void) {
     free_fixture(&f);
 }
 
+/* RoPE's base is the config's rope_theta (Qwen2.5: 1e6): position 0 is not rotated, so its
+ * logits are the same for any base; later positions differ; the fixture's 10000 is the default
+ * (and what a checkpoint written before the field existed reads as: test_formats). */
+static void test_rope_theta(void) {
+    fixture f;
+    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
+    model a, b;
+    CHECK(make_model(&a, &f) == 0);
+    CHECK(a.cfg.rope_theta == 10000.0f);
+    model_config c = a.cfg;
+    c.rope_theta = 1e6f;
+    char err[256];
+    CHECK_EQ(model_create(&b, &c, err, sizeof err), 0);
+    memcpy(b.params, a.params, a.nparams * 4);
+    CHECK_EQ(model_alloc_acts(&b, 1, f.T), 0);
+    model_alloc_acts(&a, 1, f.T);
+    model_forward(&a, f.tok, NULL, 1, f.T);
+    model_forward(&b, f.tok, NULL, 1, f.T);
+    const size_t V = (size_t)f.V;
+    CHECK(memcmp(a.logits, b.logits, V * 4) == 0);
+    CHECKF(rel_err(b.logits + (f.T - 1) * V, a.logits + (f.T - 1) * V, V) > 1e-3, "theta changes nothing at T-1");
+    check_step(&b, f.tok, 1, f.T, 1e-5);   /* the decoding step uses the same base */
+    model_free(&a); model_free(&b);
+    free_fixture(&f);
+}
+
 /* ---- finite differences through the backbone (no torch): objective sum(hidden * R), the
  * analytic gradient from ops->backward with dhidden = R. Every tensor's gradient runs through
  * one of the layers under test: norms (RMSNorm), qkv_proj weight and bias (RoPE, GQA expand /
@@ -364,6 +390,7 @@ int main(void) {
     RUN(test_adamw_steps);
     RUN(test_bf16_gradients);
     RUN(test_step_matches_forward);
+    RUN(test_rope_theta);
     RUN(test_fd_gqa);
     RUN(test_tied);
     RUN(test_training);

@@ -129,6 +129,14 @@ static int decode_header(const ckpt_header *h, const char *path, model_config *c
         else snprintf(err, errlen, "%s: unknown architecture %d in the header (byte offset 8)", path, c->arch);
         return -1;
     }
+    for (int i = 0; i < model_nfields; i++) {   /* a field this backbone does not read is 0 */
+        const model_field *f = &model_fields[i];
+        if (!(f->archs & MF_ARCHES(c->arch)) && model_field_get(c, f) != 0) {
+            snprintf(err, errlen, "%s: corrupt header: %s %g at byte offset %d is not a setting of %s", path, f->name,
+                     model_field_get(c, f), 4 * f->slot, ops->name);
+            return -1;
+        }
+    }
     model_config d = *c;
     model_config_defaults(&d);
     for (int i = 0; i < model_nfields; i++) {
