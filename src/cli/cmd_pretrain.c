@@ -24,6 +24,8 @@ static void usage(FILE *f) {
         "model (a backbone reads the options that apply to it; docs/model.md):\n");
     cli_model_help(f, &d.cfg, 0);
     fprintf(f,
+        "  --tcpflowgen         tcpflowgen's model: --arch linattn --layers 8 --d-model 256 --heads 8\n"
+        "                       --d-ff 1024 --ctx 1024 --dropout 0.1 (options given as well override it)\n"
         "training:\n"
         "  --batch N            8        --accum N     1 (gradient accumulation)\n"
         "  --steps N | --epochs E        (default 1 epoch)\n"
@@ -75,7 +77,15 @@ int cmd_pretrain(int argc, char **argv) {
     pretrain_opts o;
     pretrain_defaults(&o);
     const char *V = "pretrain";
+    /* the preset first, so that any size given beside it overrides its value */
+    int preset = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--tcpflowgen")) {
+            o.cfg.arch = ARCH_LINATTN; o.cfg.layers = 8; o.cfg.d_model = 256; o.cfg.heads = 8;
+            o.cfg.d_ff = 1024; o.cfg.ctx = 1024; o.cfg.dropout = 0.1f;
+        }
     cli_opt opts[] = {
+        OPT_FLAG("--tcpflowgen", &preset, 1),
         OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path), OPT_STR("--resume", &o.resume_path),
         OPT_MODEL(o.cfg), OPT_OPTIM(o),
         OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, 1e19), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),

@@ -67,6 +67,7 @@ int model_create(model *m, const model_config *c, char *err, size_t errlen) {
     size_t off = 0;
     for (int i = 0; i < m->ntensors; i++) { m->offset[i] = off; off += m->spec[i].size; }
     m->nparams = off;
+    m->head_bias = model_find_tensor(m, "lm_head.bias");
     m->params = nn_alloc(off);
     if (!m->params) { snprintf(err, errlen, "out of memory for %zu parameters", off); return -1; }
     return 0;
@@ -118,11 +119,14 @@ int model_find_tensor(const model *m, const char *name) {
     return -1;
 }
 
+/* the LM head's bias (V), or NULL when the backbone's head has none */
+static const float *head_bias(const model *m) { return m->head_bias >= 0 ? model_tensor(m, m->head_bias) : NULL; }
+
 float model_forward(model *m, const int *tok, const int *tgt, int B, int T) {
     const model_config *c = &m->cfg;
     int N = B * T;
     m->ops->forward(m, tok, B, T);
-    matmul_forward_prec(m->logits, m->hidden, model_tensor(m, m->head), NULL, N, c->d_model, c->vocab, m->prec);
+    matmul_forward_prec(m->logits, m->hidden, model_tensor(m, m->head), head_bias(m), N, c->d_model, c->vocab, m->prec);
     m->loss = 0; m->counted = 0;
     if (tgt) {
         m->counted = crossentropy_forward(m->losses, NULL, m->logits, tgt, N, c->vocab, 0);
@@ -138,7 +142,8 @@ void model_backward(model *m, const int *tok, const int *tgt, int B, int T, floa
     int N = B * T;
     if (scale <= 0) scale = m->counted ? 1.0f / m->counted : 0;
     crossentropy_forward(m->losses, m->dlogits, m->logits, tgt, N, c->vocab, scale);
-    matmul_backward_set_prec(m->dhidden, model_grad(m, m->head), NULL, m->dlogits, m->hidden,
+    matmul_backward_set_prec(m->dhidden, model_grad(m, m->head), m->head_bias >= 0 ? model_grad(m, m->head_bias) : NULL,
+                             m->dlogits, m->hidden,
                              model_tensor(m, m->head), N, c->d_model, c->vocab, m->prec);
     m->ops->backward(m, tok, B, T);
 }
@@ -167,7 +172,6 @@ int model_run_init(model_run *rs, const model *m, int slots, int prec, int nthre
     }
     rs->m = m; rs->slots = slots; rs->prec = prec;
     rs->nthreads = nthreads > 0 ? nthreads : omp_get_max_threads();
-    if (rs->nthreads > 64) rs->nthreads = 64;
     rs->slot_bytes = (m->ops->slot_bytes(c, prec) + 63) / 64 * 64;
     size_t hb = nn_panels_bytes(c->vocab, c->d_model, prec == NN_BF16);
     void *hp = NULL;
@@ -208,7 +212,7 @@ static void run_head(model_run *rs, int t, int nt, int n, const float *h, float 
     const int W = rs->nthreads;
     for (int w = t; w < W; w += nt) {
         NN_SPLIT(nn_panels_count(c->vocab), w, W, v0, v1);
-        nn_panels_matmul(logits, (size_t)c->vocab, h, (size_t)c->d_model, &rs->head, NULL, n, v0, v1, NN_PM_STORE);
+        nn_panels_matmul(logits, (size_t)c->vocab, h, (size_t)c->d_model, &rs->head, head_bias(rs->m), n, v0, v1, NN_PM_STORE);
     }
     nn_barrier_wait(&rs->bar);
 }
