@@ -572,11 +572,7 @@ static const float *qwen2_step(model_run *rs, int t, int nt, int n, const int *s
             const int u0 = r->u0[w], u1 = r->u1[w];
             nn_panels_matmul(r->g, (size_t)F, ln, (size_t)C, &r->gate[l], NULL, n, f0, f1, NN_PM_STORE);
             nn_panels_matmul(r->u, (size_t)F, ln, (size_t)C, &r->up[l], NULL, n, f0, f1, NN_PM_STORE);
-            for (int i = 0; i < n; i++) {
-                float *g = r->g + (size_t)i * F;
-                const float *u = r->u + (size_t)i * F;
-                for (int j = u0; j < u1; j++) g[j] = silu_mul(g[j], u[j]);
-            }
+            for (int i = 0; i < n; i++) nn_swiglu(r->g + (size_t)i * F + u0, r->u + (size_t)i * F + u0, u1 - u0);
             nn_panels_matmul(pm + w * wstride, (size_t)C, r->g + u0, (size_t)F, &r->down[(size_t)l * W + w], NULL, n, 0,
                              nn_panels_count(C), NN_PM_STORE);
         }
