@@ -52,13 +52,16 @@ int main(int argc, char **argv) {
         free(tok); free(tgt);
     } else {
         const int B = atoi(argv[2]), N = atoi(argv[3]);
-        float *state = model_state_alloc(&m, B), *logits = malloc((size_t)B * c.vocab * sizeof(float));
-        int *tok = malloc((size_t)B * sizeof(int));
-        for (int b = 0; b < B; b++) tok[b] = b % c.vocab;
+        model_run rs;
+        if (model_run_init(&rs, &m, B, NN_FP32, 0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        float *logits = malloc((size_t)B * c.vocab * sizeof(float));
+        int *tok = malloc((size_t)B * sizeof(int)), *slot = malloc((size_t)B * sizeof(int)), *pos = malloc((size_t)B * sizeof(int));
+        for (int b = 0; b < B; b++) { tok[b] = b % c.vocab; slot[b] = b; }
         double t0 = 0;
         for (int i = 0; i < 5 + N; i++) {
             if (i == 5) t0 = now();
-            model_step(&m, state, tok, B, i, logits);
+            for (int b = 0; b < B; b++) pos[b] = i;
+            model_run_step_all(&rs, B, slot, tok, pos, logits);
             for (int b = 0; b < B; b++) {   /* greedy: the sampler is not what is measured */
                 int best = 0;
                 for (int v = 1; v < c.vocab; v++) if (logits[(size_t)b * c.vocab + v] > logits[(size_t)b * c.vocab + best]) best = v;
@@ -67,7 +70,8 @@ int main(int argc, char **argv) {
         }
         printf("{\"mode\":\"gen\",\"batch\":%d,\"tok_per_s\":%.1f,\"peak_rss_mib\":%.1f}\n", B, (double)B * N / (now() - t0),
                peak_mib());
-        nn_free(state); free(logits); free(tok);
+        model_run_free(&rs);
+        free(logits); free(tok); free(slot); free(pos);
     }
     model_free(&m);
     return 0;

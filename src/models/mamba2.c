@@ -18,8 +18,8 @@
  * ~5 Di + 2Cd of the layer's internals, and ctx 65536 fits where saving everything would not.
  * The chunk states of the scan ((T/chunk + 1) H P N per row) are the largest scratch.
  *
- * Generation (step): per sequence and layer a conv window ((d_conv-1) x Cd inputs before
- * the conv) and the SSM state (H x P x N): O(1) memory and work per token. */
+ * Generation: a run state (model_run) whose slots hold, per layer, a conv window and the SSM
+ * state: O(1) memory and work per token. */
 #ifdef __clang__
 #pragma clang diagnostic ignored "-Wpass-failed"
 #endif
@@ -267,56 +267,230 @@ static void mamba2_backward(model *m, const int *tok, int B, int T) {
     }
 }
 
-/* ---- generation: per row, per layer a conv window ((W-1) x Cd) and the state (H x P x N);
- * then per-row scratch ---- */
-static size_t row_state_floats(dims d, int L) { return (size_t)L * ((size_t)(d.W - 1) * d.Cd + (size_t)d.H * d.P * d.N); }
-static size_t mamba2_state_floats(const model_config *c, int B) {
+/* ---- decoding: a run state (model.h) ----
+ * Per slot and layer: the conv window ((W-1) x Cd inputs before the conv, oldest first), then
+ * the SSM state (H x P x N): O(1) memory and work per token whatever the position. The step of
+ * n rows is split over the team's workers: in_proj and out_proj by 32-column weight panels
+ * (nn_panels, packed once), the conv by (row, channel block), the scan by (row, head), the
+ * norms by rows, with a barrier between. Each row's arithmetic is the same whoever computes it,
+ * so results never depend on n, nt or the other rows. */
+typedef struct {
+    nn_panels *inp, *outp;          /* per layer */
+    float *x, *ln, *zx, *xbc, *dt, *y, *yn, *rstd, *hidden, *A;
+    float *pf;                      /* prefill's activations while it runs */
+} m2run;
+
+static size_t slot_floats(const model_config *c) {
     dims d = dims_of(c);
-    return (size_t)B * row_state_floats(d, c->layers) +
-           (size_t)B * (2 * (size_t)d.C + d.Dp + d.Cd + d.H + 2 * (size_t)d.Di + d.G) + (size_t)c->layers * d.H;
+    return (size_t)c->layers * ((size_t)(d.W - 1) * d.Cd + (size_t)d.H * d.P * d.N);
+}
+static size_t mamba2_slot_bytes(const model_config *c, int prec) { (void)prec; return slot_floats(c) * sizeof(float); }
+
+/* one walk: sizes (a->base NULL) or carves */
+static void run_layout(m2run *r, const model_config *c, int S, int bf16, nn_arena *a) {
+    dims d = dims_of(c);
+    const int L = c->layers;
+    r->inp = NN_TAKE(a, nn_panels, L);
+    r->outp = NN_TAKE(a, nn_panels, L);
+    r->x = NN_TAKE(a, float, (size_t)S * d.C);
+    r->ln = NN_TAKE(a, float, (size_t)S * d.C);
+    r->zx = NN_TAKE(a, float, (size_t)S * d.Dp);
+    r->xbc = NN_TAKE(a, float, (size_t)S * d.Cd);
+    r->dt = NN_TAKE(a, float, (size_t)S * d.H);
+    r->y = NN_TAKE(a, float, (size_t)S * d.Di);
+    r->yn = NN_TAKE(a, float, (size_t)S * d.Di);
+    r->rstd = NN_TAKE(a, float, (size_t)S * d.G);
+    r->hidden = NN_TAKE(a, float, (size_t)S * d.C);
+    r->A = NN_TAKE(a, float, (size_t)L * d.H);
+    for (int l = 0; l < L; l++) {   /* the packed weights last (the bulk) */
+        void *pi = nn_arena_take(a, nn_panels_bytes(d.Dp, d.C, bf16));
+        void *po = nn_arena_take(a, nn_panels_bytes(d.C, d.Di, bf16));
+        if (a->base) { r->inp[l].p = pi; r->outp[l].p = po; }
+    }
 }
 
-static void mamba2_step(model *m, float *state, const int *tok, int B, int pos, float *hidden) {
+static int mamba2_run_init(model_run *rs) {
+    const model *m = rs->m;
     const model_config *c = &m->cfg;
     const dims d = dims_of(c);
-    const int L = c->layers;
-    const size_t rs = row_state_floats(d, L), cw = (size_t)(d.W - 1) * d.Cd, hs = (size_t)d.H * d.P * d.N;
-    float *x = state + (size_t)B * rs, *ln = x + (size_t)B * d.C, *zx = ln + (size_t)B * d.C;
-    float *xbc = zx + (size_t)B * d.Dp, *dt = xbc + (size_t)B * d.Cd, *y = dt + (size_t)B * d.H;
-    float *yn = y + (size_t)B * d.Di, *rstd = yn + (size_t)B * d.Di, *A = rstd + (size_t)B * d.G;
-    if (pos == 0) nn_zero(state, (size_t)B * rs);   /* a new sequence starts from zero states */
-    for (int l = 0; l < L; l++)
-        for (int h = 0; h < d.H; h++) A[l * d.H + h] = -expf(LP(ALOG, l, d.H)[h]);
-    for (int b = 0; b < B; b++) memcpy(x + (size_t)b * d.C, P(EMB) + (size_t)tok[b] * d.C, (size_t)d.C * sizeof(float));
-    for (int l = 0; l < L; l++) {
-        rmsnorm_forward_eps(ln, NULL, x, LP(NORMW, l, d.C), B, d.C, M2_EPS);
-        matmul_forward(zx, ln, LP(INW, l, (size_t)d.Dp * d.C), NULL, B, d.C, d.Dp);
-        softplus_bias_forward(dt, zx + d.Di + d.Cd, d.Dp, LP(DTB, l, d.H), B, d.H);
-        #pragma omp parallel for schedule(static) if (B > 1)
-        for (int b = 0; b < B; b++) {
-            float *st = state + (size_t)b * rs + (size_t)l * (cw + hs);
-            float *xb = xbc + (size_t)b * d.Cd;
-            conv1d_silu_step(xb, st, zx + (size_t)b * d.Dp + d.Di, LP(CONVW, l, (size_t)d.Cd * d.W), LP(CONVB, l, d.Cd),
-                             d.Cd, d.W, 0, d.Cd);
-            ssd_step(y + (size_t)b * d.Di, st + cw, xb, dt + (size_t)b * d.H, A + l * d.H, xb + d.Di,
-                     xb + d.Di + d.G * d.N, LP(DPAR, l, d.H), d.H, d.P, d.G, d.N, 0, d.H);
-        }
-        rmsnorm_gated_forward(yn, rstd, y, zx, d.Dp, LP(MNORMW, l, d.Di), B, d.Di, d.G, M2_EPS);
-        matmul_forward(ln, yn, LP(OUTW, l, (size_t)d.C * d.Di), NULL, B, d.Di, d.C);
-        residual_forward(x, x, ln, (size_t)B * d.C);
+    const int bf16 = rs->prec == NN_BF16;
+    if (bf16 && !nn_panels_bf16_ok()) return -2;
+    m2run tmp, *r = malloc(sizeof *r);
+    nn_arena a = { NULL, 0 };
+    run_layout(&tmp, c, rs->slots, bf16, &a);
+    char *buf = r ? aligned_alloc(64, (a.used + 63) / 64 * 64) : NULL;
+    if (!buf) { free(r); return -1; }
+    a = (nn_arena){ buf, 0 };
+    run_layout(r, c, rs->slots, bf16, &a);
+    for (int l = 0; l < c->layers; l++) {
+        nn_panels_pack(&r->inp[l], r->inp[l].p, LP(INW, l, (size_t)d.Dp * d.C), d.C, d.Dp, d.C, bf16);
+        nn_panels_pack(&r->outp[l], r->outp[l].p, LP(OUTW, l, (size_t)d.C * d.Di), d.Di, d.C, d.Di, bf16);
+        for (int h = 0; h < d.H; h++) r->A[l * d.H + h] = -expf(LP(ALOG, l, d.H)[h]);
     }
-    rmsnorm_forward_eps(hidden, NULL, x, P(NORMF), B, d.C, M2_EPS);
+    rs->priv = r;
+    return 0;
+}
+static void mamba2_run_free(model_run *rs) {
+    m2run *r = rs->priv;
+    if (r) { free(r->inp); free(r); }   /* the arena starts with inp */
+    rs->priv = NULL;
+}
+static void mamba2_reset(model_run *rs, int slot) {
+    memset(rs->state + (size_t)slot * rs->slot_bytes, 0, rs->slot_bytes);
+}
+
+/* worker w's share [*a, *b) of K items among W workers */
+static void share(int K, int w, int W, int *a, int *b) { *a = (int)((long)K * w / W); *b = (int)((long)K * (w + 1) / W); }
+#define CONV_BLK 64
+
+static const float *mamba2_step(model_run *rs, int t, int nt, int n, const int *slot, const int *tok, const int *pos) {
+    const model *m = rs->m;
+    const model_config *c = &m->cfg;
+    const dims d = dims_of(c);
+    m2run *r = rs->priv;
+    const int W = rs->nthreads, L = c->layers;
+    const size_t cw = (size_t)(d.W - 1) * d.Cd, hs = (size_t)d.H * d.P * d.N;
+    (void)pos;   /* a recurrent state needs no position */
+    int a, b;
+    for (int w = t; w < W; w += nt) {
+        share(n, w, W, &a, &b);
+        for (int i = a; i < b; i++) memcpy(r->x + (size_t)i * d.C, P(EMB) + (size_t)tok[i] * d.C, (size_t)d.C * sizeof(float));
+    }
+    nn_barrier_wait(&rs->bar);
+    const int cblocks = (d.Cd + CONV_BLK - 1) / CONV_BLK;
+    for (int l = 0; l < L; l++) {
+        for (int w = t; w < W; w += nt) {
+            share(n, w, W, &a, &b);
+            if (b > a) rmsnorm_forward_eps(r->ln + (size_t)a * d.C, NULL, r->x + (size_t)a * d.C, LP(NORMW, l, d.C), b - a, d.C, M2_EPS);
+        }
+        nn_barrier_wait(&rs->bar);
+        for (int w = t; w < W; w += nt) {
+            share((int)nn_panels_count(d.Dp), w, W, &a, &b);
+            nn_panels_matmul(r->zx, d.Dp, r->ln, d.C, &r->inp[l], NULL, n, a, b, NN_PM_STORE);
+        }
+        nn_barrier_wait(&rs->bar);
+        for (int w = t; w < W; w += nt) {   /* conv by (row, channel block) */
+            share(n * cblocks, w, W, &a, &b);
+            for (int i = a; i < b; i++) {
+                const int row = i / cblocks, c0 = (i % cblocks) * CONV_BLK;
+                const int c1 = c0 + CONV_BLK < d.Cd ? c0 + CONV_BLK : d.Cd;
+                float *st = (float *)(rs->state + (size_t)slot[row] * rs->slot_bytes) + (size_t)l * (cw + hs);
+                conv1d_silu_step(r->xbc + (size_t)row * d.Cd, st, r->zx + (size_t)row * d.Dp + d.Di,
+                                 LP(CONVW, l, (size_t)d.Cd * d.W), LP(CONVB, l, d.Cd), d.Cd, d.W, c0, c1);
+            }
+        }
+        nn_barrier_wait(&rs->bar);
+        for (int w = t; w < W; w += nt) {   /* the scan by (row, head) */
+            share(n * d.H, w, W, &a, &b);
+            for (int i = a; i < b; i++) {
+                const int row = i / d.H, h = i % d.H;
+                float *st = (float *)(rs->state + (size_t)slot[row] * rs->slot_bytes) + (size_t)l * (cw + hs) + cw;
+                const float *xb = r->xbc + (size_t)row * d.Cd;
+                float *dt = r->dt + (size_t)row * d.H;
+                softplus_bias_forward(dt + h, r->zx + (size_t)row * d.Dp + d.Di + d.Cd + h, 0, LP(DTB, l, d.H) + h, 1, 1);
+                ssd_step(r->y + (size_t)row * d.Di, st, xb, dt, r->A + l * d.H, xb + d.Di, xb + d.Di + d.G * d.N,
+                         LP(DPAR, l, d.H), d.H, d.P, d.G, d.N, h, h + 1);
+            }
+        }
+        nn_barrier_wait(&rs->bar);
+        for (int w = t; w < W; w += nt) {
+            share(n, w, W, &a, &b);
+            if (b > a)
+                rmsnorm_gated_forward(r->yn + (size_t)a * d.Di, r->rstd + (size_t)a * d.G, r->y + (size_t)a * d.Di,
+                                      r->zx + (size_t)a * d.Dp, d.Dp, LP(MNORMW, l, d.Di), b - a, d.Di, d.G, M2_EPS);
+        }
+        nn_barrier_wait(&rs->bar);
+        for (int w = t; w < W; w += nt) {
+            share((int)nn_panels_count(d.C), w, W, &a, &b);
+            nn_panels_matmul(r->x, d.C, r->yn, d.Di, &r->outp[l], NULL, n, a, b, NN_PM_ADD);
+        }
+        nn_barrier_wait(&rs->bar);
+    }
+    for (int w = t; w < W; w += nt) {
+        share(n, w, W, &a, &b);
+        if (b > a) rmsnorm_forward_eps(r->hidden + (size_t)a * d.C, NULL, r->x + (size_t)a * d.C, P(NORMF), b - a, d.C, M2_EPS);
+    }
+    nn_barrier_wait(&rs->bar);
+    return r->hidden;
+}
+
+/* A prompt into one freshly reset slot by the chunked scan (the training forward's kernels on
+ * one row of len tokens): the slot's SSM states are the scan's final states and its conv
+ * windows the last d_conv - 1 inputs (zeros before the prompt), as len steps would leave them.
+ * Thread 0 does the work (the kernels run serially inside the team's region; prompts are short
+ * next to what is generated); the others wait at the barrier. */
+static const float *mamba2_prefill(model_run *rs, int t, int nt, int slot, const int *tok, int len) {
+    const model *m = rs->m;
+    const model_config *c = &m->cfg;
+    const dims d = dims_of(c);
+    m2run *r = rs->priv;
+    const size_t T = len, cw = (size_t)(d.W - 1) * d.Cd, hs = (size_t)d.H * d.P * d.N;
+    const ssd_dims sd = ssd_of(d, 1, len);
+    if (t == 0) {
+        r->pf = nn_alloc(T * (2 * (size_t)d.C + d.Dp + d.Cd + d.H + 2 * (size_t)d.Di + d.G) + ssd_work_floats(sd, 0));
+    }
+    nn_barrier_wait(&rs->bar);
+    if (!r->pf) {   /* out of memory for the prompt's activations: step it (same state, slower) */
+        const float *h = NULL;
+        for (int i = 0; i < len; i++) h = mamba2_step(rs, t, nt, 1, &slot, tok + i, &i);
+        return h;
+    }
+    if (t == 0) {
+        float *buf = r->pf;
+        float *x = buf, *ln = x + T * d.C, *zx = ln + T * d.C, *xbc = zx + T * d.Dp, *dt = xbc + T * d.Cd;
+        float *y = dt + T * d.H, *yn = y + T * d.Di, *rstd = yn + T * d.Di, *work = rstd + T * d.G;
+        float *st0 = (float *)(rs->state + (size_t)slot * rs->slot_bytes);
+        for (size_t i = 0; i < T; i++) memcpy(x + i * d.C, P(EMB) + (size_t)tok[i] * d.C, (size_t)d.C * sizeof(float));
+        for (int l = 0; l < c->layers; l++) {
+            float *st = st0 + (size_t)l * (cw + hs);
+            rmsnorm_forward_eps(ln, NULL, x, LP(NORMW, l, d.C), len, d.C, M2_EPS);
+            matmul_forward_prec(zx, ln, LP(INW, l, (size_t)d.Dp * d.C), NULL, len, d.C, d.Dp, rs->prec);
+            conv1d_silu_forward(xbc, zx + d.Di, d.Dp, LP(CONVW, l, (size_t)d.Cd * d.W), LP(CONVB, l, d.Cd), 1, len,
+                                d.Cd, d.W);
+            for (int k = 0; k < d.W - 1; k++) {   /* window row k: token len - (W-1) + k */
+                long i = (long)len - (d.W - 1) + k;
+                if (i >= 0) memcpy(st + (size_t)k * d.Cd, zx + (size_t)i * d.Dp + d.Di, (size_t)d.Cd * sizeof(float));
+            }
+            softplus_bias_forward(dt, zx + d.Di + d.Cd, d.Dp, LP(DTB, l, d.H), len, d.H);
+            ssd_in in = { .x = xbc, .B = xbc + d.Di, .C = xbc + d.Di + d.G * d.N, .dt = dt, .A = r->A + l * d.H,
+                          .D = LP(DPAR, l, d.H), .xs = d.Cd, .bs = d.Cd, .cs = d.Cd, .dts = d.H };
+            ssd_forward(y, st + cw, &in, NULL, work, sd);
+            rmsnorm_gated_forward(yn, rstd, y, zx, d.Dp, LP(MNORMW, l, d.Di), len, d.Di, d.G, M2_EPS);
+            matmul_forward_prec(ln, yn, LP(OUTW, l, (size_t)d.C * d.Di), NULL, len, d.Di, d.C, rs->prec);
+            residual_forward(x, x, ln, T * d.C);
+        }
+        rmsnorm_forward_eps(r->hidden, NULL, x + (T - 1) * d.C, P(NORMF), 1, d.C, M2_EPS);
+        nn_free(buf);
+        r->pf = NULL;
+    }
+    nn_barrier_wait(&rs->bar);
+    return r->hidden;
+}
+
+static void mamba2_defaults(model_config *c) {   /* NetSSM's: mamba_ssm's Mamba2 defaults */
+    if (c->d_state <= 0) c->d_state = 128;
+    if (c->head_dim <= 0) c->head_dim = 64;
+    if (c->expand <= 0) c->expand = 2;
+    if (c->d_conv <= 0) c->d_conv = 4;
+    if (c->chunk <= 0) c->chunk = 256;
+    if (c->groups <= 0) c->groups = 1;
+    c->tied = 1;
 }
 
 const model_ops mamba2_ops = {
     .name = "mamba2",
-    .params = mamba2_params,
+    .defaults = mamba2_defaults,
     .check = mamba2_check,
+    .params = mamba2_params,
     .init = mamba2_init,
     .act_floats = mamba2_act_floats,
     .dact_floats = mamba2_dact_floats,
     .forward = mamba2_forward,
     .backward = mamba2_backward,
-    .state_floats = mamba2_state_floats,
+    .run_init = mamba2_run_init,
+    .run_free = mamba2_run_free,
+    .slot_bytes = mamba2_slot_bytes,
+    .reset = mamba2_reset,
     .step = mamba2_step,
+    .prefill = mamba2_prefill,
 };
