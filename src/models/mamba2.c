@@ -430,7 +430,9 @@ static const float *mamba2_prefill(model_run *rs, int t, int nt, int slot, const
         r->pf = nn_alloc(T * (2 * (size_t)d.C + d.Dp + d.Cd + d.H + 2 * (size_t)d.Di + d.G) + ssd_work_floats(sd, 0));
     }
     nn_barrier_wait(&rs->bar);
-    if (!r->pf) {   /* out of memory for the prompt's activations: step it (same state, slower) */
+    const int have = r->pf != NULL;
+    nn_barrier_wait(&rs->bar);   /* every thread has read r->pf before thread 0 may clear it */
+    if (!have) {   /* out of memory for the prompt's activations: step it (same state, slower) */
         const float *h = NULL;
         for (int i = 0; i < len; i++) h = mamba2_step(rs, t, nt, 1, &slot, tok + i, &i);
         return h;
