@@ -36,6 +36,10 @@ void model_config_defaults(model_config *c) {
      * gives the parameters of GPT-2's 4C two-matrix MLP */
     if (c->d_ff <= 0) c->d_ff = c->arch == ARCH_QWEN2 ? ((8 * c->d_model + 95) / 96) * 32 : 4 * c->d_model;
     if (c->arch == ARCH_GPT2) c->tied = 1;
+    if (c->arch == ARCH_QWEN2) {
+        if (c->rope_theta == 0) c->rope_theta = 10000.0f;
+        if (c->norm_eps == 0) c->norm_eps = 1e-6f;
+    }
 }
 
 size_t model_param_count(const model_config *c) {

@@ -32,6 +32,8 @@ typedef struct {
     int32_t d_ff;        /* MLP width; 4C for GPT-2 */
     int32_t tied;        /* LM head shares the token embedding */
     float dropout;       /* residual/embedding dropout in training (0 = off) */
+    float rope_theta;    /* Qwen2: RoPE base (default 10000; Qwen2.5 uses 1e6); 0 for GPT-2 */
+    float norm_eps;      /* Qwen2: RMSNorm epsilon (default 1e-6); 0 for GPT-2 (LayerNorm 1e-5) */
 } model_config;
 
 typedef struct model model;
@@ -77,7 +79,7 @@ const model_ops *model_ops_for(int arch);
 const char *model_arch_name(int arch);
 int model_arch_parse(const char *name);   /* "gpt2" -> ARCH_GPT2, 0 if unknown */
 
-/* Fill defaults for a backbone (kv_heads, d_ff, tied). */
+/* Fill defaults for a backbone (kv_heads, d_ff, tied, rope_theta, norm_eps). */
 void model_config_defaults(model_config *c);
 /* Create with parameters (initialised from seed when seed != 0 ... or left zero) */
 int model_create(model *m, const model_config *c, char *err, size_t errlen);

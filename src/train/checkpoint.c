@@ -18,7 +18,7 @@ enum {
     H_STEP = 22, H_TOKENS = 24, H_RNG = 26, H_DEPOCH = 28, H_DINDEX = 30, H_DOFFSET = 32,
     H_BATCH = 34, H_ACCUM, H_SEQLEN, H_WARMUP, H_PACK, H_TOTAL = 39,
     H_LR = 41, H_MINFRAC, H_WD, H_BETA1, H_BETA2, H_EPS, H_CLIP, H_LASTLOSS, H_LASTVAL,
-    H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60, H_HDRSUM = 61,
+    H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60, H_HDRSUM = 61, H_THETA = 63, H_NORMEPS = 70,
     H_DATADIR = 128
 };
 
@@ -73,6 +73,7 @@ static void fill_header(uint8_t *h, const model *m, const train_state *st, int h
     put32(h, H_LAYERS, (uint32_t)c->layers); put32(h, H_DMODEL, (uint32_t)c->d_model); put32(h, H_HEADS, (uint32_t)c->heads);
     put32(h, H_KVHEADS, (uint32_t)c->kv_heads); put32(h, H_DFF, (uint32_t)c->d_ff); put32(h, H_TIED, (uint32_t)c->tied);
     putf(h, H_DROPOUT, c->dropout);
+    putf(h, H_THETA, c->rope_theta); putf(h, H_NORMEPS, c->norm_eps);
     put32(h, H_PAD, (uint32_t)st->pad_id); put32(h, H_BOS, (uint32_t)st->bos_id); put32(h, H_EOS, (uint32_t)st->eos_id);
     put32(h, H_NLABELS, (uint32_t)st->n_labels); put32(h, H_LABELBASE, (uint32_t)st->label_base);
     put64(h, H_VHASH, st->vocab_hash); put64(h, H_NPARAMS, m->nparams); put32(h, H_HASOPT, (uint32_t)has_opt);
@@ -99,6 +100,7 @@ static void parse_header(const uint8_t *h, model_config *c, train_state *st) {
     c->layers = (int32_t)get32(h, H_LAYERS); c->d_model = (int32_t)get32(h, H_DMODEL); c->heads = (int32_t)get32(h, H_HEADS);
     c->kv_heads = (int32_t)get32(h, H_KVHEADS); c->d_ff = (int32_t)get32(h, H_DFF); c->tied = (int32_t)get32(h, H_TIED);
     c->dropout = getf(h, H_DROPOUT);
+    c->rope_theta = getf(h, H_THETA); c->norm_eps = getf(h, H_NORMEPS);   /* 0 in older files: defaults */
     st->pad_id = (int32_t)get32(h, H_PAD); st->bos_id = (int32_t)get32(h, H_BOS); st->eos_id = (int32_t)get32(h, H_EOS);
     st->n_labels = (int32_t)get32(h, H_NLABELS); st->label_base = (int32_t)get32(h, H_LABELBASE);
     st->vocab_hash = get64(h, H_VHASH); st->has_opt = (int32_t)get32(h, H_HASOPT);
