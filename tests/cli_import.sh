@@ -38,3 +38,20 @@ $PKTLM export-model $T/g.ckpt --format onnx -o $T/y >/dev/null 2>&1; rc=$?
 check export_format test $rc -eq 2 -a ! -e $T/y
 $PKTLM export-model $T/nothing.ckpt -o $T/y >/dev/null 2>$T/e; check export_missing test $? -eq 1
 $PKTLM --help | grep -q "export-model"; check verbs_listed test $? -eq 0
+# the QwenNet recipe: an imported model (its own vocabulary) fine-tuned on a pktlm corpus with
+# --new-embeddings: its body kept (RoPE theta, norms), fresh embedding and head for the corpus
+$PKTLM prep tests/fixtures/toy_cls -o $T/toy -q >/dev/null 2>&1
+$PKTLM import $F/hf_qwen2_tied -o $T/qt.ckpt >/dev/null 2>&1
+$PKTLM finetune --task generate --init $T/qt.ckpt --data $T/toy --steps 2 --batch 2 --threads 1 --quiet -o $T/x.ckpt 2>$T/e; rc=$?
+check recipe_needs_flag test $rc -eq 1 -a ! -e $T/x.ckpt -a -n "$(grep -- "--new-embeddings" $T/e)"
+$PKTLM finetune --task generate --init $T/qt.ckpt --new-embeddings --data $T/toy --steps 3 --batch 2 --threads 1 --quiet -o $T/rg.ckpt 2>$T/e
+check recipe_generate test $? -eq 0 -a -s $T/rg.ckpt
+check recipe_keeps_body grep -q "qwen2: 2 layers, d_model 32, 4 heads (2 key/value), d_ff 64, ctx 32, vocab 358, tied" <($PKTLM info $T/rg.ckpt)
+$PKTLM export-model $T/rg.ckpt -o $T/rgx >/dev/null 2>&1
+check recipe_keeps_theta grep -q '"rope_theta":.*1000000' $T/rgx/config.json
+$PKTLM finetune --task classify --init $T/qt.ckpt --new-embeddings --data $T/toy --epochs 1 --batch 8 --threads 1 -o $T/rc.ckpt >/dev/null 2>$T/e
+check recipe_classify test $? -eq 0 -a -s $T/rc.ckpt
+$PKTLM finetune --task field --field ip.ttl --init $T/qt.ckpt --new-embeddings --data $T/toy --epochs 1 --batch 8 --threads 1 -o $T/rf.ckpt >/dev/null 2>$T/e
+check recipe_field test $? -eq 0 -a -s $T/rf.ckpt
+$PKTLM finetune --task classify --init $T/qt.ckpt --data $T/toy --epochs 1 --threads 1 -o $T/x.ckpt >/dev/null 2>$T/e; rc=$?
+check recipe_classify_needs_flag test $rc -eq 1 -a -n "$(grep -- "--new-embeddings" $T/e)"

@@ -160,6 +160,35 @@ static void test_roundtrip_qwen2(void) {
     roundtrip(c, 7, "rt_qwen2_tied");
 }
 
+/* the QwenNet recipe's copy: the body bit for bit, a fresh embedding at the old one's scale;
+ * without it the embedding's common rows (HF's resize_token_embeddings) */
+static double rms_of(const float *p, size_t n) { double s = 0; for (size_t i = 0; i < n; i++) s += (double)p[i] * p[i]; return sqrt(s / n); }
+static void test_new_vocab_copy(void) {
+    model_config c = { .arch = ARCH_QWEN2, .vocab = 41, .ctx = 16, .layers = 2, .d_model = 24, .heads = 6, .kv_heads = 2,
+                       .d_ff = 36, .tied = 0, .rope_theta = 1e6f };
+    model a, b;
+    char err[256];
+    CHECK(model_create(&a, &c, err, sizeof err) == 0);
+    model_init_weights(&a, 3);
+    for (size_t i = 0; i < (size_t)41 * 24; i++) a.params[i] *= 3;   /* an embedding at another scale */
+    c.vocab = 30;
+    CHECK(model_create(&b, &c, err, sizeof err) == 0);
+    model_init_weights(&b, 4);
+    CHECK_EQ(model_copy_weights(&b, &a, 1), b.ntensors);
+    CHECK(b.cfg.rope_theta == 1e6f);
+    for (int i = 0; i < b.ntensors; i++) {
+        if (i == 0 || i == b.head) {
+            double ra = rms_of(model_tensor(&a, i), a.spec[i].size), rb = rms_of(model_tensor(&b, i), b.spec[i].size);
+            CHECKF(fabs(ra / rb - 1) < 1e-5, "tensor %d rms %g vs %g", i, rb, ra);
+            CHECK(memcmp(model_tensor(&a, i), model_tensor(&b, i), 4 * 24) != 0);   /* fresh, not copied */
+        } else CHECKF(memcmp(model_tensor(&a, i), model_tensor(&b, i), b.spec[i].size * 4) == 0, "tensor %d", i);
+    }
+    model_init_weights(&b, 4);
+    CHECK_EQ(model_copy_weights(&b, &a, 0), b.ntensors);
+    CHECK(memcmp(model_tensor(&a, 0), model_tensor(&b, 0), b.spec[0].size * 4) == 0);   /* rows 0..29 */
+    model_free(&a); model_free(&b);
+}
+
 static void test_half_floats(void) {
     CHECK(st_bf16_to_f32(0x3f80) == 1.0f);
     CHECK(st_bf16_to_f32(0xc040) == -3.0f);
@@ -341,5 +370,6 @@ int main(void) {
     RUN(test_qwen2_logits);
     RUN(test_qwen2_tied_logits);
     RUN(test_import_errors);
+    RUN(test_new_vocab_copy);
     return t_done();
 }
