@@ -27,6 +27,7 @@ static int shrink_ctx(model *m, int ctx, char *err, size_t errlen) {
     model s;
     model_config c = m->cfg;
     c.ctx = ctx;
+    if (model_param_count(&c) == m->nparams) { m->cfg.ctx = ctx; return 0; }   /* Qwen2: no positions to cut */
     if (model_create(&s, &c, err, errlen)) return -1;
     for (int i = 0; i < m->ntensors; i++) {
         size_t n = s.spec[i].size < m->spec[i].size ? s.spec[i].size : m->spec[i].size;
