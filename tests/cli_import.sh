@@ -49,6 +49,10 @@ check recipe_generate test $? -eq 0 -a -s $T/rg.ckpt
 check recipe_keeps_body grep -q "qwen2: 2 layers, d_model 32, 4 heads (2 key/value), d_ff 64, ctx 32, vocab 358, tied" <($PKTLM info $T/rg.ckpt)
 $PKTLM export-model $T/rg.ckpt -o $T/rgx >/dev/null 2>&1
 check recipe_keeps_theta grep -q '"rope_theta":.*1000000' $T/rgx/config.json
+# a model of pktlm's token format exports its vocabulary as a tokenizer; an imported one does not
+check export_tokenizer grep -q '"<label:2>":[[:space:]]*357' $T/rgx/tokenizer.json
+check export_tokenizer_config grep -q '"bos_token":[[:space:]]*"<bos>"' $T/rgx/tokenizer_config.json
+check export_no_tokenizer_for_imported test ! -e $T/qx/tokenizer.json
 $PKTLM finetune --task classify --init $T/qt.ckpt --new-embeddings --data $T/toy --epochs 1 --batch 8 --threads 1 -o $T/rc.ckpt >/dev/null 2>$T/e
 check recipe_classify test $? -eq 0 -a -s $T/rc.ckpt
 $PKTLM finetune --task field --field ip.ttl --init $T/qt.ckpt --new-embeddings --data $T/toy --epochs 1 --batch 8 --threads 1 -o $T/rf.ckpt >/dev/null 2>$T/e

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "models/hf.h"
 #include "train/checkpoint.h"
+#include "corpus/tokens.h"
 #include "util/util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -118,9 +119,13 @@ int cmd_export_model(int argc, char **argv) {
     if (ckpt_load(in, &m, &st, 0, err, sizeof err)) return cli_error(V, "%s", err);
     hf_meta meta = { .bos_id = st.bos_id, .eos_id = st.eos_id, .pad_id = st.pad_id };
     int rc = hf_export(&m, &meta, out, err, sizeof err);
+    /* a model of pktlm's token format: its vocabulary as a tokenizer (an imported model's own
+     * tokenizer files are the ones it came with) */
+    int pk = st.pad_id == TOK_PAD && st.bos_id == TOK_BOS && st.eos_id == TOK_EOS && m.cfg.vocab >= TOK_LABEL0;
+    if (rc == 0 && pk) rc = hf_write_tokenizer(out, m.cfg.vocab, err, sizeof err);
     if (rc == 0)
-        printf("wrote %s/config.json and %s/model.safetensors: %s, %zu parameters (%.1f MB)\n", out, out,
-               model_arch_name(m.cfg.arch), m.nparams, m.nparams * 4 / 1e6);
+        printf("wrote %s/config.json, model.safetensors%s: %s, %zu parameters (%.1f MB)\n", out,
+               pk ? ", tokenizer.json, tokenizer_config.json" : "", model_arch_name(m.cfg.arch), m.nparams, m.nparams * 4 / 1e6);
     model_free(&m);
     return rc ? cli_error(V, "%s", err) : 0;
 }

@@ -3,6 +3,7 @@
  * through it, so the two directions cannot disagree. */
 #include "models/hf.h"
 #include "models/safetensors.h"
+#include "corpus/tokens.h"
 #include "util/util.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -543,4 +544,72 @@ done:
     for (int i = 0; tmp && i < MAX_PIECES; i++) free(tmp[i]);
     free(tmp); free(o); free(pc); free(names);
     return rc;
+}
+
+/* ---- pktlm's vocabulary as a Hugging Face tokenizer ---- */
+
+static cJSON *added_token(int id, const char *name) {
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddNumberToObject(t, "id", id);
+    cJSON_AddStringToObject(t, "content", name);
+    cJSON_AddBoolToObject(t, "single_word", 0);
+    cJSON_AddBoolToObject(t, "lstrip", 0);
+    cJSON_AddBoolToObject(t, "rstrip", 0);
+    cJSON_AddBoolToObject(t, "normalized", 0);
+    cJSON_AddBoolToObject(t, "special", 1);
+    return t;
+}
+
+static int write_json(cJSON *j, const char *path, char *err, size_t errlen) {
+    char *txt = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!txt) { snprintf(err, errlen, "out of memory"); return -1; }
+    size_t n = strlen(txt);
+    txt[n] = '\n';
+    int rc = write_file_atomic(path, txt, n + 1);
+    free(txt);
+    if (rc) { snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno)); return -1; }
+    return 0;
+}
+
+int hf_write_tokenizer(const char *dir, int vocab, char *err, size_t errlen) {
+    if (vocab < TOK_LABEL0) { snprintf(err, errlen, "vocabulary %d is not pktlm's token format", vocab); return -1; }
+    cJSON *j = cJSON_CreateObject(), *added = NULL, *wl = NULL, *v = NULL, *pre = NULL;
+    cJSON_AddStringToObject(j, "version", "1.0");
+    cJSON_AddNullToObject(j, "truncation");
+    cJSON_AddNullToObject(j, "padding");
+    added = cJSON_AddArrayToObject(j, "added_tokens");
+    cJSON_AddNullToObject(j, "normalizer");
+    pre = cJSON_AddObjectToObject(j, "pre_tokenizer");
+    cJSON_AddStringToObject(pre, "type", "WhitespaceSplit");
+    cJSON_AddNullToObject(j, "post_processor");
+    cJSON_AddNullToObject(j, "decoder");
+    wl = cJSON_AddObjectToObject(j, "model");
+    cJSON_AddStringToObject(wl, "type", "WordLevel");
+    v = cJSON_AddObjectToObject(wl, "vocab");
+    char name[32];
+    for (int t = 0; t < vocab; t++) {
+        tok_name(t, name);
+        if (cJSON_GetObjectItemCaseSensitive(v, name)) {   /* names are distinct by design; never map two ids to one */
+            snprintf(err, errlen, "token name '%s' given twice", name);
+            cJSON_Delete(j);
+            return -1;
+        }
+        cJSON_AddNumberToObject(v, name, t);
+        if (t >= TOK_PAD) cJSON_AddItemToArray(added, added_token(t, name));
+    }
+    cJSON_AddStringToObject(wl, "unk_token", "<pad>");
+    char path[4096 + 64];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (write_json(j, path, err, errlen)) return -1;
+    j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "tokenizer_class", "PreTrainedTokenizerFast");
+    cJSON_AddStringToObject(j, "bos_token", tok_name(TOK_BOS, name));
+    cJSON_AddStringToObject(j, "eos_token", tok_name(TOK_EOS, name));
+    cJSON_AddStringToObject(j, "pad_token", tok_name(TOK_PAD, name));
+    cJSON_AddStringToObject(j, "unk_token", tok_name(TOK_PAD, name));
+    cJSON_AddNumberToObject(j, "model_max_length", 1048576);
+    cJSON_AddStringToObject(j, "pktlm_token_format", "docs/tokens.md: BOS LABEL { PKT DIR TIME bytes }* EOS");
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    return write_json(j, path, err, errlen);
 }

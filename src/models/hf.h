@@ -29,4 +29,9 @@ int hf_import(const char *src, model *m, hf_meta *meta, char *err, size_t errlen
 /* Write dir/config.json and dir/model.safetensors (float32) for m; dir is created if needed.
  * meta may be NULL (no token ids in the config). 0 ok; -1 with err. */
 int hf_export(const model *m, const hf_meta *meta, const char *dir, char *err, size_t errlen);
+/* DIR/tokenizer.json (a `tokenizers` WordLevel model over whitespace-separated token names:
+ * "0x45", "<pkt>", "<c2s>", "<t:12.6us>", "<label:3>", as docs/tokens.md names them) and
+ * DIR/tokenizer_config.json for a model that speaks pktlm's token format (ids 0..vocab-1;
+ * vocab >= TOK_LABEL0). 0 ok; -1 with err. */
+int hf_write_tokenizer(const char *dir, int vocab, char *err, size_t errlen);
 #endif
