@@ -21,7 +21,7 @@ $PKTLM export-model $T/g.ckpt -o $T/gx >/dev/null 2>&1 && $PKTLM import $T/gx -o
 check roundtrip_gpt2_bits cmp -s <(tail -c +1025 $T/g.ckpt) <(tail -c +1025 $T/g2.ckpt)
 # a shorter context: GPT-2 keeps its first learned positions
 $PKTLM import $F/hf_gpt2 --ctx 16 -o $T/g16.ckpt >/dev/null 2>&1
-check import_ctx grep -q "ctx 16, vocab 50" <($PKTLM info $T/g16.ckpt)
+check import_ctx grep -q '"vocab":50,"ctx":16,' <($PKTLM info --json $T/g16.ckpt)
 # errors: usage 2, bad input 1, nothing written
 $PKTLM import $F/hf_gpt2 >/dev/null 2>&1; check import_needs_out test $? -eq 2
 $PKTLM import $F/hf_gpt2 --ctx 99 -o $T/x.ckpt >/dev/null 2>$T/e; rc=$?
@@ -46,7 +46,7 @@ $PKTLM finetune --task generate --init $T/qt.ckpt --data $T/toy --steps 2 --batc
 check recipe_needs_flag test $rc -eq 1 -a ! -e $T/x.ckpt -a -n "$(grep -- "--new-embeddings" $T/e)"
 $PKTLM finetune --task generate --init $T/qt.ckpt --new-embeddings --data $T/toy --steps 3 --batch 2 --threads 1 --quiet -o $T/rg.ckpt 2>$T/e
 check recipe_generate test $? -eq 0 -a -s $T/rg.ckpt
-check recipe_keeps_body grep -q "qwen2: 2 layers, d_model 32, 4 heads (2 key/value), d_ff 64, ctx 32, vocab 358, tied" <($PKTLM info $T/rg.ckpt)
+check recipe_keeps_body grep -q '"arch":"qwen2","vocab":358,"ctx":32,"layers":2,"d_model":32,"heads":4,"kv_heads":2,"d_ff":64,"tied":1' <($PKTLM info --json $T/rg.ckpt)
 $PKTLM export-model $T/rg.ckpt -o $T/rgx >/dev/null 2>&1
 check recipe_keeps_theta grep -q '"rope_theta":.*1000000' $T/rgx/config.json
 # a model of pktlm's token format exports its vocabulary as a tokenizer; an imported one does not
