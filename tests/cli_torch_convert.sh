@@ -53,6 +53,13 @@ $C $T/uer.bin --heads 4 -o $T/uer_hf2 >/dev/null 2>&1 && $PKTLM import $T/uer_hf
 check torch_convert_uer_layernorm test $? -eq 0 -a -s $T/uer2.ckpt
 $C $T/hfbin -o $T/hfbin_st >/dev/null 2>&1 && $PKTLM import $T/hfbin_st -o $T/hfbin.ckpt >/dev/null 2>&1
 check torch_convert_hf_bin_bits cmp -s <(tail -c +1025 $T/ref.ckpt) <(tail -c +1025 $T/hfbin.ckpt)
+# and back to UER: pktlm export-model, then --to-uer gives the original state dict bit for bit
+$PKTLM export-model $T/uer.ckpt -o $T/uer_out >/dev/null 2>&1 && $C --to-uer $T/uer_out -o $T/uer_back.bin --keep-layernorm >/dev/null 2>&1
+$PY -c "
+import sys, torch
+a, b = torch.load(sys.argv[1]), torch.load(sys.argv[2])
+sys.exit(0 if a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a) else 1)" $T/uer.bin $T/uer_back.bin
+check torch_convert_to_uer_bits test $? -eq 0
 # pktlm import on the pickle folder says how to convert
 $PKTLM import $T/hfbin -o $T/x.ckpt >/dev/null 2>$T/e
 check import_says_convert grep -q "torch_to_safetensors.py" $T/e

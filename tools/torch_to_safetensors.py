@@ -2,6 +2,7 @@
 """Convert PyTorch pickles to a Hugging Face safetensors folder that `pktlm import` reads.
 
     /usr/bin/python3 tools/torch_to_safetensors.py IN -o OUT_DIR [--heads N] [--uer-config F]
+    /usr/bin/python3 tools/torch_to_safetensors.py --to-uer GPT2_DIR -o OUT.bin   (the way back)
 
 IN is one of
   * a Hugging Face folder with pytorch_model.bin (or shards + pytorch_model.bin.index.json) and
@@ -15,6 +16,9 @@ UER's LayerNorm divides by the *unbiased* standard deviation plus 1e-6 where GPT
 pktlm's) divides by sqrt(biased variance + 1e-5); scaling gamma by sqrt((C-1)/C) makes the two
 agree to within the epsilon (--keep-layernorm leaves gamma as it is, as UER's own converter
 does). UER's "gelu" is the erf form, GPT-2's "gelu_new" the tanh form (differences below 1e-3).
+
+--to-uer writes a GPT-2 folder (`pktlm export-model --format hf`) as a UER-py state dict for
+NetGPT's scripts (gamma divided by the same factor unless --keep-layernorm).
 
 Pickles are read with torch.load(weights_only=True): no code in the file runs. Needs Debian's
 python3-torch. Errors (exit status 1) name the file and say what is wrong: an architecture that
@@ -188,6 +192,57 @@ def uer_to_gpt2(sd, path, heads, uer_cfg, keep_ln):
     return out, cfg
 
 
+def st_read(path):
+    """safetensors -> dict name -> float32 tensor (the reader of hf_ref.py, without float64)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        hdr = json.loads(f.read(n))
+        buf = bytearray(f.read())
+    out = {}
+    for name, e in hdr.items():
+        if name == "__metadata__":
+            continue
+        b0, b1 = e["data_offsets"]
+        dt = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}.get(e["dtype"])
+        if dt is None:
+            raise ConvertError("%s: tensor '%s' has dtype %s" % (path, name, e["dtype"]))
+        raw = torch.frombuffer(buf, dtype=torch.uint8, offset=b0, count=b1 - b0) if b1 > b0 else torch.zeros(0, dtype=torch.uint8)
+        out[name] = raw.view(dt).float().reshape(e["shape"]).clone()
+    return out
+
+
+def gpt2_to_uer(d, keep_ln):
+    """A Hugging Face GPT-2 folder (`pktlm export-model`) -> a UER-py state dict (the names
+    NetGPT's scripts load: UER's newer embedding names, layer_norm gamma/beta, tied lm output)."""
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    if cfg.get("model_type") != "gpt2":
+        raise ConvertError("%s: model_type %r: UER's GPT-2 layout needs a gpt2 model" % (d, cfg.get("model_type")))
+    w = st_read(os.path.join(d, "model.safetensors"))
+    g = lambda n: w[n] if n in w else w["transformer." + n]
+    C = cfg["n_embd"]
+    ln_scale = 1.0 if keep_ln else 1.0 / math.sqrt((C - 1) / C)
+    u = {"embedding.word.embedding.weight": g("wte.weight"), "embedding.pos.embedding.weight": g("wpe.weight")}
+    for l in range(cfg["n_layer"]):
+        p, h = "encoder.transformer.%d." % l, "h.%d." % l
+        qkv, b = g(h + "attn.c_attn.weight").t(), g(h + "attn.c_attn.bias")
+        for j in range(3):
+            u[p + "self_attn.linear_layers.%d.weight" % j] = qkv[C * j:C * (j + 1)].contiguous()
+            u[p + "self_attn.linear_layers.%d.bias" % j] = b[C * j:C * (j + 1)].contiguous()
+        u[p + "self_attn.final_linear.weight"] = g(h + "attn.c_proj.weight").t().contiguous()
+        u[p + "self_attn.final_linear.bias"] = g(h + "attn.c_proj.bias")
+        u[p + "feed_forward.linear_1.weight"] = g(h + "mlp.c_fc.weight").t().contiguous()
+        u[p + "feed_forward.linear_1.bias"] = g(h + "mlp.c_fc.bias")
+        u[p + "feed_forward.linear_2.weight"] = g(h + "mlp.c_proj.weight").t().contiguous()
+        u[p + "feed_forward.linear_2.bias"] = g(h + "mlp.c_proj.bias")
+        for k in (1, 2):
+            u[p + "layer_norm_%d.gamma" % k] = g(h + "ln_%d.weight" % k) * ln_scale
+            u[p + "layer_norm_%d.beta" % k] = g(h + "ln_%d.bias" % k)
+    u["encoder.layer_norm.gamma"] = g("ln_f.weight") * ln_scale
+    u["encoder.layer_norm.beta"] = g("ln_f.bias")
+    u["target.lm.output_layer.weight"] = u["embedding.word.embedding.weight"]
+    return u, cfg
+
+
 def convert(inp, out, heads=None, uer_config=None, keep_layernorm=False):
     """IN -> OUT/model.safetensors + OUT/config.json; raises ConvertError. Returns a summary line."""
     if os.path.isdir(inp):
@@ -222,8 +277,18 @@ def main():
     ap.add_argument("--heads", type=int, help="UER: attention heads")
     ap.add_argument("--uer-config", help="UER: the model's config.json (heads_num, hidden_act, layernorm_positioning)")
     ap.add_argument("--keep-layernorm", action="store_true", help="UER: do not rescale LayerNorm gamma")
+    ap.add_argument("--to-uer", action="store_true",
+                    help="the other way: a GPT-2 folder (pktlm export-model) -> OUT, a UER-py .bin state dict")
     a = ap.parse_args()
     try:
+        if a.to_uer:
+            u, cfg = gpt2_to_uer(a.input, a.keep_layernorm)
+            tmp = "%s.tmp.%d" % (a.out, os.getpid())
+            torch.save(u, tmp)
+            os.replace(tmp, a.out)
+            print("wrote %s (UER-py GPT-2: %d layers, %d heads, hidden %d; load with --heads %d / heads_num)" %
+                  (a.out, cfg["n_layer"], cfg["n_head"], cfg["n_embd"], cfg["n_head"]))
+            return
         print(convert(a.input, a.out, a.heads, a.uer_config, a.keep_layernorm))
     except ConvertError as e:
         print("torch_to_safetensors: %s" % e, file=sys.stderr)
