@@ -61,9 +61,7 @@ static int qwen2_params(const model_config *c, tensor_spec *s, int *head) {
 }
 
 static const char *qwen2_check(const model_config *c) {
-    /* published vocabularies (Qwen2.5 151,936) exceed the 16-bit ids of a corpus: a model may be
-     * imported with one, trained only on ids its corpus has */
-    if (c->vocab < 2 || c->vocab > 1 << 24) return "vocabulary size must be 2..16777216";
+    if (c->vocab < 2 || c->vocab > (1 << 24)) return "vocabulary size must be 2..16777216";
     if (c->layers < 1 || c->d_model < 1 || c->heads < 1 || c->ctx < 1) return "layers, d-model, heads and ctx must be positive";
     /* the same bounds as gpt2.c: every size product stays inside 64 bits and int indexing */
     if (c->layers > 1024 || c->d_model > 32768 || c->ctx > 1 << 20 || c->d_ff < 1 || c->d_ff > 1 << 18)
