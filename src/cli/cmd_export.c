@@ -180,7 +180,10 @@ static int export_netssm(const char *dir, const char *out, int which, int maxp, 
         netssm_counts *c = &per[k];
         if (out_open(&f, path)) rc = 1;
         else if (netssm_write(f.f, &s, &o, c)) { out_close(&f, 1); rc = 1; }
-        else if (!c->lines) { atomic_abort(&f.a); no_file(path, split_nm[k], "no capture with 2 TCP/UDP packets"); }
+        else if (!c->lines) {
+            atomic_abort(&f.a);
+            no_file(path, split_nm[k], s.n_seqs ? "no capture with 2 TCP/UDP packets" : "no sequence in the split");
+        }
         else if (out_close(&f, 0)) rc = 1;
         else printf("%-5s %8llu lines, %9llu packets -> %s\n", split_nm[k], (unsigned long long)c->lines,
                     (unsigned long long)c->packets, path);
