@@ -265,7 +265,9 @@ static void attention_forward_f32(float *out, float *att, const float *qkv, int 
     const float scale = 1.0f / sqrtf((float)hs);
     #pragma omp parallel
     {
-        float *kt = nn_alloc((size_t)Tp * hs), *vp = nn_alloc((size_t)hp * T), *ap = nn_alloc((size_t)MR * T);
+        /* ap holds a query tile's MR x hs panel: sized by the head size, not by T (rows
+         * shorter than a head once overflowed it) */
+        float *kt = nn_alloc((size_t)Tp * hs), *vp = nn_alloc((size_t)hp * T), *ap = nn_alloc((size_t)MR * hs);
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
@@ -302,7 +304,7 @@ static void attention_backward_f32(float *dqkv, const float *dout, const float *
     {
         float *dS = scratch + (size_t)omp_get_thread_num() * attention_scratch_floats(T);
         float *vt = nn_alloc((size_t)Tp * hs), *kp = nn_alloc((size_t)hp * T), *qp = nn_alloc((size_t)hp * T);
-        float *dop = nn_alloc((size_t)hp * T), *ap = nn_alloc((size_t)MR * T);
+        float *dop = nn_alloc((size_t)hp * T), *ap = nn_alloc((size_t)MR * hs);   /* dO tile: MR x hs */
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
