@@ -70,10 +70,10 @@ void prep_flow_free(prep_flow *pf);
  * file's index among prep's inputs, 0 for a single capture), label token <unlabelled>.
  * fn gets each flow when it ends (flow order of the flow table), with tok = NULL, n = 0
  * when a filter dropped it. For `pktlm classify`: set cfg->max_pkts to decide after K
- * packets. Returns as prep_add_file. */
+ * packets. *bytes (may be NULL): the bytes of the capture read. Returns as prep_add_file. */
 typedef void (*prep_flow_fn)(void *ctx, const flow *f, const uint16_t *tok, size_t n);
 int prep_each_flow(const prep_cfg *cfg, const char *path, uint32_t file_index, prep_flow_fn fn, void *ctx,
-                   char *err, size_t errlen);
+                   uint64_t *bytes, char *err, size_t errlen);
 
 typedef struct prep prep;
 /* labels: the label names (sorted); flow_labels may be NULL. argv is recorded in the
@@ -90,9 +90,10 @@ uint64_t prep_bytes_done(const prep *p);
 void prep_set_progress(prep *p, progress *pr, double total_bytes);
 /* Stop reading when *flag becomes non-zero (a SIGINT handler sets it). */
 void prep_set_interrupt(prep *p, const volatile sig_atomic_t *flag);
-/* Split, deduplicate, write the corpus directory: every file under a temporary name first,
- * then all renamed into place (signals held), so the directory holds either the previous
- * corpus or this one. 0 ok, -1 (err set; nothing of this run left behind). */
+/* Split, deduplicate, write the corpus directory: every file into a new folder beside it,
+ * then that folder swapped with outdir in one rename (signals held), so outdir holds either
+ * the previous corpus or this one, even after a kill at any moment; other files in outdir
+ * are carried over. 0 ok, -1 (err set; nothing of this run left behind). */
 int prep_finish(prep *p, const char *outdir, char *err, size_t errlen);
 /* Human summary of what was built (after prep_finish). */
 void prep_summary(const prep *p, FILE *f);
