@@ -5,7 +5,8 @@
  *    each packet's bytes as overlapping 2-byte words in 4 hex digits ("4500 0000 003c ..."),
  *    at most 256 words a packet, packets separated by a space; traffic.txt, the pretraining
  *    corpus (every sequence, labelled or not, a packet as two lines of words and a blank
- *    line); the vocabulary ([PAD] [SEP] [CLS] [UNK] [MASK] then 0000 .. ffff).
+ *    line); the vocabulary ([PAD] [UNK] [CLS] [SEP] [MASK] then 0000 .. ffff: the ids of the bigrams
+ *    token format, corpus/bigrams.h).
  *  - NetSSM: JSONL, one line per capture {"Data", "Hash", "Filename", "OrigLen"}, Data =
  *    "<|label|> " then each TCP/UDP packet as 128 decimal bytes from an Ethernet header
  *    (headers only; 12 payload bytes for UDP), packets joined by " <|pkt|> "; a tokenizer
@@ -51,7 +52,7 @@ uint64_t netgpt_row_count(const shard *s, const int *label_map);
 int netgpt_write_rows(FILE *f, const shard *s, const netgpt_opts *o, netgpt_counts *c);
 /* Pretraining corpus (UER preprocess.py --corpus_path): every sequence, labelled or not. */
 int netgpt_write_traffic(FILE *f, const shard *s, const netgpt_opts *o, uint64_t *packets);
-/* The vocabulary file (65,541 lines, NetGPT's order of the five special tokens). */
+/* The vocabulary file (65,541 lines; line i = id i of the bigrams token format). */
 int netgpt_write_vocab(FILE *f);
 /* Row lengths: how many of n exceed lim, and the 50/90/99th percentile and maximum. */
 void netgpt_length_stats(uint32_t *len, size_t n, uint32_t lim, uint64_t *over, uint32_t q[4]);

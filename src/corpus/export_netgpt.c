@@ -118,7 +118,7 @@ int netgpt_write_traffic(FILE *f, const shard *s, const netgpt_opts *o, uint64_t
 }
 
 int netgpt_write_vocab(FILE *f) {
-    fputs("[PAD]\n[SEP]\n[CLS]\n[UNK]\n[MASK]\n", f);
+    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", f);   /* ids 0..4 of the bigrams token format (bigrams.h) */
     for (int i = 0; i < 65536; i++) fprintf(f, "%04x\n", i);
     return ferror(f) ? -1 : 0;
 }
