@@ -13,7 +13,12 @@ pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev li
 [ "${TOOLS:-0}" = 1 ] && pkgs+=(tshark tcpdump hyperfine time)
 # ARROW=1: node and npm, for the Arrow oracle (the npm package apache-arrow, installed below
 # into the project's own cache folder, not globally; tests/arrow_oracle.sh)
-[ "${ARROW:-0}" = 1 ] && pkgs+=(nodejs npm)
+# (a node that is already there is kept: nodesource's nodejs bundles npm and conflicts with
+# Debian's npm package, so each is asked for only when its command is missing)
+if [ "${ARROW:-0}" = 1 ]; then
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
