@@ -85,21 +85,6 @@ static void la_init(model *m, uint64_t seed) {
 
 /* ---- layers of this backbone ---- */
 
-/* exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) */
-static void gelu_erf_forward(float *out, const float *x, size_t n) {
-    #pragma omp parallel for schedule(static) if (n > 4096)
-    for (size_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-}
-/* d = d * (Phi(x) + x phi(x)), phi the standard normal density (in place allowed) */
-static void gelu_erf_backward(float *dx, const float *x, const float *dout, size_t n) {
-    const float inv_sqrt_2pi = 0.3989422804014327f;
-    #pragma omp parallel for schedule(static) if (n > 4096)
-    for (size_t i = 0; i < n; i++) {
-        float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-        dx[i] = dout[i] * (cdf + x[i] * inv_sqrt_2pi * expf(-0.5f * x[i] * x[i]));
-    }
-}
-
 /* cos, sin of position pos: cs[0..hs/2) cos, cs[hs/2..hs) sin; angles in double */
 static void rope_angles(float *cs, int pos, int hs) {
     int h2 = hs / 2;
@@ -204,7 +189,7 @@ static void la_forward(model *m, const int *tok, int B, int T) {
                             m->prec);
         rope_rows(a.qkv, 3 * C, 2 * NH, hs, s.rope, N, T, 0);   /* q heads then k heads */
         linattn_phi(a.qkv, N, 2 * C, 3 * C);
-        linattn_forward(a.atty, a.den, a.qkv, B, T, C, NH, CHUNK);
+        linattn_forward(a.atty, a.den, a.qkv, B, T, C, NH, CHUNK, m->prec);
         const float *y = a.atty;   /* kept undropped: the kernel's backward reads it */
         if (p > 0) { dropout_forward(s.tmp, a.atty, p, model_drop_seed(m, l, 1), NC); y = s.tmp; }
         residual_forward(a.res2, x, y, NC);
@@ -240,7 +225,7 @@ static void la_backward(model *m, const int *tok, int B, int T) {
                                  P(FC2W) + (size_t)l * C * F, N, F, C, m->prec);
         const float *dgelu = g.dgl;
         if (p > 0) { nn_zero(g.dfc1, NF); dropout_backward(g.dfc1, g.dgl, p, model_drop_seed(m, l, 3), NF); dgelu = g.dfc1; }
-        gelu_erf_backward(g.dfc1, a.fc1, dgelu, NF);
+        gelu_erf_backward_set(g.dfc1, a.fc1, dgelu, NF);
         matmul_backward_set_prec(g.dln, G(FC1W) + (size_t)l * F * C, G(FC1B) + (size_t)l * F, g.dfc1, a.ln2,
                                  P(FC1W) + (size_t)l * F * C, N, C, F, m->prec);
         layernorm_backward(g.dres, G(LN2W) + (size_t)l * C, G(LN2B) + (size_t)l * C, g.dln, a.res2,
@@ -248,7 +233,7 @@ static void la_backward(model *m, const int *tok, int B, int T) {
         /* res2 = x + drop(atty) */
         const float *datty = g.dres;
         if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 1), NC); datty = g.dtmp; }
-        linattn_backward(g.dqkv, datty, a.qkv, a.atty, a.den, B, T, C, NH, CHUNK);
+        linattn_backward(g.dqkv, datty, a.qkv, a.atty, a.den, B, T, C, NH, CHUNK, m->prec);
         linattn_phi_backward(g.dqkv, a.qkv, N, 2 * C, 3 * C);
         rope_rows(g.dqkv, 3 * C, 2 * NH, hs, s.rope, N, T, 1);
         matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + (size_t)l * 3 * C, g.dqkv, a.ln1,
