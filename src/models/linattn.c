@@ -31,9 +31,6 @@
 #include <omp.h>
 
 #define ROPE_BASE 10000.0
-/* rows per chunk of the training kernel: a speed knob only (the result is the same up to
- * rounding, tests/test_linattn.c); 64 keeps the in-chunk matrices in L1 */
-#define CHUNK 64
 
 enum { EMB, LN1W, LN1B, QKVW, QKVB, LN2W, LN2B, FC1W, FC1B, FC2W, FC2B, LNFW, LNFB, HEADW, HEADB, NPARAMS };
 
@@ -189,7 +186,7 @@ static void la_forward(model *m, const int *tok, int B, int T) {
                             m->prec);
         rope_rows(a.qkv, 3 * C, 2 * NH, hs, s.rope, N, T, 0);   /* q heads then k heads */
         linattn_phi(a.qkv, N, 2 * C, 3 * C);
-        linattn_forward(a.atty, a.den, a.qkv, B, T, C, NH, CHUNK, m->prec);
+        linattn_forward(a.atty, a.den, a.qkv, B, T, C, NH, c->chunk, m->prec);
         const float *y = a.atty;   /* kept undropped: the kernel's backward reads it */
         if (p > 0) { dropout_forward(s.tmp, a.atty, p, model_drop_seed(m, l, 1), NC); y = s.tmp; }
         residual_forward(a.res2, x, y, NC);
@@ -233,7 +230,7 @@ static void la_backward(model *m, const int *tok, int B, int T) {
         /* res2 = x + drop(atty) */
         const float *datty = g.dres;
         if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 1), NC); datty = g.dtmp; }
-        linattn_backward(g.dqkv, datty, a.qkv, a.atty, a.den, B, T, C, NH, CHUNK, m->prec);
+        linattn_backward(g.dqkv, datty, a.qkv, a.atty, a.den, B, T, C, NH, c->chunk, m->prec);
         linattn_phi_backward(g.dqkv, a.qkv, N, 2 * C, 3 * C);
         rope_rows(g.dqkv, 3 * C, 2 * NH, hs, s.rope, N, T, 1);
         matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + (size_t)l * 3 * C, g.dqkv, a.ln1,
@@ -256,62 +253,129 @@ static void la_backward(model *m, const int *tok, int B, int T) {
     }
 }
 
-/* ---- generation: per sequence, L layers of recurrent state (linattn_state_floats each),
- * then per-step scratch for the B rows. Nothing grows with the position. ---- */
-static size_t seq_state_floats(const model_config *c) {
-    return (size_t)c->layers * linattn_state_floats(c->heads, c->d_model / c->heads);
-}
-static size_t la_state_floats(const model_config *c, int B) {
-    size_t Bz = B, C = c->d_model;
-    return Bz * seq_state_floats(c) + Bz * (6 * C + 2 * (size_t)c->d_ff + 2) + C / c->heads;
+/* ---- decoding (model_run): per slot, L layers of recurrent state (S, z per head), the same
+ * size at every position; the weights packed once into panels (decode.h) ---- */
+typedef struct {
+    nn_panels *qkv, *fc1, *fc2;   /* per layer */
+    float *x, *ln, *qkv_rows, *att, *h, *y, *cs, *hidden;   /* rows of the step (slots each) */
+} la_run;
+
+static size_t la_slot_bytes(const model_config *c, int prec) {
+    (void)prec;   /* the state stays fp32 (bf16 packs only the weights) */
+    return (size_t)c->layers * linattn_state_floats(c->heads, c->d_model / c->heads) * sizeof(float);
 }
 
-/* out (B, OC) = x (B, C) w^T + bias for a few rows: one pass over w per step with dots along its
- * rows (the training product would repack w on every call, most of a token's time) */
-static void matvec(float *out, const float *x, const float *w, const float *bias, int B, int C, int OC) {
-    #pragma omp parallel for schedule(static) if ((size_t)OC * C > (1 << 16))
-    for (int o = 0; o < OC; o++) {
-        const float *wr = w + (size_t)o * C;
-        for (int b = 0; b < B; b++) {
-            const float *xr = x + (size_t)b * C;
-            float s = 0;
-            #pragma omp simd reduction(+:s)
-            for (int i = 0; i < C; i++) s += wr[i] * xr[i];
-            out[(size_t)b * OC + o] = s + (bias ? bias[o] : 0.0f);
-        }
-    }
-}
-
-static void la_step(model *m, float *state, const int *tok, int B, int pos, float *hidden) {
+/* one walk that sizes (a->base NULL) or carves and packs */
+static void run_layout(la_run *r, const model *m, int S, int bf16, nn_arena *a) {
     const model_config *c = &m->cfg;
-    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH;
-    const size_t per = seq_state_floats(c), one = linattn_state_floats(NH, hs);
-    float *x = state + (size_t)B * per, *ln = x + (size_t)B * C, *qkv = ln + (size_t)B * C;
-    float *atty = qkv + (size_t)B * 3 * C, *fc = atty + (size_t)B * C, *gl = fc + (size_t)B * F;
-    float *mean = gl + (size_t)B * F, *rstd = mean + B, *cs = rstd + B;
-    rope_angles(cs, pos, hs);
-    for (int b = 0; b < B; b++) memcpy(x + (size_t)b * C, P(EMB) + (size_t)tok[b] * C, (size_t)C * sizeof(float));
+    const int L = c->layers, C = c->d_model, F = c->d_ff, hs = C / c->heads;
+    r->qkv = NN_TAKE(a, nn_panels, L); r->fc1 = NN_TAKE(a, nn_panels, L); r->fc2 = NN_TAKE(a, nn_panels, L);
+    r->x = NN_TAKE(a, float, (size_t)S * C); r->ln = NN_TAKE(a, float, (size_t)S * C);
+    r->qkv_rows = NN_TAKE(a, float, (size_t)S * 3 * C); r->att = NN_TAKE(a, float, (size_t)S * C);
+    r->h = NN_TAKE(a, float, (size_t)S * F); r->y = NN_TAKE(a, float, (size_t)S * C);
+    r->cs = NN_TAKE(a, float, (size_t)S * hs); r->hidden = NN_TAKE(a, float, (size_t)S * C);
     for (int l = 0; l < L; l++) {
-        layernorm_forward(ln, mean, rstd, x, P(LN1W) + (size_t)l * C, P(LN1B) + (size_t)l * C, B, C);
-        matvec(qkv, ln, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + (size_t)l * 3 * C, B, C, 3 * C);
-        for (int b = 0; b < B; b++) {
-            float *r = qkv + (size_t)b * 3 * C;
-            rope_row(r, 2 * NH, hs, cs, 0);
-            linattn_phi(r, 1, 2 * C, 3 * C);
-            linattn_step(atty + (size_t)b * C, state + (size_t)b * per + (size_t)l * one, r, r + C, r + 2 * C, NH, hs);
-        }
-        residual_forward(x, x, atty, (size_t)B * C);
-        layernorm_forward(ln, mean, rstd, x, P(LN2W) + (size_t)l * C, P(LN2B) + (size_t)l * C, B, C);
-        matvec(fc, ln, P(FC1W) + (size_t)l * F * C, P(FC1B) + (size_t)l * F, B, C, F);
-        gelu_erf_forward(gl, fc, (size_t)B * F);
-        matvec(ln, gl, P(FC2W) + (size_t)l * C * F, P(FC2B) + (size_t)l * C, B, F, C);
-        residual_forward(x, x, ln, (size_t)B * C);
+        void *pq = nn_arena_take(a, nn_panels_bytes(3 * C, C, bf16));
+        void *p1 = nn_arena_take(a, nn_panels_bytes(F, C, bf16));
+        void *p2 = nn_arena_take(a, nn_panels_bytes(C, F, bf16));
+        if (!a->base) continue;
+        nn_panels_pack(&r->qkv[l], pq, P(QKVW) + (size_t)l * 3 * C * C, C, 3 * C, C, bf16);
+        nn_panels_pack(&r->fc1[l], p1, P(FC1W) + (size_t)l * F * C, C, F, C, bf16);
+        nn_panels_pack(&r->fc2[l], p2, P(FC2W) + (size_t)l * C * F, F, C, F, bf16);
     }
-    layernorm_forward(hidden, mean, rstd, x, P(LNFW), P(LNFB), B, C);
+}
+
+static int la_run_init(model_run *rs) {
+    const int bf16 = rs->prec == NN_BF16;
+    if (bf16 && !nn_panels_bf16_ok()) return -2;
+    la_run tmp;
+    nn_arena a = { NULL, 0 };
+    run_layout(&tmp, rs->m, rs->slots, bf16, &a);
+    /* the run struct first, then what it points to */
+    const size_t head = (sizeof(la_run) + 63) / 64 * 64;
+    void *buf;
+    if (posix_memalign(&buf, 64, head + a.used)) return -1;
+    la_run *r = buf;
+    a = (nn_arena){ (char *)buf + head, 0 };
+    run_layout(r, rs->m, rs->slots, bf16, &a);
+    rs->priv = r;
+    return 0;
+}
+static void la_run_free(model_run *rs) { free(rs->priv); rs->priv = NULL; }
+
+static void la_reset(model_run *rs, int slot) { memset(rs->state + (size_t)slot * rs->slot_bytes, 0, rs->slot_bytes); }
+
+/* row i's work goes to thread i % nt, output panels to workers (thread t runs t, t + nt, ...):
+ * every row's arithmetic is the same whatever n, nt or the other rows */
+static void panels(model_run *rs, int t, int nt, float *out, size_t ldo, const float *in, size_t ldi,
+                   const nn_panels *Pn, const float *bias, int n) {
+    const int W = rs->nthreads;
+    for (int w = t; w < W; w += nt) {
+        NN_SPLIT(nn_panels_count(Pn->out), w, W, p0, p1);
+        nn_panels_matmul(out, ldo, in, ldi, Pn, bias, n, p0, p1, NN_PM_STORE);
+    }
+}
+
+static const float *la_step(model_run *rs, int t, int nt, int n, const int *slot, const int *tok, const int *pos) {
+    const model *m = rs->m;
+    const model_config *c = &m->cfg;
+    la_run *r = rs->priv;
+    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH;
+    const size_t one = linattn_state_floats(NH, hs), per_head = (size_t)hs * hs + hs;
+    for (int i = t; i < n; i += nt) {
+        memcpy(r->x + (size_t)i * C, P(EMB) + (size_t)tok[i] * C, (size_t)C * sizeof(float));
+        rope_angles(r->cs + (size_t)i * hs, pos[i], hs);
+    }
+    for (int l = 0; l < L; l++) {
+        for (int i = t; i < n; i += nt)
+            layernorm_row(r->ln + (size_t)i * C, NULL, NULL, r->x + (size_t)i * C, P(LN1W) + (size_t)l * C,
+                          P(LN1B) + (size_t)l * C, C);
+        nn_barrier_wait(&rs->bar);
+        panels(rs, t, nt, r->qkv_rows, 3 * C, r->ln, C, &r->qkv[l], P(QKVB) + (size_t)l * 3 * C, n);
+        nn_barrier_wait(&rs->bar);
+        for (int j = t; j < n * NH; j += nt) {   /* (row, head) pairs */
+            const int i = j / NH, h = j % NH;
+            float *row = r->qkv_rows + (size_t)i * 3 * C, *q = row + h * hs, *k = row + C + h * hs;
+            const float *cs = r->cs + (size_t)i * hs;
+            rope_row(q, 1, hs, cs, 0); rope_row(k, 1, hs, cs, 0);
+            linattn_phi(q, 1, hs, hs); linattn_phi(k, 1, hs, hs);
+            float *st = (float *)(rs->state + (size_t)slot[i] * rs->slot_bytes) + (size_t)l * one + (size_t)h * per_head;
+            linattn_step(r->att + (size_t)i * C + h * hs, st, q, k, row + 2 * C + h * hs, 1, hs);
+        }
+        nn_barrier_wait(&rs->bar);
+        for (int i = t; i < n; i += nt) {
+            float *x = r->x + (size_t)i * C;
+            residual_forward(x, x, r->att + (size_t)i * C, (size_t)C);
+            layernorm_row(r->ln + (size_t)i * C, NULL, NULL, x, P(LN2W) + (size_t)l * C, P(LN2B) + (size_t)l * C, C);
+        }
+        nn_barrier_wait(&rs->bar);
+        panels(rs, t, nt, r->h, F, r->ln, C, &r->fc1[l], P(FC1B) + (size_t)l * F, n);
+        nn_barrier_wait(&rs->bar);
+        {   /* exact GELU, split flat over the threads */
+            size_t tot = (size_t)n * F, a0 = tot * t / nt, a1 = tot * (t + 1) / nt;
+            gelu_erf_forward(r->h + a0, r->h + a0, a1 - a0);
+        }
+        nn_barrier_wait(&rs->bar);
+        panels(rs, t, nt, r->y, C, r->h, F, &r->fc2[l], P(FC2B) + (size_t)l * C, n);
+        nn_barrier_wait(&rs->bar);
+        for (int i = t; i < n; i += nt) residual_forward(r->x + (size_t)i * C, r->x + (size_t)i * C, r->y + (size_t)i * C, (size_t)C);
+    }
+    for (int i = t; i < n; i += nt)
+        layernorm_row(r->hidden + (size_t)i * C, NULL, NULL, r->x + (size_t)i * C, P(LNFW), P(LNFB), C);
+    nn_barrier_wait(&rs->bar);
+    return r->hidden;
+}
+
+/* kv_heads = heads (no grouped heads), d_ff 4C (tcpflowgen: 1024 at d 256), chunk 64 */
+static void la_defaults(model_config *c) {
+    if (c->kv_heads <= 0) c->kv_heads = c->heads;
+    if (c->d_ff <= 0) c->d_ff = 4 * c->d_model;
+    if (c->chunk <= 0) c->chunk = 64;
 }
 
 const model_ops linattn_ops = {
     .name = "linattn",
+    .defaults = la_defaults,
     .params = la_params,
     .check = la_check,
     .init = la_init,
@@ -319,6 +383,9 @@ const model_ops linattn_ops = {
     .dact_floats = la_dact_floats,
     .forward = la_forward,
     .backward = la_backward,
-    .state_floats = la_state_floats,
+    .run_init = la_run_init,
+    .run_free = la_run_free,
+    .slot_bytes = la_slot_bytes,
+    .reset = la_reset,
     .step = la_step,
 };
