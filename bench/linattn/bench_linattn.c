@@ -4,8 +4,8 @@
  * Training: steps of model_forward + model_backward + clipping + AdamW on random tokens (one
  * warm-up step untimed), tokens/s = B*T per step. Generation: batch 1, model_step at the
  * positions T-G .. T-1 (the attention cost of a KV cache grows with the position, the
- * recurrent state's does not), tokens/s over G tokens, through the decoding run state
- * (model_run: what `pktlm generate` runs) with one slot, fp32. Either is skipped (-1) when its memory
+ * recurrent state's does not), tokens/s over G tokens; every backbone through its decoding step
+ * (model_run, what `pktlm generate` runs). Either is skipped (-1) when its memory
  * (model_memory_bytes) exceeds --max-gib.
  *
  *   bench_linattn ARCH T B STEPS G THREADS MAX_GIB [layers d heads d_ff vocab] */
@@ -60,10 +60,11 @@ int main(int argc, char **argv) {
         train = (double)B * T * steps / (now() - t0);
         free(tok); free(tgt);
     }
-    double gneed = model_memory_bytes(&m.cfg, 1, 1, 0) / 1073741824.0 + m.ops->slot_bytes(&m.cfg, NN_FP32) / 1073741824.0;
+    const double slot_mib = m.ops->slot_bytes(&m.cfg, NN_FP32) / 1048576.0;
+    double gneed = model_memory_bytes(&m.cfg, 1, 1, 0) / 1073741824.0 + slot_mib / 1024.0;
     if (G > 0 && gneed <= max_gib) {
-        model_run rs;
         float *logits = malloc((size_t)c.vocab * sizeof(float));
+        model_run rs;
         if (model_run_init(&rs, &m, 1, NN_FP32, 0, err, sizeof err) != 0) { fprintf(stderr, "%s\n", err); return 1; }
         int tk = 1, slot = 0;
         double t0 = now();
@@ -78,7 +79,7 @@ int main(int argc, char **argv) {
     printf("{\"arch\":\"%s\",\"T\":%d,\"B\":%d,\"layers\":%d,\"d_model\":%d,\"heads\":%d,\"d_ff\":%d,\"vocab\":%d,"
            "\"params\":%zu,\"train_tok_s\":%.1f,\"gen_tok_s\":%.1f,\"train_mem_gib\":%.3f,\"gen_state_mib\":%.3f}\n",
            argv[1], T, B, c.layers, c.d_model, c.heads, c.d_ff, c.vocab, m.nparams, train, gen, need,
-           m.ops->slot_bytes(&m.cfg, NN_FP32) / 1048576.0);
+           slot_mib);
     model_free(&m);
     return 0;
 }

@@ -253,120 +253,171 @@ static void la_backward(model *m, const int *tok, int B, int T) {
     }
 }
 
-/* ---- decoding (model_run): per slot, L layers of recurrent state (S, z per head), the same
- * size at every position; the weights packed once into panels (decode.h) ---- */
+/* ---- decoding (model.h: model_run) ----
+ * Per slot, L layers of recurrent state (S, z) of every head (linattn_state_floats): nothing
+ * grows with the position. The team's pass is GPT-2's (gpt2.c): worker w owns heads h0..h1
+ * (their q, k, v products, rotation, features and recurrent update) and a slice of the MLP's
+ * hidden units; there is no output projection, so after the first barrier every thread adds
+ * the heads' outputs themselves into its own copy of x. */
 typedef struct {
-    nn_panels *qkv, *fc1, *fc2;   /* per layer */
-    float *x, *ln, *qkv_rows, *att, *h, *y, *cs, *hidden;   /* rows of the step (slots each) */
+    int W;
+    nn_panels *qkv;    /* [l][h][s]: q, k, v rows of head h (hs x C each) */
+    nn_panels *fc1;    /* [l]: (F x C) */
+    nn_panels *fc2;    /* [l][w]: linear2's columns of worker w's hidden units */
+    int *u0, *u1, *busy_m;
+    float *rope;       /* (ctx, hs) cos | sin */
+    float *qkvb;       /* (B, 3C) */
+    float *att;        /* (B, C) */
+    float *fch;        /* (B, F) */
+    float *part;       /* (W, B, C) MLP partial sums */
+    float *xt, *lnt;   /* (W, B, C) per thread */
+    void *mem;
 } la_run;
 
 static size_t la_slot_bytes(const model_config *c, int prec) {
-    (void)prec;   /* the state stays fp32 (bf16 packs only the weights) */
     return (size_t)c->layers * linattn_state_floats(c->heads, c->d_model / c->heads) * sizeof(float);
 }
 
-/* one walk that sizes (a->base NULL) or carves and packs */
-static void run_layout(la_run *r, const model *m, int S, int bf16, nn_arena *a) {
-    const model_config *c = &m->cfg;
-    const int L = c->layers, C = c->d_model, F = c->d_ff, hs = C / c->heads;
-    r->qkv = NN_TAKE(a, nn_panels, L); r->fc1 = NN_TAKE(a, nn_panels, L); r->fc2 = NN_TAKE(a, nn_panels, L);
-    r->x = NN_TAKE(a, float, (size_t)S * C); r->ln = NN_TAKE(a, float, (size_t)S * C);
-    r->qkv_rows = NN_TAKE(a, float, (size_t)S * 3 * C); r->att = NN_TAKE(a, float, (size_t)S * C);
-    r->h = NN_TAKE(a, float, (size_t)S * F); r->y = NN_TAKE(a, float, (size_t)S * C);
-    r->cs = NN_TAKE(a, float, (size_t)S * hs); r->hidden = NN_TAKE(a, float, (size_t)S * C);
+static void take_panels(nn_arena *a, nn_panels *p, int out, int in, int bf16) {
+    p->out = out; p->in = in; p->bf16 = bf16;
+    p->p = nn_arena_take(a, nn_panels_bytes(out, in, bf16));
+}
+
+static void la_layout(la_run *r, const model_config *c, int B, nn_arena *a, int bf) {
+    const int L = c->layers, C = c->d_model, NH = c->heads, hs = C / NH, F = c->d_ff, W = r->W;
     for (int l = 0; l < L; l++) {
-        void *pq = nn_arena_take(a, nn_panels_bytes(3 * C, C, bf16));
-        void *p1 = nn_arena_take(a, nn_panels_bytes(F, C, bf16));
-        void *p2 = nn_arena_take(a, nn_panels_bytes(C, F, bf16));
-        if (!a->base) continue;
-        nn_panels_pack(&r->qkv[l], pq, P(QKVW) + (size_t)l * 3 * C * C, C, 3 * C, C, bf16);
-        nn_panels_pack(&r->fc1[l], p1, P(FC1W) + (size_t)l * F * C, C, F, C, bf16);
-        nn_panels_pack(&r->fc2[l], p2, P(FC2W) + (size_t)l * C * F, F, C, F, bf16);
+        for (int h = 0; h < NH; h++)
+            for (int s = 0; s < 3; s++) take_panels(a, &r->qkv[((size_t)l * NH + h) * 3 + s], hs, C, bf);
+        take_panels(a, &r->fc1[l], F, C, bf);
+        for (int w = 0; w < W; w++)
+            if (r->u1[w] > r->u0[w]) take_panels(a, &r->fc2[(size_t)l * W + w], C, r->u1[w] - r->u0[w], bf);
     }
+    size_t Bz = B;
+    r->rope = NN_TAKE(a, float, (size_t)c->ctx * hs);
+    r->qkvb = NN_TAKE(a, float, Bz * 3 * C);
+    r->att = NN_TAKE(a, float, Bz * C);
+    r->fch = NN_TAKE(a, float, Bz * F);
+    r->part = NN_TAKE(a, float, (size_t)W * Bz * C);
+    r->xt = NN_TAKE(a, float, (size_t)W * Bz * C);
+    r->lnt = NN_TAKE(a, float, (size_t)W * Bz * C);
+}
+
+static void la_run_free(model_run *rs) {
+    la_run *r = rs->priv;
+    if (!r) return;
+    free(r->qkv); free(r->fc1); free(r->fc2); free(r->u0); free(r->u1); free(r->busy_m); free(r->mem); free(r);
+    rs->priv = NULL;
 }
 
 static int la_run_init(model_run *rs) {
-    const int bf16 = rs->prec == NN_BF16;
-    if (bf16 && !nn_panels_bf16_ok()) return -2;
-    la_run tmp;
-    nn_arena a = { NULL, 0 };
-    run_layout(&tmp, rs->m, rs->slots, bf16, &a);
-    /* the run struct first, then what it points to */
-    const size_t head = (sizeof(la_run) + 63) / 64 * 64;
-    void *buf;
-    if (posix_memalign(&buf, 64, head + a.used)) return -1;
-    la_run *r = buf;
-    a = (nn_arena){ (char *)buf + head, 0 };
-    run_layout(r, rs->m, rs->slots, bf16, &a);
+    const model *m = rs->m;
+    const model_config *c = &m->cfg;
+    const int L = c->layers, C = c->d_model, NH = c->heads, hs = C / NH, F = c->d_ff, W = rs->nthreads, bf = rs->prec == NN_BF16;
+    la_run *r = calloc(1, sizeof *r);
+    if (!r) return -1;
     rs->priv = r;
+    r->W = W;
+    r->qkv = calloc((size_t)L * NH * 3, sizeof *r->qkv); r->fc1 = calloc((size_t)L, sizeof *r->fc1);
+    r->fc2 = calloc((size_t)L * W, sizeof *r->fc2);
+    r->u0 = calloc((size_t)W, sizeof(int)); r->u1 = calloc((size_t)W, sizeof(int)); r->busy_m = calloc((size_t)W, sizeof(int));
+    if (!r->qkv || !r->fc1 || !r->fc2 || !r->u0 || !r->u1 || !r->busy_m) return -1;
+    for (int w = 0; w < W; w++) {
+        NN_SPLIT(nn_panels_count(F), w, W, f0, f1);
+        r->u0[w] = (int)(f0 * NN_PANEL);
+        r->u1[w] = (int)(f1 * NN_PANEL) < F ? (int)(f1 * NN_PANEL) : F;
+        r->busy_m[w] = r->u1[w] > r->u0[w];
+    }
+    nn_arena a = { NULL, 0 };
+    la_layout(r, c, rs->slots, &a, bf);
+    if (posix_memalign(&r->mem, 64, a.used)) { r->mem = NULL; return -1; }
+    a = (nn_arena){ r->mem, 0 };
+    la_layout(r, c, rs->slots, &a, bf);
+    for (int l = 0; l < L; l++) {
+        for (int h = 0; h < NH; h++)
+            for (int s = 0; s < 3; s++) {
+                nn_panels *q = &r->qkv[((size_t)l * NH + h) * 3 + s];
+                nn_panels_pack(q, q->p, P(QKVW) + ((size_t)l * 3 * C + (size_t)s * C + (size_t)h * hs) * C, (size_t)C, hs, C, bf);
+            }
+        nn_panels_pack(&r->fc1[l], r->fc1[l].p, P(FC1W) + (size_t)l * F * C, (size_t)C, F, C, bf);
+        for (int w = 0; w < W; w++)
+            if (r->u1[w] > r->u0[w]) {
+                nn_panels *f2 = &r->fc2[(size_t)l * W + w];
+                nn_panels_pack(f2, f2->p, P(FC2W) + (size_t)l * C * F + r->u0[w], (size_t)F, C, r->u1[w] - r->u0[w], bf);
+            }
+    }
+    for (int p = 0; p < c->ctx; p++) rope_angles(r->rope + (size_t)p * hs, p, hs);
     return 0;
 }
-static void la_run_free(model_run *rs) { free(rs->priv); rs->priv = NULL; }
 
+/* a new sequence starts from S = 0, z = 0 */
 static void la_reset(model_run *rs, int slot) { memset(rs->state + (size_t)slot * rs->slot_bytes, 0, rs->slot_bytes); }
-
-/* row i's work goes to thread i % nt, output panels to workers (thread t runs t, t + nt, ...):
- * every row's arithmetic is the same whatever n, nt or the other rows */
-static void panels(model_run *rs, int t, int nt, float *out, size_t ldo, const float *in, size_t ldi,
-                   const nn_panels *Pn, const float *bias, int n) {
-    const int W = rs->nthreads;
-    for (int w = t; w < W; w += nt) {
-        NN_SPLIT(nn_panels_count(Pn->out), w, W, p0, p1);
-        nn_panels_matmul(out, ldo, in, ldi, Pn, bias, n, p0, p1, NN_PM_STORE);
-    }
-}
 
 static const float *la_step(model_run *rs, int t, int nt, int n, const int *slot, const int *tok, const int *pos) {
     const model *m = rs->m;
     const model_config *c = &m->cfg;
     la_run *r = rs->priv;
-    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH;
-    const size_t one = linattn_state_floats(NH, hs), per_head = (size_t)hs * hs + hs;
-    for (int i = t; i < n; i += nt) {
-        memcpy(r->x + (size_t)i * C, P(EMB) + (size_t)tok[i] * C, (size_t)C * sizeof(float));
-        rope_angles(r->cs + (size_t)i * hs, pos[i], hs);
-    }
+    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH, W = r->W;
+    const size_t wstride = (size_t)rs->slots * C, one = (size_t)hs * hs + hs;
+    float *x = r->xt + (size_t)t * wstride, *ln = r->lnt + (size_t)t * wstride;
+    for (int i = 0; i < n; i++) memcpy(x + (size_t)i * C, P(EMB) + (size_t)tok[i] * C, (size_t)C * sizeof(float));
     for (int l = 0; l < L; l++) {
-        for (int i = t; i < n; i += nt)
-            layernorm_row(r->ln + (size_t)i * C, NULL, NULL, r->x + (size_t)i * C, P(LN1W) + (size_t)l * C,
-                          P(LN1B) + (size_t)l * C, C);
-        nn_barrier_wait(&rs->bar);
-        panels(rs, t, nt, r->qkv_rows, 3 * C, r->ln, C, &r->qkv[l], P(QKVB) + (size_t)l * 3 * C, n);
-        nn_barrier_wait(&rs->bar);
-        for (int j = t; j < n * NH; j += nt) {   /* (row, head) pairs */
-            const int i = j / NH, h = j % NH;
-            float *row = r->qkv_rows + (size_t)i * 3 * C, *q = row + h * hs, *k = row + C + h * hs;
-            const float *cs = r->cs + (size_t)i * hs;
-            rope_row(q, 1, hs, cs, 0); rope_row(k, 1, hs, cs, 0);
-            linattn_phi(q, 1, hs, hs); linattn_phi(k, 1, hs, hs);
-            float *st = (float *)(rs->state + (size_t)slot[i] * rs->slot_bytes) + (size_t)l * one + (size_t)h * per_head;
-            linattn_step(r->att + (size_t)i * C + h * hs, st, q, k, row + 2 * C + h * hs, 1, hs);
+        const float *bq = P(QKVB) + (size_t)l * 3 * C;
+        for (int i = 0; i < n; i++)
+            layernorm_row(ln + (size_t)i * C, NULL, NULL, x + (size_t)i * C, P(LN1W) + (size_t)l * C, P(LN1B) + (size_t)l * C, C);
+        for (int w = t; w < W; w += nt) {
+            NN_SPLIT(NH, w, W, h0, h1);
+            for (size_t h = h0; h < h1; h++) {
+                for (int s = 0; s < 3; s++) {
+                    size_t col = (size_t)s * C + h * hs;
+                    nn_panels_matmul(r->qkvb + col, 3 * (size_t)C, ln, (size_t)C, &r->qkv[((size_t)l * NH + h) * 3 + s], bq + col,
+                                     n, 0, nn_panels_count(hs), NN_PM_STORE);
+                }
+                for (int i = 0; i < n; i++) {
+                    float *q = r->qkvb + (size_t)i * 3 * C + h * hs, *k = q + C;
+                    const float *cs = r->rope + (size_t)pos[i] * hs;
+                    rope_row(q, 1, hs, cs, 0);
+                    rope_row(k, 1, hs, cs, 0);
+                    linattn_phi(q, 1, hs, hs);
+                    linattn_phi(k, 1, hs, hs);
+                    float *st = (float *)(void *)(rs->state + (size_t)slot[i] * rs->slot_bytes) + ((size_t)l * NH + h) * one;
+                    linattn_step(r->att + (size_t)i * C + h * hs, st, q, k, k + C, 1, hs);
+                }
+            }
         }
         nn_barrier_wait(&rs->bar);
-        for (int i = t; i < n; i += nt) {
-            float *x = r->x + (size_t)i * C;
-            residual_forward(x, x, r->att + (size_t)i * C, (size_t)C);
-            layernorm_row(r->ln + (size_t)i * C, NULL, NULL, x, P(LN2W) + (size_t)l * C, P(LN2B) + (size_t)l * C, C);
+        for (size_t k = 0; k < (size_t)n * C; k++) x[k] += r->att[k];   /* no output projection */
+        for (int i = 0; i < n; i++)
+            layernorm_row(ln + (size_t)i * C, NULL, NULL, x + (size_t)i * C, P(LN2W) + (size_t)l * C, P(LN2B) + (size_t)l * C, C);
+        for (int w = t; w < W; w += nt) {
+            if (!r->busy_m[w]) continue;
+            NN_SPLIT(nn_panels_count(F), w, W, f0, f1);
+            const int u0 = r->u0[w], u1 = r->u1[w];
+            nn_panels_matmul(r->fch, (size_t)F, ln, (size_t)C, &r->fc1[l], P(FC1B) + (size_t)l * F, n, f0, f1, NN_PM_STORE);
+            for (int i = 0; i < n; i++) {
+                float *g = r->fch + (size_t)i * F;
+                gelu_erf_forward(g + u0, g + u0, (size_t)(u1 - u0));   /* as forward (single-threaded here) */
+            }
+            nn_panels_matmul(r->part + w * wstride, (size_t)C, r->fch + u0, (size_t)F, &r->fc2[(size_t)l * W + w], NULL, n, 0,
+                             nn_panels_count(C), NN_PM_STORE);
         }
         nn_barrier_wait(&rs->bar);
-        panels(rs, t, nt, r->h, F, r->ln, C, &r->fc1[l], P(FC1B) + (size_t)l * F, n);
-        nn_barrier_wait(&rs->bar);
-        {   /* exact GELU, split flat over the threads */
-            size_t tot = (size_t)n * F, a0 = tot * t / nt, a1 = tot * (t + 1) / nt;
-            gelu_erf_forward(r->h + a0, r->h + a0, a1 - a0);
+        for (int i = 0; i < n; i++) {
+            float *xr = x + (size_t)i * C;
+            const float *b2 = P(FC2B) + (size_t)l * C;
+            for (int k = 0; k < C; k++) xr[k] += b2[k];
+            for (int w = 0; w < W; w++) {
+                if (!r->busy_m[w]) continue;
+                const float *pp = r->part + w * wstride + (size_t)i * C;
+                for (int k = 0; k < C; k++) xr[k] += pp[k];
+            }
         }
-        nn_barrier_wait(&rs->bar);
-        panels(rs, t, nt, r->y, C, r->h, F, &r->fc2[l], P(FC2B) + (size_t)l * C, n);
-        nn_barrier_wait(&rs->bar);
-        for (int i = t; i < n; i += nt) residual_forward(r->x + (size_t)i * C, r->x + (size_t)i * C, r->y + (size_t)i * C, (size_t)C);
     }
-    for (int i = t; i < n; i += nt)
-        layernorm_row(r->hidden + (size_t)i * C, NULL, NULL, r->x + (size_t)i * C, P(LNFW), P(LNFB), C);
-    nn_barrier_wait(&rs->bar);
-    return r->hidden;
+    for (int i = 0; i < n; i++) layernorm_row(ln + (size_t)i * C, NULL, NULL, x + (size_t)i * C, P(LNFW), P(LNFB), C);
+    return ln;
 }
 
-/* kv_heads = heads (no grouped heads), d_ff 4C (tcpflowgen: 1024 at d 256), chunk 64 */
+/* kv_heads = heads (no grouped heads), d_ff 4C (tcpflowgen: 1024 at d 256), chunk 64 (the
+ * training kernel's; speed only) */
 static void la_defaults(model_config *c) {
     if (c->kv_heads <= 0) c->kv_heads = c->heads;
     if (c->d_ff <= 0) c->d_ff = 4 * c->d_model;

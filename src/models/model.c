@@ -172,7 +172,6 @@ int model_run_init(model_run *rs, const model *m, int slots, int prec, int nthre
     }
     rs->m = m; rs->slots = slots; rs->prec = prec;
     rs->nthreads = nthreads > 0 ? nthreads : omp_get_max_threads();
-    if (rs->nthreads > 64) rs->nthreads = 64;
     rs->slot_bytes = (m->ops->slot_bytes(c, prec) + 63) / 64 * 64;
     size_t hb = nn_panels_bytes(c->vocab, c->d_model, prec == NN_BF16);
     void *hp = NULL;
@@ -213,8 +212,7 @@ static void run_head(model_run *rs, int t, int nt, int n, const float *h, float 
     const int W = rs->nthreads;
     for (int w = t; w < W; w += nt) {
         NN_SPLIT(nn_panels_count(c->vocab), w, W, v0, v1);
-        nn_panels_matmul(logits, (size_t)c->vocab, h, (size_t)c->d_model, &rs->head, head_bias(rs->m), n, v0, v1,
-                         NN_PM_STORE);
+        nn_panels_matmul(logits, (size_t)c->vocab, h, (size_t)c->d_model, &rs->head, head_bias(rs->m), n, v0, v1, NN_PM_STORE);
     }
     nn_barrier_wait(&rs->bar);
 }
