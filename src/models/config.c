@@ -15,7 +15,7 @@
  * (0 in older files: the backbone's default) */
 const model_field model_fields[] = {
     F("arch", "--arch", "backbone", MF_ARCH, arch, 2, 1, ARCH_MAX - 1, MF_ALL, 0, 0),
-    F("vocab", NULL, "vocabulary size", MF_INT, vocab, 3, 2, 65536, MF_ALL, 0, 0),
+    F("vocab", NULL, "vocabulary size", MF_INT, vocab, 3, 2, 1 << 24, MF_ALL, 0, 0),
     F("ctx", "--ctx", "context (tokens)", MF_INT, ctx, 4, 2, 1048576, MF_ALL, 0, 0),
     F("layers", "--layers", "layers", MF_INT, layers, 5, 1, 1024, MF_ALL, 0, 0),
     F("d_model", "--d-model", "model width", MF_INT, d_model, 6, 1, 32768, MF_ALL, 0, 0),

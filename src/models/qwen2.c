@@ -63,7 +63,7 @@ static int qwen2_params(const model_config *c, tensor_spec *s, int *head) {
 }
 
 static const char *qwen2_check(const model_config *c) {
-    if (c->vocab < 2 || c->vocab > 65536) return "vocabulary size must be 2..65536";
+    if (c->vocab < 2 || c->vocab > (1 << 24)) return "vocabulary size must be 2..16777216";
     if (c->layers < 1 || c->d_model < 1 || c->heads < 1 || c->ctx < 1) return "layers, d-model, heads and ctx must be positive";
     /* the same bounds as gpt2.c: every size product stays inside 64 bits and int indexing */
     if (c->layers > 1024 || c->d_model > 32768 || c->ctx > 1 << 20 || c->d_ff < 1 || c->d_ff > 1 << 18)
@@ -572,11 +572,7 @@ static const float *qwen2_step(model_run *rs, int t, int nt, int n, const int *s
             const int u0 = r->u0[w], u1 = r->u1[w];
             nn_panels_matmul(r->g, (size_t)F, ln, (size_t)C, &r->gate[l], NULL, n, f0, f1, NN_PM_STORE);
             nn_panels_matmul(r->u, (size_t)F, ln, (size_t)C, &r->up[l], NULL, n, f0, f1, NN_PM_STORE);
-            for (int i = 0; i < n; i++) {
-                float *g = r->g + (size_t)i * F;
-                const float *u = r->u + (size_t)i * F;
-                for (int j = u0; j < u1; j++) g[j] = silu_mul(g[j], u[j]);
-            }
+            for (int i = 0; i < n; i++) nn_swiglu(r->g + (size_t)i * F + u0, r->u + (size_t)i * F + u0, u1 - u0);
             nn_panels_matmul(pm + w * wstride, (size_t)C, r->g + u0, (size_t)F, &r->down[(size_t)l * W + w], NULL, n, 0,
                              nn_panels_count(C), NN_PM_STORE);
         }

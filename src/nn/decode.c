@@ -39,11 +39,14 @@ int nn_panels_bf16_ok(void) {
 #endif
 }
 
-static uint32_t bf16_bits(float f) {   /* round to nearest even, as nn_bf16_round */
+/* the bf16 bits of f, rounded as nn_bf16_round (nearest even; NaN stays NaN; denormals flush
+ * to zero), inline: the cache stores go through it for every key and value */
+static inline uint32_t bf16_bits(float f) {
     uint32_t u;
-    f = nn_bf16_round(f);
     memcpy(&u, &f, 4);
-    return u >> 16;
+    if ((u & 0x7f800000u) == 0x7f800000u) return (u | (u & 0x007fffffu ? 0x00400000u : 0)) >> 16;
+    if ((u & 0x7f800000u) == 0) return (u & 0x80000000u) >> 16;
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
 }
 
 /* one fp32 panel (IN x 32, k-major) of columns j0.. of W */
@@ -203,6 +206,19 @@ void nn_panels_matmul(float *out, size_t ldo, const float *in, size_t ldi, const
 #endif
         }
     }
+}
+
+void nn_swiglu(float *g, const float *u, int n) {
+    int i = 0;
+#ifdef __AVX512F__
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (; i + 16 <= n; i += 16) {
+        __m512 x = _mm512_loadu_ps(g + i);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
+        _mm512_storeu_ps(g + i, _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), _mm512_loadu_ps(u + i)));
+    }
+#endif
+    for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
 void *nn_arena_take(nn_arena *a, size_t bytes) {

@@ -33,6 +33,8 @@ enum { NN_PM_STORE, NN_PM_ADD, NN_PM_GELU };
  * bias may be NULL. Row arithmetic is independent of n and of the split. */
 void nn_panels_matmul(float *out, size_t ldo, const float *in, size_t ldi, const nn_panels *P, const float *bias, int n,
                       size_t p0, size_t p1, int mode);
+/* SwiGLU in place: g[i] = silu(g[i]) * u[i] = g / (1 + e^-g) * u (vectorised e^x, ~2e-7) */
+void nn_swiglu(float *g, const float *u, int n);
 /* 1 when bf16 panels are supported by this build (AVX-512) */
 int nn_panels_bf16_ok(void);
 

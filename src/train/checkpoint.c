@@ -22,14 +22,14 @@ model_vocab train_vocab(const train_state *st) {
     model_vocab v;
     memset(&v, 0, sizeof v);
     v.pad_id = st->pad_id; v.bos_id = st->bos_id; v.eos_id = st->eos_id; v.n_labels = st->n_labels;
-    v.label_base = st->label_base; v.vocab_hash = st->vocab_hash;
+    v.label_base = st->label_base; v.vocab_hash = st->vocab_hash; v.tok_format = st->tok_format;
     memcpy(v.data_dir, st->data_dir, sizeof v.data_dir);
     v.data_dir[sizeof v.data_dir - 1] = 0;
     return v;
 }
 void train_set_vocab(train_state *st, const model_vocab *v) {
     st->pad_id = v->pad_id; st->bos_id = v->bos_id; st->eos_id = v->eos_id; st->n_labels = v->n_labels;
-    st->label_base = v->label_base; st->vocab_hash = v->vocab_hash;
+    st->label_base = v->label_base; st->vocab_hash = v->vocab_hash; st->tok_format = v->tok_format;
     memcpy(st->data_dir, v->data_dir, sizeof st->data_dir);
     st->data_dir[sizeof st->data_dir - 1] = 0;
 }
@@ -138,18 +138,32 @@ int ckpt_read_fp(FILE *f, const char *path, uint64_t bytes, model *m, train_stat
     return 0;
 }
 
+int ckpt_check_format(const train_state *st, int vocab, const shard *sh, const char *ckpt_path, const char *shard_path,
+                      char *err, size_t errlen) {
+    const tok_format *mf = tokfmt_get(st->tok_format), *cf = tokfmt_get(sh->format);
+    if (st->tok_format != sh->format) {
+        snprintf(err, errlen, "%s was trained on '%s' tokens but %s holds '%s' tokens (pktlm prep --tokens): a model reads "
+                              "only its own token format; prep the captures with --tokens %s, or train a model on this corpus",
+                 ckpt_path, mf ? mf->name : "unknown", shard_path, cf ? cf->name : "unknown", mf ? mf->name : "?");
+        return -1;
+    }
+    if (st->pad_id != sh->pad_id || st->bos_id != sh->bos_id || st->eos_id != sh->eos_id || sh->label_base > vocab) {
+        snprintf(err, errlen, "%s was trained on another token format (vocabulary %d, pad/bos/eos %d/%d/%d); %s has "
+                              "%d token ids before its labels, pad/bos/eos %d/%d/%d",
+                 ckpt_path, vocab, st->pad_id, st->bos_id, st->eos_id, shard_path, sh->label_base, sh->pad_id, sh->bos_id,
+                 sh->eos_id);
+        return -1;
+    }
+    return 0;
+}
+
 int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, model_config *cfg, uint64_t seed,
                   model *m, train_state *st, char *err, size_t errlen) {
     if (init_path) {
         if (ckpt_load(init_path, m, st, 0, err, errlen) != 0) return -1;
-        if (m->cfg.vocab < TOK_LABEL0 || st->pad_id != tr->pad_id || st->bos_id != tr->bos_id || st->eos_id != tr->eos_id ||
-            tr->label_base > m->cfg.vocab) {
-            snprintf(err, errlen, "%s was trained on another token format (vocabulary %d, pad/bos/eos %d/%d/%d); %s/train.tok has "
-                                  "%d token ids before its labels, pad/bos/eos %d/%d/%d",
-                     init_path, m->cfg.vocab, st->pad_id, st->bos_id, st->eos_id, data_dir, tr->label_base, tr->pad_id, tr->bos_id,
-                     tr->eos_id);
-            return -1;
-        }
+        char tp[600];
+        snprintf(tp, sizeof tp, "%s/train.tok", data_dir);
+        if (ckpt_check_format(st, m->cfg.vocab, tr, init_path, tp, err, errlen) != 0) { model_free(m); return -1; }
     } else {
         cfg->vocab = tr->vocab_size;
         model_config_defaults(cfg);
@@ -157,7 +171,7 @@ int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, 
         model_init_weights(m, seed);
         memset(st, 0, sizeof *st);
         st->pad_id = tr->pad_id; st->bos_id = tr->bos_id; st->eos_id = tr->eos_id; st->n_labels = tr->n_labels;
-        st->label_base = tr->label_base;
+        st->label_base = tr->label_base; st->tok_format = tr->format;
         st->vocab_hash = corpus_vocab_hash(data_dir, tr->vocab_size, tr->pad_id, tr->bos_id, tr->eos_id, tr->n_labels, tr->label_base);
     }
     snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);
