@@ -28,6 +28,8 @@ const model_field model_fields[] = {
     F("dropout", "--dropout", "residual and embedding dropout in training", MF_FLOAT, dropout, 11, 0, 0.99, MF_ALL, 1, 0),
     F("rope_theta", "--rope-theta", "RoPE base (qwen2 default 10000; Qwen2.5 uses 1000000)", MF_FLOAT, rope_theta, 63, 1,
       1e9, MF_ARCHES(ARCH_QWEN2), 0, 0),
+    F("norm_eps", NULL, "qwen2: RMSNorm epsilon (default 1e-6; HF rms_norm_eps)", MF_FLOAT, norm_eps, 70, 1e-12, 0.1,
+      MF_ARCHES(ARCH_QWEN2), 0, 0),
     F("d_state", "--d-state", "mamba2: SSM state size", MF_INT, d_state, 64, 1, 1024, MAMBA, 0, 0),
     F("d_conv", "--d-conv", "mamba2: causal convolution width", MF_INT, d_conv, 65, 1, 16, MAMBA, 0, 0),
     F("expand", "--expand", "mamba2: inner width = expand x d-model", MF_INT, expand, 66, 1, 16, MAMBA, 0, 0),

@@ -1,6 +1,7 @@
 /* The common front of every backbone: memory, LM head, loss, optimizer (model.h). */
 #include "models/model.h"
 #include "util/util.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,37 @@ void model_free(model *m) {
 }
 
 float *model_tensor(const model *m, int i) { return m->params + m->offset[i]; }
+
+/* the (V, C) tensors of the vocabulary: the token embedding (every backbone's first tensor) and
+ * the LM head */
+static int vocab_tensor(const model *m, int i) {
+    return (i == 0 || i == m->head) && m->spec[i].size == (size_t)m->cfg.vocab * m->cfg.d_model;
+}
+static double rms(const float *p, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)p[i] * p[i];
+    return n ? sqrt(s / n) : 0;
+}
+
+int model_copy_weights(model *dst, const model *src, int fresh_vocab) {
+    int done = 0;
+    for (int i = 0; i < dst->ntensors; i++) {
+        int j = model_find_tensor(src, dst->spec[i].name);
+        if (j < 0) continue;
+        float *d = model_tensor(dst, i);
+        size_t n = dst->spec[i].size;
+        if (fresh_vocab && vocab_tensor(dst, i) && vocab_tensor(src, j)) {
+            double a = rms(d, n), b = rms(model_tensor(src, j), src->spec[j].size);
+            float k = a > 0 ? (float)(b / a) : 1.0f;
+            for (size_t q = 0; q < n; q++) d[q] *= k;
+        } else {
+            if (src->spec[j].size < n) n = src->spec[j].size;
+            memcpy(d, model_tensor(src, j), n * sizeof(float));
+        }
+        done++;
+    }
+    return done;
+}
 float *model_grad(const model *m, int i) { return m->grads ? m->grads + m->offset[i] : NULL; }
 int model_find_tensor(const model *m, const char *name) {
     for (int i = 0; i < m->ntensors; i++)

@@ -44,6 +44,7 @@ typedef struct {
     int32_t tied;        /* LM head shares the token embedding */
     float dropout;       /* residual/embedding dropout in training (0 = off) */
     float rope_theta;    /* RoPE base (Qwen2: 10000 by default; Qwen2.5 uses 1e6) */
+    float norm_eps;      /* Qwen2: RMSNorm epsilon (default 1e-6; HF rms_norm_eps) */
     /* Mamba-2 (state-space duality): SSM state size N, causal conv width, inner width =
      * expand x C, head size P (inner / P heads), scan chunk length, B/C groups */
     int32_t d_state, d_conv, expand, head_dim, chunk, groups;
@@ -168,6 +169,13 @@ size_t model_memory_bytes(const model_config *c, int B, int T, int training);
 size_t model_param_count(const model_config *c);
 
 float *model_tensor(const model *m, int i);
+/* Copy src's weights into dst (the same backbone and shape but maybe another vocabulary),
+ * tensor by tensor by name; a tensor whose size differs keeps the common prefix (for the (V, C)
+ * token embedding: the rows of the shared ids). fresh_vocab = 1 (the QwenNet recipe: the body
+ * kept, new token embedding and head): the token embedding and an untied head keep dst's fresh
+ * initialisation, rescaled to the root-mean-square of src's. Returns the tensors of dst that
+ * were copied or kept fresh on purpose (= dst->ntensors when everything matched). */
+int model_copy_weights(model *dst, const model *src, int fresh_vocab);
 /* The dropout seed of one site of a backbone (layer l, -1 for the embedding; site a number the
  * backbone picks): distinct streams for (micro-step seed m->dropout_seed, layer, site). */
 uint64_t model_drop_seed(const model *m, int l, int site);

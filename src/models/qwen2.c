@@ -3,9 +3,8 @@
  *   per layer:  x = x + o_proj(attn(rope(q), rope(k), v))   q,k,v = qkv_proj(rmsnorm(x)) (with bias)
  *               x = x + down(silu(gate(h)) * up(h))           h = rmsnorm(x)      (no biases)
  *   hidden = rmsnorm(x)  (final `norm`); LM head untied by default (lm_head), tied allowed.
- * RMSNorm: x * rsqrt(mean(x^2) + 1e-6) * w, weight only. RoPE: theta rope_theta (10000 by
- * default, Qwen2.5 1e6), HF's rotate_half
- * convention (dimension i pairs with i + hs/2, frequency theta^(-2i/hs)). Grouped-query
+ * RMSNorm: x * rsqrt(mean(x^2) + eps) * w, weight only (eps: cfg norm_eps, default 1e-6). RoPE:
+ * base cfg rope_theta (default 10000; Qwen2.5 uses 1e6), HF's rotate_half convention (dimension i pairs with i + hs/2, frequency theta^(-2i/hs)). Grouped-query
  * attention: kv_heads K/V heads, query head h reads K/V head h / (heads / kv_heads).
  * No learned positions: ctx only bounds the activations and the KV cache.
  *
@@ -29,7 +28,6 @@
 #include <string.h>
 #include <omp.h>
 
-#define RMS_EPS 1e-6f
 
 enum { EMB, LN1W, QKVW, QKVB, OW, LN2W, GUW, DOWNW, NORMW, LMHEAD, NPARAMS };
 
@@ -73,6 +71,8 @@ static const char *qwen2_check(const model_config *c) {
     if (c->kv_heads < 1 || c->kv_heads > c->heads || c->heads % c->kv_heads)
         return "kv-heads must divide heads (grouped-query attention)";
     if ((uint32_t)c->tied > 1) return "tied must be 0 or 1";
+    if (!(c->rope_theta >= 1 && c->rope_theta <= 1e9)) return "rope_theta must be 1..1e9";
+    if (!(c->norm_eps > 0 && c->norm_eps <= 0.1f)) return "norm_eps must be in (0, 0.1]";
     return NULL;
 }
 
@@ -97,18 +97,18 @@ static void qwen2_init(model *m, uint64_t seed) {
 /* ---- layers of this backbone (the neural core has LayerNorm and GELU, not these) ---- */
 
 /* out = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps) per row (kept for backward; NULL: not kept) */
-static float rmsnorm_row(float *o, const float *xr, const float *w, int C) {
+static float rmsnorm_row(float *o, const float *xr, const float *w, int C, float eps) {
     float ss = 0;
     #pragma omp simd reduction(+:ss)
     for (int i = 0; i < C; i++) ss += xr[i] * xr[i];
-    float r = 1.0f / sqrtf(ss / C + RMS_EPS);
+    float r = 1.0f / sqrtf(ss / C + eps);
     for (int i = 0; i < C; i++) o[i] = xr[i] * r * w[i];
     return r;
 }
-static void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C) {
+static void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
     #pragma omp parallel for schedule(static) if (N > 1)
     for (int n = 0; n < N; n++) {
-        float r = rmsnorm_row(out + (size_t)n * C, x + (size_t)n * C, w, C);
+        float r = rmsnorm_row(out + (size_t)n * C, x + (size_t)n * C, w, C, eps);
         if (rstd) rstd[n] = r;
     }
 }
@@ -312,7 +312,7 @@ static void qwen2_forward(model *m, const int *tok, int B, int T) {
     const float *x = s.emb;
     for (int l = 0; l < L; l++) {
         layer_acts a = layer_at(m, l, B, T);
-        rmsnorm_forward(a.ln1, a.rstd1, x, P(LN1W) + (size_t)l * C, N, C);
+        rmsnorm_forward(a.ln1, a.rstd1, x, P(LN1W) + (size_t)l * C, N, C, c->norm_eps);
         matmul_forward_prec(s.qkv, a.ln1, P(QKVW) + (size_t)l * D * C, P(QKVB) + (size_t)l * D, N, C, D, m->prec);
         rope_rows(s.qkv, D, d.NH + d.KVH, d.hs, s.rope, N, T, 0);   /* q heads, then k heads */
         gqa_expand(a.qkvx, s.qkv, N, d);
@@ -320,7 +320,7 @@ static void qwen2_forward(model *m, const int *tok, int B, int T) {
         matmul_forward_prec(s.tmp, a.atty, P(OW) + (size_t)l * C * C, NULL, N, C, C, m->prec);
         if (p > 0) dropout_forward(s.tmp, s.tmp, p, model_drop_seed(m, l, 1), NC);
         residual_forward(a.res2, x, s.tmp, NC);
-        rmsnorm_forward(a.ln2, a.rstd2, a.res2, P(LN2W) + (size_t)l * C, N, C);
+        rmsnorm_forward(a.ln2, a.rstd2, a.res2, P(LN2W) + (size_t)l * C, N, C, c->norm_eps);
         matmul_forward_prec(a.gu, a.ln2, P(GUW) + (size_t)l * 2 * F * C, NULL, N, C, 2 * F, m->prec);
         swiglu_forward(a.h, a.gu, N, F);
         matmul_forward_prec(s.tmp, a.h, P(DOWNW) + (size_t)l * C * F, NULL, N, F, C, m->prec);
@@ -328,7 +328,7 @@ static void qwen2_forward(model *m, const int *tok, int B, int T) {
         residual_forward(a.res3, a.res2, s.tmp, NC);
         x = a.res3;
     }
-    rmsnorm_forward(m->hidden, s.rstdf, x, P(NORMW), N, C);
+    rmsnorm_forward(m->hidden, s.rstdf, x, P(NORMW), N, C, c->norm_eps);
 }
 
 static void qwen2_backward(model *m, const int *tok, int B, int T) {
@@ -531,7 +531,7 @@ static const float *qwen2_step(model_run *rs, int t, int nt, int n, const int *s
     for (int i = 0; i < n; i++) memcpy(x + (size_t)i * C, P(EMB) + (size_t)tok[i] * C, (size_t)C * sizeof(float));
     for (int l = 0; l < L; l++) {
         const float *bq = P(QKVB) + (size_t)l * D;
-        for (int i = 0; i < n; i++) rmsnorm_row(ln + (size_t)i * C, x + (size_t)i * C, P(LN1W) + (size_t)l * C, C);
+        for (int i = 0; i < n; i++) rmsnorm_row(ln + (size_t)i * C, x + (size_t)i * C, P(LN1W) + (size_t)l * C, C, c->norm_eps);
         for (int w = t; w < W; w += nt) {
             NN_SPLIT(d.KVH, w, W, k0, k1);
             float *part = pa + w * wstride;
@@ -565,7 +565,7 @@ static const float *qwen2_step(model_run *rs, int t, int nt, int n, const int *s
         }
         nn_barrier_wait(&rs->bar);
         add_partials(x, pa, r->busy_a, W, n, C, wstride);
-        for (int i = 0; i < n; i++) rmsnorm_row(ln + (size_t)i * C, x + (size_t)i * C, P(LN2W) + (size_t)l * C, C);
+        for (int i = 0; i < n; i++) rmsnorm_row(ln + (size_t)i * C, x + (size_t)i * C, P(LN2W) + (size_t)l * C, C, c->norm_eps);
         for (int w = t; w < W; w += nt) {
             if (!r->busy_m[w]) continue;
             NN_SPLIT(nn_panels_count(F), w, W, f0, f1);
@@ -579,7 +579,7 @@ static const float *qwen2_step(model_run *rs, int t, int nt, int n, const int *s
         nn_barrier_wait(&rs->bar);
         add_partials(x, pm, r->busy_m, W, n, C, wstride);
     }
-    for (int i = 0; i < n; i++) rmsnorm_row(ln + (size_t)i * C, x + (size_t)i * C, P(NORMW), C);
+    for (int i = 0; i < n; i++) rmsnorm_row(ln + (size_t)i * C, x + (size_t)i * C, P(NORMW), C, c->norm_eps);
     return ln;
 }
 
@@ -589,6 +589,7 @@ static void qwen2_defaults(model_config *c) {
      * parameters of GPT-2's 4C two-matrix MLP */
     if (c->d_ff <= 0) c->d_ff = ((8 * c->d_model + 95) / 96) * 32;
     if (c->rope_theta <= 0) c->rope_theta = 10000.0f;
+    if (c->norm_eps <= 0) c->norm_eps = 1e-6f;
 }
 
 const model_ops qwen2_ops = {

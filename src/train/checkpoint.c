@@ -149,7 +149,8 @@ int ckpt_check_format(const train_state *st, int vocab, const shard *sh, const c
     }
     if (st->pad_id != sh->pad_id || st->bos_id != sh->bos_id || st->eos_id != sh->eos_id || sh->label_base > vocab) {
         snprintf(err, errlen, "%s was trained on another token format (vocabulary %d, pad/bos/eos %d/%d/%d); %s has "
-                              "%d token ids before its labels, pad/bos/eos %d/%d/%d",
+                              "%d token ids before its labels, pad/bos/eos %d/%d/%d (a model from `pktlm import` needs "
+                              "--new-embeddings: docs/interop.md)",
                  ckpt_path, vocab, st->pad_id, st->bos_id, st->eos_id, shard_path, sh->label_base, sh->pad_id, sh->bos_id,
                  sh->eos_id);
         return -1;
@@ -176,5 +177,31 @@ int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, 
     }
     snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);
     st->has_opt = 0;
+    return 0;
+}
+
+int ckpt_backbone_new_vocab(const char *init_path, const shard *tr, const char *data_dir, uint64_t seed, model *m,
+                            train_state *st, char *err, size_t errlen) {
+    model src;
+    train_state s0;
+    if (ckpt_load(init_path, &src, &s0, 0, err, errlen) != 0) return -1;
+    model_config c = src.cfg;
+    c.vocab = tr->vocab_size;
+    int rc = model_create(m, &c, err, errlen);
+    if (rc == 0) {
+        model_init_weights(m, seed);
+        if (model_copy_weights(m, &src, 1) != m->ntensors) {
+            snprintf(err, errlen, "%s: its tensors do not match its own architecture", init_path);
+            model_free(m);
+            rc = -1;
+        }
+    }
+    model_free(&src);
+    if (rc) return -1;
+    memset(st, 0, sizeof *st);
+    st->pad_id = tr->pad_id; st->bos_id = tr->bos_id; st->eos_id = tr->eos_id; st->n_labels = tr->n_labels;
+    st->label_base = tr->label_base; st->tok_format = tr->format;
+    st->vocab_hash = corpus_vocab_hash(data_dir, tr->vocab_size, tr->pad_id, tr->bos_id, tr->eos_id, tr->n_labels, tr->label_base);
+    snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);
     return 0;
 }
