@@ -34,7 +34,7 @@ printf 'File,Label\none.pcap,x\nthree.pcap,y\n' > "$T/files.csv"
 # exports
 "$PKTLM" export "$T/c1" --format netgpt -o "$T/eg" >/dev/null && [ "$(wc -l < "$T/eg/vocab.txt")" -eq 65541 ] &&
   [ "$(head -1 "$T/eg/train_dataset.tsv")" = "$(printf 'label\ttext_a')" ] && ok export_netgpt || bad export_netgpt
-"$PKTLM" export "$T/c1" --format netssm -o "$T/es" >/dev/null && grep -q '^{"text": "<|alpha|> 69 ' "$T/es/train.jsonl" && ok export_netssm || bad export_netssm
+"$PKTLM" export "$T/c1" --format netssm -o "$T/es" >/dev/null && grep -q '^{"Data":"<|alpha|> 2 0 0 0 0 2 2 0 0 0 0 1 8 0 69 ' "$T/es/train.jsonl" && ok export_netssm || bad export_netssm
 "$PKTLM" export "$T/c1" --format pcap -o "$T/ep" >/dev/null && "$PKTLM" stats --flows "$T/ep/flows.csv" "$T/ep/train.pcap" >/dev/null && ok export_pcap || bad export_pcap
 # anonymised: no original client address in the decoded packets nor in the hex text
 if grep -q ',10\.77\.\|,172\.16\.9\.' "$T/ep/flows.csv" || grep -q '0a4d 4d0[123]' "$T/eg/train_dataset.tsv"; then bad no_original_addresses; else ok no_original_addresses; fi

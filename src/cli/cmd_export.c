@@ -1,6 +1,8 @@
-/* pktlm export: a corpus split in the formats of NetGPT / ET-BERT, NetSSM, or as pcap. */
+/* pktlm export: a corpus in the files of NetGPT / ET-BERT (UER-py), NetSSM, or as pcap.
+ * The formats and which seed script reads which file: docs/interop.md. */
 #include "cli/cli.h"
 #include "corpus/export.h"
+#include "corpus/manifest.h"
 #include "corpus/shard.h"
 #include "util/util.h"
 #include <getopt.h>
@@ -12,29 +14,34 @@
 #include <sys/stat.h>
 
 static const char *USAGE =
-    "usage: pktlm export CORPUS_DIR --format netgpt|netssm|pcap|tcpflowgen -o OUT_DIR [--split S] [--packets K]\n"
+    "usage: pktlm export CORPUS_DIR --format netgpt|netssm|pcap|tcpflowgen -o OUT_DIR [--split S] [--packets K] [--ether]\n"
     "\n"
-    "Write the sequences of a corpus (pktlm prep) for other tools (docs/corpus.md):\n"
-    "  netgpt  OUT_DIR/{train,valid,test}_dataset.tsv (label<TAB>text_a, 4-hex-digit\n"
-    "          byte bigrams as NetGPT / ET-BERT take them) + vocab.txt (65,541 entries)\n"
-    "          + labels.txt (label index -> name); unlabelled sequences are left out\n"
-    "  netssm  OUT_DIR/{train,val,test}.jsonl, {\"text\": \"<|label|> b0 b1 ... <|pkt|> ...\"}\n"
+    "Write the sequences of a corpus (pktlm prep) in the files the seed systems' own code\n"
+    "reads (docs/interop.md):\n"
+    "  netgpt  for NetGPT / ET-BERT (UER-py): OUT_DIR/{train,valid,test}_dataset.tsv\n"
+    "          (label<TAB>text_a, a flow's packets as 4-hex-digit byte pairs, at most 256 a\n"
+    "          packet; labels numbered 0..k-1 over the labels train has; unlabelled\n"
+    "          sequences left out), traffic.txt (pretraining corpus of every train sequence,\n"
+    "          labelled or not, laid out as NetGPT's pre-process/main.py writes it),\n"
+    "          vocab.txt (65,541 words), labels.txt (index<TAB>label)\n"
+    "  netssm  for NetSSM: OUT_DIR/{train,val,test}.jsonl, one line per capture (and label):\n"
+    "          {\"Data\": \"<|label|> b0 ... b127 <|pkt|> ...\", \"Hash\", \"Filename\", \"OrigLen\"},\n"
+    "          each TCP/UDP packet from a synthetic Ethernet header, headers only (+12 payload\n"
+    "          bytes of UDP), padded or cut to 128 bytes; OUT_DIR/tokenizer/ (load it with\n"
+    "          NetSSM's --tokenizer); manifest.json maps the label tokens back to labels\n"
     "  pcap    OUT_DIR/{train,val,test}.pcap: the decoded packets (raw IP)\n"
     "  tcpflowgen  a --tokens fields corpus as tcpflowgen's files: OUT_DIR/CAPTURE.arrow per\n"
     "          input capture, one column token_sequences: list<int32>, pktlm's own ids (label,\n"
     "          time, IPv6) left out (docs/tokens.md)\n"
     "  --split train|val|test|all   (default all)\n"
-    "  --packets K                  at most K packets per sequence (text formats; 0 = all)\n";
+    "  --packets K    at most K packets a row (netgpt, default 5 as NetGPT) or a line\n"
+    "                 (netssm, default 0 = all)\n"
+    "  --ether        netgpt: each packet from a synthetic Ethernet header, as NetGPT's\n"
+    "                 flow text starts (corpora hold packets from the IP header on)\n"
+    "A split with nothing to write gets no file (an old one is removed): UER's evaluation\n"
+    "divides by the rows of its files.\n";
 
-static int write_text(const char *path, int fmt, const shard *s, char **labels, int maxp, export_counts *c) {
-    atomic_file a;
-    char err[4400];
-    FILE *f = atomic_open(&a, path, err, sizeof err);
-    if (!f) return cli_error("export", "%s", err), -1;
-    if (export_text(f, fmt, s, labels, maxp, c) != 0) { cli_error("export", "%s: cannot write: %m", path); atomic_abort(&a); return -1; }
-    if (atomic_commit(&a, err, sizeof err) != 0) return cli_error("export", "%s", err), -1;
-    return 0;
-}
+static const char *split_nm[3] = { "train", "val", "test" };
 
 static char **read_labels(const char *dir, int *n) {
     char path[4200];
@@ -55,37 +62,200 @@ static char **read_labels(const char *dir, int *n) {
     return v;
 }
 
-#include "corpus/tcpfields.h"
-
-/* The input paths of a corpus, in manifest order ("inputs": [{"path": "..."}, ...]); NULL
- * when the manifest cannot be read (files are then named by their index). */
-static char **manifest_inputs(const char *dir, int *n) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/manifest.json", dir);
-    FILE *f = fopen(path, "rb");
-    *n = 0;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long L = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *t = L > 0 ? calloc(1, (size_t)L + 1) : NULL;
-    if (!t || fread(t, 1, (size_t)L, f) != (size_t)L) { fclose(f); free(t); return NULL; }
-    fclose(f);
-    char **v = NULL;
-    const char *p = strstr(t, "\"inputs\": [");
-    while (p && (p = strstr(p, "{\"path\": \""))) {
-        p += 10;
-        char *name = malloc(strlen(p) + 1), *o = name;
-        for (; *p && *p != '"'; p++) *o++ = *p == '\\' && p[1] ? *++p : *p;   /* \" and \\ */
-        *o = 0;
-        char **q = realloc(v, (size_t)(*n + 1) * sizeof *v);
-        if (!q) { free(name); break; }
-        v = q;
-        v[(*n)++] = name;
+static int load_split(shard *s, const char *dir, int k, int nl) {
+    char path[4200], err[512];
+    snprintf(path, sizeof path, "%s/%s.tok", dir, split_nm[k]);
+    if (shard_load(s, path, err, sizeof err)) return cli_error("export", "%s", err);
+    if (s->n_labels > nl) {
+        shard_free(s);
+        return cli_error("export", "%s/labels.txt lists %d labels, %s has %d", dir, nl, path, s->n_labels);
     }
-    free(t);
-    return v;
+    return 0;
 }
+
+/* A split with nothing in it: no file, and none left from an earlier export. */
+static void no_file(const char *path, const char *what, const char *why) {
+    int old = unlink(path) == 0;
+    printf("%-5s %8d -> %s not written%s (%s)\n", what, 0, path, old ? ", the old one removed" : "", why);
+}
+
+typedef struct { FILE *f; atomic_file a; const char *path; } out_file;
+static int out_open(out_file *o, const char *path) {
+    char err[4400];
+    o->path = path;
+    o->f = atomic_open(&o->a, path, err, sizeof err);
+    return o->f ? 0 : cli_error("export", "%s", err);
+}
+static int out_close(out_file *o, int failed) {
+    char err[4400];
+    if (failed || ferror(o->f)) { atomic_abort(&o->a); return cli_error("export", "%s: cannot write: %s", o->path, strerror(errno)); }
+    return atomic_commit(&o->a, err, sizeof err) ? cli_error("export", "%s", err) : 0;
+}
+
+static int export_netgpt(const char *dir, const char *out, int which, int maxp, int ether, char **labels, int nl) {
+    shard tr;
+    if (load_split(&tr, dir, 0, nl)) return 1;
+    int k_labels = 0, rc = 0;
+    int *map = netgpt_label_map(&tr, nl, &k_labels);
+    if (!map) { shard_free(&tr); return cli_error("export", "out of memory"); }
+    netgpt_opts o = { maxp, ether, map };
+    netgpt_counts c = { 0 };
+    char path[4200];
+    for (int k = 0; k < 3 && !rc; k++) {
+        if (which >= 0 && k != which) continue;
+        shard s;
+        if (k == 0) s = tr;
+        else if (load_split(&s, dir, k, nl)) { rc = 1; break; }
+        snprintf(path, sizeof path, "%s/%s_dataset.tsv", out, k == 1 ? "valid" : split_nm[k]);
+        uint64_t rows0 = c.rows, pk0 = c.packets, unl0 = c.unlabelled, unm0 = c.unmapped;
+        if (!netgpt_row_count(&s, map)) no_file(path, split_nm[k], "no labelled sequence");
+        else {
+            out_file f;
+            if (out_open(&f, path) || out_close(&f, netgpt_write_rows(f.f, &s, &o, &c))) rc = 1;
+            else {
+                printf("%-5s %8llu rows, %9llu packets -> %s", split_nm[k], (unsigned long long)(c.rows - rows0),
+                       (unsigned long long)(c.packets - pk0), path);
+                if (c.unlabelled > unl0) printf(" (%llu unlabelled left out)", (unsigned long long)(c.unlabelled - unl0));
+                if (c.unmapped > unm0) printf(" (%llu of labels train lacks left out)", (unsigned long long)(c.unmapped - unm0));
+                printf("\n");
+            }
+        }
+        if (!rc && k == 0) {
+            snprintf(path, sizeof path, "%s/traffic.txt", out);
+            uint64_t np = 0;
+            if (!s.n_seqs) no_file(path, "pretrain", "no sequence in train");
+            else {
+                out_file f;
+                if (out_open(&f, path) || out_close(&f, netgpt_write_traffic(f.f, &s, &o, &np))) rc = 1;
+                else printf("%-5s %8llu packets of %llu sequences -> %s (pretraining)\n", "train", (unsigned long long)np,
+                            (unsigned long long)s.n_seqs, path);
+            }
+        }
+        if (k) shard_free(&s);
+    }
+    shard_free(&tr);
+    if (!rc) {
+        out_file f;
+        snprintf(path, sizeof path, "%s/vocab.txt", out);
+        if (out_open(&f, path) || out_close(&f, netgpt_write_vocab(f.f))) rc = 1;
+    }
+    if (!rc) {
+        out_file f;
+        snprintf(path, sizeof path, "%s/labels.txt", out);
+        if (out_open(&f, path)) rc = 1;
+        else {
+            for (int i = 0; i < nl; i++) if (map[i] >= 0) fprintf(f.f, "%d\t%s\n", map[i], labels[i]);
+            if (out_close(&f, 0)) rc = 1;
+        }
+        if (!rc) printf("labels_num %d (UER/NetGPT --labels_num) -> %s\n", k_labels, path);
+        if (!rc && k_labels < nl)
+            printf("note: %d of %d labels have no train sequence and are left out of the rows\n", nl - k_labels, nl);
+    }
+    uint64_t over;
+    uint32_t q[4];
+    netgpt_length_stats(c.row_tokens, c.n_row_tokens, NETGPT_SEQ_LEN, &over, q);
+    if (!rc && over)
+        fprintf(stderr, "pktlm export: warning: %llu of %zu rows (%.1f%%) are longer than %d tokens, UER's default "
+                        "--seq_length, which cuts them there; tokens a row ([CLS] + words): p50 %u, p90 %u, p99 %u, max %u. "
+                        "Give UER --seq_length %u (within the model's positions), or export fewer --packets.\n",
+                (unsigned long long)over, c.n_row_tokens, 100.0 * (double)over / (double)c.n_row_tokens, NETGPT_SEQ_LEN,
+                q[0], q[1], q[2], q[3], (q[2] + 127) / 128 * 128);
+    free(c.row_tokens);
+    free(map);
+    return rc;
+}
+
+static int export_netssm(const char *dir, const char *out, int which, int maxp, char **labels, int nl) {
+    char **tok = netssm_label_tokens(labels, nl);
+    if (!tok) return cli_error("export", "out of memory");
+    char err[4400], path[4200];
+    int n_in = 0, rc = 0;
+    char **inputs = manifest_input_paths(dir, &n_in, err, sizeof err);
+    if (!inputs) fprintf(stderr, "pktlm export: warning: %s; captures are named capture-N\n", err);
+    netssm_opts o = { maxp, tok, inputs, n_in };
+    netssm_counts tot = { 0 }, per[3] = { { 0 } };
+    for (int k = 0; k < 3 && !rc; k++) {
+        if (which >= 0 && k != which) continue;
+        shard s;
+        if (load_split(&s, dir, k, nl)) { rc = 1; break; }
+        snprintf(path, sizeof path, "%s/%s.jsonl", out, split_nm[k]);
+        out_file f;
+        netssm_counts *c = &per[k];
+        if (out_open(&f, path)) rc = 1;
+        else if (netssm_write(f.f, &s, &o, c)) { out_close(&f, 1); rc = 1; }
+        else if (!c->lines) {
+            atomic_abort(&f.a);
+            no_file(path, split_nm[k], s.n_seqs ? "no capture with 2 TCP/UDP packets" : "no sequence in the split");
+        }
+        else if (out_close(&f, 0)) rc = 1;
+        else printf("%-5s %8llu lines, %9llu packets -> %s\n", split_nm[k], (unsigned long long)c->lines,
+                    (unsigned long long)c->packets, path);
+        tot.lines += c->lines; tot.packets += c->packets; tot.not_tcp_udp += c->not_tcp_udp; tot.short_lines += c->short_lines;
+        shard_free(&s);
+    }
+    if (!rc && (tot.not_tcp_udp || tot.short_lines))
+        printf("left out as NetSSM's preprocessor does: %llu packets not TCP/UDP (or later fragments), "
+               "%llu captures with fewer than 2 TCP/UDP packets\n", (unsigned long long)tot.not_tcp_udp,
+               (unsigned long long)tot.short_lines);
+    snprintf(path, sizeof path, "%s/tokenizer", out);
+    if (!rc && netssm_write_tokenizer(path, tok, nl + 1, err, sizeof err)) rc = cli_error("export", "%s", err);
+    if (!rc) printf("tokenizer   %d tokens (NetSSM train.py --tokenizer %s)\n", 260 + nl + 1, path);
+    if (!rc) {
+        /* the label tokens mapped back to the corpus's labels, and what each split got */
+        out_file f;
+        snprintf(path, sizeof path, "%s/manifest.json", out);
+        if (out_open(&f, path)) rc = 1;
+        else {
+            fputs("{\"format\": \"pktlm-netssm-export\", \"version\": 1, \"corpus\": \"", f.f);
+            json_escape(f.f, dir);
+            fprintf(f.f, "\", \"packet_bytes\": %d, \"udp_payload_bytes\": %d, \"max_packets\": %d,\n"
+                         "  \"ethernet\": \"synthetic: 02:00:00:00:00:01 client, 02:00:00:00:00:02 server\", \"tokenizer\": \"tokenizer\",\n"
+                         "  \"labels\": [\n", NETSSM_PKT_BYTES, NETSSM_UDP_PAYLOAD, maxp);
+            for (int i = 0; i <= nl; i++) {
+                fprintf(f.f, "    {\"token\": \"%s\", \"id\": %d, \"label\": ", tok[i], i < nl ? i : -1);
+                if (i < nl) { fputc('"', f.f); json_escape(f.f, labels[i]); fputc('"', f.f); }
+                else fputs("null", f.f);
+                fprintf(f.f, "}%s\n", i < nl ? "," : "");
+            }
+            fputs("  ],\n  \"splits\": {", f.f);
+            int first = 1;
+            for (int k = 0; k < 3; k++) {
+                if (which >= 0 && k != which) continue;
+                fprintf(f.f, "%s\n    \"%s\": {\"file\": %s%s%s, \"lines\": %llu, \"packets\": %llu, \"packets_not_tcp_udp\": %llu, "
+                             "\"captures_under_2_packets\": %llu}", first ? "" : ",", split_nm[k], per[k].lines ? "\"" : "null",
+                        per[k].lines ? split_nm[k] : "", per[k].lines ? ".jsonl\"" : "", (unsigned long long)per[k].lines,
+                        (unsigned long long)per[k].packets, (unsigned long long)per[k].not_tcp_udp, (unsigned long long)per[k].short_lines);
+                first = 0;
+            }
+            fputs("\n  }\n}\n", f.f);
+            if (out_close(&f, 0)) rc = 1;
+        }
+    }
+    for (int i = 0; i <= nl; i++) free(tok[i]);
+    free(tok);
+    for (int i = 0; i < n_in; i++) free(inputs[i]);
+    free(inputs);
+    return rc;
+}
+
+static int export_pcaps(const char *dir, const char *out, int which, int nl) {
+    for (int k = 0; k < 3; k++) {
+        if (which >= 0 && k != which) continue;
+        char path[4200], err[512];
+        shard s;
+        if (load_split(&s, dir, k, nl)) return 1;
+        export_counts ec = { 0 };
+        snprintf(path, sizeof path, "%s/%s.pcap", out, split_nm[k]);
+        int bad = export_pcap(path, &s, 1600000000000000000LL, &ec, err, sizeof err);
+        shard_free(&s);
+        if (bad) return cli_error("export", "%s", err);
+        printf("%-5s %8llu sequences, %9llu packets -> %s\n", split_nm[k], (unsigned long long)ec.written,
+               (unsigned long long)ec.packets, path);
+    }
+    return 0;
+}
+
+#include "corpus/tcpfields.h"
 
 /* --format tcpflowgen: one Arrow file per input capture (not a text or pcap export of export.h). */
 enum { EXPORT_ARROW = 100 };
@@ -109,7 +279,7 @@ static int export_tcpflowgen(const char *dir, const char *out, int which) {
         nsh++;
     }
     int nin;
-    char **inputs = manifest_inputs(dir, &nin);
+    char **inputs = manifest_input_paths(dir, &nin, err, sizeof err);
     uint64_t tseq = 0, ttok = 0, nout = 0;
     for (uint32_t f = 0; f < nfile && !rc; f++) {
         /* CAPTURE.arrow after the input's name; its index first where two inputs share a name */
@@ -147,11 +317,11 @@ int cmd_export(int argc, char **argv) {
     static const struct option opts[] = {
         { "format", required_argument, 0, 'f' }, { "output", required_argument, 0, 'o' },
         { "split", required_argument, 0, 's' }, { "packets", required_argument, 0, 'k' },
-        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+        { "ether", no_argument, 0, 'e' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     const char *fmt_s = NULL, *out = NULL, *split = "all";
-    long maxp = 0;
-    int c;
+    long maxp = -1;
+    int c, ether = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hf:o:s:k:", opts, NULL)) != -1) {
         switch (c) {
@@ -159,6 +329,7 @@ int cmd_export(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 's': split = optarg; break;
         case 'k': if (cli_long_in("export", "--packets", optarg, 0, INT_MAX, &maxp)) return 2; break;
+        case 'e': ether = 1; break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: fputs(USAGE, stderr); return 2;
         }
@@ -167,51 +338,18 @@ int cmd_export(int argc, char **argv) {
     int fmt = !strcmp(fmt_s, "netgpt") ? EXPORT_NETGPT : !strcmp(fmt_s, "netssm") ? EXPORT_NETSSM : !strcmp(fmt_s, "pcap") ? EXPORT_PCAP
             : !strcmp(fmt_s, "tcpflowgen") ? EXPORT_ARROW : -1;
     if (fmt < 0) { cli_error("export", "--format is netgpt, netssm, pcap or tcpflowgen, got '%s'", fmt_s); return 2; }
-    static const char *nm[3] = { "train", "val", "test" };
+    if (ether && fmt != EXPORT_NETGPT) { cli_error("export", "--ether is for --format netgpt (netssm packets always start at an Ethernet header)"); return 2; }
     int which = -1;
-    for (int k = 0; k < 3; k++) if (!strcmp(split, nm[k])) which = k;
+    for (int k = 0; k < 3; k++) if (!strcmp(split, split_nm[k])) which = k;
     if (which < 0 && strcmp(split, "all")) { cli_error("export", "--split is train, val, test or all"); return 2; }
     const char *dir = argv[optind];
     if (mkdir(out, 0755) != 0 && errno != EEXIST) return cli_error("export", "%s: %s", out, strerror(errno));
     if (fmt == EXPORT_ARROW) return export_tcpflowgen(dir, out, which) ? 1 : 0;
     int nl;
     char **labels = read_labels(dir, &nl);
-    int rc = 0;
-    export_counts tot = { 0 };
-    for (int k = 0; k < 3 && !rc; k++) {
-        if (which >= 0 && k != which) continue;
-        char path[4200], err[512];
-        shard s;
-        snprintf(path, sizeof path, "%s/%s.tok", dir, nm[k]);
-        if (shard_load(&s, path, err, sizeof err)) { rc = cli_error("export", "%s", err); break; }
-        if (s.n_labels > nl) { shard_free(&s); rc = cli_error("export", "%s/labels.txt lists %d labels, the shard has %d", dir, nl, s.n_labels); break; }
-        export_counts ec = { 0 };
-        if (fmt == EXPORT_PCAP) {
-            snprintf(path, sizeof path, "%s/%s.pcap", out, nm[k]);
-            if (export_pcap(path, &s, 1600000000000000000LL, &ec, err, sizeof err)) rc = cli_error("export", "%s", err);
-        } else {
-            snprintf(path, sizeof path, fmt == EXPORT_NETGPT ? "%s/%s_dataset.tsv" : "%s/%s.jsonl", out,
-                     fmt == EXPORT_NETGPT && k == 1 ? "valid" : nm[k]);
-            if (write_text(path, fmt, &s, labels, (int)maxp, &ec)) rc = 1;
-        }
-        printf("%-5s %8llu sequences, %9llu packets -> %s", nm[k], (unsigned long long)ec.written, (unsigned long long)ec.packets, path);
-        if (ec.skipped_unlabelled) printf(" (%llu unlabelled left out)", (unsigned long long)ec.skipped_unlabelled);
-        printf("\n");
-        tot.written += ec.written;
-        shard_free(&s);
-    }
-    if (!rc && fmt == EXPORT_NETGPT) {
-        char path[4200], err[4400];
-        atomic_file a;
-        snprintf(path, sizeof path, "%s/vocab.txt", out);
-        FILE *f = atomic_open(&a, path, err, sizeof err);
-        if (f && export_netgpt_vocab(f)) { snprintf(err, sizeof err, "%s: cannot write: %m", path); atomic_abort(&a); f = NULL; }
-        if (!f || atomic_commit(&a, err, sizeof err)) rc = cli_error("export", "%s", err);
-        snprintf(path, sizeof path, "%s/labels.txt", out);
-        f = atomic_open(&a, path, err, sizeof err);
-        for (int i = 0; f && i < nl; i++) fprintf(f, "%d\t%s\n", i, labels[i]);
-        if (!f || atomic_commit(&a, err, sizeof err)) rc = cli_error("export", "%s", err);
-    }
+    int rc = fmt == EXPORT_NETGPT ? export_netgpt(dir, out, which, maxp < 0 ? 5 : (int)maxp, ether, labels, nl)
+           : fmt == EXPORT_NETSSM ? export_netssm(dir, out, which, maxp < 0 ? 0 : (int)maxp, labels, nl)
+           : export_pcaps(dir, out, which, nl);
     for (int i = 0; i < nl; i++) free(labels[i]);
     free(labels);
     return rc;

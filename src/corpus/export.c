@@ -5,50 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int export_netgpt_vocab(FILE *f) {
-    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", f);
-    for (int i = 0; i < 65536; i++) fprintf(f, "%04x\n", i);
-    return ferror(f) ? -1 : 0;
-}
-
-int export_text(FILE *f, int fmt, const shard *s, char **labels, int max_packets, export_counts *c) {
-    static const char hx[] = "0123456789abcdef";
-    uint8_t *buf = malloc(65536);
-    if (!buf) return -1;
-    if (fmt == EXPORT_NETGPT) fputs("label\ttext_a\n", f);
-    for (uint64_t i = 0; i < s->n_seqs; i++) {
-        const shard_seq *q = &s->seqs[i];
-        if (fmt == EXPORT_NETGPT && q->label < 0) { c->skipped_unlabelled++; continue; }
-        tok_reader r;
-        tok_packet p;
-        tok_reader_init_fmt(&r, s->format, s->tokens + q->off, q->len, 0);
-        if (fmt == EXPORT_NETGPT) fprintf(f, "%d\t", q->label);
-        else {
-            fputs("{\"text\": \"<|", f);
-            json_escape(f, q->label >= 0 ? labels[q->label] : "unlabelled");
-            fputs("|>", f);
-        }
-        int np = 0;
-        while ((max_packets <= 0 || np < max_packets) && tok_reader_next(&r, &p, buf, 65536) == 1) {
-            if (fmt == EXPORT_NETGPT) {
-                if (np) fputc(' ', f);
-                for (uint32_t k = 0; k + 1 < p.n; k++) {
-                    char w[6] = { hx[buf[k] >> 4], hx[buf[k] & 15], hx[buf[k + 1] >> 4], hx[buf[k + 1] & 15], ' ', 0 };
-                    if (k + 2 == p.n) w[4] = 0;
-                    fputs(w, f);
-                }
-            } else {
-                if (np) fputs(" <|pkt|>", f);
-                for (uint32_t k = 0; k < p.n; k++) fprintf(f, " %u", buf[k]);
-            }
-            np++;
-            c->packets++;
-        }
-        fputs(fmt == EXPORT_NETGPT ? "\n" : "\"}\n", f);
-        c->written++;
-    }
-    free(buf);
-    return ferror(f) ? -1 : 0;
+void export_ether_header(uint8_t out[14], int dir, uint8_t ip0) {
+    static const uint8_t mac[2][6] = { { 2, 0, 0, 0, 0, 1 }, { 2, 0, 0, 0, 0, 2 } };
+    memcpy(out, mac[!dir], 6);          /* destination: the other side */
+    memcpy(out + 6, mac[!!dir], 6);     /* source: the sender */
+    wr16be(out + 12, ip0 >> 4 == 6 ? 0x86dd : 0x0800);
 }
 
 static uint32_t wire_len(const uint8_t *ip, uint32_t n) {

@@ -250,3 +250,68 @@ void prep_cfg_describe(const prep_cfg *c, char *buf, size_t n) {
 #undef A
     if (l && buf[0] == ' ') memmove(buf, buf + 1, strlen(buf));
 }
+
+/* A JSON string as prep's sb_str writes it (\" \\ and \u00XX escapes) starting at p (after
+ * the opening quote): malloc'd, *end just past the closing quote. NULL when malformed. */
+static char *json_str(const char *p, const char **end) {
+    size_t n = 0;
+    char *o = malloc(strlen(p) + 1);
+    if (!o) return NULL;
+    for (; *p && *p != '"'; p++) {
+        if (*p != '\\') { o[n++] = *p; continue; }
+        p++;
+        if (*p == '"' || *p == '\\' || *p == '/') o[n++] = *p;
+        else if (*p == 'u' && p[1] && p[2] && p[3] && p[4]) {
+            char h[5] = { p[1], p[2], p[3], p[4], 0 }, *e;
+            unsigned long v = strtoul(h, &e, 16);
+            if (*e || v > 0x7f) break;
+            o[n++] = (char)v;
+            p += 4;
+        } else break;
+    }
+    if (*p != '"') { free(o); return NULL; }
+    o[n] = 0;
+    *end = p + 1;
+    return o;
+}
+
+char **manifest_input_paths(const char *corpus_dir, int *n, char *err, size_t errlen) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/manifest.json", corpus_dir);
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    char *text = NULL, *line = NULL, **v = NULL;
+    size_t cap = 0;
+    int m = 0, in = 0, bad = 0;
+    long off = 0;
+    ssize_t len;
+    /* prep writes one input a line between "inputs": [ and ] */
+    while (!bad && (len = getline(&line, &cap, f)) > 0) {
+        if (!in) { in = strstr(line, "\"inputs\": [") != NULL; off += len; continue; }
+        const char *p = line;
+        while (*p == ' ') p++;
+        if (*p == ']') { in = 2; break; }
+        const char *e;
+        if (strncmp(p, "{\"path\": \"", 10) || !(text = json_str(p + 10, &e))) { bad = 1; break; }
+        if (*n == m) {
+            m = m ? 2 * m : 64;
+            char **q = realloc(v, (size_t)m * sizeof *q);
+            if (!q) { free(text); bad = 1; break; }
+            v = q;
+        }
+        v[(*n)++] = text;
+        off += len;
+    }
+    free(line);
+    fclose(f);
+    if (bad || in != 2) {
+        if (bad) snprintf(err, errlen, "%s: byte %ld: an \"inputs\" entry without a \"path\" string", path, off);
+        else snprintf(err, errlen, "%s: no \"inputs\" list: not a manifest written by pktlm prep", path);
+        for (int i = 0; i < *n; i++) free(v[i]);
+        free(v);
+        *n = 0;
+        return NULL;
+    }
+    return v;
+}

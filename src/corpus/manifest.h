@@ -28,4 +28,8 @@ int prep_cfg_diff(const prep_cfg *a, const prep_cfg *b, char *buf, size_t n);
 /* "--payload 32 --max-bytes 192 ..." : the options of c that differ from prep's defaults
  * (empty when none), for messages. */
 void prep_cfg_describe(const prep_cfg *c, char *buf, size_t n);
+/* The "path" of every entry of the manifest's "inputs", in order: entry i is the capture that
+ * shard sequences with file = i come from (the exporters name captures by it). NULL with err
+ * set when the manifest is missing or not prep's layout; free each and the array. */
+char **manifest_input_paths(const char *corpus_dir, int *n, char *err, size_t errlen);
 #endif
