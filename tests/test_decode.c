@@ -21,6 +21,7 @@ static int make(model *m, int arch, int vocab, int ctx, int d_model, int heads) 
     model_config c = { 0 };
     c.arch = arch; c.vocab = vocab; c.ctx = ctx; c.layers = 2; c.d_model = d_model; c.heads = heads;
     if (arch == ARCH_QWEN2) { c.kv_heads = 2; c.rope_theta = 5000; }
+    if (arch == ARCH_MAMBA2) { c.head_dim = 16; c.d_state = 16; c.chunk = 8; }   /* heads of 16, chunks < ctx */
     model_config_defaults(&c);
     char err[256];
     if (model_create(m, &c, err, sizeof err) != 0) { printf("  %s\n", err); return -1; }

@@ -1,5 +1,5 @@
-/* Sampler: greedy, mask, top-k, top-p, temperature, determinism, and frequencies that
- * match the softmax. */
+/* Sampler: greedy, mask, top-k, top-p, min-p, repetition penalty, temperature, determinism,
+ * and frequencies that match the softmax. */
 #include "test.h"
 #include "gen/sampler.h"
 
@@ -43,7 +43,39 @@ static void test_sampler(void) {
     sampler_free(&a); sampler_free(&b);
 }
 
+/* min-p keeps tokens with p >= min_p * max p; the repetition penalty divides a seen token's
+ * positive logit (multiplies a negative one) before the softmax */
+static void test_min_p_repetition(void) {
+    float logits[5] = { 1.0f, 3.0f, 2.0f, -1.0f, 0.5f };
+    sampler s;
+    sampler_init(&s, 5, 1.0f, 0, 1, 11);
+    s.min_p = 0.3f;   /* p / p_max: token 2 e^-1 = 0.37 kept, token 0 e^-2 = 0.14 dropped */
+    int cnt[5] = { 0 };
+    for (int i = 0; i < 20000; i++) cnt[sampler_sample(&s, logits, NULL)]++;
+    CHECK(cnt[0] == 0 && cnt[3] == 0 && cnt[4] == 0 && cnt[1] > 0 && cnt[2] > 0);
+    CHECK_NEAR(cnt[1] / 20000.0, exp(3.0) / (exp(3.0) + exp(2.0)), 0.015);
+    sampler_free(&s);
+    /* greedy with penalty 2 on token 1: 3 / 2 = 1.5 < 2, so token 2 wins */
+    uint8_t seen[5] = { 0, 1, 0, 1, 0 };
+    sampler_init(&s, 5, 0, 0, 1, 1);
+    s.rep_penalty = 2.0f;
+    CHECK_EQ(sampler_sample_seen(&s, logits, NULL, seen), 2);
+    CHECK_EQ(sampler_sample_seen(&s, logits, NULL, NULL), 1);
+    sampler_free(&s);
+    /* frequencies under the penalty: logits 1, 1.5, 2, -2, 0.5 */
+    sampler_init(&s, 5, 1.0f, 0, 1, 5);
+    s.rep_penalty = 2.0f;
+    const double pl[5] = { 1.0, 1.5, 2.0, -2.0, 0.5 };
+    double z = 0;
+    for (int i = 0; i < 5; i++) z += exp(pl[i]);
+    int c2[5] = { 0 };
+    for (int i = 0; i < 50000; i++) c2[sampler_sample_seen(&s, logits, NULL, seen)]++;
+    for (int i = 0; i < 5; i++) CHECK_NEAR(c2[i] / 50000.0, exp(pl[i]) / z, 0.01);
+    sampler_free(&s);
+}
+
 int main(void) {
     RUN(test_sampler);
+    RUN(test_min_p_repetition);
     return t_done();
 }

@@ -136,7 +136,7 @@ static void scan_by_steps(float *y, float *hT, scan_case *s) {
         for (int t = 0; t < d.T; t++) {
             const float *row = s->xbc + ((size_t)b * d.T + t) * s->Cd;
             ssd_step(y + ((size_t)b * d.T + t) * d.H * d.P, st, row, s->dt + ((size_t)b * d.T + t) * d.H, s->A,
-                     row + d.H * d.P, row + d.H * d.P + d.G * d.N, s->D, d.H, d.P, d.G, d.N);
+                     row + d.H * d.P, row + d.H * d.P + d.G * d.N, s->D, d.H, d.P, d.G, d.N, 0, d.H);
         }
         if (hT) memcpy(hT + b * HPN, st, HPN * sizeof *st);
     }
@@ -279,7 +279,9 @@ static void test_conv1d(void) {
         nn_zero(win, (size_t)(c.W - 1) * c.Cd);
         for (int t = 0; t < c.T; t++) {
             size_t n = (size_t)b * c.T + t;
-            conv1d_silu_step(o1, win, c.inp + n * c.is, c.w, c.b, c.Cd, c.W);
+            /* in two channel ranges, as the decoding workers split it */
+            conv1d_silu_step(o1, win, c.inp + n * c.is, c.w, c.b, c.Cd, c.W, 0, 33);
+            conv1d_silu_step(o1, win, c.inp + n * c.is, c.w, c.b, c.Cd, c.W, 33, c.Cd);
             double e = rel_err(o1, out + n * c.Cd, c.Cd);
             if (e > worst) worst = e;
         }

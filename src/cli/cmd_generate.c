@@ -29,6 +29,9 @@ static void usage(FILE *f) {
         "  --full               never sample <eos>: every flow runs to --max-len (benchmarks)\n"
         "sampling:\n"
         "  --temperature X      1.0 (0 = greedy)   --top-k N  0 (off)   --top-p X  1.0 (off)\n"
+        "  --min-p X            0 (off): drop tokens below X times the most likely one\n"
+        "  --repetition-penalty X  1 (off): a token already in the flow has its logit divided by X\n"
+        "                       (multiplied when negative; NetSSM's sampler has both)\n"
         "  --seed N             1 (a flow depends on the seed and its number, not on --batch)\n"
         "  --batch B            16 sequences decoded at once (a finished one's slot takes the\n"
         "                       next flow at once; the output does not depend on B)\n"
@@ -103,7 +106,8 @@ int cmd_generate(int argc, char **argv) {
         OPT_LONG_IN("--flows", &o.flows, 1, 1e9), OPT_LONG_IN("--packets", &o.packets, 1, 1e9),
         OPT_LONG_IN("--tokens", &o.tokens, 1, 1e19), OPT_INT_IN("--max-len", &o.max_len, 0, 1 << 20),
         OPT_FLOAT_IN("--temperature", &o.temperature, 0, HUGE_VAL), OPT_INT_IN("--top-k", &o.top_k, 0, 1 << 20),
-        OPT_FLOAT_POS("--top-p", &o.top_p, 1), OPT_U64("--seed", &o.seed), OPT_INT_IN("--batch", &o.batch, 1, 4096),
+        OPT_FLOAT_POS("--top-p", &o.top_p, 1), OPT_FLOAT_IN("--min-p", &o.min_p, 0, 1),
+        OPT_FLOAT_POS("--repetition-penalty", &o.rep_penalty, 100), OPT_U64("--seed", &o.seed), OPT_INT_IN("--batch", &o.batch, 1, 4096),
         OPT_INT_IN("--threads", &o.threads, 0, 1024), OPT_STR("--prompt-pcap", &o.prompt_pcap),
         OPT_INT_IN("--prompt-packets", &prompt_k, 1, 1000000), OPT_INT_IN("--payload", &o.prompt_payload, 0, 65535),
         OPT_INT_IN("--max-bytes", &o.prompt_max_bytes, 20, 65535), OPT_FLAG("--pcapng", &o.pcapng, 1),

@@ -301,7 +301,7 @@ int gen_pool_write(gen_pool *p, const char *path, const trace_cfg *cfg, trace_st
 void gen_defaults(gen_opts *o) {
     memset(o, 0, sizeof *o);
     o->label = -2;
-    o->temperature = 1.0f; o->top_p = 1.0f; o->top_k = 0;
+    o->temperature = 1.0f; o->top_p = 1.0f; o->top_k = 0; o->min_p = 0; o->rep_penalty = 1;
     o->seed = 1;
     o->batch = 16;
     o->n_clients = 16;
@@ -390,6 +390,7 @@ typedef struct {
     sampler smp;
     gen_gram gram;
     tok_t *q;                /* its tokens (T + 1) */
+    uint8_t *seen;              /* V: tokens in q so far (the repetition penalty) */
     int len;                    /* tokens so far */
     long flow;                  /* flow number */
     const tok_t *forced;     /* prompt (tokens 2.. are forced) */
@@ -459,6 +460,10 @@ static int loop_prepare(gen_loop *lp) {
             fail(o, "out of memory");
             return lp->err = -1;
         }
+        z->smp.min_p = o->min_p;
+        z->smp.rep_penalty = o->rep_penalty;
+        memset(z->seen, 0, (size_t)lp->V);
+        z->seen[TOK_BOS] = 1;
         gen_gram_init(&z->gram);
         z->gram.raw_tcp_flags = o->raw_tcp_flags;
         z->gram.fmt = lp->tf->id;
@@ -498,12 +503,13 @@ static void loop_consume(gen_loop *lp, int n) {
         else {
             gen_gram_mask(&z->gram, lp->mask, V, lp->label_lo, lp->label_hi);
             if (o->full) lp->mask[lp->tf->eos] = 0;
-            t = sampler_sample(&z->smp, lp->logits + (size_t)r * V, lp->mask);
+            t = sampler_sample_seen(&z->smp, lp->logits + (size_t)r * V, lp->mask, z->seen);
             if (t < 0) t = lp->tf->eos;
             o->sampled++;
             if (o->tokens > 0 && (long)o->sampled >= o->tokens) stop = 1;
         }
         z->q[z->len++] = (tok_t)t;
+        z->seen[t] = 1;
         gen_gram_push(&z->gram, t);
         if (t == lp->tf->eos || z->len >= lp->T) {
             if (finish_seq(o, lp->pool, z, t == lp->tf->eos) != 0) { lp->err = -1; return; }
@@ -530,7 +536,7 @@ int gen_run(gen_opts *o) {
     float *logits = NULL;
     tok_t *seqs = NULL;
     int *in = NULL, *rslot = NULL, *rpos = NULL;
-    uint8_t *mask = NULL;
+    uint8_t *mask = NULL, *seen = NULL;
     gen_slot *sl = NULL;
     real_flows prompts = { 0 }, replay = { 0 };
     gen_pool pool;
@@ -579,10 +585,12 @@ int gen_run(gen_opts *o) {
     rslot = malloc((size_t)B * sizeof *rslot);
     rpos = malloc((size_t)B * sizeof *rpos);
     mask = malloc((size_t)V);
+    seen = malloc((size_t)B * V);
     sl = calloc((size_t)B, sizeof *sl);
-    if (!logits || !seqs || !in || !rslot || !rpos || !mask || !sl) { fail(o, "out of memory for batch %d x context %d", B, T); goto done; }
+    if (!logits || !seqs || !in || !rslot || !rpos || !mask || !seen || !sl) { fail(o, "out of memory for batch %d x context %d", B, T); goto done; }
     for (int b = 0; b < B; b++) {
         sl[b].q = seqs + (size_t)b * (T + 1);
+        sl[b].seen = seen + (size_t)b * V;
         sl[b].len = 0;
     }
 
@@ -633,7 +641,7 @@ done:
     if (sl) for (int b = 0; b < B_alloc(o); b++) sampler_free(&sl[b].smp);
     free(sl);
     model_run_free(&run);
-    free(logits); free(seqs); free(in); free(rslot); free(rpos); free(mask);
+    free(logits); free(seqs); free(in); free(rslot); free(rpos); free(mask); free(seen);
     real_flows_free(&prompts); real_flows_free(&replay);
     gen_pool_free(&pool);
     model_free(&m);

@@ -99,6 +99,8 @@ typedef struct {
     long flows, packets, tokens;   /* stop after this many sequences / decoded packets / sampled tokens */
     float temperature, top_p;
     int top_k;
+    float min_p;               /* 0 = off: drop tokens below min_p x the most likely one */
+    float rep_penalty;         /* 1 = off: tokens already in the flow are penalised (CTRL) */
     uint64_t seed;
     int batch, max_len;        /* max_len: tokens per sequence (0 = model context) */
     int pcapng, raw_ip, n_clients;

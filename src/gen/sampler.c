@@ -8,6 +8,8 @@ int sampler_init(sampler *s, int V, float temperature, int top_k, float top_p, u
     s->temperature = temperature < 0 ? 0 : temperature;
     s->top_k = top_k < 0 ? 0 : top_k;
     s->top_p = top_p <= 0 || top_p > 1 ? 1 : top_p;
+    s->min_p = 0;
+    s->rep_penalty = 1;
     s->rng = seed ^ 0x5DEECE66Dull;
     s->V = V;
     s->prob = malloc((size_t)V * sizeof *s->prob);
@@ -28,18 +30,33 @@ static int cmp_desc(const void *a, const void *b, void *prob) {
     return i - j;
 }
 
+/* logit of token i after the repetition penalty */
+static inline float penalised(const sampler *s, const float *logits, const uint8_t *seen, int i) {
+    float l = logits[i];
+    if (seen && seen[i] && s->rep_penalty != 1) l = l > 0 ? l / s->rep_penalty : l * s->rep_penalty;
+    return l;
+}
+
 int sampler_sample(sampler *s, const float *logits, const uint8_t *allowed) {
+    return sampler_sample_seen(s, logits, allowed, NULL);
+}
+
+int sampler_sample_seen(sampler *s, const float *logits, const uint8_t *allowed, const uint8_t *seen) {
     int V = s->V, best = -1;
     float maxv = -FLT_MAX;
-    for (int i = 0; i < V; i++)
-        if ((!allowed || allowed[i]) && (best < 0 || logits[i] > maxv)) { maxv = logits[i]; best = i; }
+    for (int i = 0; i < V; i++) {
+        float l = penalised(s, logits, seen, i);
+        if ((!allowed || allowed[i]) && (best < 0 || l > maxv)) { maxv = l; best = i; }
+    }
     if (best < 0 || s->temperature == 0) return best;
-    /* softmax over allowed tokens at the given temperature */
+    /* softmax over allowed tokens at the given temperature; min-p drops those below min_p
+     * times the largest (which is exp(0) = 1 here) before anything else */
     double sum = 0;
     int n = 0;
     for (int i = 0; i < V; i++) {
         if (allowed && !allowed[i]) continue;
-        float p = expf((logits[i] - maxv) / s->temperature);
+        float p = expf((penalised(s, logits, seen, i) - maxv) / s->temperature);
+        if (s->min_p > 0 && p < s->min_p) continue;
         s->prob[i] = p;
         s->idx[n++] = i;
         sum += p;

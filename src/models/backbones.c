@@ -2,11 +2,11 @@
  * ops here and its file beside this one (docs/model.md, "Adding a backbone"). */
 #include "models/model.h"
 
-extern const model_ops gpt2_ops, qwen2_ops, linattn_ops;
+extern const model_ops gpt2_ops, qwen2_ops, mamba2_ops, linattn_ops;
 
 const model_backbone model_backbones[ARCH_MAX] = {
     [ARCH_GPT2] = { "gpt2", &gpt2_ops },
     [ARCH_QWEN2] = { "qwen2", &qwen2_ops },
-    [ARCH_MAMBA2] = { "mamba2", NULL },     /* i15 */
+    [ARCH_MAMBA2] = { "mamba2", &mamba2_ops },
     [ARCH_LINATTN] = { "linattn", &linattn_ops },
 };

@@ -9,11 +9,12 @@
 #endif
 #include "nn/ssm.h"
 #include "nn/nn.h"
+#include "nn/fexp.h"
 #include <math.h>
 #include <string.h>
 #include <omp.h>
 
-static inline float sigm(float v) { return 1.0f / (1.0f + nn_expf(-v)); }
+static inline float sigm(float v) { return 1.0f / (1.0f + nn_fexp(-v)); }
 
 void rmsnorm_forward_eps(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
     #pragma omp parallel for schedule(static) if (N > 1)

@@ -23,6 +23,7 @@
 #endif
 #include "nn/ssm.h"
 #include "nn/nn.h"
+#include "nn/fexp.h"
 #include <math.h>
 #include <string.h>
 #include <omp.h>
@@ -64,6 +65,35 @@ static float *state_at(float *base, ssd_dims d, int b, int c, int h) {
     return base + (((size_t)b * (nchunks(d) + 1) + c) * d.H + h) * d.P * d.N;
 }
 
+/* Products with a Q x Q lower-triangular factor (entry [l][s] zero for s > l), by row blocks
+ * of TB so the zero upper triangle costs at most one block's width (about half the work of the
+ * full products at Q = 256). */
+#define TB 64
+/* G[l][s] (ld ldg) = A_l . B_s for s <= l (and some s > l inside the diagonal block; entries
+ * right of the diagonal block are not written) */
+static void lower_abt(int q, int K, const float *A, int lda, const float *B, int ldb, float *G, int ldg) {
+    for (int r0 = 0; r0 < q; r0 += TB) {
+        int r1 = r0 + TB < q ? r0 + TB : q;
+        nn_sgemm(0, 1, r1 - r0, r1, K, 1.0f, A + (size_t)r0 * lda, lda, B, ldb, 0.0f, G + (size_t)r0 * ldg, ldg);
+    }
+}
+/* Y (q x n) = M X (beta 0: store, 1: add), M lower triangular (zeros on its upper part up to
+ * the end of each diagonal block) */
+static void lower_mm(int q, int n, const float *M, int ldm, const float *X, int ldx, float beta, float *Y, int ldy) {
+    for (int r0 = 0; r0 < q; r0 += TB) {
+        int r1 = r0 + TB < q ? r0 + TB : q;
+        nn_sgemm(0, 0, r1 - r0, n, r1, 1.0f, M + (size_t)r0 * ldm, ldm, X, ldx, beta, Y + (size_t)r0 * ldy, ldy);
+    }
+}
+/* Y (q x n) = M^T X: Y_s = sum_{l >= s} M[l][s] X_l */
+static void lower_tmm(int q, int n, const float *M, int ldm, const float *X, int ldx, float beta, float *Y, int ldy) {
+    for (int s0 = 0; s0 < q; s0 += TB) {
+        int s1 = s0 + TB < q ? s0 + TB : q;
+        nn_sgemm(1, 0, s1 - s0, n, q - s0, 1.0f, M + (size_t)s0 * ldm + s0, ldm, X + (size_t)s0 * ldx, ldx, beta,
+                 Y + (size_t)s0 * ldy, ldy);
+    }
+}
+
 /* dt of head h over the q tokens from row n0, and their cumulative a = dt A */
 static void chunk_decay(scratch *s, const ssd_in *in, size_t n0, int q, int h) {
     const float A = in->A[h];
@@ -81,7 +111,7 @@ static void chunk_forward(float *y, float *states, const ssd_in *in, ssd_dims d,
     const int Q = d.Q, P = d.P, N = d.N, hpg = d.H / d.G, t0 = c * Q, q = d.T - t0 < Q ? d.T - t0 : Q;
     const size_t n0 = (size_t)b * d.T + t0;
     const float *Cp = in->C + n0 * in->cs + (size_t)g * N, *Bp = in->B + n0 * in->bs + (size_t)g * N;
-    nn_sgemm(0, 1, q, q, N, 1.0f, Cp, in->cs, Bp, in->bs, 0.0f, s->cb, Q);
+    lower_abt(q, N, Cp, in->cs, Bp, in->bs, s->cb, Q);
     for (int hh = 0; hh < hpg; hh++) {
         const int h = g * hpg + hh;
         const float *xp = in->x + n0 * in->xs + (size_t)h * P;
@@ -91,13 +121,13 @@ static void chunk_forward(float *y, float *states, const ssd_in *in, ssd_dims d,
             float *mr = s->gm + (size_t)l * Q;
             const float *cr = s->cb + (size_t)l * Q, al = acs[l];
             #pragma omp simd
-            for (int j = 0; j <= l; j++) mr[j] = cr[j] * nn_expf(al - acs[j]) * dtl[j];
-            for (int j = l + 1; j < q; j++) mr[j] = 0;
+            for (int j = 0; j <= l; j++) mr[j] = cr[j] * nn_fexp(al - acs[j]) * dtl[j];
+            for (int j = l + 1, je = (l / TB + 1) * TB < q ? (l / TB + 1) * TB : q; j < je; j++) mr[j] = 0;
         }
-        nn_sgemm(0, 0, q, P, q, 1.0f, s->gm, Q, xp, in->xs, 0.0f, y + n0 * d.H * P + (size_t)h * P, d.H * P);
+        lower_mm(q, P, s->gm, Q, xp, in->xs, 0.0f, y + n0 * d.H * P + (size_t)h * P, d.H * P);
         const float alast = acs[q - 1];
         for (int j = 0; j < q; j++) {
-            float f = nn_expf(alast - acs[j]) * dtl[j];
+            float f = nn_fexp(alast - acs[j]) * dtl[j];
             const float *xr = xp + (size_t)j * in->xs;
             for (int p = 0; p < P; p++) s->xd[(size_t)j * P + p] = f * xr[p];
         }
@@ -117,7 +147,7 @@ static void pass_states(float *states, const float *h0, const ssd_in *in, ssd_di
         const size_t n0 = (size_t)b * d.T + t0;
         float acc = 0;   /* the same additions, in the same order, as chunk_decay */
         for (int l = 0; l < q; l++) acc += in->dt[(n0 + l) * in->dts + h] * in->A[h];
-        const float dec = nn_expf(acc);
+        const float dec = nn_fexp(acc);
         float *cur = state_at(states, d, b, c, h), *nxt = state_at(states, d, b, c + 1, h);
         #pragma omp simd
         for (size_t i = 0; i < PN; i++) nxt[i] += dec * cur[i];
@@ -138,7 +168,7 @@ static void chunk_output(float *y, float *states, const ssd_in *in, const float 
             chunk_decay(s, in, n0, q, h);
             nn_sgemm(0, 1, q, P, N, 1.0f, Cp, in->cs, state_at(states, d, b, c, h), N, 0.0f, s->tp, P);
             for (int l = 0; l < q; l++) {
-                float e = nn_expf(s->acs[l]);
+                float e = nn_fexp(s->acs[l]);
                 float *yr = yp + (size_t)l * d.H * P;
                 const float *tr = s->tp + (size_t)l * P;
                 for (int p = 0; p < P; p++) yr[p] += e * tr[p];
@@ -190,7 +220,7 @@ static void chunk_dstate(float *dstates, const float *dy, const ssd_in *in, ssd_
         chunk_decay(s, in, n0, q, h);
         const float *dyp = dy + n0 * d.H * P + (size_t)h * P;
         for (int l = 0; l < q; l++) {
-            float e = nn_expf(s->acs[l]);
+            float e = nn_fexp(s->acs[l]);
             for (int p = 0; p < P; p++) s->tp[(size_t)l * P + p] = e * dyp[(size_t)l * d.H * P + p];
         }
         nn_sgemm(1, 0, P, N, q, 1.0f, s->tp, P, Cp, in->cs, 0.0f, state_at(dstates, d, b, c, h), N);
@@ -208,7 +238,7 @@ static void pass_dstates(float *dstates, float *ddec, float *states, const ssd_i
         const size_t n0 = (size_t)b * d.T + t0;
         float acc = 0;
         for (int l = 0; l < q; l++) acc += in->dt[(n0 + l) * in->dts + h] * in->A[h];
-        const float dec = nn_expf(acc);
+        const float dec = nn_fexp(acc);
         const float *dn = state_at(dstates, d, b, c + 1, h), *hc = state_at(states, d, b, c, h);
         float *dc = state_at(dstates, d, b, c, h), dot = 0;
         #pragma omp simd reduction(+:dot)
@@ -237,7 +267,7 @@ static void chunk_backward(const ssd_grad *gr, float *part, const float *ddec, f
         memset(dCp + (size_t)l * gr->cs, 0, (size_t)N * sizeof(float));
         memset(dBp + (size_t)l * gr->bs, 0, (size_t)N * sizeof(float));
     }
-    nn_sgemm(0, 1, q, q, N, 1.0f, Cp, in->cs, Bp, in->bs, 0.0f, s->cb, Q);
+    lower_abt(q, N, Cp, in->cs, Bp, in->bs, s->cb, Q);
     const int has_state = c > 0 || h0;
     for (int hh = 0; hh < hpg; hh++) {
         const int h = g * hpg + hh;
@@ -248,26 +278,26 @@ static void chunk_backward(const ssd_grad *gr, float *part, const float *ddec, f
         const float *acs = s->acs, *dtl = s->dtl, alast = acs[q - 1];
         float *dacs = s->dacs;
         for (int j = 0; j < q; j++) {
-            s->e[j] = nn_expf(acs[j]);
-            s->w[j] = nn_expf(alast - acs[j]);
+            s->e[j] = nn_fexp(acs[j]);
+            s->w[j] = nn_fexp(alast - acs[j]);
             dacs[j] = 0;
             const float *xr = xp + (size_t)j * in->xs;
             for (int p = 0; p < P; p++) s->xd[(size_t)j * P + p] = dtl[j] * xr[p];
         }
         /* G = (dY Xd^T) o L, M = CB o L; intra-chunk decay gradients from G o CB */
-        nn_sgemm(0, 1, q, q, P, 1.0f, dyp, HP, s->xd, P, 0.0f, s->gm, Q);
+        lower_abt(q, P, dyp, HP, s->xd, P, s->gm, Q);
         for (int l = 0; l < q; l++) {
             float *gr_ = s->gm + (size_t)l * Q, *mr = s->mm + (size_t)l * Q;
             const float *cr = s->cb + (size_t)l * Q, al = acs[l];
             float rs = 0;
             #pragma omp simd reduction(+:rs)
             for (int j = 0; j <= l; j++) {
-                float L = nn_expf(al - acs[j]);
+                float L = nn_fexp(al - acs[j]);
                 gr_[j] *= L;
                 mr[j] = cr[j] * L;
                 rs += gr_[j] * cr[j];
             }
-            for (int j = l + 1; j < q; j++) gr_[j] = mr[j] = 0;
+            for (int j = l + 1, je = (l / TB + 1) * TB < q ? (l / TB + 1) * TB : q; j < je; j++) gr_[j] = mr[j] = 0;
             dacs[l] += rs;
         }
         for (int l = 0; l < q; l++) {   /* column sums: the -G_l's CB_l's terms */
@@ -275,13 +305,13 @@ static void chunk_backward(const ssd_grad *gr, float *part, const float *ddec, f
             for (int j = 0; j <= l; j++) dacs[j] -= gr_[j] * cr[j];
         }
         /* dXd = M^T dY + diag(w) B dHn^T */
-        nn_sgemm(1, 0, q, P, q, 1.0f, s->mm, Q, dyp, HP, 0.0f, s->dxd, P);
+        lower_tmm(q, P, s->mm, Q, dyp, HP, 0.0f, s->dxd, P);
         nn_sgemm(0, 1, q, P, N, 1.0f, Bp, in->bs, dhn, N, 0.0f, s->tp, P);
         for (int j = 0; j < q; j++)
             for (int p = 0; p < P; p++) s->dxd[(size_t)j * P + p] += s->w[j] * s->tp[(size_t)j * P + p];
         /* dC = G B + diag(e) dY H_c; dB = G^T C + diag(w) Xd dHn */
-        nn_sgemm(0, 0, q, N, q, 1.0f, s->gm, Q, Bp, in->bs, 1.0f, dCp, gr->cs);
-        nn_sgemm(1, 0, q, N, q, 1.0f, s->gm, Q, Cp, in->cs, 1.0f, dBp, gr->bs);
+        lower_mm(q, N, s->gm, Q, Bp, in->bs, 1.0f, dCp, gr->cs);
+        lower_tmm(q, N, s->gm, Q, Cp, in->cs, 1.0f, dBp, gr->bs);
         if (has_state) {
             nn_sgemm(0, 0, q, N, P, 1.0f, dyp, HP, hc, N, 0.0f, s->tn, N);
             for (int l = 0; l < q; l++) {
@@ -355,11 +385,11 @@ void ssd_backward(const ssd_grad *g, const float *dy, const ssd_in *in, const fl
 }
 
 void ssd_step(float *y, float *state, const float *x, const float *dt, const float *A, const float *B,
-              const float *C, const float *D, int H, int P, int G, int N) {
+              const float *C, const float *D, int H, int P, int G, int N, int h0, int h1) {
     const int hpg = H / G;
-    for (int h = 0; h < H; h++) {
+    for (int h = h0; h < h1; h++) {
         const float *Bg = B + (size_t)(h / hpg) * N, *Cg = C + (size_t)(h / hpg) * N, *xh = x + (size_t)h * P;
-        const float dec = nn_expf(dt[h] * A[h]), Dh = D ? D[h] : 0.0f;
+        const float dec = nn_fexp(dt[h] * A[h]), Dh = D ? D[h] : 0.0f;
         float *st = state + (size_t)h * P * N;
         for (int p = 0; p < P; p++) {
             float *sr = st + (size_t)p * N, u = dt[h] * xh[p], acc = 0;

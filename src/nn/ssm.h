@@ -53,10 +53,10 @@ void ssd_forward(float *y, float *hT, const ssd_in *in, const float *h0, float *
  * generation). */
 void ssd_backward(const ssd_grad *g, const float *dy, const ssd_in *in, const float *h0, float *work, ssd_dims d);
 
-/* One token of the recurrence for one sequence: state (H,P,N) updated in place, y (H*P).
- * x (H*P), dt (H), B, C (G*N). */
+/* One token of the recurrence for one sequence, heads h0..h1-1 (all: 0, H): state (H,P,N)
+ * updated in place, y (H*P). x (H*P), dt (H), B, C (G*N). */
 void ssd_step(float *y, float *state, const float *x, const float *dt, const float *A, const float *B,
-              const float *C, const float *D, int H, int P, int G, int N);
+              const float *C, const float *D, int H, int P, int G, int N, int h0, int h1);
 
 /* dt = softplus(raw + bias) per head for N rows (raw row-strided by rs, dt contiguous (N,H));
  * softplus(v) = log(1 + exp(v)), v itself above 20 (where the two agree in float). */
@@ -74,9 +74,10 @@ void conv1d_silu_forward(float *out, const float *inp, int is, const float *w, c
 /* dinp (row-strided by ds) OVERWRITTEN; dw, dbias accumulated. Recomputes the pre-activation. */
 void conv1d_silu_backward(float *dinp, int ds, float *dw, float *dbias, const float *dout, const float *inp, int is,
                           const float *w, const float *bias, int B, int T, int Cd, int W);
-/* One token: window (W-1, Cd) holds the previous W-1 inputs, oldest first; it is shifted and
- * inp appended. out (Cd). */
-void conv1d_silu_step(float *out, float *window, const float *inp, const float *w, const float *bias, int Cd, int W);
+/* One token, channels c0..c1-1 (all: 0, Cd): window (W-1, Cd) holds the previous W-1 inputs,
+ * oldest first; it is shifted and inp appended. out (Cd). */
+void conv1d_silu_step(float *out, float *window, const float *inp, const float *w, const float *bias, int Cd, int W,
+                      int c0, int c1);
 
 /* RMSNorm with weight: out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps) per row (kept in
  * rstd (N) for backward when not NULL). */
