@@ -10,9 +10,9 @@ M="--arch linattn --layers 1 --d-model 32 --heads 4 --ctx 64 --batch 4 --threads
 $PKTLM pretrain --data $T/c $M --steps 20 --lr 1e-2 --warmup 2 -o $T/l.ckpt 2>$T/e; rc=$?
 check linattn_pretrain test $rc -eq 0 -a -s $T/l.ckpt
 $PKTLM info $T/l.ckpt >$T/info 2>&1
-check linattn_info grep -q "linattn: .*ctx 64, layers 1, d_model 32, heads 4, kv_heads 4, d_ff 128, tied 0" $T/info
+check linattn_info grep -q "linattn: vocab [0-9]*, ctx 64, layers 1, d_model 32, heads 4, kv_heads 4, d_ff 128, tied 0, dropout 0, chunk 64" $T/info
 $PKTLM info --json $T/l.ckpt >$T/j 2>&1
-check linattn_info_json grep -q '"arch":"linattn",.*"heads":4,"kv_heads":4,"d_ff":128,"tied":0' $T/j
+check linattn_info_json grep -q '"arch":"linattn",.*"heads":4,"kv_heads":4,"d_ff":128,"tied":0,"dropout":0,"chunk":64' $T/j
 $PKTLM pretrain --resume $T/l.ckpt --steps 25 --quiet -o $T/l.ckpt 2>/dev/null; check linattn_resume test $? -eq 0
 check linattn_resume_step grep -q "step 25 of 25" <($PKTLM info $T/l.ckpt)
 # the preset, with two sizes overridden (the full model is trained in docs/model.md, not here)
@@ -41,3 +41,9 @@ $PKTLM finetune --task classify --init $T/tl.ckpt --data $T/toy --epochs 1 --max
 check linattn_finetune_classify test $? -eq 0 -a -s $T/k.ckpt
 $PKTLM classify --model $T/k.ckpt tests/fixtures/toy_cls --csv >$T/rows.csv 2>/dev/null
 check linattn_classify test $? -eq 0 -a "$(wc -l <$T/rows.csv)" -eq 241
+# the training kernel's chunk is a config field (speed only): stored, shown, same loss as 64 up to rounding
+$PKTLM pretrain --data $T/c $M --chunk 16 --steps 3 --seed 9 -o $T/c16.ckpt 2>/dev/null
+$PKTLM pretrain --data $T/c $M --steps 3 --seed 9 -o $T/c64.ckpt 2>/dev/null
+check linattn_chunk_field grep -q '"chunk":16' <($PKTLM info --json $T/c16.ckpt)
+l16=$($PKTLM info --json $T/c16.ckpt | sed 's/.*"loss":\([0-9.]*\).*/\1/'); l64=$($PKTLM info --json $T/c64.ckpt | sed 's/.*"loss":\([0-9.]*\).*/\1/')
+check linattn_chunk_same_loss python3 -c "import sys; a, b = float('$l16'), float('$l64'); sys.exit(0 if abs(a - b) <= 1e-4 * b else 1)"

@@ -2,7 +2,7 @@
  * against the quadratic definition computed in double, for several chunk sizes (1, odd, a
  * divisor, larger than T); central finite differences of the chunked backward and of the
  * feature map; the backward's chunk-size invariance; the recurrent step against the chunked
- * forward row by row. The whole backbone is checked against PyTorch in test_linattn_model.c. */
+ * forward row by row; the exact GELU of the model's MLP. The whole backbone is checked against PyTorch in test_linattn_model.c. */
 #include "test.h"
 #include "nn/nn.h"
 #include "nn/linattn.h"
@@ -50,7 +50,7 @@ static void test_forward_chunks(void) {
     const int chunks[] = { 1, 5, 7, 16, 35, 64, 70, 200 };
     double worst = 0;
     for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
-        linattn_forward(out, den, qkv, B, T, C, NH, chunks[c]);
+        linattn_forward(out, den, qkv, B, T, C, NH, chunks[c], NN_FP32);
         double md = 0, mr = 0;
         for (size_t i = 0; i < NC; i++) {
             if (fabs(out[i] - ref[i]) > md) md = fabs(out[i] - ref[i]);
@@ -64,11 +64,36 @@ static void test_forward_chunks(void) {
     nn_free(qkv); nn_free(out); nn_free(den); free(ref);
 }
 
+/* NN_BF16: the chunk products on bf16-rounded inputs, states and normaliser fp32: close to the
+ * definition, but visibly rounded; gradients close to fp32's */
+static void test_bf16(void) {
+    const int B = 1, T = 150, C = 32, NH = 2;
+    const size_t NC = (size_t)B * T * C, N3 = 3 * NC;
+    float *qkv = rand_qkv(B, T, C), *out = nn_alloc(NC), *den = nn_alloc((size_t)B * T * NH), *R = randv(NC, 1);
+    float *o32 = nn_alloc(NC), *d32 = nn_alloc(N3), *d16 = nn_alloc(N3);
+    double *ref = malloc(NC * sizeof(double));
+    reference(ref, qkv, B, T, C, NH);
+    linattn_forward(o32, den, qkv, B, T, C, NH, 64, NN_FP32);
+    linattn_backward(d32, R, qkv, o32, den, B, T, C, NH, 64, NN_FP32);
+    linattn_forward(out, den, qkv, B, T, C, NH, 64, NN_BF16);
+    linattn_backward(d16, R, qkv, out, den, B, T, C, NH, 64, NN_BF16);
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < NC; i++) {
+        if (fabs(out[i] - ref[i]) > md) md = fabs(out[i] - ref[i]);
+        if (fabs(ref[i]) > mr) mr = fabs(ref[i]);
+    }
+    double eg = rel_err(d16, d32, N3), cs = cosine(d16, d32, N3);
+    printf("  bf16: output rel err %.2e, gradient rel err %.2e (cosine %.6f) against fp32\n", md / mr, eg, cs);
+    CHECKF(md / mr < 2e-2 && md / mr > 1e-6, "bf16 output rel err %g", md / mr);
+    CHECKF(eg < 5e-2 && cs > 0.999, "bf16 gradient rel err %g cosine %g", eg, cs);
+    nn_free(qkv); nn_free(out); nn_free(den); nn_free(R); nn_free(o32); nn_free(d32); nn_free(d16); free(ref);
+}
+
 /* central differences of sum(out * R) against the backward, sampled coordinates of qkv */
 static double objective(const float *qkv, const float *R, int B, int T, int C, int NH, int chunk) {
     size_t NC = (size_t)B * T * C;
     float *out = nn_alloc(NC), *den = nn_alloc((size_t)B * T * NH);
-    linattn_forward(out, den, qkv, B, T, C, NH, chunk);
+    linattn_forward(out, den, qkv, B, T, C, NH, chunk, NN_FP32);
     double s = 0;
     for (size_t i = 0; i < NC; i++) s += (double)out[i] * R[i];
     nn_free(out); nn_free(den);
@@ -79,8 +104,8 @@ static void test_backward_fd(void) {
     const size_t NC = (size_t)B * T * C, N3 = 3 * NC;
     float *qkv = rand_qkv(B, T, C), *R = randv(NC, 1), *out = nn_alloc(NC), *den = nn_alloc((size_t)B * T * NH);
     float *dqkv = nn_alloc(N3);
-    linattn_forward(out, den, qkv, B, T, C, NH, chunk);
-    linattn_backward(dqkv, R, qkv, out, den, B, T, C, NH, chunk);
+    linattn_forward(out, den, qkv, B, T, C, NH, chunk, NN_FP32);
+    linattn_backward(dqkv, R, qkv, out, den, B, T, C, NH, chunk, NN_FP32);
     int bad = 0, tried = 0;
     const float hstep = 1e-2f;
     for (int s = 0; s < 240; s++) {
@@ -104,13 +129,13 @@ static void test_backward_chunks(void) {
     const size_t NC = (size_t)B * T * C, N3 = 3 * NC;
     float *qkv = rand_qkv(B, T, C), *R = randv(NC, 1), *out = nn_alloc(NC), *den = nn_alloc((size_t)B * T * NH);
     float *d0 = nn_alloc(N3), *d1 = nn_alloc(N3);
-    linattn_forward(out, den, qkv, B, T, C, NH, 1);
-    linattn_backward(d0, R, qkv, out, den, B, T, C, NH, 1);   /* chunk 1: the pure recurrence */
+    linattn_forward(out, den, qkv, B, T, C, NH, 1, NN_FP32);
+    linattn_backward(d0, R, qkv, out, den, B, T, C, NH, 1, NN_FP32);   /* chunk 1: the pure recurrence */
     const int chunks[] = { 3, 64, 128, 130, 1000 };
     double worst = 0;
     for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
-        linattn_forward(out, den, qkv, B, T, C, NH, chunks[c]);
-        linattn_backward(d1, R, qkv, out, den, B, T, C, NH, chunks[c]);
+        linattn_forward(out, den, qkv, B, T, C, NH, chunks[c], NN_FP32);
+        linattn_backward(d1, R, qkv, out, den, B, T, C, NH, chunks[c], NN_FP32);
         double e = rel_err(d1, d0, N3);
         CHECKF(e < 1e-5, "chunk %d: gradient rel err %g against chunk 1", chunks[c], e);
         if (e > worst) worst = e;
@@ -123,7 +148,7 @@ static void test_step_equals_forward(void) {
     const int T = 90, C = 24, NH = 3, hs = C / NH;
     float *qkv = rand_qkv(1, T, C), *out = nn_alloc((size_t)T * C), *den = nn_alloc((size_t)T * NH);
     float *state = nn_alloc(linattn_state_floats(NH, hs)), *o = nn_alloc(C);
-    linattn_forward(out, den, qkv, 1, T, C, NH, 32);
+    linattn_forward(out, den, qkv, 1, T, C, NH, 32, NN_FP32);
     double worst = 0;
     for (int t = 0; t < T; t++) {
         const float *row = qkv + (size_t)t * 3 * C;
@@ -155,12 +180,34 @@ static void test_feature_map(void) {
     CHECKF(bad == 0, "%d feature-map values or derivatives wrong", bad);
 }
 
+/* exact GELU (nn.c, used by the linear-attention MLP): values against erf in double, the
+ * derivative against central differences of the double formula */
+static void test_gelu_erf(void) {
+    enum { n = 4001 };
+    static float x[n], y[n], d[n], one[n];
+    for (int i = 0; i < n; i++) { x[i] = -10.0f + 5e-3f * i; one[i] = 1.0f; }
+    gelu_erf_forward(y, x, n);
+    gelu_erf_backward_set(d, x, one, n);
+    double wv = 0, wd = 0;
+    for (int i = 0; i < n; i++) {
+        double xd = x[i], g = 0.5 * xd * (1 + erf(xd / sqrt(2.0))), h = 1e-4;
+        double gp = 0.5 * (xd + h) * (1 + erf((xd + h) / sqrt(2.0))), gm = 0.5 * (xd - h) * (1 + erf((xd - h) / sqrt(2.0)));
+        double ev = fabs(y[i] - g) / (1 + fabs(g)), ed = fabs(d[i] - (gp - gm) / (2 * h));
+        if (ev > wv) wv = ev;
+        if (ed > wd) wd = ed;
+    }
+    printf("  gelu (erf): worst value error %.2e, derivative %.2e on [-10, 10]\n", wv, wd);
+    CHECKF(wv < 1e-6 && wd < 1e-5, "gelu erf value err %g derivative err %g", wv, wd);
+}
+
 int main(void) {
     (void)t_shared; (void)t_tmpdir;
     RUN(test_forward_chunks);
     RUN(test_backward_fd);
     RUN(test_backward_chunks);
     RUN(test_step_equals_forward);
+    RUN(test_bf16);
     RUN(test_feature_map);
+    RUN(test_gelu_erf);
     return t_done();
 }

@@ -88,6 +88,7 @@ static void test_config(void) {
     c.d_model = 32; c.heads = 4; c.kv_heads = 4; c.vocab = 50;
     CHECK(model_create(&m, &c, err, sizeof err) == 0);
     CHECK(m.head_bias == model_find_tensor(&m, "lm_head.bias") && m.head_bias > m.head);
+    CHECK_EQ(m.cfg.chunk, 64);   /* the training kernel's default chunk */
     model_free(&m);
 }
 
@@ -166,40 +167,54 @@ static void test_bf16_gradients(void) {
     free_fixture(&f);
 }
 
-/* The recurrent decoding step (model_run) at positions 0..T-1 reproduces forward's logits row
- * by row (T 150 crosses two chunk boundaries of the training kernel); a reset slot restarts at
- * position 0. (tests/test_decode.c runs every backbone's step across slots and resets too.) */
+/* The recurrent step (model_run) at positions 0..T-1 reproduces forward's logits row by row
+ * (T 150 crosses two chunk boundaries of the training kernel), with the LM head's bias; the
+ * two sequences run in swapped slots at offset positions (sequence 1 starts 7 steps later),
+ * so rows of different positions share a step; a reset slot starts over; bf16 weights stay
+ * close. */
 static void test_step_matches_forward(void) {
     fixture f;
     if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
     model m;
     CHECK(make_model(&m, &f) == 0);
-    const int B = f.B, T = f.T, V = f.V;
-    model_forward(&m, f.tok, NULL, B, T);
+    const int T = f.T, V = f.V, lag = 7;
+    model_forward(&m, f.tok, NULL, f.B, T);
     model_run rs;
-    char err[256];
-    CHECK_EQ(model_run_init(&rs, &m, B, NN_FP32, 0, err, sizeof err), 0);
-    float *lg = malloc((size_t)B * V * 4);
-    int tk[8], sl[8], ps[8];
-    double worst_lg = 0;
-    for (int b = 0; b < B; b++) model_run_reset(&rs, b);
-    for (int t = 0; t < T; t++) {
-        for (int b = 0; b < B; b++) { tk[b] = f.tok[b * T + t]; sl[b] = b; ps[b] = t; }
-        model_run_step_all(&rs, B, sl, tk, ps, lg);
-        for (int b = 0; b < B; b++) {
-            double el = rel_err(lg + (size_t)b * V, m.logits + ((size_t)b * T + t) * V, (size_t)V);
-            if (el > worst_lg) worst_lg = el;
+    char e[256];
+    CHECK_EQ(model_run_init(&rs, &m, 3, NN_FP32, 0, e, sizeof e), 0);
+    CHECK_EQ(rs.slot_bytes, (size_t)f.L * f.NH * (8 * 8 + 8) * 4);   /* hs 8: S and z per head */
+    float *lg = malloc((size_t)2 * V * 4);
+    double worst = 0;
+    for (int t = 0; t < T + lag; t++) {
+        int tk[2], sl[2], ps[2], n = 0, who[2];
+        if (t < T) { who[n] = 0; sl[n] = 2; ps[n] = t; tk[n] = f.tok[t]; n++; }
+        if (t >= lag) { who[n] = 1; sl[n] = 0; ps[n] = t - lag; tk[n] = f.tok[T + t - lag]; n++; }
+        model_run_step_all(&rs, n, sl, tk, ps, lg);
+        for (int r = 0; r < n; r++) {
+            double er = rel_err(lg + (size_t)r * V, m.logits + ((size_t)who[r] * T + ps[r]) * V, (size_t)V);
+            if (er > worst) worst = er;
         }
     }
-    printf("  step vs forward over %d positions: logits rel err %.2e\n", T, worst_lg);
-    CHECKF(worst_lg < 1e-5, "step vs forward logits rel err %g", worst_lg);
-    /* the state is all a sequence carries: a reset slot restarts at position 0 */
-    model_run_reset(&rs, 0);
-    int p0 = 0;
-    sl[0] = 0;
-    model_run_step_all(&rs, 1, sl, f.tok, &p0, lg);
+    printf("  step vs forward over %d positions, 2 slots at offset positions: logits rel err %.2e\n", T, worst);
+    CHECKF(worst < 1e-5, "step vs forward logits rel err %g", worst);
+    /* slot 2 reset: position 0 again gives row 0's logits */
+    model_run_reset(&rs, 2);
+    int sl = 2, ps = 0;
+    model_run_step_all(&rs, 1, &sl, f.tok, &ps, lg);
     CHECK(rel_err(lg, m.logits, (size_t)V) < 1e-5);
     model_run_free(&rs);
+    if (model_run_init(&rs, &m, 1, NN_BF16, 0, e, sizeof e) == 0) {
+        double wb = 0;
+        for (int t = 0; t < 20; t++) {
+            sl = 0; ps = t;
+            model_run_step_all(&rs, 1, &sl, f.tok + t, &ps, lg);
+            double er = rel_err(lg, m.logits + (size_t)t * V, (size_t)V);
+            if (er > wb) wb = er;
+        }
+        printf("  bf16 weights: logits rel err %.2e over 20 positions\n", wb);
+        CHECKF(wb < 3e-2, "bf16 step rel err %g", wb);
+        model_run_free(&rs);
+    }
     free(lg);
     model_free(&m);
     free_fixture(&f);

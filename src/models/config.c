@@ -34,8 +34,8 @@ const model_field model_fields[] = {
     F("d_conv", "--d-conv", "mamba2: causal convolution width", MF_INT, d_conv, 65, 1, 16, MAMBA, 0, 0),
     F("expand", "--expand", "mamba2: inner width = expand x d-model", MF_INT, expand, 66, 1, 16, MAMBA, 0, 0),
     F("head_dim", "--head-dim", "mamba2: SSM head size", MF_INT, head_dim, 67, 1, 4096, MAMBA, 0, 0),
-    F("chunk", "--chunk", "mamba2: scan chunk length (speed only: the output does not depend on it)", MF_INT, chunk, 68,
-      1, 4096, MAMBA, 1, 0),
+    F("chunk", "--chunk", "mamba2: scan chunk length; linattn: training chunk length (speed only: the output does not depend on it)",
+      MF_INT, chunk, 68, 1, 4096, MAMBA | MF_ARCHES(ARCH_LINATTN), 1, 0),
     F("groups", "--groups", "mamba2: B/C groups", MF_INT, groups, 69, 1, 1024, MAMBA, 0, 0),
 };
 const int model_nfields = (int)(sizeof model_fields / sizeof model_fields[0]);

@@ -31,9 +31,6 @@
 #include <omp.h>
 
 #define ROPE_BASE 10000.0
-/* rows per chunk of the training kernel: a speed knob only (the result is the same up to
- * rounding, tests/test_linattn.c); 64 keeps the in-chunk matrices in L1 */
-#define CHUNK 64
 
 enum { EMB, LN1W, LN1B, QKVW, QKVB, LN2W, LN2B, FC1W, FC1B, FC2W, FC2B, LNFW, LNFB, HEADW, HEADB, NPARAMS };
 
@@ -84,21 +81,6 @@ static void la_init(model *m, uint64_t seed) {
 }
 
 /* ---- layers of this backbone ---- */
-
-/* exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) */
-static void gelu_erf_forward(float *out, const float *x, size_t n) {
-    #pragma omp parallel for schedule(static) if (n > 4096)
-    for (size_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-}
-/* d = d * (Phi(x) + x phi(x)), phi the standard normal density (in place allowed) */
-static void gelu_erf_backward(float *dx, const float *x, const float *dout, size_t n) {
-    const float inv_sqrt_2pi = 0.3989422804014327f;
-    #pragma omp parallel for schedule(static) if (n > 4096)
-    for (size_t i = 0; i < n; i++) {
-        float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-        dx[i] = dout[i] * (cdf + x[i] * inv_sqrt_2pi * expf(-0.5f * x[i] * x[i]));
-    }
-}
 
 /* cos, sin of position pos: cs[0..hs/2) cos, cs[hs/2..hs) sin; angles in double */
 static void rope_angles(float *cs, int pos, int hs) {
@@ -204,7 +186,7 @@ static void la_forward(model *m, const int *tok, int B, int T) {
                             m->prec);
         rope_rows(a.qkv, 3 * C, 2 * NH, hs, s.rope, N, T, 0);   /* q heads then k heads */
         linattn_phi(a.qkv, N, 2 * C, 3 * C);
-        linattn_forward(a.atty, a.den, a.qkv, B, T, C, NH, CHUNK);
+        linattn_forward(a.atty, a.den, a.qkv, B, T, C, NH, c->chunk, m->prec);
         const float *y = a.atty;   /* kept undropped: the kernel's backward reads it */
         if (p > 0) { dropout_forward(s.tmp, a.atty, p, model_drop_seed(m, l, 1), NC); y = s.tmp; }
         residual_forward(a.res2, x, y, NC);
@@ -240,7 +222,7 @@ static void la_backward(model *m, const int *tok, int B, int T) {
                                  P(FC2W) + (size_t)l * C * F, N, F, C, m->prec);
         const float *dgelu = g.dgl;
         if (p > 0) { nn_zero(g.dfc1, NF); dropout_backward(g.dfc1, g.dgl, p, model_drop_seed(m, l, 3), NF); dgelu = g.dfc1; }
-        gelu_erf_backward(g.dfc1, a.fc1, dgelu, NF);
+        gelu_erf_backward_set(g.dfc1, a.fc1, dgelu, NF);
         matmul_backward_set_prec(g.dln, G(FC1W) + (size_t)l * F * C, G(FC1B) + (size_t)l * F, g.dfc1, a.ln2,
                                  P(FC1W) + (size_t)l * F * C, N, C, F, m->prec);
         layernorm_backward(g.dres, G(LN2W) + (size_t)l * C, G(LN2B) + (size_t)l * C, g.dln, a.res2,
@@ -248,7 +230,7 @@ static void la_backward(model *m, const int *tok, int B, int T) {
         /* res2 = x + drop(atty) */
         const float *datty = g.dres;
         if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 1), NC); datty = g.dtmp; }
-        linattn_backward(g.dqkv, datty, a.qkv, a.atty, a.den, B, T, C, NH, CHUNK);
+        linattn_backward(g.dqkv, datty, a.qkv, a.atty, a.den, B, T, C, NH, c->chunk, m->prec);
         linattn_phi_backward(g.dqkv, a.qkv, N, 2 * C, 3 * C);
         rope_rows(g.dqkv, 3 * C, 2 * NH, hs, s.rope, N, T, 1);
         matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + (size_t)l * 3 * C, g.dqkv, a.ln1,
@@ -413,7 +395,7 @@ static const float *la_step(model_run *rs, int t, int nt, int n, const int *slot
             nn_panels_matmul(r->fch, (size_t)F, ln, (size_t)C, &r->fc1[l], P(FC1B) + (size_t)l * F, n, f0, f1, NN_PM_STORE);
             for (int i = 0; i < n; i++) {
                 float *g = r->fch + (size_t)i * F;
-                for (int j = u0; j < u1; j++) g[j] = 0.5f * g[j] * (1.0f + erff(g[j] * (float)M_SQRT1_2));   /* as gelu_erf_forward */
+                gelu_erf_forward(g + u0, g + u0, (size_t)(u1 - u0));   /* as forward (single-threaded here) */
             }
             nn_panels_matmul(r->part + w * wstride, (size_t)C, r->fch + u0, (size_t)F, &r->fc2[(size_t)l * W + w], NULL, n, 0,
                              nn_panels_count(C), NN_PM_STORE);
@@ -434,9 +416,12 @@ static const float *la_step(model_run *rs, int t, int nt, int n, const int *slot
     return ln;
 }
 
+/* kv_heads = heads (no grouped heads), d_ff 4C (tcpflowgen: 1024 at d 256), chunk 64 (the
+ * training kernel's; speed only) */
 static void la_defaults(model_config *c) {
     if (c->kv_heads <= 0) c->kv_heads = c->heads;
     if (c->d_ff <= 0) c->d_ff = 4 * c->d_model;
+    if (c->chunk <= 0) c->chunk = 64;
 }
 
 const model_ops linattn_ops = {

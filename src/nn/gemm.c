@@ -521,7 +521,11 @@ static void gemm_avx512(int transA, int transB, int M, int N, int K, float alpha
  * product (exact products of the rounded values, fp32 sums: the same numbers up to order). */
 static int gemm_bf16_emulated(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                               const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
-    size_t na = (size_t)(transA ? K : M) * lda, nb = (size_t)(transB ? N : K) * ldb;
+    /* rows x cols of each operand as stored: (rows - 1) * ld + cols floats are the operand's (a
+     * column block of a wider matrix, e.g. one head of a (T, 3C) row, ends before its last row's
+     * stride) */
+    size_t na = (size_t)((transA ? K : M) - 1) * lda + (transA ? M : K);
+    size_t nb = (size_t)((transB ? N : K) - 1) * ldb + (transB ? K : N);
     float *a = malloc(na * sizeof(float)), *b = malloc(nb * sizeof(float));
     if (!a || !b) { free(a); free(b); return -1; }
     for (size_t i = 0; i < na; i++) a[i] = nn_bf16_round(A[i]);

@@ -33,40 +33,31 @@ static inline void axpy(float *y, float a, const float *x, int n) {
     #pragma omp simd
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
-/* S (hs x hs) += fk v^T over the n rows of a chunk, z += fk */
-static void state_add(float *S, float *z, const float *fk, const float *v, int ld, int n, int hs) {
-    for (int s = 0; s < n; s++) {
-        const float *k = fk + (size_t)s * ld, *vv = v + (size_t)s * ld;
-        for (int e = 0; e < hs; e++) { z[e] += k[e]; axpy(S + (size_t)e * hs, k[e], vv, hs); }
-    }
+/* The in-chunk and state products are small matrix products (chunk x chunk x hs, hs x hs x
+ * chunk); nn_sgemm runs them single-threaded on its register-tile kernel when called inside
+ * the parallel loop over (sequence, head) (several times faster than vector updates). */
+#define MM(ta, tb, M, N, K, A, lda, B, ldb, beta, Cm, ldc) \
+    nn_gemm(prec, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, Cm, ldc)
+
+/* z += the column sums of the n rows of x (stride ld) */
+static void colsum_add(float *z, const float *x, int ld, int n, int hs) {
+    for (int s = 0; s < n; s++) axpy(z, 1.0f, x + (size_t)s * ld, hs);
 }
-/* xt (hs x Q) = the n rows of x (stride ld) transposed: the in-chunk products then run as
- * axpys along a row of the chunk (vectorised, no horizontal sums of hs-long dots) */
-static void transpose_in(float *xt, const float *x, int ld, int n, int hs, int Q) {
-    for (int s = 0; s < n; s++)
-        for (int e = 0; e < hs; e++) xt[(size_t)e * Q + s] = x[(size_t)s * ld + e];
-}
-/* M[l, 0..l] = sum_e a_l[e] bt[e, 0..l] for the n rows a_l (stride lda): lower triangle of a b^T */
-static void tri_products(float *M, const float *a, size_t lda, const float *bt, int n, int hs, int Q) {
-    for (int l = 0; l < n; l++) {
-        float *row = M + (size_t)l * Q;
-        const float *al = a + (size_t)l * lda;
-        memset(row, 0, (size_t)(l + 1) * sizeof(float));
-        for (int e = 0; e < hs; e++) axpy(row, al[e], bt + (size_t)e * Q, l + 1);
-    }
+/* zero the strict upper triangle of the n x n matrix M (row stride Q) */
+static void mask_upper(float *M, int n, int Q) {
+    for (int l = 0; l < n; l++) memset(M + (size_t)l * Q + l + 1, 0, (size_t)(n - l - 1) * sizeof(float));
 }
 
-/* Scratch of one (b, h) task: two hs x hs states, two hs vectors, A and D (Q*Q), dnum (Q*hs),
- * dden (Q), two transposed chunks (hs*Q). */
+/* Scratch of one (b, h) task: a state (hs*hs), a vector (hs), A and D (Q*Q), dnum (Q*hs), dden (Q). */
 static float *task_scratch(int hs, int Q) {
-    return malloc((2 * (size_t)hs * hs + 2 * (size_t)hs + 2 * (size_t)Q * Q + 3 * (size_t)Q * hs + Q) * sizeof(float));
+    return malloc(((size_t)hs * hs + hs + 2 * (size_t)Q * Q + (size_t)Q * hs + Q) * sizeof(float));
 }
 
-void linattn_forward(float *out, float *den, const float *qkv, int B, int T, int C, int NH, int chunk) {
+void linattn_forward(float *out, float *den, const float *qkv, int B, int T, int C, int NH, int chunk, int prec) {
     const int hs = C / NH, ld = 3 * C, Q = chunk < 1 ? 1 : (chunk > T ? T : chunk);
     #pragma omp parallel
     {
-        float *S = task_scratch(hs, Q), *z = S + (size_t)hs * hs, *A = z + hs, *Kt = A + (size_t)Q * Q;
+        float *S = task_scratch(hs, Q), *z = S + (size_t)hs * hs, *A = z + hs;
         #pragma omp for schedule(static)
         for (int bh = 0; bh < B * NH; bh++) {
             const int b = bh / NH, h = bh % NH;
@@ -75,21 +66,21 @@ void linattn_forward(float *out, float *den, const float *qkv, int B, int T, int
             for (int c0 = 0; c0 < T; c0 += Q) {
                 const int n = T - c0 < Q ? T - c0 : Q;
                 const float *fq = base + (size_t)c0 * ld, *fk = fq + C, *v = fq + 2 * C;
-                transpose_in(Kt, fk, ld, n, hs, Q);
-                tri_products(A, fq, ld, Kt, n, hs, Q);
+                float *o = out + ((size_t)b * T + c0) * C + (size_t)h * hs;
+                MM(0, 1, n, n, hs, fq, ld, fk, ld, 0.0f, A, Q);           /* A = fq fk^T, lower part used */
+                mask_upper(A, n, Q);
+                MM(0, 0, n, hs, hs, fq, ld, S, hs, 0.0f, o, C);           /* num = fq S (earlier chunks) */
+                MM(0, 0, n, hs, n, A, Q, v, ld, 1.0f, o, C);              /*     + A v (this chunk)     */
                 for (int l = 0; l < n; l++) {
-                    const float *q = fq + (size_t)l * ld;
-                    float *o = out + ((size_t)b * T + c0 + l) * C + (size_t)h * hs;
-                    float d = dot(q, z, hs);
-                    memset(o, 0, (size_t)hs * sizeof(float));
-                    for (int e = 0; e < hs; e++) axpy(o, q[e], S + (size_t)e * hs, hs);
-                    for (int s = 0; s <= l; s++) { d += A[l * Q + s]; axpy(o, A[l * Q + s], v + (size_t)s * ld, hs); }
+                    float d = dot(fq + (size_t)l * ld, z, hs), *ol = o + (size_t)l * C;
+                    for (int s = 0; s <= l; s++) d += A[(size_t)l * Q + s];
                     d += LINATTN_EPS;
                     den[((size_t)b * T + c0 + l) * NH + h] = d;
                     const float inv = 1.0f / d;
-                    for (int m = 0; m < hs; m++) o[m] *= inv;
+                    for (int m = 0; m < hs; m++) ol[m] *= inv;
                 }
-                state_add(S, z, fk, v, ld, n, hs);
+                MM(1, 0, hs, hs, n, fk, ld, v, ld, 1.0f, S, hs);          /* S += fk^T v */
+                colsum_add(z, fk, ld, n, hs);
             }
         }
         free(S);
@@ -108,78 +99,64 @@ static void dnum_dden(float *dn, float *dd, const float *dout, const float *out,
         dd[l] = -dot(g, o, hs) * inv;
     }
 }
+/* D = dnum v^T + dden (row l) on and below the diagonal, 0 above */
+static void d_matrix(float *D, const float *dn, const float *dd, const float *v, int ld, int n, int hs, int Q, int prec) {
+    MM(0, 1, n, n, hs, dn, hs, v, ld, 0.0f, D, Q);
+    for (int l = 0; l < n; l++)
+        for (int s = 0; s <= l; s++) D[(size_t)l * Q + s] += dd[l];
+    mask_upper(D, n, Q);
+}
 
 void linattn_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *den, int B,
-                      int T, int C, int NH, int chunk) {
+                      int T, int C, int NH, int chunk, int prec) {
     const int hs = C / NH, ld = 3 * C, Q = chunk < 1 ? 1 : (chunk > T ? T : chunk);
-    const size_t hh = (size_t)hs * hs;
     #pragma omp parallel
     {
-        float *St = task_scratch(hs, Q), *Rm = St + hh, *z = Rm + hh, *r = z + hs, *A = r + hs, *D = A + (size_t)Q * Q;
-        float *dn = D + (size_t)Q * Q, *dd = dn + (size_t)Q * hs, *Kt = dd + Q, *Vt = Kt + (size_t)hs * Q;
+        float *S = task_scratch(hs, Q), *z = S + (size_t)hs * hs, *A = z + hs, *D = A + (size_t)Q * Q;
+        float *dn = D + (size_t)Q * Q, *dd = dn + (size_t)Q * hs;
         #pragma omp for schedule(static)
         for (int bh = 0; bh < B * NH; bh++) {
             const int b = bh / NH, h = bh % NH;
             const size_t off = (size_t)b * T * ld + (size_t)h * hs;
             const float *base = qkv + off;
             float *dbase = dqkv + off;
-            /* forward sweep: d fq = S dnum + z dden (state before the chunk) + in-chunk D fk.
-             * St = S^T (row m = value feature), so S dnum is a sum of rows of St. */
-            memset(St, 0, hh * sizeof(float));
-            memset(z, 0, (size_t)hs * sizeof(float));
+            /* forward sweep: d fq = dnum S^T + dden z^T (state before the chunk) + D fk (in-chunk) */
+            memset(S, 0, ((size_t)hs * hs + hs) * sizeof(float));
             for (int c0 = 0; c0 < T; c0 += Q) {
                 const int n = T - c0 < Q ? T - c0 : Q;
                 const float *fk = base + (size_t)c0 * ld + C, *v = fk + C;
+                float *dq = dbase + (size_t)c0 * ld;
                 dnum_dden(dn, dd, dout, out, den, b, T, C, NH, h, c0, n);
-                transpose_in(Vt, v, ld, n, hs, Q);
-                tri_products(D, dn, (size_t)hs, Vt, n, hs, Q);     /* D_ls = dnum_l . v_s (+ dden_l below) */
-                for (int l = 0; l < n; l++) {
-                    float *dq = dbase + (size_t)(c0 + l) * ld;
-                    const float *dnl = dn + (size_t)l * hs;
-                    for (int e = 0; e < hs; e++) dq[e] = dd[l] * z[e];
-                    for (int m = 0; m < hs; m++) axpy(dq, dnl[m], St + (size_t)m * hs, hs);
-                    for (int s = 0; s <= l; s++) axpy(dq, D[l * Q + s] + dd[l], fk + (size_t)s * ld, hs);
-                }
-                for (int s = 0; s < n; s++) {
-                    const float *k = fk + (size_t)s * ld, *vv = v + (size_t)s * ld;
-                    for (int e = 0; e < hs; e++) z[e] += k[e];
-                    for (int m = 0; m < hs; m++) axpy(St + (size_t)m * hs, vv[m], k, hs);
-                }
+                d_matrix(D, dn, dd, v, ld, n, hs, Q, prec);
+                MM(0, 1, n, hs, hs, dn, hs, S, hs, 0.0f, dq, ld);
+                for (int l = 0; l < n; l++) axpy(dq + (size_t)l * ld, dd[l], z, hs);
+                MM(0, 0, n, hs, n, D, Q, fk, ld, 1.0f, dq, ld);
+                MM(1, 0, hs, hs, n, fk, ld, v, ld, 1.0f, S, hs);
+                colsum_add(z, fk, ld, n, hs);
             }
-            /* reverse sweep: R = sum over later rows of fq dnum^T (kept as R and R^T), r of fq dden */
-            float *Rt = St;
-            memset(St, 0, 2 * hh * sizeof(float));
-            memset(r, 0, (size_t)hs * sizeof(float));
+            /* reverse sweep: R = sum over later rows of fq dnum^T, r = sum of fq dden:
+             * d fk = v R^T + r + D^T fq, dv = fk R + A^T dnum */
+            float *R = S, *r = z;
+            memset(R, 0, ((size_t)hs * hs + hs) * sizeof(float));
             const int last = (T - 1) / Q * Q;
             for (int c0 = last; c0 >= 0; c0 -= Q) {
                 const int n = T - c0 < Q ? T - c0 : Q;
                 const float *fq = base + (size_t)c0 * ld, *fk = fq + C, *v = fq + 2 * C;
+                float *dk = dbase + (size_t)c0 * ld + C, *dv = dk + C;
                 dnum_dden(dn, dd, dout, out, den, b, T, C, NH, h, c0, n);
-                transpose_in(Kt, fk, ld, n, hs, Q);
-                transpose_in(Vt, v, ld, n, hs, Q);
-                tri_products(A, fq, ld, Kt, n, hs, Q);
-                tri_products(D, dn, (size_t)hs, Vt, n, hs, Q);
-                for (int s = 0; s < n; s++) {
-                    float *dk = dbase + (size_t)(c0 + s) * ld + C, *dv = dk + C;
-                    const float *ks = fk + (size_t)s * ld, *vs = v + (size_t)s * ld;
-                    memcpy(dk, r, (size_t)hs * sizeof(float));
-                    for (int m = 0; m < hs; m++) axpy(dk, vs[m], Rt + (size_t)m * hs, hs);
-                    memset(dv, 0, (size_t)hs * sizeof(float));
-                    for (int e = 0; e < hs; e++) axpy(dv, ks[e], Rm + (size_t)e * hs, hs);
-                    for (int l = s; l < n; l++) {
-                        axpy(dk, D[l * Q + s] + dd[l], fq + (size_t)l * ld, hs);
-                        axpy(dv, A[l * Q + s], dn + (size_t)l * hs, hs);
-                    }
-                }
-                for (int l = 0; l < n; l++) {
-                    const float *q = fq + (size_t)l * ld, *dnl = dn + (size_t)l * hs;
-                    axpy(r, dd[l], q, hs);
-                    for (int e = 0; e < hs; e++) axpy(Rm + (size_t)e * hs, q[e], dnl, hs);
-                    for (int m = 0; m < hs; m++) axpy(Rt + (size_t)m * hs, dnl[m], q, hs);
-                }
+                MM(0, 1, n, n, hs, fq, ld, fk, ld, 0.0f, A, Q);
+                mask_upper(A, n, Q);
+                d_matrix(D, dn, dd, v, ld, n, hs, Q, prec);
+                MM(0, 1, n, hs, hs, v, ld, R, hs, 0.0f, dk, ld);
+                for (int s = 0; s < n; s++) axpy(dk + (size_t)s * ld, 1.0f, r, hs);
+                MM(1, 0, n, hs, n, D, Q, fq, ld, 1.0f, dk, ld);
+                MM(0, 0, n, hs, hs, fk, ld, R, hs, 0.0f, dv, ld);
+                MM(1, 0, n, hs, n, A, Q, dn, hs, 1.0f, dv, ld);
+                MM(1, 0, hs, hs, n, fq, ld, dn, hs, 1.0f, R, hs);
+                for (int l = 0; l < n; l++) axpy(r, dd[l], fq + (size_t)l * ld, hs);
             }
         }
-        free(St);
+        free(S);
     }
 }
 

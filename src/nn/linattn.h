@@ -9,7 +9,7 @@
  *
  * Training runs it in chunks of `chunk` rows: inside a chunk the products fq_l . fk_s are a
  * small lower-triangular matrix (the quadratic form, but only chunk x chunk), and the chunks
- * before it enter through the carried (S, z). Memory and time are linear in T; the result
+ * before it enter through the carried (S, z); both are small matrix products (nn_gemm). Memory and time are linear in T; the result
  * does not depend on chunk except for rounding. Generation uses the recurrent form
  * (linattn_step): per sequence and head the state (S, z), O(1) per token.
  *
@@ -23,12 +23,14 @@
 
 #define LINATTN_EPS 1e-6f
 
-/* out (B,T,C); den (B,T,NH) receives the denominators (kept for backward). */
-void linattn_forward(float *out, float *den, const float *qkv, int B, int T, int C, int NH, int chunk);
+/* out (B,T,C); den (B,T,NH) receives the denominators (kept for backward). prec: NN_FP32, or
+ * NN_BF16 to round the inputs of the chunk products (nn_gemm); states, sums and the
+ * normaliser stay fp32. */
+void linattn_forward(float *out, float *den, const float *qkv, int B, int T, int C, int NH, int chunk, int prec);
 /* dqkv (B,T,3C) is OVERWRITTEN with the gradients of fq, fk and v (as attention_backward).
  * out and den are forward's. */
 void linattn_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *den, int B,
-                      int T, int C, int NH, int chunk);
+                      int T, int C, int NH, int chunk, int prec);
 
 /* Recurrent state of one sequence: per head S (hs*hs, row e = key feature) then z (hs). */
 static inline size_t linattn_state_floats(int NH, int hs) { return (size_t)NH * ((size_t)hs * hs + hs); }

@@ -97,6 +97,12 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 /* dinp = gelu'(inp) * dout (overwritten; dinp may be dout: in place) */
 void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);
 
+/* GELU, exact (erf) form, as PyTorch's default nn.GELU(): x Phi(x). out may be inp. Single
+ * thread when n <= 4096 (a decoding step's rows). */
+void gelu_erf_forward(float *out, const float *inp, size_t n);
+/* dinp = gelu'(inp) * dout (overwritten; dinp may be dout) */
+void gelu_erf_backward_set(float *dinp, const float *inp, const float *dout, size_t n);
+
 /* out = a + b */
 void residual_forward(float *out, const float *a, const float *b, size_t n);
 /* da += dout; db += dout */
