@@ -81,7 +81,7 @@ int cmd_pretrain(int argc, char **argv) {
     cli_opt opts[] = {
         OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path), OPT_STR("--resume", &o.resume_path),
         OPT_MODEL(o.cfg), OPT_FLOAT_IN("--dropout", &o.cfg.dropout, 0, 0.99), OPT_OPTIM(o),
-        OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, 1e19), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),
+        OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, INT_MAX - 1), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),
         OPT_FLOAT_IN("--min-lr-frac", &o.min_frac, 0, 1), OPT_INT_IN("--eval-every", &o.eval_every, 0, INT_MAX),
         OPT_INT_IN("--val-batches", &o.val_batches, 1, INT_MAX), OPT_INT_IN("--save-every", &o.save_every, 0, INT_MAX),
         OPT_LONG_IN("--stop-after", &o.stop_after, 0, 1e19),   /* testing: act as if interrupted */

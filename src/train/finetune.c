@@ -4,6 +4,7 @@
 #include "corpus/tokens.h"
 #include "corpus/manifest.h"
 #include "util/util.h"
+#include "util/outlock.h"
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -238,10 +239,13 @@ int finetune_classify_run(finetune_opts *o) {
     float *tfeat = NULL, *vfeat = NULL, *cw = NULL;
     int *rows = NULL, *len = NULL, *y = NULL;
     FILE *log = NULL;
+    out_lock lock = { -1, NULL };
     sampler sp = { 0 };
     if (!o->data_dir || !o->out_path) return fail(o, "need --data CORPUS_DIR and -o CLASSIFIER.ckpt");
+    /* one run per output, and never into its own corpus */
+    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) return fail(o, "%s", err);
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
-    if (shard_load(&tr, path, err, sizeof err) != 0) return fail(o, "%s", err);
+    if (shard_load(&tr, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
     /* val.tok is optional, but one that is there must load and match train.tok */
     snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
     if (access(path, F_OK) == 0) {
@@ -438,6 +442,7 @@ int finetune_classify_run(finetune_opts *o) {
     rc = 0;
 done:
     if (log) fclose(log);
+    out_lock_release(&lock);
     if (sp.perm) sampler_free(&sp);
     free(bix); free(rows); free(len); free(y); free(cw); free(tix); free(vix); free(tfeat); free(vfeat);
     free_names(names, K);

@@ -3,6 +3,7 @@
 #include "train/checkpoint.h"
 #include "corpus/tokens.h"
 #include "util/util.h"
+#include "util/outlock.h"
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -195,12 +196,17 @@ int field_finetune_run(field_opts *o) {
     int *rows = NULL, *tgt = NULL;
     field_occ *occ = NULL;
     FILE *log = NULL;
+    out_lock lock = { -1, NULL };
     const field_def *f = field_by_id(o->field);
     if (!f) return fail(o, "no field to predict (--field NAME)");
     if (!o->data_dir || !o->out_path) return fail(o, "need --data CORPUS_DIR and -o FIELD.ckpt");
+    /* one run per output, and never into its own corpus */
+    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) return fail(o, "%s", err);
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
-    if (shard_load(&tr, path, err, sizeof err) != 0)
-        return fail(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
+    if (shard_load(&tr, path, err, sizeof err) != 0) {
+        fail(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
+        goto done;
+    }
     /* val.tok is optional, but one that is there must load and match train.tok */
     snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
     if (access(path, F_OK) != 0) {
@@ -351,6 +357,7 @@ int field_finetune_run(field_opts *o) {
     rc = saved ? 0 : fail(o, "no model saved");
 done:
     if (log) fclose(log);
+    out_lock_release(&lock);
     free(tix); free(rows); free(tgt); free(occ);
     model_free(&m);
     shard_free(&tr);

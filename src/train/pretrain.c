@@ -2,8 +2,11 @@
 #include "train/pretrain.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/resume.h"
 #include "util/util.h"
+#include "util/outlock.h"
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -232,6 +235,7 @@ int pretrain_run(pretrain_opts *o) {
     model m = { 0 };
     train_state st;
     dataloader tr = { 0 }, va = { 0 };
+    out_lock lock = { -1, NULL };
     int have_val = 0, rc = -1;
     char path[1200], err[512], csv[1200], svg[1200];
     memset(&st, 0, sizeof st);
@@ -248,13 +252,17 @@ int pretrain_run(pretrain_opts *o) {
         if (ckpt_load(o->resume_path, &m, &st, 1, err, sizeof err) != 0) return fail(o, "%s", err);
         if (!o->data_dir) o->data_dir = st.data_dir;
         if (o->steps > 0) st.total_steps = o->steps;
+        /* checked whatever the header checksum says (a file may predate it) */
+        if (train_state_check(&st, m.cfg.ctx, o->resume_path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
     } else {
         st.batch = o->batch; st.accum = o->accum; st.warmup = o->warmup; st.pack = o->pack;
         st.seq_len = o->cfg.ctx; st.lr = o->lr; st.min_frac = o->min_frac; st.weight_decay = o->weight_decay;
         st.beta1 = o->beta1; st.beta2 = o->beta2; st.eps = o->eps; st.clip = o->clip; st.seed = o->seed;
         st.rng = o->seed ^ 0x5DEECE66Dull; st.has_opt = 1;
     }
-    if (!o->data_dir) return fail(o, "no corpus directory (--data CORPUS_DIR)");
+    if (!o->data_dir) { fail(o, "no corpus directory (--data CORPUS_DIR)"); goto done; }
+    /* one run per output, and never into its own corpus (-o CORPUS/train.tok) */
+    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
     struct stat sb;
     if (stat(o->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         { fail(o, "corpus directory %s: %s", o->data_dir, stat(o->data_dir, &sb) ? strerror(errno) : "not a directory"); goto done; }
@@ -313,7 +321,10 @@ int pretrain_run(pretrain_opts *o) {
         if (o->steps > 0) st.total_steps = o->steps;
         else {
             double e = o->epochs > 0 ? o->epochs : 1.0;
-            st.total_steps = (int64_t)ceil(e * (double)data_batches_per_epoch(&tr) / st.accum);
+            double n = ceil(e * (double)data_batches_per_epoch(&tr) / st.accum);
+            /* the schedule counts steps in an int */
+            if (n > INT_MAX - 1) { fail(o, "--epochs %g is %.0f optimizer steps, more than %d", e, n, INT_MAX - 1); goto done; }
+            st.total_steps = (int64_t)n;
         }
     }
     if (st.seq_len > m.cfg.ctx) { fail(o, "sequence length %d exceeds the model context %d", st.seq_len, m.cfg.ctx); goto done; }
@@ -455,5 +466,6 @@ done:
     data_close(&tr);
     if (have_val) data_close(&va);
     model_free(&m);
+    out_lock_release(&lock);
     return rc;
 }
