@@ -174,3 +174,76 @@ for i in $(seq 1 300); do [ -e $T/lk2.ckpt.lock ] && break; sleep 0.1; done
 kill -KILL $p2; wait $p2 2>/dev/null
 $PKTLM pretrain --data $T/ex -o $T/lk2.ckpt $S --ctx 16 --steps 2 --batch 2 2>$T/lk.err
 check lock_stale_ok test $? -eq 0
+
+# ---- item 9: labels come from vocab.json only; names escaped; a bad vocab.json is noticed ----
+# a hand-edited (swapped) labels.txt changes nothing: the classifier's classes are vocab.json's
+cp -r $T/labc $T/swap
+printf 'beta\nalpha\n' > $T/swap/labels.txt
+$PKTLM finetune --task classify --data $T/swap -o $T/sw.ckpt $S --epochs 1 2>$T/l.err
+check labels_swapped_finetune test $? -eq 0
+$PKTLM eval --model $T/sw.ckpt --data $T/labc --json >$T/l.json 2>$T/l.err
+check labels_vocab_json_truth test $? -eq 0 -a -n "$(grep -l '"labels": \["alpha", "beta"\]' $T/l.json)"
+# a label folder with a newline in its name: one label, one escaped line of labels.txt
+nl=$'a\nb'
+mkdir -p "$T/nl/$nl" $T/nl/c
+capture "$T/nl/$nl/x.pcap" 5; capture $T/nl/c/y.pcap 6
+$PKTLM prep $T/nl -o $T/nlc -q; check labels_newline_prep test $? -eq 0
+check labels_newline_lines test "$(wc -l <$T/nlc/labels.txt)" -eq 2 -a "$(head -1 $T/nlc/labels.txt)" = 'a\nb'
+$PKTLM finetune --task classify --data $T/nlc -o $T/nl.ckpt $S --epochs 1 2>$T/l.err
+$PKTLM eval --model $T/nl.ckpt --data $T/nlc --json >$T/l.json 2>$T/l.err
+check labels_newline_eval test $? -eq 0 -a -n "$(grep -lF '"labels": ["a\u000ab", "c"]' $T/l.json)"
+$PKTLM classify --model $T/nl.ckpt $T/nl --csv >$T/l.csv 2>$T/l.err
+check labels_newline_csv test $? -eq 0 -a "$(python3 -c 'import csv,sys; print(len(list(csv.reader(open(sys.argv[1])))))' $T/l.csv 2>/dev/null || echo 25)" -eq 25
+# missing or damaged vocab.json: every verb that reads the corpus says so (exit 1)
+cp -r $T/labc $T/novoc; rm $T/novoc/vocab.json
+cp -r $T/labc $T/badvoc; head -c 40 $T/labc/vocab.json > $T/badvoc/vocab.json
+cp -r $T/labc $T/othvoc; sed 's/"beta"/"beta", "gamma"/' $T/labc/vocab.json > $T/othvoc/vocab.json
+$PKTLM finetune --task field --field ip.ttl --data $T/labc -o $T/fm.ckpt $S --epochs 1 2>/dev/null
+for c in novoc badvoc othvoc; do
+  fails=""
+  $PKTLM eval --model $T/fm.ckpt --data $T/$c 2>$T/v.err >/dev/null; [ $? -eq 1 ] && grep -q vocab.json $T/v.err || fails+=" eval-field"
+  $PKTLM pretrain --data $T/$c -o $T/v.ckpt $S --ctx 16 --steps 1 --batch 2 2>$T/v.err; [ $? -eq 1 ] && grep -q vocab.json $T/v.err || fails+=" pretrain"
+  $PKTLM finetune --task classify --data $T/$c -o $T/v.ckpt $S --epochs 1 2>$T/v.err; [ $? -eq 1 ] && grep -q vocab.json $T/v.err || fails+=" finetune"
+  $PKTLM finetune --task field --field ip.ttl --data $T/$c -o $T/v.ckpt $S --epochs 1 2>$T/v.err; [ $? -eq 1 ] && grep -q vocab.json $T/v.err || fails+=" field"
+  $PKTLM finetune --task generate --init $T/r.ckpt --data $T/$c -o $T/v.ckpt --threads 1 --quiet --steps 1 --batch 2 2>$T/v.err; [ $? -eq 1 ] && grep -q vocab.json $T/v.err || fails+=" generate"
+  $PKTLM eval --model $T/cd_gpt2.ckpt --data $T/$c 2>$T/v.err >/dev/null; [ $? -eq 1 ] && grep -q vocab.json $T/v.err || fails+=" eval"
+  $PKTLM export $T/$c --format netssm -o $T/vx 2>$T/v.err >/dev/null; [ $? -eq 1 ] && grep -q vocab.json $T/v.err || fails+=" export"
+  check vocab_${c}_noticed test -z "$fails"
+  [ -n "$fails" ] && echo "  not noticed by:$fails"
+done
+
+# ---- items 10, 14: generate --window and --label, finetune --init shape, --lr underflow ------
+$PKTLM pretrain --data $T/labc -o $T/g.ckpt $S --ctx 64 --steps 1 --batch 2 2>/dev/null
+$PKTLM generate --model $T/g.ckpt -o $T/g.pcap --flows 2 --window 1e10 2>$T/g.err
+check generate_window_bound test $? -eq 2 -a -n "$(grep -l 'window must be 0..1e+08' $T/g.err)"
+$PKTLM generate --model $T/g.ckpt -o $T/g.pcap --flows 2 --label 99 2>$T/g.err; r1=$?
+$PKTLM generate --model $T/g.ckpt -o $T/g.pcap --flows 2 --label Bogus 2>$T/g2.err; r2=$?
+check generate_label_exit_same test $r1 -eq 2 -a $r2 -eq 2 -a -n "$(grep -l 'alpha' $T/g.err)" -a -n "$(grep -l 'alpha' $T/g2.err)"
+$PKTLM generate --model $T/g.ckpt -o $T/g.pcap --flows 2 --label beta --quiet 2>$T/g.err
+check generate_label_name test $? -eq 0
+$PKTLM finetune --task classify --init $T/g.ckpt --data $T/labc -o $T/fi.ckpt --ctx 128 --layers 3 --epochs 1 --threads 1 --quiet 2>$T/fi.err
+check finetune_init_shape_warns test $? -eq 0 -a -n "$(grep -l 'ignoring --ctx --layers' $T/fi.err)"
+$PKTLM pretrain --data $T/ex -o $T/x.ckpt --lr 1e-50 2>$T/lr.err
+check lr_underflow_names_option test $? -eq 2 -a -n "$(grep -l -- '--lr 1e-50' $T/lr.err)"
+
+# ---- item 14: --resume keeps --eval-every; the log is written with the checkpoint -----------
+$PKTLM pretrain --data $T/ex -o $T/ev.ckpt $S --ctx 16 --steps 2 --batch 2 --eval-every 3 2>/dev/null
+$PKTLM pretrain --resume $T/ev.ckpt -o $T/ev.ckpt --steps 6 --quiet 2>/dev/null
+check resume_eval_every test "$(awk -F, 'NR > 1 && $5 != "" { printf "%s ", $1 }' $T/ev.csv)" = "2 3 6 "
+cp $T/ev.csv $T/ev.before; cp $T/ev.svg $T/ev.svg.before
+$PKTLM pretrain --data $T/ex -o $T/ev.ckpt $S --ctx 16 --steps 100000 --batch 2 2>/dev/null &
+p3=$!
+sleep 3; kill -KILL $p3; wait $p3 2>/dev/null
+check killed_run_keeps_log cmp -s $T/ev.csv $T/ev.before
+check killed_run_keeps_svg cmp -s $T/ev.svg $T/ev.svg.before
+
+# ---- item 14: eval --predictions says why it cannot write; eval's error paths do not leak --------
+$PKTLM eval --model $T/cd_gpt2.ckpt --data $T/labc --predictions $T/nodir/p.csv >/dev/null 2>$T/e.err
+check eval_predictions_reason test $? -eq 1 -a -n "$(grep -l 'No such file or directory' $T/e.err)"
+for c in novoc badvoc; do
+  $PKTLM eval --model $T/cd_gpt2.ckpt --data $T/$c >/dev/null 2>$T/e.err; rc=$?
+  check eval_error_no_leak_$c test $rc -eq 1 -a -z "$(grep -l 'LeakSanitizer' $T/e.err)"
+done
+mkdir -p $T/notest; cp $T/labc/train.tok $T/labc/vocab.json $T/notest/
+$PKTLM eval --model $T/cd_gpt2.ckpt --data $T/notest >/dev/null 2>$T/e.err; rc=$?
+check eval_error_no_leak_split test $rc -eq 1 -a -z "$(grep -l 'LeakSanitizer' $T/e.err)"

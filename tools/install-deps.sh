@@ -3,8 +3,9 @@
 # Skips apt entirely when everything is already there.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-# build: compilers, libpcap (the cross-check of our reader), BLIS built for OpenMP (sgemm)
-pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev)
+# build: compilers, libpcap (the cross-check of our reader), BLIS built for OpenMP (sgemm),
+# libcjson (Hugging Face config.json and safetensors headers)
+pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev libcjson-dev)
 # optional extras: PYTORCH=1 for the reference fixtures / benchmarks, TOOLS=1 for tshark/tcpdump
 [ "${PYTORCH:-0}" = 1 ] && pkgs+=(python3-torch python3-numpy libopenblas0-openmp)
 [ "${TOOLS:-0}" = 1 ] && pkgs+=(tshark tcpdump hyperfine time)

@@ -1,5 +1,6 @@
 /* pktlm export: a corpus split in the formats of NetGPT / ET-BERT, NetSSM, or as pcap. */
 #include "cli/cli.h"
+#include "corpus/vocab.h"
 #include "corpus/export.h"
 #include "corpus/shard.h"
 #include "util/util.h"
@@ -33,25 +34,6 @@ static int write_text(const char *path, int fmt, const shard *s, char **labels, 
     return 0;
 }
 
-static char **read_labels(const char *dir, int *n) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/labels.txt", dir);
-    FILE *f = fopen(path, "r");
-    *n = 0;
-    if (!f) return NULL;
-    char **v = NULL, *line = NULL;
-    size_t cap = 0;
-    int m = 0;
-    while (getline(&line, &cap, f) > 0) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (*n == m) { m = m ? m * 2 : 64; v = realloc(v, (size_t)m * sizeof *v); }
-        v[(*n)++] = strdup(line);
-    }
-    free(line);
-    fclose(f);
-    return v;
-}
-
 int cmd_export(int argc, char **argv) {
     static const struct option opts[] = {
         { "format", required_argument, 0, 'f' }, { "output", required_argument, 0, 'o' },
@@ -81,8 +63,8 @@ int cmd_export(int argc, char **argv) {
     if (which < 0 && strcmp(split, "all")) { cli_error("export", "--split is train, val, test or all"); return 2; }
     const char *dir = argv[optind];
     if (mkdir(out, 0755) != 0 && errno != EEXIST) return cli_error("export", "%s: %s", out, strerror(errno));
-    int nl;
-    char **labels = read_labels(dir, &nl);
+    int nl = 0;
+    char **labels = NULL;   /* from the corpus's vocab.json, checked against its first shard */
     int rc = 0;
     export_counts tot = { 0 };
     for (int k = 0; k < 3 && !rc; k++) {
@@ -91,7 +73,15 @@ int cmd_export(int argc, char **argv) {
         shard s;
         snprintf(path, sizeof path, "%s/%s.tok", dir, nm[k]);
         if (shard_load(&s, path, err, sizeof err)) { rc = cli_error("export", "%s", err); break; }
-        if (s.n_labels > nl) { shard_free(&s); rc = cli_error("export", "%s/labels.txt lists %d labels, the shard has %d", dir, nl, s.n_labels); break; }
+        if (!labels) {
+            if (!(labels = corpus_labels(dir, &s, err, sizeof err))) { shard_free(&s); rc = cli_error("export", "%s", err); break; }
+            nl = s.n_labels;
+        } else if (s.n_labels != nl) {
+            shard_free(&s);
+            rc = cli_error("export", "%s has %d labels, the corpus's vocab.json %d: were they written by the same `pktlm prep`?", path,
+                           s.n_labels, nl);
+            break;
+        }
         export_counts ec = { 0 };
         if (fmt == EXPORT_PCAP) {
             snprintf(path, sizeof path, "%s/%s.pcap", out, nm[k]);
@@ -116,10 +106,13 @@ int cmd_export(int argc, char **argv) {
         if (!f || atomic_commit(&a, err, sizeof err)) rc = cli_error("export", "%s", err);
         snprintf(path, sizeof path, "%s/labels.txt", out);
         f = atomic_open(&a, path, err, sizeof err);
-        for (int i = 0; f && i < nl; i++) fprintf(f, "%d\t%s\n", i, labels[i]);
+        for (int i = 0; f && i < nl; i++) {   /* one line per label: names escaped (a newline in a folder name) */
+            char e[1024];
+            label_escape(e, sizeof e, labels[i]);
+            fprintf(f, "%d\t%s\n", i, e);
+        }
         if (!f || atomic_commit(&a, err, sizeof err)) rc = cli_error("export", "%s", err);
     }
-    for (int i = 0; i < nl; i++) free(labels[i]);
-    free(labels);
+    corpus_labels_free(labels, nl);
     return rc;
 }

@@ -20,6 +20,7 @@ enum {
     H_BATCH = 34, H_ACCUM, H_SEQLEN, H_WARMUP, H_PACK, H_TOTAL = 39,
     H_LR = 41, H_MINFRAC, H_WD, H_BETA1, H_BETA2, H_EPS, H_CLIP, H_LASTLOSS, H_LASTVAL,
     H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60, H_HDRSUM = 61,
+    H_EVALEVERY = 96,   /* training fields from 96 on: 63..95 are the model config's (models/config.c) */
     H_DATADIR = 128
 };
 
@@ -89,6 +90,7 @@ static void fill_header(uint8_t *h, const model *m, const train_state *st, int h
     put32(h, H_TPRE, (uint32_t)st->task_pretrained); putf(h, H_TBEST, st->task_best);
     put64(h, H_TSTEP, (uint64_t)st->task_best_step);
     put32(h, H_PREC, (uint32_t)st->precision);
+    put32(h, H_EVALEVERY, (uint32_t)st->eval_every);
     size_t n = strnlen(st->data_dir, sizeof st->data_dir - 1);
     memcpy(h + 4 * H_DATADIR, st->data_dir, n);
 }
@@ -115,6 +117,7 @@ static void parse_header(const uint8_t *h, model_config *c, train_state *st) {
     st->task_pretrained = (int32_t)get32(h, H_TPRE); st->task_best = getf(h, H_TBEST);
     st->task_best_step = (int64_t)get64(h, H_TSTEP);
     st->precision = (int32_t)get32(h, H_PREC);
+    st->eval_every = (int32_t)get32(h, H_EVALEVERY);
     memcpy(st->data_dir, h + 4 * H_DATADIR, sizeof st->data_dir - 1);
 }
 

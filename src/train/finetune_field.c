@@ -4,6 +4,7 @@
 #include "corpus/tokens.h"
 #include "util/util.h"
 #include "util/outlock.h"
+#include "corpus/vocab.h"
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -200,13 +201,17 @@ int field_finetune_run(field_opts *o) {
     const field_def *f = field_by_id(o->field);
     if (!f) return fail(o, "no field to predict (--field NAME)");
     if (!o->data_dir || !o->out_path) return fail(o, "need --data CORPUS_DIR and -o FIELD.ckpt");
-    /* one run per output, and never into its own corpus */
-    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) return fail(o, "%s", err);
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
     if (shard_load(&tr, path, err, sizeof err) != 0) {
         fail(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
         goto done;
     }
+    /* one run per output, and never into its own corpus */
+    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    /* the corpus's vocab.json must be there and agree with its shards (every verb checks it) */
+    char **lnames = corpus_labels(o->data_dir, &tr, err, sizeof err);
+    if (!lnames) { fail(o, "%s", err); goto done; }
+    corpus_labels_free(lnames, tr.n_labels);
     /* val.tok is optional, but one that is there must load and match train.tok */
     snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
     if (access(path, F_OK) != 0) {

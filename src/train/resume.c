@@ -22,6 +22,7 @@ int train_state_check(const train_state *st, int ctx, const char *path, char *er
     BAD_INT(st->pack != 0 && st->pack != 1, "pack (0 or 1)", st->pack);
     BAD_INT(st->total_steps < 0 || st->total_steps > MAX_STEPS, "total_steps (0..2147483646)", st->total_steps);
     BAD_INT(st->step < 0 || st->step > MAX_STEPS, "step (0..2147483646)", st->step);
+    BAD_INT(st->eval_every < 0, "eval_every (0 or more)", st->eval_every);
     /* the comparisons are written so that NaN fails them */
     BAD_F(st->lr > 0 && st->lr <= 10, "lr (greater than 0, at most 10)", st->lr);
     BAD_F(st->min_frac >= 0 && st->min_frac <= 1, "min_lr_frac (0..1)", st->min_frac);
