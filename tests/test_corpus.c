@@ -464,7 +464,7 @@ static void test_each_flow_matches_prep(void) {
     shard s[3];
     if (load3(dir, s)) { CHECK(0); return; }
     each_ctx c = { s, 0, 0, 0 };
-    CHECK_EQ(prep_each_flow(&cfg, FILES[0], 0, each_cb, &c, err, sizeof err), 0);
+    CHECK_EQ(prep_each_flow(&cfg, FILES[0], 0, each_cb, &c, NULL, err, sizeof err), 0);
     CHECK_EQ(c.flows, CAPS[0].nf);
     CHECK_EQ(c.same, CAPS[0].nf);
     CHECK_EQ(c.dropped, 0);

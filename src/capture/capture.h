@@ -67,6 +67,9 @@ typedef struct {
 /* Open a capture ("-" is standard input). 0 on success, -1 with r->err set; after a
  * failure nothing is held (calling cap_close() anyway is harmless). */
 int cap_open(cap_reader *r, const char *path);
+/* The same on a descriptor the caller owns (cap_close leaves it open), read from its current
+ * offset; name is the file name used in messages. */
+int cap_open_fd(cap_reader *r, int fd, const char *name);
 /* Next packet: 1 = packet in *p, 0 = clean end of file, -1 = error (r->err names file + offset). */
 int cap_next(cap_reader *r, cap_pkt *p);
 void cap_close(cap_reader *r);

@@ -288,16 +288,20 @@ static int next_pcap(cap_reader *r, cap_pkt *pk) {
     return 1;
 }
 
-static int open_inner(cap_reader *r, const char *path) {
+/* fd >= 0: the caller's descriptor, read from where it is and left open. */
+static int open_inner(cap_reader *r, const char *path, int fd) {
     memset(r, 0, sizeof *r);
     r->fd = -1;
     r->path = strdup(path);
     if (!r->path) { snprintf(r->err, sizeof r->err, "out of memory"); return -1; }
-    if (strcmp(path, "-") == 0) r->fd = 0;
+    if (fd >= 0) r->fd = fd;
+    else if (strcmp(path, "-") == 0) r->fd = 0;
     else {
         r->fd = open(path, O_RDONLY);
-        if (r->fd < 0) { snprintf(r->err, sizeof r->err, "%s: %s", path, strerror(errno)); return -1; }
+        if (r->fd < 0) { snprintf(r->err, sizeof r->err, errno == EINTR ? "%s: interrupted" : "%s: %s", path, strerror(errno)); return -1; }
         r->own_fd = 1;
+    }
+    if (r->fd != 0) {
         struct stat st;
         if (fstat(r->fd, &st) == 0) {
             if (S_ISDIR(st.st_mode)) { snprintf(r->err, sizeof r->err, "%s: is a directory", path); return -1; }
@@ -349,7 +353,13 @@ static int open_inner(cap_reader *r, const char *path) {
 }
 
 int cap_open(cap_reader *r, const char *path) {
-    if (open_inner(r, path) == 0) return 0;
+    if (open_inner(r, path, -1) == 0) return 0;
+    cap_close(r);   /* nothing to release for the caller; r->err keeps the message */
+    return -1;
+}
+
+int cap_open_fd(cap_reader *r, int fd, const char *name) {
+    if (open_inner(r, name, fd) == 0) return 0;
     cap_close(r);   /* nothing to release for the caller; r->err keeps the message */
     return -1;
 }

@@ -33,7 +33,9 @@ int cli_long(const char *verb, const char *opt, const char *s, long *out);
  * Both print what was expected ("--packets must be 1..1000000, got 0"): 0 ok, -1 bad. */
 int cli_long_in(const char *verb, const char *opt, const char *s, long lo, long hi, long *out);
 int cli_positive(const char *verb, const char *opt, const char *s, double *out);
-/* Expand INPUT arguments (files or directories, recursed, sorted) into a list of files. */
+/* Expand INPUT arguments (files or directories, recursed, sorted) into a list of files.
+ * 0 ok; 1 listed, but a folder (or an entry) inside could not be read: warned on stderr, and
+ * the verb's exit status is to be 1; -1 error (printed; e.g. an argument that does not exist). */
 int cli_expand_inputs(const char *verb, char **inputs, int n, char ***files, int *nfiles);
 void cli_free_list(char **list, int n);
 /* Re-execute with OMP_WAIT_POLICY=passive unless it is set (see common.c: spinning OpenMP

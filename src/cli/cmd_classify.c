@@ -156,7 +156,8 @@ int cmd_classify(int argc, char **argv) {
     if (!mpath || !nin) { cli_error(V, "need --model CLASSIFIER.ckpt and at least one capture"); usage(stderr); free(inputs); return 2; }
     char **files = NULL;
     int nfiles = 0;
-    if (cli_expand_inputs(V, inputs, nin, &files, &nfiles) != 0) { free(inputs); return 1; }
+    int walk_skipped = cli_expand_inputs(V, inputs, nin, &files, &nfiles);
+    if (walk_skipped < 0) { free(inputs); return 1; }
     free(inputs);
     nn_set_threads(threads);
     char err[1024];
@@ -165,7 +166,7 @@ int cmd_classify(int argc, char **argv) {
     cls_head h;
     cls_info info;
     if (cls_load(mpath, &m, &st, &h, &info, err, sizeof err) != 0) { cli_free_list(files, nfiles); return cli_error(V, "%s", err); }
-    int rc = 0;
+    int rc = walk_skipped ? 1 : 0;
     ctx c = { 0 };
     /* tokens as the training corpus's prep built them: the options the classifier records
      * (docs/classify.md); an explicit option may only repeat them. Older classifiers do not
@@ -219,12 +220,14 @@ int cmd_classify(int argc, char **argv) {
     uint64_t bytes = 0;
     for (int i = 0; i < nfiles; i++) {
         c.file = files[i];
-        int r = prep_each_flow(&pc, files[i], 0, on_flow, &c, err, sizeof err);
+        uint64_t nb = 0;
+        int r = prep_each_flow(&pc, files[i], 0, on_flow, &c, &nb, err, sizeof err);
         flush(&c);
+        bytes += nb;
+        /* as stats and prep: a capture read only in part (its flows up to the error are
+         * classified) or not at all makes the exit status 1 */
         if (r < 0) { cli_error(V, "%s", err); rc = 1; }
-        else if (r > 0 && !quiet) fprintf(stderr, "pktlm classify: %s\n", err);
-        FILE *fp = fopen(files[i], "rb");
-        if (fp) { fseek(fp, 0, SEEK_END); bytes += (uint64_t)ftell(fp); fclose(fp); }
+        else if (r > 0) { cli_error(V, "warning: %s (flows before it classified)", err); rc = 1; }
     }
     double el = now_sec() - t0;
     if (!quiet)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <math.h>
+#include <errno.h>
 #include <sys/stat.h>
 
 static const char *USAGE =
@@ -80,10 +81,14 @@ static const char *label_of(const char *path, const file_labels *m, int use_csv,
     return s ? s + 1 : buf;
 }
 
-static int load_set(ff_set *s, char **inputs, int ninputs, const file_labels *lm, int use_csv, const char *what) {
+/* *incomplete |= 1 when a capture or folder could not be read to the end (the report covers
+ * what was read; the exit status is 1, as for stats). */
+static int load_set(ff_set *s, char **inputs, int ninputs, const file_labels *lm, int use_csv, const char *what, int *incomplete) {
     char **files;
     int nf;
-    if (cli_expand_inputs("compare", inputs, ninputs, &files, &nf) != 0) return -1;
+    int walk_skipped = cli_expand_inputs("compare", inputs, ninputs, &files, &nf);
+    if (walk_skipped < 0) return -1;
+    if (walk_skipped) *incomplete = 1;
     if (nf == 0) {
         cli_free_list(files, nf);
         cli_error("compare", "%s (%s): no capture files found", what, ninputs == 1 ? inputs[0] : "--train");
@@ -103,7 +108,8 @@ static int load_set(ff_set *s, char **inputs, int ninputs, const file_labels *lm
     }
     progress_end(&pr);
     cli_free_list(files, nf);
-    if (s->cnt.files_bad == s->cnt.files) {
+    if (s->cnt.files_bad) *incomplete = 1;
+    if (s->cnt.files_bad == s->cnt.files && s->cnt.packets == 0) {   /* read in part still counts */
         cli_error("compare", "%s (%s): no capture could be read", what, ninputs == 1 ? inputs[0] : "--train");
         rc = -1;
     }
@@ -604,20 +610,29 @@ static void write_html(FILE *o, report *r) {
     fprintf(o, "<p class=\"note\">pktlm compare, %.2f s, peak RSS %.1f MB.</p>\n</body></html>\n", r->seconds, r->rss / 1e6);
 }
 
-/* Render with fn into memory, then write the file atomically. */
-static int write_out(const char *path, void (*fn)(FILE *, report *), report *r) {
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *m = open_memstream(&buf, &n);
-    if (!m) return cli_error("compare", "out of memory");
-    fn(m, r);
-    fclose(m);
-    int rc = write_file_atomic(path, buf, n);
-    free(buf);
-    if (rc) return cli_error("compare", "%s: cannot write: %m", path);
-    return 0;
+/* --json and --html: both written to temporary files first and renamed into place only when
+ * both are complete, so a failing --html (a missing folder, a full disk) leaves an existing
+ * --json as it was. 0 ok, 1 (printed). */
+static int write_outputs(const char *json_path, const char *html_path, report *r) {
+    const char *path[2] = { json_path, html_path };
+    atomic_file a[2] = { { 0 }, { 0 } };
+    char err[1024];
+    int bad = 0;
+    for (int k = 0; k < 2 && !bad; k++) {
+        if (!path[k]) continue;
+        FILE *f = atomic_open(&a[k], path[k], err, sizeof err);
+        if (!f) { bad = 1; break; }
+        if (k == 0) write_json(f, r); else write_html(f, r);
+        if (fflush(f) != 0 || ferror(f)) { snprintf(err, sizeof err, "%s: cannot write: %s", path[k], strerror(errno)); bad = 1; }
+    }
+    if (bad) {
+        for (int k = 0; k < 2; k++) atomic_abort(&a[k]);
+        return cli_error("compare", "%s%s", err, path[0] && path[1] ? " (neither --json nor --html written)" : "");
+    }
+    for (int k = 0; k < 2; k++)
+        if (path[k] && atomic_commit(&a[k], err, sizeof err) != 0) { bad = 1; cli_error("compare", "%s", err); }
+    return bad;
 }
-static void json_adapter(FILE *o, report *r) { write_json(o, r); }
 
 int cmd_compare(int argc, char **argv) {
     static const struct option opts[] = {
@@ -678,10 +693,10 @@ int cmd_compare(int argc, char **argv) {
     for (int i = 0; i < NSIDE + 3; i++) ff_set_init(&sets[i], 0, (int)hdr);
     for (int s = 0; s < NSIDE; s++) r.set[s] = &sets[s];
     ff_set *train = &sets[NSIDE], *bsrc_half = &sets[NSIDE + 1], *test_half = &sets[NSIDE + 2];
-    int rc = 0;
-    if (load_set(r.set[S_REAL], &argv[optind], 1, &lm, use_csv, "REAL") ||
-        load_set(r.set[S_SYNTH], &argv[optind + 1], 1, &lm, use_csv, "SYNTH") ||
-        (ntrain && load_set(train, train_args, ntrain, &lm, use_csv, "TRAIN"))) { rc = 1; goto done; }
+    int rc = 0, incomplete = 0;
+    if (load_set(r.set[S_REAL], &argv[optind], 1, &lm, use_csv, "REAL", &incomplete) ||
+        load_set(r.set[S_SYNTH], &argv[optind + 1], 1, &lm, use_csv, "SYNTH", &incomplete) ||
+        (ntrain && load_set(train, train_args, ntrain, &lm, use_csv, "TRAIN", &incomplete))) { rc = 1; goto done; }
     {
         ff_set *all[3] = { r.set[S_REAL], r.set[S_SYNTH], train };
         unify_labels(all, 3, &r.names, &r.nnames);
@@ -718,8 +733,11 @@ int cmd_compare(int argc, char **argv) {
     r.rss = peak_rss_bytes();
     if (json_stdout) write_json(stdout, &r);
     else print_text(stdout, &r);
-    if (json_path && !json_stdout && write_out(json_path, json_adapter, &r)) rc = 1;
-    if (html_path && write_out(html_path, write_html, &r)) rc = 1;
+    if (write_outputs(json_stdout ? NULL : json_path, html_path, &r)) rc = 1;
+    if (incomplete) {
+        cli_error("compare", "some inputs could not be read to the end (warnings above): the report covers what was read");
+        rc = 1;
+    }
     for (int s = 0; s < NSIDE; s++) {
         fid_side_free(&r.side[s]);
         if (s) fid_dist_free(&r.dist[s]);

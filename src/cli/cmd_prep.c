@@ -79,6 +79,8 @@ static void split_col(char *arg, char **file, char **col) {
 }
 
 static char *parent_name(const char *path) {
+    /* a process substitution (/dev/fd/63, /proc/self/fd/N) has no folder that names it */
+    if (!strncmp(path, "/dev/fd/", 8) || !strncmp(path, "/proc/", 6)) return NULL;
     const char *e = strrchr(path, '/');
     if (!e) return NULL;
     const char *b = e;
@@ -207,7 +209,8 @@ int cmd_prep(int argc, char **argv) {
 
     char **files;
     int nfiles;
-    if (cli_expand_inputs("prep", argv + optind, argc - optind, &files, &nfiles) != 0) return 1;
+    int walk_skipped = cli_expand_inputs("prep", argv + optind, argc - optind, &files, &nfiles);
+    if (walk_skipped < 0) return 1;
     if (nfiles == 0) { cli_free_list(files, nfiles); return cli_error("prep", "no capture files found in the inputs"); }
 
     int rc = 1;
@@ -279,8 +282,8 @@ int cmd_prep(int argc, char **argv) {
     }
     /* the corpus is written; as in `pktlm stats`, inputs that could not be read entirely make
      * the exit status 1 (docs/cli.md), and the manifest says which ("skipped" / "partial") */
-    rc = skipped || partial ? 1 : 0;
-    if (rc)
+    rc = skipped || partial || walk_skipped ? 1 : 0;
+    if (skipped || partial)
         fprintf(stderr, "pktlm prep: %d of %d inputs skipped, %d read in part (see the warnings above and %s/manifest.json)\n",
                 skipped, nfiles, partial, out);
 done:

@@ -132,7 +132,8 @@ int cmd_stats(int argc, char **argv) {
     if (optind >= argc) { fputs(USAGE, stderr); return 2; }
     char **files;
     int nfiles;
-    if (cli_expand_inputs("stats", argv + optind, argc - optind, &files, &nfiles) != 0) return 1;
+    int walk_skipped = cli_expand_inputs("stats", argv + optind, argc - optind, &files, &nfiles);
+    if (walk_skipped < 0) return 1;
     if (nfiles == 0) { cli_free_list(files, nfiles); return cli_error("stats", "no capture files found in the inputs"); }
 
     stats_ctx ctx = { 0 };
@@ -285,5 +286,5 @@ int cmd_stats(int argc, char **argv) {
     free(errors);
     flow_table_free(ft);
     cli_free_list(files, nfiles);
-    return *stop ? 130 : (ok && s.files_err == 0) ? 0 : 1;
+    return *stop ? 130 : (ok && s.files_err == 0 && !walk_skipped) ? 0 : 1;
 }

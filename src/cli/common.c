@@ -11,6 +11,8 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <stdint.h>
 
 int cli_error(const char *verb, const char *fmt, ...) {
     va_list ap;
@@ -77,16 +79,71 @@ static int push(strlist *l, const char *s) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* (device, inode) pairs already walked: each real folder is entered once and each real file
+ * found in a folder listed once, however many symbolic links lead to it (a link to a parent
+ * folder would otherwise loop until the path is too long). */
+typedef struct { uint64_t *k; size_t cap, n; } idset;
+
+static int idset_add(idset *s, dev_t dev, ino_t ino) {   /* 1 added, 0 already there, -1 oom */
+    if (s->n * 2 >= s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 256;
+        uint64_t *nk = calloc(nc * 2, sizeof *nk);
+        if (!nk) return -1;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->k[2 * i] && !s->k[2 * i + 1]) continue;
+            size_t h = (size_t)((s->k[2 * i] * 0x9E3779B97F4A7C15ull) ^ s->k[2 * i + 1]) * 0xBF58476D1CE4E5B9ull % nc;
+            while (nk[2 * h] || nk[2 * h + 1]) h = (h + 1) % nc;
+            nk[2 * h] = s->k[2 * i]; nk[2 * h + 1] = s->k[2 * i + 1];
+        }
+        free(s->k);
+        s->k = nk; s->cap = nc;
+    }
+    uint64_t a = (uint64_t)dev + 1, b = (uint64_t)ino;   /* +1: (0, 0) marks an empty slot */
+    size_t h = (size_t)((a * 0x9E3779B97F4A7C15ull) ^ b) * 0xBF58476D1CE4E5B9ull % s->cap;
+    for (; s->k[2 * h] || s->k[2 * h + 1]; h = (h + 1) % s->cap)
+        if (s->k[2 * h] == a && s->k[2 * h + 1] == b) return 0;
+    s->k[2 * h] = a; s->k[2 * h + 1] = b;
+    s->n++;
+    return 1;
+}
+
+typedef struct { const char *verb; strlist *out; idset seen; int skipped; } walker;
+
 /* Explicit file arguments are always taken (a wrong one gets a clear error later); inside
  * folders only files that start with a capture magic are, so READMEs and label files in
- * a dataset tree are passed over. */
-static int walk(const char *verb, const char *path, strlist *out, int in_dir) {
+ * a dataset tree are passed over. A file in a folder that cannot be opened is taken too:
+ * the verb then reports it as it reports an unreadable argument (warning, exit status 1).
+ * A folder that cannot be listed is skipped with a warning (w->skipped), the walk goes on. */
+static int walk(walker *w, const char *path, int in_dir) {
+    const char *verb = w->verb;
     struct stat st;
-    if (strcmp(path, "-") == 0) return push(out, path);
-    if (stat(path, &st) != 0) return cli_error(verb, "%s: %s", path, strerror(errno)), -1;
-    if (!S_ISDIR(st.st_mode)) return (!in_dir || cap_sniff(path)) ? push(out, path) : 0;
+    if (strcmp(path, "-") == 0) return push(w->out, path);
+    if (stat(path, &st) != 0) {
+        if (!in_dir) return cli_error(verb, "%s: %s", path, strerror(errno)), -1;
+        fprintf(stderr, "pktlm %s: warning: %s: %s (skipped)\n", verb, path, strerror(errno));
+        w->skipped++;
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (!in_dir) return push(w->out, path);
+        int fresh = idset_add(&w->seen, st.st_dev, st.st_ino);
+        if (fresh < 0) return cli_error(verb, "out of memory"), -1;
+        if (!fresh) return 0;
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) return push(w->out, path);
+        close(fd);
+        return cap_sniff(path) ? push(w->out, path) : 0;
+    }
+    int fresh = idset_add(&w->seen, st.st_dev, st.st_ino);
+    if (fresh < 0) return cli_error(verb, "out of memory"), -1;
+    if (!fresh) return 0;   /* reached again through a link */
     DIR *d = opendir(path);
-    if (!d) return cli_error(verb, "%s: %s", path, strerror(errno)), -1;
+    if (!d) {
+        if (!in_dir) return cli_error(verb, "%s: %s", path, strerror(errno)), -1;
+        fprintf(stderr, "pktlm %s: warning: %s: %s (folder skipped)\n", verb, path, strerror(errno));
+        w->skipped++;
+        return 0;
+    }
     strlist names = { 0 };
     struct dirent *e;
     int rc = 0;
@@ -101,7 +158,8 @@ static int walk(const char *verb, const char *path, strlist *out, int in_dir) {
         char *p = malloc(L);
         if (!p) { cli_error(verb, "out of memory"); rc = -1; break; }
         snprintf(p, L, "%.*s/%s", (int)pl, path, names.v[i]);
-        if (stat(p, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) rc = walk(verb, p, out, 1);
+        /* a dangling link or an entry we may not stat: warned in walk */
+        if (stat(p, &st) != 0 || S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) rc = walk(w, p, 1);
         free(p);
     }
     cli_free_list(names.v, names.n);
@@ -110,10 +168,12 @@ static int walk(const char *verb, const char *path, strlist *out, int in_dir) {
 
 int cli_expand_inputs(const char *verb, char **inputs, int n, char ***files, int *nfiles) {
     strlist out = { 0 };
+    walker w = { verb, &out, { 0 }, 0 };
     for (int i = 0; i < n; i++)
-        if (walk(verb, inputs[i], &out, 0) != 0) { cli_free_list(out.v, out.n); return -1; }
+        if (walk(&w, inputs[i], 0) != 0) { free(w.seen.k); cli_free_list(out.v, out.n); return -1; }
+    free(w.seen.k);
     *files = out.v; *nfiles = out.n;
-    return 0;
+    return w.skipped ? 1 : 0;
 }
 
 void cli_free_list(char **list, int n) {
@@ -154,11 +214,19 @@ void cli_csv_str(FILE *f, const char *s) {
 /* The one flag a signal handler may touch (C11 7.14.1.1: a volatile sig_atomic_t with static
  * storage); verbs reach it only through the pointer cli_catch_interrupt() hands them. */
 static volatile sig_atomic_t interrupted;
-static void on_interrupt(int sig) { interrupted = 1; signal(sig, SIG_DFL); /* a second one kills */ }
+static void on_interrupt(int sig) { (void)sig; interrupted = 1; }
 
+/* SA_RESETHAND: a second signal kills. No SA_RESTART: a system call blocked on input that
+ * never comes (open() of a FIFO nobody writes to, a read from an idle pipe) fails with EINTR
+ * instead of resuming, so the verb sees the flag and stops. */
 volatile sig_atomic_t *cli_catch_interrupt(void) {
     interrupted = 0;
-    signal(SIGINT, on_interrupt);
-    signal(SIGTERM, on_interrupt);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     return &interrupted;
 }

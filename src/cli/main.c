@@ -1,5 +1,6 @@
 /* pktlm: foundation models of network traffic, one native binary. */
 #include "cli/cli.h"
+#include <errno.h>
 #include <string.h>
 
 static const struct { const char *name, *help; int (*fn)(int, char **); } verbs[] = {
@@ -21,12 +22,25 @@ static void usage(FILE *f) {
     fprintf(f, "\n`pktlm VERB --help` describes each verb. Documentation: docs/.\n");
 }
 
+/* What a verb printed on stdout (a JSON summary, CSV rows) must have reached it: a full disk
+ * or a closed pipe is an error, not exit 0 with the output cut short. stdio keeps the
+ * unwritten bytes after a failed write, so a second flush reports why (errno). */
+static int close_stdout(const char *verb, int rc) {
+    int e = 0;
+    if (ferror(stdout)) { clearerr(stdout); e = fflush(stdout) != 0 ? errno : EIO; }
+    else if (fflush(stdout) != 0) e = errno;
+    if (fclose(stdout) != 0 && !e) e = errno;
+    if (!e) return rc;
+    fprintf(stderr, "pktlm%s%s: cannot write standard output: %s\n", verb ? " " : "", verb ? verb : "", strerror(e));
+    return rc ? rc : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
-    if (!strcmp(argv[1], "--version")) { puts("pktlm 0.1"); return 0; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return close_stdout(NULL, 0); }
+    if (!strcmp(argv[1], "--version")) { puts("pktlm 0.1"); return close_stdout(NULL, 0); }
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        if (!strcmp(argv[1], verbs[i].name)) return verbs[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], verbs[i].name)) return close_stdout(verbs[i].name, verbs[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "pktlm: unknown verb '%s'\n", argv[1]);
     usage(stderr);
     return 2;

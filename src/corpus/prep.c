@@ -4,6 +4,7 @@
 #include "capture/capture.h"
 #include "util/util.h"
 #include "util/sha256.h"
+#include "util/input.h"
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -271,8 +272,8 @@ static void window_packet(prep *p, fstate *s, const uint8_t *frame, const pkt_in
     tok_seq_packet(&p->win, p->buf, keep, ts, dir);
 }
 
-typedef struct { const char *path; char *hex; int rc; } hash_job;
-static void *hash_thread(void *v) { hash_job *j = v; j->rc = sha256_file(j->path, j->hex); return NULL; }
+typedef struct { int fd; char *hex; int rc; } hash_job;
+static void *hash_thread(void *v) { hash_job *j = v; j->rc = sha256_fd(j->fd, j->hex); return NULL; }
 
 int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen) {
     err[0] = 0;
@@ -287,32 +288,34 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
     memset(pf, 0, sizeof *pf);
     pf->path = strdup(path);
     pf->label = label;
-    cap_reader r;
-    if (cap_open(&r, path) != 0) {
-        snprintf(err, errlen, "%s", r.err);
-        snprintf(pf->note, sizeof pf->note, "%s", r.err);
-        cap_close(&r);
+    /* One open per input, read from the start by each pass: a FIFO or a process substitution
+     * cannot be opened or read twice, so input_open copies such a stream once (hashing it). */
+    input_file in;
+    if (input_open(&in, path, err, errlen) != 0) {
+        if (errno == EINTR && stopped(p)) return -2;
+        snprintf(pf->note, sizeof pf->note, "%s", err);
         return -1;
     }
-    pf->ok = 1;
-    /* hash the file on a second thread while we read it (the page cache serves both) */
-    hash_job job = { path, pf->sha, -1 };
+    /* hash a regular file on a second thread while we read it (pread: the page cache serves both) */
+    hash_job job = { in.fd, pf->sha, -1 };
     pthread_t th;
-    int threaded = p->cfg.hash_inputs && strcmp(path, "-") && pthread_create(&th, NULL, hash_thread, &job) == 0;
+    int threaded = 0;
+    if (in.spooled && p->cfg.hash_inputs) memcpy(pf->sha, in.sha, sizeof pf->sha);
+    else threaded = p->cfg.hash_inputs && pthread_create(&th, NULL, hash_thread, &job) == 0;
 
     const prep_cfg *c = &p->cfg;
     anon_init(p->anon, &c->anon, anon_key(c->seed, c->secret, p->file_base + (uint32_t)p->cur));
     uint64_t done_before = 0;
     for (int i = 0; i < p->cur; i++) done_before += p->files[i].bytes;
     /* progress: with two passes, each counts for half of the file */
-    uint64_t fsize = r.file_size, half = 0;
+    uint64_t fsize = in.size, half = 0;
     int two = 0;
-    if (c->anonymise && c->anon.addr != ANON_ADDR_KEEP && strcmp(path, "-")) {
+    if (c->anonymise && c->anon.addr != ANON_ADDR_KEEP) {
         /* first pass: the addresses and MACs in this capture's headers, to find them in
          * payloads too (reading is ~10x faster than the rest of prep) */
         anon_dict_clear(&p->dict);
         cap_reader r0;
-        if (cap_open(&r0, path) == 0) {
+        if (cap_open_fd(&r0, in.fd, path) == 0) {
             cap_pkt k0;
             pkt_info pi0;
             two = 1;
@@ -332,6 +335,18 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
         cap_close(&r0);
         p->anon->dict = &p->dict;
     }
+    cap_reader r;
+    memset(&r, 0, sizeof r);
+    if (input_rewind(&in) != 0) snprintf(r.err, sizeof r.err, "%s: %s", path, strerror(errno));
+    if (r.err[0] || cap_open_fd(&r, in.fd, path) != 0) {
+        snprintf(err, errlen, "%s", r.err);
+        snprintf(pf->note, sizeof pf->note, "%s", r.err);
+        if (threaded) pthread_join(th, NULL);
+        pf->sha[0] = 0;
+        input_close(&in);
+        return -1;
+    }
+    pf->ok = 1;
     anon_ctx *an = c->anonymise ? p->anon : NULL;
     flow_table *ft = flow_table_new(&c->flows, on_end, p);
     if (!ft) { snprintf(err, errlen, "out of memory"); p->oom = 1; }
@@ -397,6 +412,7 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
         pthread_join(th, NULL);
         if (job.rc) pf->sha[0] = 0;
     }
+    input_close(&in);
     p->in_bytes = 0;
     for (int i = 0; i < p->nfiles; i++) p->in_bytes += p->files[i].bytes;
     if (p->oom) { snprintf(err, errlen, "out of memory"); return -1; }
@@ -405,7 +421,7 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
 }
 
 int prep_each_flow(const prep_cfg *cfg, const char *path, uint32_t file_index, prep_flow_fn fn, void *ctx,
-                   char *err, size_t errlen) {
+                   uint64_t *bytes, char *err, size_t errlen) {
     prep_cfg c = *cfg;
     c.unit = PREP_UNIT_FLOW;
     c.hash_inputs = 0;
@@ -413,6 +429,7 @@ int prep_each_flow(const prep_cfg *cfg, const char *path, uint32_t file_index, p
     if (!p) { snprintf(err, errlen, "out of memory"); return -1; }
     p->each_fn = fn; p->each_ctx = ctx; p->file_base = file_index;
     int rc = prep_add_file(p, path, -1, err, errlen);
+    if (bytes) *bytes = p->nfiles ? p->files[0].bytes : 0;
     prep_free(p);
     return rc;
 }

@@ -70,10 +70,10 @@ void prep_flow_free(prep_flow *pf);
  * file's index among prep's inputs, 0 for a single capture), label token <unlabelled>.
  * fn gets each flow when it ends (flow order of the flow table), with tok = NULL, n = 0
  * when a filter dropped it. For `pktlm classify`: set cfg->max_pkts to decide after K
- * packets. Returns as prep_add_file. */
+ * packets. *bytes (may be NULL): the bytes of the capture read. Returns as prep_add_file. */
 typedef void (*prep_flow_fn)(void *ctx, const flow *f, const uint16_t *tok, size_t n);
 int prep_each_flow(const prep_cfg *cfg, const char *path, uint32_t file_index, prep_flow_fn fn, void *ctx,
-                   char *err, size_t errlen);
+                   uint64_t *bytes, char *err, size_t errlen);
 
 typedef struct prep prep;
 /* labels: the label names (sorted); flow_labels may be NULL. argv is recorded in the

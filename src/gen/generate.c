@@ -282,8 +282,10 @@ static int read_real(gen_opts *o, const char *path, int max_pkts, int want_gaps,
     pc.hash_inputs = 0;
     rf->want_gaps = want_gaps;
     char e[512] = "";
-    int rc = prep_each_flow(&pc, path, 0, on_flow, rf, e, sizeof e);
+    int rc = prep_each_flow(&pc, path, 0, on_flow, rf, NULL, e, sizeof e);
     if (rc < 0) return fail(o, "%s: %s", path, e);
+    /* prompts and timing taken from part of a capture would pass for the whole: refuse */
+    if (rc > 0) return fail(o, "%s (a prompt or timing capture must be read to the end)", e);
     if (rf->oom) return fail(o, "out of memory reading %s", path);
     return 0;
 }

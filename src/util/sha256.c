@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <errno.h>
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -139,6 +140,27 @@ int sha256_file(const char *path, char hex[65]) {
     while ((k = read(fd, buf, cap)) > 0) sha256_update(&c, buf, (size_t)k);
     free(buf);
     close(fd);
+    if (k < 0) return -1;
+    uint8_t d[32];
+    sha256_final(&c, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return 0;
+}
+
+int sha256_fd(int fd, char hex[65]) {
+    size_t cap = 1 << 20;
+    uint8_t *buf = malloc(cap);
+    if (!buf) return -1;
+    sha256_ctx c;
+    sha256_init(&c);
+    ssize_t k;
+    off_t off = 0;
+    while ((k = pread(fd, buf, cap, off)) != 0) {
+        if (k < 0) { if (errno == EINTR) continue; break; }
+        sha256_update(&c, buf, (size_t)k);
+        off += k;
+    }
+    free(buf);
     if (k < 0) return -1;
     uint8_t d[32];
     sha256_final(&c, d);

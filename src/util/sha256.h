@@ -16,4 +16,7 @@ void sha256_update(sha256_ctx *c, const void *data, size_t n);
 void sha256_final(sha256_ctx *c, uint8_t out[32]);
 /* Hash a whole file; hex gets 64 characters + NUL. 0 ok, -1 cannot read. */
 int sha256_file(const char *path, char hex[65]);
+/* Hash all of fd with pread() (its file offset is not touched, so a reader may use fd at the
+ * same time on another thread). 0 ok, -1 read error. */
+int sha256_fd(int fd, char hex[65]);
 #endif

@@ -83,9 +83,11 @@ FILE *atomic_open(atomic_file *a, const char *path, char *err, size_t errlen) {
 
 int atomic_commit(atomic_file *a, char *err, size_t errlen) {
     if (!a->f) { snprintf(err, errlen, "%s: not open", a->path ? a->path : "(file)"); atomic_release(a); return -1; }
-    /* a write error (full disk) sets the stream's error flag; fclose alone may not report it */
+    /* a write error (full disk) sets the stream's error flag; fclose alone may not report it.
+     * stdio keeps the bytes it could not write, so a second flush says why (ENOSPC rather
+     * than a generic EIO); EIO only when that flush goes through after all. */
     int e = 0;
-    if (ferror(a->f)) e = EIO;
+    if (ferror(a->f)) { clearerr(a->f); e = fflush(a->f) != 0 && errno ? errno : EIO; }
     else if (fflush(a->f) != 0 || fsync(fileno(a->f)) != 0) e = errno;
     if (fclose(a->f) != 0 && !e) e = errno;
     a->f = NULL;
