@@ -153,3 +153,39 @@ check generate_partial_prompt_exit_1 test $rc -eq 1 -a ! -e "$T/gen.pcap"
 check generate_partial_prompt_named grep -q "cut.pcap: truncated record.*must be read to the end" "$T/gen.err"
 $PKTLM generate --model "$T/g.ckpt" -o "$T/gen.pcap" --flows 2 --threads 1 --timing-from "$T/cut.pcap" >/dev/null 2>"$T/gen.err"; rc=$?
 check generate_partial_timing_exit_1 test $rc -eq 1 -a ! -e "$T/gen.pcap"
+
+# ---- prep's commit is crash-atomic: killed at each rename it makes (strace injects SIGKILL
+# at the Nth rename), the corpus folder holds all of the old corpus or all of the new one,
+# and a file the user kept in it survives ----
+if command -v strace >/dev/null && strace -f -o /dev/null -e trace=none true 2>/dev/null; then
+  $PKTLM prep $ex -o "$T/atom" --label old -q; echo keep > "$T/atom/NOTES.txt"
+  rm -rf "$T/atom_old"; cp -r "$T/atom" "$T/atom_old"
+  mixed=0; lost=0; newseen=0
+  for n in $(seq 1 14); do
+    rm -rf "$T/atom"; cp -r "$T/atom_old" "$T/atom"
+    { (strace -f -o /dev/null -e trace=rename,renameat,renameat2 -e inject=rename,renameat,renameat2:signal=KILL:when=$n \
+      $PKTLM prep examples/dns_icmp_udp_ns.pcap -o "$T/atom" --label new -q >/dev/null 2>&1); } 2>/dev/null
+    nold=0; nnew=0
+    for f in train.tok val.tok test.tok vocab.json labels.txt manifest.json; do
+      if cmp -s "$T/atom/$f" "$T/atom_old/$f"; then nold=$((nold + 1)); else nnew=$((nnew + 1)); fi
+    done
+    [ $nold -ne 6 ] && [ $nnew -ne 6 ] && { mixed=$((mixed + 1)); echo "  killed at rename $n: $nold old files, $nnew new"; }
+    [ $nnew -eq 6 ] && newseen=1
+    [ "$(cat "$T/atom/NOTES.txt" 2>/dev/null)" = keep ] || lost=$((lost + 1))
+  done
+  check prep_kill_no_mix test $mixed -eq 0
+  check prep_kill_keeps_user_file test $lost -eq 0
+  check prep_kill_commits_in_the_end test $newseen -eq 1
+  rm -rf "$T"/atom.new.* "$T"/atom
+else
+  skip prep_kill_atomic "strace cannot trace here"
+fi
+# the swap keeps what the user put in the corpus folder (files and folders); a link to a
+# corpus folder stays a link
+$PKTLM prep $ex -o "$T/keepdir" --label a -q; echo n > "$T/keepdir/NOTES.txt"; mkdir -p "$T/keepdir/export"; echo e > "$T/keepdir/export/x"
+ln -sfn keepdir "$T/keeplink"
+$PKTLM prep examples/dns_icmp_udp_ns.pcap -o "$T/keeplink" --label b -q; rc=$?
+check prep_swap_exit_0 test $rc -eq 0 -a "$(cat "$T/keepdir/labels.txt")" = b
+check prep_swap_keeps_files test "$(cat "$T/keepdir/NOTES.txt")" = n -a "$(cat "$T/keepdir/export/x")" = e
+check prep_swap_link_stays test -L "$T/keeplink"
+check prep_swap_nothing_left test -z "$(ls "$T" | grep -E 'keepdir\.(new|old)')"

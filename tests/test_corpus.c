@@ -6,6 +6,7 @@
 #include "corpus/shard.h"
 #include "corpus/export.h"
 #include <sys/stat.h>
+#include <ctype.h>
 
 #define MAXF 64      /* flows per capture */
 #define MAXP 12      /* packets per flow */
@@ -258,6 +259,105 @@ static void test_no_original_addresses(void) {
     }
     CHECK_EQ(hits, 0);
     /* and the decoded packets still have correct checksums (the whole packets kept here) */
+}
+
+/* Addresses written as text in payloads (issue 13): SSDP LOCATION URLs, JSON, device names,
+ * UUIDs and bridge ids derived from a MAC, IPv6 text. A capture of one UDP flow between two
+ * hosts whose payloads quote them; after prep, no original form is anywhere in the corpus's
+ * bytes (any case), the packets keep their lengths and valid checksums, the LOCATION address
+ * is the one the headers' address maps to, and multicast text and version numbers stay. */
+static int find_ci(const uint8_t *h, size_t n, const char *needle) {
+    size_t m = strlen(needle);
+    for (size_t i = 0; i + m <= n; i++) {
+        size_t k = 0;
+        while (k < m && tolower(h[i + k]) == tolower((unsigned char)needle[k])) k++;
+        if (k == m) return 1;
+    }
+    return 0;
+}
+static void test_text_addresses(void) {
+    setup();
+    static const uint8_t MAC_S[6] = { 0xac, 0xcf, 0x23, 0x62, 0x3c, 0x6e }, MAC_D[6] = { 0x00, 0x17, 0x88, 0x62, 0x3c, 0x6f };
+    uint32_t src = 0x0a0a0a25u /* 10.10.10.37 */, dst = 0xc0a80114u /* 192.168.1.20 */;
+    static const char *pay[] = {
+        "NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nLOCATION: http://10.10.10.37:50510/d.xml\r\n\r\n",
+        "{\"mac\": \"ac:cf:23:62:3c:6e\", \"ip\":\"192.168.1.20\", \"id\": \"ACCF23623C6E\", \"gw\": \"10.10.10.1\"}",
+        "_hue._tcp Philips-hue-623C6F uuid:2f402f80-da50-11e1-9b23-001788623c6f bridgeid 001788FFFE623C6F",
+        "v6 fe80::aecf:23ff:fe62:3c6e, dash AC-CF-23-62-3C-6E, Host:192.168.1.20, cut 10.10.1",
+    };
+    char path[800], dir[700];
+    snprintf(path, sizeof path, "%s/text.pcap", D);
+    snprintf(dir, sizeof dir, "%s/text_corpus", D);
+    cap_writer w;
+    CHECK_EQ(cap_writer_open(&w, path, LT_ETHERNET, 1, 65535), 0);
+    uint32_t orig_len[4];
+    for (int j = 0; j < 4; j++) {
+        uint8_t ip[400], frame[420];
+        uint32_t pl = (uint32_t)strlen(pay[j]);
+        int d = j == 1;
+        uint32_t n = build_ip4(ip, 17, d ? dst : src, d ? src : dst, d ? 1900 : 50510, d ? 50510 : 1900, 0, 0, 0, pl);
+        memcpy(ip + 28, pay[j], pl);
+        ip_fix_checksums(ip, n);
+        orig_len[j] = n;
+        uint32_t fl = eth_wrap(frame, ip, n);
+        memcpy(frame, d ? MAC_S : MAC_D, 6); memcpy(frame + 6, d ? MAC_D : MAC_S, 6);
+        CHECK_EQ(cap_writer_write(&w, 1700000000000000000LL + j * 1000000, frame, fl, fl), 0);
+    }
+    CHECK_EQ(cap_writer_close(&w), 0);
+    prep_cfg cfg;
+    prep_cfg_default(&cfg);
+    cfg.payload = 400; cfg.max_bytes = 400;     /* whole packets: checksums can be verified */
+    cfg.ratio[0] = 1; cfg.ratio[1] = 0; cfg.ratio[2] = 0;
+    label_set ls = { 0 };
+    char *argv[] = { "prep", "test" }, err[512];
+    prep *p = prep_new(&cfg, &ls, NULL, 2, argv);
+    CHECK_EQ(prep_add_file(p, path, -1, err, sizeof err), 0);
+    CHECK_EQ(prep_finish(p, dir, err, sizeof err), 0);
+    prep_free(p);
+    shard s;
+    snprintf(path, sizeof path, "%s/train.tok", dir);
+    if (shard_load(&s, path, err, sizeof err)) { CHECKF(0, "%s", err); return; }
+    CHECK_EQ(s.n_seqs, 1);
+    /* the packets: runs of byte tokens */
+    uint8_t pk[4][400];
+    uint32_t pn[4] = { 0 };
+    int np = -1;
+    for (uint64_t t = 0; t < s.n_tokens; t++) {
+        if (s.tokens[t] == TOK_PKT) { np++; continue; }
+        if (s.tokens[t] < 256 && np >= 0 && np < 4 && pn[np] < 400) pk[np][pn[np]++] = (uint8_t)s.tokens[t];
+    }
+    shard_free(&s);
+    CHECK_EQ(np + 1, 4);
+    static const char *orig[] = { "10.10.10.37", "192.168.1.20", "10.10.10.1", "ac:cf:23:62:3c:6e", "ac-cf-23-62-3c-6e",
+                                  "accf23623c6e", "623c6f", "001788623c6f", "001788fffe623c6f", "aecf:23ff:fe62:3c6e", "10.10.1" };
+    int hits = 0, bad_len = 0, bad_csum = 0;
+    for (int j = 0; j < 4 && j <= np; j++) {
+        for (size_t k = 0; k < sizeof orig / sizeof *orig; k++)
+            if (find_ci(pk[j] + 28, pn[j] - 28, orig[k])) { hits++; printf("  packet %d still quotes %s\n", j, orig[k]); }
+        bad_len += pn[j] != orig_len[j];
+        bad_csum += !ip_checksums_ok(pk[j], pn[j]);
+    }
+    CHECK_EQ(hits, 0);
+    CHECK_EQ(bad_len, 0);
+    CHECK_EQ(bad_csum, 0);
+    /* kept: multicast text, version numbers, ports and the rest of the text */
+    CHECK(find_ci(pk[0], pn[0], "HOST: 239.255.255.250:1900\r\nLOCATION: http://"));
+    CHECK(find_ci(pk[0], pn[0], "NOTIFY * HTTP/1.1"));
+    CHECK(find_ci(pk[1], pn[1], "\"mac\": \"00:00:00:00:00:00\""));
+    /* the same mapping as the headers: LOCATION names the (mapped) sender of packet 0 */
+    const char *loc = (const char *)pk[0] + 28 + strlen("NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nLOCATION: http://");
+    unsigned o[4] = { 0 };
+    int got = sscanf(loc, "%u.%u.%u.%u", &o[0], &o[1], &o[2], &o[3]);   /* decimal: leading zeros pad */
+    CHECK_EQ(got, 4);
+    CHECK(o[0] == pk[0][12] && o[1] == pk[0][13] && o[2] == pk[0][14] && o[3] == pk[0][15]);
+    CHECK(rd32be(pk[0] + 12) != src);
+    /* and the JSON "ip" of packet 1 (its sender, 192.168.1.20) is that packet's mapped source */
+    const char *ipq = strstr((const char *)pk[1] + 28, "\"ip\":\"");
+    CHECK(ipq != NULL);
+    if (ipq) {
+        got = sscanf(ipq + 6, "%u.%u.%u.%u", &o[0], &o[1], &o[2], &o[3]);
+        CHECK(got == 4 && o[0] == pk[1][12] && o[1] == pk[1][13] && o[2] == pk[1][14] && o[3] == pk[1][15]);
+    }
 }
 
 /* Splits: ratios per label, no flow (original 5-tuple + start) in two splits, even when
@@ -530,6 +630,7 @@ static void test_shard_stream(void) {
 int main(void) {
     RUN(test_roundtrip);
     RUN(test_no_original_addresses);
+    RUN(test_text_addresses);
     RUN(test_splits);
     RUN(test_deterministic);
     RUN(test_units);

@@ -189,6 +189,47 @@ static void uniq(vec *v) {
     for (size_t j = 0; j < v->n; j++) if (!u || v->v[u - 1] != v->v[j]) v->v[u++] = v->v[j];
     v->n = u;
 }
+/* Text forms in one packet's bytes t[0..n): dotted quads (IPv4) and MACs written as six hex
+ * pairs with ':' or '-', or as 12 bare hex digits (any case), looked up among the capture's
+ * originals. */
+static int hexv(int c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1; }
+static void scan_text(const uint8_t *t, size_t n, uint64_t f, const vec *v4, const vec *mac, long *h4, long *hm) {
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] >= '0' && t[i] <= '9' && (i == 0 || !((t[i - 1] >= '0' && t[i - 1] <= '9') || t[i - 1] == '.'))) {
+            uint64_t x = 0;
+            size_t j = i;
+            int k = 0;
+            for (; k < 4; k++) {
+                if (k) { if (j >= n || t[j] != '.') break; j++; }
+                unsigned v = 0, d = 0;
+                while (j < n && t[j] >= '0' && t[j] <= '9' && d < 3) { v = v * 10 + (unsigned)(t[j] - '0'); j++; d++; }
+                if (!d || v > 255) break;
+                x = x << 8 | v;
+            }
+            uint64_t key = f << 32 | x;
+            if (k == 4 && bsearch(&key, v4->v, v4->n, 8, cmp64)) (*h4)++;
+        }
+        if (hexv(t[i]) >= 0 && i + 17 <= n && (t[i + 2] == ':' || t[i + 2] == '-')) {
+            uint64_t x = 0;
+            int k = 0;
+            for (; k < 6; k++) {
+                int hi = hexv(t[i + 3 * k]), lo = hexv(t[i + 3 * k + 1]);
+                if (hi < 0 || lo < 0 || (k < 5 && t[i + 3 * k + 2] != t[i + 2])) break;
+                x = x << 8 | (uint64_t)(hi << 4 | lo);
+            }
+            uint64_t key = f << 48 | x;
+            if (k == 6 && bsearch(&key, mac->v, mac->n, 8, cmp64)) (*hm)++;
+        }
+        if (i + 12 <= n) {
+            uint64_t x = 0;
+            int k = 0;
+            for (; k < 12 && hexv(t[i + k]) >= 0; k++) x = x << 4 | (uint64_t)hexv(t[i + k]);
+            uint64_t key = f << 48 | x;
+            if (k == 12 && bsearch(&key, mac->v, mac->n, 8, cmp64)) (*hm)++;
+        }
+    }
+}
+
 static void scan_originals(const char *dir, list *files, int stride) {
     vec v4 = { 0 }, mac = { 0 };
     uint64_t fi = 0;
@@ -222,7 +263,8 @@ static void scan_originals(const char *dir, list *files, int stride) {
     }
     uniq(&v4); uniq(&mac);
     static const char *nmv[3] = { "train", "val", "test" };
-    long hits4 = 0, hitsm = 0, bytes = 0;
+    long hits4 = 0, hitsm = 0, bytes = 0, text4 = 0, textm = 0;
+    uint8_t pkt[65536];
     for (int k = 0; k < 3; k++) {
         char path[700], err[512];
         shard s;
@@ -243,6 +285,9 @@ static void scan_originals(const char *dir, list *files, int stride) {
                         hitsm += bsearch(&y, mac.v, mac.n, 8, cmp64) != NULL;
                     }
                 }
+                size_t pn = 0;
+                for (uint64_t i = a; i < b && pn < sizeof pkt; i++) pkt[pn++] = (uint8_t)t[i];
+                scan_text(pkt, pn, f, &v4, &mac, &text4, &textm);
                 bytes += (long)(b - a);
                 a = b + 1;
             }
@@ -250,9 +295,12 @@ static void scan_originals(const char *dir, list *files, int stride) {
         shard_free(&s);
     }
     printf("  originals in the corpus bytes of their own capture: %ld hits of %zu (capture, IPv4 address) pairs, "
-           "%ld of %zu (capture, MAC) pairs, in %ld bytes\n", hits4, v4.n, hitsm, mac.n, bytes);
+           "%ld of %zu (capture, MAC) pairs, in %ld bytes; as text: %ld IPv4, %ld MAC\n", hits4, v4.n, hitsm, mac.n, bytes,
+           text4, textm);
     CHECK(hits4 <= 3);   /* random payload bytes may hit one by chance */
     CHECK_EQ(hitsm, 0);
+    CHECK_EQ(text4, 0);  /* SSDP LOCATION URLs, JSON, device names (issue 13) */
+    CHECK_EQ(textm, 0);
     free(v4.v); free(mac.v);
 }
 

@@ -4,8 +4,9 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 # build: compilers, libpcap (the cross-check of our reader), BLIS built for OpenMP (sgemm),
-# libcjson (Hugging Face config.json and safetensors headers)
-pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev libcjson-dev)
+# libcjson (corpus vocab.json; Hugging Face config.json and safetensors headers);
+# strace: tests/cli_badinput_io.sh kills prep at each of its renames (crash atomicity)
+pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev libcjson-dev strace)
 # optional extras: PYTORCH=1 for the reference fixtures / benchmarks, TOOLS=1 for tshark/tcpdump
 [ "${PYTORCH:-0}" = 1 ] && pkgs+=(python3-torch python3-numpy libopenblas0-openmp)
 [ "${TOOLS:-0}" = 1 ] && pkgs+=(tshark tcpdump hyperfine time)

@@ -21,8 +21,12 @@ static void usage(FILE *f) {
         "plot written with each checkpoint (a run that dies before its first save leaves them).\n"
         "\n"
         "model:\n"
-        "  --arch gpt2          backbone: gpt2, or qwen2 (RMSNorm, RoPE, SwiGLU, grouped-query attention,\n"
-        "                       untied LM head); mamba2, linattn planned\n"
+        "  --arch gpt2          backbone: gpt2, qwen2 (RMSNorm, RoPE, SwiGLU, grouped-query attention,\n"
+        "                       untied LM head) or linattn (causal linear attention, elu+1 features,\n"
+        "                       RoPE, no output projection, exact GELU, untied biased head; linear in\n"
+        "                       the context, O(1) state per generated token)\n"
+        "  --tcpflowgen         tcpflowgen's model: --arch linattn --layers 8 --d-model 256 --heads 8\n"
+        "                       --d-ff 1024 --ctx 1024 --dropout 0.1 (options given as well override it)\n"
         "  --layers N           6        --d-model N   256      --heads N   8\n"
         "  --kv-heads N         qwen2: key/value heads, dividing --heads (default: = heads)\n"
         "  --d-ff N             MLP width (default: gpt2 4C; qwen2 8C/3 rounded up to a multiple of 32)\n"
@@ -79,7 +83,15 @@ int cmd_pretrain(int argc, char **argv) {
     pretrain_opts o;
     pretrain_defaults(&o);
     const char *V = "pretrain";
+    /* the preset first, so that any size given beside it overrides its value */
+    int preset = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--tcpflowgen")) {
+            o.cfg.arch = ARCH_LINATTN; o.cfg.layers = 8; o.cfg.d_model = 256; o.cfg.heads = 8;
+            o.cfg.d_ff = 1024; o.cfg.ctx = 1024; o.cfg.dropout = 0.1f;
+        }
     cli_opt opts[] = {
+        OPT_FLAG("--tcpflowgen", &preset, 1),
         OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path), OPT_STR("--resume", &o.resume_path),
         OPT_MODEL(o.cfg), OPT_FLOAT_IN("--dropout", &o.cfg.dropout, 0, 0.99), OPT_OPTIM(o),
         OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, INT_MAX - 1), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),

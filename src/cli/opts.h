@@ -56,7 +56,7 @@ typedef struct {
 
 /* The backbone options of a verb that can build a model from scratch (cfg: model_config). */
 #define OPT_MODEL(cfg) \
-    OPT_CHOICE("--arch", &(cfg).arch, model_arch_parse_opt, "unknown architecture (gpt2, qwen2)"), \
+    OPT_CHOICE("--arch", &(cfg).arch, model_arch_parse_opt, "unknown architecture (gpt2, qwen2, linattn)"), \
     OPT_INT_IN("--layers", &(cfg).layers, 1, 1024), OPT_INT_IN("--d-model", &(cfg).d_model, 1, 32768), \
     OPT_INT_IN("--heads", &(cfg).heads, 1, 1024), OPT_INT_IN("--ctx", &(cfg).ctx, 2, 1048576), \
     OPT_INT_IN("--kv-heads", &(cfg).kv_heads, 1, 1024), OPT_INT_IN("--d-ff", &(cfg).d_ff, 1, 262144), \

@@ -2,6 +2,8 @@
 #include "util/util.h"
 #include <string.h>
 #include <stdlib.h>
+#include <stdio.h>
+#include <arpa/inet.h>
 
 void anon_cfg_default(anon_cfg *c) {
     c->addr = ANON_ADDR_PREFIX; c->ids = 1; c->mask_ports = 0; c->csum = ANON_CSUM_UPDATE; c->scope = ANON_SCOPE_FLOW;
@@ -98,6 +100,7 @@ void anon_addr(anon_ctx *a, uint64_t key, int ver, const uint8_t *in, uint8_t *o
 static uint64_t dict_key(int kind, const uint8_t *p) {
     uint64_t v = (uint64_t)kind << 56;
     if (kind == 4) v |= rd32be(p);
+    else if (kind == 3) v |= (uint64_t)p[0] << 16 | (uint64_t)p[1] << 8 | p[2];
     else if (kind == 6) { v |= (uint64_t)rd16be(p) << 32 | rd32be(p + 2); }
     else { uint64_t h = 1469598103934665603ull; for (int i = 0; i < 16; i++) h = (h ^ p[i]) * 1099511628211ull; v |= h >> 8; }
     return mix(v) | 1;   /* never 0 */
@@ -126,6 +129,7 @@ static void dict_add(anon_dict *d, int kind, const uint8_t *p) {
     for (; d->slot[h]; h = (h + 1) & (d->cap - 1)) if (d->slot[h] == k) return;
     d->slot[h] = k;
     d->n++;
+    if (kind == 3) return;   /* looked up only by the text scan */
     uint8_t *pre = kind == 4 ? d->pre4 : kind == 6 ? d->pre_mac : d->pre6;
     unsigned b = rd16be(p);
     pre[b >> 3] |= (uint8_t)(1u << (b & 7));
@@ -143,6 +147,7 @@ void anon_dict_add_mac(anon_dict *d, const uint8_t *m) {
     if (m[0] & 1) return;                               /* group address */
     if (!(m[0] | m[1] | m[2] | m[3] | m[4] | m[5])) return;
     dict_add(d, 6, m);
+    dict_add(d, 3, m + 3);   /* the NIC-specific half, as device names quote it */
 }
 void anon_dict_free(anon_dict *d) { free(d->slot); memset(d, 0, sizeof *d); }
 
@@ -162,6 +167,176 @@ static void scrub(anon_ctx *a, uint64_t key, uint8_t *p, uint32_t n) {
             anon_addr(a, key, 4, p + i, p + i); a->scrubbed_ip++; i += 4; continue;
         }
         i++;
+    }
+}
+
+/* ---- addresses written as text ---- */
+
+static int hexval(int c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1; }
+static int isdig(int c) { return c >= '0' && c <= '9'; }
+
+/* Write text t (length L) over p[at, at+w) of p[0..n): the same bytes when L == w; a longer
+ * text pushes what follows to the right, and the last L - w bytes of the window fall out of
+ * it (the window keeps its length: packets cannot grow). */
+static void put_text(uint8_t *p, uint32_t n, uint32_t at, uint32_t w, const char *t, uint32_t L) {
+    if (L > w && at + L < n) memmove(p + at + L, p + at + w, n - at - L);
+    uint32_t m = at + L <= n ? L : n - at;
+    memcpy(p + at, t, m);
+}
+
+/* Decimal octets separated by dots, each left-padded with zeros until the text is w long
+ * (as long as 3 digits per octet allow). Returns the length. */
+static uint32_t v4_text(const uint8_t *a, uint32_t w, char *out) {
+    int dig[4], len = 3;
+    for (int i = 0; i < 4; i++) { dig[i] = a[i] >= 100 ? 3 : a[i] >= 10 ? 2 : 1; len += dig[i]; }
+    for (int i = 0; len < (int)w && i < 12; i++) if (dig[i % 4] < 3) { dig[i % 4]++; len++; }
+    char *o = out;
+    for (int i = 0; i < 4; i++) o += sprintf(o, i ? ".%0*u" : "%0*u", dig[i], a[i]);
+    return (uint32_t)(o - out);
+}
+/* Eight hexadecimal groups, none omitted ("::" would hide how many), each left-padded with
+ * zeros until the text is w long. */
+static uint32_t v6_text(const uint8_t *a, uint32_t w, char *out) {
+    int dig[8], len = 7;
+    for (int i = 0; i < 8; i++) { unsigned g = rd16be(a + 2 * i); dig[i] = g >= 0x1000 ? 4 : g >= 0x100 ? 3 : g >= 0x10 ? 2 : 1; len += dig[i]; }
+    for (int i = 0; len < (int)w && i < 32; i++) if (dig[i % 8] < 4) { dig[i % 8]++; len++; }
+    char *o = out;
+    for (int i = 0; i < 8; i++) o += sprintf(o, i ? ":%0*x" : "%0*x", dig[i], rd16be(a + 2 * i));
+    return (uint32_t)(o - out);
+}
+
+/* k dot-separated decimal numbers of 1-3 digits, each <= 255, from p[i]; their values in a
+ * (may be NULL). Returns the length, 0 when they are not there. */
+static uint32_t dotted(const uint8_t *p, uint32_t n, uint32_t i, int k, uint8_t *a) {
+    uint32_t j = i;
+    for (int c = 0; c < k; c++) {
+        if (c) { if (j >= n || p[j] != '.') return 0; j++; }
+        unsigned v = 0, d = 0;
+        while (j < n && isdig(p[j]) && d < 4) { v = v * 10 + (unsigned)(p[j] - '0'); j++; d++; }
+        if (d == 0 || d > 3 || v > 255) return 0;
+        if (a) a[c] = (uint8_t)v;
+    }
+    return j - i;
+}
+static int more_dotted(const uint8_t *p, uint32_t n, uint32_t j) { return j < n && (isdig(p[j]) || (p[j] == '.' && j + 1 < n && isdig(p[j + 1]))); }
+
+/* Dotted quad at p[i..]. Returns its length (0: none). A longer run of numbers and dots
+ * (1.2.3.4.5: versions, OIDs) is not an address, except an ONC RPC universal address
+ * "h1.h2.h3.h4.p1.p2" (rpcbind, NFS): its first four numbers are. */
+static uint32_t parse_v4(const uint8_t *p, uint32_t n, uint32_t i, uint8_t *a) {
+    uint32_t L = dotted(p, n, i, 4, a);
+    if (!L || !more_dotted(p, n, i + L)) return L;
+    uint32_t L6 = dotted(p, n, i, 6, NULL);
+    return L6 && !more_dotted(p, n, i + L6) ? L : 0;
+}
+
+/* MAC as six hex pairs with ':' or '-' between them. Returns 17 or 0. */
+static uint32_t parse_mac(const uint8_t *p, uint32_t n, uint32_t i, uint8_t *m) {
+    if (i + 17 > n) return 0;
+    uint8_t sep = p[i + 2];
+    if (sep != ':' && sep != '-') return 0;
+    for (int k = 0; k < 6; k++) {
+        int h = hexval(p[i + 3 * k]), l = hexval(p[i + 3 * k + 1]);
+        if (h < 0 || l < 0 || (k < 5 && p[i + 3 * k + 2] != sep)) return 0;
+        m[k] = (uint8_t)(h << 4 | l);
+    }
+    if (i + 17 < n && (hexval(p[i + 17]) >= 0 || p[i + 17] == sep)) return 0;
+    return 17;
+}
+
+/* IPv6 text at p[i..]: the longest run of hex digits, ':' and '.' that inet_pton reads
+ * (trailing ':' or '.' dropped), with at least two colons. Returns its length (0: none). */
+static uint32_t parse_v6(const uint8_t *p, uint32_t n, uint32_t i, uint8_t *a) {
+    uint32_t j = i, colons = 0;
+    while (j < n && j - i < 45 && (hexval(p[j]) >= 0 || p[j] == ':' || p[j] == '.')) colons += p[j++] == ':';
+    if (colons < 2 || (j < n && j - i >= 45)) return 0;
+    char s[46];
+    while (j > i) {
+        memcpy(s, p + i, j - i);
+        s[j - i] = 0;
+        if (inet_pton(AF_INET6, s, a) == 1) return j - i;
+        if (p[j - 1] != ':' && p[j - 1] != '.') return 0;
+        j--;
+    }
+    return 0;
+}
+
+static void zero_hex(uint8_t *p, uint32_t from, uint32_t to) { for (uint32_t k = from; k < to; k++) if (hexval(p[k]) >= 0) p[k] = '0'; }
+
+/* Addresses written as text in payload bytes p[0..n) (HTTP/SSDP URLs, JSON, device names):
+ *  - IPv4 dotted quads and IPv6 text: replaced by the text of the same mapped address as the
+ *    headers' (same key), written over the original, zero-padded to its width; a longer one
+ *    pushes the rest of the window right (its last bytes fall out). Special addresses stay.
+ *    A dotted run cut by the end of the window (it could be the start of an address) has its
+ *    digits zeroed.
+ *  - MACs as text (aa:bb:cc:dd:ee:ff, aa-bb-...): zeroed like binary MACs (group addresses
+ *    stay); in runs of hex digits, a MAC of this capture's headers (bare, ACCF23623C6E; as
+ *    an EUI-64 with FFFE in the middle) or its NIC-specific half (device names end in it)
+ *    is zeroed. */
+static void scrub_text(anon_ctx *a, uint64_t key, uint8_t *p, uint32_t n) {
+    const anon_dict *d = a->dict && a->dict->n ? a->dict : NULL;
+    for (uint32_t i = 0; i < n;) {
+        int c = p[i], prev = i ? p[i - 1] : ' ';
+        if (hexval(c) < 0 && c != ':') { i++; continue; }
+        int after_hex = hexval(prev) >= 0;
+        uint8_t ad[16];
+        uint32_t L;
+        /* a token of hex digits and colons (MAC, IPv6) starts here */
+        if (!after_hex && prev != ':' && prev != '.') {
+            if ((L = parse_mac(p, n, i, ad))) {
+                if (!(ad[0] & 1)) { zero_hex(p, i, i + L); a->scrubbed_text_mac++; }
+                i += L; continue;
+            }
+            if ((L = parse_v6(p, n, i, ad))) {
+                if (!special(6, ad)) {
+                    char t[48];
+                    anon_addr(a, key, 6, ad, ad);
+                    uint32_t tl = v6_text(ad, L, t);
+                    put_text(p, n, i, L, t, tl);
+                    a->scrubbed_text_ip++;
+                    L = tl;
+                }
+                i += L; continue;
+            }
+        }
+        /* a dotted quad starts here ("http://10.1.2.3", "Host:10.1.2.3") */
+        if (isdig(c) && !isdig(prev) && prev != '.') {
+            if ((L = parse_v4(p, n, i, ad))) {
+                if (!special(4, ad)) {
+                    char t[16];
+                    anon_addr(a, key, 4, ad, ad);
+                    uint32_t tl = v4_text(ad, L, t);
+                    put_text(p, n, i, L, t, tl);
+                    a->scrubbed_text_ip++;
+                    L = tl;
+                }
+                i += L; continue;
+            }
+            /* digits and dots up to the end of the window, with a dot: maybe an address cut short */
+            uint32_t j = i, dots = 0;
+            while (j < n && (isdig(p[j]) || p[j] == '.')) dots += p[j++] == '.';
+            if (j == n && dots >= 1 && j - i <= 15) { zero_hex(p, i, j); a->scrubbed_text_ip++; i = j; continue; }
+        }
+        if (after_hex || c == ':') { i++; continue; }
+        /* a run of hex digits: MACs of this capture in it */
+        uint32_t j = i;
+        while (j < n && hexval(p[j]) >= 0) j++;
+        if (d && j - i >= 6) {
+            for (uint32_t s = i; s + 6 <= j; s++) {
+                uint8_t m[8] = { 0 };
+                for (uint32_t k = 0; k < 8 && s + 2 * k + 1 < j; k++) m[k] = (uint8_t)(hexval(p[s + 2 * k]) << 4 | hexval(p[s + 2 * k + 1]));
+                uint32_t hit = 0;
+                if (s + 16 <= j && m[3] == 0xff && m[4] == 0xfe) {
+                    uint8_t mac[6] = { m[0], m[1], m[2], m[5], m[6], m[7] }, flip[6];
+                    memcpy(flip, mac, 6); flip[0] ^= 2;   /* modified EUI-64 flips the U/L bit */
+                    if (dict_has(d, 6, mac) || dict_has(d, 6, flip)) hit = 16;
+                }
+                if (!hit && s + 12 <= j && dict_has(d, 6, m)) hit = 12;
+                if (!hit && dict_has(d, 3, m)) hit = 6;
+                if (hit) { zero_hex(p, s, s + hit); a->scrubbed_text_mac++; s += hit - 1; }
+            }
+        }
+        i = j;
     }
 }
 
@@ -364,8 +539,8 @@ void anon_packet(anon_ctx *a, const anon_flow *f, int dir, uint8_t *ip, uint32_t
         if ((sp == 123 || dp == 123) && mn >= 16 && m[1] >= 2 && m[1] < 16) { anon_addr(a, key, 4, m + 12, m + 12); a->scrubbed_ip++; }
     }
 
-    /* Payload: addresses and MACs of this capture quoted in application data. */
-    if (a->dict && a->dict->n && l4 && c->addr != ANON_ADDR_KEEP) {
+    /* Payload: addresses and MACs quoted in application data, as text and as bytes. */
+    if (l4 && c->addr != ANON_ADDR_KEEP) {
         uint32_t ps = l4;
         if (proto == 6 && l4 + 13 <= n) ps = l4 + (ip[l4 + 12] >> 4) * 4u;
         else if (proto == 17 || proto == 1 || proto == 58) ps = l4 + 8;
@@ -375,7 +550,8 @@ void anon_packet(anon_ctx *a, const anon_flow *f, int dir, uint8_t *ip, uint32_t
             uint32_t qh = (ip[ps] >> 4) == 4 ? (ip[ps] & 15u) * 4 : 40;
             ps += qh + 4;
         }
-        if (ps < n) scrub(a, key, ip + ps, n - ps);
+        if (ps < n) scrub_text(a, key, ip + ps, n - ps);
+        if (ps < n && a->dict && a->dict->n) scrub(a, key, ip + ps, n - ps);
     }
     if (cko) {
         uint16_t ck;

@@ -58,7 +58,8 @@ typedef struct {
     anon_cfg cfg;
     uint64_t key;                       /* per-capture key */
     const anon_dict *dict;              /* optional: scrub payload bytes (set after anon_init) */
-    uint64_t scrubbed_ip, scrubbed_mac; /* payload rewrites done */
+    uint64_t scrubbed_ip, scrubbed_mac; /* payload rewrites done (binary) */
+    uint64_t scrubbed_text_ip, scrubbed_text_mac;   /* addresses mapped, MACs zeroed as text */
     struct { uint64_t key; uint8_t ver, in[16], out[16]; } cache[ANON_CACHE];  /* recent mappings */
 } anon_ctx;
 /* key: derive with anon_key(seed, secret, file_index). */

@@ -12,6 +12,9 @@
 #include <signal.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
 
 void prep_cfg_default(prep_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -110,7 +113,7 @@ struct prep {
     /* counters */
     uint64_t packets, bytes, ip_packets, not_ip, unknown_link, malformed, orphans, in_bytes;
     uint64_t flows, flows_kept, unlabelled_flows, dropped[ND];
-    uint64_t scrubbed_ip, scrubbed_mac;
+    uint64_t scrubbed_ip, scrubbed_mac, scrubbed_text_ip, scrubbed_text_mac;
     uint64_t flows_pruned;       /* flows whose label had too few flows: now unlabelled */
     int labels_pruned;
     uint64_t dup_removed[NSPLIT], dup_within;
@@ -404,6 +407,8 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
     }
     p->scrubbed_ip += p->anon->scrubbed_ip;
     p->scrubbed_mac += p->anon->scrubbed_mac;
+    p->scrubbed_text_ip += p->anon->scrubbed_text_ip;
+    p->scrubbed_text_mac += p->anon->scrubbed_text_mac;
     pf->flows = flows0;
     p->flows += flows0;
     pf->bytes = r.bytes_read;
@@ -570,12 +575,17 @@ static const char *split_name[NSPLIT] = { "train", "val", "test" };
 static const char *unit_name[] = { "flow", "packet", "capture" };
 static const char *splitby_name[] = { "flow", "capture", "time" };
 
-/* The files of a corpus directory. prep_finish writes each to DIR/NAME.new.PID, then renames
- * them all into place with signals held: an interrupted or failed run leaves either the old
- * corpus or the new one, never train.tok of one run beside vocab.json of another. */
+/* The files of a corpus directory. prep_finish writes all of them into a new folder beside
+ * it (CORPUS.new.PID), then swaps that folder with CORPUS in one rename: a crash or a kill at
+ * any moment leaves either the old corpus or the new one, never train.tok of one run beside
+ * vocab.json of another (six renames in a row would leave a mix when killed between two). */
 enum { CF_TRAIN, CF_VAL, CF_TEST, CF_VOCAB, CF_LABELS, CF_MANIFEST, CF_NFILES };
 static const char *file_name[CF_NFILES] = { "train.tok", "val.tok", "test.tok", "vocab.json", "labels.txt", "manifest.json" };
-static void staged(char *buf, size_t n, const char *dir, int k) { snprintf(buf, n, "%s/%s.new.%d", dir, file_name[k], (int)getpid()); }
+static void staged(char *buf, size_t n, const char *dir, int k) { snprintf(buf, n, "%s/%s", dir, file_name[k]); }
+static int is_corpus_file(const char *name) {
+    for (int k = 0; k < CF_NFILES; k++) if (!strcmp(name, file_name[k])) return 1;
+    return 0;
+}
 
 static int write_vocab(const prep *p, const char *dir) {
     sbuf s = { 0 };
@@ -598,7 +608,7 @@ static int write_vocab(const prep *p, const char *dir) {
         sb_put(&l, "%s\n", e);
         free(e);
     }
-    char path[4096];
+    char path[4400];
     int rc = s.oom || l.oom;
     staged(path, sizeof path, dir, CF_VOCAB);
     if (!rc) rc = write_file_atomic(path, s.b, s.n);
@@ -649,10 +659,12 @@ static int write_manifest(const prep *p, const char *dir) {
     for (int k = 0; k < NSPLIT; k++) kept += p->split_seqs[k];
     nseqs = p->nseq;
     sb_put(&s, "  ],\n  \"counts\": {\"files\": %d, \"packets\": %llu, \"ip_packets\": %llu, \"not_ip\": %llu, \"unknown_link\": %llu, "
-               "\"malformed\": %llu, \"orphan_fragments\": %llu, \"payload_addresses_rewritten\": %llu, \"payload_macs_zeroed\": %llu,\n",
+               "\"malformed\": %llu, \"orphan_fragments\": %llu, \"payload_addresses_rewritten\": %llu, \"payload_macs_zeroed\": %llu,\n"
+               "    \"payload_text_addresses_rewritten\": %llu, \"payload_text_macs_zeroed\": %llu,\n",
            p->nfiles, (unsigned long long)p->packets, (unsigned long long)p->ip_packets, (unsigned long long)p->not_ip,
            (unsigned long long)p->unknown_link, (unsigned long long)p->malformed, (unsigned long long)p->orphans,
-           (unsigned long long)p->scrubbed_ip, (unsigned long long)p->scrubbed_mac);
+           (unsigned long long)p->scrubbed_ip, (unsigned long long)p->scrubbed_mac, (unsigned long long)p->scrubbed_text_ip,
+           (unsigned long long)p->scrubbed_text_mac);
     sb_put(&s, "    \"flows\": %llu, \"flows_kept\": %llu, \"flows_unlabelled\": %llu, \"labels_pruned\": %d, \"flows_label_pruned\": %llu, \"flows_dropped\": {\"filter\": %llu, "
                "\"min_packets\": %llu, \"max_packets\": %llu},\n",
            (unsigned long long)p->flows, (unsigned long long)p->flows_kept, (unsigned long long)p->unlabelled_flows,
@@ -678,7 +690,7 @@ static int write_manifest(const prep *p, const char *dir) {
         sb_put(&s, "}}%s\n", k + 1 < NSPLIT ? "," : "");
     }
     sb_put(&s, "  }\n}\n");
-    char path[4096];
+    char path[4400];
     staged(path, sizeof path, dir, CF_MANIFEST);
     int rc = s.oom ? -1 : write_file_atomic(path, s.b, s.n);
     free(s.b);
@@ -716,27 +728,111 @@ static int prune_labels(prep *p) {
     return 0;
 }
 
-static void unstage(const char *dir) {
-    char path[4096];
-    for (int k = 0; k < CF_NFILES; k++) { staged(path, sizeof path, dir, k); unlink(path); }
+/* Remove a folder holding no subfolders (a staged corpus, or the old one after the swap). */
+static void remove_flat(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char path[4400];
+        while ((e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) { snprintf(path, sizeof path, "%s/%s", dir, e->d_name); unlink(path); }
+        closedir(d);
+    }
+    rmdir(dir);
 }
 
-int prep_finish(prep *p, const char *outdir, char *err, size_t errlen) {
+/* The old corpus folder after the swap: its corpus files, and the user's files that are now
+ * in the new folder too (same inode: carried over by a hard link). Anything else stays, and
+ * with it the folder (CORPUS.new.XXXXXX): nothing of the user's is deleted. */
+static void remove_old(const char *old, const char *now) {
+    DIR *d = opendir(old);
+    if (d) {
+        struct dirent *e;
+        char a[4608], b[4608];
+        struct stat sa, sb;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            snprintf(a, sizeof a, "%s/%s", old, e->d_name);
+            snprintf(b, sizeof b, "%s/%s", now, e->d_name);
+            if (is_corpus_file(e->d_name) ||
+                (lstat(a, &sa) == 0 && lstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino))
+                unlink(a);
+        }
+        closedir(d);
+    }
+    rmdir(old);
+}
+
+/* Names in dir that are not corpus files (a user's notes, exports, checkpoints): they move
+ * into the new corpus folder. Files are hard-linked before the swap (present on both sides);
+ * folders, and files that cannot be linked, are renamed across after it. NULL-terminated
+ * list of the names to rename later in *later. */
+static int carry_over(const char *dir, const char *stage, char ***later, char *err, size_t errlen) {
+    DIR *d = opendir(dir);
+    *later = NULL;
+    if (!d) { snprintf(err, errlen, "%s: %s", dir, strerror(errno)); return -1; }
+    size_t n = 0;
+    int rc = 0;
+    struct dirent *e;
+    char from[4608], to[4608];
+    while (rc == 0 && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || is_corpus_file(e->d_name)) continue;
+        snprintf(from, sizeof from, "%s/%s", dir, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", stage, e->d_name);
+        struct stat sb;
+        if (lstat(from, &sb) == 0 && !S_ISDIR(sb.st_mode) && link(from, to) == 0) continue;
+        char **l = realloc(*later, (n + 2) * sizeof *l);
+        if (!l || !(l[n] = strdup(e->d_name))) { free(l ? l : *later); *later = NULL; snprintf(err, errlen, "out of memory"); rc = -1; break; }
+        l[++n] = NULL;
+        *later = l;
+    }
+    closedir(d);
+    return rc;
+}
+
+int prep_finish(prep *p, const char *outdir_arg, char *err, size_t errlen) {
     if (p->oom) { snprintf(err, errlen, "out of memory while building the corpus"); return -1; }
     if (prune_labels(p)) { snprintf(err, errlen, "out of memory"); return -1; }
-    if (mkdir(outdir, 0755) != 0 && errno != EEXIST) { snprintf(err, errlen, "%s: cannot create: %s", outdir, strerror(errno)); return -1; }
-    if (assign_splits(p) || (p->cfg.dedup && dedup(p))) { snprintf(err, errlen, "out of memory while splitting"); return -1; }
+    /* CORPUS as given (trailing slashes dropped), or the folder a symbolic link names: the
+     * swap replaces a folder, and must not replace the user's link with a folder */
+    char outdir[4096], stage[4200], oldp[4200];
+    snprintf(outdir, sizeof outdir, "%s", outdir_arg);
+    for (size_t L = strlen(outdir); L > 1 && outdir[L - 1] == '/'; L--) outdir[L - 1] = 0;
+    struct stat sb;
+    int exists = lstat(outdir, &sb) == 0;
+    if (exists) {   /* a link, ".", "..": the real folder */
+        char *real = realpath(outdir, NULL), *cwd = getcwd(NULL, 0);
+        if (!real) { free(cwd); snprintf(err, errlen, "%s: %s", outdir, strerror(errno)); return -1; }
+        size_t L = strlen(real);
+        /* the swap would leave the shell that ran us in a deleted folder */
+        int holds_cwd = cwd && !strncmp(cwd, real, L) && (cwd[L] == 0 || cwd[L] == '/' || L == 1);
+        if (!holds_cwd) snprintf(outdir, sizeof outdir, "%s", real);
+        free(real); free(cwd);
+        if (holds_cwd) { snprintf(err, errlen, "%s: is the current folder or holds it; the corpus folder is replaced as a whole: give another -o", outdir_arg); return -1; }
+        exists = lstat(outdir, &sb) == 0;
+    }
+    if (exists && !S_ISDIR(sb.st_mode)) { snprintf(err, errlen, "%s: exists and is not a directory", outdir); return -1; }
+    char path[4400];
+    /* a corpus name taken by something that is not a file (a folder called val.tok): refuse
+     * before anything is written */
+    for (int k = 0; exists && k < CF_NFILES; k++) {
+        snprintf(path, sizeof path, "%s/%s", outdir, file_name[k]);
+        if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) { snprintf(err, errlen, "%s: exists and is not a regular file", path); return -1; }
+    }
+    snprintf(stage, sizeof stage, "%s.new.XXXXXX", outdir);
+    if (!mkdtemp(stage)) { snprintf(err, errlen, "%s: cannot create: %s", outdir, strerror(errno)); return -1; }
+    chmod(stage, 0755);   /* mkdtemp makes it 0700; a corpus folder is as mkdir would make it */
+    if (assign_splits(p) || (p->cfg.dedup && dedup(p))) { snprintf(err, errlen, "out of memory while splitting"); remove_flat(stage); return -1; }
     int nl = p->labels.n;
     free(p->by_label);
     p->by_label = calloc((size_t)NSPLIT * (nl + 1), sizeof *p->by_label);
-    if (!p->by_label) { snprintf(err, errlen, "out of memory"); return -1; }
-    char path[4096];
+    if (!p->by_label) { snprintf(err, errlen, "out of memory"); remove_flat(stage); return -1; }
     for (int k = 0; k < NSPLIT; k++) {
-        staged(path, sizeof path, outdir, CF_TRAIN + k);
+        staged(path, sizeof path, stage, CF_TRAIN + k);
         shard_stream w;
         if (shard_stream_open(&w, path, tok_vocab_size(nl), TOK_PAD, TOK_BOS, TOK_EOS, nl, TOK_LABEL0, k)) {
             snprintf(err, errlen, "%s/%s: cannot write: %s", outdir, file_name[CF_TRAIN + k], strerror(errno));
-            unstage(outdir);
+            remove_flat(stage);
             return -1;
         }
         p->split_seqs[k] = p->split_toks[k] = 0;
@@ -752,44 +848,48 @@ int prep_finish(prep *p, const char *outdir, char *err, size_t errlen) {
         if (bad) shard_stream_abort(&w);
         if (bad || shard_stream_close(&w)) {
             snprintf(err, errlen, "%s/%s: cannot write: %s", outdir, file_name[CF_TRAIN + k], strerror(errno));
-            unstage(outdir);
+            remove_flat(stage);
             return -1;
         }
     }
-    if (write_vocab(p, outdir) || write_manifest(p, outdir)) {
+    if (write_vocab(p, stage) || write_manifest(p, stage)) {
         snprintf(err, errlen, "%s: cannot write vocab.json / manifest.json: %s", outdir, strerror(errno));
-        unstage(outdir);
+        remove_flat(stage);
         return -1;
     }
-    /* a rename within one directory fails only when the target cannot be replaced by a file:
-     * check every target first, so a commit never stops half way */
-    for (int k = 0; k < CF_NFILES; k++) {
-        char to[4096];
-        struct stat sb;
-        snprintf(to, sizeof to, "%s/%s", outdir, file_name[k]);
-        if (lstat(to, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-            snprintf(err, errlen, "%s: exists and is not a regular file", to);
-            unstage(outdir);
-            return -1;
-        }
-    }
-    /* commit: six renames within one directory, with Ctrl-C / SIGTERM / SIGHUP held until done */
+    char **later = NULL;
+    if (exists && carry_over(outdir, stage, &later, err, errlen)) { remove_flat(stage); return -1; }
+    /* commit: one rename that swaps the folders, with Ctrl-C / SIGTERM / SIGHUP held */
     sigset_t hold, old;
     sigemptyset(&hold);
     sigaddset(&hold, SIGINT); sigaddset(&hold, SIGTERM); sigaddset(&hold, SIGHUP);
     sigprocmask(SIG_BLOCK, &hold, &old);
     int rc = 0;
-    for (int k = 0; k < CF_NFILES && !rc; k++) {
-        char to[4096];
-        staged(path, sizeof path, outdir, k);
-        snprintf(to, sizeof to, "%s/%s", outdir, file_name[k]);
-        if (rename(path, to) != 0) {
-            snprintf(err, errlen, "%s: cannot write: %s", to, strerror(errno));
-            rc = -1;
-        }
+    const char *prev = NULL;   /* where the old corpus is after the commit */
+    if (!exists) {
+        if (rename(stage, outdir) != 0) rc = -1;
+    } else if (renameat2(AT_FDCWD, stage, AT_FDCWD, outdir, RENAME_EXCHANGE) == 0) {
+        prev = stage;
+    } else if (errno == EINVAL || errno == ENOSYS) {
+        /* a file system without the exchange: old aside, new in (a kill between the two
+         * leaves no CORPUS, and the old one whole in CORPUS.old.PID, never a mix) */
+        snprintf(oldp, sizeof oldp, "%s.old.%d", outdir, (int)getpid());
+        if (rename(outdir, oldp) != 0) rc = -1;
+        else if (rename(stage, outdir) != 0) { int e = errno; rename(oldp, outdir); errno = e; rc = -1; }
+        else prev = oldp;
+    } else rc = -1;
+    if (rc) snprintf(err, errlen, "%s: cannot replace: %s", outdir, strerror(errno));
+    for (size_t i = 0; prev && later && later[i]; i++) {   /* folders the user kept in CORPUS */
+        char from[4608], to[4608];
+        snprintf(from, sizeof from, "%s/%s", prev, later[i]);
+        snprintf(to, sizeof to, "%s/%s", outdir, later[i]);
+        rename(from, to);
     }
-    if (rc) unstage(outdir);
     sigprocmask(SIG_SETMASK, &old, NULL);
+    for (size_t i = 0; later && later[i]; i++) free(later[i]);
+    free(later);
+    if (rc) remove_flat(stage);
+    else if (prev) remove_old(prev, outdir);
     return rc;
 }
 

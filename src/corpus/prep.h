@@ -90,9 +90,10 @@ uint64_t prep_bytes_done(const prep *p);
 void prep_set_progress(prep *p, progress *pr, double total_bytes);
 /* Stop reading when *flag becomes non-zero (a SIGINT handler sets it). */
 void prep_set_interrupt(prep *p, const volatile sig_atomic_t *flag);
-/* Split, deduplicate, write the corpus directory: every file under a temporary name first,
- * then all renamed into place (signals held), so the directory holds either the previous
- * corpus or this one. 0 ok, -1 (err set; nothing of this run left behind). */
+/* Split, deduplicate, write the corpus directory: every file into a new folder beside it,
+ * then that folder swapped with outdir in one rename (signals held), so outdir holds either
+ * the previous corpus or this one, even after a kill at any moment; other files in outdir
+ * are carried over. 0 ok, -1 (err set; nothing of this run left behind). */
 int prep_finish(prep *p, const char *outdir, char *err, size_t errlen);
 /* Human summary of what was built (after prep_finish). */
 void prep_summary(const prep *p, FILE *f);

@@ -6,12 +6,13 @@
 #include <string.h>
 #include <omp.h>
 
-extern const model_ops gpt2_ops, qwen2_ops;
+extern const model_ops gpt2_ops, qwen2_ops, linattn_ops;
 
 const model_ops *model_ops_for(int arch) {
     switch (arch) {
     case ARCH_GPT2: return &gpt2_ops;
     case ARCH_QWEN2: return &qwen2_ops;
+    case ARCH_LINATTN: return &linattn_ops;
     default: return NULL;
     }
 }
@@ -75,6 +76,7 @@ int model_create(model *m, const model_config *c, char *err, size_t errlen) {
     size_t off = 0;
     for (int i = 0; i < m->ntensors; i++) { m->offset[i] = off; off += m->spec[i].size; }
     m->nparams = off;
+    m->head_bias = model_find_tensor(m, "lm_head.bias");
     m->params = nn_alloc(off);
     if (!m->params) { snprintf(err, errlen, "out of memory for %zu parameters", off); return -1; }
     return 0;
@@ -126,11 +128,14 @@ int model_find_tensor(const model *m, const char *name) {
     return -1;
 }
 
+/* the LM head's bias (V), or NULL when the backbone's head has none */
+static const float *head_bias(const model *m) { return m->head_bias >= 0 ? model_tensor(m, m->head_bias) : NULL; }
+
 float model_forward(model *m, const int *tok, const int *tgt, int B, int T) {
     const model_config *c = &m->cfg;
     int N = B * T;
     m->ops->forward(m, tok, B, T);
-    matmul_forward_prec(m->logits, m->hidden, model_tensor(m, m->head), NULL, N, c->d_model, c->vocab, m->prec);
+    matmul_forward_prec(m->logits, m->hidden, model_tensor(m, m->head), head_bias(m), N, c->d_model, c->vocab, m->prec);
     m->loss = 0; m->counted = 0;
     if (tgt) {
         m->counted = crossentropy_forward(m->losses, NULL, m->logits, tgt, N, c->vocab, 0);
@@ -146,7 +151,8 @@ void model_backward(model *m, const int *tok, const int *tgt, int B, int T, floa
     int N = B * T;
     if (scale <= 0) scale = m->counted ? 1.0f / m->counted : 0;
     crossentropy_forward(m->losses, m->dlogits, m->logits, tgt, N, c->vocab, scale);
-    matmul_backward_set_prec(m->dhidden, model_grad(m, m->head), NULL, m->dlogits, m->hidden,
+    matmul_backward_set_prec(m->dhidden, model_grad(m, m->head), m->head_bias >= 0 ? model_grad(m, m->head_bias) : NULL,
+                             m->dlogits, m->hidden,
                              model_tensor(m, m->head), N, c->d_model, c->vocab, m->prec);
     m->ops->backward(m, tok, B, T);
 }
@@ -171,7 +177,7 @@ void model_step(model *m, float *state, const int *tok, int B, int pos, float *l
     const model_config *c = &m->cfg;
     float *hidden = state + m->ops->state_floats(c, B);
     m->ops->step(m, state, tok, B, pos, hidden);
-    matmul_forward(logits, hidden, model_tensor(m, m->head), NULL, B, c->d_model, c->vocab);
+    matmul_forward(logits, hidden, model_tensor(m, m->head), head_bias(m), B, c->d_model, c->vocab);
 }
 
 uint64_t model_drop_seed(const model *m, int l, int site) {

@@ -56,6 +56,7 @@ struct model {
     model_config cfg;
     const model_ops *ops;
     int ntensors, head;
+    int head_bias;                   /* index of the LM head's bias "lm_head.bias" (V), -1: none */
     tensor_spec spec[NN_MAX_TENSORS];
     size_t offset[NN_MAX_TENSORS];   /* float offset of each tensor in params/grads/m/v */
     size_t nparams;

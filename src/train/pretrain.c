@@ -311,7 +311,7 @@ int pretrain_run(pretrain_opts *o) {
         c.vocab = tr.sh.vocab_size;
         model_config_defaults(&c);
         const model_ops *ops = model_ops_for(c.arch);
-        if (!ops) { fail(o, "architecture %s is not implemented yet (have: gpt2, qwen2)", model_arch_name(c.arch)); goto done; }
+        if (!ops) { fail(o, "architecture %s is not implemented yet (have: gpt2, qwen2, linattn)", model_arch_name(c.arch)); goto done; }
         const char *why = ops->check(&c);
         if (why) { fail(o, "bad model config: %s", why); goto done; }
         /* memory: say how much the config needs before allocating it */

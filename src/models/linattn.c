@@ -1,0 +1,339 @@
+/* Causal linear-attention backbone, the model of tcpflowgen (JonLens/tcpflowgen,
+ * TCPHeaderTransformer), written from its description:
+ *   x = embedding[tok], dropout
+ *   per layer (pre-LayerNorm, eps 1e-5):
+ *     h = LN1(x); q, k, v = Linear(h) each with bias (one fused (3C, C) product here)
+ *     q, k = rope(q), rope(k)        interleaved pairs (2i, 2i+1), theta_i = 10000^(-2i/hs),
+ *                                    position = token index (torchtune's RotaryPositionalEmbeddings)
+ *     y = linear_attention(phi(q), phi(k), v), phi = elu + 1, eps 1e-6 (nn/linattn.h)
+ *     x = x + drop(y)                NO output projection: the heads go straight back to C
+ *     x = x + drop(W2 drop(gelu(W1 LN2(x) + b1)) + b2)    exact (erf) GELU
+ *   hidden = LN(x); the LM head is untied and has a bias (lm_head.weight, lm_head.bias: the
+ *   model front adds the bias when the table has one).
+ * tcpflowgen's sizes are the defaults of `--arch linattn` (cli): 8 layers, d 256, 8 heads,
+ * d_ff 1024, ctx 1024, dropout 0.1.
+ *
+ * Training runs the chunked kernel (linear in T: no (T,T) matrix is kept); generation carries
+ * per sequence and layer the recurrent state (S, z) of every head, O(1) per token and
+ * independent of the position, instead of re-running the window as tcpflowgen does.
+ *
+ * Tensors stacked (L, ...) per layer, Linear weights (out, in) as torch.nn.Linear;
+ * qkv.weight = [q; k; v] rows. */
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wpass-failed"
+#endif
+#include "models/model.h"
+#include "nn/linattn.h"
+#include "util/util.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+#define ROPE_BASE 10000.0
+/* rows per chunk of the training kernel: a speed knob only (the result is the same up to
+ * rounding, tests/test_linattn.c); 64 keeps the in-chunk matrices in L1 */
+#define CHUNK 64
+
+enum { EMB, LN1W, LN1B, QKVW, QKVB, LN2W, LN2B, FC1W, FC1B, FC2W, FC2B, LNFW, LNFB, HEADW, HEADB, NPARAMS };
+
+static int la_params(const model_config *c, tensor_spec *s, int *head) {
+    size_t V = c->vocab, L = c->layers, C = c->d_model, F = c->d_ff;
+    tensor_spec t[NPARAMS] = {
+        { "embedding.weight", V * C, 1 },
+        { "layers.norm1.weight", L * C, 0 },         { "layers.norm1.bias", L * C, 0 },
+        { "layers.qkv.weight", L * 3 * C * C, 1 },   { "layers.qkv.bias", L * 3 * C, 0 },
+        { "layers.norm2.weight", L * C, 0 },         { "layers.norm2.bias", L * C, 0 },
+        { "layers.linear1.weight", L * F * C, 1 },   { "layers.linear1.bias", L * F, 0 },
+        { "layers.linear2.weight", L * C * F, 1 },   { "layers.linear2.bias", L * C, 0 },
+        { "norm.weight", C, 0 },                     { "norm.bias", C, 0 },
+        { "lm_head.weight", V * C, 1 },              { "lm_head.bias", V, 0 },
+    };
+    memcpy(s, t, sizeof t);
+    *head = HEADW;
+    return NPARAMS;
+}
+
+static const char *la_check(const model_config *c) {
+    if (c->vocab < 2 || c->vocab > 65536) return "vocabulary size must be 2..65536";
+    if (c->layers < 1 || c->d_model < 1 || c->heads < 1 || c->ctx < 1) return "layers, d-model, heads and ctx must be positive";
+    if (c->layers > 1024 || c->d_model > 32768 || c->ctx > 1 << 20 || c->d_ff < 1 || c->d_ff > 1 << 18)
+        return "layers must be 1..1024, d-model 1..32768, ctx 1..1048576, d_ff 1..262144";
+    if (c->d_model % c->heads) return "d-model must be a multiple of heads";
+    if ((c->d_model / c->heads) % 2) return "the head size (d-model / heads) must be even (RoPE rotates pairs)";
+    if (c->kv_heads != c->heads) return "linear attention has no grouped-query heads (kv-heads = heads)";
+    if (c->tied) return "the linear-attention model has an untied LM head (with a bias)";
+    return NULL;
+}
+
+/* N(0, 0.02) matrices, linear2 N(0, 0.02 / sqrt(2L)) (GPT-2's residual scaling, for the same
+ * stability from scratch), norms 1, biases 0 */
+static void la_init(model *m, uint64_t seed) {
+    uint64_t rng = seed;
+    float proj_std = 0.02f / sqrtf(2.0f * m->cfg.layers);
+    for (int i = 0; i < m->ntensors; i++) {
+        float *p = model_tensor(m, i);
+        size_t n = m->spec[i].size;
+        if (i == LN1W || i == LN2W || i == LNFW) { for (size_t k = 0; k < n; k++) p[k] = 1.0f; }
+        else if (!m->spec[i].decay) memset(p, 0, n * sizeof *p);
+        else {
+            float sd = i == FC2W ? proj_std : 0.02f;
+            for (size_t k = 0; k < n; k++) p[k] = sd * nn_randn(&rng);
+        }
+    }
+}
+
+/* ---- layers of this backbone ---- */
+
+/* exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) */
+static void gelu_erf_forward(float *out, const float *x, size_t n) {
+    #pragma omp parallel for schedule(static) if (n > 4096)
+    for (size_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+/* d = d * (Phi(x) + x phi(x)), phi the standard normal density (in place allowed) */
+static void gelu_erf_backward(float *dx, const float *x, const float *dout, size_t n) {
+    const float inv_sqrt_2pi = 0.3989422804014327f;
+    #pragma omp parallel for schedule(static) if (n > 4096)
+    for (size_t i = 0; i < n; i++) {
+        float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+        dx[i] = dout[i] * (cdf + x[i] * inv_sqrt_2pi * expf(-0.5f * x[i] * x[i]));
+    }
+}
+
+/* cos, sin of position pos: cs[0..hs/2) cos, cs[hs/2..hs) sin; angles in double */
+static void rope_angles(float *cs, int pos, int hs) {
+    int h2 = hs / 2;
+    for (int i = 0; i < h2; i++) {
+        double a = pos * pow(ROPE_BASE, -2.0 * i / hs);
+        cs[i] = (float)cos(a); cs[h2 + i] = (float)sin(a);
+    }
+}
+/* Rotate nh heads of hs at the start of a row, interleaved: (x[2i], x[2i+1]) ->
+ * (x0 cos - x1 sin, x1 cos + x0 sin). inverse rotates by -angle (the backward). */
+static void rope_row(float *x, int nh, int hs, const float *cs, int inverse) {
+    const int h2 = hs / 2;
+    const float sg = inverse ? -1.0f : 1.0f;
+    for (int h = 0; h < nh; h++) {
+        float *p = x + (size_t)h * hs;
+        for (int i = 0; i < h2; i++) {
+            float co = cs[i], si = sg * cs[h2 + i], a = p[2 * i], b = p[2 * i + 1];
+            p[2 * i] = a * co - b * si;
+            p[2 * i + 1] = b * co + a * si;
+        }
+    }
+}
+static void rope_rows(float *x, int ld, int nh, int hs, const float *cs, int N, int T, int inverse) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) rope_row(x + (size_t)n * ld, nh, hs, cs + (size_t)(n % T) * hs, inverse);
+}
+
+/* ---- activations: shared part, then one block per layer ---- */
+typedef struct { float *ln1, *mean1, *rstd1, *qkv, *atty, *den, *res2, *ln2, *mean2, *rstd2, *fc1, *gl, *res3; } layer_acts;
+typedef struct { float *emb, *meanf, *rstdf, *rope, *tmp; } shared_acts;
+
+static size_t layer_floats(const model_config *c, int B, int T) {
+    size_t N = (size_t)B * T, C = c->d_model, F = c->d_ff;
+    return N * C * 5 + 4 * N + N * 3 * C + N * c->heads + N * 2 * F;
+}
+static size_t shared_floats(const model_config *c, int B, int T) {
+    size_t N = (size_t)B * T, C = c->d_model;
+    return 2 * N * C + 2 * N + (size_t)T * (C / c->heads);
+}
+static size_t la_act_floats(const model_config *c, int B, int T) {
+    return shared_floats(c, B, T) + (size_t)c->layers * layer_floats(c, B, T);
+}
+static shared_acts shared_at(const model *m, int B, int T) {
+    size_t N = (size_t)B * T, C = m->cfg.d_model;
+    shared_acts s;
+    s.emb = m->acts; s.meanf = s.emb + N * C; s.rstdf = s.meanf + N; s.rope = s.rstdf + N;
+    s.tmp = s.rope + (size_t)T * (C / m->cfg.heads);
+    return s;
+}
+static layer_acts layer_at(const model *m, int l, int B, int T) {
+    const model_config *c = &m->cfg;
+    size_t N = (size_t)B * T, C = c->d_model, F = c->d_ff;
+    float *p = m->acts + shared_floats(c, B, T) + (size_t)l * layer_floats(c, B, T);
+    layer_acts a;
+    a.ln1 = p; p += N * C;
+    a.mean1 = p; p += N;
+    a.rstd1 = p; p += N;
+    a.qkv = p; p += N * 3 * C;     /* [phi(rope(q)) | phi(rope(k)) | v] */
+    a.atty = p; p += N * C;
+    a.den = p; p += N * c->heads;
+    a.res2 = p; p += N * C;
+    a.ln2 = p; p += N * C;
+    a.mean2 = p; p += N;
+    a.rstd2 = p; p += N;
+    a.fc1 = p; p += N * F;         /* before GELU */
+    a.gl = p; p += N * F;          /* GELU output after dropout: linear2's input */
+    a.res3 = p;
+    return a;
+}
+
+typedef struct { float *dres, *dln, *dtmp, *dqkv, *dgl, *dfc1; } grad_bufs;
+static size_t la_dact_floats(const model_config *c, int B, int T) {
+    size_t N = (size_t)B * T, C = c->d_model, F = c->d_ff;
+    return N * C * 3 + N * 3 * C + N * 2 * F;
+}
+static grad_bufs grads_at(const model *m, int B, int T) {
+    size_t N = (size_t)B * T, C = m->cfg.d_model, F = m->cfg.d_ff;
+    grad_bufs g;
+    g.dres = m->dacts; g.dln = g.dres + N * C; g.dtmp = g.dln + N * C; g.dqkv = g.dtmp + N * C;
+    g.dgl = g.dqkv + N * 3 * C; g.dfc1 = g.dgl + N * F;
+    return g;
+}
+
+#define P(i) model_tensor(m, i)
+#define G(i) model_grad(m, i)
+
+static void la_forward(model *m, const int *tok, int B, int T) {
+    const model_config *c = &m->cfg;
+    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH, N = B * T;
+    const size_t NC = (size_t)N * C;
+    const float p = m->training ? c->dropout : 0.0f;
+    shared_acts s = shared_at(m, B, T);
+    for (int t = 0; t < T; t++) rope_angles(s.rope + (size_t)t * hs, t, hs);
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) memcpy(s.emb + (size_t)n * C, P(EMB) + (size_t)tok[n] * C, (size_t)C * sizeof(float));
+    if (p > 0) dropout_forward(s.emb, s.emb, p, model_drop_seed(m, -1, 0), NC);
+    const float *x = s.emb;
+    for (int l = 0; l < L; l++) {
+        layer_acts a = layer_at(m, l, B, T);
+        layernorm_forward(a.ln1, a.mean1, a.rstd1, x, P(LN1W) + (size_t)l * C, P(LN1B) + (size_t)l * C, N, C);
+        matmul_forward_prec(a.qkv, a.ln1, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + (size_t)l * 3 * C, N, C, 3 * C,
+                            m->prec);
+        rope_rows(a.qkv, 3 * C, 2 * NH, hs, s.rope, N, T, 0);   /* q heads then k heads */
+        linattn_phi(a.qkv, N, 2 * C, 3 * C);
+        linattn_forward(a.atty, a.den, a.qkv, B, T, C, NH, CHUNK);
+        const float *y = a.atty;   /* kept undropped: the kernel's backward reads it */
+        if (p > 0) { dropout_forward(s.tmp, a.atty, p, model_drop_seed(m, l, 1), NC); y = s.tmp; }
+        residual_forward(a.res2, x, y, NC);
+        layernorm_forward(a.ln2, a.mean2, a.rstd2, a.res2, P(LN2W) + (size_t)l * C, P(LN2B) + (size_t)l * C, N, C);
+        matmul_forward_prec(a.fc1, a.ln2, P(FC1W) + (size_t)l * F * C, P(FC1B) + (size_t)l * F, N, C, F, m->prec);
+        gelu_erf_forward(a.gl, a.fc1, (size_t)N * F);
+        if (p > 0) dropout_forward(a.gl, a.gl, p, model_drop_seed(m, l, 3), (size_t)N * F);
+        matmul_forward_prec(s.tmp, a.gl, P(FC2W) + (size_t)l * C * F, P(FC2B) + (size_t)l * C, N, F, C, m->prec);
+        if (p > 0) dropout_forward(s.tmp, s.tmp, p, model_drop_seed(m, l, 2), NC);
+        residual_forward(a.res3, a.res2, s.tmp, NC);
+        x = a.res3;
+    }
+    layernorm_forward(m->hidden, s.meanf, s.rstdf, x, P(LNFW), P(LNFB), N, C);
+}
+
+static void la_backward(model *m, const int *tok, int B, int T) {
+    const model_config *c = &m->cfg;
+    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH, N = B * T;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    const float p = m->training ? c->dropout : 0.0f;
+    shared_acts s = shared_at(m, B, T);
+    grad_bufs g = grads_at(m, B, T);
+    nn_zero(g.dres, NC);   /* the residual stream's gradient, carried down the layers */
+    layernorm_backward(g.dres, G(LNFW), G(LNFB), m->dhidden, layer_at(m, L - 1, B, T).res3, P(LNFW), s.meanf, s.rstdf,
+                       N, C);
+    for (int l = L - 1; l >= 0; l--) {
+        layer_acts a = layer_at(m, l, B, T);
+        const float *x = l > 0 ? layer_at(m, l - 1, B, T).res3 : s.emb;
+        /* res3 = res2 + drop(linear2(gl)) */
+        const float *dfc2 = g.dres;
+        if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 2), NC); dfc2 = g.dtmp; }
+        matmul_backward_set_prec(g.dgl, G(FC2W) + (size_t)l * C * F, G(FC2B) + (size_t)l * C, dfc2, a.gl,
+                                 P(FC2W) + (size_t)l * C * F, N, F, C, m->prec);
+        const float *dgelu = g.dgl;
+        if (p > 0) { nn_zero(g.dfc1, NF); dropout_backward(g.dfc1, g.dgl, p, model_drop_seed(m, l, 3), NF); dgelu = g.dfc1; }
+        gelu_erf_backward(g.dfc1, a.fc1, dgelu, NF);
+        matmul_backward_set_prec(g.dln, G(FC1W) + (size_t)l * F * C, G(FC1B) + (size_t)l * F, g.dfc1, a.ln2,
+                                 P(FC1W) + (size_t)l * F * C, N, C, F, m->prec);
+        layernorm_backward(g.dres, G(LN2W) + (size_t)l * C, G(LN2B) + (size_t)l * C, g.dln, a.res2,
+                           P(LN2W) + (size_t)l * C, a.mean2, a.rstd2, N, C);
+        /* res2 = x + drop(atty) */
+        const float *datty = g.dres;
+        if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 1), NC); datty = g.dtmp; }
+        linattn_backward(g.dqkv, datty, a.qkv, a.atty, a.den, B, T, C, NH, CHUNK);
+        linattn_phi_backward(g.dqkv, a.qkv, N, 2 * C, 3 * C);
+        rope_rows(g.dqkv, 3 * C, 2 * NH, hs, s.rope, N, T, 1);
+        matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + (size_t)l * 3 * C, g.dqkv, a.ln1,
+                                 P(QKVW) + (size_t)l * 3 * C * C, N, C, 3 * C, m->prec);
+        layernorm_backward(g.dres, G(LN1W) + (size_t)l * C, G(LN1B) + (size_t)l * C, g.dln, x, P(LN1W) + (size_t)l * C,
+                           a.mean1, a.rstd1, N, C);
+    }
+    const float *demb = g.dres;
+    if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); demb = g.dtmp; }
+    /* scatter into token rows: parallel over column blocks (fixed order, no shared floats) */
+    float *dE = G(EMB);
+    #pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < C; c0 += 16) {
+        int c1 = c0 + 16 < C ? c0 + 16 : C;
+        for (int n = 0; n < N; n++) {
+            const float *dr = demb + (size_t)n * C;
+            float *e = dE + (size_t)tok[n] * C;
+            for (int i = c0; i < c1; i++) e[i] += dr[i];
+        }
+    }
+}
+
+/* ---- generation: per sequence, L layers of recurrent state (linattn_state_floats each),
+ * then per-step scratch for the B rows. Nothing grows with the position. ---- */
+static size_t seq_state_floats(const model_config *c) {
+    return (size_t)c->layers * linattn_state_floats(c->heads, c->d_model / c->heads);
+}
+static size_t la_state_floats(const model_config *c, int B) {
+    size_t Bz = B, C = c->d_model;
+    return Bz * seq_state_floats(c) + Bz * (6 * C + 2 * (size_t)c->d_ff + 2) + C / c->heads;
+}
+
+/* out (B, OC) = x (B, C) w^T + bias for a few rows: one pass over w per step with dots along its
+ * rows (the training product would repack w on every call, most of a token's time) */
+static void matvec(float *out, const float *x, const float *w, const float *bias, int B, int C, int OC) {
+    #pragma omp parallel for schedule(static) if ((size_t)OC * C > (1 << 16))
+    for (int o = 0; o < OC; o++) {
+        const float *wr = w + (size_t)o * C;
+        for (int b = 0; b < B; b++) {
+            const float *xr = x + (size_t)b * C;
+            float s = 0;
+            #pragma omp simd reduction(+:s)
+            for (int i = 0; i < C; i++) s += wr[i] * xr[i];
+            out[(size_t)b * OC + o] = s + (bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
+static void la_step(model *m, float *state, const int *tok, int B, int pos, float *hidden) {
+    const model_config *c = &m->cfg;
+    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH;
+    const size_t per = seq_state_floats(c), one = linattn_state_floats(NH, hs);
+    float *x = state + (size_t)B * per, *ln = x + (size_t)B * C, *qkv = ln + (size_t)B * C;
+    float *atty = qkv + (size_t)B * 3 * C, *fc = atty + (size_t)B * C, *gl = fc + (size_t)B * F;
+    float *mean = gl + (size_t)B * F, *rstd = mean + B, *cs = rstd + B;
+    rope_angles(cs, pos, hs);
+    for (int b = 0; b < B; b++) memcpy(x + (size_t)b * C, P(EMB) + (size_t)tok[b] * C, (size_t)C * sizeof(float));
+    for (int l = 0; l < L; l++) {
+        layernorm_forward(ln, mean, rstd, x, P(LN1W) + (size_t)l * C, P(LN1B) + (size_t)l * C, B, C);
+        matvec(qkv, ln, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + (size_t)l * 3 * C, B, C, 3 * C);
+        for (int b = 0; b < B; b++) {
+            float *r = qkv + (size_t)b * 3 * C;
+            rope_row(r, 2 * NH, hs, cs, 0);
+            linattn_phi(r, 1, 2 * C, 3 * C);
+            linattn_step(atty + (size_t)b * C, state + (size_t)b * per + (size_t)l * one, r, r + C, r + 2 * C, NH, hs);
+        }
+        residual_forward(x, x, atty, (size_t)B * C);
+        layernorm_forward(ln, mean, rstd, x, P(LN2W) + (size_t)l * C, P(LN2B) + (size_t)l * C, B, C);
+        matvec(fc, ln, P(FC1W) + (size_t)l * F * C, P(FC1B) + (size_t)l * F, B, C, F);
+        gelu_erf_forward(gl, fc, (size_t)B * F);
+        matvec(ln, gl, P(FC2W) + (size_t)l * C * F, P(FC2B) + (size_t)l * C, B, F, C);
+        residual_forward(x, x, ln, (size_t)B * C);
+    }
+    layernorm_forward(hidden, mean, rstd, x, P(LNFW), P(LNFB), B, C);
+}
+
+const model_ops linattn_ops = {
+    .name = "linattn",
+    .params = la_params,
+    .check = la_check,
+    .init = la_init,
+    .act_floats = la_act_floats,
+    .dact_floats = la_dact_floats,
+    .forward = la_forward,
+    .backward = la_backward,
+    .state_floats = la_state_floats,
+    .step = la_step,
+};
