@@ -201,14 +201,14 @@ static void test_trim(void) {
 
 static void test_rows(void) {
     /* bos label | pkt dir time 1 2 | pkt dir time 3 | eos */
-    uint16_t s[] = { TOK_BOS, TOK_LABEL0 + 2, TOK_PKT, TOK_DIR_CS, TOK_TIME0, 1, 2, TOK_PKT, TOK_DIR_SC, TOK_TIME0 + 3, 3, TOK_EOS };
+    tok_t s[] = { TOK_BOS, TOK_LABEL0 + 2, TOK_PKT, TOK_DIR_CS, TOK_TIME0, 1, 2, TOK_PKT, TOK_DIR_SC, TOK_TIME0 + 3, 3, TOK_EOS };
     int row[16];
-    int L = cls_make_row(row, s, 12, 16, 0, TOK_PAD);
+    int L = cls_make_row(row, s, 12, 16, 0, tokfmt_get(TOKFMT_BYTES));
     CHECK_EQ(L, 11);                       /* eos dropped */
     CHECK_EQ(row[1], TOK_UNLABELLED);      /* label hidden */
     CHECK_EQ(row[11], TOK_PAD);
-    CHECK_EQ(cls_make_row(row, s, 12, 16, 1, TOK_PAD), 7);   /* after one packet */
-    CHECK_EQ(cls_make_row(row, s, 12, 4, 0, TOK_PAD), 4);    /* cut at T */
+    CHECK_EQ(cls_make_row(row, s, 12, 16, 1, tokfmt_get(TOKFMT_BYTES)), 7);   /* after one packet */
+    CHECK_EQ(cls_make_row(row, s, 12, 4, 0, tokfmt_get(TOKFMT_BYTES)), 4);    /* cut at T */
 }
 
 static void test_file(void) {

@@ -385,7 +385,7 @@ static void test_splits(void) {
         for (uint64_t i = 0; i < s[a].n_seqs; i++) for (uint64_t j = 0; j < s[b].n_seqs; j++) {
             const shard_seq *x = &s[a].seqs[i], *y = &s[b].seqs[j];
             leaks += x->key == y->key;
-            dups += x->len == y->len && !memcmp(s[a].tokens + x->off + 2, s[b].tokens + y->off + 2, (x->len - 2) * 2);
+            dups += x->len == y->len && !memcmp(s[a].tokens + x->off + 2, s[b].tokens + y->off + 2, (x->len - 2) * sizeof(tok_t));
         }
     CHECK_EQ(leaks, 0);
     CHECK_EQ(dups, 0);
@@ -543,7 +543,7 @@ static void test_label_files(void) {
 
 /* prep_each_flow (what classify uses) gives the same tokens as the corpus, but for the label. */
 typedef struct { shard *s; int flows, same, dropped; } each_ctx;
-static void each_cb(void *v, const flow *f, const uint16_t *tok, size_t n) {
+static void each_cb(void *v, const flow *f, const tok_t *tok, size_t n) {
     each_ctx *c = v;
     c->flows++;
     if (!tok) { c->dropped++; return; }
@@ -551,7 +551,7 @@ static void each_cb(void *v, const flow *f, const uint16_t *tok, size_t n) {
         for (uint64_t i = 0; i < c->s[k].n_seqs; i++) {
             const shard_seq *q = &c->s[k].seqs[i];
             if (q->file != 0 || q->flow != f->id) continue;
-            c->same += q->len == n && tok[1] == TOK_UNLABELLED && !memcmp(c->s[k].tokens + q->off + 2, tok + 2, (n - 2) * 2);
+            c->same += q->len == n && tok[1] == TOK_UNLABELLED && !memcmp(c->s[k].tokens + q->off + 2, tok + 2, (n - 2) * sizeof *tok);
         }
 }
 static void test_each_flow_matches_prep(void) {
@@ -606,8 +606,8 @@ static void test_shard_stream(void) {
     shard_stream ss;
     shard_builder_init(&sb, 400, TOK_PAD, TOK_BOS, TOK_EOS, 3, TOK_LABEL0, 1);
     CHECK_EQ(shard_stream_open(&ss, b, 400, TOK_PAD, TOK_BOS, TOK_EOS, 3, TOK_LABEL0, 1), 0);
-    static uint16_t t[5000];
-    for (int i = 0; i < 5000; i++) t[i] = (uint16_t)(i * 7 % 400);
+    static tok_t t[5000];
+    for (int i = 0; i < 5000; i++) t[i] = (tok_t)(i * 7 % 400);
     for (int k = 0; k < 50; k++) {
         uint32_t n = (uint32_t)(k * 97 % 4000);
         shard_builder_add(&sb, t + k, n, k % 4 - 1, (uint32_t)k, (uint32_t)k + 1, (uint64_t)k * 0x9e3779b97f4a7c15ull);

@@ -271,7 +271,7 @@ static void scan_originals(const char *dir, list *files, int stride) {
         snprintf(path, sizeof path, "%s/%s.tok", dir, nmv[k]);
         if (shard_load(&s, path, err, sizeof err)) continue;
         for (uint64_t q = 0; q < s.n_seqs; q++) {
-            const uint16_t *t = s.tokens + s.seqs[q].off;
+            const tok_t *t = s.tokens + s.seqs[q].off;
             uint64_t len = s.seqs[q].len, f = s.seqs[q].file;
             for (uint64_t a = 0; a < len;) {   /* packet by packet: no match across packets */
                 uint64_t b = a;

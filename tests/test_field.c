@@ -181,13 +181,13 @@ static void shard_from(shard *sh, tok_seq *seqs, int n) {
     memset(sh, 0, sizeof *sh);
     size_t tot = 0;
     for (int i = 0; i < n; i++) tot += seqs[i].n;
-    sh->tokens = malloc(tot * sizeof(uint16_t));
+    sh->tokens = malloc(tot * sizeof(tok_t));
     sh->seqs = calloc((size_t)n, sizeof(shard_seq));
     sh->vocab_size = tok_vocab_size(4); sh->pad_id = TOK_PAD; sh->bos_id = TOK_BOS; sh->eos_id = TOK_EOS;
     sh->n_labels = 4; sh->label_base = TOK_LABEL0;
     size_t off = 0;
     for (int i = 0; i < n; i++) {
-        memcpy(sh->tokens + off, seqs[i].t, seqs[i].n * sizeof(uint16_t));
+        memcpy(sh->tokens + off, seqs[i].t, seqs[i].n * sizeof(tok_t));
         sh->seqs[i] = (shard_seq){ .off = off, .len = (uint32_t)seqs[i].n, .label = 0 };
         off += seqs[i].n;
     }
@@ -369,7 +369,7 @@ static void test_toy_learns(void) {
     CHECK(model_alloc_acts(&m, 1, st.seq_len) == 0);
     for (uint64_t i = 0; i < te.n_seqs; i++) {
         field_occ occ[2];
-        const uint16_t *tk = te.tokens + te.seqs[i].off;
+        const tok_t *tk = te.tokens + te.seqs[i].off;
         field_scan(FIELD_IP_TTL, tk, te.seqs[i].len, occ, 2);
         field_make_row(FIELD_IP_TTL, tk, te.seqs[i].len, st.seq_len, TOK_PAD, row, NULL);
         ok += field_greedy(&m, row, st.seq_len, occ[0].pos, 1) == occ[0].value;

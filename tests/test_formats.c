@@ -48,8 +48,8 @@ static void make_corpus(const char *dir, int vocab, int n_labels) {
         shard_builder b;
         shard_builder_init(&b, vocab, 0, 1, 2, n_labels, vocab - n_labels, split);
         for (int i = 0; i < 40; i++) {
-            uint16_t tok[12] = { 1 };
-            for (int j = 1; j < 11; j++) tok[j] = (uint16_t)(4 + (i + j) % 20);
+            tok_t tok[12] = { 1 };
+            for (int j = 1; j < 11; j++) tok[j] = (tok_t)(4 + (i + j) % 20);
             tok[11] = 2;
             shard_builder_add(&b, tok, 12, -1, 0, (uint32_t)i, (uint64_t)i);
         }

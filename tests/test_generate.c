@@ -143,12 +143,12 @@ static void test_grammar_flow_identity(void) {
 }
 
 /* Append the tokens of one packet (encoder of the corpus stage). */
-static size_t put_pkt(uint16_t *t, size_t n, const uint8_t *ip, uint32_t len, int64_t ts, int dir, int64_t *clock) {
+static size_t put_pkt(tok_t *t, size_t n, const uint8_t *ip, uint32_t len, int64_t ts, int dir, int64_t *clock) {
     return n + tok_encode_packet(t + n, ip, len, ts, dir, clock);
 }
 
 static void test_decode_handmade(void) {
-    uint16_t t[4096];
+    tok_t t[4096];
     uint8_t ip[1600];
     size_t n = 0;
     int64_t clock = 0;

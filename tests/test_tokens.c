@@ -104,7 +104,7 @@ static void test_time_no_drift(void) {
 
 /* The lenient decoder: stray tokens skipped and counted, missing DIR/TIME flagged. */
 static void test_decoder_lenient(void) {
-    uint16_t t[] = { TOK_BOS, TOK_LABEL0, TOK_PAD, TOK_PKT, 0x45, 0x00, TOK_PKT, TOK_TIME0 + 30, TOK_DIR_SC, 1, TOK_LABEL0 + 1, 2, TOK_EOS, 7 };
+    tok_t t[] = { TOK_BOS, TOK_LABEL0, TOK_PAD, TOK_PKT, 0x45, 0x00, TOK_PKT, TOK_TIME0 + 30, TOK_DIR_SC, 1, TOK_LABEL0 + 1, 2, TOK_EOS, 7 };
     tok_reader r;
     tok_packet k;
     uint8_t buf[8];

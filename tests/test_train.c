@@ -204,7 +204,7 @@ static void make_cls_corpus(const char *d, int foreign, int nlab_val) {
         shard_builder b;
         shard_builder_init(&b, tok_vocab_size(nl), pad, bos, eos, nl, TOK_LABEL0, split);
         for (int i = 0; i < 16; i++) {
-            uint16_t tok[8] = { (uint16_t)bos, (uint16_t)(TOK_LABEL0 + i % 2), TOK_PKT, (uint16_t)(10 + i % 2), 20, 30, 40, (uint16_t)eos };
+            tok_t tok[8] = { (tok_t)bos, (tok_t)(TOK_LABEL0 + i % 2), TOK_PKT, (tok_t)(10 + i % 2), 20, 30, 40, (tok_t)eos };
             shard_builder_add(&b, tok, 8, i % 2, 0, (uint32_t)i, (uint64_t)i);
         }
         char p[700];

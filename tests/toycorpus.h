@@ -15,10 +15,10 @@ static __attribute__((unused)) void make_toy_corpus(const char *dir, int vocab, 
         shard_builder_init(&b, vocab, 0, 1, 2, 0, vocab, split);
         uint64_t s = seed + (uint64_t)split;
         for (int i = 0; i < (split ? nseq / 4 : nseq); i++) {
-            uint16_t tok[64];
+            tok_t tok[64];
             int len = 5 + (int)(splitmix64(&s) % 20), k = (int)(splitmix64(&s) % 30);
             tok[0] = 1;
-            for (int j = 1; j < len - 1; j++) tok[j] = (uint16_t)(4 + (k + j) % 30);
+            for (int j = 1; j < len - 1; j++) tok[j] = (tok_t)(4 + (k + j) % 30);
             tok[len - 1] = 2;
             shard_builder_add(&b, tok, (uint32_t)len, -1, 0, (uint32_t)i, (uint64_t)i);
         }

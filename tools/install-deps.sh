@@ -10,6 +10,9 @@ pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev li
 # optional extras: PYTORCH=1 for the reference fixtures / benchmarks, TOOLS=1 for tshark/tcpdump
 [ "${PYTORCH:-0}" = 1 ] && pkgs+=(python3-torch python3-numpy libopenblas0-openmp)
 [ "${TOOLS:-0}" = 1 ] && pkgs+=(tshark tcpdump hyperfine time)
+# ARROW=1: node and npm, for the Arrow oracle (the npm package apache-arrow, installed below
+# into the project's own cache folder, not globally; tests/arrow_oracle.sh)
+[ "${ARROW:-0}" = 1 ] && pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -18,4 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ "${ARROW:-0}" = 1 ]; then
+  # the tests run as the user: install where tests/arrow_oracle.sh looks (its first run would too)
+  bash "$(dirname "$0")/../tests/arrow_oracle.sh" --version >/dev/null 2>&1 || true
 fi

@@ -36,6 +36,8 @@ int cli_positive(const char *verb, const char *opt, const char *s, double *out);
 /* Expand INPUT arguments (files or directories, recursed, sorted) into a list of files.
  * 0 ok; 1 listed, but a folder (or an entry) inside could not be read: warned on stderr, and
  * the verb's exit status is to be 1; -1 error (printed; e.g. an argument that does not exist). */
+/* 1 when path names an Arrow IPC file (NAME.arrow: tcpflowgen's token files). */
+int cli_is_arrow(const char *path);
 int cli_expand_inputs(const char *verb, char **inputs, int n, char ***files, int *nfiles);
 void cli_free_list(char **list, int n);
 /* Re-execute with OMP_WAIT_POLICY=passive unless it is set (see common.c: spinning OpenMP

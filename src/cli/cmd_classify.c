@@ -37,12 +37,13 @@ typedef struct {
     uint64_t id;
     flow_key key;
     uint32_t pkts;
-    uint16_t *tok; size_t n;
+    tok_t *tok; size_t n;
 } item;
 
 typedef struct {
     model *m; cls_head *h; cls_info *info;
     int B, T, max_pkts, fmt;   /* fmt 0 text, 1 csv, 2 json */
+    const tok_format *tf;      /* the classifier's token format */
     item *it; int nit;
     int *rows, *len;
     const char *file;
@@ -54,7 +55,7 @@ static void flush(ctx *c) {
     if (!c->nit) return;
     for (int b = 0; b < c->B; b++) {
         item *x = &c->it[b < c->nit ? b : 0];
-        c->len[b] = cls_make_row(c->rows + (size_t)b * c->T, x->tok, x->n, c->T, c->max_pkts, TOK_PAD);
+        c->len[b] = cls_make_row(c->rows + (size_t)b * c->T, x->tok, x->n, c->T, c->max_pkts, c->tf);
     }
     double t0 = now_sec();
     cls_predict_batch(c->m, c->h, c->rows, c->len, c->B, c->T);
@@ -112,7 +113,7 @@ static void flush(ctx *c) {
     c->nit = 0;
 }
 
-static void on_flow(void *vc, const flow *f, const uint16_t *tok, size_t n) {
+static void on_flow(void *vc, const flow *f, const tok_t *tok, size_t n) {
     ctx *c = vc;
     if (!tok) { c->dropped++; return; }
     item *x = &c->it[c->nit++];
@@ -121,7 +122,7 @@ static void on_flow(void *vc, const flow *f, const uint16_t *tok, size_t n) {
     x->id = f->id;
     x->key = f->key;
     x->pkts = 0;
-    for (size_t i = 0; i < n; i++) x->pkts += tok[i] == TOK_PKT;
+    for (size_t i = 0; i < n; i++) x->pkts += tokfmt_is_pkt(c->tf, tok[i]);
     if (c->max_pkts > 0 && x->pkts > (uint32_t)c->max_pkts) x->pkts = (uint32_t)c->max_pkts;
     x->tok = malloc((n ? n : 1) * sizeof *x->tok);
     memcpy(x->tok, tok, n * sizeof *tok);
@@ -209,7 +210,9 @@ int cmd_classify(int argc, char **argv) {
     }
     int K = after > 0 ? after : info.max_pkts > 0 ? info.max_pkts : pc.max_pkts;
     pc.max_pkts = K;
-    c = (ctx){ .m = &m, .h = &h, .info = &info, .B = B, .T = info.seq_len < m.cfg.ctx ? info.seq_len : m.cfg.ctx, .max_pkts = K, .fmt = fmt };
+    c = (ctx){ .m = &m, .h = &h, .info = &info, .B = B, .T = info.seq_len < m.cfg.ctx ? info.seq_len : m.cfg.ctx, .max_pkts = K, .fmt = fmt,
+               .tf = tokfmt_get(pc.tokens) };
+    if (!c.tf) { cli_error(V, "%s: unknown token format %d (a newer pktlm?)", mpath, pc.tokens); rc = 1; goto out; }
     if (model_alloc_acts(&m, B, c.T) != 0 || cls_head_alloc_batch(&h, B) != 0) { cli_error(V, "out of memory"); rc = 1; goto out; }
     c.it = calloc((size_t)B, sizeof *c.it);
     c.rows = malloc((size_t)B * c.T * sizeof(int));

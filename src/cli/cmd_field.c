@@ -147,10 +147,8 @@ int eval_field_main(int argc, char **argv) {
     char **lnames = corpus_labels(data, &tr, err, sizeof err);   /* a corpus's vocab.json is checked by every verb */
     if (!lnames) { rc = cli_error(V, "%s", err); goto out; }
     corpus_labels_free(lnames, tr.n_labels);
-    if (te.pad_id != st.pad_id || te.bos_id != st.bos_id || te.eos_id != st.eos_id || m.cfg.vocab < TOK_LABEL0) {
-        rc = cli_error(V, "%s uses another token format than %s", mpath, data);
-        goto out;
-    }
+    if (ckpt_check_format(&st, m.cfg.vocab, &te, mpath, path, err, sizeof err) != 0) { rc = cli_error(V, "%s", err); goto out; }
+    if (te.format != TOKFMT_BYTES) { rc = cli_error(V, "%s: header-field scoring reads byte tokens (pktlm prep --tokens bytes)", path); goto out; }
     /* rows as the model was trained (a language model: its context), or --seq-len */
     int T = is_field && st.seq_len > 1 && st.seq_len <= m.cfg.ctx ? st.seq_len : m.cfg.ctx;
     if (seq_len > 1 && seq_len < m.cfg.ctx) T = seq_len;

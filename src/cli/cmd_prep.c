@@ -12,7 +12,8 @@
 static const char *USAGE =
     "usage: pktlm prep INPUT... -o CORPUS_DIR [options]\n"
     "\n"
-    "Build a token corpus from pcap/pcapng captures (files or directories, recursed):\n"
+    "Build a token corpus from pcap/pcapng captures (files or directories, recursed), or from\n"
+    "tcpflowgen's token files (NAME.arrow: field tokens, --tokens fields implied):\n"
     "flows -> anonymised, reversible token sequences (docs/tokens.md) -> train/val/test\n"
     "shards, vocab.json, labels.txt and manifest.json in CORPUS_DIR (docs/corpus.md).\n"
     "\n"
@@ -23,6 +24,11 @@ static const char *USAGE =
     "                          without a row are kept unlabelled\n"
     "  --no-labels             every flow unlabelled (pretraining)\n"
     "  --min-label-flows N     labels with fewer than N flows become unlabelled\n"
+    "Tokens (docs/tokens.md)\n"
+    "  --tokens bytes|fields|bigrams  pktlm's byte tokens (default) | tcpflowgen's\n"
+    "                          TCP header-field tokens (TCP flows only, whole flows\n"
+    "                          unless --packets) | NetGPT's hex bigrams\n"
+    "  --complete-only         fields: only flows with handshake and termination\n"
     "Sequences\n"
     "  --unit flow|packet|capture  a flow's first K packets (default) | one packet |\n"
     "                          a whole capture cut into windows\n"
@@ -92,7 +98,7 @@ static char *parent_name(const char *path) {
 int cmd_prep(int argc, char **argv) {
     enum { O_LABEL = 256, O_FILELAB, O_FLOWLAB, O_NOLAB, O_UNIT, O_PACKETS, O_PAYLOAD, O_MAXB, O_WINDOW, O_SPLIT, O_RATIO,
            O_SEED, O_NODEDUP, O_KEEPDHCP, O_DROPPORT, O_DROPPROTO, O_MINP, O_MAXP, O_TCPT, O_UDPT, O_NOANON, O_ADDR,
-           O_KEEPIDS, O_MASKP, O_CSUM, O_SECRET, O_NOHASH, O_SCOPE, O_MINLAB };
+           O_KEEPIDS, O_MASKP, O_CSUM, O_SECRET, O_NOHASH, O_SCOPE, O_MINLAB, O_TOKENS, O_COMPLETE };
     static const struct option opts[] = {
         { "label", required_argument, 0, O_LABEL }, { "file-labels", required_argument, 0, O_FILELAB },
         { "flow-labels", required_argument, 0, O_FLOWLAB }, { "no-labels", no_argument, 0, O_NOLAB },
@@ -109,13 +115,14 @@ int cmd_prep(int argc, char **argv) {
         { "checksums", required_argument, 0, O_CSUM }, { "anon-secret", required_argument, 0, O_SECRET },
         { "no-hash", no_argument, 0, O_NOHASH }, { "anon-scope", required_argument, 0, O_SCOPE },
         { "min-label-flows", required_argument, 0, O_MINLAB }, { "quiet", no_argument, 0, 'q' },
+        { "tokens", required_argument, 0, O_TOKENS }, { "complete-only", no_argument, 0, O_COMPLETE },
         { "output", required_argument, 0, 'o' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     prep_cfg cfg;
     prep_cfg_default(&cfg);
     const char *out = NULL, *blanket = NULL;
     char *file_csv = NULL, *flow_csv = NULL;
-    int no_labels = 0, quiet = 0, split_set = 0;
+    int no_labels = 0, quiet = 0, split_set = 0, packets_set = 0, tokens_set = 0;
     cfg.secret = getenv("PKTLM_ANON_SECRET");
     int c;
     optind = 1;
@@ -136,7 +143,15 @@ int cmd_prep(int argc, char **argv) {
             else if (!strcmp(optarg, "capture")) cfg.unit = PREP_UNIT_CAPTURE;
             else { cli_error("prep", "--unit is flow, packet or capture, got '%s'", optarg); return 2; }
             break;
-        case O_PACKETS: if (cli_long_in("prep", "--packets", optarg, 1, 1000000, &v)) return 2; cfg.max_pkts = (int)v; break;
+        case O_PACKETS: if (cli_long_in("prep", "--packets", optarg, 1, 1000000, &v)) return 2; cfg.max_pkts = (int)v; packets_set = 1; break;
+        case O_TOKENS: {
+            const tok_format *tf = tokfmt_by_name(optarg);
+            if (!tf) { cli_error("prep", "--tokens is bytes, fields or bigrams, got '%s'", optarg); return 2; }
+            cfg.tokens = tf->id;
+            tokens_set = 1;
+            break;
+        }
+        case O_COMPLETE: cfg.complete_only = 1; break;
         case O_PAYLOAD: if (cli_long_in("prep", "--payload", optarg, 0, 65535, &v)) return 2; cfg.payload = (int)v; break;
         case O_MAXB: if (cli_long_in("prep", "--max-bytes", optarg, 20, 65535, &v)) return 2; cfg.max_bytes = (int)v; break;
         case O_WINDOW: if (cli_long_in("prep", "--window", optarg, 64, 1 << 24, &v)) return 2; cfg.window = (int)v; break;
@@ -206,12 +221,31 @@ int cmd_prep(int argc, char **argv) {
         cfg.split = PREP_SPLIT_CAPTURE;
     }
     if (cfg.unit == PREP_UNIT_PACKET && cfg.split == PREP_SPLIT_CAPTURE) { /* fine: still no flow in two splits */ }
+    if (cfg.tokens != TOKFMT_BYTES && cfg.unit != PREP_UNIT_FLOW) {
+        cli_error("prep", "--tokens %s makes one sequence per flow: --unit %s needs --tokens bytes", tokfmt_get(cfg.tokens)->name,
+                  cfg.unit == PREP_UNIT_PACKET ? "packet" : "capture");
+        return 2;
+    }
+    if (cfg.complete_only && cfg.tokens != TOKFMT_FIELDS) {
+        cli_error("prep", "--complete-only is tcpflowgen's flow filter: it needs --tokens fields");
+        return 2;
+    }
+    /* tcpflowgen encodes whole flows; its flow type needs the last packets */
+    if (cfg.tokens == TOKFMT_FIELDS && !packets_set) cfg.max_pkts = 1000000;
 
     char **files;
     int nfiles;
     int walk_skipped = cli_expand_inputs("prep", argv + optind, argc - optind, &files, &nfiles);
     if (walk_skipped < 0) return 1;
     if (nfiles == 0) { cli_free_list(files, nfiles); return cli_error("prep", "no capture files found in the inputs"); }
+    int narrow = 0;
+    for (int k = 0; k < nfiles; k++) narrow += cli_is_arrow(files[k]);
+    if (narrow && !tokens_set) cfg.tokens = TOKFMT_FIELDS;   /* tcpflowgen's files are field tokens */
+    if (narrow && (cfg.tokens != TOKFMT_FIELDS || cfg.unit != PREP_UNIT_FLOW)) {
+        cli_free_list(files, nfiles);
+        return cli_error("prep", "tcpflowgen's .arrow files hold flows of field tokens: they make a --tokens fields "
+                                 "--unit flow corpus"), 2;
+    }
 
     int rc = 1;
     char err[1024];
@@ -258,7 +292,8 @@ int cmd_prep(int argc, char **argv) {
     double t0 = now_sec();
     int skipped = 0, partial = 0;
     for (int k = 0; k < nfiles && !*stop; k++) {
-        int r = prep_add_file(p, files[k], flabel[k], err, sizeof err);
+        int r = cli_is_arrow(files[k]) ? prep_add_arrow(p, files[k], flabel[k], err, sizeof err)
+                                        : prep_add_file(p, files[k], flabel[k], err, sizeof err);
         if (r == -2) break;
         if (r != 0) {
             progress_end(&pr);

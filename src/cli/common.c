@@ -79,6 +79,11 @@ static int push(strlist *l, const char *s) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+int cli_is_arrow(const char *path) {
+    size_t n = strlen(path);
+    return n > 6 && !strcmp(path + n - 6, ".arrow");
+}
+
 /* (device, inode) pairs already walked: each real folder is entered once and each real file
  * found in a folder listed once, however many symbolic links lead to it (a link to a parent
  * folder would otherwise loop until the path is too long). */
@@ -111,7 +116,7 @@ typedef struct { const char *verb; strlist *out; idset seen; int skipped; } walk
 
 /* Explicit file arguments are always taken (a wrong one gets a clear error later); inside
  * folders only files that start with a capture magic are, so READMEs and label files in
- * a dataset tree are passed over. A file in a folder that cannot be opened is taken too:
+ * a dataset tree are passed over (tcpflowgen's token files, NAME.arrow, are taken). A file in a folder that cannot be opened is taken too:
  * the verb then reports it as it reports an unreadable argument (warning, exit status 1).
  * A folder that cannot be listed is skipped with a warning (w->skipped), the walk goes on. */
 static int walk(walker *w, const char *path, int in_dir) {
@@ -132,7 +137,7 @@ static int walk(walker *w, const char *path, int in_dir) {
         int fd = open(path, O_RDONLY);
         if (fd < 0) return push(w->out, path);
         close(fd);
-        return cap_sniff(path) ? push(w->out, path) : 0;
+        return cap_sniff(path) || cli_is_arrow(path) ? push(w->out, path) : 0;
     }
     int fresh = idset_add(&w->seen, st.st_dev, st.st_ino);
     if (fresh < 0) return cli_error(verb, "out of memory"), -1;

@@ -21,7 +21,7 @@ int export_text(FILE *f, int fmt, const shard *s, char **labels, int max_packets
         if (fmt == EXPORT_NETGPT && q->label < 0) { c->skipped_unlabelled++; continue; }
         tok_reader r;
         tok_packet p;
-        tok_reader_init(&r, s->tokens + q->off, q->len, 0);
+        tok_reader_init_fmt(&r, s->format, s->tokens + q->off, q->len, 0);
         if (fmt == EXPORT_NETGPT) fprintf(f, "%d\t", q->label);
         else {
             fputs("{\"text\": \"<|", f);
@@ -67,7 +67,7 @@ int export_pcap(const char *path, const shard *s, int64_t t0_ns, export_counts *
         const shard_seq *q = &s->seqs[i];
         tok_reader r;
         tok_packet p;
-        tok_reader_init(&r, s->tokens + q->off, q->len, t);
+        tok_reader_init_fmt(&r, s->format, s->tokens + q->off, q->len, t);
         while (tok_reader_next(&r, &p, buf, 65536) == 1) {
             if (cap_writer_write(&w, p.ts_ns, buf, p.n, wire_len(buf, p.n))) {
                 free(buf); cap_writer_abort(&w); snprintf(err, errlen, "%s: write failed", path); return -1;

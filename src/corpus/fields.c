@@ -90,7 +90,7 @@ int field_locate(int id, const uint8_t *b, uint32_t n) {
     return off;
 }
 
-int field_scan(int id, const uint16_t *tok, size_t n, field_occ *out, int cap) {
+int field_scan(int id, const tok_t *tok, size_t n, field_occ *out, int cap) {
     const field_def *f = field_by_id(id);
     if (!f) return 0;
     uint8_t buf[FIELD_SCAN_BYTES];

@@ -11,6 +11,7 @@
 #define PKTLM_FIELDS_H
 #include <stdint.h>
 #include <stddef.h>
+#include "corpus/tokfmt.h"
 
 /* Field ids are stored in checkpoints (docs/checkpoint.md): never renumber, only append. */
 enum {
@@ -61,5 +62,5 @@ typedef struct {
 
 /* Every occurrence of field `id` in the sequence tok[0..n) (layout of docs/tokens.md:
  * <pkt> DIR TIME bytes...), in order. Writes at most cap; returns how many there are. */
-int field_scan(int id, const uint16_t *tok, size_t n, field_occ *out, int cap);
+int field_scan(int id, const tok_t *tok, size_t n, field_occ *out, int cap);
 #endif

@@ -28,6 +28,16 @@ static long find_key(mf *m, const char *key) {
     return -1;
 }
 
+/* 1 when "key" is in the config object (optional keys of later versions) */
+static int find_key_opt(mf *m, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    size_t pl = strlen(pat);
+    for (size_t i = m->lo; i + pl <= m->hi; i++)
+        if (!memcmp(m->text + i, pat, pl)) return 1;
+    return 0;
+}
+
 static int get_num(mf *m, const char *key, double lo, double hi, double *out) {
     long v = find_key(m, key);
     if (v < 0) return -1;
@@ -142,6 +152,10 @@ int prep_cfg_from_manifest(const char *corpus_dir, prep_cfg *c, int *secret_used
         get_choice(&m, "address_scope", scopes, 2, &c->anon.scope) ||
         get_num(&m, "tcp_timeout", 0, 1e12, &c->flows.tcp_timeout) || get_num(&m, "udp_timeout", 0, 1e12, &c->flows.udp_timeout))
         goto done;
+    /* token format: manifests before formats existed have none (bytes) */
+    static const char *const fmts[] = { "bytes", "fields", "bigrams" };
+    if (find_key_opt(&m, "tokens") && get_choice(&m, "tokens", fmts, TOKFMT_COUNT, &c->tokens)) goto done;
+    if (find_key_opt(&m, "complete_only") && get_bool(&m, "complete_only", &c->complete_only)) goto done;
     if (c->anonymise) c->anon.addr = anon_addr;
     else anon_cfg_default(&c->anon);   /* prep writes "keep"/false then: the settings are unused */
     long list[32];
@@ -171,6 +185,9 @@ static void list_str(char *b, size_t n, const void *v, int k, int wide) {
 
 int prep_cfg_diff(const prep_cfg *a, const prep_cfg *b, char *buf, size_t n) {
 #define D(cond, ...) do { if (cond) { snprintf(buf, n, __VA_ARGS__); return 1; } } while (0)
+    D(a->tokens != b->tokens, "--tokens %s vs %s", tokfmt_get(a->tokens)->name, tokfmt_get(b->tokens)->name);
+    D(a->complete_only != b->complete_only, "--complete-only %s vs %s", a->complete_only ? "given" : "not given",
+      b->complete_only ? "given" : "not given");
     D(a->unit != b->unit, "--unit %s vs %s", unit_name(a->unit), unit_name(b->unit));
     D(a->max_pkts != b->max_pkts, "--max-packets %d vs %d", a->max_pkts, b->max_pkts);
     D(a->payload != b->payload, "--payload %d vs %d", a->payload, b->payload);
@@ -210,6 +227,8 @@ void prep_cfg_describe(const prep_cfg *c, char *buf, size_t n) {
     size_t l = 0;
     buf[0] = 0;
 #define A(...) do { if (l < n) l += (size_t)snprintf(buf + l, n - l, __VA_ARGS__); } while (0)
+    if (c->tokens != d.tokens) A(" --tokens %s", tokfmt_get(c->tokens)->name);
+    if (c->complete_only) A(" --complete-only");
     if (c->unit != d.unit) A(" --unit %s", unit_name(c->unit));
     if (c->max_pkts != d.max_pkts) A(" --max-packets %d", c->max_pkts);
     if (c->payload != d.payload) A(" --payload %d", c->payload);

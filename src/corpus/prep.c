@@ -1,6 +1,9 @@
 #include "corpus/prep.h"
 #include "corpus/vocab.h"
 #include "corpus/shard.h"
+#include "corpus/tcpfields.h"
+#include "corpus/bigrams.h"
+#include "corpus/arrow.h"
 #include "capture/capture.h"
 #include "util/util.h"
 #include "util/sha256.h"
@@ -89,7 +92,7 @@ typedef struct {
     int label, drop;
 } fstate;
 
-enum { D_FILTER, D_MIN, D_MAX, ND };
+enum { D_FILTER, D_MIN, D_MAX, D_FORMAT, ND };
 
 struct prep {
     prep_cfg cfg;
@@ -98,7 +101,7 @@ struct prep {
     char *cmdline;
     pfile *files;
     int nfiles, files_cap;
-    uint16_t *tok;
+    tok_t *tok;
     size_t ntok, tokcap;
     pseq *seqs;
     size_t nseq, seqcap;
@@ -126,7 +129,7 @@ struct prep {
     void *each_ctx;
     uint32_t file_base;          /* added to the file index for the anonymisation key */
     uint8_t buf[65536];
-    uint16_t pk[65536 + 8];     /* one packet-unit sequence */
+    tok_t pk[65536 + 8];     /* one packet-unit sequence */
 };
 
 static uint64_t mix(uint64_t x) { uint64_t s = x; return splitmix64(&s); }
@@ -166,12 +169,12 @@ void prep_set_interrupt(prep *p, const volatile sig_atomic_t *flag) { p->stop = 
 static int stopped(const prep *p) { return p->stop && *p->stop; }
 
 /* Append one finished sequence to the pool. */
-static void push_seq(prep *p, const uint16_t *t, size_t n, int label, uint32_t flow_id, uint64_t key, int64_t start) {
+static void push_seq(prep *p, const tok_t *t, size_t n, int label, uint32_t flow_id, uint64_t key, int64_t start) {
     if (p->oom) return;
     if (p->ntok + n > p->tokcap) {
         size_t nc = p->tokcap ? p->tokcap : 1 << 20;
         while (nc < p->ntok + n) nc *= 2;
-        uint16_t *q = realloc(p->tok, nc * sizeof *q);
+        tok_t *q = realloc(p->tok, nc * sizeof *q);
         if (!q) { p->oom = 1; return; }
         p->tok = q; p->tokcap = nc;
     }
@@ -196,6 +199,14 @@ static uint64_t flow_key_hash(const flow *f) {
     return mix(h ^ (uint64_t)f->first_ns);
 }
 
+/* A flow the token format has no sequence for: 1 (fields: not TCP, no packet with a whole TCP
+ * header, or --complete-only and not complete), else 0. q is ended. */
+static int seq_unwanted(const prep_cfg *c, const flow *f, const tok_seq *q) {
+    if (c->tokens != TOKFMT_FIELDS) return 0;
+    if (f->key.proto != 6 || q->npkts == 0) return 1;
+    return c->complete_only && q->n > 0 && q->t[0] != TCPF_COMPLETE;
+}
+
 static void on_end(void *ctx, flow *f) {
     prep *p = ctx;
     fstate *s = f->user;
@@ -207,6 +218,7 @@ static void on_end(void *ctx, flow *f) {
         int keep = !s->drop && total >= (uint64_t)c->min_flow_pkts && !(c->max_flow_pkts > 0 && total > (uint64_t)c->max_flow_pkts);
         tok_seq *q = &s->pf.seq;
         if (keep) tok_seq_end(q);
+        if (keep && (seq_unwanted(c, f, q) == 1)) keep = 0;
         p->each_fn(p->each_ctx, f, keep && !q->oom ? q->t : NULL, keep && !q->oom ? q->n : 0);
         prep_flow_free(&s->pf);
         free(s);
@@ -215,25 +227,25 @@ static void on_end(void *ctx, flow *f) {
     if (s->drop) p->dropped[D_FILTER]++;
     else if (total < (uint64_t)c->min_flow_pkts) p->dropped[D_MIN]++;
     else if (c->max_flow_pkts > 0 && total > (uint64_t)c->max_flow_pkts) p->dropped[D_MAX]++;
+    else if (tok_seq_end(&s->pf.seq), seq_unwanted(c, f, &s->pf.seq)) p->dropped[D_FORMAT]++;   /* ended: fields knows its type */
     else {
         p->flows_kept++;
         if (s->label < 0) p->unlabelled_flows++;
         uint64_t key = flow_key_hash(f);
         tok_seq *q = &s->pf.seq;
         if (c->unit == PREP_UNIT_FLOW) {
-            tok_seq_end(q);
             if (q->oom) p->oom = 1;
             else push_seq(p, q->t, q->n, s->label, (uint32_t)f->id, key, f->first_ns);
         } else if (c->unit == PREP_UNIT_PACKET && !q->oom) {
             /* one sequence per packet: BOS LABEL PKT DIR TIME bytes EOS, the time token
              * being the gap since the previous packet of its flow */
-            size_t i = 2;
-            while (i < q->n) {
+            size_t i = 2, qn = q->n - 1;   /* without the EOS */
+            while (i < qn) {
                 size_t j = i + 1;
-                while (j < q->n && q->t[j] != TOK_PKT) j++;
+                while (j < qn && q->t[j] != TOK_PKT) j++;
                 size_t n = 0;
                 p->pk[n++] = TOK_BOS;
-                p->pk[n++] = (uint16_t)tok_label(s->label);
+                p->pk[n++] = (tok_t)tok_label(s->label);
                 for (size_t k = i; k < j && n < sizeof p->pk / sizeof p->pk[0] - 1; k++) p->pk[n++] = q->t[k];
                 p->pk[n++] = TOK_EOS;
                 push_seq(p, p->pk, n, s->label, (uint32_t)f->id, key, f->first_ns);
@@ -384,6 +396,7 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
                 if (nm) s->label = label_set_find(&p->labels, nm);
             }
             s->drop = dropped_flow(c, f);
+            tok_seq_set_format(&s->pf.seq, c->tokens);
             prep_flow_begin(&s->pf, an, f->id, s->label, f->first_ns);
         }
         if (s->drop) continue;
@@ -423,6 +436,71 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
     if (p->oom) { snprintf(err, errlen, "out of memory"); return -1; }
     if (stopped(p)) { snprintf(err, errlen, "interrupted"); return -2; }
     return pf->ok == 2 ? 1 : 0;
+}
+
+int prep_add_arrow(prep *p, const char *path, int label, char *err, size_t errlen) {
+    err[0] = 0;
+    if (p->cfg.tokens != TOKFMT_FIELDS) { snprintf(err, errlen, "%s: tcpflowgen's files hold field tokens (--tokens fields)", path); return -1; }
+    if (p->nfiles == p->files_cap) {
+        int nc = p->files_cap ? p->files_cap * 2 : 64;
+        pfile *q = realloc(p->files, (size_t)nc * sizeof *q);
+        if (!q) { snprintf(err, errlen, "out of memory"); return -1; }
+        p->files = q; p->files_cap = nc;
+    }
+    p->cur = p->nfiles++;
+    pfile *pf = &p->files[p->cur];
+    memset(pf, 0, sizeof *pf);
+    pf->path = strdup(path);
+    pf->label = label;
+    arrow_seqs a;
+    if (arrow_read_lists(path, "token_sequences", &a, err, errlen) != 0) { snprintf(pf->note, sizeof pf->note, "%s", err); return -1; }
+    pf->ok = 1;
+    if (p->cfg.hash_inputs && sha256_file(path, pf->sha) != 0) pf->sha[0] = 0;
+    struct stat st;
+    pf->bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    tok_t *t = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    uint64_t nbad = 0;
+    for (uint64_t i = 0; i < a.n && !p->oom; i++) {
+        size_t n = (size_t)(a.offs[i + 1] - a.offs[i]), bad = 0;
+        if (n + 2 > cap) {
+            cap = (n + 2) * 2;
+            tok_t *q = realloc(t, cap * sizeof *t);
+            if (!q) { p->oom = 1; break; }
+            t = q;
+        }
+        long k = tcpf_from_seed(a.values + a.offs[i], n, (tok_t)tokfmt_label(tokfmt_get(TOKFMT_FIELDS), label), t, &bad);
+        if (k < 0) {   /* the first bad sequence is named; the others counted */
+            if (!nbad++ && n == 0) snprintf(err, errlen, "%s: sequence %llu is empty (a flow has its type token)", path, (unsigned long long)i);
+            else if (nbad == 1)
+                snprintf(err, errlen, "%s: sequence %llu, token %zu: %d is not a tcpflowgen flow token (a flow starts with its "
+                                      "type 65536..65539, ids stay below 65546)", path, (unsigned long long)i, bad,
+                         bad < n ? a.values[a.offs[i] + bad] : -1);
+            pf->ok = 2; rc = 1;
+            continue;
+        }
+        if (p->cfg.complete_only && t[0] != TCPF_COMPLETE) { p->flows++; pf->flows++; p->dropped[D_FORMAT]++; continue; }
+        /* the flow's identity: its tokens (identical flows group into one split) */
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (long j = 2; j < k; j++) h = (h ^ (uint64_t)t[j]) * 0x100000001b3ull;
+        uint64_t np = 0;
+        for (long j = 0; j < k; j++) np += t[j] == TCPF_FORWARD || t[j] == TCPF_REVERSE;
+        p->packets += np; pf->packets += np;
+        p->flows++; pf->flows++; p->flows_kept++;
+        if (label < 0) p->unlabelled_flows++;
+        push_seq(p, t, (size_t)k, label, (uint32_t)i, mix(h), 0);
+    }
+    if (nbad) {
+        size_t l = strlen(err);
+        snprintf(err + l, errlen - l, "; %llu of %llu sequences left out", (unsigned long long)nbad, (unsigned long long)a.n);
+        snprintf(pf->note, sizeof pf->note, "%s", err);
+    }
+    free(t);
+    arrow_seqs_free(&a);
+    p->in_bytes += pf->bytes;
+    if (p->oom) { snprintf(err, errlen, "out of memory"); return -1; }
+    return rc;
 }
 
 int prep_each_flow(const prep_cfg *cfg, const char *path, uint32_t file_index, prep_flow_fn fn, void *ctx,
@@ -589,12 +667,27 @@ static int is_corpus_file(const char *name) {
 
 static int write_vocab(const prep *p, const char *dir) {
     sbuf s = { 0 };
-    sb_put(&s, "{\n  \"format\": \"pktlm-tokens\",\n  \"version\": 1,\n  \"vocab_size\": %d,\n", tok_vocab_size(p->labels.n));
-    sb_put(&s, "  \"bytes\": [0, 255],\n  \"special\": {\"pad\": %d, \"bos\": %d, \"eos\": %d, \"pkt\": %d, \"dir_c2s\": %d, "
-               "\"dir_s2c\": %d, \"unlabelled\": %d},\n", TOK_PAD, TOK_BOS, TOK_EOS, TOK_PKT, TOK_DIR_CS, TOK_DIR_SC, TOK_UNLABELLED);
-    sb_put(&s, "  \"time\": {\"first\": %d, \"count\": %d, \"per_decade\": 10, \"min_us\": 1, \"max_s\": 1000, \"rel_err\": %.4f},\n",
-           TOK_TIME0, TOK_NTIME, TOK_TIME_REL_ERR);
-    sb_put(&s, "  \"label_base\": %d,\n  \"labels\": [", TOK_LABEL0);
+    const tok_format *tf = tokfmt_get(p->cfg.tokens);
+    /* the byte format's file is unchanged (version 1); the others name their format */
+    sb_put(&s, "{\n  \"format\": \"pktlm-tokens\",\n  \"version\": %d,\n", tf->id == TOKFMT_BYTES ? 1 : 2);
+    if (tf->id != TOKFMT_BYTES) sb_put(&s, "  \"tokens\": \"%s\",\n", tf->name);
+    sb_put(&s, "  \"vocab_size\": %d,\n", tokfmt_vocab(tf, p->labels.n));
+    if (tf->id == TOKFMT_BYTES) {
+        sb_put(&s, "  \"bytes\": [0, 255],\n  \"special\": {\"pad\": %d, \"bos\": %d, \"eos\": %d, \"pkt\": %d, \"dir_c2s\": %d, "
+                   "\"dir_s2c\": %d, \"unlabelled\": %d},\n", TOK_PAD, TOK_BOS, TOK_EOS, TOK_PKT, TOK_DIR_CS, TOK_DIR_SC, TOK_UNLABELLED);
+        sb_put(&s, "  \"time\": {\"first\": %d, \"count\": %d, \"per_decade\": 10, \"min_us\": 1, \"max_s\": 1000, \"rel_err\": %.4f},\n",
+               TOK_TIME0, TOK_NTIME, TOK_TIME_REL_ERR);
+    } else {
+        /* fixed ids (docs/tokens.md), then the labels */
+        sb_put(&s, "  \"special\": {\"pad\": %d, \"bos\": %d, \"eos\": %d, \"unlabelled\": %d},\n", tf->pad, tf->bos, tf->eos,
+               tf->unlabelled);
+        if (tf->id == TOKFMT_FIELDS)
+            sb_put(&s, "  \"values\": [0, 65535],\n  \"seed_vocab\": %d,\n  \"time\": {\"first\": %d, \"count\": %d},\n  \"ip6\": %d,\n",
+                   TCPF_SEED_VOCAB, TCPF_TIME0, TCPF_NTIME, TCPF_IP6);
+        else
+            sb_put(&s, "  \"words\": [%d, %d],\n  \"seed_vocab\": %d,\n  \"pkt\": %d,\n", BIG_W0, BIG_SEED_VOCAB - 1, BIG_SEED_VOCAB, BIG_PKT);
+    }
+    sb_put(&s, "  \"label_base\": %d,\n  \"labels\": [", tf->label_base);
     for (int i = 0; i < p->labels.n; i++) { if (i) sb_put(&s, ", "); sb_str(&s, p->labels.names[i]); }
     sb_put(&s, "]\n}\n");
     sbuf l = { 0 };
@@ -641,7 +734,8 @@ static int write_manifest(const prep *p, const char *dir) {
            c->anonymise && c->anon.mask_ports ? "true" : "false", c->anon.csum == ANON_CSUM_ZERO ? "zero" : "update",
            c->secret && *c->secret ? "true" : "false");
     sb_put(&s, "    \"address_scope\": \"%s\",\n", c->anon.scope == ANON_SCOPE_CAPTURE ? "capture" : "flow");
-    sb_put(&s, "    \"tcp_timeout\": %g, \"udp_timeout\": %g},\n", c->flows.tcp_timeout, c->flows.udp_timeout);
+    sb_put(&s, "    \"tcp_timeout\": %g, \"udp_timeout\": %g,\n", c->flows.tcp_timeout, c->flows.udp_timeout);
+    sb_put(&s, "    \"tokens\": \"%s\", \"complete_only\": %s},\n", tokfmt_get(c->tokens)->name, c->complete_only ? "true" : "false");
     sb_put(&s, "  \"inputs\": [\n");
     for (int i = 0; i < p->nfiles; i++) {
         const pfile *f = &p->files[i];
@@ -666,9 +760,10 @@ static int write_manifest(const prep *p, const char *dir) {
            (unsigned long long)p->scrubbed_ip, (unsigned long long)p->scrubbed_mac, (unsigned long long)p->scrubbed_text_ip,
            (unsigned long long)p->scrubbed_text_mac);
     sb_put(&s, "    \"flows\": %llu, \"flows_kept\": %llu, \"flows_unlabelled\": %llu, \"labels_pruned\": %d, \"flows_label_pruned\": %llu, \"flows_dropped\": {\"filter\": %llu, "
-               "\"min_packets\": %llu, \"max_packets\": %llu},\n",
+               "\"min_packets\": %llu, \"max_packets\": %llu, \"token_format\": %llu},\n",
            (unsigned long long)p->flows, (unsigned long long)p->flows_kept, (unsigned long long)p->unlabelled_flows,
-           p->labels_pruned, (unsigned long long)p->flows_pruned, (unsigned long long)p->dropped[D_FILTER], (unsigned long long)p->dropped[D_MIN], (unsigned long long)p->dropped[D_MAX]);
+           p->labels_pruned, (unsigned long long)p->flows_pruned, (unsigned long long)p->dropped[D_FILTER], (unsigned long long)p->dropped[D_MIN], (unsigned long long)p->dropped[D_MAX],
+           (unsigned long long)p->dropped[D_FORMAT]);
     sb_put(&s, "    \"sequences\": %llu, \"sequences_kept\": %llu, \"duplicates_removed\": {\"train\": %llu, \"val\": %llu, "
                "\"test\": %llu}, \"duplicates_within_split\": %llu},\n",
            (unsigned long long)nseqs, (unsigned long long)kept, (unsigned long long)p->dup_removed[0],
@@ -718,7 +813,7 @@ static int prune_labels(prep *p) {
         int nlb = map[q->label];
         if (nlb < 0 && (i == 0 || p->seqs[i - 1].key != q->key)) p->flows_pruned++;
         q->label = nlb;
-        p->tok[q->off + 1] = (uint16_t)tok_label(nlb);
+        p->tok[q->off + 1] = (tok_t)tokfmt_label(tokfmt_get(p->cfg.tokens), nlb);
     }
     for (int i = 0; i < p->nfiles; i++) if (p->files[i].label >= 0) p->files[i].label = map[p->files[i].label];
     p->labels_pruned = nl - ns.n;
@@ -830,11 +925,13 @@ int prep_finish(prep *p, const char *outdir_arg, char *err, size_t errlen) {
     for (int k = 0; k < NSPLIT; k++) {
         staged(path, sizeof path, stage, CF_TRAIN + k);
         shard_stream w;
-        if (shard_stream_open(&w, path, tok_vocab_size(nl), TOK_PAD, TOK_BOS, TOK_EOS, nl, TOK_LABEL0, k)) {
+        const tok_format *tf = tokfmt_get(p->cfg.tokens);
+        if (shard_stream_open(&w, path, tokfmt_vocab(tf, nl), tf->pad, tf->bos, tf->eos, nl, tf->label_base, k)) {
             snprintf(err, errlen, "%s/%s: cannot write: %s", outdir, file_name[CF_TRAIN + k], strerror(errno));
             remove_flat(stage);
             return -1;
         }
+        w.hdr.format = tf->id;
         p->split_seqs[k] = p->split_toks[k] = 0;
         int bad = 0;
         for (size_t i = 0; i < p->nseq && !bad; i++) {
@@ -901,6 +998,9 @@ void prep_summary(const prep *p, FILE *f) {
     fprintf(f, "flows       %llu, kept %llu (%llu unlabelled); dropped: %llu by filter, %llu too short, %llu too long\n",
             (unsigned long long)p->flows, (unsigned long long)p->flows_kept, (unsigned long long)p->unlabelled_flows,
             (unsigned long long)p->dropped[D_FILTER], (unsigned long long)p->dropped[D_MIN], (unsigned long long)p->dropped[D_MAX]);
+    if (p->cfg.tokens == TOKFMT_FIELDS)
+        fprintf(f, "tokens      fields: %llu flows without a sequence (not TCP%s)\n", (unsigned long long)p->dropped[D_FORMAT],
+                p->cfg.complete_only ? ", or not complete" : "");
     if (p->labels_pruned)
         fprintf(f, "labels      %d with fewer than %d flows made unlabelled (%llu flows)\n", p->labels_pruned,
                 p->cfg.min_label_flows, (unsigned long long)p->flows_pruned);
@@ -911,5 +1011,6 @@ void prep_summary(const prep *p, FILE *f) {
         fprintf(f, "%-11s %llu sequences, %llu tokens, %llu %s\n", split_name[k], (unsigned long long)p->split_seqs[k],
                 (unsigned long long)p->split_toks[k], (unsigned long long)p->split_groups[k],
                 p->cfg.split == PREP_SPLIT_CAPTURE || p->cfg.unit == PREP_UNIT_CAPTURE ? "captures" : "flows");
-    fprintf(f, "vocabulary  %d tokens, %d labels\n", tok_vocab_size(p->labels.n), p->labels.n);
+    fprintf(f, "vocabulary  %d tokens (format %s), %d labels\n", tokfmt_vocab(tokfmt_get(p->cfg.tokens), p->labels.n),
+            tokfmt_get(p->cfg.tokens)->name, p->labels.n);
 }

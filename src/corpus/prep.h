@@ -46,6 +46,8 @@ typedef struct {
     int min_label_flows;      /* labels with fewer flows become unlabelled; default 0 (keep all) */
     int hash_inputs;          /* sha256 of every input for the manifest; default 1 */
     flow_cfg flows;
+    int tokens;               /* token format TOKFMT_* (corpus/tokfmt.h); default bytes */
+    int complete_only;        /* fields: keep only flows of type complete, as tcpflowgen does */
 } prep_cfg;
 void prep_cfg_default(prep_cfg *c);
 
@@ -59,6 +61,8 @@ typedef struct {
     tok_seq seq;
     uint32_t npk;
 } prep_flow;
+/* The sequence is in token format pf->seq.fmt: set it with tok_seq_set_format before (prep
+ * does, from cfg->tokens); it stays across begin. */
 void prep_flow_begin(prep_flow *pf, const anon_ctx *a, uint64_t flow_no, int label, int64_t t0_ns);
 /* Cut, anonymise (a may be NULL: keep bytes as they are) and encode one packet. */
 void prep_flow_packet(prep_flow *pf, const prep_cfg *c, anon_ctx *a, const uint8_t *frame, const pkt_info *pi,
@@ -71,7 +75,7 @@ void prep_flow_free(prep_flow *pf);
  * fn gets each flow when it ends (flow order of the flow table), with tok = NULL, n = 0
  * when a filter dropped it. For `pktlm classify`: set cfg->max_pkts to decide after K
  * packets. *bytes (may be NULL): the bytes of the capture read. Returns as prep_add_file. */
-typedef void (*prep_flow_fn)(void *ctx, const flow *f, const uint16_t *tok, size_t n);
+typedef void (*prep_flow_fn)(void *ctx, const flow *f, const tok_t *tok, size_t n);
 int prep_each_flow(const prep_cfg *cfg, const char *path, uint32_t file_index, prep_flow_fn fn, void *ctx,
                    uint64_t *bytes, char *err, size_t errlen);
 
@@ -84,6 +88,11 @@ prep *prep_new(const prep_cfg *cfg, const label_set *labels, const flow_labels *
  * error part way keeps the packets before it (warned in err, returns 1). -2: the
  * interrupt flag was set (prep_set_interrupt); stop and write nothing. */
 int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen);
+/* Add one of tcpflowgen's token files (Arrow IPC, token_sequences: list<int32>; cfg->tokens must
+ * be TOKFMT_FIELDS): each sequence, with the label token put in after its type, is a flow of
+ * the corpus (no time tokens: tcpflowgen has none). Returns as prep_add_file; err names the
+ * file and the sequence of the first bad token. */
+int prep_add_arrow(prep *p, const char *path, int label, char *err, size_t errlen);
 /* Bytes of input read so far (for a progress line). */
 uint64_t prep_bytes_done(const prep *p);
 /* Draw a progress line while reading (total = bytes of all inputs). */

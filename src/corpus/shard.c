@@ -9,9 +9,15 @@
 #define HDR_INTS 256
 
 int shard_check_same_format(const shard *a, const shard *b, const char *b_path, char *err, size_t errlen) {
-    if (a->vocab_size == b->vocab_size && a->pad_id == b->pad_id && a->bos_id == b->bos_id && a->eos_id == b->eos_id &&
+    if (a->format == b->format && a->vocab_size == b->vocab_size && a->pad_id == b->pad_id && a->bos_id == b->bos_id && a->eos_id == b->eos_id &&
         a->n_labels == b->n_labels && a->label_base == b->label_base)
         return 0;
+    if (a->format != b->format) {
+        const tok_format *fa = tokfmt_get(a->format), *fb = tokfmt_get(b->format);
+        snprintf(err, errlen, "%s does not belong with train.tok: its tokens are in format '%s', train.tok's in '%s'; "
+                              "were they written by the same `pktlm prep`?", b_path, fb ? fb->name : "?", fa ? fa->name : "?");
+        return -1;
+    }
     snprintf(err, errlen, "%s does not belong with train.tok: vocabulary %d tokens, pad/bos/eos %d/%d/%d, %d labels "
                           "(train.tok: %d tokens, %d/%d/%d, %d labels); were they written by the same `pktlm prep`?",
              b_path, b->vocab_size, b->pad_id, b->bos_id, b->eos_id, b->n_labels, a->vocab_size, a->pad_id, a->bos_id,
@@ -27,11 +33,17 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
     size_t got = fread(h, 1, sizeof h, f);
     if (got != sizeof h) { snprintf(err, errlen, "%s: truncated header at byte offset %zu (need %zu)", path, got, sizeof h); fclose(f); return -1; }
     if (rd32le(h) != SHARD_MAGIC) { snprintf(err, errlen, "%s: not a pktlm token shard (bad magic at byte offset 0)", path); fclose(f); return -1; }
-    if (rd32le(h + 4) != SHARD_VERSION) { snprintf(err, errlen, "%s: shard version %u, this pktlm reads version %d (re-run pktlm prep)", path, rd32le(h + 4), SHARD_VERSION); fclose(f); return -1; }
+    s->version = (int)rd32le(h + 4);
+    if (s->version != 1 && s->version != SHARD_VERSION) { snprintf(err, errlen, "%s: shard version %u, this pktlm reads versions 1 and %d (re-run pktlm prep)", path, rd32le(h + 4), SHARD_VERSION); fclose(f); return -1; }
+    /* version 1: byte format, 16-bit ids */
+    s->format = s->version == 1 ? TOKFMT_BYTES : (int)rd32le(h + 52);
+    int w = s->version == 1 ? 2 : (int)rd32le(h + 56);
+    if (!tokfmt_get(s->format)) { snprintf(err, errlen, "%s: unknown token format %d at byte offset 52 (a newer pktlm?)", path, s->format); fclose(f); return -1; }
+    if (w != 2 && w != 4) { snprintf(err, errlen, "%s: corrupt header: %d bytes per token id at byte offset 56 (2 or 4)", path, w); fclose(f); return -1; }
     s->vocab_size = (int)rd32le(h + 8); s->pad_id = (int)rd32le(h + 12); s->bos_id = (int)rd32le(h + 16);
     s->eos_id = (int)rd32le(h + 20); s->n_labels = (int)rd32le(h + 24); s->label_base = (int)rd32le(h + 28);
     s->n_seqs = rd64le(h + 32); s->n_tokens = rd64le(h + 40); s->split = (int)rd32le(h + 48);
-    if (s->vocab_size <= 0 || s->vocab_size > 65536 || s->n_tokens > (1ull << 40) || s->n_seqs >= (1ull << 32)) {
+    if (s->vocab_size <= 0 || (w == 2 && s->vocab_size > 65536) || s->n_tokens > (1ull << 40) || s->n_seqs >= (1ull << 32)) {
         snprintf(err, errlen, "%s: implausible header (vocab %d, %llu tokens, %llu sequences)", path, s->vocab_size,
                  (unsigned long long)s->n_tokens, (unsigned long long)s->n_seqs);
         fclose(f); return -1;
@@ -51,7 +63,7 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
     /* the size the header implies, before allocating what it claims: a cut file (a copy that
      * stopped, a full disk) or one with bytes appended is named as such */
     struct stat sb;
-    uint64_t want = sizeof h + s->n_tokens * 2 + s->n_seqs * 32;
+    uint64_t want = sizeof h + s->n_tokens * (uint64_t)w + s->n_seqs * 32;
     if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size != want) {
         if ((uint64_t)sb.st_size < want)
             snprintf(err, errlen, "%s: truncated at byte offset %llu (the header's %llu tokens and %llu sequences need %llu bytes)",
@@ -62,19 +74,25 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
                      (unsigned long long)((uint64_t)sb.st_size - want), (unsigned long long)want);
         fclose(f); return -1;
     }
-    s->tokens = malloc(s->n_tokens * 2 + 2);
+    s->tokens = malloc(s->n_tokens * sizeof(tok_t) + sizeof(tok_t));
     s->seqs = malloc(s->n_seqs * sizeof(shard_seq) + 1);
     if (!s->tokens || !s->seqs) { snprintf(err, errlen, "%s: out of memory", path); fclose(f); shard_free(s); return -1; }
-    got = fread(s->tokens, 2, s->n_tokens, f);
+    /* read w-byte ids into the tail of the array, widen in place from the front (little-endian) */
+    uint8_t *raw = (uint8_t *)s->tokens + (sizeof(tok_t) - (size_t)w) * s->n_tokens;
+    got = fread(raw, (size_t)w, s->n_tokens, f);
     if (got != s->n_tokens) {
-        snprintf(err, errlen, "%s: truncated token block at byte offset %zu", path, sizeof h + got * 2);
+        snprintf(err, errlen, "%s: truncated token block at byte offset %zu", path, sizeof h + got * (size_t)w);
         fclose(f); shard_free(s); return -1;
     }
+    if (w == 2)
+        for (uint64_t i = 0; i < s->n_tokens; i++) s->tokens[i] = rd16le(raw + 2 * i);
+    else
+        for (uint64_t i = 0; i < s->n_tokens; i++) s->tokens[i] = (tok_t)rd32le(raw + 4 * i);
     uint8_t rec[32];
     for (uint64_t i = 0; i < s->n_seqs; i++) {
         if (fread(rec, 1, 32, f) != 32) {
             snprintf(err, errlen, "%s: truncated index at byte offset %llu", path,
-                     (unsigned long long)(sizeof h + s->n_tokens * 2 + i * 32));
+                     (unsigned long long)(sizeof h + s->n_tokens * (uint64_t)w + i * 32));
             fclose(f); shard_free(s); return -1;
         }
         shard_seq *q = &s->seqs[i];
@@ -82,15 +100,15 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
         q->file = rd32le(rec + 16); q->flow = rd32le(rec + 20); q->key = rd64le(rec + 24);
         if (q->off > s->n_tokens || q->len > s->n_tokens - q->off || q->label < -1 || q->label >= s->n_labels) {
             snprintf(err, errlen, "%s: index entry %llu out of range at byte offset %llu", path, (unsigned long long)i,
-                     (unsigned long long)(sizeof h + s->n_tokens * 2 + i * 32));
+                     (unsigned long long)(sizeof h + s->n_tokens * (uint64_t)w + i * 32));
             fclose(f); shard_free(s); return -1;
         }
     }
     fclose(f);
     for (uint64_t i = 0; i < s->n_tokens; i++)
-        if (s->tokens[i] >= s->vocab_size) {
-            snprintf(err, errlen, "%s: token %u >= vocabulary size %d at byte offset %llu", path, s->tokens[i],
-                     s->vocab_size, (unsigned long long)(sizeof h + i * 2));
+        if (s->tokens[i] < 0 || s->tokens[i] >= s->vocab_size) {
+            snprintf(err, errlen, "%s: token %d outside the vocabulary of size %d at byte offset %llu", path, s->tokens[i],
+                     s->vocab_size, (unsigned long long)(sizeof h + i * (uint64_t)w));
             shard_free(s); return -1;
         }
     return 0;
@@ -108,13 +126,13 @@ void shard_builder_init(shard_builder *b, int vocab_size, int pad_id, int bos_id
     b->s.n_labels = n_labels; b->s.label_base = label_base; b->s.split = split;
 }
 
-int shard_builder_add(shard_builder *b, const uint16_t *tok, uint32_t n, int32_t label,
+int shard_builder_add(shard_builder *b, const tok_t *tok, uint32_t n, int32_t label,
                       uint32_t file, uint32_t flow, uint64_t key) {
     shard *s = &b->s;
     if (s->n_tokens + n > b->tok_cap) {
         size_t nc = b->tok_cap ? b->tok_cap : 1 << 16;
         while (nc < s->n_tokens + n) nc *= 2;
-        uint16_t *t = realloc(s->tokens, nc * 2);
+        tok_t *t = realloc(s->tokens, nc * sizeof *t);
         if (!t) return -1;
         s->tokens = t; b->tok_cap = nc;
     }
@@ -124,7 +142,7 @@ int shard_builder_add(shard_builder *b, const uint16_t *tok, uint32_t n, int32_t
         if (!q) return -1;
         s->seqs = q; b->seq_cap = nc;
     }
-    if (n) memcpy(s->tokens + s->n_tokens, tok, (size_t)n * 2);
+    if (n) memcpy(s->tokens + s->n_tokens, tok, (size_t)n * sizeof *tok);
     s->seqs[s->n_seqs++] = (shard_seq){ s->n_tokens, n, label, file, flow, key };
     s->n_tokens += n;
     return 0;
@@ -139,6 +157,7 @@ static void put_header(uint8_t *buf, const shard *s) {
     wr32le(buf + 32, (uint32_t)s->n_seqs); wr32le(buf + 36, (uint32_t)(s->n_seqs >> 32));
     wr32le(buf + 40, (uint32_t)s->n_tokens); wr32le(buf + 44, (uint32_t)(s->n_tokens >> 32));
     wr32le(buf + 48, (uint32_t)s->split);
+    wr32le(buf + 52, (uint32_t)s->format); wr32le(buf + 56, (uint32_t)shard_id_width(s->vocab_size));
 }
 
 /* One 32-byte index entry (layout in shard.h). */
@@ -150,12 +169,14 @@ static void put_index(uint8_t *p, const shard_seq *q) {
 
 int shard_write(const shard_builder *b, const char *path) {
     const shard *s = &b->s;
-    size_t n = HDR_INTS * 4 + s->n_tokens * 2 + s->n_seqs * 32;
+    int w = shard_id_width(s->vocab_size);
+    size_t n = HDR_INTS * 4 + s->n_tokens * (size_t)w + s->n_seqs * 32;
     uint8_t *buf = calloc(1, n);
     if (!buf) return -1;
     put_header(buf, s);
     uint8_t *p = buf + HDR_INTS * 4;
-    for (uint64_t i = 0; i < s->n_tokens; i++, p += 2) wr16le(p, s->tokens[i]);
+    if (w == 2) for (uint64_t i = 0; i < s->n_tokens; i++, p += 2) wr16le(p, (uint16_t)s->tokens[i]);
+    else for (uint64_t i = 0; i < s->n_tokens; i++, p += 4) wr32le(p, (uint32_t)s->tokens[i]);
     for (uint64_t i = 0; i < s->n_seqs; i++, p += 32) put_index(p, &s->seqs[i]);
     int rc = write_file_atomic(path, buf, n);
     free(buf);
@@ -184,7 +205,7 @@ int shard_stream_open(shard_stream *w, const char *path, int vocab_size, int pad
     return w->failed ? -1 : 0;
 }
 
-int shard_stream_add(shard_stream *w, const uint16_t *tok, uint32_t n, int32_t label, uint32_t file, uint32_t flow,
+int shard_stream_add(shard_stream *w, const tok_t *tok, uint32_t n, int32_t label, uint32_t file, uint32_t flow,
                      uint64_t key) {
     shard *h = &w->hdr;
     if (h->n_seqs == w->seq_cap) {
@@ -194,10 +215,12 @@ int shard_stream_add(shard_stream *w, const uint16_t *tok, uint32_t n, int32_t l
         h->seqs = q; w->seq_cap = nc;
     }
     uint8_t b[4096];
+    size_t wd = (size_t)shard_id_width(h->vocab_size);
     for (uint32_t i = 0; i < n;) {
         uint32_t k = 0;
-        for (; k < sizeof b / 2 && i < n; k++, i++) wr16le(b + 2 * k, tok[i]);
-        if (fwrite(b, 2, k, w->f) != k) { w->failed = 1; return -1; }
+        if (wd == 2) for (; k < sizeof b / 2 && i < n; k++, i++) wr16le(b + 2 * k, (uint16_t)tok[i]);
+        else for (; k < sizeof b / 4 && i < n; k++, i++) wr32le(b + 4 * k, (uint32_t)tok[i]);
+        if (fwrite(b, wd, k, w->f) != k) { w->failed = 1; return -1; }
     }
     h->seqs[h->n_seqs++] = (shard_seq){ h->n_tokens, n, label, file, flow, key };
     h->n_tokens += n;

@@ -1,20 +1,25 @@
 /* Token shards: the binary files of a corpus directory (docs/corpus.md).
  *
  * One file per split: CORPUS/train.tok, val.tok, test.tok. Little-endian:
- *   header   256 x int32 (llm.c style): [0] magic 0x4b4f5450 ("PTOK"), [1] version 1,
+ *   header   256 x int32 (llm.c style): [0] magic 0x4b4f5450 ("PTOK"), [1] version 2,
  *            [2] vocab_size, [3] pad_id, [4] bos_id, [5] eos_id, [6] n_labels,
  *            [7] label_base (token id of label 0), [8..9] n_seqs (uint64),
- *            [10..11] n_tokens (uint64), [12] split (0 train, 1 val, 2 test), rest 0
- *   tokens   n_tokens x uint16
+ *            [10..11] n_tokens (uint64), [12] split (0 train, 1 val, 2 test),
+ *            [13] token format (TOKFMT_* of tokfmt.h), [14] bytes per token id (2 or 4:
+ *            the writer uses 2 when every id fits), rest 0
+ *   tokens   n_tokens x uint16 or uint32
  *   index    n_seqs x shard_seq (32 bytes each)
- * A sequence's tokens are tokens[off .. off+len). label = -1 for unlabelled. */
+ * A sequence's tokens are tokens[off .. off+len). label = -1 for unlabelled.
+ * Version 1 (before token formats): the same with [13], [14] zero, read as format bytes,
+ * 2 bytes per id. In memory ids are always tok_t (32-bit). */
 #ifndef PKTLM_SHARD_H
 #define PKTLM_SHARD_H
 #include <stdint.h>
 #include <stddef.h>
+#include "corpus/tokfmt.h"
 
 #define SHARD_MAGIC 0x4b4f5450u
-#define SHARD_VERSION 1
+#define SHARD_VERSION 2
 
 typedef struct {
     uint64_t off;       /* first token */
@@ -27,8 +32,10 @@ typedef struct {
 
 typedef struct {
     int vocab_size, pad_id, bos_id, eos_id, n_labels, label_base, split;
+    int format;         /* TOKFMT_*: set after shard_builder_init / shard_stream_open when not bytes */
+    int version;        /* of the file read (1 or 2) */
     uint64_t n_seqs, n_tokens;
-    uint16_t *tokens;
+    tok_t *tokens;
     shard_seq *seqs;
 } shard;
 
@@ -40,6 +47,8 @@ void shard_free(shard *s);
  * labels (a val.tok of another prep run would feed a model ids it does not have, or labels it
  * does not know); else -1 with a message in err naming b_path. */
 int shard_check_same_format(const shard *a, const shard *b, const char *b_path, char *err, size_t errlen);
+/* Bytes per token id on disk for a vocabulary. */
+static inline int shard_id_width(int vocab_size) { return vocab_size <= 65536 ? 2 : 4; }
 
 /* Writer: append sequences, then shard_write() writes the file atomically. */
 typedef struct {
@@ -48,7 +57,7 @@ typedef struct {
 } shard_builder;
 void shard_builder_init(shard_builder *b, int vocab_size, int pad_id, int bos_id, int eos_id,
                         int n_labels, int label_base, int split);
-int shard_builder_add(shard_builder *b, const uint16_t *tok, uint32_t n, int32_t label,
+int shard_builder_add(shard_builder *b, const tok_t *tok, uint32_t n, int32_t label,
                       uint32_t file, uint32_t flow, uint64_t key);
 int shard_write(const shard_builder *b, const char *path);
 void shard_builder_free(shard_builder *b);
@@ -67,7 +76,7 @@ typedef struct {
 } shard_stream;
 int shard_stream_open(shard_stream *w, const char *path, int vocab_size, int pad_id, int bos_id, int eos_id,
                       int n_labels, int label_base, int split);
-int shard_stream_add(shard_stream *w, const uint16_t *tok, uint32_t n, int32_t label, uint32_t file, uint32_t flow,
+int shard_stream_add(shard_stream *w, const tok_t *tok, uint32_t n, int32_t label, uint32_t file, uint32_t flow,
                      uint64_t key);
 int shard_stream_close(shard_stream *w);   /* 0: the file is in place */
 void shard_stream_abort(shard_stream *w);

@@ -1,4 +1,6 @@
 #include "corpus/tokens.h"
+#include "corpus/tcpfields.h"
+#include "corpus/bigrams.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,13 +78,13 @@ const char *tok_name(int t, char *buf) {
 
 void tok_seq_init(tok_seq *s) { memset(s, 0, sizeof *s); }
 void tok_seq_free(tok_seq *s) { free(s->t); memset(s, 0, sizeof *s); }
-void tok_seq_reset(tok_seq *s) { s->n = 0; s->npkts = 0; s->clock_ns = 0; s->oom = 0; }
+void tok_seq_reset(tok_seq *s) { s->n = 0; s->npkts = 0; s->skipped = 0; s->clock_ns = 0; s->oom = 0; }
 
 static int reserve(tok_seq *s, size_t more) {
     if (s->n + more <= s->cap) return 0;
     size_t nc = s->cap ? s->cap : 256;
     while (nc < s->n + more) nc *= 2;
-    uint16_t *t = realloc(s->t, nc * sizeof *t);
+    tok_t *t = realloc(s->t, nc * sizeof *t);
     if (!t) { s->oom = 1; return -1; }
     s->t = t; s->cap = nc;
     return 0;
@@ -91,40 +93,99 @@ static int reserve(tok_seq *s, size_t more) {
 void tok_seq_begin(tok_seq *s, int label, int64_t t0_ns) {
     tok_seq_reset(s);
     if (reserve(s, 2)) return;
-    s->t[s->n++] = TOK_BOS;
-    s->t[s->n++] = (uint16_t)tok_label(label);
+    const tok_format *f = tokfmt_get(s->fmt);
+    s->t[s->n++] = s->fmt == TOKFMT_FIELDS ? TCPF_FREE : (tok_t)f->bos;   /* fields: the type, known at the end */
+    s->t[s->n++] = (tok_t)tokfmt_label(f, label);
     s->clock_ns = t0_ns;
 }
 
-size_t tok_encode_packet(uint16_t *out, const uint8_t *ip, uint32_t n, int64_t ts_ns, int dir, int64_t *clock_ns) {
+size_t tok_encode_packet(tok_t *out, const uint8_t *ip, uint32_t n, int64_t ts_ns, int dir, int64_t *clock_ns) {
     int b = tok_time_bucket(ts_ns - *clock_ns);
     /* Error feedback: the next gap is measured from where the decoder will be. When the
      * decoded clock ran ahead of the real time (gap < 0) bucket 0 keeps it still. */
     *clock_ns += tok_time_value(b);
     out[0] = TOK_PKT;
     out[1] = dir ? TOK_DIR_SC : TOK_DIR_CS;
-    out[2] = (uint16_t)(TOK_TIME0 + b);
+    out[2] = (tok_t)(TOK_TIME0 + b);
     for (uint32_t i = 0; i < n; i++) out[3 + i] = ip[i];
     return (size_t)n + TOK_PKT_OVERHEAD;
 }
 
 void tok_seq_packet(tok_seq *s, const uint8_t *ip, uint32_t n, int64_t ts_ns, int dir) {
-    if (reserve(s, (size_t)n + TOK_PKT_OVERHEAD)) return;
-    s->n += tok_encode_packet(s->t + s->n, ip, n, ts_ns, dir, &s->clock_ns);
+    if (s->fmt == TOKFMT_FIELDS) {
+        if (reserve(s, TCPF_PKT_FIXED + 21)) return;
+        if (s->npkts == 0 && tcpf_is_ip6(ip, n)) s->t[s->n++] = TCPF_IP6;
+        size_t k = tcpf_encode_packet(s->t + s->n, ip, n, ts_ns, dir, &s->clock_ns);
+        if (!k) { s->skipped++; if (s->npkts == 0 && tcpf_is_ip6(ip, n)) s->n--; return; }
+        s->n += k;
+    } else if (s->fmt == TOKFMT_BIGRAMS) {
+        if (reserve(s, (size_t)n + 2)) return;
+        s->n += big_encode_packet(s->t + s->n, ip, n);
+    } else {
+        if (reserve(s, (size_t)n + TOK_PKT_OVERHEAD)) return;
+        s->n += tok_encode_packet(s->t + s->n, ip, n, ts_ns, dir, &s->clock_ns);
+    }
     s->npkts++;
 }
 
 void tok_seq_end(tok_seq *s) {
     if (reserve(s, 1)) return;
-    s->t[s->n++] = TOK_EOS;
+    if (s->fmt == TOKFMT_FIELDS && s->n > 0) s->t[0] = (tok_t)tcpf_seq_type(s->t, s->n);
+    s->t[s->n++] = (tok_t)tokfmt_get(s->fmt)->eos;
 }
 
-void tok_reader_init(tok_reader *r, const uint16_t *t, size_t n, int64_t t0_ns) {
+void tok_reader_init(tok_reader *r, const tok_t *t, size_t n, int64_t t0_ns) {
     memset(r, 0, sizeof *r);
     r->t = t; r->n = n; r->clock_ns = t0_ns; r->label = -2;
 }
 
+void tok_reader_init_fmt(tok_reader *r, int fmt, const tok_t *t, size_t n, int64_t t0_ns) {
+    tok_reader_init(r, t, n, t0_ns);
+    r->fmt = tokfmt_get(fmt) ? fmt : TOKFMT_BYTES;
+}
+
+/* fields and bigrams: the same walk with their own ids (tcpfields.h, bigrams.h) */
+static int reader_next_other(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t cap) {
+    const tok_format *f = tokfmt_get(r->fmt);
+    int fields = r->fmt == TOKFMT_FIELDS;
+    while (r->i < r->n && !r->ended) {
+        int t = (int)r->t[r->i];
+        if (fields ? t == TCPF_FORWARD || t == TCPF_REVERSE : t == BIG_PKT) break;
+        r->i++;
+        if (t == f->eos) { r->ended = 1; break; }
+        if (r->i == 1 && (fields ? t >= TCPF_COMPLETE && t <= TCPF_FREE : t == BIG_CLS)) continue;
+        if (tokfmt_is_label(f, t) && r->label == -2) { r->label = t == f->unlabelled ? -1 : t - f->label_base; continue; }
+        if (fields && t == TCPF_IP6) { r->ip6 = 1; continue; }
+        r->stray++;
+    }
+    if (r->ended || r->i >= r->n) return 0;
+    memset(p, 0, sizeof *p);
+    if (fields) {
+        int64_t gap;
+        int has_time;
+        p->n = tcpf_decode_packet(r->t, r->n, &r->i, r->ip6, buf, cap, &p->dir, &gap, &has_time, &r->stray);
+        if (!has_time) p->flags |= TOKP_NO_TIME;
+        r->clock_ns += gap;
+    } else {
+        size_t a = ++r->i;
+        while (r->i < r->n && r->t[r->i] != BIG_PKT && (int)r->t[r->i] != f->eos) r->i++;
+        p->n = big_decode_words(r->t + a, r->i - a, buf, cap, &r->stray);
+        p->flags |= TOKP_NO_TIME;
+        /* no direction token: the side whose source address is the first packet's is the client */
+        int v6 = p->n >= 40 && buf[0] >> 4 == 6, alen = v6 ? 16 : 4, aoff = v6 ? 8 : 12;
+        if (p->n >= (uint32_t)(aoff + alen)) {
+            if (!r->npk_seen) memcpy(r->src0, buf + aoff, (size_t)alen);
+            p->dir = memcmp(r->src0, buf + aoff, (size_t)alen) != 0;
+        } else p->flags |= TOKP_NO_DIR;
+        if (r->npk_seen) r->clock_ns += BIG_GAP_NS;
+    }
+    p->ts_ns = r->clock_ns;
+    r->npk_seen++;
+    return 1;
+}
+
 int tok_reader_next(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t cap) {
+    if (r->fmt != TOKFMT_BYTES) return reader_next_other(r, p, buf, cap);
     /* Find the next PKT, taking the label on the way. */
     while (r->i < r->n && !r->ended) {
         int t = r->t[r->i];

@@ -13,6 +13,7 @@
 #define PKTLM_TOKENS_H
 #include <stdint.h>
 #include <stddef.h>
+#include "corpus/tokfmt.h"
 
 enum {
     TOK_PAD = 256, TOK_BOS = 257, TOK_EOS = 258, TOK_PKT = 259,
@@ -40,24 +41,30 @@ int64_t tok_time_value(int bucket);
 const char *tok_name(int t, char *buf);
 
 /* Encoder. The clock is the decoder's view of time: each gap is measured from the
- * previously *decoded* timestamp, so quantisation errors do not add up along a sequence. */
+ * previously *decoded* timestamp, so quantisation errors do not add up along a sequence.
+ * The sequence is written in token format fmt (tokfmt.h; TOKFMT_BYTES after init): begin,
+ * packet and end follow that format's layout (fields: tcpfields.h, bigrams: bigrams.h). */
 typedef struct {
-    uint16_t *t;
+    tok_t *t;
     size_t n, cap;
     int64_t clock_ns;       /* decoded time of the last packet */
     uint32_t npkts;
+    uint32_t skipped;       /* packets the format has no tokens for (fields: not TCP, header cut) */
     int oom;                /* an allocation failed: the sequence is incomplete */
+    int fmt;                /* TOKFMT_* */
 } tok_seq;
 void tok_seq_init(tok_seq *s);
+static inline void tok_seq_set_format(tok_seq *s, int fmt) { s->fmt = fmt; }
 void tok_seq_free(tok_seq *s);
 void tok_seq_reset(tok_seq *s);   /* empty, keep the memory */
-/* BOS + label token; t0_ns is the time the first gap is measured from. */
+/* BOS + label token (fields: TYPE placeholder + label; bigrams: [CLS] + label); t0_ns is the
+ * time the first gap is measured from. */
 void tok_seq_begin(tok_seq *s, int label, int64_t t0_ns);
 /* PKT DIR TIME + n bytes of an IP packet (already cut and anonymised). dir 0 = c->s. */
 void tok_seq_packet(tok_seq *s, const uint8_t *ip, uint32_t n, int64_t ts_ns, int dir);
-void tok_seq_end(tok_seq *s);
+void tok_seq_end(tok_seq *s);   /* EOS (fields: and the flow type in t[0]) */
 /* Stateless core used by tok_seq_packet: writes n + 3 tokens to out, advances *clock_ns. */
-size_t tok_encode_packet(uint16_t *out, const uint8_t *ip, uint32_t n, int64_t ts_ns, int dir, int64_t *clock_ns);
+size_t tok_encode_packet(tok_t *out, const uint8_t *ip, uint32_t n, int64_t ts_ns, int dir, int64_t *clock_ns);
 
 /* Decoder: walks a token sequence packet by packet. Lenient, for generated sequences:
  * stray tokens (PAD, a second BOS, labels inside) are skipped and counted, a packet with
@@ -70,14 +77,21 @@ typedef struct {
     int flags;              /* TOKP_* */
 } tok_packet;
 typedef struct {
-    const uint16_t *t;
+    const tok_t *t;
     size_t n, i;
+    int fmt;                /* TOKFMT_*: tok_reader_init_fmt */
+    int ip6;                /* fields: the IP6 token was seen */
     int64_t clock_ns;
     int label;              /* -1 unlabelled, -2 no label token seen, else label index */
     uint64_t stray;         /* tokens that fit nowhere */
     int ended;              /* EOS seen */
+    uint32_t npk_seen;      /* packets returned */
+    uint8_t src0[16];       /* bigrams: the first packet's source address gives the direction */
 } tok_reader;
-void tok_reader_init(tok_reader *r, const uint16_t *t, size_t n, int64_t t0_ns);
+void tok_reader_init(tok_reader *r, const tok_t *t, size_t n, int64_t t0_ns);   /* bytes format */
+/* Any reversible format: fields gives each packet's IP and TCP headers (payload left to the
+ * length fields, tcpfields.h), bigrams the packet's bytes. */
+void tok_reader_init_fmt(tok_reader *r, int fmt, const tok_t *t, size_t n, int64_t t0_ns);
 /* 1 = a packet in *p with its bytes in buf (at most cap), 0 = end of the sequence. */
 int tok_reader_next(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t cap);
 

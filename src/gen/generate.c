@@ -4,6 +4,8 @@
 #include "gen/fastgpt2.h"
 #include "nn/barrier.h"
 #include "corpus/tokens.h"
+#include "corpus/tcpfields.h"
+#include "corpus/bigrams.h"
 #include "corpus/prep.h"
 #include "train/checkpoint.h"
 #include "models/model.h"
@@ -41,8 +43,97 @@ static int gram_fixed_byte(const gen_gram *g) {
     return -1;
 }
 
+/* fields (tcpfields.h). phase: GM_BOS (type), GM_LABEL, GM_FIRST_PKT (IP6 or the first
+ * DIR), GM_DIR (DIR or EOS), GM_TIME, GM_BYTES (PKT_SIZE size HEAD words...) */
+static void fields_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi) {
+    switch (g->phase) {
+    case GM_BOS: for (int t = TCPF_COMPLETE; t <= TCPF_FREE; t++) allowed[t] = 1; break;
+    case GM_LABEL:
+        for (int t = label_lo; t < label_hi && t < V; t++) allowed[t] = 1;
+        if (label_hi <= label_lo) allowed[TCPF_UNLABELLED] = 1;
+        break;
+    case GM_FIRST_PKT: allowed[TCPF_FORWARD] = 1; if (g->npkts == 0 && g->pos == 2) allowed[TCPF_IP6] = 1; break;
+    case GM_DIR: allowed[TCPF_FORWARD] = allowed[TCPF_REVERSE] = allowed[TCPF_EOS] = 1; break;
+    case GM_TIME:
+        if (g->npkts == 1) allowed[TCPF_TIME0] = 1;
+        else for (int k = 0; k < TCPF_NTIME; k++) allowed[TCPF_TIME0 + k] = 1;
+        break;
+    case GM_BYTES:
+        if (g->word == -3) allowed[TCPF_PKT_SIZE] = 1;
+        else if (g->word == -2) for (int v = 20; v < TCPF_NVALUES; v++) allowed[v] = 1;   /* at least a TCP header */
+        else if (g->word == -1) allowed[TCPF_HEAD] = 1;
+        else if (g->word < 2 && g->npkts > 1) allowed[g->fport[g->word ^ g->dir]] = 1;   /* the flow's ports */
+        else if (g->word == 6) for (int v = 5; v < 16; v++) allowed[v] = 1;                /* data offset */
+        else if (g->word == 7 || g->word == 10) allowed[0] = 1;                            /* reserved, checksum */
+        else if (g->word == 8) for (int v = 0; v < 256; v++) allowed[v] = g->raw_tcp_flags || gen_tcp_flags_valid(v);
+        else if (g->word < TCPF_HDR_WORDS + g->nopt) for (int v = 0; v < TCPF_NVALUES; v++) allowed[v] = 1;
+        else allowed[TCPF_FORWARD] = allowed[TCPF_REVERSE] = allowed[TCPF_EOS] = 1;
+        break;
+    default: allowed[TCPF_EOS] = 1; break;
+    }
+}
+
+/* a DIR starts a packet; EOS ends the flow */
+static void fields_dir(gen_gram *g, int t) {
+    if (t == TCPF_EOS) { g->phase = GM_END; return; }
+    g->npkts++; g->dir = t == TCPF_REVERSE; g->phase = GM_TIME;
+}
+
+static void fields_push(gen_gram *g, int t) {
+    switch (g->phase) {
+    case GM_BOS: g->phase = GM_LABEL; break;
+    case GM_LABEL: g->phase = GM_FIRST_PKT; break;
+    case GM_FIRST_PKT: if (t != TCPF_IP6) fields_dir(g, t); break;
+    case GM_DIR: fields_dir(g, t); break;
+    case GM_TIME: g->phase = GM_BYTES; g->word = -3; g->nopt = 0; break;
+    case GM_BYTES:
+        if (g->word >= TCPF_HDR_WORDS + g->nopt) { fields_dir(g, t); break; }   /* the next DIR or EOS */
+        if (g->word >= 0 && g->word < 2 && g->npkts == 1) g->fport[g->word] = t;
+        if (g->word == 6) g->nopt = (t - 5) * 2;
+        g->word++;
+        break;
+    default: break;
+    }
+}
+
+/* bigrams (bigrams.h): GM_BOS, GM_LABEL, GM_FIRST_PKT (<pkt>), GM_BYTES (words) */
+static void bigrams_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi) {
+    switch (g->phase) {
+    case GM_BOS: allowed[BIG_CLS] = 1; break;
+    case GM_LABEL:
+        for (int t = label_lo; t < label_hi && t < V; t++) allowed[t] = 1;
+        if (label_hi <= label_lo) allowed[BIG_UNLABELLED] = 1;
+        break;
+    case GM_FIRST_PKT: allowed[BIG_PKT] = 1; break;
+    case GM_BYTES:
+        if (g->nbytes == 0) {   /* the version nibble, as for bytes */
+            for (int v = 0x4500; v < 0x5000; v++) allowed[BIG_W0 + v] = 1;
+            for (int v = 0x6000; v < 0x7000; v++) allowed[BIG_W0 + v] = 1;
+        } else for (int b = 0; b < 256; b++) allowed[BIG_W0 + ((g->prev & 0xff) << 8 | b)] = 1;   /* overlap */
+        if (g->nbytes >= 19) allowed[BIG_PKT] = allowed[BIG_SEP] = 1;
+        break;
+    default: allowed[BIG_SEP] = 1; break;
+    }
+}
+
+static void bigrams_push(gen_gram *g, int t) {
+    switch (g->phase) {
+    case GM_BOS: g->phase = GM_LABEL; break;
+    case GM_LABEL: g->phase = GM_FIRST_PKT; break;
+    case GM_FIRST_PKT: g->phase = GM_BYTES; g->nbytes = 0; g->npkts = 1; break;
+    case GM_BYTES:
+        if (t == BIG_PKT) { g->nbytes = 0; g->npkts++; }
+        else if (t == BIG_SEP) g->phase = GM_END;
+        else { g->prev = t - BIG_W0; g->nbytes++; }
+        break;
+    default: break;
+    }
+}
+
 void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi) {
     memset(allowed, 0, (size_t)V);
+    if (g->fmt == TOKFMT_FIELDS) { fields_mask(g, allowed, V, label_lo, label_hi); return; }
+    if (g->fmt == TOKFMT_BIGRAMS) { bigrams_mask(g, allowed, V, label_lo, label_hi); return; }
     switch (g->phase) {
     case GM_BOS: allowed[TOK_BOS] = 1; break;
     case GM_LABEL:
@@ -96,6 +187,8 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
 
 void gen_gram_push(gen_gram *g, int t) {
     g->pos++;
+    if (g->fmt == TOKFMT_FIELDS) { fields_push(g, t); return; }
+    if (g->fmt == TOKFMT_BIGRAMS) { bigrams_push(g, t); return; }
     switch (g->phase) {
     case GM_BOS: g->phase = GM_LABEL; break;
     case GM_LABEL: g->phase = GM_FIRST_PKT; break;
@@ -135,9 +228,9 @@ void gen_gram_push(gen_gram *g, int t) {
 void gen_pool_init(gen_pool *p, uint64_t seed) { memset(p, 0, sizeof *p); p->rng = seed ^ 0xA5A5A5A5ull; }
 void gen_pool_free(gen_pool *p) { free(p->r); free(p->bytes); free(p->gaps); memset(p, 0, sizeof *p); }
 
-int gen_pool_add_seq(gen_pool *p, const uint16_t *tok, size_t n, int ended, uint32_t flow_no, int64_t t0_ns) {
+int gen_pool_add_seq(gen_pool *p, const tok_t *tok, size_t n, int ended, uint32_t flow_no, int64_t t0_ns) {
     tok_reader rd;
-    tok_reader_init(&rd, tok, n, t0_ns);
+    tok_reader_init_fmt(&rd, p->fmt, tok, n, t0_ns);
     uint8_t buf[65536];
     tok_packet pk;
     size_t first = p->n;
@@ -227,16 +320,17 @@ static int fail(gen_opts *o, const char *fmt, ...) {
 
 /* Prompts (and replay gaps) from a real capture, through prep's own tokeniser. */
 typedef struct {
-    uint16_t **seq; size_t *len, n, cap;
+    tok_t **seq; size_t *len, n, cap;
     int64_t *gaps; size_t ngaps, gcap;
     int want_gaps, oom;
+    int fmt;                  /* token format the flows are built in */
 } real_flows;
 
-static void on_flow(void *ctx, const flow *f, const uint16_t *tok, size_t n) {
+static void on_flow(void *ctx, const flow *f, const tok_t *tok, size_t n) {
     (void)f;
     real_flows *rf = ctx;
     if (!tok || n < 3 || rf->oom) return;
-    if (tok[n - 1] == TOK_EOS) n--;
+    if (tok[n - 1] == tokfmt_get(rf->fmt)->eos) n--;
     if (rf->want_gaps) {
         /* within-flow gaps, as the tokens carry them (bucket resolution, docs/tokens.md) */
         for (size_t i = 0, np = 0; i + 2 < n; i++)
@@ -261,7 +355,7 @@ static void on_flow(void *ctx, const flow *f, const uint16_t *tok, size_t n) {
         if (!b) { rf->oom = 1; return; }
         rf->len = b; rf->cap = c;
     }
-    uint16_t *s = malloc(n * sizeof *s);
+    tok_t *s = malloc(n * sizeof *s);
     if (!s) { rf->oom = 1; return; }
     memcpy(s, tok, n * sizeof *s);
     rf->seq[rf->n] = s; rf->len[rf->n] = n; rf->n++;
@@ -273,9 +367,11 @@ static void real_flows_free(real_flows *rf) {
     memset(rf, 0, sizeof *rf);
 }
 
-static int read_real(gen_opts *o, const char *path, int max_pkts, int want_gaps, real_flows *rf) {
+static int read_real(gen_opts *o, const char *path, int fmt, int max_pkts, int want_gaps, real_flows *rf) {
     prep_cfg pc;
     prep_cfg_default(&pc);
+    pc.tokens = fmt;
+    rf->fmt = fmt;
     pc.max_pkts = max_pkts;
     pc.payload = o->prompt_payload;
     pc.max_bytes = o->prompt_max_bytes;
@@ -294,10 +390,10 @@ static int read_real(gen_opts *o, const char *path, int max_pkts, int want_gaps,
 typedef struct {
     sampler smp;
     gen_gram gram;
-    uint16_t *q;                /* its tokens (T + 1) */
+    tok_t *q;                /* its tokens (T + 1) */
     int len;                    /* tokens so far */
     long flow;                  /* flow number */
-    const uint16_t *forced;     /* prompt (tokens 2.. are forced) */
+    const tok_t *forced;     /* prompt (tokens 2.. are forced) */
     int forced_len;
     float *state;               /* model_step's cache when the fused step does not apply */
 } gen_slot;
@@ -314,7 +410,7 @@ static int finish_seq(gen_opts *o, gen_pool *pool, gen_slot *z, int ended) {
     if (getenv("PKTLM_GEN_DUMP")) {   /* debugging: the sampled tokens */
         char nb[32];
         fprintf(stderr, "flow %ld: ", z->flow);
-        for (size_t i = 0; i < n; i++) fprintf(stderr, "%s ", tok_name(z->q[i], nb));
+        for (size_t i = 0; i < n; i++) fprintf(stderr, "%s ", tokfmt_name(tokfmt_get(pool->fmt), z->q[i], nb));
         fputc('\n', stderr);
     }
     /* the trace starts 2024-01-01 00:00:00 UTC (fixed: reproducible files); a flow's start
@@ -333,6 +429,7 @@ typedef struct {
     gen_pool *pool;
     gen_slot *sl;
     int B, T, V, label_lo, label_hi;
+    const tok_format *tf;         /* the model's token format */
     const real_flows *prompts;
     long next_flow;
     int nactive, err;
@@ -364,10 +461,11 @@ static int loop_prepare(gen_loop *lp) {
         }
         gen_gram_init(&z->gram);
         z->gram.raw_tcp_flags = o->raw_tcp_flags;
+        z->gram.fmt = lp->tf->id;
         z->flow = lp->next_flow++;
-        z->q[0] = TOK_BOS;
+        z->q[0] = lp->tf->bos;
         z->len = 1;
-        gen_gram_push(&z->gram, TOK_BOS);
+        gen_gram_push(&z->gram, lp->tf->bos);
         z->forced = NULL; z->forced_len = 0;
         if (lp->prompts->n) {
             size_t k = (size_t)z->flow % lp->prompts->n;
@@ -399,16 +497,16 @@ static void loop_consume(gen_loop *lp, int n) {
         if (z->len >= 2 && z->len < z->forced_len) t = z->forced[z->len];
         else {
             gen_gram_mask(&z->gram, lp->mask, V, lp->label_lo, lp->label_hi);
-            if (o->full) lp->mask[TOK_EOS] = 0;
+            if (o->full) lp->mask[lp->tf->eos] = 0;
             t = sampler_sample(&z->smp, lp->logits + (size_t)r * V, lp->mask);
-            if (t < 0) t = TOK_EOS;
+            if (t < 0) t = lp->tf->eos;
             o->sampled++;
             if (o->tokens > 0 && (long)o->sampled >= o->tokens) stop = 1;
         }
-        z->q[z->len++] = (uint16_t)t;
+        z->q[z->len++] = (tok_t)t;
         gen_gram_push(&z->gram, t);
-        if (t == TOK_EOS || z->len >= lp->T) {
-            if (finish_seq(o, lp->pool, z, t == TOK_EOS) != 0) { lp->err = -1; return; }
+        if (t == lp->tf->eos || z->len >= lp->T) {
+            if (finish_seq(o, lp->pool, z, t == lp->tf->eos) != 0) { lp->err = -1; return; }
             lp->nactive--;
         }
     }
@@ -430,7 +528,7 @@ int gen_run(gen_opts *o) {
     char err[512];
     int rc = -1;
     float *logits = NULL;
-    uint16_t *seqs = NULL;
+    tok_t *seqs = NULL;
     int *in = NULL, *rslot = NULL, *rpos = NULL;
     uint8_t *mask = NULL;
     gen_slot *sl = NULL;
@@ -446,22 +544,26 @@ int gen_run(gen_opts *o) {
     if (ckpt_load(o->model_path, &m, &st, 0, err, sizeof err) != 0) return fail(o, "%s", err);
     const int V = m.cfg.vocab, B = o->batch > 0 ? o->batch : 1;
     const int T = o->max_len > 0 && o->max_len < m.cfg.ctx ? o->max_len : m.cfg.ctx;
-    int label_lo = TOK_LABEL0, label_hi = V;   /* label tokens this model knows */
-    if (V <= TOK_LABEL0) { label_lo = TOK_UNLABELLED; label_hi = TOK_UNLABELLED + 1; }
+    const tok_format *tf = tokfmt_get(st.tok_format);
+    if (!tf) { fail(o, "%s: unknown token format %d (a newer pktlm?)", o->model_path, st.tok_format); goto done; }
+    pool.fmt = tf->id;
+    const int L0 = tf->label_base;
+    int label_lo = L0, label_hi = V;   /* label tokens this model knows */
+    if (V <= L0) { label_lo = tf->unlabelled; label_hi = tf->unlabelled + 1; }
     if (o->label >= 0) {
-        if (TOK_LABEL0 + o->label >= V) { fail(o, "label %d: the model knows %d labels", o->label, V - TOK_LABEL0); goto done; }
-        label_lo = TOK_LABEL0 + o->label; label_hi = label_lo + 1;
-    } else if (o->label == -1) { label_lo = TOK_UNLABELLED; label_hi = label_lo + 1; }
+        if (L0 + o->label >= V) { fail(o, "label %d: the model knows %d labels", o->label, V - L0); goto done; }
+        label_lo = L0 + o->label; label_hi = label_lo + 1;
+    } else if (o->label == -1) { label_lo = tf->unlabelled; label_hi = label_lo + 1; }
     if (o->flows <= 0 && o->packets <= 0 && o->tokens <= 0) o->flows = 100;
 
     if (o->prompt_pcap) {
-        if (read_real(o, o->prompt_pcap, o->prompt_packets, 0, &prompts) != 0) goto done;
+        if (read_real(o, o->prompt_pcap, tf->id, o->prompt_packets, 0, &prompts) != 0) goto done;
         if (!prompts.n) { fail(o, "%s: no flows to use as prompts", o->prompt_pcap); goto done; }
         o->nprompts = prompts.n;
     }
     if (o->timing == GEN_TIMING_REPLAY) {
         if (!o->timing_from) { fail(o, "--timing replay needs --timing-from REAL.pcap"); goto done; }
-        if (read_real(o, o->timing_from, 1 << 20, 1, &replay) != 0) goto done;
+        if (read_real(o, o->timing_from, TOKFMT_BYTES, 1 << 20, 1, &replay) != 0) goto done;
         if (!replay.ngaps) { fail(o, "%s: no flow with two packets to take gaps from", o->timing_from); goto done; }
         pool.gaps = replay.gaps; pool.ngaps = replay.ngaps;
         replay.gaps = NULL;
@@ -492,7 +594,7 @@ int gen_run(gen_opts *o) {
     progress_init(&pg, "generating", "tok", 1);
     double t0 = now_sec();
     o->tok_hash = 0;
-    gen_loop lp = { o, &pool, sl, B, T, V, label_lo, label_hi, &prompts, 0, 0, 0, in, rslot, rpos, logits, mask, &pg };
+    gen_loop lp = { o, &pool, sl, B, T, V, label_lo, label_hi, tf, &prompts, 0, 0, 0, in, rslot, rpos, logits, mask, &pg };
     if (use_fast) {
         /* One parallel region for the whole run: thread 0 samples between steps while the
          * others wait at the team's barrier (spinning briefly, then sleeping), and every

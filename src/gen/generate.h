@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "gen/trace.h"
+#include "corpus/tokfmt.h"
 
 /* ---- the grammar mask (exposed for tests) ----
  * What a well-formed sequence allows next, where only one kind of token can be right:
@@ -44,10 +45,21 @@ typedef struct {
      * then source and destination port (TCP/UDP); later packets must repeat them */
     uint8_t addr[2][16];
     uint8_t port[2][2];
+    /* other token formats (tokfmt.h): fmt set after gen_gram_init; fields: the word of the
+     * current packet (-1 before HEAD) and the first packet's ports; bigrams: the previous word */
+    int fmt;
+    int word, nopt, size_next;
+    int fport[2];
+    int prev;
 } gen_gram;
 enum { GM_BOS, GM_LABEL, GM_FIRST_PKT, GM_DIR, GM_TIME, GM_BYTES, GM_END };
 void gen_gram_init(gen_gram *g);
-/* Fill allowed[V] for the next token (label_lo..label_hi-1: label tokens allowed at pos 1). */
+/* Fill allowed[V] for the next token (label_lo..label_hi-1: label tokens allowed at pos 1).
+ * Token format g->fmt: bytes as above; fields (tcpfields.h): TYPE, LABEL, [IP6], then per packet
+ * DIR TIME PKT_SIZE size HEAD and the 12 header words (data offset 5..15, reserved and
+ * checksum 0, flags as for bytes, the flow's ports) and as many option words as the data
+ * offset says, the first packet forward with TIME_0; bigrams (bigrams.h): CLS, LABEL, <pkt>,
+ * words each overlapping the previous one, at least 19 (a 20-byte header) before <pkt> or SEP. */
 void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi);
 /* Advance over token t. */
 void gen_gram_push(gen_gram *g, int t);
@@ -66,6 +78,7 @@ typedef struct {
     uint8_t *bytes; size_t nb, bcap;
     int64_t *gaps; size_t ngaps;      /* --timing replay: inter-arrival pool (ns), NULL = model timing */
     uint64_t rng;
+    int fmt;                          /* token format of the sequences (TOKFMT_*; 0 after init) */
     gen_decode_stats st;
 } gen_pool;
 void gen_pool_init(gen_pool *p, uint64_t seed);
@@ -73,7 +86,7 @@ void gen_pool_free(gen_pool *p);
 /* Decode one sequence as flow `flow` starting at t0_ns. `ended`: the sequence reached EOS;
  * when it did not (cut by the context), its last packet may be incomplete and is dropped
  * (counted in cut_ctx). Returns packets added, -1 out of memory. */
-int gen_pool_add_seq(gen_pool *p, const uint16_t *tok, size_t n, int ended, uint32_t flow_no, int64_t t0_ns);
+int gen_pool_add_seq(gen_pool *p, const tok_t *tok, size_t n, int ended, uint32_t flow_no, int64_t t0_ns);
 /* Merge by timestamp and write; 0 ok, -1 (cannot write). */
 int gen_pool_write(gen_pool *p, const char *path, const trace_cfg *cfg, trace_stats *st);
 

@@ -36,7 +36,7 @@ static int gpt2_params(const model_config *c, tensor_spec *s, int *head) {
 }
 
 static const char *gpt2_check(const model_config *c) {
-    if (c->vocab < 2 || c->vocab > 65536) return "vocabulary size must be 2..65536";
+    if (c->vocab < 2 || c->vocab > (1 << 24)) return "vocabulary size must be 2..16777216";
     if (c->layers < 1 || c->d_model < 1 || c->heads < 1 || c->ctx < 1) return "layers, d-model, heads and ctx must be positive";
     /* bounds far past any CPU-trainable model; they keep every size product (L x 4C x C,
      * B x T x V ...) inside 64 bits and int indexing, whatever a damaged header or a typo says */

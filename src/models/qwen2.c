@@ -63,7 +63,7 @@ static int qwen2_params(const model_config *c, tensor_spec *s, int *head) {
 }
 
 static const char *qwen2_check(const model_config *c) {
-    if (c->vocab < 2 || c->vocab > 65536) return "vocabulary size must be 2..65536";
+    if (c->vocab < 2 || c->vocab > (1 << 24)) return "vocabulary size must be 2..16777216";
     if (c->layers < 1 || c->d_model < 1 || c->heads < 1 || c->ctx < 1) return "layers, d-model, heads and ctx must be positive";
     /* the same bounds as gpt2.c: every size product stays inside 64 bits and int indexing */
     if (c->layers > 1024 || c->d_model > 32768 || c->ctx > 1 << 20 || c->d_ff < 1 || c->d_ff > 1 << 18)

@@ -19,8 +19,8 @@ enum {
     H_STEP = 22, H_TOKENS = 24, H_RNG = 26, H_DEPOCH = 28, H_DINDEX = 30, H_DOFFSET = 32,
     H_BATCH = 34, H_ACCUM, H_SEQLEN, H_WARMUP, H_PACK, H_TOTAL = 39,
     H_LR = 41, H_MINFRAC, H_WD, H_BETA1, H_BETA2, H_EPS, H_CLIP, H_LASTLOSS, H_LASTVAL,
-    H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60, H_HDRSUM = 61,
-    H_EVALEVERY = 96,   /* training fields from 96 on: 63..95 are the model config's (models/config.c) */
+    H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60, H_HDRSUM = 61, H_TOKFMT = 96,
+    H_EVALEVERY = 97,   /* training fields from 96 on: 63..95 are the model config's (models/config.c) */
     H_DATADIR = 128
 };
 
@@ -90,6 +90,7 @@ static void fill_header(uint8_t *h, const model *m, const train_state *st, int h
     put32(h, H_TPRE, (uint32_t)st->task_pretrained); putf(h, H_TBEST, st->task_best);
     put64(h, H_TSTEP, (uint64_t)st->task_best_step);
     put32(h, H_PREC, (uint32_t)st->precision);
+    put32(h, H_TOKFMT, (uint32_t)st->tok_format);
     put32(h, H_EVALEVERY, (uint32_t)st->eval_every);
     size_t n = strnlen(st->data_dir, sizeof st->data_dir - 1);
     memcpy(h + 4 * H_DATADIR, st->data_dir, n);
@@ -117,6 +118,7 @@ static void parse_header(const uint8_t *h, model_config *c, train_state *st) {
     st->task_pretrained = (int32_t)get32(h, H_TPRE); st->task_best = getf(h, H_TBEST);
     st->task_best_step = (int64_t)get64(h, H_TSTEP);
     st->precision = (int32_t)get32(h, H_PREC);
+    st->tok_format = (int32_t)get32(h, H_TOKFMT);
     st->eval_every = (int32_t)get32(h, H_EVALEVERY);
     memcpy(st->data_dir, h + 4 * H_DATADIR, sizeof st->data_dir - 1);
 }
@@ -314,18 +316,32 @@ static int load_fp(FILE *f, const char *path, uint64_t avail, model *m, train_st
     return 0;
 }
 
+int ckpt_check_format(const train_state *st, int vocab, const shard *sh, const char *ckpt_path, const char *shard_path,
+                      char *err, size_t errlen) {
+    const tok_format *mf = tokfmt_get(st->tok_format), *cf = tokfmt_get(sh->format);
+    if (st->tok_format != sh->format) {
+        snprintf(err, errlen, "%s was trained on '%s' tokens but %s holds '%s' tokens (pktlm prep --tokens): a model reads "
+                              "only its own token format; prep the captures with --tokens %s, or train a model on this corpus",
+                 ckpt_path, mf ? mf->name : "unknown", shard_path, cf ? cf->name : "unknown", mf ? mf->name : "?");
+        return -1;
+    }
+    if (st->pad_id != sh->pad_id || st->bos_id != sh->bos_id || st->eos_id != sh->eos_id || sh->label_base > vocab) {
+        snprintf(err, errlen, "%s was trained on another token format (vocabulary %d, pad/bos/eos %d/%d/%d); %s has "
+                              "%d token ids before its labels, pad/bos/eos %d/%d/%d",
+                 ckpt_path, vocab, st->pad_id, st->bos_id, st->eos_id, shard_path, sh->label_base, sh->pad_id, sh->bos_id,
+                 sh->eos_id);
+        return -1;
+    }
+    return 0;
+}
+
 int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, model_config *cfg, uint64_t seed,
                   model *m, train_state *st, char *err, size_t errlen) {
     if (init_path) {
         if (ckpt_load(init_path, m, st, 0, err, errlen) != 0) return -1;
-        if (m->cfg.vocab < TOK_LABEL0 || st->pad_id != tr->pad_id || st->bos_id != tr->bos_id || st->eos_id != tr->eos_id ||
-            tr->label_base > m->cfg.vocab) {
-            snprintf(err, errlen, "%s was trained on another token format (vocabulary %d, pad/bos/eos %d/%d/%d); %s/train.tok has "
-                                  "%d token ids before its labels, pad/bos/eos %d/%d/%d",
-                     init_path, m->cfg.vocab, st->pad_id, st->bos_id, st->eos_id, data_dir, tr->label_base, tr->pad_id, tr->bos_id,
-                     tr->eos_id);
-            return -1;
-        }
+        char tp[600];
+        snprintf(tp, sizeof tp, "%s/train.tok", data_dir);
+        if (ckpt_check_format(st, m->cfg.vocab, tr, init_path, tp, err, errlen) != 0) { model_free(m); return -1; }
     } else {
         cfg->vocab = tr->vocab_size;
         model_config_defaults(cfg);
@@ -333,7 +349,7 @@ int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, 
         model_init_weights(m, seed);
         memset(st, 0, sizeof *st);
         st->pad_id = tr->pad_id; st->bos_id = tr->bos_id; st->eos_id = tr->eos_id; st->n_labels = tr->n_labels;
-        st->label_base = tr->label_base;
+        st->label_base = tr->label_base; st->tok_format = tr->format;
         st->vocab_hash = corpus_vocab_hash(data_dir, tr->vocab_size, tr->pad_id, tr->bos_id, tr->eos_id, tr->n_labels, tr->label_base);
     }
     snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);

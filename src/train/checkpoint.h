@@ -36,9 +36,10 @@ typedef struct {
     int32_t task_pretrained;   /* started from a pretrained checkpoint */
     float task_best;           /* best validation score (exact match for task field) */
     int64_t task_best_step;    /* optimizer step of that score */
+    int32_t tok_format;        /* TOKFMT_* of the corpus (corpus/tokfmt.h), header slot 96; 0 = bytes in older files */
     int32_t precision;         /* matrix products of training: NN_FP32 (0) or NN_BF16 (1), header slot 60;
                                   weights, m and v are fp32 either way */
-    int32_t eval_every;        /* steps between validation losses as given (--eval-every), header slot 96;
+    int32_t eval_every;        /* steps between validation losses as given (--eval-every), header slot 97;
                                   0 = the default (20 per run), also in files written before it */
 } train_state;
 
@@ -68,5 +69,10 @@ uint64_t ckpt_bytes(const model *m, int has_opt);
  * below the corpus's first label (fine-tuning rows hold no label token). 0 ok, -1 with err. */
 int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, model_config *cfg, uint64_t seed,
                   model *m, train_state *st, char *err, size_t errlen);
+/* 0 when the model of checkpoint ckpt_path (its train_state st, vocabulary vocab) speaks the token
+ * format of the corpus shard sh (from shard_path): the same format, pad/bos/eos ids, and every id
+ * below the corpus's first label. Else -1 with a message naming both and what differs. */
+int ckpt_check_format(const train_state *st, int vocab, const shard *sh, const char *ckpt_path, const char *shard_path,
+                      char *err, size_t errlen);
 uint64_t corpus_vocab_hash(const char *data_dir, int vocab, int pad, int bos, int eos, int n_labels, int label_base);
 #endif

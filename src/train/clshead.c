@@ -138,17 +138,17 @@ void cls_head_adamw(cls_head *h, const adamw_params *p, int t) {
     adamw_update(h->b, h->gb, h->adam_m + nw, h->adam_v + nw, (size_t)h->K, p, t, 0);
 }
 
-int cls_make_row(int *row, const uint16_t *tok, size_t n, int T, int max_pkts, int pad_id) {
+int cls_make_row(int *row, const tok_t *tok, size_t n, int T, int max_pkts, const tok_format *f) {
     int L = 0, pk = 0;
     for (size_t i = 0; i < n && L < T; i++) {
         int t = tok[i];
-        if (t == TOK_EOS || t == TOK_PAD) break;
-        if (t == TOK_PKT && max_pkts > 0 && ++pk > max_pkts) break;
-        if (i == 1 && tok_is_label(t)) t = TOK_UNLABELLED;   /* never show the answer */
+        if (t == f->eos || t == f->pad) break;
+        if (tokfmt_is_pkt(f, t) && max_pkts > 0 && ++pk > max_pkts) break;
+        if (i == 1 && tokfmt_is_label(f, t)) t = f->unlabelled;   /* never show the answer */
         row[L++] = t;
     }
-    if (L == 0) row[L++] = TOK_BOS;
-    for (int i = L; i < T; i++) row[i] = pad_id;
+    if (L == 0) row[L++] = f->bos;
+    for (int i = L; i < T; i++) row[i] = f->pad;
     return L;
 }
 
@@ -371,5 +371,6 @@ int cls_load(const char *path, model *m, train_state *st, cls_head *h, cls_info 
             snprintf(err, errlen, "%s: corrupt classifier: head parameter %zu is %g (not finite)", path, i, (double)h->params[i]);
             model_free(m); cls_head_free(h); cls_info_free(info); return -1;
         }
+    info->prep.tokens = st->tok_format;   /* the token format is the backbone's (its checkpoint header) */
     return 0;
 }

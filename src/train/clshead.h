@@ -56,7 +56,7 @@ void cls_head_zero_grad(cls_head *h);
 void cls_head_adamw(cls_head *h, const adamw_params *p, int t);
 
 /* A corpus (or classify) sequence -> one model row of T ints. Returns the row length (>= 1). */
-int cls_make_row(int *row, const uint16_t *tok, size_t n, int T, int max_pkts, int pad_id);
+int cls_make_row(int *row, const tok_t *tok, size_t n, int T, int max_pkts, const tok_format *f);
 
 /* ---- classifier file ---- */
 #define CLS_MAGIC 0x4c434b50u   /* "PKCL" */

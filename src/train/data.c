@@ -32,7 +32,7 @@ int data_open(dataloader *d, const char *path, int B, int T, int pack, int shuff
     d->perm = malloc(d->sh.n_seqs * sizeof *d->perm);
     d->tok = malloc((size_t)B * T * sizeof(int));
     d->tgt = malloc((size_t)B * T * sizeof(int));
-    d->row = malloc(((size_t)T + 1) * sizeof(uint16_t));
+    d->row = malloc(((size_t)T + 1) * sizeof(tok_t));
     if (!d->perm || !d->tok || !d->tgt || !d->row) { snprintf(err, errlen, "out of memory"); data_close(d); return -1; }
     make_perm(d, 0);
     return 0;
@@ -57,7 +57,7 @@ static const shard_seq *seq_at(dataloader *d, data_pos *p) {
 
 /* Copy n stream tokens starting at *p into out, advancing a copy; return the position
  * after the first `adv` tokens. */
-static data_pos stream_read(dataloader *d, data_pos p, uint16_t *out, int n, int adv) {
+static data_pos stream_read(dataloader *d, data_pos p, tok_t *out, int n, int adv) {
     data_pos after = p;
     for (int i = 0; i < n; i++) {
         const shard_seq *q = seq_at(d, &p);
@@ -82,7 +82,7 @@ int data_next(dataloader *d) {
             const shard_seq *q;
             do { q = seq_at(d, &d->pos); d->pos.index++; } while (q->len < 2);
             n = q->len < (uint32_t)T + 1 ? (int)q->len : T + 1;
-            memcpy(d->row, d->sh.tokens + q->off, (size_t)n * sizeof(uint16_t));
+            memcpy(d->row, d->sh.tokens + q->off, (size_t)n * sizeof(tok_t));
         }
         for (int t = 0; t < T; t++) {
             x[t] = t < n ? d->row[t] : pad;

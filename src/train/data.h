@@ -25,7 +25,7 @@ typedef struct {
     uint64_t perm_epoch;
     data_pos pos;
     int *tok, *tgt;           /* B*T rows of the last batch */
-    uint16_t *row;            /* T+1 scratch */
+    tok_t *row;            /* T+1 scratch */
     uint64_t n_usable;        /* sequences with at least 2 tokens */
 } dataloader;
 

@@ -33,7 +33,7 @@ static int fail(field_opts *o, const char *fmt, ...) {
 /* Occurrences wholly inside the first T+1 tokens: scanning only that prefix finds exactly
  * them, because a field is located from the bytes before it (field_locate checks that all
  * its bytes are present). A packet costs at least 2 tokens, so (T+1)/2+1 is room enough. */
-static int scan_prefix(int field, const uint16_t *tok, size_t n, int T, field_occ **buf, int *cap) {
+static int scan_prefix(int field, const tok_t *tok, size_t n, int T, field_occ **buf, int *cap) {
     size_t L = n < (size_t)T + 1 ? n : (size_t)T + 1;
     int need = (int)(L / 2) + 2;
     if (need > *cap) {
@@ -45,7 +45,7 @@ static int scan_prefix(int field, const uint16_t *tok, size_t n, int T, field_oc
     return k < *cap ? k : *cap;
 }
 
-int field_make_row(int field, const uint16_t *tok, size_t n, int T, int pad_id, int *row, int *tgt) {
+int field_make_row(int field, const tok_t *tok, size_t n, int T, int pad_id, int *row, int *tgt) {
     size_t L = n < (size_t)T ? n : (size_t)T;
     for (int t = 0; t < T; t++) row[t] = (size_t)t < L ? tok[t] : pad_id;
     /* the label token is the answer to another task: the model never sees it */
@@ -212,6 +212,11 @@ int field_finetune_run(field_opts *o) {
     char **lnames = corpus_labels(o->data_dir, &tr, err, sizeof err);
     if (!lnames) { fail(o, "%s", err); goto done; }
     corpus_labels_free(lnames, tr.n_labels);
+    if (tr.format != TOKFMT_BYTES) {
+        fail(o, "%s holds '%s' tokens: header-field prediction reads the fields' bytes, it needs a `pktlm prep --tokens bytes` corpus",
+             path, tokfmt_get(tr.format)->name);
+        goto done;
+    }
     /* val.tok is optional, but one that is there must load and match train.tok */
     snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
     if (access(path, F_OK) != 0) {

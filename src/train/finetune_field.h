@@ -49,7 +49,7 @@ int field_finetune_run(field_opts *o);
  * its targets: tgt[t] = the token at t+1 when t+1 is a byte of an occurrence of the field
  * that lies wholly within the first T+1 tokens, else -1. Returns the number of such
  * occurrences (tgt may be NULL). */
-int field_make_row(int field, const uint16_t *tok, size_t n, int T, int pad_id, int *row, int *tgt);
+int field_make_row(int field, const tok_t *tok, size_t n, int T, int pad_id, int *row, int *tgt);
 
 /* Exact match of the model on one occurrence (first byte at token pos, width w), given the
  * logits (T,V) of a forward pass over the true row: every byte of the value is the argmax

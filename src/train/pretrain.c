@@ -183,7 +183,7 @@ static void unigram_baseline(const shard *tr, const shard *va, double *h_train, 
     if (va) {
         double s = 0, n = 0;
         for (uint64_t i = 0; i < va->n_tokens; i++) {
-            uint16_t t = va->tokens[i];
+            tok_t t = va->tokens[i];
             if (t == va->pad_id || t >= V) continue;
             s -= log2((cnt[t] + 1) / (tot + V));
             n += 1;
@@ -289,6 +289,11 @@ int pretrain_run(pretrain_opts *o) {
     uint64_t vh = corpus_vocab_hash(o->data_dir, tr.sh.vocab_size, tr.sh.pad_id, tr.sh.bos_id, tr.sh.eos_id,
                                     tr.sh.n_labels, tr.sh.label_base);
     if (o->resume_path) {
+        /* another token format is named as such; the same format with other ids is a vocabulary mismatch */
+        if (st.tok_format != tr.sh.format && ckpt_check_format(&st, m.cfg.vocab, &tr.sh, o->resume_path, path, err, sizeof err) != 0) {
+            fail(o, "%s", err);
+            goto done;
+        }
         if (tr.sh.vocab_size != m.cfg.vocab || vh != st.vocab_hash) {
             fail(o, "vocabulary mismatch: %s was trained on a vocabulary of %d tokens (hash %016llx), %s has %d (hash %016llx)",
                  o->resume_path, m.cfg.vocab, (unsigned long long)st.vocab_hash, o->data_dir, tr.sh.vocab_size,
@@ -301,11 +306,7 @@ int pretrain_run(pretrain_opts *o) {
         uint64_t inp;
         if (o->init_path) {   /* fine-tuning: the initial model's architecture */
             if (ckpt_peek(o->init_path, &c, &ist, &inp, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
-            if (ist.pad_id != tr.sh.pad_id || ist.bos_id != tr.sh.bos_id || ist.eos_id != tr.sh.eos_id) {
-                fail(o, "%s was trained on another token format (pad/bos/eos %d/%d/%d, corpus %d/%d/%d)", o->init_path,
-                     ist.pad_id, ist.bos_id, ist.eos_id, tr.sh.pad_id, tr.sh.bos_id, tr.sh.eos_id);
-                goto done;
-            }
+            if (ckpt_check_format(&ist, c.vocab, &tr.sh, o->init_path, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
             c.dropout = o->cfg.dropout;
         }
         c.vocab = tr.sh.vocab_size;
@@ -315,7 +316,7 @@ int pretrain_run(pretrain_opts *o) {
         const char *why = ops->check(&c);
         if (why) { fail(o, "bad model config: %s", why); goto done; }
         /* memory: say how much the config needs before allocating it */
-        size_t need = model_memory_bytes(&c, st.batch, st.seq_len, 1) + tr.sh.n_tokens * 2 + tr.sh.n_seqs * 36;
+        size_t need = model_memory_bytes(&c, st.batch, st.seq_len, 1) + tr.sh.n_tokens * sizeof(tok_t) + tr.sh.n_seqs * 36;
         size_t avail = o->mem_limit ? o->mem_limit : mem_available();
         if (avail && need > avail) {
             fail(o, "this config needs %.2f GiB (%zu parameters x 4 copies, activations for batch %d x ctx %d) "
@@ -328,7 +329,7 @@ int pretrain_run(pretrain_opts *o) {
         if (o->init_path && init_from(o, &m, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
         if (model_alloc_training(&m) != 0) { fail(o, "out of memory for gradients and optimizer state"); goto done; }
         st.pad_id = tr.sh.pad_id; st.bos_id = tr.sh.bos_id; st.eos_id = tr.sh.eos_id;
-        st.n_labels = tr.sh.n_labels; st.label_base = tr.sh.label_base; st.vocab_hash = vh;
+        st.n_labels = tr.sh.n_labels; st.label_base = tr.sh.label_base; st.vocab_hash = vh; st.tok_format = tr.sh.format;
         snprintf(st.data_dir, sizeof st.data_dir, "%s", o->data_dir);
         if (o->steps > 0) st.total_steps = o->steps;
         else {
@@ -356,13 +357,7 @@ int pretrain_run(pretrain_opts *o) {
         if (data_open(&va, path, st.batch, st.seq_len, st.pack, 0, 0, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
         have_val = 1;
         /* a val.tok from another prep run would index the embedding with ids it does not have */
-        const shard *a = &tr.sh, *b = &va.sh;
-        if (a->vocab_size != b->vocab_size || a->pad_id != b->pad_id || a->bos_id != b->bos_id || a->eos_id != b->eos_id ||
-            a->n_labels != b->n_labels || a->label_base != b->label_base) {
-            fail(o, "%s does not belong with train.tok: vocabulary %d tokens, %d labels (train.tok: %d tokens, %d labels); "
-                    "were they written by the same `pktlm prep`?", path, b->vocab_size, b->n_labels, a->vocab_size, a->n_labels);
-            goto done;
-        }
+        if (shard_check_same_format(&tr.sh, &va.sh, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
     } else if (!o->quiet) fprintf(stderr, "pktlm pretrain: %s missing: no validation loss\n", path);
     unigram_baseline(&tr.sh, have_val ? &va.sh : NULL, &o->unigram_bits, &o->unigram_val_bits);
     int val_batches = o->val_batches > 0 ? o->val_batches : 20;
