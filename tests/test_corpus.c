@@ -284,14 +284,16 @@ static void test_text_addresses(void) {
         "{\"mac\": \"ac:cf:23:62:3c:6e\", \"ip\":\"192.168.1.20\", \"id\": \"ACCF23623C6E\", \"gw\": \"10.10.10.1\"}",
         "_hue._tcp Philips-hue-623C6F uuid:2f402f80-da50-11e1-9b23-001788623c6f bridgeid 001788FFFE623C6F",
         "v6 fe80::aecf:23ff:fe62:3c6e, dash AC-CF-23-62-3C-6E, Host:192.168.1.20, cut 10.10.1",
+        /* reverse-DNS names in label form: 37.10.10.10.in-addr.arpa and fe80::aecf:23ff:fe62:3c6e's ip6.arpa */
+        "ptr \x02" "37\x02" "10\x02" "10\x02" "10\x07" "in-addr\x04" "arpa ip6 " "\x01" "e" "\x01" "6" "\x01" "c" "\x01" "3" "\x01" "2" "\x01" "6" "\x01" "e" "\x01" "f" "\x01" "f" "\x01" "f" "\x01" "3" "\x01" "2" "\x01" "f" "\x01" "c" "\x01" "e" "\x01" "a" "\x01" "0" "\x01" "0" "\x01" "0" "\x01" "0" "\x01" "0" "\x01" "0" "\x01" "0" "\x01" "0" "\x01" "0" "\x01" "0" "\x01" "0" "\x01" "0" "\x01" "0" "\x01" "8" "\x01" "e" "\x01" "f" "\x03" "ip6\x04" "arpa",
     };
     char path[800], dir[700];
     snprintf(path, sizeof path, "%s/text.pcap", D);
     snprintf(dir, sizeof dir, "%s/text_corpus", D);
     cap_writer w;
     CHECK_EQ(cap_writer_open(&w, path, LT_ETHERNET, 1, 65535), 0);
-    uint32_t orig_len[4];
-    for (int j = 0; j < 4; j++) {
+    uint32_t orig_len[5];
+    for (int j = 0; j < 5; j++) {
         uint8_t ip[400], frame[420];
         uint32_t pl = (uint32_t)strlen(pay[j]);
         int d = j == 1;
@@ -319,19 +321,19 @@ static void test_text_addresses(void) {
     if (shard_load(&s, path, err, sizeof err)) { CHECKF(0, "%s", err); return; }
     CHECK_EQ(s.n_seqs, 1);
     /* the packets: runs of byte tokens */
-    uint8_t pk[4][400];
-    uint32_t pn[4] = { 0 };
+    uint8_t pk[5][400];
+    uint32_t pn[5] = { 0 };
     int np = -1;
     for (uint64_t t = 0; t < s.n_tokens; t++) {
         if (s.tokens[t] == TOK_PKT) { np++; continue; }
-        if (s.tokens[t] < 256 && np >= 0 && np < 4 && pn[np] < 400) pk[np][pn[np]++] = (uint8_t)s.tokens[t];
+        if (s.tokens[t] < 256 && np >= 0 && np < 5 && pn[np] < 400) pk[np][pn[np]++] = (uint8_t)s.tokens[t];
     }
     shard_free(&s);
-    CHECK_EQ(np + 1, 4);
+    CHECK_EQ(np + 1, 5);
     static const char *orig[] = { "10.10.10.37", "192.168.1.20", "10.10.10.1", "ac:cf:23:62:3c:6e", "ac-cf-23-62-3c-6e",
                                   "accf23623c6e", "623c6f", "001788623c6f", "001788fffe623c6f", "aecf:23ff:fe62:3c6e", "10.10.1" };
     int hits = 0, bad_len = 0, bad_csum = 0;
-    for (int j = 0; j < 4 && j <= np; j++) {
+    for (int j = 0; j < 5 && j <= np; j++) {
         for (size_t k = 0; k < sizeof orig / sizeof *orig; k++)
             if (find_ci(pk[j] + 28, pn[j] - 28, orig[k])) { hits++; printf("  packet %d still quotes %s\n", j, orig[k]); }
         bad_len += pn[j] != orig_len[j];
@@ -351,6 +353,15 @@ static void test_text_addresses(void) {
     CHECK_EQ(got, 4);
     CHECK(o[0] == pk[0][12] && o[1] == pk[0][13] && o[2] == pk[0][14] && o[3] == pk[0][15]);
     CHECK(rd32be(pk[0] + 12) != src);
+    /* reverse-DNS names: the original labels are gone, and they name the mapped address */
+    static const uint8_t ptr4[] = { 2, '3', '7', 2, '1', '0', 2, '1', '0', 2, '1', '0', 7, 'i', 'n', '-', 'a', 'd', 'd', 'r' };
+    CHECK(!find(pk[4], pn[4], ptr4, sizeof ptr4));
+    CHECK(!find(pk[4], pn[4], (const uint8_t *)"\x01" "e\x01" "6\x01" "c\x01" "3", 8));
+    const uint8_t *q4 = pk[4] + 28 + 4;   /* after "ptr " */
+    unsigned oct[4], at = 0;
+    for (int k = 0; k < 4; k++) { unsigned L = q4[at], v = 0; for (unsigned d = 1; d <= L; d++) v = v * 10 + (unsigned)(q4[at + d] - '0'); oct[k] = v; at += 1 + L; }
+    CHECK(oct[3] == pk[0][12] && oct[2] == pk[0][13] && oct[1] == pk[0][14] && oct[0] == pk[0][15]);
+    CHECK(q4[at] == 7 && !memcmp(q4 + at + 1, "in-addr", 7));
     /* and the JSON "ip" of packet 1 (its sender, 192.168.1.20) is that packet's mapped source */
     const char *ipq = strstr((const char *)pk[1] + 28, "\"ip\":\"");
     CHECK(ipq != NULL);

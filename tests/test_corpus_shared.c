@@ -189,12 +189,28 @@ static void uniq(vec *v) {
     for (size_t j = 0; j < v->n; j++) if (!u || v->v[u - 1] != v->v[j]) v->v[u++] = v->v[j];
     v->n = u;
 }
-/* Text forms in one packet's bytes t[0..n): dotted quads (IPv4) and MACs written as six hex
- * pairs with ':' or '-', or as 12 bare hex digits (any case), looked up among the capture's
- * originals. */
+/* Text forms in one packet's bytes t[0..n): dotted quads (IPv4), reverse-DNS names in label
+ * form (d.c.b.a.in-addr), and MACs written as six hex pairs with ':' or '-', or as 12 bare
+ * hex digits (any case), looked up among the capture's originals. */
 static int hexv(int c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1; }
 static void scan_text(const uint8_t *t, size_t n, uint64_t f, const vec *v4, const vec *mac, long *h4, long *hm) {
     for (size_t i = 0; i < n; i++) {
+        if (t[i] >= 1 && t[i] <= 3) {   /* reverse-DNS name: "\x0258\x0210\x0210\x0210\x07in-addr" */
+            uint64_t x = 0;
+            size_t j = i;
+            int k = 0;
+            for (; k < 4; k++) {
+                size_t L = j < n ? t[j] : 0;
+                unsigned v = 0, d = 1;
+                if (L < 1 || L > 3 || j + 1 + L > n) break;
+                for (; d <= L && t[j + d] >= '0' && t[j + d] <= '9'; d++) v = v * 10 + (unsigned)(t[j + d] - '0');
+                if (d <= L || v > 255) break;
+                x |= (uint64_t)v << (8 * k);
+                j += 1 + L;
+            }
+            uint64_t key = f << 32 | x;
+            if (k == 4 && j + 8 <= n && t[j] == 7 && !memcmp(t + j + 1, "in-addr", 7) && bsearch(&key, v4->v, v4->n, 8, cmp64)) (*h4)++;
+        }
         if (t[i] >= '0' && t[i] <= '9' && (i == 0 || !((t[i - 1] >= '0' && t[i - 1] <= '9') || t[i - 1] == '.'))) {
             uint64_t x = 0;
             size_t j = i;

@@ -261,6 +261,37 @@ static uint32_t parse_v6(const uint8_t *p, uint32_t n, uint32_t i, uint8_t *a) {
     return 0;
 }
 
+/* Reverse-DNS names (DNS label form, as PTR queries carry them): "\x0258\x0210\x0210\x0210
+ * \x07in-addr" (10.10.10.58) at p[i..], or 32 one-nibble labels before "\x03ip6". Returns the
+ * length of the address labels (0: none); the address in a. */
+static int ci_eq(const uint8_t *p, const char *s, uint32_t L) {
+    for (uint32_t k = 0; k < L; k++) if ((p[k] | 0x20) != (uint8_t)s[k]) return 0;
+    return 1;
+}
+static uint32_t parse_ptr4(const uint8_t *p, uint32_t n, uint32_t i, uint8_t *a) {
+    uint32_t j = i;
+    for (int k = 0; k < 4; k++) {
+        uint32_t L = j < n ? p[j] : 0;
+        if (L < 1 || L > 3 || j + 1 + L > n) return 0;
+        unsigned v = 0;
+        for (uint32_t d = 1; d <= L; d++) { if (!isdig(p[j + d])) return 0; v = v * 10 + (unsigned)(p[j + d] - '0'); }
+        if (v > 255) return 0;
+        a[3 - k] = (uint8_t)v;
+        j += 1 + L;
+    }
+    return j + 8 <= n && p[j] == 7 && ci_eq(p + j + 1, "in-addr", 7) ? j - i : 0;
+}
+static uint32_t parse_ptr6(const uint8_t *p, uint32_t n, uint32_t i, uint8_t *a) {
+    if (i + 64 + 4 > n) return 0;
+    memset(a, 0, 16);
+    for (int k = 0; k < 32; k++) {
+        int v = p[i + 2 * k] == 1 ? hexval(p[i + 2 * k + 1]) : -1;
+        if (v < 0) return 0;
+        a[15 - k / 2] |= (uint8_t)(k & 1 ? v << 4 : v);
+    }
+    return p[i + 64] == 3 && ci_eq(p + i + 65, "ip6", 3) ? 64 : 0;
+}
+
 static void zero_hex(uint8_t *p, uint32_t from, uint32_t to) { for (uint32_t k = from; k < to; k++) if (hexval(p[k]) >= 0) p[k] = '0'; }
 
 /* Addresses written as text in payload bytes p[0..n) (HTTP/SSDP URLs, JSON, device names):
@@ -277,10 +308,38 @@ static void scrub_text(anon_ctx *a, uint64_t key, uint8_t *p, uint32_t n) {
     const anon_dict *d = a->dict && a->dict->n ? a->dict : NULL;
     for (uint32_t i = 0; i < n;) {
         int c = p[i], prev = i ? p[i - 1] : ' ';
-        if (hexval(c) < 0 && c != ':') { i++; continue; }
-        int after_hex = hexval(prev) >= 0;
         uint8_t ad[16];
         uint32_t L;
+        if (c == 1 && (L = parse_ptr6(p, n, i, ad))) {   /* x.x....ip6.arpa: same length, nibbles of the mapped address */
+            if (!special(6, ad)) {
+                anon_addr(a, key, 6, ad, ad);
+                for (int k = 0; k < 32; k++) p[i + 2 * k + 1] = (uint8_t)"0123456789abcdef"[(ad[15 - k / 2] >> (k & 1 ? 4 : 0)) & 15];
+                a->scrubbed_text_ip++;
+            }
+            i += L; continue;
+        }
+        if (c >= 1 && c <= 3 && (L = parse_ptr4(p, n, i, ad))) {   /* d.c.b.a.in-addr.arpa: the mapped address's labels */
+            if (!special(4, ad)) {
+                uint8_t t[16];
+                uint32_t tl = 0, j = i;
+                anon_addr(a, key, 4, ad, ad);
+                for (int k = 0; k < 4; k++) {   /* each label zero-padded to its old length when shorter */
+                    char dg[4];
+                    int dl = sprintf(dg, "%u", ad[3 - k]), ol = p[j];
+                    int w = dl < ol ? ol : dl;
+                    t[tl++] = (uint8_t)w;
+                    for (int z = dl; z < w; z++) t[tl++] = '0';
+                    memcpy(t + tl, dg, (size_t)dl); tl += (uint32_t)dl;
+                    j += 1u + (uint32_t)ol;
+                }
+                put_text(p, n, i, L, (const char *)t, tl);
+                a->scrubbed_text_ip++;
+                L = tl;
+            }
+            i += L; continue;
+        }
+        if (hexval(c) < 0 && c != ':') { i++; continue; }
+        int after_hex = hexval(prev) >= 0;
         /* a token of hex digits and colons (MAC, IPv6) starts here */
         if (!after_hex && prev != ':' && prev != '.') {
             if ((L = parse_mac(p, n, i, ad))) {
