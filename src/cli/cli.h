@@ -11,6 +11,8 @@ int cmd_prep(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export_model(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

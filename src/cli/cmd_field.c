@@ -34,6 +34,8 @@ static void usage(FILE *f) {
         "  --field NAME         the field to predict (below)\n"
         "  --init MODEL.ckpt    pretrained model (`pktlm pretrain`); omitted = from scratch:\n"
         "    --layers N 2  --d-model N 128  --heads N 4  --ctx N 256  --arch gpt2\n"
+        "  --new-embeddings     an --init model in another token format (`pktlm import`): keep its body,\n"
+        "                       fresh token embedding and head for the corpus (QwenNet; docs/interop.md)\n"
         "  --epochs E           10        --batch N  16      --lr X  3e-4   --warmup N 20\n"
         "  --eval-every N       steps between validation scores (default: once per epoch)\n"
         "  --patience N         stop after N evaluations without a better validation exact match (3; 0 = off)\n"
@@ -54,7 +56,7 @@ int finetune_field_main(int argc, char **argv) {
     field_defaults(&o);
     cli_opt opts[] = {
         OPT_SKIP("--task"), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
-        OPT_STR("--init", &o.init_path), OPT_MODEL(o.cfg), OPT_OPTIM(o),
+        OPT_STR("--init", &o.init_path), OPT_MODEL(o.cfg), OPT_OPTIM(o), OPT_FLAG("--new-embeddings", &o.new_embeddings, 1),
         OPT_CHOICE("--field", &o.field, field_parse, "unknown field (see --help for the list)"),
         OPT_FLOAT_IN("--dropout", &o.cfg.dropout, 0, 0.99), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL), OPT_INT_IN("--seq-len", &o.seq_len, 0, 1048576),
         OPT_INT_IN("--patience", &o.patience, 0, INT_MAX), OPT_LONG_IN("--max-steps", &o.max_steps, 0, 1e19), OPT_LONG_IN("--eval-every", &o.eval_every, 0, 1e19),

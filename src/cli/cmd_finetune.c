@@ -24,6 +24,8 @@ static void usage(FILE *f) {
         "  --task classify|generate|field  (see pktlm finetune --task generate|field --help)\n"
         "  --init MODEL.ckpt    pretrained backbone (`pktlm pretrain`); omitted = from scratch:\n"
         "    --layers N 2  --d-model N 128  --heads N 4  --ctx N 256  --arch gpt2\n"
+        "  --new-embeddings     an --init model in another token format (`pktlm import`): keep its body,\n"
+        "                       fresh token embedding and head for the corpus (QwenNet; docs/interop.md)\n"
         "  --pooling mean|last|first   pooled hidden state of the non-pad positions (default mean)\n"
         "  --freeze             train the head only on the frozen encoder's features\n"
         "  --epochs E           10        --batch N  16      --lr X  3e-4 (3e-3 with --freeze)\n"
@@ -52,7 +54,7 @@ int finetune_classify_main(int argc, char **argv) {
     const char *V = "finetune";
     cli_opt opts[] = {
         OPT_SKIP("--task"), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
-        OPT_STR("--init", &o.init_path), OPT_MODEL(o.cfg), OPT_OPTIM(o),
+        OPT_STR("--init", &o.init_path), OPT_MODEL(o.cfg), OPT_OPTIM(o), OPT_FLAG("--new-embeddings", &o.new_embeddings, 1),
         OPT_CHOICE("--pooling", &o.pooling, cls_pool_parse, "mean, last or first"),
         OPT_CHOICE("--balance", &o.balance, balance_parse, "weight, sample or none"),
         OPT_FLAG("--freeze", &o.freeze, 1), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL), OPT_INT_IN("--max-packets", &o.max_pkts, 0, 1000000),

@@ -29,6 +29,8 @@ static void usage(FILE *f) {
         "  --dropout P   0          --seed N    1337    --pad (one sequence per row)\n"
         "  --eval-every N  --val-batches N 20  --save-every N 0  --threads N  --quiet\n"
         "  --bf16        mixed-precision matrix products (needs AVX512_BF16; see pktlm pretrain --help)\n"
+        "  --new-embeddings  an --init model in another token format (`pktlm import`): keep its body,\n"
+        "                fresh token embedding and head for the corpus (QwenNet; docs/interop.md)\n"
         "\n"
         "(NetGPT's header-field prediction: pktlm finetune --task field --help.)\n");
 }
@@ -48,7 +50,7 @@ int cmd_finetune_gen(int argc, char **argv) {
     pretrain_defaults(&o);
     if (finetune_gen_prepare(&o, init) != 0) return cli_error(V, "%s", o.err);
     cli_opt opts[] = {
-        OPT_SKIP("--task"), OPT_SKIP("--init"), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
+        OPT_SKIP("--task"), OPT_SKIP("--init"), OPT_FLAG("--new-embeddings", &o.new_embeddings, 1), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
         OPT_OPTIM(o), OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, INT_MAX - 1), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),
         OPT_FLOAT_IN("--min-lr-frac", &o.min_frac, 0, 1), OPT_FLOAT_IN("--dropout", &o.cfg.dropout, 0, 0.99),
         OPT_INT_IN("--eval-every", &o.eval_every, 0, INT_MAX), OPT_INT_IN("--val-batches", &o.val_batches, 1, INT_MAX),

@@ -9,6 +9,8 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } verbs[
     { "export", "write a corpus for NetGPT/ET-BERT (TSV), NetSSM (JSONL), or as pcap", cmd_export },
     { "pretrain", "train a causal language model on a corpus (GPT-2)", cmd_pretrain },
     { "info", "describe a model checkpoint", cmd_info },
+    { "import", "read a Hugging Face model folder (GPT-2, Qwen2/Qwen2.5 safetensors) as a checkpoint", cmd_import },
+    { "export-model", "write a checkpoint as a Hugging Face model folder (config.json + safetensors)", cmd_export_model },
     { "finetune", "fine-tune a pretrained model: --task classify, generate or field", cmd_finetune },
     { "eval", "score a classifier or header-field model on a corpus split beside baselines", cmd_eval },
     { "classify", "classify the flows of captures with a fine-tuned classifier", cmd_classify },
@@ -18,7 +20,7 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } verbs[
 
 static void usage(FILE *f) {
     fprintf(f, "usage: pktlm VERB [options] ...\n\nverbs:\n");
-    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].help);
     fprintf(f, "\n`pktlm VERB --help` describes each verb. Documentation: docs/.\n");
 }
 

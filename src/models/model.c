@@ -1,6 +1,7 @@
 /* The common front of every backbone: memory, LM head, loss, optimizer (model.h). */
 #include "models/model.h"
 #include "util/util.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,10 @@ void model_config_defaults(model_config *c) {
      * gives the parameters of GPT-2's 4C two-matrix MLP */
     if (c->d_ff <= 0) c->d_ff = c->arch == ARCH_QWEN2 ? ((8 * c->d_model + 95) / 96) * 32 : 4 * c->d_model;
     if (c->arch == ARCH_GPT2) c->tied = 1;
+    if (c->arch == ARCH_QWEN2) {
+        if (c->rope_theta == 0) c->rope_theta = 10000.0f;
+        if (c->norm_eps == 0) c->norm_eps = 1e-6f;
+    }
 }
 
 size_t model_param_count(const model_config *c) {
@@ -121,6 +126,37 @@ void model_free(model *m) {
 }
 
 float *model_tensor(const model *m, int i) { return m->params + m->offset[i]; }
+
+/* the (V, C) tensors of the vocabulary: the token embedding (every backbone's first tensor) and
+ * the LM head */
+static int vocab_tensor(const model *m, int i) {
+    return (i == 0 || i == m->head) && m->spec[i].size == (size_t)m->cfg.vocab * m->cfg.d_model;
+}
+static double rms(const float *p, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)p[i] * p[i];
+    return n ? sqrt(s / n) : 0;
+}
+
+int model_copy_weights(model *dst, const model *src, int fresh_vocab) {
+    int done = 0;
+    for (int i = 0; i < dst->ntensors; i++) {
+        int j = model_find_tensor(src, dst->spec[i].name);
+        if (j < 0) continue;
+        float *d = model_tensor(dst, i);
+        size_t n = dst->spec[i].size;
+        if (fresh_vocab && vocab_tensor(dst, i) && vocab_tensor(src, j)) {
+            double a = rms(d, n), b = rms(model_tensor(src, j), src->spec[j].size);
+            float k = a > 0 ? (float)(b / a) : 1.0f;
+            for (size_t q = 0; q < n; q++) d[q] *= k;
+        } else {
+            if (src->spec[j].size < n) n = src->spec[j].size;
+            memcpy(d, model_tensor(src, j), n * sizeof(float));
+        }
+        done++;
+    }
+    return done;
+}
 float *model_grad(const model *m, int i) { return m->grads ? m->grads + m->offset[i] : NULL; }
 int model_find_tensor(const model *m, const char *name) {
     for (int i = 0; i < m->ntensors; i++)

@@ -32,6 +32,8 @@ typedef struct {
     int32_t d_ff;        /* MLP width; 4C for GPT-2 */
     int32_t tied;        /* LM head shares the token embedding */
     float dropout;       /* residual/embedding dropout in training (0 = off) */
+    float rope_theta;    /* Qwen2: RoPE base (default 10000; Qwen2.5 uses 1e6); 0 for GPT-2 */
+    float norm_eps;      /* Qwen2: RMSNorm epsilon (default 1e-6); 0 for GPT-2 (LayerNorm 1e-5) */
 } model_config;
 
 typedef struct model model;
@@ -78,7 +80,7 @@ const model_ops *model_ops_for(int arch);
 const char *model_arch_name(int arch);
 int model_arch_parse(const char *name);   /* "gpt2" -> ARCH_GPT2, 0 if unknown */
 
-/* Fill defaults for a backbone (kv_heads, d_ff, tied). */
+/* Fill defaults for a backbone (kv_heads, d_ff, tied, rope_theta, norm_eps). */
 void model_config_defaults(model_config *c);
 /* Create with parameters (initialised from seed when seed != 0 ... or left zero) */
 int model_create(model *m, const model_config *c, char *err, size_t errlen);
@@ -94,6 +96,13 @@ size_t model_memory_bytes(const model_config *c, int B, int T, int training);
 size_t model_param_count(const model_config *c);
 
 float *model_tensor(const model *m, int i);
+/* Copy src's weights into dst (the same backbone and shape but maybe another vocabulary),
+ * tensor by tensor by name; a tensor whose size differs keeps the common prefix (for the (V, C)
+ * token embedding: the rows of the shared ids). fresh_vocab = 1 (the QwenNet recipe: the body
+ * kept, new token embedding and head): the token embedding and an untied head keep dst's fresh
+ * initialisation, rescaled to the root-mean-square of src's. Returns the tensors of dst that
+ * were copied or kept fresh on purpose (= dst->ntensors when everything matched). */
+int model_copy_weights(model *dst, const model *src, int fresh_vocab);
 /* The dropout seed of one site of a backbone (layer l, -1 for the embedding; site a number the
  * backbone picks): distinct streams for (micro-step seed m->dropout_seed, layer, site). */
 uint64_t model_drop_seed(const model *m, int l, int site);

@@ -3,8 +3,8 @@
  *   per layer:  x = x + o_proj(attn(rope(q), rope(k), v))   q,k,v = qkv_proj(rmsnorm(x)) (with bias)
  *               x = x + down(silu(gate(h)) * up(h))           h = rmsnorm(x)      (no biases)
  *   hidden = rmsnorm(x)  (final `norm`); LM head untied by default (lm_head), tied allowed.
- * RMSNorm: x * rsqrt(mean(x^2) + 1e-6) * w, weight only. RoPE: theta 10000, HF's rotate_half
- * convention (dimension i pairs with i + hs/2, frequency theta^(-2i/hs)). Grouped-query
+ * RMSNorm: x * rsqrt(mean(x^2) + eps) * w, weight only (eps: cfg norm_eps, default 1e-6). RoPE:
+ * base cfg rope_theta (default 10000; Qwen2.5 uses 1e6), HF's rotate_half convention (dimension i pairs with i + hs/2, frequency theta^(-2i/hs)). Grouped-query
  * attention: kv_heads K/V heads, query head h reads K/V head h / (heads / kv_heads).
  * No learned positions: ctx only bounds the activations and the KV cache.
  *
@@ -28,8 +28,6 @@
 #include <string.h>
 #include <omp.h>
 
-#define RMS_EPS 1e-6f
-#define ROPE_THETA 10000.0
 
 enum { EMB, LN1W, QKVW, QKVB, OW, LN2W, GUW, DOWNW, NORMW, LMHEAD, NPARAMS };
 
@@ -73,6 +71,8 @@ static const char *qwen2_check(const model_config *c) {
     if (c->kv_heads < 1 || c->kv_heads > c->heads || c->heads % c->kv_heads)
         return "kv-heads must divide heads (grouped-query attention)";
     if ((uint32_t)c->tied > 1) return "tied must be 0 or 1";
+    if (!(c->rope_theta >= 1 && c->rope_theta <= 1e9)) return "rope_theta must be 1..1e9";
+    if (!(c->norm_eps > 0 && c->norm_eps <= 0.1f)) return "norm_eps must be in (0, 0.1]";
     return NULL;
 }
 
@@ -97,14 +97,14 @@ static void qwen2_init(model *m, uint64_t seed) {
 /* ---- layers of this backbone (the neural core has LayerNorm and GELU, not these) ---- */
 
 /* out = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps) per row (kept for backward; NULL: not kept) */
-static void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C) {
+static void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
     #pragma omp parallel for schedule(static) if (N > 1)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C;
         float *o = out + (size_t)n * C, ss = 0;
         #pragma omp simd reduction(+:ss)
         for (int i = 0; i < C; i++) ss += xr[i] * xr[i];
-        float r = 1.0f / sqrtf(ss / C + RMS_EPS);
+        float r = 1.0f / sqrtf(ss / C + eps);
         if (rstd) rstd[n] = r;
         for (int i = 0; i < C; i++) o[i] = xr[i] * r * w[i];
     }
@@ -136,10 +136,10 @@ static void rmsnorm_backward(float *dx, float *dw, const float *dout, const floa
 
 /* cos, sin of position pos for the hs/2 frequencies: cs[0..hs/2) cos, cs[hs/2..hs) sin. Angles
  * in double so long contexts lose nothing to the product pos * freq. */
-static void rope_angles(float *cs, int pos, int hs) {
+static void rope_angles(float *cs, int pos, int hs, double theta) {
     int h2 = hs / 2;
     for (int i = 0; i < h2; i++) {
-        double a = pos * pow(ROPE_THETA, -2.0 * i / hs);
+        double a = pos * pow(theta, -2.0 * i / hs);
         cs[i] = (float)cos(a); cs[h2 + i] = (float)sin(a);
     }
 }
@@ -301,14 +301,14 @@ static void qwen2_forward(model *m, const int *tok, int B, int T) {
     const size_t NC = (size_t)N * C;
     const float p = m->training ? c->dropout : 0.0f;
     shared_acts s = shared_at(m, B, T);
-    for (int t = 0; t < T; t++) rope_angles(s.rope + (size_t)t * d.hs, t, d.hs);
+    for (int t = 0; t < T; t++) rope_angles(s.rope + (size_t)t * d.hs, t, d.hs, c->rope_theta);
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) memcpy(s.emb + (size_t)n * C, P(EMB) + (size_t)tok[n] * C, (size_t)C * sizeof(float));
     if (p > 0) dropout_forward(s.emb, s.emb, p, model_drop_seed(m, -1, 0), NC);
     const float *x = s.emb;
     for (int l = 0; l < L; l++) {
         layer_acts a = layer_at(m, l, B, T);
-        rmsnorm_forward(a.ln1, a.rstd1, x, P(LN1W) + (size_t)l * C, N, C);
+        rmsnorm_forward(a.ln1, a.rstd1, x, P(LN1W) + (size_t)l * C, N, C, c->norm_eps);
         matmul_forward_prec(s.qkv, a.ln1, P(QKVW) + (size_t)l * D * C, P(QKVB) + (size_t)l * D, N, C, D, m->prec);
         rope_rows(s.qkv, D, d.NH + d.KVH, d.hs, s.rope, N, T, 0);   /* q heads, then k heads */
         gqa_expand(a.qkvx, s.qkv, N, d);
@@ -316,7 +316,7 @@ static void qwen2_forward(model *m, const int *tok, int B, int T) {
         matmul_forward_prec(s.tmp, a.atty, P(OW) + (size_t)l * C * C, NULL, N, C, C, m->prec);
         if (p > 0) dropout_forward(s.tmp, s.tmp, p, model_drop_seed(m, l, 1), NC);
         residual_forward(a.res2, x, s.tmp, NC);
-        rmsnorm_forward(a.ln2, a.rstd2, a.res2, P(LN2W) + (size_t)l * C, N, C);
+        rmsnorm_forward(a.ln2, a.rstd2, a.res2, P(LN2W) + (size_t)l * C, N, C, c->norm_eps);
         matmul_forward_prec(a.gu, a.ln2, P(GUW) + (size_t)l * 2 * F * C, NULL, N, C, 2 * F, m->prec);
         swiglu_forward(a.h, a.gu, N, F);
         matmul_forward_prec(s.tmp, a.h, P(DOWNW) + (size_t)l * C * F, NULL, N, F, C, m->prec);
@@ -324,7 +324,7 @@ static void qwen2_forward(model *m, const int *tok, int B, int T) {
         residual_forward(a.res3, a.res2, s.tmp, NC);
         x = a.res3;
     }
-    rmsnorm_forward(m->hidden, s.rstdf, x, P(NORMW), N, C);
+    rmsnorm_forward(m->hidden, s.rstdf, x, P(NORMW), N, C, c->norm_eps);
 }
 
 static void qwen2_backward(model *m, const int *tok, int B, int T) {
@@ -399,11 +399,11 @@ static void qwen2_step(model *m, float *state, const int *tok, int B, int pos, f
     float *atty = qkv + (size_t)B * D, *tmp = atty + (size_t)B * C, *gu = tmp + (size_t)B * C;
     float *h = gu + (size_t)B * 2 * F, *rstd = h + (size_t)B * F, *scores = rstd + B;
     float *cs = scores + (size_t)B * NH * Tm;
-    rope_angles(cs, pos, hs);
+    rope_angles(cs, pos, hs, c->rope_theta);
     for (int b = 0; b < B; b++) memcpy(x + (size_t)b * C, P(EMB) + (size_t)tok[b] * C, (size_t)C * sizeof(float));
     for (int l = 0; l < L; l++) {
         float *K = kc + l * cache, *Vv = vc + l * cache;
-        rmsnorm_forward(ln, rstd, x, P(LN1W) + (size_t)l * C, B, C);
+        rmsnorm_forward(ln, rstd, x, P(LN1W) + (size_t)l * C, B, C, c->norm_eps);
         matmul_forward(qkv, ln, P(QKVW) + (size_t)l * D * C, P(QKVB) + (size_t)l * D, B, C, D);
         for (int b = 0; b < B; b++) {
             float *r = qkv + (size_t)b * D;
@@ -414,13 +414,13 @@ static void qwen2_step(model *m, float *state, const int *tok, int B, int pos, f
         attention_step(atty, qkv, D, K, Vv, KC, B, NH, d.KVH, hs, pos, Tm, scores);
         matmul_forward(tmp, atty, P(OW) + (size_t)l * C * C, NULL, B, C, C);
         residual_forward(x, x, tmp, (size_t)B * C);
-        rmsnorm_forward(ln, rstd, x, P(LN2W) + (size_t)l * C, B, C);
+        rmsnorm_forward(ln, rstd, x, P(LN2W) + (size_t)l * C, B, C, c->norm_eps);
         matmul_forward(gu, ln, P(GUW) + (size_t)l * 2 * F * C, NULL, B, C, 2 * F);
         swiglu_forward(h, gu, B, F);
         matmul_forward(tmp, h, P(DOWNW) + (size_t)l * C * F, NULL, B, F, C);
         residual_forward(x, x, tmp, (size_t)B * C);
     }
-    rmsnorm_forward(hidden, rstd, x, P(NORMW), B, C);
+    rmsnorm_forward(hidden, rstd, x, P(NORMW), B, C, c->norm_eps);
 }
 
 const model_ops qwen2_ops = {

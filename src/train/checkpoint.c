@@ -19,8 +19,9 @@ enum {
     H_STEP = 22, H_TOKENS = 24, H_RNG = 26, H_DEPOCH = 28, H_DINDEX = 30, H_DOFFSET = 32,
     H_BATCH = 34, H_ACCUM, H_SEQLEN, H_WARMUP, H_PACK, H_TOTAL = 39,
     H_LR = 41, H_MINFRAC, H_WD, H_BETA1, H_BETA2, H_EPS, H_CLIP, H_LASTLOSS, H_LASTVAL,
-    H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60, H_HDRSUM = 61, H_TOKFMT = 96,
-    H_EVALEVERY = 97,   /* training fields from 96 on: 63..95 are the model config's (models/config.c) */
+    H_SEED = 50, H_CHECKSUM = 52, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60, H_HDRSUM = 61, H_THETA = 63,
+    H_NORMEPS = 70, H_TOKFMT = 96,
+    H_EVALEVERY = 97,   /* training fields from 97 on */
     H_DATADIR = 128
 };
 
@@ -75,6 +76,7 @@ static void fill_header(uint8_t *h, const model *m, const train_state *st, int h
     put32(h, H_LAYERS, (uint32_t)c->layers); put32(h, H_DMODEL, (uint32_t)c->d_model); put32(h, H_HEADS, (uint32_t)c->heads);
     put32(h, H_KVHEADS, (uint32_t)c->kv_heads); put32(h, H_DFF, (uint32_t)c->d_ff); put32(h, H_TIED, (uint32_t)c->tied);
     putf(h, H_DROPOUT, c->dropout);
+    putf(h, H_THETA, c->rope_theta); putf(h, H_NORMEPS, c->norm_eps);
     put32(h, H_PAD, (uint32_t)st->pad_id); put32(h, H_BOS, (uint32_t)st->bos_id); put32(h, H_EOS, (uint32_t)st->eos_id);
     put32(h, H_NLABELS, (uint32_t)st->n_labels); put32(h, H_LABELBASE, (uint32_t)st->label_base);
     put64(h, H_VHASH, st->vocab_hash); put64(h, H_NPARAMS, m->nparams); put32(h, H_HASOPT, (uint32_t)has_opt);
@@ -103,6 +105,7 @@ static void parse_header(const uint8_t *h, model_config *c, train_state *st) {
     c->layers = (int32_t)get32(h, H_LAYERS); c->d_model = (int32_t)get32(h, H_DMODEL); c->heads = (int32_t)get32(h, H_HEADS);
     c->kv_heads = (int32_t)get32(h, H_KVHEADS); c->d_ff = (int32_t)get32(h, H_DFF); c->tied = (int32_t)get32(h, H_TIED);
     c->dropout = getf(h, H_DROPOUT);
+    c->rope_theta = getf(h, H_THETA); c->norm_eps = getf(h, H_NORMEPS);   /* 0 in older files: defaults */
     st->pad_id = (int32_t)get32(h, H_PAD); st->bos_id = (int32_t)get32(h, H_BOS); st->eos_id = (int32_t)get32(h, H_EOS);
     st->n_labels = (int32_t)get32(h, H_NLABELS); st->label_base = (int32_t)get32(h, H_LABELBASE);
     st->vocab_hash = get64(h, H_VHASH); st->has_opt = (int32_t)get32(h, H_HASOPT);
@@ -327,7 +330,8 @@ int ckpt_check_format(const train_state *st, int vocab, const shard *sh, const c
     }
     if (st->pad_id != sh->pad_id || st->bos_id != sh->bos_id || st->eos_id != sh->eos_id || sh->label_base > vocab) {
         snprintf(err, errlen, "%s was trained on another token format (vocabulary %d, pad/bos/eos %d/%d/%d); %s has "
-                              "%d token ids before its labels, pad/bos/eos %d/%d/%d",
+                              "%d token ids before its labels, pad/bos/eos %d/%d/%d (a model from `pktlm import` needs "
+                              "--new-embeddings: docs/interop.md)",
                  ckpt_path, vocab, st->pad_id, st->bos_id, st->eos_id, shard_path, sh->label_base, sh->pad_id, sh->bos_id,
                  sh->eos_id);
         return -1;
@@ -354,5 +358,31 @@ int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, 
     }
     snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);
     st->has_opt = 0;
+    return 0;
+}
+
+int ckpt_backbone_new_vocab(const char *init_path, const shard *tr, const char *data_dir, uint64_t seed, model *m,
+                            train_state *st, char *err, size_t errlen) {
+    model src;
+    train_state s0;
+    if (ckpt_load(init_path, &src, &s0, 0, err, errlen) != 0) return -1;
+    model_config c = src.cfg;
+    c.vocab = tr->vocab_size;
+    int rc = model_create(m, &c, err, errlen);
+    if (rc == 0) {
+        model_init_weights(m, seed);
+        if (model_copy_weights(m, &src, 1) != m->ntensors) {
+            snprintf(err, errlen, "%s: its tensors do not match its own architecture", init_path);
+            model_free(m);
+            rc = -1;
+        }
+    }
+    model_free(&src);
+    if (rc) return -1;
+    memset(st, 0, sizeof *st);
+    st->pad_id = tr->pad_id; st->bos_id = tr->bos_id; st->eos_id = tr->eos_id; st->n_labels = tr->n_labels;
+    st->label_base = tr->label_base; st->tok_format = tr->format;
+    st->vocab_hash = corpus_vocab_hash(data_dir, tr->vocab_size, tr->pad_id, tr->bos_id, tr->eos_id, tr->n_labels, tr->label_base);
+    snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);
     return 0;
 }

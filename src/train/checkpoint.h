@@ -69,6 +69,11 @@ uint64_t ckpt_bytes(const model *m, int has_opt);
  * below the corpus's first label (fine-tuning rows hold no label token). 0 ok, -1 with err. */
 int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, model_config *cfg, uint64_t seed,
                   model *m, train_state *st, char *err, size_t errlen);
+/* The same, for a checkpoint in another token format (an imported model, docs/interop.md): its
+ * body kept, a fresh token embedding (and untied head) for the corpus's vocabulary, initialised
+ * from seed at the scale of the old one (model_copy_weights; QwenNet's recipe). */
+int ckpt_backbone_new_vocab(const char *init_path, const shard *tr, const char *data_dir, uint64_t seed, model *m,
+                            train_state *st, char *err, size_t errlen);
 /* 0 when the model of checkpoint ckpt_path (its train_state st, vocabulary vocab) speaks the token
  * format of the corpus shard sh (from shard_path): the same format, pad/bos/eos ids, and every id
  * below the corpus's first label. Else -1 with a message naming both and what differs. */

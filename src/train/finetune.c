@@ -253,7 +253,11 @@ int finetune_classify_run(finetune_opts *o) {
     if (nv == 0 && !o->quiet) fprintf(stderr, "pktlm finetune: no labelled validation sequences: keeping the last epoch\n");
 
     /* model */
-    if (ckpt_backbone(o->init_path, &tr, o->data_dir, &o->cfg, o->seed, &m, &st, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    if ((o->init_path && o->new_embeddings ? ckpt_backbone_new_vocab(o->init_path, &tr, o->data_dir, o->seed, &m, &st, err, sizeof err)
+                                           : ckpt_backbone(o->init_path, &tr, o->data_dir, &o->cfg, o->seed, &m, &st, err, sizeof err)) != 0) {
+        fail(o, "%s", err);
+        goto done;
+    }
     if (o->prec != NN_FP32 && o->prec != NN_BF16) { fail(o, "unknown precision %d", o->prec); goto done; }
     if (o->prec == NN_BF16 && !nn_bf16_native()) {
         fail(o, "bf16 training needs a CPU with AVX512_BF16 instructions, which this one lacks; fine-tune in fp32 (without --bf16)");

@@ -15,6 +15,7 @@ enum { BAL_NONE = 0, BAL_WEIGHT = 1, BAL_SAMPLE = 2 };
 
 typedef struct {
     const char *data_dir, *out_path, *init_path;   /* init NULL: from scratch */
+    int new_embeddings;        /* init in another token format: its body, fresh embedding/head (docs/interop.md) */
     model_config cfg;          /* from scratch: arch, layers, d_model, heads, ctx */
     int pooling, freeze, balance, batch, max_pkts, seq_len, patience, threads, quiet;
     int bucket;                /* > 1: batches of similar length from pools of this many batches */

@@ -228,7 +228,11 @@ int field_finetune_run(field_opts *o) {
     }
 
     /* model */
-    if (ckpt_backbone(o->init_path, &tr, o->data_dir, &o->cfg, o->seed, &m, &st, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    if ((o->init_path && o->new_embeddings ? ckpt_backbone_new_vocab(o->init_path, &tr, o->data_dir, o->seed, &m, &st, err, sizeof err)
+                                           : ckpt_backbone(o->init_path, &tr, o->data_dir, &o->cfg, o->seed, &m, &st, err, sizeof err)) != 0) {
+        fail(o, "%s", err);
+        goto done;
+    }
     if (o->init_path) m.cfg.dropout = o->cfg.dropout;
     st.task = CKPT_TASK_FIELD; st.task_field = o->field; st.task_pretrained = o->init_path != NULL;
     st.task_best = -1; st.task_best_step = 0;

@@ -23,6 +23,7 @@
 
 typedef struct {
     const char *data_dir, *out_path, *init_path;   /* init NULL: from scratch */
+    int new_embeddings;        /* init in another token format: its body, fresh embedding/head (docs/interop.md) */
     int field;                 /* FIELD_* */
     model_config cfg;          /* from scratch: arch, layers, d_model, heads, ctx; dropout either way */
     int batch, seq_len, patience, warmup, threads, quiet;

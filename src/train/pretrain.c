@@ -193,22 +193,15 @@ static void unigram_baseline(const shard *tr, const shard *va, double *h_train, 
     free(cnt);
 }
 
-/* Copy the weights of o->init_path into m, tensor by tensor (same names). A tensor whose
- * size differs keeps the common prefix: for the (V, C) token embedding that is the rows of
- * the shared ids (bytes, specials, the labels both corpora have); rows of new label tokens
- * keep their fresh initialisation. */
+/* Copy the weights of o->init_path into m (model_copy_weights): a tensor whose size differs
+ * keeps the common prefix, so for the (V, C) token embedding the rows of the shared ids (bytes,
+ * specials, the labels both corpora have) come over and rows of new label tokens keep their
+ * fresh initialisation; with o->new_embeddings the embedding and head stay fresh (QwenNet). */
 static int init_from(const pretrain_opts *o, model *m, char *err, size_t errlen) {
     model src = { 0 };
     train_state s2;
     if (ckpt_load(o->init_path, &src, &s2, 0, err, errlen) != 0) return -1;
-    int copied = 0;
-    for (int i = 0; i < m->ntensors; i++) {
-        int j = model_find_tensor(&src, m->spec[i].name);
-        if (j < 0) continue;
-        size_t n = m->spec[i].size < src.spec[j].size ? m->spec[i].size : src.spec[j].size;
-        memcpy(model_tensor(m, i), model_tensor(&src, j), n * sizeof(float));
-        copied++;
-    }
+    int copied = model_copy_weights(m, &src, o->new_embeddings);
     model_free(&src);
     if (copied != m->ntensors) { snprintf(err, errlen, "%s: only %d of %d tensors match", o->init_path, copied, m->ntensors); return -1; }
     return 0;
@@ -306,7 +299,11 @@ int pretrain_run(pretrain_opts *o) {
         uint64_t inp;
         if (o->init_path) {   /* fine-tuning: the initial model's architecture */
             if (ckpt_peek(o->init_path, &c, &ist, &inp, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
-            if (ckpt_check_format(&ist, c.vocab, &tr.sh, o->init_path, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+            /* --new-embeddings: another token format on purpose (an imported model; the body is kept) */
+            if (!o->new_embeddings && ckpt_check_format(&ist, c.vocab, &tr.sh, o->init_path, path, err, sizeof err) != 0) {
+                fail(o, "%s", err);
+                goto done;
+            }
             c.dropout = o->cfg.dropout;
         }
         c.vocab = tr.sh.vocab_size;

@@ -11,6 +11,8 @@ typedef struct {
     const char *data_dir, *out_path, *resume_path;
     const char *init_path;     /* fine-tuning: start from this checkpoint's weights (its architecture;
                                   fresh optimizer and schedule; vocabulary grown or cut to the corpus') */
+    int new_embeddings;        /* with init_path: keep its body, fresh token embedding and head for the
+                                  corpus's vocabulary (an imported model's own tokens; QwenNet's recipe) */
     model_config cfg;          /* arch, layers, d_model, heads, ctx, dropout (vocab from the corpus) */
     int batch, accum, warmup, pack;
     long steps;                /* total optimizer steps; 0 = from epochs */

@@ -1,0 +1,269 @@
+#!/usr/bin/python3
+"""Tiny random models in the exact Hugging Face hub layout, and their logits, for pktlm import /
+export (tests/test_hf.c). No hub access and no transformers library here: the forward passes
+below are written from the math of transformers' GPT2LMHeadModel and Qwen2ForCausalLM (Conv1D
+weights (in, out) for GPT-2; q/k/v/o, gate/up/down Linear (out, in), RMSNorm, rotate_half RoPE,
+grouped-query attention for Qwen2), in float64 from the stored weights; safetensors files are
+written by a few lines of struct/json (the format: 8-byte little-endian header length, JSON,
+raw little-endian tensors).
+
+    /usr/bin/python3 tools/torch_ref/hf_ref.py            # writes the fixtures below
+    /usr/bin/python3 tools/torch_ref/hf_ref.py --check DIR TOKENS.bin LOGITS.bin
+        reloads a folder pktlm exported (config.json + *.safetensors), runs the reference on
+        the tokens and compares with pktlm's logits (prints the largest relative difference)
+
+Fixtures (tests/fixtures/hf_*/): config.json, the safetensors file(s) as the hub has them, and
+ref.bin = int32 B, T, V, then B*T int32 tokens, then B*T*V float32 logits.
+  hf_gpt2         GPT-2, bare names as openai-community/gpt2 (wte.weight, h.N.attn.c_attn...),
+                  with the h.N.attn.bias mask buffers, float32, one file, n_inner null
+  hf_qwen2        Qwen2, untied lm_head, GQA 4:2, rope_theta 1e6, rms_norm_eps 1e-5, bfloat16,
+                  two shards + model.safetensors.index.json (as save_pretrained shards)
+  hf_qwen2_tied   Qwen2.5-like: tied embedding, rope_theta 1e6, rms_norm_eps 1e-6, float32
+"""
+import json
+import math
+import os
+import struct
+import sys
+
+import torch
+
+DT = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16", torch.float64: "F64"}
+
+
+def st_write(path, tensors, meta=None):
+    """tensors: list of (name, tensor) written in that order."""
+    hdr, blobs, at = {}, [], 0
+    if meta:
+        hdr["__metadata__"] = meta
+    for name, t in tensors:
+        t = t.contiguous()
+        if t.dtype == torch.bfloat16:   # numpy has no bfloat16: the raw 16-bit patterns
+            b = t.view(torch.int16).numpy().astype("<i2").tobytes()
+        else:
+            b = t.numpy().astype(t.numpy().dtype.newbyteorder("<")).tobytes()
+        hdr[name] = {"dtype": DT[t.dtype], "shape": list(t.shape), "data_offsets": [at, at + len(b)]}
+        blobs.append(b)
+        at += len(b)
+    h = json.dumps(hdr, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def st_read(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        hdr = json.loads(f.read(n))
+        buf = f.read()
+    out = {}
+    for name, e in hdr.items():
+        if name == "__metadata__":
+            continue
+        b0, b1 = e["data_offsets"]
+        raw = bytearray(buf[b0:b1])
+        if e["dtype"] == "BF16":
+            t = torch.frombuffer(raw, dtype=torch.int16).view(torch.bfloat16)
+        else:
+            t = torch.frombuffer(raw, dtype={"F32": torch.float32, "F16": torch.float16, "F64": torch.float64}[e["dtype"]])
+        out[name] = t.reshape(e["shape"]).double()
+    return out
+
+
+def read_folder(d):
+    idx = os.path.join(d, "model.safetensors.index.json")
+    files = sorted(set(json.load(open(idx))["weight_map"].values())) if os.path.exists(idx) else ["model.safetensors"]
+    w = {}
+    for fn in files:
+        w.update(st_read(os.path.join(d, fn)))
+    return w
+
+
+def gpt2_forward(w, cfg, tok):
+    """GPT2LMHeadModel: pre-LN blocks, Conv1D x @ W + b, tanh GELU, tied head."""
+    g = lambda n: w[n] if n in w else w["transformer." + n]
+    C, NH = cfg["n_embd"], cfg["n_head"]
+    eps = cfg.get("layer_norm_epsilon", 1e-5)
+    B, T = tok.shape
+    hs = C // NH
+    ln = lambda x, p: torch.nn.functional.layer_norm(x, (C,), g(p + ".weight"), g(p + ".bias"), eps)
+    x = g("wte.weight")[tok] + g("wpe.weight")[torch.arange(T)]
+    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    for l in range(cfg["n_layer"]):
+        p = "h.%d." % l
+        qkv = ln(x, p + "ln_1") @ g(p + "attn.c_attn.weight") + g(p + "attn.c_attn.bias")
+        q, k, v = [t.view(B, T, NH, hs).transpose(1, 2) for t in qkv.split(C, dim=2)]
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
+        att = att.masked_fill(~mask, float("-inf")).softmax(-1)
+        y = (att @ v).transpose(1, 2).reshape(B, T, C)
+        x = x + y @ g(p + "attn.c_proj.weight") + g(p + "attn.c_proj.bias")
+        h = ln(x, p + "ln_2") @ g(p + "mlp.c_fc.weight") + g(p + "mlp.c_fc.bias")
+        h = torch.nn.functional.gelu(h, approximate="tanh")
+        x = x + h @ g(p + "mlp.c_proj.weight") + g(p + "mlp.c_proj.bias")
+    return ln(x, "ln_f") @ g("wte.weight").t()
+
+
+def qwen2_forward(w, cfg, tok):
+    """Qwen2ForCausalLM: RMSNorm (weight only), rotate_half RoPE, GQA (repeat_kv), q/k/v bias,
+    SwiGLU MLP, final norm, lm_head (or the tied embedding)."""
+    g = lambda n: w[n] if n in w else w[n[len("model."):]]
+    C, NH = cfg["hidden_size"], cfg["num_attention_heads"]
+    KVH = cfg.get("num_key_value_heads", NH)
+    eps, theta = cfg["rms_norm_eps"], cfg["rope_theta"]
+    B, T = tok.shape
+    hs = C // NH
+    rms = lambda x, n: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * g(n)
+    inv = 1.0 / (theta ** (torch.arange(0, hs, 2, dtype=torch.float64) / hs))
+    ang = torch.outer(torch.arange(T, dtype=torch.float64), inv)
+    ang = torch.cat([ang, ang], -1)
+    cos, sin = ang.cos(), ang.sin()
+    rot = lambda x: torch.cat([-x[..., hs // 2:], x[..., :hs // 2]], -1)
+    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    lin = lambda x, n, bias=False: x @ g(n + ".weight").t() + (g(n + ".bias") if bias else 0)
+    x = g("model.embed_tokens.weight")[tok]
+    for l in range(cfg["num_hidden_layers"]):
+        p = "model.layers.%d." % l
+        h = rms(x, p + "input_layernorm.weight")
+        q = lin(h, p + "self_attn.q_proj", True).view(B, T, NH, hs).transpose(1, 2)
+        k = lin(h, p + "self_attn.k_proj", True).view(B, T, KVH, hs).transpose(1, 2)
+        v = lin(h, p + "self_attn.v_proj", True).view(B, T, KVH, hs).transpose(1, 2)
+        q, k = q * cos + rot(q) * sin, k * cos + rot(k) * sin
+        k, v = k.repeat_interleave(NH // KVH, dim=1), v.repeat_interleave(NH // KVH, dim=1)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
+        y = (att.masked_fill(~mask, float("-inf")).softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
+        x = x + lin(y, p + "self_attn.o_proj")
+        h = rms(x, p + "post_attention_layernorm.weight")
+        x = x + lin(torch.nn.functional.silu(lin(h, p + "mlp.gate_proj")) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")
+    x = rms(x, "model.norm.weight")
+    head = w["lm_head.weight"] if not cfg.get("tie_word_embeddings", False) else g("model.embed_tokens.weight")
+    return x @ head.t()
+
+
+def forward(w, cfg, tok):
+    return gpt2_forward(w, cfg, tok) if cfg["model_type"] == "gpt2" else qwen2_forward(w, cfg, tok)
+
+
+def write_ref(d, tok, logits):
+    B, T = tok.shape
+    V = logits.shape[-1]
+    with open(os.path.join(d, "ref.bin"), "wb") as f:
+        f.write(struct.pack("<3i", B, T, V))
+        f.write(tok.int().numpy().astype("<i4").tobytes())
+        f.write(logits.float().numpy().astype("<f4").tobytes())
+
+
+def rnd(*shape, s=0.2):
+    return (s * torch.randn(*shape)).float()
+
+
+def make_gpt2(d):
+    V, ctx, L, C, NH = 50, 24, 2, 32, 4
+    cfg = {"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1,
+           "bos_token_id": 49, "embd_pdrop": 0.1, "eos_token_id": 49, "initializer_range": 0.02,
+           "layer_norm_epsilon": 1e-05, "model_type": "gpt2", "n_ctx": ctx, "n_embd": C, "n_head": NH, "n_inner": None,
+           "n_layer": L, "n_positions": ctx, "resid_pdrop": 0.1, "scale_attn_weights": True, "vocab_size": V}
+    t = [("wte.weight", rnd(V, C)), ("wpe.weight", rnd(ctx, C, s=0.05))]
+    for l in range(L):
+        p = "h.%d." % l
+        t += [(p + "ln_1.weight", 1 + rnd(C, s=0.1)), (p + "ln_1.bias", rnd(C, s=0.1)),
+              (p + "attn.bias", torch.ones(ctx, ctx).tril().view(1, 1, ctx, ctx)),
+              (p + "attn.c_attn.weight", rnd(C, 3 * C)), (p + "attn.c_attn.bias", rnd(3 * C, s=0.1)),
+              (p + "attn.c_proj.weight", rnd(C, C)), (p + "attn.c_proj.bias", rnd(C, s=0.1)),
+              (p + "ln_2.weight", 1 + rnd(C, s=0.1)), (p + "ln_2.bias", rnd(C, s=0.1)),
+              (p + "mlp.c_fc.weight", rnd(C, 4 * C)), (p + "mlp.c_fc.bias", rnd(4 * C, s=0.1)),
+              (p + "mlp.c_proj.weight", rnd(4 * C, C)), (p + "mlp.c_proj.bias", rnd(C, s=0.1))]
+    t += [("ln_f.weight", 1 + rnd(C, s=0.1)), ("ln_f.bias", rnd(C, s=0.1))]
+    return cfg, [t], ["model.safetensors"]
+
+
+def qwen2_tensors(V, L, C, NH, KVH, Fd, tied, dtype):
+    hs = C // NH
+    t = [("model.embed_tokens.weight", rnd(V, C))]
+    for l in range(L):
+        p = "model.layers.%d." % l
+        t += [(p + "input_layernorm.weight", 1 + rnd(C, s=0.1)),
+              (p + "self_attn.q_proj.weight", rnd(NH * hs, C)), (p + "self_attn.q_proj.bias", rnd(NH * hs, s=0.1)),
+              (p + "self_attn.k_proj.weight", rnd(KVH * hs, C)), (p + "self_attn.k_proj.bias", rnd(KVH * hs, s=0.1)),
+              (p + "self_attn.v_proj.weight", rnd(KVH * hs, C)), (p + "self_attn.v_proj.bias", rnd(KVH * hs, s=0.1)),
+              (p + "self_attn.o_proj.weight", rnd(C, C)),
+              (p + "post_attention_layernorm.weight", 1 + rnd(C, s=0.1)),
+              (p + "mlp.gate_proj.weight", rnd(Fd, C)), (p + "mlp.up_proj.weight", rnd(Fd, C)),
+              (p + "mlp.down_proj.weight", rnd(C, Fd))]
+    t += [("model.norm.weight", 1 + rnd(C, s=0.1))]
+    if not tied:
+        t += [("lm_head.weight", rnd(V, C))]
+    return [(n, x.to(dtype)) for n, x in t]
+
+
+def qwen2_cfg(V, ctx, L, C, NH, KVH, Fd, tied, theta, eps, dtype):
+    return {"architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": V - 2,
+            "eos_token_id": V - 1, "hidden_act": "silu", "hidden_size": C, "initializer_range": 0.02,
+            "intermediate_size": Fd, "max_position_embeddings": ctx, "max_window_layers": L, "model_type": "qwen2",
+            "num_attention_heads": NH, "num_hidden_layers": L, "num_key_value_heads": KVH, "rms_norm_eps": eps,
+            "rope_theta": theta, "sliding_window": ctx, "tie_word_embeddings": tied, "torch_dtype": dtype,
+            "transformers_version": "4.43.1", "use_cache": True, "use_sliding_window": False, "vocab_size": V}
+
+
+def make_qwen2(d):
+    V, ctx, L, C, NH, KVH, Fd = 48, 64, 2, 32, 4, 2, 72
+    cfg = qwen2_cfg(V, ctx, L, C, NH, KVH, Fd, False, 1000000.0, 1e-5, "bfloat16")
+    t = qwen2_tensors(V, L, C, NH, KVH, Fd, False, torch.bfloat16)
+    half = len(t) // 2   # save_pretrained's shards: consecutive tensors, an index naming each one's file
+    names = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    return cfg, [t[:half], t[half:]], names
+
+
+def make_qwen2_tied(d):
+    V, ctx, L, C, NH, KVH, Fd = 40, 32, 2, 32, 4, 2, 64
+    cfg = qwen2_cfg(V, ctx, L, C, NH, KVH, Fd, True, 1000000.0, 1e-6, "float32")
+    return cfg, [qwen2_tensors(V, L, C, NH, KVH, Fd, True, torch.float32)], ["model.safetensors"]
+
+
+def write_fixture(d, make, seed, B, T):
+    torch.manual_seed(seed)
+    os.makedirs(d, exist_ok=True)
+    cfg, shards, names = make(d)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    for t, n in zip(shards, names):
+        st_write(os.path.join(d, n), t, {"format": "pt"})
+    if len(names) > 1:
+        wm = {name: n for t, n in zip(shards, names) for name, _ in t}
+        size = sum(x.numel() * x.element_size() for t in shards for _, x in t)
+        with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {"total_size": size}, "weight_map": wm}, f, indent=2, sort_keys=True)
+            f.write("\n")
+    tok = torch.randint(0, cfg["vocab_size"], (B, T))
+    logits = forward(read_folder(d), cfg, tok)
+    write_ref(d, tok, logits)
+    print("wrote", d, "logits", tuple(logits.shape), "max |logit| %.3f" % logits.abs().max().item())
+
+
+def check(d, tokpath, logitpath):
+    """Reload pktlm's export with this reference; tokpath: int32 B, T then tokens; logitpath:
+    float32 logits (B*T*V) pktlm computed for them."""
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    raw = open(tokpath, "rb").read()
+    B, T = struct.unpack("<2i", raw[:8])
+    tok = torch.tensor(struct.unpack("<%di" % (B * T), raw[8:8 + 4 * B * T])).view(B, T).long()
+    ref = forward(read_folder(d), cfg, tok)
+    got = torch.frombuffer(bytearray(open(logitpath, "rb").read()), dtype=torch.float32).double().view_as(ref)
+    rel = ((got - ref).abs().max() / ref.abs().max()).item()
+    print("%s: %s logits %s, largest difference relative to the largest logit %.3g" % (d, cfg["model_type"], tuple(ref.shape), rel))
+    return 0 if rel < 1e-5 else 1
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--check":
+        sys.exit(check(*sys.argv[2:5]))
+    write_fixture("tests/fixtures/hf_gpt2", make_gpt2, 18, 2, 20)
+    write_fixture("tests/fixtures/hf_qwen2", make_qwen2, 19, 2, 24)
+    write_fixture("tests/fixtures/hf_qwen2_tied", make_qwen2_tied, 20, 2, 16)
+
+
+if __name__ == "__main__":
+    main()
