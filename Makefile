@@ -39,7 +39,6 @@ TESTS_SAN   = $(TEST_SRC:tests/%.c=$(SAN)/tests/%)
 
 # Hot numeric kernels may ask for more optimisation: list them here.
 $(REL)/nn/%.o: OPT = -O3
-$(REL)/gen/fastgpt2.o: OPT = -O3
 
 .PHONY: all san test test-fast test-san bench fuzz clean tests-build
 all: pktlm $(REL)/libpktlm.a

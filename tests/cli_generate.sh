@@ -24,6 +24,11 @@ check e2e_finetune test $? -eq 0
 $PKTLM generate --model $T/gen.ckpt -o $T/g.pcap --flows 12 --batch 4 --label udp --threads 1 >$T/out 2>$T/err; rc=$?
 check e2e_generate test $rc -eq 0 -a -s $T/g.pcap
 check e2e_summary grep -q "^TCP flows" $T/out
+# the same seed gives the same pcap whatever the batch (continuous batching: rows never interact)
+for b in 1 7; do
+  $PKTLM generate --model $T/gen.ckpt -o $T/g$b.pcap --flows 12 --batch $b --label udp --threads 1 >/dev/null 2>&1
+  check e2e_same_pcap_batch$b cmp -s $T/g.pcap $T/g$b.pcap
+done
 $PKTLM generate --model $T/gen.ckpt -o $T/g.pcapng --pcapng --flows 4 --label nosuch 2>$T/e; rc=$?
 check e2e_bad_label test $rc -eq 2 -a -n "$(grep "labels (udp)" $T/e)"   # names the labels there are
 # --timing-from alone: replay timing from that capture; JSON with the re-read's shares

@@ -1,7 +1,7 @@
 # The linear-attention backbone from the command line: pretrain --arch linattn, the
 # --tcpflowgen preset (and sizes given beside it overriding it), info (text and JSON), resume,
 # a refused config, finetune --task generate and generate (the recurrent step through the
-# generic model_step path), finetune --task classify from it and classify.
+# linattn's own decoding step), finetune --task classify from it and classify.
 source "$(dirname "$0")/cli.sh"
 T=$PKTLM_TMP
 capture $T/a.pcap 1; capture $T/b.pcap 2
@@ -10,7 +10,7 @@ M="--arch linattn --layers 1 --d-model 32 --heads 4 --ctx 64 --batch 4 --threads
 $PKTLM pretrain --data $T/c $M --steps 20 --lr 1e-2 --warmup 2 -o $T/l.ckpt 2>$T/e; rc=$?
 check linattn_pretrain test $rc -eq 0 -a -s $T/l.ckpt
 $PKTLM info $T/l.ckpt >$T/info 2>&1
-check linattn_info grep -q "linattn: 1 layers, d_model 32, 4 heads (4 key/value), d_ff 128, ctx 64,.*untied LM head" $T/info
+check linattn_info grep -q "linattn: .*ctx 64, layers 1, d_model 32, heads 4, kv_heads 4, d_ff 128, tied 0" $T/info
 $PKTLM info --json $T/l.ckpt >$T/j 2>&1
 check linattn_info_json grep -q '"arch":"linattn",.*"heads":4,"kv_heads":4,"d_ff":128,"tied":0' $T/j
 $PKTLM pretrain --resume $T/l.ckpt --steps 25 --quiet -o $T/l.ckpt 2>/dev/null; check linattn_resume test $? -eq 0
@@ -28,6 +28,12 @@ check linattn_finetune_generate test $? -eq 0
 $PKTLM generate --model $T/g.ckpt -o $T/g.pcap --flows 6 --batch 3 --label udp --seed 3 --threads 1 >$T/out 2>$T/err; rc=$?
 check linattn_generate test $rc -eq 0 -a -s $T/g.pcap
 $PKTLM stats $T/g.pcap >/dev/null 2>&1; check linattn_generate_rereads test $? -eq 0
+# the same seed gives the same pcap whatever the batch; --bf16 decodes too (AVX-512)
+$PKTLM generate --model $T/g.ckpt -o $T/g1.pcap --flows 6 --batch 1 --label udp --seed 3 --threads 1 >/dev/null 2>&1
+check linattn_generate_batch1_same cmp -s $T/g.pcap $T/g1.pcap
+if grep -q avx512f /proc/cpuinfo 2>/dev/null; then
+  $PKTLM generate --model $T/g.ckpt -o $T/b.pcap --flows 2 --bf16 --threads 1 >/dev/null 2>&1; check linattn_generate_bf16 test $? -eq 0 -a -s $T/b.pcap
+else skip linattn_generate_bf16 "no AVX-512"; fi
 # classification on top of a linattn backbone (the toy two-class task of cli_classify.sh)
 $PKTLM prep tests/fixtures/toy_cls -o $T/toy -q >/dev/null 2>&1
 $PKTLM pretrain --data $T/toy $M --steps 4 -o $T/tl.ckpt 2>/dev/null

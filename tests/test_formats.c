@@ -115,8 +115,9 @@ static void test_checkpoint_header(void) {
         { 60, 3, "precision" },
         { 54, 9, "task" },
         { 2, 9, "unknown architecture 9" },
-        { 5, 100000, "layers must be" },    /* 100k layers: refused before any allocation */
-        { 6, 1u << 30, "layers must be" },  /* d_model 2^30: the size products would overflow */
+        { 5, 100000, "layers 100000 out of range 1..1024 at byte offset 20" },   /* refused before any allocation */
+        { 6, 1u << 30, "d_model 1.07374e+09 out of range" },   /* the size products would overflow */
+        { 63, 0x49742400u, "rope_theta 1e+06 at byte offset 252 is not a setting of gpt2" },   /* gpt2 has no RoPE */
         { 19, 12345, "corrupt header: 12345 parameters" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -239,10 +240,37 @@ static void test_prep_interrupt(void) {
     CHECK(access(out, F_OK) != 0);
 }
 
+/* Files of checkpoint version 1 as written before the model-config table (tests/fixtures/
+ * ckpt_v1_*.ckpt, made by tools/make_ckpt_v1.c): they keep loading, with the same config,
+ * token ids and training fields, and weights equal to the init they were saved from. */
+static void test_checkpoint_v1_fixture(void) {
+    const char *names[2] = { "tests/fixtures/ckpt_v1_gpt2.ckpt", "tests/fixtures/ckpt_v1_qwen2.ckpt" };
+    for (int a = 0; a < 2; a++) {
+        model m, ref;
+        train_state st;
+        char err[512];
+        CHECKF(ckpt_load(names[a], &m, &st, 0, err, sizeof err) == 0, "%s: %s", names[a], err);
+        if (!m.params) continue;
+        CHECK_EQ(m.cfg.arch, a ? ARCH_QWEN2 : ARCH_GPT2);
+        CHECK_EQ(m.cfg.vocab, 40); CHECK_EQ(m.cfg.ctx, 12); CHECK_EQ(m.cfg.layers, 2); CHECK_EQ(m.cfg.d_model, 16);
+        CHECK_EQ(m.cfg.heads, 4); CHECK_EQ(m.cfg.kv_heads, a ? 2 : 4); CHECK(m.cfg.dropout == 0.125f);
+        CHECK_EQ(st.label_base, 37); CHECK_EQ(st.n_labels, 3); CHECK_EQ(st.eos_id, 2);
+        CHECK(st.vocab_hash == 0x0123456789abcdefull); CHECK_EQ((int)st.step, 42); CHECK_EQ(st.batch, 4);
+        CHECK(!strcmp(st.data_dir, "/tmp/corpus-v1"));
+        CHECK_EQ(model_create(&ref, &m.cfg, err, sizeof err), 0);
+        model_init_weights(&ref, 7);
+        CHECK_EQ((long)ref.nparams, (long)m.nparams);
+        CHECK(memcmp(ref.params, m.params, m.nparams * sizeof(float)) == 0);
+        model_free(&ref);
+        model_free(&m);
+    }
+}
+
 int main(void) {
     setup();
     RUN(test_checkpoint_header);
     RUN(test_checkpoint_size);
+    RUN(test_checkpoint_v1_fixture);
     RUN(test_shard);
     RUN(test_val_mismatch);
     RUN(test_prep_interrupt);

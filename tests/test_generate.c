@@ -10,7 +10,6 @@
 #include "train/pretrain.h"
 #include "train/finetune_gen.h"
 #include "train/checkpoint.h"
-#include "gen/fastgpt2.h"
 
 #include "testfiles.h"
 
@@ -459,84 +458,10 @@ static void test_finetune_generate(void) {
     CHECK(finetune_gen_prepare(&bad, "/nonexistent.ckpt") != 0);
 }
 
-/* The fused decoding step computes what model_step computes (to float rounding), for row
- * counts that use full and partial register tiles, with rows at different positions in
- * shuffled cache slots (continuous batching); a row's logits do not depend on the other
- * rows; bf16 weights stay close. */
-static void test_fast_step_matches(void) {
-    model_config c = { 0 };
-    c.arch = ARCH_GPT2; c.vocab = TOK_LABEL0 + 2; c.ctx = 12; c.layers = 2; c.d_model = 48; c.heads = 4;
-    model_config_defaults(&c);
-    model m = { 0 };
-    char err[256];
-    CHECK_EQ(model_create(&m, &c, err, sizeof err), 0);
-    model_init_weights(&m, 3);
-    /* larger biases and norms than the initialisation, so every term matters */
-    uint64_t r = 9;
-    for (size_t i = 0; i < m.nparams; i++) m.params[i] += 0.05f * nn_randn(&r);
-    enum { NB = 9 };
-    for (int bf = 0; bf <= 1; bf++)
-        for (int B = 1; B <= NB; B += 8) {
-            gen_fast g;
-            int ir = gen_fast_init(&g, &m, B, bf);
-            if (bf && ir == -2) continue;   /* no AVX-512 in this build */
-            CHECK_EQ(ir, 0);
-            float *st[NB], *a = malloc(sizeof(float) * c.vocab), *lg = malloc(sizeof(float) * NB * c.vocab);
-            for (int k = 0; k < B; k++) st[k] = model_state_alloc(&m, 1);
-            int slot[NB], tok[NB], pos[NB], start[NB];
-            /* row k uses slot (k * 5) % B and starts at step start[k]: positions differ */
-            for (int k = 0; k < B; k++) { slot[k] = (k * 5) % B; start[k] = k % 3; }
-            double worst = 0, scale = 0;
-            for (int step = 0; step < c.ctx + 2; step++) {
-                int n = 0;
-                for (int k = 0; k < B; k++) {
-                    int p = step - start[k];
-                    if (p < 0 || p >= c.ctx) continue;
-                    slot[n] = (k * 5) % B; pos[n] = p; tok[n] = (p * 31 + k * 7) % c.vocab; n++;
-                }
-                if (!n) continue;
-                gen_fast_step(&g, n, slot, tok, pos, lg);
-                for (int i = 0; i < n; i++) {
-                    int k = 0;
-                    while ((k * 5) % B != slot[i]) k++;
-                    model_step(&m, st[k], tok + i, 1, pos[i], a);
-                    for (int v = 0; v < c.vocab; v++) {
-                        worst = fmax(worst, fabs(a[v] - lg[(size_t)i * c.vocab + v]));
-                        scale = fmax(scale, fabs(a[v]));
-                    }
-                }
-            }
-            if (!bf) CHECKF(worst < 2e-4, "B=%d: largest logit difference %g", B, worst);
-            else CHECKF(worst < 1e-2 * scale && worst > 0, "bf16 B=%d: largest difference %g (logits up to %g)", B, worst, scale);
-            /* the same row alone and among others: bit-identical logits */
-            if (B > 1) {
-                gen_fast g1;
-                CHECK_EQ(gen_fast_init(&g1, &m, 1, bf), 0);
-                float *l1 = malloc(sizeof(float) * c.vocab);
-                int s0 = 0, same = 1;
-                for (int p = 0; p < c.ctx; p++) {
-                    int t1 = (p * 31 + 3 * 7) % c.vocab;
-                    for (int k = 0; k < B; k++) { slot[k] = k; pos[k] = p; tok[k] = (p * 31 + k * 7) % c.vocab; }
-                    gen_fast_step(&g, B, slot, tok, pos, lg);
-                    gen_fast_step(&g1, 1, &s0, &t1, &p, l1);
-                    if (memcmp(l1, lg + 3 * c.vocab, sizeof(float) * c.vocab)) same = 0;
-                }
-                CHECKF(same, "bf16=%d: a row's logits depend on the other rows", bf);
-                gen_fast_free(&g1);
-                free(l1);
-            }
-            gen_fast_free(&g);
-            for (int k = 0; k < B; k++) free(st[k]);
-            free(a); free(lg);
-        }
-    model_free(&m);
-}
-
 int main(void) {
     RUN(test_grammar);
     RUN(test_grammar_flow_identity);
     RUN(test_decode_handmade);
-    RUN(test_fast_step_matches);
     RUN(test_generate_tiny_model);
     RUN(test_finetune_generate);
     return t_done();

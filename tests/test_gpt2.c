@@ -146,26 +146,30 @@ static void test_bf16_gradients(void) {
     free_fixture(&f);
 }
 
-/* The KV-cache step reproduces the training forward's logits position by position. */
+/* The decoding step (model_run) reproduces the training forward's logits position by position. */
 static void test_step_matches_forward(void) {
     fixture f;
     if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
     model m;
     CHECK(make_model(&m, &f) == 0);
     model_forward(&m, f.tok, NULL, f.B, f.T);
-    float *state = model_state_alloc(&m, f.B), *lg = malloc((size_t)f.B * f.V * 4);
-    int *tk = malloc((size_t)f.B * sizeof(int));
+    model_run rs;
+    char rerr[256];
+    CHECK_EQ(model_run_init(&rs, &m, f.B, NN_FP32, 0, rerr, sizeof rerr), 0);
+    float *lg = malloc((size_t)f.B * f.V * 4);
+    int *tk = malloc((size_t)f.B * sizeof(int)), *sl = malloc((size_t)f.B * sizeof(int)), *ps = malloc((size_t)f.B * sizeof(int));
     double worst = 0;
     for (int t = 0; t < f.T; t++) {
-        for (int b = 0; b < f.B; b++) tk[b] = f.tok[b * f.T + t];
-        model_step(&m, state, tk, f.B, t, lg);
+        for (int b = 0; b < f.B; b++) { tk[b] = f.tok[b * f.T + t]; sl[b] = b; ps[b] = t; }
+        model_run_step_all(&rs, f.B, sl, tk, ps, lg);
         for (int b = 0; b < f.B; b++) {
             double e = rel_err(lg + (size_t)b * f.V, m.logits + ((size_t)b * f.T + t) * f.V, (size_t)f.V);
             if (e > worst) worst = e;
         }
     }
     CHECKF(worst < 1e-5, "step vs forward rel err %g", worst);
-    nn_free(state); free(lg); free(tk);
+    model_run_free(&rs);
+    free(lg); free(tk); free(sl); free(ps);
     model_free(&m);
     free_fixture(&f);
 }

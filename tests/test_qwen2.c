@@ -152,35 +152,27 @@ static void test_bf16_gradients(void) {
     free_fixture(&f);
 }
 
-/* The KV-cache step at positions 0..T-1 reproduces forward's hidden states (after the final
- * norm) row by row, and model_step the logits. */
+/* The decoding step (model_run) at positions 0..T-1 reproduces forward's logits row by row. */
 static void check_step(model *m, const int *tok, int B, int T, double tol) {
     const model_config *c = &m->cfg;
     model_forward(m, tok, NULL, B, T);
-    float *state = model_state_alloc(m, B), *hid = malloc((size_t)B * c->d_model * 4);
+    model_run rs;
+    char e[256];
+    CHECK_EQ(model_run_init(&rs, m, B, NN_FP32, 0, e, sizeof e), 0);
     float *lg = malloc((size_t)B * c->vocab * 4);
-    int *tk = malloc((size_t)B * sizeof(int));
-    double worst = 0, worst_lg = 0;
+    int *tk = malloc((size_t)B * sizeof(int)), *sl = malloc((size_t)B * sizeof(int)), *ps = malloc((size_t)B * sizeof(int));
+    double worst_lg = 0;
     for (int t = 0; t < T; t++) {
-        for (int b = 0; b < B; b++) tk[b] = tok[b * T + t];
-        /* the same state through ops->step (hidden) and, at the last position, model_step */
-        if (t + 1 < T) m->ops->step(m, state, tk, B, t, hid);
-        else {
-            model_step(m, state, tk, B, t, lg);
-            memcpy(hid, state + m->ops->state_floats(c, B), (size_t)B * c->d_model * 4);
-            for (int b = 0; b < B; b++) {
-                double e = rel_err(lg + (size_t)b * c->vocab, m->logits + ((size_t)b * T + t) * c->vocab, (size_t)c->vocab);
-                if (e > worst_lg) worst_lg = e;
-            }
-        }
+        for (int b = 0; b < B; b++) { tk[b] = tok[b * T + t]; sl[b] = b; ps[b] = t; }
+        model_run_step_all(&rs, B, sl, tk, ps, lg);
         for (int b = 0; b < B; b++) {
-            double e = rel_err(hid + (size_t)b * c->d_model, m->hidden + ((size_t)b * T + t) * c->d_model, (size_t)c->d_model);
-            if (e > worst) worst = e;
+            double er = rel_err(lg + (size_t)b * c->vocab, m->logits + ((size_t)b * T + t) * c->vocab, (size_t)c->vocab);
+            if (er > worst_lg) worst_lg = er;
         }
     }
-    CHECKF(worst < tol, "step vs forward hidden rel err %g", worst);
     CHECKF(worst_lg < tol, "step vs forward logits rel err %g", worst_lg);
-    nn_free(state); free(hid); free(lg); free(tk);
+    model_run_free(&rs);
+    free(lg); free(tk); free(sl); free(ps);
 }
 
 static void test_step_matches_forward(void) {
@@ -190,6 +182,32 @@ static void test_step_matches_forward(void) {
     CHECK(make_model(&m, &f) == 0);
     check_step(&m, f.tok, f.B, f.T, 1e-5);
     model_free(&m);
+    free_fixture(&f);
+}
+
+/* RoPE's base is the config's rope_theta (Qwen2.5: 1e6): position 0 is not rotated, so its
+ * logits are the same for any base; later positions differ; the fixture's 10000 is the default
+ * (and what a checkpoint written before the field existed reads as: test_formats). */
+static void test_rope_theta(void) {
+    fixture f;
+    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
+    model a, b;
+    CHECK(make_model(&a, &f) == 0);
+    CHECK(a.cfg.rope_theta == 10000.0f);
+    model_config c = a.cfg;
+    c.rope_theta = 1e6f;
+    char err[256];
+    CHECK_EQ(model_create(&b, &c, err, sizeof err), 0);
+    memcpy(b.params, a.params, a.nparams * 4);
+    CHECK_EQ(model_alloc_acts(&b, 1, f.T), 0);
+    model_alloc_acts(&a, 1, f.T);
+    model_forward(&a, f.tok, NULL, 1, f.T);
+    model_forward(&b, f.tok, NULL, 1, f.T);
+    const size_t V = (size_t)f.V;
+    CHECK(memcmp(a.logits, b.logits, V * 4) == 0);
+    CHECKF(rel_err(b.logits + (f.T - 1) * V, a.logits + (f.T - 1) * V, V) > 1e-3, "theta changes nothing at T-1");
+    check_step(&b, f.tok, 1, f.T, 1e-5);   /* the decoding step uses the same base */
+    model_free(&a); model_free(&b);
     free_fixture(&f);
 }
 
@@ -372,6 +390,7 @@ int main(void) {
     RUN(test_adamw_steps);
     RUN(test_bf16_gradients);
     RUN(test_step_matches_forward);
+    RUN(test_rope_theta);
     RUN(test_fd_gqa);
     RUN(test_tied);
     RUN(test_training);

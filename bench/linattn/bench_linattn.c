@@ -4,13 +4,12 @@
  * Training: steps of model_forward + model_backward + clipping + AdamW on random tokens (one
  * warm-up step untimed), tokens/s = B*T per step. Generation: batch 1, model_step at the
  * positions T-G .. T-1 (the attention cost of a KV cache grows with the position, the
- * recurrent state's does not), tokens/s over G tokens; GPT-2 through its fused step
- * (gen/fastgpt2.c, what `pktlm generate` runs), the others through model_step. Either is skipped (-1) when its memory
+ * recurrent state's does not), tokens/s over G tokens; every backbone through its decoding step
+ * (model_run, what `pktlm generate` runs). Either is skipped (-1) when its memory
  * (model_memory_bytes) exceeds --max-gib.
  *
  *   bench_linattn ARCH T B STEPS G THREADS MAX_GIB [layers d heads d_ff vocab] */
 #include "models/model.h"
-#include "gen/fastgpt2.h"
 #include "util/util.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,26 +60,26 @@ int main(int argc, char **argv) {
         train = (double)B * T * steps / (now() - t0);
         free(tok); free(tgt);
     }
-    double gneed = model_memory_bytes(&m.cfg, 1, 1, 0) / 1073741824.0 +
-                   m.ops->state_floats(&m.cfg, 1) * 4.0 / 1073741824.0;
+    const double slot_mib = m.ops->slot_bytes(&m.cfg, NN_FP32) / 1048576.0;
+    double gneed = model_memory_bytes(&m.cfg, 1, 1, 0) / 1073741824.0 + slot_mib / 1024.0;
     if (G > 0 && gneed <= max_gib) {
-        float *state = model_state_alloc(&m, 1), *logits = malloc((size_t)c.vocab * sizeof(float));
-        gen_fast fast;
-        int use_fast = c.arch == ARCH_GPT2 && gen_fast_init(&fast, &m, 1, 0) == 0, tk = 1, slot = 0;
+        float *logits = malloc((size_t)c.vocab * sizeof(float));
+        model_run rs;
+        if (model_run_init(&rs, &m, 1, NN_FP32, 0, err, sizeof err) != 0) { fprintf(stderr, "%s\n", err); return 1; }
+        int tk = 1, slot = 0;
         double t0 = now();
         for (int p = T - G; p < T; p++) {
-            if (use_fast) gen_fast_step(&fast, 1, &slot, &tk, &p, logits);
-            else model_step(&m, state, &tk, 1, p, logits);
+            model_run_step_all(&rs, 1, &slot, &tk, &p, logits);
             tk = (int)(splitmix64(&rng) % c.vocab);
         }
         gen = G / (now() - t0);
-        if (use_fast) gen_fast_free(&fast);
-        nn_free(state); free(logits);
+        model_run_free(&rs);
+        free(logits);
     }
     printf("{\"arch\":\"%s\",\"T\":%d,\"B\":%d,\"layers\":%d,\"d_model\":%d,\"heads\":%d,\"d_ff\":%d,\"vocab\":%d,"
            "\"params\":%zu,\"train_tok_s\":%.1f,\"gen_tok_s\":%.1f,\"train_mem_gib\":%.3f,\"gen_state_mib\":%.3f}\n",
            argv[1], T, B, c.layers, c.d_model, c.heads, c.d_ff, c.vocab, m.nparams, train, gen, need,
-           m.ops->state_floats(&m.cfg, 1) * 4.0 / 1048576.0);
+           slot_mib);
     model_free(&m);
     return 0;
 }

@@ -58,7 +58,7 @@ int finetune_field_main(int argc, char **argv) {
         OPT_SKIP("--task"), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
         OPT_STR("--init", &o.init_path), OPT_MODEL(o.cfg), OPT_OPTIM(o), OPT_FLAG("--new-embeddings", &o.new_embeddings, 1),
         OPT_CHOICE("--field", &o.field, field_parse, "unknown field (see --help for the list)"),
-        OPT_FLOAT_IN("--dropout", &o.cfg.dropout, 0, 0.99), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL), OPT_INT_IN("--seq-len", &o.seq_len, 0, 1048576),
+        OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL), OPT_INT_IN("--seq-len", &o.seq_len, 0, 1048576),
         OPT_INT_IN("--patience", &o.patience, 0, INT_MAX), OPT_LONG_IN("--max-steps", &o.max_steps, 0, 1e19), OPT_LONG_IN("--eval-every", &o.eval_every, 0, 1e19),
         OPT_DOUBLE_IN("--time-limit", &o.time_limit, 0, HUGE_VAL),
         OPT_END

@@ -9,6 +9,22 @@ static void json_num(char *b, size_t n, float v) {
     if (isfinite(v)) snprintf(b, n, "%g", v); else snprintf(b, n, "null");
 }
 
+/* The config fields c's backbone reads, from the field table: JSON members "name":value, or
+ * text "name value" joined by ", " (arch first, as a name) */
+static void print_config(const model_config *c, int json) {
+    for (int i = 0, n = 0; i < model_nfields; i++) {
+        const model_field *f = &model_fields[i];
+        if (!(f->archs & MF_ARCHES(c->arch))) continue;
+        double v = model_field_get(c, f);
+        if (json) {
+            if (f->type == MF_ARCH) printf("%s\"%s\":\"%s\"", n ? "," : "", f->name, model_arch_name((int)v));
+            else printf("%s\"%s\":%g", n ? "," : "", f->name, v);
+        } else if (f->type == MF_ARCH) printf("%s:", model_arch_name((int)v));
+        else printf("%s %s %g", n > 1 ? "," : "", f->name, v);
+        n++;
+    }
+}
+
 int cmd_info(int argc, char **argv) {
     const char *V = "info", *path = NULL;
     int json = 0;
@@ -37,10 +53,9 @@ int cmd_info(int argc, char **argv) {
         char loss[32], val[32];
         json_num(loss, sizeof loss, st.last_loss);
         json_num(val, sizeof val, st.last_val);
-        printf("{\"arch\":\"%s\",\"vocab\":%d,\"ctx\":%d,\"layers\":%d,\"d_model\":%d,\"heads\":%d,\"kv_heads\":%d,"
-               "\"d_ff\":%d,\"tied\":%d,\"dropout\":%g,\"parameters\":%zu,\"vocab_hash\":\"%016llx\",\"data\":",
-               model_arch_name(c->arch), c->vocab, c->ctx, c->layers, c->d_model, c->heads, c->kv_heads, c->d_ff, c->tied,
-               c->dropout, m.nparams, (unsigned long long)st.vocab_hash);
+        printf("{");
+        print_config(c, 1);
+        printf(",\"parameters\":%zu,\"vocab_hash\":\"%016llx\",\"data\":", m.nparams, (unsigned long long)st.vocab_hash);
         cli_json_str(stdout, st.data_dir);
         printf(",\"step\":%lld,\"total_steps\":%lld,\"tokens\":%llu,\"batch\":%d,\"accum\":%d,\"lr\":%g,\"warmup\":%d,"
                "\"loss\":%s,\"val_loss\":%s,\"optimizer_state\":%d,\"task\":\"%s\",\"field\":\"%s\",\"precision\":\"%s\"}\n",
@@ -49,9 +64,9 @@ int cmd_info(int argc, char **argv) {
                st.precision == NN_BF16 ? "bf16" : "fp32");
     } else {
         printf("checkpoint   %s\n", path);
-        printf("model        %s: %d layers, d_model %d, %d heads (%d key/value), d_ff %d, ctx %d, vocab %d%s\n",
-               model_arch_name(c->arch), c->layers, c->d_model, c->heads, c->kv_heads, c->d_ff, c->ctx, c->vocab,
-               c->tied ? ", tied LM head" : ", untied LM head");
+        printf("model        ");
+        print_config(c, 0);
+        printf("\n");
         printf("parameters   %zu (%.2f M, %.1f MB fp32)\n", m.nparams, m.nparams / 1e6, m.nparams * 4 / 1e6);
         printf("vocabulary   %d tokens, pad %d bos %d eos %d, %d labels from %d, hash %016llx\n", c->vocab, st.pad_id,
                st.bos_id, st.eos_id, st.n_labels, st.label_base, (unsigned long long)st.vocab_hash);

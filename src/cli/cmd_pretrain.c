@@ -11,6 +11,8 @@ static volatile sig_atomic_t stop_flag;
 static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); /* a second Ctrl-C kills */ }
 
 static void usage(FILE *f) {
+    pretrain_opts d;
+    pretrain_defaults(&d);
     fprintf(f,
         "usage: pktlm pretrain --data CORPUS_DIR -o MODEL.ckpt [options]\n"
         "       pktlm pretrain --resume MODEL.ckpt -o MODEL.ckpt [--data CORPUS_DIR] [--steps N]\n"
@@ -20,19 +22,11 @@ static void usage(FILE *f) {
         "and on Ctrl-C), MODEL.csv (one row per step) and MODEL.svg (loss curves), the log and\n"
         "plot written with each checkpoint (a run that dies before its first save leaves them).\n"
         "\n"
-        "model:\n"
-        "  --arch gpt2          backbone: gpt2, qwen2 (RMSNorm, RoPE, SwiGLU, grouped-query attention,\n"
-        "                       untied LM head) or linattn (causal linear attention, elu+1 features,\n"
-        "                       RoPE, no output projection, exact GELU, untied biased head; linear in\n"
-        "                       the context, O(1) state per generated token)\n"
+        "model (a backbone reads the options that apply to it; docs/model.md):\n");
+    cli_model_help(f, &d.cfg, 0);
+    fprintf(f,
         "  --tcpflowgen         tcpflowgen's model: --arch linattn --layers 8 --d-model 256 --heads 8\n"
         "                       --d-ff 1024 --ctx 1024 --dropout 0.1 (options given as well override it)\n"
-        "  --layers N           6        --d-model N   256      --heads N   8\n"
-        "  --kv-heads N         qwen2: key/value heads, dividing --heads (default: = heads)\n"
-        "  --d-ff N             MLP width (default: gpt2 4C; qwen2 8C/3 rounded up to a multiple of 32)\n"
-        "  --tied               qwen2: tie the LM head to the token embedding (gpt2 always is)\n"
-        "  --ctx N              256 (context = training sequence length)\n"
-        "  --dropout P          0 (residual and embedding dropout)\n"
         "training:\n"
         "  --batch N            8        --accum N     1 (gradient accumulation)\n"
         "  --steps N | --epochs E        (default 1 epoch)\n"
@@ -58,16 +52,17 @@ static void usage(FILE *f) {
 }
 
 /* --resume takes the model, batch, schedule and seed from the checkpoint (docs/checkpoint.md):
- * say so when the command line asks for others, instead of dropping them silently. */
+ * say so when the command line asks for others, instead of dropping them silently. The config
+ * fields --resume may change (the table's `resume` column: dropout) apply instead. */
 static void warn_ignored_on_resume(const pretrain_opts *o) {
     pretrain_opts d;
     pretrain_defaults(&d);
     char list[256] = "";
 #define IGN(cond, name) if (cond) snprintf(list + strlen(list), sizeof list - strlen(list), " %s", name)
-    IGN(o->cfg.arch != d.cfg.arch, "--arch"); IGN(o->cfg.layers != d.cfg.layers, "--layers");
-    IGN(o->cfg.d_model != d.cfg.d_model, "--d-model"); IGN(o->cfg.heads != d.cfg.heads, "--heads");
-    IGN(o->cfg.ctx != d.cfg.ctx, "--ctx"); IGN(o->cfg.kv_heads != d.cfg.kv_heads, "--kv-heads");
-    IGN(o->cfg.d_ff != d.cfg.d_ff, "--d-ff"); IGN(o->cfg.tied != d.cfg.tied, "--tied"); IGN(o->cfg.dropout != d.cfg.dropout, "--dropout");
+    for (int i = 0; i < model_nfields; i++) {
+        const model_field *f = &model_fields[i];
+        if (f->flag && !f->resume) IGN(model_field_get(&o->cfg, f) != model_field_get(&d.cfg, f), f->flag);
+    }
     IGN(o->batch != d.batch, "--batch"); IGN(o->accum != d.accum, "--accum"); IGN(o->pack != d.pack, "--pad");
     IGN(o->lr != d.lr, "--lr"); IGN(o->warmup != d.warmup, "--warmup"); IGN(o->min_frac != d.min_frac, "--min-lr-frac");
     IGN(o->weight_decay != d.weight_decay, "--weight-decay"); IGN(o->clip != d.clip, "--clip");
@@ -75,7 +70,7 @@ static void warn_ignored_on_resume(const pretrain_opts *o) {
 #undef IGN
     if (list[0])
         fprintf(stderr, "pktlm pretrain: warning: --resume continues with the checkpoint's model, batch, schedule and "
-                        "seed; ignoring%s (only --steps, --data, --bf16/--fp32 and the run options apply)\n", list);
+                        "seed; ignoring%s (only --steps, --data, --bf16/--fp32, --dropout and the run options apply)\n", list);
 }
 
 int cmd_pretrain(int argc, char **argv) {
@@ -93,7 +88,7 @@ int cmd_pretrain(int argc, char **argv) {
     cli_opt opts[] = {
         OPT_FLAG("--tcpflowgen", &preset, 1),
         OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path), OPT_STR("--resume", &o.resume_path),
-        OPT_MODEL(o.cfg), OPT_FLOAT_IN("--dropout", &o.cfg.dropout, 0, 0.99), OPT_OPTIM(o),
+        OPT_MODEL(o.cfg), OPT_OPTIM(o),
         OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, INT_MAX - 1), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),
         OPT_FLOAT_IN("--min-lr-frac", &o.min_frac, 0, 1), OPT_INT_IN("--eval-every", &o.eval_every, 0, INT_MAX),
         OPT_INT_IN("--val-batches", &o.val_batches, 1, INT_MAX), OPT_INT_IN("--save-every", &o.save_every, 0, INT_MAX),
@@ -111,6 +106,11 @@ int cmd_pretrain(int argc, char **argv) {
         o.steps < 0 || o.lr <= 0 || o.cfg.dropout < 0 || o.cfg.dropout >= 1)
         return cli_error(V, "invalid option values (batch, accum, layers, d-model, heads >= 1; ctx >= 2; lr > 0; 0 <= dropout < 1)"), 2;
     if (o.resume_path) warn_ignored_on_resume(&o);
+    else {
+        pretrain_opts d;
+        pretrain_defaults(&d);
+        if (cli_model_check_given(V, &o.cfg, &d.cfg)) return 2;
+    }
     o.interrupt = &stop_flag;
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);

@@ -19,6 +19,8 @@ typedef enum {
     CO_SKIP,       /* takes an argument that another pass reads (e.g. --task) */
     CO_CHOICE,     /* int = choice(next argument), which returns < 0 for a bad one */
     CO_GIB,        /* size_t = bytes, given in GiB */
+    CO_MODEL,      /* model_config: every field of the config table with a flag (models/config.c);
+                      flag 1 = only the fields --resume may change (dropout) */
 } cli_opt_kind;
 
 typedef struct {
@@ -54,13 +56,12 @@ typedef struct {
 #define OPT_GIB(n, p)    { .name = n, .kind = CO_GIB, .dst = _Generic((p), size_t *: (p)) }
 #define OPT_END          { .name = NULL }
 
-/* The backbone options of a verb that can build a model from scratch (cfg: model_config). */
-#define OPT_MODEL(cfg) \
-    OPT_CHOICE("--arch", &(cfg).arch, model_arch_parse_opt, "unknown architecture (gpt2, qwen2, linattn)"), \
-    OPT_INT_IN("--layers", &(cfg).layers, 1, 1024), OPT_INT_IN("--d-model", &(cfg).d_model, 1, 32768), \
-    OPT_INT_IN("--heads", &(cfg).heads, 1, 1024), OPT_INT_IN("--ctx", &(cfg).ctx, 2, 1048576), \
-    OPT_INT_IN("--kv-heads", &(cfg).kv_heads, 1, 1024), OPT_INT_IN("--d-ff", &(cfg).d_ff, 1, 262144), \
-    OPT_FLAG("--tied", &(cfg).tied, 1)
+/* The backbone options of a verb that can build a model from scratch (cfg: model_config): the
+ * flags, types and ranges of the config field table (models/config.c: --arch, --layers,
+ * --d-model, --heads, --kv-heads, --d-ff, --tied, --ctx, --dropout, --rope-theta, ...).
+ * OPT_MODEL_RESUMABLE: only the fields a run from a checkpoint may change (--dropout). */
+#define OPT_MODEL(cfg) { .name = "", .kind = CO_MODEL, .dst = _Generic(&(cfg), model_config *: &(cfg)) }
+#define OPT_MODEL_RESUMABLE(cfg) { .name = "", .kind = CO_MODEL, .dst = _Generic(&(cfg), model_config *: &(cfg)), .flag = 1 }
 /* The optimizer options every trainer shares (o: a struct with these members). */
 #define OPT_OPTIM(o) \
     OPT_FLOAT_POS("--lr", &(o).lr, 10), OPT_INT_IN("--warmup", &(o).warmup, 0, INT_MAX), \
@@ -70,6 +71,13 @@ typedef struct {
 
 /* model_arch_parse() as a choice: the architecture id, -1 if unknown. */
 int model_arch_parse_opt(const char *s);
+/* --help lines for the config table's options (resumable_only: as OPT_MODEL_RESUMABLE), with
+ * the verb's defaults from def (a field at 0 there: "backbone default"). */
+#include <stdio.h>
+void cli_model_help(FILE *f, const void *def, int resumable_only);
+/* A config field set away from the verb's default (def) for a backbone that does not read it:
+ * an error naming the option (2), else 0. cfg, def: model_config. */
+int cli_model_check_given(const char *verb, const void *cfg, const void *def);
 
 /* Parse argv[1..argc) against opts (ended by OPT_END). Returns 0 ok, 1 when --help / -h was
  * given (print the usage, exit 0), 2 on a usage error (message printed: exit 2). */

@@ -1,13 +1,12 @@
 /* Batched incremental decoding of flows and their merge into one trace (generate.h). */
 #include "gen/generate.h"
 #include "gen/sampler.h"
-#include "gen/fastgpt2.h"
 #include "nn/barrier.h"
 #include "corpus/tokens.h"
 #include "corpus/tcpfields.h"
 #include "corpus/bigrams.h"
 #include "corpus/prep.h"
-#include "train/checkpoint.h"
+#include "models/checkpoint.h"
 #include "models/model.h"
 #include "util/util.h"
 #include <errno.h>
@@ -395,7 +394,6 @@ typedef struct {
     long flow;                  /* flow number */
     const tok_t *forced;     /* prompt (tokens 2.. are forced) */
     int forced_len;
-    float *state;               /* model_step's cache when the fused step does not apply */
 } gen_slot;
 
 static int B_alloc(const gen_opts *o) { return o->batch > 0 ? o->batch : 1; }
@@ -437,6 +435,7 @@ typedef struct {
     float *logits;
     uint8_t *mask;
     progress *pg;
+    model_run *run;               /* the backbone's slots: reset when a slot takes a new flow */
 } gen_loop;
 
 /* Continuous batching: a slot whose sequence ended takes the next flow at once, so a step
@@ -453,6 +452,7 @@ static int loop_prepare(gen_loop *lp) {
         if (o->packets > 0 && (long)lp->pool->st.packets >= o->packets) break;
         if (o->tokens > 0 && (long)o->sampled >= o->tokens) break;
         gen_slot *z = &lp->sl[b];
+        model_run_reset(lp->run, b);
         uint64_t s = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)lp->next_flow;
         sampler_free(&z->smp);
         if (sampler_init(&z->smp, lp->V, o->temperature, o->top_k, o->top_p, splitmix64(&s)) != 0) {
@@ -524,7 +524,7 @@ static void loop_consume(gen_loop *lp, int n) {
 
 int gen_run(gen_opts *o) {
     model m = { 0 };
-    train_state st;
+    model_vocab voc;
     char err[512];
     int rc = -1;
     float *logits = NULL;
@@ -535,17 +535,16 @@ int gen_run(gen_opts *o) {
     real_flows prompts = { 0 }, replay = { 0 };
     gen_pool pool;
     gen_pool_init(&pool, o->seed);
-    gen_fast fast;
-    int use_fast = 0;
-    memset(&fast, 0, sizeof fast);
+    model_run run;
+    memset(&run, 0, sizeof run);
 
     if (o->threads > 0) nn_set_threads(o->threads);
     if (!o->model_path || !o->out_path) return fail(o, "need a model (--model) and an output (-o)");
-    if (ckpt_load(o->model_path, &m, &st, 0, err, sizeof err) != 0) return fail(o, "%s", err);
+    if (ckpt_load_model(o->model_path, &m, &voc, NULL, 0, err, sizeof err) != 0) return fail(o, "%s", err);
     const int V = m.cfg.vocab, B = o->batch > 0 ? o->batch : 1;
     const int T = o->max_len > 0 && o->max_len < m.cfg.ctx ? o->max_len : m.cfg.ctx;
-    const tok_format *tf = tokfmt_get(st.tok_format);
-    if (!tf) { fail(o, "%s: unknown token format %d (a newer pktlm?)", o->model_path, st.tok_format); goto done; }
+    const tok_format *tf = tokfmt_get(voc.tok_format);
+    if (!tf) { fail(o, "%s: unknown token format %d (a newer pktlm?)", o->model_path, voc.tok_format); goto done; }
     pool.fmt = tf->id;
     const int L0 = tf->label_base;
     int label_lo = L0, label_hi = V;   /* label tokens this model knows */
@@ -569,11 +568,9 @@ int gen_run(gen_opts *o) {
         replay.gaps = NULL;
     }
 
-    /* the fused GPT-2 step when it applies (PKTLM_GEN_SLOW=1: model_step, for comparison) */
-    int fr = getenv("PKTLM_GEN_SLOW") ? -1 : gen_fast_init(&fast, &m, B, o->bf16);
-    if (fr == 0) use_fast = 1;
-    else if (o->bf16) {
-        fail(o, "--bf16 needs a GPT-2 model and a build with AVX-512");
+    /* the backbone's decoding state: one slot per sequence decoded at once */
+    if (model_run_init(&run, &m, B, o->bf16 ? NN_BF16 : NN_FP32, 0, err, sizeof err) != 0) {
+        fail(o, "%s: %s", o->model_path, err);
         goto done;
     }
     logits = malloc((size_t)B * V * sizeof *logits);
@@ -587,48 +584,39 @@ int gen_run(gen_opts *o) {
     for (int b = 0; b < B; b++) {
         sl[b].q = seqs + (size_t)b * (T + 1);
         sl[b].len = 0;
-        if (!use_fast && !(sl[b].state = model_state_alloc(&m, 1))) { fail(o, "out of memory for batch %d x context %d", B, T); goto done; }
     }
 
     progress pg;
     progress_init(&pg, "generating", "tok", 1);
     double t0 = now_sec();
     o->tok_hash = 0;
-    gen_loop lp = { o, &pool, sl, B, T, V, label_lo, label_hi, tf, &prompts, 0, 0, 0, in, rslot, rpos, logits, mask, &pg };
-    if (use_fast) {
-        /* One parallel region for the whole run: thread 0 samples between steps while the
-         * others wait at the team's barrier (spinning briefly, then sleeping), and every
-         * thread runs the fused step; no thread pool is woken per token. */
-        nn_barrier sbar;
-        int nrows = 0;
-        #pragma omp parallel num_threads(fast.nthreads)
+    gen_loop lp = { o, &pool, sl, B, T, V, label_lo, label_hi, tf, &prompts, 0, 0, 0, in, rslot, rpos, logits, mask, &pg, &run };
+    /* One parallel region for the whole run: thread 0 samples between steps while the others
+     * wait at the team's barrier (spinning briefly, then sleeping), and every thread runs the
+     * backbone's step; no thread pool is woken per token. */
+    nn_barrier sbar;
+    int nrows = 0;
+    #pragma omp parallel num_threads(run.nthreads)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        #pragma omp single
         {
-            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-            #pragma omp single
-            {
-                nn_barrier_init(&sbar, nt, GEN_SPIN_NS, GEN_HOLD_NS);
-                nn_barrier_init(&fast.bar, nt, GEN_SPIN_NS, GEN_HOLD_NS);
-            }
-            for (;;) {
-                if (t == 0) nrows = loop_prepare(&lp);
-                nn_barrier_wait(&sbar);
-                const int n = nrows;
-                if (n <= 0) break;
-                gen_fast_step_team(&fast, t, nt, &fast.bar, n, rslot, in, rpos, logits);
-                if (t == 0) loop_consume(&lp, n);
-            }
+            nn_barrier_init(&sbar, nt, MODEL_RUN_SPIN_NS, MODEL_RUN_HOLD_NS);
+            model_run_team(&run, nt);
         }
-    } else
         for (;;) {
-            int n = loop_prepare(&lp);
+            if (t == 0) nrows = loop_prepare(&lp);
+            nn_barrier_wait(&sbar);
+            const int n = nrows;
             if (n <= 0) break;
-            for (int r = 0; r < n; r++) model_step(&m, sl[rslot[r]].state, in + r, 1, rpos[r], logits + (size_t)r * V);
-            loop_consume(&lp, n);
+            model_run_step(&run, t, nt, n, rslot, in, rpos, logits);
+            if (t == 0) loop_consume(&lp, n);
         }
+    }
     if (lp.err) goto done;
-    if (use_fast && getenv("PKTLM_BARRIER_STATS"))
-        fprintf(stderr, "barrier: step %llu rounds %llu timeouts\n", (unsigned long long)fast.bar.rounds,
-                (unsigned long long)fast.bar.timeouts);
+    if (getenv("PKTLM_BARRIER_STATS"))
+        fprintf(stderr, "barrier: step %llu rounds %llu timeouts\n", (unsigned long long)run.bar.rounds,
+                (unsigned long long)run.bar.timeouts);
     progress_end(&pg);
     o->secs = now_sec() - t0;
     o->ds = pool.st;
@@ -642,9 +630,9 @@ int gen_run(gen_opts *o) {
     if (gen_pool_write(&pool, o->out_path, &tc, &o->ts) != 0) { fail(o, "%s: cannot write: %s", o->out_path, strerror(errno)); goto done; }
     rc = 0;
 done:
-    if (sl) for (int b = 0; b < B_alloc(o); b++) { sampler_free(&sl[b].smp); free(sl[b].state); }
+    if (sl) for (int b = 0; b < B_alloc(o); b++) sampler_free(&sl[b].smp);
     free(sl);
-    if (use_fast) gen_fast_free(&fast);
+    model_run_free(&run);
     free(logits); free(seqs); free(in); free(rslot); free(rpos); free(mask);
     real_flows_free(&prompts); real_flows_free(&replay);
     gen_pool_free(&pool);

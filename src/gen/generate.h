@@ -1,6 +1,7 @@
 /* Generation of a trace from a causal model (`pktlm generate`, docs/generate.md).
  *
- * B sequences are decoded at once, one token per sequence per model_step (KV cache). Each
+ * B sequences are decoded at once, one token per sequence per step of the backbone's run state
+ * (model_run: KV cache or recurrent state per slot; a finished slot takes the next flow). Each
  * sequence is one flow: it starts `BOS LABEL`, optionally continues with a forced prompt
  * (the first K packets of a real flow, tokenised exactly as `pktlm prep` does), then is
  * sampled under a grammar mask (gen_mask) until EOS or the end of the context. Finished

@@ -196,47 +196,202 @@ static void gpt2_backward(model *m, const int *tok, int B, int T) {
     encoder_backward(G(WTE), G(WPE), denc, tok, B, T, C);
 }
 
-/* ---- generation: KV cache (L, B, ctx, C) for k and for v, then per-step scratch ---- */
-static size_t gpt2_state_floats(const model_config *c, int B) {
-    size_t C = c->d_model, F = c->d_ff, Bz = B;
-    return 2 * (size_t)c->layers * Bz * c->ctx * C + Bz * (7 * C + F * 2 + 2) + Bz * c->heads * c->ctx;
+/* ---- decoding (model.h: model_run) ----
+ * One step is one pass of the team over the layers with 2 barriers per layer. Work is split
+ * over W workers (W = rs->nthreads; thread t runs workers t, t + nt, ...): worker w owns heads
+ * h0..h1 and a slice of the MLP's hidden units. For its heads it computes q, k, v (packed per
+ * head, so any head size is panel aligned), writes k and v into the slot's cache, runs
+ * attention and multiplies the result by its heads' columns of the output projection: a
+ * partial sum of the residual update. Likewise its MLP slice: fc, GELU, then its columns of
+ * fc-proj. After each barrier every thread adds all workers' partials, in worker order, into
+ * its own copy of the residual stream x: no thread waits for a shared x, the copies stay
+ * identical, and a row's sums never depend on the other rows. */
+typedef struct {
+    int W;
+    nn_panels *qkv;    /* [l][h][s]: q, k, v rows of head h (hs x C each) */
+    nn_panels *proj;   /* [l][h]: the output projection's columns of head h (C x hs) */
+    nn_panels *fc;     /* [l]: (F x C) */
+    nn_panels *fcp;    /* [l][w]: fc-proj's columns of worker w's hidden units (C x (u1 - u0)) */
+    int *u0, *u1;      /* [w]: worker w's hidden units */
+    int *busy_a, *busy_m;   /* [w]: worker has heads / hidden units (its partials count) */
+    float *qkvb;       /* (B, 3C) q, k, v of every row */
+    float *att;        /* (B, C) attention output */
+    float *fch;        /* (B, F) GELU(fc) */
+    float *sc;         /* (B, NH, Tp) scores */
+    float *part;       /* (2, W, B, C) attention and MLP partial sums per worker */
+    float *xt, *lnt;   /* (W, B, C) per thread: residual stream, normalised rows */
+    void *mem;
+} gpt2_run;
+
+static size_t gpt2_slot_bytes(const model_config *c, int prec) {
+    return (size_t)c->layers * c->heads * nn_kv_bytes(c->d_model / c->heads, c->ctx, prec == NN_BF16);
 }
 
-static void gpt2_step(model *m, float *state, const int *tok, int B, int pos, float *hidden) {
+static void take_panels(nn_arena *a, nn_panels *P, int out, int in, int bf16) {
+    P->out = out; P->in = in; P->bf16 = bf16;
+    P->p = nn_arena_take(a, nn_panels_bytes(out, in, bf16));
+}
+
+/* One walk: sizes everything (a->base NULL) or carves it. */
+static void gpt2_layout(gpt2_run *r, const model_config *c, int B, nn_arena *a, int bf) {
+    const int L = c->layers, C = c->d_model, NH = c->heads, hs = C / NH, F = c->d_ff, W = r->W;
+    for (int l = 0; l < L; l++) {
+        for (int h = 0; h < NH; h++) {
+            for (int s = 0; s < 3; s++) take_panels(a, &r->qkv[((size_t)l * NH + h) * 3 + s], hs, C, bf);
+            take_panels(a, &r->proj[(size_t)l * NH + h], C, hs, bf);
+        }
+        take_panels(a, &r->fc[l], F, C, bf);
+        for (int w = 0; w < W; w++)
+            if (r->u1[w] > r->u0[w]) take_panels(a, &r->fcp[(size_t)l * W + w], C, r->u1[w] - r->u0[w], bf);
+    }
+    size_t Bz = B;
+    r->qkvb = NN_TAKE(a, float, Bz * 3 * C);
+    r->att = NN_TAKE(a, float, Bz * C);
+    r->fch = NN_TAKE(a, float, Bz * F);
+    r->sc = NN_TAKE(a, float, Bz * NH * nn_kv_tp(c->ctx));
+    r->part = NN_TAKE(a, float, 2 * (size_t)W * Bz * C);
+    r->xt = NN_TAKE(a, float, (size_t)W * Bz * C);
+    r->lnt = NN_TAKE(a, float, (size_t)W * Bz * C);
+}
+
+static void gpt2_run_free(model_run *rs) {
+    gpt2_run *r = rs->priv;
+    if (!r) return;
+    free(r->qkv); free(r->proj); free(r->fc); free(r->fcp); free(r->u0); free(r->u1); free(r->busy_a); free(r->busy_m);
+    free(r->mem); free(r);
+    rs->priv = NULL;
+}
+
+static int gpt2_run_init(model_run *rs) {
+    const model *m = rs->m;
     const model_config *c = &m->cfg;
-    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH, Tm = c->ctx;
-    const size_t cache = (size_t)B * Tm * C;
-    float *kc = state, *vc = state + (size_t)L * cache;
-    float *x = vc + (size_t)L * cache, *ln = x + (size_t)B * C, *qkv = ln + (size_t)B * C;
-    float *atty = qkv + (size_t)B * 3 * C, *tmp = atty + (size_t)B * C, *fch = tmp + (size_t)B * C;
-    float *fchg = fch + (size_t)B * F, *mean = fchg + (size_t)B * F, *rstd = mean + B;
-    float *scores = rstd + B;
-    for (int b = 0; b < B; b++) {
-        const float *e = P(WTE) + (size_t)tok[b] * C, *pp = P(WPE) + (size_t)pos * C;
-        for (int i = 0; i < C; i++) x[(size_t)b * C + i] = e[i] + pp[i];
+    const int L = c->layers, C = c->d_model, NH = c->heads, hs = C / NH, F = c->d_ff, W = rs->nthreads, bf = rs->prec == NN_BF16;
+    gpt2_run *r = calloc(1, sizeof *r);
+    if (!r) return -1;
+    rs->priv = r;
+    r->W = W;
+    r->qkv = calloc((size_t)L * NH * 3, sizeof *r->qkv); r->proj = calloc((size_t)L * NH, sizeof *r->proj);
+    r->fc = calloc((size_t)L, sizeof *r->fc); r->fcp = calloc((size_t)L * W, sizeof *r->fcp);
+    r->u0 = calloc((size_t)W, sizeof(int)); r->u1 = calloc((size_t)W, sizeof(int));
+    r->busy_a = calloc((size_t)W, sizeof(int)); r->busy_m = calloc((size_t)W, sizeof(int));
+    if (!r->qkv || !r->proj || !r->fc || !r->fcp || !r->u0 || !r->u1 || !r->busy_a || !r->busy_m) return -1;
+    for (int w = 0; w < W; w++) {
+        NN_SPLIT(nn_panels_count(F), w, W, f0, f1);
+        r->u0[w] = (int)(f0 * NN_PANEL);
+        r->u1[w] = (int)(f1 * NN_PANEL) < F ? (int)(f1 * NN_PANEL) : F;
+        NN_SPLIT(NH, w, W, h0, h1);
+        r->busy_a[w] = h1 > h0; r->busy_m[w] = r->u1[w] > r->u0[w];
+    }
+    nn_arena a = { NULL, 0 };
+    gpt2_layout(r, c, rs->slots, &a, bf);
+    if (posix_memalign(&r->mem, 64, a.used)) { r->mem = NULL; return -1; }
+    a = (nn_arena){ r->mem, 0 };
+    gpt2_layout(r, c, rs->slots, &a, bf);
+    const float *qkvw = P(QKVW), *projw = P(ATTPROJW), *fcw = P(FCW), *fcpw = P(FCPROJW);
+    for (int l = 0; l < L; l++) {
+        for (int h = 0; h < NH; h++) {
+            for (int s = 0; s < 3; s++) {
+                nn_panels *q = &r->qkv[((size_t)l * NH + h) * 3 + s];
+                nn_panels_pack(q, q->p, qkvw + ((size_t)l * 3 * C + (size_t)s * C + (size_t)h * hs) * C, (size_t)C, hs, C, bf);
+            }
+            nn_panels *pp = &r->proj[(size_t)l * NH + h];
+            nn_panels_pack(pp, pp->p, projw + (size_t)l * C * C + (size_t)h * hs, (size_t)C, C, hs, bf);
+        }
+        nn_panels_pack(&r->fc[l], r->fc[l].p, fcw + (size_t)l * F * C, (size_t)C, F, C, bf);
+        for (int w = 0; w < W; w++)
+            if (r->u1[w] > r->u0[w]) {
+                nn_panels *fp = &r->fcp[(size_t)l * W + w];
+                nn_panels_pack(fp, fp->p, fcpw + (size_t)l * C * F + r->u0[w], (size_t)F, C, r->u1[w] - r->u0[w], bf);
+            }
+    }
+    return 0;
+}
+
+/* x (n, C) += bias + the partial sums of every worker that had work, in worker order */
+static void add_partials(float *x, const float *part, const float *bias, const int *busy, int W, int n, int C,
+                         size_t wstride) {
+    for (int r = 0; r < n; r++) {
+        float *xr = x + (size_t)r * C;
+        if (bias) {
+            #pragma omp simd
+            for (int i = 0; i < C; i++) xr[i] += bias[i];
+        }
+        for (int w = 0; w < W; w++) {
+            if (!busy[w]) continue;
+            const float *p = part + w * wstride + (size_t)r * C;
+            #pragma omp simd
+            for (int i = 0; i < C; i++) xr[i] += p[i];
+        }
+    }
+}
+
+static const float *gpt2_step(model_run *rs, int t, int nt, int n, const int *slot, const int *tok, const int *pos) {
+    const model *m = rs->m;
+    const model_config *c = &m->cfg;
+    gpt2_run *r = rs->priv;
+    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH, W = r->W, ctx = c->ctx;
+    const int bf = rs->prec == NN_BF16, Tp = nn_kv_tp(ctx);
+    const float scale = 1.0f / sqrtf((float)hs);
+    const size_t wstride = (size_t)rs->slots * C, kvb = nn_kv_bytes(hs, ctx, bf);
+    float *pa = r->part, *pm = r->part + (size_t)W * wstride;   /* attention, MLP partials */
+    float *x = r->xt + (size_t)t * wstride, *ln = r->lnt + (size_t)t * wstride;
+    for (int i = 0; i < n; i++) {
+        const float *e = P(WTE) + (size_t)tok[i] * C, *pp = P(WPE) + (size_t)pos[i] * C;
+        for (int k = 0; k < C; k++) x[(size_t)i * C + k] = e[k] + pp[k];
     }
     for (int l = 0; l < L; l++) {
-        float *K = kc + l * cache, *Vv = vc + l * cache;
-        layernorm_forward(ln, mean, rstd, x, P(LN1W) + l * C, P(LN1B) + l * C, B, C);
-        matmul_forward(qkv, ln, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + l * 3 * C, B, C, 3 * C);
-        for (int b = 0; b < B; b++) {
-            memcpy(K + ((size_t)b * Tm + pos) * C, qkv + (size_t)b * 3 * C + C, C * sizeof(float));
-            memcpy(Vv + ((size_t)b * Tm + pos) * C, qkv + (size_t)b * 3 * C + 2 * C, C * sizeof(float));
+        const float *bq = P(QKVB) + (size_t)l * 3 * C;
+        for (int i = 0; i < n; i++)
+            layernorm_row(ln + (size_t)i * C, NULL, NULL, x + (size_t)i * C, P(LN1W) + l * C, P(LN1B) + l * C, C);
+        for (int w = t; w < W; w += nt) {
+            NN_SPLIT(NH, w, W, h0, h1);
+            float *part = pa + w * wstride;
+            for (size_t h = h0; h < h1; h++) {
+                /* q, k, v of head h; k and v into the slot's cache; attention; this head's share
+                 * of the output projection */
+                for (int s = 0; s < 3; s++) {
+                    size_t col = (size_t)s * C + h * hs;
+                    nn_panels_matmul(r->qkvb + col, 3 * (size_t)C, ln, (size_t)C, &r->qkv[((size_t)l * NH + h) * 3 + s],
+                                     bq + col, n, 0, nn_panels_count(hs), NN_PM_STORE);
+                }
+                for (int i = 0; i < n; i++) {
+                    const float *q = r->qkvb + (size_t)i * 3 * C + h * hs;
+                    uint8_t *kv = rs->state + (size_t)slot[i] * rs->slot_bytes + ((size_t)l * NH + h) * kvb;
+                    nn_kv_store(kv, hs, ctx, bf, pos[i], q + C, q + 2 * C);
+                    nn_attend(r->att + (size_t)i * C + h * hs, q, kv, hs, ctx, bf, pos[i], scale,
+                              r->sc + ((size_t)i * NH + h) * Tp);
+                }
+                nn_panels_matmul(part, (size_t)C, r->att + h * hs, (size_t)C, &r->proj[(size_t)l * NH + h], NULL, n, 0,
+                                 nn_panels_count(C), h == h0 ? NN_PM_STORE : NN_PM_ADD);
+            }
         }
-        attention_step(atty, qkv, 3 * C, K, Vv, C, B, NH, NH, hs, pos, Tm, scores);
-        matmul_forward(tmp, atty, P(ATTPROJW) + (size_t)l * C * C, P(ATTPROJB) + l * C, B, C, C);
-        residual_forward(x, x, tmp, (size_t)B * C);
-        layernorm_forward(ln, mean, rstd, x, P(LN2W) + l * C, P(LN2B) + l * C, B, C);
-        matmul_forward(fch, ln, P(FCW) + (size_t)l * F * C, P(FCB) + l * F, B, C, F);
-        gelu_forward(fchg, fch, (size_t)B * F);
-        matmul_forward(tmp, fchg, P(FCPROJW) + (size_t)l * C * F, P(FCPROJB) + l * C, B, F, C);
-        residual_forward(x, x, tmp, (size_t)B * C);
+        nn_barrier_wait(&rs->bar);
+        add_partials(x, pa, P(ATTPROJB) + l * C, r->busy_a, W, n, C, wstride);
+        for (int i = 0; i < n; i++)
+            layernorm_row(ln + (size_t)i * C, NULL, NULL, x + (size_t)i * C, P(LN2W) + l * C, P(LN2B) + l * C, C);
+        for (int w = t; w < W; w += nt) {
+            if (!r->busy_m[w]) continue;
+            NN_SPLIT(nn_panels_count(F), w, W, f0, f1);
+            nn_panels_matmul(r->fch, (size_t)F, ln, (size_t)C, &r->fc[l], P(FCB) + l * F, n, f0, f1, NN_PM_GELU);
+            nn_panels_matmul(pm + w * wstride, (size_t)C, r->fch + r->u0[w], (size_t)F, &r->fcp[(size_t)l * W + w], NULL, n, 0,
+                             nn_panels_count(C), NN_PM_STORE);
+        }
+        nn_barrier_wait(&rs->bar);
+        add_partials(x, pm, P(FCPROJB) + l * C, r->busy_m, W, n, C, wstride);
     }
-    layernorm_forward(hidden, mean, rstd, x, P(LNFW), P(LNFB), B, C);
+    for (int i = 0; i < n; i++) layernorm_row(ln + (size_t)i * C, NULL, NULL, x + (size_t)i * C, P(LNFW), P(LNFB), C);
+    return ln;
+}
+
+static void gpt2_defaults(model_config *c) {
+    if (c->kv_heads <= 0) c->kv_heads = c->heads;
+    if (c->d_ff <= 0) c->d_ff = 4 * c->d_model;
+    c->tied = 1;
 }
 
 const model_ops gpt2_ops = {
     .name = "gpt2",
+    .defaults = gpt2_defaults,
     .params = gpt2_params,
     .check = gpt2_check,
     .init = gpt2_init,
@@ -244,6 +399,8 @@ const model_ops gpt2_ops = {
     .dact_floats = gpt2_dact_floats,
     .forward = gpt2_forward,
     .backward = gpt2_backward,
-    .state_floats = gpt2_state_floats,
+    .run_init = gpt2_run_init,
+    .run_free = gpt2_run_free,
+    .slot_bytes = gpt2_slot_bytes,
     .step = gpt2_step,
 };

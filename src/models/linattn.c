@@ -271,62 +271,177 @@ static void la_backward(model *m, const int *tok, int B, int T) {
     }
 }
 
-/* ---- generation: per sequence, L layers of recurrent state (linattn_state_floats each),
- * then per-step scratch for the B rows. Nothing grows with the position. ---- */
-static size_t seq_state_floats(const model_config *c) {
-    return (size_t)c->layers * linattn_state_floats(c->heads, c->d_model / c->heads);
-}
-static size_t la_state_floats(const model_config *c, int B) {
-    size_t Bz = B, C = c->d_model;
-    return Bz * seq_state_floats(c) + Bz * (6 * C + 2 * (size_t)c->d_ff + 2) + C / c->heads;
+/* ---- decoding (model.h: model_run) ----
+ * Per slot, L layers of recurrent state (S, z) of every head (linattn_state_floats): nothing
+ * grows with the position. The team's pass is GPT-2's (gpt2.c): worker w owns heads h0..h1
+ * (their q, k, v products, rotation, features and recurrent update) and a slice of the MLP's
+ * hidden units; there is no output projection, so after the first barrier every thread adds
+ * the heads' outputs themselves into its own copy of x. */
+typedef struct {
+    int W;
+    nn_panels *qkv;    /* [l][h][s]: q, k, v rows of head h (hs x C each) */
+    nn_panels *fc1;    /* [l]: (F x C) */
+    nn_panels *fc2;    /* [l][w]: linear2's columns of worker w's hidden units */
+    int *u0, *u1, *busy_m;
+    float *rope;       /* (ctx, hs) cos | sin */
+    float *qkvb;       /* (B, 3C) */
+    float *att;        /* (B, C) */
+    float *fch;        /* (B, F) */
+    float *part;       /* (W, B, C) MLP partial sums */
+    float *xt, *lnt;   /* (W, B, C) per thread */
+    void *mem;
+} la_run;
+
+static size_t la_slot_bytes(const model_config *c, int prec) {
+    return (size_t)c->layers * linattn_state_floats(c->heads, c->d_model / c->heads) * sizeof(float);
 }
 
-/* out (B, OC) = x (B, C) w^T + bias for a few rows: one pass over w per step with dots along its
- * rows (the training product would repack w on every call, most of a token's time) */
-static void matvec(float *out, const float *x, const float *w, const float *bias, int B, int C, int OC) {
-    #pragma omp parallel for schedule(static) if ((size_t)OC * C > (1 << 16))
-    for (int o = 0; o < OC; o++) {
-        const float *wr = w + (size_t)o * C;
-        for (int b = 0; b < B; b++) {
-            const float *xr = x + (size_t)b * C;
-            float s = 0;
-            #pragma omp simd reduction(+:s)
-            for (int i = 0; i < C; i++) s += wr[i] * xr[i];
-            out[(size_t)b * OC + o] = s + (bias ? bias[o] : 0.0f);
-        }
-    }
+static void take_panels(nn_arena *a, nn_panels *p, int out, int in, int bf16) {
+    p->out = out; p->in = in; p->bf16 = bf16;
+    p->p = nn_arena_take(a, nn_panels_bytes(out, in, bf16));
 }
 
-static void la_step(model *m, float *state, const int *tok, int B, int pos, float *hidden) {
-    const model_config *c = &m->cfg;
-    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH;
-    const size_t per = seq_state_floats(c), one = linattn_state_floats(NH, hs);
-    float *x = state + (size_t)B * per, *ln = x + (size_t)B * C, *qkv = ln + (size_t)B * C;
-    float *atty = qkv + (size_t)B * 3 * C, *fc = atty + (size_t)B * C, *gl = fc + (size_t)B * F;
-    float *mean = gl + (size_t)B * F, *rstd = mean + B, *cs = rstd + B;
-    rope_angles(cs, pos, hs);
-    for (int b = 0; b < B; b++) memcpy(x + (size_t)b * C, P(EMB) + (size_t)tok[b] * C, (size_t)C * sizeof(float));
+static void la_layout(la_run *r, const model_config *c, int B, nn_arena *a, int bf) {
+    const int L = c->layers, C = c->d_model, NH = c->heads, hs = C / NH, F = c->d_ff, W = r->W;
     for (int l = 0; l < L; l++) {
-        layernorm_forward(ln, mean, rstd, x, P(LN1W) + (size_t)l * C, P(LN1B) + (size_t)l * C, B, C);
-        matvec(qkv, ln, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + (size_t)l * 3 * C, B, C, 3 * C);
-        for (int b = 0; b < B; b++) {
-            float *r = qkv + (size_t)b * 3 * C;
-            rope_row(r, 2 * NH, hs, cs, 0);
-            linattn_phi(r, 1, 2 * C, 3 * C);
-            linattn_step(atty + (size_t)b * C, state + (size_t)b * per + (size_t)l * one, r, r + C, r + 2 * C, NH, hs);
-        }
-        residual_forward(x, x, atty, (size_t)B * C);
-        layernorm_forward(ln, mean, rstd, x, P(LN2W) + (size_t)l * C, P(LN2B) + (size_t)l * C, B, C);
-        matvec(fc, ln, P(FC1W) + (size_t)l * F * C, P(FC1B) + (size_t)l * F, B, C, F);
-        gelu_erf_forward(gl, fc, (size_t)B * F);
-        matvec(ln, gl, P(FC2W) + (size_t)l * C * F, P(FC2B) + (size_t)l * C, B, F, C);
-        residual_forward(x, x, ln, (size_t)B * C);
+        for (int h = 0; h < NH; h++)
+            for (int s = 0; s < 3; s++) take_panels(a, &r->qkv[((size_t)l * NH + h) * 3 + s], hs, C, bf);
+        take_panels(a, &r->fc1[l], F, C, bf);
+        for (int w = 0; w < W; w++)
+            if (r->u1[w] > r->u0[w]) take_panels(a, &r->fc2[(size_t)l * W + w], C, r->u1[w] - r->u0[w], bf);
     }
-    layernorm_forward(hidden, mean, rstd, x, P(LNFW), P(LNFB), B, C);
+    size_t Bz = B;
+    r->rope = NN_TAKE(a, float, (size_t)c->ctx * hs);
+    r->qkvb = NN_TAKE(a, float, Bz * 3 * C);
+    r->att = NN_TAKE(a, float, Bz * C);
+    r->fch = NN_TAKE(a, float, Bz * F);
+    r->part = NN_TAKE(a, float, (size_t)W * Bz * C);
+    r->xt = NN_TAKE(a, float, (size_t)W * Bz * C);
+    r->lnt = NN_TAKE(a, float, (size_t)W * Bz * C);
+}
+
+static void la_run_free(model_run *rs) {
+    la_run *r = rs->priv;
+    if (!r) return;
+    free(r->qkv); free(r->fc1); free(r->fc2); free(r->u0); free(r->u1); free(r->busy_m); free(r->mem); free(r);
+    rs->priv = NULL;
+}
+
+static int la_run_init(model_run *rs) {
+    const model *m = rs->m;
+    const model_config *c = &m->cfg;
+    const int L = c->layers, C = c->d_model, NH = c->heads, hs = C / NH, F = c->d_ff, W = rs->nthreads, bf = rs->prec == NN_BF16;
+    la_run *r = calloc(1, sizeof *r);
+    if (!r) return -1;
+    rs->priv = r;
+    r->W = W;
+    r->qkv = calloc((size_t)L * NH * 3, sizeof *r->qkv); r->fc1 = calloc((size_t)L, sizeof *r->fc1);
+    r->fc2 = calloc((size_t)L * W, sizeof *r->fc2);
+    r->u0 = calloc((size_t)W, sizeof(int)); r->u1 = calloc((size_t)W, sizeof(int)); r->busy_m = calloc((size_t)W, sizeof(int));
+    if (!r->qkv || !r->fc1 || !r->fc2 || !r->u0 || !r->u1 || !r->busy_m) return -1;
+    for (int w = 0; w < W; w++) {
+        NN_SPLIT(nn_panels_count(F), w, W, f0, f1);
+        r->u0[w] = (int)(f0 * NN_PANEL);
+        r->u1[w] = (int)(f1 * NN_PANEL) < F ? (int)(f1 * NN_PANEL) : F;
+        r->busy_m[w] = r->u1[w] > r->u0[w];
+    }
+    nn_arena a = { NULL, 0 };
+    la_layout(r, c, rs->slots, &a, bf);
+    if (posix_memalign(&r->mem, 64, a.used)) { r->mem = NULL; return -1; }
+    a = (nn_arena){ r->mem, 0 };
+    la_layout(r, c, rs->slots, &a, bf);
+    for (int l = 0; l < L; l++) {
+        for (int h = 0; h < NH; h++)
+            for (int s = 0; s < 3; s++) {
+                nn_panels *q = &r->qkv[((size_t)l * NH + h) * 3 + s];
+                nn_panels_pack(q, q->p, P(QKVW) + ((size_t)l * 3 * C + (size_t)s * C + (size_t)h * hs) * C, (size_t)C, hs, C, bf);
+            }
+        nn_panels_pack(&r->fc1[l], r->fc1[l].p, P(FC1W) + (size_t)l * F * C, (size_t)C, F, C, bf);
+        for (int w = 0; w < W; w++)
+            if (r->u1[w] > r->u0[w]) {
+                nn_panels *f2 = &r->fc2[(size_t)l * W + w];
+                nn_panels_pack(f2, f2->p, P(FC2W) + (size_t)l * C * F + r->u0[w], (size_t)F, C, r->u1[w] - r->u0[w], bf);
+            }
+    }
+    for (int p = 0; p < c->ctx; p++) rope_angles(r->rope + (size_t)p * hs, p, hs);
+    return 0;
+}
+
+/* a new sequence starts from S = 0, z = 0 */
+static void la_reset(model_run *rs, int slot) { memset(rs->state + (size_t)slot * rs->slot_bytes, 0, rs->slot_bytes); }
+
+static const float *la_step(model_run *rs, int t, int nt, int n, const int *slot, const int *tok, const int *pos) {
+    const model *m = rs->m;
+    const model_config *c = &m->cfg;
+    la_run *r = rs->priv;
+    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH, W = r->W;
+    const size_t wstride = (size_t)rs->slots * C, one = (size_t)hs * hs + hs;
+    float *x = r->xt + (size_t)t * wstride, *ln = r->lnt + (size_t)t * wstride;
+    for (int i = 0; i < n; i++) memcpy(x + (size_t)i * C, P(EMB) + (size_t)tok[i] * C, (size_t)C * sizeof(float));
+    for (int l = 0; l < L; l++) {
+        const float *bq = P(QKVB) + (size_t)l * 3 * C;
+        for (int i = 0; i < n; i++)
+            layernorm_row(ln + (size_t)i * C, NULL, NULL, x + (size_t)i * C, P(LN1W) + (size_t)l * C, P(LN1B) + (size_t)l * C, C);
+        for (int w = t; w < W; w += nt) {
+            NN_SPLIT(NH, w, W, h0, h1);
+            for (size_t h = h0; h < h1; h++) {
+                for (int s = 0; s < 3; s++) {
+                    size_t col = (size_t)s * C + h * hs;
+                    nn_panels_matmul(r->qkvb + col, 3 * (size_t)C, ln, (size_t)C, &r->qkv[((size_t)l * NH + h) * 3 + s], bq + col,
+                                     n, 0, nn_panels_count(hs), NN_PM_STORE);
+                }
+                for (int i = 0; i < n; i++) {
+                    float *q = r->qkvb + (size_t)i * 3 * C + h * hs, *k = q + C;
+                    const float *cs = r->rope + (size_t)pos[i] * hs;
+                    rope_row(q, 1, hs, cs, 0);
+                    rope_row(k, 1, hs, cs, 0);
+                    linattn_phi(q, 1, hs, hs);
+                    linattn_phi(k, 1, hs, hs);
+                    float *st = (float *)(void *)(rs->state + (size_t)slot[i] * rs->slot_bytes) + ((size_t)l * NH + h) * one;
+                    linattn_step(r->att + (size_t)i * C + h * hs, st, q, k, k + C, 1, hs);
+                }
+            }
+        }
+        nn_barrier_wait(&rs->bar);
+        for (size_t k = 0; k < (size_t)n * C; k++) x[k] += r->att[k];   /* no output projection */
+        for (int i = 0; i < n; i++)
+            layernorm_row(ln + (size_t)i * C, NULL, NULL, x + (size_t)i * C, P(LN2W) + (size_t)l * C, P(LN2B) + (size_t)l * C, C);
+        for (int w = t; w < W; w += nt) {
+            if (!r->busy_m[w]) continue;
+            NN_SPLIT(nn_panels_count(F), w, W, f0, f1);
+            const int u0 = r->u0[w], u1 = r->u1[w];
+            nn_panels_matmul(r->fch, (size_t)F, ln, (size_t)C, &r->fc1[l], P(FC1B) + (size_t)l * F, n, f0, f1, NN_PM_STORE);
+            for (int i = 0; i < n; i++) {
+                float *g = r->fch + (size_t)i * F;
+                for (int j = u0; j < u1; j++) g[j] = 0.5f * g[j] * (1.0f + erff(g[j] * (float)M_SQRT1_2));   /* as gelu_erf_forward */
+            }
+            nn_panels_matmul(r->part + w * wstride, (size_t)C, r->fch + u0, (size_t)F, &r->fc2[(size_t)l * W + w], NULL, n, 0,
+                             nn_panels_count(C), NN_PM_STORE);
+        }
+        nn_barrier_wait(&rs->bar);
+        for (int i = 0; i < n; i++) {
+            float *xr = x + (size_t)i * C;
+            const float *b2 = P(FC2B) + (size_t)l * C;
+            for (int k = 0; k < C; k++) xr[k] += b2[k];
+            for (int w = 0; w < W; w++) {
+                if (!r->busy_m[w]) continue;
+                const float *pp = r->part + w * wstride + (size_t)i * C;
+                for (int k = 0; k < C; k++) xr[k] += pp[k];
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) layernorm_row(ln + (size_t)i * C, NULL, NULL, x + (size_t)i * C, P(LNFW), P(LNFB), C);
+    return ln;
+}
+
+static void la_defaults(model_config *c) {
+    if (c->kv_heads <= 0) c->kv_heads = c->heads;
+    if (c->d_ff <= 0) c->d_ff = 4 * c->d_model;
 }
 
 const model_ops linattn_ops = {
     .name = "linattn",
+    .defaults = la_defaults,
     .params = la_params,
     .check = la_check,
     .init = la_init,
@@ -334,6 +449,9 @@ const model_ops linattn_ops = {
     .dact_floats = la_dact_floats,
     .forward = la_forward,
     .backward = la_backward,
-    .state_floats = la_state_floats,
+    .run_init = la_run_init,
+    .run_free = la_run_free,
+    .slot_bytes = la_slot_bytes,
+    .reset = la_reset,
     .step = la_step,
 };

@@ -7,41 +7,26 @@
 #include <string.h>
 #include <omp.h>
 
-extern const model_ops gpt2_ops, qwen2_ops, linattn_ops;
-
 const model_ops *model_ops_for(int arch) {
-    switch (arch) {
-    case ARCH_GPT2: return &gpt2_ops;
-    case ARCH_QWEN2: return &qwen2_ops;
-    case ARCH_LINATTN: return &linattn_ops;
-    default: return NULL;
-    }
+    return arch > 0 && arch < ARCH_MAX ? model_backbones[arch].ops : NULL;
 }
 const char *model_arch_name(int arch) {
-    switch (arch) {
-    case ARCH_GPT2: return "gpt2";
-    case ARCH_QWEN2: return "qwen2";
-    case ARCH_MAMBA2: return "mamba2";
-    case ARCH_LINATTN: return "linattn";
-    default: return "unknown";
-    }
+    return arch > 0 && arch < ARCH_MAX && model_backbones[arch].name ? model_backbones[arch].name : "unknown";
 }
 int model_arch_parse(const char *name) {
-    for (int a = ARCH_GPT2; a <= ARCH_LINATTN; a++)
-        if (!strcmp(name, model_arch_name(a))) return a;
+    for (int a = 1; a < ARCH_MAX; a++)
+        if (model_backbones[a].name && !strcmp(name, model_backbones[a].name)) return a;
     return 0;
 }
 
+/* Fields the backbone does not read are zeroed (a verb's generic defaults, such as --heads 8,
+ * mean nothing to a backbone without heads), then the backbone fills its own defaults. */
 void model_config_defaults(model_config *c) {
-    if (c->kv_heads <= 0) c->kv_heads = c->heads;
-    /* Qwen2/Llama's SwiGLU has three matrices: width 8C/3 (rounded up to a multiple of 32)
-     * gives the parameters of GPT-2's 4C two-matrix MLP */
-    if (c->d_ff <= 0) c->d_ff = c->arch == ARCH_QWEN2 ? ((8 * c->d_model + 95) / 96) * 32 : 4 * c->d_model;
-    if (c->arch == ARCH_GPT2) c->tied = 1;
-    if (c->arch == ARCH_QWEN2) {
-        if (c->rope_theta == 0) c->rope_theta = 10000.0f;
-        if (c->norm_eps == 0) c->norm_eps = 1e-6f;
-    }
+    const model_ops *ops = model_ops_for(c->arch);
+    if (!ops) return;
+    for (int i = 0; i < model_nfields; i++)
+        if (!(model_fields[i].archs & MF_ARCHES(c->arch))) model_field_set(c, &model_fields[i], 0);
+    ops->defaults(c);
 }
 
 size_t model_param_count(const model_config *c) {
@@ -75,7 +60,9 @@ int model_create(model *m, const model_config *c, char *err, size_t errlen) {
     model_config_defaults(&m->cfg);
     m->ops = model_ops_for(c->arch);
     if (!m->ops) { snprintf(err, errlen, "unknown architecture %d", c->arch); return -1; }
-    const char *why = m->ops->check(&m->cfg);
+    char msg[160];
+    const char *why = model_config_check_fields(&m->cfg, msg, sizeof msg);
+    if (!why) why = m->ops->check(&m->cfg);
     if (why) { snprintf(err, errlen, "%s: %s", m->ops->name, why); return -1; }
     m->ntensors = m->ops->params(&m->cfg, m->spec, &m->head);
     size_t off = 0;
@@ -205,15 +192,86 @@ void model_adamw(model *m, const adamw_params *h, int t) {
     }
 }
 
-float *model_state_alloc(const model *m, int B) {
-    return nn_alloc(m->ops->state_floats(&m->cfg, B) + (size_t)B * m->cfg.d_model);
+/* ---- decoding: the run state (model.h) ---- */
+
+int model_run_init(model_run *rs, const model *m, int slots, int prec, int nthreads, char *err, size_t errlen) {
+    memset(rs, 0, sizeof *rs);
+    const model_config *c = &m->cfg;
+    if (slots < 1) { snprintf(err, errlen, "decoding needs at least one slot"); return -1; }
+    if (prec == NN_BF16 && !nn_panels_bf16_ok()) {
+        snprintf(err, errlen, "bf16 decoding needs AVX-512 (this build or CPU has none)");
+        return -2;
+    }
+    rs->m = m; rs->slots = slots; rs->prec = prec;
+    rs->nthreads = nthreads > 0 ? nthreads : omp_get_max_threads();
+    rs->slot_bytes = (m->ops->slot_bytes(c, prec) + 63) / 64 * 64;
+    size_t hb = nn_panels_bytes(c->vocab, c->d_model, prec == NN_BF16);
+    void *hp = NULL;
+    if (posix_memalign(&hp, 64, hb ? hb : 64) || posix_memalign((void **)&rs->state, 64, rs->slot_bytes * (size_t)slots)) {
+        free(hp);
+        snprintf(err, errlen, "out of memory for %d decoding slots (%zu bytes each)", slots, rs->slot_bytes);
+        return -1;
+    }
+    memset(rs->state, 0, rs->slot_bytes * (size_t)slots);
+    nn_panels_pack(&rs->head, hp, model_tensor(m, m->head), (size_t)c->d_model, c->vocab, c->d_model, prec == NN_BF16);
+    int r = m->ops->run_init(rs);
+    if (r) {
+        snprintf(err, errlen, r == -2 ? "%s: this precision is not supported for decoding" : "%s: out of memory for the decoding state",
+                 m->ops->name);
+        model_run_free(rs);
+        return r;
+    }
+    model_run_team(rs, 1);
+    return 0;
 }
 
-void model_step(model *m, float *state, const int *tok, int B, int pos, float *logits) {
-    const model_config *c = &m->cfg;
-    float *hidden = state + m->ops->state_floats(c, B);
-    m->ops->step(m, state, tok, B, pos, hidden);
-    matmul_forward(logits, hidden, model_tensor(m, m->head), head_bias(m), B, c->d_model, c->vocab);
+void model_run_free(model_run *rs) {
+    if (rs->m && rs->priv) rs->m->ops->run_free(rs);
+    free(rs->state); free(rs->head.p);
+    memset(rs, 0, sizeof *rs);
+}
+
+void model_run_team(model_run *rs, int nt) { nn_barrier_init(&rs->bar, nt, MODEL_RUN_SPIN_NS, MODEL_RUN_HOLD_NS); }
+
+void model_run_reset(model_run *rs, int slot) {
+    if (rs->m->ops->reset) rs->m->ops->reset(rs, slot);
+}
+
+/* the LM head over the hidden rows thread t can read, split over vocab panels; then the barrier
+ * that separates this step from the next (the backbone's buffers are reused) */
+static void run_head(model_run *rs, int t, int nt, int n, const float *h, float *logits) {
+    const model_config *c = &rs->m->cfg;
+    const int W = rs->nthreads;
+    for (int w = t; w < W; w += nt) {
+        NN_SPLIT(nn_panels_count(c->vocab), w, W, v0, v1);
+        nn_panels_matmul(logits, (size_t)c->vocab, h, (size_t)c->d_model, &rs->head, head_bias(rs->m), n, v0, v1, NN_PM_STORE);
+    }
+    nn_barrier_wait(&rs->bar);
+}
+
+void model_run_step(model_run *rs, int t, int nt, int n, const int *slot, const int *tok, const int *pos, float *logits) {
+    run_head(rs, t, nt, n, rs->m->ops->step(rs, t, nt, n, slot, tok, pos), logits);
+}
+
+void model_run_prefill(model_run *rs, int t, int nt, int slot, const int *tok, int len, float *logits) {
+    const float *h = NULL;
+    if (rs->m->ops->prefill) h = rs->m->ops->prefill(rs, t, nt, slot, tok, len);
+    else
+        for (int i = 0; i < len; i++) {
+            if (i) nn_barrier_wait(&rs->bar);   /* steps reuse the backbone's buffers */
+            h = rs->m->ops->step(rs, t, nt, 1, &slot, tok + i, &i);
+        }
+    run_head(rs, t, nt, 1, h, logits);
+}
+
+void model_run_step_all(model_run *rs, int n, const int *slot, const int *tok, const int *pos, float *logits) {
+    #pragma omp parallel num_threads(rs->nthreads)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        #pragma omp single
+        model_run_team(rs, nt);
+        model_run_step(rs, t, nt, n, slot, tok, pos, logits);
+    }
 }
 
 uint64_t model_drop_seed(const model *m, int l, int site) {

@@ -1,12 +1,16 @@
-/* The model interface: one file per backbone (gpt2.c now; qwen2.c, mamba2.c, linattn.c
- * later), a common front (model.c) that owns memory, the language-model head, the loss and
- * the optimizer.
+/* The model interface: one file per backbone (gpt2.c, qwen2.c; mamba2.c, linattn.c next), a
+ * common front (model.c) that owns memory, the language-model head, the loss, the optimizer and
+ * the decoding run state, one registry of backbones (backbones.c) and one table of config
+ * fields (config.c). docs/model.md, "Adding a backbone", says what a new one writes.
  *
  * A backbone maps tokens (B,T) to final hidden states (B,T,C) after its last norm, and back:
  *   forward(m, tok, B, T)      -> m->hidden            (training / scoring, caches activations)
  *   backward(m, tok, B, T)     m->dhidden -> m->grads  (accumulates; caller zeroes grads)
- *   step(m, state, tok, B, pos, hidden)                (generation: one new token per sequence,
- *                                                       state = KV cache or recurrent state)
+ * and decodes (generation, continuous batching) through a model_run:
+ *   step(rs, t, nt, n, slot, tok, pos)  one new token for each of n rows, row r in state slot
+ *                                       slot[r] at its own position pos[r] -> hidden rows
+ *   reset(rs, slot)                     the slot starts a new sequence
+ *   prefill(rs, t, nt, slot, tok, len)  optional: a whole prompt into one slot
  * Heads sit on `hidden`: the LM head here (tied or not), a classification head in the
  * finetune stage, so the backbone never knows which task trains it.
  *
@@ -18,9 +22,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "nn/nn.h"
+#include "nn/barrier.h"
+#include "nn/decode.h"
 
-enum { ARCH_GPT2 = 1, ARCH_QWEN2 = 2, ARCH_MAMBA2 = 3, ARCH_LINATTN = 4 };
+/* Backbone ids: stored in checkpoints (header slot 2), so never renumbered. */
+enum { ARCH_GPT2 = 1, ARCH_QWEN2 = 2, ARCH_MAMBA2 = 3, ARCH_LINATTN = 4, ARCH_MAX = 5 };
 
+/* Every field is described once in model_fields[] (config.c): its name, type, range, which
+ * backbones read it, its CLI flag, its checkpoint header slot, whether --resume may change it.
+ * A field a backbone does not read stays 0. A field left 0 gets the backbone's default
+ * (ops->defaults). */
 typedef struct {
     int32_t arch;
     int32_t vocab;       /* V */
@@ -32,27 +43,89 @@ typedef struct {
     int32_t d_ff;        /* MLP width; 4C for GPT-2 */
     int32_t tied;        /* LM head shares the token embedding */
     float dropout;       /* residual/embedding dropout in training (0 = off) */
-    float rope_theta;    /* Qwen2: RoPE base (default 10000; Qwen2.5 uses 1e6); 0 for GPT-2 */
-    float norm_eps;      /* Qwen2: RMSNorm epsilon (default 1e-6); 0 for GPT-2 (LayerNorm 1e-5) */
+    float rope_theta;    /* RoPE base (Qwen2: 10000 by default; Qwen2.5 uses 1e6) */
+    float norm_eps;      /* Qwen2: RMSNorm epsilon (default 1e-6; HF rms_norm_eps) */
+    /* Mamba-2 (state-space duality): SSM state size N, causal conv width, inner width =
+     * expand x C, head size P (inner / P heads), scan chunk length, B/C groups */
+    int32_t d_state, d_conv, expand, head_dim, chunk, groups;
 } model_config;
+
+/* ---- the config field table ---- */
+enum { MF_INT, MF_FLOAT, MF_ARCH };
+#define MF_ALL 0xffffffffu                 /* every backbone reads it */
+#define MF_ARCHES(a) (1u << (a))           /* the backbones that read a field: MF_ARCHES(ARCH_QWEN2) | ... */
+typedef struct {
+    const char *name;    /* key in `info --json` and in docs: "d_model" */
+    const char *flag;    /* command-line option ("--d-model"), NULL when the verb does not take one (vocab) */
+    const char *help;    /* --help text and `info` label */
+    int type;            /* MF_INT (int32_t), MF_FLOAT (float), MF_ARCH (int32_t, parsed by name) */
+    size_t off;          /* offsetof(model_config, field) */
+    int slot;            /* checkpoint header: int32 slot (docs/checkpoint.md); 0 in old files = default */
+    double lo, hi;       /* accepted values (command line and checkpoint header) */
+    uint32_t archs;      /* MF_ALL or MF_ARCHES(...): who reads it (others: must stay 0) */
+    int resume;          /* 1: `pretrain --resume` takes a new value (dropout); 0: keeps the checkpoint's, warns */
+    int is_flag;         /* command line: a flag without a value (--tied sets 1) */
+} model_field;
+extern const model_field model_fields[];
+extern const int model_nfields;
+/* The value of field f of c as a double; set it from a double. */
+double model_field_get(const model_config *c, const model_field *f);
+void model_field_set(model_config *c, const model_field *f, double v);
+/* Check every field against its range and against the backbones that read it; NULL or a message
+ * (static buffer of the caller: msg of msglen) naming the field. Backbone checks come after. */
+const char *model_config_check_fields(const model_config *c, char *msg, size_t msglen);
 
 typedef struct model model;
 
+typedef struct model_run model_run;
+
 typedef struct {
     const char *name;
+    /* ---- shape ---- */
+    /* Fill the fields this backbone reads and that are left 0 with its defaults (kv_heads,
+     * d_ff, rope_theta, d_state ...); force what it fixes (GPT-2: tied = 1). */
+    void (*defaults)(model_config *c);
+    /* Check a config (after defaults and the field table's ranges); NULL or what is wrong. */
+    const char *(*check)(const model_config *c);
     /* Parameter table: fills specs (at most NN_MAX_TENSORS), returns the count; sets
      * *head to the index of the LM head weight (V,C) (the embedding when tied). */
     int (*params)(const model_config *c, tensor_spec *specs, int *head);
-    /* Check a config; returns NULL or a message saying what is wrong. */
-    const char *(*check)(const model_config *c);
     void (*init)(model *m, uint64_t seed);
+    /* ---- training ---- */
     size_t (*act_floats)(const model_config *c, int B, int T);
     size_t (*dact_floats)(const model_config *c, int B, int T);
     void (*forward)(model *m, const int *tok, int B, int T);
     void (*backward)(model *m, const int *tok, int B, int T);
-    size_t (*state_floats)(const model_config *c, int B);
-    void (*step)(model *m, float *state, const int *tok, int B, int pos, float *hidden);
+    /* ---- decoding (model_run, below) ---- */
+    /* Lay out the run state: pack the weights for rs->prec and carve per-slot state and
+     * scratch, through nn_arena (decode.h) so the sizes and the pointers come from one walk.
+     * 0 ok, -1 out of memory, -2 rs->prec not supported by this build/CPU. */
+    int (*run_init)(model_run *rs);
+    void (*run_free)(model_run *rs);        /* what run_init allocated */
+    /* Bytes of one slot's state (KV cache of ctx positions, or a recurrent state). */
+    size_t (*slot_bytes)(const model_config *c, int prec);
+    /* Slot starts a new sequence (called between steps, by one thread). A KV cache needs
+     * nothing (positions are overwritten: NULL is fine); a recurrent state zeroes itself
+     * (rs->state + slot * rs->slot_bytes). */
+    void (*reset)(model_run *rs, int slot);
+    /* One token for each of n rows (n <= rs->slots): row r is state slot slot[r] (distinct
+     * slots), token tok[r], at position pos[r] = tokens the slot has seen since its reset.
+     * Called by every thread t of a team of nt (nt <= rs->nthreads) inside the caller's
+     * parallel region; synchronise with nn_barrier_wait(&rs->bar). Returns the final hidden
+     * rows (n, C; row stride C) readable by thread t at once (a shared buffer after a
+     * barrier, or thread t's own copy). A row's result must not depend on the other rows, n
+     * or nt (same seed, same tokens, whatever --batch). */
+    const float *(*step)(model_run *rs, int t, int nt, int n, const int *slot, const int *tok, const int *pos);
+    /* Optional (NULL: the front steps the prompt token by token): tok[0..len) into a freshly
+     * reset slot at positions 0..len-1, leaving the slot as len steps would; returns the hidden
+     * row of the last position as step does. Same team rules as step. */
+    const float *(*prefill)(model_run *rs, int t, int nt, int slot, const int *tok, int len);
 } model_ops;
+
+/* The backbone registry: one entry per architecture id (backbones.c). ops NULL: planned,
+ * not built (the name still parses, and says so). No `switch (arch)` anywhere else. */
+typedef struct { const char *name; const model_ops *ops; } model_backbone;
+extern const model_backbone model_backbones[ARCH_MAX];
 
 struct model {
     model_config cfg;
@@ -80,7 +153,7 @@ const model_ops *model_ops_for(int arch);
 const char *model_arch_name(int arch);
 int model_arch_parse(const char *name);   /* "gpt2" -> ARCH_GPT2, 0 if unknown */
 
-/* Fill defaults for a backbone (kv_heads, d_ff, tied, rope_theta, norm_eps). */
+/* Fill defaults of c's backbone (ops->defaults; nothing for an unknown arch). */
 void model_config_defaults(model_config *c);
 /* Create with parameters (initialised from seed when seed != 0 ... or left zero) */
 int model_create(model *m, const model_config *c, char *err, size_t errlen);
@@ -119,8 +192,36 @@ void model_zero_grad(model *m);
 /* One AdamW step with the tensor table's decay flags. */
 void model_adamw(model *m, const adamw_params *h, int t);
 
-/* Generation: state for B sequences, then one token per sequence at position pos
- * (0-based, all sequences at the same position); logits (B,V). */
-float *model_state_alloc(const model *m, int B);
-void model_step(model *m, float *state, const int *tok, int B, int pos, float *logits);
+/* ---- decoding: the run state ----
+ * Everything generation needs beside the weights: per-slot state (slots x slot_bytes: KV
+ * cache or recurrent state), the backbone's packed weights and shared scratch (its own
+ * struct, rs->priv), the packed LM head, the team's barrier. Weights packed at prec NN_FP32 or
+ * NN_BF16 (bf16 panels: half the memory traffic, logits ~1e-3 relative from fp32). */
+struct model_run {
+    const model *m;
+    int slots;              /* B: sequences decoded at once */
+    int prec;               /* NN_FP32 or NN_BF16 (weights, and the KV cache where the backbone says) */
+    int nthreads;           /* W: workers the work is split into (thread t runs t, t + nt, ...) */
+    size_t slot_bytes;
+    uint8_t *state;         /* slot s at state + s * slot_bytes, zeroed at init */
+    void *priv;             /* the backbone's run struct (packed weights, scratch, views) */
+    nn_panels head;         /* the LM head (V, C) packed */
+    nn_barrier bar;         /* the team's barrier: model_run_team() sets it up */
+};
+/* 0 ok; -1 out of memory, -2 prec not supported (message in err). nthreads <= 0: nn_threads(). */
+int model_run_init(model_run *rs, const model *m, int slots, int prec, int nthreads, char *err, size_t errlen);
+void model_run_free(model_run *rs);
+/* Before a team of nt threads steps: one thread calls it (e.g. inside `omp single`). */
+void model_run_team(model_run *rs, int nt);
+void model_run_reset(model_run *rs, int slot);
+/* One token per row as ops->step, then the LM head: logits (n, V). Called by every thread of
+ * the team; returns after a barrier (logits complete for every thread). */
+void model_run_step(model_run *rs, int t, int nt, int n, const int *slot, const int *tok, const int *pos, float *logits);
+/* A prompt into one reset slot (ops->prefill, or steps); logits (V) of its last position. */
+void model_run_prefill(model_run *rs, int t, int nt, int slot, const int *tok, int len, float *logits);
+/* Convenience outside a parallel region: opens one with rs->nthreads threads per call. */
+void model_run_step_all(model_run *rs, int n, const int *slot, const int *tok, const int *pos, float *logits);
+/* barrier spin window and sleep after a timeout (barrier.h) for decoding teams */
+#define MODEL_RUN_SPIN_NS 200000
+#define MODEL_RUN_HOLD_NS 20000000
 #endif

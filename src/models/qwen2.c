@@ -97,16 +97,19 @@ static void qwen2_init(model *m, uint64_t seed) {
 /* ---- layers of this backbone (the neural core has LayerNorm and GELU, not these) ---- */
 
 /* out = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps) per row (kept for backward; NULL: not kept) */
+static float rmsnorm_row(float *o, const float *xr, const float *w, int C, float eps) {
+    float ss = 0;
+    #pragma omp simd reduction(+:ss)
+    for (int i = 0; i < C; i++) ss += xr[i] * xr[i];
+    float r = 1.0f / sqrtf(ss / C + eps);
+    for (int i = 0; i < C; i++) o[i] = xr[i] * r * w[i];
+    return r;
+}
 static void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
     #pragma omp parallel for schedule(static) if (N > 1)
     for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * C;
-        float *o = out + (size_t)n * C, ss = 0;
-        #pragma omp simd reduction(+:ss)
-        for (int i = 0; i < C; i++) ss += xr[i] * xr[i];
-        float r = 1.0f / sqrtf(ss / C + eps);
+        float r = rmsnorm_row(out + (size_t)n * C, x + (size_t)n * C, w, C, eps);
         if (rstd) rstd[n] = r;
-        for (int i = 0; i < C; i++) o[i] = xr[i] * r * w[i];
     }
 }
 
@@ -197,13 +200,14 @@ static void gqa_collapse(float *dqkv, const float *dqkvx, int N, dims d) {
     }
 }
 
+static inline float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 /* SwiGLU: gu rows are [gate (F) | up (F)]; h = silu(gate) * up, silu(g) = g * sigmoid(g) */
 static void swiglu_forward(float *h, const float *gu, int N, int F) {
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F;
         float *o = h + (size_t)n * F;
-        for (int j = 0; j < F; j++) o[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
+        for (int j = 0; j < F; j++) o[j] = silu_mul(g[j], u[j]);
     }
 }
 /* dgate = dh * up * silu'(gate), silu' = s (1 + g (1 - s)); dup = dh * silu(gate) (overwritten) */
@@ -378,53 +382,219 @@ static void qwen2_backward(model *m, const int *tok, int B, int T) {
     }
 }
 
-/* ---- generation: KV cache (L, B, ctx, KC) for k and for v (kv_heads only: the GQA saving),
- * then per-step scratch ---- */
-static size_t qwen2_state_floats(const model_config *c, int B) {
+/* ---- decoding (model.h: model_run) ----
+ * As GPT-2's step (gpt2.c): one pass of the team over the layers, 2 barriers per layer, worker
+ * w owns key/value heads kh0..kh1 with the query heads that read them (so the grouped cache
+ * is written and read by one worker) and a slice of the MLP's hidden units; partial sums of
+ * the residual updates are added by every thread into its own copy of x in worker order.
+ * RoPE angles come from a (ctx, hs) table made by forward's own rope_angles. */
+typedef struct {
+    int W;
+    nn_panels *q;      /* [l][h]: q rows of query head h (hs x C) */
+    nn_panels *kv;     /* [l][kh][2]: k, v rows of key/value head kh */
+    nn_panels *o;      /* [l][h]: o_proj's columns of head h (C x hs) */
+    nn_panels *gate, *up;   /* [l]: (F x C) each */
+    nn_panels *down;   /* [l][w]: down_proj's columns of worker w's hidden units */
+    int *u0, *u1, *busy_a, *busy_m;
+    float *rope;       /* (ctx, hs) cos | sin */
+    float *qkvb;       /* (B, D) */
+    float *att;        /* (B, C) */
+    float *g, *u;      /* (B, F) gate, up -> silu(gate) * up in g */
+    float *sc;         /* (B, NH, Tp) */
+    float *part;       /* (2, W, B, C) */
+    float *xt, *lnt;   /* (W, B, C) */
+    void *mem;
+} qwen2_run;
+
+static size_t qwen2_slot_bytes(const model_config *c, int prec) {
     dims d = dims_of(c);
-    size_t Bz = B;
-    return 2 * (size_t)c->layers * Bz * c->ctx * d.KC + Bz * (4 * (size_t)d.C + d.D + 3 * (size_t)d.F + 1) +
-           Bz * d.NH * c->ctx + d.hs;
+    return (size_t)c->layers * d.KVH * nn_kv_bytes(d.hs, c->ctx, prec == NN_BF16);
 }
 
-/* Position pos for B sequences: the same arithmetic as forward at row pos (the keys were
- * rotated at their own positions when cached). */
-static void qwen2_step(model *m, float *state, const int *tok, int B, int pos, float *hidden) {
+static void take_panels(nn_arena *a, nn_panels *p, int out, int in, int bf16) {
+    p->out = out; p->in = in; p->bf16 = bf16;
+    p->p = nn_arena_take(a, nn_panels_bytes(out, in, bf16));
+}
+
+static void qwen2_layout(qwen2_run *r, const model_config *c, int B, nn_arena *a, int bf) {
+    const dims d = dims_of(c);
+    const int L = c->layers, W = r->W;
+    for (int l = 0; l < L; l++) {
+        for (int h = 0; h < d.NH; h++) {
+            take_panels(a, &r->q[(size_t)l * d.NH + h], d.hs, d.C, bf);
+            take_panels(a, &r->o[(size_t)l * d.NH + h], d.C, d.hs, bf);
+        }
+        for (int kh = 0; kh < d.KVH; kh++)
+            for (int s = 0; s < 2; s++) take_panels(a, &r->kv[((size_t)l * d.KVH + kh) * 2 + s], d.hs, d.C, bf);
+        take_panels(a, &r->gate[l], d.F, d.C, bf);
+        take_panels(a, &r->up[l], d.F, d.C, bf);
+        for (int w = 0; w < W; w++)
+            if (r->u1[w] > r->u0[w]) take_panels(a, &r->down[(size_t)l * W + w], d.C, r->u1[w] - r->u0[w], bf);
+    }
+    size_t Bz = B;
+    r->rope = NN_TAKE(a, float, (size_t)c->ctx * d.hs);
+    r->qkvb = NN_TAKE(a, float, Bz * d.D);
+    r->att = NN_TAKE(a, float, Bz * d.C);
+    r->g = NN_TAKE(a, float, Bz * d.F);
+    r->u = NN_TAKE(a, float, Bz * d.F);
+    r->sc = NN_TAKE(a, float, Bz * d.NH * nn_kv_tp(c->ctx));
+    r->part = NN_TAKE(a, float, 2 * (size_t)W * Bz * d.C);
+    r->xt = NN_TAKE(a, float, (size_t)W * Bz * d.C);
+    r->lnt = NN_TAKE(a, float, (size_t)W * Bz * d.C);
+}
+
+static void qwen2_run_free(model_run *rs) {
+    qwen2_run *r = rs->priv;
+    if (!r) return;
+    free(r->q); free(r->kv); free(r->o); free(r->gate); free(r->up); free(r->down);
+    free(r->u0); free(r->u1); free(r->busy_a); free(r->busy_m); free(r->mem); free(r);
+    rs->priv = NULL;
+}
+
+static int qwen2_run_init(model_run *rs) {
+    const model *m = rs->m;
     const model_config *c = &m->cfg;
     const dims d = dims_of(c);
-    const int L = c->layers, C = d.C, F = d.F, D = d.D, NH = d.NH, hs = d.hs, KC = d.KC, Tm = c->ctx;
-    const size_t cache = (size_t)B * Tm * KC;
-    float *kc = state, *vc = state + (size_t)L * cache;
-    float *x = vc + (size_t)L * cache, *ln = x + (size_t)B * C, *qkv = ln + (size_t)B * C;
-    float *atty = qkv + (size_t)B * D, *tmp = atty + (size_t)B * C, *gu = tmp + (size_t)B * C;
-    float *h = gu + (size_t)B * 2 * F, *rstd = h + (size_t)B * F, *scores = rstd + B;
-    float *cs = scores + (size_t)B * NH * Tm;
-    rope_angles(cs, pos, hs, c->rope_theta);
-    for (int b = 0; b < B; b++) memcpy(x + (size_t)b * C, P(EMB) + (size_t)tok[b] * C, (size_t)C * sizeof(float));
-    for (int l = 0; l < L; l++) {
-        float *K = kc + l * cache, *Vv = vc + l * cache;
-        rmsnorm_forward(ln, rstd, x, P(LN1W) + (size_t)l * C, B, C, c->norm_eps);
-        matmul_forward(qkv, ln, P(QKVW) + (size_t)l * D * C, P(QKVB) + (size_t)l * D, B, C, D);
-        for (int b = 0; b < B; b++) {
-            float *r = qkv + (size_t)b * D;
-            rope_row(r, NH + d.KVH, hs, cs, 0);
-            memcpy(K + ((size_t)b * Tm + pos) * KC, r + C, (size_t)KC * sizeof(float));
-            memcpy(Vv + ((size_t)b * Tm + pos) * KC, r + C + KC, (size_t)KC * sizeof(float));
-        }
-        attention_step(atty, qkv, D, K, Vv, KC, B, NH, d.KVH, hs, pos, Tm, scores);
-        matmul_forward(tmp, atty, P(OW) + (size_t)l * C * C, NULL, B, C, C);
-        residual_forward(x, x, tmp, (size_t)B * C);
-        rmsnorm_forward(ln, rstd, x, P(LN2W) + (size_t)l * C, B, C, c->norm_eps);
-        matmul_forward(gu, ln, P(GUW) + (size_t)l * 2 * F * C, NULL, B, C, 2 * F);
-        swiglu_forward(h, gu, B, F);
-        matmul_forward(tmp, h, P(DOWNW) + (size_t)l * C * F, NULL, B, F, C);
-        residual_forward(x, x, tmp, (size_t)B * C);
+    const int L = c->layers, W = rs->nthreads, bf = rs->prec == NN_BF16;
+    qwen2_run *r = calloc(1, sizeof *r);
+    if (!r) return -1;
+    rs->priv = r;
+    r->W = W;
+    r->q = calloc((size_t)L * d.NH, sizeof *r->q); r->o = calloc((size_t)L * d.NH, sizeof *r->o);
+    r->kv = calloc((size_t)L * d.KVH * 2, sizeof *r->kv);
+    r->gate = calloc((size_t)L, sizeof *r->gate); r->up = calloc((size_t)L, sizeof *r->up);
+    r->down = calloc((size_t)L * W, sizeof *r->down);
+    r->u0 = calloc((size_t)W, sizeof(int)); r->u1 = calloc((size_t)W, sizeof(int));
+    r->busy_a = calloc((size_t)W, sizeof(int)); r->busy_m = calloc((size_t)W, sizeof(int));
+    if (!r->q || !r->o || !r->kv || !r->gate || !r->up || !r->down || !r->u0 || !r->u1 || !r->busy_a || !r->busy_m) return -1;
+    for (int w = 0; w < W; w++) {
+        NN_SPLIT(nn_panels_count(d.F), w, W, f0, f1);
+        r->u0[w] = (int)(f0 * NN_PANEL);
+        r->u1[w] = (int)(f1 * NN_PANEL) < d.F ? (int)(f1 * NN_PANEL) : d.F;
+        NN_SPLIT(d.KVH, w, W, k0, k1);
+        r->busy_a[w] = k1 > k0; r->busy_m[w] = r->u1[w] > r->u0[w];
     }
-    rmsnorm_forward(hidden, rstd, x, P(NORMW), B, C, c->norm_eps);
+    nn_arena a = { NULL, 0 };
+    qwen2_layout(r, c, rs->slots, &a, bf);
+    if (posix_memalign(&r->mem, 64, a.used)) { r->mem = NULL; return -1; }
+    a = (nn_arena){ r->mem, 0 };
+    qwen2_layout(r, c, rs->slots, &a, bf);
+    for (int l = 0; l < L; l++) {
+        const float *qkvw = P(QKVW) + (size_t)l * d.D * d.C, *ow = P(OW) + (size_t)l * d.C * d.C;
+        const float *guw = P(GUW) + (size_t)l * 2 * d.F * d.C, *dw = P(DOWNW) + (size_t)l * d.C * d.F;
+        for (int h = 0; h < d.NH; h++) {
+            nn_panels *q = &r->q[(size_t)l * d.NH + h], *o = &r->o[(size_t)l * d.NH + h];
+            nn_panels_pack(q, q->p, qkvw + (size_t)h * d.hs * d.C, (size_t)d.C, d.hs, d.C, bf);
+            nn_panels_pack(o, o->p, ow + (size_t)h * d.hs, (size_t)d.C, d.C, d.hs, bf);
+        }
+        for (int kh = 0; kh < d.KVH; kh++)
+            for (int s = 0; s < 2; s++) {
+                nn_panels *k = &r->kv[((size_t)l * d.KVH + kh) * 2 + s];
+                nn_panels_pack(k, k->p, qkvw + ((size_t)d.C + (size_t)s * d.KC + (size_t)kh * d.hs) * d.C, (size_t)d.C, d.hs, d.C, bf);
+            }
+        nn_panels_pack(&r->gate[l], r->gate[l].p, guw, (size_t)d.C, d.F, d.C, bf);
+        nn_panels_pack(&r->up[l], r->up[l].p, guw + (size_t)d.F * d.C, (size_t)d.C, d.F, d.C, bf);
+        for (int w = 0; w < W; w++)
+            if (r->u1[w] > r->u0[w]) {
+                nn_panels *dn = &r->down[(size_t)l * W + w];
+                nn_panels_pack(dn, dn->p, dw + r->u0[w], (size_t)d.F, d.C, r->u1[w] - r->u0[w], bf);
+            }
+    }
+    for (int p = 0; p < c->ctx; p++) rope_angles(r->rope + (size_t)p * d.hs, p, d.hs, c->rope_theta);
+    return 0;
+}
+
+/* x (n, C) += the partial sums of every worker that had work, in worker order */
+static void add_partials(float *x, const float *part, const int *busy, int W, int n, int C, size_t wstride) {
+    for (int i = 0; i < n; i++) {
+        float *xr = x + (size_t)i * C;
+        for (int w = 0; w < W; w++) {
+            if (!busy[w]) continue;
+            const float *p = part + w * wstride + (size_t)i * C;
+            #pragma omp simd
+            for (int k = 0; k < C; k++) xr[k] += p[k];
+        }
+    }
+}
+
+static const float *qwen2_step(model_run *rs, int t, int nt, int n, const int *slot, const int *tok, const int *pos) {
+    const model *m = rs->m;
+    const model_config *c = &m->cfg;
+    const dims d = dims_of(c);
+    qwen2_run *r = rs->priv;
+    const int L = c->layers, C = d.C, F = d.F, D = d.D, hs = d.hs, G = d.NH / d.KVH, W = r->W, ctx = c->ctx;
+    const int bf = rs->prec == NN_BF16, Tp = nn_kv_tp(ctx);
+    const float scale = 1.0f / sqrtf((float)hs);
+    const size_t wstride = (size_t)rs->slots * C, kvb = nn_kv_bytes(hs, ctx, bf);
+    float *pa = r->part, *pm = r->part + (size_t)W * wstride;
+    float *x = r->xt + (size_t)t * wstride, *ln = r->lnt + (size_t)t * wstride;
+    for (int i = 0; i < n; i++) memcpy(x + (size_t)i * C, P(EMB) + (size_t)tok[i] * C, (size_t)C * sizeof(float));
+    for (int l = 0; l < L; l++) {
+        const float *bq = P(QKVB) + (size_t)l * D;
+        for (int i = 0; i < n; i++) rmsnorm_row(ln + (size_t)i * C, x + (size_t)i * C, P(LN1W) + (size_t)l * C, C, c->norm_eps);
+        for (int w = t; w < W; w += nt) {
+            NN_SPLIT(d.KVH, w, W, k0, k1);
+            float *part = pa + w * wstride;
+            for (size_t kh = k0; kh < k1; kh++) {
+                /* k, v of this key/value head and q of its query heads, rotated; k, v into the
+                 * slot's cache; attention of each query head; their share of o_proj */
+                for (int s = 0; s < 2; s++) {
+                    size_t col = (size_t)C + (size_t)s * d.KC + kh * hs;
+                    nn_panels_matmul(r->qkvb + col, (size_t)D, ln, (size_t)C, &r->kv[((size_t)l * d.KVH + kh) * 2 + s], bq + col,
+                                     n, 0, nn_panels_count(hs), NN_PM_STORE);
+                }
+                for (int h = (int)kh * G; h < (int)(kh + 1) * G; h++)
+                    nn_panels_matmul(r->qkvb + (size_t)h * hs, (size_t)D, ln, (size_t)C, &r->q[(size_t)l * d.NH + h],
+                                     bq + (size_t)h * hs, n, 0, nn_panels_count(hs), NN_PM_STORE);
+                for (int i = 0; i < n; i++) {
+                    float *row = r->qkvb + (size_t)i * D, *k = row + C + kh * hs;
+                    const float *cs = r->rope + (size_t)pos[i] * hs;
+                    rope_row(k, 1, hs, cs, 0);
+                    uint8_t *kv = rs->state + (size_t)slot[i] * rs->slot_bytes + ((size_t)l * d.KVH + kh) * kvb;
+                    nn_kv_store(kv, hs, ctx, bf, pos[i], k, k + d.KC);
+                    for (int h = (int)kh * G; h < (int)(kh + 1) * G; h++) {
+                        rope_row(row + (size_t)h * hs, 1, hs, cs, 0);
+                        nn_attend(r->att + (size_t)i * C + (size_t)h * hs, row + (size_t)h * hs, kv, hs, ctx, bf, pos[i], scale,
+                                  r->sc + ((size_t)i * d.NH + h) * Tp);
+                    }
+                }
+                for (int h = (int)kh * G; h < (int)(kh + 1) * G; h++)
+                    nn_panels_matmul(part, (size_t)C, r->att + (size_t)h * hs, (size_t)C, &r->o[(size_t)l * d.NH + h], NULL, n, 0,
+                                     nn_panels_count(C), kh == k0 && h == (int)kh * G ? NN_PM_STORE : NN_PM_ADD);
+            }
+        }
+        nn_barrier_wait(&rs->bar);
+        add_partials(x, pa, r->busy_a, W, n, C, wstride);
+        for (int i = 0; i < n; i++) rmsnorm_row(ln + (size_t)i * C, x + (size_t)i * C, P(LN2W) + (size_t)l * C, C, c->norm_eps);
+        for (int w = t; w < W; w += nt) {
+            if (!r->busy_m[w]) continue;
+            NN_SPLIT(nn_panels_count(F), w, W, f0, f1);
+            const int u0 = r->u0[w], u1 = r->u1[w];
+            nn_panels_matmul(r->g, (size_t)F, ln, (size_t)C, &r->gate[l], NULL, n, f0, f1, NN_PM_STORE);
+            nn_panels_matmul(r->u, (size_t)F, ln, (size_t)C, &r->up[l], NULL, n, f0, f1, NN_PM_STORE);
+            for (int i = 0; i < n; i++) nn_swiglu(r->g + (size_t)i * F + u0, r->u + (size_t)i * F + u0, u1 - u0);
+            nn_panels_matmul(pm + w * wstride, (size_t)C, r->g + u0, (size_t)F, &r->down[(size_t)l * W + w], NULL, n, 0,
+                             nn_panels_count(C), NN_PM_STORE);
+        }
+        nn_barrier_wait(&rs->bar);
+        add_partials(x, pm, r->busy_m, W, n, C, wstride);
+    }
+    for (int i = 0; i < n; i++) rmsnorm_row(ln + (size_t)i * C, x + (size_t)i * C, P(NORMW), C, c->norm_eps);
+    return ln;
+}
+
+static void qwen2_defaults(model_config *c) {
+    if (c->kv_heads <= 0) c->kv_heads = c->heads;
+    /* SwiGLU has three matrices: width 8C/3 (rounded up to a multiple of 32) gives the
+     * parameters of GPT-2's 4C two-matrix MLP */
+    if (c->d_ff <= 0) c->d_ff = ((8 * c->d_model + 95) / 96) * 32;
+    if (c->rope_theta <= 0) c->rope_theta = 10000.0f;
+    if (c->norm_eps <= 0) c->norm_eps = 1e-6f;
 }
 
 const model_ops qwen2_ops = {
     .name = "qwen2",
+    .defaults = qwen2_defaults,
     .params = qwen2_params,
     .check = qwen2_check,
     .init = qwen2_init,
@@ -432,6 +602,8 @@ const model_ops qwen2_ops = {
     .dact_floats = qwen2_dact_floats,
     .forward = qwen2_forward,
     .backward = qwen2_backward,
-    .state_floats = qwen2_state_floats,
+    .run_init = qwen2_run_init,
+    .run_free = qwen2_run_free,
+    .slot_bytes = qwen2_slot_bytes,
     .step = qwen2_step,
 };

@@ -1,16 +1,13 @@
-/* Checkpoints (docs/checkpoint.md): a 1024-byte header (256 x int32, llm.c style), then the
- * parameters, then (when training state is kept) AdamW m and v, all float32 little-endian in
- * the model's tensor-table order. A checksum over everything after the header detects
- * truncation and corruption. Written to PATH.tmp.PID, fsync'ed, renamed over PATH. */
+/* Checkpoints of training runs: the model file (models/checkpoint.h: config, weights, token
+ * ids) plus the training stage's header slots (progress, optimizer, schedule, task), read and
+ * written here as train_state. docs/checkpoint.md has the layout. */
 #ifndef PKTLM_CHECKPOINT_H
 #define PKTLM_CHECKPOINT_H
 #include <stdint.h>
 #include <stddef.h>
 #include "models/model.h"
+#include "models/checkpoint.h"
 #include "train/data.h"
-
-#define CKPT_MAGIC 0x4b434b50u   /* "PKCK" */
-#define CKPT_VERSION 1
 
 /* Everything about training except the tensors. */
 typedef struct {
@@ -59,7 +56,9 @@ int ckpt_load(const char *path, model *m, train_state *st, int want_opt, char *e
 #include <stdio.h>
 int ckpt_write_fp(FILE *f, const model *m, const train_state *st);
 int ckpt_read_fp(FILE *f, const char *path, uint64_t bytes, model *m, train_state *st, char *err, size_t errlen);
-uint64_t ckpt_bytes(const model *m, int has_opt);
+/* what the model speaks, from / into a train_state */
+model_vocab train_vocab(const train_state *st);
+void train_set_vocab(train_state *st, const model_vocab *v);
 
 /* Hash identifying a corpus vocabulary: shard header fields, then the bytes of CORPUS/vocab.json
  * (or vocab.txt) when present. */

@@ -1,6 +1,7 @@
 /* finetune --task generate (finetune_gen.h). */
 #include "train/finetune_gen.h"
 #include "train/checkpoint.h"
+#include <stddef.h>
 #include <stdio.h>
 
 int finetune_gen_prepare(pretrain_opts *o, const char *init_path) {
@@ -13,10 +14,13 @@ int finetune_gen_prepare(pretrain_opts *o, const char *init_path) {
         snprintf(o->err, sizeof o->err, "%s", err);
         return -1;
     }
-    /* the backbone's shape is the checkpoint's (vocabulary: the corpus's, resized by
-     * pretrain_run; dropout: this run's option) */
-    o->cfg.arch = c.arch; o->cfg.layers = c.layers; o->cfg.d_model = c.d_model; o->cfg.heads = c.heads;
-    o->cfg.ctx = c.ctx; o->cfg.kv_heads = c.kv_heads; o->cfg.d_ff = c.d_ff; o->cfg.tied = c.tied;
+    /* the backbone's shape is the checkpoint's: every config field but those a new run may
+     * change (the table's resume column: dropout, this run's option) and the vocabulary (the
+     * corpus's, resized by pretrain_run) */
+    for (int i = 0; i < model_nfields; i++) {
+        const model_field *f = &model_fields[i];
+        if (!f->resume && f->off != offsetof(model_config, vocab)) model_field_set(&o->cfg, f, model_field_get(&c, f));
+    }
     o->lr = 3e-4f;
     o->warmup = 20;
     return 0;

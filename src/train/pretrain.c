@@ -249,6 +249,12 @@ int pretrain_run(pretrain_opts *o) {
     /* 1. model and training state: from the checkpoint or from the options */
     if (o->resume_path) {
         if (ckpt_load(o->resume_path, &m, &st, 1, err, sizeof err) != 0) return fail(o, "%s", err);
+        /* the config fields a resumed run may change (the table's resume column: dropout), when given */
+        pretrain_opts d;
+        pretrain_defaults(&d);
+        for (int i = 0; i < model_nfields; i++)
+            if (model_fields[i].resume && model_field_get(&o->cfg, &model_fields[i]) != model_field_get(&d.cfg, &model_fields[i]))
+                model_field_set(&m.cfg, &model_fields[i], model_field_get(&o->cfg, &model_fields[i]));
         if (!o->data_dir) o->data_dir = st.data_dir;
         if (o->steps > 0) st.total_steps = o->steps;
         /* checked whatever the header checksum says (a file may predate it) */
@@ -304,13 +310,16 @@ int pretrain_run(pretrain_opts *o) {
                 fail(o, "%s", err);
                 goto done;
             }
-            c.dropout = o->cfg.dropout;
+            for (int i = 0; i < model_nfields; i++)   /* this run's options for what a new run may change */
+                if (model_fields[i].resume) model_field_set(&c, &model_fields[i], model_field_get(&o->cfg, &model_fields[i]));
         }
         c.vocab = tr.sh.vocab_size;
         model_config_defaults(&c);
         const model_ops *ops = model_ops_for(c.arch);
-        if (!ops) { fail(o, "architecture %s is not implemented yet (have: gpt2, qwen2, linattn)", model_arch_name(c.arch)); goto done; }
-        const char *why = ops->check(&c);
+        if (!ops) { fail(o, "architecture %s is not built into this pktlm", model_arch_name(c.arch)); goto done; }
+        char msg[160];
+        const char *why = model_config_check_fields(&c, msg, sizeof msg);
+        if (!why) why = ops->check(&c);
         if (why) { fail(o, "bad model config: %s", why); goto done; }
         /* memory: say how much the config needs before allocating it */
         size_t need = model_memory_bytes(&c, st.batch, st.seq_len, 1) + tr.sh.n_tokens * sizeof(tok_t) + tr.sh.n_seqs * 36;
