@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <math.h>
 #include <string.h>
 
 /* header slots of the training stage (the model file owns the rest: models/checkpoint.h) */
@@ -126,37 +125,11 @@ int ckpt_peek(const char *path, model_config *cfg, train_state *st, uint64_t *np
     return get_train(&h, &v, st, path, err, errlen);
 }
 
-/* A checksum proves the bytes are the ones written, not that they are numbers: a run that
- * diverged (or a forged file) stores NaN or infinite weights, and a model made of them outputs
- * NaN without a word. Weights and AdamW's m must be finite, v finite and not negative. */
-static int check_finite(const model *m, const char *path, char *err, size_t errlen) {
-    const float *arr[3] = { m->params, m->adam_m, m->adam_v };
-    const char *what[3] = { "weight", "AdamW m", "AdamW v" };
-    for (int a = 0; a < 3; a++) {
-        const float *x = arr[a];
-        if (!x) continue;
-        size_t bad = m->nparams;
-        for (size_t i = 0; i < m->nparams; i++)
-            if (!isfinite(x[i]) || (a == 2 && x[i] < 0)) { bad = i; break; }
-        if (bad == m->nparams) continue;
-        const char *name = "?";
-        size_t at = bad;
-        for (int t = 0; t < m->ntensors; t++) {
-            size_t off = (size_t)(model_tensor(m, t) - m->params);
-            if (bad >= off && bad < off + m->spec[t].size) { name = m->spec[t].name; at = bad - off; break; }
-        }
-        snprintf(err, errlen, "%s: corrupt checkpoint: %s %zu of tensor %s (parameter %zu) is %g; a model whose numbers are "
-                              "not finite cannot be used (did its training diverge?)", path, what[a], at, name, bad, (double)x[bad]);
-        return -1;
-    }
-    return 0;
-}
-
 int ckpt_load(const char *path, model *m, train_state *st, int want_opt, char *err, size_t errlen) {
     ckpt_header h;
     model_vocab v;
     if (ckpt_load_model(path, m, &v, &h, want_opt, err, errlen)) return -1;
-    if (get_train(&h, &v, st, path, err, errlen) || check_finite(m, path, err, errlen)) { model_free(m); return -1; }
+    if (get_train(&h, &v, st, path, err, errlen)) { model_free(m); return -1; }
     return 0;
 }
 
@@ -164,7 +137,7 @@ int ckpt_read_fp(FILE *f, const char *path, uint64_t bytes, model *m, train_stat
     ckpt_header h;
     model_vocab v;
     if (ckpt_read_model_fp(f, path, bytes, m, &v, &h, 0, err, errlen)) return -1;
-    if (get_train(&h, &v, st, path, err, errlen) || check_finite(m, path, err, errlen)) { model_free(m); return -1; }
+    if (get_train(&h, &v, st, path, err, errlen)) { model_free(m); return -1; }
     return 0;
 }
 
