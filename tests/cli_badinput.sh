@@ -104,7 +104,7 @@ cp "$T/m.ckpt" "$T/t.ckpt"; truncate -s -4 "$T/t.ckpt"
 check resume_truncated test $rc -eq 1 -a -n "$(grep -l 't.ckpt: corrupt or truncated checkpoint' "$T/r.err")"
 
 # info --json stays valid JSON with a corpus path that needs escaping
-mkdir -p "$T/q\"d"; cp $C/*.tok "$T/q\"d/"
+mkdir -p "$T/q\"d"; cp $C/*.tok $C/vocab.json "$T/q\"d/"
 "$PKTLM" pretrain --data "$T/q\"d" --layers 1 --d-model 16 --heads 2 --ctx 16 --batch 2 --steps 1 --threads 1 --quiet -o "$T/q.ckpt" 2>/dev/null
 "$PKTLM" info --json "$T/q.ckpt" > "$T/q.json"
 check info_json_escapes_path grep -q 'q\\"d",' "$T/q.json"

@@ -10,6 +10,7 @@
 #include "corpus/tokens.h"
 #include "corpus/shard.h"
 #include "pktbuild.h"
+#include "util/util.h"
 #include <sys/stat.h>
 
 static int loc(const char *name, const uint8_t *p, uint32_t n) { return field_locate(field_by_name(name)->id, p, n); }
@@ -316,6 +317,11 @@ static void write_toy(const char *dir, int split, int n, uint64_t seed) {
     snprintf(path, sizeof path, "%s/%s.tok", dir, nm[split]);
     CHECK(shard_write(&b, path) == 0);
     shard_builder_free(&b);
+    /* the vocabulary file every corpus has (corpus/vocab.h): one label */
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    char v[200];
+    int k = snprintf(v, sizeof v, "{\"vocab_size\": %d, \"label_base\": %d, \"labels\": [\"toy\"]}\n", tok_vocab_size(1), TOK_LABEL0);
+    CHECK(write_file_atomic(path, v, (size_t)k) == 0);
 }
 
 static void test_toy_learns(void) {
@@ -325,7 +331,7 @@ static void test_toy_learns(void) {
     write_toy(dir, 0, 256, 1);
     write_toy(dir, 1, 64, 2);
     write_toy(dir, 2, 64, 3);
-    snprintf(out, sizeof out, "%s/ttl.ckpt", dir);
+    snprintf(out, sizeof out, "%s/ttl.ckpt", t_tmpdir());   /* beside the corpus: never inside it */
     field_opts o;
     field_defaults(&o);
     o.data_dir = dir; o.out_path = out; o.field = FIELD_IP_TTL;

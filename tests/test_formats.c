@@ -58,6 +58,13 @@ static void make_corpus(const char *dir, int vocab, int n_labels) {
         shard_write(&b, p);
         shard_builder_free(&b);
     }
+    /* the vocabulary file every corpus has (corpus/vocab.h) */
+    char p[700], v[300];
+    snprintf(p, sizeof p, "%s/vocab.json", dir);
+    int n = snprintf(v, sizeof v, "{\"vocab_size\": %d, \"label_base\": %d, \"labels\": [", vocab, vocab - n_labels);
+    for (int k = 0; k < n_labels; k++) n += snprintf(v + n, sizeof v - n, "%s\"l%d\"", k ? ", " : "", k);
+    n += snprintf(v + n, sizeof v - n, "]}\n");
+    write_file_atomic(p, v, (size_t)n);
 }
 
 static void setup(void) {

@@ -212,6 +212,10 @@ static void make_cls_corpus(const char *d, int foreign, int nlab_val) {
         shard_write(&b, p);
         shard_builder_free(&b);
     }
+    char p[700], v[200];   /* vocab.json: train.tok's two labels */
+    snprintf(p, sizeof p, "%s/vocab.json", d);
+    int n = snprintf(v, sizeof v, "{\"vocab_size\": %d, \"label_base\": %d, \"labels\": [\"a\", \"b\"]}\n", tok_vocab_size(2), TOK_LABEL0);
+    write_file_atomic(p, v, (size_t)n);
 }
 
 /* finetune --init refuses a backbone of another token format; a val.tok that does not match

@@ -1,6 +1,6 @@
 /* A learnable toy corpus for training tests: sequences "bos, k, k+1, k+2, ..., eos" (mod 30,
  * offset 4; pad 0, bos 1, eos 2), lengths 5..24, nseq training and nseq/4 validation
- * sequences drawn from seed; DIR/train.tok and DIR/val.tok. */
+ * sequences drawn from seed; DIR/train.tok, DIR/val.tok and DIR/vocab.json. */
 #ifndef PKTLM_TOYCORPUS_H
 #define PKTLM_TOYCORPUS_H
 #include "corpus/shard.h"
@@ -27,5 +27,10 @@ static __attribute__((unused)) void make_toy_corpus(const char *dir, int vocab, 
         shard_write(&b, p);
         shard_builder_free(&b);
     }
+    /* the vocabulary file every corpus has (corpus/vocab.h): no labels */
+    char p[600], v[200];
+    snprintf(p, sizeof p, "%s/vocab.json", dir);
+    int n = snprintf(v, sizeof v, "{\"vocab_size\": %d, \"label_base\": %d, \"labels\": []}\n", vocab, vocab);
+    write_file_atomic(p, v, (size_t)n);
 }
 #endif

@@ -4,7 +4,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 # build: compilers, libpcap (the cross-check of our reader), BLIS built for OpenMP (sgemm),
-# libcjson (Hugging Face config.json and safetensors headers);
+# libcjson (corpus vocab.json; Hugging Face config.json and safetensors headers);
 # strace: tests/cli_badinput_io.sh kills prep at each of its renames (crash atomicity);
 # python3 for the tests that read exports as the seed systems do (tests/interop/)
 pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev libcjson-dev strace python3)

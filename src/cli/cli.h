@@ -51,4 +51,7 @@ void cli_prefer_passive_wait(int argc, char **argv);
 volatile sig_atomic_t *cli_catch_interrupt(void);
 /* Write s as a JSON string literal (quotes, backslashes and control characters escaped). */
 void cli_json_str(FILE *f, const char *s);
+/* Write s as one CSV field (RFC 4180: quoted, with quotes doubled, when it holds a comma, a
+ * quote or a line break: a label folder named "a<newline>b" stays one field of one row). */
+void cli_csv_str(FILE *f, const char *s);
 #endif

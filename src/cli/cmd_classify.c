@@ -78,9 +78,16 @@ static void flush(ctx *c) {
         flow_addr_str(x->key.ipver, x->key.addr[1], bb);
         char **nm = c->info->names;
         if (c->fmt == 1) {
-            printf("%s,%llu,%d,%s,%u,%s,%u,%u,%s,%.4f", x->file, (unsigned long long)x->id, x->key.proto, a, x->key.port[0], bb,
-                   x->key.port[1], x->pkts, nm[top[0]], p[top[0]]);
-            for (int r = 0; r < 3; r++) printf(",%s,%.4f", top[r] >= 0 ? nm[top[r]] : "", top[r] >= 0 ? p[top[r]] : 0.0f);
+            /* names (files, labels) as CSV fields: a comma or a newline in one stays inside it */
+            cli_csv_str(stdout, x->file);
+            printf(",%llu,%d,%s,%u,%s,%u,%u,", (unsigned long long)x->id, x->key.proto, a, x->key.port[0], bb, x->key.port[1], x->pkts);
+            cli_csv_str(stdout, nm[top[0]]);
+            printf(",%.4f", p[top[0]]);
+            for (int r = 0; r < 3; r++) {
+                putchar(',');
+                cli_csv_str(stdout, top[r] >= 0 ? nm[top[r]] : "");
+                printf(",%.4f", top[r] >= 0 ? p[top[r]] : 0.0f);
+            }
             putchar('\n');
         } else if (c->fmt == 2) {
             printf("{\"file\": "); cli_json_str(stdout, x->file);

@@ -5,10 +5,12 @@
 #include "cli/cli.h"
 #include "train/finetune.h"
 #include "corpus/manifest.h"
+#include "corpus/vocab.h"
 #include "eval/metrics.h"
 #include "eval/seqflows.h"
 #include "eval/shallow.h"
 #include "util/util.h"
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,19 +44,23 @@ typedef struct { const char *name; long *cm; cls_report r; } scored;
 /* --predictions FILE: one CSV row per labelled flow, so that scores can be resampled by
  * capture (tools/classify_bootstrap.py) */
 static int write_predictions(const char *path, const shard *te, const int *pred, const int *bpred, char **names) {
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    if (!b) return -1;
-    n += (size_t)snprintf(b, cap, "seq,file,flow,label,model,port_lookup,forest_ports,forest_no_ports\n");
+    char *b = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&b, &n);
+    if (!f) return -1;
+    fputs("seq,file,flow,label,model,port_lookup,forest_ports,forest_no_ports\n", f);
     for (uint64_t i = 0; i < te->n_seqs; i++) {
         int y = te->seqs[i].label;
         if (y < 0) continue;
-        if (cap - n < 4096) { char *nb = realloc(b, cap *= 2); if (!nb) { free(b); return -1; } b = nb; }
-        n += (size_t)snprintf(b + n, cap - n, "%llu,%u,%u,%s,%s,%s,%s,%s\n", (unsigned long long)i, te->seqs[i].file, te->seqs[i].flow,
-                              names[y], names[pred[i]], names[bpred[i]], names[bpred[te->n_seqs + i]], names[bpred[2 * te->n_seqs + i]]);
+        const int col[5] = { y, pred[i], bpred[i], bpred[te->n_seqs + i], bpred[2 * te->n_seqs + i] };
+        fprintf(f, "%llu,%u,%u", (unsigned long long)i, te->seqs[i].file, te->seqs[i].flow);
+        for (int c = 0; c < 5; c++) { fputc(',', f); cli_csv_str(f, names[col[c]]); }   /* names quoted as CSV */
+        fputc('\n', f);
     }
-    int rc = write_file_atomic(path, b, n);
+    if (fclose(f) != 0) { free(b); return -1; }
+    int rc = write_file_atomic(path, b, n), e = errno;
     free(b);
+    errno = e;   /* the reason, for the message */
     return rc;
 }
 
@@ -88,68 +94,79 @@ int cmd_eval(int argc, char **argv) {
         return cli_error(V, "--split: train, val or test"), 2;
     nn_set_threads(threads);
     char err[1024], path[1200];
+    /* everything that is freed at the end, zeroed first: every error below goes through `out`,
+     * so nothing leaks on the way out (LeakSanitizer runs the error paths in the test suite) */
     model m = { 0 };
     train_state st;
-    cls_head h;
-    cls_info info;
-    if (cls_load(mpath, &m, &st, &h, &info, err, sizeof err) != 0) return cli_error(V, "%s", err);
+    cls_head h = { 0 };
+    cls_info info = { 0 };
+    shard tr = { 0 }, te = { 0 };
+    char **cnames = NULL;
+    int *pred = NULL, *bpred = NULL, rc_out = 1, K = 0, loaded = 0;
+    long nlab = 0;
+    scored sc[5];
+    memset(sc, 0, sizeof sc);
+    ff_set ftr, fte;
+    ff_set_init(&ftr, 0, 0);
+    ff_set_init(&fte, 0, 0);
+    portmap_model maj = { 0 }, port = { 0 };
+    if (cls_load(mpath, &m, &st, &h, &info, err, sizeof err) != 0) { cli_error(V, "%s", err); goto out; }
+    loaded = 1;
     if (max_pkts < 0) max_pkts = info.max_pkts;
     if (info.prep_known) {   /* a corpus made with other prep options gives other tokens: refuse it */
         prep_cfg pc;
         int secret, pr = prep_cfg_from_manifest(data, &pc, &secret, err, sizeof err);
         char d[600];
-        if (pr < 0) return cli_error(V, "%s", err);
-        if (pr == 0 && prep_cfg_diff(&info.prep, &pc, d, sizeof d))
-            return cli_error(V, "%s was made with other prep options than the classifier's training corpus (%s: classifier vs "
-                                "corpus): its tokens are not what the classifier learned from", data, d);
+        if (pr < 0) { cli_error(V, "%s", err); goto out; }
+        if (pr == 0 && prep_cfg_diff(&info.prep, &pc, d, sizeof d)) {
+            cli_error(V, "%s was made with other prep options than the classifier's training corpus (%s: classifier vs "
+                         "corpus): its tokens are not what the classifier learned from", data, d);
+            goto out;
+        }
     }
-    shard tr = { 0 }, te = { 0 };
     snprintf(path, sizeof path, "%s/%s.tok", data, split);
-    if (shard_load(&te, path, err, sizeof err) != 0) return cli_error(V, "%s", err);
+    if (shard_load(&te, path, err, sizeof err) != 0) { cli_error(V, "%s", err); goto out; }
     snprintf(path, sizeof path, "%s/train.tok", data);
-    if (shard_load(&tr, path, err, sizeof err) != 0) return cli_error(V, "%s", err);
-    const int K = info.K;
+    if (shard_load(&tr, path, err, sizeof err) != 0) { cli_error(V, "%s", err); goto out; }
+    K = info.K;
     char **names = info.names;
-    if (te.n_labels != K) return cli_error(V, "%s has %d labels, the classifier %d: was it trained on this corpus?", data, te.n_labels, K);
-    char **cnames = corpus_label_names(data, K);
+    if (te.n_labels != K) { cli_error(V, "%s has %d labels, the classifier %d: was it trained on this corpus?", data, te.n_labels, K); goto out; }
+    /* the corpus's names from its vocab.json (the one source of truth), against the classifier's */
+    if (!(cnames = corpus_labels(data, &te, err, sizeof err))) { cli_error(V, "%s", err); goto out; }
     for (int k = 0; k < K; k++)
-        if (strcmp(cnames[k], names[k]))
-            return cli_error(V, "label %d is '%s' in %s but '%s' in the classifier", k, cnames[k], data, names[k]);
-    free_names(cnames, K);
+        if (strcmp(cnames[k], names[k])) {
+            char a1[300], a2[300];
+            label_escape(a1, sizeof a1, cnames[k]); label_escape(a2, sizeof a2, names[k]);
+            cli_error(V, "label %d is '%s' in %s but '%s' in the classifier", k, a1, data, a2);
+            goto out;
+        }
     int T = info.seq_len;
     if (T > m.cfg.ctx) T = m.cfg.ctx;
-    if (model_alloc_acts(&m, B, T) != 0 || cls_head_alloc_batch(&h, B) != 0) return cli_error(V, "out of memory");
+    if (model_alloc_acts(&m, B, T) != 0 || cls_head_alloc_batch(&h, B) != 0) { cli_error(V, "out of memory"); goto out; }
 
     /* the model */
     double t0 = now_sec();
-    int *pred = malloc((te.n_seqs + 1) * sizeof(int));
+    pred = malloc((te.n_seqs + 1) * sizeof(int));
     cls_predict_shard(&m, &h, &te, T, max_pkts, B, pred, NULL);
     double t_model = now_sec() - t0;
-    scored sc[5];
-    memset(sc, 0, sizeof sc);
     for (int j = 0; j < 5; j++) sc[j].cm = calloc((size_t)K * K, sizeof(long));
     sc[0].name = "model";
-    long nlab = 0;
     for (uint64_t i = 0; i < te.n_seqs; i++) {
         int y = te.seqs[i].label;
         if (y < 0 || y >= K) continue;
         sc[0].cm[(size_t)y * K + pred[i]]++;
         nlab++;
     }
-    if (nlab == 0) return cli_error(V, "%s: no labelled sequences in the %s split", data, split);
+    if (nlab == 0) { cli_error(V, "%s: no labelled sequences in the %s split", data, split); goto out; }
 
     /* baselines on the same flows, trained on the training split */
-    ff_set ftr, fte;
-    ff_set_init(&ftr, 0, 0);
-    ff_set_init(&fte, 0, 0);
     ff_from_shard(&ftr, &tr, max_pkts, names, K);
     ff_from_shard(&fte, &te, max_pkts, names, K);
-    portmap_model maj, port;
     portmap_train(&maj, &ftr, NULL, 0, 0, K);
     portmap_train(&port, &ftr, NULL, 0, 1, K);
     sc[1].name = "majority"; portmap_confusion(&maj, &fte, NULL, 0, sc[1].cm);
     sc[2].name = "port lookup"; portmap_confusion(&port, &fte, NULL, 0, sc[2].cm);
-    int *bpred = NULL;   /* --predictions: port lookup, forest + ports, forest without ports, per sequence */
+    /* --predictions: port lookup, forest + ports, forest without ports, per sequence */
     if (preds) {
         bpred = calloc(3 * te.n_seqs + 1, sizeof *bpred);
         for (uint64_t i = 0; i < te.n_seqs; i++) bpred[i] = portmap_predict(&port, &fte.fl[i]);
@@ -169,7 +186,10 @@ int cmd_eval(int argc, char **argv) {
             shallow_free(&sm);
         }
     }
-    if (bpred && write_predictions(preds, &te, pred, bpred, names) != 0) return cli_error(V, "%s: cannot write", preds);
+    if (bpred && write_predictions(preds, &te, pred, bpred, names) != 0) {
+        cli_error(V, "%s: cannot write the predictions: %s", preds, strerror(errno));
+        goto out;
+    }
     for (int j = 0; j < 5; j++) cls_report_compute(&sc[j].r, sc[j].cm, K);
 
     const char *kind = info.frozen ? "frozen encoder + head" : "fine-tuned";
@@ -221,7 +241,7 @@ int cmd_eval(int argc, char **argv) {
             printf("  %-32s %8.4f  %8.4f  %11.4f\n", sc[j].name, sc[j].r.accuracy, sc[j].r.macro_f1, sc[j].r.weighted_f1);
         printf("model: %.0f flows/s\n", (double)te.n_seqs / (t_model > 0 ? t_model : 1e-9));
     }
-    int rc_out = 0;
+    rc_out = 0;
     if (svg) {
         char *buf = NULL;
         size_t len = 0;
@@ -230,14 +250,16 @@ int cmd_eval(int argc, char **argv) {
         snprintf(title, sizeof title, "%s on %s split", mpath, split);
         cm_svg(mf, sc[0].cm, K, names, title);
         fclose(mf);
-        if (write_file_atomic(svg, buf, len) != 0) rc_out = cli_error(V, "%s: cannot write", svg);
+        if (write_file_atomic(svg, buf, len) != 0) rc_out = cli_error(V, "%s: cannot write: %s", svg, strerror(errno));
         free(buf);
     }
+out:
     for (int j = 0; j < 5; j++) { cls_report_free(&sc[j].r); free(sc[j].cm); }
     portmap_free(&maj); portmap_free(&port);
     ff_set_free(&ftr); ff_set_free(&fte);
     free(pred); free(bpred);
+    corpus_labels_free(cnames, K);
     shard_free(&tr); shard_free(&te);
-    cls_info_free(&info); cls_head_free(&h); model_free(&m);
+    if (loaded) { cls_info_free(&info); cls_head_free(&h); model_free(&m); }
     return rc_out;
 }

@@ -1,6 +1,7 @@
 /* pktlm export: a corpus in the files of NetGPT / ET-BERT (UER-py), NetSSM, or as pcap.
  * The formats and which seed script reads which file: docs/interop.md. */
 #include "cli/cli.h"
+#include "corpus/vocab.h"
 #include "corpus/export.h"
 #include "corpus/manifest.h"
 #include "corpus/shard.h"
@@ -43,32 +44,13 @@ static const char *USAGE =
 
 static const char *split_nm[3] = { "train", "val", "test" };
 
-static char **read_labels(const char *dir, int *n) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/labels.txt", dir);
-    FILE *f = fopen(path, "r");
-    *n = 0;
-    if (!f) return NULL;
-    char **v = NULL, *line = NULL;
-    size_t cap = 0;
-    int m = 0;
-    while (getline(&line, &cap, f) > 0) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (*n == m) { m = m ? m * 2 : 64; v = realloc(v, (size_t)m * sizeof *v); }
-        v[(*n)++] = strdup(line);
-    }
-    free(line);
-    fclose(f);
-    return v;
-}
-
 static int load_split(shard *s, const char *dir, int k, int nl) {
     char path[4200], err[512];
     snprintf(path, sizeof path, "%s/%s.tok", dir, split_nm[k]);
     if (shard_load(s, path, err, sizeof err)) return cli_error("export", "%s", err);
     if (s->n_labels > nl) {
         shard_free(s);
-        return cli_error("export", "%s/labels.txt lists %d labels, %s has %d", dir, nl, path, s->n_labels);
+        return cli_error("export", "%s/vocab.json lists %d labels, %s has %d: were they written by the same `pktlm prep`?", dir, nl, path, s->n_labels);
     }
     return 0;
 }
@@ -144,7 +126,12 @@ static int export_netgpt(const char *dir, const char *out, int which, int maxp, 
         snprintf(path, sizeof path, "%s/labels.txt", out);
         if (out_open(&f, path)) rc = 1;
         else {
-            for (int i = 0; i < nl; i++) if (map[i] >= 0) fprintf(f.f, "%d\t%s\n", map[i], labels[i]);
+            for (int i = 0; i < nl; i++)
+                if (map[i] >= 0) {   /* one line per label: names escaped (a newline in a folder name) */
+                    char e[1024];
+                    label_escape(e, sizeof e, labels[i]);
+                    fprintf(f.f, "%d\t%s\n", map[i], e);
+                }
             if (out_close(&f, 0)) rc = 1;
         }
         if (!rc) printf("labels_num %d (UER/NetGPT --labels_num) -> %s\n", k_labels, path);
@@ -345,12 +332,21 @@ int cmd_export(int argc, char **argv) {
     const char *dir = argv[optind];
     if (mkdir(out, 0755) != 0 && errno != EEXIST) return cli_error("export", "%s: %s", out, strerror(errno));
     if (fmt == EXPORT_ARROW) return export_tcpflowgen(dir, out, which) ? 1 : 0;
-    int nl;
-    char **labels = read_labels(dir, &nl);
+    int nl = 0;
+    char **labels = NULL;   /* from the corpus's vocab.json (the one source of label names), checked against train.tok */
+    {
+        char path[4200], err[4400];
+        shard s;
+        snprintf(path, sizeof path, "%s/train.tok", dir);
+        if (shard_load(&s, path, err, sizeof err)) return cli_error("export", "%s", err);
+        labels = corpus_labels(dir, &s, err, sizeof err);
+        nl = s.n_labels;
+        shard_free(&s);
+        if (!labels) return cli_error("export", "%s", err);
+    }
     int rc = fmt == EXPORT_NETGPT ? export_netgpt(dir, out, which, maxp < 0 ? 5 : (int)maxp, ether, labels, nl)
            : fmt == EXPORT_NETSSM ? export_netssm(dir, out, which, maxp < 0 ? 0 : (int)maxp, labels, nl)
            : export_pcaps(dir, out, which, nl);
-    for (int i = 0; i < nl; i++) free(labels[i]);
-    free(labels);
+    corpus_labels_free(labels, nl);
     return rc;
 }

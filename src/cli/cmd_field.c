@@ -1,6 +1,7 @@
 /* pktlm finetune --task field, and pktlm eval on the models it writes: NetGPT's
  * header-field prediction (src/train/finetune_field.c, docs/field.md). */
 #include "cli/cli.h"
+#include "corpus/vocab.h"
 #include "cli/opts.h"
 #include "train/finetune_field.h"
 #include "train/checkpoint.h"
@@ -145,6 +146,9 @@ int eval_field_main(int argc, char **argv) {
     snprintf(tpath, sizeof tpath, "%s/train.tok", data);
     if (shard_load(&tr, tpath, err, sizeof err) != 0) { shard_free(&te); model_free(&m); return cli_error(V, "%s", err); }
     int rc = 0;
+    char **lnames = corpus_labels(data, &tr, err, sizeof err);   /* a corpus's vocab.json is checked by every verb */
+    if (!lnames) { rc = cli_error(V, "%s", err); goto out; }
+    corpus_labels_free(lnames, tr.n_labels);
     if (ckpt_check_format(&st, m.cfg.vocab, &te, mpath, path, err, sizeof err) != 0) { rc = cli_error(V, "%s", err); goto out; }
     if (te.format != TOKFMT_BYTES) { rc = cli_error(V, "%s: header-field scoring reads byte tokens (pktlm prep --tokens bytes)", path); goto out; }
     /* rows as the model was trained (a language model: its context), or --seq-len */

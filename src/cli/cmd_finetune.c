@@ -80,6 +80,24 @@ int finetune_classify_main(int argc, char **argv) {
     return 0;
 }
 
+/* --init brings its backbone's architecture: say so when the command line asks for another
+ * shape (as pretrain --resume does), instead of dropping it silently. */
+static void warn_ignored_with_init(int argc, char **argv) {
+    static const char *const shape[] = { "--arch", "--layers", "--d-model", "--heads", "--kv-heads", "--d-ff", "--ctx", "--tied" };
+    enum { NS = sizeof shape / sizeof shape[0] };
+    const char *init = NULL;
+    char list[200] = "";
+    int seen[NS] = { 0 };
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--init") && i + 1 < argc) init = argv[i + 1];
+        for (int k = 0; k < NS; k++)
+            if (!strcmp(argv[i], shape[k]) && !seen[k]++) snprintf(list + strlen(list), sizeof list - strlen(list), " %s", shape[k]);
+    }
+    if (init && list[0])
+        fprintf(stderr, "pktlm finetune: warning: --init %s brings its own architecture (layers, width, heads, context); "
+                        "ignoring%s%s\n", init, list, strstr(list, "--ctx") ? " (--seq-len cuts the rows of --task classify)" : "");
+}
+
 int cmd_finetune(int argc, char **argv) {
     const char *task = NULL;
     for (int i = 1; i < argc; i++) {
@@ -87,6 +105,7 @@ int cmd_finetune(int argc, char **argv) {
         if (!strcmp(argv[i], "--task") && i + 1 < argc) task = argv[i + 1];
     }
     if (!task) { cli_error("finetune", "missing --task (classify, generate or field)"); usage(stderr); return 2; }
+    warn_ignored_with_init(argc, argv);
     if (!strcmp(task, "classify")) return finetune_classify_main(argc, argv);
     if (!strcmp(task, "generate")) return cmd_finetune_gen(argc, argv);
     if (!strcmp(task, "field")) return finetune_field_main(argc, argv);

@@ -51,7 +51,7 @@ int cmd_finetune_gen(int argc, char **argv) {
     if (finetune_gen_prepare(&o, init) != 0) return cli_error(V, "%s", o.err);
     cli_opt opts[] = {
         OPT_SKIP("--task"), OPT_SKIP("--init"), OPT_FLAG("--new-embeddings", &o.new_embeddings, 1), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
-        OPT_OPTIM(o), OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, 1e19), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),
+        OPT_OPTIM(o), OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, INT_MAX - 1), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),
         OPT_FLOAT_IN("--min-lr-frac", &o.min_frac, 0, 1), OPT_MODEL_RESUMABLE(o.cfg),
         OPT_INT_IN("--eval-every", &o.eval_every, 0, INT_MAX), OPT_INT_IN("--val-batches", &o.val_batches, 1, INT_MAX),
         OPT_INT_IN("--save-every", &o.save_every, 0, INT_MAX), OPT_FLAG("--pad", &o.pack, 0), OPT_FLAG("--bf16", &o.prec, NN_BF16),

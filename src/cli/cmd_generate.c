@@ -5,6 +5,8 @@
 #include "eval/flowfeat.h"
 #include "nn/nn.h"
 #include "train/checkpoint.h"
+#include "corpus/tokens.h"
+#include "corpus/vocab.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,7 @@ static void usage(FILE *f) {
         "sequence numbers are made consistent by the trace writer (docs/generate.md).\n"
         "\n"
         "what:\n"
-        "  --label L            label index or name (labels.txt of the training corpus); default:\n"
+        "  --label L            label index or name (vocab.json of the training corpus); default:\n"
         "                       sampled from the model; 'none' = the <unlabelled> token\n"
         "  --flows N | --packets N | --tokens N   stop after N flows (default 100) / at least N\n"
         "                       decoded packets (the writer may drop some: see the summary) /\n"
@@ -46,7 +48,7 @@ static void usage(FILE *f) {
         "                       (--payload 64 --max-bytes 192: use the corpus' values)\n"
         "output:\n"
         "  --pcapng             pcapng instead of pcap     --raw-ip  no Ethernet header\n"
-        "  --clients N          16 synthetic client hosts  --window S  10 (seconds)\n"
+        "  --clients N          16 synthetic client hosts  --window S  10 (seconds, at most 1e8)\n"
         "  --timing model|replay --timing-from REAL.pcap   inter-arrival times from the model's\n"
         "                       time tokens (default) or drawn from REAL.pcap's within-flow gaps\n"
         "                       (--timing-from alone implies replay)\n"
@@ -54,43 +56,39 @@ static void usage(FILE *f) {
         "  --quiet\n");
 }
 
-/* 0 ok; -1 with a message in msg (what was wrong, and which labels exist). */
+/* 0 ok; -1 with a message in msg (what was wrong, and which labels exist). An index out of
+ * range and an unknown name are the same mistake: both are usage errors (exit 2). */
 static int parse_label(const char *v, const char *model_path, int *out, char *msg, size_t msglen) {
     if (!strcmp(v, "none")) { *out = -1; return 0; }
-    char *e;
-    long n = strtol(v, &e, 10);
-    if (*v && !*e && n >= 0) { *out = (int)n; return 0; }
-    /* a name: look it up in labels.txt (one name per line, index order) of the corpus the
-     * model was trained on */
     model_config c;
     train_state st;
     uint64_t np;
-    char err[512], path[700], line[512];
+    char err[512];
     if (ckpt_peek(model_path, &c, &st, &np, err, sizeof err) != 0) { snprintf(msg, msglen, "%s", err); return -1; }
-    snprintf(path, sizeof path, "%s/labels.txt", st.data_dir);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(msg, msglen, "a label name needs the labels.txt of the model's corpus, %.400s: cannot read it (give the label's index instead)", path);
-        return -1;
-    }
-    int k = 0, found = -1;
+    int nl = c.vocab > TOK_LABEL0 ? c.vocab - TOK_LABEL0 : 0;
+    char *e;
+    long n = strtol(v, &e, 10);
+    if (*v && !*e && n >= 0 && n < nl) { *out = (int)n; return 0; }
+    /* the names: vocab.json of the corpus the model was trained on (the one source of truth;
+     * docs/tokens.md), for a name and for the message */
+    shard sh = { .vocab_size = c.vocab, .n_labels = st.n_labels, .label_base = st.label_base };
+    char **names = nl > 0 && st.n_labels == nl ? corpus_labels(st.data_dir, &sh, err, sizeof err) : NULL;
+    int found = -1;
     size_t ml = 0;
-    msg[0] = 0;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (found < 0 && !strcmp(line, v)) found = k;
-        if (ml < msglen) ml += (size_t)snprintf(msg + ml, msglen - ml, "%s%s", k ? ", " : "the model's labels (", line);
-        k++;
+    char known[400] = "";
+    for (int k = 0; names && k < nl; k++) {
+        if (found < 0 && !strcmp(names[k], v)) found = k;
+        if (ml < sizeof known) ml += (size_t)snprintf(known + ml, sizeof known - ml, "%s%s", k ? ", " : "", names[k]);
     }
-    fclose(f);
-    if (found < 0) {
-        char known[400];
-        snprintf(known, sizeof known, "%.399s", k ? msg : "the model's corpus has no labels (");
-        snprintf(msg, msglen, "not a label of the model's corpus; %s)", known);
-        return -1;
-    }
-    *out = found;
-    return 0;
+    corpus_labels_free(names, names ? nl : 0);
+    if (found >= 0) { *out = found; return 0; }
+    if (nl == 0) snprintf(msg, msglen, "the model knows no labels (its corpus was unlabelled): only 'none'");
+    else if (*v && !*e) snprintf(msg, msglen, "label index %ld out of range: the model knows %d labels, 0..%d%s%s%s", n, nl, nl - 1,
+                                 known[0] ? " (" : "", known, known[0] ? ")" : "");
+    else if (known[0]) snprintf(msg, msglen, "not a label of the model's corpus; the model's labels (%s)", known);
+    else snprintf(msg, msglen, "a label name needs the vocab.json of the model's corpus: %.400s (give the label's index instead, 0..%d)",
+                  err, nl - 1);
+    return -1;
 }
 
 static int timing_parse(const char *s) { return !strcmp(s, "model") ? GEN_TIMING_MODEL : !strcmp(s, "replay") ? GEN_TIMING_REPLAY : -1; }
@@ -112,7 +110,7 @@ int cmd_generate(int argc, char **argv) {
         OPT_INT_IN("--prompt-packets", &prompt_k, 1, 1000000), OPT_INT_IN("--payload", &o.prompt_payload, 0, 65535),
         OPT_INT_IN("--max-bytes", &o.prompt_max_bytes, 20, 65535), OPT_FLAG("--pcapng", &o.pcapng, 1),
         OPT_FLAG("--raw-ip", &o.raw_ip, 1), OPT_INT_IN("--clients", &o.n_clients, 1, 1000000),
-        OPT_DOUBLE_IN("--window", &o.window_s, 0, HUGE_VAL),
+        OPT_DOUBLE_IN("--window", &o.window_s, 0, 1e8),
         OPT_CHOICE("--timing", &timing, timing_parse, "model or replay"), OPT_STR("--timing-from", &o.timing_from),
         OPT_FLAG("--json", &json, 1), OPT_FLAG("--bf16", &o.bf16, 1), OPT_FLAG("--raw-tcp-flags", &o.raw_tcp_flags, 1),
         OPT_FLAG("--full", &o.full, 1), OPT_FLAG2("--quiet", "-q", &o.quiet, 1),

@@ -19,7 +19,8 @@ static void usage(FILE *f) {
         "\n"
         "Trains a causal language model on the token shards of `pktlm prep` (CORPUS/train.tok,\n"
         "validation on CORPUS/val.tok). Writes MODEL.ckpt (every --save-every steps, at the end\n"
-        "and on Ctrl-C), MODEL.csv (one row per step) and MODEL.svg (loss curves).\n"
+        "and on Ctrl-C), MODEL.csv (one row per step) and MODEL.svg (loss curves), the log and\n"
+        "plot written with each checkpoint (a run that dies before its first save leaves them).\n"
         "\n"
         "model (a backbone reads the options that apply to it; docs/model.md):\n");
     cli_model_help(f, &d.cfg, 0);
@@ -33,7 +34,7 @@ static void usage(FILE *f) {
         "  --weight-decay X     0.1 (matrices only)   --clip X  1.0 (global norm)\n"
         "  --seed N             1337 (init, shuffling, dropout)\n"
         "  --pad                one sequence per row, padded (default: pack sequences into a stream)\n"
-        "  --eval-every N       steps between validation losses (default: 20 per run)\n"
+        "  --eval-every N       steps between validation losses (default: 20 per run; kept on --resume)\n"
         "  --val-batches N      20       --save-every N  0 (only at the end)\n"
         "  --threads N          default: all cores / OMP_NUM_THREADS\n"
         "  --bf16               mixed precision: matrix products take bfloat16 inputs and accumulate in\n"
@@ -88,7 +89,7 @@ int cmd_pretrain(int argc, char **argv) {
         OPT_FLAG("--tcpflowgen", &preset, 1),
         OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path), OPT_STR("--resume", &o.resume_path),
         OPT_MODEL(o.cfg), OPT_OPTIM(o),
-        OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, 1e19), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),
+        OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, INT_MAX - 1), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),
         OPT_FLOAT_IN("--min-lr-frac", &o.min_frac, 0, 1), OPT_INT_IN("--eval-every", &o.eval_every, 0, INT_MAX),
         OPT_INT_IN("--val-batches", &o.val_batches, 1, INT_MAX), OPT_INT_IN("--save-every", &o.save_every, 0, INT_MAX),
         OPT_LONG_IN("--stop-after", &o.stop_after, 0, 1e19),   /* testing: act as if interrupted */

@@ -209,6 +209,13 @@ void cli_json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+void cli_csv_str(FILE *f, const char *s) {
+    if (!s[strcspn(s, ",\"\r\n")]) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) { if (*s == '"') fputc('"', f); fputc(*s, f); }
+    fputc('"', f);
+}
+
 /* The one flag a signal handler may touch (C11 7.14.1.1: a volatile sig_atomic_t with static
  * storage); verbs reach it only through the pointer cli_catch_interrupt() hands them. */
 static volatile sig_atomic_t interrupted;

@@ -2,6 +2,7 @@
 #include "cli/opts.h"
 #include "cli/cli.h"
 #include "models/model.h"
+#include <float.h>
 #include <limits.h>
 #include <stdio.h>
 #include <math.h>
@@ -119,6 +120,11 @@ int cli_parse_opts(const char *verb, int argc, char **argv, const cli_opt *opts)
             if (o->ranged == 2 && !(d > o->lo && d <= o->hi)) {
                 if (isinf(o->hi)) cli_error(verb, "%s must be greater than %g, got %s", a, o->lo, val);
                 else cli_error(verb, "%s must be greater than %g and at most %g, got %s", a, o->lo, o->hi, val);
+                return 2;
+            }
+            /* a double in range may still not be a float: 1e-50 would become 0, 1e39 inf */
+            if (o->kind == CO_FLOAT && ((d != 0 && (float)d == 0) || isinf((float)d))) {
+                cli_error(verb, "%s %s is outside what a float holds (%g..%g in magnitude)", a, val, (double)FLT_MIN, (double)FLT_MAX);
                 return 2;
             }
             if (o->kind == CO_FLOAT) *(float *)o->dst = (float)d; else *(double *)o->dst = d;

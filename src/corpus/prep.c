@@ -1,4 +1,5 @@
 #include "corpus/prep.h"
+#include "corpus/vocab.h"
 #include "corpus/shard.h"
 #include "corpus/tcpfields.h"
 #include "corpus/bigrams.h"
@@ -690,7 +691,16 @@ static int write_vocab(const prep *p, const char *dir) {
     for (int i = 0; i < p->labels.n; i++) { if (i) sb_put(&s, ", "); sb_str(&s, p->labels.names[i]); }
     sb_put(&s, "]\n}\n");
     sbuf l = { 0 };
-    for (int i = 0; i < p->labels.n; i++) sb_put(&l, "%s\n", p->labels.names[i]);
+    /* labels.txt is for people: one line per label, escaped (a folder named "a<newline>b"); the
+     * names are read back from vocab.json only (corpus/vocab.h) */
+    for (int i = 0; i < p->labels.n; i++) {
+        size_t n = 4 * strlen(p->labels.names[i]) + 8;   /* room for every byte escaped */
+        char *e = malloc(n);
+        if (!e) { l.oom = 1; break; }
+        label_escape(e, n, p->labels.names[i]);
+        sb_put(&l, "%s\n", e);
+        free(e);
+    }
     char path[4400];
     int rc = s.oom || l.oom;
     staged(path, sizeof path, dir, CF_VOCAB);

@@ -5,6 +5,7 @@
 #include "models/checkpoint.h"
 #include "util/util.h"
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -190,6 +191,32 @@ int ckpt_peek_model(const char *path, model_config *cfg, model_vocab *v, ckpt_he
     return 0;
 }
 
+/* A checksum proves the bytes are the ones written, not that they are numbers: a run that
+ * diverged (or a forged file) stores NaN or infinite weights, and a model made of them outputs
+ * NaN without a word. Weights and AdamW's m must be finite, v finite and not negative. */
+static int check_finite(const model *m, const char *path, char *err, size_t errlen) {
+    const float *arr[3] = { m->params, m->adam_m, m->adam_v };
+    const char *what[3] = { "weight", "AdamW m", "AdamW v" };
+    for (int a = 0; a < 3; a++) {
+        const float *x = arr[a];
+        if (!x) continue;
+        size_t bad = m->nparams;
+        for (size_t i = 0; i < m->nparams; i++)
+            if (!isfinite(x[i]) || (a == 2 && x[i] < 0)) { bad = i; break; }
+        if (bad == m->nparams) continue;
+        const char *name = "?";
+        size_t at = bad;
+        for (int t = 0; t < m->ntensors; t++) {
+            size_t off = (size_t)(model_tensor(m, t) - m->params);
+            if (bad >= off && bad < off + m->spec[t].size) { name = m->spec[t].name; at = bad - off; break; }
+        }
+        snprintf(err, errlen, "%s: corrupt checkpoint: %s %zu of tensor %s (parameter %zu) is %g; a model whose numbers are "
+                              "not finite cannot be used (did its training diverge?)", path, what[a], at, name, bad, (double)x[bad]);
+        return -1;
+    }
+    return 0;
+}
+
 int ckpt_load_model(const char *path, model *m, model_vocab *v, ckpt_header *h, int want_opt, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
@@ -251,6 +278,7 @@ int ckpt_read_model_fp(FILE *f, const char *path, uint64_t avail, model *m, mode
         snprintf(err, errlen, "%s: corrupt checkpoint (checksum mismatch)", path);
         model_free(m); return -1;
     }
+    if (check_finite(m, path, err, errlen) != 0) { model_free(m); return -1; }
     if (hout) *hout = h;
     return 0;
 }

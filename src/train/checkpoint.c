@@ -13,7 +13,8 @@ enum {
     H_STEP = 22, H_TOKENS = 24, H_RNG = 26, H_DEPOCH = 28, H_DINDEX = 30, H_DOFFSET = 32,
     H_BATCH = 34, H_ACCUM, H_SEQLEN, H_WARMUP, H_PACK, H_TOTAL = 39,
     H_LR = 41, H_MINFRAC, H_WD, H_BETA1, H_BETA2, H_EPS, H_CLIP, H_LASTLOSS, H_LASTVAL,
-    H_SEED = 50, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60
+    H_SEED = 50, H_TASK = 54, H_TFIELD, H_TPRE, H_TBEST, H_TSTEP, H_PREC = 60,
+    H_EVALEVERY = 97   /* 96 is the model file's token format */
 };
 
 #define HASH0 0xcbf29ce484222325ull
@@ -68,6 +69,7 @@ static void put_train(ckpt_header *h, const train_state *st) {
     ckpt_put32(h, H_TPRE, (uint32_t)st->task_pretrained); ckpt_putf(h, H_TBEST, st->task_best);
     ckpt_put64(h, H_TSTEP, (uint64_t)st->task_best_step);
     ckpt_put32(h, H_PREC, (uint32_t)st->precision);
+    ckpt_put32(h, H_EVALEVERY, (uint32_t)st->eval_every);
 }
 
 /* The training slots of a header the model file has already checked; 0 ok, -1 with err naming
@@ -89,6 +91,7 @@ static int get_train(const ckpt_header *h, const model_vocab *v, train_state *st
     st->task_pretrained = (int32_t)ckpt_get32(h, H_TPRE); st->task_best = ckpt_getf(h, H_TBEST);
     st->task_best_step = (int64_t)ckpt_get64(h, H_TSTEP);
     st->precision = (int32_t)ckpt_get32(h, H_PREC);
+    st->eval_every = (int32_t)ckpt_get32(h, H_EVALEVERY);
     const char *bad = NULL;
     int off = 0;
     if ((uint32_t)st->task > CKPT_TASK_FIELD) bad = "task", off = H_TASK;

@@ -176,7 +176,7 @@ enum { C_MAGIC = 0, C_VERSION, C_K, C_C, C_POOL, C_MAXPKTS, C_SEQLEN, C_FROZEN, 
        /* the corpus's prep options (docs/classify.md); 0 in files written before them */
        C_PREP = 17, C_UNIT, C_PMAXPKTS, C_PAYLOAD, C_MAXBYTES, C_MINFLOW, C_MAXFLOW, C_DROPDHCP, C_ANON, C_ADDR, C_IDS,
        C_MASKPORTS, C_CSUM, C_SCOPE, C_SECRET, C_TCPTO = 32, C_UDPTO = 34, C_SEED = 36, C_NPORTS = 38, C_NPROTOS,
-       C_PORTS = 40, C_PROTOS = 56, C_INIT = 128 };
+       C_PORTS = 40, C_PROTOS = 56, C_HDRSUM = 64, C_INIT = 128 };
 
 static void put64(uint8_t *hd, int slot, uint64_t v) { wr32le(hd + 4 * slot, (uint32_t)v); wr32le(hd + 4 * slot + 4, (uint32_t)(v >> 32)); }
 static uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
@@ -214,7 +214,9 @@ static int prep_get(const uint8_t *hd, cls_info *info) {
     c->seed = rd64le(hd + 4 * C_SEED);
     c->ndrop_ports = G(C_NPORTS); c->ndrop_protos = G(C_NPROTOS);
 #undef G
-    if (c->unit < 0 || c->unit > PREP_UNIT_CAPTURE || c->max_pkts < 0 || c->payload < 0 || c->max_bytes < 1 ||
+    /* the ranges of prep's options (--packets 1..1000000, --payload 0..65535, --max-bytes 20..65535) */
+    if (c->unit < 0 || c->unit > PREP_UNIT_CAPTURE || c->max_pkts < 1 || c->max_pkts > 1000000 || c->payload < 0 ||
+        c->payload > 65535 || c->max_bytes < 20 || c->max_bytes > 65535 ||
         c->min_flow_pkts < 0 || c->max_flow_pkts < 0 || (unsigned)c->drop_dhcp > 1 || (unsigned)c->anonymise > 1 ||
         c->anon.addr < 0 || c->anon.addr > ANON_ADDR_KEEP || (unsigned)c->anon.ids > 1 || (unsigned)c->anon.mask_ports > 1 ||
         (unsigned)c->anon.csum > 1 || (unsigned)c->anon.scope > 1 || !(c->flows.tcp_timeout > 0) || !(c->flows.udp_timeout > 0) ||
@@ -229,6 +231,16 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     const uint8_t *b = p;
     for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
     return h;
+}
+
+/* FNV-1a over the 1024 header bytes with its own slots (64..65) taken as zero, as the LM
+ * checkpoint's header_checksum: the payload checksum covers names and head, not the header,
+ * where a flipped --packets or seq_len would change every decision silently. Never 0 (0 in
+ * the slot: a file written before it existed, read without this check). */
+static uint64_t cls_header_sum(const uint8_t *hd) {
+    uint64_t x = 0xcbf29ce484222325ull;
+    for (int i = 0; i < CLS_HDR; i++) x = (x ^ (i / 4 == C_HDRSUM || i / 4 == C_HDRSUM + 1 ? 0 : hd[i])) * 0x100000001b3ull;
+    return x ? x : 1;
 }
 
 int cls_save(const char *path, const model *m, const train_state *st, const cls_head *h, const cls_info *info,
@@ -252,6 +264,7 @@ int cls_save(const char *path, const model *m, const train_state *st, const cls_
     wr32le(hd + 4 * (C_CHECKSUM + 1), (uint32_t)(sum >> 32));
     prep_put(hd, info);
     memcpy(hd + 4 * C_INIT, info->init_path, strnlen(info->init_path, sizeof info->init_path - 1));
+    put64(hd, C_HDRSUM, cls_header_sum(hd));
     atomic_file a;
     FILE *f = atomic_open(&a, path, err, errlen);
     if (!f) { free(names); return -1; }
@@ -286,6 +299,11 @@ int cls_load(const char *path, model *m, train_state *st, cls_head *h, cls_info 
         fclose(f); return -1;
     }
     if (rd32le(hd + 4) != CLS_VERSION) { snprintf(err, errlen, "%s: classifier version %u, this pktlm reads %d", path, rd32le(hd + 4), CLS_VERSION); fclose(f); return -1; }
+    uint64_t hsum = rd64le(hd + 4 * C_HDRSUM);
+    if (hsum != 0 && hsum != cls_header_sum(hd)) {
+        snprintf(err, errlen, "%s: corrupt classifier header (header checksum mismatch in bytes 0..%d)", path, CLS_HDR - 1);
+        fclose(f); return -1;
+    }
 #define G(i) rd32le(hd + 4 * (i))
     int K = (int)G(C_K), C = (int)G(C_C);
     uint32_t nb = G(C_NAMES);
@@ -299,6 +317,21 @@ int cls_load(const char *path, model *m, train_state *st, cls_head *h, cls_info 
     info->frozen = (int)G(C_FROZEN); info->pretrained = (int)G(C_PRETRAINED); info->best_epoch = (int)G(C_BESTEPOCH);
     uint32_t u = G(C_BESTF1); memcpy(&info->best_val_f1, &u, 4);
 #undef G
+    /* fields checked whatever the header checksum says (a file may predate it); seq_len
+     * against the backbone's context once that is read */
+    const char *badf = NULL;
+    int slot = 0;
+    if ((unsigned)info->pooling > POOL_FIRST) badf = "pooling", slot = C_POOL;
+    else if (info->max_pkts < 0 || info->max_pkts > 1000000) badf = "max_packets", slot = C_MAXPKTS;
+    else if (info->seq_len < 1) badf = "seq_len", slot = C_SEQLEN;
+    else if ((unsigned)info->frozen > 1) badf = "frozen", slot = C_FROZEN;
+    else if ((unsigned)info->pretrained > 1) badf = "pretrained", slot = C_PRETRAINED;
+    else if (info->best_epoch < 0) badf = "best_epoch", slot = C_BESTEPOCH;
+    if (badf) {
+        snprintf(err, errlen, "%s: corrupt classifier header: %s %d out of range at byte offset %d", path, badf,
+                 (int)rd32le(hd + 4 * slot), 4 * slot);
+        fclose(f); return -1;
+    }
     memcpy(info->init_path, hd + 4 * C_INIT, sizeof info->init_path - 1);
     if (prep_get(hd, info) != 0) { snprintf(err, errlen, "%s: corrupt classifier (prep options at bytes %d..%d out of range)", path, 4 * C_PREP, 4 * C_INIT - 1); fclose(f); return -1; }
     char *names = malloc(nb + 1);
@@ -309,6 +342,13 @@ int cls_load(const char *path, model *m, train_state *st, cls_head *h, cls_info 
         free(names); cls_head_free(h); fclose(f); return -1;
     }
     names[nb] = 0;
+    /* exactly K names, each ended by its NUL (a checksum of 0 from an old file proves nothing) */
+    int nz = 0;
+    for (uint32_t i = 0; i < nb; i++) nz += names[i] == 0;
+    if (nz != K || nb == 0 || names[nb - 1] != 0) {
+        snprintf(err, errlen, "%s: corrupt classifier: %d label names for %d classes", path, nz, K);
+        free(names); cls_head_free(h); fclose(f); return -1;
+    }
     info->names = calloc((size_t)K, sizeof(char *));
     size_t o = 0;
     for (int k = 0; k < K; k++) {
@@ -321,6 +361,16 @@ int cls_load(const char *path, model *m, train_state *st, cls_head *h, cls_info 
         snprintf(err, errlen, "%s: head width %d does not match the backbone's %d", path, C, m->cfg.d_model);
         model_free(m); cls_head_free(h); cls_info_free(info); return -1;
     }
+    if (info->seq_len > m->cfg.ctx) {
+        snprintf(err, errlen, "%s: corrupt classifier header: seq_len %d exceeds the backbone's context %d (byte offset %d)", path,
+                 info->seq_len, m->cfg.ctx, 4 * C_SEQLEN);
+        model_free(m); cls_head_free(h); cls_info_free(info); return -1;
+    }
+    for (size_t i = 0; i < h->nparams; i++)
+        if (!isfinite(h->params[i])) {
+            snprintf(err, errlen, "%s: corrupt classifier: head parameter %zu is %g (not finite)", path, i, (double)h->params[i]);
+            model_free(m); cls_head_free(h); cls_info_free(info); return -1;
+        }
     info->prep.tokens = st->tok_format;   /* the token format is the backbone's (its checkpoint header) */
     return 0;
 }

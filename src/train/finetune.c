@@ -1,9 +1,11 @@
 /* Fine-tuning for classification: see finetune.h. */
 #include "train/finetune.h"
+#include "corpus/vocab.h"
 #include "train/checkpoint.h"
 #include "corpus/tokens.h"
 #include "corpus/manifest.h"
 #include "util/util.h"
+#include "util/outlock.h"
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -29,25 +31,6 @@ static int fail(finetune_opts *o, const char *fmt, ...) {
     vsnprintf(o->err, sizeof o->err, fmt, ap);
     va_end(ap);
     return -1;
-}
-
-char **corpus_label_names(const char *data_dir, int K) {
-    char **n = calloc((size_t)(K > 0 ? K : 1), sizeof *n), path[1100], line[1024];
-    snprintf(path, sizeof path, "%s/labels.txt", data_dir);
-    FILE *f = fopen(path, "r");
-    int k = 0;
-    while (f && k < K && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        n[k++] = strdup(line);
-    }
-    if (f) fclose(f);
-    for (; k < K; k++) { snprintf(line, sizeof line, "label_%d", k); n[k] = strdup(line); }
-    return n;
-}
-void free_names(char **names, int K) {
-    if (!names) return;
-    for (int k = 0; k < K; k++) free(names[k]);
-    free(names);
 }
 
 double cm_macro_f1(const long *cm, int K, double *accuracy) {
@@ -238,10 +221,13 @@ int finetune_classify_run(finetune_opts *o) {
     float *tfeat = NULL, *vfeat = NULL, *cw = NULL;
     int *rows = NULL, *len = NULL, *y = NULL;
     FILE *log = NULL;
+    out_lock lock = { -1, NULL };
     sampler sp = { 0 };
     if (!o->data_dir || !o->out_path) return fail(o, "need --data CORPUS_DIR and -o CLASSIFIER.ckpt");
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
-    if (shard_load(&tr, path, err, sizeof err) != 0) return fail(o, "%s", err);
+    if (shard_load(&tr, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    /* one run per output, and never into its own corpus */
+    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
     /* val.tok is optional, but one that is there must load and match train.tok */
     snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
     if (access(path, F_OK) == 0) {
@@ -251,7 +237,8 @@ int finetune_classify_run(finetune_opts *o) {
     }
     K = tr.n_labels;
     if (K < 2) { fail(o, "%s has %d labels: classification needs at least 2 (prep with --file-labels / --flow-labels)", o->data_dir, K); goto done; }
-    names = corpus_label_names(o->data_dir, K);
+    /* the class names: the corpus's vocab.json (never labels.txt: docs/tokens.md) */
+    if (!(names = corpus_labels(o->data_dir, &tr, err, sizeof err))) { fail(o, "%s", err); goto done; }
     /* the corpus's prep options, recorded in the classifier so that classify builds tokens the same way */
     prep_cfg pcfg;
     int psecret = 0, pr = prep_cfg_from_manifest(o->data_dir, &pcfg, &psecret, err, sizeof err), pknown = pr == 0;
@@ -442,9 +429,10 @@ int finetune_classify_run(finetune_opts *o) {
     rc = 0;
 done:
     if (log) fclose(log);
+    out_lock_release(&lock);
     if (sp.perm) sampler_free(&sp);
     free(bix); free(rows); free(len); free(y); free(cw); free(tix); free(vix); free(tfeat); free(vfeat);
-    free_names(names, K);
+    corpus_labels_free(names, K);
     cls_head_free(&h);
     model_free(&m);
     shard_free(&tr);

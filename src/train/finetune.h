@@ -39,9 +39,6 @@ typedef struct {
 void finetune_defaults(finetune_opts *o);
 int finetune_classify_run(finetune_opts *o);
 
-/* Labels of a corpus: CORPUS/labels.txt (line i = label i), else "label_i". K names. */
-char **corpus_label_names(const char *data_dir, int K);
-void free_names(char **names, int K);
 
 /* Predict every sequence of a shard (labelled or not): pred[i], prob[i] (top class),
  * top3 (3 per sequence, may be NULL). The model needs activations for (B, T). */

@@ -3,6 +3,8 @@
 #include "train/checkpoint.h"
 #include "corpus/tokens.h"
 #include "util/util.h"
+#include "util/outlock.h"
+#include "corpus/vocab.h"
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -195,12 +197,21 @@ int field_finetune_run(field_opts *o) {
     int *rows = NULL, *tgt = NULL;
     field_occ *occ = NULL;
     FILE *log = NULL;
+    out_lock lock = { -1, NULL };
     const field_def *f = field_by_id(o->field);
     if (!f) return fail(o, "no field to predict (--field NAME)");
     if (!o->data_dir || !o->out_path) return fail(o, "need --data CORPUS_DIR and -o FIELD.ckpt");
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
-    if (shard_load(&tr, path, err, sizeof err) != 0)
-        return fail(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
+    if (shard_load(&tr, path, err, sizeof err) != 0) {
+        fail(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
+        goto done;
+    }
+    /* one run per output, and never into its own corpus */
+    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    /* the corpus's vocab.json must be there and agree with its shards (every verb checks it) */
+    char **lnames = corpus_labels(o->data_dir, &tr, err, sizeof err);
+    if (!lnames) { fail(o, "%s", err); goto done; }
+    corpus_labels_free(lnames, tr.n_labels);
     if (tr.format != TOKFMT_BYTES) {
         fail(o, "%s holds '%s' tokens: header-field prediction reads the fields' bytes, it needs a `pktlm prep --tokens bytes` corpus",
              path, tokfmt_get(tr.format)->name);
@@ -360,6 +371,7 @@ int field_finetune_run(field_opts *o) {
     rc = saved ? 0 : fail(o, "no model saved");
 done:
     if (log) fclose(log);
+    out_lock_release(&lock);
     free(tix); free(rows); free(tgt); free(occ);
     model_free(&m);
     shard_free(&tr);

@@ -2,8 +2,12 @@
 #include "train/pretrain.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/resume.h"
+#include "corpus/vocab.h"
 #include "util/util.h"
+#include "util/outlock.h"
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,29 +56,6 @@ static void side_path(char *buf, size_t n, const char *ckpt, const char *ext) {
 /* ---- CSV log and SVG plot ---- */
 #define CSV_HEADER "step,tokens,lr,loss,val_loss,grad_norm,tok_per_s,elapsed_s\n"
 
-/* Keep the rows of steps <= keep_step (a resumed run rewrites what came after its checkpoint:
- * rows logged between the last save and a crash or Ctrl-C would otherwise appear twice), and
- * drop a last row without its newline (a crash in the middle of a write), which the next row
- * appended would run into. 0 ok (also when there is no log yet), -1 cannot rewrite it. */
-static int csv_truncate(const char *path, long keep_step) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    size_t cap = 1 << 16, len = 0;
-    char *out = malloc(cap), line[512];
-    while (out && fgets(line, sizeof line, f)) {
-        long s;
-        size_t l = strlen(line);
-        if (l == 0 || line[l - 1] != '\n') continue;
-        if (sscanf(line, "%ld,", &s) == 1 && s > keep_step) continue;
-        if (len + l + 1 > cap) { cap *= 2; char *o2 = realloc(out, cap); if (!o2) { free(out); out = NULL; break; } out = o2; }
-        memcpy(out + len, line, l); len += l;
-    }
-    fclose(f);
-    int rc = out ? write_file_atomic(path, out, len) : -1;
-    free(out);
-    return rc;
-}
-
 typedef struct { char *s; size_t len, cap; } strbuf;
 static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(strbuf *b, const char *fmt, ...) {
@@ -94,6 +75,34 @@ static void sb_printf(strbuf *b, const char *fmt, ...) {
     vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
     b->len += (size_t)k;
+}
+
+/* The log is kept in memory and written with each checkpoint (log first, then checkpoint):
+ * a run that fails or is killed before its first save leaves the previous MODEL.csv/.svg as
+ * they were, beside the checkpoint they describe.
+ * csv_kept: the rows of steps <= keep_step of an existing log (a resumed run rewrites what
+ * came after its checkpoint, which a crash between log and checkpoint may have left), without
+ * a last row missing its newline. Appends to b; no log yet: nothing. */
+static void csv_kept(const char *path, long keep_step, strbuf *b) {
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        long st;
+        size_t l = strlen(line);
+        if (l == 0 || line[l - 1] != '\n') continue;
+        if (sscanf(line, "%ld,", &st) == 1 && st > keep_step) continue;
+        sb_printf(b, "%s", line);
+    }
+    fclose(f);
+}
+
+/* the log, then its plot, as one more file each replaced atomically; 0 ok */
+static void write_svg(const char *csv, const char *svg);
+static int log_commit(const strbuf *b, const char *csv, const char *svg) {
+    if (write_file_atomic(csv, b->s ? b->s : "", b->len) != 0) return -1;
+    write_svg(csv, svg);
+    return 0;
 }
 
 typedef struct { double *x, *y; int n, cap; } series;
@@ -225,6 +234,7 @@ int pretrain_run(pretrain_opts *o) {
     model m = { 0 };
     train_state st;
     dataloader tr = { 0 }, va = { 0 };
+    out_lock lock = { -1, NULL };
     int have_val = 0, rc = -1;
     char path[1200], err[512], csv[1200], svg[1200];
     memset(&st, 0, sizeof st);
@@ -247,13 +257,15 @@ int pretrain_run(pretrain_opts *o) {
                 model_field_set(&m.cfg, &model_fields[i], model_field_get(&o->cfg, &model_fields[i]));
         if (!o->data_dir) o->data_dir = st.data_dir;
         if (o->steps > 0) st.total_steps = o->steps;
+        /* checked whatever the header checksum says (a file may predate it) */
+        if (train_state_check(&st, m.cfg.ctx, o->resume_path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
     } else {
         st.batch = o->batch; st.accum = o->accum; st.warmup = o->warmup; st.pack = o->pack;
         st.seq_len = o->cfg.ctx; st.lr = o->lr; st.min_frac = o->min_frac; st.weight_decay = o->weight_decay;
         st.beta1 = o->beta1; st.beta2 = o->beta2; st.eps = o->eps; st.clip = o->clip; st.seed = o->seed;
         st.rng = o->seed ^ 0x5DEECE66Dull; st.has_opt = 1;
     }
-    if (!o->data_dir) return fail(o, "no corpus directory (--data CORPUS_DIR)");
+    if (!o->data_dir) { fail(o, "no corpus directory (--data CORPUS_DIR)"); goto done; }
     struct stat sb;
     if (stat(o->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         { fail(o, "corpus directory %s: %s", o->data_dir, stat(o->data_dir, &sb) ? strerror(errno) : "not a directory"); goto done; }
@@ -265,6 +277,14 @@ int pretrain_run(pretrain_opts *o) {
         fail(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
         goto done;
     }
+    /* one run per output, and never into its own corpus (-o CORPUS/train.tok); before anything
+     * is written, after the corpus is known to be one */
+    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    /* a corpus's vocab.json must be there, parse, and agree with its shards (every verb checks
+     * it, docs/tokens.md); the hash below covers its bytes too */
+    char **lnames = corpus_labels(o->data_dir, &tr.sh, err, sizeof err);
+    if (!lnames) { fail(o, "%s", err); goto done; }
+    corpus_labels_free(lnames, tr.sh.n_labels);
     uint64_t vh = corpus_vocab_hash(o->data_dir, tr.sh.vocab_size, tr.sh.pad_id, tr.sh.bos_id, tr.sh.eos_id,
                                     tr.sh.n_labels, tr.sh.label_base);
     if (o->resume_path) {
@@ -320,7 +340,10 @@ int pretrain_run(pretrain_opts *o) {
         if (o->steps > 0) st.total_steps = o->steps;
         else {
             double e = o->epochs > 0 ? o->epochs : 1.0;
-            st.total_steps = (int64_t)ceil(e * (double)data_batches_per_epoch(&tr) / st.accum);
+            double n = ceil(e * (double)data_batches_per_epoch(&tr) / st.accum);
+            /* the schedule counts steps in an int */
+            if (n > INT_MAX - 1) { fail(o, "--epochs %g is %.0f optimizer steps, more than %d", e, n, INT_MAX - 1); goto done; }
+            st.total_steps = (int64_t)n;
         }
     }
     if (st.seq_len > m.cfg.ctx) { fail(o, "sequence length %d exceeds the model context %d", st.seq_len, m.cfg.ctx); goto done; }
@@ -355,18 +378,16 @@ int pretrain_run(pretrain_opts *o) {
     /* 3. logs */
     side_path(csv, sizeof csv, o->out_path, ".csv");
     side_path(svg, sizeof svg, o->out_path, ".svg");
-    if (o->resume_path && csv_truncate(csv, (long)st.step) != 0) {
-        fail(o, "cannot rewrite the training log %s for the resumed step %ld: %s", csv, (long)st.step, strerror(errno));
-        goto done;
-    }
-    FILE *log = fopen(csv, o->resume_path ? "a" : "w");
-    if (!log) { fail(o, "cannot write the training log %s: %s", csv, strerror(errno)); goto done; }
+    strbuf logb = { 0 };
+    if (o->resume_path) csv_kept(csv, (long)st.step, &logb);
     /* the header on a new log (a resumed run written to another -o starts its log afresh) */
-    if (fseek(log, 0, SEEK_END) == 0 && ftell(log) == 0) fputs(CSV_HEADER, log);
-    fflush(log);
+    if (logb.len == 0) sb_printf(&logb, "%s", CSV_HEADER);
 
     const long total = (long)st.total_steps, start = (long)st.step;
-    const int eval_every = o->eval_every > 0 ? o->eval_every : (total >= 20 ? (int)(total / 20) : 1);
+    /* --eval-every is part of the run: given, else the checkpoint's on resume, else 20 per run */
+    if (o->eval_every > 0) st.eval_every = o->eval_every;
+    else if (!o->resume_path) st.eval_every = 0;
+    const int eval_every = st.eval_every > 0 ? st.eval_every : (total >= 20 ? (int)(total / 20) : 1);
     const size_t tokens_per_step = (size_t)st.batch * st.seq_len * st.accum;
     adamw_params hp = { .beta1 = st.beta1, .beta2 = st.beta2, .eps = st.eps, .weight_decay = st.weight_decay };
     if (!o->quiet)
@@ -418,9 +439,8 @@ int pretrain_run(pretrain_opts *o) {
         double avg_tps = (double)(st.step - start) * tokens_per_step / (el > 0 ? el : 1e-9);
         char vb[32] = "";
         if (do_eval) snprintf(vb, sizeof vb, "%.6f", vloss);
-        fprintf(log, "%ld,%llu,%.6g,%.6f,%s,%.4f,%.1f,%.2f\n", (long)st.step, (unsigned long long)st.tokens, hp.lr, loss,
-                vb, gn, tps, el);
-        fflush(log);
+        sb_printf(&logb, "%ld,%llu,%.6g,%.6f,%s,%.4f,%.1f,%.2f\n", (long)st.step, (unsigned long long)st.tokens, hp.lr, loss,
+                  vb, gn, tps, el);
         char extra[200], eta[32];
         fmt_dur(eta, sizeof eta, (double)(total - st.step) * tokens_per_step / (avg_tps > 0 ? avg_tps : 1));
         snprintf(extra, sizeof extra, "step %ld/%ld  loss %.4f  val %.4f  lr %.2e", (long)st.step, total, loss, vloss, hp.lr);
@@ -430,12 +450,14 @@ int pretrain_run(pretrain_opts *o) {
             fprintf(stderr, "step %ld/%ld  loss %.4f  val %s  lr %.2e  %.0f tok/s  ETA %s\n", (long)st.step, total, loss,
                     have_val ? vb : "-", hp.lr, avg_tps, eta);
         }
-        if (do_eval || last) write_svg(csv, svg);
         int save = last || stop || (o->save_every > 0 && st.step % o->save_every == 0);
-        if (save && ckpt_save(o->out_path, &m, &st, err, sizeof err) != 0) { fclose(log); fail(o, "%s", err); goto done; }
+        if (save && log_commit(&logb, csv, svg) != 0) {
+            fail(o, "cannot write the training log %s: %s", csv, strerror(errno));
+            free(logb.s); goto done;
+        }
+        if (save && ckpt_save(o->out_path, &m, &st, err, sizeof err) != 0) { free(logb.s); fail(o, "%s", err); goto done; }
         if (stop && !last) {
             progress_end(&pg);
-            write_svg(csv, svg);
             if (!o->quiet)
                 fprintf(stderr, "pktlm pretrain: interrupted at step %ld; checkpoint saved to %s (continue with --resume %s)\n",
                         (long)st.step, o->out_path, o->out_path);
@@ -444,7 +466,7 @@ int pretrain_run(pretrain_opts *o) {
         }
     }
     progress_end(&pg);
-    fclose(log);
+    free(logb.s);
     if (!o->quiet)
         fprintf(stderr, "pktlm pretrain: validation loss %.4f bits/token; unigram baseline: %.4f bits/token on "
                         "validation (training-token entropy %.4f)\n", vloss / 0.6931471805599453, o->unigram_val_bits,
@@ -456,5 +478,6 @@ done:
     data_close(&tr);
     if (have_val) data_close(&va);
     model_free(&m);
+    out_lock_release(&lock);
     return rc;
 }
