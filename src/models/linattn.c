@@ -240,17 +240,7 @@ static void la_backward(model *m, const int *tok, int B, int T) {
     }
     const float *demb = g.dres;
     if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); demb = g.dtmp; }
-    /* scatter into token rows: parallel over column blocks (fixed order, no shared floats) */
-    float *dE = G(EMB);
-    #pragma omp parallel for schedule(static)
-    for (int c0 = 0; c0 < C; c0 += 16) {
-        int c1 = c0 + 16 < C ? c0 + 16 : C;
-        for (int n = 0; n < N; n++) {
-            const float *dr = demb + (size_t)n * C;
-            float *e = dE + (size_t)tok[n] * C;
-            for (int i = c0; i < c1; i++) e[i] += dr[i];
-        }
-    }
+    encoder_backward(G(EMB), NULL, demb, tok, 1, N, C);   /* token rows, no positions */
 }
 
 /* ---- decoding (model.h: model_run) ----

@@ -255,16 +255,7 @@ static void mamba2_backward(model *m, const int *tok, int B, int T) {
     }
     const float *demb = g.dres;
     if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); demb = g.dtmp; }
-    float *dE = G(EMB);
-    #pragma omp parallel for schedule(static)
-    for (int c0 = 0; c0 < d.C; c0 += 16) {   /* column blocks: fixed order, no shared floats */
-        int c1 = c0 + 16 < d.C ? c0 + 16 : d.C;
-        for (int n = 0; n < N; n++) {
-            const float *dr = demb + (size_t)n * d.C;
-            float *e = dE + (size_t)tok[n] * d.C;
-            for (int i = c0; i < c1; i++) e[i] += dr[i];
-        }
-    }
+    encoder_backward(G(EMB), NULL, demb, tok, 1, N, d.C);   /* token rows, no positions */
 }
 
 /* ---- decoding: a run state (model.h) ----

@@ -69,15 +69,20 @@ void encoder_forward(float *out, const int *tok, const float *wte, const float *
 
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tok, int B, int T, int C) {
     /* Scatter into token rows: parallel over column blocks, so no two threads touch the
-     * same float and the summation order is fixed. */
+     * same float and the summation order is fixed. dwpe NULL: no learned positions (RoPE or
+     * recurrent backbones), token rows only. */
     #pragma omp parallel for schedule(static)
     for (int c0 = 0; c0 < C; c0 += 16) {
         int c1 = c0 + 16 < C ? c0 + 16 : C;
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) {
                 const float *d = dout + ((size_t)b * T + t) * C;
-                float *e = dwte + (size_t)tok[b * T + t] * C, *p = dwpe + (size_t)t * C;
-                for (int c = c0; c < c1; c++) { e[c] += d[c]; p[c] += d[c]; }
+                float *e = dwte + (size_t)tok[b * T + t] * C;
+                for (int c = c0; c < c1; c++) e[c] += d[c];
+                if (dwpe) {
+                    float *p = dwpe + (size_t)t * C;
+                    for (int c = c0; c < c1; c++) p[c] += d[c];
+                }
             }
     }
 }

@@ -14,7 +14,7 @@
 
 /* out[b,t,:] = wte[tok[b,t],:] + wpe[t,:] */
 void encoder_forward(float *out, const int *tok, const float *wte, const float *wpe, int B, int T, int C);
-void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tok, int B, int T, int C);
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tok, int B, int T, int C);  /* dwpe may be NULL */
 
 /* y = (x - mean) * rstd * w + b per row; mean, rstd (N) kept for backward. */
 /* one row of C: o = (x - mean) * rstd * w + b; mean / rstd stored unless mean is NULL
