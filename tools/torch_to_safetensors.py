@@ -3,10 +3,14 @@
 
     /usr/bin/python3 tools/torch_to_safetensors.py IN -o OUT_DIR [--heads N] [--uer-config F]
     /usr/bin/python3 tools/torch_to_safetensors.py --to-uer GPT2_DIR -o OUT.bin   (the way back)
+    /usr/bin/python3 tools/torch_to_safetensors.py --to-pickle DIR -o DIR/pytorch_model.bin
 
 IN is one of
   * a Hugging Face folder with pytorch_model.bin (or shards + pytorch_model.bin.index.json) and
-    config.json (GPT-2 or Qwen2): the tensors are written unchanged, config.json copied;
+    config.json (GPT-2, Qwen2, or mamba_ssm's MambaConfig as NetSSM's checkpoints have it):
+    the tensors are written unchanged, config.json copied;
+  * tcpflowgen's checkpoint (tcp_flow_gen2.pth: {'model_state_dict', 'config'} as its main.py
+    saves it): names kept, config.json (model_type "tcpflowgen") from the saved config;
   * a UER-py checkpoint (NetGPT's pretrained_model.bin, a GPT-2 of UER's "word_pos" embedding,
     pre-LayerNorm "transformer" encoder and "lm" target): tensor names are mapped to Hugging
     Face GPT-2's and a GPT-2 config.json is written. Sizes come from the tensors; the number of
@@ -18,7 +22,8 @@ agree to within the epsilon (--keep-layernorm leaves gamma as it is, as UER's ow
 does). UER's "gelu" is the erf form, GPT-2's "gelu_new" the tanh form (differences below 1e-3).
 
 --to-uer writes a GPT-2 folder (`pktlm export-model --format hf`) as a UER-py state dict for
-NetGPT's scripts (gamma divided by the same factor unless --keep-layernorm).
+NetGPT's scripts (gamma divided by the same factor unless --keep-layernorm). --to-pickle writes
+a folder's model.safetensors as a plain state dict (NetSSM's pytorch_model.bin).
 
 Pickles are read with torch.load(weights_only=True): no code in the file runs. Needs Debian's
 python3-torch. Errors (exit status 1) name the file and say what is wrong: an architecture that
@@ -65,13 +70,16 @@ def st_write(path, tensors):
     os.replace(tmp, path)
 
 
-def load_pickle(path):
+def load_pickle(path, extra=None):
+    """extra: a dict that gets the wrapper's "config" entry, when there is one (tcpflowgen)."""
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:   # noqa: BLE001 (torch raises many kinds)
         raise ConvertError("%s: cannot read as a PyTorch state dict: %s" % (path, str(e).splitlines()[0] if str(e) else type(e).__name__))
+    if extra is not None and isinstance(sd, dict) and isinstance(sd.get("config"), dict):
+        extra.update(sd["config"])
     # training scripts often wrap the weights
-    for k in ("state_dict", "model", "module"):
+    for k in ("state_dict", "model_state_dict", "model", "module"):
         if isinstance(sd, dict) and k in sd and isinstance(sd[k], dict):
             sd = sd[k]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
@@ -95,8 +103,10 @@ def hf_folder(d):
         raise ConvertError("%s: no config.json beside the weights" % d)
     cfg = json.load(open(cfgp))
     mt = cfg.get("model_type")
-    if mt not in ("gpt2", "qwen2"):
-        raise ConvertError("%s: model_type %r: pktlm imports gpt2 and qwen2" % (cfgp, mt))
+    if mt is None and isinstance(cfg.get("ssm_cfg"), dict):
+        mt = "mamba_ssm"   # mamba_ssm's MambaConfig (NetSSM): no model_type, an ssm_cfg
+    if mt not in ("gpt2", "qwen2", "mamba_ssm"):
+        raise ConvertError("%s: model_type %r: pktlm imports gpt2, qwen2 and mamba_ssm's Mamba-2" % (cfgp, mt))
     # tied weights share storage in the pickle; safetensors wants each tensor once
     sd = {k: v.clone() for k, v in sd.items()}
     return sd, cfg
@@ -104,6 +114,33 @@ def hf_folder(d):
 
 def is_uer(sd):
     return any(k.startswith("encoder.transformer.") for k in sd)
+
+
+def is_tcpflowgen(sd):
+    return "output.1.weight" in sd and "layers.0.q_proj.weight" in sd and "embedding.weight" in sd
+
+
+def tcpflowgen_config(sd, path, heads, saved):
+    """tcpflowgen's TCPHeaderTransformer (JonLens/tcpflowgen model.py; main.py saves
+    {'model_state_dict', 'config'}): the tensors keep their names; config.json from the saved
+    config dict (vocab_size, d_model, nhead, num_layers, dim_feedforward, context_length,
+    dropout), sizes checked against the tensors; rotary caches are buffers, dropped."""
+    V, C = sd["embedding.weight"].shape
+    L = 0
+    while "layers.%d.q_proj.weight" % L in sd:
+        L += 1
+    Fd = sd["layers.0.linear1.weight"].shape[0]
+    nh = heads or saved.get("nhead")
+    if not nh:
+        raise ConvertError("%s: no saved config with nhead: give --heads N (tcpflowgen's config.py: 8)" % path)
+    for k, want in (("vocab_size", V), ("d_model", C), ("num_layers", L), ("dim_feedforward", Fd)):
+        if k in saved and int(saved[k]) != want:
+            raise ConvertError("%s: the saved config says %s %s, the tensors %d" % (path, k, saved[k], want))
+    cfg = {"model_type": "tcpflowgen", "vocab_size": int(V), "d_model": int(C), "nhead": int(nh), "num_layers": L,
+           "dim_feedforward": int(Fd), "context_length": int(saved.get("context_length", 1024)),
+           "dropout": float(saved.get("dropout", 0.1)), "converted_from": "tcpflowgen (tools/torch_to_safetensors.py)"}
+    out = {k: v.clone() for k, v in sd.items() if ".rotary_emb." not in k}
+    return out, cfg
 
 
 def uer_to_gpt2(sd, path, heads, uer_cfg, keep_ln):
@@ -250,12 +287,16 @@ def convert(inp, out, heads=None, uer_config=None, keep_layernorm=False):
         if is_uer(sd):
             raise ConvertError("%s: UER tensor names in a Hugging Face folder: give the .bin file itself" % inp)
     elif os.path.isfile(inp):
-        sd = load_pickle(inp)
-        if not is_uer(sd):
-            raise ConvertError("%s: neither UER tensor names (encoder.transformer.N...) nor a Hugging Face folder "
-                               "(give the folder with config.json)" % inp)
-        uer_cfg = json.load(open(uer_config)) if uer_config else None
-        sd, cfg = uer_to_gpt2(sd, inp, heads, uer_cfg, keep_layernorm)
+        saved = {}
+        sd = load_pickle(inp, saved)
+        if is_tcpflowgen(sd):
+            sd, cfg = tcpflowgen_config(sd, inp, heads, saved)
+        elif not is_uer(sd):
+            raise ConvertError("%s: neither UER tensor names (encoder.transformer.N...), nor tcpflowgen's (layers.N.q_proj, "
+                               "output.1), nor a Hugging Face folder (give the folder with config.json)" % inp)
+        else:
+            uer_cfg = json.load(open(uer_config)) if uer_config else None
+            sd, cfg = uer_to_gpt2(sd, inp, heads, uer_cfg, keep_layernorm)
     else:
         raise ConvertError("%s: no such file or folder" % inp)
     os.makedirs(out, exist_ok=True)
@@ -267,7 +308,23 @@ def convert(inp, out, heads=None, uer_config=None, keep_layernorm=False):
         if os.path.isdir(inp) and os.path.exists(os.path.join(inp, extra)):
             shutil.copy(os.path.join(inp, extra), os.path.join(out, extra))
     n = sum(v.numel() for v in sd.values())
-    return "wrote %s/model.safetensors (%d tensors, %.2f M values) and config.json (%s)" % (out, len(sd), n / 1e6, cfg["model_type"])
+    return "wrote %s/model.safetensors (%d tensors, %.2f M values) and config.json (%s)" % (
+        out, len(sd), n / 1e6, cfg.get("model_type", "mamba_ssm"))
+
+
+def to_pickle(d, out):
+    """A folder's model.safetensors -> OUT, a plain state dict (torch.save), tensor names and
+    shapes unchanged: what mamba_ssm's MambaLMHeadModel.from_pretrained reads (NetSSM's
+    pytorch_model.bin beside config.json)."""
+    w = st_read(os.path.join(d, "model.safetensors"))
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    if cfg.get("model_type") == "tcpflowgen":   # what tcpflowgen's utils.load_model reads
+        keep = ("vocab_size", "d_model", "nhead", "num_layers", "dim_feedforward", "context_length", "dropout")
+        w = {"model_state_dict": w, "config": dict({k: cfg[k] for k in keep if k in cfg}, device="cpu")}
+    tmp = "%s.tmp.%d" % (out, os.getpid())
+    torch.save(w, tmp)
+    os.replace(tmp, out)
+    return "wrote %s (%d tensors, state dict for torch.load / load_state_dict)" % (out, len(w))
 
 
 def main():
@@ -279,8 +336,13 @@ def main():
     ap.add_argument("--keep-layernorm", action="store_true", help="UER: do not rescale LayerNorm gamma")
     ap.add_argument("--to-uer", action="store_true",
                     help="the other way: a GPT-2 folder (pktlm export-model) -> OUT, a UER-py .bin state dict")
+    ap.add_argument("--to-pickle", action="store_true",
+                    help="the other way: a folder's model.safetensors -> OUT, a PyTorch state dict (pytorch_model.bin)")
     a = ap.parse_args()
     try:
+        if a.to_pickle:
+            print(to_pickle(a.input, a.out))
+            return
         if a.to_uer:
             u, cfg = gpt2_to_uer(a.input, a.keep_layernorm)
             tmp = "%s.tmp.%d" % (a.out, os.getpid())
