@@ -25,17 +25,22 @@ does). UER's "gelu" is the erf form, GPT-2's "gelu_new" the tanh form (differenc
 NetGPT's scripts (gamma divided by the same factor unless --keep-layernorm). --to-pickle writes
 a folder's model.safetensors as a plain state dict (NetSSM's pytorch_model.bin).
 
-Pickles are read with torch.load(weights_only=True): no code in the file runs. Needs Debian's
+Pickles are read with torch.load(weights_only=True), or, for files whose opcodes torch 1.13's
+safe unpickler lacks (a float in a saved config dict), an unpickler that builds only tensors,
+dicts and plain values: either way no code in the file runs. Needs Debian's
 python3-torch. Errors (exit status 1) name the file and say what is wrong: an architecture that
 is neither GPT-2 nor Qwen2, a missing tensor, shapes that do not fit together.
 """
 import argparse
+import io
 import json
 import math
 import os
+import pickle
 import shutil
 import struct
 import sys
+import zipfile
 
 try:
     import torch
@@ -70,10 +75,51 @@ def st_write(path, tensors):
     os.replace(tmp, path)
 
 
+class _TensorsOnly(pickle.Unpickler):
+    """An unpickler that builds tensors, dicts and plain values only: no other global is looked
+    up, so no code in the file runs. torch 1.13's weights_only unpickler lacks some opcodes
+    (BINFLOAT: a float in a saved config dict, as tcpflowgen's checkpoints have), and its
+    torch.load ignores a pickle_module unless weights_only is off (then it uses plain pickle):
+    so the zip archive torch.save writes is read here, storages from its data/ entries."""
+    ALLOWED = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
+               ("torch", "device"), ("torch", "Size")}
+
+    def __init__(self, f, zf, prefix):
+        super().__init__(f, encoding="utf-8")
+        self.zf, self.prefix = zf, prefix
+
+    def find_class(self, mod, name):
+        if (mod, name) in self.ALLOWED or (mod == "torch" and name.endswith("Storage")) or \
+                (mod == "torch" and isinstance(getattr(torch, name, None), torch.dtype)):
+            return super().find_class(mod, name)
+        raise pickle.UnpicklingError("%s.%s is not a tensor or a plain value: refused" % (mod, name))
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise pickle.UnpicklingError("unknown persistent id")
+        _, stype, key, _, numel = pid
+        raw = bytearray(self.zf.read(self.prefix + "data/" + str(key)))
+        t = torch.frombuffer(raw, dtype=stype.dtype) if raw else torch.zeros(0, dtype=stype.dtype)
+        return t[:numel].storage()
+
+
+def _load_tensors_only(path):
+    with zipfile.ZipFile(path) as z:
+        pkl = [n for n in z.namelist() if n.endswith("data.pkl")]
+        if len(pkl) != 1:
+            raise pickle.UnpicklingError("not a torch.save archive")
+        return _TensorsOnly(io.BytesIO(z.read(pkl[0])), z, pkl[0][:-len("data.pkl")]).load()
+
+
 def load_pickle(path, extra=None):
     """extra: a dict that gets the wrapper's "config" entry, when there is one (tcpflowgen)."""
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:   # noqa: BLE001
+            if "Unsupported operand" not in str(e):
+                raise
+            sd = _load_tensors_only(path)
     except Exception as e:   # noqa: BLE001 (torch raises many kinds)
         raise ConvertError("%s: cannot read as a PyTorch state dict: %s" % (path, str(e).splitlines()[0] if str(e) else type(e).__name__))
     if extra is not None and isinstance(sd, dict) and isinstance(sd.get("config"), dict):
