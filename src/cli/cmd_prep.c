@@ -3,6 +3,7 @@
 #include "cli/opts.h"
 #include "corpus/prepopts.h"
 #include "corpus/prep.h"
+#include "corpus/bpe.h"
 #include "util/util.h"
 #include <limits.h>
 #include <stddef.h>
@@ -136,6 +137,10 @@ int cmd_prep(int argc, char **argv) {
         cli_error("prep", "--complete-only is tcpflowgen's flow filter: it needs --tokens fields");
         return 2;
     }
+    if ((cfg.tokens == TOKFMT_BPE) != (cfg.tokenizer != NULL)) {
+        cli_error("prep", cfg.tokenizer ? "--tokenizer goes with --tokens bpe" : "--tokens bpe needs --tokenizer FILE (the model's tokenizer.json)");
+        return 2;
+    }
     /* tcpflowgen encodes whole flows; its flow type needs the last packets */
     if (cfg.tokens == TOKFMT_FIELDS && !packets_set) cfg.max_pkts = 1000000;
 
@@ -155,6 +160,7 @@ int cmd_prep(int argc, char **argv) {
 
     int rc = 1;
     char err[1024];
+    char *tok_abs = NULL;   /* bpe: vocab.json records where the tokenizer is, for export and eval run from elsewhere */
     file_labels fls = { 0 };
     flow_labels fws = { 0 };
     label_set labels = { 0 };
@@ -185,6 +191,16 @@ int cmd_prep(int argc, char **argv) {
     }
     for (int k = 0; k < nfiles; k++) { flabel[k] = names[k] ? label_set_find(&labels, names[k]) : -1; free(names[k]); }
     free(names);
+
+    if (cfg.tokens == TOKFMT_BPE) {
+        if (!(cfg.bpe = bpe_load(cfg.tokenizer, err, sizeof err))) { cli_error("prep", "%s", err); goto done; }
+        if ((tok_abs = realpath(cfg.tokenizer, NULL))) cfg.tokenizer = tok_abs;
+        if (bpe_added_id(cfg.bpe, "<|endoftext|>") < 0 || bpe_text_id(cfg.bpe, "\n") < 0) {
+            cli_error("prep", "%s: no <|endoftext|> token or no token of \"\\n\" (the bpe format's document and packet marks)",
+                      cfg.tokenizer);
+            goto done;
+        }
+    }
 
     p = prep_new(&cfg, &labels, flow_csv ? &fws : NULL, argc, argv);
     if (!p) { cli_error("prep", "out of memory"); goto done; }
@@ -229,6 +245,8 @@ int cmd_prep(int argc, char **argv) {
                 skipped, nfiles, partial, out);
 done:
     prep_free(p);
+    bpe_free(cfg.bpe);
+    free(tok_abs);
     file_labels_free(&fls);
     flow_labels_free(&fws);
     label_set_free(&labels);

@@ -155,7 +155,12 @@ static int completion(void) {
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return close_stdout(NULL, 0); }
-    if (!strcmp(argv[1], "--version")) { puts("pktlm 0.1"); return close_stdout(NULL, 0); }
+    if (!strcmp(argv[1], "--version")) {
+        /* the portable binary's dispatcher names the copy it chose (src/cli/portable/dispatch.c) */
+        const char *cpu = getenv("PKTLM_CPU_RUNNING");
+        printf("pktlm 0.1\ncode: %s\n", cpu ? cpu : "built for this CPU (make's ARCH, -march=native by default)");
+        return close_stdout(NULL, 0);
+    }
     if (!strcmp(argv[1], "--man")) { man_page(); return close_stdout(NULL, 0); }
     if (!strcmp(argv[1], "--completion")) return close_stdout(NULL, completion());
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)

@@ -6,8 +6,11 @@
 #define M(f) offsetof(prep_cfg, f)
 const prep_opt prep_opts[] = {
     { .flag = "--tokens", .arg = "T", .help = "pktlm's byte tokens | tcpflowgen's TCP header-field\n"
-      "tokens (TCP flows only, whole flows unless --packets) | NetGPT's hex bigrams",
-      .type = PO_CHOICE, .off = M(tokens), .words = "bytes|fields|bigrams", .tokens = 1, .section = "Tokens (docs/tokens.md)" },
+      "tokens (TCP flows only, whole flows unless --packets) | NetGPT's hex bigrams | NetGPT's hex\n"
+      "text through a model's own byte-level BPE (--tokenizer)",
+      .type = PO_CHOICE, .off = M(tokens), .words = "bytes|fields|bigrams|bpe", .tokens = 1, .section = "Tokens (docs/tokens.md)" },
+    { .flag = "--tokenizer", .arg = "FILE", .help = "bpe: the model's tokenizer.json (GPT-2, Qwen2/Qwen2.5)",
+      .type = PO_STR, .off = M(tokenizer) },
     { .flag = "--complete-only", .help = "fields: only flows with handshake and termination",
       .type = PO_FLAG, .off = M(complete_only), .value = 1, .tokens = 1 },
     { .flag = "--unit", .arg = "U", .help = "a flow's first K packets | one packet |\na whole capture cut into windows",
