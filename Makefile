@@ -104,10 +104,13 @@ MANDIR  ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 LIB_HDRS = $(sort $(filter-out src/cli/%,$(wildcard src/*/*.h)))
 
-install: all
+# PORTABLE=1 installs ./pktlm-portable as bin/pktlm (the binary to package: it runs on every
+# x86-64 CPU, docs/build.md); by default the -march=native build of this machine is installed.
+INSTALL_BIN = $(if $(filter 1,$(PORTABLE)),pktlm-portable,pktlm)
+install: all $(INSTALL_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/pktlm \
 	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
-	install -m 755 pktlm $(DESTDIR)$(BINDIR)/pktlm
+	install -m 755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/pktlm
 	install -m 644 $(REL)/libpktlm.a $(DESTDIR)$(LIBDIR)/libpktlm.a
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
 	  'Name: pktlm' 'Description: foundation models of network traffic (the library of the pktlm tool)' \
