@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "eval/flowfeat.h"
 #include "eval/fidelity.h"
+#include "eval/concurrency.h"
 #include "eval/forest.h"
 #include "eval/shallow.h"
 #include "eval/metrics.h"
@@ -270,6 +271,7 @@ typedef struct {
     tstr_result tstr[NSIDE];   /* [S_REAL] = train on real (TRTR) */
     fid_memo memo[NSIDE];
     int memo_done;
+    fid_conc conc[NSIDE];      /* concurrent flows over time; [S_SYNTH..]: with the distance to REAL */
     double seconds;
     size_t rss;
 } report;
@@ -330,6 +332,8 @@ static void print_text(FILE *o, const report *r) {
         }
     }
     fputc('\n', o);
+    char *up[NSIDE] = { "REAL", "SYNTH", "replay", "sampler" };
+    fid_conc_text(o, r->conc, up, NSIDE);
     fprintf(o, "\nUtility: random forest on flow features, trained on each column, tested on %s\n",
             r->has_train ? "REAL" : "the second half of each REAL capture");
     if (!r->labelled) fprintf(o, "  skipped: fewer than 2 labels in REAL (labels: --labels)\n");
@@ -473,6 +477,8 @@ static void write_json(FILE *o, const report *r) {
         }
         fputs("\n  }", o);
     }
+    fputs(",\n  ", o);
+    fid_conc_json(o, r->conc, (char **)side_name, NSIDE);
     fprintf(o, ",\n  \"seconds\": %.3f,\n  \"peak_rss_bytes\": %zu\n}\n", r->seconds, r->rss);
 }
 
@@ -561,6 +567,7 @@ static void write_html(FILE *o, report *r) {
         html_table_row(o, "flows with a TRAIN address", v, 0, 1);
         fputs("</table>\n", o);
     }
+    fid_conc_html(o, r->conc, sn, NSIDE);
     fputs("<h2>Distributions</h2>\n", o);
     static const struct { int f1, f2; const char *title, *xl; int logx; } cdfs[] = {
         { FN_SIZE_A, FN_SIZE_B, "packet size (IP length), both directions", "bytes", 0 },
@@ -711,6 +718,10 @@ int cmd_compare(int argc, char **argv) {
     fid_sampler(r.set[S_SAMPLER], r.bsrc, nb, (uint64_t)seed * 7919 + 2);
     for (int s = 0; s < NSIDE; s++) fid_side_build(&r.side[s], r.set[s], s != S_SAMPLER);
     for (int s = S_SYNTH; s < NSIDE; s++) fid_distance(&r.dist[s], &r.side[S_REAL], &r.side[s]);
+    double cbin = fid_conc_bin(r.set[S_REAL]);
+    for (int s = 0; s < NSIDE; s++)
+        if (fid_conc_build(&r.conc[s], r.set[s], cbin) != 0) { cli_error("compare", "out of memory"); rc = 1; goto done; }
+    for (int s = S_SYNTH; s < NSIDE; s++) fid_conc_compare(&r.conc[S_REAL], &r.conc[s]);
 
     /* TSTR: labels present in the test flows, at least two of them */
     {
@@ -739,6 +750,7 @@ int cmd_compare(int argc, char **argv) {
         rc = 1;
     }
     for (int s = 0; s < NSIDE; s++) {
+        fid_conc_free(&r.conc[s]);
         fid_side_free(&r.side[s]);
         if (s) fid_dist_free(&r.dist[s]);
         if (r.tstr[s].done) { cls_report_free(&r.tstr[s].rep); }

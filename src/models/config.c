@@ -37,6 +37,8 @@ const model_field model_fields[] = {
     F("chunk", "--chunk", "mamba2: scan chunk length; linattn: training chunk length (speed only: the output does not depend on it)",
       MF_INT, chunk, 68, 1, 4096, MAMBA | MF_ARCHES(ARCH_LINATTN), 1, 0),
     F("groups", "--groups", "mamba2: B/C groups", MF_INT, groups, 69, 1, 1024, MAMBA, 0, 0),
+    { "vocab_pad", "--vocab-pad", "mamba2: embedding rows padded to a multiple of N (default 16, NetSSM's; 1 = none)", MF_INT,
+      offsetof(model_config, vocab_pad), 71, 1, 1024, MAMBA, 0, 0, 1 },
 };
 const int model_nfields = (int)(sizeof model_fields / sizeof model_fields[0]);
 
