@@ -6,7 +6,8 @@
 # flow`, first 16 packets, as proof.sh's requet model) for the same wall-clock budget writes as
 # many packets of flows. Both are checked by validate_pcap.sh and compared by `pktlm compare`
 # against the held-out requet capture baseline_Mar22_exp_31 (as proof.sh), the requet training
-# captures as --train. Short training on purpose (2 shared cores): STEPS_M2, STEPS_GPT2.
+# captures as --train. Short training on purpose (2 shared cores): STEPS_M2, STEPS_GPT2, and each
+# run time-boxed to TBOX seconds (SIGINT: the checkpoint of the step reached is saved).
 # Resumable: a stage whose output exists is skipped (delete WORKDIR to start afresh).
 # Usage: bench/generate/proof_capture.sh [WORKDIR]
 set -u
@@ -15,11 +16,11 @@ S=${PKTLM_SHARED:-../shared}
 W=${1:-/tmp/pktlm-capgen-proof}
 P="./pktlm"
 TH=${THREADS:-1}
-STEPS_M2=${STEPS_M2:-150} STEPS_GPT2=${STEPS_GPT2:-400} NPK=${NPK:-5000}
+STEPS_M2=${STEPS_M2:-150} STEPS_GPT2=${STEPS_GPT2:-400} NPK=${NPK:-5000} TBOX=${TBOX:-900}
 M2="--arch mamba2 --layers 2 --d-model 128 --d-state 32 --head-dim 32 --chunk 128 --ctx 2048 --batch 4"
 G2="--layers 4 --d-model 128 --heads 4 --ctx 512 --batch 8"
 set -x
-mkdir -p "$W"/train/{requet,netflix,amazon,youtube,twitch} "$W"/heldout/requet "$W"/gen/{capture,flow} || exit 1
+mkdir -p "$W"/train/{requet,netflix,amazon,youtube,twitch} "$W"/heldout/requet "$W"/gen/{capture,flow,flow75} || exit 1
 for f in baseline_Jan17_exp_41 baseline_Mar05_exp_46 movement_Apr17_exp_117; do
   ln -sf "$(realpath "$S/data/requet/A/$f.pcap")" "$W/train/requet/"; done
 for l in netflix amazon youtube twitch; do ln -sf "$(realpath "$S/data/netssm_examples/$l.pcap")" "$W/train/$l/"; done
@@ -27,16 +28,24 @@ ln -sf "$(realpath "$S/data/requet/A/baseline_Mar22_exp_31.pcap")" "$W/heldout/r
 # labels = folder names; one corpus of capture windows, one of flows, every capture in train
 [ -s "$W/cap/manifest.json" ] || $P prep "$W/train" -o "$W/cap" --unit capture --payload 0 --window 2048 --ratio 98:1:1 || exit 1
 [ -s "$W/flow/manifest.json" ] || $P prep "$W/train" -o "$W/flow" --payload 0 --packets 16 --ratio 98:1:1 || exit 1
-[ -s "$W/m2.ckpt" ] || /usr/bin/time -v $P pretrain --data "$W/cap" $M2 --steps $STEPS_M2 --lr 3e-3 --warmup 20 --pad \
-   --threads $TH -o "$W/m2.ckpt" 2> "$W/time-m2.txt" || exit 1
-[ -s "$W/gpt2.ckpt" ] || /usr/bin/time -v $P pretrain --data "$W/flow" $G2 --steps $STEPS_GPT2 --lr 2e-3 --warmup 20 --pad \
-   --threads $TH -o "$W/gpt2.ckpt" 2> "$W/time-gpt2.txt" || exit 1
+# the two trainings side by side, one thread each (the same wall-clock budget)
+[ -s "$W/m2.ckpt" ] || timeout -s INT $TBOX $P pretrain --data "$W/cap" $M2 --steps $STEPS_M2 --lr 3e-3 --warmup 20 --pad \
+   --threads $TH -o "$W/m2.ckpt" 2> "$W/train-m2.log" &
+[ -s "$W/gpt2.ckpt" ] || timeout -s INT $TBOX $P pretrain --data "$W/flow" $G2 --steps $STEPS_GPT2 --lr 2e-3 --warmup 20 --pad \
+   --threads $TH -o "$W/gpt2.ckpt" 2> "$W/train-gpt2.log" &
+wait
+[ -s "$W/m2.ckpt" ] && [ -s "$W/gpt2.ckpt" ] || exit 1
+$P info "$W/m2.ckpt"; $P info "$W/gpt2.ckpt"
 rc=0
 [ -s "$W/gen/capture/requet.pcap" ] || $P generate --model "$W/m2.ckpt" -o "$W/gen/capture/requet.pcap" --label requet \
    --packets $NPK --batch 16 --top-p 0.95 --seed 1 --threads $TH --json > "$W/summary-capture.json" || exit 1
 [ -s "$W/gen/flow/requet.pcap" ] || $P generate --model "$W/gpt2.ckpt" -o "$W/gen/flow/requet.pcap" --label requet \
    --packets $((NPK * 11 / 10)) --batch 16 --top-p 0.95 --seed 1 --threads $TH --json > "$W/summary-flow.json" || exit 1
-for k in capture flow; do
+# the same flows started over 75 s instead of generate's default 10 s: the held-out capture's
+# 5,000 packets span about that long (39k packets in 600 s)
+[ -s "$W/gen/flow75/requet.pcap" ] || $P generate --model "$W/gpt2.ckpt" -o "$W/gen/flow75/requet.pcap" --label requet \
+   --packets $((NPK * 11 / 10)) --batch 16 --top-p 0.95 --seed 1 --threads $TH --window 75 --json > "$W/summary-flow75.json" || exit 1
+for k in capture flow flow75; do
   cat "$W/summary-$k.json"
   bash "$S/tools/validate-pcap/validate_pcap.sh" "$W/gen/$k/requet.pcap" > "$W/validate-$k.log" 2>&1
   v=$?; echo "validate_pcap.sh $k: exit $v"; tail -n 3 "$W/validate-$k.log"

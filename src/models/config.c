@@ -9,7 +9,7 @@
 
 #define ATTN (MF_ARCHES(ARCH_GPT2) | MF_ARCHES(ARCH_QWEN2) | MF_ARCHES(ARCH_LINATTN))
 #define MAMBA MF_ARCHES(ARCH_MAMBA2)
-#define F(n, fl, h, t, m, sl, l, hi, ar, res, isf) { n, fl, h, t, offsetof(model_config, m), sl, l, hi, ar, res, isf }
+#define F(n, fl, h, t, m, sl, l, hi, ar, res, isf) { n, fl, h, t, offsetof(model_config, m), sl, l, hi, ar, res, isf, 0 }
 
 /* header slots 2..11 are those of checkpoint version 1; 63..95 are for fields added since
  * (0 in older files: the backbone's default) */
