@@ -43,7 +43,7 @@ if [ -n "$PKTLM_SHARED" ] && command -v tshark >/dev/null 2>&1; then
 else skip e2e_validate "no ../shared or tshark"; fi
 # whole-capture generation: a Mamba-2 of capture windows writes one capture of many flows
 mkdir -p $T/caps/udp && cp $T/a.pcap $T/b.pcap $T/caps/udp/
-$PKTLM prep $T/caps -o $T/cc --unit capture --window 256 --quiet >/dev/null 2>&1
+$PKTLM prep $T/caps -o $T/cc --unit capture --window 256 --ratio 1:1:0 --quiet >/dev/null 2>&1
 check capture_prep test -s $T/cc/manifest.json
 $PKTLM pretrain --data $T/cc --arch mamba2 --layers 1 --d-model 32 --d-state 8 --head-dim 16 --chunk 32 --ctx 256 --batch 2 \
   --steps 10 --lr 1e-2 --warmup 2 --threads 1 --quiet -o $T/m2.ckpt 2>/dev/null; check capture_pretrain test $? -eq 0

@@ -252,12 +252,12 @@ static void test_capture_generate(void) {
     size_t nf, tcp, hs;
     CHECK(tcp_ok(out, &nf, &tcp, &hs));     /* every TCP flow's seq/ack consistent */
     validate(out);
-    /* the same file at batch 1 (window 0 samples the label first either way) */
+    /* the same file at batch 1 (window 0 samples the label first either way; more windows may
+     * run past the budget at batch 4, so the token hashes differ, not the first 60 packets) */
     gen_opts o2 = o;
     snprintf(out2, sizeof out2, "%s/gen1.pcap", dir);
     o2.out_path = out2; o2.batch = 1;
     CHECK_EQ(gen_run(&o2), 0);
-    CHECK_EQ(o.tok_hash, o2.tok_hash);
     rec *a = malloc(128 * sizeof *a), *b = malloc(128 * sizeof *b);
     int na = read_back(out, a, 128), nb = read_back(out2, b, 128);
     CHECK_EQ(na, nb);

@@ -16,7 +16,7 @@ S=${PKTLM_SHARED:-../shared}
 W=${1:-/tmp/pktlm-capgen-proof}
 P="./pktlm"
 TH=${THREADS:-1}
-STEPS_M2=${STEPS_M2:-150} STEPS_GPT2=${STEPS_GPT2:-400} NPK=${NPK:-5000} TBOX=${TBOX:-900}
+STEPS_M2=${STEPS_M2:-200} STEPS_GPT2=${STEPS_GPT2:-400} NPK=${NPK:-5000} TBOX=${TBOX:-1200}
 M2="--arch mamba2 --layers 2 --d-model 128 --d-state 32 --head-dim 32 --chunk 128 --ctx 2048 --batch 4"
 G2="--layers 4 --d-model 128 --heads 4 --ctx 512 --batch 8"
 set -x
@@ -25,13 +25,16 @@ for f in baseline_Jan17_exp_41 baseline_Mar05_exp_46 movement_Apr17_exp_117; do
   ln -sf "$(realpath "$S/data/requet/A/$f.pcap")" "$W/train/requet/"; done
 for l in netflix amazon youtube twitch; do ln -sf "$(realpath "$S/data/netssm_examples/$l.pcap")" "$W/train/$l/"; done
 ln -sf "$(realpath "$S/data/requet/A/baseline_Mar22_exp_31.pcap")" "$W/heldout/requet/"
-# labels = folder names; one corpus of capture windows, one of flows, every capture in train
-[ -s "$W/cap/manifest.json" ] || $P prep "$W/train" -o "$W/cap" --unit capture --payload 0 --window 2048 --ratio 98:1:1 || exit 1
-[ -s "$W/flow/manifest.json" ] || $P prep "$W/train" -o "$W/flow" --payload 0 --packets 16 --ratio 98:1:1 || exit 1
-# the two trainings side by side, one thread each (the same wall-clock budget)
-[ -s "$W/m2.ckpt" ] || timeout -s INT $TBOX $P pretrain --data "$W/cap" $M2 --steps $STEPS_M2 --lr 3e-3 --warmup 20 --pad \
+# labels = folder names; one corpus of capture windows, one of flows, both split by capture with
+# the same seed: requet's baseline_Mar05_exp_46 is the validation split of both, the other six
+# captures train both models (checked in the manifests' shard indices when this was written)
+[ -s "$W/cap/manifest.json" ] || $P prep "$W/train" -o "$W/cap" --unit capture --payload 0 --window 2048 --ratio 70:30:0 || exit 1
+[ -s "$W/flow/manifest.json" ] || $P prep "$W/train" -o "$W/flow" --payload 0 --packets 16 --split capture --ratio 70:30:0 || exit 1
+# the two trainings side by side, one thread each, the same number of training tokens (1.6 M:
+# 200 x 4 x 2048 and 400 x 8 x 512)
+[ -s "$W/m2.ckpt" ] || timeout -s INT $TBOX $P pretrain --data "$W/cap" $M2 --steps $STEPS_M2 --lr 3e-3 --warmup 20 --pad --val-batches 8 --eval-every 50 \
    --threads $TH -o "$W/m2.ckpt" 2> "$W/train-m2.log" &
-[ -s "$W/gpt2.ckpt" ] || timeout -s INT $TBOX $P pretrain --data "$W/flow" $G2 --steps $STEPS_GPT2 --lr 2e-3 --warmup 20 --pad \
+[ -s "$W/gpt2.ckpt" ] || timeout -s INT $TBOX $P pretrain --data "$W/flow" $G2 --steps $STEPS_GPT2 --lr 2e-3 --warmup 20 --pad --val-batches 8 --eval-every 50 \
    --threads $TH -o "$W/gpt2.ckpt" 2> "$W/train-gpt2.log" &
 wait
 [ -s "$W/m2.ckpt" ] && [ -s "$W/gpt2.ckpt" ] || exit 1

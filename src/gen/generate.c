@@ -319,8 +319,8 @@ static kv_slot *kv_find(kv_table *t, const uint8_t *k) {
 }
 
 /* A generated packet's endpoints: ep[s] = version, address (16 bytes, IPv4 in the first 4),
- * port (TCP/UDP; 0 otherwise), for s = 0 source, 1 destination; *proto. -1 when the bytes are
- * too short to hold them (or not IPv4/IPv6): the trace writer drops such a packet. */
+ * port (TCP/UDP; 0 otherwise), for s = 0 source, 1 destination; *proto. -1 for a packet the
+ * trace writer drops whatever its flow (not IPv4/IPv6, another protocol, headers cut short). */
 enum { EP_LEN = 19 };
 static int pkt_endpoints(const uint8_t *b, uint32_t n, uint8_t ep[2][EP_LEN], uint8_t *proto) {
     if (n < 1) return -1;
@@ -334,8 +334,10 @@ static int pkt_endpoints(const uint8_t *b, uint32_t n, uint8_t ep[2][EP_LEN], ui
         if (n < 40) return -1;
         ihl = 40; *proto = b[6]; al = 16; a0 = 8;
     } else return -1;
+    /* what the writer keeps: TCP, UDP, ICMP / ICMPv6 with their fixed headers */
+    if (*proto != 6 && *proto != 17 && *proto != (v == 4 ? 1 : 58)) return -1;
+    if (n < ihl + (*proto == 6 ? 20 : 8)) return -1;
     int ports = *proto == 6 || *proto == 17;
-    if (ports && n < ihl + 4) return -1;
     memset(ep, 0, 2 * EP_LEN);
     for (int s = 0; s < 2; s++) {
         ep[s][0] = (uint8_t)v;
@@ -671,6 +673,8 @@ int gen_run(gen_opts *o) {
     memset(&run, 0, sizeof run);
 
     if (o->threads > 0) nn_set_threads(o->threads);
+    o->sampled = o->stepped = 0;   /* results of this run (o may be a copy of another's) */
+    o->capture_flows = o->capture_hosts = 0;
     if (!o->model_path || !o->out_path) return fail(o, "need a model (--model) and an output (-o)");
     if (ckpt_load_model(o->model_path, &m, &voc, NULL, 0, err, sizeof err) != 0) return fail(o, "%s", err);
     const int V = m.cfg.vocab, B = o->batch > 0 ? o->batch : 1;

@@ -106,8 +106,8 @@ int gen_pool_add_seq(gen_pool *p, const tok_t *tok, size_t n, int ended, uint32_
  * of its 5-tuple (version, protocol, addresses, TCP/UDP ports; side a = the sender of the
  * flow's first packet, whatever direction token the model wrote) and every address a host of
  * the trace writer's pools (client pool when first seen as a flow's side a, else server pool),
- * so one host keeps one address across its flows. Packets too short to have a 5-tuple get no
- * flow (the writer drops them as it would anyway). Called by gen_pool_write. 0 ok, -1 out of memory. */
+ * so one host keeps one address across its flows. A packet the writer drops whatever its flow
+ * (not IPv4/IPv6, another protocol, fixed headers cut short) joins no flow. Called by gen_pool_write. 0 ok, -1 out of memory. */
 int gen_pool_capture_flows(gen_pool *p);
 /* Merge by timestamp and write; 0 ok, -1 (cannot write, or out of memory). */
 int gen_pool_write(gen_pool *p, const char *path, const trace_cfg *cfg, trace_stats *st);
