@@ -45,7 +45,7 @@ rc=0
 [ -s "$W/gen/flow/requet.pcap" ] || $P generate --model "$W/gpt2.ckpt" -o "$W/gen/flow/requet.pcap" --label requet \
    --packets $((NPK * 11 / 10)) --batch 16 --top-p 0.95 --seed 1 --threads $TH --json > "$W/summary-flow.json" || exit 1
 # the same flows started over 75 s instead of generate's default 10 s: the held-out capture's
-# 5,000 packets span about that long (39k packets in 600 s)
+# 5,000 packets span about that long (41,427 packets in 599 s)
 [ -s "$W/gen/flow75/requet.pcap" ] || $P generate --model "$W/gpt2.ckpt" -o "$W/gen/flow75/requet.pcap" --label requet \
    --packets $((NPK * 11 / 10)) --batch 16 --top-p 0.95 --seed 1 --threads $TH --window 75 --json > "$W/summary-flow75.json" || exit 1
 for k in capture flow flow75; do
