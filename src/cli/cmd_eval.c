@@ -3,7 +3,7 @@
  * majority class, port-only lookup, and a random forest on per-flow header statistics with
  * and without ports (src/eval/shallow.h). */
 #include "cli/cli.h"
-#include "train/finetune.h"
+#include "models/clshead.h"
 #include "corpus/manifest.h"
 #include "corpus/vocab.h"
 #include "eval/metrics.h"
@@ -97,7 +97,6 @@ int cmd_eval(int argc, char **argv) {
     /* everything that is freed at the end, zeroed first: every error below goes through `out`,
      * so nothing leaks on the way out (LeakSanitizer runs the error paths in the test suite) */
     model m = { 0 };
-    train_state st;
     cls_head h = { 0 };
     cls_info info = { 0 };
     shard tr = { 0 }, te = { 0 };
@@ -110,7 +109,7 @@ int cmd_eval(int argc, char **argv) {
     ff_set_init(&ftr, 0, 0);
     ff_set_init(&fte, 0, 0);
     portmap_model maj = { 0 }, port = { 0 };
-    if (cls_load(mpath, &m, &st, &h, &info, err, sizeof err) != 0) { cli_error(V, "%s", err); goto out; }
+    if (cls_load(mpath, &m, NULL, &h, &info, err, sizeof err) != 0) { cli_error(V, "%s", err); goto out; }
     loaded = 1;
     if (max_pkts < 0) max_pkts = info.max_pkts;
     if (info.prep_known) {   /* a corpus made with other prep options gives other tokens: refuse it */

@@ -49,26 +49,6 @@ double cm_macro_f1(const long *cm, int K, double *accuracy) {
     return n ? f1 / n : 0;
 }
 
-void cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob) {
-    int *rows = malloc((size_t)B * T * sizeof(int)), *len = malloc((size_t)B * sizeof(int));
-    for (uint64_t i0 = 0; i0 < s->n_seqs; i0 += (uint64_t)B) {
-        int nb = (int)(s->n_seqs - i0 < (uint64_t)B ? s->n_seqs - i0 : (uint64_t)B);
-        for (int b = 0; b < B; b++) {
-            const shard_seq *q = &s->seqs[i0 + (uint64_t)(b < nb ? b : 0)];
-            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, tokfmt_get(s->format));
-        }
-        cls_predict_batch(m, h, rows, len, B, T);
-        for (int b = 0; b < nb; b++) {
-            const float *p = h->probs + (size_t)b * h->K;
-            int best = 0;
-            for (int k = 1; k < h->K; k++) if (p[k] > p[best]) best = k;
-            pred[i0 + (uint64_t)b] = best;
-            if (prob) prob[i0 + (uint64_t)b] = p[best];
-        }
-    }
-    free(rows); free(len);
-}
-
 /* labelled sequences of a shard, as indices */
 static uint32_t *labelled(const shard *s, int K, size_t *n) {
     uint32_t *ix = malloc((s->n_seqs + 1) * sizeof *ix);
