@@ -125,8 +125,9 @@ void cls_predict_batch(model *m, cls_head *h, int *rows, const int *len, int B, 
     cls_head_forward(h, h->pooled, NULL, NULL, B);
 }
 
-void cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob) {
+int cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob) {
     int *rows = malloc((size_t)B * T * sizeof(int)), *len = malloc((size_t)B * sizeof(int));
+    if (!rows || !len) { free(rows); free(len); return -1; }
     for (uint64_t i0 = 0; i0 < s->n_seqs; i0 += (uint64_t)B) {
         int nb = (int)(s->n_seqs - i0 < (uint64_t)B ? s->n_seqs - i0 : (uint64_t)B);
         for (int b = 0; b < B; b++) {
@@ -143,6 +144,7 @@ void cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkt
         }
     }
     free(rows); free(len);
+    return 0;
 }
 
 /* ---- classifier file ---- */

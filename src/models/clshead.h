@@ -66,9 +66,11 @@ int cls_trim_rows(int *rows, const int *len, int B, int T);
  * The rows are trimmed in place (cls_trim_rows): rebuild them before the next call. */
 void cls_predict_batch(model *m, cls_head *h, int *rows, const int *len, int B, int T);
 
-/* Predict every sequence of a shard (labelled or not): pred[i], prob[i] (top class),
- * top3 (3 per sequence, may be NULL). The model needs activations for (B, T). */
-void cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob);
+/* Predict every sequence of a shard (labelled or not), B rows at a time cut at T tokens and
+ * max_pkts packets: pred[i] = the top class of sequence i, prob[i] its probability (prob may
+ * be NULL). The model needs activations for (B, T) and h a batch of B (model_alloc_acts,
+ * cls_head_alloc_batch). 0 ok, -1 out of memory (pred, prob untouched). */
+int cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob);
 
 /* ---- classifier file ---- */
 #define CLS_MAGIC 0x4c434b50u   /* "PKCL" */

@@ -140,10 +140,12 @@ static void fmt_dur(char *b, size_t n, double s) {
     else snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
 }
 
-/* validation: macro-F1 and accuracy of the head on pooled features (frozen) or the model */
+/* validation: macro-F1 and accuracy of the head on pooled features (frozen) or the model;
+ * -1 out of memory */
 static double val_score(model *m, cls_head *h, const shard *va, const uint32_t *vix, size_t nv, const float *vfeat,
                         int T, int max_pkts, int B, int K, double *acc) {
     long *cm = calloc((size_t)K * K, sizeof(long));
+    if (!cm) return -1;
     if (vfeat) {
         for (size_t i0 = 0; i0 < nv; i0 += (size_t)B) {
             int nb = (int)(nv - i0 < (size_t)B ? nv - i0 : (size_t)B);
@@ -157,7 +159,7 @@ static double val_score(model *m, cls_head *h, const shard *va, const uint32_t *
         }
     } else {
         int *pred = malloc((va->n_seqs + 1) * sizeof(int));
-        cls_predict_shard(m, h, va, T, max_pkts, B, pred, NULL);
+        if (!pred || cls_predict_shard(m, h, va, T, max_pkts, B, pred, NULL) != 0) { free(pred); free(cm); return -1; }
         for (size_t i = 0; i < nv; i++) cm[(size_t)va->seqs[vix[i]].label * K + pred[vix[i]]]++;
         free(pred);
     }
@@ -376,6 +378,7 @@ int finetune_classify_run(finetune_opts *o) {
         m.prec = NN_FP32;
         double acc = 0, f1 = nv ? val_score(&m, &h, &va, vix, nv, vfeat, T, o->max_pkts, B, K, &acc) : 0;
         m.prec = o->prec;
+        if (f1 < 0) { fail(o, "out of memory (validation)"); goto done; }
         double el = now_sec() - t0;
         o->epochs_run = ep;
         fprintf(log, "%d,%ld,%.6g,%.6f,%.6f,%.6f,%.2f\n", ep, step, hp.lr, lcount ? lsum / lcount : NAN, acc, f1, el);
