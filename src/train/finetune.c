@@ -8,7 +8,6 @@
 #include "util/outlock.h"
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +21,6 @@ void finetune_defaults(finetune_opts *o) {
     o->pooling = POOL_MEAN; o->balance = BAL_WEIGHT; o->batch = 16; o->patience = 3;
     o->epochs = 10; o->lr = 0; /* 0: 3e-4 fine-tuning all weights, 3e-3 frozen */
     o->weight_decay = 0.01f; o->clip = 1.0f; o->warmup = 20; o->seed = 1337;
-}
-
-static int fail(finetune_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(finetune_opts *o, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(o->err, sizeof o->err, fmt, ap);
-    va_end(ap);
-    return -1;
 }
 
 double cm_macro_f1(const long *cm, int K, double *accuracy) {
@@ -205,44 +195,44 @@ int finetune_classify_run(finetune_opts *o) {
     FILE *log = NULL;
     out_lock lock = { -1, NULL };
     sampler sp = { 0 };
-    if (!o->data_dir || !o->out_path) return fail(o, "need --data CORPUS_DIR and -o CLASSIFIER.ckpt");
+    if (!o->data_dir || !o->out_path) return OPT_FAIL(o, "need --data CORPUS_DIR and -o CLASSIFIER.ckpt");
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
-    if (shard_load(&tr, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    if (shard_load(&tr, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     /* one run per output, and never into its own corpus */
-    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     /* val.tok is optional, but one that is there must load and match train.tok */
     snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
     if (access(path, F_OK) == 0) {
-        if (shard_load(&va, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        if (shard_load(&va, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
         have_val = 1;
-        if (shard_check_same_format(&tr, &va, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        if (shard_check_same_format(&tr, &va, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     }
     K = tr.n_labels;
-    if (K < 2) { fail(o, "%s has %d labels: classification needs at least 2 (prep with --file-labels / --flow-labels)", o->data_dir, K); goto done; }
+    if (K < 2) { OPT_FAIL(o, "%s has %d labels: classification needs at least 2 (prep with --file-labels / --flow-labels)", o->data_dir, K); goto done; }
     /* the class names: the corpus's vocab.json (never labels.txt: docs/tokens.md) */
-    if (!(names = corpus_labels(o->data_dir, &tr, err, sizeof err))) { fail(o, "%s", err); goto done; }
+    if (!(names = corpus_labels(o->data_dir, &tr, err, sizeof err))) { OPT_FAIL(o, "%s", err); goto done; }
     /* the corpus's prep options, recorded in the classifier so that classify builds tokens the same way */
     prep_cfg pcfg;
     int psecret = 0, pr = prep_cfg_from_manifest(o->data_dir, &pcfg, &psecret, err, sizeof err), pknown = pr == 0;
-    if (pr < 0) { fail(o, "%s", err); goto done; }
+    if (pr < 0) { OPT_FAIL(o, "%s", err); goto done; }
     if (pr > 0 && !o->quiet)
         fprintf(stderr, "pktlm finetune: warning: %s: the classifier will not record the corpus's prep options; "
                         "give `pktlm classify` the same --payload, --max-bytes, --no-anon as prep\n", err);
     size_t nt, nv = 0;
     tix = labelled(&tr, K, &nt);
     if (have_val) vix = labelled(&va, K, &nv);
-    if (nt == 0) { fail(o, "%s/train.tok has no labelled sequences", o->data_dir); goto done; }
+    if (nt == 0) { OPT_FAIL(o, "%s/train.tok has no labelled sequences", o->data_dir); goto done; }
     if (nv == 0 && !o->quiet) fprintf(stderr, "pktlm finetune: no labelled validation sequences: keeping the last epoch\n");
 
     /* model */
     if ((o->init_path && o->new_embeddings ? ckpt_backbone_new_vocab(o->init_path, &tr, o->data_dir, o->seed, &m, &st, err, sizeof err)
                                            : ckpt_backbone(o->init_path, &tr, o->data_dir, &o->cfg, o->seed, &m, &st, err, sizeof err)) != 0) {
-        fail(o, "%s", err);
+        OPT_FAIL(o, "%s", err);
         goto done;
     }
-    if (o->prec != NN_FP32 && o->prec != NN_BF16) { fail(o, "unknown precision %d", o->prec); goto done; }
+    if (o->prec != NN_FP32 && o->prec != NN_BF16) { OPT_FAIL(o, "unknown precision %d", o->prec); goto done; }
     if (o->prec == NN_BF16 && !nn_bf16_native()) {
-        fail(o, "bf16 training needs a CPU with AVX512_BF16 instructions, which this one lacks; fine-tune in fp32 (without --bf16)");
+        OPT_FAIL(o, "bf16 training needs a CPU with AVX512_BF16 instructions, which this one lacks; fine-tune in fp32 (without --bf16)");
         goto done;
     }
     /* training products at o->prec (the embedded backbone records it, as pretrain's checkpoints
@@ -260,9 +250,9 @@ int finetune_classify_run(finetune_opts *o) {
     if (T > m.cfg.ctx) T = m.cfg.ctx;
     if (o->seq_len > 1 && o->seq_len < T) T = o->seq_len;
     const int B = o->batch, C = m.cfg.d_model;
-    if (!o->freeze && model_alloc_training(&m) != 0) { fail(o, "out of memory"); goto done; }
+    if (!o->freeze && model_alloc_training(&m) != 0) { OPT_FAIL(o, "out of memory"); goto done; }
     if (model_alloc_acts(&m, B, T) != 0 || cls_head_init(&h, C, K, o->pooling, o->seed ^ 0x9e37) != 0 ||
-        cls_head_alloc_batch(&h, B) != 0) { fail(o, "out of memory for batch %d x %d", B, T); goto done; }
+        cls_head_alloc_batch(&h, B) != 0) { OPT_FAIL(o, "out of memory for batch %d x %d", B, T); goto done; }
     float lr = o->lr > 0 ? o->lr : (o->freeze ? 3e-3f : 3e-4f);
 
     /* class weights n / (K n_c) over the training labels (BAL_WEIGHT) */
@@ -306,7 +296,7 @@ int finetune_classify_run(finetune_opts *o) {
     if (L > 5 && !strcmp(o->out_path + L - 5, ".ckpt")) L -= 5;
     snprintf(csv, sizeof csv, "%.*s.csv", (int)L, o->out_path);
     log = fopen(csv, "w");
-    if (!log) { fail(o, "%s: %s", csv, strerror(errno)); goto done; }
+    if (!log) { OPT_FAIL(o, "%s: %s", csv, strerror(errno)); goto done; }
     fputs("epoch,step,lr,train_loss,val_accuracy,val_macro_f1,elapsed_s\n", log);
 
     cls_info info = { .K = K, .pooling = o->pooling, .max_pkts = o->max_pkts, .seq_len = T, .frozen = o->freeze,
@@ -378,7 +368,7 @@ int finetune_classify_run(finetune_opts *o) {
         m.prec = NN_FP32;
         double acc = 0, f1 = nv ? val_score(&m, &h, &va, vix, nv, vfeat, T, o->max_pkts, B, K, &acc) : 0;
         m.prec = o->prec;
-        if (f1 < 0) { fail(o, "out of memory (validation)"); goto done; }
+        if (f1 < 0) { OPT_FAIL(o, "out of memory (validation)"); goto done; }
         double el = now_sec() - t0;
         o->epochs_run = ep;
         fprintf(log, "%d,%ld,%.6g,%.6f,%.6f,%.6f,%.2f\n", ep, step, hp.lr, lcount ? lsum / lcount : NAN, acc, f1, el);
@@ -387,7 +377,7 @@ int finetune_classify_run(finetune_opts *o) {
         if (better) {
             o->best_f1 = (float)f1; o->best_acc = (float)acc; o->best_epoch = ep; bad_epochs = 0;
             info.best_val_f1 = (float)f1; info.best_epoch = ep;
-            if (cls_save(o->out_path, &m, &st, &h, &info, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+            if (cls_save(o->out_path, &m, &st, &h, &info, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
         } else bad_epochs++;
         if (!o->quiet) {
             char eta[32];

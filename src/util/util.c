@@ -1,4 +1,5 @@
 #include "util/util.h"
+#include <stdarg.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,14 @@ int write_file_atomic(const char *path, const void *buf, size_t n) {
     if (!f) return -1;
     if (n && fwrite(buf, 1, n, f) != n) { int e = errno ? errno : EIO; atomic_abort(&a); errno = e; return -1; }
     return atomic_commit(&a, err, sizeof err);
+}
+
+int err_set(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
 void json_escape(FILE *f, const char *s) {
