@@ -4,12 +4,8 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "train/finetune.h"
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t stop_flag;
-static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); }
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -69,10 +65,8 @@ int finetune_classify_main(int argc, char **argv) {
     if (o.batch < 1 || o.epochs <= 0 || o.lr < 0 || o.max_pkts < 0 || o.cfg.layers < 1 || o.cfg.d_model < 1 ||
         o.cfg.heads < 1 || o.cfg.ctx < 2 || o.bucket < 0 || (long)o.bucket * o.batch > 65535)
         return cli_error(V, "invalid option values (batch >= 1, epochs > 0, lr >= 0, max-packets >= 0, 0 <= bucket x batch < 65536)"), 2;
-    o.interrupt = &stop_flag;
-    signal(SIGINT, on_sigint);
+    o.interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
     int rc = finetune_classify_run(&o);
-    signal(SIGINT, SIG_DFL);
     if (rc != 0) return cli_error(V, "%s", o.err);
     if (!o.quiet)
         fprintf(stderr, "pktlm finetune: best validation macro-F1 %.4f (accuracy %.4f) at epoch %d of %d; saved %s\n",

@@ -4,13 +4,9 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "train/finetune_gen.h"
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t stop_flag;
-static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); }
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -63,11 +59,8 @@ int cmd_finetune_gen(int argc, char **argv) {
     if (!o.out_path || !o.data_dir) { cli_error(V, "need --data CORPUS_DIR and -o GEN.ckpt"); usage(stderr); return 2; }
     if (o.batch < 1 || o.accum < 1 || o.steps < 0 || o.lr <= 0 || o.cfg.dropout < 0 || o.cfg.dropout >= 1)
         return cli_error(V, "invalid option values (batch, accum >= 1; lr > 0; 0 <= dropout < 1)"), 2;
-    o.interrupt = &stop_flag;
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    o.interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
     int rc = finetune_gen_run(&o);
-    signal(SIGINT, SIG_DFL);
     if (rc != 0) return cli_error(V, "%s", o.err);
     if (!o.quiet)
         fprintf(stderr, "pktlm finetune: %s at step %ld: loss %.4f, validation loss %.4f (nats/token)\n",
