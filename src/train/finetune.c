@@ -48,6 +48,9 @@ static uint32_t *labelled(const shard *s, int K, size_t *n) {
     return ix;
 }
 
+/* The order in which training sequences are drawn into batches: shuffled epochs, or a class
+ * drawn uniformly then one of its sequences (--balance sample), optionally in length buckets.
+ * (Not gen/sampler.h, which samples tokens from logits.) */
 typedef struct {
     const shard *s;
     const uint32_t *ix; size_t n;
@@ -60,40 +63,40 @@ typedef struct {
     int G, B, T;
     uint64_t *pool;
     int *order; int order_n, order_pos;
-} sampler;
+} batcher;
 
-static void sampler_init(sampler *sp, const shard *s, const uint32_t *ix, size_t n, int K, int balance, uint64_t seed) {
-    memset(sp, 0, sizeof *sp);
-    sp->s = s; sp->ix = ix; sp->n = n; sp->K = K; sp->balance = balance; sp->rng = seed;
-    sp->perm = malloc((n + 1) * sizeof *sp->perm);
-    for (size_t i = 0; i < n; i++) sp->perm[i] = (uint32_t)i;
-    sp->pos = n;   /* shuffle on first draw */
-    sp->byclass = calloc((size_t)K, sizeof *sp->byclass);
-    sp->ncls = calloc((size_t)K, sizeof *sp->ncls);
-    for (int k = 0; k < K; k++) sp->byclass[k] = malloc((n + 1) * sizeof(uint32_t));
-    for (size_t i = 0; i < n; i++) { int y = s->seqs[ix[i]].label; sp->byclass[y][sp->ncls[y]++] = ix[i]; }
+static void batcher_init(batcher *bt, const shard *s, const uint32_t *ix, size_t n, int K, int balance, uint64_t seed) {
+    memset(bt, 0, sizeof *bt);
+    bt->s = s; bt->ix = ix; bt->n = n; bt->K = K; bt->balance = balance; bt->rng = seed;
+    bt->perm = malloc((n + 1) * sizeof *bt->perm);
+    for (size_t i = 0; i < n; i++) bt->perm[i] = (uint32_t)i;
+    bt->pos = n;   /* shuffle on first draw */
+    bt->byclass = calloc((size_t)K, sizeof *bt->byclass);
+    bt->ncls = calloc((size_t)K, sizeof *bt->ncls);
+    for (int k = 0; k < K; k++) bt->byclass[k] = malloc((n + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < n; i++) { int y = s->seqs[ix[i]].label; bt->byclass[y][bt->ncls[y]++] = ix[i]; }
 }
-static void sampler_free(sampler *sp) {
-    for (int k = 0; k < sp->K; k++) free(sp->byclass[k]);
-    free(sp->byclass); free(sp->ncls); free(sp->perm); free(sp->pool); free(sp->order);
+static void batcher_free(batcher *bt) {
+    for (int k = 0; k < bt->K; k++) free(bt->byclass[k]);
+    free(bt->byclass); free(bt->ncls); free(bt->perm); free(bt->pool); free(bt->order);
 }
 /* next training example (a sequence index); balanced: a class uniformly among the present
  * ones, then one of its sequences */
-static uint32_t sampler_next(sampler *sp) {
-    if (sp->balance == BAL_SAMPLE) {
+static uint32_t batcher_next(batcher *bt) {
+    if (bt->balance == BAL_SAMPLE) {
         for (;;) {
-            int k = (int)(splitmix64(&sp->rng) % (uint64_t)sp->K);
-            if (sp->ncls[k]) return sp->byclass[k][splitmix64(&sp->rng) % sp->ncls[k]];
+            int k = (int)(splitmix64(&bt->rng) % (uint64_t)bt->K);
+            if (bt->ncls[k]) return bt->byclass[k][splitmix64(&bt->rng) % bt->ncls[k]];
         }
     }
-    if (sp->pos >= sp->n) {
-        for (size_t i = sp->n; i > 1; i--) {
-            size_t j = (size_t)(splitmix64(&sp->rng) % i);
-            uint32_t t = sp->perm[i - 1]; sp->perm[i - 1] = sp->perm[j]; sp->perm[j] = t;
+    if (bt->pos >= bt->n) {
+        for (size_t i = bt->n; i > 1; i--) {
+            size_t j = (size_t)(splitmix64(&bt->rng) % i);
+            uint32_t t = bt->perm[i - 1]; bt->perm[i - 1] = bt->perm[j]; bt->perm[j] = t;
         }
-        sp->pos = 0;
+        bt->pos = 0;
     }
-    return sp->ix[sp->perm[sp->pos++]];
+    return bt->ix[bt->perm[bt->pos++]];
 }
 
 /* the next batch of B sequence indices; with buckets, B of one pool's length-sorted run */
@@ -101,27 +104,27 @@ static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
 }
-static void sampler_batch(sampler *sp, uint32_t *out) {
-    if (sp->G <= 1) { for (int b = 0; b < sp->B; b++) out[b] = sampler_next(sp); return; }
-    if (sp->order_pos >= sp->order_n) {
+static void batcher_draw(batcher *bt, uint32_t *out) {
+    if (bt->G <= 1) { for (int b = 0; b < bt->B; b++) out[b] = batcher_next(bt); return; }
+    if (bt->order_pos >= bt->order_n) {
         /* key = (row length, draw position, sequence): sorted by length, ties in draw order */
-        size_t n = (size_t)sp->G * sp->B;
+        size_t n = (size_t)bt->G * bt->B;
         for (size_t i = 0; i < n; i++) {
-            uint32_t q = sampler_next(sp), L = sp->s->seqs[q].len;
-            if (L > (uint32_t)sp->T) L = (uint32_t)sp->T;
-            sp->pool[i] = (uint64_t)L << 48 | (uint64_t)i << 32 | q;
+            uint32_t q = batcher_next(bt), L = bt->s->seqs[q].len;
+            if (L > (uint32_t)bt->T) L = (uint32_t)bt->T;
+            bt->pool[i] = (uint64_t)L << 48 | (uint64_t)i << 32 | q;
         }
-        qsort(sp->pool, n, sizeof *sp->pool, cmp_u64);
-        sp->order_n = sp->G;
-        for (int g = 0; g < sp->G; g++) sp->order[g] = g;
-        for (int g = sp->G; g > 1; g--) {
-            int j = (int)(splitmix64(&sp->rng) % (uint64_t)g), t = sp->order[g - 1];
-            sp->order[g - 1] = sp->order[j]; sp->order[j] = t;
+        qsort(bt->pool, n, sizeof *bt->pool, cmp_u64);
+        bt->order_n = bt->G;
+        for (int g = 0; g < bt->G; g++) bt->order[g] = g;
+        for (int g = bt->G; g > 1; g--) {
+            int j = (int)(splitmix64(&bt->rng) % (uint64_t)g), t = bt->order[g - 1];
+            bt->order[g - 1] = bt->order[j]; bt->order[j] = t;
         }
-        sp->order_pos = 0;
+        bt->order_pos = 0;
     }
-    const uint64_t *p = sp->pool + (size_t)sp->order[sp->order_pos++] * sp->B;
-    for (int b = 0; b < sp->B; b++) out[b] = (uint32_t)p[b];
+    const uint64_t *p = bt->pool + (size_t)bt->order[bt->order_pos++] * bt->B;
+    for (int b = 0; b < bt->B; b++) out[b] = (uint32_t)p[b];
 }
 
 static void fmt_dur(char *b, size_t n, double s) {
@@ -194,7 +197,7 @@ int finetune_classify_run(finetune_opts *o) {
     int *rows = NULL, *len = NULL, *y = NULL;
     FILE *log = NULL;
     out_lock lock = { -1, NULL };
-    sampler sp = { 0 };
+    batcher bt = { 0 };
     if (!o->data_dir || !o->out_path) return OPT_FAIL(o, "need --data CORPUS_DIR and -o CLASSIFIER.ckpt");
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
     if (shard_load(&tr, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
@@ -263,9 +266,9 @@ int finetune_classify_run(finetune_opts *o) {
         for (int k = 0; k < K; k++) cw[k] = o->balance == BAL_WEIGHT && cnt[k] ? (float)nt / ((float)K * cnt[k]) : 1.0f;
         free(cnt);
     }
-    sampler_init(&sp, &tr, tix, nt, K, o->balance, o->seed);
-    sp.G = o->bucket; sp.B = B; sp.T = T;
-    if (sp.G > 1) { sp.pool = malloc((size_t)sp.G * B * sizeof *sp.pool); sp.order = malloc((size_t)sp.G * sizeof *sp.order); }
+    batcher_init(&bt, &tr, tix, nt, K, o->balance, o->seed);
+    bt.G = o->bucket; bt.B = B; bt.T = T;
+    if (bt.G > 1) { bt.pool = malloc((size_t)bt.G * B * sizeof *bt.pool); bt.order = malloc((size_t)bt.G * sizeof *bt.order); }
     bix = malloc((size_t)B * sizeof *bix);
     rows = malloc((size_t)B * T * sizeof(int)); len = malloc((size_t)B * sizeof(int)); y = malloc((size_t)B * sizeof(int));
 
@@ -315,7 +318,7 @@ int finetune_classify_run(finetune_opts *o) {
         double lsum = 0; long lcount = 0;
         for (long s = 0; s < steps_per_epoch && step < total; s++, step++) {
             hp.lr = lr_schedule((int)step, lr, o->warmup, (int)total, 0.1f);
-            sampler_batch(&sp, bix);
+            batcher_draw(&bt, bix);
             for (int b = 0; b < B; b++) {
                 uint32_t i = bix[b];
                 y[b] = tr.seqs[i].label;
@@ -403,7 +406,7 @@ int finetune_classify_run(finetune_opts *o) {
 done:
     if (log) fclose(log);
     out_lock_release(&lock);
-    if (sp.perm) sampler_free(&sp);
+    if (bt.perm) batcher_free(&bt);
     free(bix); free(rows); free(len); free(y); free(cw); free(tix); free(vix); free(tfeat); free(vfeat);
     corpus_labels_free(names, K);
     cls_head_free(&h);
