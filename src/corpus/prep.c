@@ -638,14 +638,11 @@ static void sb_put(sbuf *s, const char *fmt, ...) {
         s->b = q; s->cap = nc;
     }
 }
+/* str as a JSON string literal (util's escaping) */
 static void sb_str(sbuf *s, const char *str) {
+    char e[7];
     sb_put(s, "\"");
-    for (; *str; str++) {
-        unsigned char ch = (unsigned char)*str;
-        if (ch == '"' || ch == '\\') sb_put(s, "\\%c", ch);
-        else if (ch < 0x20) sb_put(s, "\\u%04x", ch);
-        else sb_put(s, "%c", ch);
-    }
+    for (; *str; str++) { json_escape_byte(e, (unsigned char)*str); sb_put(s, "%s", e); }
     sb_put(s, "\"");
 }
 

@@ -126,10 +126,14 @@ int err_set(char *err, size_t errlen, const char *fmt, ...) {
     return -1;
 }
 
+int json_escape_byte(char out[7], unsigned char c) {
+    if (c == '"' || c == '\\') return snprintf(out, 7, "\\%c", c);
+    if (c < 0x20) return snprintf(out, 7, "\\u%04x", (unsigned)c);
+    out[0] = (char)c; out[1] = 0;
+    return 1;
+}
+
 void json_escape(FILE *f, const char *s) {
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", (unsigned)(unsigned char)*s);
-        else fputc(*s, f);
-    }
+    char e[7];
+    for (; *s; s++) fwrite(e, 1, (size_t)json_escape_byte(e, (unsigned char)*s), f);
 }
