@@ -18,7 +18,6 @@
 #include <strings.h>
 #include <math.h>
 #include <errno.h>
-#include <sys/stat.h>
 
 static const char *USAGE =
     "usage: pktlm compare REAL SYNTH [--train TRAIN]... [--json OUT.json] [--html OUT.html]\n"
@@ -55,14 +54,6 @@ static const char *side_name[NSIDE] = { "real", "synth", "replay", "sampler" };
  * the one named; a row's path matches an input equal to it or ending in "/" + it). A
  * capture reached through a symbolic link (the split recipes of docs/compare.md link
  * captures into set folders, under other names) is also looked up by its real path. */
-static void split_col(char *arg, char **file, char **col) {
-    struct stat st;
-    *file = arg; *col = NULL;
-    if (stat(arg, &st) == 0) return;   /* a file name that contains ':' */
-    char *c = strrchr(arg, ':');
-    if (c) { *c = 0; *col = c + 1; }
-}
-
 static const char *label_of(const char *path, const file_labels *m, int use_csv, char *buf, size_t n) {
     if (use_csv) {
         const char *l = file_labels_find(m, path);
@@ -676,7 +667,7 @@ int cmd_compare(int argc, char **argv) {
     int use_csv = strcmp(labels, "folder") != 0;
     if (use_csv) {
         char *spec = strdup(labels), *csv, *col, err[1024];
-        split_col(spec, &csv, &col);
+        label_csv_spec(spec, &csv, &col);
         int bad = file_labels_load(&lm, csv, col, err, sizeof err) != 0;
         if (bad) cli_error("compare", "--labels %s", err);
         else if (lm.n == 0) { cli_error("compare", "--labels %s: no rows with a file and a label", csv); bad = 1; }

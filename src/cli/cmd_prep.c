@@ -75,15 +75,6 @@ static int parse_list(const char *opt, const char *s, int max, long lo, long hi,
     return 0;
 }
 
-/* "FILE:COLUMN" -> file, column (column NULL when absent and FILE exists as given). */
-static void split_col(char *arg, char **file, char **col) {
-    struct stat st;
-    *file = arg; *col = NULL;
-    if (stat(arg, &st) == 0) return;
-    char *c = strrchr(arg, ':');
-    if (c) { *c = 0; *col = c + 1; }
-}
-
 static char *parent_name(const char *path) {
     /* a process substitution (/dev/fd/63, /proc/self/fd/N) has no folder that names it */
     if (!strncmp(path, "/dev/fd/", 8) || !strncmp(path, "/proc/", 6)) return NULL;
@@ -256,12 +247,12 @@ int cmd_prep(int argc, char **argv) {
     prep *p = NULL;
     if (file_csv) {
         char *f, *col;
-        split_col(file_csv, &f, &col);
+        label_csv_spec(file_csv, &f, &col);
         if (file_labels_load(&fls, f, col, err, sizeof err)) { cli_error("prep", "%s", err); goto done; }
     }
     if (flow_csv) {
         char *f, *col;
-        split_col(flow_csv, &f, &col);
+        label_csv_spec(flow_csv, &f, &col);
         if (flow_labels_load(&fws, f, col, err, sizeof err)) { cli_error("prep", "%s", err); goto done; }
         /* only the labels of rows that name one of the inputs */
         for (int i = 0; i < fws.n; i++)
