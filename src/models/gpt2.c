@@ -9,6 +9,7 @@
 #pragma clang diagnostic ignored "-Wpass-failed"
 #endif
 #include "models/model.h"
+#include "nn/attention.h"
 #include "util/util.h"
 #include <math.h>
 #include <stdlib.h>
