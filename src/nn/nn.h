@@ -25,6 +25,15 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C);
 
+/* RMSNorm with weight (Qwen2, Mamba-2; rmsnorm.c): out = x * rstd * w, rstd = 1/sqrt(mean(x^2) +
+ * eps) per row (kept in rstd (N) for backward when not NULL). rmsnorm_row: one row, returns
+ * its rstd (decoding steps). */
+void rmsnorm_forward_eps(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
+float rmsnorm_row(float *o, const float *x, const float *w, int C, float eps);
+/* dx += rstd (g - xh mean(g xh)) with xh = x rstd, g = dout w; dw += sum over rows of dout xh */
+void rmsnorm_backward_eps(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
+                          int N, int C);
+
 /* out (N,OC) = inp (N,C) @ w^T + bias, w is (OC,C) as a PyTorch Linear; bias may be NULL. */
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
 /* dinp += dout @ w; dw += dout^T @ inp; dbias += colsum(dout). dinp/dbias may be NULL. */
