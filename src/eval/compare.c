@@ -125,6 +125,27 @@ void compare_run(compare_report *r, ff_set *real, ff_set *synth, ff_set *train, 
     }
 }
 
+double compare_measure(const fid_side *s, int k) {
+    const int bytes = s->has_bytes, files = s->has_bytes && s->files;
+    switch (k) {
+    case CMP_M_FILES_READ: return files ? compare_pct(s->files - s->files_bad, s->files) : NAN;
+    case CMP_M_TIME_ORDER: return files ? compare_pct(s->records - s->ts_backwards, s->records) : NAN;
+    case CMP_M_PARSE: return bytes ? compare_pct(s->records - s->not_parsed, s->records) : NAN;
+    case CMP_M_IP: return bytes ? compare_pct(s->ip, s->records) : NAN;
+    case CMP_M_LEN_OK: return bytes ? compare_pct(s->len_ok, s->kept) : NAN;
+    case CMP_M_CSUM_OK: return bytes ? compare_pct(s->csum_ok, s->csum_checked) : NAN;
+    case CMP_M_CSUM_CHECKABLE: return bytes ? compare_pct(s->csum_checked, s->kept) : NAN;
+    case CMP_M_TRUNCATED: return bytes ? compare_pct(s->truncated, s->kept) : NAN;
+    case CMP_M_HANDSHAKE: return compare_pct(s->handshake, s->tcp_flows);
+    case CMP_M_SEQ: return s->has_seq ? compare_pct(s->seq_ok, s->tcp_flows) : NAN;
+    case CMP_M_ACK: return s->has_seq ? compare_pct(s->ack_ok, s->tcp_flows) : NAN;
+    case CMP_M_TEARDOWN: return compare_pct(s->teardown, s->tcp_flows);
+    case CMP_M_RST: return compare_pct(s->rst, s->tcp_flows);
+    case CMP_M_MIDSTREAM: return compare_pct(s->midstream, s->tcp_flows);
+    }
+    return NAN;
+}
+
 void compare_free(compare_report *r) {
     for (int s = 0; s < CMP_NSIDE; s++) {
         fid_side_free(&r->side[s]);

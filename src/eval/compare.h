@@ -67,4 +67,11 @@ void compare_write_html(FILE *o, const compare_report *r);
 
 /* a as a percentage of b; NaN when b is 0 (printed "n/a" / null) */
 static inline double compare_pct(uint64_t a, uint64_t b) { return b ? 100.0 * (double)a / (double)b : NAN; }
+
+/* The validity (of packets) and TCP-state (of TCP flows) measures of one side, in percent; NaN
+ * where the side cannot have it (the sampler has no bytes, no files; no sequence numbers).
+ * Every writer prints these, so they are computed in one place. */
+enum { CMP_M_FILES_READ, CMP_M_TIME_ORDER, CMP_M_PARSE, CMP_M_IP, CMP_M_LEN_OK, CMP_M_CSUM_OK, CMP_M_CSUM_CHECKABLE,
+       CMP_M_TRUNCATED, CMP_M_HANDSHAKE, CMP_M_SEQ, CMP_M_ACK, CMP_M_TEARDOWN, CMP_M_RST, CMP_M_MIDSTREAM };
+double compare_measure(const fid_side *s, int measure);
 #endif

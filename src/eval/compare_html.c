@@ -95,28 +95,17 @@ void compare_write_html(FILE *o, const compare_report *r) {
     for (int s = 0; s < CMP_NSIDE; s++) v[s] = r->dist[s].bytepos_mean;
     html_table_row(o, "header bytes (mean JSD)", v, CMP_SYNTH, 0);
     fputs("</table>\n<h2>Validity and TCP state</h2>\n<table><tr><th></th><th>REAL</th><th>SYNTH</th><th>replay</th><th>sampler</th></tr>\n", o);
-    for (int s = 0; s < CMP_NSIDE; s++) v[s] = sd[s].has_bytes && sd[s].files ? compare_pct(sd[s].files - sd[s].files_bad, sd[s].files) : NAN;
-    html_table_row(o, "files read to the end", v, 0, 1);
-    for (int s = 0; s < CMP_NSIDE; s++) v[s] = sd[s].has_bytes && sd[s].files ? compare_pct(sd[s].records - sd[s].ts_backwards, sd[s].records) : NAN;
-    html_table_row(o, "records in time order", v, 0, 1);
-    for (int s = 0; s < CMP_NSIDE; s++) v[s] = sd[s].has_bytes ? compare_pct(sd[s].records - sd[s].not_parsed, sd[s].records) : NAN;
-    html_table_row(o, "frames that parse", v, 0, 1);
-    for (int s = 0; s < CMP_NSIDE; s++) v[s] = sd[s].has_bytes ? compare_pct(sd[s].ip, sd[s].records) : NAN;
-    html_table_row(o, "IP packets", v, 0, 1);
-    for (int s = 0; s < CMP_NSIDE; s++) v[s] = sd[s].has_bytes ? compare_pct(sd[s].len_ok, sd[s].kept) : NAN;
-    html_table_row(o, "lengths consistent", v, 0, 1);
-    for (int s = 0; s < CMP_NSIDE; s++) v[s] = sd[s].has_bytes ? compare_pct(sd[s].csum_ok, sd[s].csum_checked) : NAN;
-    html_table_row(o, "checksums valid", v, 0, 1);
-    for (int s = 0; s < CMP_NSIDE; s++) v[s] = compare_pct(sd[s].handshake, sd[s].tcp_flows);
-    html_table_row(o, "TCP handshake", v, 0, 1);
-    for (int s = 0; s < CMP_NSIDE; s++) v[s] = sd[s].has_seq ? compare_pct(sd[s].seq_ok, sd[s].tcp_flows) : NAN;
-    html_table_row(o, "TCP seq continuity", v, 0, 1);
-    for (int s = 0; s < CMP_NSIDE; s++) v[s] = sd[s].has_seq ? compare_pct(sd[s].ack_ok, sd[s].tcp_flows) : NAN;
-    html_table_row(o, "TCP ack continuity", v, 0, 1);
-    for (int s = 0; s < CMP_NSIDE; s++) v[s] = compare_pct(sd[s].teardown, sd[s].tcp_flows);
-    html_table_row(o, "TCP teardown (FIN both ways, no RST)", v, 0, 1);
-    for (int s = 0; s < CMP_NSIDE; s++) v[s] = compare_pct(sd[s].rst, sd[s].tcp_flows);
-    html_table_row(o, "TCP RST", v, 0, 1);
+    static const struct { int m; const char *name; } vrows[] = {
+        { CMP_M_FILES_READ, "files read to the end" }, { CMP_M_TIME_ORDER, "records in time order" },
+        { CMP_M_PARSE, "frames that parse" }, { CMP_M_IP, "IP packets" }, { CMP_M_LEN_OK, "lengths consistent" },
+        { CMP_M_CSUM_OK, "checksums valid" }, { CMP_M_HANDSHAKE, "TCP handshake" }, { CMP_M_SEQ, "TCP seq continuity" },
+        { CMP_M_ACK, "TCP ack continuity" }, { CMP_M_TEARDOWN, "TCP teardown (FIN both ways, no RST)" },
+        { CMP_M_RST, "TCP RST" },
+    };
+    for (size_t k = 0; k < sizeof vrows / sizeof vrows[0]; k++) {
+        for (int s = 0; s < CMP_NSIDE; s++) v[s] = compare_measure(&sd[s], vrows[k].m);
+        html_table_row(o, vrows[k].name, v, 0, 1);
+    }
     fputs("</table>\n", o);
     if (r->labelled) {
         fprintf(o, "<h2>Utility (TSTR)</h2><p class=\"note\">Random forest on flow features, trained on each column, tested on %s.</p>\n"

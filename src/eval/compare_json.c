@@ -7,27 +7,34 @@ static void jnum(FILE *o, double v) { if (isnan(v) || isinf(v)) fputs("null", o)
 
 static void jstr(FILE *o, const char *s) { fputc('"', o); json_escape(o, s); fputc('"', o); }
 
+/* ", "key": share" with the measure as a fraction (0..1) */
+static void jmeasure(FILE *o, const char *key, const fid_side *s, int m) {
+    fprintf(o, ", \"%s\": ", key);
+    jnum(o, compare_measure(s, m) / 100);
+}
+
 static void json_side_counts(FILE *o, const fid_side *s) {
     fprintf(o, "{\"flows\": %llu, \"packets\": %llu, \"records\": %llu", (unsigned long long)s->flows, (unsigned long long)s->packets,
             (unsigned long long)s->records);
     if (s->has_bytes) {
         if (s->files) {
-            fprintf(o, ", \"files\": %llu, \"files_bad\": %llu, \"time_order\": ", (unsigned long long)s->files, (unsigned long long)s->files_bad);
-            jnum(o, compare_pct(s->records - s->ts_backwards, s->records) / 100);
+            fprintf(o, ", \"files\": %llu, \"files_bad\": %llu", (unsigned long long)s->files, (unsigned long long)s->files_bad);
+            jmeasure(o, "time_order", s, CMP_M_TIME_ORDER);
         }
-        fputs(", \"frames_parse\": ", o); jnum(o, compare_pct(s->records - s->not_parsed, s->records) / 100);
-        fputs(", \"ip_packets\": ", o); jnum(o, compare_pct(s->ip, s->records) / 100);
-        fputs(", \"truncated\": ", o); jnum(o, compare_pct(s->truncated, s->kept) / 100);
-        fputs(", \"lengths_consistent\": ", o); jnum(o, compare_pct(s->len_ok, s->kept) / 100);
-        fputs(", \"checksums_valid\": ", o); jnum(o, compare_pct(s->csum_ok, s->csum_checked) / 100);
-        fputs(", \"checksums_checkable\": ", o); jnum(o, compare_pct(s->csum_checked, s->kept) / 100);
+        jmeasure(o, "frames_parse", s, CMP_M_PARSE);
+        jmeasure(o, "ip_packets", s, CMP_M_IP);
+        jmeasure(o, "truncated", s, CMP_M_TRUNCATED);
+        jmeasure(o, "lengths_consistent", s, CMP_M_LEN_OK);
+        jmeasure(o, "checksums_valid", s, CMP_M_CSUM_OK);
+        jmeasure(o, "checksums_checkable", s, CMP_M_CSUM_CHECKABLE);
     }
-    fprintf(o, ", \"tcp_flows\": %llu, \"handshake\": ", (unsigned long long)s->tcp_flows); jnum(o, compare_pct(s->handshake, s->tcp_flows) / 100);
-    fputs(", \"seq_continuity\": ", o); jnum(o, s->has_seq ? compare_pct(s->seq_ok, s->tcp_flows) / 100 : NAN);
-    fputs(", \"ack_continuity\": ", o); jnum(o, s->has_seq ? compare_pct(s->ack_ok, s->tcp_flows) / 100 : NAN);
-    fputs(", \"teardown\": ", o); jnum(o, compare_pct(s->teardown, s->tcp_flows) / 100);
-    fputs(", \"rst\": ", o); jnum(o, compare_pct(s->rst, s->tcp_flows) / 100);
-    fputs(", \"midstream\": ", o); jnum(o, compare_pct(s->midstream, s->tcp_flows) / 100);
+    fprintf(o, ", \"tcp_flows\": %llu", (unsigned long long)s->tcp_flows);
+    jmeasure(o, "handshake", s, CMP_M_HANDSHAKE);
+    jmeasure(o, "seq_continuity", s, CMP_M_SEQ);
+    jmeasure(o, "ack_continuity", s, CMP_M_ACK);
+    jmeasure(o, "teardown", s, CMP_M_TEARDOWN);
+    jmeasure(o, "rst", s, CMP_M_RST);
+    jmeasure(o, "midstream", s, CMP_M_MIDSTREAM);
     fputc('}', o);
 }
 

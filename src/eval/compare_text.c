@@ -31,32 +31,23 @@ void compare_write_text(FILE *o, const compare_report *r) {
     fprintf(o, "\nValidity (packets)          %10s %10s %10s %10s\n", "REAL", "SYNTH", "replay", "sampler");
     fprintf(o, "  %-26s", "records");
     for (int s = 0; s < CMP_NSIDE; s++) fprintf(o, " %10llu", (unsigned long long)sd[s].records);
-    fprintf(o, "\n  %-26s", "files read to the end");
-    for (int s = 0; s < CMP_NSIDE; s++) pr_pct(o, sd[s].has_bytes && sd[s].files ? compare_pct(sd[s].files - sd[s].files_bad, sd[s].files) : NAN);
-    fprintf(o, "\n  %-26s", "records in time order");
-    for (int s = 0; s < CMP_NSIDE; s++) pr_pct(o, sd[s].has_bytes && sd[s].files ? compare_pct(sd[s].records - sd[s].ts_backwards, sd[s].records) : NAN);
-    fprintf(o, "\n  %-26s", "frames that parse");
-    for (int s = 0; s < CMP_NSIDE; s++) pr_pct(o, sd[s].has_bytes ? compare_pct(sd[s].records - sd[s].not_parsed, sd[s].records) : NAN);
-    fprintf(o, "\n  %-26s", "IP packets");
-    for (int s = 0; s < CMP_NSIDE; s++) pr_pct(o, sd[s].has_bytes ? compare_pct(sd[s].ip, sd[s].records) : NAN);
-    fprintf(o, "\n  %-26s", "lengths consistent");
-    for (int s = 0; s < CMP_NSIDE; s++) pr_pct(o, sd[s].has_bytes ? compare_pct(sd[s].len_ok, sd[s].kept) : NAN);
-    fprintf(o, "\n  %-26s", "checksums valid");
-    for (int s = 0; s < CMP_NSIDE; s++) pr_pct(o, sd[s].has_bytes ? compare_pct(sd[s].csum_ok, sd[s].csum_checked) : NAN);
-    fprintf(o, "\n  %-26s", "checksums checkable");
-    for (int s = 0; s < CMP_NSIDE; s++) pr_pct(o, sd[s].has_bytes ? compare_pct(sd[s].csum_checked, sd[s].kept) : NAN);
-    fprintf(o, "\n  %-26s", "cut short by snaplen");
-    for (int s = 0; s < CMP_NSIDE; s++) pr_pct(o, sd[s].has_bytes ? compare_pct(sd[s].truncated, sd[s].kept) : NAN);
+    static const struct { int m; const char *name; } vrows[] = {
+        { CMP_M_FILES_READ, "files read to the end" }, { CMP_M_TIME_ORDER, "records in time order" },
+        { CMP_M_PARSE, "frames that parse" }, { CMP_M_IP, "IP packets" }, { CMP_M_LEN_OK, "lengths consistent" },
+        { CMP_M_CSUM_OK, "checksums valid" }, { CMP_M_CSUM_CHECKABLE, "checksums checkable" },
+        { CMP_M_TRUNCATED, "cut short by snaplen" },
+    };
+    for (size_t k = 0; k < sizeof vrows / sizeof vrows[0]; k++) {
+        fprintf(o, "\n  %-26s", vrows[k].name);
+        for (int s = 0; s < CMP_NSIDE; s++) pr_pct(o, compare_measure(&sd[s], vrows[k].m));
+    }
     fprintf(o, "\n\nTCP state (share of TCP flows) %7s %10s %10s %10s\n", "REAL", "SYNTH", "replay", "sampler");
     fprintf(o, "  %-26s", "TCP flows");
     for (int s = 0; s < CMP_NSIDE; s++) fprintf(o, " %10llu", (unsigned long long)sd[s].tcp_flows);
     const char *rows[6] = { "handshake", "seq continuity", "ack continuity", "FIN both ways, no RST", "RST", "mid-stream start" };
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 6; k++) {   /* CMP_M_HANDSHAKE .. CMP_M_MIDSTREAM in this order */
         fprintf(o, "\n  %-26s", rows[k]);
-        for (int s = 0; s < CMP_NSIDE; s++) {
-            uint64_t v = k == 0 ? sd[s].handshake : k == 1 ? sd[s].seq_ok : k == 2 ? sd[s].ack_ok : k == 3 ? sd[s].teardown : k == 4 ? sd[s].rst : sd[s].midstream;
-            pr_pct(o, (k == 1 || k == 2) && !sd[s].has_seq ? NAN : compare_pct(v, sd[s].tcp_flows));
-        }
+        for (int s = 0; s < CMP_NSIDE; s++) pr_pct(o, compare_measure(&sd[s], CMP_M_HANDSHAKE + k));
     }
     fputc('\n', o);
     fprintf(o, "\nUtility: random forest on flow features, trained on each column, tested on %s\n",
