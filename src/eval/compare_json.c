@@ -7,34 +7,33 @@ static void jnum(FILE *o, double v) { if (isnan(v) || isinf(v)) fputs("null", o)
 
 static void jstr(FILE *o, const char *s) { fputc('"', o); json_escape(o, s); fputc('"', o); }
 
-/* ", "key": share" with the measure as a fraction (0..1) */
-static void jmeasure(FILE *o, const char *key, const fid_side *s, int m) {
-    fprintf(o, ", \"%s\": ", key);
-    jnum(o, compare_measure(s, m) / 100);
+/* ", "key": share" for each measure of the list, as a fraction (0..1) */
+typedef struct { const char *key; int m; } jkey;
+static void jmeasures(FILE *o, const fid_side *s, const jkey *k, int n) {
+    for (int i = 0; i < n; i++) {
+        fprintf(o, ", \"%s\": ", k[i].key);
+        jnum(o, compare_measure(s, k[i].m) / 100);
+    }
 }
 
 static void json_side_counts(FILE *o, const fid_side *s) {
+    static const jkey bytes[] = { { "frames_parse", CMP_M_PARSE }, { "ip_packets", CMP_M_IP }, { "truncated", CMP_M_TRUNCATED },
+                                  { "lengths_consistent", CMP_M_LEN_OK }, { "checksums_valid", CMP_M_CSUM_OK },
+                                  { "checksums_checkable", CMP_M_CSUM_CHECKABLE } };
+    static const jkey tcp[] = { { "handshake", CMP_M_HANDSHAKE }, { "seq_continuity", CMP_M_SEQ }, { "ack_continuity", CMP_M_ACK },
+                                { "teardown", CMP_M_TEARDOWN }, { "rst", CMP_M_RST }, { "midstream", CMP_M_MIDSTREAM } };
+    static const jkey order[] = { { "time_order", CMP_M_TIME_ORDER } };
     fprintf(o, "{\"flows\": %llu, \"packets\": %llu, \"records\": %llu", (unsigned long long)s->flows, (unsigned long long)s->packets,
             (unsigned long long)s->records);
     if (s->has_bytes) {
         if (s->files) {
             fprintf(o, ", \"files\": %llu, \"files_bad\": %llu", (unsigned long long)s->files, (unsigned long long)s->files_bad);
-            jmeasure(o, "time_order", s, CMP_M_TIME_ORDER);
+            jmeasures(o, s, order, 1);
         }
-        jmeasure(o, "frames_parse", s, CMP_M_PARSE);
-        jmeasure(o, "ip_packets", s, CMP_M_IP);
-        jmeasure(o, "truncated", s, CMP_M_TRUNCATED);
-        jmeasure(o, "lengths_consistent", s, CMP_M_LEN_OK);
-        jmeasure(o, "checksums_valid", s, CMP_M_CSUM_OK);
-        jmeasure(o, "checksums_checkable", s, CMP_M_CSUM_CHECKABLE);
+        jmeasures(o, s, bytes, 6);
     }
     fprintf(o, ", \"tcp_flows\": %llu", (unsigned long long)s->tcp_flows);
-    jmeasure(o, "handshake", s, CMP_M_HANDSHAKE);
-    jmeasure(o, "seq_continuity", s, CMP_M_SEQ);
-    jmeasure(o, "ack_continuity", s, CMP_M_ACK);
-    jmeasure(o, "teardown", s, CMP_M_TEARDOWN);
-    jmeasure(o, "rst", s, CMP_M_RST);
-    jmeasure(o, "midstream", s, CMP_M_MIDSTREAM);
+    jmeasures(o, s, tcp, 6);
     fputc('}', o);
 }
 
