@@ -332,7 +332,12 @@ static void test_compare_run(void) {
     CHECK_EQ(r.tstr[CMP_SYNTH].n_test, 24);
     CHECK_EQ(r.tstr[CMP_SYNTH].n_train, 48);
     CHECK_EQ(r.tstr[CMP_REAL].n_train, 24);
-    CHECK_NEAR(r.tstr[CMP_SYNTH].rep.accuracy, 0.75, 1e-9);   /* DNS flows are the same in both classes */
+    /* each capture's second half (by first packet) is its 12 DNS exchanges, the same in both
+     * classes: whatever the forest says, 12 of the 24 test flows are right */
+    size_t udp = 0;
+    for (size_t i = 0; i < r.test->n; i++) udp += r.test->fl[i].key.proto == 17;
+    CHECK_EQ(udp, 24);
+    CHECK_NEAR(r.tstr[CMP_SYNTH].rep.accuracy, 0.5, 1e-9);
     /* only the clock differs: every categorical field the same, inter-arrival times not */
     for (int k = 0; k < NFC; k++) CHECKF(r.dist[CMP_SYNTH].jsd[k] == 0, "%s %g", fid_cat_name[k], r.dist[CMP_SYNTH].jsd[k]);
     CHECK(r.dist[CMP_SYNTH].emd[FN_IAT_A] > 0);
