@@ -20,7 +20,7 @@ check finetune_progress grep -q "best validation macro-F1" $T/log
 # classifier stays on disk, exit 0 (it used to kill the run: only SIGINT was caught)
 $PKTLM finetune --task classify --data $T/toy $M --epochs 100000 --patience 0 -o $T/term.ckpt 2>$T/term.err &
 pt=$!
-for i in $(seq 1 600); do [ "$(wc -l <$T/term.csv 2>/dev/null || echo 0)" -ge 2 ] && break; sleep 0.1; done
+for i in $(seq 1 600); do [ -f $T/term.csv ] && [ "$(wc -l <$T/term.csv)" -ge 2 ] && break; sleep 0.1; done
 kill -TERM $pt
 ( sleep 60; kill -KILL $pt 2>/dev/null ) & guard=$!
 wait $pt; rc=$?
