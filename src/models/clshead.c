@@ -98,7 +98,7 @@ int cls_make_row(int *row, const tok_t *tok, size_t n, int T, int max_pkts, cons
     int L = 0, pk = 0;
     for (size_t i = 0; i < n && L < T; i++) {
         int t = tok[i];
-        if (t == f->eos || t == f->pad) break;
+        if ((t == f->eos && i > 0) || t == f->pad) break;   /* bpe: bos is eos (<|endoftext|>) */
         if (tokfmt_is_pkt(f, t) && max_pkts > 0 && ++pk > max_pkts) break;
         if (i == 1 && tokfmt_is_label(f, t)) t = f->unlabelled;   /* never show the answer */
         row[L++] = t;
@@ -132,7 +132,8 @@ int cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts
         int nb = (int)(s->n_seqs - i0 < (uint64_t)B ? s->n_seqs - i0 : (uint64_t)B);
         for (int b = 0; b < B; b++) {
             const shard_seq *q = &s->seqs[i0 + (uint64_t)(b < nb ? b : 0)];
-            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, tokfmt_get(s->format));
+            tok_format tfb;   /* bpe: the ids of the corpus's tokenizer */
+            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, shard_format(s, &tfb));
         }
         cls_predict_batch(m, h, rows, len, B, T);
         for (int b = 0; b < nb; b++) {

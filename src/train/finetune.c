@@ -171,7 +171,8 @@ static float *features(model *m, cls_head *h, const shard *s, const uint32_t *ix
         int nb = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B);
         for (int b = 0; b < B; b++) {
             const shard_seq *q = &s->seqs[ix[i0 + (size_t)(b < nb ? b : 0)]];
-            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, tokfmt_get(s->format));
+            tok_format tfb;   /* bpe: the ids of the corpus's tokenizer */
+            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, shard_format(s, &tfb));
         }
         int Tb = cls_trim_rows(rows, len, B, T);
         m->ops->forward(m, rows, B, Tb);
@@ -329,7 +330,8 @@ int finetune_classify_run(finetune_opts *o) {
                     memcpy(h.pooled + (size_t)b * C, tfeat + lo * C, (size_t)C * sizeof(float));
                 } else {
                     const shard_seq *q = &tr.seqs[i];
-                    len[b] = cls_make_row(rows + (size_t)b * T, tr.tokens + q->off, q->len, T, o->max_pkts, tokfmt_get(tr.format));
+                    tok_format tfb;   /* bpe: the ids of the corpus's tokenizer */
+                    len[b] = cls_make_row(rows + (size_t)b * T, tr.tokens + q->off, q->len, T, o->max_pkts, shard_format(&tr, &tfb));
                 }
             }
             const float *cwp = o->balance == BAL_WEIGHT ? cw : NULL;
