@@ -27,7 +27,7 @@ HEADER_BYTES = 1024
 # one index entry (32 bytes): docs/corpus.md
 INDEX_DTYPE = np.dtype([("off", "<u8"), ("len", "<u4"), ("label", "<i4"),
                         ("file", "<u4"), ("flow", "<u4"), ("key", "<u8")])
-TOKEN_FORMATS = {0: "bytes", 1: "fields", 2: "bigrams"}
+TOKEN_FORMATS = {0: "bytes", 1: "fields", 2: "bigrams", 3: "bpe"}
 SPLIT_NAMES = {0: "train", 1: "val", 2: "test"}
 
 
@@ -40,7 +40,8 @@ class Shard:
     (its own length, or seq_len: cut, then padded with pad_id), label an int (-1 unlabelled).
 
     Attributes: vocab_size, pad_id, bos_id, eos_id, n_labels, label_base, split ("train", ...),
-    token_format ("bytes", "fields", "bigrams"), version (1 or 2), id_bytes (2 or 4),
+    token_format ("bytes", "fields", "bigrams", "bpe"), version (1 or 2), id_bytes (2 or 4),
+    tok_hash and pkt_id (bpe: the tokenizer's hash, the id that starts a packet),
     tokens (all ids, memory-mapped), index (structured array: off, len, label, file, flow, key;
     file indexes the manifest's "inputs", flow is the flow id in that capture)."""
 
@@ -67,6 +68,8 @@ class Shard:
         self.vocab_size, self.pad_id, self.bos_id, self.eos_id, self.n_labels, self.label_base = (int(x) for x in i[2:8])
         q = np.frombuffer(head[32:48], dtype="<u8")
         self.n_seqs, self.n_tokens = int(q[0]), int(q[1])
+        # bpe (an imported model's tokenizer): its hash and the id that starts a packet; 0 otherwise
+        self.tok_hash, self.pkt_id = int(np.frombuffer(head[60:68], dtype="<u8")[0]), int(i[17])
         self.split = SPLIT_NAMES.get(int(u[12]), str(int(u[12])))
         if (self.vocab_size <= 0 or (self.id_bytes == 2 and self.vocab_size > 65536) or self.n_tokens > 1 << 40
                 or self.n_seqs >= 1 << 32):
@@ -80,6 +83,9 @@ class Shard:
             if not lo <= v <= hi:
                 raise FormatError("%s: corrupt header: %s out of range (vocabulary %d) at byte offset %d"
                                   % (self.path, name, self.vocab_size, off))
+        if self.token_format == "bpe" and not (0 <= self.pkt_id < self.pad_id and self.label_base == self.pad_id + 2):
+            raise FormatError("%s: corrupt header: bpe layout out of range (vocabulary %d) at byte offset 68"
+                              % (self.path, self.vocab_size))
         tok_end = HEADER_BYTES + self.id_bytes * self.n_tokens
         want = tok_end + INDEX_DTYPE.itemsize * self.n_seqs
         size = os.stat(self.path).st_size
