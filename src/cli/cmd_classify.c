@@ -3,6 +3,7 @@
  * anonymisation), then go through cls_make_row() as in fine-tuning (label hidden, EOS
  * dropped, first K packets), in batches. */
 #include "cli/cli.h"
+#include "cli/live.h"
 #include "corpus/prep.h"
 #include "corpus/manifest.h"
 #include "train/finetune.h"
@@ -29,7 +30,12 @@ static void usage(FILE *f) {
         "they were recorded, give them here (defaults: prep's):\n"
         "  --payload N 64  --max-bytes B 192  --no-anon   an option that contradicts a recorded one\n"
         "                   is an error\n"
-        "  --threads N  --quiet\n");
+        "  --threads N  --quiet\n"
+        "\n"
+        "With --live IFACE instead of captures: one decision per flow as soon as its K-th packet\n"
+        "arrives (or when it ends), streamed and flushed line by line, each with the capture time of\n"
+        "the deciding packet and the latency from it; the summary (drops, latency) on stderr.\n");
+    cli_live_help(f, 1);
 }
 
 typedef struct {
@@ -135,6 +141,9 @@ int cmd_classify(int argc, char **argv) {
     cli_prefer_passive_wait(argc, argv);
     const char *V = "classify", *mpath = NULL;
     int fmt = 0, B = 32, threads = 0, after = -1, quiet = 0, payload = -1, max_bytes = -1, anon = -1;
+    cli_live lo;
+    cli_live_default(&lo);
+    if (cli_live_take(V, &argc, argv, &lo, 1)) return 2;
     char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     int nin = 0;
     for (int i = 1; i < argc; i++) {
@@ -154,7 +163,8 @@ int cmd_classify(int argc, char **argv) {
         else if (a[0] == '-' && a[1]) { cli_error(V, "unknown option or missing value '%s' (see --help)", a); free(inputs); return 2; }
         else inputs[nin++] = argv[i];
     }
-    if (!mpath || !nin) { cli_error(V, "need --model CLASSIFIER.ckpt and at least one capture"); usage(stderr); free(inputs); return 2; }
+    if (lo.cap.iface && nin) { cli_error(V, "--live %s reads an interface: give no capture files with it", lo.cap.iface); free(inputs); return 2; }
+    if (!mpath || (!nin && !lo.cap.iface)) { cli_error(V, "need --model CLASSIFIER.ckpt and at least one capture (or --live IFACE)"); usage(stderr); free(inputs); return 2; }
     char **files = NULL;
     int nfiles = 0;
     int walk_skipped = cli_expand_inputs(V, inputs, nin, &files, &nfiles);
@@ -210,6 +220,7 @@ int cmd_classify(int argc, char **argv) {
     }
     int K = after > 0 ? after : info.max_pkts > 0 ? info.max_pkts : pc.max_pkts;
     pc.max_pkts = K;
+    if (lo.cap.iface) { rc = classify_live(&lo, mpath, &pc, K, fmt, B, threads, quiet); goto out; }
     c = (ctx){ .m = &m, .h = &h, .info = &info, .B = B, .T = info.seq_len < m.cfg.ctx ? info.seq_len : m.cfg.ctx, .max_pkts = K, .fmt = fmt,
                .tf = tokfmt_get(pc.tokens) };
     if (!c.tf) { cli_error(V, "%s: unknown token format %d (a newer pktlm?)", mpath, pc.tokens); rc = 1; goto out; }

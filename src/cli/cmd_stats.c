@@ -1,5 +1,6 @@
 /* pktlm stats: read captures, split them into flows, summarise. */
 #include "cli/cli.h"
+#include "cli/live.h"
 #include "capture/capture.h"
 #include "capture/packet.h"
 #include "flow/flow.h"
@@ -26,7 +27,11 @@ static const char *USAGE =
     "  --max-flows N    active flows kept at once before the least recent is evicted\n"
     "                   (default 4194304)\n"
     "Flows are per file; a flow also ends after FIN in both directions or RST, and a SYN\n"
-    "on the tuple of a finished connection starts a new one.\n";
+    "on the tuple of a finished connection starts a new one.\n"
+    "\n"
+    "With --live IFACE instead of INPUT: a running summary line every --interval seconds, then\n"
+    "the summary (with the kernel's and the interface's drop counters) at the end; --max-flows\n"
+    "defaults to 262144 there.\n";
 
 enum { P_TCP, P_UDP, P_ICMP, P_ICMP6, P_OTHER, NPROTO };
 static const char *proto_names[NPROTO] = { "tcp", "udp", "icmp", "icmpv6", "other" };
@@ -113,6 +118,9 @@ int cmd_stats(int argc, char **argv) {
     const char *flows_path = NULL;
     flow_cfg cfg;
     flow_cfg_default(&cfg);
+    cli_live lo;
+    cli_live_default(&lo);
+    if (cli_live_take("stats", &argc, argv, &lo, 0)) return 2;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hjf:", opts, NULL)) != -1) {
@@ -125,9 +133,15 @@ int cmd_stats(int argc, char **argv) {
         case 'T': if (cli_positive("stats", "--tcp-timeout", optarg, &v)) return 2; cfg.tcp_timeout = v; break;
         case 'U': if (cli_positive("stats", "--udp-timeout", optarg, &v)) return 2; cfg.udp_timeout = v; break;
         case 'm': if (cli_long_in("stats", "--max-flows", optarg, 16, LONG_MAX, &n)) return 2; cfg.max_flows = (size_t)n; break;
-        case 'h': fputs(USAGE, stdout); return 0;
+        case 'h': fputs(USAGE, stdout); cli_live_help(stdout, 0); return 0;
         default: fputs(USAGE, stderr); return 2;
         }
+    }
+    if (lo.cap.iface) {
+        if (optind < argc) return cli_error("stats", "--live %s reads an interface: give no capture files with it", lo.cap.iface) + 1;
+        if (flows_path) return cli_error("stats", "--flows is for files; with --live use --write F.pcap and run stats --flows on it") + 1;
+        if (cfg.max_flows == (size_t)1 << 22) cfg.max_flows = 262144;   /* the files' default, kept flat for a long capture */
+        return stats_live(&lo, &cfg, json);
     }
     if (optind >= argc) { fputs(USAGE, stderr); return 2; }
     char **files;
