@@ -39,14 +39,14 @@ for x in "$S $VA" "$R $VB"; do
   ip netns exec $1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
   ip -n $1 link set $2 mtu 9000; ip -n $1 link set lo up; ip -n $1 link set $2 up
 done
-in_r() { ip netns exec $R "$@"; }
 send() { ip netns exec $S tcpreplay -q -i $VA "$@" >$T/replay.log 2>&1; }
 sent() { grep -o 'Actual: [0-9]* packets' $T/replay.log | grep -o '[0-9]*' | head -1; }
 # start pktlm in R in the background and wait until it captures
 start() { # out err args...
   local out=$1 err=$2; shift 2
-  in_r $PKTLM "$@" >$out 2>$err & pid=$!
-  for i in $(seq 100); do grep -q "capturing on" $err && return 0; kill -0 $pid 2>/dev/null || return 1; sleep 0.1; done
+  # `ip netns exec` execs pktlm: $! is pktlm itself, so the signals below reach it
+  ip netns exec $R $PKTLM "$@" >$out 2>$err & pid=$!
+  for i in $(seq 100); do grep -qs "capturing on" $err && return 0; kill -0 $pid 2>/dev/null || return 1; sleep 0.1; done
   return 1
 }
 stop() { sleep 1; kill -${1:-INT} $pid; wait $pid; }
@@ -134,8 +134,8 @@ send --pps 1000 $toy/dns/0.pcap; sleep 1; mid=$(wc -l <$T/csv.out); stop INT
 check live_classify_csv_streamed test "$mid" -gt 10 -a "$(head -1 $T/csv.out | cut -d, -f1-4)" = "ts,latency_ms,iface,flow"
 
 # a real capture (../shared): IoT device setup traffic, full-size frames
-if [ -n "$PKTLM_SHARED" ] && [ -d "$PKTLM_SHARED/data/iot_sentinel/Aria" ]; then
-  f=$(ls "$PKTLM_SHARED"/data/iot_sentinel/Aria/*.pcap | head -1)
+if [ -n "$PKTLM_SHARED" ] && [ -d "$PKTLM_SHARED/data/iot_sentinel/HueBridge" ]; then
+  f=$(ls -S "$PKTLM_SHARED"/data/iot_sentinel/HueBridge/*.pcap | head -1)   # the largest: ~hundreds of packets
   start $T/i.out $T/i.err classify --model $T/c.ckpt --live $VB --json --after 5 --write $T/i.pcap --quiet
   send --pps 2000 "$f"; stop INT
   $PKTLM classify --model $T/c.ckpt --after 5 --json $T/i.pcap >$T/if.out 2>/dev/null

@@ -1,12 +1,14 @@
 /* Live capture through libpcap: see live.h. */
 #include "capture/live.h"
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct live_src {
     pcap_t *p;
+    int fd, timeout_ms;
     int linktype, ns_res;
     uint32_t snaplen;
     live_counters c;
@@ -82,6 +84,16 @@ live_src *live_open(const live_cfg *c, char *err, size_t errlen, char *warn, siz
             return NULL;
         }
     }
+    /* non-blocking, and we wait ourselves: libpcap's own wait on Linux polls again after its
+     * timeout instead of returning, and the loop must tick (idle expiry, --duration, Ctrl-C)
+     * when no packet comes */
+    s->fd = pcap_get_selectable_fd(s->p);
+    s->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 100;
+    if (s->fd < 0 || pcap_setnonblock(s->p, 1, eb) != 0) {
+        snprintf(err, errlen, "%s: cannot wait for packets: %s", c->iface, s->fd < 0 ? "no selectable descriptor" : eb);
+        pcap_close(s->p); free(s);
+        return NULL;
+    }
     s->linktype = dlt_to_linktype(pcap_datalink(s->p));
     int sl = pcap_snapshot(s->p);
     s->snaplen = sl > 0 ? (uint32_t)sl : 262144;
@@ -92,6 +104,11 @@ int live_next(live_src *s, cap_pkt *p, char *err, size_t errlen) {
     struct pcap_pkthdr *h;
     const u_char *d;
     int rc = pcap_next_ex(s->p, &h, &d);
+    if (rc == 0) {   /* nothing waiting: sleep until a packet, the timeout or a signal */
+        struct pollfd pf = { .fd = s->fd, .events = POLLIN };
+        poll(&pf, 1, s->timeout_ms);
+        rc = pcap_next_ex(s->p, &h, &d);
+    }
     if (rc == 1) {
         memset(p, 0, sizeof *p);
         p->ts_ns = (int64_t)h->ts.tv_sec * 1000000000 + (int64_t)h->ts.tv_usec * s->ns_res;

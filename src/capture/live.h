@@ -41,7 +41,8 @@ live_src *live_open(const live_cfg *c, char *err, size_t errlen, char *warn, siz
 /* The next packet: 1 = packet in *p (valid until the next call), 0 = none within the timeout
  * or live_wake was called, -1 = error (err set: the interface went down, ...). */
 int live_next(live_src *s, cap_pkt *p, char *err, size_t errlen);
-/* Make a blocked live_next return 0 soon; safe from another thread or a signal handler. */
+/* Make a waiting live_next return 0 (it does within timeout_ms anyway); safe from another
+ * thread or a signal handler. */
 void live_wake(live_src *s);
 /* Link type of the packets (LINKTYPE_* as in files), their timestamp resolution in ns (1 or
  * 1000) and the snap length in effect. */

@@ -93,7 +93,8 @@ static void lat_add(lat_hist *h, double ms) {
 static double lat_q(const lat_hist *h, double q) {
     if (!h->n) return 0;
     uint64_t want = (uint64_t)ceil(q * (double)h->n), acc = 0;
-    for (int k = 0; k < LAT_B; k++) if ((acc += h->b[k]) >= want) return pow(10, (k + 1) / 20.0) / 1e3;   /* upper edge, ms */
+    for (int k = 0; k < LAT_B; k++)
+        if ((acc += h->b[k]) >= want) { double e = pow(10, (k + 1) / 20.0) / 1e3; return e < h->max_ms ? e : h->max_ms; }   /* upper edge, ms */
     return h->max_ms;
 }
 
@@ -187,7 +188,8 @@ static void on_decision(void *vc, const stream_decision *d) {
 static void on_result(void *vc, const cls_job *x, const float *p, int K) {
     cls_live *c = vc;
     double lat = (double)(wall_ns() - x->ts_ns) / 1e6;
-    lat_add(&c->lat, lat);
+    /* the summary's latency: decisions at packet K (one at an end waited for the end) */
+    if (x->reason == STREAM_AT_K) lat_add(&c->lat, lat);
     int top[3] = { -1, -1, -1 };
     for (int r = 0; r < 3 && r < K; r++) {
         int best = -1;
@@ -291,10 +293,10 @@ int classify_live(const cli_live *lo, const char *model_path, const prep_cfg *pc
     /* the summary goes to stderr whatever the format: stdout holds only decisions */
     fprintf(stderr,
             "pktlm classify: %s: %llu packets (%.1f MB) in %.1f s%s; %llu flows: %llu decided (%llu at packet %d, %llu at their end), "
-            "%llu filtered by the corpus's prep options (%zu open at the end, decided then)\n"
+            "%llu filtered by the corpus's prep options (%zu flows were open when the capture stopped)\n"
             "  drops: kernel %s%llu, interface %s%llu; pktlm: %llu decisions (queue full, --queue %d), %llu flows evicted (table "
             "full, --max-flows %ld)%s\n"
-            "  latency from the deciding packet's capture to its line: p50 %.2f ms, p99 %.2f ms, max %.2f ms; model %.2f ms per "
+            "  latency of the decisions at packet %d, from its capture to the line: p50 %.2f ms, p99 %.2f ms, max %.2f ms; model %.2f ms per "
             "flow (%d worker%s, queue peak %d)\n",
             lo->cap.iface, (unsigned long long)lc.packets, lc.bytes / 1e6, el, intr ? " (interrupted)" : "",
             (unsigned long long)sc->flows, (unsigned long long)ws.done, (unsigned long long)sc->decided_at_k, K,
@@ -302,7 +304,7 @@ int classify_live(const cli_live *lo, const char *model_path, const prep_cfg *pc
             kok ? "" : "?", (unsigned long long)lc.kernel_drops, kok ? "" : "?", (unsigned long long)lc.if_drops,
             (unsigned long long)ws.dropped_full, lo->queue, (unsigned long long)fc->evicted, lo->max_flows,
             sc->oom ? "; out of memory for some flows" : "",
-            lat_q(&c.lat, 0.5), lat_q(&c.lat, 0.99), c.lat.max_ms, ws.done ? ws.model_s * 1e3 / (double)ws.done : 0,
+            K, lat_q(&c.lat, 0.5), lat_q(&c.lat, 0.99), c.lat.max_ms, ws.done ? ws.model_s * 1e3 / (double)ws.done : 0,
             lo->workers, lo->workers > 1 ? "s" : "", ws.queue_peak);
     if (sc->decided_over_max || sc->dict_full)
         fprintf(stderr, "  note: %llu flows decided at packet %d then longer than the corpus's --max-flow-pkts; %llu addresses "
