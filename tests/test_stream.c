@@ -44,8 +44,8 @@ static int compare_file(const char *path, const prep_cfg *cfg0, int K, int *diff
     const stream_counters *sc = stream_get_counters(s);
     CHECK_EQ(sc->decided_at_k + sc->decided_at_end, B.n);
     stream_free(s);
-    qsort(A.r, (size_t)A.n, sizeof *A.r, by_id);
-    qsort(B.r, (size_t)B.n, sizeof *B.r, by_id);
+    if (A.n) qsort(A.r, (size_t)A.n, sizeof *A.r, by_id);
+    if (B.n) qsort(B.r, (size_t)B.n, sizeof *B.r, by_id);
     int i = 0, j = 0, d = 0;
     while (i < A.n || j < B.n) {
         if (j >= B.n || (i < A.n && A.r[i].id < B.r[j].id)) { d++; i++; continue; }
