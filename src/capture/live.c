@@ -100,11 +100,11 @@ live_src *live_open(const live_cfg *c, char *err, size_t errlen, char *warn, siz
     return s;
 }
 
-int live_next(live_src *s, cap_pkt *p, char *err, size_t errlen) {
+int live_next(live_src *s, cap_pkt *p, int wait, char *err, size_t errlen) {
     struct pcap_pkthdr *h;
     const u_char *d;
     int rc = pcap_next_ex(s->p, &h, &d);
-    if (rc == 0) {   /* nothing waiting: sleep until a packet, the timeout or a signal */
+    if (rc == 0 && wait) {   /* nothing waiting: sleep until a packet, the timeout or a signal */
         struct pollfd pf = { .fd = s->fd, .events = POLLIN };
         poll(&pf, 1, s->timeout_ms);
         rc = pcap_next_ex(s->p, &h, &d);

@@ -39,8 +39,8 @@ typedef struct live_src live_src;
  * goes to warn (may be NULL; "" when none). */
 live_src *live_open(const live_cfg *c, char *err, size_t errlen, char *warn, size_t warnlen);
 /* The next packet: 1 = packet in *p (valid until the next call), 0 = none within the timeout
- * or live_wake was called, -1 = error (err set: the interface went down, ...). */
-int live_next(live_src *s, cap_pkt *p, char *err, size_t errlen);
+ * (wait 0: none waiting in the buffer now), -1 = error (err set: the interface went down, ...). */
+int live_next(live_src *s, cap_pkt *p, int wait, char *err, size_t errlen);
 /* Make a waiting live_next return 0 (it does within timeout_ms anyway); safe from another
  * thread or a signal handler. */
 void live_wake(live_src *s);

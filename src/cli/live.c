@@ -142,10 +142,17 @@ static int capture_loop(capture_side *cs, const cli_live *lo, pkt_fn fn, tick_fn
     long n = 0;
     int rc = 0;
     char err[1024];
-    while (!*stop) {
+    double draining = 0;
+    for (;;) {
+        /* stopped (Ctrl-C, --duration): what the kernel's buffer already holds was captured;
+         * take it (for at most 5 s, should traffic keep coming), then stop. A second Ctrl-C
+         * kills at once. */
+        double t = now_sec();
+        if (!draining && (*stop || (lo->duration > 0 && t - t0 >= lo->duration))) draining = t;
         cap_pkt p;
-        int r = live_next(cs->src, &p, err, sizeof err);
+        int r = live_next(cs->src, &p, !draining, err, sizeof err);
         if (r < 0) { rc = cli_error(cs->verb, "%s", err); break; }
+        if (draining && (r == 0 || t - draining > 5)) break;
         if (r == 1) {
             /* a failed write (full disk) stops the writing; the capture goes on, and the file is
              * removed at the end rather than left cut short */
@@ -154,11 +161,9 @@ static int capture_loop(capture_side *cs, const cli_live *lo, pkt_fn fn, tick_fn
             fn(ctx, &p);
             if (lo->count && ++n >= lo->count) break;
         }
-        double t = now_sec();
         if (t >= next) {
             next = t + 0.1;
             tick(ctx, t - t0, wall_ns());
-            if (lo->duration > 0 && t - t0 >= lo->duration) break;
         }
     }
     *interrupted = *stop != 0;
