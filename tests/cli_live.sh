@@ -44,6 +44,7 @@ sent() { grep -o 'Actual: [0-9]* packets' $T/replay.log | grep -o '[0-9]*' | hea
 # start pktlm in R in the background and wait until it captures
 start() { # out err args...
   local out=$1 err=$2; shift 2
+  rm -f $out $err
   # `ip netns exec` execs pktlm: $! is pktlm itself, so the signals below reach it
   ip netns exec $R $PKTLM "$@" >$out 2>$err & pid=$!
   for i in $(seq 100); do grep -qs "capturing on" $err && return 0; kill -0 $pid 2>/dev/null || return 1; sleep 0.1; done

@@ -53,11 +53,12 @@ for x in "$S $VA" "$R $VB"; do
   ip -n $1 link set $2 mtu 9000; ip -n $1 link set lo up; ip -n $1 link set $2 up
 done
 
-# one run: verb args... at rate $1; prints "sent seen kdrop ifdrop pktlm_drop achieved_pps p99_ms"
+# one run: verb args... at rate $1; prints "sent seen kdrop ifdrop pktlm_drop achieved_pps p99_ms model_ms_per_flow"
 one() {
   local rate=$1 verb=$2; shift
+  rm -f $tmp/out $tmp/err   # the last run's "capturing on" must not start the replay early
   ip netns exec $R "$PKTLM" "$@" --live $VB >$tmp/out 2>$tmp/err & local pid=$!
-  for i in $(seq 200); do grep -q "capturing on" $tmp/err && break; sleep 0.05; done
+  for i in $(seq 200); do grep -qs "capturing on" $tmp/err && break; sleep 0.05; done
   ip netns exec $S tcpreplay -i $VA --pps=$rate "${files[@]}" >$tmp/replay 2>&1
   sleep 1; kill -INT $pid; wait $pid
   local sent ach seen kd ifd pd p99
@@ -67,30 +68,31 @@ one() {
     seen=$(grep '"summary": true' $tmp/out | grep -o '"packets": [0-9]*' | grep -o '[0-9]*')
     kd=$(grep '"summary": true' $tmp/out | grep -o '"kernel_drops": [0-9]*' | grep -o '[0-9]*')
     ifd=$(grep '"summary": true' $tmp/out | grep -o '"interface_drops": [0-9]*' | grep -o '[0-9]*')
-    pd=0; p99=0
+    pd=0; p99=0; fps=0
   else
     seen=$(grep -o ': [0-9]* packets (' $tmp/err | grep -o '[0-9]*' | head -1)
     kd=$(grep -o 'kernel [0-9]*' $tmp/err | grep -o '[0-9]*' | head -1)
     ifd=$(grep -o 'interface [0-9]*' $tmp/err | grep -o '[0-9]*' | head -1)
     pd=$(grep -o 'pktlm: [0-9]* decisions' $tmp/err | grep -o '[0-9]*' | head -1)
-    p99=$(grep -o 'p99 [0-9.]* ms' $tmp/err | grep -o '[0-9.]*' | head -1)
+    p99=$(grep -o 'p99 [0-9.]* ms' $tmp/err | sed 's/p99 //; s/ ms//' | head -1)
+    fps=$(grep -o 'model [0-9.]* ms per flow' $tmp/err | sed 's/model //; s/ ms per flow//' | head -1)
   fi
-  echo "${sent:-0} ${seen:-0} ${kd:-?} ${ifd:-?} ${pd:-?} ${ach:-0} ${p99:-0}"
+  echo "${sent:-0} ${seen:-0} ${kd:-?} ${ifd:-?} ${pd:-?} ${ach:-0} ${p99:-0} ${fps:-0}"
 }
 
 json="{\"packets\": $total, \"files\": ${#files[@]}, \"classifier\": \"$desc\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"runs\": ["
 first=1
-printf "%-9s %9s %9s %9s %7s %7s %7s %10s %8s\n" verb rate sent seen kdrop ifdrop pdrop achieved p99_ms
+printf "%-9s %9s %9s %9s %7s %7s %7s %10s %9s %9s\n" verb rate sent seen kdrop ifdrop pdrop achieved p99_ms model_ms
 for verb in stats classify; do
   best=0
   for r in $rates; do
     if [ $verb = stats ]; then res=$(one $r stats --json --interval 0)
     else res=$(one $r classify --model "$model" --json --quiet $args); fi
     set -- $res
-    printf "%-9s %9s %9s %9s %7s %7s %7s %10s %8s\n" $verb $r $1 $2 $3 $4 $5 $6 $7
+    printf "%-9s %9s %9s %9s %7s %7s %7s %10s %9s %9s\n" $verb $r $1 $2 $3 $4 $5 $6 $7 $8
     clean=0; [ "$1" = "$2" ] && [ "$3" = 0 ] && [ "$4" = 0 ] && [ "$5" = 0 ] && clean=1
     [ $clean = 1 ] && best=$r
-    json+="$([ $first = 1 ] || echo ,){\"verb\": \"$verb\", \"rate\": $r, \"sent\": $1, \"seen\": $2, \"kernel_drops\": \"$3\", \"interface_drops\": \"$4\", \"pktlm_drops\": \"$5\", \"achieved_pps\": $6, \"p99_ms\": $7, \"no_drop\": $clean}"
+    json+="$([ $first = 1 ] || echo ,){\"verb\": \"$verb\", \"rate\": $r, \"sent\": $1, \"seen\": $2, \"kernel_drops\": \"$3\", \"interface_drops\": \"$4\", \"pktlm_drops\": \"$5\", \"achieved_pps\": $6, \"p99_ms\": $7, \"model_ms_per_flow\": $8, \"no_drop\": $clean}"
     first=0
     [ $clean = 1 ] || break   # the first rate with a drop ends the search
   done

@@ -21,6 +21,7 @@ typedef struct {
     int promisc;             /* promiscuous mode; default 0 */
     int buffer_mb;           /* kernel ring buffer in MiB; default 32 (bursts wait there) */
     int timeout_ms;          /* live_next returns 0 after this long without a packet; default 100 */
+#define LIVE_BLOCK_MS 10     /* the most a packet waits in the kernel's ring before it is handed over */
 } live_cfg;
 void live_cfg_default(live_cfg *c);
 

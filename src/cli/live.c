@@ -311,6 +311,7 @@ int classify_live(const cli_live *lo, const char *model_path, const prep_cfg *pc
             sc->oom ? "; out of memory for some flows" : "",
             K, lat_q(&c.lat, 0.5), lat_q(&c.lat, 0.99), c.lat.max_ms, ws.done ? ws.model_s * 1e3 / (double)ws.done : 0,
             lo->workers, lo->workers > 1 ? "s" : "", ws.queue_peak);
+    if (!c.lat.n) fprintf(stderr, "  (no decision at packet %d: no latency figures)\n", K);
     if (sc->decided_over_max || sc->dict_full)
         fprintf(stderr, "  note: %llu flows decided at packet %d then longer than the corpus's --max-flow-pkts; %llu addresses "
                         "not added to the payload dictionary (full)\n",
