@@ -7,16 +7,20 @@
 # no decision (queue full), and pktlm saw every packet tcpreplay sent.
 # Needs root, `ip` and tcpreplay; prints SKIP otherwise. Writes bench/results/live.json.
 #   bash bench/live/run.sh
-# Knobs: PKTLM_BIN (default ./pktlm), BENCH_TMP (/tmp), BENCH_PACKETS (20000),
-#        BENCH_RATES ("2000 5000 10000 20000 40000 80000 160000"),
+# The kernel buffer is BENCH_BUFFER MiB (default 4, not the 32 of a real run): a replay that
+# fits in the buffer would not drop however slow pktlm were.
+# Knobs: PKTLM_BIN (default ./pktlm), BENCH_TMP (/tmp), BENCH_PACKETS (60000), BENCH_BUFFER (4),
+#        BENCH_RATES ("5000 10000 20000 40000 80000 160000"), BENCH_RATES_CLASSIFY ("10000 40000 160000"),
 #        BENCH_MODEL (the classifier; default: the toy one of bench/classify, GPT-2 2x128 ctx 256),
 #        BENCH_ARGS (extra classify options, e.g. "--workers 1 --threads 1 --batch 32").
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 PKTLM=${PKTLM_BIN:-$root/pktlm}
 tmp=${BENCH_TMP:-/tmp}/pktlm-bench-live
-npk=${BENCH_PACKETS:-20000}
-rates=${BENCH_RATES:-2000 5000 10000 20000 40000 80000 160000}
+npk=${BENCH_PACKETS:-60000}
+buf=${BENCH_BUFFER:-4}
+rates=${BENCH_RATES:-5000 10000 20000 40000 80000 160000}
+crates=${BENCH_RATES_CLASSIFY:-10000 40000 160000}   # each waits for every decision: fewer steps
 model=${BENCH_MODEL:-}
 args=${BENCH_ARGS:-}
 shared=${PKTLM_SHARED:-$root/../shared}
@@ -40,7 +44,7 @@ if [ -z "$model" ]; then
     --epochs 1 --threads 1 -o "$tmp/c.ckpt" --quiet
   model=$tmp/c.ckpt; desc="toy classifier, GPT-2 2x128 ctx 256"
 else
-  desc=$(basename "$model")
+  desc=${BENCH_DESC:-$(basename "$model")}
 fi
 
 S=pktlm-bs$$; R=pktlm-br$$; VA=pbva$$; VB=pbvb$$
@@ -57,7 +61,7 @@ done
 one() {
   local rate=$1 verb=$2; shift
   rm -f $tmp/out $tmp/err   # the last run's "capturing on" must not start the replay early
-  ip netns exec $R "$PKTLM" "$@" --live $VB >$tmp/out 2>$tmp/err & local pid=$!
+  ip netns exec $R "$PKTLM" "$@" --live $VB --buffer $buf >$tmp/out 2>$tmp/err & local pid=$!
   for i in $(seq 200); do grep -qs "capturing on" $tmp/err && break; sleep 0.05; done
   ip netns exec $S tcpreplay -i $VA --pps=$rate "${files[@]}" >$tmp/replay 2>&1
   sleep 1; kill -INT $pid; wait $pid
@@ -80,12 +84,13 @@ one() {
   echo "${sent:-0} ${seen:-0} ${kd:-?} ${ifd:-?} ${pd:-?} ${ach:-0} ${p99:-0} ${fps:-0}"
 }
 
-json="{\"packets\": $total, \"files\": ${#files[@]}, \"classifier\": \"$desc\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"runs\": ["
+json="{\"packets\": $total, \"files\": ${#files[@]}, \"buffer_mb\": $buf, \"classifier\": \"$desc\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"runs\": ["
 first=1
 printf "%-9s %9s %9s %9s %7s %7s %7s %10s %9s %9s\n" verb rate sent seen kdrop ifdrop pdrop achieved p99_ms model_ms
 for verb in stats classify; do
   best=0
-  for r in $rates; do
+  rs=$rates; [ $verb = classify ] && rs=$crates
+  for r in $rs; do
     if [ $verb = stats ]; then res=$(one $r stats --json --interval 0)
     else res=$(one $r classify --model "$model" --json --quiet $args); fi
     set -- $res
