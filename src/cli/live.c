@@ -24,49 +24,6 @@ void cli_live_default(cli_live *lo) {
     lo->max_flows = 65536;
 }
 
-int cli_live_take(const char *verb, int *argc, char **argv, cli_live *lo, int classify) {
-    cli_opt common[] = { OPT_LIVE(*lo), OPT_END }, st[] = { OPT_LIVE_STATS(*lo), OPT_END }, cl[] = { OPT_LIVE_CLASSIFY(*lo), OPT_END };
-    const cli_opt *sets[2] = { common, classify ? cl : st };
-    int out = 1;
-    for (int i = 1; i < *argc; i++) {
-        const cli_opt *hit = NULL, *set = NULL;
-        for (int k = 0; k < 2 && !hit; k++)
-            for (const cli_opt *o = sets[k]; o->name; o++)
-                if (!strcmp(argv[i], o->name)) { hit = o; set = sets[k]; break; }
-        if (!hit) { argv[out++] = argv[i]; continue; }
-        /* one option through the table parser: the same checks and messages as every verb */
-        int takes = hit->kind != CO_FLAG;
-        char *one[3] = { argv[0], argv[i], takes && i + 1 < *argc ? argv[i + 1] : NULL };
-        if (cli_parse_opts(verb, takes && one[2] ? 3 : 2, one, set) != 0) return 2;
-        if (takes) i++;
-    }
-    *argc = out;
-    argv[out] = NULL;
-    return 0;
-}
-
-void cli_live_help(FILE *f, int classify) {
-    fprintf(f,
-        "Live capture (docs/live.md; needs CAP_NET_RAW: root, or `setcap cap_net_raw,cap_net_admin=eip pktlm`):\n"
-        "  --live IFACE     read packets from a network interface instead of files ('any': all of them)\n"
-        "  --filter BPF     capture filter in tcpdump's syntax ('tcp port 443')\n"
-        "  --snaplen N      bytes kept of each packet (default 262144)\n"
-        "  --promisc        promiscuous mode\n"
-        "  --buffer MB      kernel capture buffer (default 32): a burst waits there\n"
-        "  --duration S     stop after S seconds; --count N: after N packets (default: Ctrl-C / SIGTERM,\n"
-        "                   which end cleanly: remaining flows are %s, the summary printed)\n"
-        "  --write F.pcap   keep the captured packets (nanosecond pcap), to check decisions later\n",
-        classify ? "decided" : "counted");
-    if (classify)
-        fprintf(f,
-            "  --workers N 1    threads running the classifier (each with --threads N OpenMP threads, default 1)\n"
-            "  --queue N 4096   decisions waiting for a worker; beyond it a decision is dropped and counted\n"
-            "  --max-flows N    active flows kept (default 65536); the least recently active is evicted\n"
-            "                   (and decided) when full\n");
-    else
-        fprintf(f, "  --interval S     a running summary line every S seconds (default 1; 0: none)\n");
-}
-
 /* ---- shared by both loops ---- */
 
 static int64_t wall_ns(void) {
