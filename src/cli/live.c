@@ -6,7 +6,7 @@
 #include "corpus/stream.h"
 #include "corpus/tokfmt.h"
 #include "flow/flow.h"
-#include "train/clsworkers.h"
+#include "models/clsworkers.h"
 #include "util/util.h"
 #include <errno.h>
 #include <limits.h>
@@ -222,10 +222,9 @@ int classify_live(const cli_live *lo, const char *model_path, const prep_cfg *pc
     if (!c.pool) return cli_error(V, "%s", err);
     /* label names: every worker loaded the same file; keep one copy for the output */
     model m = { 0 };
-    train_state ts;
     cls_head h;
     cls_info info;
-    if (cls_load(model_path, &m, &ts, &h, &info, err, sizeof err) != 0) { cls_workers_finish(c.pool, NULL); return cli_error(V, "%s", err); }
+    if (cls_load(model_path, &m, NULL, &h, &info, err, sizeof err) != 0) { cls_workers_finish(c.pool, NULL); return cli_error(V, "%s", err); }
     cls_head_free(&h); model_free(&m);
     c.names = info.names;
     c.st = stream_new(&pc, K, on_decision, NULL, &c);

@@ -1,6 +1,6 @@
 /* `--live IFACE` for classify and stats (docs/live.md): the options both share, and the two
  * live loops. The library does the work (capture/live.c: the interface; corpus/stream.c:
- * flows and their tokens as packets arrive; train/clsworkers.c: the classifier on worker
+ * flows and their tokens as packets arrive; models/clsworkers.c: the classifier on worker
  * threads); this is the loop, the output lines and the summary. */
 #ifndef PKTLM_CLI_LIVE_H
 #define PKTLM_CLI_LIVE_H

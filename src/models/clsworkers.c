@@ -1,5 +1,5 @@
 /* Classifier worker threads behind a bounded queue: see clsworkers.h. */
-#include "train/clsworkers.h"
+#include "models/clsworkers.h"
 #include "corpus/tokfmt.h"
 #include "util/util.h"
 #include <pthread.h>
@@ -12,7 +12,6 @@ typedef struct {
     pthread_t th;
     int started;
     model m;
-    train_state st;
     cls_head h;
     cls_info info;
     int B, T;
@@ -101,7 +100,7 @@ cls_workers *cls_workers_start(const char *path, const cls_workers_cfg *cfg, cls
     for (int i = 0; i < p->cfg.workers; i++) {
         worker *w = &p->w[i];
         w->pool = p;
-        if (cls_load(path, &w->m, &w->st, &w->h, &w->info, err, errlen) != 0) goto fail;
+        if (cls_load(path, &w->m, NULL, &w->h, &w->info, err, errlen) != 0) goto fail;
         w->B = p->cfg.batch;
         w->T = w->info.seq_len < w->m.cfg.ctx ? w->info.seq_len : w->m.cfg.ctx;
         w->rows = malloc((size_t)w->B * w->T * sizeof *w->rows);

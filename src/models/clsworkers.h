@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include "corpus/tokens.h"
 #include "flow/flow.h"
-#include "train/clshead.h"
+#include "models/clshead.h"
 
 typedef struct {
     flow_key key;
