@@ -4,8 +4,10 @@
 #include "test.h"
 #include "pktbuild.h"
 #include "eval/fidelity.h"
+#include "eval/concurrency.h"
 #include "eval/shallow.h"
 #include "eval/metrics.h"
+#include "eval/compare.h"
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -75,6 +77,80 @@ static void dist_of(fid_dist *d, const ff_set *a, const ff_set *b) {
     fid_distance(d, &sa, &sb);
     fid_side_free(&sa);
     fid_side_free(&sb);
+}
+
+/* Concurrent flows: bins counted by hand, the bin width chosen from the reference, a side
+ * against itself at distance 0, and the baselines keeping starts relative to their capture. */
+static void add_flow(ff_set *s, int file, double a, double b) {
+    ff_flow proto;
+    memset(&proto, 0, sizeof proto);
+    proto.file = file; proto.label = -1; proto.key.proto = 17; proto.key.ipver = 4;
+    proto.first_ns = 1000000000000LL * (file + 1) + (int64_t)(a * 1e9);
+    proto.last_ns = 1000000000000LL * (file + 1) + (int64_t)(b * 1e9);
+    ff_flow *f = ff_append_flow(s, &proto, 1);
+    f->pkts[0] = 1;
+    s->pk[f->pk].ip_len = 60;
+}
+static void test_concurrency(void) {
+    ff_set s;
+    ff_set_init(&s, 0, 0);
+    s.files = malloc(2 * sizeof *s.files); s.files[0] = strdup("a"); s.files[1] = strdup("b"); s.nfiles = 2;
+    /* capture 0, 1 s bins from its first packet: [0, 2.5] [1, 1.5] [3, 3] -> bins 1 2 1 1 */
+    add_flow(&s, 0, 0, 2.5); add_flow(&s, 0, 1, 1.5); add_flow(&s, 0, 3, 3);
+    /* capture 1 (flows listed out of order): [0.5, 0.7] [0, 0.2] -> one bin, 2 active */
+    add_flow(&s, 1, 0.5, 0.7); add_flow(&s, 1, 0, 0.2);
+    fid_conc c;
+    CHECK_EQ(fid_conc_build(&c, &s, 1.0), 0);
+    CHECK_EQ(c.captures, 2);
+    CHECK_EQ(c.n, 5);
+    CHECK_NEAR(c.mean, (1 + 2 + 1 + 1 + 2) / 5.0, 1e-12);
+    CHECK_EQ(c.max, 2); CHECK_EQ(c.p50, 1);
+    CHECK_EQ(c.ncurve, 4);
+    CHECK_NEAR(c.curve[0], 1.5, 1e-12);    /* the mean over the captures that last that long */
+    CHECK_NEAR(c.curve[1], 2, 1e-12);
+    CHECK_NEAR(c.curve[3], 1, 1e-12);
+    /* the bin: the largest of 1 s .. 1 ms giving the longest capture (3 s) 100 bins */
+    CHECK_NEAR(fid_conc_bin(&s), 0.01, 1e-15);
+    fid_conc d;
+    CHECK_EQ(fid_conc_build(&d, &s, 1.0), 0);
+    fid_conc_compare(&c, &d);
+    CHECK_NEAR(d.emd, 0, 1e-12); CHECK_NEAR(d.emd_flows, 0, 1e-12);
+    /* replay of every flow many times: starts relative to their capture's, so the concurrency
+     * scales with the number of copies (absolute times would spread them 1000 s apart) */
+    ff_set r;
+    ff_set_init(&r, 0, 0);
+    fid_replay(&r, &s, 50, 1);
+    for (size_t i = 0; i < r.n; i++) CHECK(r.fl[i].first_ns >= 0 && r.fl[i].first_ns <= 3000000000LL && r.fl[i].last_ns >= r.fl[i].first_ns);
+    fid_conc e;
+    CHECK_EQ(fid_conc_build(&e, &r, 1.0), 0);
+    CHECK_EQ(e.captures, 1);
+    CHECK(e.max > 10);
+    fid_conc_compare(&c, &e);
+    CHECK(e.emd > 0.5);
+    ff_set q;
+    ff_set_init(&q, 0, 0);
+    fid_sampler(&q, &s, 20, 1);
+    for (size_t i = 0; i < q.n; i++) CHECK(q.fl[i].first_ns >= 0 && q.fl[i].first_ns <= 3000000000LL);
+    /* the writers: every side, its distance, the SVG */
+    char path[256];
+    tpath(path, sizeof path, "conc.txt");
+    FILE *f = fopen(path, "w+");
+    fid_conc all[2] = { c, e };
+    char *names[2] = { "REAL", "replay" };
+    fid_conc_text(f, all, names, 2);
+    fid_conc_json(f, all, names, 2);
+    fid_conc_html(f, all, names, 2);
+    fflush(f);
+    rewind(f);
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    CHECK(strstr(buf, "Concurrent flows (active in each 1 s bin") != NULL);
+    CHECK(strstr(buf, "\"concurrency\": {\"bin_s\": 1,\n    \"REAL\": {\"captures\": 2, \"bins\": 5, \"mean\": 1.4") != NULL);
+    CHECK(strstr(buf, "<svg") != NULL && strstr(buf, "active flows over time") != NULL);
+    fid_conc_free(&c); fid_conc_free(&d); fid_conc_free(&e);
+    ff_set_free(&s); ff_set_free(&r); ff_set_free(&q);
 }
 
 static void test_identical(void) {
@@ -295,6 +371,65 @@ static char *slurp(const char *path, size_t *n) {
     return b;
 }
 
+/* compare_run, the library call behind `pktlm compare`, on two labelled captures per side:
+ * label ids unified by name whatever the order they were met in; without TRAIN the baselines
+ * come from the first half of each REAL capture's flows and TSTR tests on the second halves;
+ * the writers print from the struct. */
+static void test_compare_run(void) {
+    char pa[512], pb[512], sa[512], sb[512], err[512];
+    perturb web = BASE, alt = BASE;
+    alt.port = 8443; alt.ttl_delta = 1;
+    tpath(pa, sizeof pa, "cr_web.pcap"); CHECK_EQ(make_capture(pa, web), 0);
+    tpath(pb, sizeof pb, "cr_alt.pcap"); CHECK_EQ(make_capture(pb, alt), 0);
+    web.tscale = alt.tscale = 2;
+    tpath(sa, sizeof sa, "cs_web.pcap"); CHECK_EQ(make_capture(sa, web), 0);
+    tpath(sb, sizeof sb, "cs_alt.pcap"); CHECK_EQ(make_capture(sb, alt), 0);
+    ff_set real, synth;
+    ff_set_init(&real, 0, 40);
+    ff_set_init(&synth, 0, 40);
+    CHECK_EQ(ff_read_file(&real, pa, ff_label_id(&real, "web"), NULL, err, sizeof err), 0);
+    CHECK_EQ(ff_read_file(&real, pb, ff_label_id(&real, "alt"), NULL, err, sizeof err), 0);
+    CHECK_EQ(ff_read_file(&synth, sb, ff_label_id(&synth, "alt"), NULL, err, sizeof err), 0);   /* other order */
+    CHECK_EQ(ff_read_file(&synth, sa, ff_label_id(&synth, "web"), NULL, err, sizeof err), 0);
+    compare_report r;
+    compare_run(&r, &real, &synth, NULL, &(compare_cfg){ .trees = 10, .seed = 1 });
+    r.real_name = "REAL"; r.synth_name = "SYNTH";
+    CHECK_EQ(r.nnames, 2);
+    CHECK(!strcmp(r.names[0], "web") && !strcmp(r.names[1], "alt"));
+    /* synth's first flows are from the alt capture: after unification they carry "alt"'s id */
+    CHECK_EQ(synth.fl[0].label, 1);
+    CHECK_EQ(synth.fl[synth.n - 1].label, 0);
+    CHECK(!r.has_train && !r.memo_done && r.labelled);
+    /* halves: 24 flows per capture, 12 of each in the baseline source, 12 in the test flows */
+    CHECK_EQ(r.bsrc->n, 24); CHECK_EQ(r.test->n, 24);
+    CHECK_EQ(r.set[CMP_REPLAY]->n, synth.n); CHECK_EQ(r.set[CMP_SAMPLER]->n, synth.n);
+    CHECK(r.tstr[CMP_SYNTH].done && r.tstr[CMP_REAL].done);
+    CHECK_EQ(r.tstr[CMP_SYNTH].n_test, 24);
+    CHECK_EQ(r.tstr[CMP_SYNTH].n_train, 48);
+    CHECK_EQ(r.tstr[CMP_REAL].n_train, 24);
+    /* each capture's second half (by first packet) is its 12 DNS exchanges, the same in both
+     * classes: whatever the forest says, 12 of the 24 test flows are right */
+    size_t udp = 0;
+    for (size_t i = 0; i < r.test->n; i++) udp += r.test->fl[i].key.proto == 17;
+    CHECK_EQ(udp, 24);
+    CHECK_NEAR(r.tstr[CMP_SYNTH].rep.accuracy, 0.5, 1e-9);
+    /* only the clock differs: every categorical field the same, inter-arrival times not */
+    for (int k = 0; k < NFC; k++) CHECKF(r.dist[CMP_SYNTH].jsd[k] == 0, "%s %g", fid_cat_name[k], r.dist[CMP_SYNTH].jsd[k]);
+    CHECK(r.dist[CMP_SYNTH].emd[FN_IAT_A] > 0);
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    compare_write_text(f, &r);
+    compare_write_json(f, &r);
+    fclose(f);
+    CHECK(buf && strstr(buf, "the first half of each REAL capture's flows (24 flows)"));
+    CHECK(buf && strstr(buf, "\"baseline_source\": \"real_first_half\""));
+    CHECK(buf && strstr(buf, "\"labels\": [\"web\", \"alt\"]"));
+    free(buf);
+    compare_free(&r);
+    ff_set_free(&real); ff_set_free(&synth);
+}
+
 /* The command line end to end on two labelled toy "captures": TSTR separates the two
  * services perfectly, JSON and HTML are written, the HTML needs nothing from outside. */
 static void test_cli(void) {
@@ -349,9 +484,11 @@ static void test_cli(void) {
 
 int main(void) {
     RUN(test_identical);
+    RUN(test_concurrency);
     RUN(test_perturbed);
     RUN(test_baselines_and_memo);
     RUN(test_shallow);
+    RUN(test_compare_run);
     RUN(test_cli);
     RUN(test_validate_cases);
     return t_done();

@@ -210,7 +210,7 @@ static uint64_t flow_key_hash(const flow *f) {
 
 /* A flow the token format has no sequence for: 1 (fields: not TCP, no packet with a whole TCP
  * header, or --complete-only and not complete), else 0. q is ended. */
-static int seq_unwanted(const prep_cfg *c, const flow *f, const tok_seq *q) {
+int prep_seq_unwanted(const prep_cfg *c, const flow *f, const tok_seq *q) {
     if (c->tokens != TOKFMT_FIELDS) return 0;
     if (f->key.proto != 6 || q->npkts == 0) return 1;
     return c->complete_only && q->n > 0 && q->t[0] != TCPF_COMPLETE;
@@ -227,7 +227,7 @@ static void on_end(void *ctx, flow *f) {
         int keep = !s->drop && total >= (uint64_t)c->min_flow_pkts && !(c->max_flow_pkts > 0 && total > (uint64_t)c->max_flow_pkts);
         tok_seq *q = &s->pf.seq;
         if (keep) tok_seq_end(q);
-        if (keep && (seq_unwanted(c, f, q) == 1)) keep = 0;
+        if (keep && (prep_seq_unwanted(c, f, q) == 1)) keep = 0;
         p->each_fn(p->each_ctx, f, keep && !q->oom ? q->t : NULL, keep && !q->oom ? q->n : 0);
         prep_flow_free(&s->pf);
         free(s);
@@ -236,7 +236,7 @@ static void on_end(void *ctx, flow *f) {
     if (s->drop) p->dropped[D_FILTER]++;
     else if (total < (uint64_t)c->min_flow_pkts) p->dropped[D_MIN]++;
     else if (c->max_flow_pkts > 0 && total > (uint64_t)c->max_flow_pkts) p->dropped[D_MAX]++;
-    else if (tok_seq_end(&s->pf.seq), seq_unwanted(c, f, &s->pf.seq)) p->dropped[D_FORMAT]++;   /* ended: fields knows its type */
+    else if (tok_seq_end(&s->pf.seq), prep_seq_unwanted(c, f, &s->pf.seq)) p->dropped[D_FORMAT]++;   /* ended: fields knows its type */
     else {
         p->flows_kept++;
         if (s->label < 0) p->unlabelled_flows++;
@@ -266,7 +266,7 @@ static void on_end(void *ctx, flow *f) {
     free(s);
 }
 
-static int dropped_flow(const prep_cfg *c, const flow *f) {
+int prep_flow_filtered(const prep_cfg *c, const flow *f) {
     uint16_t a = f->key.port[0], b = f->key.port[1];
     if (c->drop_dhcp && f->key.proto == 17 &&
         ((a == 67 || a == 68) && (b == 67 || b == 68) ? 1 : (a == 546 || a == 547) && (b == 546 || b == 547)))
@@ -299,12 +299,12 @@ static void window_packet(prep *p, fstate *s, const uint8_t *frame, const pkt_in
 typedef struct { int fd; char *hex; int rc; } hash_job;
 static void *hash_thread(void *v) { hash_job *j = v; j->rc = sha256_fd(j->fd, j->hex); return NULL; }
 
-int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen) {
-    err[0] = 0;
+/* The record of the next input (captures and Arrow files alike), now p->cur; NULL out of memory. */
+static pfile *new_file(prep *p, const char *path, int label) {
     if (p->nfiles == p->files_cap) {
         int nc = p->files_cap ? p->files_cap * 2 : 64;
         pfile *q = realloc(p->files, (size_t)nc * sizeof *q);
-        if (!q) { snprintf(err, errlen, "out of memory"); return -1; }
+        if (!q) return NULL;
         p->files = q; p->files_cap = nc;
     }
     p->cur = p->nfiles++;
@@ -312,6 +312,13 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
     memset(pf, 0, sizeof *pf);
     pf->path = strdup(path);
     pf->label = label;
+    return pf;
+}
+
+int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen) {
+    err[0] = 0;
+    pfile *pf = new_file(p, path, label);
+    if (!pf) { snprintf(err, errlen, "out of memory"); return -1; }
     /* One open per input, read from the start by each pass: a FIFO or a process substitution
      * cannot be opened or read twice, so input_open copies such a stream once (hashing it). */
     input_file in;
@@ -404,7 +411,7 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
                                                   f->key.addr[1], f->key.port[1]);
                 if (nm) s->label = label_set_find(&p->labels, nm);
             }
-            s->drop = dropped_flow(c, f);
+            s->drop = prep_flow_filtered(c, f);
             if (c->tokens == TOKFMT_BPE) tok_seq_set_bpe(&s->pf.seq, c->bpe, &p->tfb);
             else tok_seq_set_format(&s->pf.seq, c->tokens);
             prep_flow_begin(&s->pf, an, f->id, s->label, f->first_ns);
@@ -451,17 +458,8 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
 int prep_add_arrow(prep *p, const char *path, int label, char *err, size_t errlen) {
     err[0] = 0;
     if (p->cfg.tokens != TOKFMT_FIELDS) { snprintf(err, errlen, "%s: tcpflowgen's files hold field tokens (--tokens fields)", path); return -1; }
-    if (p->nfiles == p->files_cap) {
-        int nc = p->files_cap ? p->files_cap * 2 : 64;
-        pfile *q = realloc(p->files, (size_t)nc * sizeof *q);
-        if (!q) { snprintf(err, errlen, "out of memory"); return -1; }
-        p->files = q; p->files_cap = nc;
-    }
-    p->cur = p->nfiles++;
-    pfile *pf = &p->files[p->cur];
-    memset(pf, 0, sizeof *pf);
-    pf->path = strdup(path);
-    pf->label = label;
+    pfile *pf = new_file(p, path, label);
+    if (!pf) { snprintf(err, errlen, "out of memory"); return -1; }
     arrow_seqs a;
     if (arrow_read_lists(path, "token_sequences", &a, err, errlen) != 0) { snprintf(pf->note, sizeof pf->note, "%s", err); return -1; }
     pf->ok = 1;
@@ -648,14 +646,11 @@ static void sb_put(sbuf *s, const char *fmt, ...) {
         s->b = q; s->cap = nc;
     }
 }
+/* str as a JSON string literal (util's escaping) */
 static void sb_str(sbuf *s, const char *str) {
+    char e[7];
     sb_put(s, "\"");
-    for (; *str; str++) {
-        unsigned char ch = (unsigned char)*str;
-        if (ch == '"' || ch == '\\') sb_put(s, "\\%c", ch);
-        else if (ch < 0x20) sb_put(s, "\\u%04x", ch);
-        else sb_put(s, "%c", ch);
-    }
+    for (; *str; str++) { json_escape_byte(e, (unsigned char)*str); sb_put(s, "%s", e); }
     sb_put(s, "\"");
 }
 

@@ -1,4 +1,4 @@
-/* The model interface: one file per backbone (gpt2.c, qwen2.c; mamba2.c, linattn.c next), a
+/* The model interface: one file per backbone (gpt2.c, qwen2.c, mamba2.c, linattn.c), a
  * common front (model.c) that owns memory, the language-model head, the loss, the optimizer and
  * the decoding run state, one registry of backbones (backbones.c) and one table of config
  * fields (config.c). docs/model.md, "Adding a backbone", says what a new one writes.
@@ -11,8 +11,8 @@
  *                                       slot[r] at its own position pos[r] -> hidden rows
  *   reset(rs, slot)                     the slot starts a new sequence
  *   prefill(rs, t, nt, slot, tok, len)  optional: a whole prompt into one slot
- * Heads sit on `hidden`: the LM head here (tied or not), a classification head in the
- * finetune stage, so the backbone never knows which task trains it.
+ * Heads sit on `hidden`: the LM head here (tied or not), the classification head of
+ * models/clshead.h, so the backbone never knows which task trains it.
  *
  * Memory, one allocation each: params, grads, AdamW m, v (same tensor table layout, so the
  * optimizer, clipping and checkpoints are flat loops / single writes), acts (the forward
@@ -48,6 +48,10 @@ typedef struct {
     /* Mamba-2 (state-space duality): SSM state size N, causal conv width, inner width =
      * expand x C, head size P (inner / P heads), scan chunk length, B/C groups */
     int32_t d_state, d_conv, expand, head_dim, chunk, groups;
+    /* Mamba-2: the token embedding has vocab rounded up to a multiple of vocab_pad rows (NetSSM's
+     * pad_vocab_size_multiple 16; 0 in files written before it = 1, none). The LM head reads the
+     * first vocab rows only: a pad row is never a logit, so never sampled. */
+    int32_t vocab_pad;
 } model_config;
 
 /* ---- the config field table ---- */
@@ -65,6 +69,8 @@ typedef struct {
     uint32_t archs;      /* MF_ALL or MF_ARCHES(...): who reads it (others: must stay 0) */
     int resume;          /* 1: `pretrain --resume` takes a new value (dropout); 0: keeps the checkpoint's, warns */
     int is_flag;         /* command line: a flag without a value (--tied sets 1) */
+    double old;          /* checkpoint header: what 0 means in files written before the field existed, where
+                            that is not the backbone's default (0: the default) */
 } model_field;
 extern const model_field model_fields[];
 extern const int model_nfields;
@@ -155,7 +161,10 @@ int model_arch_parse(const char *name);   /* "gpt2" -> ARCH_GPT2, 0 if unknown *
 
 /* Fill defaults of c's backbone (ops->defaults; nothing for an unknown arch). */
 void model_config_defaults(model_config *c);
-/* Create with parameters (initialised from seed when seed != 0 ... or left zero) */
+/* The model of config c (its backbone's defaults filled, every field checked): the tensor
+ * table and one zeroed allocation for the parameters, which model_init_weights() or a
+ * checkpoint fills. Gradients, AdamW state and activations come later (model_alloc_training,
+ * model_alloc_acts). 0 ok, -1 with err (unknown arch, a bad field, out of memory). */
 int model_create(model *m, const model_config *c, char *err, size_t errlen);
 void model_init_weights(model *m, uint64_t seed);
 /* Allocate gradients and AdamW state (training only). 0 ok. */
@@ -167,6 +176,8 @@ void model_free(model *m);
 /* Bytes needed to train (params, grads, m, v, activations) or to run forward only. */
 size_t model_memory_bytes(const model_config *c, int B, int T, int training);
 size_t model_param_count(const model_config *c);
+/* Rows of the token embedding: vocab, rounded up to a multiple of vocab_pad when it is above 1. */
+size_t model_vocab_rows(const model_config *c);
 
 float *model_tensor(const model *m, int i);
 /* Copy src's weights into dst (the same backbone and shape but maybe another vocabulary),

@@ -37,6 +37,7 @@ typedef struct {
     uint64_t tok_hash;         /* bpe: the tokenizer's hash (slots 100..101) */
     int32_t precision;         /* matrix products of training: NN_FP32 (0) or NN_BF16 (1), header slot 60;
                                   weights, m and v are fp32 either way */
+    int32_t unit;              /* PREP_UNIT_* of the corpus (model file slot 98): 2 = capture windows */
     int32_t eval_every;        /* steps between validation losses as given (--eval-every), header slot 97;
                                   0 = the default (20 per run), also in files written before it */
 } train_state;
@@ -51,12 +52,9 @@ int ckpt_peek(const char *path, model_config *cfg, train_state *st, uint64_t *np
  * allocates training buffers then). */
 int ckpt_load(const char *path, model *m, train_state *st, int want_opt, char *err, size_t errlen);
 
-/* The same inside another file (classifier files embed a backbone checkpoint, docs/classify.md):
- * ckpt_write_fp writes the parameters only (no optimizer state) at f's position;
- * ckpt_read_fp reads one of `bytes` bytes from f's position and closes f. */
-#include <stdio.h>
-int ckpt_write_fp(FILE *f, const model *m, const train_state *st);
-int ckpt_read_fp(FILE *f, const char *path, uint64_t bytes, model *m, train_state *st, char *err, size_t errlen);
+/* The training stage's header slots of st, for a model file written elsewhere (a classifier
+ * file embeds one: models/clshead.h). */
+void ckpt_train_header(ckpt_header *h, const train_state *st);
 /* what the model speaks, from / into a train_state */
 model_vocab train_vocab(const train_state *st);
 void train_set_vocab(train_state *st, const model_vocab *v);
