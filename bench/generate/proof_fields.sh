@@ -19,7 +19,7 @@ BUDGET=${BUDGET:-240} FLOWS=${FLOWS:-256} THREADS=${THREADS:-2} CTX=${CTX:-1024}
 RUNS=${RUNS:-"linattn:fields gpt2:bytes linattn:bytes linattn:bigrams"}
 # one small shape for every backbone (0.8 M parameters in the body; the fields and bigrams
 # vocabularies add 2 x 65.6k x 128 in the embedding and head)
-M="--layers 4 --d-model 128 --heads 4 --ctx $CTX --batch $BATCH --threads $THREADS --pad --lr 1e-3 --warmup 20 --eval-every 100 --val-batches 4"
+M="--layers ${LAYERS:-4} --d-model ${DMODEL:-128} --heads 4 --ctx $CTX --batch $BATCH --threads $THREADS --pad --lr 1e-3 --warmup 20 --eval-every 100 --val-batches 4"
 mkdir -p "$W" || exit 1
 # 1. complete TCP flows of every iot_sentinel capture; every 5th capture (sorted) held out
 if [ ! -d "$W/train" ]; then
@@ -78,24 +78,24 @@ def js(p):
     try: return json.load(open(os.path.join(w, p)))
     except Exception: return {}
 ho, hoa = js('check-heldout.json'), js('check-heldout-all.json')
-print('held-out real: all TCP flows %d, complete %.1f %% (handshake %.1f %%, termination %.1f %%); complete-only set %d flows'
+print('held-out real: all TCP flows %d: complete %.1f %% (handshake %.1f %%, termination %.1f %%); complete-only set %d flows'
       % (hoa.get('flows', 0), 100 * hoa.get('complete_frac', 0), 100 * hoa.get('handshake_frac', 0),
          100 * hoa.get('termination_frac', 0), ho.get('flows', 0)))
-print('| model | steps | tokens | val loss | gen flows (TCP) | dropped | repaired | handshake | termination | complete | validate | flags JSD a2b | flow pkts EMD |')
+print('| model | params | steps | train loss | val loss | TCP flows | dropped | repaired | handshake | termination | complete | validate | '
+      'flags JSD a2b (synth/replay/sampler) | pkt size a2b EMD | flow pkts EMD | header bytes JSD |')
+def tri(d):
+    return '/'.join('%.3f' % d[k] if isinstance(d.get(k), (int, float)) else '-' for k in ('synth', 'replay', 'sampler'))
 for r in runs:
     n = r.replace(':', '-')
     i, s, c, cmp = js('info-%s.json' % n), js('summary-%s.json' % n), js('check-%s.json' % n), js('compare-%s.json' % n)
-    v = open(os.path.join(w, 'validate-%s.rc' % n)).read().strip().split()[-1] if os.path.exists(os.path.join(w, 'validate-%s.rc' % n)) else '?'
-    def dist(name):
-        for k in ('distances', 'metrics'):
-            d = cmp.get(k)
-            if isinstance(d, dict) and name in d:
-                x = d[name]
-                return x.get('synth', x) if isinstance(x, dict) else x
-        return None
-    print('| %s | %s | %s | %.3f | %s | %s | %s | %.1f %% | %.1f %% | **%.1f %%** | exit %s | %s | %s |' % (
-        n, i.get('step'), i.get('tokens'), i.get('val_loss') or float('nan'), c.get('flows'), s.get('dropped_frac'),
-        s.get('repaired_frac'), 100 * c.get('handshake_frac', 0), 100 * c.get('termination_frac', 0),
-        100 * c.get('complete_frac', 0), v, dist('tcp_flags_a2b'), dist('flow_pkts')))
+    vf = os.path.join(w, 'validate-%s.rc' % n)
+    v = open(vf).read().strip().split()[-1] if os.path.exists(vf) else '?'
+    hb = cmp.get('header_byte_jsd', {}).get('synth', {}).get('mean')
+    print('| %s | %.2f M | %s | %.3f | %.3f | %s | %.1f %% | %.1f %% | %.1f %% | %.1f %% | **%.1f %%** | exit %s | %s | %s | %s | %s |' % (
+        n, (i.get('parameters') or 0) / 1e6, i.get('step'), i.get('loss') or float('nan'), i.get('val_loss') or float('nan'),
+        c.get('flows'), 100 * (s.get('dropped_frac') or 0), 100 * (s.get('repaired_frac') or 0),
+        100 * c.get('handshake_frac', 0), 100 * c.get('termination_frac', 0), 100 * c.get('complete_frac', 0), v,
+        tri(cmp.get('jsd', {}).get('tcp_flags_a2b', {})), tri(cmp.get('emd', {}).get('pkt_size_a2b', {})),
+        tri(cmp.get('emd', {}).get('flow_pkts', {})), '%.3f' % hb if isinstance(hb, (int, float)) else '-'))
 EOF
 exit $rc

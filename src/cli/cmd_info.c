@@ -50,8 +50,8 @@ static int info_corpus(const char *dir, int json) {
         const tok_format *tf = tokfmt_get(h->format);
         const int idb = h->version == 1 ? 2 : shard_id_width(h->vocab_size);
         if (json)
-            printf("%s\"%s\":{\"tokens\":\"%s\",\"vocab\":%d,\"pad\":%d,\"bos\":%d,\"eos\":%d,\"labels\":%d,"
-                   "\"label_base\":%d,\"sequences\":%llu,\"token_count\":%llu,\"id_bytes\":%d,\"shard_version\":%d}",
+            printf("%s\"%s\":{\"token_format\":\"%s\",\"vocab\":%d,\"pad\":%d,\"bos\":%d,\"eos\":%d,\"labels\":%d,"
+                   "\"label_base\":%d,\"sequences\":%llu,\"tokens\":%llu,\"id_bytes\":%d,\"shard_version\":%d}",
                    k++ ? "," : "", split[i], tf->name, h->vocab_size, h->pad_id, h->bos_id, h->eos_id, h->n_labels,
                    h->label_base, (unsigned long long)h->n_seqs, (unsigned long long)h->n_tokens, idb, h->version);
         else
@@ -99,7 +99,7 @@ int cmd_info(int argc, char **argv) {
         printf("{");
         print_config(c, 1);
         const tok_format *tf = tokfmt_get(st.tok_format);
-        printf(",\"parameters\":%zu,\"tokens\":\"%s\",\"vocab_hash\":\"%016llx\",\"data\":", m.nparams,
+        printf(",\"parameters\":%zu,\"token_format\":\"%s\",\"vocab_hash\":\"%016llx\",\"data\":", m.nparams,
                tf ? tf->name : "unknown", (unsigned long long)st.vocab_hash);
         cli_json_str(stdout, st.data_dir);
         printf(",\"step\":%lld,\"total_steps\":%lld,\"tokens\":%llu,\"batch\":%d,\"accum\":%d,\"lr\":%g,\"warmup\":%d,"
