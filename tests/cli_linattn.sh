@@ -38,7 +38,7 @@ for b in 1 4; do
 done
 check linattn_generate_prompt test -s $T/p1.pcap -a -s $T/p4.pcap
 check linattn_generate_prompt_batch_same cmp -s $T/p1.pcap $T/p4.pcap
-if grep -q avx512f /proc/cpuinfo 2>/dev/null; then
+if cpu_has avx512f; then
   $PKTLM generate --model $T/g.ckpt -o $T/b.pcap --flows 2 --bf16 --threads 1 >/dev/null 2>&1; check linattn_generate_bf16 test $? -eq 0 -a -s $T/b.pcap
 else skip linattn_generate_bf16 "no AVX-512"; fi
 # classification on top of a linattn backbone (the toy two-class task of cli_classify.sh)
