@@ -47,7 +47,8 @@ static int info_corpus(const char *dir, int json) {
     for (int i = 0, k = 0; i < 3; i++) {
         if (!have[i]) continue;
         const shard *h = &sh[i];
-        const tok_format *tf = tokfmt_get(h->format);
+        tok_format tfb;
+        const tok_format *tf = shard_format(h, &tfb);
         const int idb = h->version == 1 ? 2 : shard_id_width(h->vocab_size);
         if (json)
             printf("%s\"%s\":{\"token_format\":\"%s\",\"vocab\":%d,\"pad\":%d,\"bos\":%d,\"eos\":%d,\"labels\":%d,"
