@@ -7,7 +7,7 @@ M="--layers 1 --d-model 32 --heads 2 --ctx 128 --batch 16 --threads 1"
 $PKTLM finetune --help >/dev/null; check finetune_help test $? -eq 0
 $PKTLM finetune --task classify -o $T/x.ckpt 2>/dev/null; check finetune_usage test $? -eq 2
 $PKTLM finetune --task nope --data x -o $T/x.ckpt 2>$T/elog; rc=$?
-check finetune_unknown_task test $rc -eq 2 -a -n "$(grep -l 'unknown task' $T/elog)"
+check finetune_unknown_task test $rc -eq 2 -a -n "$(grep -l "task must be classify, generate or field, got 'nope'" $T/elog)"
 $PKTLM eval --help >/dev/null; check eval_help test $? -eq 0
 $PKTLM classify --help >/dev/null; check classify_help test $? -eq 0
 

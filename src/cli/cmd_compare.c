@@ -3,6 +3,7 @@
  * lives in src/eval/ (fidelity.h, metrics.h, forest.h); this file loads, runs and prints.
  * docs/compare.md defines every number. */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "eval/flowfeat.h"
 #include "eval/fidelity.h"
 #include "eval/forest.h"
@@ -11,7 +12,6 @@
 #include "eval/svgplot.h"
 #include "corpus/labels.h"
 #include "util/util.h"
-#include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,32 +19,6 @@
 #include <math.h>
 #include <errno.h>
 #include <sys/stat.h>
-
-static const char *USAGE =
-    "usage: pktlm compare REAL SYNTH [--train TRAIN]... [--json OUT.json] [--html OUT.html]\n"
-    "                     [--labels folder|FILE.csv[:COL]] [--header-bytes N] [--trees N] [--seed N]\n"
-    "\n"
-    "Compare the traffic in SYNTH (e.g. generated) with REAL: field distributions (JSD,\n"
-    "normalised EMD, per-byte-position JSD), validity of the packets, TCP state, utility\n"
-    "(train a flow classifier on SYNTH, test on REAL: TSTR) and, with --train, memorisation\n"
-    "of the training flows and leaked training addresses. Every table also shows two\n"
-    "baselines computed on the same data: replay of random training flows, and an\n"
-    "independent per-field sampler. REAL, SYNTH and TRAIN are capture files or folders.\n"
-    "\n"
-    "  --train PATH       the captures the generator was trained on (repeatable); they feed\n"
-    "                     the baselines and the memorisation check. Without it the\n"
-    "                     baselines draw from the first half of each REAL capture's flows,\n"
-    "                     and TSTR is tested on the second halves.\n"
-    "  --labels SPEC      flow labels for TSTR: 'folder' (default: the capture's parent\n"
-    "                     folder name) or FILE.csv[:COLUMN], the CSV of prep --file-labels\n"
-    "                     (File/path and Label/label/class columns, or COLUMN; a row\n"
-    "                     matches a capture, or its real path, ending in its path)\n"
-    "  --json FILE        write every number as JSON ('-': on stdout, instead of the text)\n"
-    "  --html FILE        write a self-contained HTML report with SVG plots\n"
-    "  --header-bytes N   bytes from the IP header on for per-byte JSD (default 40)\n"
-    "  --trees N          trees of the TSTR random forest (default 100)\n"
-    "  --seed N           seed of baselines and forest (default 1)\n"
-    "Definitions: docs/compare.md.\n";
 
 enum { S_REAL, S_SYNTH, S_REPLAY, S_SAMPLER, NSIDE };
 static const char *side_name[NSIDE] = { "real", "synth", "replay", "sampler" };
@@ -635,40 +609,43 @@ static int write_outputs(const char *json_path, const char *html_path, report *r
 }
 
 int cmd_compare(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "train", required_argument, 0, 't' }, { "json", required_argument, 0, 'j' }, { "html", required_argument, 0, 'H' },
-        { "labels", required_argument, 0, 'l' }, { "header-bytes", required_argument, 0, 'b' }, { "trees", required_argument, 0, 'T' },
-        { "seed", required_argument, 0, 's' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
-    };
-    char **train_args = NULL;
+    char *train_args[256];
     int ntrain = 0;
-    const char *json_path = NULL, *html_path = NULL, *labels = "folder";
-    long hdr = 40, trees = 100, seed = 1;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 't': train_args = realloc(train_args, (size_t)(ntrain + 1) * sizeof *train_args); train_args[ntrain++] = optarg; break;
-        case 'j': json_path = optarg; break;
-        case 'H': html_path = optarg; break;
-        case 'l': labels = optarg; break;
-        case 'b':
-            if (cli_long_in("compare", "--header-bytes", optarg, 0, 255, &hdr)) { free(train_args); return 2; }
-            break;
-        case 'T':
-            if (cli_long_in("compare", "--trees", optarg, 1, 100000, &trees)) { free(train_args); return 2; }
-            break;
-        case 's': if (cli_long_in("compare", "--seed", optarg, 0, LONG_MAX, &seed)) { free(train_args); return 2; } break;
-        case 'h': fputs(USAGE, stdout); free(train_args); return 0;
-        default: fputs(USAGE, stderr); free(train_args); return 2;
-        }
-    }
-    if (argc - optind != 2) {
-        cli_error("compare", "need two inputs, REAL and SYNTH (got %d)", argc - optind);
-        fputs(USAGE, stderr);
-        free(train_args);
-        return 2;
-    }
+    const char *json_path = NULL, *html_path = NULL, *labels = "folder", *real = NULL, *synth = NULL;
+    long hdr = 40, trees = 100;
+    uint64_t seed = 1;
+    const cli_opt opts[] = {
+        OPT_POS("REAL", &real, "real captures: a file or a folder"),
+        OPT_POS("SYNTH", &synth, "the captures compared with REAL (e.g. generated)"),
+        OPT_LIST("--train", train_args, &ntrain, "PATH", "the captures the generator was trained on (repeatable); they feed\n"
+                 "the baselines and the memorisation check. Without it the\n"
+                 "baselines draw from the first half of each REAL capture's flows,\n"
+                 "and TSTR is tested on the second halves."),
+        OPT_STR("--labels", &labels, "SPEC", "flow labels for TSTR: 'folder' (the capture's parent\n"
+                "folder name) or FILE.csv[:COLUMN], the CSV of prep --file-labels\n"
+                "(File/path and Label/label/class columns, or COLUMN; a row\n"
+                "matches a capture, or its real path, ending in its path)"),
+        OPT_STR("--json", &json_path, "FILE", "write every number as JSON ('-': on stdout, instead of the text)"),
+        OPT_STR("--html", &html_path, "FILE", "write a self-contained HTML report with SVG plots"),
+        OPT_LONG_IN("--header-bytes", &hdr, 0, 255, "N", "bytes from the IP header on for per-byte JSD"),
+        OPT_LONG_IN("--trees", &trees, 1, 100000, "N", "trees of the TSTR random forest"),
+        OPT_U64("--seed", &seed, "N", "seed of baselines and forest"),
+        OPT_END
+    };
+    const cli_cmd cmd = {
+        .verb = "compare", .opts = opts,
+        .usage = "REAL SYNTH [--train TRAIN]... [--json OUT.json] [--html OUT.html]\n"
+                 "REAL SYNTH [--labels folder|FILE.csv[:COL]] [--header-bytes N] [--trees N] [--seed N]",
+        .about = "Compare the traffic in SYNTH (e.g. generated) with REAL: field distributions (JSD,\n"
+                 "normalised EMD, per-byte-position JSD), validity of the packets, TCP state, utility\n"
+                 "(train a flow classifier on SYNTH, test on REAL: TSTR) and, with --train, memorisation\n"
+                 "of the training flows and leaked training addresses. Every table also shows two\n"
+                 "baselines computed on the same data: replay of random training flows, and an\n"
+                 "independent per-field sampler. REAL, SYNTH and TRAIN are capture files or folders.",
+        .more = "Definitions: docs/compare.md.",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
     /* --json - : the JSON on stdout instead of the text summary */
     int json_stdout = json_path && !strcmp(json_path, "-");
     double t0 = now_sec();
@@ -681,21 +658,21 @@ int cmd_compare(int argc, char **argv) {
         if (bad) cli_error("compare", "--labels %s", err);
         else if (lm.n == 0) { cli_error("compare", "--labels %s: no rows with a file and a label", csv); bad = 1; }
         free(spec);
-        if (bad) { file_labels_free(&lm); free(train_args); return 1; }
+        if (bad) { file_labels_free(&lm); return 1; }
     }
 
     report r;
     memset(&r, 0, sizeof r);
-    r.real_arg = argv[optind];
-    r.synth_arg = argv[optind + 1];
+    r.real_arg = real;
+    r.synth_arg = synth;
     r.has_train = ntrain > 0;
     ff_set sets[NSIDE + 3];
     for (int i = 0; i < NSIDE + 3; i++) ff_set_init(&sets[i], 0, (int)hdr);
     for (int s = 0; s < NSIDE; s++) r.set[s] = &sets[s];
     ff_set *train = &sets[NSIDE], *bsrc_half = &sets[NSIDE + 1], *test_half = &sets[NSIDE + 2];
     int rc = 0, incomplete = 0;
-    if (load_set(r.set[S_REAL], &argv[optind], 1, &lm, use_csv, "REAL", &incomplete) ||
-        load_set(r.set[S_SYNTH], &argv[optind + 1], 1, &lm, use_csv, "SYNTH", &incomplete) ||
+    if (load_set(r.set[S_REAL], (char **)&real, 1, &lm, use_csv, "REAL", &incomplete) ||
+        load_set(r.set[S_SYNTH], (char **)&synth, 1, &lm, use_csv, "SYNTH", &incomplete) ||
         (ntrain && load_set(train, train_args, ntrain, &lm, use_csv, "TRAIN", &incomplete))) { rc = 1; goto done; }
     {
         ff_set *all[3] = { r.set[S_REAL], r.set[S_SYNTH], train };
@@ -749,6 +726,5 @@ int cmd_compare(int argc, char **argv) {
 done:
     for (int i = 0; i < NSIDE + 3; i++) ff_set_free(&sets[i]);
     file_labels_free(&lm);
-    free(train_args);
     return rc;
 }

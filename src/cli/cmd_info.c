@@ -1,5 +1,6 @@
 /* pktlm info MODEL.ckpt: config, parameter count and training state of a checkpoint. */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "train/checkpoint.h"
 #include "corpus/fields.h"
 #include "corpus/shard.h"
@@ -69,18 +70,20 @@ static int info_corpus(const char *dir, int json) {
 int cmd_info(int argc, char **argv) {
     const char *V = "info", *path = NULL;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: pktlm info [--json] MODEL.ckpt | CORPUS_DIR\n\nPrints a checkpoint's model config, parameter count,\n"
-                   "token format, vocabulary reference and training state (docs/checkpoint.md). The file is\n"
-                   "verified (size and checksum). For a corpus directory (pktlm prep): each split's token\n"
-                   "format, vocabulary, sequences and tokens (docs/corpus.md).\n");
-            return 0;
-        } else if (!strcmp(argv[i], "--json")) json = 1;
-        else if (argv[i][0] == '-') return cli_error(V, "unknown option '%s'", argv[i]), 2;
-        else if (!path) path = argv[i];
-        else return cli_error(V, "one checkpoint at a time"), 2;
-    }
+    const cli_opt opts[] = {
+        OPT_POS("MODEL.ckpt|CORPUS_DIR", &path, "a checkpoint of any pktlm verb, or a corpus directory of pktlm prep"),
+        OPT_FLAG("--json", &json, 1, "one JSON object on stdout"),
+        OPT_END
+    };
+    const cli_cmd cmd = {
+        .verb = V, .opts = opts,
+        .usage = "[--json] MODEL.ckpt | CORPUS_DIR",
+        .about = "Prints a checkpoint's model config, parameter count, token format, vocabulary reference\n"
+                 "and training state (docs/checkpoint.md). The file is verified (size and checksum). For a\n"
+                 "corpus directory (pktlm prep): each split's token format, vocabulary, sequences and tokens.",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
     if (!path) return cli_error(V, "usage: pktlm info MODEL.ckpt | CORPUS_DIR"), 2;
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return info_corpus(path, json);
