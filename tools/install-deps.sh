@@ -6,10 +6,11 @@ export DEBIAN_FRONTEND=noninteractive
 # build: compilers, libpcap (the cross-check of our reader), BLIS built for OpenMP (sgemm),
 # libcjson (corpus vocab.json; Hugging Face config.json and safetensors headers);
 # strace: tests/cli_badinput_io.sh kills prep at each of its renames (crash atomicity);
-# python3 for the tests that read exports as the seed systems do (tests/interop/);
+# python3 for the tests that read exports as the seed systems do (tests/interop/); numpy for
+# python/pktlm.py, the Python reader of corpora (tests/cli_python.sh skips without it);
 # pkgconf and groff-base: tests/cli_install.sh compiles against the installed pktlm.pc,
 # tests/cli_opts.sh checks the generated man page
-pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev libcjson-dev strace python3 pkgconf groff-base)
+pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev libcjson-dev strace python3 python3-numpy pkgconf groff-base)
 # optional extras: PYTORCH=1 for the reference fixtures / benchmarks, TOOLS=1 for tshark/tcpdump
 [ "${PYTORCH:-0}" = 1 ] && pkgs+=(python3-torch python3-numpy libopenblas0-openmp)
 [ "${TOOLS:-0}" = 1 ] && pkgs+=(tshark tcpdump hyperfine time)

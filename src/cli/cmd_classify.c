@@ -6,7 +6,7 @@
 #include "cli/opts.h"
 #include "corpus/prep.h"
 #include "corpus/manifest.h"
-#include "train/finetune.h"
+#include "models/clshead.h"
 #include "util/util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -153,10 +153,9 @@ int cmd_classify(int argc, char **argv) {
     nn_set_threads(threads);
     char err[1024];
     model m = { 0 };
-    train_state st;
     cls_head h;
     cls_info info;
-    if (cls_load(mpath, &m, &st, &h, &info, err, sizeof err) != 0) { cli_free_list(files, nfiles); return cli_error(V, "%s", err); }
+    if (cls_load(mpath, &m, NULL, &h, &info, err, sizeof err) != 0) { cli_free_list(files, nfiles); return cli_error(V, "%s", err); }
     int rc = walk_skipped ? 1 : 0;
     ctx c = { 0 };
     /* tokens as the training corpus's prep built them: the options the classifier records

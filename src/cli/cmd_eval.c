@@ -4,7 +4,7 @@
  * and without ports (src/eval/shallow.h). */
 #include "cli/cli.h"
 #include "cli/opts.h"
-#include "train/finetune.h"
+#include "models/clshead.h"
 #include "corpus/manifest.h"
 #include "corpus/vocab.h"
 #include "eval/metrics.h"
@@ -85,7 +85,6 @@ int cmd_eval(int argc, char **argv) {
     /* everything that is freed at the end, zeroed first: every error below goes through `out`,
      * so nothing leaks on the way out (LeakSanitizer runs the error paths in the test suite) */
     model m = { 0 };
-    train_state st;
     cls_head h = { 0 };
     cls_info info = { 0 };
     shard tr = { 0 }, te = { 0 };
@@ -98,7 +97,7 @@ int cmd_eval(int argc, char **argv) {
     ff_set_init(&ftr, 0, 0);
     ff_set_init(&fte, 0, 0);
     portmap_model maj = { 0 }, port = { 0 };
-    if (cls_load(mpath, &m, &st, &h, &info, err, sizeof err) != 0) { cli_error(V, "%s", err); goto out; }
+    if (cls_load(mpath, &m, NULL, &h, &info, err, sizeof err) != 0) { cli_error(V, "%s", err); goto out; }
     loaded = 1;
     if (max_pkts < 0) max_pkts = info.max_pkts;
     if (info.prep_known) {   /* a corpus made with other prep options gives other tokens: refuse it */
@@ -137,7 +136,7 @@ int cmd_eval(int argc, char **argv) {
     /* the model */
     double t0 = now_sec();
     pred = malloc((te.n_seqs + 1) * sizeof(int));
-    cls_predict_shard(&m, &h, &te, T, max_pkts, B, pred, NULL);
+    if (!pred || cls_predict_shard(&m, &h, &te, T, max_pkts, B, pred, NULL) != 0) { cli_error(V, "out of memory"); goto out; }
     double t_model = now_sec() - t0;
     for (int j = 0; j < 5; j++) sc[j].cm = calloc((size_t)K * K, sizeof(long));
     sc[0].name = "model";

@@ -7,12 +7,8 @@
 #include "train/checkpoint.h"
 #include "corpus/tokens.h"
 #include "util/util.h"
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t stop_flag;
-static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); }
 
 static void list_fields(FILE *f) {
     int n;
@@ -61,12 +57,8 @@ int finetune_field_main(int argc, char **argv) {
     int parsed = cli_parse(&cmd, argc, argv);
     if (parsed) return parsed == 1 ? 0 : 2;
     cli_prefer_passive_wait(argc, argv);
-    o.interrupt = &stop_flag;
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    o.interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
     int rc = field_finetune_run(&o);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
     if (rc != 0) return cli_error(V, "%s", o.err);
     if (!o.quiet) {
         if (o.val_n)

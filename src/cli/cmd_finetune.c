@@ -4,12 +4,8 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "train/finetune.h"
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t stop_flag;
-static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); }
 
 int finetune_classify_main(int argc, char **argv) {
     cli_prefer_passive_wait(argc, argv);
@@ -55,10 +51,8 @@ int finetune_classify_main(int argc, char **argv) {
     int parsed = cli_parse(&cmd, argc, argv);
     if (parsed) return parsed == 1 ? 0 : 2;
     if ((long)o.bucket * o.batch > 65535) return cli_error(V, "--bucket x --batch must be below 65536, got %d x %d", o.bucket, o.batch), 2;
-    o.interrupt = &stop_flag;
-    signal(SIGINT, on_sigint);
+    o.interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
     int rc = finetune_classify_run(&o);
-    signal(SIGINT, SIG_DFL);
     if (rc != 0) return cli_error(V, "%s", o.err);
     if (!o.quiet)
         fprintf(stderr, "pktlm finetune: best validation macro-F1 %.4f (accuracy %.4f) at epoch %d of %d; saved %s\n",

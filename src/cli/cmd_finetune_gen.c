@@ -4,13 +4,9 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "train/finetune_gen.h"
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t stop_flag;
-static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); }
 
 int cmd_finetune_gen(int argc, char **argv) {
     const char *V = "finetune", *init = NULL;
@@ -56,11 +52,8 @@ int cmd_finetune_gen(int argc, char **argv) {
      * already checked: it cannot fail now) */
     if (finetune_gen_prepare(&o, init) != 0) return cli_error(V, "%s", o.err);
     if (cli_parse(&cmd, argc, argv) != 0) return 2;
-    o.interrupt = &stop_flag;
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    o.interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
     int rc = finetune_gen_run(&o);
-    signal(SIGINT, SIG_DFL);
     if (rc != 0) return cli_error(V, "%s", o.err);
     if (!o.quiet)
         fprintf(stderr, "pktlm finetune: %s at step %ld: loss %.4f, validation loss %.4f (nats/token)\n",

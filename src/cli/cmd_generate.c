@@ -4,7 +4,7 @@
 #include "gen/generate.h"
 #include "eval/flowfeat.h"
 #include "nn/nn.h"
-#include "train/checkpoint.h"
+#include "models/checkpoint.h"
 #include "corpus/tokens.h"
 #include "corpus/vocab.h"
 #include <math.h>
@@ -17,18 +17,18 @@
 static int parse_label(const char *v, const char *model_path, int *out, char *msg, size_t msglen) {
     if (!strcmp(v, "none")) { *out = -1; return 0; }
     model_config c;
-    train_state st;
+    model_vocab mv;
     uint64_t np;
     char err[512];
-    if (ckpt_peek(model_path, &c, &st, &np, err, sizeof err) != 0) { snprintf(msg, msglen, "%s", err); return -1; }
+    if (ckpt_peek_model(model_path, &c, &mv, NULL, &np, err, sizeof err) != 0) { snprintf(msg, msglen, "%s", err); return -1; }
     int nl = c.vocab > TOK_LABEL0 ? c.vocab - TOK_LABEL0 : 0;
     char *e;
     long n = strtol(v, &e, 10);
     if (*v && !*e && n >= 0 && n < nl) { *out = (int)n; return 0; }
     /* the names: vocab.json of the corpus the model was trained on (the one source of truth;
      * docs/tokens.md), for a name and for the message */
-    shard sh = { .vocab_size = c.vocab, .n_labels = st.n_labels, .label_base = st.label_base };
-    char **names = nl > 0 && st.n_labels == nl ? corpus_labels(st.data_dir, &sh, err, sizeof err) : NULL;
+    shard sh = { .vocab_size = c.vocab, .n_labels = mv.n_labels, .label_base = mv.label_base };
+    char **names = nl > 0 && mv.n_labels == nl ? corpus_labels(mv.data_dir, &sh, err, sizeof err) : NULL;
     int found = -1;
     size_t ml = 0;
     char known[400] = "";

@@ -65,15 +65,6 @@ static int prep_entries(cli_opt *t, prep_cfg *c, int *given) {
     return n;
 }
 
-/* "FILE:COLUMN" -> file, column (column NULL when absent and FILE exists as given). */
-static void split_col(char *arg, char **file, char **col) {
-    struct stat st;
-    *file = arg; *col = NULL;
-    if (stat(arg, &st) == 0) return;
-    char *c = strrchr(arg, ':');
-    if (c) { *c = 0; *col = c + 1; }
-}
-
 static char *parent_name(const char *path) {
     /* a process substitution (/dev/fd/63, /proc/self/fd/N) has no folder that names it */
     if (!strncmp(path, "/dev/fd/", 8) || !strncmp(path, "/proc/", 6)) return NULL;
@@ -119,7 +110,7 @@ int cmd_prep(int argc, char **argv) {
     int split_set = given[prep_opt_index(offsetof(prep_cfg, split))];
     int packets_set = given[prep_opt_index(offsetof(prep_cfg, max_pkts))];
     int tokens_set = given[prep_opt_index(offsetof(prep_cfg, tokens))];
-    char *file_csv = (char *)file_csv_arg, *flow_csv = (char *)flow_csv_arg;   /* split_col cuts ":COL" off in place */
+    char *file_csv = (char *)file_csv_arg, *flow_csv = (char *)flow_csv_arg;   /* label_csv_spec cuts ":COL" off in place */
     if (cfg.unit == PREP_UNIT_CAPTURE) {
         if (split_set && cfg.split != PREP_SPLIT_CAPTURE) {
             cli_error("prep", "--unit capture interleaves every flow of a capture: it can only be split by capture");
@@ -168,12 +159,12 @@ int cmd_prep(int argc, char **argv) {
     prep *p = NULL;
     if (file_csv) {
         char *f, *col;
-        split_col(file_csv, &f, &col);
+        label_csv_spec(file_csv, &f, &col);
         if (file_labels_load(&fls, f, col, err, sizeof err)) { cli_error("prep", "%s", err); goto done; }
     }
     if (flow_csv) {
         char *f, *col;
-        split_col(flow_csv, &f, &col);
+        label_csv_spec(flow_csv, &f, &col);
         if (flow_labels_load(&fws, f, col, err, sizeof err)) { cli_error("prep", "%s", err); goto done; }
         /* only the labels of rows that name one of the inputs */
         for (int i = 0; i < fws.n; i++)

@@ -2,13 +2,9 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "train/pretrain.h"
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t stop_flag;
-static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); /* a second Ctrl-C kills */ }
 
 /* --resume takes the model, batch, schedule and seed from the checkpoint (docs/checkpoint.md):
  * say so when the command line asks for others, instead of dropping them silently. The config
@@ -91,11 +87,8 @@ int cmd_pretrain(int argc, char **argv) {
         pretrain_defaults(&d);
         if (cli_model_check_given(V, &o.cfg, &d.cfg)) return 2;
     }
-    o.interrupt = &stop_flag;
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    o.interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
     int rc = pretrain_run(&o);
-    signal(SIGINT, SIG_DFL);
     if (rc != 0) return cli_error(V, "%s", o.err);
     if (!o.quiet)
         fprintf(stderr, "pktlm pretrain: %s at step %ld: loss %.4f, validation loss %.4f (nats/token)\n",

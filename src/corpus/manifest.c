@@ -240,7 +240,7 @@ void prep_cfg_describe(const prep_cfg *c, char *buf, size_t n) {
     }
 }
 
-/* A JSON string as prep's sb_str writes it (\" \\ and \u00XX escapes) starting at p (after
+/* A JSON string as util's json_escape writes it (\" \\ and \u00XX escapes) starting at p (after
  * the opening quote): malloc'd, *end just past the closing quote. NULL when malformed. */
 static char *json_str(const char *p, const char **end) {
     size_t n = 0;
