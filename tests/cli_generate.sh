@@ -29,6 +29,13 @@ for b in 1 7; do
   $PKTLM generate --model $T/gen.ckpt -o $T/g$b.pcap --flows 12 --batch $b --label udp --threads 1 >/dev/null 2>&1
   check e2e_same_pcap_batch$b cmp -s $T/g.pcap $T/g$b.pcap
 done
+# prompts go in by one prefill each (the step's own arithmetic over the prompt's positions):
+# still the same pcap whatever the batch, and the prompt's packets lead every flow
+for b in 1 5; do
+  $PKTLM generate --model $T/gen.ckpt -o $T/p$b.pcap --flows 6 --batch $b --label udp --threads 1 --prompt-pcap $T/b.pcap \
+    --prompt-packets 2 >/dev/null 2>$T/e; check e2e_prompt_batch$b test $? -eq 0 -a -s $T/p$b.pcap
+done
+check e2e_prompt_same_pcap cmp -s $T/p1.pcap $T/p5.pcap
 $PKTLM generate --model $T/gen.ckpt -o $T/g.pcapng --pcapng --flows 4 --label nosuch 2>$T/e; rc=$?
 check e2e_bad_label test $rc -eq 2 -a -n "$(grep "labels (udp)" $T/e)"   # names the labels there are
 # --timing-from alone: replay timing from that capture; JSON with the re-read's shares

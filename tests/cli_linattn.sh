@@ -31,6 +31,13 @@ $PKTLM stats $T/g.pcap >/dev/null 2>&1; check linattn_generate_rereads test $? -
 # the same seed gives the same pcap whatever the batch; --bf16 decodes too (AVX-512)
 $PKTLM generate --model $T/g.ckpt -o $T/g1.pcap --flows 6 --batch 1 --label udp --seed 3 --threads 1 >/dev/null 2>&1
 check linattn_generate_batch1_same cmp -s $T/g.pcap $T/g1.pcap
+# a prompt goes in by prefill (the recurrent step over the prompt's positions): batch-independent too
+for b in 1 4; do
+  $PKTLM generate --model $T/g.ckpt -o $T/p$b.pcap --flows 5 --batch $b --label udp --seed 3 --threads 1 --prompt-pcap $T/b.pcap \
+    --prompt-packets 2 >/dev/null 2>&1
+done
+check linattn_generate_prompt test -s $T/p1.pcap -a -s $T/p4.pcap
+check linattn_generate_prompt_batch_same cmp -s $T/p1.pcap $T/p4.pcap
 if cpu_has avx512f; then
   $PKTLM generate --model $T/g.ckpt -o $T/b.pcap --flows 2 --bf16 --threads 1 >/dev/null 2>&1; check linattn_generate_bf16 test $? -eq 0 -a -s $T/b.pcap
 else skip linattn_generate_bf16 "no AVX-512"; fi

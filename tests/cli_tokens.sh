@@ -25,6 +25,14 @@ grep -q 'tokens      fields: [1-9][0-9]* flows without a sequence (not TCP)' "$T
 # a model of one format refuses a corpus of another, naming both
 "$PKTLM" pretrain --data "$T/fields" -o "$T/f.ckpt" --layers 1 --d-model 32 --heads 2 --ctx 128 --steps 6 --threads 2 --quiet >/dev/null 2>&1 &&
   ok pretrain_fields || bad pretrain_fields
+# info names the token format of a checkpoint and of a corpus (each split's shard header)
+"$PKTLM" info "$T/f.ckpt" 2>&1 | grep -q '^tokens       fields (' && ok info_ckpt_tokens || bad info_ckpt_tokens "$("$PKTLM" info "$T/f.ckpt" 2>&1)"
+"$PKTLM" info --json "$T/f.ckpt" 2>&1 | grep -q '"token_format":"fields"' && ok info_ckpt_tokens_json || bad info_ckpt_tokens_json
+"$PKTLM" info "$T/bigrams" >"$T/i" 2>&1 && grep -q '^train        bigrams tokens (.*vocabulary 65544, .* 4-byte ids' "$T/i" &&
+  ok info_corpus_tokens || bad info_corpus_tokens "$(cat "$T/i")"
+"$PKTLM" info --json "$T/fields" 2>&1 | python3 -c 'import json, sys; d = json.load(sys.stdin)["splits"]; sys.exit(0 if d["train"]["token_format"] == "fields" and d["train"]["vocab"] == 65641 else 1)' &&
+  ok info_corpus_json || bad info_corpus_json
+"$PKTLM" info "$T" >/dev/null 2>"$T/e"; [ $? -eq 1 ] && grep -q 'not a corpus' "$T/e" && ok info_not_corpus || bad info_not_corpus "$(cat "$T/e")"
 "$PKTLM" finetune --task generate --init "$T/f.ckpt" --data "$T/bytes" -o "$T/g.ckpt" --steps 1 >/dev/null 2>"$T/e"
 [ $? -ne 0 ] && grep -q "trained on 'fields' tokens but .* holds 'bytes' tokens" "$T/e" && ok refuses_other_format || bad refuses_other_format "$(cat "$T/e")"
 "$PKTLM" pretrain --resume "$T/f.ckpt" --data "$T/bigrams" -o "$T/r.ckpt" --steps 8 >/dev/null 2>"$T/e"

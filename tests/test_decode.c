@@ -115,20 +115,41 @@ static void check_backbone(int arch, int prec, int d_model, int heads) {
                 if (memcmp(l1, lg + 3 * V, sizeof(float) * V)) same = 0;
             }
             CHECKF(same, "%s prec %d: a row's logits depend on the other rows", model_arch_name(arch), prec);
-            /* prefill of a prompt == the same tokens stepped (slot 2 of rs vs slot 0 of r1) */
-            int prompt[12];
-            for (int i = 0; i < 12; i++) prompt[i] = (i * 11 + 5) % V;
-            model_run_reset(&r1, 0);
-            model_run_reset(&rs, 2);
-            for (int p = 0; p < 12; p++) model_run_step_all(&r1, 1, &s0, prompt + p, &p, l1);
-            #pragma omp parallel num_threads(rs.nthreads)
-            {
-                #pragma omp single
-                model_run_team(&rs, omp_get_num_threads());
-                model_run_prefill(&rs, omp_get_thread_num(), omp_get_num_threads(), 2, prompt, 12, lg);
+            /* prefill of a prompt == the same tokens stepped (slot 2 of rs vs slot 0 of r1): 12
+             * tokens, and ctx - 1 (more than one block of MODEL_RUN_PREFILL_ROWS rows); then steps
+             * after the prefill == forward */
+            int rows_prefill = m.ops->prefill == model_run_prefill_rows;
+            for (int plen = 12; plen < ctx; plen += ctx - 1 - 12) {
+                int prompt[MAXT];
+                for (int i = 0; i < ctx; i++) prompt[i] = (i * 11 + 5) % V;
+                model_run_reset(&r1, 0);
+                model_run_reset(&rs, 2);
+                for (int p = 0; p < plen; p++) model_run_step_all(&r1, 1, &s0, prompt + p, &p, l1);
+                #pragma omp parallel num_threads(rs.nthreads)
+                {
+                    #pragma omp single
+                    model_run_team(&rs, omp_get_num_threads());
+                    model_run_prefill(&rs, omp_get_thread_num(), omp_get_num_threads(), 2, prompt, plen, lg);
+                }
+                CHECKF(rel_err(lg, l1, (size_t)V) <= (prec == NN_FP32 ? 1e-5 : 1e-2), "%s prefill %d vs steps %g",
+                       model_arch_name(arch), plen, rel_err(lg, l1, (size_t)V));
+                /* the row-block prefill runs the step's own arithmetic: the same bits */
+                if (rows_prefill)
+                    CHECKF(!memcmp(lg, l1, sizeof(float) * V), "%s prefill %d: not bit-identical to steps", model_arch_name(arch),
+                           plen);
+                float *rf = malloc(sizeof(float) * ctx * V);
+                ref_logits(&m, prompt, rf);
+                double d = rel_err(lg, rf + (size_t)(plen - 1) * V, (size_t)V);
+                for (int p = plen; p < ctx; p++) {
+                    int two = 2;
+                    model_run_step_all(&rs, 1, &two, prompt + p, &p, lg);
+                    d = fmax(d, rel_err(lg, rf + (size_t)p * V, (size_t)V));
+                }
+                if (prec == NN_FP32) CHECKF(d <= 1e-5, "%s prefill %d then steps vs forward %g", model_arch_name(arch), plen, d);
+                printf("  %s %s prefill %d (%s) then steps: logits within %.1e of forward\n", model_arch_name(arch),
+                       prec == NN_FP32 ? "fp32" : "bf16", plen, rows_prefill ? "row blocks" : m.ops->prefill ? "own" : "steps", d);
+                free(rf);
             }
-            CHECKF(rel_err(lg, l1, (size_t)V) <= (prec == NN_FP32 ? 1e-5 : 1e-2), "%s prefill vs steps %g", model_arch_name(arch),
-                   rel_err(lg, l1, (size_t)V));
             model_run_free(&r1);
             free(l1);
         }

@@ -7,6 +7,7 @@
 #include "gen/generate.h"
 #include "corpus/prep.h"
 #include "corpus/tokens.h"
+#include "corpus/bigrams.h"
 #include "train/pretrain.h"
 #include "train/finetune_gen.h"
 #include "train/checkpoint.h"
@@ -139,6 +140,89 @@ static void test_grammar_flow_identity(void) {
             feed(&g, p + ihl + 4, 4);
         }
     }
+}
+
+/* Bigrams constrain a later packet's addresses and ports as bytes do, without a direction
+ * token: the first source-address byte may be either side's, the rest follow the side chosen
+ * (side b: source and destination, and the ports, swapped); a packet ends only after its UDP
+ * header (IPv4 and IPv6) */
+static void big_feed(gen_gram *g, int *prev, const uint8_t *b, int n) {
+    for (int i = 0; i < n; i++) {
+        int w = *prev < 0 ? b[0] << 8 | b[1] : (*prev & 0xff) << 8 | b[i];
+        if (*prev < 0) i++;
+        gen_gram_push(g, BIG_W0 + w);
+        *prev = w;
+    }
+}
+/* the second bytes allowed after prev (words prev<<8 | x), as a 256 mask; 0 if another word is allowed */
+static int big_next(const uint8_t *m, int prev, uint8_t *ok) {
+    int other = 0;
+    memset(ok, 0, 256);
+    for (int w = 0; w < 65536; w++)
+        if (m[BIG_W0 + w]) {
+            if (w >> 8 == (prev & 0xff)) ok[w & 0xff] = 1;
+            else other = 1;
+        }
+    return !other;
+}
+static void test_grammar_bigrams(void) {
+    enum { V = BIG_LABEL0 };
+    uint8_t *m = malloc(V), ok[256];
+    for (int v6 = 0; v6 <= 1; v6++) {
+        gen_gram g;
+        gen_gram_init(&g);
+        g.fmt = TOKFMT_BIGRAMS;
+        gen_gram_push(&g, BIG_CLS);
+        gen_gram_push(&g, BIG_UNLABELLED);
+        gen_gram_push(&g, BIG_PKT);
+        uint8_t p[68];
+        memset(p, 0, sizeof p);
+        int ihl = v6 ? 40 : 20, a0 = v6 ? 8 : 12, al = v6 ? 16 : 4, prev = -1;
+        p[0] = v6 ? 0x60 : 0x45;
+        p[v6 ? 6 : 9] = 17;
+        for (int i = 0; i < 2 * al; i++) p[a0 + i] = (uint8_t)(i < al ? 10 + i : 200 + i);   /* src, dst */
+        p[ihl] = 0x9c; p[ihl + 1] = 0x40; p[ihl + 2] = 0x00; p[ihl + 3] = 0x35;          /* 40000 -> 53 */
+        gen_gram_mask(&g, m, V, BIG_LABEL0, V);   /* the first word: version 4 or 6 */
+        CHECK(m[BIG_W0 + 0x4500] && m[BIG_W0 + 0x60ff] && !m[BIG_W0 + 0x4400] && !m[BIG_W0 + 0x7000] && !m[BIG_PKT]);
+        big_feed(&g, &prev, p, ihl + 7);
+        gen_gram_mask(&g, m, V, BIG_LABEL0, V);   /* one byte short of the UDP header */
+        CHECKF(!m[BIG_PKT] && !m[BIG_SEP], "v6 %d: a packet ends before its UDP header", v6);
+        big_feed(&g, &prev, p + ihl + 7, 1);
+        gen_gram_mask(&g, m, V, BIG_LABEL0, V);
+        CHECK(m[BIG_PKT] && m[BIG_SEP]);
+        for (int dir = 0; dir <= 1; dir++) {
+            gen_gram_push(&g, BIG_PKT);
+            prev = -1;
+            gen_gram_mask(&g, m, V, BIG_LABEL0, V);   /* the flow's version */
+            CHECK(m[BIG_W0 + (v6 ? 0x6000 : 0x4500)] && !m[BIG_W0 + (v6 ? 0x4500 : 0x6000)]);
+            big_feed(&g, &prev, p, a0);
+            for (int i = 0; i < 2 * al; i++) {
+                gen_gram_mask(&g, m, V, BIG_LABEL0, V);
+                int want = p[a0 + (dir ? (i + al) % (2 * al) : i)];
+                CHECKF(big_next(m, prev, ok), "v6 %d dir %d address byte %d: words not after the previous", v6, dir, i);
+                int nok = 0;
+                for (int b = 0; b < 256; b++) nok += ok[b];
+                if (i == 0) CHECKF(ok[p[a0]] && ok[p[a0 + al]] && nok == 2, "v6 %d dir %d: the first source byte is either side's",
+                                   v6, dir);
+                else CHECKF(only(ok, want), "v6 %d dir %d address byte %d", v6, dir, i);
+                uint8_t b = (uint8_t)want;
+                big_feed(&g, &prev, &b, 1);
+            }
+            big_feed(&g, &prev, p + a0 + 2 * al, ihl - a0 - 2 * al);
+            for (int i = 0; i < 4; i++) {
+                gen_gram_mask(&g, m, V, BIG_LABEL0, V);
+                int want = p[ihl + (dir ? (i + 2) % 4 : i)];
+                CHECK(big_next(m, prev, ok));
+                CHECKF(only(ok, want), "v6 %d dir %d port byte %d", v6, dir, i);
+                uint8_t b = (uint8_t)want;
+                big_feed(&g, &prev, &b, 1);
+            }
+            gen_gram_mask(&g, m, V, BIG_LABEL0, V);   /* UDP length: free */
+            CHECK(big_next(m, prev, ok) && ok[0x00] && ok[0xff]);
+            big_feed(&g, &prev, p + ihl + 4, 4);
+        }
+    }
+    free(m);
 }
 
 /* Append the tokens of one packet (encoder of the corpus stage). */
@@ -461,6 +545,7 @@ static void test_finetune_generate(void) {
 int main(void) {
     RUN(test_grammar);
     RUN(test_grammar_flow_identity);
+    RUN(test_grammar_bigrams);
     RUN(test_decode_handmade);
     RUN(test_generate_tiny_model);
     RUN(test_finetune_generate);

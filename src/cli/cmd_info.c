@@ -4,8 +4,10 @@
 #include "train/checkpoint.h"
 #include "corpus/fields.h"
 #include "corpus/tokfmt.h"
+#include "corpus/shard.h"
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void json_num(char *b, size_t n, float v) {
     if (isfinite(v)) snprintf(b, n, "%g", v); else snprintf(b, n, "null");
@@ -27,22 +29,65 @@ static void print_config(const model_config *c, int json) {
     }
 }
 
+/* `pktlm info CORPUS_DIR`: the token format and counts of each split's shard (headers only,
+ * all read before anything is printed) */
+static int info_corpus(const char *dir, int json) {
+    static const char *split[] = { "train", "val", "test" };
+    shard sh[3];
+    int have[3] = { 0 }, n = 0;
+    for (int i = 0; i < 3; i++) {
+        char path[4096], err[512];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s.tok", dir, split[i]);
+        if (stat(path, &sb) != 0) continue;
+        if (shard_peek(&sh[i], path, err, sizeof err) != 0) return cli_error("info", "%s", err);
+        have[i] = 1; n++;
+    }
+    if (!n) return cli_error("info", "%s: no train.tok, val.tok or test.tok (not a corpus of pktlm prep)", dir);
+    if (json) printf("{\"corpus\":"), cli_json_str(stdout, dir), printf(",\"splits\":{");
+    else printf("corpus       %s\n", dir);
+    for (int i = 0, k = 0; i < 3; i++) {
+        if (!have[i]) continue;
+        const shard *h = &sh[i];
+        tok_format tfb;
+        const tok_format *tf = shard_format(h, &tfb);
+        const int idb = h->version == 1 ? 2 : shard_id_width(h->vocab_size);
+        if (json)
+            printf("%s\"%s\":{\"token_format\":\"%s\",\"vocab\":%d,\"pad\":%d,\"bos\":%d,\"eos\":%d,\"labels\":%d,"
+                   "\"label_base\":%d,\"sequences\":%llu,\"tokens\":%llu,\"id_bytes\":%d,\"shard_version\":%d}",
+                   k++ ? "," : "", split[i], tf->name, h->vocab_size, h->pad_id, h->bos_id, h->eos_id, h->n_labels,
+                   h->label_base, (unsigned long long)h->n_seqs, (unsigned long long)h->n_tokens, idb, h->version);
+        else
+            printf("%-5s        %s tokens (%s), vocabulary %d, pad %d bos %d eos %d, %d labels from %d; %llu sequences, "
+                   "%llu tokens (%.1f per sequence), %d-byte ids, shard v%d\n",
+                   split[i], tf->name, tf->what, h->vocab_size, h->pad_id, h->bos_id, h->eos_id, h->n_labels, h->label_base,
+                   (unsigned long long)h->n_seqs, (unsigned long long)h->n_tokens,
+                   h->n_seqs ? (double)h->n_tokens / (double)h->n_seqs : 0.0, idb, h->version);
+    }
+    if (json) printf("}}\n");
+    return 0;
+}
+
 int cmd_info(int argc, char **argv) {
     const char *V = "info", *path = NULL;
     int json = 0;
     const cli_opt opts[] = {
-        OPT_POS("MODEL.ckpt", &path, "a checkpoint of any pktlm verb"),
+        OPT_POS("MODEL.ckpt|CORPUS_DIR", &path, "a checkpoint of any pktlm verb, or a corpus directory of pktlm prep"),
         OPT_FLAG("--json", &json, 1, "one JSON object on stdout"),
         OPT_END
     };
     const cli_cmd cmd = {
         .verb = V, .opts = opts,
-        .usage = "[--json] MODEL.ckpt",
-        .about = "Prints a checkpoint's model config, parameter count, vocabulary reference and training\n"
-                 "state (docs/checkpoint.md). The file is verified (size and checksum).",
+        .usage = "[--json] MODEL.ckpt | CORPUS_DIR",
+        .about = "Prints a checkpoint's model config, parameter count, token format, vocabulary reference\n"
+                 "and training state (docs/checkpoint.md). The file is verified (size and checksum). For a\n"
+                 "corpus directory (pktlm prep): each split's token format, vocabulary, sequences and tokens.",
     };
     int parsed = cli_parse(&cmd, argc, argv);
     if (parsed) return parsed == 1 ? 0 : 2;
+    if (!path) return cli_error(V, "usage: pktlm info MODEL.ckpt | CORPUS_DIR"), 2;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return info_corpus(path, json);
     model m;
     train_state st;
     char err[512];
@@ -61,8 +106,8 @@ int cmd_info(int argc, char **argv) {
         json_num(val, sizeof val, st.last_val);
         printf("{");
         print_config(c, 1);
-        printf(",\"parameters\":%zu,\"vocab_hash\":\"%016llx\",\"tokens\":\"%s\",\"unit\":\"%s\",\"data\":", m.nparams,
-               (unsigned long long)st.vocab_hash, tf ? tf->name : "?", unit);
+        printf(",\"parameters\":%zu,\"token_format\":\"%s\",\"unit\":\"%s\",\"vocab_hash\":\"%016llx\",\"data\":", m.nparams,
+               tf ? tf->name : "unknown", unit, (unsigned long long)st.vocab_hash);
         cli_json_str(stdout, st.data_dir);
         printf(",\"step\":%lld,\"total_steps\":%lld,\"tokens\":%llu,\"batch\":%d,\"accum\":%d,\"lr\":%g,\"warmup\":%d,"
                "\"loss\":%s,\"val_loss\":%s,\"optimizer_state\":%d,\"task\":\"%s\",\"field\":\"%s\",\"precision\":\"%s\"}\n",
@@ -75,6 +120,7 @@ int cmd_info(int argc, char **argv) {
         print_config(c, 0);
         printf("\n");
         printf("parameters   %zu (%.2f M, %.1f MB fp32)\n", m.nparams, m.nparams / 1e6, m.nparams * 4 / 1e6);
+        printf("tokens       %s (%s)\n", tf ? tf->name : "unknown", tf ? tf->what : "a format this pktlm does not know");
         printf("vocabulary   %d tokens, pad %d bos %d eos %d, %d labels from %d, hash %016llx\n", c->vocab, st.pad_id,
                st.bos_id, st.eos_id, st.n_labels, st.label_base, (unsigned long long)st.vocab_hash);
         printf("corpus       %s (%s tokens, one sequence per %s)\n", st.data_dir[0] ? st.data_dir : "-", tf ? tf->name : "?",

@@ -46,21 +46,23 @@ void shard_reader_init(tok_reader *r, const shard *s, const shard_seq *q, int64_
     }
 }
 
-int shard_load(shard *s, const char *path, char *err, size_t errlen) {
+/* Open path and read and check its header into s (no tokens): the stream is at the first
+ * token, *width the bytes per id. NULL with err. */
+static FILE *open_header(shard *s, const char *path, int *width, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errlen, "%s: cannot open: %m", path); return -1; }
+    if (!f) { snprintf(err, errlen, "%s: cannot open: %m", path); return NULL; }
     uint8_t h[HDR_INTS * 4];
     size_t got = fread(h, 1, sizeof h, f);
-    if (got != sizeof h) { snprintf(err, errlen, "%s: truncated header at byte offset %zu (need %zu)", path, got, sizeof h); fclose(f); return -1; }
-    if (rd32le(h) != SHARD_MAGIC) { snprintf(err, errlen, "%s: not a pktlm token shard (bad magic at byte offset 0)", path); fclose(f); return -1; }
+    if (got != sizeof h) { snprintf(err, errlen, "%s: truncated header at byte offset %zu (need %zu)", path, got, sizeof h); fclose(f); return NULL; }
+    if (rd32le(h) != SHARD_MAGIC) { snprintf(err, errlen, "%s: not a pktlm token shard (bad magic at byte offset 0)", path); fclose(f); return NULL; }
     s->version = (int)rd32le(h + 4);
-    if (s->version != 1 && s->version != SHARD_VERSION) { snprintf(err, errlen, "%s: shard version %u, this pktlm reads versions 1 and %d (re-run pktlm prep)", path, rd32le(h + 4), SHARD_VERSION); fclose(f); return -1; }
+    if (s->version != 1 && s->version != SHARD_VERSION) { snprintf(err, errlen, "%s: shard version %u, this pktlm reads versions 1 and %d (re-run pktlm prep)", path, rd32le(h + 4), SHARD_VERSION); fclose(f); return NULL; }
     /* version 1: byte format, 16-bit ids */
     s->format = s->version == 1 ? TOKFMT_BYTES : (int)rd32le(h + 52);
     int w = s->version == 1 ? 2 : (int)rd32le(h + 56);
-    if (!tokfmt_get(s->format)) { snprintf(err, errlen, "%s: unknown token format %d at byte offset 52 (a newer pktlm?)", path, s->format); fclose(f); return -1; }
-    if (w != 2 && w != 4) { snprintf(err, errlen, "%s: corrupt header: %d bytes per token id at byte offset 56 (2 or 4)", path, w); fclose(f); return -1; }
+    if (!tokfmt_get(s->format)) { snprintf(err, errlen, "%s: unknown token format %d at byte offset 52 (a newer pktlm?)", path, s->format); fclose(f); return NULL; }
+    if (w != 2 && w != 4) { snprintf(err, errlen, "%s: corrupt header: %d bytes per token id at byte offset 56 (2 or 4)", path, w); fclose(f); return NULL; }
     s->vocab_size = (int)rd32le(h + 8); s->pad_id = (int)rd32le(h + 12); s->bos_id = (int)rd32le(h + 16);
     s->eos_id = (int)rd32le(h + 20); s->n_labels = (int)rd32le(h + 24); s->label_base = (int)rd32le(h + 28);
     s->n_seqs = rd64le(h + 32); s->n_tokens = rd64le(h + 40); s->split = (int)rd32le(h + 48);
@@ -68,7 +70,7 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
     if (s->vocab_size <= 0 || (w == 2 && s->vocab_size > 65536) || s->n_tokens > (1ull << 40) || s->n_seqs >= (1ull << 32)) {
         snprintf(err, errlen, "%s: implausible header (vocab %d, %llu tokens, %llu sequences)", path, s->vocab_size,
                  (unsigned long long)s->n_tokens, (unsigned long long)s->n_seqs);
-        fclose(f); return -1;
+        fclose(f); return NULL;
     }
     /* ids the trainers use as row indices of a (vocab, C) embedding: inside the vocabulary */
     const char *bad = NULL;
@@ -82,7 +84,7 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
         bad = "bpe layout", off = 68;
     if (bad) {
         snprintf(err, errlen, "%s: corrupt header: %s out of range (vocabulary %d) at byte offset %d", path, bad, s->vocab_size, off);
-        fclose(f); return -1;
+        fclose(f); return NULL;
     }
     /* the size the header implies, before allocating what it claims: a cut file (a copy that
      * stopped, a full disk) or one with bytes appended is named as such */
@@ -96,8 +98,26 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
         else
             snprintf(err, errlen, "%s: %llu unexpected bytes after the index at byte offset %llu (corrupt)", path,
                      (unsigned long long)((uint64_t)sb.st_size - want), (unsigned long long)want);
-        fclose(f); return -1;
+        fclose(f); return NULL;
     }
+    *width = w;
+    return f;
+}
+
+int shard_peek(shard *s, const char *path, char *err, size_t errlen) {
+    int w;
+    FILE *f = open_header(s, path, &w, err, errlen);
+    if (!f) return -1;
+    fclose(f);
+    return 0;
+}
+
+int shard_load(shard *s, const char *path, char *err, size_t errlen) {
+    int w;
+    FILE *f = open_header(s, path, &w, err, errlen);
+    if (!f) return -1;
+    const size_t hbytes = HDR_INTS * 4;
+    size_t got;
     s->tokens = malloc(s->n_tokens * sizeof(tok_t) + sizeof(tok_t));
     s->seqs = malloc(s->n_seqs * sizeof(shard_seq) + 1);
     if (!s->tokens || !s->seqs) { snprintf(err, errlen, "%s: out of memory", path); fclose(f); shard_free(s); return -1; }
@@ -105,7 +125,7 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
     uint8_t *raw = (uint8_t *)s->tokens + (sizeof(tok_t) - (size_t)w) * s->n_tokens;
     got = fread(raw, (size_t)w, s->n_tokens, f);
     if (got != s->n_tokens) {
-        snprintf(err, errlen, "%s: truncated token block at byte offset %zu", path, sizeof h + got * (size_t)w);
+        snprintf(err, errlen, "%s: truncated token block at byte offset %zu", path, hbytes + got * (size_t)w);
         fclose(f); shard_free(s); return -1;
     }
     if (w == 2)
@@ -116,7 +136,7 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
     for (uint64_t i = 0; i < s->n_seqs; i++) {
         if (fread(rec, 1, 32, f) != 32) {
             snprintf(err, errlen, "%s: truncated index at byte offset %llu", path,
-                     (unsigned long long)(sizeof h + s->n_tokens * (uint64_t)w + i * 32));
+                     (unsigned long long)(hbytes + s->n_tokens * (uint64_t)w + i * 32));
             fclose(f); shard_free(s); return -1;
         }
         shard_seq *q = &s->seqs[i];
@@ -124,7 +144,7 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
         q->file = rd32le(rec + 16); q->flow = rd32le(rec + 20); q->key = rd64le(rec + 24);
         if (q->off > s->n_tokens || q->len > s->n_tokens - q->off || q->label < -1 || q->label >= s->n_labels) {
             snprintf(err, errlen, "%s: index entry %llu out of range at byte offset %llu", path, (unsigned long long)i,
-                     (unsigned long long)(sizeof h + s->n_tokens * (uint64_t)w + i * 32));
+                     (unsigned long long)(hbytes + s->n_tokens * (uint64_t)w + i * 32));
             fclose(f); shard_free(s); return -1;
         }
     }
@@ -132,7 +152,7 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
     for (uint64_t i = 0; i < s->n_tokens; i++)
         if (s->tokens[i] < 0 || s->tokens[i] >= s->vocab_size) {
             snprintf(err, errlen, "%s: token %d outside the vocabulary of size %d at byte offset %llu", path, s->tokens[i],
-                     s->vocab_size, (unsigned long long)(sizeof h + i * (uint64_t)w));
+                     s->vocab_size, (unsigned long long)(hbytes + i * (uint64_t)w));
             shard_free(s); return -1;
         }
     return 0;

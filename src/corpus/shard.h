@@ -48,6 +48,9 @@ typedef struct {
 /* Load a whole shard into memory. 0 on success, -1 with a message in err naming the
  * file and what is wrong (bad magic, truncated at byte N, index out of range ...). */
 int shard_load(shard *s, const char *path, char *err, size_t errlen);
+/* The header only (what shard_load checks before reading tokens: magic, version, format, ids,
+ * the file size the counts imply); tokens and seqs stay NULL. 0 ok, -1 with err. */
+int shard_peek(shard *s, const char *path, char *err, size_t errlen);
 void shard_free(shard *s);
 /* 0 when shard b (loaded from b_path) has a's token format: vocabulary size, pad/bos/eos ids,
  * labels (a val.tok of another prep run would feed a model ids it does not have, or labels it

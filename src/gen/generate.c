@@ -41,6 +41,85 @@ static int gram_fixed_byte(const gen_gram *g) {
     return -1;
 }
 
+/* The values the byte at position g->nbytes of the current packet may take (ok[0..255]), in a
+ * packet of the bytes or the bigrams format: the rules of gen_gram (generate.h) that fix or
+ * narrow a byte. A packet of bigrams has no direction token: its direction is its source
+ * address (the reader's rule, corpus/tokens.c), so a later packet's source address is one of
+ * the flow's two (g->cand: the sides its bytes still match) and fixes the direction for its
+ * destination address and ports. Returns 1 when the byte is free (every value, and a packet
+ * may end before it once its headers are complete). */
+static int gram_next_byte(const gen_gram *g, uint8_t *ok) {
+    const int n = g->nbytes;
+    memset(ok, 0, 256);
+    if (n == 0) {
+        /* IPv4 (header length >= 5 words) or IPv6; after the first packet, the flow's
+         * version (a flow is one 5-tuple) */
+        if (g->flow_ver != 6) for (int b = 0x45; b < 0x50; b++) ok[b] = 1;
+        if (g->flow_ver != 4) for (int b = 0x60; b < 0x70; b++) ok[b] = 1;
+    } else if ((g->ver == 4 && n == 9) || (g->ver == 6 && n == 6)) {
+        /* the protocol byte: only what the trace writer can write, then the flow's */
+        if (g->flow_proto) ok[g->flow_proto] = 1;
+        else { ok[6] = ok[17] = 1; ok[g->ver == 4 ? 1 : 58] = 1; }
+    } else if (g->npkts > 1 && !g->capture && g->fmt == TOKFMT_BIGRAMS && n >= (g->ver == 4 ? 12 : 8) &&
+               n < (g->ver == 4 ? 16 : 24)) {
+        const int a0 = g->ver == 4 ? 12 : 8;
+        for (int s = 0; s < 2; s++)
+            if (g->cand >> s & 1) ok[g->addr[s][n - a0]] = 1;
+    } else if (g->npkts > 1 && !g->capture && gram_fixed_byte(g) >= 0) {
+        /* (a capture window interleaves flows: no packet's addresses fix the next one's) */
+        ok[gram_fixed_byte(g)] = 1;
+    } else if (g->proto == 6 && !g->raw_tcp_flags && n == g->ihl + 12) {
+        /* TCP data offset >= 5 words, reserved bits zero (NS, the low bit, either). A small
+         * model that loses count of a later packet's bytes samples these two bytes from
+         * other fields' values: without this, 37 % of the TCP segments of the requet model
+         * carried impossible flags and RST appeared in 56 % of its flows (docs/generate.md) */
+        for (int b = 0x50; b < 0x100; b += 0x10) ok[b] = ok[b | 1] = 1;
+    } else if (g->proto == 6 && !g->raw_tcp_flags && n == g->ihl + 13) {
+        for (int b = 0; b < 256; b++) ok[b] = (uint8_t)gen_tcp_flags_valid(b);
+    } else if ((g->proto == 1 || g->proto == 58) && n == g->ihl) {
+        /* ICMP type: echo request/reply, the messages the writer keeps */
+        if (g->proto == 1) ok[0] = ok[8] = 1;
+        else ok[128] = ok[129] = 1;
+    } else {
+        memset(ok, 1, 256);
+        return 1;
+    }
+    return 0;
+}
+
+/* A packet starts: its per-packet grammar state */
+static void gram_packet_start(gen_gram *g) {
+    g->nbytes = 0; g->min_len = 20; g->proto = 0; g->ihl = 20; g->cand = 3;
+}
+
+/* Byte t of the current packet (bytes and bigrams) */
+static void gram_push_byte(gen_gram *g, int t) {
+    int n = g->nbytes;
+    if (n == 0) {
+        g->ver = t >> 4;
+        if (g->npkts == 1 && !g->capture) g->flow_ver = g->ver;
+        g->ihl = g->ver == 4 ? (t & 15) * 4 : 40;
+        g->proto = 0;
+        g->min_len = g->ihl > 20 ? g->ihl : 20;
+    }
+    if ((g->ver == 4 && n == 9) || (g->ver == 6 && n == 6)) {
+        g->proto = t;
+        if (g->npkts == 1 && !g->capture) g->flow_proto = t;
+        g->min_len = g->ihl + (t == 6 ? 20 : 8);
+    }
+    const int al = g->ver == 4 ? 4 : 16, a0 = g->ver == 4 ? 12 : 8;
+    if (g->npkts == 1) {   /* the flow's addresses and ports, as side a sends them */
+        if (n >= a0 && n < a0 + 2 * al) g->addr[(n - a0) / al][(n - a0) % al] = (uint8_t)t;
+        if (n >= g->ihl && n < g->ihl + 4) g->port[(n - g->ihl) / 2][(n - g->ihl) % 2] = (uint8_t)t;
+    } else if (g->fmt == TOKFMT_BIGRAMS && n >= a0 && n < a0 + al) {
+        /* bigrams: the source address says the direction */
+        for (int s = 0; s < 2; s++)
+            if (g->addr[s][n - a0] != t) g->cand &= ~(1 << s);
+        if (n == a0 + al - 1) g->dir = !(g->cand & 1);
+    }
+    g->nbytes++;
+}
+
 /* fields (tcpfields.h). phase: GM_BOS (type), GM_LABEL, GM_FIRST_PKT (IP6 or the first
  * DIR), GM_DIR (DIR or EOS), GM_TIME, GM_BYTES (PKT_SIZE size HEAD words...) */
 static void fields_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi) {
@@ -103,13 +182,20 @@ static void bigrams_mask(const gen_gram *g, uint8_t *allowed, int V, int label_l
         if (label_hi <= label_lo) allowed[BIG_UNLABELLED] = 1;
         break;
     case GM_FIRST_PKT: allowed[BIG_PKT] = 1; break;
-    case GM_BYTES:
-        if (g->nbytes == 0) {   /* the version nibble, as for bytes */
-            for (int v = 0x4500; v < 0x5000; v++) allowed[BIG_W0 + v] = 1;
-            for (int v = 0x6000; v < 0x7000; v++) allowed[BIG_W0 + v] = 1;
-        } else for (int b = 0; b < 256; b++) allowed[BIG_W0 + ((g->prev & 0xff) << 8 | b)] = 1;   /* overlap */
-        if (g->nbytes >= 19) allowed[BIG_PKT] = allowed[BIG_SEP] = 1;
+    case GM_BYTES: {
+        /* the byte format's rules on the byte each word adds (the first word: bytes 0 and 1,
+         * byte 1 free); a word overlaps the previous one */
+        uint8_t ok[256];
+        gram_next_byte(g, ok);
+        for (int b = 0; b < 256; b++)
+            if (ok[b]) {
+                if (g->nbytes == 0) for (int b1 = 0; b1 < 256; b1++) allowed[BIG_W0 + (b << 8 | b1)] = 1;
+                else allowed[BIG_W0 + ((g->prev & 0xff) << 8 | b)] = 1;
+            }
+        /* a packet ends only after its headers (IP, then 20 bytes of TCP or 8 of UDP/ICMP) */
+        if (g->nbytes >= g->min_len) allowed[BIG_PKT] = allowed[BIG_SEP] = 1;
         break;
+    }
     default: allowed[BIG_SEP] = 1; break;
     }
 }
@@ -118,11 +204,15 @@ static void bigrams_push(gen_gram *g, int t) {
     switch (g->phase) {
     case GM_BOS: g->phase = GM_LABEL; break;
     case GM_LABEL: g->phase = GM_FIRST_PKT; break;
-    case GM_FIRST_PKT: g->phase = GM_BYTES; g->nbytes = 0; g->npkts = 1; break;
+    case GM_FIRST_PKT: g->phase = GM_BYTES; g->npkts = 1; gram_packet_start(g); break;
     case GM_BYTES:
-        if (t == BIG_PKT) { g->nbytes = 0; g->npkts++; }
+        if (t == BIG_PKT) { g->npkts++; gram_packet_start(g); }
         else if (t == BIG_SEP) g->phase = GM_END;
-        else { g->prev = t - BIG_W0; g->nbytes++; }
+        else if (t >= BIG_W0 && t < BIG_W0 + 65536) {
+            g->prev = t - BIG_W0;
+            if (g->nbytes == 0) gram_push_byte(g, g->prev >> 8);
+            gram_push_byte(g, g->prev & 0xff);
+        }
         break;
     default: break;
     }
@@ -149,36 +239,10 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
         else for (int k = 0; k < TOK_NTIME; k++) allowed[TOK_TIME0 + k] = 1;
         break;
     case GM_BYTES:
-        if (g->nbytes == 0) {
-            /* IPv4 (header length >= 5 words) or IPv6; after the first packet, the flow's
-             * version (a flow is one 5-tuple) */
-            if (g->flow_ver != 6) for (int b = 0x45; b < 0x50; b++) allowed[b] = 1;
-            if (g->flow_ver != 4) for (int b = 0x60; b < 0x70; b++) allowed[b] = 1;
-        } else if ((g->ver == 4 && g->nbytes == 9) || (g->ver == 6 && g->nbytes == 6)) {
-            /* the protocol byte: only what the trace writer can write, then the flow's */
-            if (g->flow_proto) allowed[g->flow_proto] = 1;
-            else { allowed[6] = allowed[17] = 1; allowed[g->ver == 4 ? 1 : 58] = 1; }
-        } else if (g->npkts > 1 && !g->capture && gram_fixed_byte(g) >= 0) {
-            allowed[gram_fixed_byte(g)] = 1;
-        } else if (g->proto == 6 && !g->raw_tcp_flags && g->nbytes == g->ihl + 12) {
-            /* TCP data offset >= 5 words, reserved bits zero (NS, the low bit, either). A small
-             * model that loses count of a later packet's bytes samples these two bytes from
-             * other fields' values: without this, 37 % of the TCP segments of the requet model
-             * carried impossible flags and RST appeared in 56 % of its flows (docs/generate.md) */
-            for (int b = 0x50; b < 0x100; b += 0x10) allowed[b] = allowed[b | 1] = 1;
-        } else if (g->proto == 6 && !g->raw_tcp_flags && g->nbytes == g->ihl + 13) {
-            for (int b = 0; b < 256; b++) allowed[b] = (uint8_t)gen_tcp_flags_valid(b);
-        } else if ((g->proto == 1 || g->proto == 58) && g->nbytes == g->ihl) {
-            /* ICMP type: echo request/reply, the messages the writer keeps */
-            if (g->proto == 1) allowed[0] = allowed[8] = 1;
-            else allowed[128] = allowed[129] = 1;
-        } else {
-            for (int b = 0; b < 256; b++) allowed[b] = 1;
-            /* a packet ends only after its headers: IP, and 20 bytes of TCP or 8 of UDP/ICMP.
-             * TCP options may be cut (the writer completes them): header-only captures with a
-             * short snaplen cut SYN options, and a model trained on them ends packets there */
-            if (g->nbytes >= g->min_len) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
-        }
+        /* a packet ends only after its headers: IP, and 20 bytes of TCP or 8 of UDP/ICMP.
+         * TCP options may be cut (the writer completes them): header-only captures with a
+         * short snaplen cut SYN options, and a model trained on them ends packets there */
+        if (gram_next_byte(g, allowed) && g->nbytes >= g->min_len) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
         break;
     default: allowed[TOK_EOS] = 1; break;
     }
@@ -193,31 +257,11 @@ void gen_gram_push(gen_gram *g, int t) {
     case GM_LABEL: g->phase = GM_FIRST_PKT; break;
     case GM_FIRST_PKT: g->phase = GM_DIR; g->npkts = 1; break;
     case GM_DIR: g->phase = GM_TIME; g->dir = t == TOK_DIR_SC; break;
-    case GM_TIME: g->phase = GM_BYTES; g->nbytes = 0; g->min_len = 20; g->proto = 0; g->ihl = 20; break;
+    case GM_TIME: g->phase = GM_BYTES; gram_packet_start(g); break;
     case GM_BYTES:
         if (t == TOK_PKT) { g->phase = GM_DIR; g->npkts++; }
         else if (t == TOK_EOS) g->phase = GM_END;
-        else if (t < 256) {
-            int n = g->nbytes;
-            if (n == 0) {
-                g->ver = t >> 4;
-                if (g->npkts == 1 && !g->capture) g->flow_ver = g->ver;
-                g->ihl = g->ver == 4 ? (t & 15) * 4 : 40;
-                g->proto = 0;
-                g->min_len = g->ihl > 20 ? g->ihl : 20;
-            }
-            if ((g->ver == 4 && n == 9) || (g->ver == 6 && n == 6)) {
-                g->proto = t;
-                if (g->npkts == 1 && !g->capture) g->flow_proto = t;
-                g->min_len = g->ihl + (t == 6 ? 20 : 8);
-            }
-            if (g->npkts == 1) {   /* the flow's addresses and ports, as side a sends them */
-                const int al = g->ver == 4 ? 4 : 16, a0 = g->ver == 4 ? 12 : 8;
-                if (n >= a0 && n < a0 + 2 * al) g->addr[(n - a0) / al][(n - a0) % al] = (uint8_t)t;
-                if (n >= g->ihl && n < g->ihl + 4) g->port[(n - g->ihl) / 2][(n - g->ihl) % 2] = (uint8_t)t;
-            }
-            g->nbytes++;
-        }
+        else if (t < 256) gram_push_byte(g, t);
         break;
     default: break;
     }
@@ -506,6 +550,7 @@ typedef struct {
     long flow;                  /* flow number */
     const tok_t *forced;     /* prompt (tokens 2.. are forced) */
     int forced_len;
+    int prefill;                /* q[0..len) goes into the model by prefill before its next step */
 } gen_slot;
 
 static int B_alloc(const gen_opts *o) { return o->batch > 0 ? o->batch : 1; }
@@ -545,6 +590,8 @@ typedef struct {
     int nactive, err;
     int *in, *rslot, *rpos;       /* the rows of the next step */
     float *logits;
+    int *pf, npf;                 /* slots whose prompt is prefilled before the next step */
+    float *pf_logits;             /* (B, V): their logits */
     uint8_t *mask;
     progress *pg;
     model_run *run;               /* the backbone's slots: reset when a slot takes a new flow */
@@ -578,7 +625,7 @@ static int loop_prepare(gen_loop *lp) {
         z->smp.min_p = o->min_p;
         z->smp.rep_penalty = o->rep_penalty;
         memset(z->seen, 0, (size_t)lp->V);
-        z->seen[TOK_BOS] = 1;
+        z->seen[lp->tf->bos] = 1;
         gen_gram_init(&z->gram);
         z->gram.raw_tcp_flags = o->raw_tcp_flags;
         z->gram.fmt = lp->tf->id;
@@ -587,7 +634,7 @@ static int loop_prepare(gen_loop *lp) {
         z->q[0] = lp->tf->bos;
         z->len = 1;
         gen_gram_push(&z->gram, lp->tf->bos);
-        z->forced = NULL; z->forced_len = 0;
+        z->forced = NULL; z->forced_len = 0; z->prefill = 0;
         if (lp->prompts->n) {
             size_t k = (size_t)z->flow % lp->prompts->n;
             z->forced = lp->prompts->seq[k];
@@ -596,48 +643,80 @@ static int loop_prepare(gen_loop *lp) {
         lp->nactive++;
     }
     int n = 0;
+    lp->npf = 0;
     for (int b = 0; b < lp->B; b++)
-        if (lp->sl[b].len) {
+        if (lp->sl[b].prefill) {
+            /* the prompt from position 0 (bos and label again: the slot restarts) */
+            model_run_reset(lp->run, b);
+            lp->pf[lp->npf++] = b;
+        } else if (lp->sl[b].len) {
             lp->rslot[n] = b; lp->in[n] = lp->sl[b].q[lp->sl[b].len - 1]; lp->rpos[n] = lp->sl[b].len - 1;
             n++;
         }
     return n;
 }
 
-/* After a step: the next token of each row (forced prompt, or sampled under the grammar
- * mask), and the sequences that ended go to the pool. */
+/* Append token t to slot b's sequence; the sequence ends at <eos> or the context. 0, or -1
+ * after an error (lp->err set). */
+static int push_token(gen_loop *lp, int b, int t) {
+    gen_slot *z = &lp->sl[b];
+    z->q[z->len++] = (tok_t)t;
+    z->seen[t] = 1;
+    gen_gram_push(&z->gram, t);
+    if (t == lp->tf->eos || z->len >= lp->T) {
+        z->prefill = 0;
+        if (finish_seq(lp->o, lp->pool, z, t == lp->tf->eos) != 0) return lp->err = -1;
+        lp->nactive--;
+    }
+    return 0;
+}
+
+/* The next token of slot b from its logits (a forced prompt token, or sampled under the
+ * grammar mask). A prompt's tokens after the label (the label stays the user's or the
+ * model's) are forced and need no logits: they are appended at once, and the slot's next
+ * pass through the model is one prefill of the whole prompt (positions 0..len-1: a batched
+ * forward, the same bits as stepping it, model.h) instead of one step per token. */
+static void consume_one(gen_loop *lp, int b, const float *logits, int *stop) {
+    gen_opts *o = lp->o;
+    gen_slot *z = &lp->sl[b];
+    int t;
+    z->prefill = 0;
+    if (z->len >= 2 && z->len < z->forced_len) t = z->forced[z->len];
+    else {
+        gen_gram_mask(&z->gram, lp->mask, lp->V, lp->label_lo, lp->label_hi);
+        if (o->full) lp->mask[lp->tf->eos] = 0;
+        t = sampler_sample_seen(&z->smp, logits, lp->mask, z->seen);
+        if (t < 0) t = lp->tf->eos;
+        o->sampled++;
+        if (o->tokens > 0 && (long)o->sampled >= o->tokens) *stop = 1;
+    }
+    if (push_token(lp, b, t) != 0 || !z->len) return;
+    if (lp->capture && !lp->label_fixed && z->len == 2) {   /* window 0's label is the capture's */
+        lp->label_lo = t; lp->label_hi = t + 1; lp->label_fixed = 1;
+    }
+    if (z->len == 2 && z->forced_len > 2) {
+        while (z->len && z->len < z->forced_len)
+            if (push_token(lp, b, z->forced[z->len]) != 0) return;
+        z->prefill = z->len > 0;
+    }
+}
+
+/* After a step: the next token of each prefilled slot and of each row, and the sequences
+ * that ended go to the pool. */
 static void loop_consume(gen_loop *lp, int n) {
     gen_opts *o = lp->o;
-    const int V = lp->V;
     int stop = 0;
     o->stepped += n;
-    for (int r = 0; r < n; r++) {
-        gen_slot *z = &lp->sl[lp->rslot[r]];
-        int t;
-        /* prompt tokens after the label are forced (the label stays the user's or the model's) */
-        if (z->len >= 2 && z->len < z->forced_len) t = z->forced[z->len];
-        else {
-            gen_gram_mask(&z->gram, lp->mask, V, lp->label_lo, lp->label_hi);
-            if (o->full) lp->mask[lp->tf->eos] = 0;
-            t = sampler_sample_seen(&z->smp, lp->logits + (size_t)r * V, lp->mask, z->seen);
-            if (t < 0) t = lp->tf->eos;
-            o->sampled++;
-            if (o->tokens > 0 && (long)o->sampled >= o->tokens) stop = 1;
-        }
-        z->q[z->len++] = (tok_t)t;
-        z->seen[t] = 1;
-        gen_gram_push(&z->gram, t);
-        if (lp->capture && !lp->label_fixed && z->len == 2) {   /* window 0's label is the capture's */
-            lp->label_lo = t; lp->label_hi = t + 1; lp->label_fixed = 1;
-        }
-        if (t == lp->tf->eos || z->len >= lp->T) {
-            if (finish_seq(o, lp->pool, z, t == lp->tf->eos) != 0) { lp->err = -1; return; }
-            lp->nactive--;
-        }
+    for (int p = 0; p < lp->npf && !lp->err; p++) {
+        o->stepped += lp->sl[lp->pf[p]].len;
+        consume_one(lp, lp->pf[p], lp->pf_logits + (size_t)p * lp->V, &stop);
     }
+    for (int r = 0; r < n && !lp->err; r++) consume_one(lp, lp->rslot[r], lp->logits + (size_t)r * lp->V, &stop);
+    if (lp->err) return;
     if (stop)   /* --tokens reached: the sequences still running end here, cut */
         for (int b = 0; b < lp->B; b++)
             if (lp->sl[b].len) {
+                lp->sl[b].prefill = 0;
                 if (finish_seq(o, lp->pool, &lp->sl[b], 0) != 0) { lp->err = -1; return; }
                 lp->nactive--;
             }
@@ -652,9 +731,9 @@ int gen_run(gen_opts *o) {
     model_vocab voc;
     char err[512];
     int rc = -1;
-    float *logits = NULL;
+    float *logits = NULL, *pf_logits = NULL;
     tok_t *seqs = NULL;
-    int *in = NULL, *rslot = NULL, *rpos = NULL;
+    int *in = NULL, *rslot = NULL, *rpos = NULL, *pf = NULL;
     uint8_t *mask = NULL, *seen = NULL;
     gen_slot *sl = NULL;
     real_flows prompts = { 0 }, replay = { 0 };
@@ -719,6 +798,8 @@ int gen_run(gen_opts *o) {
         goto done;
     }
     logits = malloc((size_t)B * V * sizeof *logits);
+    pf_logits = malloc((size_t)B * V * sizeof *pf_logits);
+    pf = malloc((size_t)B * sizeof *pf);
     seqs = malloc((size_t)B * (T + 1) * sizeof *seqs);
     in = malloc((size_t)B * sizeof *in);
     rslot = malloc((size_t)B * sizeof *rslot);
@@ -726,7 +807,7 @@ int gen_run(gen_opts *o) {
     mask = malloc((size_t)V);
     seen = malloc((size_t)B * V);
     sl = calloc((size_t)B, sizeof *sl);
-    if (!logits || !seqs || !in || !rslot || !rpos || !mask || !seen || !sl) { OPT_FAIL(o, "out of memory for batch %d x context %d", B, T); goto done; }
+    if (!logits || !pf_logits || !pf || !seqs || !in || !rslot || !rpos || !mask || !seen || !sl) { OPT_FAIL(o, "out of memory for batch %d x context %d", B, T); goto done; }
     for (int b = 0; b < B; b++) {
         sl[b].q = seqs + (size_t)b * (T + 1);
         sl[b].seen = seen + (size_t)b * V;
@@ -737,8 +818,8 @@ int gen_run(gen_opts *o) {
     progress_init(&pg, "generating", "tok", 1);
     double t0 = now_sec();
     o->tok_hash = 0;
-    gen_loop lp = { o, &pool, sl, B, T, V, label_lo, label_hi, tf, &prompts, 0, 0, 0, in, rslot, rpos, logits, mask, &pg, &run,
-                    o->capture, label_hi == label_lo + 1 };
+    gen_loop lp = { o, &pool, sl, B, T, V, label_lo, label_hi, tf, &prompts, 0, 0, 0, in, rslot, rpos, logits, pf, 0, pf_logits,
+                    mask, &pg, &run, o->capture, label_hi == label_lo + 1 };
     /* One parallel region for the whole run: thread 0 samples between steps while the others
      * wait at the team's barrier (spinning briefly, then sleeping), and every thread runs the
      * backbone's step; no thread pool is woken per token. */
@@ -756,8 +837,10 @@ int gen_run(gen_opts *o) {
             if (t == 0) nrows = loop_prepare(&lp);
             nn_barrier_wait(&sbar);
             const int n = nrows;
-            if (n <= 0) break;
-            model_run_step(&run, t, nt, n, rslot, in, rpos, logits);
+            if (n < 0 || (n == 0 && lp.npf == 0)) break;
+            for (int p = 0; p < lp.npf; p++)
+                model_run_prefill(&run, t, nt, pf[p], sl[pf[p]].q, sl[pf[p]].len, pf_logits + (size_t)p * V);
+            if (n) model_run_step(&run, t, nt, n, rslot, in, rpos, logits);
             if (t == 0) loop_consume(&lp, n);
         }
     }
@@ -783,7 +866,7 @@ done:
     if (sl) for (int b = 0; b < B_alloc(o); b++) sampler_free(&sl[b].smp);
     free(sl);
     model_run_free(&run);
-    free(logits); free(seqs); free(in); free(rslot); free(rpos); free(mask); free(seen);
+    free(logits); free(pf_logits); free(pf); free(seqs); free(in); free(rslot); free(rpos); free(mask); free(seen);
     real_flows_free(&prompts); real_flows_free(&replay);
     gen_pool_free(&pool);
     model_free(&m);

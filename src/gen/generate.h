@@ -56,6 +56,7 @@ typedef struct {
     int word, nopt, size_next;
     int fport[2];
     int prev;
+    int cand;       /* bigrams: the sides (bit 0 a, bit 1 b) whose address the current packet's source still matches */
 } gen_gram;
 enum { GM_BOS, GM_LABEL, GM_FIRST_PKT, GM_DIR, GM_TIME, GM_BYTES, GM_END };
 void gen_gram_init(gen_gram *g);
@@ -64,7 +65,10 @@ void gen_gram_init(gen_gram *g);
  * DIR TIME PKT_SIZE size HEAD and the 12 header words (data offset 5..15, reserved and
  * checksum 0, flags as for bytes, the flow's ports) and as many option words as the data
  * offset says, the first packet forward with TIME_0; bigrams (bigrams.h): CLS, LABEL, <pkt>,
- * words each overlapping the previous one, at least 19 (a 20-byte header) before <pkt> or SEP. */
+ * words each overlapping the previous one, the byte each word adds under the byte format's
+ * rules (version, protocol, the flow's addresses and ports, TCP data offset and flags, ICMP
+ * echo, whole headers before <pkt> or SEP); a later packet's source address is either of the
+ * flow's two and sets its direction (bigrams have no direction token). */
 void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi);
 /* Advance over token t. */
 void gen_gram_push(gen_gram *g, int t);

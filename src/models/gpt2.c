@@ -280,10 +280,10 @@ static int gpt2_run_init(model_run *rs) {
         r->busy_a[w] = h1 > h0; r->busy_m[w] = r->u1[w] > r->u0[w];
     }
     nn_arena a = { NULL, 0 };
-    gpt2_layout(r, c, rs->slots, &a, bf);
+    gpt2_layout(r, c, rs->rows, &a, bf);
     if (posix_memalign(&r->mem, 64, a.used)) { r->mem = NULL; return -1; }
     a = (nn_arena){ r->mem, 0 };
-    gpt2_layout(r, c, rs->slots, &a, bf);
+    gpt2_layout(r, c, rs->rows, &a, bf);
     const float *qkvw = P(QKVW), *projw = P(ATTPROJW), *fcw = P(FCW), *fcpw = P(FCPROJW);
     for (int l = 0; l < L; l++) {
         for (int h = 0; h < NH; h++) {
@@ -329,7 +329,7 @@ static const float *gpt2_step(model_run *rs, int t, int nt, int n, const int *sl
     const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH, W = r->W, ctx = c->ctx;
     const int bf = rs->prec == NN_BF16, Tp = nn_kv_tp(ctx);
     const float scale = 1.0f / sqrtf((float)hs);
-    const size_t wstride = (size_t)rs->slots * C, kvb = nn_kv_bytes(hs, ctx, bf);
+    const size_t wstride = (size_t)rs->rows * C, kvb = nn_kv_bytes(hs, ctx, bf);
     float *pa = r->part, *pm = r->part + (size_t)W * wstride;   /* attention, MLP partials */
     float *x = r->xt + (size_t)t * wstride, *ln = r->lnt + (size_t)t * wstride;
     for (int i = 0; i < n; i++) {
@@ -400,4 +400,5 @@ const model_ops gpt2_ops = {
     .run_free = gpt2_run_free,
     .slot_bytes = gpt2_slot_bytes,
     .step = gpt2_step,
+    .prefill = model_run_prefill_rows,
 };

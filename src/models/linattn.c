@@ -288,10 +288,10 @@ static int la_run_init(model_run *rs) {
         r->busy_m[w] = r->u1[w] > r->u0[w];
     }
     nn_arena a = { NULL, 0 };
-    la_layout(r, c, rs->slots, &a, bf);
+    la_layout(r, c, rs->rows, &a, bf);
     if (posix_memalign(&r->mem, 64, a.used)) { r->mem = NULL; return -1; }
     a = (nn_arena){ r->mem, 0 };
-    la_layout(r, c, rs->slots, &a, bf);
+    la_layout(r, c, rs->rows, &a, bf);
     for (int l = 0; l < L; l++) {
         for (int h = 0; h < NH; h++)
             for (int s = 0; s < 3; s++) {
@@ -317,7 +317,7 @@ static const float *la_step(model_run *rs, int t, int nt, int n, const int *slot
     const model_config *c = &m->cfg;
     la_run *r = rs->priv;
     const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH, W = r->W;
-    const size_t wstride = (size_t)rs->slots * C, one = (size_t)hs * hs + hs;
+    const size_t wstride = (size_t)rs->rows * C, one = (size_t)hs * hs + hs;
     float *x = r->xt + (size_t)t * wstride, *ln = r->lnt + (size_t)t * wstride;
     for (int i = 0; i < n; i++) memcpy(x + (size_t)i * C, P(EMB) + (size_t)tok[i] * C, (size_t)C * sizeof(float));
     for (int l = 0; l < L; l++) {
@@ -399,4 +399,5 @@ const model_ops linattn_ops = {
     .slot_bytes = la_slot_bytes,
     .reset = la_reset,
     .step = la_step,
+    .prefill = model_run_prefill_rows,
 };

@@ -208,16 +208,20 @@ int model_run_init(model_run *rs, const model *m, int slots, int prec, int nthre
         return -2;
     }
     rs->m = m; rs->slots = slots; rs->prec = prec;
+    rs->rows = slots > MODEL_RUN_PREFILL_ROWS ? slots : MODEL_RUN_PREFILL_ROWS;
     rs->nthreads = nthreads > 0 ? nthreads : omp_get_max_threads();
     rs->slot_bytes = (m->ops->slot_bytes(c, prec) + 63) / 64 * 64;
     size_t hb = nn_panels_bytes(c->vocab, c->d_model, prec == NN_BF16);
     void *hp = NULL;
-    if (posix_memalign(&hp, 64, hb ? hb : 64) || posix_memalign((void **)&rs->state, 64, rs->slot_bytes * (size_t)slots)) {
-        free(hp);
+    rs->iota = malloc(sizeof(int) * (size_t)c->ctx);
+    if (!rs->iota || posix_memalign(&hp, 64, hb ? hb : 64) ||
+        posix_memalign((void **)&rs->state, 64, rs->slot_bytes * (size_t)slots)) {
+        free(hp); free(rs->iota); rs->iota = NULL;
         snprintf(err, errlen, "out of memory for %d decoding slots (%zu bytes each)", slots, rs->slot_bytes);
         return -1;
     }
     memset(rs->state, 0, rs->slot_bytes * (size_t)slots);
+    for (int i = 0; i < c->ctx; i++) rs->iota[i] = i;
     nn_panels_pack(&rs->head, hp, model_tensor(m, m->head), (size_t)c->d_model, c->vocab, c->d_model, prec == NN_BF16);
     int r = m->ops->run_init(rs);
     if (r) {
@@ -232,7 +236,7 @@ int model_run_init(model_run *rs, const model *m, int slots, int prec, int nthre
 
 void model_run_free(model_run *rs) {
     if (rs->m && rs->priv) rs->m->ops->run_free(rs);
-    free(rs->state); free(rs->head.p);
+    free(rs->state); free(rs->head.p); free(rs->iota);
     memset(rs, 0, sizeof *rs);
 }
 
@@ -267,6 +271,18 @@ void model_run_prefill(model_run *rs, int t, int nt, int slot, const int *tok, i
             h = rs->m->ops->step(rs, t, nt, 1, &slot, tok + i, &i);
         }
     run_head(rs, t, nt, 1, h, logits);
+}
+
+const float *model_run_prefill_rows(model_run *rs, int t, int nt, int slot, const int *tok, int len) {
+    int sl[MODEL_RUN_PREFILL_ROWS], n = 0;
+    for (int i = 0; i < MODEL_RUN_PREFILL_ROWS; i++) sl[i] = slot;
+    const float *h = NULL;
+    for (int off = 0; off < len; off += n) {
+        n = len - off < MODEL_RUN_PREFILL_ROWS ? len - off : MODEL_RUN_PREFILL_ROWS;
+        if (off) nn_barrier_wait(&rs->bar);   /* the step's buffers are reused */
+        h = rs->m->ops->step(rs, t, nt, n, sl, tok + off, rs->iota + off);
+    }
+    return h + (size_t)(n - 1) * rs->m->cfg.d_model;
 }
 
 void model_run_step_all(model_run *rs, int n, const int *slot, const int *tok, const int *pos, float *logits) {

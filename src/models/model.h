@@ -124,7 +124,11 @@ typedef struct {
     const float *(*step)(model_run *rs, int t, int nt, int n, const int *slot, const int *tok, const int *pos);
     /* Optional (NULL: the front steps the prompt token by token): tok[0..len) into a freshly
      * reset slot at positions 0..len-1, leaving the slot as len steps would; returns the hidden
-     * row of the last position as step does. Same team rules as step. */
+     * row of the last position as step does. Same team rules as step. A backbone whose step
+     * takes rows of ONE slot at consecutive positions (each row's cache/state written before the
+     * next row reads it, rows in order) names model_run_prefill_rows: the prompt goes through
+     * its step MODEL_RUN_PREFILL_ROWS positions at a time, a batched forward whose weights are
+     * read once per block instead of once per token, bit-identical to stepping. */
     const float *(*prefill)(model_run *rs, int t, int nt, int slot, const int *tok, int len);
 } model_ops;
 
@@ -211,6 +215,9 @@ void model_adamw(model *m, const adamw_params *h, int t);
 struct model_run {
     const model *m;
     int slots;              /* B: sequences decoded at once */
+    int rows;               /* rows one step may take: max(slots, MODEL_RUN_PREFILL_ROWS); the
+                               backbones size their per-row scratch by it */
+    int *iota;              /* 0, 1, ..., ctx - 1: the positions of a prompt's rows */
     int prec;               /* NN_FP32 or NN_BF16 (weights, and the KV cache where the backbone says) */
     int nthreads;           /* W: workers the work is split into (thread t runs t, t + nt, ...) */
     size_t slot_bytes;
@@ -230,6 +237,10 @@ void model_run_reset(model_run *rs, int slot);
 void model_run_step(model_run *rs, int t, int nt, int n, const int *slot, const int *tok, const int *pos, float *logits);
 /* A prompt into one reset slot (ops->prefill, or steps); logits (V) of its last position. */
 void model_run_prefill(model_run *rs, int t, int nt, int slot, const int *tok, int len, float *logits);
+/* A backbone's prefill through its own step, MODEL_RUN_PREFILL_ROWS rows (positions) of the
+ * slot at a time (ops->prefill, above). */
+#define MODEL_RUN_PREFILL_ROWS 32
+const float *model_run_prefill_rows(model_run *rs, int t, int nt, int slot, const int *tok, int len);
 /* Convenience outside a parallel region: opens one with rs->nthreads threads per call. */
 void model_run_step_all(model_run *rs, int n, const int *slot, const int *tok, const int *pos, float *logits);
 /* barrier spin window and sleep after a timeout (barrier.h) for decoding teams */

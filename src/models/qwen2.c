@@ -388,10 +388,10 @@ static int qwen2_run_init(model_run *rs) {
         r->busy_a[w] = k1 > k0; r->busy_m[w] = r->u1[w] > r->u0[w];
     }
     nn_arena a = { NULL, 0 };
-    qwen2_layout(r, c, rs->slots, &a, bf);
+    qwen2_layout(r, c, rs->rows, &a, bf);
     if (posix_memalign(&r->mem, 64, a.used)) { r->mem = NULL; return -1; }
     a = (nn_arena){ r->mem, 0 };
-    qwen2_layout(r, c, rs->slots, &a, bf);
+    qwen2_layout(r, c, rs->rows, &a, bf);
     for (int l = 0; l < L; l++) {
         const float *qkvw = P(QKVW) + (size_t)l * d.D * d.C, *ow = P(OW) + (size_t)l * d.C * d.C;
         const float *guw = P(GUW) + (size_t)l * 2 * d.F * d.C, *dw = P(DOWNW) + (size_t)l * d.C * d.F;
@@ -438,7 +438,7 @@ static const float *qwen2_step(model_run *rs, int t, int nt, int n, const int *s
     const int L = c->layers, C = d.C, F = d.F, D = d.D, hs = d.hs, G = d.NH / d.KVH, W = r->W, ctx = c->ctx;
     const int bf = rs->prec == NN_BF16, Tp = nn_kv_tp(ctx);
     const float scale = 1.0f / sqrtf((float)hs);
-    const size_t wstride = (size_t)rs->slots * C, kvb = nn_kv_bytes(hs, ctx, bf);
+    const size_t wstride = (size_t)rs->rows * C, kvb = nn_kv_bytes(hs, ctx, bf);
     float *pa = r->part, *pm = r->part + (size_t)W * wstride;
     float *x = r->xt + (size_t)t * wstride, *ln = r->lnt + (size_t)t * wstride;
     for (int i = 0; i < n; i++) memcpy(x + (size_t)i * C, P(EMB) + (size_t)tok[i] * C, (size_t)C * sizeof(float));
@@ -519,4 +519,5 @@ const model_ops qwen2_ops = {
     .run_free = qwen2_run_free,
     .slot_bytes = qwen2_slot_bytes,
     .step = qwen2_step,
+    .prefill = model_run_prefill_rows,
 };

@@ -94,6 +94,21 @@ int data_next(dataloader *d) {
     return counted;
 }
 
+int data_trim(dataloader *d) {
+    const int T = d->T;
+    if (d->pack) return T;
+    int Tr = 1;
+    for (int b = 0; b < d->B; b++)
+        for (int t = T - 1; t >= Tr; t--)
+            if (d->tgt[(size_t)b * T + t] >= 0) { Tr = t + 1; break; }
+    if (Tr < T)   /* row b moves down to b * Tr <= b * T: front to back never overwrites a row not yet moved */
+        for (int b = 1; b < d->B; b++) {
+            memmove(d->tok + (size_t)b * Tr, d->tok + (size_t)b * T, (size_t)Tr * sizeof(int));
+            memmove(d->tgt + (size_t)b * Tr, d->tgt + (size_t)b * T, (size_t)Tr * sizeof(int));
+        }
+    return Tr;
+}
+
 uint64_t data_batches_per_epoch(const dataloader *d) {
     uint64_t rows = d->pack ? d->sh.n_tokens / (uint64_t)d->T : d->n_usable;
     uint64_t b = rows / (uint64_t)d->B;

@@ -36,6 +36,12 @@ void data_close(dataloader *d);
 void data_seek(dataloader *d, data_pos p);
 /* Fill d->tok / d->tgt with the next batch; returns the number of counted targets. */
 int data_next(dataloader *d);
+/* One sequence per row (pack 0): the rows end in padding that carries no target. Rewrites the
+ * last batch at row stride Tr = the last position with a target in any row + 1 and returns Tr
+ * (T when packed or when a row is full): a causal model's outputs before Tr do not depend on
+ * the positions after it, so training at (B, Tr) gives the same losses and gradients without
+ * the padding's cost (short flows in a long context: fields tokens, 65k-id heads). */
+int data_trim(dataloader *d);
 /* Batches in one pass over the data (an epoch), at least 1. */
 uint64_t data_batches_per_epoch(const dataloader *d);
 #endif

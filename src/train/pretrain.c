@@ -207,7 +207,7 @@ static float evaluate(model *m, dataloader *va, int nb) {
     m->training = 0;
     for (int k = 0; k < nb; k++) {
         data_next(va);
-        model_forward(m, va->tok, va->tgt, va->B, va->T);
+        model_forward(m, va->tok, va->tgt, va->B, data_trim(va));
         s += (double)m->loss * m->counted;
         n += m->counted;
     }
@@ -408,9 +408,10 @@ int pretrain_run(pretrain_opts *o) {
         long count = 0;
         for (int a = 0; a < st.accum; a++) {
             data_next(&tr);
+            const int Tr = data_trim(&tr);   /* --pad: the batch's longest row, not the context */
             m.dropout_seed = splitmix64(&st.rng);
-            model_forward(&m, tr.tok, tr.tgt, st.batch, st.seq_len);
-            model_backward(&m, tr.tok, tr.tgt, st.batch, st.seq_len, 1.0f);
+            model_forward(&m, tr.tok, tr.tgt, st.batch, Tr);
+            model_backward(&m, tr.tok, tr.tgt, st.batch, Tr, 1.0f);
             lsum += (double)m.loss * m.counted;
             count += m.counted;
         }
