@@ -33,6 +33,8 @@ for split, name, m in ((0, "train.tok", n), (1, "val.tok", 4096)):
     with open(os.path.join(d, name), "wb") as f:
         f.write(struct.pack("<256i", *hdr)); f.write(struct.pack("<%dH" % m, *toks))
         for i in range(nseq): f.write(struct.pack("<QIiIIQ", i * 512, 512, -1, 0, i, i))
+with open(os.path.join(d, "vocab.json"), "w") as f:   # every corpus has one (corpus/vocab.c): no labels
+    f.write('{"format": "pktlm-tokens", "vocab_size": %d, "label_base": %d, "labels": []}' % (vocab, vocab))
 EOF
 }
 # tok/s of the timed steps (CSV column 7, mean after the 2 warm-up steps); the wait line
