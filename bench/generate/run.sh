@@ -2,7 +2,7 @@
 # Generation speed: `pktlm generate` vs PyTorch with a key/value cache (bench/generate/torch_gen.py)
 # for the same 6-layer d-256 GPT-2 (ctx 256, vocab 356, random weights), at batch 1 and 16,
 # measured in the same run, alternating, best of REPS. Both use 2 threads; PyTorch at its best
-# (BLIS-openmp, OMP_NUM_THREADS=2). Tokens/s = sampled tokens / wall time of the decoding loop
+# (each BLAS it can load, bench/torch_blas.sh; OMP_NUM_THREADS=2). Tokens/s = sampled tokens / wall time of the decoding loop
 # (pktlm: includes the grammar mask and sampling; PyTorch: softmax + multinomial). Both decode
 # whole sequences of the context's length (pktlm --full: no <eos>), so attention spans the same
 # positions. pktlm runs twice: fp32 (the same arithmetic as PyTorch) and --bf16 (weights and
@@ -13,6 +13,7 @@
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+. bench/torch_blas.sh
 if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then echo "bench/generate: SKIP (no /usr/bin/python3 with torch)"; exit 0; fi
 [ -x ./pktlm ] || make -j2 pktlm >/dev/null
 REPS=${REPS:-3}
@@ -34,7 +35,7 @@ for r in $(seq "$REPS"); do
       | sed "s/^/qwen2 $b /" >> "$W/res"
     ./pktlm generate --model "$W/q.ckpt" -o "$W/g.pcap" --tokens $((b * 768)) --batch $b --threads 2 --json --seed $r --full --bf16 \
       | sed "s/^/qwen2-bf16 $b /" >> "$W/res"
-    LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/blis-openmp /usr/bin/python3 bench/generate/torch_gen.py --batch $b --seqs 2 --threads 2 \
+    torch_blas_each /usr/bin/python3 bench/generate/torch_gen.py --batch $b --seqs 2 --threads 2 \
       | sed "s/^/torch $b /" >> "$W/res"
   done
 done

@@ -9,6 +9,7 @@
 # Knobs: M2_LAYERS, M2_DMODEL, M2_DSTATE, M2_HEADDIM, M2_CHUNK, M2_CTXS ("2048 16384"), M2_GEN (200).
 set -u
 cd "$(dirname "$0")/../.."
+. bench/torch_blas.sh
 make -s build/rel/libpktlm.a || exit 1
 BIN=/tmp/pktlm-bench-mamba2.$$
 cc -std=c11 -D_GNU_SOURCE -Isrc -O2 -march=native -fopenmp -o "$BIN" bench/mamba2/bench.c build/rel/libpktlm.a \
@@ -25,16 +26,27 @@ echo "load before: $(uptime)"
 for ctx in ${M2_CTXS:-2048 16384}; do
   steps=3; [ "$ctx" -gt 8192 ] && steps=2
   "$BIN" train "$ctx" 1 "$steps" | sed 's/^/pktlm /' >> "$out"
-  [ $have_torch = 1 ] && $PEER train --ctx "$ctx" --batch 1 --steps "$steps" | sed 's/^/torch /' >> "$out"
+  [ $have_torch = 1 ] && torch_blas_each $PEER train --ctx "$ctx" --batch 1 --steps "$steps" | sed 's/^/torch /' >> "$out"
 done
 for b in 1 16; do
   "$BIN" gen "$b" "${M2_GEN:-200}" | sed 's/^/pktlm /' >> "$out"
-  [ $have_torch = 1 ] && $PEER gen --batch "$b" --tokens "${M2_GEN:-200}" | sed 's/^/torch /' >> "$out"
+  [ $have_torch = 1 ] && torch_blas_each $PEER gen --batch "$b" --tokens "${M2_GEN:-200}" | sed 's/^/torch /' >> "$out"
 done
 echo "load after: $(uptime)"
 python3 - "$out" <<'PY'
 import json, sys
 rows = [(l.split(" ", 1)[0], json.loads(l.split(" ", 1)[1])) for l in open(sys.argv[1])]
+# the PyTorch peer ran once per BLAS (bench/torch_blas.sh): keep its best run of each case
+best = {}
+for w, r in rows:
+    k = (w, r["mode"], r.get("ctx"), r.get("batch"))
+    if k not in best or r["tok_per_s"] > best[k][1]["tok_per_s"]:
+        best[k] = (w, r)
+tried = {}
+for w, r in rows:
+    if "blas" in r:
+        tried.setdefault((r["mode"], r.get("ctx"), r.get("batch")), []).append("%s %.0f" % (r["blas"], r["tok_per_s"]))
+rows = list(best.values())
 def get(who, mode, key, val):
     for w, r in rows:
         if w == who and r["mode"] == mode and r[key] == val:
@@ -45,7 +57,8 @@ for w, r in rows:
     key, val = ("ctx", r["ctx"]) if r["mode"] == "train" else ("batch", r["batch"])
     peer = get("torch", r["mode"], key, val)
     ratio = "%.2fx" % (r["tok_per_s"] / peer["tok_per_s"]) if w == "pktlm" and peer else ""
-    print("%-6s %-22s %12.1f %10.1f %12s" % (w, what, r["tok_per_s"], r["peak_rss_mib"], ratio))
+    print("%-6s %-22s %12.1f %10.1f %12s %s" % (w, what, r["tok_per_s"], r["peak_rss_mib"], ratio,
+          "(best of: " + ", ".join(tried.get((r["mode"], r.get("ctx"), r.get("batch")), [])) + ")" if w == "torch" else ""))
 a, b = get("pktlm", "train", "ctx", 2048), get("pktlm", "train", "ctx", 16384)
 if a and b:
     print("pktlm time per token at ctx 16384 / ctx 2048: %.2f (target <= 1.3)" % (a["tok_per_s"] / b["tok_per_s"]))

@@ -4,8 +4,9 @@ Configs: A = 6 layers, d 256, 8 heads, ctx 256, vocab 300; B = 8 layers, d 512, 
 ctx 256, vocab 300. Both get 2 threads. Four runs per config, in this order: pktlm fp32,
 pktlm --bf16 (where the CPU has avx512_bf16), PyTorch fp32 and PyTorch bf16 autocast (each at its
 best over BLAS x OpenMP waiting). Reports tokens/s (mean over timed steps, after warm-up steps),
-model FLOP/s, fraction of the fp32 peak (233 GFLOP/s on 2 cores of the AMD EPYC Zen 4 this was
-written for: 2 x 16 lanes x 2 FLOPs x 3.64 GHz), peak RSS, and the ratios.
+model FLOP/s, fraction of the fp32 peak of this CPU (measured at the start by bench/peak/peak.c, an
+FMA loop on 2 threads: a constant would be wrong on a CPU with another clock or FMA width, e.g.
+Zen 5's full-width 512-bit units against Zen 4's), peak RSS, and the ratios.
 
 Model FLOPs per token = 6 * (12 L C^2 + V C)  (matmuls: forward 2x, backward 4x per weight)
                       + 6 L T C               (causal attention: QK^T and PV over T/2 keys)
@@ -22,7 +23,22 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-PEAK = 233e9
+
+
+def measure_peak(threads=2):
+    """fp32 FMA peak of `threads` cores in FLOP/s, from bench/peak/peak.c built for this CPU"""
+    exe = os.path.join(tempfile.gettempdir(), "pktlm-bench-peak.%d" % os.getpid())
+    try:
+        subprocess.run(["cc", "-O2", "-march=native", "-fopenmp", os.path.join(ROOT, "bench", "peak", "peak.c"),
+                        "-o", exe], check=True)
+        out = subprocess.run([exe, str(threads)], check=True, capture_output=True, text=True).stdout
+        return json.loads(out)["gflops_fp32"] * 1e9
+    finally:
+        if os.path.exists(exe):
+            os.unlink(exe)
+
+
+PEAK = measure_peak()
 CONFIGS = {"A": dict(layers=6, d=256, heads=8, ctx=256, vocab=300),
            "B": dict(layers=8, d=512, heads=8, ctx=256, vocab=300)}
 
@@ -43,6 +59,9 @@ def write_corpus(d, vocab, ntok):
             f.write(struct.pack("<%dH" % n, *toks))
             for i in range(nseq):
                 f.write(struct.pack("<QIiIIQ", i * seqlen, seqlen, -1, 0, i, i))
+    # the corpus's vocabulary file (corpus/vocab.c checks it against the shards' header: no labels)
+    with open(os.path.join(d, "vocab.json"), "w") as f:
+        json.dump({"format": "pktlm-tokens", "vocab_size": vocab, "label_base": vocab, "labels": []}, f)
 
 
 
@@ -164,14 +183,16 @@ for name in args.configs.split(","):
         print("%-3s %-22s %9.0f %8.1f %6.1f%% %7.0f %8s  %s" % (
             name, who, tp, tp * fpt / 1e9, 100 * tp * fpt / PEAK, rss / 1e6, ratio, note))
     sys.stdout.flush()
-print("FLOPs/token = 6(12LC^2+VC) + 6LTC; %%fp32pk: of 233 GFLOP/s, the fp32 FMA peak of 2 cores (bf16 dot "
-      "products peak at twice that); tok/s = mean over %s timed steps after %d warm-up"
-      % ("10 (A) / 5 (B)" if not args.steps else args.steps, args.warm))
+print("FLOPs/token = 6(12LC^2+VC) + 6LTC; %%fp32pk: of %.0f GFLOP/s, the fp32 FMA peak of 2 cores measured by "
+      "bench/peak/peak.c in this run (bf16 dot products peak at twice that where the CPU has them); "
+      "tok/s = mean over %s timed steps after %d warm-up"
+      % (PEAK / 1e9, "10 (A) / 5 (B)" if not args.steps else args.steps, args.warm))
 if args.json:
     # written whole to a temporary file first, so a killed run leaves the last result intact
     meta = dict(date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), load_avg=open("/proc/loadavg").read().split()[:3],
                 cpu=next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), ""),
-                note="shared 2-core machine, noisy; peer at its best of BLAS x OpenMP waiting policy")
+                note="shared 2-core machine, noisy; peer at its best of BLAS x OpenMP waiting policy",
+                peak_gflops_fp32=round(PEAK / 1e9, 1))
     with open(args.json + ".tmp", "w") as f:
         json.dump(dict(meta, rows=results), f, indent=1)
     os.replace(args.json + ".tmp", args.json)
