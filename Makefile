@@ -5,6 +5,8 @@
 #   make san        build the sanitizer binary ./pktlm-san
 #   make bench      benchmarks (see bench/README.md); needs ../shared/tools
 #   make fuzz       libFuzzer targets (clang), see docs/fuzzing.md
+#   make portable   ./pktlm-portable: one binary for every x86-64 CPU (AVX-512 / AVX2 / SSE2
+#                   copies of the program, the CPU's best chosen at start; docs/build.md)
 # Sources are discovered by folder: every src/<stage>/*.c is part of the library
 # except src/cli/, which is the thin command-line front end.
 
@@ -51,7 +53,7 @@ TESTS_SAN   = $(TEST_SRC:tests/%.c=$(SAN)/tests/%)
 # Hot numeric kernels may ask for more optimisation: list them here.
 $(REL)/nn/%.o: OPT = -O3
 
-.PHONY: all san test test-fast test-san bench fuzz clean tests-build
+.PHONY: all san test test-fast test-san bench fuzz clean tests-build portable
 all: pktlm $(REL)/libpktlm.a
 
 $(REL)/%.o: src/%.c $(HDRS)
@@ -80,10 +82,10 @@ $(SAN)/tests/%: tests/%.c $(SAN)/libpktlm.a $(HDRS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) -O1 $(SANFLAGS) -o $@ $< $(SAN)/libpktlm.a -lpcap $(LDLIBS)
 
-tests-build: pktlm pktlm-san $(TESTS_REL) $(TESTS_SAN)
+tests-build: pktlm pktlm-san pktlm-portable $(TESTS_REL) $(TESTS_SAN)
 
 test: tests-build
-	@bash tests/run.sh both
+	@bash tests/run.sh all
 test-fast: pktlm $(TESTS_REL)
 	@bash tests/run.sh rel
 test-san: pktlm-san $(TESTS_SAN)
@@ -95,5 +97,24 @@ bench: all
 fuzz:
 	$(MAKE) -C fuzz
 
+# The portable binary (src/cli/portable/dispatch.c says why whole copies): the library and the
+# CLI are built once per x86-64 level into build/port-vN (ARCH overridden, -mtune=generic),
+# linked into one relocatable object whose global symbols get the prefix vN_ (so three copies
+# live in one executable; references to libc, BLIS, libcjson stay as they are), and the
+# dispatcher calls the copy the CPU can run.
+PORT_LEVELS = v4 v3 v1
+PORT_ARCH_v4 = -march=x86-64-v4 -mtune=generic
+PORT_ARCH_v3 = -march=x86-64-v3 -mtune=generic
+PORT_ARCH_v1 = -march=x86-64 -mtune=generic
+build/port-%/pktlm.o: $(LIB_SRC) $(CLI_SRC) $(HDRS)
+	$(MAKE) --no-print-directory REL=build/port-$* ARCH="$(PORT_ARCH_$*)" build/port-$*/libpktlm.a $(CLI_SRC:src/%.c=build/port-$*/%.o)
+	ld -r -o $@.all --whole-archive build/port-$*/libpktlm.a --no-whole-archive $(CLI_SRC:src/%.c=build/port-$*/%.o)
+	nm -g --defined-only $@.all | awk '{ print $$3, "$*_" $$3 }' > $@.syms
+	objcopy --redefine-syms=$@.syms $@.all $@
+	@rm -f $@.all
+pktlm-portable: src/cli/portable/dispatch.c $(PORT_LEVELS:%=build/port-%/pktlm.o)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WFLAGS) -o $@ $^ $(LDLIBS)
+portable: pktlm-portable
+
 clean:
-	rm -rf build pktlm pktlm-san
+	rm -rf build pktlm pktlm-san pktlm-portable

@@ -28,3 +28,10 @@ capture() {
   done
   printf "%b" "$s" > "$out"
 }
+
+# cpu_has FLAG: the CPU has FLAG and the code under test can use it (the portable binary's
+# AVX2 or SSE2 copy, forced by PKTLM_CPU in `tests/run.sh port`, has no AVX-512 paths)
+cpu_has() {
+  case $1 in avx512*) [ "${PKTLM_CPU:-avx512}" = avx512 ] || return 1 ;; esac
+  grep -qw "$1" /proc/cpuinfo 2>/dev/null
+}

@@ -78,7 +78,7 @@ check classify_old_same cmp -s $T/r32.csv $T/rold.csv
 $PKTLM eval --model $T/old.ckpt --data $T/toy32 --json | grep -q '"prep": null,'; check eval_old_file test $? -eq 0
 
 # --bf16 (mixed-precision training) where the CPU has avx512_bf16: the toy task still reaches 100%
-if grep -q avx512_bf16 /proc/cpuinfo 2>/dev/null; then
+if cpu_has avx512_bf16; then
   $PKTLM finetune --task classify --data $T/toy $M --epochs 4 --lr 3e-3 --bf16 -o $T/b.ckpt 2>$T/blog
   check finetune_bf16 test $? -eq 0 -a -n "$(grep -l 'bf16 products' $T/blog)"
   $PKTLM eval --model $T/b.ckpt --data $T/toy --json | grep -q '"name": "model", "accuracy": 1.000000, "macro_f1": 1.000000'

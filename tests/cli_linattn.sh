@@ -31,7 +31,7 @@ $PKTLM stats $T/g.pcap >/dev/null 2>&1; check linattn_generate_rereads test $? -
 # the same seed gives the same pcap whatever the batch; --bf16 decodes too (AVX-512)
 $PKTLM generate --model $T/g.ckpt -o $T/g1.pcap --flows 6 --batch 1 --label udp --seed 3 --threads 1 >/dev/null 2>&1
 check linattn_generate_batch1_same cmp -s $T/g.pcap $T/g1.pcap
-if grep -q avx512f /proc/cpuinfo 2>/dev/null; then
+if cpu_has avx512f; then
   $PKTLM generate --model $T/g.ckpt -o $T/b.pcap --flows 2 --bf16 --threads 1 >/dev/null 2>&1; check linattn_generate_bf16 test $? -eq 0 -a -s $T/b.pcap
 else skip linattn_generate_bf16 "no AVX-512"; fi
 # classification on top of a linattn backbone (the toy two-class task of cli_classify.sh)

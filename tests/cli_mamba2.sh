@@ -27,7 +27,7 @@ check mamba2_generate test $rc -eq 0 -a -s $T/g.pcap
 $PKTLM stats $T/g.pcap >/dev/null 2>&1; check mamba2_generate_rereads test $? -eq 0
 $PKTLM generate --model $T/g.ckpt -o $T/s.pcap --flows 6 --batch 1 --label udp --seed 3 --threads 2 >/dev/null 2>&1
 check mamba2_generate_batch1_same cmp -s $T/g.pcap $T/s.pcap
-if grep -q avx512f /proc/cpuinfo 2>/dev/null; then
+if cpu_has avx512f; then
   $PKTLM generate --model $T/g.ckpt -o $T/b.pcap --flows 4 --batch 2 --label udp --seed 3 --bf16 --threads 1 >/dev/null 2>&1
   check mamba2_generate_bf16 test $? -eq 0 -a -s $T/b.pcap
 fi

@@ -19,7 +19,7 @@ check info_fields grep -q "step 30 of 30" $T/info
 $PKTLM info --json $T/m.ckpt | grep -q '"parameters":' ; check info_json test $? -eq 0
 
 # --bf16 (mixed precision) where the CPU has avx512_bf16; kept by the checkpoint and --resume
-if grep -q avx512_bf16 /proc/cpuinfo 2>/dev/null; then
+if cpu_has avx512_bf16; then
   $PKTLM pretrain --data $C $M --steps 6 --warmup 2 --bf16 --quiet -o $T/b.ckpt 2>/dev/null
   check bf16_runs test $? -eq 0
   $PKTLM info $T/b.ckpt | grep -q "bf16 products"; check bf16_in_info test $? -eq 0

@@ -37,7 +37,7 @@ $PKTLM generate --model $T/g.ckpt -o $T/s.pcap --flows 6 --batch 1 --label udp -
 check qwen2_generate_batch1_same cmp -s $T/g.pcap $T/s.pcap
 $PKTLM generate --model $T/g.ckpt -o $T/s5.pcap --flows 6 --batch 5 --label udp --seed 3 --threads 1 >/dev/null 2>&1
 check qwen2_generate_batch5_same cmp -s $T/g.pcap $T/s5.pcap
-if grep -q avx512f /proc/cpuinfo 2>/dev/null; then
+if cpu_has avx512f; then
   $PKTLM generate --model $T/g.ckpt -o $T/b.pcap --flows 2 --bf16 --threads 1 >/dev/null 2>$T/e; rc=$?
   check qwen2_generate_bf16 test $rc -eq 0 -a -s $T/b.pcap
 else skip qwen2_generate_bf16 "no AVX-512"; fi

@@ -79,7 +79,7 @@ cases = [
     ("torch_convert_untied", "differs from the word embedding", "uer_untied.bin", 4),
     ("torch_convert_heads", "give --heads N", "uer.bin", None),
     ("torch_convert_not_weights", "not a state dict", "notweights.bin", 4),
-    ("torch_convert_unknown_arch", "model_type 'llama': pktlm imports gpt2 and qwen2", "llama", None),
+    ("torch_convert_unknown_arch", "model_type 'llama': pktlm imports gpt2, qwen2", "llama", None),
     ("torch_convert_no_input", "no such file or folder", "nothing", None),
 ]
 for name, want, inp, heads in cases:
@@ -91,3 +91,53 @@ for name, want, inp, heads in cases:
 EOF
 $C $T/uer_missing.bin --heads 4 -o $T/bad >/dev/null 2>$T/e; rc=$?
 check torch_convert_exit_status test $rc -eq 1 -a -n "$(grep "^torch_to_safetensors: .*uer_missing.bin: UER checkpoint lacks" $T/e)"
+# NetSSM: mamba_ssm's save_pretrained (config.json + pytorch_model.bin) -> safetensors -> the
+# same checkpoint as the safetensors fixture; and the way back (--to-pickle) reads as the same
+# state dict. tcpflowgen: its main.py's {'model_state_dict', 'config'} -> the fixture's checkpoint.
+$PY - "$T" <<'EOF' || bad torch_convert_make2 "could not write the NetSSM / tcpflowgen pickles"
+import os, sys, shutil, torch
+sys.path.insert(0, "tools/torch_ref")
+from hf_ref import st_read
+T = sys.argv[1]
+w = {k: v.to(torch.bfloat16) for k, v in st_read("tests/fixtures/hf_mamba2/model.safetensors").items()}
+w["lm_head.weight"] = w["backbone.embedding.weight"]   # tied: one storage, as torch saves it
+os.makedirs(T + "/netssm", exist_ok=True)
+torch.save(w, T + "/netssm/pytorch_model.bin")
+shutil.copy("tests/fixtures/hf_mamba2/config.json", T + "/netssm/config.json")
+t = {k: v.float() for k, v in st_read("tests/fixtures/hf_tcpflowgen/model.safetensors").items()}
+t["layers.0.rotary_emb.cache"] = torch.zeros(4, 2)   # a buffer an older torchtune kept in the state dict
+torch.save({"model_state_dict": t, "config": {"vocab_size": 70, "d_model": 32, "nhead": 4, "num_layers": 2,
+            "dim_feedforward": 64, "context_length": 48, "dropout": 0.1, "device": "cuda"}}, T + "/tfg.pth")
+torch.save({"model_state_dict": t}, T + "/tfg_nocfg.pth")
+EOF
+$PKTLM import tests/fixtures/hf_mamba2 -o $T/ns_ref.ckpt >/dev/null 2>&1
+$C $T/netssm -o $T/netssm_st >/dev/null 2>$T/e && $PKTLM import $T/netssm_st -o $T/ns.ckpt >/dev/null 2>&1
+check torch_convert_netssm_bits cmp -s <(tail -c +1025 $T/ns_ref.ckpt) <(tail -c +1025 $T/ns.ckpt)
+$PKTLM export-model $T/ns.ckpt --format hf -o $T/ns_out >/dev/null 2>&1 && $C --to-pickle $T/ns_out -o $T/ns_out/pytorch_model.bin >/dev/null 2>$T/e
+check torch_convert_netssm_back $PY -c "
+import sys, torch
+a = torch.load('$T/ns_out/pytorch_model.bin', weights_only=True); b = torch.load('$T/netssm/pytorch_model.bin', weights_only=True)
+sys.exit(0 if sorted(a) == sorted(b) and all(torch.equal(a[k].float(), b[k].float()) for k in a) else 1)"
+$PKTLM import tests/fixtures/hf_tcpflowgen -o $T/tfg_ref.ckpt >/dev/null 2>&1
+$C $T/tfg.pth -o $T/tfg_st >/dev/null 2>$T/e && $PKTLM import $T/tfg_st -o $T/tfg.ckpt >/dev/null 2>&1
+check torch_convert_tcpflowgen_bits cmp -s <(tail -c +1025 $T/tfg_ref.ckpt) <(tail -c +1025 $T/tfg.ckpt)
+$C $T/tfg_nocfg.pth -o $T/x >/dev/null 2>$T/e; rc=$?
+check torch_convert_tcpflowgen_needs_heads test $rc -eq 1 -a -n "$(grep -- '--heads' $T/e)"
+$PKTLM export-model $T/tfg.ckpt --format hf -o $T/tfg_out >/dev/null 2>&1 && $C --to-pickle $T/tfg_out -o $T/tfg_back.pth >/dev/null 2>$T/e
+check torch_convert_tcpflowgen_back $PY -c "
+import sys, torch
+sys.path.insert(0, 'tools')
+from torch_to_safetensors import load_pickle
+a, b = {}, {}
+x, y = load_pickle('$T/tfg_back.pth', a), load_pickle('$T/tfg.pth', b)
+sys.exit(0 if a['nhead'] == 4 and sorted(x) == sorted(k for k in y if 'rotary' not in k) and torch.equal(x['output.1.bias'], y['output.1.bias']) else 1)"
+# the fallback unpickler (floats in a saved config) still refuses anything but tensors and values
+$PY - "$T" <<'EOF'
+import os, sys, torch
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch %s/pwned" % sys.argv[1],))
+torch.save({"config": {"dropout": 0.1}, "model_state_dict": {"embedding.weight": torch.zeros(2, 2)}, "x": Evil()}, sys.argv[1] + "/evil.pth")
+EOF
+$C $T/evil.pth -o $T/x >/dev/null 2>$T/e; rc=$?
+check torch_convert_refuses_code test $rc -eq 1 -a ! -e $T/pwned -a -n "$(grep 'is not a tensor or a plain value' $T/e)"

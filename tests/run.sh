@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test binary (tests/test_*.c, built by make) and every shell test
-# (tests/cli_*.sh), in the release build, the ASan+UBSan build, or both.
+# (tests/cli_*.sh), in the release build, the ASan+UBSan build, or both; `port` runs the shell
+# tests again on the portable binary (make portable) with its AVX2 copy forced (PKTLM_CPU=avx2:
+# the code a CPU without AVX-512 runs), and `all` = both + port (what `make test` runs).
 # Ends with the line "N passed, N failed, N skipped".
 set -u
 mode=${1:-both}
@@ -29,26 +31,33 @@ run_one() { # label, command...
   pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 }
 
-suite() { # build dir, binary, flag
-  local dir=$1 bin=$2 san=$3
+suite() { # build dir, binary, sanitizer flag, label
+  local dir=$1 bin=$2 san=$3 tag=${4:-$3}
   for t in "$dir"/tests/test_*; do
     [ -x "$t" ] || continue
     local name; name=$(basename "$t")
-    mkdir -p "$tmproot/$san/$name"
-    PKTLM_SAN=$san PKTLM_TMP="$tmproot/$san/$name" PKTLM="$root/$bin" run_one "$san:$name" "$t"
+    mkdir -p "$tmproot/$tag/$name"
+    PKTLM_SAN=$san PKTLM_TMP="$tmproot/$tag/$name" PKTLM="$root/$bin" run_one "$tag:$name" "$t"
   done
   for t in tests/cli_*.sh; do
     [ -f "$t" ] || continue
     local name; name=$(basename "$t" .sh)
-    mkdir -p "$tmproot/$san/$name"
-    PKTLM_SAN=$san PKTLM_TMP="$tmproot/$san/$name" PKTLM="$root/$bin" run_one "$san:$name" bash "$t"
+    mkdir -p "$tmproot/$tag/$name"
+    PKTLM_SAN=$san PKTLM_TMP="$tmproot/$tag/$name" PKTLM="$root/$bin" run_one "$tag:$name" bash "$t"
   done
 }
+
+# the portable binary's copy to test: AVX2 where the CPU has it (on an AVX-512 machine that is
+# code the native build never runs), else the SSE2 one
+port_cpu=generic
+grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && port_cpu=avx2
 
 case $mode in
   rel)  suite build/rel pktlm 0 ;;
   san)  suite build/san pktlm-san 1 ;;
   both) suite build/rel pktlm 0; suite build/san pktlm-san 1 ;;
+  port) PKTLM_CPU=$port_cpu suite build/port pktlm-portable 0 port ;;
+  all)  suite build/rel pktlm 0; suite build/san pktlm-san 1; PKTLM_CPU=$port_cpu suite build/port pktlm-portable 0 port ;;
 esac
 [ ${#failed[@]} -gt 0 ] && echo "failing: ${failed[*]}"
 echo "$pass passed, $fail failed, $skip skipped"

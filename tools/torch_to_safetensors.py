@@ -3,10 +3,14 @@
 
     /usr/bin/python3 tools/torch_to_safetensors.py IN -o OUT_DIR [--heads N] [--uer-config F]
     /usr/bin/python3 tools/torch_to_safetensors.py --to-uer GPT2_DIR -o OUT.bin   (the way back)
+    /usr/bin/python3 tools/torch_to_safetensors.py --to-pickle DIR -o DIR/pytorch_model.bin
 
 IN is one of
   * a Hugging Face folder with pytorch_model.bin (or shards + pytorch_model.bin.index.json) and
-    config.json (GPT-2 or Qwen2): the tensors are written unchanged, config.json copied;
+    config.json (GPT-2, Qwen2, or mamba_ssm's MambaConfig as NetSSM's checkpoints have it):
+    the tensors are written unchanged, config.json copied;
+  * tcpflowgen's checkpoint (tcp_flow_gen2.pth: {'model_state_dict', 'config'} as its main.py
+    saves it): names kept, config.json (model_type "tcpflowgen") from the saved config;
   * a UER-py checkpoint (NetGPT's pretrained_model.bin, a GPT-2 of UER's "word_pos" embedding,
     pre-LayerNorm "transformer" encoder and "lm" target): tensor names are mapped to Hugging
     Face GPT-2's and a GPT-2 config.json is written. Sizes come from the tensors; the number of
@@ -18,19 +22,25 @@ agree to within the epsilon (--keep-layernorm leaves gamma as it is, as UER's ow
 does). UER's "gelu" is the erf form, GPT-2's "gelu_new" the tanh form (differences below 1e-3).
 
 --to-uer writes a GPT-2 folder (`pktlm export-model --format hf`) as a UER-py state dict for
-NetGPT's scripts (gamma divided by the same factor unless --keep-layernorm).
+NetGPT's scripts (gamma divided by the same factor unless --keep-layernorm). --to-pickle writes
+a folder's model.safetensors as a plain state dict (NetSSM's pytorch_model.bin).
 
-Pickles are read with torch.load(weights_only=True): no code in the file runs. Needs Debian's
+Pickles are read with torch.load(weights_only=True), or, for files whose opcodes torch 1.13's
+safe unpickler lacks (a float in a saved config dict), an unpickler that builds only tensors,
+dicts and plain values: either way no code in the file runs. Needs Debian's
 python3-torch. Errors (exit status 1) name the file and say what is wrong: an architecture that
 is neither GPT-2 nor Qwen2, a missing tensor, shapes that do not fit together.
 """
 import argparse
+import io
 import json
 import math
 import os
+import pickle
 import shutil
 import struct
 import sys
+import zipfile
 
 try:
     import torch
@@ -65,13 +75,57 @@ def st_write(path, tensors):
     os.replace(tmp, path)
 
 
-def load_pickle(path):
+class _TensorsOnly(pickle.Unpickler):
+    """An unpickler that builds tensors, dicts and plain values only: no other global is looked
+    up, so no code in the file runs. torch 1.13's weights_only unpickler lacks some opcodes
+    (BINFLOAT: a float in a saved config dict, as tcpflowgen's checkpoints have), and its
+    torch.load ignores a pickle_module unless weights_only is off (then it uses plain pickle):
+    so the zip archive torch.save writes is read here, storages from its data/ entries."""
+    ALLOWED = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
+               ("torch", "device"), ("torch", "Size")}
+
+    def __init__(self, f, zf, prefix):
+        super().__init__(f, encoding="utf-8")
+        self.zf, self.prefix = zf, prefix
+
+    def find_class(self, mod, name):
+        if (mod, name) in self.ALLOWED or (mod == "torch" and name.endswith("Storage")) or \
+                (mod == "torch" and isinstance(getattr(torch, name, None), torch.dtype)):
+            return super().find_class(mod, name)
+        raise pickle.UnpicklingError("%s.%s is not a tensor or a plain value: refused" % (mod, name))
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise pickle.UnpicklingError("unknown persistent id")
+        _, stype, key, _, numel = pid
+        raw = bytearray(self.zf.read(self.prefix + "data/" + str(key)))
+        t = torch.frombuffer(raw, dtype=stype.dtype) if raw else torch.zeros(0, dtype=stype.dtype)
+        return t[:numel].storage()
+
+
+def _load_tensors_only(path):
+    with zipfile.ZipFile(path) as z:
+        pkl = [n for n in z.namelist() if n.endswith("data.pkl")]
+        if len(pkl) != 1:
+            raise pickle.UnpicklingError("not a torch.save archive")
+        return _TensorsOnly(io.BytesIO(z.read(pkl[0])), z, pkl[0][:-len("data.pkl")]).load()
+
+
+def load_pickle(path, extra=None):
+    """extra: a dict that gets the wrapper's "config" entry, when there is one (tcpflowgen)."""
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:   # noqa: BLE001
+            if "Unsupported operand" not in str(e):
+                raise
+            sd = _load_tensors_only(path)
     except Exception as e:   # noqa: BLE001 (torch raises many kinds)
         raise ConvertError("%s: cannot read as a PyTorch state dict: %s" % (path, str(e).splitlines()[0] if str(e) else type(e).__name__))
+    if extra is not None and isinstance(sd, dict) and isinstance(sd.get("config"), dict):
+        extra.update(sd["config"])
     # training scripts often wrap the weights
-    for k in ("state_dict", "model", "module"):
+    for k in ("state_dict", "model_state_dict", "model", "module"):
         if isinstance(sd, dict) and k in sd and isinstance(sd[k], dict):
             sd = sd[k]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
@@ -95,8 +149,10 @@ def hf_folder(d):
         raise ConvertError("%s: no config.json beside the weights" % d)
     cfg = json.load(open(cfgp))
     mt = cfg.get("model_type")
-    if mt not in ("gpt2", "qwen2"):
-        raise ConvertError("%s: model_type %r: pktlm imports gpt2 and qwen2" % (cfgp, mt))
+    if mt is None and isinstance(cfg.get("ssm_cfg"), dict):
+        mt = "mamba_ssm"   # mamba_ssm's MambaConfig (NetSSM): no model_type, an ssm_cfg
+    if mt not in ("gpt2", "qwen2", "mamba_ssm"):
+        raise ConvertError("%s: model_type %r: pktlm imports gpt2, qwen2 and mamba_ssm's Mamba-2" % (cfgp, mt))
     # tied weights share storage in the pickle; safetensors wants each tensor once
     sd = {k: v.clone() for k, v in sd.items()}
     return sd, cfg
@@ -104,6 +160,33 @@ def hf_folder(d):
 
 def is_uer(sd):
     return any(k.startswith("encoder.transformer.") for k in sd)
+
+
+def is_tcpflowgen(sd):
+    return "output.1.weight" in sd and "layers.0.q_proj.weight" in sd and "embedding.weight" in sd
+
+
+def tcpflowgen_config(sd, path, heads, saved):
+    """tcpflowgen's TCPHeaderTransformer (JonLens/tcpflowgen model.py; main.py saves
+    {'model_state_dict', 'config'}): the tensors keep their names; config.json from the saved
+    config dict (vocab_size, d_model, nhead, num_layers, dim_feedforward, context_length,
+    dropout), sizes checked against the tensors; rotary caches are buffers, dropped."""
+    V, C = sd["embedding.weight"].shape
+    L = 0
+    while "layers.%d.q_proj.weight" % L in sd:
+        L += 1
+    Fd = sd["layers.0.linear1.weight"].shape[0]
+    nh = heads or saved.get("nhead")
+    if not nh:
+        raise ConvertError("%s: no saved config with nhead: give --heads N (tcpflowgen's config.py: 8)" % path)
+    for k, want in (("vocab_size", V), ("d_model", C), ("num_layers", L), ("dim_feedforward", Fd)):
+        if k in saved and int(saved[k]) != want:
+            raise ConvertError("%s: the saved config says %s %s, the tensors %d" % (path, k, saved[k], want))
+    cfg = {"model_type": "tcpflowgen", "vocab_size": int(V), "d_model": int(C), "nhead": int(nh), "num_layers": L,
+           "dim_feedforward": int(Fd), "context_length": int(saved.get("context_length", 1024)),
+           "dropout": float(saved.get("dropout", 0.1)), "converted_from": "tcpflowgen (tools/torch_to_safetensors.py)"}
+    out = {k: v.clone() for k, v in sd.items() if ".rotary_emb." not in k}
+    return out, cfg
 
 
 def uer_to_gpt2(sd, path, heads, uer_cfg, keep_ln):
@@ -250,12 +333,16 @@ def convert(inp, out, heads=None, uer_config=None, keep_layernorm=False):
         if is_uer(sd):
             raise ConvertError("%s: UER tensor names in a Hugging Face folder: give the .bin file itself" % inp)
     elif os.path.isfile(inp):
-        sd = load_pickle(inp)
-        if not is_uer(sd):
-            raise ConvertError("%s: neither UER tensor names (encoder.transformer.N...) nor a Hugging Face folder "
-                               "(give the folder with config.json)" % inp)
-        uer_cfg = json.load(open(uer_config)) if uer_config else None
-        sd, cfg = uer_to_gpt2(sd, inp, heads, uer_cfg, keep_layernorm)
+        saved = {}
+        sd = load_pickle(inp, saved)
+        if is_tcpflowgen(sd):
+            sd, cfg = tcpflowgen_config(sd, inp, heads, saved)
+        elif not is_uer(sd):
+            raise ConvertError("%s: neither UER tensor names (encoder.transformer.N...), nor tcpflowgen's (layers.N.q_proj, "
+                               "output.1), nor a Hugging Face folder (give the folder with config.json)" % inp)
+        else:
+            uer_cfg = json.load(open(uer_config)) if uer_config else None
+            sd, cfg = uer_to_gpt2(sd, inp, heads, uer_cfg, keep_layernorm)
     else:
         raise ConvertError("%s: no such file or folder" % inp)
     os.makedirs(out, exist_ok=True)
@@ -267,7 +354,23 @@ def convert(inp, out, heads=None, uer_config=None, keep_layernorm=False):
         if os.path.isdir(inp) and os.path.exists(os.path.join(inp, extra)):
             shutil.copy(os.path.join(inp, extra), os.path.join(out, extra))
     n = sum(v.numel() for v in sd.values())
-    return "wrote %s/model.safetensors (%d tensors, %.2f M values) and config.json (%s)" % (out, len(sd), n / 1e6, cfg["model_type"])
+    return "wrote %s/model.safetensors (%d tensors, %.2f M values) and config.json (%s)" % (
+        out, len(sd), n / 1e6, cfg.get("model_type", "mamba_ssm"))
+
+
+def to_pickle(d, out):
+    """A folder's model.safetensors -> OUT, a plain state dict (torch.save), tensor names and
+    shapes unchanged: what mamba_ssm's MambaLMHeadModel.from_pretrained reads (NetSSM's
+    pytorch_model.bin beside config.json)."""
+    w = st_read(os.path.join(d, "model.safetensors"))
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    if cfg.get("model_type") == "tcpflowgen":   # what tcpflowgen's utils.load_model reads
+        keep = ("vocab_size", "d_model", "nhead", "num_layers", "dim_feedforward", "context_length", "dropout")
+        w = {"model_state_dict": w, "config": dict({k: cfg[k] for k in keep if k in cfg}, device="cpu")}
+    tmp = "%s.tmp.%d" % (out, os.getpid())
+    torch.save(w, tmp)
+    os.replace(tmp, out)
+    return "wrote %s (%d tensors, state dict for torch.load / load_state_dict)" % (out, len(w))
 
 
 def main():
@@ -279,8 +382,13 @@ def main():
     ap.add_argument("--keep-layernorm", action="store_true", help="UER: do not rescale LayerNorm gamma")
     ap.add_argument("--to-uer", action="store_true",
                     help="the other way: a GPT-2 folder (pktlm export-model) -> OUT, a UER-py .bin state dict")
+    ap.add_argument("--to-pickle", action="store_true",
+                    help="the other way: a folder's model.safetensors -> OUT, a PyTorch state dict (pytorch_model.bin)")
     a = ap.parse_args()
     try:
+        if a.to_pickle:
+            print(to_pickle(a.input, a.out))
+            return
         if a.to_uer:
             u, cfg = gpt2_to_uer(a.input, a.keep_layernorm)
             tmp = "%s.tmp.%d" % (a.out, os.getpid())

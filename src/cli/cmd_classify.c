@@ -213,6 +213,12 @@ int cmd_classify(int argc, char **argv) {
     c = (ctx){ .m = &m, .h = &h, .info = &info, .B = B, .T = info.seq_len < m.cfg.ctx ? info.seq_len : m.cfg.ctx, .max_pkts = K, .fmt = fmt,
                .tf = tokfmt_get(pc.tokens) };
     if (!c.tf) { cli_error(V, "%s: unknown token format %d (a newer pktlm?)", mpath, pc.tokens); rc = 1; goto out; }
+    if (pc.tokens == TOKFMT_BPE) {   /* the captures' text would need the tokenizer.json, which the classifier does not carry */
+        cli_error(V, "%s was fine-tuned on a --tokens bpe corpus: classify captures through `pktlm prep --tokens bpe "
+                     "--tokenizer FILE` and `pktlm eval` (classify reads byte, field and bigram classifiers)", mpath);
+        rc = 1;
+        goto out;
+    }
     if (model_alloc_acts(&m, B, c.T) != 0 || cls_head_alloc_batch(&h, B) != 0) { cli_error(V, "out of memory"); rc = 1; goto out; }
     c.it = calloc((size_t)B, sizeof *c.it);
     c.rows = malloc((size_t)B * c.T * sizeof(int));

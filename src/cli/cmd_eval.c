@@ -128,6 +128,8 @@ int cmd_eval(int argc, char **argv) {
     if (shard_load(&te, path, err, sizeof err) != 0) { cli_error(V, "%s", err); goto out; }
     snprintf(path, sizeof path, "%s/train.tok", data);
     if (shard_load(&tr, path, err, sizeof err) != 0) { cli_error(V, "%s", err); goto out; }
+    /* --tokens bpe: the baselines read the flows' packets back through the corpus's tokenizer */
+    if (corpus_tokenizer(data, &te, err, sizeof err) || corpus_tokenizer(data, &tr, err, sizeof err)) { cli_error(V, "%s", err); goto out; }
     K = info.K;
     char **names = info.names;
     if (te.n_labels != K) { cli_error(V, "%s has %d labels, the classifier %d: was it trained on this corpus?", data, te.n_labels, K); goto out; }

@@ -48,6 +48,8 @@ static int load_split(shard *s, const char *dir, int k, int nl) {
     char path[4200], err[512];
     snprintf(path, sizeof path, "%s/%s.tok", dir, split_nm[k]);
     if (shard_load(s, path, err, sizeof err)) return cli_error("export", "%s", err);
+    /* --tokens bpe: its sequences are a tokenizer's text; the tokenizer reads them back */
+    if (corpus_tokenizer(dir, s, err, sizeof err)) { shard_free(s); return cli_error("export", "%s", err); }
     if (s->n_labels > nl) {
         shard_free(s);
         return cli_error("export", "%s/vocab.json lists %d labels, %s has %d: were they written by the same `pktlm prep`?", dir, nl, path, s->n_labels);

@@ -5,9 +5,12 @@
 #include "models/hf.h"
 #include "train/checkpoint.h"
 #include "corpus/tokens.h"
+#include "corpus/bpe.h"
 #include "util/util.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *IMPORT_USAGE =
     "usage: pktlm import SRC -o MODEL.ckpt [--ctx N]\n"
@@ -15,13 +18,19 @@ static const char *IMPORT_USAGE =
     "Read a Hugging Face model folder (config.json + model.safetensors, or shards listed by\n"
     "model.safetensors.index.json; or one .safetensors file with config.json beside it) and\n"
     "write it as a pktlm checkpoint. Architectures: gpt2 (GPT2LMHeadModel), qwen2 (Qwen2 and\n"
-    "Qwen2.5, Qwen2ForCausalLM). Weights in float32, bfloat16 or float16 are stored as float32.\n"
+    "Qwen2.5, Qwen2ForCausalLM), mamba2 (mamba_ssm's MambaLMHeadModel with Mamba2 layers, as\n"
+    "NetSSM saves it). Weights in float32, bfloat16 or float16 are stored as float32.\n"
     "PyTorch pickles (pytorch_model.bin, UER/NetGPT checkpoints) are converted first with\n"
     "  /usr/bin/python3 tools/torch_to_safetensors.py IN -o DIR\n"
     "  --ctx N   keep a context of N tokens (default: the config's; GPT-2 keeps the first N\n"
-    "            learned positions, Qwen2's context only sizes activations and the KV cache)\n"
-    "The model keeps its own vocabulary: `finetune --init` needs a corpus whose token ids it\n"
-    "speaks (docs/interop.md).\n";
+    "            learned positions, Qwen2's context only sizes activations and the KV cache;\n"
+    "            mamba2 has no context length: N sizes training activations, default 4096)\n"
+    "The model keeps its own vocabulary. With a byte-level BPE tokenizer.json beside the\n"
+    "weights (GPT-2, Qwen2/Qwen2.5) the checkpoint records it, and `finetune --init` takes a\n"
+    "corpus made with `prep --tokens bpe --tokenizer SRC/tokenizer.json`; otherwise fine-tune\n"
+    "with --new-embeddings (docs/interop.md).\n";
+
+static int is_dir_path(const char *p) { struct stat sb; return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode); }
 
 /* m with a shorter context: the same tensors, GPT-2's wpe cut to its first rows */
 static int shrink_ctx(model *m, int ctx, char *err, size_t errlen) {
@@ -60,7 +69,8 @@ int cmd_import(int argc, char **argv) {
     hf_meta meta;
     char err[1024];
     if (hf_import(src, &m, &meta, err, sizeof err)) return cli_error(V, "%s", err);
-    if (ctx && ctx > m.cfg.ctx) {
+    if (ctx && m.cfg.arch == ARCH_MAMBA2) m.cfg.ctx = (int)ctx;   /* recurrent: any length (it sizes training activations) */
+    else if (ctx && ctx > m.cfg.ctx) {
         cli_error(V, "--ctx %ld is longer than the model's context %d", ctx, m.cfg.ctx);
         model_free(&m);
         return 2;
@@ -76,16 +86,42 @@ int cmd_import(int argc, char **argv) {
     st.pad_id = meta.pad_id >= 0 && meta.pad_id < V_ ? meta.pad_id : st.eos_id;
     st.label_base = V_;
     snprintf(st.data_dir, sizeof st.data_dir, "%s", "");
+    /* the model's own tokenizer, when it is one the bpe token format reads */
+    char tpath[4200], tnote[1200] = "";
+    snprintf(tpath, sizeof tpath, "%s", src);
+    if (!is_dir_path(tpath)) { char *sl = strrchr(tpath, '/'); if (sl) *sl = 0; else snprintf(tpath, sizeof tpath, "."); }
+    size_t tl = strlen(tpath);
+    snprintf(tpath + tl, sizeof tpath - tl, "/tokenizer.json");
+    if (access(tpath, F_OK) == 0) {
+        bpe *b = bpe_load(tpath, err, sizeof err);
+        int eot = b ? bpe_added_id(b, "<|endoftext|>") : -1, nl = b ? bpe_text_id(b, "\n") : -1;
+        if (b && eot >= 0 && eot < V_ && nl >= 0 && bpe_n_ids(b) <= V_) {
+            st.tok_format = TOKFMT_BPE;
+            st.tok_hash = bpe_hash(b);
+            st.bos_id = st.eos_id = st.pad_id = eot;
+            snprintf(tnote, sizeof tnote, "byte-level BPE (%s pattern), %d ids, <|endoftext|> %d: fine-tune on `pktlm prep "
+                     "--tokens bpe --tokenizer %s`", bpe_pretokenizer(b) == BPE_PRE_QWEN2 ? "Qwen2" : "GPT-2", bpe_n_ids(b), eot, tpath);
+        } else
+            snprintf(tnote, sizeof tnote, "%s not used (%s): fine-tune with --new-embeddings", tpath,
+                     !b ? err : eot < 0 ? "no <|endoftext|>" : nl < 0 ? "no token of \"\\n\"" : "more ids than the model has rows");
+        bpe_free(b);
+    }
     if (ckpt_save(out, &m, &st, err, sizeof err)) { model_free(&m); return cli_error(V, "%s", err); }
     const model_config *c = &m.cfg;
     printf("imported     %s (%d safetensors file%s, %zu tensors%s)\n", src, meta.nfiles, meta.nfiles == 1 ? "" : "s",
            meta.file_tensors, meta.dtype_bf16 ? ", bfloat16 widened to float32" : "");
-    printf("model        %s: %d layers, d_model %d, %d heads (%d key/value), d_ff %d, ctx %d, vocab %d, %s LM head\n",
-           model_arch_name(c->arch), c->layers, c->d_model, c->heads, c->kv_heads, c->d_ff, c->ctx, c->vocab,
-           c->tied ? "tied" : "untied");
+    if (c->arch == ARCH_MAMBA2)
+        printf("model        mamba2: %d layers, d_model %d, d_state %d, expand %d, head_dim %d, d_conv %d, groups %d, "
+               "chunk %d, ctx %d, vocab %d (padded), tied LM head\n", c->layers, c->d_model, c->d_state, c->expand, c->head_dim,
+               c->d_conv, c->groups, c->chunk, c->ctx, c->vocab);
+    else
+        printf("model        %s: %d layers, d_model %d, %d heads (%d key/value), d_ff %d, ctx %d, vocab %d, %s LM head\n",
+               model_arch_name(c->arch), c->layers, c->d_model, c->heads, c->kv_heads, c->d_ff, c->ctx, c->vocab,
+               c->tied ? "tied" : "untied");
     if (c->arch == ARCH_QWEN2) printf("qwen2        rope_theta %g, rms_norm_eps %g\n", c->rope_theta, c->norm_eps);
     printf("parameters   %zu (%.2f M)\n", m.nparams, m.nparams / 1e6);
     printf("tokens       bos %d, eos %d, pad %d (the model's own vocabulary)\n", st.bos_id, st.eos_id, st.pad_id);
+    if (tnote[0]) printf("tokenizer    %s\n", tnote);
     printf("time         read %.2f s, total %.2f s; peak memory %.1f MB\n", t_read, now_sec() - t0, peak_rss_bytes() / 1e6);
     printf("wrote        %s\n", out);
     model_free(&m);
@@ -97,8 +133,10 @@ static const char *EXPORT_USAGE =
     "\n"
     "Write a checkpoint as a Hugging Face model folder: DIR/config.json (GPT2LMHeadModel or\n"
     "Qwen2ForCausalLM) and DIR/model.safetensors (float32), which transformers loads with\n"
-    "AutoModelForCausalLM.from_pretrained(DIR). Classifier and field checkpoints export their\n"
-    "backbone and LM head. `pktlm import DIR` reads it back bit for bit.\n";
+    "AutoModelForCausalLM.from_pretrained(DIR). A mamba2 checkpoint is written as mamba_ssm's\n"
+    "MambaLMHeadModel saves it (NetSSM's config.json; `tools/torch_to_safetensors.py --to-pickle\n"
+    "DIR -o DIR/pytorch_model.bin` for MambaLMHeadModel.from_pretrained). Classifier and field\n"
+    "checkpoints export their backbone and LM head. `pktlm import DIR` reads it back bit for bit.\n";
 
 int cmd_export_model(int argc, char **argv) {
     const char *V = "export-model", *in = NULL, *out = NULL, *fmt = "hf";

@@ -1,6 +1,7 @@
 /* pktlm prep: captures -> anonymised token corpus with leakage-safe splits. */
 #include "cli/cli.h"
 #include "corpus/prep.h"
+#include "corpus/bpe.h"
 #include "util/util.h"
 #include <getopt.h>
 #include <limits.h>
@@ -25,9 +26,11 @@ static const char *USAGE =
     "  --no-labels             every flow unlabelled (pretraining)\n"
     "  --min-label-flows N     labels with fewer than N flows become unlabelled\n"
     "Tokens (docs/tokens.md)\n"
-    "  --tokens bytes|fields|bigrams  pktlm's byte tokens (default) | tcpflowgen's\n"
+    "  --tokens bytes|fields|bigrams|bpe  pktlm's byte tokens (default) | tcpflowgen's\n"
     "                          TCP header-field tokens (TCP flows only, whole flows\n"
-    "                          unless --packets) | NetGPT's hex bigrams\n"
+    "                          unless --packets) | NetGPT's hex bigrams | NetGPT's hex\n"
+    "                          text through a model's own byte-level BPE (--tokenizer)\n"
+    "  --tokenizer FILE        bpe: the model's tokenizer.json (GPT-2, Qwen2/Qwen2.5)\n"
     "  --complete-only         fields: only flows with handshake and termination\n"
     "Sequences\n"
     "  --unit flow|packet|capture  a flow's first K packets (default) | one packet |\n"
@@ -98,7 +101,7 @@ static char *parent_name(const char *path) {
 int cmd_prep(int argc, char **argv) {
     enum { O_LABEL = 256, O_FILELAB, O_FLOWLAB, O_NOLAB, O_UNIT, O_PACKETS, O_PAYLOAD, O_MAXB, O_WINDOW, O_SPLIT, O_RATIO,
            O_SEED, O_NODEDUP, O_KEEPDHCP, O_DROPPORT, O_DROPPROTO, O_MINP, O_MAXP, O_TCPT, O_UDPT, O_NOANON, O_ADDR,
-           O_KEEPIDS, O_MASKP, O_CSUM, O_SECRET, O_NOHASH, O_SCOPE, O_MINLAB, O_TOKENS, O_COMPLETE };
+           O_KEEPIDS, O_MASKP, O_CSUM, O_SECRET, O_NOHASH, O_SCOPE, O_MINLAB, O_TOKENS, O_COMPLETE, O_TOKENIZER };
     static const struct option opts[] = {
         { "label", required_argument, 0, O_LABEL }, { "file-labels", required_argument, 0, O_FILELAB },
         { "flow-labels", required_argument, 0, O_FLOWLAB }, { "no-labels", no_argument, 0, O_NOLAB },
@@ -116,6 +119,7 @@ int cmd_prep(int argc, char **argv) {
         { "no-hash", no_argument, 0, O_NOHASH }, { "anon-scope", required_argument, 0, O_SCOPE },
         { "min-label-flows", required_argument, 0, O_MINLAB }, { "quiet", no_argument, 0, 'q' },
         { "tokens", required_argument, 0, O_TOKENS }, { "complete-only", no_argument, 0, O_COMPLETE },
+        { "tokenizer", required_argument, 0, O_TOKENIZER },
         { "output", required_argument, 0, 'o' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     prep_cfg cfg;
@@ -146,12 +150,13 @@ int cmd_prep(int argc, char **argv) {
         case O_PACKETS: if (cli_long_in("prep", "--packets", optarg, 1, 1000000, &v)) return 2; cfg.max_pkts = (int)v; packets_set = 1; break;
         case O_TOKENS: {
             const tok_format *tf = tokfmt_by_name(optarg);
-            if (!tf) { cli_error("prep", "--tokens is bytes, fields or bigrams, got '%s'", optarg); return 2; }
+            if (!tf) { cli_error("prep", "--tokens is bytes, fields, bigrams or bpe, got '%s'", optarg); return 2; }
             cfg.tokens = tf->id;
             tokens_set = 1;
             break;
         }
         case O_COMPLETE: cfg.complete_only = 1; break;
+        case O_TOKENIZER: cfg.tokenizer = optarg; break;
         case O_PAYLOAD: if (cli_long_in("prep", "--payload", optarg, 0, 65535, &v)) return 2; cfg.payload = (int)v; break;
         case O_MAXB: if (cli_long_in("prep", "--max-bytes", optarg, 20, 65535, &v)) return 2; cfg.max_bytes = (int)v; break;
         case O_WINDOW: if (cli_long_in("prep", "--window", optarg, 64, 1 << 24, &v)) return 2; cfg.window = (int)v; break;
@@ -230,6 +235,10 @@ int cmd_prep(int argc, char **argv) {
         cli_error("prep", "--complete-only is tcpflowgen's flow filter: it needs --tokens fields");
         return 2;
     }
+    if ((cfg.tokens == TOKFMT_BPE) != (cfg.tokenizer != NULL)) {
+        cli_error("prep", cfg.tokenizer ? "--tokenizer goes with --tokens bpe" : "--tokens bpe needs --tokenizer FILE (the model's tokenizer.json)");
+        return 2;
+    }
     /* tcpflowgen encodes whole flows; its flow type needs the last packets */
     if (cfg.tokens == TOKFMT_FIELDS && !packets_set) cfg.max_pkts = 1000000;
 
@@ -249,6 +258,7 @@ int cmd_prep(int argc, char **argv) {
 
     int rc = 1;
     char err[1024];
+    char *tok_abs = NULL;   /* bpe: vocab.json records where the tokenizer is, for export and eval run from elsewhere */
     file_labels fls = { 0 };
     flow_labels fws = { 0 };
     label_set labels = { 0 };
@@ -280,6 +290,15 @@ int cmd_prep(int argc, char **argv) {
     for (int k = 0; k < nfiles; k++) { flabel[k] = names[k] ? label_set_find(&labels, names[k]) : -1; free(names[k]); }
     free(names);
 
+    if (cfg.tokens == TOKFMT_BPE) {
+        if (!(cfg.bpe = bpe_load(cfg.tokenizer, err, sizeof err))) { cli_error("prep", "%s", err); goto done; }
+        if ((tok_abs = realpath(cfg.tokenizer, NULL))) cfg.tokenizer = tok_abs;
+        if (bpe_added_id(cfg.bpe, "<|endoftext|>") < 0 || bpe_text_id(cfg.bpe, "\n") < 0) {
+            cli_error("prep", "%s: no <|endoftext|> token or no token of \"\\n\" (the bpe format's document and packet marks)",
+                      cfg.tokenizer);
+            goto done;
+        }
+    }
     p = prep_new(&cfg, &labels, flow_csv ? &fws : NULL, argc, argv);
     if (!p) { cli_error("prep", "out of memory"); goto done; }
     double total = 0;
@@ -323,6 +342,8 @@ int cmd_prep(int argc, char **argv) {
                 skipped, nfiles, partial, out);
 done:
     prep_free(p);
+    bpe_free(cfg.bpe);
+    free(tok_abs);
     file_labels_free(&fls);
     flow_labels_free(&fws);
     label_set_free(&labels);

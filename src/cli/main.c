@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "train/dist.h"
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct { const char *name, *help; int (*fn)(int, char **); } verbs[] = {
@@ -41,7 +42,12 @@ static int close_stdout(const char *verb, int rc) {
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return close_stdout(NULL, 0); }
-    if (!strcmp(argv[1], "--version")) { puts("pktlm 0.1"); return close_stdout(NULL, 0); }
+    if (!strcmp(argv[1], "--version")) {
+        /* the portable binary's dispatcher names the copy it chose (src/cli/portable/dispatch.c) */
+        const char *cpu = getenv("PKTLM_CPU_RUNNING");
+        printf("pktlm 0.1\ncode: %s\n", cpu ? cpu : "built for this CPU (make's ARCH, -march=native by default)");
+        return close_stdout(NULL, 0);
+    }
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         /* dist_exit: under mpirun, end MPI (or, on failure, every rank: docs/distributed.md) */
         if (!strcmp(argv[1], verbs[i].name)) return dist_exit(close_stdout(verbs[i].name, verbs[i].fn(argc - 1, argv + 1)));

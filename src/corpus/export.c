@@ -28,7 +28,7 @@ int export_pcap(const char *path, const shard *s, int64_t t0_ns, export_counts *
         const shard_seq *q = &s->seqs[i];
         tok_reader r;
         tok_packet p;
-        tok_reader_init_fmt(&r, s->format, s->tokens + q->off, q->len, t);
+        shard_reader_init(&r, s, q, t);
         while (tok_reader_next(&r, &p, buf, 65536) == 1) {
             if (cap_writer_write(&w, p.ts_ns, buf, p.n, wire_len(buf, p.n))) {
                 free(buf); cap_writer_abort(&w); snprintf(err, errlen, "%s: write failed", path); return -1;

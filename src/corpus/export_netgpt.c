@@ -65,7 +65,7 @@ int netgpt_write_rows(FILE *f, const shard *s, const netgpt_opts *o, netgpt_coun
         int lab = o->label_map[q->label];
         if (lab < 0) { c->unmapped++; continue; }
         tok_reader r;
-        tok_reader_init_fmt(&r, s->format, s->tokens + q->off, q->len, 0);
+        shard_reader_init(&r, s, q, 0);
         fprintf(f, "%d\t", lab);
         uint32_t n, words = 0;
         int np = 0;
@@ -96,7 +96,7 @@ int netgpt_write_traffic(FILE *f, const shard *s, const netgpt_opts *o, uint64_t
     for (uint64_t i = 0; i < s->n_seqs; i++) {
         const shard_seq *q = &s->seqs[i];
         tok_reader r;
-        tok_reader_init_fmt(&r, s->format, s->tokens + q->off, q->len, 0);
+        shard_reader_init(&r, s, q, 0);
         uint32_t n;
         int np = 0;
         while ((o->max_packets <= 0 || np < o->max_packets) && next_packet(&r, o, buf, 65536 + 14, &n)) {

@@ -60,7 +60,7 @@ static int walk_next(line_walk *w, uint8_t out[NETSSM_PKT_BYTES]) {
         if (!w->open) {
             if (w->cur == w->b) return 0;
             const shard_seq *q = &w->s->seqs[w->refs[w->cur++].i];
-            tok_reader_init_fmt(&w->r, w->s->format, w->s->tokens + q->off, q->len, 0);
+            shard_reader_init(&w->r, w->s, q, 0);
             w->open = 1;
         }
         tok_packet p;

@@ -153,7 +153,7 @@ int prep_cfg_from_manifest(const char *corpus_dir, prep_cfg *c, int *secret_used
         get_num(&m, "tcp_timeout", 0, 1e12, &c->flows.tcp_timeout) || get_num(&m, "udp_timeout", 0, 1e12, &c->flows.udp_timeout))
         goto done;
     /* token format: manifests before formats existed have none (bytes) */
-    static const char *const fmts[] = { "bytes", "fields", "bigrams" };
+    static const char *const fmts[] = { "bytes", "fields", "bigrams", "bpe" };
     if (find_key_opt(&m, "tokens") && get_choice(&m, "tokens", fmts, TOKFMT_COUNT, &c->tokens)) goto done;
     if (find_key_opt(&m, "complete_only") && get_bool(&m, "complete_only", &c->complete_only)) goto done;
     if (c->anonymise) c->anon.addr = anon_addr;

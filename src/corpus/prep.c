@@ -3,6 +3,7 @@
 #include "corpus/shard.h"
 #include "corpus/tcpfields.h"
 #include "corpus/bigrams.h"
+#include "corpus/bpe.h"
 #include "corpus/arrow.h"
 #include "capture/capture.h"
 #include "util/util.h"
@@ -130,7 +131,11 @@ struct prep {
     uint32_t file_base;          /* added to the file index for the anonymisation key */
     uint8_t buf[65536];
     tok_t pk[65536 + 8];     /* one packet-unit sequence */
+    tok_format tfb;          /* bpe: the format of cfg.bpe's ids */
 };
+
+/* the token format of this prep (bpe: its tokenizer's ids) */
+static const tok_format *fmt_of(const prep *p) { return p->cfg.tokens == TOKFMT_BPE ? &p->tfb : tokfmt_get(p->cfg.tokens); }
 
 static uint64_t mix(uint64_t x) { uint64_t s = x; return splitmix64(&s); }
 
@@ -138,6 +143,10 @@ prep *prep_new(const prep_cfg *cfg, const label_set *labels, const flow_labels *
     prep *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->cfg = *cfg;
+    if (cfg->tokens == TOKFMT_BPE) {   /* the caller checked that the tokenizer has <|endoftext|> and "\n" */
+        if (!cfg->bpe) { free(p); return NULL; }
+        tokfmt_bpe(&p->tfb, bpe_n_ids(cfg->bpe), bpe_added_id(cfg->bpe, "<|endoftext|>"), bpe_text_id(cfg->bpe, "\n"));
+    }
     /* a capture window interleaves flows: one address map per capture keeps it coherent */
     if (p->cfg.unit == PREP_UNIT_CAPTURE) p->cfg.anon.scope = ANON_SCOPE_CAPTURE;
     for (int i = 0; labels && i < labels->n; i++) label_set_add(&p->labels, labels->names[i]);
@@ -396,7 +405,8 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
                 if (nm) s->label = label_set_find(&p->labels, nm);
             }
             s->drop = dropped_flow(c, f);
-            tok_seq_set_format(&s->pf.seq, c->tokens);
+            if (c->tokens == TOKFMT_BPE) tok_seq_set_bpe(&s->pf.seq, c->bpe, &p->tfb);
+            else tok_seq_set_format(&s->pf.seq, c->tokens);
             prep_flow_begin(&s->pf, an, f->id, s->label, f->first_ns);
         }
         if (s->drop) continue;
@@ -667,7 +677,7 @@ static int is_corpus_file(const char *name) {
 
 static int write_vocab(const prep *p, const char *dir) {
     sbuf s = { 0 };
-    const tok_format *tf = tokfmt_get(p->cfg.tokens);
+    const tok_format *tf = fmt_of(p);
     /* the byte format's file is unchanged (version 1); the others name their format */
     sb_put(&s, "{\n  \"format\": \"pktlm-tokens\",\n  \"version\": %d,\n", tf->id == TOKFMT_BYTES ? 1 : 2);
     if (tf->id != TOKFMT_BYTES) sb_put(&s, "  \"tokens\": \"%s\",\n", tf->name);
@@ -681,7 +691,15 @@ static int write_vocab(const prep *p, const char *dir) {
         /* fixed ids (docs/tokens.md), then the labels */
         sb_put(&s, "  \"special\": {\"pad\": %d, \"bos\": %d, \"eos\": %d, \"unlabelled\": %d},\n", tf->pad, tf->bos, tf->eos,
                tf->unlabelled);
-        if (tf->id == TOKFMT_FIELDS)
+        if (tf->id == TOKFMT_BPE) {
+            const uint8_t *h = bpe_sha256(p->cfg.bpe);
+            sb_put(&s, "  \"tokenizer\": ");
+            sb_str(&s, p->cfg.tokenizer ? p->cfg.tokenizer : "");
+            sb_put(&s, ",\n  \"tokenizer_sha256\": \"");
+            for (int i = 0; i < 32; i++) sb_put(&s, "%02x", h[i]);
+            sb_put(&s, "\",\n  \"tokenizer_ids\": %d,\n  \"pkt\": %d,\n  \"text\": \"NetGPT's hex words, each packet \\\\n + "
+                       "b0b1 b1b2 ...\",\n", bpe_n_ids(p->cfg.bpe), tf->pkt);
+        } else if (tf->id == TOKFMT_FIELDS)
             sb_put(&s, "  \"values\": [0, 65535],\n  \"seed_vocab\": %d,\n  \"time\": {\"first\": %d, \"count\": %d},\n  \"ip6\": %d,\n",
                    TCPF_SEED_VOCAB, TCPF_TIME0, TCPF_NTIME, TCPF_IP6);
         else
@@ -813,7 +831,7 @@ static int prune_labels(prep *p) {
         int nlb = map[q->label];
         if (nlb < 0 && (i == 0 || p->seqs[i - 1].key != q->key)) p->flows_pruned++;
         q->label = nlb;
-        p->tok[q->off + 1] = (tok_t)tokfmt_label(tokfmt_get(p->cfg.tokens), nlb);
+        p->tok[q->off + 1] = (tok_t)tokfmt_label(fmt_of(p), nlb);
     }
     for (int i = 0; i < p->nfiles; i++) if (p->files[i].label >= 0) p->files[i].label = map[p->files[i].label];
     p->labels_pruned = nl - ns.n;
@@ -925,13 +943,14 @@ int prep_finish(prep *p, const char *outdir_arg, char *err, size_t errlen) {
     for (int k = 0; k < NSPLIT; k++) {
         staged(path, sizeof path, stage, CF_TRAIN + k);
         shard_stream w;
-        const tok_format *tf = tokfmt_get(p->cfg.tokens);
+        const tok_format *tf = fmt_of(p);
         if (shard_stream_open(&w, path, tokfmt_vocab(tf, nl), tf->pad, tf->bos, tf->eos, nl, tf->label_base, k)) {
             snprintf(err, errlen, "%s/%s: cannot write: %s", outdir, file_name[CF_TRAIN + k], strerror(errno));
             remove_flat(stage);
             return -1;
         }
         w.hdr.format = tf->id;
+        if (tf->id == TOKFMT_BPE) { w.hdr.tok_hash = bpe_hash(p->cfg.bpe); w.hdr.pkt_id = tf->pkt; }
         p->split_seqs[k] = p->split_toks[k] = 0;
         int bad = 0;
         for (size_t i = 0; i < p->nseq && !bad; i++) {
@@ -1011,6 +1030,6 @@ void prep_summary(const prep *p, FILE *f) {
         fprintf(f, "%-11s %llu sequences, %llu tokens, %llu %s\n", split_name[k], (unsigned long long)p->split_seqs[k],
                 (unsigned long long)p->split_toks[k], (unsigned long long)p->split_groups[k],
                 p->cfg.split == PREP_SPLIT_CAPTURE || p->cfg.unit == PREP_UNIT_CAPTURE ? "captures" : "flows");
-    fprintf(f, "vocabulary  %d tokens (format %s), %d labels\n", tokfmt_vocab(tokfmt_get(p->cfg.tokens), p->labels.n),
+    fprintf(f, "vocabulary  %d tokens (format %s), %d labels\n", tokfmt_vocab(fmt_of(p), p->labels.n),
             tokfmt_get(p->cfg.tokens)->name, p->labels.n);
 }

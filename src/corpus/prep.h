@@ -48,6 +48,8 @@ typedef struct {
     flow_cfg flows;
     int tokens;               /* token format TOKFMT_* (corpus/tokfmt.h); default bytes */
     int complete_only;        /* fields: keep only flows of type complete, as tcpflowgen does */
+    struct bpe *bpe;          /* bpe: the tokenizer (the caller's; corpus/bpe.h) */
+    const char *tokenizer;    /* bpe: its tokenizer.json, as vocab.json records it */
 } prep_cfg;
 void prep_cfg_default(prep_cfg *c);
 

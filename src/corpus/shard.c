@@ -1,4 +1,5 @@
 #include "corpus/shard.h"
+#include "corpus/bpe.h"
 #include "util/util.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,14 @@
 
 int shard_check_same_format(const shard *a, const shard *b, const char *b_path, char *err, size_t errlen) {
     if (a->format == b->format && a->vocab_size == b->vocab_size && a->pad_id == b->pad_id && a->bos_id == b->bos_id && a->eos_id == b->eos_id &&
-        a->n_labels == b->n_labels && a->label_base == b->label_base)
+        a->n_labels == b->n_labels && a->label_base == b->label_base && a->tok_hash == b->tok_hash && a->pkt_id == b->pkt_id)
         return 0;
+    if (a->format == b->format && (a->tok_hash != b->tok_hash || a->pkt_id != b->pkt_id)) {
+        snprintf(err, errlen, "%s does not belong with train.tok: made with another tokenizer.json (hash %016llx, train.tok's "
+                              "%016llx); were they written by the same `pktlm prep`?", b_path,
+                 (unsigned long long)b->tok_hash, (unsigned long long)a->tok_hash);
+        return -1;
+    }
     if (a->format != b->format) {
         const tok_format *fa = tokfmt_get(a->format), *fb = tokfmt_get(b->format);
         snprintf(err, errlen, "%s does not belong with train.tok: its tokens are in format '%s', train.tok's in '%s'; "
@@ -23,6 +30,20 @@ int shard_check_same_format(const shard *a, const shard *b, const char *b_path, 
              b_path, b->vocab_size, b->pad_id, b->bos_id, b->eos_id, b->n_labels, a->vocab_size, a->pad_id, a->bos_id,
              a->eos_id, a->n_labels);
     return -1;
+}
+
+const tok_format *shard_format(const shard *s, tok_format *buf) {
+    if (s->format != TOKFMT_BPE) return tokfmt_get(s->format);
+    tokfmt_bpe(buf, s->pad_id, s->eos_id, s->pkt_id);   /* the tokenizer's ids end where <pad> is */
+    return buf;
+}
+
+void shard_reader_init(tok_reader *r, const shard *s, const shard_seq *q, int64_t t0_ns) {
+    tok_reader_init_fmt(r, s->format, s->tokens + q->off, q->len, t0_ns);
+    if (s->format == TOKFMT_BPE) {
+        tokfmt_bpe(&r->tfb, s->pad_id, s->eos_id, s->pkt_id);
+        tok_reader_set_bpe(r, s->bpe, &r->tfb);
+    }
 }
 
 int shard_load(shard *s, const char *path, char *err, size_t errlen) {
@@ -43,6 +64,7 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
     s->vocab_size = (int)rd32le(h + 8); s->pad_id = (int)rd32le(h + 12); s->bos_id = (int)rd32le(h + 16);
     s->eos_id = (int)rd32le(h + 20); s->n_labels = (int)rd32le(h + 24); s->label_base = (int)rd32le(h + 28);
     s->n_seqs = rd64le(h + 32); s->n_tokens = rd64le(h + 40); s->split = (int)rd32le(h + 48);
+    s->tok_hash = rd64le(h + 60); s->pkt_id = (int)rd32le(h + 68);
     if (s->vocab_size <= 0 || (w == 2 && s->vocab_size > 65536) || s->n_tokens > (1ull << 40) || s->n_seqs >= (1ull << 32)) {
         snprintf(err, errlen, "%s: implausible header (vocab %d, %llu tokens, %llu sequences)", path, s->vocab_size,
                  (unsigned long long)s->n_tokens, (unsigned long long)s->n_seqs);
@@ -56,6 +78,8 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
     else if (s->eos_id < 0 || s->eos_id >= s->vocab_size) bad = "eos id", off = 20;
     else if (s->n_labels < 0 || s->n_labels > s->vocab_size) bad = "label count", off = 24;
     else if (s->label_base < 0 || s->label_base > s->vocab_size - s->n_labels) bad = "label base", off = 28;
+    else if (s->format == TOKFMT_BPE && (s->pkt_id < 0 || s->pkt_id >= s->pad_id || s->label_base != s->pad_id + 2))
+        bad = "bpe layout", off = 68;
     if (bad) {
         snprintf(err, errlen, "%s: corrupt header: %s out of range (vocabulary %d) at byte offset %d", path, bad, s->vocab_size, off);
         fclose(f); return -1;
@@ -116,7 +140,8 @@ int shard_load(shard *s, const char *path, char *err, size_t errlen) {
 
 void shard_free(shard *s) {
     free(s->tokens); free(s->seqs);
-    s->tokens = NULL; s->seqs = NULL;
+    bpe_free(s->bpe);
+    s->tokens = NULL; s->seqs = NULL; s->bpe = NULL;
 }
 
 void shard_builder_init(shard_builder *b, int vocab_size, int pad_id, int bos_id, int eos_id,
@@ -158,6 +183,7 @@ static void put_header(uint8_t *buf, const shard *s) {
     wr32le(buf + 40, (uint32_t)s->n_tokens); wr32le(buf + 44, (uint32_t)(s->n_tokens >> 32));
     wr32le(buf + 48, (uint32_t)s->split);
     wr32le(buf + 52, (uint32_t)s->format); wr32le(buf + 56, (uint32_t)shard_id_width(s->vocab_size));
+    wr32le(buf + 60, (uint32_t)s->tok_hash); wr32le(buf + 64, (uint32_t)(s->tok_hash >> 32)); wr32le(buf + 68, (uint32_t)s->pkt_id);
 }
 
 /* One 32-byte index entry (layout in shard.h). */

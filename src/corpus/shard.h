@@ -6,7 +6,9 @@
  *            [7] label_base (token id of label 0), [8..9] n_seqs (uint64),
  *            [10..11] n_tokens (uint64), [12] split (0 train, 1 val, 2 test),
  *            [13] token format (TOKFMT_* of tokfmt.h), [14] bytes per token id (2 or 4:
- *            the writer uses 2 when every id fits), rest 0
+ *            the writer uses 2 when every id fits), [15..16] bpe: the tokenizer's hash
+ *            (uint64: the first 8 bytes of tokenizer.json's sha256), [17] bpe: the id of "\n"
+ *            that starts each packet, rest 0
  *   tokens   n_tokens x uint16 or uint32
  *   index    n_seqs x shard_seq (32 bytes each)
  * A sequence's tokens are tokens[off .. off+len). label = -1 for unlabelled.
@@ -17,6 +19,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "corpus/tokfmt.h"
+#include "corpus/tokens.h"
 
 #define SHARD_MAGIC 0x4b4f5450u
 #define SHARD_VERSION 2
@@ -34,6 +37,9 @@ typedef struct {
     int vocab_size, pad_id, bos_id, eos_id, n_labels, label_base, split;
     int format;         /* TOKFMT_*: set after shard_builder_init / shard_stream_open when not bytes */
     int version;        /* of the file read (1 or 2) */
+    uint64_t tok_hash;  /* bpe: the tokenizer (bpe_hash) */
+    int pkt_id;         /* bpe: the token of "\n" */
+    struct bpe *bpe;    /* bpe: its tokenizer when attached (corpus_tokenizer; freed with the shard) */
     uint64_t n_seqs, n_tokens;
     tok_t *tokens;
     shard_seq *seqs;
@@ -47,6 +53,12 @@ void shard_free(shard *s);
  * labels (a val.tok of another prep run would feed a model ids it does not have, or labels it
  * does not know); else -1 with a message in err naming b_path. */
 int shard_check_same_format(const shard *a, const shard *b, const char *b_path, char *err, size_t errlen);
+/* The token format of s: the table's entry, or for bpe the description built from the
+ * header's ids into *buf (tokfmt_bpe). */
+const tok_format *shard_format(const shard *s, tok_format *buf);
+/* A reader of sequence q of s in s's format (bpe: with the tokenizer attached to s; without
+ * one no packet comes back). */
+void shard_reader_init(tok_reader *r, const shard *s, const shard_seq *q, int64_t t0_ns);
 /* Bytes per token id on disk for a vocabulary. */
 static inline int shard_id_width(int vocab_size) { return vocab_size <= 65536 ? 2 : 4; }
 

@@ -1,6 +1,7 @@
 #include "corpus/tokens.h"
 #include "corpus/tcpfields.h"
 #include "corpus/bigrams.h"
+#include "corpus/bpe.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +94,7 @@ static int reserve(tok_seq *s, size_t more) {
 void tok_seq_begin(tok_seq *s, int label, int64_t t0_ns) {
     tok_seq_reset(s);
     if (reserve(s, 2)) return;
-    const tok_format *f = tokfmt_get(s->fmt);
+    const tok_format *f = s->tf ? s->tf : tokfmt_get(s->fmt);
     s->t[s->n++] = s->fmt == TOKFMT_FIELDS ? TCPF_FREE : (tok_t)f->bos;   /* fields: the type, known at the end */
     s->t[s->n++] = (tok_t)tokfmt_label(f, label);
     s->clock_ns = t0_ns;
@@ -121,6 +122,22 @@ void tok_seq_packet(tok_seq *s, const uint8_t *ip, uint32_t n, int64_t ts_ns, in
     } else if (s->fmt == TOKFMT_BIGRAMS) {
         if (reserve(s, (size_t)n + 2)) return;
         s->n += big_encode_packet(s->t + s->n, ip, n);
+    } else if (s->fmt == TOKFMT_BPE) {
+        if (n < 2 || !s->bpe) { s->skipped++; return; }   /* NetGPT's words need two bytes */
+        /* "\n" then the words b(i)b(i+1) joined by spaces: "\n4500 0000 003c ..." */
+        static const char hx[] = "0123456789abcdef";
+        char *txt = malloc((size_t)n * 5 + 1), err[160];
+        if (!txt) { s->oom = 1; return; }
+        size_t k = 0;
+        txt[k++] = '\n';
+        for (uint32_t i = 0; i + 1 < n; i++) {
+            if (i) txt[k++] = ' ';
+            txt[k++] = hx[ip[i] >> 4]; txt[k++] = hx[ip[i] & 15]; txt[k++] = hx[ip[i + 1] >> 4]; txt[k++] = hx[ip[i + 1] & 15];
+        }
+        size_t cap = s->cap;
+        if (bpe_encode(s->bpe, txt, k, &s->t, &s->n, &cap, err, sizeof err)) s->oom = 1;
+        s->cap = cap;
+        free(txt);
     } else {
         if (reserve(s, (size_t)n + TOK_PKT_OVERHEAD)) return;
         s->n += tok_encode_packet(s->t + s->n, ip, n, ts_ns, dir, &s->clock_ns);
@@ -131,7 +148,7 @@ void tok_seq_packet(tok_seq *s, const uint8_t *ip, uint32_t n, int64_t ts_ns, in
 void tok_seq_end(tok_seq *s) {
     if (reserve(s, 1)) return;
     if (s->fmt == TOKFMT_FIELDS && s->n > 0) s->t[0] = (tok_t)tcpf_seq_type(s->t, s->n);
-    s->t[s->n++] = (tok_t)tokfmt_get(s->fmt)->eos;
+    s->t[s->n++] = (tok_t)(s->tf ? s->tf : tokfmt_get(s->fmt))->eos;
 }
 
 void tok_reader_init(tok_reader *r, const tok_t *t, size_t n, int64_t t0_ns) {
@@ -184,7 +201,57 @@ static int reader_next_other(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_
     return 1;
 }
 
+/* bpe: the text of the tokens up to the next packet's "\n" (or EOS), its hex words back to
+ * bytes (the first byte of each word, then the last word's second); no direction or time */
+static int reader_next_bpe(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t cap) {
+    const tok_format *f = r->tf;
+    if (!f || !r->bpe) return 0;
+    while (r->i < r->n && !r->ended) {   /* to the first packet, taking the label */
+        int t = (int)r->t[r->i];
+        if (t == f->pkt) break;
+        r->i++;
+        if (t == f->eos && r->i > 1) { r->ended = 1; break; }
+        if (r->i == 1 && t == f->bos) continue;
+        if (tokfmt_is_label(f, t) && r->label == -2) { r->label = t == f->unlabelled ? -1 : t - f->label_base; continue; }
+        r->stray++;
+    }
+    if (r->ended || r->i >= r->n) return 0;
+    r->i++;
+    memset(p, 0, sizeof *p);
+    uint8_t tb[64];
+    int nib = 0;   /* hex digits of the current word */
+    unsigned word = 0;
+    while (r->i < r->n) {
+        int t = (int)r->t[r->i];
+        if (t == f->pkt || t == f->eos) break;
+        r->i++;
+        int L = t < f->pad ? bpe_decode_id(r->bpe, t, tb, (int)sizeof tb) : -1;
+        if (L < 0 || L > (int)sizeof tb) { r->stray++; continue; }
+        for (int k = 0; k < L; k++) {
+            int c = tb[k], v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (v >= 0 && nib < 4) { word = word << 4 | (unsigned)v; nib++; continue; }
+            if (c == ' ' && nib == 4) {   /* a word ends: its first byte (its second starts the next word) */
+                if (p->n < cap) buf[p->n++] = (uint8_t)(word >> 8); else p->flags |= TOKP_CUT;
+                nib = 0; word = 0;
+                continue;
+            }
+            r->stray++;
+        }
+    }
+    if (nib == 4) {
+        for (int k = 0; k < 2; k++) {
+            if (p->n < cap) buf[p->n++] = (uint8_t)(k ? word : word >> 8); else p->flags |= TOKP_CUT;
+        }
+    } else if (nib) r->stray++;
+    p->flags |= TOKP_NO_TIME | TOKP_NO_DIR;
+    if (r->npk_seen) r->clock_ns += BIG_GAP_NS;
+    p->ts_ns = r->clock_ns;
+    r->npk_seen++;
+    return 1;
+}
+
 int tok_reader_next(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t cap) {
+    if (r->fmt == TOKFMT_BPE) return reader_next_bpe(r, p, buf, cap);
     if (r->fmt != TOKFMT_BYTES) return reader_next_other(r, p, buf, cap);
     /* Find the next PKT, taking the label on the way. */
     while (r->i < r->n && !r->ended) {

@@ -52,9 +52,13 @@ typedef struct {
     uint32_t skipped;       /* packets the format has no tokens for (fields: not TCP, header cut) */
     int oom;                /* an allocation failed: the sequence is incomplete */
     int fmt;                /* TOKFMT_* */
+    const tok_format *tf;   /* bpe: its ids (tokfmt_bpe); NULL: the table's entry of fmt */
+    struct bpe *bpe;        /* bpe: the tokenizer (not owned) */
 } tok_seq;
 void tok_seq_init(tok_seq *s);
-static inline void tok_seq_set_format(tok_seq *s, int fmt) { s->fmt = fmt; }
+static inline void tok_seq_set_format(tok_seq *s, int fmt) { s->fmt = fmt; s->tf = NULL; }
+/* bpe: NetGPT's hex text of each packet through tokenizer b, with the ids of tf (tokfmt_bpe) */
+static inline void tok_seq_set_bpe(tok_seq *s, struct bpe *b, const tok_format *tf) { s->fmt = TOKFMT_BPE; s->tf = tf; s->bpe = b; }
 void tok_seq_free(tok_seq *s);
 void tok_seq_reset(tok_seq *s);   /* empty, keep the memory */
 /* BOS + label token (fields: TYPE placeholder + label; bigrams: [CLS] + label); t0_ns is the
@@ -87,11 +91,16 @@ typedef struct {
     int ended;              /* EOS seen */
     uint32_t npk_seen;      /* packets returned */
     uint8_t src0[16];       /* bigrams: the first packet's source address gives the direction */
+    const tok_format *tf;   /* bpe: its ids; */
+    const struct bpe *bpe;  /* and its tokenizer (tok_reader_set_bpe) */
+    tok_format tfb;         /* room for tf (shard_reader_init) */
 } tok_reader;
 void tok_reader_init(tok_reader *r, const tok_t *t, size_t n, int64_t t0_ns);   /* bytes format */
 /* Any reversible format: fields gives each packet's IP and TCP headers (payload left to the
  * length fields, tcpfields.h), bigrams the packet's bytes. */
 void tok_reader_init_fmt(tok_reader *r, int fmt, const tok_t *t, size_t n, int64_t t0_ns);
+/* bpe: the ids of tf, the text of the tokens from b (after tok_reader_init_fmt) */
+static inline void tok_reader_set_bpe(tok_reader *r, const struct bpe *b, const tok_format *tf) { r->fmt = TOKFMT_BPE; r->bpe = b; r->tf = tf; }
 /* 1 = a packet in *p with its bytes in buf (at most cap), 0 = end of the sequence. */
 int tok_reader_next(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t cap);
 

@@ -13,7 +13,18 @@ static const tok_format formats[TOKFMT_COUNT] = {
       "tcpflowgen's 16-bit TCP header-field tokens (+ pktlm's time, IPv6 and label tokens)" },
     { TOKFMT_BIGRAMS, "bigrams", BIG_LABEL0, BIG_PAD, BIG_CLS, BIG_SEP, BIG_UNLABELLED, BIG_PKT, -1, 1, 0, 0,
       "NetGPT's overlapping two-byte hex bigrams (+ pktlm's packet-boundary and label tokens)" },
+    { TOKFMT_BPE, "bpe", -1, -1, -1, -1, -1, -1, -1, 1, 0, 0,
+      "NetGPT's hex text through a model's byte-level BPE tokenizer.json (--tokenizer)" },
 };
+
+void tokfmt_bpe(tok_format *f, int n_tok, int eot, int newline) {
+    *f = formats[TOKFMT_BPE];
+    f->pad = n_tok;
+    f->unlabelled = n_tok + 1;
+    f->label_base = n_tok + 2;
+    f->bos = f->eos = eot;
+    f->pkt = newline;
+}
 
 const tok_format *tokfmt_get(int id) { return id >= 0 && id < TOKFMT_COUNT ? &formats[id] : NULL; }
 
@@ -35,6 +46,12 @@ const char *tokfmt_name(const tok_format *f, int t, char *buf) {
         else if (t >= TCPF_TIME0 && t < TCPF_TIME0 + TCPF_NTIME) snprintf(buf, 32, "<t:%d>", t - TCPF_TIME0);
         else if (t == TCPF_IP6) snprintf(buf, 32, "<ip6>");
         else snprintf(buf, 32, "<bad:%d>", t);
+        return buf;
+    }
+    if (f->id == TOKFMT_BPE) {   /* the text needs the tokenizer (bpe_decode_id) */
+        if (t == f->pad) snprintf(buf, 32, "<pad>");
+        else if (t == f->eos) snprintf(buf, 32, "<|endoftext|>");
+        else snprintf(buf, 32, "<bpe:%d>", t);
         return buf;
     }
     static const char *sp[] = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" };

@@ -1,5 +1,6 @@
 /* CORPUS/vocab.json read back with libcjson: see vocab.h. */
 #include "corpus/vocab.h"
+#include "corpus/bpe.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -101,4 +102,27 @@ void label_escape(char *out, size_t n, const char *name) {
         else out[o++] = (char)c;
     }
     out[o] = 0;
+}
+
+int corpus_tokenizer(const char *dir, shard *sh, char *err, size_t errlen) {
+    if (sh->format != TOKFMT_BPE || sh->bpe) return 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    char *text = slurp(path, (size_t)64 << 20, err, errlen);
+    if (!text) return -1;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "tokenizer");
+    bpe *b = NULL;
+    if (!cJSON_IsString(t) || !t->valuestring[0])
+        snprintf(err, errlen, "%s: a --tokens bpe corpus without \"tokenizer\": make the corpus again with `pktlm prep`", path);
+    else if ((b = bpe_load(t->valuestring, err, errlen)) && bpe_hash(b) != sh->tok_hash) {
+        snprintf(err, errlen, "%s is not the tokenizer.json %s was made with (hash %016llx, the corpus's %016llx)", t->valuestring,
+                 dir, (unsigned long long)bpe_hash(b), (unsigned long long)sh->tok_hash);
+        bpe_free(b);
+        b = NULL;
+    }
+    cJSON_Delete(root);
+    sh->bpe = b;
+    return b ? 0 : -1;
 }

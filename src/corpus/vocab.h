@@ -17,6 +17,12 @@
 char **corpus_labels(const char *dir, const shard *sh, char *err, size_t errlen);
 void corpus_labels_free(char **names, int n);
 
+/* A --tokens bpe corpus: its tokenizer (the tokenizer.json vocab.json names), checked against
+ * the hash sh's header records, attached to sh (sh->bpe, freed by shard_free) so that its
+ * sequences read back as packets. Other formats: nothing to do. 0 ok; -1 with err when the
+ * file is gone or changed. */
+int corpus_tokenizer(const char *dir, shard *sh, char *err, size_t errlen);
+
 /* name written for people: backslash, newline, CR, tab and other control bytes escaped as in
  * C ("\\", "\n", "\r", "\t", "\x01"), so that one label is one line of labels.txt. */
 void label_escape(char *out, size_t n, const char *name);

@@ -18,7 +18,7 @@ size_t ff_from_shard(ff_set *out, const shard *s, int max_pkts, char **names, in
     for (uint64_t i = 0; i < s->n_seqs; i++) {
         const shard_seq *q = &s->seqs[i];
         tok_reader r;
-        tok_reader_init_fmt(&r, s->format, s->tokens + q->off, q->len, 0);
+        shard_reader_init(&r, s, q, 0);
         tok_packet p;
         ff_flow proto;
         memset(&proto, 0, sizeof proto);

@@ -551,6 +551,11 @@ int gen_run(gen_opts *o) {
     const int T = o->max_len > 0 && o->max_len < m.cfg.ctx ? o->max_len : m.cfg.ctx;
     const tok_format *tf = tokfmt_get(voc.tok_format);
     if (!tf) { fail(o, "%s: unknown token format %d (a newer pktlm?)", o->model_path, voc.tok_format); goto done; }
+    if (tf->id == TOKFMT_BPE) {   /* the grammar and the decoding need the tokenizer's text of every id */
+        fail(o, "%s speaks a tokenizer's byte-level BPE (--tokens bpe): generating packets from it is not supported yet; "
+                "score and fine-tune it on bpe corpora, or fine-tune with --new-embeddings on pktlm's tokens", o->model_path);
+        goto done;
+    }
     pool.fmt = tf->id;
     const int L0 = tf->label_base;
     int label_lo = L0, label_hi = V;   /* label tokens this model knows */

@@ -51,7 +51,7 @@ static void put_model(ckpt_header *h, const model *m, const model_vocab *v, int 
     ckpt_put32(h, CKPT_H_EOS, (uint32_t)v->eos_id); ckpt_put32(h, CKPT_H_NLABELS, (uint32_t)v->n_labels);
     ckpt_put32(h, CKPT_H_LABELBASE, (uint32_t)v->label_base); ckpt_put64(h, CKPT_H_VHASH, v->vocab_hash);
     ckpt_put64(h, CKPT_H_NPARAMS, m->nparams); ckpt_put32(h, CKPT_H_HASOPT, (uint32_t)has_opt);
-    ckpt_put32(h, CKPT_H_TOKFMT, (uint32_t)v->tok_format);
+    ckpt_put32(h, CKPT_H_TOKFMT, (uint32_t)v->tok_format); ckpt_put64(h, CKPT_H_TOKHASH, v->tok_hash);
     memset(h->b + 4 * CKPT_H_DATADIR, 0, HDR - 4 * CKPT_H_DATADIR);
     memcpy(h->b + 4 * CKPT_H_DATADIR, v->data_dir, strnlen(v->data_dir, sizeof v->data_dir - 1));
 }
@@ -66,7 +66,7 @@ static void get_model(const ckpt_header *h, model_config *c, model_vocab *v) {
     v->pad_id = (int32_t)ckpt_get32(h, CKPT_H_PAD); v->bos_id = (int32_t)ckpt_get32(h, CKPT_H_BOS);
     v->eos_id = (int32_t)ckpt_get32(h, CKPT_H_EOS); v->n_labels = (int32_t)ckpt_get32(h, CKPT_H_NLABELS);
     v->label_base = (int32_t)ckpt_get32(h, CKPT_H_LABELBASE); v->vocab_hash = ckpt_get64(h, CKPT_H_VHASH);
-    v->tok_format = (int32_t)ckpt_get32(h, CKPT_H_TOKFMT);
+    v->tok_format = (int32_t)ckpt_get32(h, CKPT_H_TOKFMT); v->tok_hash = ckpt_get64(h, CKPT_H_TOKHASH);
     memcpy(v->data_dir, h->b + 4 * CKPT_H_DATADIR, sizeof v->data_dir - 1);
 }
 

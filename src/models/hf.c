@@ -13,12 +13,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* One Hugging Face tensor: rows x cols as stored in the file (cols 0: a vector of rows), placed
- * at float offset `at` of pktlm tensor `tensor`; transposed (Conv1D (in, out) -> (out, in)). */
+/* One Hugging Face tensor: rows x cols as stored in the file (cols 0: a vector of rows; depth
+ * > 0: a third dimension, rows x cols x depth, as Conv1d's (channels, 1, width)), placed at
+ * float offset `at` of pktlm tensor `tensor`; transposed (Conv1D (in, out) -> (out, in)). */
 typedef struct {
     char name[96];
     int tensor;
-    int64_t rows, cols;
+    int64_t rows, cols, depth;
     size_t at;
     int transpose;
 } piece;
@@ -30,7 +31,7 @@ static void add(piece *p, int *n, const model *m, const char *tname, size_t at, 
     piece *q = &p[(*n)++];
     snprintf(q->name, sizeof q->name, fmt, l);
     q->tensor = model_find_tensor(m, tname);
-    q->rows = rows; q->cols = cols; q->at = at; q->transpose = tr;
+    q->rows = rows; q->cols = cols; q->depth = 0; q->at = at; q->transpose = tr;
 }
 
 /* GPT-2: names as GPT2Model writes them (import also accepts the "transformer." prefix). */
@@ -86,9 +87,69 @@ static int qwen2_pieces(const model *m, piece *p) {
     return n;
 }
 
+/* Mamba-2 as mamba_ssm's MambaLMHeadModel saves it (NetSSM): the embedding's rows are the
+ * vocabulary padded to pad_vocab_size_multiple (pktlm's vocab is that padded size); conv1d's
+ * weight is (conv_dim, 1, W), pktlm's (conv_dim, W) the same floats; the tied lm_head.weight
+ * that torch's state dict repeats must equal the embedding (checked by the import). */
+static int mamba2_pieces(const model *m, piece *p) {
+    const model_config *c = &m->cfg;
+    size_t C = c->d_model, Di = (size_t)c->expand * C, H = Di / c->head_dim, GN = (size_t)c->groups * c->d_state;
+    size_t Cd = Di + 2 * GN, Dp = 2 * Di + 2 * GN + H, W = c->d_conv;
+    int n = 0;
+    add(p, &n, m, "embedding", 0, c->vocab, C, 0, "backbone.embedding.weight", 0);
+    for (int l = 0; l < c->layers; l++) {
+        add(p, &n, m, "layers.norm.weight", l * C, C, 0, 0, "backbone.layers.%d.norm.weight", l);
+        add(p, &n, m, "layers.mixer.in_proj.weight", l * Dp * C, Dp, C, 0, "backbone.layers.%d.mixer.in_proj.weight", l);
+        add(p, &n, m, "layers.mixer.conv1d.weight", l * Cd * W, Cd, 1, 0, "backbone.layers.%d.mixer.conv1d.weight", l);
+        p[n - 1].depth = (int64_t)W;
+        add(p, &n, m, "layers.mixer.conv1d.bias", l * Cd, Cd, 0, 0, "backbone.layers.%d.mixer.conv1d.bias", l);
+        add(p, &n, m, "layers.mixer.dt_bias", l * H, H, 0, 0, "backbone.layers.%d.mixer.dt_bias", l);
+        add(p, &n, m, "layers.mixer.A_log", l * H, H, 0, 0, "backbone.layers.%d.mixer.A_log", l);
+        add(p, &n, m, "layers.mixer.D", l * H, H, 0, 0, "backbone.layers.%d.mixer.D", l);
+        add(p, &n, m, "layers.mixer.norm.weight", l * Di, Di, 0, 0, "backbone.layers.%d.mixer.norm.weight", l);
+        add(p, &n, m, "layers.mixer.out_proj.weight", l * C * Di, C, Di, 0, "backbone.layers.%d.mixer.out_proj.weight", l);
+    }
+    add(p, &n, m, "norm_f.weight", 0, C, 0, 0, "backbone.norm_f.weight", 0);
+    return n;
+}
+
+/* tcpflowgen's TCPHeaderTransformer state dict (model.py): q/k/v Linear rows joined into qkv,
+ * output.0 the final LayerNorm, output.1 the untied biased head; torchtune's rotary buffers
+ * carry no weights */
+static int tcpflowgen_pieces(const model *m, piece *p) {
+    const model_config *c = &m->cfg;
+    size_t C = c->d_model, F = c->d_ff;
+    int n = 0;
+    add(p, &n, m, "embedding.weight", 0, c->vocab, C, 0, "embedding.weight", 0);
+    for (int l = 0; l < c->layers; l++) {
+        size_t w = l * 3 * C * C, b = l * 3 * C;
+        add(p, &n, m, "layers.norm1.weight", l * C, C, 0, 0, "layers.%d.norm1.weight", l);
+        add(p, &n, m, "layers.norm1.bias", l * C, C, 0, 0, "layers.%d.norm1.bias", l);
+        add(p, &n, m, "layers.qkv.weight", w, C, C, 0, "layers.%d.q_proj.weight", l);
+        add(p, &n, m, "layers.qkv.weight", w + C * C, C, C, 0, "layers.%d.k_proj.weight", l);
+        add(p, &n, m, "layers.qkv.weight", w + 2 * C * C, C, C, 0, "layers.%d.v_proj.weight", l);
+        add(p, &n, m, "layers.qkv.bias", b, C, 0, 0, "layers.%d.q_proj.bias", l);
+        add(p, &n, m, "layers.qkv.bias", b + C, C, 0, 0, "layers.%d.k_proj.bias", l);
+        add(p, &n, m, "layers.qkv.bias", b + 2 * C, C, 0, 0, "layers.%d.v_proj.bias", l);
+        add(p, &n, m, "layers.norm2.weight", l * C, C, 0, 0, "layers.%d.norm2.weight", l);
+        add(p, &n, m, "layers.norm2.bias", l * C, C, 0, 0, "layers.%d.norm2.bias", l);
+        add(p, &n, m, "layers.linear1.weight", l * F * C, F, C, 0, "layers.%d.linear1.weight", l);
+        add(p, &n, m, "layers.linear1.bias", l * F, F, 0, 0, "layers.%d.linear1.bias", l);
+        add(p, &n, m, "layers.linear2.weight", l * C * F, C, F, 0, "layers.%d.linear2.weight", l);
+        add(p, &n, m, "layers.linear2.bias", l * C, C, 0, 0, "layers.%d.linear2.bias", l);
+    }
+    add(p, &n, m, "norm.weight", 0, C, 0, 0, "output.0.weight", 0);
+    add(p, &n, m, "norm.bias", 0, C, 0, 0, "output.0.bias", 0);
+    add(p, &n, m, "lm_head.weight", 0, c->vocab, C, 0, "output.1.weight", 0);
+    add(p, &n, m, "lm_head.bias", 0, c->vocab, 0, 0, "output.1.bias", 0);
+    return n;
+}
+
 static int pieces_of(const model *m, piece *p) {
+    if (m->cfg.arch == ARCH_LINATTN) return tcpflowgen_pieces(m, p);
     if (m->cfg.arch == ARCH_GPT2) return gpt2_pieces(m, p);
     if (m->cfg.arch == ARCH_QWEN2) return qwen2_pieces(m, p);
+    if (m->cfg.arch == ARCH_MAMBA2) return mamba2_pieces(m, p);
     return -1;
 }
 
@@ -160,6 +221,60 @@ static int get_bool(const cJSON *j, const char *key, int def) {
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
 }
 
+/* A boolean field that must have one value (absent: the library's default, which is that value) */
+static int must_be(const cJSON *j, const char *path, const char *key, int want, char *err, size_t errlen) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v || cJSON_IsNull(v) || (cJSON_IsBool(v) && cJSON_IsTrue(v) == want)) return 0;
+    snprintf(err, errlen, "%s: \"%s\" must be %s for pktlm's Mamba-2", path, key, want ? "true" : "false");
+    return -1;
+}
+
+/* mamba_ssm's MambaConfig (mamba_ssm/models/config_mamba.py) as NetSSM writes it: d_model,
+ * n_layer, vocab_size, pad_vocab_size_multiple, ssm_cfg {"layer": "Mamba2", d_state, d_conv,
+ * expand, headdim, ngroups, chunk_size: Mamba2's defaults when absent}, no MLP, no attention
+ * layers, RMSNorm, tied embedding. The vocabulary is padded up as MambaLMHeadModel pads it. */
+static int parse_mamba_ssm(const cJSON *j, const char *path, model_config *c, char *err, size_t errlen) {
+    const long BIG = 1L << 30;
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "ssm_cfg");
+    const char *layer = get_str(s, "layer");
+    if (!layer || strcmp(layer, "Mamba2")) {
+        snprintf(err, errlen, "%s: ssm_cfg.layer \"%s\": pktlm's backbone is Mamba2 (Mamba-1 is not supported)", path,
+                 layer ? layer : "Mamba1 (the default)");
+        return -1;
+    }
+    c->arch = ARCH_MAMBA2;
+    int32_t dint, pad, dssm;
+    if (get_int(j, path, "d_model", -1, 1, BIG, &c->d_model, err, errlen) || get_int(j, path, "n_layer", -1, 1, BIG, &c->layers, err, errlen) ||
+        get_int(j, path, "vocab_size", -1, 1, BIG, &c->vocab, err, errlen) ||
+        get_int(j, path, "pad_vocab_size_multiple", 8, 1, BIG, &pad, err, errlen) ||
+        get_int(j, path, "d_intermediate", 0, 0, BIG, &dint, err, errlen) ||
+        get_int(s, path, "d_state", 128, 1, BIG, &c->d_state, err, errlen) || get_int(s, path, "d_conv", 4, 1, BIG, &c->d_conv, err, errlen) ||
+        get_int(s, path, "expand", 2, 1, BIG, &c->expand, err, errlen) || get_int(s, path, "headdim", 64, 1, BIG, &c->head_dim, err, errlen) ||
+        get_int(s, path, "ngroups", 1, 1, BIG, &c->groups, err, errlen) || get_int(s, path, "chunk_size", 256, 1, BIG, &c->chunk, err, errlen) ||
+        get_int(s, path, "d_ssm", -2, 1, BIG, &dssm, err, errlen))
+        return -1;
+    if (dint) { snprintf(err, errlen, "%s: d_intermediate %d: pktlm's Mamba-2 has no MLP (NetSSM: 0)", path, dint); return -1; }
+    if (dssm >= 0 && dssm != c->expand * c->d_model) {
+        snprintf(err, errlen, "%s: ssm_cfg.d_ssm %d: a gated MLP beside the SSM is not supported", path, dssm);
+        return -1;
+    }
+    const cJSON *att = cJSON_GetObjectItemCaseSensitive(j, "attn_layer_idx");
+    if (cJSON_GetArraySize(att) > 0) { snprintf(err, errlen, "%s: attn_layer_idx is not empty: hybrid attention layers are not supported", path); return -1; }
+    if (must_be(j, path, "rms_norm", 1, err, errlen) || must_be(j, path, "tie_embeddings", 1, err, errlen) ||
+        must_be(s, path, "rmsnorm", 1, err, errlen) || must_be(s, path, "norm_before_gate", 0, err, errlen) ||
+        must_be(s, path, "D_has_hdim", 0, err, errlen) || must_be(s, path, "bias", 0, err, errlen) ||
+        must_be(s, path, "conv_bias", 1, err, errlen))
+        return -1;
+    if (cJSON_GetObjectItemCaseSensitive(s, "dt_limit")) {
+        snprintf(err, errlen, "%s: ssm_cfg.dt_limit is set: pktlm's Mamba-2 does not clamp dt", path);
+        return -1;
+    }
+    if (c->vocab % pad) c->vocab += pad - c->vocab % pad;
+    c->tied = 1;
+    c->ctx = HF_MAMBA2_CTX;   /* a recurrent model has no context length; import --ctx sets it */
+    return 0;
+}
+
 /* config.json -> model_config + meta. 0 ok, -1 err. */
 static int parse_config(const cJSON *j, const char *path, model_config *c, hf_meta *meta, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
@@ -168,8 +283,10 @@ static int parse_config(const cJSON *j, const char *path, model_config *c, hf_me
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "architectures");
         const char *a0 = cJSON_IsArray(a) && cJSON_IsString(a->child) ? a->child->valuestring : "";
         mt = !strncmp(a0, "GPT2", 4) ? "gpt2" : !strncmp(a0, "Qwen2", 5) ? "qwen2" : NULL;
+        /* mamba_ssm's MambaConfig (NetSSM) has neither: its ssm_cfg says what it is */
+        if (!mt && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "ssm_cfg"))) mt = "mamba_ssm";
     }
-    if (!mt) { snprintf(err, errlen, "%s: no \"model_type\" (pktlm imports gpt2 and qwen2)", path); return -1; }
+    if (!mt) { snprintf(err, errlen, "%s: no \"model_type\" (pktlm imports gpt2, qwen2 and mamba_ssm's Mamba-2)", path); return -1; }
     const long BIG = 1L << 30;
     int32_t bos, eos, pad;
     if (get_int(j, path, "bos_token_id", -2, 0, BIG, &bos, err, errlen) || get_int(j, path, "eos_token_id", -2, 0, BIG, &eos, err, errlen) ||
@@ -235,8 +352,21 @@ static int parse_config(const cJSON *j, const char *path, model_config *c, hf_me
         /* out-of-range values are the backbone check's to report */
         c->rope_theta = (float)get_num(j, "rope_theta", 10000.0);
         c->norm_eps = (float)get_num(j, "rms_norm_eps", 1e-6);
+    } else if (!strcmp(mt, "tcpflowgen")) {
+        /* tools/torch_to_safetensors.py's config.json of a tcpflowgen checkpoint (its config dict) */
+        c->arch = ARCH_LINATTN;
+        if (get_int(j, path, "vocab_size", -1, 1, BIG, &c->vocab, err, errlen) || get_int(j, path, "d_model", -1, 1, BIG, &c->d_model, err, errlen) ||
+            get_int(j, path, "nhead", -1, 1, BIG, &c->heads, err, errlen) || get_int(j, path, "num_layers", -1, 1, BIG, &c->layers, err, errlen) ||
+            get_int(j, path, "dim_feedforward", -1, 1, BIG, &c->d_ff, err, errlen) ||
+            get_int(j, path, "context_length", 1024, 1, BIG, &c->ctx, err, errlen))
+            return -1;
+        c->kv_heads = c->heads;
+        double d = get_num(j, "dropout", 0.1);
+        c->dropout = d >= 0 && d < 1 ? (float)d : 0.1f;
+    } else if (!strcmp(mt, "mamba_ssm")) {
+        if (parse_mamba_ssm(j, path, c, err, errlen)) return -1;
     } else {
-        snprintf(err, errlen, "%s: model_type \"%s\" is not one pktlm imports (gpt2, qwen2)", path, mt);
+        snprintf(err, errlen, "%s: model_type \"%s\" is not one pktlm imports (gpt2, qwen2, mamba_ssm's Mamba-2, tcpflowgen)", path, mt);
         return -1;
     }
     return 0;
@@ -292,7 +422,7 @@ static int list_files(const char *dir, char ***names, int *n, char *err, size_t 
 /* tensors that are not parameters: GPT-2's causal-mask buffers, rotary frequency caches */
 static int is_buffer(const char *name) {
     size_t n = strlen(name);
-    static const char *suf[] = { ".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq" };
+    static const char *suf[] = { ".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq", ".rotary_emb.cache", ".rotary_emb.theta" };
     for (size_t i = 0; i < sizeof suf / sizeof suf[0]; i++) {
         size_t k = strlen(suf[i]);
         if (n > k && !strcmp(name + n - k, suf[i])) return 1;
@@ -313,8 +443,9 @@ static int find_piece(shard_file *sf, int nf, const char *name, int *fi, const s
     return -1;
 }
 
-static int shape_is(const st_tensor *t, int64_t rows, int64_t cols) {
+static int shape_is(const st_tensor *t, int64_t rows, int64_t cols, int64_t depth) {
     if (cols == 0) return t->ndim == 1 && t->shape[0] == rows;
+    if (depth) return t->ndim == 3 && t->shape[0] == rows && t->shape[1] == cols && t->shape[2] == depth;
     return t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols;
 }
 
@@ -325,11 +456,11 @@ static int read_piece(const char *dir, shard_file *sf, int nf, const piece *p, f
         snprintf(err, errlen, "%s: missing tensor '%s' (in %d safetensors file%s)", dir, p->name, nf, nf == 1 ? "" : "s");
         return -1;
     }
-    if (!shape_is(t, p->rows, p->cols)) {
+    if (!shape_is(t, p->rows, p->cols, p->depth)) {
         char got[160], want[160];
-        int64_t w[2] = { p->rows, p->cols };
+        int64_t w[3] = { p->rows, p->cols, p->depth };
         st_shape_str(got, sizeof got, t->shape, t->ndim);
-        st_shape_str(want, sizeof want, w, p->cols ? 2 : 1);
+        st_shape_str(want, sizeof want, w, p->depth ? 3 : p->cols ? 2 : 1);
         snprintf(err, errlen, "%s: tensor '%s' has shape %s, the config implies %s", sf[fi].f.path, t->name, got, want);
         return -1;
     }
@@ -401,7 +532,7 @@ int hf_import(const char *src, model *m, hf_meta *meta, char *err, size_t errlen
             if (m->cfg.tied && (!strcmp(t->name, "lm_head.weight") || !strcmp(t->name, "transformer.lm_head.weight"))) {
                 float *h = malloc(t->numel * sizeof *h);
                 const float *e = model_tensor(m, m->head);
-                if (!h || !shape_is(t, m->cfg.vocab, m->cfg.d_model) || st_read_f32(&sf[i].f, t, h, err, errlen)) {
+                if (!h || !shape_is(t, m->cfg.vocab, m->cfg.d_model, 0) || st_read_f32(&sf[i].f, t, h, err, errlen)) {
                     if (h) snprintf(err, errlen, "%s: tied lm_head.weight has the wrong shape", sf[i].f.path);
                     free(h); rc = -1; break;
                 }
@@ -452,7 +583,43 @@ static int write_config(const model *m, const hf_meta *meta, const char *path, c
     const model_config *c = &m->cfg;
     cJSON *j = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(j, "architectures");
     int bos = meta && meta->bos_id >= 0 ? meta->bos_id : -1, eos = meta && meta->eos_id >= 0 ? meta->eos_id : -1;
-    if (c->arch == ARCH_GPT2) {
+    if (c->arch == ARCH_LINATTN) {
+        /* tcpflowgen's config dict (config.py) as tools/torch_to_safetensors.py writes it */
+        cJSON_Delete(j);
+        j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "model_type", "tcpflowgen");
+        cJSON_AddNumberToObject(j, "vocab_size", c->vocab);
+        cJSON_AddNumberToObject(j, "d_model", c->d_model);
+        cJSON_AddNumberToObject(j, "nhead", c->heads);
+        cJSON_AddNumberToObject(j, "num_layers", c->layers);
+        cJSON_AddNumberToObject(j, "dim_feedforward", c->d_ff);
+        cJSON_AddNumberToObject(j, "context_length", c->ctx);
+        cJSON_AddNumberToObject(j, "dropout", short_float(c->dropout));
+    } else if (c->arch == ARCH_MAMBA2) {
+        /* mamba_ssm's MambaConfig, as NetSSM's checkpoints/configs/default/config.json; pktlm's
+         * vocabulary is already the padded one, so it is stated as it is */
+        cJSON_Delete(j);
+        j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "d_model", c->d_model);
+        cJSON_AddNumberToObject(j, "d_intermediate", 0);
+        cJSON_AddNumberToObject(j, "n_layer", c->layers);
+        cJSON_AddNumberToObject(j, "vocab_size", c->vocab);
+        cJSON *s = cJSON_AddObjectToObject(j, "ssm_cfg");
+        cJSON_AddStringToObject(s, "layer", "Mamba2");
+        cJSON_AddNumberToObject(s, "d_state", c->d_state);
+        cJSON_AddNumberToObject(s, "d_conv", c->d_conv);
+        cJSON_AddNumberToObject(s, "expand", c->expand);
+        cJSON_AddNumberToObject(s, "headdim", c->head_dim);
+        cJSON_AddNumberToObject(s, "ngroups", c->groups);
+        cJSON_AddNumberToObject(s, "chunk_size", c->chunk);
+        cJSON_AddArrayToObject(j, "attn_layer_idx");
+        cJSON_AddObjectToObject(j, "attn_cfg");
+        cJSON_AddBoolToObject(j, "rms_norm", 1);
+        cJSON_AddBoolToObject(j, "residual_in_fp32", 1);
+        cJSON_AddBoolToObject(j, "fused_add_norm", 1);
+        cJSON_AddNumberToObject(j, "pad_vocab_size_multiple", c->vocab % 16 ? 1 : 16);
+        cJSON_AddBoolToObject(j, "tie_embeddings", 1);
+    } else if (c->arch == ARCH_GPT2) {
         cJSON_AddItemToArray(a, cJSON_CreateString("GPT2LMHeadModel"));
         cJSON_AddStringToObject(j, "model_type", "gpt2");
         cJSON_AddNumberToObject(j, "vocab_size", c->vocab);
@@ -489,9 +656,11 @@ static int write_config(const model *m, const hf_meta *meta, const char *path, c
         cJSON_AddNumberToObject(j, "initializer_range", 0.02);
         cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tied);
     }
-    if (bos >= 0) cJSON_AddNumberToObject(j, "bos_token_id", bos); else cJSON_AddNullToObject(j, "bos_token_id");
-    if (eos >= 0) cJSON_AddNumberToObject(j, "eos_token_id", eos); else cJSON_AddNullToObject(j, "eos_token_id");
-    cJSON_AddStringToObject(j, "torch_dtype", "float32");
+    if (c->arch != ARCH_MAMBA2 && c->arch != ARCH_LINATTN) {
+        if (bos >= 0) cJSON_AddNumberToObject(j, "bos_token_id", bos); else cJSON_AddNullToObject(j, "bos_token_id");
+        if (eos >= 0) cJSON_AddNumberToObject(j, "eos_token_id", eos); else cJSON_AddNullToObject(j, "eos_token_id");
+        cJSON_AddStringToObject(j, "torch_dtype", "float32");
+    }
     char *txt = cJSON_Print(j);
     cJSON_Delete(j);
     if (!txt) { snprintf(err, errlen, "out of memory"); return -1; }
@@ -504,8 +673,8 @@ static int write_config(const model *m, const hf_meta *meta, const char *path, c
 }
 
 int hf_export(const model *m, const hf_meta *meta, const char *dir, char *err, size_t errlen) {
-    if (m->cfg.arch != ARCH_GPT2 && m->cfg.arch != ARCH_QWEN2) {
-        snprintf(err, errlen, "export of %s models is not supported (gpt2, qwen2)", model_arch_name(m->cfg.arch));
+    if (m->cfg.arch != ARCH_GPT2 && m->cfg.arch != ARCH_QWEN2 && m->cfg.arch != ARCH_MAMBA2 && m->cfg.arch != ARCH_LINATTN) {
+        snprintf(err, errlen, "export of %s models is not supported", model_arch_name(m->cfg.arch));
         return -1;
     }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) { snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno)); return -1; }
@@ -523,8 +692,8 @@ int hf_export(const model *m, const hf_meta *meta, const char *dir, char *err, s
         /* save_pretrained's names: GPT2LMHeadModel's "transformer." prefix */
         snprintf(names[i], sizeof names[i], "%s%s", m->cfg.arch == ARCH_GPT2 ? "transformer." : "", p->name);
         o[i].name = names[i];
-        o[i].ndim = p->cols ? 2 : 1;
-        o[i].shape[0] = p->rows; o[i].shape[1] = p->cols;
+        o[i].ndim = p->depth ? 3 : p->cols ? 2 : 1;
+        o[i].shape[0] = p->rows; o[i].shape[1] = p->cols; o[i].shape[2] = p->depth;
         o[i].data = src;
         if (p->transpose) {   /* pktlm (cols, rows) -> Conv1D (rows, cols) */
             tmp[i] = malloc((size_t)(p->rows * p->cols) * sizeof **tmp);
@@ -533,6 +702,11 @@ int hf_export(const model *m, const hf_meta *meta, const char *dir, char *err, s
                 for (int64_t k = 0; k < p->cols; k++) tmp[i][r * p->cols + k] = src[k * p->rows + r];
             o[i].data = tmp[i];
         }
+    }
+    if (m->cfg.arch == ARCH_MAMBA2) {   /* MambaLMHeadModel's state dict repeats the tied head; load_state_dict wants it */
+        o[np] = o[0];
+        o[np].name = "lm_head.weight";
+        np++;
     }
     char path[4096 + 64];
     static const char *const st_meta[] = { "format", "pt" };   /* transformers refuses files without it */

@@ -8,12 +8,25 @@
  *   rows into gate_up_proj, rope_theta and rms_norm_eps from the config (model_config
  *   rope_theta, norm_eps), tied or untied head.
  *
+ *   Mamba-2 (mamba_ssm's MambaLMHeadModel as NetSSM saves it: config.json with ssm_cfg
+ *   {"layer": "Mamba2"}, no model_type; names backbone.embedding.weight, backbone.layers.N.norm
+ *   .weight, backbone.layers.N.mixer.{in_proj, conv1d, dt_bias, A_log, D, norm, out_proj},
+ *   backbone.norm_f.weight, and the tied lm_head.weight): the vocabulary padded to
+ *   pad_vocab_size_multiple as the embedding is; conv1d weight (conv_dim, 1, W).
+ *   tcpflowgen (model_type "tcpflowgen": the config.json tools/torch_to_safetensors.py writes
+ *   for its checkpoint): the linear-attention backbone; q_proj/k_proj/v_proj rows and biases
+ *   joined into qkv, output.0 the final LayerNorm, output.1 the untied head with its bias.
+ *
  * Every tensor pktlm needs must be present with the exact shape the config implies, and every
  * tensor of the files must be used (or be one of the known buffers): a weight pktlm would
  * silently drop is an error, not a different model. */
 #ifndef PKTLM_HF_H
 #define PKTLM_HF_H
 #include "models/model.h"
+
+/* the context given to an imported Mamba-2 (mamba_ssm's config has none: it only sizes
+ * training activations; `pktlm import --ctx N` chooses another) */
+#define HF_MAMBA2_CTX 4096
 
 /* What a Hugging Face config says beside the shapes. */
 typedef struct {

@@ -23,14 +23,14 @@ model_vocab train_vocab(const train_state *st) {
     model_vocab v;
     memset(&v, 0, sizeof v);
     v.pad_id = st->pad_id; v.bos_id = st->bos_id; v.eos_id = st->eos_id; v.n_labels = st->n_labels;
-    v.label_base = st->label_base; v.vocab_hash = st->vocab_hash; v.tok_format = st->tok_format;
+    v.label_base = st->label_base; v.vocab_hash = st->vocab_hash; v.tok_format = st->tok_format; v.tok_hash = st->tok_hash;
     memcpy(v.data_dir, st->data_dir, sizeof v.data_dir);
     v.data_dir[sizeof v.data_dir - 1] = 0;
     return v;
 }
 void train_set_vocab(train_state *st, const model_vocab *v) {
     st->pad_id = v->pad_id; st->bos_id = v->bos_id; st->eos_id = v->eos_id; st->n_labels = v->n_labels;
-    st->label_base = v->label_base; st->vocab_hash = v->vocab_hash; st->tok_format = v->tok_format;
+    st->label_base = v->label_base; st->vocab_hash = v->vocab_hash; st->tok_format = v->tok_format; st->tok_hash = v->tok_hash;
     memcpy(st->data_dir, v->data_dir, sizeof st->data_dir);
     st->data_dir[sizeof st->data_dir - 1] = 0;
 }
@@ -150,6 +150,18 @@ int ckpt_check_format(const train_state *st, int vocab, const shard *sh, const c
                  ckpt_path, mf ? mf->name : "unknown", shard_path, cf ? cf->name : "unknown", mf ? mf->name : "?");
         return -1;
     }
+    if (st->tok_format == TOKFMT_BPE) {
+        /* the same tokenizer.json; pktlm's own ids (pad, labels) after the tokenizer's are
+         * the corpus's, given rows by ckpt_backbone where the model has none */
+        if (st->tok_hash != sh->tok_hash || st->bos_id != sh->bos_id || st->eos_id != sh->eos_id) {
+            snprintf(err, errlen, "%s speaks another tokenizer than %s (tokenizer hash %016llx vs %016llx, <|endoftext|> %d vs "
+                                  "%d): prep the corpus with --tokenizer of the model's own tokenizer.json",
+                     ckpt_path, shard_path, (unsigned long long)st->tok_hash, (unsigned long long)sh->tok_hash, st->eos_id,
+                     sh->eos_id);
+            return -1;
+        }
+        return 0;
+    }
     if (st->pad_id != sh->pad_id || st->bos_id != sh->bos_id || st->eos_id != sh->eos_id || sh->label_base > vocab) {
         snprintf(err, errlen, "%s was trained on another token format (vocabulary %d, pad/bos/eos %d/%d/%d); %s has "
                               "%d token ids before its labels, pad/bos/eos %d/%d/%d (a model from `pktlm import` needs "
@@ -168,6 +180,24 @@ int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, 
         char tp[600];
         snprintf(tp, sizeof tp, "%s/train.tok", data_dir);
         if (ckpt_check_format(st, m->cfg.vocab, tr, init_path, tp, err, errlen) != 0) { model_free(m); return -1; }
+        if (tr->format == TOKFMT_BPE) {
+            /* pad and labels come after the tokenizer's ids: a model whose vocabulary ends with
+             * the tokenizer's (GPT-2) gets fresh rows for them, the rest of it as it was (what
+             * Hugging Face's resize_token_embeddings does); Qwen2.5's padded rows are used as
+             * they are */
+            if (m->cfg.vocab < tr->vocab_size) {
+                model g;
+                model_config c = m->cfg;
+                c.vocab = tr->vocab_size;
+                if (model_create(&g, &c, err, errlen) != 0) { model_free(m); return -1; }
+                model_init_weights(&g, seed);
+                model_copy_weights(&g, m, 0);
+                model_free(m);
+                *m = g;
+            }
+            st->pad_id = tr->pad_id; st->n_labels = tr->n_labels; st->label_base = tr->label_base;
+            st->vocab_hash = corpus_vocab_hash(data_dir, tr->vocab_size, tr->pad_id, tr->bos_id, tr->eos_id, tr->n_labels, tr->label_base);
+        }
     } else {
         cfg->vocab = tr->vocab_size;
         model_config_defaults(cfg);
@@ -175,7 +205,7 @@ int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, 
         model_init_weights(m, seed);
         memset(st, 0, sizeof *st);
         st->pad_id = tr->pad_id; st->bos_id = tr->bos_id; st->eos_id = tr->eos_id; st->n_labels = tr->n_labels;
-        st->label_base = tr->label_base; st->tok_format = tr->format;
+        st->label_base = tr->label_base; st->tok_format = tr->format; st->tok_hash = tr->tok_hash;
         st->vocab_hash = corpus_vocab_hash(data_dir, tr->vocab_size, tr->pad_id, tr->bos_id, tr->eos_id, tr->n_labels, tr->label_base);
     }
     snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);
@@ -203,7 +233,7 @@ int ckpt_backbone_new_vocab(const char *init_path, const shard *tr, const char *
     if (rc) return -1;
     memset(st, 0, sizeof *st);
     st->pad_id = tr->pad_id; st->bos_id = tr->bos_id; st->eos_id = tr->eos_id; st->n_labels = tr->n_labels;
-    st->label_base = tr->label_base; st->tok_format = tr->format;
+    st->label_base = tr->label_base; st->tok_format = tr->format; st->tok_hash = tr->tok_hash;
     st->vocab_hash = corpus_vocab_hash(data_dir, tr->vocab_size, tr->pad_id, tr->bos_id, tr->eos_id, tr->n_labels, tr->label_base);
     snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);
     return 0;

@@ -34,6 +34,7 @@ typedef struct {
     float task_best;           /* best validation score (exact match for task field) */
     int64_t task_best_step;    /* optimizer step of that score */
     int32_t tok_format;        /* TOKFMT_* of the corpus (corpus/tokfmt.h), header slot 96; 0 = bytes in older files */
+    uint64_t tok_hash;         /* bpe: the tokenizer's hash (slots 100..101) */
     int32_t precision;         /* matrix products of training: NN_FP32 (0) or NN_BF16 (1), header slot 60;
                                   weights, m and v are fp32 either way */
     int32_t eval_every;        /* steps between validation losses as given (--eval-every), header slot 97;

@@ -142,7 +142,7 @@ int cls_make_row(int *row, const tok_t *tok, size_t n, int T, int max_pkts, cons
     int L = 0, pk = 0;
     for (size_t i = 0; i < n && L < T; i++) {
         int t = tok[i];
-        if (t == f->eos || t == f->pad) break;
+        if ((t == f->eos && i > 0) || t == f->pad) break;   /* bpe: bos is eos (<|endoftext|>) */
         if (tokfmt_is_pkt(f, t) && max_pkts > 0 && ++pk > max_pkts) break;
         if (i == 1 && tokfmt_is_label(f, t)) t = f->unlabelled;   /* never show the answer */
         row[L++] = t;

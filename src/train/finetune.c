@@ -56,7 +56,8 @@ void cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkt
         int nb = (int)(s->n_seqs - i0 < (uint64_t)B ? s->n_seqs - i0 : (uint64_t)B);
         for (int b = 0; b < B; b++) {
             const shard_seq *q = &s->seqs[i0 + (uint64_t)(b < nb ? b : 0)];
-            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, tokfmt_get(s->format));
+            tok_format tfb;   /* bpe: the ids of the corpus's tokenizer */
+            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, shard_format(s, &tfb));
         }
         cls_predict_batch(m, h, rows, len, B, T);
         for (int b = 0; b < nb; b++) {
@@ -232,7 +233,8 @@ static float *features(model *m, cls_head *h, const shard *s, const uint32_t *ix
         int nb = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B);
         for (int b = 0; b < B; b++) {
             const shard_seq *q = &s->seqs[ix[i0 + (size_t)(b < nb ? b : 0)]];
-            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, tokfmt_get(s->format));
+            tok_format tfb;   /* bpe: the ids of the corpus's tokenizer */
+            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, shard_format(s, &tfb));
         }
         int Tb = cls_trim_rows(rows, len, B, T);
         m->ops->forward(m, rows, B, Tb);
@@ -430,7 +432,8 @@ int finetune_classify_run(finetune_opts *o) {
                     memcpy(h.pooled + (size_t)b * C, tfeat + lo * C, (size_t)C * sizeof(float));
                 } else {
                     const shard_seq *q = &tr.seqs[i];
-                    len[b] = cls_make_row(rows + (size_t)b * T, tr.tokens + q->off, q->len, T, o->max_pkts, tokfmt_get(tr.format));
+                    tok_format tfb;   /* bpe: the ids of the corpus's tokenizer */
+                    len[b] = cls_make_row(rows + (size_t)b * T, tr.tokens + q->off, q->len, T, o->max_pkts, shard_format(&tr, &tfb));
                 }
             }
             const float *cwp = o->balance == BAL_WEIGHT ? cw : NULL;

@@ -354,7 +354,7 @@ int pretrain_run(pretrain_opts *o) {
         if (o->init_path && init_from(o, &m, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
         if (model_alloc_training(&m) != 0) { fail(o, "out of memory for gradients and optimizer state"); goto done; }
         st.pad_id = tr.sh.pad_id; st.bos_id = tr.sh.bos_id; st.eos_id = tr.sh.eos_id;
-        st.n_labels = tr.sh.n_labels; st.label_base = tr.sh.label_base; st.vocab_hash = vh; st.tok_format = tr.sh.format;
+        st.n_labels = tr.sh.n_labels; st.label_base = tr.sh.label_base; st.vocab_hash = vh; st.tok_format = tr.sh.format; st.tok_hash = tr.sh.tok_hash;
         snprintf(st.data_dir, sizeof st.data_dir, "%s", o->data_dir);
         if (o->steps > 0) st.total_steps = o->steps;
         else {

@@ -19,6 +19,11 @@ ref.bin = int32 B, T, V, then B*T int32 tokens, then B*T*V float32 logits.
   hf_qwen2        Qwen2, untied lm_head, GQA 4:2, rope_theta 1e6, rms_norm_eps 1e-5, bfloat16,
                   two shards + model.safetensors.index.json (as save_pretrained shards)
   hf_qwen2_tied   Qwen2.5-like: tied embedding, rope_theta 1e6, rms_norm_eps 1e-6, float32
+  hf_mamba2       NetSSM-like (mamba_ssm MambaLMHeadModel, Mamba2 layers): no model_type, ssm_cfg,
+                  vocab 50 padded to 64, 2 groups x 2 heads, chunk 16 (T 40: a partial chunk),
+                  bfloat16, tied lm_head.weight repeated
+  hf_tcpflowgen   tcpflowgen's TCPHeaderTransformer state dict (layers.N.q_proj ..., output.0/1)
+                  with the config.json tools/torch_to_safetensors.py writes for its checkpoint
 """
 import json
 import math
@@ -27,6 +32,8 @@ import struct
 import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 DT = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16", torch.float64: "F64"}
 
@@ -142,7 +149,72 @@ def qwen2_forward(w, cfg, tok):
     return x @ head.t()
 
 
+def mamba2_forward(w, cfg, tok):
+    """mamba_ssm's MambaLMHeadModel with Mamba2 mixers (NetSSM), from the equations (the package
+    needs a GPU): pre-norm residual blocks x += mixer(rmsnorm(x)); mixer: z | xBC | dt = in_proj(u),
+    xBC = silu(causal depthwise conv(xBC) + bias), x | B | C = xBC, dt = softplus(dt + dt_bias),
+    A = -exp(A_log), y = SSD + D x (head h reads group h / (H/G)), y = grouped rmsnorm(y silu(z))
+    norm.weight, out_proj; final rmsnorm (norm_f); logits = hidden @ embedding^T (tied). The SSD
+    is the quadratic form of tools/torch_ref/mamba2_ref.py (no chunks: the C code's chunking is
+    then checked too). eps 1e-5 everywhere."""
+    from mamba2_ref import ssd_quadratic
+    eps = 1e-5
+    s = cfg["ssm_cfg"]
+    C, L = cfg["d_model"], cfg["n_layer"]
+    N, W, E, P, G = s.get("d_state", 128), s.get("d_conv", 4), s.get("expand", 2), s.get("headdim", 64), s.get("ngroups", 1)
+    Di = E * C
+    H = Di // P
+    B_, T = tok.shape
+    rms = lambda x, wt: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * wt
+    emb = w["backbone.embedding.weight"]
+    x = emb[tok]
+    for l in range(L):
+        p = "backbone.layers.%d." % l
+        u = rms(x, w[p + "norm.weight"])
+        z, xBC, dt = torch.split(u @ w[p + "mixer.in_proj.weight"].t(), [Di, Di + 2 * G * N, H], dim=-1)
+        cw, cb = w[p + "mixer.conv1d.weight"], w[p + "mixer.conv1d.bias"]          # (Cd, 1, W), (Cd)
+        xBC = torch.nn.functional.conv1d(xBC.transpose(1, 2), cw, cb, padding=W - 1, groups=cw.shape[0])[..., :T]
+        xBC = torch.nn.functional.silu(xBC.transpose(1, 2))
+        xs, Bm, Cm = torch.split(xBC, [Di, G * N, G * N], dim=-1)
+        dt = torch.nn.functional.softplus(dt + w[p + "mixer.dt_bias"])
+        A = -torch.exp(w[p + "mixer.A_log"])
+        xs = xs.reshape(B_, T, H, P)
+        y = ssd_quadratic(xs, dt, A, Bm.reshape(B_, T, G, N), Cm.reshape(B_, T, G, N))
+        y = (y + w[p + "mixer.D"][:, None] * xs).reshape(B_, T, Di)
+        g = (y * torch.nn.functional.silu(z)).reshape(B_, T, G, Di // G)
+        g = g * torch.rsqrt(g.pow(2).mean(-1, keepdim=True) + eps)
+        x = x + (g.reshape(B_, T, Di) * w[p + "mixer.norm.weight"]) @ w[p + "mixer.out_proj.weight"].t()
+    return rms(x, w["backbone.norm_f.weight"]) @ emb.t()
+
+
+def tcpflowgen_forward(w, cfg, tok):
+    """tcpflowgen's TCPHeaderTransformer (JonLens/tcpflowgen model.py) from its state dict: the
+    math of tools/torch_ref/linattn_ref.py (pre-LN, q/k/v with bias, interleaved RoPE before
+    elu+1, causal linear attention with eps 1e-6, no output projection, exact GELU MLP), then
+    output = Sequential(LayerNorm, Linear with bias)."""
+    from linattn_ref import rope_interleaved, causal_linear_attention, phi
+    C, NH, L = cfg["d_model"], cfg["nhead"], cfg["num_layers"]
+    B, T = tok.shape
+    hs = C // NH
+    ln = lambda x, p: torch.nn.functional.layer_norm(x, (C,), w[p + ".weight"], w[p + ".bias"], 1e-5)
+    lin = lambda x, p: x @ w[p + ".weight"].t() + w[p + ".bias"]
+    x = w["embedding.weight"][tok]
+    heads = lambda t: t.view(B, T, NH, hs).transpose(1, 2)
+    for l in range(L):
+        p = "layers.%d." % l
+        h = ln(x, p + "norm1")
+        q, k, v = heads(lin(h, p + "q_proj")), heads(lin(h, p + "k_proj")), heads(lin(h, p + "v_proj"))
+        y = causal_linear_attention(phi(rope_interleaved(q)), phi(rope_interleaved(k)), v)
+        x = x + y.transpose(1, 2).reshape(B, T, C)
+        x = x + lin(torch.nn.functional.gelu(lin(ln(x, p + "norm2"), p + "linear1")), p + "linear2")
+    return lin(ln(x, "output.0"), "output.1")
+
+
 def forward(w, cfg, tok):
+    if cfg.get("model_type") == "tcpflowgen":
+        return tcpflowgen_forward(w, cfg, tok)
+    if "ssm_cfg" in cfg:
+        return mamba2_forward(w, cfg, tok)
     return gpt2_forward(w, cfg, tok) if cfg["model_type"] == "gpt2" else qwen2_forward(w, cfg, tok)
 
 
@@ -222,6 +294,58 @@ def make_qwen2_tied(d):
     return cfg, [qwen2_tensors(V, L, C, NH, KVH, Fd, True, torch.float32)], ["model.safetensors"]
 
 
+def make_mamba2(d):
+    """NetSSM's layout (mamba_ssm MambaLMHeadModel.state_dict(), config.json as
+    checkpoints/configs/default has it) at a tiny size: vocab_size 50 padded to 64 rows, two
+    groups of two heads, bfloat16 (NetSSM trains in bf16), the tied lm_head.weight repeated as
+    torch's state dict repeats it."""
+    V, L, C = 50, 2, 32
+    N, W, E, P, G, Q = 8, 4, 2, 16, 2, 16
+    Vp = (V + 15) // 16 * 16
+    Di = E * C
+    H, Cd = Di // P, Di + 2 * G * N
+    cfg = {"d_model": C, "d_intermediate": 0, "n_layer": L, "vocab_size": V,
+           "ssm_cfg": {"layer": "Mamba2", "d_state": N, "headdim": P, "ngroups": G, "chunk_size": Q},
+           "attn_layer_idx": [], "attn_cfg": {}, "rms_norm": True, "residual_in_fp32": True, "fused_add_norm": True,
+           "pad_vocab_size_multiple": 16, "tie_embeddings": True}
+    emb = rnd(Vp, C, s=0.5)
+    t = [("backbone.embedding.weight", emb)]
+    for l in range(L):
+        p = "backbone.layers.%d." % l
+        dtv = torch.exp(torch.rand(H) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+        t += [(p + "norm.weight", 1 + rnd(C, s=0.1)),
+              (p + "mixer.in_proj.weight", rnd(2 * Di + 2 * G * N + H, C, s=0.15)),
+              (p + "mixer.conv1d.weight", rnd(Cd, 1, W, s=0.3)), (p + "mixer.conv1d.bias", rnd(Cd, s=0.2)),
+              (p + "mixer.dt_bias", (dtv + torch.log(-torch.expm1(-dtv))).float()),
+              (p + "mixer.A_log", torch.log(torch.empty(H).uniform_(1, 16)).float()),
+              (p + "mixer.D", 1 + rnd(H, s=0.3)), (p + "mixer.norm.weight", 1 + rnd(Di, s=0.1)),
+              (p + "mixer.out_proj.weight", rnd(C, Di, s=0.15))]
+    t += [("backbone.norm_f.weight", 1 + rnd(C, s=0.1)), ("lm_head.weight", emb)]
+    return cfg, [[(n, x.to(torch.bfloat16)) for n, x in t]], ["model.safetensors"]
+
+
+def make_tcpflowgen(d):
+    """tcpflowgen's state dict at a tiny size (vocab 70, d 32, 4 heads, 2 layers, d_ff 64) with
+    the config.json tools/torch_to_safetensors.py writes for its checkpoint, float32"""
+    V, C, NH, L, Fd, ctx = 70, 32, 4, 2, 64, 48
+    cfg = {"model_type": "tcpflowgen", "vocab_size": V, "d_model": C, "nhead": NH, "num_layers": L,
+           "dim_feedforward": Fd, "context_length": ctx, "dropout": 0.1,
+           "converted_from": "tcpflowgen (tools/torch_to_safetensors.py)"}
+    t = [("embedding.weight", rnd(V, C, s=0.5))]
+    for l in range(L):
+        p = "layers.%d." % l
+        t += [(p + "q_proj.weight", rnd(C, C)), (p + "q_proj.bias", rnd(C, s=0.1)),
+              (p + "k_proj.weight", rnd(C, C)), (p + "k_proj.bias", rnd(C, s=0.1)),
+              (p + "v_proj.weight", rnd(C, C)), (p + "v_proj.bias", rnd(C, s=0.1)),
+              (p + "linear1.weight", rnd(Fd, C)), (p + "linear1.bias", rnd(Fd, s=0.1)),
+              (p + "linear2.weight", rnd(C, Fd)), (p + "linear2.bias", rnd(C, s=0.1)),
+              (p + "norm1.weight", 1 + rnd(C, s=0.1)), (p + "norm1.bias", rnd(C, s=0.1)),
+              (p + "norm2.weight", 1 + rnd(C, s=0.1)), (p + "norm2.bias", rnd(C, s=0.1))]
+    t += [("output.0.weight", 1 + rnd(C, s=0.1)), ("output.0.bias", rnd(C, s=0.1)),
+          ("output.1.weight", rnd(V, C)), ("output.1.bias", rnd(V, s=0.1))]
+    return cfg, [t], ["model.safetensors"]
+
+
 def write_fixture(d, make, seed, B, T):
     torch.manual_seed(seed)
     os.makedirs(d, exist_ok=True)
@@ -237,7 +361,7 @@ def write_fixture(d, make, seed, B, T):
         with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
             json.dump({"metadata": {"total_size": size}, "weight_map": wm}, f, indent=2, sort_keys=True)
             f.write("\n")
-    tok = torch.randint(0, cfg["vocab_size"], (B, T))
+    tok = torch.randint(0, cfg["vocab_size"], (B, T))   # (Mamba-2: ids of the unpadded vocabulary)
     logits = forward(read_folder(d), cfg, tok)
     write_ref(d, tok, logits)
     print("wrote", d, "logits", tuple(logits.shape), "max |logit| %.3f" % logits.abs().max().item())
@@ -253,7 +377,7 @@ def check(d, tokpath, logitpath):
     ref = forward(read_folder(d), cfg, tok)
     got = torch.frombuffer(bytearray(open(logitpath, "rb").read()), dtype=torch.float32).double().view_as(ref)
     rel = ((got - ref).abs().max() / ref.abs().max()).item()
-    print("%s: %s logits %s, largest difference relative to the largest logit %.3g" % (d, cfg["model_type"], tuple(ref.shape), rel))
+    print("%s: %s logits %s, largest difference relative to the largest logit %.3g" % (d, cfg.get("model_type", "mamba_ssm"), tuple(ref.shape), rel))
     return 0 if rel < 1e-5 else 1
 
 
@@ -263,6 +387,8 @@ def main():
     write_fixture("tests/fixtures/hf_gpt2", make_gpt2, 18, 2, 20)
     write_fixture("tests/fixtures/hf_qwen2", make_qwen2, 19, 2, 24)
     write_fixture("tests/fixtures/hf_qwen2_tied", make_qwen2_tied, 20, 2, 16)
+    write_fixture("tests/fixtures/hf_mamba2", make_mamba2, 21, 2, 40)
+    write_fixture("tests/fixtures/hf_tcpflowgen", make_tcpflowgen, 22, 2, 30)
 
 
 if __name__ == "__main__":
