@@ -170,7 +170,8 @@ static void predict_part(model *m, cls_head *h, const shard *s, int T, int max_p
         int nb = (int)(s->n_seqs - i0 < (uint64_t)B ? s->n_seqs - i0 : (uint64_t)B);
         for (int b = 0; b < B; b++) {
             const shard_seq *q = &s->seqs[i0 + (uint64_t)(b < nb ? b : 0)];
-            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, tokfmt_get(s->format));
+            tok_format tfb;   /* bpe: the ids of the corpus's tokenizer */
+            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, shard_format(s, &tfb));
         }
         cls_predict_batch(m, h, rows, len, B, T);
         for (int b = 0; b < nb; b++) {
