@@ -7,6 +7,8 @@
 #   make fuzz       libFuzzer targets (clang), see docs/fuzzing.md
 #   make portable   ./pktlm-portable: one binary for every x86-64 CPU (AVX-512 / AVX2 / SSE2
 #                   copies of the program, the CPU's best chosen at start; docs/build.md)
+#   make install    PREFIX=/usr/local DESTDIR=: binary, libpktlm.a + headers + pktlm.pc,
+#                   man page pktlm(1), bash completion; make uninstall removes them
 # Sources are discovered by folder: every src/<stage>/*.c is part of the library
 # except src/cli/, which is the thin command-line front end.
 
@@ -53,8 +55,8 @@ TESTS_SAN   = $(TEST_SRC:tests/%.c=$(SAN)/tests/%)
 # Hot numeric kernels may ask for more optimisation: list them here.
 $(REL)/nn/%.o: OPT = -O3
 
-.PHONY: all san test test-fast test-san bench fuzz clean tests-build portable
-all: pktlm $(REL)/libpktlm.a
+.PHONY: all san test test-fast test-san bench fuzz clean tests-build portable install uninstall
+all: pktlm $(REL)/libpktlm.a build/pktlm.1 build/pktlm.bash-completion
 
 $(REL)/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -90,6 +92,49 @@ test-fast: pktlm $(TESTS_REL)
 	@bash tests/run.sh rel
 test-san: pktlm-san $(TESTS_SAN)
 	@bash tests/run.sh san
+
+# The man page and the bash completion are written by the binary from its option tables
+# (src/cli/opts.h), so they describe exactly the options it takes.
+build/pktlm.1: pktlm
+	@mkdir -p build
+	./pktlm --man > $@.tmp && mv $@.tmp $@
+build/pktlm.bash-completion: pktlm
+	@mkdir -p build
+	./pktlm --completion > $@.tmp && mv $@.tmp $@
+
+# make install PREFIX=/usr/local DESTDIR=/tmp/stage: the usual GNU variables. The library's
+# headers keep their stage folders under INCDIR/pktlm (they include each other that way);
+# include/pktlm.h includes them all. pktlm.pc (written here, for this PREFIX) lists what a
+# static link needs.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+LIB_HDRS = $(sort $(filter-out src/cli/%,$(wildcard src/*/*.h)))
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/pktlm \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 755 pktlm $(DESTDIR)$(BINDIR)/pktlm
+	install -m 644 $(REL)/libpktlm.a $(DESTDIR)$(LIBDIR)/libpktlm.a
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	  'Name: pktlm' 'Description: foundation models of network traffic (the library of the pktlm tool)' \
+	  'Version: 0.1' 'Cflags: -I$${includedir}/pktlm' \
+	  'Libs: -L$${libdir} -lpktlm -L$(BLIS_DIR) -Wl,-rpath,$(BLIS_DIR) -lblis -lcjson -lm -fopenmp' \
+	  > $(DESTDIR)$(LIBDIR)/pkgconfig/pktlm.pc
+	install -m 644 include/pktlm.h $(DESTDIR)$(INCDIR)/pktlm/pktlm.h
+	for h in $(LIB_HDRS:src/%=%); do \
+	  install -D -m 644 src/$$h $(DESTDIR)$(INCDIR)/pktlm/$$h || exit 1; done
+	install -m 644 build/pktlm.1 $(DESTDIR)$(MANDIR)/man1/pktlm.1
+	install -m 644 build/pktlm.bash-completion $(DESTDIR)$(BASHCOMPDIR)/pktlm
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/pktlm $(DESTDIR)$(LIBDIR)/libpktlm.a $(DESTDIR)$(LIBDIR)/pkgconfig/pktlm.pc \
+	  $(DESTDIR)$(MANDIR)/man1/pktlm.1 $(DESTDIR)$(BASHCOMPDIR)/pktlm
+	rm -rf $(DESTDIR)$(INCDIR)/pktlm
 
 bench: all
 	@bash bench/run.sh

@@ -15,7 +15,7 @@ usage_error stats_max_flows_range "max-flows must be at least 16, got 3" "$PKTLM
 usage_error stats_timeout_nan "timeout needs a number, got 'nan'" "$PKTLM" stats --timeout nan $ex
 usage_error stats_timeout_negative "timeout must be greater than 0" "$PKTLM" stats --timeout -1 $ex
 usage_error prep_packets_range "packets must be 1..1000000, got 0" "$PKTLM" prep $ex -o "$T/x" --packets 0
-usage_error prep_ratio_nan "ratio is A:B:C" "$PKTLM" prep $ex -o "$T/x" --ratio nan:1:1
+usage_error prep_ratio_nan "ratio must be A:B:C" "$PKTLM" prep $ex -o "$T/x" --ratio nan:1:1
 usage_error export_packets_range "packets must be at least 0, got -1" "$PKTLM" export "$T/x" --format pcap -o "$T/y" --packets -1
 usage_error pretrain_int_overflow "batch must be 1..65536, got 4294967297" "$PKTLM" pretrain --data "$T/x" -o "$T/m.ckpt" --batch 4294967297
 usage_error generate_batch_range "batch must be 1..4096, got 0" "$PKTLM" generate --model "$T/m.ckpt" -o "$T/g.pcap" --batch 0

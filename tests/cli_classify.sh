@@ -7,7 +7,7 @@ M="--layers 1 --d-model 32 --heads 2 --ctx 128 --batch 16 --threads 1"
 $PKTLM finetune --help >/dev/null; check finetune_help test $? -eq 0
 $PKTLM finetune --task classify -o $T/x.ckpt 2>/dev/null; check finetune_usage test $? -eq 2
 $PKTLM finetune --task nope --data x -o $T/x.ckpt 2>$T/elog; rc=$?
-check finetune_unknown_task test $rc -eq 2 -a -n "$(grep -l 'unknown task' $T/elog)"
+check finetune_unknown_task test $rc -eq 2 -a -n "$(grep -l "task must be classify, generate or field, got 'nope'" $T/elog)"
 $PKTLM eval --help >/dev/null; check eval_help test $? -eq 0
 $PKTLM classify --help >/dev/null; check classify_help test $? -eq 0
 
@@ -16,6 +16,16 @@ $PKTLM finetune --task classify --data $T/toy $M --epochs 4 --lr 3e-3 -o $T/c.ck
 check finetune_runs test $? -eq 0
 check finetune_outputs test -s $T/c.ckpt -a -s $T/c.csv
 check finetune_progress grep -q "best validation macro-F1" $T/log
+# SIGTERM (a job scheduler's stop) ends fine-tuning like Ctrl-C: the step finishes, the best
+# classifier stays on disk, exit 0 (it used to kill the run: only SIGINT was caught)
+$PKTLM finetune --task classify --data $T/toy $M --epochs 100000 --patience 0 -o $T/term.ckpt 2>$T/term.err &
+pt=$!
+for i in $(seq 1 600); do [ -f $T/term.csv ] && [ "$(wc -l <$T/term.csv)" -ge 2 ] && break; sleep 0.1; done
+kill -TERM $pt
+( sleep 60; kill -KILL $pt 2>/dev/null ) & guard=$!
+wait $pt; rc=$?
+kill $guard 2>/dev/null; wait $guard 2>/dev/null
+check finetune_sigterm test $rc -eq 0 -a -s $T/term.ckpt -a -n "$(grep -l 'interrupted' $T/term.err)"
 
 $PKTLM eval --model $T/c.ckpt --data $T/toy --json --svg $T/cm.svg >$T/e.json
 check eval_runs test $? -eq 0

@@ -2,7 +2,7 @@
 source "$(dirname "$0")/cli.sh"
 # usage errors say what is wrong (exit 2); a folder without captures is an error (exit 1)
 "$PKTLM" compare "$PKTLM_TMP" 2>"$PKTLM_TMP/e1"; rc=$?
-check cli_compare_one_input test $rc -eq 2 -a -n "$(grep 'need two inputs' "$PKTLM_TMP/e1")"
+check cli_compare_one_input test $rc -eq 2 -a -n "$(grep 'missing SYNTH' "$PKTLM_TMP/e1")"
 "$PKTLM" compare a b --header-bytes 300 2>"$PKTLM_TMP/e2"; rc=$?
 check cli_compare_bad_header_bytes test $rc -eq 2 -a -n "$(grep 'header-bytes' "$PKTLM_TMP/e2")"
 mkdir -p "$PKTLM_TMP/empty1" "$PKTLM_TMP/empty2"

@@ -11,7 +11,7 @@ check field_help_lists grep -q "tcp.window  2 bytes" $T/h
 $PKTLM finetune --task field --data $T -o $T/x.ckpt 2>$T/e; rc=$?
 check field_missing test $rc -eq 2 -a -n "$(grep -l 'missing --field' $T/e)"
 $PKTLM finetune --task field --field ip.nope --data $T -o $T/x.ckpt 2>$T/e; rc=$?
-check field_unknown test $rc -eq 2 -a -n "$(grep -l "unknown field (see --help for the list) (got 'ip.nope')" $T/e)"
+check field_unknown test $rc -eq 2 -a -n "$(grep -l "field must be a field listed by --help, got 'ip.nope'" $T/e)"
 $PKTLM finetune --task field --field ip.ttl -o $T/x.ckpt 2>/dev/null; check field_needs_data test $? -eq 2
 $PKTLM finetune --task field --field ip.ttl --data $T -o $T/x.ckpt --batch x 2>/dev/null; check field_bad_number test $? -eq 2
 $PKTLM finetune --task field --field ip.ttl --data $T/none -o $T/x.ckpt 2>$T/e; rc=$?

@@ -13,3 +13,23 @@ for f in src/*/*.[ch]; do
   done
 done
 [ -z "$bad" ] && ok layering_no_upward_includes || bad layering_no_upward_includes "$bad"
+
+# Verbs that only load and run models (classify, eval, generate) reach no training code: the
+# headers they include, followed to the end, name no src/train/ file (issue 12: the classifier
+# is loaded by models/clshead.h; training of the head stays in train/).
+incl_closure() {   # FILE... -> every src/ header reachable through #include "..."
+  local todo="$*" seen="" f inc
+  while [ -n "$todo" ]; do
+    set -- $todo; f=$1; shift; todo="$*"
+    case " $seen " in *" $f "*) continue ;; esac
+    seen="$seen $f"
+    for inc in $(sed -n 's/^#include "\([a-z]*\/[a-z0-9_]*\.h\)".*/\1/p' "$f"); do
+      [ -f "src/$inc" ] && todo="$todo src/$inc"
+    done
+  done
+  echo $seen
+}
+for v in classify eval generate; do
+  up=$(incl_closure "src/cli/cmd_$v.c" | tr ' ' '\n' | grep '^src/train/' | tr '\n' ' ')
+  [ -z "$up" ] && ok "layering_${v}_loads_without_train" || bad "layering_${v}_loads_without_train" "cmd_$v.c reaches $up"
+done

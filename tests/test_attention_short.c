@@ -6,6 +6,7 @@
  * The sanitizer build sees any out-of-bounds access; both builds check the numbers. */
 #include "test.h"
 #include "nn/nn.h"
+#include "nn/attention.h"
 
 static float *randv(size_t n, unsigned seed) {
     float *x = nn_alloc(n);

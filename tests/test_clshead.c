@@ -1,5 +1,6 @@
-/* Classification head (src/train/clshead.c): gradients by finite differences for every
- * pooling, through the head alone and through a tiny GPT-2; rows; classifier file round trip. */
+/* Classification head (src/models/clshead.c, its backward src/train/clshead.c): gradients by
+ * finite differences for every pooling, through the head alone and through a tiny GPT-2; rows;
+ * classifier file round trip. */
 #include "test.h"
 #include "train/clshead.h"
 #include "corpus/manifest.h"
@@ -227,7 +228,7 @@ static void test_file(void) {
     snprintf(path, sizeof path, "%s/c.ckpt", t_tmpdir());
     CHECK(cls_save(path, &m, &st, &h, &info, err, sizeof err) == 0);
     cls_info i2;
-    CHECKF(cls_load(path, &m2, &st, &h2, &i2, err, sizeof err) == 0, "%s", err);
+    CHECKF(cls_load(path, &m2, NULL, &h2, &i2, err, sizeof err) == 0, "%s", err);
     CHECK_EQ(i2.K, 3);
     CHECK(!strcmp(i2.names[2], "ccc"));
     CHECK_EQ(i2.max_pkts, 4);
@@ -248,7 +249,7 @@ static void test_file(void) {
     for (int i = 0; i < 32; i++) info.prep.drop_ports[i] = (uint16_t)(65535 - i);
     info.prep.drop_protos[0] = 1; info.prep.drop_protos[1] = 255;
     CHECK(cls_save(path, &m, &st, &h, &info, err, sizeof err) == 0);
-    CHECKF(cls_load(path, &m2, &st, &h2, &i2, err, sizeof err) == 0, "%s", err);
+    CHECKF(cls_load(path, &m2, NULL, &h2, &i2, err, sizeof err) == 0, "%s", err);
     char d[256];
     CHECK_EQ(i2.prep_known, 1); CHECK_EQ(i2.prep_secret, 1);
     CHECKF(prep_cfg_diff(&info.prep, &i2.prep, d, sizeof d) == 0, "%s", d);
@@ -260,7 +261,7 @@ static void test_file(void) {
     FILE *f = fopen(path, "r+b");
     fseek(f, 0, SEEK_END); long n = ftell(f); fclose(f);
     CHECK(truncate(path, n - 4) == 0);
-    CHECK(cls_load(path, &m2, &st, &h2, &i2, err, sizeof err) != 0);
+    CHECK(cls_load(path, &m2, NULL, &h2, &i2, err, sizeof err) != 0);
     cls_head_free(&h); model_free(&m);
 }
 

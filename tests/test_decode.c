@@ -11,6 +11,7 @@
 #include "models/model.h"
 #include "nn/decode.h"
 #include "nn/nn.h"
+#include "nn/attention.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>

@@ -3,6 +3,7 @@
  * parameter must match central differences on sampled coordinates. */
 #include "test.h"
 #include "nn/nn.h"
+#include "nn/attention.h"
 #include "util/util.h"
 #include <stdint.h>
 

@@ -118,6 +118,10 @@ static void test_json_escape(void) {
     json_escape(f, "a\"b\\c\n\x01\x1f\xc3\xa9");
     fclose(f);
     CHECKF(!strcmp(buf, "a\\\"b\\\\c\\u000a\\u0001\\u001f\xc3\xa9"), "got %s", buf);
+    char e[7];   /* the byte-level escape that prep's in-memory manifest writer shares */
+    CHECK(json_escape_byte(e, '"') == 2 && !strcmp(e, "\\\""));
+    CHECK(json_escape_byte(e, 0x1f) == 6 && !strcmp(e, "\\u001f"));
+    CHECK(json_escape_byte(e, 0xc3) == 1 && e[0] == (char)0xc3 && !e[1]);
 }
 
 int main(void) {

@@ -6,8 +6,11 @@ export DEBIAN_FRONTEND=noninteractive
 # build: compilers, libpcap (the cross-check of our reader), BLIS built for OpenMP (sgemm),
 # libcjson (corpus vocab.json; Hugging Face config.json and safetensors headers);
 # strace: tests/cli_badinput_io.sh kills prep at each of its renames (crash atomicity);
-# python3 for the tests that read exports as the seed systems do (tests/interop/)
-pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev libcjson-dev strace python3)
+# python3 for the tests that read exports as the seed systems do (tests/interop/); numpy for
+# python/pktlm.py, the Python reader of corpora (tests/cli_python.sh skips without it);
+# pkgconf and groff-base: tests/cli_install.sh compiles against the installed pktlm.pc,
+# tests/cli_opts.sh checks the generated man page
+pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev libcjson-dev strace python3 python3-numpy pkgconf groff-base)
 # Open MPI: data-parallel training under mpirun (docs/distributed.md; tests/cli_mpi.sh runs it on
 # loopback). MPI=0 leaves it out: the build then has no MPI (make MPI=0 is chosen by itself).
 [ "${MPI:-1}" = 1 ] && pkgs+=(openmpi-bin libopenmpi-dev)

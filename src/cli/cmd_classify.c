@@ -3,34 +3,13 @@
  * anonymisation), then go through cls_make_row() as in fine-tuning (label hidden, EOS
  * dropped, first K packets), in batches. */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "corpus/prep.h"
 #include "corpus/manifest.h"
-#include "train/finetune.h"
+#include "models/clshead.h"
 #include "util/util.h"
 #include <stdlib.h>
 #include <string.h>
-
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: pktlm classify --model CLASSIFIER.ckpt INPUT... [--json|--csv] [--after K]\n"
-        "\n"
-        "Reads pcap/pcapng captures (files or directories), builds each flow's tokens as `pktlm prep`\n"
-        "does, and prints one row per flow: file, flow id, protocol, endpoints (original addresses),\n"
-        "packets used, predicted label, its probability and the top 3. Flows/s and the model's time\n"
-        "per flow are reported on stderr.\n"
-        "\n"
-        "  --after K        decide on the first K packets of each flow (default: what the classifier\n"
-        "                   was trained with, else the packets per flow its corpus kept)\n"
-        "  --csv | --json   machine-readable rows on stdout (JSON: one object per line)\n"
-        "  --batch N 32     flows per forward pass (1 = the latency of one flow alone)\n"
-        "\n"
-        "Tokens are built with the training corpus's prep options, which the classifier records\n"
-        "(payload, max bytes, anonymisation, flow timeouts, filters). For classifiers written before\n"
-        "they were recorded, give them here (defaults: prep's):\n"
-        "  --payload N 64  --max-bytes B 192  --no-anon   an option that contradicts a recorded one\n"
-        "                   is an error\n"
-        "  --threads N  --quiet\n");
-}
 
 typedef struct {
     char file[512];
@@ -135,38 +114,48 @@ int cmd_classify(int argc, char **argv) {
     cli_prefer_passive_wait(argc, argv);
     const char *V = "classify", *mpath = NULL;
     int fmt = 0, B = 32, threads = 0, after = -1, quiet = 0, payload = -1, max_bytes = -1, anon = -1;
-    char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    char **inputs = NULL;
     int nin = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); free(inputs); return 0; }
-        else if (!strcmp(a, "--model") && val) { mpath = val; i++; }
-        else if (!strcmp(a, "--csv")) fmt = 1;
-        else if (!strcmp(a, "--json")) fmt = 2;
-        else if (!strcmp(a, "--no-anon")) anon = 0;
-        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1;
-        else if (!strcmp(a, "--after")) { if (cli_long_in(V, a, val, 1, 1000000, &n)) { free(inputs); return 2; } after = (int)n; i++; }
-        else if (!strcmp(a, "--batch")) { if (cli_long_in(V, a, val, 1, 65536, &n)) { free(inputs); return 2; } B = (int)n; i++; }
-        else if (!strcmp(a, "--threads")) { if (cli_long_in(V, a, val, 0, 1024, &n)) { free(inputs); return 2; } threads = (int)n; i++; }
-        else if (!strcmp(a, "--payload")) { if (cli_long_in(V, a, val, 0, 65535, &n)) { free(inputs); return 2; } payload = (int)n; i++; }
-        else if (!strcmp(a, "--max-bytes")) { if (cli_long_in(V, a, val, 20, 65535, &n)) { free(inputs); return 2; } max_bytes = (int)n; i++; }
-        else if (a[0] == '-' && a[1]) { cli_error(V, "unknown option or missing value '%s' (see --help)", a); free(inputs); return 2; }
-        else inputs[nin++] = argv[i];
-    }
-    if (!mpath || !nin) { cli_error(V, "need --model CLASSIFIER.ckpt and at least one capture"); usage(stderr); free(inputs); return 2; }
+    const cli_opt opts[] = {
+        OPT_STR("--model", &mpath, "CLASSIFIER.ckpt", "a classifier of `pktlm finetune --task classify`", .req = 1),
+        OPT_POS_LIST("INPUT", &inputs, &nin, 1, "captures: pcap/pcapng files or directories (recursed), '-' = stdin"),
+        OPT_INT_IN("--after", &after, 1, 1000000, "K", "decide on the first K packets of each flow (default: what the classifier\n"
+                   "was trained with, else the packets per flow its corpus kept)"),
+        OPT_FLAG("--csv", &fmt, 1, "machine-readable rows on stdout: CSV"),
+        OPT_FLAG("--json", &fmt, 2, "machine-readable rows on stdout: one JSON object per line"),
+        OPT_INT_IN("--batch", &B, 1, 65536, "N", "flows per forward pass (1 = the latency of one flow alone)"),
+        OPT_SECTION("Tokens are built with the training corpus's prep options, which the classifier records\n"
+                    "(payload, max bytes, anonymisation, flow timeouts, filters). For classifiers written before\n"
+                    "they were recorded, give them here (defaults: prep's); an option that contradicts a\n"
+                    "recorded one is an error:"),
+        OPT_INT_IN("--payload", &payload, 0, 65535, "N", "payload bytes kept after the transport header", .nodef = 1),
+        OPT_INT_IN("--max-bytes", &max_bytes, 20, 65535, "B", "at most B bytes of a packet, from the IP header", .nodef = 1),
+        OPT_FLAG("--no-anon", &anon, 0, "addresses and identifiers as they are"),
+        OPT_SECTION(""),
+        OPT_INT_IN("--threads", &threads, 0, 1024, "N", "default: all cores / OMP_NUM_THREADS", .nodef = 1),
+        OPT_QUIET(&quiet, "no notes"),
+        OPT_END
+    };
+    const cli_cmd cmd = {
+        .verb = V, .opts = opts,
+        .usage = "--model CLASSIFIER.ckpt INPUT... [--json|--csv] [--after K]",
+        .about = "Reads pcap/pcapng captures (files or directories), builds each flow's tokens as `pktlm prep`\n"
+                 "does, and prints one row per flow: file, flow id, protocol, endpoints (original addresses),\n"
+                 "packets used, predicted label, its probability and the top 3. Flows/s and the model's time\n"
+                 "per flow are reported on stderr.",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
     char **files = NULL;
     int nfiles = 0;
     int walk_skipped = cli_expand_inputs(V, inputs, nin, &files, &nfiles);
-    if (walk_skipped < 0) { free(inputs); return 1; }
-    free(inputs);
+    if (walk_skipped < 0) return 1;
     nn_set_threads(threads);
     char err[1024];
     model m = { 0 };
-    train_state st;
     cls_head h;
     cls_info info;
-    if (cls_load(mpath, &m, &st, &h, &info, err, sizeof err) != 0) { cli_free_list(files, nfiles); return cli_error(V, "%s", err); }
+    if (cls_load(mpath, &m, NULL, &h, &info, err, sizeof err) != 0) { cli_free_list(files, nfiles); return cli_error(V, "%s", err); }
     int rc = walk_skipped ? 1 : 0;
     ctx c = { 0 };
     /* tokens as the training corpus's prep built them: the options the classifier records

@@ -3,7 +3,8 @@
  * majority class, port-only lookup, and a random forest on per-flow header statistics with
  * and without ports (src/eval/shallow.h). */
 #include "cli/cli.h"
-#include "train/finetune.h"
+#include "cli/opts.h"
+#include "models/clshead.h"
 #include "corpus/manifest.h"
 #include "corpus/vocab.h"
 #include "eval/metrics.h"
@@ -14,30 +15,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: pktlm eval --model CLASSIFIER.ckpt --data CORPUS_DIR [--split test] [--json] [--svg FILE]\n"
-        "\n"
-        "Accuracy, macro-F1, weighted F1, per-class precision/recall/F1/support and the confusion\n"
-        "matrix of the classifier on one split of a corpus, and always, on the same flows, the\n"
-        "baselines trained on CORPUS/train.tok: majority class, port-only lookup, and a random forest\n"
-        "on per-flow header statistics (sizes, directions, gaps, flags, TTL) with and without ports.\n"
-        "Baselines see the same first K packets as the model.\n"
-        "\n"
-        "  --split train|val|test   (default test)\n"
-        "  --json                   machine-readable report on stdout instead of the text\n"
-        "  --svg FILE               the model's confusion matrix as an SVG picture\n"
-        "  --predictions FILE       one CSV row per labelled flow: seq,file,flow,label and the prediction\n"
-        "                           of the model, port lookup and both forests (resample by capture with\n"
-        "                           tools/classify_bootstrap.py)\n"
-        "  --max-packets K          default: what the classifier was trained with\n"
-        "  --trees N                forest size (default 100)\n"
-        "  --batch N 32   --threads N   --seed N (forest, default 1)\n"
-        "\n"
-        "A header-field model (`pktlm finetune --task field`) is scored by exact match instead\n"
-        "(`pktlm eval --model FIELD.ckpt --help`, docs/field.md).\n");
-}
 
 typedef struct { const char *name; long *cm; cls_report r; } scored;
 
@@ -65,39 +42,49 @@ static int write_predictions(const char *path, const shard *te, const int *pred,
 }
 
 int cmd_eval(int argc, char **argv) {
-    for (int i = 1; i + 1 < argc; i++)   /* header-field prediction is scored by cmd_field.c */
-        if ((!strcmp(argv[i], "--model") && eval_is_field_model(argv[i + 1])) || !strcmp(argv[i], "--field"))
-            return eval_field_main(argc, argv);
+    /* header-field prediction is scored by cmd_field.c */
+    if (eval_is_field_model(cli_peek_opt(argc, argv, "--model")) || cli_peek_opt(argc, argv, "--field"))
+        return eval_field_main(argc, argv);
+    static const char *const split_names[] = { "train", "val", "test" };
+    const char *V = "eval", *mpath = NULL, *data = NULL, *svg = NULL, *preds = NULL;
+    int json = 0, B = 32, threads = 0, max_pkts = -1, trees = 100, split_i = 2;
+    uint64_t seed = 1;
+    const cli_opt opts[] = {
+        OPT_STR("--model", &mpath, "CLASSIFIER.ckpt", "a classifier of `pktlm finetune --task classify`", .req = 1),
+        OPT_STR("--data", &data, "CORPUS_DIR", "the corpus", .req = 1),
+        OPT_CHOICE("--split", &split_i, "train|val|test", "SPLIT", "the split scored"),
+        OPT_FLAG("--json", &json, 1, "machine-readable report on stdout instead of the text"),
+        OPT_STR("--svg", &svg, "FILE", "the model's confusion matrix as an SVG picture"),
+        OPT_STR("--predictions", &preds, "FILE", "one CSV row per labelled flow: seq,file,flow,label and the prediction\n"
+                "of the model, port lookup and both forests (resample by capture with\n"
+                "tools/classify_bootstrap.py)"),
+        OPT_INT_IN("--max-packets", &max_pkts, 0, 1000000, "K", "default: what the classifier was trained with"),
+        OPT_INT_IN("--trees", &trees, 1, 100000, "N", "forest size"),
+        OPT_INT_IN("--batch", &B, 1, 65536, "N", "flows per forward pass"),
+        OPT_INT_IN("--threads", &threads, 0, 1024, "N", "default: all cores / OMP_NUM_THREADS", .nodef = 1),
+        OPT_U64("--seed", &seed, "N", "the forests' seed"),
+        OPT_END
+    };
+    const cli_cmd cmd = {
+        .verb = V, .opts = opts,
+        .usage = "--model CLASSIFIER.ckpt --data CORPUS_DIR [--split test] [--json] [--svg FILE]",
+        .about = "Accuracy, macro-F1, weighted F1, per-class precision/recall/F1/support and the confusion\n"
+                 "matrix of the classifier on one split of a corpus, and always, on the same flows, the\n"
+                 "baselines trained on CORPUS/train.tok: majority class, port-only lookup, and a random forest\n"
+                 "on per-flow header statistics (sizes, directions, gaps, flags, TTL) with and without ports.\n"
+                 "Baselines see the same first K packets as the model.",
+        .more = "A header-field model (`pktlm finetune --task field`) is scored by exact match instead\n"
+                "(`pktlm eval --model FIELD.ckpt --help`, docs/field.md).",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
+    const char *split = split_names[split_i];
     cli_prefer_passive_wait(argc, argv);
-    const char *V = "eval", *mpath = NULL, *data = NULL, *split = "test", *svg = NULL, *preds = NULL;
-    int json = 0, B = 32, threads = 0, max_pkts = -1, trees = 100;
-    long seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--model") && val) { mpath = val; i++; }
-        else if (!strcmp(a, "--data") && val) { data = val; i++; }
-        else if (!strcmp(a, "--split") && val) { split = val; i++; }
-        else if (!strcmp(a, "--svg") && val) { svg = val; i++; }
-        else if (!strcmp(a, "--predictions") && val) { preds = val; i++; }
-        else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--batch")) { if (cli_long_in(V, a, val, 1, 65536, &n)) return 2; B = (int)n; i++; }
-        else if (!strcmp(a, "--threads")) { if (cli_long_in(V, a, val, 0, 1024, &n)) return 2; threads = (int)n; i++; }
-        else if (!strcmp(a, "--max-packets")) { if (cli_long_in(V, a, val, 0, 1000000, &n)) return 2; max_pkts = (int)n; i++; }
-        else if (!strcmp(a, "--trees")) { if (cli_long_in(V, a, val, 1, 100000, &n)) return 2; trees = (int)n; i++; }
-        else if (!strcmp(a, "--seed")) { if (cli_long_in(V, a, val, 0, LONG_MAX, &seed)) return 2; i++; }
-        else { cli_error(V, "unknown option or missing value '%s' (see --help)", a); return 2; }
-    }
-    if (!mpath || !data) { cli_error(V, "need --model CLASSIFIER.ckpt and --data CORPUS_DIR"); usage(stderr); return 2; }
-    if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test"))
-        return cli_error(V, "--split: train, val or test"), 2;
     nn_set_threads(threads);
     char err[1024], path[1200];
     /* everything that is freed at the end, zeroed first: every error below goes through `out`,
      * so nothing leaks on the way out (LeakSanitizer runs the error paths in the test suite) */
     model m = { 0 };
-    train_state st;
     cls_head h = { 0 };
     cls_info info = { 0 };
     shard tr = { 0 }, te = { 0 };
@@ -110,7 +97,7 @@ int cmd_eval(int argc, char **argv) {
     ff_set_init(&ftr, 0, 0);
     ff_set_init(&fte, 0, 0);
     portmap_model maj = { 0 }, port = { 0 };
-    if (cls_load(mpath, &m, &st, &h, &info, err, sizeof err) != 0) { cli_error(V, "%s", err); goto out; }
+    if (cls_load(mpath, &m, NULL, &h, &info, err, sizeof err) != 0) { cli_error(V, "%s", err); goto out; }
     loaded = 1;
     if (max_pkts < 0) max_pkts = info.max_pkts;
     if (info.prep_known) {   /* a corpus made with other prep options gives other tokens: refuse it */
@@ -149,7 +136,7 @@ int cmd_eval(int argc, char **argv) {
     /* the model */
     double t0 = now_sec();
     pred = malloc((te.n_seqs + 1) * sizeof(int));
-    cls_predict_shard(&m, &h, &te, T, max_pkts, B, pred, NULL);
+    if (!pred || cls_predict_shard(&m, &h, &te, T, max_pkts, B, pred, NULL) != 0) { cli_error(V, "out of memory"); goto out; }
     double t_model = now_sec() - t0;
     for (int j = 0; j < 5; j++) sc[j].cm = calloc((size_t)K * K, sizeof(long));
     sc[0].name = "model";

@@ -1,46 +1,18 @@
 /* pktlm export: a corpus in the files of NetGPT / ET-BERT (UER-py), NetSSM, or as pcap.
  * The formats and which seed script reads which file: docs/interop.md. */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "corpus/vocab.h"
 #include "corpus/export.h"
 #include "corpus/manifest.h"
 #include "corpus/shard.h"
 #include "util/util.h"
-#include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
 #include <unistd.h>
 #include <sys/stat.h>
-
-static const char *USAGE =
-    "usage: pktlm export CORPUS_DIR --format netgpt|netssm|pcap|tcpflowgen -o OUT_DIR [--split S] [--packets K] [--ether]\n"
-    "\n"
-    "Write the sequences of a corpus (pktlm prep) in the files the seed systems' own code\n"
-    "reads (docs/interop.md):\n"
-    "  netgpt  for NetGPT / ET-BERT (UER-py): OUT_DIR/{train,valid,test}_dataset.tsv\n"
-    "          (label<TAB>text_a, a flow's packets as 4-hex-digit byte pairs, at most 256 a\n"
-    "          packet; labels numbered 0..k-1 over the labels train has; unlabelled\n"
-    "          sequences left out), traffic.txt (pretraining corpus of every train sequence,\n"
-    "          labelled or not, laid out as NetGPT's pre-process/main.py writes it),\n"
-    "          vocab.txt (65,541 words), labels.txt (index<TAB>label)\n"
-    "  netssm  for NetSSM: OUT_DIR/{train,val,test}.jsonl, one line per capture (and label):\n"
-    "          {\"Data\": \"<|label|> b0 ... b127 <|pkt|> ...\", \"Hash\", \"Filename\", \"OrigLen\"},\n"
-    "          each TCP/UDP packet from a synthetic Ethernet header, headers only (+12 payload\n"
-    "          bytes of UDP), padded or cut to 128 bytes; OUT_DIR/tokenizer/ (load it with\n"
-    "          NetSSM's --tokenizer); manifest.json maps the label tokens back to labels\n"
-    "  pcap    OUT_DIR/{train,val,test}.pcap: the decoded packets (raw IP)\n"
-    "  tcpflowgen  a --tokens fields corpus as tcpflowgen's files: OUT_DIR/CAPTURE.arrow per\n"
-    "          input capture, one column token_sequences: list<int32>, pktlm's own ids (label,\n"
-    "          time, IPv6) left out (docs/tokens.md)\n"
-    "  --split train|val|test|all   (default all)\n"
-    "  --packets K    at most K packets a row (netgpt, default 5 as NetGPT) or a line\n"
-    "                 (netssm, default 0 = all)\n"
-    "  --ether        netgpt: each packet from a synthetic Ethernet header, as NetGPT's\n"
-    "                 flow text starts (corpora hold packets from the IP header on)\n"
-    "A split with nothing to write gets no file (an old one is removed): UER's evaluation\n"
-    "divides by the rows of its files.\n";
 
 static const char *split_nm[3] = { "train", "val", "test" };
 
@@ -303,35 +275,49 @@ done:
 }
 
 int cmd_export(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "format", required_argument, 0, 'f' }, { "output", required_argument, 0, 'o' },
-        { "split", required_argument, 0, 's' }, { "packets", required_argument, 0, 'k' },
-        { "ether", no_argument, 0, 'e' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
-    };
-    const char *fmt_s = NULL, *out = NULL, *split = "all";
+    const char *out = NULL, *dir = NULL;
     long maxp = -1;
-    int c, ether = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "hf:o:s:k:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f': fmt_s = optarg; break;
-        case 'o': out = optarg; break;
-        case 's': split = optarg; break;
-        case 'k': if (cli_long_in("export", "--packets", optarg, 0, INT_MAX, &maxp)) return 2; break;
-        case 'e': ether = 1; break;
-        case 'h': fputs(USAGE, stdout); return 0;
-        default: fputs(USAGE, stderr); return 2;
-        }
-    }
-    if (optind != argc - 1 || !fmt_s || !out) { fputs(USAGE, stderr); return 2; }
-    int fmt = !strcmp(fmt_s, "netgpt") ? EXPORT_NETGPT : !strcmp(fmt_s, "netssm") ? EXPORT_NETSSM : !strcmp(fmt_s, "pcap") ? EXPORT_PCAP
-            : !strcmp(fmt_s, "tcpflowgen") ? EXPORT_ARROW : -1;
-    if (fmt < 0) { cli_error("export", "--format is netgpt, netssm, pcap or tcpflowgen, got '%s'", fmt_s); return 2; }
+    int fmt = -1, ether = 0, which = 3;   /* which: train, val, test or all */
+    const cli_opt opts[] = {
+        OPT_POS("CORPUS_DIR", &dir, "a corpus of `pktlm prep`"),
+        OPT_CHOICE("--format", &fmt, "netgpt|netssm|pcap|tcpflowgen", "F", "the files written (above)", .req = 1),
+        OPT_OUT(&out, "OUT_DIR", "the folder written into", .req = 1),
+        OPT_CHOICE("--split", &which, "train|val|test|all", "S", "the split(s) written"),
+        OPT_LONG_IN("--packets", &maxp, 0, INT_MAX, "K", "at most K packets a row (netgpt, default 5 as NetGPT) or a line\n"
+                    "(netssm, default 0 = all)"),
+        OPT_FLAG("--ether", &ether, 1, "netgpt: each packet from a synthetic Ethernet header, as NetGPT's\n"
+                 "flow text starts (corpora hold packets from the IP header on)"),
+        OPT_END
+    };
+    const cli_cmd cmd = {
+        .verb = "export", .opts = opts,
+        .usage = "CORPUS_DIR --format netgpt|netssm|pcap|tcpflowgen -o OUT_DIR [--split S] [--packets K] [--ether]",
+        .about = "Write the sequences of a corpus (pktlm prep) in the files the seed systems' own code\n"
+                 "reads (docs/interop.md):\n"
+                 "  netgpt  for NetGPT / ET-BERT (UER-py): OUT_DIR/{train,valid,test}_dataset.tsv\n"
+                 "          (label<TAB>text_a, a flow's packets as 4-hex-digit byte pairs, at most 256 a\n"
+                 "          packet; labels numbered 0..k-1 over the labels train has; unlabelled\n"
+                 "          sequences left out), traffic.txt (pretraining corpus of every train sequence,\n"
+                 "          labelled or not, laid out as NetGPT's pre-process/main.py writes it),\n"
+                 "          vocab.txt (65,541 words), labels.txt (index<TAB>label)\n"
+                 "  netssm  for NetSSM: OUT_DIR/{train,val,test}.jsonl, one line per capture (and label):\n"
+                 "          {\"Data\": \"<|label|> b0 ... b127 <|pkt|> ...\", \"Hash\", \"Filename\", \"OrigLen\"},\n"
+                 "          each TCP/UDP packet from a synthetic Ethernet header, headers only (+12 payload\n"
+                 "          bytes of UDP), padded or cut to 128 bytes; OUT_DIR/tokenizer/ (load it with\n"
+                 "          NetSSM's --tokenizer); manifest.json maps the label tokens back to labels\n"
+                 "  pcap    OUT_DIR/{train,val,test}.pcap: the decoded packets (raw IP)\n"
+                 "  tcpflowgen  a --tokens fields corpus as tcpflowgen's files: OUT_DIR/CAPTURE.arrow per\n"
+                 "          input capture, one column token_sequences: list<int32>, pktlm's own ids (label,\n"
+                 "          time, IPv6) left out (docs/tokens.md)",
+        .more = "A split with nothing to write gets no file (an old one is removed): UER's evaluation\n"
+                "divides by the rows of its files.",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
+    static const int fmt_id[] = { EXPORT_NETGPT, EXPORT_NETSSM, EXPORT_PCAP, EXPORT_ARROW };
+    fmt = fmt_id[fmt];
     if (ether && fmt != EXPORT_NETGPT) { cli_error("export", "--ether is for --format netgpt (netssm packets always start at an Ethernet header)"); return 2; }
-    int which = -1;
-    for (int k = 0; k < 3; k++) if (!strcmp(split, split_nm[k])) which = k;
-    if (which < 0 && strcmp(split, "all")) { cli_error("export", "--split is train, val, test or all"); return 2; }
-    const char *dir = argv[optind];
+    if (which == 3) which = -1;
     if (mkdir(out, 0755) != 0 && errno != EEXIST) return cli_error("export", "%s: %s", out, strerror(errno));
     if (fmt == EXPORT_ARROW) return export_tcpflowgen(dir, out, which) ? 1 : 0;
     int nl = 0;

@@ -7,45 +7,13 @@
 #include "train/checkpoint.h"
 #include "corpus/tokens.h"
 #include "util/util.h"
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t stop_flag;
-static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); }
 
 static void list_fields(FILE *f) {
     int n;
     const field_def *t = field_table(&n);
     for (int i = 0; i < n; i++) fprintf(f, "    %-11s %d byte%s  %s\n", t[i].name, t[i].width, t[i].width > 1 ? "s" : " ", t[i].what);
-}
-
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: pktlm finetune --task field --field NAME --data CORPUS_DIR -o FIELD.ckpt [--init MODEL.ckpt] [options]\n"
-        "\n"
-        "NetGPT's header-field prediction: the model reads a flow's sequence up to a header field\n"
-        "(earlier packets whole, this packet's bytes before the field) and must produce the field's\n"
-        "bytes. Trains on train.tok with the language-model loss restricted to the field's bytes;\n"
-        "keeps the model with the best validation exact match (greedy decoding of the whole value),\n"
-        "written atomically to FIELD.ckpt, with FIELD.csv (one row per evaluation). Score the test\n"
-        "split beside the majority and copy baselines with `pktlm eval --model FIELD.ckpt --data CORPUS_DIR`.\n"
-        "\n"
-        "  --field NAME         the field to predict (below)\n"
-        "  --init MODEL.ckpt    pretrained model (`pktlm pretrain`); omitted = from scratch:\n"
-        "    --layers N 2  --d-model N 128  --heads N 4  --ctx N 256  --arch gpt2\n"
-        "  --new-embeddings     an --init model in another token format (`pktlm import`): keep its body,\n"
-        "                       fresh token embedding and head for the corpus (QwenNet; docs/interop.md)\n"
-        "  --epochs E           10        --batch N  16      --lr X  3e-4   --warmup N 20\n"
-        "  --eval-every N       steps between validation scores (default: once per epoch)\n"
-        "  --patience N         stop after N evaluations without a better validation exact match (3; 0 = off)\n"
-        "  --max-steps N        cap on optimizer steps   --time-limit S  stop after S seconds (then score and save)\n"
-        "  --seq-len N          rows of N tokens (default: longest sequence, at most ctx); occurrences\n"
-        "                       past it are neither trained nor scored\n"
-        "  --dropout P 0  --weight-decay X 0.01  --clip X 1.0  --seed N 1337  --threads N  --quiet\n"
-        "\n"
-        "fields (offsets from each packet's own IP header; docs/field.md):\n");
-    list_fields(f);
 }
 
 static int field_parse(const char *s) { const field_def *d = field_by_name(s); return d ? d->id : -1; }
@@ -54,30 +22,43 @@ int finetune_field_main(int argc, char **argv) {
     const char *V = "finetune";
     field_opts o;
     field_defaults(&o);
-    cli_opt opts[] = {
-        OPT_SKIP("--task"), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
-        OPT_STR("--init", &o.init_path), OPT_MODEL(o.cfg), OPT_OPTIM(o), OPT_FLAG("--new-embeddings", &o.new_embeddings, 1),
-        OPT_CHOICE("--field", &o.field, field_parse, "unknown field (see --help for the list)"),
-        OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL), OPT_INT_IN("--seq-len", &o.seq_len, 0, 1048576),
-        OPT_INT_IN("--patience", &o.patience, 0, INT_MAX), OPT_LONG_IN("--max-steps", &o.max_steps, 0, 1e19), OPT_LONG_IN("--eval-every", &o.eval_every, 0, 1e19),
-        OPT_DOUBLE_IN("--time-limit", &o.time_limit, 0, HUGE_VAL),
+    const cli_opt opts[] = {
+        OPT_CHOICE("--task", &(int){ 2 }, "classify|generate|field", "field", "this task", .nodef = 1),
+        OPT_CHOICE_FN("--field", &o.field, field_parse, "a field listed by --help", "NAME", "the field to predict (below)", .req = 1),
+        OPT_STR("--data", &o.data_dir, "CORPUS_DIR", "a corpus of `pktlm prep --tokens bytes`", .req = 1),
+        OPT_OUT(&o.out_path, "FIELD.ckpt", "the model; FIELD.csv beside it", .req = 1),
+        OPT_STR("--init", &o.init_path, "MODEL.ckpt", "pretrained model (`pktlm pretrain`); omitted = from scratch,\n"
+                "with the model options below"),
+        OPT_FLAG("--new-embeddings", &o.new_embeddings, 1, "an --init model in another token format (`pktlm import`): keep its body,\n"
+                 "fresh token embedding and head for the corpus (QwenNet; docs/interop.md)"),
+        OPT_DOUBLE_POS("--epochs", &o.epochs, HUGE_VAL, "E", "passes over the training split"),
+        OPT_LONG_IN("--eval-every", &o.eval_every, 0, 1e19, "N", "steps between validation scores (default: once per epoch)"),
+        OPT_INT_IN("--patience", &o.patience, 0, INT_MAX, "N", "stop after N evaluations without a better validation exact match (0 = off)"),
+        OPT_LONG_IN("--max-steps", &o.max_steps, 0, 1e19, "N", "cap on optimizer steps (0 = none)"),
+        OPT_DOUBLE_IN("--time-limit", &o.time_limit, 0, HUGE_VAL, "S", "stop after S seconds, then score and save (0 = none)"),
+        OPT_INT_IN("--seq-len", &o.seq_len, 0, 1048576, "N", "rows of N tokens (default: longest sequence, at most ctx); occurrences\n"
+                   "past it are neither trained nor scored"),
+        OPT_OPTIM(o),
+        OPT_SECTION("model, without --init (docs/model.md):"),
+        OPT_MODEL(o.cfg),
         OPT_END
     };
-    int pr = cli_parse_opts(V, argc, argv, opts);
-    if (pr == 1) { usage(stdout); return 0; }
-    if (pr) return pr;
-    if (!o.field) { cli_error(V, "missing --field NAME"); usage(stderr); return 2; }
-    if (!o.data_dir || !o.out_path) { cli_error(V, "missing --data CORPUS_DIR or -o FIELD.ckpt"); usage(stderr); return 2; }
-    if (o.batch < 1 || o.epochs <= 0 || o.lr <= 0 || o.cfg.layers < 1 || o.cfg.d_model < 1 || o.cfg.heads < 1 ||
-        o.cfg.ctx < 2 || o.cfg.dropout < 0 || o.cfg.dropout >= 1 || o.max_steps < 0 || o.eval_every < 0)
-        return cli_error(V, "invalid option values (batch >= 1, epochs > 0, lr > 0, 0 <= dropout < 1)"), 2;
+    const cli_cmd cmd = {
+        .verb = V, .title = "finetune --task field", .opts = opts, .extra = list_fields,
+        .usage = "--task field --field NAME --data CORPUS_DIR -o FIELD.ckpt [--init MODEL.ckpt] [options]",
+        .about = "NetGPT's header-field prediction: the model reads a flow's sequence up to a header field\n"
+                 "(earlier packets whole, this packet's bytes before the field) and must produce the field's\n"
+                 "bytes. Trains on train.tok with the language-model loss restricted to the field's bytes;\n"
+                 "keeps the model with the best validation exact match (greedy decoding of the whole value),\n"
+                 "written atomically to FIELD.ckpt, with FIELD.csv (one row per evaluation). Score the test\n"
+                 "split beside the majority and copy baselines with `pktlm eval --model FIELD.ckpt --data CORPUS_DIR`.",
+        .more = "fields (offsets from each packet's own IP header; docs/field.md):",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
     cli_prefer_passive_wait(argc, argv);
-    o.interrupt = &stop_flag;
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    o.interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
     int rc = field_finetune_run(&o);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
     if (rc != 0) return cli_error(V, "%s", o.err);
     if (!o.quiet) {
         if (o.val_n)
@@ -99,34 +80,36 @@ int eval_is_field_model(const char *path) {
     return path && ckpt_peek(path, &c, &st, NULL, err, sizeof err) == 0 && st.task == CKPT_TASK_FIELD;
 }
 
-static void eval_usage(FILE *f) {
-    fprintf(f,
-        "usage: pktlm eval --model FIELD.ckpt --data CORPUS_DIR [--split test] [--json] [--batch N] [--threads N]\n"
-        "       pktlm eval --model MODEL.ckpt --field NAME --data CORPUS_DIR ...   (a language model, zero-shot)\n"
-        "\n"
-        "Exact match of a header-field model (`pktlm finetune --task field`) on one split of a corpus:\n"
-        "greedy decoding of every occurrence of its field within the rows it was trained with, beside\n"
-        "two baselines on the same occurrences: the field's most frequent value in CORPUS/train.tok, and\n"
-        "the value of the previous packet of the same flow in the same direction (copy; the majority\n"
-        "value when there is none). With --field, any language model (`pktlm pretrain`) is scored on\n"
-        "that field as it is, without fine-tuning (rows of --seq-len tokens, default its context).\n");
-}
-
 int eval_field_main(int argc, char **argv) {
-    const char *V = "eval", *mpath = NULL, *data = NULL, *split = "test";
-    int json = 0, B = 16, threads = 0, field = 0, seq_len = 0;
-    cli_opt opts[] = {
-        OPT_STR("--model", &mpath), OPT_STR("--data", &data), OPT_STR("--split", &split), OPT_FLAG("--json", &json, 1),
-        OPT_INT_IN("--batch", &B, 1, 65536), OPT_INT_IN("--threads", &threads, 0, 1024), OPT_INT_IN("--seq-len", &seq_len, 0, 1048576),
-        OPT_CHOICE("--field", &field, field_parse, "unknown field (see pktlm finetune --task field --help)"),
+    static const char *const split_names[] = { "train", "val", "test" };
+    const char *V = "eval", *mpath = NULL, *data = NULL;
+    int json = 0, B = 16, threads = 0, field = 0, seq_len = 0, split_i = 2;
+    const cli_opt opts[] = {
+        OPT_STR("--model", &mpath, "FIELD.ckpt", "a header-field model, or any language model with --field", .req = 1),
+        OPT_STR("--data", &data, "CORPUS_DIR", "the corpus", .req = 1),
+        OPT_CHOICE("--split", &split_i, "train|val|test", "SPLIT", "the split scored"),
+        OPT_CHOICE_FN("--field", &field, field_parse, "a field listed by pktlm finetune --task field --help", "NAME",
+                      "score a language model on this field, zero-shot"),
+        OPT_INT_IN("--seq-len", &seq_len, 0, 1048576, "N", "rows of N tokens (default: what the model was trained with, else its context)"),
+        OPT_FLAG("--json", &json, 1, "machine-readable report on stdout"),
+        OPT_INT_IN("--batch", &B, 1, 65536, "N", "rows per forward pass"),
+        OPT_INT_IN("--threads", &threads, 0, 1024, "N", "default: all cores / OMP_NUM_THREADS", .nodef = 1),
         OPT_END
     };
-    int pr = cli_parse_opts(V, argc, argv, opts);
-    if (pr == 1) { eval_usage(stdout); return 0; }
-    if (pr) return pr;
-    if (!mpath || !data) { cli_error(V, "need --model FIELD.ckpt and --data CORPUS_DIR"); eval_usage(stderr); return 2; }
-    if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test")) return cli_error(V, "--split: train, val or test"), 2;
-    if (B < 1) return cli_error(V, "--batch must be >= 1"), 2;
+    const cli_cmd cmd = {
+        .verb = V, .title = "eval --field", .opts = opts,
+        .usage = "--model FIELD.ckpt --data CORPUS_DIR [--split test] [--json] [--batch N] [--threads N]\n"
+                 "--model MODEL.ckpt --field NAME --data CORPUS_DIR ...   (a language model, zero-shot)",
+        .about = "Exact match of a header-field model (`pktlm finetune --task field`) on one split of a corpus:\n"
+                 "greedy decoding of every occurrence of its field within the rows it was trained with, beside\n"
+                 "two baselines on the same occurrences: the field's most frequent value in CORPUS/train.tok, and\n"
+                 "the value of the previous packet of the same flow in the same direction (copy; the majority\n"
+                 "value when there is none). With --field, any language model (`pktlm pretrain`) is scored on\n"
+                 "that field as it is, without fine-tuning (rows of --seq-len tokens, default its context).",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
+    const char *split = split_names[split_i];
     cli_prefer_passive_wait(argc, argv);
     nn_set_threads(threads);
     char err[1024], path[1200], tpath[1200];

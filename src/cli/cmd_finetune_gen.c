@@ -4,70 +4,56 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "train/finetune_gen.h"
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_flag;
-static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); }
-
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: pktlm finetune --task generate --init PRETRAINED.ckpt --data CORPUS_DIR -o GEN.ckpt [options]\n"
-        "\n"
-        "Continues causal-LM training of a pretrained model on a corpus of `pktlm prep`, whose\n"
-        "sequences start `<bos> <label>`: the model learns to generate flows (--unit flow) or\n"
-        "capture windows (--unit capture; the unit is prep's choice) given their label. The\n"
-        "architecture and context come from --init; the optimizer and the schedule start afresh.\n"
-        "Label tokens the pretrained model lacks get fresh embedding rows. Writes GEN.ckpt,\n"
-        "GEN.csv and GEN.svg as `pktlm pretrain` does; use it with `pktlm generate --model`.\n"
-        "\n"
-        "  --steps N | --epochs E   default 1 epoch\n"
-        "  --lr X        3e-4       --warmup N  20      --min-lr-frac X  0.1\n"
-        "  --batch N     8          --accum N   1       --weight-decay X 0.1   --clip X 1.0\n"
-        "  --dropout P   0          --seed N    1337    --pad (one sequence per row)\n"
-        "  --eval-every N  --val-batches N 20  --save-every N 0  --threads N  --quiet\n"
-        "  --bf16        mixed-precision matrix products (needs AVX512_BF16; see pktlm pretrain --help)\n"
-        "  --new-embeddings  an --init model in another token format (`pktlm import`): keep its body,\n"
-        "                fresh token embedding and head for the corpus (QwenNet; docs/interop.md)\n"
-        "\n"
-        "(NetGPT's header-field prediction: pktlm finetune --task field --help.)\n");
-}
-
 int cmd_finetune_gen(int argc, char **argv) {
-    const char *V = "finetune", *task = NULL, *init = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-        if (!strcmp(argv[i], "--task") && i + 1 < argc) task = argv[i + 1];
-        if (!strcmp(argv[i], "--init") && i + 1 < argc) init = argv[i + 1];
-    }
-    if (!task) { cli_error(V, "missing --task generate"); usage(stderr); return 2; }
-    if (strcmp(task, "generate")) return cli_error(V, "--task %s: not implemented here (generate)", task), 2;
-    if (!init) { cli_error(V, "missing --init PRETRAINED.ckpt"); usage(stderr); return 2; }
-    cli_prefer_passive_wait(argc, argv);
+    const char *V = "finetune", *init = NULL;
     pretrain_opts o;
     pretrain_defaults(&o);
-    if (finetune_gen_prepare(&o, init) != 0) return cli_error(V, "%s", o.err);
-    cli_opt opts[] = {
-        OPT_SKIP("--task"), OPT_SKIP("--init"), OPT_FLAG("--new-embeddings", &o.new_embeddings, 1), OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path),
-        OPT_OPTIM(o), OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, INT_MAX - 1), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),
-        OPT_FLOAT_IN("--min-lr-frac", &o.min_frac, 0, 1), OPT_MODEL_RESUMABLE(o.cfg),
-        OPT_INT_IN("--eval-every", &o.eval_every, 0, INT_MAX), OPT_INT_IN("--val-batches", &o.val_batches, 1, INT_MAX),
-        OPT_INT_IN("--save-every", &o.save_every, 0, INT_MAX), OPT_FLAG("--pad", &o.pack, 0), OPT_FLAG("--bf16", &o.prec, NN_BF16),
+    o.lr = 3e-4f;   /* finetune_gen_prepare's schedule, shown by --help */
+    o.warmup = 20;
+    const cli_opt opts[] = {
+        OPT_CHOICE("--task", &(int){ 1 }, "classify|generate|field", "generate", "this task", .nodef = 1),
+        OPT_STR("--init", &init, "PRETRAINED.ckpt", "the pretrained model (`pktlm pretrain`)", .req = 1),
+        OPT_STR("--data", &o.data_dir, "CORPUS_DIR", "a labelled corpus of `pktlm prep`", .req = 1),
+        OPT_OUT(&o.out_path, "GEN.ckpt", "the generation model; GEN.csv and GEN.svg beside it", .req = 1),
+        OPT_FLAG("--new-embeddings", &o.new_embeddings, 1, "an --init model in another token format (`pktlm import`): keep its body,\n"
+                 "fresh token embedding and head for the corpus (QwenNet; docs/interop.md)"),
+        OPT_LONG_IN("--steps", &o.steps, 0, INT_MAX - 1, "N", "optimizer steps (default: --epochs)"),
+        OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL, "E", "passes over the training split (default 1 when --steps is not given)"),
+        OPT_OPTIM(o),
+        OPT_INT_IN("--accum", &o.accum, 1, 65536, "N", "gradient accumulation steps"),
+        OPT_FLOAT_IN("--min-lr-frac", &o.min_frac, 0, 1, "X", "cosine decay after the warm-up down to lr*X"),
+        OPT_MODEL_RESUMABLE(o.cfg),
+        OPT_FLAG("--pad", &o.pack, 0, "one sequence per row, padded (default: pack sequences into a stream)"),
+        OPT_INT_IN("--eval-every", &o.eval_every, 0, INT_MAX, "N", "steps between validation losses (default: 20 per run)"),
+        OPT_INT_IN("--val-batches", &o.val_batches, 1, INT_MAX, "N", "batches per validation loss"),
+        OPT_INT_IN("--save-every", &o.save_every, 0, INT_MAX, "N", "steps between checkpoints (0: only at the end)"),
+        OPT_FLAG("--bf16", &o.prec, NN_BF16, "mixed-precision matrix products (needs AVX512_BF16; see pktlm pretrain --help)"),
         OPT_END
     };
-    int pr = cli_parse_opts(V, argc, argv, opts);
-    if (pr == 1) { usage(stdout); return 0; }
-    if (pr) return pr;
-    if (!o.out_path || !o.data_dir) { cli_error(V, "need --data CORPUS_DIR and -o GEN.ckpt"); usage(stderr); return 2; }
-    if (o.batch < 1 || o.accum < 1 || o.steps < 0 || o.lr <= 0 || o.cfg.dropout < 0 || o.cfg.dropout >= 1)
-        return cli_error(V, "invalid option values (batch, accum >= 1; lr > 0; 0 <= dropout < 1)"), 2;
-    o.interrupt = &stop_flag;
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    const cli_cmd cmd = {
+        .verb = V, .title = "finetune --task generate", .opts = opts,
+        .usage = "--task generate --init PRETRAINED.ckpt --data CORPUS_DIR -o GEN.ckpt [options]",
+        .about = "Continues causal-LM training of a pretrained model on a corpus of `pktlm prep`, whose\n"
+                 "sequences start `<bos> <label>`: the model learns to generate flows (--unit flow) or\n"
+                 "capture windows (--unit capture; the unit is prep's choice) given their label. The\n"
+                 "architecture and context come from --init; the optimizer and the schedule start afresh.\n"
+                 "Label tokens the pretrained model lacks get fresh embedding rows. Writes GEN.ckpt,\n"
+                 "GEN.csv and GEN.svg as `pktlm pretrain` does; use it with `pktlm generate --model`.",
+        .more = "(NetGPT's header-field prediction: pktlm finetune --task field --help.)",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
+    cli_prefer_passive_wait(argc, argv);
+    /* the backbone's shape from --init, then the command line again over it (the same options,
+     * already checked: it cannot fail now) */
+    if (finetune_gen_prepare(&o, init) != 0) return cli_error(V, "%s", o.err);
+    if (cli_parse(&cmd, argc, argv) != 0) return 2;
+    o.interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
     int rc = finetune_gen_run(&o);
-    signal(SIGINT, SIG_DFL);
     if (rc != 0) return cli_error(V, "%s", o.err);
     if (!o.quiet)
         fprintf(stderr, "pktlm finetune: %s at step %ld: loss %.4f, validation loss %.4f (nats/token)\n",

@@ -4,7 +4,7 @@
 #include "gen/generate.h"
 #include "eval/flowfeat.h"
 #include "nn/nn.h"
-#include "train/checkpoint.h"
+#include "models/checkpoint.h"
 #include "corpus/tokens.h"
 #include "corpus/vocab.h"
 #include <math.h>
@@ -12,67 +12,23 @@
 #include <string.h>
 #include <unistd.h>
 
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: pktlm generate --model GEN.ckpt -o OUT.pcap [options]\n"
-        "\n"
-        "Samples flows from a causal model (batched, with a key/value cache) and writes them as\n"
-        "one valid trace: each sequence is one flow, flows start at random offsets within\n"
-        "--window seconds, packets are merged by time. Lengths, checksums, endpoints and TCP\n"
-        "sequence numbers are made consistent by the trace writer (docs/generate.md).\n"
-        "\n"
-        "what:\n"
-        "  --label L            label index or name (vocab.json of the training corpus); default:\n"
-        "                       sampled from the model; 'none' = the <unlabelled> token\n"
-        "  --flows N | --packets N | --tokens N   stop after N flows (default 100) / at least N\n"
-        "                       decoded packets (the writer may drop some: see the summary) /\n"
-        "                       exactly N sampled tokens (running flows are cut there)\n"
-        "  --max-len N          tokens per flow (default: the model context)\n"
-        "  --full               never sample <eos>: every flow runs to --max-len (benchmarks)\n"
-        "sampling:\n"
-        "  --temperature X      1.0 (0 = greedy)   --top-k N  0 (off)   --top-p X  1.0 (off)\n"
-        "  --min-p X            0 (off): drop tokens below X times the most likely one\n"
-        "  --repetition-penalty X  1 (off): a token already in the flow has its logit divided by X\n"
-        "                       (multiplied when negative; NetSSM's sampler has both)\n"
-        "  --seed N             1 (a flow depends on the seed and its number, not on --batch)\n"
-        "  --batch B            16 sequences decoded at once (a finished one's slot takes the\n"
-        "                       next flow at once; the output does not depend on B)\n"
-        "  --threads N          default: all cores / OMP_NUM_THREADS\n"
-        "  --bf16               weight matrices and key/value cache as bf16 (half the memory\n"
-        "                       traffic; logits within ~1e-3 relative of fp32; AVX-512)\n"
-        "  --raw-tcp-flags      leave TCP flags and reserved bits to the model (scans and other\n"
-        "                       anomalies possible); default: flag combinations a TCP stack sends\n"
-        "prompts:\n"
-        "  --prompt-pcap P.pcap --prompt-packets K (default 2): complete real flows from their\n"
-        "                       first K packets, tokenised as `pktlm prep` does\n"
-        "                       (--payload 64 --max-bytes 192: use the corpus' values)\n"
-        "output:\n"
-        "  --pcapng             pcapng instead of pcap     --raw-ip  no Ethernet header\n"
-        "  --clients N          16 synthetic client hosts  --window S  10 (seconds, at most 1e8)\n"
-        "  --timing model|replay --timing-from REAL.pcap   inter-arrival times from the model's\n"
-        "                       time tokens (default) or drawn from REAL.pcap's within-flow gaps\n"
-        "                       (--timing-from alone implies replay)\n"
-        "  --json               summary as JSON on stdout\n"
-        "  --quiet\n");
-}
-
 /* 0 ok; -1 with a message in msg (what was wrong, and which labels exist). An index out of
  * range and an unknown name are the same mistake: both are usage errors (exit 2). */
 static int parse_label(const char *v, const char *model_path, int *out, char *msg, size_t msglen) {
     if (!strcmp(v, "none")) { *out = -1; return 0; }
     model_config c;
-    train_state st;
+    model_vocab mv;
     uint64_t np;
     char err[512];
-    if (ckpt_peek(model_path, &c, &st, &np, err, sizeof err) != 0) { snprintf(msg, msglen, "%s", err); return -1; }
+    if (ckpt_peek_model(model_path, &c, &mv, NULL, &np, err, sizeof err) != 0) { snprintf(msg, msglen, "%s", err); return -1; }
     int nl = c.vocab > TOK_LABEL0 ? c.vocab - TOK_LABEL0 : 0;
     char *e;
     long n = strtol(v, &e, 10);
     if (*v && !*e && n >= 0 && n < nl) { *out = (int)n; return 0; }
     /* the names: vocab.json of the corpus the model was trained on (the one source of truth;
      * docs/tokens.md), for a name and for the message */
-    shard sh = { .vocab_size = c.vocab, .n_labels = st.n_labels, .label_base = st.label_base };
-    char **names = nl > 0 && st.n_labels == nl ? corpus_labels(st.data_dir, &sh, err, sizeof err) : NULL;
+    shard sh = { .vocab_size = c.vocab, .n_labels = mv.n_labels, .label_base = mv.label_base };
+    char **names = nl > 0 && mv.n_labels == nl ? corpus_labels(mv.data_dir, &sh, err, sizeof err) : NULL;
     int found = -1;
     size_t ml = 0;
     char known[400] = "";
@@ -91,8 +47,6 @@ static int parse_label(const char *v, const char *model_path, int *out, char *ms
     return -1;
 }
 
-static int timing_parse(const char *s) { return !strcmp(s, "model") ? GEN_TIMING_MODEL : !strcmp(s, "replay") ? GEN_TIMING_REPLAY : -1; }
-
 int cmd_generate(int argc, char **argv) {
     cli_prefer_passive_wait(argc, argv);
     gen_opts o;
@@ -100,26 +54,60 @@ int cmd_generate(int argc, char **argv) {
     const char *V = "generate", *label = NULL;
     int json = 0, timing = -1, prompt_k = 0;   /* -1, 0: not given */
     const cli_opt opts[] = {
-        OPT_STR("--model", &o.model_path), OPT_STR2("-o", "--out", &o.out_path), OPT_STR("--label", &label),
-        OPT_LONG_IN("--flows", &o.flows, 1, 1e9), OPT_LONG_IN("--packets", &o.packets, 1, 1e9),
-        OPT_LONG_IN("--tokens", &o.tokens, 1, 1e19), OPT_INT_IN("--max-len", &o.max_len, 0, 1 << 20),
-        OPT_FLOAT_IN("--temperature", &o.temperature, 0, HUGE_VAL), OPT_INT_IN("--top-k", &o.top_k, 0, 1 << 20),
-        OPT_FLOAT_POS("--top-p", &o.top_p, 1), OPT_FLOAT_IN("--min-p", &o.min_p, 0, 1),
-        OPT_FLOAT_POS("--repetition-penalty", &o.rep_penalty, 100), OPT_U64("--seed", &o.seed), OPT_INT_IN("--batch", &o.batch, 1, 4096),
-        OPT_INT_IN("--threads", &o.threads, 0, 1024), OPT_STR("--prompt-pcap", &o.prompt_pcap),
-        OPT_INT_IN("--prompt-packets", &prompt_k, 1, 1000000), OPT_INT_IN("--payload", &o.prompt_payload, 0, 65535),
-        OPT_INT_IN("--max-bytes", &o.prompt_max_bytes, 20, 65535), OPT_FLAG("--pcapng", &o.pcapng, 1),
-        OPT_FLAG("--raw-ip", &o.raw_ip, 1), OPT_INT_IN("--clients", &o.n_clients, 1, 1000000),
-        OPT_DOUBLE_IN("--window", &o.window_s, 0, 1e8),
-        OPT_CHOICE("--timing", &timing, timing_parse, "model or replay"), OPT_STR("--timing-from", &o.timing_from),
-        OPT_FLAG("--json", &json, 1), OPT_FLAG("--bf16", &o.bf16, 1), OPT_FLAG("--raw-tcp-flags", &o.raw_tcp_flags, 1),
-        OPT_FLAG("--full", &o.full, 1), OPT_FLAG2("--quiet", "-q", &o.quiet, 1),
+        OPT_STR("--model", &o.model_path, "GEN.ckpt", "a generation model (`pktlm finetune --task generate` or `pktlm pretrain`)", .req = 1),
+        OPT_OUT(&o.out_path, "OUT.pcap", "the trace", .req = 1),
+        OPT_SECTION("what:"),
+        OPT_STR("--label", &label, "L", "label index or name (vocab.json of the training corpus); default:\n"
+                "sampled from the model; 'none' = the <unlabelled> token"),
+        OPT_LONG_IN("--flows", &o.flows, 1, 1e9, "N", "stop after N flows (default 100 when neither --packets nor --tokens is given)"),
+        OPT_LONG_IN("--packets", &o.packets, 1, 1e9, "N", "stop after at least N decoded packets (the writer may drop some: see\n"
+                    "the summary)", .nodef = 1),
+        OPT_LONG_IN("--tokens", &o.tokens, 1, 1e19, "N", "stop after exactly N sampled tokens (running flows are cut there)", .nodef = 1),
+        OPT_INT_IN("--max-len", &o.max_len, 0, 1 << 20, "N", "tokens per flow (default: the model context)"),
+        OPT_FLAG("--full", &o.full, 1, "never sample <eos>: every flow runs to --max-len (benchmarks)"),
+        OPT_SECTION("sampling:"),
+        OPT_FLOAT_IN("--temperature", &o.temperature, 0, HUGE_VAL, "X", "softmax temperature (0 = greedy)"),
+        OPT_INT_IN("--top-k", &o.top_k, 0, 1 << 20, "N", "keep the N most likely tokens (0 = off)"),
+        OPT_FLOAT_POS("--top-p", &o.top_p, 1, "X", "nucleus sampling (1 = off)"),
+        OPT_FLOAT_IN("--min-p", &o.min_p, 0, 1, "X", "drop tokens below X times the most likely one (0 = off)"),
+        OPT_FLOAT_POS("--repetition-penalty", &o.rep_penalty, 100, "X", "a token already in the flow has its logit divided by X\n"
+                      "(multiplied when negative; NetSSM's sampler has both; 1 = off)"),
+        OPT_U64("--seed", &o.seed, "N", "a flow depends on the seed and its number, not on --batch"),
+        OPT_INT_IN("--batch", &o.batch, 1, 4096, "B", "sequences decoded at once (a finished one's slot takes the next flow\n"
+                   "at once; the output does not depend on B)"),
+        OPT_INT_IN("--threads", &o.threads, 0, 1024, "N", "default: all cores / OMP_NUM_THREADS", .nodef = 1),
+        OPT_FLAG("--bf16", &o.bf16, 1, "weight matrices and key/value cache as bf16 (half the memory\n"
+                 "traffic; logits within ~1e-3 relative of fp32; AVX-512)"),
+        OPT_FLAG("--raw-tcp-flags", &o.raw_tcp_flags, 1, "leave TCP flags and reserved bits to the model (scans and other\n"
+                 "anomalies possible); default: flag combinations a TCP stack sends"),
+        OPT_SECTION("prompts:"),
+        OPT_STR("--prompt-pcap", &o.prompt_pcap, "P.pcap", "complete real flows from their first --prompt-packets packets,\n"
+                "tokenised as `pktlm prep` does"),
+        OPT_INT_IN("--prompt-packets", &prompt_k, 1, 1000000, "K", "packets of each prompt flow (default 2)"),
+        OPT_INT_IN("--payload", &o.prompt_payload, 0, 65535, "N", "prompt tokens: payload bytes kept (use the corpus' value)"),
+        OPT_INT_IN("--max-bytes", &o.prompt_max_bytes, 20, 65535, "B", "prompt tokens: bytes kept per packet (use the corpus' value)"),
+        OPT_SECTION("output:"),
+        OPT_FLAG("--pcapng", &o.pcapng, 1, "pcapng instead of pcap"),
+        OPT_FLAG("--raw-ip", &o.raw_ip, 1, "no Ethernet header"),
+        OPT_INT_IN("--clients", &o.n_clients, 1, 1000000, "N", "synthetic client hosts"),
+        OPT_DOUBLE_IN("--window", &o.window_s, 0, 1e8, "S", "flows start at random offsets within S seconds"),
+        OPT_CHOICE("--timing", &timing, "model|replay", "T", "inter-arrival times from the model's time tokens (default) or drawn\n"
+                   "from --timing-from's within-flow gaps"),
+        OPT_STR("--timing-from", &o.timing_from, "REAL.pcap", "the capture replay draws from (alone it implies --timing replay)"),
+        OPT_FLAG("--json", &json, 1, "summary as JSON on stdout"),
+        OPT_QUIET(&o.quiet, "no summary"),
         OPT_END
     };
-    int pr = cli_parse_opts(V, argc, argv, opts);
-    if (pr == 1) { usage(stdout); return 0; }
-    if (pr) return 2;
-    if (!o.model_path || !o.out_path) { cli_error(V, "need --model GEN.ckpt and -o OUT.pcap"); usage(stderr); return 2; }
+    const cli_cmd cmd = {
+        .verb = V, .opts = opts,
+        .usage = "--model GEN.ckpt -o OUT.pcap [options]",
+        .about = "Samples flows from a causal model (batched, with a key/value cache) and writes them as\n"
+                 "one valid trace: each sequence is one flow, flows start at random offsets within\n"
+                 "--window seconds, packets are merged by time. Lengths, checksums, endpoints and TCP\n"
+                 "sequence numbers are made consistent by the trace writer (docs/generate.md).",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
     /* --timing-from alone means replay; with --timing model it would be silently unused */
     if (timing >= 0) o.timing = timing;
     else if (o.timing_from) o.timing = GEN_TIMING_REPLAY;

@@ -2,6 +2,7 @@
  * pktlm checkpoint; pktlm export-model MODEL.ckpt --format hf -o DIR: the way back
  * (docs/interop.md, "Weights"). */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "models/hf.h"
 #include "train/checkpoint.h"
 #include "corpus/tokens.h"
@@ -11,24 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static const char *IMPORT_USAGE =
-    "usage: pktlm import SRC -o MODEL.ckpt [--ctx N]\n"
-    "\n"
-    "Read a Hugging Face model folder (config.json + model.safetensors, or shards listed by\n"
-    "model.safetensors.index.json; or one .safetensors file with config.json beside it) and\n"
-    "write it as a pktlm checkpoint. Architectures: gpt2 (GPT2LMHeadModel), qwen2 (Qwen2 and\n"
-    "Qwen2.5, Qwen2ForCausalLM), mamba2 (mamba_ssm's MambaLMHeadModel with Mamba2 layers, as\n"
-    "NetSSM saves it). Weights in float32, bfloat16 or float16 are stored as float32.\n"
-    "PyTorch pickles (pytorch_model.bin, UER/NetGPT checkpoints) are converted first with\n"
-    "  /usr/bin/python3 tools/torch_to_safetensors.py IN -o DIR\n"
-    "  --ctx N   keep a context of N tokens (default: the config's; GPT-2 keeps the first N\n"
-    "            learned positions, Qwen2's context only sizes activations and the KV cache;\n"
-    "            mamba2 has no context length: N sizes training activations, default 4096)\n"
-    "The model keeps its own vocabulary. With a byte-level BPE tokenizer.json beside the\n"
-    "weights (GPT-2, Qwen2/Qwen2.5) the checkpoint records it, and `finetune --init` takes a\n"
-    "corpus made with `prep --tokens bpe --tokenizer SRC/tokenizer.json`; otherwise fine-tune\n"
-    "with --new-embeddings (docs/interop.md).\n";
 
 static int is_dir_path(const char *p) { struct stat sb; return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode); }
 
@@ -51,19 +34,31 @@ static int shrink_ctx(model *m, int ctx, char *err, size_t errlen) {
 int cmd_import(int argc, char **argv) {
     const char *V = "import", *src = NULL, *out = NULL;
     long ctx = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(IMPORT_USAGE, stdout); return 0; }
-        else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out")) {
-            if (++i >= argc) return cli_error(V, "%s needs a file name", argv[i - 1]), 2;
-            out = argv[i];
-        } else if (!strcmp(argv[i], "--ctx")) {
-            if (++i >= argc) return cli_error(V, "--ctx needs a number"), 2;
-            if (cli_long_in(V, "--ctx", argv[i], 2, 1048576, &ctx)) return 2;
-        } else if (argv[i][0] == '-' && argv[i][1]) return cli_error(V, "unknown option '%s'", argv[i]), 2;
-        else if (!src) src = argv[i];
-        else return cli_error(V, "one model folder at a time ('%s' and '%s')", src, argv[i]), 2;
-    }
-    if (!src || !out) { fputs(IMPORT_USAGE, stderr); return 2; }
+    const cli_opt opts[] = {
+        OPT_POS("SRC", &src, "a Hugging Face model folder, or one .safetensors file with config.json beside it"),
+        OPT_OUT(&out, "MODEL.ckpt", "the checkpoint written", .req = 1),
+        OPT_LONG_IN("--ctx", &ctx, 2, 1048576, "N", "keep a context of N tokens (default: the config's; GPT-2 keeps the first N\n"
+                    "learned positions, Qwen2's context only sizes activations and the KV cache;\n"
+                    "mamba2 has no context length: N sizes training activations, default 4096)"),
+        OPT_END
+    };
+    const cli_cmd cmd = {
+        .verb = V, .opts = opts,
+        .usage = "SRC -o MODEL.ckpt [--ctx N]",
+        .about = "Read a Hugging Face model folder (config.json + model.safetensors, or shards listed by\n"
+                 "model.safetensors.index.json; or one .safetensors file with config.json beside it) and\n"
+                 "write it as a pktlm checkpoint. Architectures: gpt2 (GPT2LMHeadModel), qwen2 (Qwen2 and\n"
+                 "Qwen2.5, Qwen2ForCausalLM), mamba2 (mamba_ssm's MambaLMHeadModel with Mamba2 layers, as\n"
+                 "NetSSM saves it). Weights in float32, bfloat16 or float16 are stored as float32.\n"
+                 "PyTorch pickles (pytorch_model.bin, UER/NetGPT checkpoints) are converted first with\n"
+                 "  /usr/bin/python3 tools/torch_to_safetensors.py IN -o DIR",
+        .more = "The model keeps its own vocabulary. With a byte-level BPE tokenizer.json beside the\n"
+                "weights (GPT-2, Qwen2/Qwen2.5) the checkpoint records it, and `finetune --init` takes a\n"
+                "corpus made with `prep --tokens bpe --tokenizer SRC/tokenizer.json`; otherwise fine-tune\n"
+                "with --new-embeddings (docs/interop.md).",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
     double t0 = now_sec();
     model m;
     hf_meta meta;
@@ -128,29 +123,27 @@ int cmd_import(int argc, char **argv) {
     return 0;
 }
 
-static const char *EXPORT_USAGE =
-    "usage: pktlm export-model MODEL.ckpt --format hf -o DIR\n"
-    "\n"
-    "Write a checkpoint as a Hugging Face model folder: DIR/config.json (GPT2LMHeadModel or\n"
-    "Qwen2ForCausalLM) and DIR/model.safetensors (float32), which transformers loads with\n"
-    "AutoModelForCausalLM.from_pretrained(DIR). A mamba2 checkpoint is written as mamba_ssm's\n"
-    "MambaLMHeadModel saves it (NetSSM's config.json; `tools/torch_to_safetensors.py --to-pickle\n"
-    "DIR -o DIR/pytorch_model.bin` for MambaLMHeadModel.from_pretrained). Classifier and field\n"
-    "checkpoints export their backbone and LM head. `pktlm import DIR` reads it back bit for bit.\n";
-
 int cmd_export_model(int argc, char **argv) {
-    const char *V = "export-model", *in = NULL, *out = NULL, *fmt = "hf";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(EXPORT_USAGE, stdout); return 0; }
-        else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out") || !strcmp(argv[i], "--format")) {
-            if (i + 1 >= argc) return cli_error(V, "%s needs a value", argv[i]), 2;
-            if (!strcmp(argv[i], "--format")) fmt = argv[++i]; else out = argv[++i];
-        } else if (argv[i][0] == '-' && argv[i][1]) return cli_error(V, "unknown option '%s'", argv[i]), 2;
-        else if (!in) in = argv[i];
-        else return cli_error(V, "one checkpoint at a time ('%s' and '%s')", in, argv[i]), 2;
-    }
-    if (!in || !out) { fputs(EXPORT_USAGE, stderr); return 2; }
-    if (strcmp(fmt, "hf")) return cli_error(V, "--format %s: the format is hf (Hugging Face safetensors)", fmt), 2;
+    const char *V = "export-model", *in = NULL, *out = NULL;
+    int fmt = 0;
+    const cli_opt opts[] = {
+        OPT_POS("MODEL.ckpt", &in, "a pktlm checkpoint"),
+        OPT_CHOICE("--format", &fmt, "hf", "F", "Hugging Face safetensors"),
+        OPT_OUT(&out, "DIR", "the model folder written", .req = 1),
+        OPT_END
+    };
+    const cli_cmd cmd = {
+        .verb = V, .opts = opts,
+        .usage = "MODEL.ckpt --format hf -o DIR",
+        .about = "Write a checkpoint as a Hugging Face model folder: DIR/config.json (GPT2LMHeadModel or\n"
+                 "Qwen2ForCausalLM) and DIR/model.safetensors (float32), which transformers loads with\n"
+                 "AutoModelForCausalLM.from_pretrained(DIR). A mamba2 checkpoint is written as mamba_ssm's\n"
+                 "MambaLMHeadModel saves it (NetSSM's config.json; `tools/torch_to_safetensors.py --to-pickle\n"
+                 "DIR -o DIR/pytorch_model.bin` for MambaLMHeadModel.from_pretrained). Classifier and field\n"
+                 "checkpoints export their backbone and LM head. `pktlm import DIR` reads it back bit for bit.",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
     model m;
     train_state st;
     char err[1024];

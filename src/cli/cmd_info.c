@@ -1,5 +1,6 @@
 /* pktlm info MODEL.ckpt: config, parameter count and training state of a checkpoint. */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "train/checkpoint.h"
 #include "corpus/fields.h"
 #include <math.h>
@@ -28,18 +29,19 @@ static void print_config(const model_config *c, int json) {
 int cmd_info(int argc, char **argv) {
     const char *V = "info", *path = NULL;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: pktlm info [--json] MODEL.ckpt\n\nPrints a checkpoint's model config, parameter count,\n"
-                   "vocabulary reference and training state (docs/checkpoint.md). The file is verified\n"
-                   "(size and checksum).\n");
-            return 0;
-        } else if (!strcmp(argv[i], "--json")) json = 1;
-        else if (argv[i][0] == '-') return cli_error(V, "unknown option '%s'", argv[i]), 2;
-        else if (!path) path = argv[i];
-        else return cli_error(V, "one checkpoint at a time"), 2;
-    }
-    if (!path) return cli_error(V, "usage: pktlm info MODEL.ckpt"), 2;
+    const cli_opt opts[] = {
+        OPT_POS("MODEL.ckpt", &path, "a checkpoint of any pktlm verb"),
+        OPT_FLAG("--json", &json, 1, "one JSON object on stdout"),
+        OPT_END
+    };
+    const cli_cmd cmd = {
+        .verb = V, .opts = opts,
+        .usage = "[--json] MODEL.ckpt",
+        .about = "Prints a checkpoint's model config, parameter count, vocabulary reference and training\n"
+                 "state (docs/checkpoint.md). The file is verified (size and checksum).",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
     model m;
     train_state st;
     char err[512];

@@ -2,54 +2,9 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "train/pretrain.h"
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t stop_flag;
-static void on_sigint(int sig) { (void)sig; stop_flag = 1; signal(SIGINT, SIG_DFL); /* a second Ctrl-C kills */ }
-
-static void usage(FILE *f) {
-    pretrain_opts d;
-    pretrain_defaults(&d);
-    fprintf(f,
-        "usage: pktlm pretrain --data CORPUS_DIR -o MODEL.ckpt [options]\n"
-        "       pktlm pretrain --resume MODEL.ckpt -o MODEL.ckpt [--data CORPUS_DIR] [--steps N]\n"
-        "\n"
-        "Trains a causal language model on the token shards of `pktlm prep` (CORPUS/train.tok,\n"
-        "validation on CORPUS/val.tok). Writes MODEL.ckpt (every --save-every steps, at the end\n"
-        "and on Ctrl-C), MODEL.csv (one row per step) and MODEL.svg (loss curves), the log and\n"
-        "plot written with each checkpoint (a run that dies before its first save leaves them).\n"
-        "\n"
-        "model (a backbone reads the options that apply to it; docs/model.md):\n");
-    cli_model_help(f, &d.cfg, 0);
-    fprintf(f,
-        "  --tcpflowgen         tcpflowgen's model: --arch linattn --layers 8 --d-model 256 --heads 8\n"
-        "                       --d-ff 1024 --ctx 1024 --dropout 0.1 (options given as well override it)\n"
-        "training:\n"
-        "  --batch N            8        --accum N     1 (gradient accumulation)\n"
-        "  --steps N | --epochs E        (default 1 epoch)\n"
-        "  --lr X               6e-4     --warmup N    100 (linear), then cosine to lr*--min-lr-frac (0.1)\n"
-        "  --weight-decay X     0.1 (matrices only)   --clip X  1.0 (global norm)\n"
-        "  --seed N             1337 (init, shuffling, dropout)\n"
-        "  --pad                one sequence per row, padded (default: pack sequences into a stream)\n"
-        "  --eval-every N       steps between validation losses (default: 20 per run; kept on --resume)\n"
-        "  --val-batches N      20       --save-every N  0 (only at the end)\n"
-        "  --threads N          default: all cores / OMP_NUM_THREADS\n"
-        "  --bf16               mixed precision: matrix products take bfloat16 inputs and accumulate in\n"
-        "                       fp32 (needs AVX512_BF16, e.g. AMD Zen 4+, Intel Cooper Lake+); weights,\n"
-        "                       optimizer, norms, softmax and loss stay fp32. Kept on --resume\n"
-        "  --fp32               all fp32 (the default; on --resume, continue a --bf16 run in fp32)\n"
-        "  --max-mem GIB        refuse configs needing more (default: available memory)\n"
-        "  --quiet\n"
-        "  --resume MODEL.ckpt  continue exactly where the checkpoint stopped (model, batch, schedule\n"
-        "                       and seed come from the checkpoint; --steps N extends the run)\n"
-        "\n"
-        "Threads wait passively (OMP_WAIT_POLICY=passive) unless OMP_WAIT_POLICY is set: spinning\n"
-        "threads collapse on a shared machine. Results do not depend on the thread count.\n"
-        "Formats: docs/checkpoint.md; model and speed: docs/model.md.\n");
-}
 
 /* --resume takes the model, batch, schedule and seed from the checkpoint (docs/checkpoint.md):
  * say so when the command line asks for others, instead of dropping them silently. The config
@@ -85,37 +40,55 @@ int cmd_pretrain(int argc, char **argv) {
             o.cfg.arch = ARCH_LINATTN; o.cfg.layers = 8; o.cfg.d_model = 256; o.cfg.heads = 8;
             o.cfg.d_ff = 1024; o.cfg.ctx = 1024; o.cfg.dropout = 0.1f;
         }
-    cli_opt opts[] = {
-        OPT_FLAG("--tcpflowgen", &preset, 1),
-        OPT_STR("--data", &o.data_dir), OPT_STR2("-o", "--out", &o.out_path), OPT_STR("--resume", &o.resume_path),
-        OPT_MODEL(o.cfg), OPT_OPTIM(o),
-        OPT_INT_IN("--accum", &o.accum, 1, 65536), OPT_LONG_IN("--steps", &o.steps, 0, INT_MAX - 1), OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL),
-        OPT_FLOAT_IN("--min-lr-frac", &o.min_frac, 0, 1), OPT_INT_IN("--eval-every", &o.eval_every, 0, INT_MAX),
-        OPT_INT_IN("--val-batches", &o.val_batches, 1, INT_MAX), OPT_INT_IN("--save-every", &o.save_every, 0, INT_MAX),
-        OPT_LONG_IN("--stop-after", &o.stop_after, 0, 1e19),   /* testing: act as if interrupted */
-        OPT_GIB("--max-mem", &o.mem_limit), OPT_FLAG("--pad", &o.pack, 0),
-        OPT_FLAG("--bf16", &o.prec, NN_BF16), OPT_FLAG("--fp32", &o.prec, NN_FP32),
+    const cli_opt opts[] = {
+        OPT_STR("--data", &o.data_dir, "CORPUS_DIR", "the corpus of `pktlm prep`"),
+        OPT_OUT(&o.out_path, "MODEL.ckpt", "the checkpoint; MODEL.csv and MODEL.svg beside it", .req = 1),
+        OPT_STR("--resume", &o.resume_path, "MODEL.ckpt", "continue exactly where the checkpoint stopped (model, batch, schedule\n"
+                "and seed come from the checkpoint; --steps N extends the run)"),
+        OPT_SECTION("model (a backbone reads the options that apply to it; docs/model.md):"),
+        OPT_MODEL(o.cfg),
+        OPT_FLAG("--tcpflowgen", &preset, 1, "tcpflowgen's model: --arch linattn --layers 8 --d-model 256 --heads 8\n"
+                 "--d-ff 1024 --ctx 1024 --dropout 0.1 (options given as well override it)"),
+        OPT_SECTION("training:"),
+        OPT_OPTIM(o),
+        OPT_INT_IN("--accum", &o.accum, 1, 65536, "N", "gradient accumulation steps"),
+        OPT_LONG_IN("--steps", &o.steps, 0, INT_MAX - 1, "N", "optimizer steps (default: --epochs)"),
+        OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL, "E", "passes over the training split (default 1 when --steps is not given)"),
+        OPT_FLOAT_IN("--min-lr-frac", &o.min_frac, 0, 1, "X", "cosine decay after the warm-up down to lr*X"),
+        OPT_FLAG("--pad", &o.pack, 0, "one sequence per row, padded (default: pack sequences into a stream)"),
+        OPT_INT_IN("--eval-every", &o.eval_every, 0, INT_MAX, "N", "steps between validation losses (default: 20 per run; kept on --resume)"),
+        OPT_INT_IN("--val-batches", &o.val_batches, 1, INT_MAX, "N", "batches per validation loss"),
+        OPT_INT_IN("--save-every", &o.save_every, 0, INT_MAX, "N", "steps between checkpoints (0: only at the end)"),
+        OPT_FLAG("--bf16", &o.prec, NN_BF16, "mixed precision: matrix products take bfloat16 inputs and accumulate in\n"
+                 "fp32 (needs AVX512_BF16, e.g. AMD Zen 4+, Intel Cooper Lake+); weights,\n"
+                 "optimizer, norms, softmax and loss stay fp32. Kept on --resume"),
+        OPT_FLAG("--fp32", &o.prec, NN_FP32, "all fp32 (the default; on --resume, continue a --bf16 run in fp32)"),
+        OPT_GIB("--max-mem", &o.mem_limit, "GIB", "refuse configs needing more (default: available memory)"),
+        OPT_LONG_IN("--stop-after", &o.stop_after, 0, 1e19, "N", NULL),   /* testing: act as if interrupted */
         OPT_END
     };
-    int pr = cli_parse_opts(V, argc, argv, opts);
-    if (pr == 1) { usage(stdout); return 0; }
-    if (pr) return pr;
-    if (!o.out_path) { cli_error(V, "missing -o MODEL.ckpt"); usage(stderr); return 2; }
-    if (!o.data_dir && !o.resume_path) { cli_error(V, "missing --data CORPUS_DIR"); usage(stderr); return 2; }
-    if (o.batch < 1 || o.accum < 1 || o.cfg.ctx < 2 || o.cfg.layers < 1 || o.cfg.d_model < 1 || o.cfg.heads < 1 ||
-        o.steps < 0 || o.lr <= 0 || o.cfg.dropout < 0 || o.cfg.dropout >= 1)
-        return cli_error(V, "invalid option values (batch, accum, layers, d-model, heads >= 1; ctx >= 2; lr > 0; 0 <= dropout < 1)"), 2;
+    const cli_cmd cmd = {
+        .verb = V, .opts = opts,
+        .usage = "--data CORPUS_DIR -o MODEL.ckpt [options]\n--resume MODEL.ckpt -o MODEL.ckpt [--data CORPUS_DIR] [--steps N]",
+        .about = "Trains a causal language model on the token shards of `pktlm prep` (CORPUS/train.tok,\n"
+                 "validation on CORPUS/val.tok). Writes MODEL.ckpt (every --save-every steps, at the end\n"
+                 "and on Ctrl-C), MODEL.csv (one row per step) and MODEL.svg (loss curves), the log and\n"
+                 "plot written with each checkpoint (a run that dies before its first save leaves them).",
+        .more = "Threads wait passively (OMP_WAIT_POLICY=passive) unless OMP_WAIT_POLICY is set: spinning\n"
+                "threads collapse on a shared machine. Results do not depend on the thread count.\n"
+                "Formats: docs/checkpoint.md; model and speed: docs/model.md.",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
+    if (!o.data_dir && !o.resume_path) return cli_error(V, "missing --data CORPUS_DIR (see pktlm pretrain --help)"), 2;
     if (o.resume_path) warn_ignored_on_resume(&o);
     else {
         pretrain_opts d;
         pretrain_defaults(&d);
         if (cli_model_check_given(V, &o.cfg, &d.cfg)) return 2;
     }
-    o.interrupt = &stop_flag;
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    o.interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
     int rc = pretrain_run(&o);
-    signal(SIGINT, SIG_DFL);
     if (rc != 0) return cli_error(V, "%s", o.err);
     if (!o.quiet)
         fprintf(stderr, "pktlm pretrain: %s at step %ld: loss %.4f, validation loss %.4f (nats/token)\n",

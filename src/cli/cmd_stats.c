@@ -1,32 +1,15 @@
 /* pktlm stats: read captures, split them into flows, summarise. */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "capture/capture.h"
 #include "capture/packet.h"
 #include "flow/flow.h"
 #include "util/util.h"
-#include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
-
-static const char *USAGE =
-    "usage: pktlm stats [--json] [--flows FLOWS.csv] [--timeout S] [--tcp-timeout S]\n"
-    "                   [--udp-timeout S] [--max-flows N] INPUT...\n"
-    "\n"
-    "Read pcap/pcapng captures (files or directories, recursed; '-' = stdin), split them\n"
-    "into bidirectional 5-tuple flows and print a summary.\n"
-    "\n"
-    "  --json           print the summary as JSON instead of text\n"
-    "  --flows FILE     write one CSV row per flow (docs/flows.md)\n"
-    "  --timeout S      idle timeout for every protocol (default: TCP 300 s, others 60 s)\n"
-    "  --tcp-timeout S  idle timeout for TCP flows\n"
-    "  --udp-timeout S  idle timeout for UDP and other flows\n"
-    "  --max-flows N    active flows kept at once before the least recent is evicted\n"
-    "                   (default 4194304)\n"
-    "Flows are per file; a flow also ends after FIN in both directions or RST, and a SYN\n"
-    "on the tuple of a finished connection starts a new one.\n";
 
 enum { P_TCP, P_UDP, P_ICMP, P_ICMP6, P_OTHER, NPROTO };
 static const char *proto_names[NPROTO] = { "tcp", "udp", "icmp", "icmpv6", "other" };
@@ -103,36 +86,43 @@ static void lt_label(int lt, char *buf, size_t n) {
 }
 
 int cmd_stats(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "json", no_argument, 0, 'j' }, { "flows", required_argument, 0, 'f' },
-        { "timeout", required_argument, 0, 't' }, { "tcp-timeout", required_argument, 0, 'T' },
-        { "udp-timeout", required_argument, 0, 'U' }, { "max-flows", required_argument, 0, 'm' },
-        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
-    };
-    int json = 0;
+    int json = 0, ninputs = 0, tcp_set = 0, udp_set = 0;
+    char **inputs = NULL;
     const char *flows_path = NULL;
+    double timeout = 0;
     flow_cfg cfg;
     flow_cfg_default(&cfg);
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "hjf:", opts, NULL)) != -1) {
-        double v;
-        long n;
-        switch (c) {
-        case 'j': json = 1; break;
-        case 'f': flows_path = optarg; break;
-        case 't': if (cli_positive("stats", "--timeout", optarg, &v)) return 2; cfg.tcp_timeout = cfg.udp_timeout = v; break;
-        case 'T': if (cli_positive("stats", "--tcp-timeout", optarg, &v)) return 2; cfg.tcp_timeout = v; break;
-        case 'U': if (cli_positive("stats", "--udp-timeout", optarg, &v)) return 2; cfg.udp_timeout = v; break;
-        case 'm': if (cli_long_in("stats", "--max-flows", optarg, 16, LONG_MAX, &n)) return 2; cfg.max_flows = (size_t)n; break;
-        case 'h': fputs(USAGE, stdout); return 0;
-        default: fputs(USAGE, stderr); return 2;
-        }
+    long max_flows = (long)cfg.max_flows;
+    const cli_opt opts[] = {
+        OPT_POS_LIST("INPUT", &inputs, &ninputs, 1, "captures: pcap/pcapng files or directories (recursed), '-' = stdin"),
+        OPT_FLAG("--json", &json, 1, "print the summary as JSON instead of text"),
+        OPT_STR("--flows", &flows_path, "FILE", "write one CSV row per flow (docs/flows.md)"),
+        OPT_DOUBLE_POS("--timeout", &timeout, HUGE_VAL, "S", "idle timeout for every protocol (default: TCP 300 s, others 60 s;\n"
+                       "--tcp-timeout and --udp-timeout override it)"),
+        OPT_DOUBLE_POS("--tcp-timeout", &cfg.tcp_timeout, HUGE_VAL, "S", "idle timeout for TCP flows", .set = &tcp_set),
+        OPT_DOUBLE_POS("--udp-timeout", &cfg.udp_timeout, HUGE_VAL, "S", "idle timeout for UDP and other flows", .set = &udp_set),
+        OPT_LONG_IN("--max-flows", &max_flows, 16, HUGE_VAL, "N", "active flows kept at once before the least recent is evicted"),
+        OPT_END
+    };
+    const cli_cmd cmd = {
+        .verb = "stats", .opts = opts,
+        .usage = "[--json] [--flows FLOWS.csv] [--timeout S] [--tcp-timeout S] [--udp-timeout S] [--max-flows N] INPUT...",
+        .about = "Read pcap/pcapng captures (files or directories, recursed; '-' = stdin), split them\n"
+                 "into bidirectional 5-tuple flows and print a summary.",
+        .more = "Flows are per file; a flow also ends after FIN in both directions or RST, and a SYN\n"
+                "on the tuple of a finished connection starts a new one.",
+    };
+    int parsed = cli_parse(&cmd, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : 2;
+    /* --timeout sets both; a protocol's own option, given as well, wins */
+    if (timeout > 0) {
+        if (!tcp_set) cfg.tcp_timeout = timeout;
+        if (!udp_set) cfg.udp_timeout = timeout;
     }
-    if (optind >= argc) { fputs(USAGE, stderr); return 2; }
+    cfg.max_flows = (size_t)max_flows;
     char **files;
     int nfiles;
-    int walk_skipped = cli_expand_inputs("stats", argv + optind, argc - optind, &files, &nfiles);
+    int walk_skipped = cli_expand_inputs("stats", inputs, ninputs, &files, &nfiles);
     if (walk_skipped < 0) return 1;
     if (nfiles == 0) { cli_free_list(files, nfiles); return cli_error("stats", "no capture files found in the inputs"); }
 

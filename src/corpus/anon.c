@@ -304,6 +304,19 @@ static void zero_hex(uint8_t *p, uint32_t from, uint32_t to) { for (uint32_t k =
  *    stay); in runs of hex digits, a MAC of this capture's headers (bare, ACCF23623C6E; as
  *    an EUI-64 with FFFE in the middle) or its NIC-specific half (device names end in it)
  *    is zeroed. */
+/* The address ad written as text at p[i..i+L) (IPv4 dotted quad or IPv6): rewritten in place as
+ * the text of its mapped address (special ones stay). Returns the length it has now. */
+static uint32_t map_text_addr(anon_ctx *a, uint64_t key, int ver, uint8_t *p, uint32_t n, uint32_t i, uint32_t L,
+                              uint8_t *ad) {
+    if (special(ver, ad)) return L;
+    char t[48];
+    anon_addr(a, key, ver, ad, ad);
+    uint32_t tl = ver == 4 ? v4_text(ad, L, t) : v6_text(ad, L, t);
+    put_text(p, n, i, L, t, tl);
+    a->scrubbed_text_ip++;
+    return tl;
+}
+
 static void scrub_text(anon_ctx *a, uint64_t key, uint8_t *p, uint32_t n) {
     const anon_dict *d = a->dict && a->dict->n ? a->dict : NULL;
     for (uint32_t i = 0; i < n;) {
@@ -346,31 +359,11 @@ static void scrub_text(anon_ctx *a, uint64_t key, uint8_t *p, uint32_t n) {
                 if (!(ad[0] & 1)) { zero_hex(p, i, i + L); a->scrubbed_text_mac++; }
                 i += L; continue;
             }
-            if ((L = parse_v6(p, n, i, ad))) {
-                if (!special(6, ad)) {
-                    char t[48];
-                    anon_addr(a, key, 6, ad, ad);
-                    uint32_t tl = v6_text(ad, L, t);
-                    put_text(p, n, i, L, t, tl);
-                    a->scrubbed_text_ip++;
-                    L = tl;
-                }
-                i += L; continue;
-            }
+            if ((L = parse_v6(p, n, i, ad))) { i += map_text_addr(a, key, 6, p, n, i, L, ad); continue; }
         }
         /* a dotted quad starts here ("http://10.1.2.3", "Host:10.1.2.3") */
         if (isdig(c) && !isdig(prev) && prev != '.') {
-            if ((L = parse_v4(p, n, i, ad))) {
-                if (!special(4, ad)) {
-                    char t[16];
-                    anon_addr(a, key, 4, ad, ad);
-                    uint32_t tl = v4_text(ad, L, t);
-                    put_text(p, n, i, L, t, tl);
-                    a->scrubbed_text_ip++;
-                    L = tl;
-                }
-                i += L; continue;
-            }
+            if ((L = parse_v4(p, n, i, ad))) { i += map_text_addr(a, key, 4, p, n, i, L, ad); continue; }
             /* digits and dots up to the end of the window, with a dot: maybe an address cut short */
             uint32_t j = i, dots = 0;
             while (j < n && (isdig(p[j]) || p[j] == '.')) dots += p[j++] == '.';

@@ -4,6 +4,15 @@
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
+
+void label_csv_spec(char *arg, char **file, char **col) {
+    struct stat st;
+    *file = arg; *col = NULL;
+    if (stat(arg, &st) == 0) return;
+    char *c = strrchr(arg, ':');
+    if (c) { *c = 0; *col = c + 1; }
+}
 
 int label_set_find(const label_set *s, const char *name) {
     int lo = 0, hi = s->n - 1;

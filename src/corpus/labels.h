@@ -20,6 +20,12 @@ int label_set_add(label_set *s, const char *name);
 int label_set_find(const label_set *s, const char *name);   /* index or -1 */
 void label_set_free(label_set *s);
 
+/* A label-file argument "FILE.csv[:COLUMN]" (prep --file-labels / --flow-labels, compare
+ * --labels) split in place: *file = arg, *col = the text after the last ':' (that ':'
+ * overwritten), or NULL when there is none or when arg as given is an existing file (a file
+ * name that holds ':'). */
+void label_csv_spec(char *arg, char **file, char **col);
+
 /* Does csv_path name input (see above)? */
 int label_path_match(const char *input, const char *csv_path);
 

@@ -1,5 +1,6 @@
 /* Prep options read back from a corpus's manifest.json: see manifest.h. */
 #include "corpus/manifest.h"
+#include "corpus/prepopts.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -172,9 +173,6 @@ done:
     return rc;
 }
 
-static const char *unit_name(int u) { return u == PREP_UNIT_PACKET ? "packet" : u == PREP_UNIT_CAPTURE ? "capture" : "flow"; }
-static const char *addr_name(int a) { return a == ANON_ADDR_RANDOM ? "random" : a == ANON_ADDR_KEEP ? "keep" : "prefix"; }
-
 static void list_str(char *b, size_t n, const void *v, int k, int wide) {
     size_t l = 0;
     b[0] = 0;
@@ -183,40 +181,44 @@ static void list_str(char *b, size_t n, const void *v, int k, int wide) {
     if (!k) snprintf(b, n, "none");
 }
 
-int prep_cfg_diff(const prep_cfg *a, const prep_cfg *b, char *buf, size_t n) {
-#define D(cond, ...) do { if (cond) { snprintf(buf, n, __VA_ARGS__); return 1; } } while (0)
-    D(a->tokens != b->tokens, "--tokens %s vs %s", tokfmt_get(a->tokens)->name, tokfmt_get(b->tokens)->name);
-    D(a->complete_only != b->complete_only, "--complete-only %s vs %s", a->complete_only ? "given" : "not given",
-      b->complete_only ? "given" : "not given");
-    D(a->unit != b->unit, "--unit %s vs %s", unit_name(a->unit), unit_name(b->unit));
-    D(a->max_pkts != b->max_pkts, "--max-packets %d vs %d", a->max_pkts, b->max_pkts);
-    D(a->payload != b->payload, "--payload %d vs %d", a->payload, b->payload);
-    D(a->max_bytes != b->max_bytes, "--max-bytes %d vs %d", a->max_bytes, b->max_bytes);
-    D(a->min_flow_pkts != b->min_flow_pkts, "--min-packets %d vs %d", a->min_flow_pkts, b->min_flow_pkts);
-    D(a->max_flow_pkts != b->max_flow_pkts, "--max-flow-packets %d vs %d", a->max_flow_pkts, b->max_flow_pkts);
-    D(a->drop_dhcp != b->drop_dhcp, "DHCP %s vs %s (--keep-dhcp)", a->drop_dhcp ? "dropped" : "kept", b->drop_dhcp ? "dropped" : "kept");
-    char x[256], y[256];
-    list_str(x, sizeof x, a->drop_ports, a->ndrop_ports, 1);
-    list_str(y, sizeof y, b->drop_ports, b->ndrop_ports, 1);
-    D(strcmp(x, y), "--drop-port %s vs %s", x, y);
-    list_str(x, sizeof x, a->drop_protos, a->ndrop_protos, 0);
-    list_str(y, sizeof y, b->drop_protos, b->ndrop_protos, 0);
-    D(strcmp(x, y), "--drop-proto %s vs %s", x, y);
-    D(a->anonymise != b->anonymise, "anonymised %s vs %s (--no-anon)", a->anonymise ? "yes" : "no", b->anonymise ? "yes" : "no");
-    if (a->anonymise) {
-        D(a->anon.addr != b->anon.addr, "--addr %s vs %s", addr_name(a->anon.addr), addr_name(b->anon.addr));
-        D(a->anon.ids != b->anon.ids, "identifiers %s vs %s (--keep-ids)", a->anon.ids ? "randomised" : "kept",
-          b->anon.ids ? "randomised" : "kept");
-        D(a->anon.mask_ports != b->anon.mask_ports, "ports %s vs %s (--mask-ports)", a->anon.mask_ports ? "masked" : "kept",
-          b->anon.mask_ports ? "masked" : "kept");
-        D(a->anon.csum != b->anon.csum, "--checksums %s vs %s", a->anon.csum ? "zero" : "update", b->anon.csum ? "zero" : "update");
-        D(a->anon.scope != b->anon.scope, "--anon-scope %s vs %s", a->anon.scope ? "capture" : "flow", b->anon.scope ? "capture" : "flow");
+/* the value of prep option o in c as its command line writes it ("32", "random", "53,443"),
+ * a flag as "given" / "not given" */
+static void opt_value(const prep_opt *o, const prep_cfg *c, char *b, size_t n) {
+    const char *p = (const char *)c + o->off;
+    b[0] = 0;
+    switch (o->type) {
+    case PO_INT: snprintf(b, n, "%d", *(const int *)p); break;
+    case PO_DOUBLE: snprintf(b, n, "%g", *(const double *)p); break;
+    case PO_U64: snprintf(b, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+    case PO_FLAG: snprintf(b, n, "%s", *(const int *)p == o->value ? "given" : "not given"); break;
+    case PO_CHOICE: {
+        const char *w = o->words;
+        for (int i = 0; w && i < *(const int *)p; i++) { w = strchr(w, '|'); if (w) w++; }
+        snprintf(b, n, "%.*s", w ? (int)strcspn(w, "|") : 1, w ? w : "?");
+        break;
     }
-    D(fabs(a->flows.tcp_timeout - b->flows.tcp_timeout) > 1e-9 * fabs(a->flows.tcp_timeout), "--tcp-timeout %g vs %g",
-      a->flows.tcp_timeout, b->flows.tcp_timeout);
-    D(fabs(a->flows.udp_timeout - b->flows.udp_timeout) > 1e-9 * fabs(a->flows.udp_timeout), "--udp-timeout %g vs %g",
-      a->flows.udp_timeout, b->flows.udp_timeout);
-#undef D
+    case PO_PORTS:
+    case PO_PROTOS: list_str(b, n, p, *(const int *)((const char *)c + o->count_off), o->type == PO_PORTS); break;
+    default: break;
+    }
+}
+
+/* o is the same in a and b (timeouts: within a relative 1e-9, what the manifest's %g keeps) */
+static int opt_same(const prep_opt *o, const prep_cfg *a, const prep_cfg *b, const char *va, const char *vb) {
+    if (o->type != PO_DOUBLE) return !strcmp(va, vb);
+    double x = *(const double *)((const char *)a + o->off), y = *(const double *)((const char *)b + o->off);
+    return !(fabs(x - y) > 1e-9 * fabs(x));
+}
+
+int prep_cfg_diff(const prep_cfg *a, const prep_cfg *b, char *buf, size_t n) {
+    for (int i = 0; i < prep_nopts; i++) {
+        const prep_opt *o = &prep_opts[i];
+        if (o->tokens != 1 || (o->anon && (!a->anonymise || !b->anonymise))) continue;
+        char va[256], vb[256];
+        opt_value(o, a, va, sizeof va);
+        opt_value(o, b, vb, sizeof vb);
+        if (!opt_same(o, a, b, va, vb)) { snprintf(buf, n, "%s %s vs %s", o->flag, va, vb); return 1; }
+    }
     if (n) buf[0] = 0;
     return 0;
 }
@@ -226,32 +228,19 @@ void prep_cfg_describe(const prep_cfg *c, char *buf, size_t n) {
     prep_cfg_default(&d);
     size_t l = 0;
     buf[0] = 0;
-#define A(...) do { if (l < n) l += (size_t)snprintf(buf + l, n - l, __VA_ARGS__); } while (0)
-    if (c->tokens != d.tokens) A(" --tokens %s", tokfmt_get(c->tokens)->name);
-    if (c->complete_only) A(" --complete-only");
-    if (c->unit != d.unit) A(" --unit %s", unit_name(c->unit));
-    if (c->max_pkts != d.max_pkts) A(" --max-packets %d", c->max_pkts);
-    if (c->payload != d.payload) A(" --payload %d", c->payload);
-    if (c->max_bytes != d.max_bytes) A(" --max-bytes %d", c->max_bytes);
-    if (c->min_flow_pkts != d.min_flow_pkts) A(" --min-packets %d", c->min_flow_pkts);
-    if (c->max_flow_pkts != d.max_flow_pkts) A(" --max-flow-packets %d", c->max_flow_pkts);
-    if (!c->drop_dhcp) A(" --keep-dhcp");
-    if (!c->anonymise) A(" --no-anon");
-    else {
-        if (c->anon.addr != d.anon.addr) A(" --addr %s", addr_name(c->anon.addr));
-        if (!c->anon.ids) A(" --keep-ids");
-        if (c->anon.mask_ports) A(" --mask-ports");
-        if (c->anon.csum != d.anon.csum) A(" --checksums zero");
-        if (c->anon.scope != d.anon.scope) A(" --anon-scope capture");
+    for (int i = 0; i < 2 * prep_nopts && l < n; i++) {   /* the seed (tokens 2) last */
+        const prep_opt *o = &prep_opts[i % prep_nopts];
+        if (o->tokens != 1 + (i >= prep_nopts) || (o->anon && !c->anonymise)) continue;
+        char v[256], dv[256];
+        opt_value(o, c, v, sizeof v);
+        opt_value(o, &d, dv, sizeof dv);
+        if (opt_same(o, c, &d, v, dv)) continue;
+        if (o->type == PO_FLAG) l += (size_t)snprintf(buf + l, n - l, "%s%s", l ? " " : "", o->flag);
+        else l += (size_t)snprintf(buf + l, n - l, "%s%s %s", l ? " " : "", o->flag, v);
     }
-    if (c->flows.tcp_timeout != d.flows.tcp_timeout) A(" --tcp-timeout %g", c->flows.tcp_timeout);
-    if (c->flows.udp_timeout != d.flows.udp_timeout) A(" --udp-timeout %g", c->flows.udp_timeout);
-    if (c->seed != d.seed) A(" --seed %llu", (unsigned long long)c->seed);
-#undef A
-    if (l && buf[0] == ' ') memmove(buf, buf + 1, strlen(buf));
 }
 
-/* A JSON string as prep's sb_str writes it (\" \\ and \u00XX escapes) starting at p (after
+/* A JSON string as util's json_escape writes it (\" \\ and \u00XX escapes) starting at p (after
  * the opening quote): malloc'd, *end just past the closing quote. NULL when malformed. */
 static char *json_str(const char *p, const char **end) {
     size_t n = 0;

@@ -18,15 +18,14 @@
 int prep_cfg_from_manifest(const char *corpus_dir, prep_cfg *c, int *secret_used, char *err, size_t errlen);
 
 /* The first token-relevant option on which a and b differ, as prep's command-line option with
- * both values ("--payload 32 vs 64"), in buf; returns 0 when they agree. Compared: unit,
- * --max-packets, --payload, --max-bytes, --min-packets, --max-flow-packets, DHCP, the drop
- * lists, anonymisation (--no-anon, --addr, --no-ids, --mask-ports, --checksums, --anon-scope),
- * the flow timeouts. Not the seed: it picks the split and the (keyed, random) anonymisation maps,
+ * both values ("--payload 32 vs 64"), in buf; returns 0 when they agree. Compared: the options
+ * of corpus/prepopts.c marked `tokens` 1 (the cut, the filters, the flow timeouts, the
+ * anonymisation). Not the seed: it picks the split and the (keyed, random) anonymisation maps,
  * not how tokens are made, so a corpus of other captures made with another seed is comparable. */
 int prep_cfg_diff(const prep_cfg *a, const prep_cfg *b, char *buf, size_t n);
 
-/* "--payload 32 --max-bytes 192 ..." : the options of c that differ from prep's defaults
- * (empty when none), for messages. */
+/* "--payload 32 --max-bytes 192 ... --seed 7": the token-relevant options of c that differ
+ * from prep's defaults, and the seed (empty when none), for messages. */
 void prep_cfg_describe(const prep_cfg *c, char *buf, size_t n);
 /* The "path" of every entry of the manifest's "inputs", in order: entry i is the capture that
  * shard sequences with file = i come from (the exporters name captures by it). NULL with err

@@ -299,12 +299,12 @@ static void window_packet(prep *p, fstate *s, const uint8_t *frame, const pkt_in
 typedef struct { int fd; char *hex; int rc; } hash_job;
 static void *hash_thread(void *v) { hash_job *j = v; j->rc = sha256_fd(j->fd, j->hex); return NULL; }
 
-int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen) {
-    err[0] = 0;
+/* The record of the next input (captures and Arrow files alike), now p->cur; NULL out of memory. */
+static pfile *new_file(prep *p, const char *path, int label) {
     if (p->nfiles == p->files_cap) {
         int nc = p->files_cap ? p->files_cap * 2 : 64;
         pfile *q = realloc(p->files, (size_t)nc * sizeof *q);
-        if (!q) { snprintf(err, errlen, "out of memory"); return -1; }
+        if (!q) return NULL;
         p->files = q; p->files_cap = nc;
     }
     p->cur = p->nfiles++;
@@ -312,6 +312,13 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
     memset(pf, 0, sizeof *pf);
     pf->path = strdup(path);
     pf->label = label;
+    return pf;
+}
+
+int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen) {
+    err[0] = 0;
+    pfile *pf = new_file(p, path, label);
+    if (!pf) { snprintf(err, errlen, "out of memory"); return -1; }
     /* One open per input, read from the start by each pass: a FIFO or a process substitution
      * cannot be opened or read twice, so input_open copies such a stream once (hashing it). */
     input_file in;
@@ -451,17 +458,8 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
 int prep_add_arrow(prep *p, const char *path, int label, char *err, size_t errlen) {
     err[0] = 0;
     if (p->cfg.tokens != TOKFMT_FIELDS) { snprintf(err, errlen, "%s: tcpflowgen's files hold field tokens (--tokens fields)", path); return -1; }
-    if (p->nfiles == p->files_cap) {
-        int nc = p->files_cap ? p->files_cap * 2 : 64;
-        pfile *q = realloc(p->files, (size_t)nc * sizeof *q);
-        if (!q) { snprintf(err, errlen, "out of memory"); return -1; }
-        p->files = q; p->files_cap = nc;
-    }
-    p->cur = p->nfiles++;
-    pfile *pf = &p->files[p->cur];
-    memset(pf, 0, sizeof *pf);
-    pf->path = strdup(path);
-    pf->label = label;
+    pfile *pf = new_file(p, path, label);
+    if (!pf) { snprintf(err, errlen, "out of memory"); return -1; }
     arrow_seqs a;
     if (arrow_read_lists(path, "token_sequences", &a, err, errlen) != 0) { snprintf(pf->note, sizeof pf->note, "%s", err); return -1; }
     pf->ok = 1;
@@ -648,14 +646,11 @@ static void sb_put(sbuf *s, const char *fmt, ...) {
         s->b = q; s->cap = nc;
     }
 }
+/* str as a JSON string literal (util's escaping) */
 static void sb_str(sbuf *s, const char *str) {
+    char e[7];
     sb_put(s, "\"");
-    for (; *str; str++) {
-        unsigned char ch = (unsigned char)*str;
-        if (ch == '"' || ch == '\\') sb_put(s, "\\%c", ch);
-        else if (ch < 0x20) sb_put(s, "\\u%04x", ch);
-        else sb_put(s, "%c", ch);
-    }
+    for (; *str; str++) { json_escape_byte(e, (unsigned char)*str); sb_put(s, "%s", e); }
     sb_put(s, "\"");
 }
 

@@ -11,13 +11,18 @@
 
 static size_t pick(uint64_t *rng, size_t n) { return (size_t)(rng_uniform(rng) * (double)n) % n; }
 
-void fid_replay(ff_set *out, const ff_set *src, size_t n, uint64_t seed) {
+/* out gets src's labels (the same ids) and one pseudo file named what */
+static void begin_set(ff_set *out, const ff_set *src, const char *what) {
     for (int i = 0; i < src->nlabels; i++) ff_label_id(out, src->labels[i]);
     if (!out->nfiles) {
         out->files = malloc(sizeof *out->files);
-        out->files[0] = strdup("(replay)");
+        out->files[0] = strdup(what);
         out->nfiles = 1;
     }
+}
+
+void fid_replay(ff_set *out, const ff_set *src, size_t n, uint64_t seed) {
+    begin_set(out, src, "(replay)");
     if (!src->n) return;
     uint64_t rng = seed;
     for (size_t i = 0; i < n; i++) {
@@ -107,12 +112,7 @@ static void build_pool(pool *p, const ff_set *s, int label, int any) {
 static void free_pool(pool *p) { free(p->flows); free(p->pkts); free(p->iat); free(p->hdr); free(p->a_hdr); }
 
 void fid_sampler(ff_set *out, const ff_set *src, size_t n, uint64_t seed) {
-    for (int i = 0; i < src->nlabels; i++) ff_label_id(out, src->labels[i]);
-    if (!out->nfiles) {
-        out->files = malloc(sizeof *out->files);
-        out->files[0] = strdup("(sampler)");
-        out->nfiles = 1;
-    }
+    begin_set(out, src, "(sampler)");
     if (!src->n) return;
     uint64_t rng = seed;
     int L = src->nlabels, labelled = L > 0;

@@ -11,7 +11,6 @@
 #include "util/util.h"
 #include <errno.h>
 #include <omp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,14 +308,6 @@ void gen_defaults(gen_opts *o) {
     o->prompt_packets = 2; o->prompt_payload = 64; o->prompt_max_bytes = 192;
 }
 
-static int fail(gen_opts *o, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(o->err, sizeof o->err, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* Prompts (and replay gaps) from a real capture, through prep's own tokeniser. */
 typedef struct {
     tok_t **seq; size_t *len, n, cap;
@@ -378,10 +369,10 @@ static int read_real(gen_opts *o, const char *path, int fmt, int max_pkts, int w
     rf->want_gaps = want_gaps;
     char e[512] = "";
     int rc = prep_each_flow(&pc, path, 0, on_flow, rf, NULL, e, sizeof e);
-    if (rc < 0) return fail(o, "%s: %s", path, e);
+    if (rc < 0) return OPT_FAIL(o, "%s: %s", path, e);
     /* prompts and timing taken from part of a capture would pass for the whole: refuse */
-    if (rc > 0) return fail(o, "%s (a prompt or timing capture must be read to the end)", e);
-    if (rf->oom) return fail(o, "out of memory reading %s", path);
+    if (rc > 0) return OPT_FAIL(o, "%s (a prompt or timing capture must be read to the end)", e);
+    if (rf->oom) return OPT_FAIL(o, "out of memory reading %s", path);
     return 0;
 }
 
@@ -417,7 +408,7 @@ static int finish_seq(gen_opts *o, gen_pool *pool, gen_slot *z, int ended) {
     uint64_t s = (o->seed ^ 0x243F6A8885A308D3ull) + 0x9E3779B97F4A7C15ull * (uint64_t)(z->flow + 1);
     int64_t start = 1704067200LL * 1000000000LL + (int64_t)(rng_uniform(&s) * o->window_s * 1e9);
     z->len = 0;
-    if (gen_pool_add_seq(pool, z->q, n, ended, (uint32_t)z->flow, start) < 0) return fail(o, "out of memory");
+    if (gen_pool_add_seq(pool, z->q, n, ended, (uint32_t)z->flow, start) < 0) return OPT_FAIL(o, "out of memory");
     return 0;
 }
 
@@ -457,7 +448,7 @@ static int loop_prepare(gen_loop *lp) {
         uint64_t s = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)lp->next_flow;
         sampler_free(&z->smp);
         if (sampler_init(&z->smp, lp->V, o->temperature, o->top_k, o->top_p, splitmix64(&s)) != 0) {
-            fail(o, "out of memory");
+            OPT_FAIL(o, "out of memory");
             return lp->err = -1;
         }
         z->smp.min_p = o->min_p;
@@ -545,14 +536,14 @@ int gen_run(gen_opts *o) {
     memset(&run, 0, sizeof run);
 
     if (o->threads > 0) nn_set_threads(o->threads);
-    if (!o->model_path || !o->out_path) return fail(o, "need a model (--model) and an output (-o)");
-    if (ckpt_load_model(o->model_path, &m, &voc, NULL, 0, err, sizeof err) != 0) return fail(o, "%s", err);
+    if (!o->model_path || !o->out_path) return OPT_FAIL(o, "need a model (--model) and an output (-o)");
+    if (ckpt_load_model(o->model_path, &m, &voc, NULL, 0, err, sizeof err) != 0) return OPT_FAIL(o, "%s", err);
     const int V = m.cfg.vocab, B = o->batch > 0 ? o->batch : 1;
     const int T = o->max_len > 0 && o->max_len < m.cfg.ctx ? o->max_len : m.cfg.ctx;
     const tok_format *tf = tokfmt_get(voc.tok_format);
-    if (!tf) { fail(o, "%s: unknown token format %d (a newer pktlm?)", o->model_path, voc.tok_format); goto done; }
+    if (!tf) { OPT_FAIL(o, "%s: unknown token format %d (a newer pktlm?)", o->model_path, voc.tok_format); goto done; }
     if (tf->id == TOKFMT_BPE) {   /* the grammar and the decoding need the tokenizer's text of every id */
-        fail(o, "%s speaks a tokenizer's byte-level BPE (--tokens bpe): generating packets from it is not supported yet; "
+        OPT_FAIL(o, "%s speaks a tokenizer's byte-level BPE (--tokens bpe): generating packets from it is not supported yet; "
                 "score and fine-tune it on bpe corpora, or fine-tune with --new-embeddings on pktlm's tokens", o->model_path);
         goto done;
     }
@@ -561,27 +552,27 @@ int gen_run(gen_opts *o) {
     int label_lo = L0, label_hi = V;   /* label tokens this model knows */
     if (V <= L0) { label_lo = tf->unlabelled; label_hi = tf->unlabelled + 1; }
     if (o->label >= 0) {
-        if (L0 + o->label >= V) { fail(o, "label %d: the model knows %d labels", o->label, V - L0); goto done; }
+        if (L0 + o->label >= V) { OPT_FAIL(o, "label %d: the model knows %d labels", o->label, V - L0); goto done; }
         label_lo = L0 + o->label; label_hi = label_lo + 1;
     } else if (o->label == -1) { label_lo = tf->unlabelled; label_hi = label_lo + 1; }
     if (o->flows <= 0 && o->packets <= 0 && o->tokens <= 0) o->flows = 100;
 
     if (o->prompt_pcap) {
         if (read_real(o, o->prompt_pcap, tf->id, o->prompt_packets, 0, &prompts) != 0) goto done;
-        if (!prompts.n) { fail(o, "%s: no flows to use as prompts", o->prompt_pcap); goto done; }
+        if (!prompts.n) { OPT_FAIL(o, "%s: no flows to use as prompts", o->prompt_pcap); goto done; }
         o->nprompts = prompts.n;
     }
     if (o->timing == GEN_TIMING_REPLAY) {
-        if (!o->timing_from) { fail(o, "--timing replay needs --timing-from REAL.pcap"); goto done; }
+        if (!o->timing_from) { OPT_FAIL(o, "--timing replay needs --timing-from REAL.pcap"); goto done; }
         if (read_real(o, o->timing_from, TOKFMT_BYTES, 1 << 20, 1, &replay) != 0) goto done;
-        if (!replay.ngaps) { fail(o, "%s: no flow with two packets to take gaps from", o->timing_from); goto done; }
+        if (!replay.ngaps) { OPT_FAIL(o, "%s: no flow with two packets to take gaps from", o->timing_from); goto done; }
         pool.gaps = replay.gaps; pool.ngaps = replay.ngaps;
         replay.gaps = NULL;
     }
 
     /* the backbone's decoding state: one slot per sequence decoded at once */
     if (model_run_init(&run, &m, B, o->bf16 ? NN_BF16 : NN_FP32, 0, err, sizeof err) != 0) {
-        fail(o, "%s: %s", o->model_path, err);
+        OPT_FAIL(o, "%s: %s", o->model_path, err);
         goto done;
     }
     logits = malloc((size_t)B * V * sizeof *logits);
@@ -592,7 +583,7 @@ int gen_run(gen_opts *o) {
     mask = malloc((size_t)V);
     seen = malloc((size_t)B * V);
     sl = calloc((size_t)B, sizeof *sl);
-    if (!logits || !seqs || !in || !rslot || !rpos || !mask || !seen || !sl) { fail(o, "out of memory for batch %d x context %d", B, T); goto done; }
+    if (!logits || !seqs || !in || !rslot || !rpos || !mask || !seen || !sl) { OPT_FAIL(o, "out of memory for batch %d x context %d", B, T); goto done; }
     for (int b = 0; b < B; b++) {
         sl[b].q = seqs + (size_t)b * (T + 1);
         sl[b].seen = seen + (size_t)b * V;
@@ -640,7 +631,7 @@ int gen_run(gen_opts *o) {
     tc.link = o->raw_ip ? TRACE_RAW : TRACE_ETHERNET;
     tc.n_clients = o->n_clients > 0 ? (uint32_t)o->n_clients : 1;
     tc.seed = o->seed;
-    if (gen_pool_write(&pool, o->out_path, &tc, &o->ts) != 0) { fail(o, "%s: cannot write: %s", o->out_path, strerror(errno)); goto done; }
+    if (gen_pool_write(&pool, o->out_path, &tc, &o->ts) != 0) { OPT_FAIL(o, "%s: cannot write: %s", o->out_path, strerror(errno)); goto done; }
     rc = 0;
 done:
     if (sl) for (int b = 0; b < B_alloc(o); b++) sampler_free(&sl[b].smp);

@@ -24,6 +24,7 @@
 #endif
 #include "models/model.h"
 #include "nn/linattn.h"
+#include "nn/rope.h"
 #include "util/util.h"
 #include <math.h>
 #include <stdlib.h>
@@ -52,10 +53,8 @@ static int la_params(const model_config *c, tensor_spec *s, int *head) {
 }
 
 static const char *la_check(const model_config *c) {
-    if (c->vocab < 2 || c->vocab > (1 << 24)) return "vocabulary size must be 2..16777216";
-    if (c->layers < 1 || c->d_model < 1 || c->heads < 1 || c->ctx < 1) return "layers, d-model, heads and ctx must be positive";
-    if (c->layers > 1024 || c->d_model > 32768 || c->ctx > 1 << 20 || c->d_ff < 1 || c->d_ff > 1 << 18)
-        return "layers must be 1..1024, d-model 1..32768, ctx 1..1048576, d_ff 1..262144";
+    /* the ranges of every field (model_fields[], checked before this by every caller) bound
+     * every size product inside 64 bits and int indexing; here what only this backbone needs */
     if (c->d_model % c->heads) return "d-model must be a multiple of heads";
     if ((c->d_model / c->heads) % 2) return "the head size (d-model / heads) must be even (RoPE rotates pairs)";
     if (c->kv_heads != c->heads) return "linear attention has no grouped-query heads (kv-heads = heads)";
@@ -78,35 +77,6 @@ static void la_init(model *m, uint64_t seed) {
             for (size_t k = 0; k < n; k++) p[k] = sd * nn_randn(&rng);
         }
     }
-}
-
-/* ---- layers of this backbone ---- */
-
-/* cos, sin of position pos: cs[0..hs/2) cos, cs[hs/2..hs) sin; angles in double */
-static void rope_angles(float *cs, int pos, int hs) {
-    int h2 = hs / 2;
-    for (int i = 0; i < h2; i++) {
-        double a = pos * pow(ROPE_BASE, -2.0 * i / hs);
-        cs[i] = (float)cos(a); cs[h2 + i] = (float)sin(a);
-    }
-}
-/* Rotate nh heads of hs at the start of a row, interleaved: (x[2i], x[2i+1]) ->
- * (x0 cos - x1 sin, x1 cos + x0 sin). inverse rotates by -angle (the backward). */
-static void rope_row(float *x, int nh, int hs, const float *cs, int inverse) {
-    const int h2 = hs / 2;
-    const float sg = inverse ? -1.0f : 1.0f;
-    for (int h = 0; h < nh; h++) {
-        float *p = x + (size_t)h * hs;
-        for (int i = 0; i < h2; i++) {
-            float co = cs[i], si = sg * cs[h2 + i], a = p[2 * i], b = p[2 * i + 1];
-            p[2 * i] = a * co - b * si;
-            p[2 * i + 1] = b * co + a * si;
-        }
-    }
-}
-static void rope_rows(float *x, int ld, int nh, int hs, const float *cs, int N, int T, int inverse) {
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) rope_row(x + (size_t)n * ld, nh, hs, cs + (size_t)(n % T) * hs, inverse);
 }
 
 /* ---- activations: shared part, then one block per layer ---- */
@@ -174,7 +144,7 @@ static void la_forward(model *m, const int *tok, int B, int T) {
     const size_t NC = (size_t)N * C;
     const float p = m->training ? c->dropout : 0.0f;
     shared_acts s = shared_at(m, B, T);
-    for (int t = 0; t < T; t++) rope_angles(s.rope + (size_t)t * hs, t, hs);
+    for (int t = 0; t < T; t++) rope_angles(s.rope + (size_t)t * hs, t, hs, ROPE_BASE);
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) memcpy(s.emb + (size_t)n * C, P(EMB) + (size_t)tok[n] * C, (size_t)C * sizeof(float));
     if (p > 0) dropout_forward(s.emb, s.emb, p, model_drop_seed(m, -1, 0), NC);
@@ -184,7 +154,7 @@ static void la_forward(model *m, const int *tok, int B, int T) {
         layernorm_forward(a.ln1, a.mean1, a.rstd1, x, P(LN1W) + (size_t)l * C, P(LN1B) + (size_t)l * C, N, C);
         matmul_forward_prec(a.qkv, a.ln1, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + (size_t)l * 3 * C, N, C, 3 * C,
                             m->prec);
-        rope_rows(a.qkv, 3 * C, 2 * NH, hs, s.rope, N, T, 0);   /* q heads then k heads */
+        rope_rows(a.qkv, 3 * C, 2 * NH, hs, s.rope, N, T, ROPE_INTERLEAVED, 0);   /* q heads then k heads */
         linattn_phi(a.qkv, N, 2 * C, 3 * C);
         linattn_forward(a.atty, a.den, a.qkv, B, T, C, NH, c->chunk, m->prec);
         const float *y = a.atty;   /* kept undropped: the kernel's backward reads it */
@@ -232,7 +202,7 @@ static void la_backward(model *m, const int *tok, int B, int T) {
         if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 1), NC); datty = g.dtmp; }
         linattn_backward(g.dqkv, datty, a.qkv, a.atty, a.den, B, T, C, NH, c->chunk, m->prec);
         linattn_phi_backward(g.dqkv, a.qkv, N, 2 * C, 3 * C);
-        rope_rows(g.dqkv, 3 * C, 2 * NH, hs, s.rope, N, T, 1);
+        rope_rows(g.dqkv, 3 * C, 2 * NH, hs, s.rope, N, T, ROPE_INTERLEAVED, 1);
         matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + (size_t)l * 3 * C, g.dqkv, a.ln1,
                                  P(QKVW) + (size_t)l * 3 * C * C, N, C, 3 * C, m->prec);
         layernorm_backward(g.dres, G(LN1W) + (size_t)l * C, G(LN1B) + (size_t)l * C, g.dln, x, P(LN1W) + (size_t)l * C,
@@ -337,7 +307,7 @@ static int la_run_init(model_run *rs) {
                 nn_panels_pack(f2, f2->p, P(FC2W) + (size_t)l * C * F + r->u0[w], (size_t)F, C, r->u1[w] - r->u0[w], bf);
             }
     }
-    for (int p = 0; p < c->ctx; p++) rope_angles(r->rope + (size_t)p * hs, p, hs);
+    for (int p = 0; p < c->ctx; p++) rope_angles(r->rope + (size_t)p * hs, p, hs, ROPE_BASE);
     return 0;
 }
 
@@ -367,8 +337,8 @@ static const float *la_step(model_run *rs, int t, int nt, int n, const int *slot
                 for (int i = 0; i < n; i++) {
                     float *q = r->qkvb + (size_t)i * 3 * C + h * hs, *k = q + C;
                     const float *cs = r->rope + (size_t)pos[i] * hs;
-                    rope_row(q, 1, hs, cs, 0);
-                    rope_row(k, 1, hs, cs, 0);
+                    rope_row(q, 1, hs, cs, ROPE_INTERLEAVED, 0);
+                    rope_row(k, 1, hs, cs, ROPE_INTERLEAVED, 0);
                     linattn_phi(q, 1, hs, hs);
                     linattn_phi(k, 1, hs, hs);
                     float *st = (float *)(void *)(rs->state + (size_t)slot[i] * rs->slot_bytes) + ((size_t)l * NH + h) * one;

@@ -1,4 +1,4 @@
-/* The model interface: one file per backbone (gpt2.c, qwen2.c; mamba2.c, linattn.c next), a
+/* The model interface: one file per backbone (gpt2.c, qwen2.c, mamba2.c, linattn.c), a
  * common front (model.c) that owns memory, the language-model head, the loss, the optimizer and
  * the decoding run state, one registry of backbones (backbones.c) and one table of config
  * fields (config.c). docs/model.md, "Adding a backbone", says what a new one writes.
@@ -11,8 +11,8 @@
  *                                       slot[r] at its own position pos[r] -> hidden rows
  *   reset(rs, slot)                     the slot starts a new sequence
  *   prefill(rs, t, nt, slot, tok, len)  optional: a whole prompt into one slot
- * Heads sit on `hidden`: the LM head here (tied or not), a classification head in the
- * finetune stage, so the backbone never knows which task trains it.
+ * Heads sit on `hidden`: the LM head here (tied or not), the classification head of
+ * models/clshead.h, so the backbone never knows which task trains it.
  *
  * Memory, one allocation each: params, grads, AdamW m, v (same tensor table layout, so the
  * optimizer, clipping and checkpoints are flat loops / single writes), acts (the forward
@@ -162,7 +162,10 @@ int model_arch_parse(const char *name);   /* "gpt2" -> ARCH_GPT2, 0 if unknown *
 
 /* Fill defaults of c's backbone (ops->defaults; nothing for an unknown arch). */
 void model_config_defaults(model_config *c);
-/* Create with parameters (initialised from seed when seed != 0 ... or left zero) */
+/* The model of config c (its backbone's defaults filled, every field checked): the tensor
+ * table and one zeroed allocation for the parameters, which model_init_weights() or a
+ * checkpoint fills. Gradients, AdamW state and activations come later (model_alloc_training,
+ * model_alloc_acts). 0 ok, -1 with err (unknown arch, a bad field, out of memory). */
 int model_create(model *m, const model_config *c, char *err, size_t errlen);
 void model_init_weights(model *m, uint64_t seed);
 /* Allocate gradients and AdamW state (training only). 0 ok. */

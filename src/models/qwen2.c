@@ -22,6 +22,8 @@
 #pragma clang diagnostic ignored "-Wpass-failed"
 #endif
 #include "models/model.h"
+#include "nn/rope.h"
+#include "nn/attention.h"
 #include "util/util.h"
 #include <math.h>
 #include <stdlib.h>
@@ -61,18 +63,12 @@ static int qwen2_params(const model_config *c, tensor_spec *s, int *head) {
 }
 
 static const char *qwen2_check(const model_config *c) {
-    if (c->vocab < 2 || c->vocab > (1 << 24)) return "vocabulary size must be 2..16777216";
-    if (c->layers < 1 || c->d_model < 1 || c->heads < 1 || c->ctx < 1) return "layers, d-model, heads and ctx must be positive";
-    /* the same bounds as gpt2.c: every size product stays inside 64 bits and int indexing */
-    if (c->layers > 1024 || c->d_model > 32768 || c->ctx > 1 << 20 || c->d_ff < 1 || c->d_ff > 1 << 18)
-        return "layers must be 1..1024, d-model 1..32768, ctx 1..1048576, d_ff 1..262144";
+    /* the ranges of every field (model_fields[], checked before this by every caller) bound
+     * every size product inside 64 bits and int indexing; here what only this backbone needs */
     if (c->d_model % c->heads) return "d-model must be a multiple of heads";
     if ((c->d_model / c->heads) % 2) return "the head size (d-model / heads) must be even (RoPE rotates pairs)";
     if (c->kv_heads < 1 || c->kv_heads > c->heads || c->heads % c->kv_heads)
         return "kv-heads must divide heads (grouped-query attention)";
-    if ((uint32_t)c->tied > 1) return "tied must be 0 or 1";
-    if (!(c->rope_theta >= 1 && c->rope_theta <= 1e9)) return "rope_theta must be 1..1e9";
-    if (!(c->norm_eps > 0 && c->norm_eps <= 0.1f)) return "norm_eps must be in (0, 0.1]";
     return NULL;
 }
 
@@ -94,80 +90,7 @@ static void qwen2_init(model *m, uint64_t seed) {
     }
 }
 
-/* ---- layers of this backbone (the neural core has LayerNorm and GELU, not these) ---- */
-
-/* out = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps) per row (kept for backward; NULL: not kept) */
-static float rmsnorm_row(float *o, const float *xr, const float *w, int C, float eps) {
-    float ss = 0;
-    #pragma omp simd reduction(+:ss)
-    for (int i = 0; i < C; i++) ss += xr[i] * xr[i];
-    float r = 1.0f / sqrtf(ss / C + eps);
-    for (int i = 0; i < C; i++) o[i] = xr[i] * r * w[i];
-    return r;
-}
-static void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
-    #pragma omp parallel for schedule(static) if (N > 1)
-    for (int n = 0; n < N; n++) {
-        float r = rmsnorm_row(out + (size_t)n * C, x + (size_t)n * C, w, C, eps);
-        if (rstd) rstd[n] = r;
-    }
-}
-
-/* With xh = x * rstd: dw += sum_n dout * xh; dx += rstd * (g - xh * mean(g * xh)), g = dout * w
- * (the mean term is the derivative through rstd). dw by columns so no two threads write a
- * float and the summation order is fixed. */
-static void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
-                             const float *rstd, int N, int C) {
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * C, *d = dout + (size_t)n * C;
-        float *o = dx + (size_t)n * C, r = rstd[n], dot = 0;
-        #pragma omp simd reduction(+:dot)
-        for (int i = 0; i < C; i++) dot += d[i] * w[i] * xr[i] * r;
-        dot /= C;
-        for (int i = 0; i < C; i++) o[i] += r * (d[i] * w[i] - xr[i] * r * dot);
-    }
-    #pragma omp parallel for schedule(static)
-    for (int c0 = 0; c0 < C; c0 += 16) {
-        int c1 = c0 + 16 < C ? c0 + 16 : C;
-        for (int n = 0; n < N; n++) {
-            const float *xr = x + (size_t)n * C, *d = dout + (size_t)n * C;
-            for (int i = c0; i < c1; i++) dw[i] += d[i] * xr[i] * rstd[n];
-        }
-    }
-}
-
-/* cos, sin of position pos for the hs/2 frequencies: cs[0..hs/2) cos, cs[hs/2..hs) sin. Angles
- * in double so long contexts lose nothing to the product pos * freq. */
-static void rope_angles(float *cs, int pos, int hs, double theta) {
-    int h2 = hs / 2;
-    for (int i = 0; i < h2; i++) {
-        double a = pos * pow(theta, -2.0 * i / hs);
-        cs[i] = (float)cos(a); cs[h2 + i] = (float)sin(a);
-    }
-}
-
-/* Rotate nh heads of hs at the start of a row (q heads then k heads are contiguous in the qkv
- * row): x[i], x[i+h2] -> x[i] cos - x[i+h2] sin, x[i+h2] cos + x[i] sin (HF: x cos +
- * rotate_half(x) sin). inverse = 1 rotates by -angle: the backward (the rotation is orthogonal,
- * so its transpose is its inverse). */
-static void rope_row(float *x, int nh, int hs, const float *cs, int inverse) {
-    const int h2 = hs / 2;
-    const float sg = inverse ? -1.0f : 1.0f;
-    for (int h = 0; h < nh; h++) {
-        float *p = x + (size_t)h * hs;
-        for (int i = 0; i < h2; i++) {
-            float co = cs[i], si = sg * cs[h2 + i], a = p[i], b = p[h2 + i];
-            p[i] = a * co - b * si;
-            p[h2 + i] = b * co + a * si;
-        }
-    }
-}
-/* rows of (B,T,ld), row b*T+t at position t; cs: (T, hs) from rope_angles */
-static void rope_rows(float *x, int ld, int nh, int hs, const float *cs, int N, int T, int inverse) {
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) rope_row(x + (size_t)n * ld, nh, hs, cs + (size_t)(n % T) * hs, inverse);
-}
+/* ---- layers of this backbone (RMSNorm and RoPE are the neural core's: nn.h, rope.h) ---- */
 
 /* qkv (N, C+2KC) -> packed (N, 3C) [q | k per query head | v per query head] */
 static void gqa_expand(float *qkvx, const float *qkv, int N, dims d) {
@@ -312,15 +235,15 @@ static void qwen2_forward(model *m, const int *tok, int B, int T) {
     const float *x = s.emb;
     for (int l = 0; l < L; l++) {
         layer_acts a = layer_at(m, l, B, T);
-        rmsnorm_forward(a.ln1, a.rstd1, x, P(LN1W) + (size_t)l * C, N, C, c->norm_eps);
+        rmsnorm_forward_eps(a.ln1, a.rstd1, x, P(LN1W) + (size_t)l * C, N, C, c->norm_eps);
         matmul_forward_prec(s.qkv, a.ln1, P(QKVW) + (size_t)l * D * C, P(QKVB) + (size_t)l * D, N, C, D, m->prec);
-        rope_rows(s.qkv, D, d.NH + d.KVH, d.hs, s.rope, N, T, 0);   /* q heads, then k heads */
+        rope_rows(s.qkv, D, d.NH + d.KVH, d.hs, s.rope, N, T, ROPE_HALF, 0);   /* q heads, then k heads */
         gqa_expand(a.qkvx, s.qkv, N, d);
         attention_forward_prec(a.atty, a.att, a.qkvx, B, T, C, d.NH, m->prec);
         matmul_forward_prec(s.tmp, a.atty, P(OW) + (size_t)l * C * C, NULL, N, C, C, m->prec);
         if (p > 0) dropout_forward(s.tmp, s.tmp, p, model_drop_seed(m, l, 1), NC);
         residual_forward(a.res2, x, s.tmp, NC);
-        rmsnorm_forward(a.ln2, a.rstd2, a.res2, P(LN2W) + (size_t)l * C, N, C, c->norm_eps);
+        rmsnorm_forward_eps(a.ln2, a.rstd2, a.res2, P(LN2W) + (size_t)l * C, N, C, c->norm_eps);
         matmul_forward_prec(a.gu, a.ln2, P(GUW) + (size_t)l * 2 * F * C, NULL, N, C, 2 * F, m->prec);
         swiglu_forward(a.h, a.gu, N, F);
         matmul_forward_prec(s.tmp, a.h, P(DOWNW) + (size_t)l * C * F, NULL, N, F, C, m->prec);
@@ -328,7 +251,7 @@ static void qwen2_forward(model *m, const int *tok, int B, int T) {
         residual_forward(a.res3, a.res2, s.tmp, NC);
         x = a.res3;
     }
-    rmsnorm_forward(m->hidden, s.rstdf, x, P(NORMW), N, C, c->norm_eps);
+    rmsnorm_forward_eps(m->hidden, s.rstdf, x, P(NORMW), N, C, c->norm_eps);
 }
 
 static void qwen2_backward(model *m, const int *tok, int B, int T) {
@@ -342,7 +265,7 @@ static void qwen2_backward(model *m, const int *tok, int B, int T) {
     /* dres: gradient of the residual stream, carried down through the layers */
     nn_zero(g.dres, NC);
     const float *xL = layer_at(m, L - 1, B, T).res3;
-    rmsnorm_backward(g.dres, G(NORMW), m->dhidden, xL, P(NORMW), s.rstdf, N, C);
+    rmsnorm_backward_eps(g.dres, G(NORMW), m->dhidden, xL, P(NORMW), s.rstdf, N, C);
     for (int l = L - 1; l >= 0; l--) {
         layer_acts a = layer_at(m, l, B, T);
         const float *x = l > 0 ? layer_at(m, l - 1, B, T).res3 : s.emb;
@@ -354,7 +277,7 @@ static void qwen2_backward(model *m, const int *tok, int B, int T) {
         swiglu_backward_set(g.dgu, g.dh, a.gu, N, F);
         matmul_backward_set_prec(g.dln, G(GUW) + (size_t)l * 2 * F * C, NULL, g.dgu, a.ln2,
                                  P(GUW) + (size_t)l * 2 * F * C, N, C, 2 * F, m->prec);
-        rmsnorm_backward(g.dres, G(LN2W) + (size_t)l * C, g.dln, a.res2, P(LN2W) + (size_t)l * C, a.rstd2, N, C);
+        rmsnorm_backward_eps(g.dres, G(LN2W) + (size_t)l * C, g.dln, a.res2, P(LN2W) + (size_t)l * C, a.rstd2, N, C);
         /* res2 = x + drop(o_proj(atty)) */
         const float *dattproj = g.dres;
         if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 1), NC); dattproj = g.dtmp; }
@@ -362,10 +285,10 @@ static void qwen2_backward(model *m, const int *tok, int B, int T) {
                                  N, C, C, m->prec);
         attention_backward_prec(g.dqkvx, g.datty, a.qkvx, a.att, g.scratch, B, T, C, d.NH, m->prec);
         gqa_collapse(g.dqkv, g.dqkvx, N, d);
-        rope_rows(g.dqkv, D, d.NH + d.KVH, d.hs, s.rope, N, T, 1);
+        rope_rows(g.dqkv, D, d.NH + d.KVH, d.hs, s.rope, N, T, ROPE_HALF, 1);
         matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * D * C, G(QKVB) + (size_t)l * D, g.dqkv, a.ln1,
                                  P(QKVW) + (size_t)l * D * C, N, C, D, m->prec);
-        rmsnorm_backward(g.dres, G(LN1W) + (size_t)l * C, g.dln, x, P(LN1W) + (size_t)l * C, a.rstd1, N, C);
+        rmsnorm_backward_eps(g.dres, G(LN1W) + (size_t)l * C, g.dln, x, P(LN1W) + (size_t)l * C, a.rstd1, N, C);
 
         model_layer_done(m, l);   /* layer l's gradients are final */
     }
@@ -541,11 +464,11 @@ static const float *qwen2_step(model_run *rs, int t, int nt, int n, const int *s
                 for (int i = 0; i < n; i++) {
                     float *row = r->qkvb + (size_t)i * D, *k = row + C + kh * hs;
                     const float *cs = r->rope + (size_t)pos[i] * hs;
-                    rope_row(k, 1, hs, cs, 0);
+                    rope_row(k, 1, hs, cs, ROPE_HALF, 0);
                     uint8_t *kv = rs->state + (size_t)slot[i] * rs->slot_bytes + ((size_t)l * d.KVH + kh) * kvb;
                     nn_kv_store(kv, hs, ctx, bf, pos[i], k, k + d.KC);
                     for (int h = (int)kh * G; h < (int)(kh + 1) * G; h++) {
-                        rope_row(row + (size_t)h * hs, 1, hs, cs, 0);
+                        rope_row(row + (size_t)h * hs, 1, hs, cs, ROPE_HALF, 0);
                         nn_attend(r->att + (size_t)i * C + (size_t)h * hs, row + (size_t)h * hs, kv, hs, ctx, bf, pos[i], scale,
                                   r->sc + ((size_t)i * d.NH + h) * Tp);
                     }

@@ -25,6 +25,15 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C);
 
+/* RMSNorm with weight (Qwen2, Mamba-2; rmsnorm.c): out = x * rstd * w, rstd = 1/sqrt(mean(x^2) +
+ * eps) per row (kept in rstd (N) for backward when not NULL). rmsnorm_row: one row, returns
+ * its rstd (decoding steps). */
+void rmsnorm_forward_eps(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
+float rmsnorm_row(float *o, const float *x, const float *w, int C, float eps);
+/* dx += rstd (g - xh mean(g xh)) with xh = x rstd, g = dout w; dw += sum over rows of dout xh */
+void rmsnorm_backward_eps(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
+                          int N, int C);
+
 /* out (N,OC) = inp (N,C) @ w^T + bias, w is (OC,C) as a PyTorch Linear; bias may be NULL. */
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
 /* dinp += dout @ w; dw += dout^T @ inp; dbias += colsum(dout). dinp/dbias may be NULL. */
@@ -34,31 +43,6 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
  * that only this product writes, which then needs no zeroing pass first. */
 void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                          const float *w, int N, int C, int OC);
-
-/* Causal multi-head self-attention. qkv (B,T,3C) = [q | k | v], head h at columns h*hs.
- * att (B,NH,T,T) receives the softmax probabilities (only the causal lower triangle is
- * written and read); out (B,T,C). Parallel over (b,h); scores by query blocks, so the
- * work above the diagonal is skipped except inside the diagonal block. */
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-/* dqkv (B,T,3C) is OVERWRITTEN, not accumulated (every element is written: no zeroing pass;
- * the one exception to the accumulate convention). scratch: attention_scratch_floats(T)
- * floats per thread (omp_get_max_threads()). */
-size_t attention_scratch_floats(int T);
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                        float *scratch, int B, int T, int C, int NH);
-/* The same at a precision: NN_BF16 rounds the inputs of its four products (Q K^T, P V and
- * backward's) to bf16 where nn_bf16_native(); softmax, dS and all stored tensors stay fp32.
- * Elsewhere (no avx512_bf16, or no AVX-512 kernel) these are the fp32 functions. */
-void attention_forward_prec(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int prec);
-void attention_backward_prec(float *dqkv, const float *dout, const float *qkv, const float *att, float *scratch,
-                             int B, int T, int C, int NH, int prec);
-/* One new query per sequence against a key/value cache (generation): for B sequences and NH
- * query heads of size hs, out[b, h*hs..] = softmax(q k^T / sqrt(hs)) v over positions 0..pos.
- * q: row b at q + b*q_stride; K, V: (B, Tm, kv_stride), head h reading key/value head
- * h / (NH / KVH) (grouped-query attention; KVH = NH for plain multi-head); out (B, NH*hs);
- * scores: B*NH*Tm floats of scratch. */
-void attention_step(float *out, const float *q, int q_stride, const float *K, const float *V, int kv_stride,
-                    int B, int NH, int KVH, int hs, int pos, int Tm, float *scores);
 
 /* C (M,N) = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans != 0
  * (A is M x K or K x M, B is K x N or N x K). AVX-512 kernel (gemm.c), else BLIS.

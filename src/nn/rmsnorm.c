@@ -16,16 +16,20 @@
 
 static inline float sigm(float v) { return 1.0f / (1.0f + nn_fexp(-v)); }
 
+float rmsnorm_row(float *o, const float *x, const float *w, int C, float eps) {
+    float ss = 0;
+    #pragma omp simd reduction(+:ss)
+    for (int i = 0; i < C; i++) ss += x[i] * x[i];
+    float r = 1.0f / sqrtf(ss / C + eps);
+    for (int i = 0; i < C; i++) o[i] = x[i] * r * w[i];
+    return r;
+}
+
 void rmsnorm_forward_eps(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
     #pragma omp parallel for schedule(static) if (N > 1)
     for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * C;
-        float *o = out + (size_t)n * C, ss = 0;
-        #pragma omp simd reduction(+:ss)
-        for (int i = 0; i < C; i++) ss += xr[i] * xr[i];
-        float r = 1.0f / sqrtf(ss / C + eps);
+        float r = rmsnorm_row(out + (size_t)n * C, x + (size_t)n * C, w, C, eps);
         if (rstd) rstd[n] = r;
-        for (int i = 0; i < C; i++) o[i] = xr[i] * r * w[i];
     }
 }
 

@@ -79,12 +79,7 @@ void conv1d_silu_backward(float *dinp, int ds, float *dw, float *dbias, const fl
 void conv1d_silu_step(float *out, float *window, const float *inp, const float *w, const float *bias, int Cd, int W,
                       int c0, int c1);
 
-/* RMSNorm with weight: out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps) per row (kept in
- * rstd (N) for backward when not NULL). */
-void rmsnorm_forward_eps(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
-/* dx += ..., dw += ... */
-void rmsnorm_backward_eps(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
-                          int N, int C);
+/* (Plain RMSNorm, rmsnorm_forward_eps / rmsnorm_backward_eps, is in nn.h.) */
 /* Gated, grouped RMSNorm (Mamba-2's, gate before the norm): u = y * silu(z), then each of the
  * G groups of C/G columns: out = u * rstd_g * w. y (N,C) contiguous, z row-strided by zs,
  * rstd (N*G) kept when not NULL. */

@@ -54,7 +54,7 @@ uint64_t corpus_vocab_hash(const char *data_dir, int vocab, int pad, int bos, in
     return h;
 }
 
-static void put_train(ckpt_header *h, const train_state *st) {
+void ckpt_train_header(ckpt_header *h, const train_state *st) {
     memset(h, 0, sizeof *h);
     ckpt_put64(h, H_STEP, (uint64_t)st->step); ckpt_put64(h, H_TOKENS, st->tokens); ckpt_put64(h, H_RNG, st->rng);
     ckpt_put64(h, H_DEPOCH, st->data.epoch); ckpt_put64(h, H_DINDEX, st->data.index); ckpt_put64(h, H_DOFFSET, st->data.offset);
@@ -104,16 +104,9 @@ static int get_train(const ckpt_header *h, const model_vocab *v, train_state *st
     return 0;
 }
 
-int ckpt_write_fp(FILE *f, const model *m, const train_state *st) {
-    ckpt_header h;
-    put_train(&h, st);
-    model_vocab v = train_vocab(st);
-    return ckpt_write_model(f, m, &v, &h, 0);
-}
-
 int ckpt_save(const char *path, const model *m, const train_state *st, char *err, size_t errlen) {
     ckpt_header h;
-    put_train(&h, st);
+    ckpt_train_header(&h, st);
     model_vocab v = train_vocab(st);
     return ckpt_save_model(path, m, &v, &h, st->has_opt, err, errlen);
 }
@@ -129,14 +122,6 @@ int ckpt_load(const char *path, model *m, train_state *st, int want_opt, char *e
     ckpt_header h;
     model_vocab v;
     if (ckpt_load_model(path, m, &v, &h, want_opt, err, errlen)) return -1;
-    if (get_train(&h, &v, st, path, err, errlen)) { model_free(m); return -1; }
-    return 0;
-}
-
-int ckpt_read_fp(FILE *f, const char *path, uint64_t bytes, model *m, train_state *st, char *err, size_t errlen) {
-    ckpt_header h;
-    model_vocab v;
-    if (ckpt_read_model_fp(f, path, bytes, m, &v, &h, 0, err, errlen)) return -1;
     if (get_train(&h, &v, st, path, err, errlen)) { model_free(m); return -1; }
     return 0;
 }

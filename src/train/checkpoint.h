@@ -51,12 +51,9 @@ int ckpt_peek(const char *path, model_config *cfg, train_state *st, uint64_t *np
  * allocates training buffers then). */
 int ckpt_load(const char *path, model *m, train_state *st, int want_opt, char *err, size_t errlen);
 
-/* The same inside another file (classifier files embed a backbone checkpoint, docs/classify.md):
- * ckpt_write_fp writes the parameters only (no optimizer state) at f's position;
- * ckpt_read_fp reads one of `bytes` bytes from f's position and closes f. */
-#include <stdio.h>
-int ckpt_write_fp(FILE *f, const model *m, const train_state *st);
-int ckpt_read_fp(FILE *f, const char *path, uint64_t bytes, model *m, train_state *st, char *err, size_t errlen);
+/* The training stage's header slots of st, for a model file written elsewhere (a classifier
+ * file embeds one: models/clshead.h). */
+void ckpt_train_header(ckpt_header *h, const train_state *st);
 /* what the model speaks, from / into a train_state */
 model_vocab train_vocab(const train_state *st);
 void train_set_vocab(train_state *st, const model_vocab *v);

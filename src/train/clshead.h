@@ -1,92 +1,22 @@
-/* Sequence classification on a backbone (issue 5; docs/classify.md).
+/* Training a classification head (issue 5; docs/classify.md). The head, its forward, rows,
+ * prediction and the classifier file are the model stage's (models/clshead.h: what classify
+ * loads); training adds the backward passes, AdamW and the file written from a training run.
  *
- * The head sits on the backbone's final hidden states (B,T,C), so the backbone never knows
- * which task trains it:
- *   pool      mean | last | first over the non-pad positions 0..len-1 of each row -> (B,C)
- *   linear    logits = pooled W^T + b                                             -> (B,K)
- *   loss      softmax cross-entropy, each row weighted by its class weight:
- *             L = sum_b w[y_b] * -log p_b[y_b] / sum_b w[y_b]
  * Backward is explicit: the head's gradients accumulate (+=) into gw, gb, and the pooling
- * backward writes (not accumulates) the backbone's dhidden.
- *
- * Rows: cls_make_row() turns a corpus sequence into a model row exactly the same way for
- * fine-tuning, evaluation and `pktlm classify`: the label token (token 1) becomes
- * <unlabelled> so the model never sees the answer, EOS is dropped (an early decision after
- * K packets cannot know the flow ended), the sequence is cut after max_pkts packets and at
- * T tokens, then padded.
- *
- * Classifier file (CLS.ckpt): a 1024-byte header, the label names, the head, then the
- * backbone checkpoint as ckpt_save writes it (docs/classify.md). */
+ * backward writes (not accumulates) the backbone's dhidden. */
 #ifndef PKTLM_CLSHEAD_H
 #define PKTLM_CLSHEAD_H
-#include <stdint.h>
-#include <stddef.h>
-#include "models/model.h"
+#include "models/clshead.h"
 #include "train/checkpoint.h"
-#include "corpus/prep.h"
 
-enum { POOL_MEAN = 0, POOL_LAST = 1, POOL_FIRST = 2 };
-const char *cls_pool_name(int pooling);
-int cls_pool_parse(const char *s);   /* -1 if unknown */
-
-typedef struct {
-    int C, K, pooling;
-    float *params;      /* w (K,C) then b (K): one allocation, like the backbone */
-    float *grads, *adam_m, *adam_v;
-    float *w, *b, *gw, *gb;
-    size_t nparams;
-    int Bcap;
-    float *pooled, *dpooled, *probs;   /* (B,C), (B,C), (B,K) */
-} cls_head;
-
-/* Allocate for C channels, K classes; weights small random (seed), bias 0. 0 ok. */
-int cls_head_init(cls_head *h, int C, int K, int pooling, uint64_t seed);
-int cls_head_alloc_batch(cls_head *h, int B);
-void cls_head_free(cls_head *h);
-
-void cls_pool_forward(float *pooled, const float *hidden, const int *len, int B, int T, int C, int pooling);
 /* dhidden (B,T,C) is overwritten: zero except at the pooled positions. */
 void cls_pool_backward(float *dhidden, const float *dpooled, const int *len, int B, int T, int C, int pooling);
-/* probs = softmax(pooled W^T + b) for rows b < B. With y (class or -1 = not counted):
- * returns the weighted mean loss (cw NULL = all 1). */
-float cls_head_forward(cls_head *h, const float *pooled, const int *y, const float *cw, int B);
 /* Gradients of the last forward's loss: gw, gb accumulate; dpooled written. */
 void cls_head_backward(cls_head *h, const float *pooled, const int *y, const float *cw, int B);
 void cls_head_zero_grad(cls_head *h);
 void cls_head_adamw(cls_head *h, const adamw_params *p, int t);
 
-/* A corpus (or classify) sequence -> one model row of T ints. Returns the row length (>= 1). */
-int cls_make_row(int *row, const tok_t *tok, size_t n, int T, int max_pkts, const tok_format *f);
-
-/* ---- classifier file ---- */
-#define CLS_MAGIC 0x4c434b50u   /* "PKCL" */
-#define CLS_VERSION 1
-typedef struct {
-    int K, pooling, max_pkts, seq_len, frozen, pretrained, best_epoch;
-    float best_val_f1;
-    char **names;       /* K label names */
-    char init_path[512];
-    /* the training corpus's prep options that decide a flow's tokens (read from its
-     * manifest.json by finetune), so that `pktlm classify` builds tokens as prep did and
-     * `pktlm eval` can refuse a corpus made differently. prep_known 0: a file written before
-     * these slots existed, or a corpus without a manifest: prep is prep's defaults then. */
-    int prep_known, prep_secret;   /* prep_secret: the corpus was anonymised with a secret */
-    prep_cfg prep;
-} cls_info;
-
+/* cls_write with the training run's state st in the embedded model file's header. */
 int cls_save(const char *path, const model *m, const train_state *st, const cls_head *h, const cls_info *info,
              char *err, size_t errlen);
-/* Loads backbone (m, st), head and info (names allocated; cls_info_free). */
-int cls_load(const char *path, model *m, train_state *st, cls_head *h, cls_info *info, char *err, size_t errlen);
-void cls_info_free(cls_info *info);
-
-/* Rows (B,T) -> rows (B,Tb) in place, Tb = the longest len[b] (>= 1): the padding after every
- * row's last real token is dropped. With a causal backbone and pooling over positions < len,
- * the result is the same as on the full rows and costs Tb/T of it (or less: attention is
- * quadratic). Returns Tb. */
-int cls_trim_rows(int *rows, const int *len, int B, int T);
-
-/* Run backbone + head (no loss) on rows (B,T) with lengths len; probabilities in h->probs.
- * The rows are trimmed in place (cls_trim_rows): rebuild them before the next call. */
-void cls_predict_batch(model *m, cls_head *h, int *rows, const int *len, int B, int T);
 #endif

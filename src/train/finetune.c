@@ -9,7 +9,6 @@
 #include "util/outlock.h"
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +22,6 @@ void finetune_defaults(finetune_opts *o) {
     o->pooling = POOL_MEAN; o->balance = BAL_WEIGHT; o->batch = 16; o->patience = 3;
     o->epochs = 10; o->lr = 0; /* 0: 3e-4 fine-tuning all weights, 3e-3 frozen */
     o->weight_decay = 0.01f; o->clip = 1.0f; o->warmup = 20; o->seed = 1337;
-}
-
-static int fail(finetune_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(finetune_opts *o, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(o->err, sizeof o->err, fmt, ap);
-    va_end(ap);
-    return -1;
 }
 
 double cm_macro_f1(const long *cm, int K, double *accuracy) {
@@ -50,27 +40,6 @@ double cm_macro_f1(const long *cm, int K, double *accuracy) {
     return n ? f1 / n : 0;
 }
 
-void cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob) {
-    int *rows = malloc((size_t)B * T * sizeof(int)), *len = malloc((size_t)B * sizeof(int));
-    for (uint64_t i0 = 0; i0 < s->n_seqs; i0 += (uint64_t)B) {
-        int nb = (int)(s->n_seqs - i0 < (uint64_t)B ? s->n_seqs - i0 : (uint64_t)B);
-        for (int b = 0; b < B; b++) {
-            const shard_seq *q = &s->seqs[i0 + (uint64_t)(b < nb ? b : 0)];
-            tok_format tfb;   /* bpe: the ids of the corpus's tokenizer */
-            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, shard_format(s, &tfb));
-        }
-        cls_predict_batch(m, h, rows, len, B, T);
-        for (int b = 0; b < nb; b++) {
-            const float *p = h->probs + (size_t)b * h->K;
-            int best = 0;
-            for (int k = 1; k < h->K; k++) if (p[k] > p[best]) best = k;
-            pred[i0 + (uint64_t)b] = best;
-            if (prob) prob[i0 + (uint64_t)b] = p[best];
-        }
-    }
-    free(rows); free(len);
-}
-
 /* labelled sequences of a shard, as indices */
 static uint32_t *labelled(const shard *s, int K, size_t *n) {
     uint32_t *ix = malloc((s->n_seqs + 1) * sizeof *ix);
@@ -80,6 +49,9 @@ static uint32_t *labelled(const shard *s, int K, size_t *n) {
     return ix;
 }
 
+/* The order in which training sequences are drawn into batches: shuffled epochs, or a class
+ * drawn uniformly then one of its sequences (--balance sample), optionally in length buckets.
+ * (Not gen/sampler.h, which samples tokens from logits.) */
 typedef struct {
     const shard *s;
     const uint32_t *ix; size_t n;
@@ -92,40 +64,40 @@ typedef struct {
     int G, B, T;
     uint64_t *pool;
     int *order; int order_n, order_pos;
-} sampler;
+} batcher;
 
-static void sampler_init(sampler *sp, const shard *s, const uint32_t *ix, size_t n, int K, int balance, uint64_t seed) {
-    memset(sp, 0, sizeof *sp);
-    sp->s = s; sp->ix = ix; sp->n = n; sp->K = K; sp->balance = balance; sp->rng = seed;
-    sp->perm = malloc((n + 1) * sizeof *sp->perm);
-    for (size_t i = 0; i < n; i++) sp->perm[i] = (uint32_t)i;
-    sp->pos = n;   /* shuffle on first draw */
-    sp->byclass = calloc((size_t)K, sizeof *sp->byclass);
-    sp->ncls = calloc((size_t)K, sizeof *sp->ncls);
-    for (int k = 0; k < K; k++) sp->byclass[k] = malloc((n + 1) * sizeof(uint32_t));
-    for (size_t i = 0; i < n; i++) { int y = s->seqs[ix[i]].label; sp->byclass[y][sp->ncls[y]++] = ix[i]; }
+static void batcher_init(batcher *bt, const shard *s, const uint32_t *ix, size_t n, int K, int balance, uint64_t seed) {
+    memset(bt, 0, sizeof *bt);
+    bt->s = s; bt->ix = ix; bt->n = n; bt->K = K; bt->balance = balance; bt->rng = seed;
+    bt->perm = malloc((n + 1) * sizeof *bt->perm);
+    for (size_t i = 0; i < n; i++) bt->perm[i] = (uint32_t)i;
+    bt->pos = n;   /* shuffle on first draw */
+    bt->byclass = calloc((size_t)K, sizeof *bt->byclass);
+    bt->ncls = calloc((size_t)K, sizeof *bt->ncls);
+    for (int k = 0; k < K; k++) bt->byclass[k] = malloc((n + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < n; i++) { int y = s->seqs[ix[i]].label; bt->byclass[y][bt->ncls[y]++] = ix[i]; }
 }
-static void sampler_free(sampler *sp) {
-    for (int k = 0; k < sp->K; k++) free(sp->byclass[k]);
-    free(sp->byclass); free(sp->ncls); free(sp->perm); free(sp->pool); free(sp->order);
+static void batcher_free(batcher *bt) {
+    for (int k = 0; k < bt->K; k++) free(bt->byclass[k]);
+    free(bt->byclass); free(bt->ncls); free(bt->perm); free(bt->pool); free(bt->order);
 }
 /* next training example (a sequence index); balanced: a class uniformly among the present
  * ones, then one of its sequences */
-static uint32_t sampler_next(sampler *sp) {
-    if (sp->balance == BAL_SAMPLE) {
+static uint32_t batcher_next(batcher *bt) {
+    if (bt->balance == BAL_SAMPLE) {
         for (;;) {
-            int k = (int)(splitmix64(&sp->rng) % (uint64_t)sp->K);
-            if (sp->ncls[k]) return sp->byclass[k][splitmix64(&sp->rng) % sp->ncls[k]];
+            int k = (int)(splitmix64(&bt->rng) % (uint64_t)bt->K);
+            if (bt->ncls[k]) return bt->byclass[k][splitmix64(&bt->rng) % bt->ncls[k]];
         }
     }
-    if (sp->pos >= sp->n) {
-        for (size_t i = sp->n; i > 1; i--) {
-            size_t j = (size_t)(splitmix64(&sp->rng) % i);
-            uint32_t t = sp->perm[i - 1]; sp->perm[i - 1] = sp->perm[j]; sp->perm[j] = t;
+    if (bt->pos >= bt->n) {
+        for (size_t i = bt->n; i > 1; i--) {
+            size_t j = (size_t)(splitmix64(&bt->rng) % i);
+            uint32_t t = bt->perm[i - 1]; bt->perm[i - 1] = bt->perm[j]; bt->perm[j] = t;
         }
-        sp->pos = 0;
+        bt->pos = 0;
     }
-    return sp->ix[sp->perm[sp->pos++]];
+    return bt->ix[bt->perm[bt->pos++]];
 }
 
 /* the next batch of B sequence indices; with buckets, B of one pool's length-sorted run */
@@ -133,27 +105,27 @@ static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
 }
-static void sampler_batch(sampler *sp, uint32_t *out) {
-    if (sp->G <= 1) { for (int b = 0; b < sp->B; b++) out[b] = sampler_next(sp); return; }
-    if (sp->order_pos >= sp->order_n) {
+static void batcher_draw(batcher *bt, uint32_t *out) {
+    if (bt->G <= 1) { for (int b = 0; b < bt->B; b++) out[b] = batcher_next(bt); return; }
+    if (bt->order_pos >= bt->order_n) {
         /* key = (row length, draw position, sequence): sorted by length, ties in draw order */
-        size_t n = (size_t)sp->G * sp->B;
+        size_t n = (size_t)bt->G * bt->B;
         for (size_t i = 0; i < n; i++) {
-            uint32_t q = sampler_next(sp), L = sp->s->seqs[q].len;
-            if (L > (uint32_t)sp->T) L = (uint32_t)sp->T;
-            sp->pool[i] = (uint64_t)L << 48 | (uint64_t)i << 32 | q;
+            uint32_t q = batcher_next(bt), L = bt->s->seqs[q].len;
+            if (L > (uint32_t)bt->T) L = (uint32_t)bt->T;
+            bt->pool[i] = (uint64_t)L << 48 | (uint64_t)i << 32 | q;
         }
-        qsort(sp->pool, n, sizeof *sp->pool, cmp_u64);
-        sp->order_n = sp->G;
-        for (int g = 0; g < sp->G; g++) sp->order[g] = g;
-        for (int g = sp->G; g > 1; g--) {
-            int j = (int)(splitmix64(&sp->rng) % (uint64_t)g), t = sp->order[g - 1];
-            sp->order[g - 1] = sp->order[j]; sp->order[j] = t;
+        qsort(bt->pool, n, sizeof *bt->pool, cmp_u64);
+        bt->order_n = bt->G;
+        for (int g = 0; g < bt->G; g++) bt->order[g] = g;
+        for (int g = bt->G; g > 1; g--) {
+            int j = (int)(splitmix64(&bt->rng) % (uint64_t)g), t = bt->order[g - 1];
+            bt->order[g - 1] = bt->order[j]; bt->order[j] = t;
         }
-        sp->order_pos = 0;
+        bt->order_pos = 0;
     }
-    const uint64_t *p = sp->pool + (size_t)sp->order[sp->order_pos++] * sp->B;
-    for (int b = 0; b < sp->B; b++) out[b] = (uint32_t)p[b];
+    const uint64_t *p = bt->pool + (size_t)bt->order[bt->order_pos++] * bt->B;
+    for (int b = 0; b < bt->B; b++) out[b] = (uint32_t)p[b];
 }
 
 static void fmt_dur(char *b, size_t n, double s) {
@@ -190,6 +162,7 @@ static void predict_part(model *m, cls_head *h, const shard *s, int T, int max_p
 static double val_score(model *m, cls_head *h, const shard *va, const uint32_t *vix, size_t nv, const float *vfeat,
                         int T, int max_pkts, int B, int K, double *acc, dist *dd) {
     long *cm = calloc((size_t)K * K, sizeof(long));
+    if (!cm) return -1;
     if (vfeat) {
         for (size_t i0 = 0; i0 < nv; i0 += (size_t)B) {
             int nb = (int)(nv - i0 < (size_t)B ? nv - i0 : (size_t)B);
@@ -203,6 +176,7 @@ static double val_score(model *m, cls_head *h, const shard *va, const uint32_t *
         }
     } else {
         int *pred = malloc((va->n_seqs + 1) * sizeof(int));
+        if (!pred) { free(cm); return -1; }
         for (uint64_t i = 0; i < va->n_seqs; i++) pred[i] = -1;   /* another rank's */
         predict_part(m, h, va, T, max_pkts, B, dd->rank, dd->size, pred);
         for (size_t i = 0; i < nv; i++)
@@ -253,7 +227,7 @@ int finetune_classify_run(finetune_opts *o) {
     dist dd;
     {
         char e[256];
-        if (dist_init(&dd, e, sizeof e) != 0) return fail(o, "%s", e);
+        if (dist_init(&dd, e, sizeof e) != 0) return OPT_FAIL(o, "%s", e);
     }
     if (dd.rank) o->quiet = 1;
     shard tr = { 0 }, va = { 0 };
@@ -269,45 +243,45 @@ int finetune_classify_run(finetune_opts *o) {
     int *rows = NULL, *len = NULL, *y = NULL;
     FILE *log = NULL;
     out_lock lock = { -1, NULL };
-    sampler sp = { 0 };
-    if (!o->data_dir || !o->out_path) return fail(o, "need --data CORPUS_DIR and -o CLASSIFIER.ckpt");
+    batcher bt = { 0 };
+    if (!o->data_dir || !o->out_path) return OPT_FAIL(o, "need --data CORPUS_DIR and -o CLASSIFIER.ckpt");
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
-    if (shard_load(&tr, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    if (shard_load(&tr, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     /* one run per output, and never into its own corpus */
-    if (dd.rank == 0 && out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    if (dd.rank == 0 && out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     /* val.tok is optional, but one that is there must load and match train.tok */
     snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
     if (access(path, F_OK) == 0) {
-        if (shard_load(&va, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        if (shard_load(&va, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
         have_val = 1;
-        if (shard_check_same_format(&tr, &va, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        if (shard_check_same_format(&tr, &va, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     }
     K = tr.n_labels;
-    if (K < 2) { fail(o, "%s has %d labels: classification needs at least 2 (prep with --file-labels / --flow-labels)", o->data_dir, K); goto done; }
+    if (K < 2) { OPT_FAIL(o, "%s has %d labels: classification needs at least 2 (prep with --file-labels / --flow-labels)", o->data_dir, K); goto done; }
     /* the class names: the corpus's vocab.json (never labels.txt: docs/tokens.md) */
-    if (!(names = corpus_labels(o->data_dir, &tr, err, sizeof err))) { fail(o, "%s", err); goto done; }
+    if (!(names = corpus_labels(o->data_dir, &tr, err, sizeof err))) { OPT_FAIL(o, "%s", err); goto done; }
     /* the corpus's prep options, recorded in the classifier so that classify builds tokens the same way */
     prep_cfg pcfg;
     int psecret = 0, pr = prep_cfg_from_manifest(o->data_dir, &pcfg, &psecret, err, sizeof err), pknown = pr == 0;
-    if (pr < 0) { fail(o, "%s", err); goto done; }
+    if (pr < 0) { OPT_FAIL(o, "%s", err); goto done; }
     if (pr > 0 && !o->quiet)
         fprintf(stderr, "pktlm finetune: warning: %s: the classifier will not record the corpus's prep options; "
                         "give `pktlm classify` the same --payload, --max-bytes, --no-anon as prep\n", err);
     size_t nt, nv = 0;
     tix = labelled(&tr, K, &nt);
     if (have_val) vix = labelled(&va, K, &nv);
-    if (nt == 0) { fail(o, "%s/train.tok has no labelled sequences", o->data_dir); goto done; }
+    if (nt == 0) { OPT_FAIL(o, "%s/train.tok has no labelled sequences", o->data_dir); goto done; }
     if (nv == 0 && !o->quiet) fprintf(stderr, "pktlm finetune: no labelled validation sequences: keeping the last epoch\n");
 
     /* model */
     if ((o->init_path && o->new_embeddings ? ckpt_backbone_new_vocab(o->init_path, &tr, o->data_dir, o->seed, &m, &st, err, sizeof err)
                                            : ckpt_backbone(o->init_path, &tr, o->data_dir, &o->cfg, o->seed, &m, &st, err, sizeof err)) != 0) {
-        fail(o, "%s", err);
+        OPT_FAIL(o, "%s", err);
         goto done;
     }
-    if (o->prec != NN_FP32 && o->prec != NN_BF16) { fail(o, "unknown precision %d", o->prec); goto done; }
+    if (o->prec != NN_FP32 && o->prec != NN_BF16) { OPT_FAIL(o, "unknown precision %d", o->prec); goto done; }
     if (o->prec == NN_BF16 && !nn_bf16_native()) {
-        fail(o, "bf16 training needs a CPU with AVX512_BF16 instructions, which this one lacks; fine-tune in fp32 (without --bf16)");
+        OPT_FAIL(o, "bf16 training needs a CPU with AVX512_BF16 instructions, which this one lacks; fine-tune in fp32 (without --bf16)");
         goto done;
     }
     /* training products at o->prec (the embedded backbone records it, as pretrain's checkpoints
@@ -327,10 +301,10 @@ int finetune_classify_run(finetune_opts *o) {
     const int B = o->batch, C = m.cfg.d_model;
     int r0, nb;   /* this rank's rows of each batch of B */
     dist_rows(B, dd.rank, dd.size, &r0, &nb);
-    if (nb < 1) { fail(o, "a batch of %d flows cannot be shared by %d processes: each needs at least one (--batch >= %d)", B, dd.size, dd.size); goto done; }
-    if (!o->freeze && model_alloc_training(&m) != 0) { fail(o, "out of memory"); goto done; }
+    if (nb < 1) { OPT_FAIL(o, "a batch of %d flows cannot be shared by %d processes: each needs at least one (--batch >= %d)", B, dd.size, dd.size); goto done; }
+    if (!o->freeze && model_alloc_training(&m) != 0) { OPT_FAIL(o, "out of memory"); goto done; }
     if (model_alloc_acts(&m, B, T) != 0 || cls_head_init(&h, C, K, o->pooling, o->seed ^ 0x9e37) != 0 ||
-        cls_head_alloc_batch(&h, B) != 0) { fail(o, "out of memory for batch %d x %d", B, T); goto done; }
+        cls_head_alloc_batch(&h, B) != 0) { OPT_FAIL(o, "out of memory for batch %d x %d", B, T); goto done; }
     float lr = o->lr > 0 ? o->lr : (o->freeze ? 3e-3f : 3e-4f);
     if (dd.size > 1) {
         /* the same run on every rank (checked), from rank 0's weights */
@@ -338,7 +312,7 @@ int finetune_classify_run(finetune_opts *o) {
         memcpy(r0v, mine, sizeof mine);
         dist_bcast(&dd, r0v, sizeof r0v);
         if (memcmp(mine, r0v, sizeof mine)) {
-            fail(o, "rank %d: this run (%llu + %llu parameters, %llu flows, rows of %llu) differs from rank 0's "
+            OPT_FAIL(o, "rank %d: this run (%llu + %llu parameters, %llu flows, rows of %llu) differs from rank 0's "
                     "(%llu + %llu, %llu, %llu): every rank must run the same command", dd.rank,
                  (unsigned long long)mine[0], (unsigned long long)mine[1], (unsigned long long)mine[2], (unsigned long long)mine[3],
                  (unsigned long long)r0v[0], (unsigned long long)r0v[1], (unsigned long long)r0v[2], (unsigned long long)r0v[3]);
@@ -356,9 +330,9 @@ int finetune_classify_run(finetune_opts *o) {
         for (int k = 0; k < K; k++) cw[k] = o->balance == BAL_WEIGHT && cnt[k] ? (float)nt / ((float)K * cnt[k]) : 1.0f;
         free(cnt);
     }
-    sampler_init(&sp, &tr, tix, nt, K, o->balance, o->seed);
-    sp.G = o->bucket; sp.B = B; sp.T = T;
-    if (sp.G > 1) { sp.pool = malloc((size_t)sp.G * B * sizeof *sp.pool); sp.order = malloc((size_t)sp.G * sizeof *sp.order); }
+    batcher_init(&bt, &tr, tix, nt, K, o->balance, o->seed);
+    bt.G = o->bucket; bt.B = B; bt.T = T;
+    if (bt.G > 1) { bt.pool = malloc((size_t)bt.G * B * sizeof *bt.pool); bt.order = malloc((size_t)bt.G * sizeof *bt.order); }
     bix = malloc((size_t)B * sizeof *bix);
     rows = malloc((size_t)B * T * sizeof(int)); len = malloc((size_t)B * sizeof(int)); y = malloc((size_t)B * sizeof(int));
 
@@ -390,7 +364,7 @@ int finetune_classify_run(finetune_opts *o) {
     snprintf(csv, sizeof csv, "%.*s.csv", (int)L, o->out_path);
     if (dd.rank == 0) {
         log = fopen(csv, "w");
-        if (!log) { fail(o, "%s: %s", csv, strerror(errno)); goto done; }
+        if (!log) { OPT_FAIL(o, "%s: %s", csv, strerror(errno)); goto done; }
         fputs("epoch,step,lr,train_loss,val_accuracy,val_macro_f1,elapsed_s\n", log);
     }
 
@@ -413,7 +387,7 @@ int finetune_classify_run(finetune_opts *o) {
         double lsum = 0; long lcount = 0;
         for (long s = 0; s < steps_per_epoch && step < total; s++, step++) {
             hp.lr = lr_schedule((int)step, lr, o->warmup, (int)total, 0.1f);
-            sampler_batch(&sp, bix);   /* the global batch (every rank draws the same) */
+            batcher_draw(&bt, bix);   /* the global batch (every rank draws the same) */
             /* class weights of the global batch and of this rank's rows nb, from r0: each rank's
              * share of the gradient is weighted by its part of the global batch's loss */
             double wall = 0, wloc = 0;
@@ -493,6 +467,7 @@ int finetune_classify_run(finetune_opts *o) {
         m.prec = NN_FP32;
         double acc = 0, f1 = nv ? val_score(&m, &h, &va, vix, nv, vfeat, T, o->max_pkts, B, K, &acc, &dd) : 0;
         m.prec = o->prec;
+        if (f1 < 0) { OPT_FAIL(o, "out of memory (validation)"); goto done; }
         double el = now_sec() - t0;
         o->epochs_run = ep;
         if (log) {
@@ -503,7 +478,7 @@ int finetune_classify_run(finetune_opts *o) {
         if (better) {
             o->best_f1 = (float)f1; o->best_acc = (float)acc; o->best_epoch = ep; bad_epochs = 0;
             info.best_val_f1 = (float)f1; info.best_epoch = ep;
-            if (dd.rank == 0 && cls_save(o->out_path, &m, &st, &h, &info, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+            if (dd.rank == 0 && cls_save(o->out_path, &m, &st, &h, &info, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
         } else bad_epochs++;
         if (!o->quiet) {
             char eta[32];
@@ -532,7 +507,7 @@ int finetune_classify_run(finetune_opts *o) {
 done:
     if (log) fclose(log);
     out_lock_release(&lock);
-    if (sp.perm) sampler_free(&sp);
+    if (bt.perm) batcher_free(&bt);
     free(bix); free(rows); free(len); free(y); free(cw); free(tix); free(vix); free(tfeat); free(vfeat);
     corpus_labels_free(names, K);
     cls_head_free(&h);

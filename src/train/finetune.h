@@ -40,10 +40,6 @@ void finetune_defaults(finetune_opts *o);
 int finetune_classify_run(finetune_opts *o);
 
 
-/* Predict every sequence of a shard (labelled or not): pred[i], prob[i] (top class),
- * top3 (3 per sequence, may be NULL). The model needs activations for (B, T). */
-void cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob);
-
 /* Confusion-matrix scores used for early stopping (eval/metrics.h has the full report). */
 double cm_macro_f1(const long *cm, int K, double *accuracy);
 #endif

@@ -8,7 +8,6 @@
 #include "corpus/vocab.h"
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +19,6 @@ void field_defaults(field_opts *o) {
     o->cfg.layers = 2; o->cfg.d_model = 128; o->cfg.heads = 4; o->cfg.ctx = 256;
     o->batch = 16; o->epochs = 10; o->patience = 3; o->warmup = 20;
     o->lr = 3e-4f; o->weight_decay = 0.01f; o->clip = 1.0f; o->seed = 1337;
-}
-
-static int fail(field_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(field_opts *o, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(o->err, sizeof o->err, fmt, ap);
-    va_end(ap);
-    return -1;
 }
 
 /* Occurrences wholly inside the first T+1 tokens: scanning only that prefix finds exactly
@@ -206,7 +196,7 @@ int field_finetune_run(field_opts *o) {
     dist dd;
     {
         char e[256];
-        if (dist_init(&dd, e, sizeof e) != 0) return fail(o, "%s", e);
+        if (dist_init(&dd, e, sizeof e) != 0) return OPT_FAIL(o, "%s", e);
     }
     if (dd.rank) o->quiet = 1;
     int r0 = 0, nb = 0;
@@ -222,21 +212,21 @@ int field_finetune_run(field_opts *o) {
     FILE *log = NULL;
     out_lock lock = { -1, NULL };
     const field_def *f = field_by_id(o->field);
-    if (!f) return fail(o, "no field to predict (--field NAME)");
-    if (!o->data_dir || !o->out_path) return fail(o, "need --data CORPUS_DIR and -o FIELD.ckpt");
+    if (!f) return OPT_FAIL(o, "no field to predict (--field NAME)");
+    if (!o->data_dir || !o->out_path) return OPT_FAIL(o, "need --data CORPUS_DIR and -o FIELD.ckpt");
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
     if (shard_load(&tr, path, err, sizeof err) != 0) {
-        fail(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
+        OPT_FAIL(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
         goto done;
     }
     /* one run per output, and never into its own corpus */
-    if (dd.rank == 0 && out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    if (dd.rank == 0 && out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     /* the corpus's vocab.json must be there and agree with its shards (every verb checks it) */
     char **lnames = corpus_labels(o->data_dir, &tr, err, sizeof err);
-    if (!lnames) { fail(o, "%s", err); goto done; }
+    if (!lnames) { OPT_FAIL(o, "%s", err); goto done; }
     corpus_labels_free(lnames, tr.n_labels);
     if (tr.format != TOKFMT_BYTES) {
-        fail(o, "%s holds '%s' tokens: header-field prediction reads the fields' bytes, it needs a `pktlm prep --tokens bytes` corpus",
+        OPT_FAIL(o, "%s holds '%s' tokens: header-field prediction reads the fields' bytes, it needs a `pktlm prep --tokens bytes` corpus",
              path, tokfmt_get(tr.format)->name);
         goto done;
     }
@@ -245,15 +235,15 @@ int field_finetune_run(field_opts *o) {
     if (access(path, F_OK) != 0) {
         if (!o->quiet) fprintf(stderr, "pktlm finetune: %s missing: keeping the last model\n", path);
     } else {
-        if (shard_load(&va, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        if (shard_load(&va, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
         have_val = 1;
-        if (shard_check_same_format(&tr, &va, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        if (shard_check_same_format(&tr, &va, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     }
 
     /* model */
     if ((o->init_path && o->new_embeddings ? ckpt_backbone_new_vocab(o->init_path, &tr, o->data_dir, o->seed, &m, &st, err, sizeof err)
                                            : ckpt_backbone(o->init_path, &tr, o->data_dir, &o->cfg, o->seed, &m, &st, err, sizeof err)) != 0) {
-        fail(o, "%s", err);
+        OPT_FAIL(o, "%s", err);
         goto done;
     }
     if (o->init_path) m.cfg.dropout = o->cfg.dropout;
@@ -267,7 +257,7 @@ int field_finetune_run(field_opts *o) {
     if (o->seq_len > 1 && o->seq_len < T) T = o->seq_len;
     const int B = o->batch;
     dist_rows(B, dd.rank, dd.size, &r0, &nb);
-    if (nb < 1) { fail(o, "a batch of %d rows cannot be shared by %d processes: each needs at least one (--batch >= %d)", B, dd.size, dd.size); goto done; }
+    if (nb < 1) { OPT_FAIL(o, "a batch of %d rows cannot be shared by %d processes: each needs at least one (--batch >= %d)", B, dd.size, dd.size); goto done; }
     /* training sequences: those with an occurrence inside the row */
     tix = malloc((tr.n_seqs + 1) * sizeof *tix);
     size_t nt = 0;
@@ -276,15 +266,15 @@ int field_finetune_run(field_opts *o) {
         int k = scan_prefix(o->field, tr.tokens + tr.seqs[i].off, tr.seqs[i].len, T, &occ, &ocap);
         if (k > 0) { tix[nt++] = (uint32_t)i; occ_train += k; }
     }
-    if (nt == 0) { fail(o, "%s/train.tok: no packet has the field %s within the first %d tokens of its sequence", o->data_dir, f->name, T + 1); goto done; }
-    if (model_alloc_training(&m) != 0 || model_alloc_acts(&m, B, T) != 0) { fail(o, "out of memory for batch %d x %d", B, T); goto done; }
+    if (nt == 0) { OPT_FAIL(o, "%s/train.tok: no packet has the field %s within the first %d tokens of its sequence", o->data_dir, f->name, T + 1); goto done; }
+    if (model_alloc_training(&m) != 0 || model_alloc_acts(&m, B, T) != 0) { OPT_FAIL(o, "out of memory for batch %d x %d", B, T); goto done; }
     if (dd.size > 1) {
         /* the same run on every rank (checked), from rank 0's weights */
         uint64_t mine[3] = { m.nparams, nt, (uint64_t)T }, r0v[3];
         memcpy(r0v, mine, sizeof mine);
         dist_bcast(&dd, r0v, sizeof r0v);
         if (memcmp(mine, r0v, sizeof mine)) {
-            fail(o, "rank %d: this run (%llu parameters, %llu sequences, rows of %llu) differs from rank 0's (%llu, %llu, %llu): "
+            OPT_FAIL(o, "rank %d: this run (%llu parameters, %llu sequences, rows of %llu) differs from rank 0's (%llu, %llu, %llu): "
                     "every rank must run the same command", dd.rank, (unsigned long long)mine[0], (unsigned long long)mine[1],
                  (unsigned long long)mine[2], (unsigned long long)r0v[0], (unsigned long long)r0v[1], (unsigned long long)r0v[2]);
             goto done;
@@ -292,7 +282,7 @@ int field_finetune_run(field_opts *o) {
         dist_bcast(&dd, m.params, m.nparams * sizeof(float));
     }
     rows = malloc((size_t)B * T * sizeof(int)); tgt = malloc((size_t)B * T * sizeof(int));
-    if (!rows || !tgt) { fail(o, "out of memory"); goto done; }
+    if (!rows || !tgt) { OPT_FAIL(o, "out of memory"); goto done; }
     long count;
     const uint32_t maj = field_majority(o->field, &tr, T, &count);
     field_score vbase = { 0 };
@@ -319,7 +309,7 @@ int field_finetune_run(field_opts *o) {
     snprintf(csv, sizeof csv, "%.*s.csv", (int)L, o->out_path);
     if (dd.rank == 0) {
         log = fopen(csv, "w");
-        if (!log) { fail(o, "%s: %s", csv, strerror(errno)); goto done; }
+        if (!log) { OPT_FAIL(o, "%s: %s", csv, strerror(errno)); goto done; }
         fputs("epoch,step,lr,train_loss,val_exact,val_majority,val_copy,val_occurrences,elapsed_s\n", log);
         fflush(log);
     }
@@ -396,7 +386,7 @@ int field_finetune_run(field_opts *o) {
                 st.task_best = (float)o->best_val; st.task_best_step = step;
                 st.step = step; st.last_loss = (float)(lsum / (double)lcount); st.last_val = (float)ve;
                 st.tokens = (uint64_t)step * (uint64_t)B * (uint64_t)T;
-                if (dd.rank == 0 && ckpt_save(o->out_path, &m, &st, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+                if (dd.rank == 0 && ckpt_save(o->out_path, &m, &st, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
                 saved = 1;
             } else bad++;
             if (!o->quiet) {
@@ -425,7 +415,7 @@ int field_finetune_run(field_opts *o) {
     if (dd.size > 1 && !o->quiet)
         fprintf(stderr, "pktlm finetune: %d ranks: %.2f s of %.2f s waiting for other ranks (gradients %.2f s)\n", dd.size,
                 dd.wait_s, now_sec() - t0, dd.grad_wait_s);
-    rc = saved ? 0 : fail(o, "no model saved");
+    rc = saved ? 0 : OPT_FAIL(o, "no model saved");
 done:
     if (log) fclose(log);
     out_lock_release(&lock);

@@ -27,15 +27,6 @@ void pretrain_defaults(pretrain_opts *o) {
     o->prec = -1;
 }
 
-static int fail(pretrain_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(pretrain_opts *o, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(o->err, sizeof o->err, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static size_t mem_available(void) {
     FILE *f = fopen("/proc/meminfo", "r");
     if (!f) return 0;
@@ -239,7 +230,7 @@ int pretrain_run(pretrain_opts *o) {
     dist dd;
     {
         char e[256];
-        if (dist_init(&dd, e, sizeof e) != 0) return fail(o, "%s", e);
+        if (dist_init(&dd, e, sizeof e) != 0) return OPT_FAIL(o, "%s", e);
     }
     if (dd.rank) o->quiet = 1;
     int r0, nrows;
@@ -250,17 +241,17 @@ int pretrain_run(pretrain_opts *o) {
     int have_val = 0, rc = -1;
     char path[1200], err[512], csv[1200], svg[1200];
     memset(&st, 0, sizeof st);
-    if (!o->out_path) return fail(o, "no output checkpoint (-o MODEL.ckpt)");
+    if (!o->out_path) return OPT_FAIL(o, "no output checkpoint (-o MODEL.ckpt)");
     /* found out now, not when the first checkpoint is written at the end of the run */
     struct stat ob;
     size_t ol = strlen(o->out_path);
     if (ol == 0 || o->out_path[ol - 1] == '/' || (stat(o->out_path, &ob) == 0 && S_ISDIR(ob.st_mode)))
-        return fail(o, "%s: is a directory; -o names the checkpoint file (e.g. %s%smodel.ckpt)", o->out_path, o->out_path,
+        return OPT_FAIL(o, "%s: is a directory; -o names the checkpoint file (e.g. %s%smodel.ckpt)", o->out_path, o->out_path,
                     ol && o->out_path[ol - 1] == '/' ? "" : "/");
 
     /* 1. model and training state: from the checkpoint or from the options */
     if (o->resume_path) {
-        if (ckpt_load(o->resume_path, &m, &st, 1, err, sizeof err) != 0) return fail(o, "%s", err);
+        if (ckpt_load(o->resume_path, &m, &st, 1, err, sizeof err) != 0) return OPT_FAIL(o, "%s", err);
         /* the config fields a resumed run may change (the table's resume column: dropout), when given */
         pretrain_opts d;
         pretrain_defaults(&d);
@@ -270,21 +261,21 @@ int pretrain_run(pretrain_opts *o) {
         if (!o->data_dir) o->data_dir = st.data_dir;
         if (o->steps > 0) st.total_steps = o->steps;
         /* checked whatever the header checksum says (a file may predate it) */
-        if (train_state_check(&st, m.cfg.ctx, o->resume_path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        if (train_state_check(&st, m.cfg.ctx, o->resume_path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     } else {
         st.batch = o->batch; st.accum = o->accum; st.warmup = o->warmup; st.pack = o->pack;
         st.seq_len = o->cfg.ctx; st.lr = o->lr; st.min_frac = o->min_frac; st.weight_decay = o->weight_decay;
         st.beta1 = o->beta1; st.beta2 = o->beta2; st.eps = o->eps; st.clip = o->clip; st.seed = o->seed;
         st.rng = o->seed ^ 0x5DEECE66Dull; st.has_opt = 1;
     }
-    if (!o->data_dir) { fail(o, "no corpus directory (--data CORPUS_DIR)"); goto done; }
+    if (!o->data_dir) { OPT_FAIL(o, "no corpus directory (--data CORPUS_DIR)"); goto done; }
     struct stat sb;
     if (stat(o->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        { fail(o, "corpus directory %s: %s", o->data_dir, stat(o->data_dir, &sb) ? strerror(errno) : "not a directory"); goto done; }
-    if (st.batch < 1 || st.accum < 1 || st.seq_len < 2) { fail(o, "batch, accum must be >= 1 and ctx >= 2"); goto done; }
+        { OPT_FAIL(o, "corpus directory %s: %s", o->data_dir, stat(o->data_dir, &sb) ? strerror(errno) : "not a directory"); goto done; }
+    if (st.batch < 1 || st.accum < 1 || st.seq_len < 2) { OPT_FAIL(o, "batch, accum must be >= 1 and ctx >= 2"); goto done; }
     dist_rows(st.batch, dd.rank, dd.size, &r0, &nrows);
     if (nrows < 1) {
-        fail(o, "a batch of %d rows cannot be shared by %d processes: each needs at least one row (--batch >= %d)",
+        OPT_FAIL(o, "a batch of %d rows cannot be shared by %d processes: each needs at least one row (--batch >= %d)",
              st.batch, dd.size, dd.size);
         goto done;
     }
@@ -292,28 +283,28 @@ int pretrain_run(pretrain_opts *o) {
     /* 2. data */
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
     if (data_open(&tr, path, st.batch, st.seq_len, st.pack, 1, st.seed, err, sizeof err) != 0) {
-        fail(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
+        OPT_FAIL(o, "%s%s", err, access(path, R_OK) ? " (is this a corpus directory made by `pktlm prep`?)" : "");
         goto done;
     }
     /* one run per output, and never into its own corpus (-o CORPUS/train.tok); before anything
      * is written, after the corpus is known to be one */
-    if (dd.rank == 0 && out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+    if (dd.rank == 0 && out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     data_share(&tr, r0, nrows);
     /* a corpus's vocab.json must be there, parse, and agree with its shards (every verb checks
      * it, docs/tokens.md); the hash below covers its bytes too */
     char **lnames = corpus_labels(o->data_dir, &tr.sh, err, sizeof err);
-    if (!lnames) { fail(o, "%s", err); goto done; }
+    if (!lnames) { OPT_FAIL(o, "%s", err); goto done; }
     corpus_labels_free(lnames, tr.sh.n_labels);
     uint64_t vh = corpus_vocab_hash(o->data_dir, tr.sh.vocab_size, tr.sh.pad_id, tr.sh.bos_id, tr.sh.eos_id,
                                     tr.sh.n_labels, tr.sh.label_base);
     if (o->resume_path) {
         /* another token format is named as such; the same format with other ids is a vocabulary mismatch */
         if (st.tok_format != tr.sh.format && ckpt_check_format(&st, m.cfg.vocab, &tr.sh, o->resume_path, path, err, sizeof err) != 0) {
-            fail(o, "%s", err);
+            OPT_FAIL(o, "%s", err);
             goto done;
         }
         if (tr.sh.vocab_size != m.cfg.vocab || vh != st.vocab_hash) {
-            fail(o, "vocabulary mismatch: %s was trained on a vocabulary of %d tokens (hash %016llx), %s has %d (hash %016llx)",
+            OPT_FAIL(o, "vocabulary mismatch: %s was trained on a vocabulary of %d tokens (hash %016llx), %s has %d (hash %016llx)",
                  o->resume_path, m.cfg.vocab, (unsigned long long)st.vocab_hash, o->data_dir, tr.sh.vocab_size,
                  (unsigned long long)vh);
             goto done;
@@ -323,10 +314,10 @@ int pretrain_run(pretrain_opts *o) {
         train_state ist;
         uint64_t inp;
         if (o->init_path) {   /* fine-tuning: the initial model's architecture */
-            if (ckpt_peek(o->init_path, &c, &ist, &inp, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+            if (ckpt_peek(o->init_path, &c, &ist, &inp, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
             /* --new-embeddings: another token format on purpose (an imported model; the body is kept) */
             if (!o->new_embeddings && ckpt_check_format(&ist, c.vocab, &tr.sh, o->init_path, path, err, sizeof err) != 0) {
-                fail(o, "%s", err);
+                OPT_FAIL(o, "%s", err);
                 goto done;
             }
             for (int i = 0; i < model_nfields; i++)   /* this run's options for what a new run may change */
@@ -335,24 +326,24 @@ int pretrain_run(pretrain_opts *o) {
         c.vocab = tr.sh.vocab_size;
         model_config_defaults(&c);
         const model_ops *ops = model_ops_for(c.arch);
-        if (!ops) { fail(o, "architecture %s is not built into this pktlm", model_arch_name(c.arch)); goto done; }
+        if (!ops) { OPT_FAIL(o, "architecture %s is not built into this pktlm", model_arch_name(c.arch)); goto done; }
         char msg[160];
         const char *why = model_config_check_fields(&c, msg, sizeof msg);
         if (!why) why = ops->check(&c);
-        if (why) { fail(o, "bad model config: %s", why); goto done; }
+        if (why) { OPT_FAIL(o, "bad model config: %s", why); goto done; }
         /* memory: say how much the config needs before allocating it */
         size_t need = model_memory_bytes(&c, nrows, st.seq_len, 1) + tr.sh.n_tokens * sizeof(tok_t) + tr.sh.n_seqs * 36;
         size_t avail = o->mem_limit ? o->mem_limit : mem_available();
         if (avail && need > avail) {
-            fail(o, "this config needs %.2f GiB (%zu parameters x 4 copies, activations for batch %d x ctx %d) "
+            OPT_FAIL(o, "this config needs %.2f GiB (%zu parameters x 4 copies, activations for batch %d x ctx %d) "
                     "but %.2f GiB is available; reduce --batch, --ctx, --layers or --d-model",
                  need / 1073741824.0, model_param_count(&c), st.batch, st.seq_len, avail / 1073741824.0);
             goto done;
         }
-        if (model_create(&m, &c, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        if (model_create(&m, &c, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
         model_init_weights(&m, st.seed);
-        if (o->init_path && init_from(o, &m, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
-        if (model_alloc_training(&m) != 0) { fail(o, "out of memory for gradients and optimizer state"); goto done; }
+        if (o->init_path && init_from(o, &m, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
+        if (model_alloc_training(&m) != 0) { OPT_FAIL(o, "out of memory for gradients and optimizer state"); goto done; }
         st.pad_id = tr.sh.pad_id; st.bos_id = tr.sh.bos_id; st.eos_id = tr.sh.eos_id;
         st.n_labels = tr.sh.n_labels; st.label_base = tr.sh.label_base; st.vocab_hash = vh; st.tok_format = tr.sh.format; st.tok_hash = tr.sh.tok_hash;
         snprintf(st.data_dir, sizeof st.data_dir, "%s", o->data_dir);
@@ -361,17 +352,17 @@ int pretrain_run(pretrain_opts *o) {
             double e = o->epochs > 0 ? o->epochs : 1.0;
             double n = ceil(e * (double)data_batches_per_epoch(&tr) / st.accum);
             /* the schedule counts steps in an int */
-            if (n > INT_MAX - 1) { fail(o, "--epochs %g is %.0f optimizer steps, more than %d", e, n, INT_MAX - 1); goto done; }
+            if (n > INT_MAX - 1) { OPT_FAIL(o, "--epochs %g is %.0f optimizer steps, more than %d", e, n, INT_MAX - 1); goto done; }
             st.total_steps = (int64_t)n;
         }
     }
-    if (st.seq_len > m.cfg.ctx) { fail(o, "sequence length %d exceeds the model context %d", st.seq_len, m.cfg.ctx); goto done; }
+    if (st.seq_len > m.cfg.ctx) { OPT_FAIL(o, "sequence length %d exceeds the model context %d", st.seq_len, m.cfg.ctx); goto done; }
     /* precision: the option, else the checkpoint's on resume, else fp32 */
     if (o->prec >= 0) st.precision = o->prec;
     else if (!o->resume_path) st.precision = NN_FP32;
-    if (st.precision != NN_FP32 && st.precision != NN_BF16) { fail(o, "%s: unknown precision %d", o->resume_path, st.precision); goto done; }
+    if (st.precision != NN_FP32 && st.precision != NN_BF16) { OPT_FAIL(o, "%s: unknown precision %d", o->resume_path, st.precision); goto done; }
     if (st.precision == NN_BF16 && !nn_bf16_native()) {
-        fail(o, "bf16 training needs a CPU with AVX512_BF16 instructions, which this one lacks; train in fp32 %s",
+        OPT_FAIL(o, "bf16 training needs a CPU with AVX512_BF16 instructions, which this one lacks; train in fp32 %s",
              o->resume_path && o->prec < 0 ? "(this checkpoint was trained with --bf16: resume with --fp32)" : "(without --bf16)");
         goto done;
     }
@@ -379,17 +370,17 @@ int pretrain_run(pretrain_opts *o) {
     data_seek(&tr, st.data);
     snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
     if (access(path, R_OK) == 0) {
-        if (data_open(&va, path, st.batch, st.seq_len, st.pack, 0, 0, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        if (data_open(&va, path, st.batch, st.seq_len, st.pack, 0, 0, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
         have_val = 1;
         data_share(&va, r0, nrows);
         /* a val.tok from another prep run would index the embedding with ids it does not have */
-        if (shard_check_same_format(&tr.sh, &va.sh, path, err, sizeof err) != 0) { fail(o, "%s", err); goto done; }
+        if (shard_check_same_format(&tr.sh, &va.sh, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     } else if (!o->quiet) fprintf(stderr, "pktlm pretrain: %s missing: no validation loss\n", path);
     unigram_baseline(&tr.sh, have_val ? &va.sh : NULL, &o->unigram_bits, &o->unigram_val_bits);
     int val_batches = o->val_batches > 0 ? o->val_batches : 20;
     if (have_val && (uint64_t)val_batches > data_batches_per_epoch(&va)) val_batches = (int)data_batches_per_epoch(&va);
     if (model_alloc_acts(&m, nrows, st.seq_len) != 0) {
-        fail(o, "out of memory for activations (batch %d x ctx %d needs %.2f GiB)", nrows, st.seq_len,
+        OPT_FAIL(o, "out of memory for activations (batch %d x ctx %d needs %.2f GiB)", nrows, st.seq_len,
              model_memory_bytes(&m.cfg, nrows, st.seq_len, 1) / 1073741824.0);
         goto done;
     }
@@ -401,7 +392,7 @@ int pretrain_run(pretrain_opts *o) {
         memcpy(r0v, mine, sizeof mine);
         dist_bcast(&dd, r0v, sizeof r0v);
         if (memcmp(mine, r0v, sizeof mine)) {
-            fail(o, "rank %d: this run (%llu parameters, batch %llu x %llu, step %llu of %llu) differs from rank 0's "
+            OPT_FAIL(o, "rank %d: this run (%llu parameters, batch %llu x %llu, step %llu of %llu) differs from rank 0's "
                     "(%llu parameters, batch %llu x %llu, step %llu of %llu): every rank must run the same command",
                  dd.rank, (unsigned long long)mine[0], (unsigned long long)mine[1], (unsigned long long)mine[2],
                  (unsigned long long)mine[4], (unsigned long long)mine[3], (unsigned long long)r0v[0],
@@ -512,10 +503,10 @@ int pretrain_run(pretrain_opts *o) {
         }
         int save = dd.rank == 0 && (last || stop || (o->save_every > 0 && st.step % o->save_every == 0));
         if (save && log_commit(&logb, csv, svg) != 0) {
-            fail(o, "cannot write the training log %s: %s", csv, strerror(errno));
+            OPT_FAIL(o, "cannot write the training log %s: %s", csv, strerror(errno));
             free(logb.s); goto done;
         }
-        if (save && ckpt_save(o->out_path, &m, &st, err, sizeof err) != 0) { free(logb.s); fail(o, "%s", err); goto done; }
+        if (save && ckpt_save(o->out_path, &m, &st, err, sizeof err) != 0) { free(logb.s); OPT_FAIL(o, "%s", err); goto done; }
         if (stop && !last) {
             progress_end(&pg);
             if (!o->quiet)

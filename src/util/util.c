@@ -1,4 +1,5 @@
 #include "util/util.h"
+#include <stdarg.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,10 +118,22 @@ int write_file_atomic(const char *path, const void *buf, size_t n) {
     return atomic_commit(&a, err, sizeof err);
 }
 
+int err_set(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int json_escape_byte(char out[7], unsigned char c) {
+    if (c == '"' || c == '\\') return snprintf(out, 7, "\\%c", c);
+    if (c < 0x20) return snprintf(out, 7, "\\u%04x", (unsigned)c);
+    out[0] = (char)c; out[1] = 0;
+    return 1;
+}
+
 void json_escape(FILE *f, const char *s) {
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", (unsigned)(unsigned char)*s);
-        else fputc(*s, f);
-    }
+    char e[7];
+    for (; *s; s++) fwrite(e, 1, (size_t)json_escape_byte(e, (unsigned char)*s), f);
 }

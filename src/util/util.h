@@ -51,8 +51,18 @@ void atomic_abort(atomic_file *a);   /* no-op on a released or zeroed a */
  * set (callers print %m). */
 int write_file_atomic(const char *path, const void *buf, size_t n);
 
-/* s escaped for the inside of a JSON string (quote, backslash, control characters); no quotes */
+/* Errors are values (docs/architecture.md): err_set formats the message into err (errlen
+ * bytes) and returns -1, so that `return err_set(...)` reports and fails in one line.
+ * OPT_FAIL(o, ...) does it into the `char err[]` of an options struct o (pretrain_opts,
+ * finetune_opts, gen_opts ...: how the library's run functions report to their caller). */
+int err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define OPT_FAIL(o, ...) err_set((o)->err, sizeof (o)->err, __VA_ARGS__)
+
+/* s escaped for the inside of a JSON string (quote, backslash, control characters); no quotes.
+ * json_escape_byte: the escape of one byte into out (NUL-ended), its length 1..6; the one
+ * definition of the escaping, for writers into memory (prep's manifest) and files. */
 void json_escape(FILE *f, const char *s);
+int json_escape_byte(char out[7], unsigned char c);
 
 /* SplitMix64: small, seedable, reproducible RNG used everywhere (never rand()). */
 static inline uint64_t splitmix64(uint64_t *s) {
