@@ -20,9 +20,10 @@ WFLAGS  = -Wall -Wextra -Wshadow -Wno-unused-parameter
 BASE    = -std=c11 -D_GNU_SOURCE -Isrc -isystem /usr/include/x86_64-linux-gnu/blis-openmp -fopenmp -g $(WFLAGS) $(ARCH)
 # BLIS built for OpenMP: the fastest sgemm measured on this machine, and it shares
 # our OpenMP thread pool instead of adding spinning pthreads. libcjson: the JSON of
-# Hugging Face configs and safetensors headers (src/models/hf.c, safetensors.c).
+# Hugging Face configs and safetensors headers (src/models/hf.c, safetensors.c). libpcap:
+# live capture from an interface (src/capture/live.c; files are read by our own reader).
 BLIS_DIR ?= /usr/lib/x86_64-linux-gnu/blis-openmp
-LDLIBS  = -L$(BLIS_DIR) -Wl,-rpath,$(BLIS_DIR) -lblis -lcjson -lm -fopenmp
+LDLIBS  = -L$(BLIS_DIR) -Wl,-rpath,$(BLIS_DIR) -lblis -lcjson -lpcap -lm -fopenmp
 # MPI (data-parallel training, src/train/dist.c, docs/distributed.md): Debian's Open MPI when
 # its headers are there (libopenmpi-dev); `make MPI=0` builds without it (one process only).
 # Switching needs `make clean`: objects do not record the flags they were built with.

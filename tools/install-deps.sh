@@ -9,8 +9,10 @@ export DEBIAN_FRONTEND=noninteractive
 # python3 for the tests that read exports as the seed systems do (tests/interop/); numpy for
 # python/pktlm.py, the Python reader of corpora (tests/cli_python.sh skips without it);
 # pkgconf and groff-base: tests/cli_install.sh compiles against the installed pktlm.pc,
-# tests/cli_opts.sh checks the generated man page
-pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev libcjson-dev strace python3 python3-numpy pkgconf groff-base)
+# tests/cli_opts.sh checks the generated man page; tcpreplay and iproute2: tests/cli_live.sh
+# replays captures into a veth pair between two network namespaces for `--live` (skipped
+# where namespaces cannot be made)
+pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev libcjson-dev strace python3 pkgconf groff-base python3-numpy tcpreplay iproute2)
 # Open MPI: data-parallel training under mpirun (docs/distributed.md; tests/cli_mpi.sh runs it on
 # loopback). MPI=0 leaves it out: the build then has no MPI (make MPI=0 is chosen by itself).
 [ "${MPI:-1}" = 1 ] && pkgs+=(openmpi-bin libopenmpi-dev)

@@ -4,6 +4,7 @@
  * dropped, first K packets), in batches. */
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "cli/live.h"
 #include "corpus/prep.h"
 #include "corpus/manifest.h"
 #include "models/clshead.h"
@@ -116,9 +117,11 @@ int cmd_classify(int argc, char **argv) {
     int fmt = 0, B = 32, threads = 0, after = -1, quiet = 0, payload = -1, max_bytes = -1, anon = -1;
     char **inputs = NULL;
     int nin = 0;
+    cli_live lo;
+    cli_live_default(&lo);
     const cli_opt opts[] = {
         OPT_STR("--model", &mpath, "CLASSIFIER.ckpt", "a classifier of `pktlm finetune --task classify`", .req = 1),
-        OPT_POS_LIST("INPUT", &inputs, &nin, 1, "captures: pcap/pcapng files or directories (recursed), '-' = stdin"),
+        OPT_POS_LIST("INPUT", &inputs, &nin, 0, "captures: pcap/pcapng files or directories (recursed), '-' = stdin"),
         OPT_INT_IN("--after", &after, 1, 1000000, "K", "decide on the first K packets of each flow (default: what the classifier\n"
                    "was trained with, else the packets per flow its corpus kept)"),
         OPT_FLAG("--csv", &fmt, 1, "machine-readable rows on stdout: CSV"),
@@ -134,18 +137,27 @@ int cmd_classify(int argc, char **argv) {
         OPT_SECTION(""),
         OPT_INT_IN("--threads", &threads, 0, 1024, "N", "default: all cores / OMP_NUM_THREADS", .nodef = 1),
         OPT_QUIET(&quiet, "no notes"),
+        OPT_LIVE(lo),
+        OPT_LIVE_CLASSIFY(lo),
         OPT_END
     };
     const cli_cmd cmd = {
         .verb = V, .opts = opts,
-        .usage = "--model CLASSIFIER.ckpt INPUT... [--json|--csv] [--after K]",
+        .usage = "--model CLASSIFIER.ckpt INPUT... [--json|--csv] [--after K]\n"
+                 "--model CLASSIFIER.ckpt --live IFACE [--filter BPF] [--json|--csv] [--after K]",
         .about = "Reads pcap/pcapng captures (files or directories), builds each flow's tokens as `pktlm prep`\n"
                  "does, and prints one row per flow: file, flow id, protocol, endpoints (original addresses),\n"
                  "packets used, predicted label, its probability and the top 3. Flows/s and the model's time\n"
-                 "per flow are reported on stderr.",
+                 "per flow are reported on stderr.\n"
+                 "With --live IFACE instead of captures: one decision per flow as soon as its K-th packet\n"
+                 "arrives (or when it ends), streamed and flushed line by line, each with the capture time of\n"
+                 "the deciding packet and the latency from it; the summary (drops, latency) on stderr\n"
+                 "(docs/live.md).",
     };
     int parsed = cli_parse(&cmd, argc, argv);
     if (parsed) return parsed == 1 ? 0 : 2;
+    if (lo.cap.iface && nin) return cli_error(V, "--live %s reads an interface: give no capture files with it", lo.cap.iface) + 1;
+    if (!lo.cap.iface && !nin) return cli_error(V, "missing INPUT: a capture, or --live IFACE (see pktlm classify --help)") + 1;
     char **files = NULL;
     int nfiles = 0;
     int walk_skipped = cli_expand_inputs(V, inputs, nin, &files, &nfiles);
@@ -208,6 +220,7 @@ int cmd_classify(int argc, char **argv) {
         rc = 1;
         goto out;
     }
+    if (lo.cap.iface) { rc = classify_live(&lo, mpath, &pc, K, fmt, B, threads, quiet); goto out; }
     if (model_alloc_acts(&m, B, c.T) != 0 || cls_head_alloc_batch(&h, B) != 0) { cli_error(V, "out of memory"); rc = 1; goto out; }
     c.it = calloc((size_t)B, sizeof *c.it);
     c.rows = malloc((size_t)B * c.T * sizeof(int));

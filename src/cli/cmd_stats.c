@@ -1,5 +1,6 @@
 /* pktlm stats: read captures, split them into flows, summarise. */
 #include "cli/cli.h"
+#include "cli/live.h"
 #include "cli/opts.h"
 #include "capture/capture.h"
 #include "capture/packet.h"
@@ -93,15 +94,21 @@ int cmd_stats(int argc, char **argv) {
     flow_cfg cfg;
     flow_cfg_default(&cfg);
     long max_flows = (long)cfg.max_flows;
+    int mf_set = 0;
+    cli_live lo;
+    cli_live_default(&lo);
     const cli_opt opts[] = {
-        OPT_POS_LIST("INPUT", &inputs, &ninputs, 1, "captures: pcap/pcapng files or directories (recursed), '-' = stdin"),
+        OPT_POS_LIST("INPUT", &inputs, &ninputs, 0, "captures: pcap/pcapng files or directories (recursed), '-' = stdin"),
         OPT_FLAG("--json", &json, 1, "print the summary as JSON instead of text"),
         OPT_STR("--flows", &flows_path, "FILE", "write one CSV row per flow (docs/flows.md)"),
         OPT_DOUBLE_POS("--timeout", &timeout, HUGE_VAL, "S", "idle timeout for every protocol (default: TCP 300 s, others 60 s;\n"
                        "--tcp-timeout and --udp-timeout override it)"),
         OPT_DOUBLE_POS("--tcp-timeout", &cfg.tcp_timeout, HUGE_VAL, "S", "idle timeout for TCP flows", .set = &tcp_set),
         OPT_DOUBLE_POS("--udp-timeout", &cfg.udp_timeout, HUGE_VAL, "S", "idle timeout for UDP and other flows", .set = &udp_set),
-        OPT_LONG_IN("--max-flows", &max_flows, 16, HUGE_VAL, "N", "active flows kept at once before the least recent is evicted"),
+        OPT_LONG_IN("--max-flows", &max_flows, 16, HUGE_VAL, "N", "active flows kept at once before the least recent is evicted\n"
+                    "(default 4194304; 262144 with --live)", .set = &mf_set, .nodef = 1),
+        OPT_LIVE(lo),
+        OPT_LIVE_STATS(lo),
         OPT_END
     };
     const cli_cmd cmd = {
@@ -110,7 +117,9 @@ int cmd_stats(int argc, char **argv) {
         .about = "Read pcap/pcapng captures (files or directories, recursed; '-' = stdin), split them\n"
                  "into bidirectional 5-tuple flows and print a summary.",
         .more = "Flows are per file; a flow also ends after FIN in both directions or RST, and a SYN\n"
-                "on the tuple of a finished connection starts a new one.",
+                "on the tuple of a finished connection starts a new one.\n"
+                "With --live IFACE instead of INPUT: a running summary line every --interval seconds, then\n"
+                "the summary (with the kernel's and the interface's drop counters) at the end (docs/live.md).",
     };
     int parsed = cli_parse(&cmd, argc, argv);
     if (parsed) return parsed == 1 ? 0 : 2;
@@ -120,6 +129,13 @@ int cmd_stats(int argc, char **argv) {
         if (!udp_set) cfg.udp_timeout = timeout;
     }
     cfg.max_flows = (size_t)max_flows;
+    if (lo.cap.iface) {
+        if (ninputs) return cli_error("stats", "--live %s reads an interface: give no capture files with it", lo.cap.iface) + 1;
+        if (flows_path) return cli_error("stats", "--flows is for files; with --live use --write F.pcap and run stats --flows on it") + 1;
+        if (!mf_set) cfg.max_flows = 262144;   /* the files' default is 4 M: kept flat for a long capture */
+        return stats_live(&lo, &cfg, json);
+    }
+    if (!ninputs) return cli_error("stats", "missing INPUT: a capture, or --live IFACE (see pktlm stats --help)") + 1;
     char **files;
     int nfiles;
     int walk_skipped = cli_expand_inputs("stats", inputs, ninputs, &files, &nfiles);

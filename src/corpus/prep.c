@@ -210,7 +210,7 @@ static uint64_t flow_key_hash(const flow *f) {
 
 /* A flow the token format has no sequence for: 1 (fields: not TCP, no packet with a whole TCP
  * header, or --complete-only and not complete), else 0. q is ended. */
-static int seq_unwanted(const prep_cfg *c, const flow *f, const tok_seq *q) {
+int prep_seq_unwanted(const prep_cfg *c, const flow *f, const tok_seq *q) {
     if (c->tokens != TOKFMT_FIELDS) return 0;
     if (f->key.proto != 6 || q->npkts == 0) return 1;
     return c->complete_only && q->n > 0 && q->t[0] != TCPF_COMPLETE;
@@ -227,7 +227,7 @@ static void on_end(void *ctx, flow *f) {
         int keep = !s->drop && total >= (uint64_t)c->min_flow_pkts && !(c->max_flow_pkts > 0 && total > (uint64_t)c->max_flow_pkts);
         tok_seq *q = &s->pf.seq;
         if (keep) tok_seq_end(q);
-        if (keep && (seq_unwanted(c, f, q) == 1)) keep = 0;
+        if (keep && (prep_seq_unwanted(c, f, q) == 1)) keep = 0;
         p->each_fn(p->each_ctx, f, keep && !q->oom ? q->t : NULL, keep && !q->oom ? q->n : 0);
         prep_flow_free(&s->pf);
         free(s);
@@ -236,7 +236,7 @@ static void on_end(void *ctx, flow *f) {
     if (s->drop) p->dropped[D_FILTER]++;
     else if (total < (uint64_t)c->min_flow_pkts) p->dropped[D_MIN]++;
     else if (c->max_flow_pkts > 0 && total > (uint64_t)c->max_flow_pkts) p->dropped[D_MAX]++;
-    else if (tok_seq_end(&s->pf.seq), seq_unwanted(c, f, &s->pf.seq)) p->dropped[D_FORMAT]++;   /* ended: fields knows its type */
+    else if (tok_seq_end(&s->pf.seq), prep_seq_unwanted(c, f, &s->pf.seq)) p->dropped[D_FORMAT]++;   /* ended: fields knows its type */
     else {
         p->flows_kept++;
         if (s->label < 0) p->unlabelled_flows++;
@@ -266,7 +266,7 @@ static void on_end(void *ctx, flow *f) {
     free(s);
 }
 
-static int dropped_flow(const prep_cfg *c, const flow *f) {
+int prep_flow_filtered(const prep_cfg *c, const flow *f) {
     uint16_t a = f->key.port[0], b = f->key.port[1];
     if (c->drop_dhcp && f->key.proto == 17 &&
         ((a == 67 || a == 68) && (b == 67 || b == 68) ? 1 : (a == 546 || a == 547) && (b == 546 || b == 547)))
@@ -411,7 +411,7 @@ int prep_add_file(prep *p, const char *path, int label, char *err, size_t errlen
                                                   f->key.addr[1], f->key.port[1]);
                 if (nm) s->label = label_set_find(&p->labels, nm);
             }
-            s->drop = dropped_flow(c, f);
+            s->drop = prep_flow_filtered(c, f);
             if (c->tokens == TOKFMT_BPE) tok_seq_set_bpe(&s->pf.seq, c->bpe, &p->tfb);
             else tok_seq_set_format(&s->pf.seq, c->tokens);
             prep_flow_begin(&s->pf, an, f->id, s->label, f->first_ns);

@@ -70,6 +70,12 @@ void prep_flow_begin(prep_flow *pf, const anon_ctx *a, uint64_t flow_no, int lab
 void prep_flow_packet(prep_flow *pf, const prep_cfg *c, anon_ctx *a, const uint8_t *frame, const pkt_info *pi,
                       int64_t ts_ns, int dir);
 void prep_flow_free(prep_flow *pf);
+/* 1 when prep's filters drop a flow whatever its packets (DHCP, --drop-port, --drop-proto):
+ * known at its first packet. */
+int prep_flow_filtered(const prep_cfg *c, const flow *f);
+/* 1 when the token format has no sequence for an ended sequence q of flow f (fields: not TCP,
+ * no packet with a whole TCP header, or --complete-only and not complete). */
+int prep_seq_unwanted(const prep_cfg *c, const flow *f, const tok_seq *q);
 
 /* The tokens of every flow of one capture, built exactly as prep_add_file builds them for
  * --unit flow (same cut, same anonymisation: give the same cfg, seed, secret and the

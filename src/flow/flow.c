@@ -321,6 +321,10 @@ flow *flow_table_add(flow_table *t, const pkt_info *pi, int64_t ts, uint32_t wir
     return f;
 }
 
+void flow_table_advance(flow_table *t, int64_t now_ns) {
+    if (now_ns > t->now) { t->now = now_ns; expire(t); }
+}
+
 static int cmp_id(const void *a, const void *b, void *flows) {
     const flow *f = flows;
     uint64_t x = f[*(const uint32_t *)a].id, y = f[*(const uint32_t *)b].id;

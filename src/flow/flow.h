@@ -66,6 +66,10 @@ flow_table *flow_table_new(const flow_cfg *cfg, flow_end_fn on_end, void *ctx);
  * direction in *dir (0 a->b, 1 b->a), or NULL when it belongs to no flow (an orphan
  * later fragment). ts_ns must be roughly increasing (the max seen is "now"). */
 flow *flow_table_add(flow_table *t, const pkt_info *pi, int64_t ts_ns, uint32_t wire_len, int *dir);
+/* Live capture: time has reached now_ns without a packet (the wall clock); flows idle for
+ * longer than their timeout end now, as the next packet would have ended them. A now_ns not
+ * past the latest packet's time changes nothing. */
+void flow_table_advance(flow_table *t, int64_t now_ns);
 /* End every active flow, in order of their first packet (deterministic). */
 void flow_table_flush(flow_table *t);
 const flow_counters *flow_table_counters(const flow_table *t);
