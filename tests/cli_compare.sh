@@ -39,6 +39,10 @@ if [ $rc -eq 0 ] && grep -q '"baseline_source": "real_first_half"' "$PKTLM_TMP/o
 "$PKTLM" compare "$PKTLM_TMP/h1" "$PKTLM_TMP/h1" --trees 5 --json "$PKTLM_TMP/self.json" >/dev/null 2>&1
 if grep -q '"l4_proto": {"synth": 0,' "$PKTLM_TMP/self.json" && grep -q '"pkt_size_a2b": {"synth": 0,' "$PKTLM_TMP/self.json" \
    && grep -A1 '"synth": {"mean": 0,' "$PKTLM_TMP/self.json" >/dev/null; then ok cli_compare_self_zero; else bad cli_compare_self_zero "nonzero distance of a capture to itself"; fi
+# concurrent flows over time: in the JSON (zero distance to itself), the text and the HTML
+if grep -q '"concurrency": {"bin_s": 1,' "$PKTLM_TMP/self.json" && grep -q '"synth": {"captures": .*"emd": 0, "emd_flows": 0}' "$PKTLM_TMP/self.json" \
+   && grep -q '^Concurrent flows' <<<"$out" && grep -q 'active flows over time' "$PKTLM_TMP/o.html"; then ok cli_compare_concurrency
+else bad cli_compare_concurrency "$(grep -A2 concurrency "$PKTLM_TMP/self.json" | cut -c1-200)"; fi
 # --json - : the JSON object on stdout instead of the text summary
 "$PKTLM" compare "$PKTLM_TMP/h1" "$PKTLM_TMP/h2" --trees 5 --json - >"$PKTLM_TMP/stdout.json" 2>/dev/null
 if head -c 1 "$PKTLM_TMP/stdout.json" | grep -q '{' && grep -q '"peak_rss_bytes"' "$PKTLM_TMP/stdout.json" \

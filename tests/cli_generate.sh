@@ -41,3 +41,24 @@ $PKTLM stats $T/g.pcap >/dev/null 2>&1; check e2e_rereads test $? -eq 0
 if [ -n "$PKTLM_SHARED" ] && command -v tshark >/dev/null 2>&1; then
   bash $PKTLM_SHARED/tools/validate-pcap/validate_pcap.sh $T/g.pcap >$T/v 2>&1; check e2e_validate test $? -eq 0
 else skip e2e_validate "no ../shared or tshark"; fi
+# whole-capture generation: a Mamba-2 of capture windows writes one capture of many flows
+mkdir -p $T/caps/udp && cp $T/a.pcap $T/b.pcap $T/caps/udp/
+$PKTLM prep $T/caps -o $T/cc --unit capture --window 256 --ratio 1:1:0 --quiet >/dev/null 2>&1
+check capture_prep test -s $T/cc/manifest.json
+$PKTLM pretrain --data $T/cc --arch mamba2 --layers 1 --d-model 32 --d-state 8 --head-dim 16 --chunk 32 --ctx 256 --batch 2 \
+  --steps 10 --lr 1e-2 --warmup 2 --threads 1 --quiet -o $T/m2.ckpt 2>/dev/null; check capture_pretrain test $? -eq 0
+$PKTLM info $T/m2.ckpt >$T/info 2>&1
+check capture_info grep -q "one sequence per capture window" $T/info
+check capture_info_vocab_pad grep -q "vocab_pad 16" $T/info
+$PKTLM generate --model $T/m2.ckpt -o $T/cap.pcap --packets 40 --label udp --threads 1 >$T/out 2>$T/err; rc=$?
+check capture_generate test $rc -eq 0 -a -s $T/cap.pcap
+check capture_summary grep -q "^wrote .*: [0-9]* packets in [0-9]* flows between [0-9]* hosts, one capture of [0-9]* windows" $T/out
+$PKTLM generate --model $T/m2.ckpt -o $T/cap.pcap --tokens 200 --json --threads 1 >$T/cj 2>/dev/null
+check capture_tokens_json grep -q '"unit":"capture","windows":[0-9]*,"hosts":' $T/cj
+$PKTLM generate --model $T/m2.ckpt -o $T/x.pcap --flows 3 --threads 1 >/dev/null 2>$T/e; rc=$?
+check capture_flows_refused test $rc -eq 1 -a -n "$(grep -- "--flows" $T/e)"
+$PKTLM generate --model $T/m2.ckpt -o $T/x.pcap --flows 3 --unit flow --threads 1 >$T/out 2>/dev/null
+check capture_unit_flow grep -q "in 3 flows" $T/out
+if [ -n "$PKTLM_SHARED" ] && command -v tshark >/dev/null 2>&1; then
+  bash $PKTLM_SHARED/tools/validate-pcap/validate_pcap.sh $T/cap.pcap >$T/v 2>&1; check capture_validate test $? -eq 0
+else skip capture_validate "no ../shared or tshark"; fi

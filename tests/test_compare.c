@@ -4,6 +4,7 @@
 #include "test.h"
 #include "pktbuild.h"
 #include "eval/fidelity.h"
+#include "eval/concurrency.h"
 #include "eval/shallow.h"
 #include "eval/metrics.h"
 #include "eval/compare.h"
@@ -76,6 +77,80 @@ static void dist_of(fid_dist *d, const ff_set *a, const ff_set *b) {
     fid_distance(d, &sa, &sb);
     fid_side_free(&sa);
     fid_side_free(&sb);
+}
+
+/* Concurrent flows: bins counted by hand, the bin width chosen from the reference, a side
+ * against itself at distance 0, and the baselines keeping starts relative to their capture. */
+static void add_flow(ff_set *s, int file, double a, double b) {
+    ff_flow proto;
+    memset(&proto, 0, sizeof proto);
+    proto.file = file; proto.label = -1; proto.key.proto = 17; proto.key.ipver = 4;
+    proto.first_ns = 1000000000000LL * (file + 1) + (int64_t)(a * 1e9);
+    proto.last_ns = 1000000000000LL * (file + 1) + (int64_t)(b * 1e9);
+    ff_flow *f = ff_append_flow(s, &proto, 1);
+    f->pkts[0] = 1;
+    s->pk[f->pk].ip_len = 60;
+}
+static void test_concurrency(void) {
+    ff_set s;
+    ff_set_init(&s, 0, 0);
+    s.files = malloc(2 * sizeof *s.files); s.files[0] = strdup("a"); s.files[1] = strdup("b"); s.nfiles = 2;
+    /* capture 0, 1 s bins from its first packet: [0, 2.5] [1, 1.5] [3, 3] -> bins 1 2 1 1 */
+    add_flow(&s, 0, 0, 2.5); add_flow(&s, 0, 1, 1.5); add_flow(&s, 0, 3, 3);
+    /* capture 1 (flows listed out of order): [0.5, 0.7] [0, 0.2] -> one bin, 2 active */
+    add_flow(&s, 1, 0.5, 0.7); add_flow(&s, 1, 0, 0.2);
+    fid_conc c;
+    CHECK_EQ(fid_conc_build(&c, &s, 1.0), 0);
+    CHECK_EQ(c.captures, 2);
+    CHECK_EQ(c.n, 5);
+    CHECK_NEAR(c.mean, (1 + 2 + 1 + 1 + 2) / 5.0, 1e-12);
+    CHECK_EQ(c.max, 2); CHECK_EQ(c.p50, 1);
+    CHECK_EQ(c.ncurve, 4);
+    CHECK_NEAR(c.curve[0], 1.5, 1e-12);    /* the mean over the captures that last that long */
+    CHECK_NEAR(c.curve[1], 2, 1e-12);
+    CHECK_NEAR(c.curve[3], 1, 1e-12);
+    /* the bin: the largest of 1 s .. 1 ms giving the longest capture (3 s) 100 bins */
+    CHECK_NEAR(fid_conc_bin(&s), 0.01, 1e-15);
+    fid_conc d;
+    CHECK_EQ(fid_conc_build(&d, &s, 1.0), 0);
+    fid_conc_compare(&c, &d);
+    CHECK_NEAR(d.emd, 0, 1e-12); CHECK_NEAR(d.emd_flows, 0, 1e-12);
+    /* replay of every flow many times: starts relative to their capture's, so the concurrency
+     * scales with the number of copies (absolute times would spread them 1000 s apart) */
+    ff_set r;
+    ff_set_init(&r, 0, 0);
+    fid_replay(&r, &s, 50, 1);
+    for (size_t i = 0; i < r.n; i++) CHECK(r.fl[i].first_ns >= 0 && r.fl[i].first_ns <= 3000000000LL && r.fl[i].last_ns >= r.fl[i].first_ns);
+    fid_conc e;
+    CHECK_EQ(fid_conc_build(&e, &r, 1.0), 0);
+    CHECK_EQ(e.captures, 1);
+    CHECK(e.max > 10);
+    fid_conc_compare(&c, &e);
+    CHECK(e.emd > 0.5);
+    ff_set q;
+    ff_set_init(&q, 0, 0);
+    fid_sampler(&q, &s, 20, 1);
+    for (size_t i = 0; i < q.n; i++) CHECK(q.fl[i].first_ns >= 0 && q.fl[i].first_ns <= 3000000000LL);
+    /* the writers: every side, its distance, the SVG */
+    char path[256];
+    tpath(path, sizeof path, "conc.txt");
+    FILE *f = fopen(path, "w+");
+    fid_conc all[2] = { c, e };
+    char *names[2] = { "REAL", "replay" };
+    fid_conc_text(f, all, names, 2);
+    fid_conc_json(f, all, names, 2);
+    fid_conc_html(f, all, names, 2);
+    fflush(f);
+    rewind(f);
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    CHECK(strstr(buf, "Concurrent flows (active in each 1 s bin") != NULL);
+    CHECK(strstr(buf, "\"concurrency\": {\"bin_s\": 1,\n    \"REAL\": {\"captures\": 2, \"bins\": 5, \"mean\": 1.4") != NULL);
+    CHECK(strstr(buf, "<svg") != NULL && strstr(buf, "active flows over time") != NULL);
+    fid_conc_free(&c); fid_conc_free(&d); fid_conc_free(&e);
+    ff_set_free(&s); ff_set_free(&r); ff_set_free(&q);
 }
 
 static void test_identical(void) {
@@ -409,6 +484,7 @@ static void test_cli(void) {
 
 int main(void) {
     RUN(test_identical);
+    RUN(test_concurrency);
     RUN(test_perturbed);
     RUN(test_baselines_and_memo);
     RUN(test_shallow);

@@ -174,7 +174,7 @@ static void test_roundtrip_qwen2(void) {
 }
 
 static void test_roundtrip_mamba2(void) {
-    /* vocabulary 40 (not a multiple of 16: written with pad_vocab_size_multiple 1); the
+    /* vocabulary 40 (its embedding padded to 48 rows: pad_vocab_size_multiple 16, vocab_pad); the
      * context is not part of mamba_ssm's config, so an import gets HF_MAMBA2_CTX */
     model_config c = { .arch = ARCH_MAMBA2, .vocab = 40, .ctx = HF_MAMBA2_CTX, .layers = 2, .d_model = 16, .d_state = 4,
                        .d_conv = 3, .expand = 2, .head_dim = 8, .chunk = 8, .groups = 2, .tied = 1 };
@@ -196,7 +196,9 @@ static void test_mamba2_export_is_netssm(void) {
     char err[512] = "", dir[512];
     CHECKF(hf_import("tests/fixtures/hf_mamba2", &m, &meta, err, sizeof err) == 0, "%s", err);
     if (t_cur_fail) return;
-    CHECK_EQ(m.cfg.vocab, 64);           /* 50 padded to pad_vocab_size_multiple 16 */
+    CHECK_EQ(m.cfg.vocab, 50);           /* the real vocabulary (logits), its embedding */
+    CHECK_EQ(m.cfg.vocab_pad, 16);       /* padded to 64 rows by pad_vocab_size_multiple */
+    CHECK_EQ(model_vocab_rows(&m.cfg), 64);
     CHECK_EQ(m.cfg.d_conv, 4);           /* Mamba2's default (absent from ssm_cfg) */
     CHECK_EQ(m.cfg.expand, 2);
     CHECK_EQ(m.cfg.chunk, 16);

@@ -7,6 +7,7 @@
  * stays inside the memory the model says it needs. */
 #include "test.h"
 #include "models/model.h"
+#include "models/checkpoint.h"
 #include "util/util.h"
 #include <stdint.h>
 #include <sys/resource.h>
@@ -80,6 +81,76 @@ static void test_config(void) {
     c.head_dim = 100; CHECK(ops->check(&c) != NULL);      /* must divide 1536 */
     c.head_dim = 64; c.tied = 0; CHECK(ops->check(&c) != NULL);
     CHECK_EQ(model_arch_parse("mamba2"), ARCH_MAMBA2);
+}
+
+/* The embedding padded to a multiple of 16 rows (NetSSM's layout, so its weights import as
+ * they are): the pad rows change no logit, get no gradient, and are never a logit (so never
+ * sampled); a checkpoint written before the field existed (0 in its slot) loads unpadded. */
+static void test_vocab_pad(void) {
+    model_config c = { .arch = ARCH_MAMBA2, .vocab = 50, .ctx = 32, .layers = 2, .d_model = 32, .d_state = 8, .head_dim = 16,
+                       .chunk = 8 };
+    model_config_defaults(&c);
+    CHECK_EQ(c.vocab_pad, 16);
+    CHECK_EQ(model_vocab_rows(&c), 64);
+    model_config c1 = c;
+    c1.vocab_pad = 1;
+    CHECK_EQ(model_param_count(&c) - model_param_count(&c1), 14 * 32);
+    model a, b;
+    char err[256];
+    CHECK(model_create(&a, &c, err, sizeof err) == 0);
+    CHECK(model_create(&b, &c1, err, sizeof err) == 0);
+    model_init_weights(&b, 3);
+    /* a = b's weights, the 14 pad rows filled with large values */
+    for (int i = 0; i < a.ntensors; i++) {
+        float *pa = model_tensor(&a, i), *pb = model_tensor(&b, i);
+        memcpy(pa, pb, b.spec[i].size * 4);
+        for (size_t k = b.spec[i].size; k < a.spec[i].size; k++) pa[k] = 5.0f;
+    }
+    CHECK(model_alloc_training(&a) == 0 && model_alloc_training(&b) == 0);
+    CHECK(model_alloc_acts(&a, 2, 24) == 0 && model_alloc_acts(&b, 2, 24) == 0);
+    int tok[48], tgt[48];
+    for (int i = 0; i < 48; i++) { tok[i] = (i * 7 + 3) % 50; tgt[i] = (i * 11 + 1) % 50; }
+    float la = model_forward(&a, tok, tgt, 2, 24), lb = model_forward(&b, tok, tgt, 2, 24);
+    CHECK(la == lb);
+    CHECK(memcmp(a.logits, b.logits, sizeof(float) * 48 * 50) == 0);
+    model_zero_grad(&a); model_zero_grad(&b);
+    model_backward(&a, tok, tgt, 2, 24, 0);
+    model_backward(&b, tok, tgt, 2, 24, 0);
+    for (int i = 0; i < a.ntensors; i++) {
+        CHECK(memcmp(model_grad(&a, i), model_grad(&b, i), b.spec[i].size * 4) == 0);
+        for (size_t k = b.spec[i].size; k < a.spec[i].size; k++) CHECK(model_grad(&a, i)[k] == 0);
+    }
+    /* the decoding head: 50 logits, equal to the unpadded model's */
+    model_run ra, rb;
+    CHECK(model_run_init(&ra, &a, 1, NN_FP32, 1, err, sizeof err) == 0);
+    CHECK(model_run_init(&rb, &b, 1, NN_FP32, 1, err, sizeof err) == 0);
+    float ga[50], gb[50];
+    int slot = 0, pos = 0, t0 = 7;
+    model_run_step_all(&ra, 1, &slot, &t0, &pos, ga);
+    model_run_step_all(&rb, 1, &slot, &t0, &pos, gb);
+    CHECK(memcmp(ga, gb, sizeof ga) == 0);
+    model_run_free(&ra); model_run_free(&rb);
+    /* checkpoints: the padded one round-trips; an unpadded one with its slot 71 zeroed (a file
+     * of before the field, header checksum 0 as then) loads as unpadded */
+    char p1[256], p2[256];
+    snprintf(p1, sizeof p1, "%s/m2pad.ckpt", t_tmpdir());
+    snprintf(p2, sizeof p2, "%s/m2old.ckpt", t_tmpdir());
+    model_vocab v = { .pad_id = 0, .bos_id = 1, .eos_id = 2 };
+    CHECK(ckpt_save_model(p1, &a, &v, NULL, 0, err, sizeof err) == 0);
+    CHECK(ckpt_save_model(p2, &b, &v, NULL, 0, err, sizeof err) == 0);
+    FILE *f = fopen(p2, "r+b");
+    uint8_t z[8] = { 0 };
+    CHECK(f && fseek(f, 4 * 71, SEEK_SET) == 0 && fwrite(z, 1, 4, f) == 4 && fseek(f, 4 * 61, SEEK_SET) == 0 && fwrite(z, 1, 8, f) == 8);
+    if (f) fclose(f);
+    model l1, l2;
+    CHECKF(ckpt_load_model(p1, &l1, NULL, NULL, 0, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ(l1.cfg.vocab_pad, 16);
+    CHECK(l1.nparams == a.nparams && memcmp(l1.params, a.params, a.nparams * 4) == 0);
+    CHECKF(ckpt_load_model(p2, &l2, NULL, NULL, 0, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ(l2.cfg.vocab_pad, 1);
+    CHECK(l2.nparams == b.nparams && memcmp(l2.params, b.params, b.nparams * 4) == 0);
+    model_free(&l1); model_free(&l2);
+    model_free(&a); model_free(&b);
 }
 
 static void test_forward_backward(void) {
@@ -365,6 +436,7 @@ int main(int argc, char **argv) {
     (void)t_shared; (void)t_tmpdir;
     if (argc > 1 && !strcmp(argv[1], "--memory-child")) return memory_child();
     RUN(test_config);
+    RUN(test_vocab_pad);
     RUN(test_forward_backward);
     RUN(test_adamw_steps);
     RUN(test_bf16);

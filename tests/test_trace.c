@@ -8,7 +8,7 @@
 #include "testfiles.h"
 
 static int add(trace_writer *w, int64_t ms, uint32_t flow_no, int dir, const uint8_t *ip, uint32_t n) {
-    gen_pkt g = { ms * 1000000, flow_no, (uint8_t)dir, ip, n };
+    gen_pkt g = { ms * 1000000, flow_no, (uint8_t)dir, ip, n, { 0, 0 } };
     return trace_add(w, &g);
 }
 

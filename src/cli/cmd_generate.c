@@ -7,6 +7,7 @@
 #include "models/checkpoint.h"
 #include "corpus/tokens.h"
 #include "corpus/vocab.h"
+#include "corpus/prep.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,8 @@ static int parse_label(const char *v, const char *model_path, int *out, char *ms
     return -1;
 }
 
+static int unit_parse(const char *s) { return !strcmp(s, "flow") ? PREP_UNIT_FLOW : !strcmp(s, "capture") ? PREP_UNIT_CAPTURE : -1; }
+
 int cmd_generate(int argc, char **argv) {
     cli_prefer_passive_wait(argc, argv);
     gen_opts o;
@@ -64,6 +67,12 @@ int cmd_generate(int argc, char **argv) {
                     "the summary)", .nodef = 1),
         OPT_LONG_IN("--tokens", &o.tokens, 1, 1e19, "N", "stop after exactly N sampled tokens (running flows are cut there)", .nodef = 1),
         OPT_INT_IN("--max-len", &o.max_len, 0, 1 << 20, "N", "tokens per flow (default: the model context)"),
+        OPT_CHOICE_FN("--unit", &o.unit, unit_parse, "flow or capture", "flow|capture",
+                      "what a sequence is (default: the model's training corpus, prep --unit).\n"
+                      "capture: each sequence is a window of one capture (the label once, then\n"
+                      "packets of many flows); the windows follow each other in time and make one\n"
+                      "capture (--packets N: its first N packets; default 1000), flows found by\n"
+                      "the packets' own addresses and ports"),
         OPT_FLAG("--full", &o.full, 1, "never sample <eos>: every flow runs to --max-len (benchmarks)"),
         OPT_SECTION("sampling:"),
         OPT_FLOAT_IN("--temperature", &o.temperature, 0, HUGE_VAL, "X", "softmax temperature (0 = greedy)"),
@@ -140,6 +149,8 @@ int cmd_generate(int argc, char **argv) {
     if (json) {
         printf("{\"output\":");
         cli_json_str(stdout, o.out_path);
+        printf(",\"unit\":\"%s\",\"windows\":%llu,\"hosts\":%llu", o.capture ? "capture" : "flow",
+               (unsigned long long)(o.capture ? o.ds.seqs : 0), (unsigned long long)o.capture_hosts);
         printf(",\"flows\":%llu,\"flows_in_file\":%zu,\"packets_decoded\":%llu,\"packets_written\":%llu,"
                "\"dropped\":%llu,\"repaired\":%llu,\"dropped_frac\":%.6f,\"repaired_frac\":%.6f,"
                "\"drop_version\":%llu,\"drop_proto\":%llu,\"drop_short\":%llu,"
@@ -148,7 +159,7 @@ int cmd_generate(int argc, char **argv) {
                "\"tcp_flows\":%llu,\"tcp_handshake\":%llu,\"tcp_seq_ack_ok\":%llu,\"tcp_both\":%llu,"
                "\"tcp_handshake_frac\":%.6f,\"tcp_seq_ack_ok_frac\":%.6f,\"tcp_both_frac\":%.6f,"
                "\"tokens_sampled\":%llu,\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"batch\":%d,\"threads\":%d,\"bf16\":%d}\n",
-               (unsigned long long)o.ds.seqs, s.n, (unsigned long long)o.ds.packets, (unsigned long long)t->written,
+               (unsigned long long)(o.capture ? o.capture_flows : o.ds.seqs), s.n, (unsigned long long)o.ds.packets, (unsigned long long)t->written,
                (unsigned long long)t->dropped, (unsigned long long)t->repaired, t->dropped / in, t->repaired / in,
                (unsigned long long)t->drop_version, (unsigned long long)t->drop_proto, (unsigned long long)t->drop_short,
                (unsigned long long)t->fix_length, (unsigned long long)t->fix_doff, (unsigned long long)t->fix_options,
@@ -158,12 +169,16 @@ int cmd_generate(int argc, char **argv) {
                hs / ntcp, seq / ntcp, both / ntcp,
                (unsigned long long)o.sampled, o.secs, tps, o.batch, nn_threads(), o.bf16);
     } else if (!o.quiet) {
-        printf("wrote %s: %llu packets in %llu flows", o.out_path, (unsigned long long)t->written, (unsigned long long)o.ds.seqs);
-        if (s.n != o.ds.seqs)   /* a flow table splits at idle timeouts, RST/FIN and a SYN on a closed tuple */
+        uint64_t nf = o.capture ? o.capture_flows : o.ds.seqs;
+        printf("wrote %s: %llu packets in %llu flows", o.out_path, (unsigned long long)t->written, (unsigned long long)nf);
+        if (o.capture)
+            printf(" between %llu hosts, one capture of %llu windows", (unsigned long long)o.capture_hosts, (unsigned long long)o.ds.seqs);
+        if (s.n != nf)   /* a flow table splits at idle timeouts, RST/FIN and a SYN on a closed tuple */
             printf(" (read back as %llu flows: idle timeouts, RST/FIN and reused tuples split some)", (unsigned long long)s.n);
         printf("\n");
-        printf("decoded   %llu packets; %llu flows cut at the context (last packet dropped), %llu stray tokens\n",
-               (unsigned long long)o.ds.packets, (unsigned long long)o.ds.cut_ctx, (unsigned long long)o.ds.stray);
+        printf("decoded   %llu packets; %llu %s cut at the context (last packet dropped), %llu stray tokens\n",
+               (unsigned long long)o.ds.packets, (unsigned long long)o.ds.cut_ctx, o.capture ? "windows" : "flows",
+               (unsigned long long)o.ds.stray);
         printf("dropped   %llu (%.2f%%): version %llu, protocol %llu, short %llu\n", (unsigned long long)t->dropped,
                100 * t->dropped / in, (unsigned long long)t->drop_version, (unsigned long long)t->drop_proto,
                (unsigned long long)t->drop_short);

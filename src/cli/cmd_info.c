@@ -3,6 +3,7 @@
 #include "cli/opts.h"
 #include "train/checkpoint.h"
 #include "corpus/fields.h"
+#include "corpus/tokfmt.h"
 #include <math.h>
 #include <string.h>
 
@@ -49,6 +50,9 @@ int cmd_info(int argc, char **argv) {
     const model_config *c = &m.cfg;
     double pct = st.total_steps ? 100.0 * st.step / st.total_steps : 0;
     const field_def *fd = st.task == CKPT_TASK_FIELD ? field_by_id(st.task_field) : NULL;
+    /* what the model speaks and what one training sequence was (slots 96, 98) */
+    const tok_format *tf = tokfmt_get(st.tok_format);
+    const char *unit = st.unit == 2 ? "capture" : st.unit == 1 ? "packet" : "flow";
     if (json) {
         /* the corpus path is user text (quotes, backslashes) and a loss may be NaN: both kept
          * valid JSON (an escaped string; null) */
@@ -57,7 +61,8 @@ int cmd_info(int argc, char **argv) {
         json_num(val, sizeof val, st.last_val);
         printf("{");
         print_config(c, 1);
-        printf(",\"parameters\":%zu,\"vocab_hash\":\"%016llx\",\"data\":", m.nparams, (unsigned long long)st.vocab_hash);
+        printf(",\"parameters\":%zu,\"vocab_hash\":\"%016llx\",\"tokens\":\"%s\",\"unit\":\"%s\",\"data\":", m.nparams,
+               (unsigned long long)st.vocab_hash, tf ? tf->name : "?", unit);
         cli_json_str(stdout, st.data_dir);
         printf(",\"step\":%lld,\"total_steps\":%lld,\"tokens\":%llu,\"batch\":%d,\"accum\":%d,\"lr\":%g,\"warmup\":%d,"
                "\"loss\":%s,\"val_loss\":%s,\"optimizer_state\":%d,\"task\":\"%s\",\"field\":\"%s\",\"precision\":\"%s\"}\n",
@@ -72,7 +77,8 @@ int cmd_info(int argc, char **argv) {
         printf("parameters   %zu (%.2f M, %.1f MB fp32)\n", m.nparams, m.nparams / 1e6, m.nparams * 4 / 1e6);
         printf("vocabulary   %d tokens, pad %d bos %d eos %d, %d labels from %d, hash %016llx\n", c->vocab, st.pad_id,
                st.bos_id, st.eos_id, st.n_labels, st.label_base, (unsigned long long)st.vocab_hash);
-        printf("corpus       %s\n", st.data_dir[0] ? st.data_dir : "-");
+        printf("corpus       %s (%s tokens, one sequence per %s)\n", st.data_dir[0] ? st.data_dir : "-", tf ? tf->name : "?",
+               st.unit == 2 ? "capture window" : unit);
         printf("training     step %lld of %lld (%.0f%%), %llu tokens, batch %d x accum %d x ctx %d, %s, %s\n",
                (long long)st.step, (long long)st.total_steps, pct, (unsigned long long)st.tokens, st.batch, st.accum,
                st.seq_len, st.pack ? "packed" : "padded", st.precision == NN_BF16 ? "bf16 products" : "fp32");

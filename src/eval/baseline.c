@@ -11,6 +11,25 @@
 
 static size_t pick(uint64_t *rng, size_t n) { return (size_t)(rng_uniform(rng) * (double)n) % n; }
 
+/* The first packet of each capture of s (min over its flows), so a baseline flow keeps its
+ * start relative to its capture's: the concurrency of flows over time (concurrency.h) then
+ * compares alike. NULL out of memory. */
+static int64_t *file_starts(const ff_set *s) {
+    int nf = s->nfiles > 0 ? s->nfiles : 1;
+    int64_t *t = malloc((size_t)nf * sizeof *t);
+    if (!t) return NULL;
+    for (int i = 0; i < nf; i++) t[i] = INT64_MAX;
+    for (size_t i = 0; i < s->n; i++) {
+        int f = s->fl[i].file >= 0 && s->fl[i].file < nf ? s->fl[i].file : 0;
+        if (s->fl[i].first_ns < t[f]) t[f] = s->fl[i].first_ns;
+    }
+    return t;
+}
+static int64_t start_in_file(const ff_set *s, const int64_t *t0, const ff_flow *f) {
+    int nf = s->nfiles > 0 ? s->nfiles : 1;
+    return t0 ? f->first_ns - t0[f->file >= 0 && f->file < nf ? f->file : 0] : 0;
+}
+
 /* out gets src's labels (the same ids) and one pseudo file named what */
 static void begin_set(ff_set *out, const ff_set *src, const char *what) {
     for (int i = 0; i < src->nlabels; i++) ff_label_id(out, src->labels[i]);
@@ -25,11 +44,17 @@ void fid_replay(ff_set *out, const ff_set *src, size_t n, uint64_t seed) {
     begin_set(out, src, "(replay)");
     if (!src->n) return;
     uint64_t rng = seed;
+    int64_t *t0 = file_starts(src);
     for (size_t i = 0; i < n; i++) {
         const ff_flow *f = &src->fl[pick(&rng, src->n)];
         ff_copy_flow(out, src, f, 0, f->label);
-        out->fl[out->n - 1].id = i + 1;
+        ff_flow *g = &out->fl[out->n - 1];
+        g->id = i + 1;
+        int64_t d = start_in_file(src, t0, f);   /* times relative to its capture's start */
+        g->last_ns = d + (f->last_ns - f->first_ns);
+        g->first_ns = d;
     }
+    free(t0);
     out->cnt.in_flows = out->cnt.ip = out->cnt.packets = out->npk;
 }
 
@@ -114,7 +139,8 @@ static void free_pool(pool *p) { free(p->flows); free(p->pkts); free(p->iat); fr
 void fid_sampler(ff_set *out, const ff_set *src, size_t n, uint64_t seed) {
     begin_set(out, src, "(sampler)");
     if (!src->n) return;
-    uint64_t rng = seed;
+    uint64_t rng = seed, trng = seed ^ 0x6a09e667f3bcc909ull;   /* start times: a stream of their own */
+    int64_t *t0 = file_starts(src);
     int L = src->nlabels, labelled = L > 0;
     int np = labelled ? L + 1 : 1;   /* pools per label, and the last for unlabelled flows */
     pool *pools = calloc((size_t)np, sizeof *pools);
@@ -165,8 +191,9 @@ void fid_sampler(ff_set *out, const ff_set *src, size_t n, uint64_t seed) {
                 }
             }
         }
-        f->first_ns = 0;
-        f->last_ns = t;
+        /* the start within its capture, from the marginal of the flows' starts in theirs */
+        f->first_ns = start_in_file(src, t0, &src->fl[P->flows[pick(&trng, P->nf)]]);
+        f->last_ns = f->first_ns + t;
         /* TCP state bits from the drawn flags, as the flow table would set them */
         if (tcp) {
             uint8_t b = 0;
@@ -187,4 +214,5 @@ void fid_sampler(ff_set *out, const ff_set *src, size_t n, uint64_t seed) {
     out->cnt.in_flows = out->cnt.ip = out->cnt.packets = out->npk;
     for (int c = 0; c < np; c++) free_pool(&pools[c]);
     free(pools);
+    free(t0);
 }

@@ -107,6 +107,9 @@ void compare_run(compare_report *r, ff_set *real, ff_set *synth, ff_set *train, 
     fid_sampler(sampler, r->bsrc, nb, cfg->seed * 7919 + 2);
     for (int s = 0; s < CMP_NSIDE; s++) fid_side_build(&r->side[s], r->set[s], s != CMP_SAMPLER);
     for (int s = CMP_SYNTH; s < CMP_NSIDE; s++) fid_distance(&r->dist[s], &r->side[CMP_REAL], &r->side[s]);
+    double cbin = fid_conc_bin(real);   /* out of memory: that side's figure is left empty (n/a) */
+    for (int s = 0; s < CMP_NSIDE; s++) fid_conc_build(&r->conc[s], r->set[s], cbin);
+    for (int s = CMP_SYNTH; s < CMP_NSIDE; s++) fid_conc_compare(&r->conc[CMP_REAL], &r->conc[s]);
 
     /* TSTR: labels present in the test flows, at least two of them */
     int *seen = calloc((size_t)(r->nnames + 1), sizeof *seen), nl = 0;
@@ -148,6 +151,7 @@ double compare_measure(const fid_side *s, int k) {
 
 void compare_free(compare_report *r) {
     for (int s = 0; s < CMP_NSIDE; s++) {
+        fid_conc_free(&r->conc[s]);
         fid_side_free(&r->side[s]);
         if (s) fid_dist_free(&r->dist[s]);
         if (r->tstr[s].done) cls_report_free(&r->tstr[s].rep);

@@ -18,6 +18,7 @@
 #include "eval/flowfeat.h"
 #include "eval/fidelity.h"
 #include "eval/metrics.h"
+#include "eval/concurrency.h"
 
 /* The columns of every table: REAL, SYNTH and the two baselines. */
 enum { CMP_REAL, CMP_SYNTH, CMP_REPLAY, CMP_SAMPLER, CMP_NSIDE };
@@ -47,6 +48,7 @@ typedef struct {
     compare_tstr tstr[CMP_NSIDE];         /* [CMP_REAL]: trained on the baseline source (TRTR) */
     fid_memo memo[CMP_NSIDE];
     int memo_done;
+    fid_conc conc[CMP_NSIDE];             /* concurrent flows over time; [CMP_SYNTH..]: with the distance to REAL */
     double seconds;                       /* time and peak RSS of the whole run */
     size_t rss;
     ff_set own[4];                        /* what the report derives: replay, sampler, two halves */

@@ -129,6 +129,7 @@ void compare_write_html(FILE *o, const compare_report *r) {
         html_table_row(o, "flows with a TRAIN address", v, 0, 1);
         fputs("</table>\n", o);
     }
+    fid_conc_html(o, r->conc, sn, CMP_NSIDE);
     fputs("<h2>Distributions</h2>\n", o);
     static const struct { int f1, f2; const char *title, *xl; int logx; } cdfs[] = {
         { FN_SIZE_A, FN_SIZE_B, "packet size (IP length), both directions", "bytes", 0 },

@@ -110,6 +110,8 @@ void compare_write_json(FILE *o, const compare_report *r) {
         }
         fputs("\n  }", o);
     }
+    fputs(",\n  ", o);
+    fid_conc_json(o, r->conc, (char **)compare_side_name, CMP_NSIDE);
     fprintf(o, ",\n  \"seconds\": %.3f,\n  \"peak_rss_bytes\": %zu\n}\n", r->seconds, r->rss);
 }
 

@@ -50,6 +50,8 @@ void compare_write_text(FILE *o, const compare_report *r) {
         for (int s = 0; s < CMP_NSIDE; s++) pr_pct(o, compare_measure(&sd[s], CMP_M_HANDSHAKE + k));
     }
     fputc('\n', o);
+    char *up[CMP_NSIDE] = { "REAL", "SYNTH", "replay", "sampler" };
+    fid_conc_text(o, r->conc, up, CMP_NSIDE);
     fprintf(o, "\nUtility: random forest on flow features, trained on each column, tested on %s\n",
             r->has_train ? "REAL" : "the second half of each REAL capture");
     if (!r->labelled) fprintf(o, "  skipped: fewer than 2 labels in REAL (labels: --labels)\n");

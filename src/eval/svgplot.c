@@ -160,3 +160,37 @@ void svg_lines(FILE *f, const char *title, const char *xlabel, const char *ylabe
     legend(f, series, ns, color0);
     fputs("</svg>\n", f);
 }
+
+void svg_xy(FILE *f, const char *title, const char *xlabel, const char *ylabel, char **series, int ns, const double *const *y,
+            const size_t *n, double dx, int color0) {
+    frame(f, title);
+    int pw = W - ML - MR, ph = H - MT - MB;
+    double my = 0, mx = 0;
+    for (int k = 0; k < ns; k++) {
+        for (size_t i = 0; i < n[k]; i++) if (y[k][i] > my) my = y[k][i];
+        if (n[k] > 1 && (double)(n[k] - 1) * dx > mx) mx = (double)(n[k] - 1) * dx;
+    }
+    if (my <= 0) my = 1;
+    if (mx <= 0) mx = 1;
+    for (int t = 0; t <= 4; t++) {
+        int yy = MT + ph - ph * t / 4, x = ML + pw * t / 4;
+        char b[32];
+        fmt_tick(b, sizeof b, mx * t / 4);
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.4g</text>\n",
+                ML, yy, ML + pw, yy, ML - 4, yy + 4, my * t / 4);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", x, MT + ph + 14, b);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", ML + pw / 2, H - 8);
+    svg_text(f, xlabel);
+    fprintf(f, "</text><text x=\"12\" y=\"%d\" transform=\"rotate(-90 12 %d)\" text-anchor=\"middle\">", MT + ph / 2, MT + ph / 2);
+    svg_text(f, ylabel);
+    fputs("</text>\n", f);
+    for (int k = 0; k < ns; k++) {
+        if (!n[k]) continue;
+        fprintf(f, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"%s\" points=\"", svg_colors[(color0 + k) % 6]);
+        for (size_t i = 0; i < n[k]; i++) fprintf(f, "%.1f,%.1f ", ML + (double)i * dx / mx * pw, MT + ph - y[k][i] / my * ph);
+        fputs("\"/>\n", f);
+    }
+    legend(f, series, ns, color0);
+    fputs("</svg>\n", f);
+}

@@ -15,6 +15,10 @@ void svg_bars(FILE *f, const char *title, char **cats, int ncat, char **series, 
  * svg_colors[color0 + k], so a plot without REAL keeps the other plots' colours. */
 void svg_lines(FILE *f, const char *title, const char *xlabel, const char *ylabel, char **series, int ns, const double *const *y, int n,
                int color0);
+/* Lines of y[k][i] against x = i * dx, series k of its own length n[k] (an empty one is left
+ * out), drawn in svg_colors[color0 + k]. */
+void svg_xy(FILE *f, const char *title, const char *xlabel, const char *ylabel, char **series, int ns, const double *const *y,
+            const size_t *n, double dx, int color0);
 /* Escape text for XML/HTML. */
 void svg_text(FILE *f, const char *s);
 extern const char *const svg_colors[6];

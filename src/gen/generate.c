@@ -141,10 +141,11 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
     case GM_FIRST_PKT: allowed[TOK_PKT] = 1; break;
     case GM_DIR:
         allowed[TOK_DIR_CS] = 1;
-        if (g->npkts > 1) allowed[TOK_DIR_SC] = 1;
+        if (g->npkts > 1 || g->capture) allowed[TOK_DIR_SC] = 1;
         break;
     case GM_TIME:
-        if (g->npkts == 1) allowed[TOK_TIME0] = 1;
+        /* a capture window's first packet carries the gap since the previous window's last */
+        if (g->npkts == 1 && !g->capture) allowed[TOK_TIME0] = 1;
         else for (int k = 0; k < TOK_NTIME; k++) allowed[TOK_TIME0 + k] = 1;
         break;
     case GM_BYTES:
@@ -157,7 +158,7 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
             /* the protocol byte: only what the trace writer can write, then the flow's */
             if (g->flow_proto) allowed[g->flow_proto] = 1;
             else { allowed[6] = allowed[17] = 1; allowed[g->ver == 4 ? 1 : 58] = 1; }
-        } else if (g->npkts > 1 && gram_fixed_byte(g) >= 0) {
+        } else if (g->npkts > 1 && !g->capture && gram_fixed_byte(g) >= 0) {
             allowed[gram_fixed_byte(g)] = 1;
         } else if (g->proto == 6 && !g->raw_tcp_flags && g->nbytes == g->ihl + 12) {
             /* TCP data offset >= 5 words, reserved bits zero (NS, the low bit, either). A small
@@ -200,14 +201,14 @@ void gen_gram_push(gen_gram *g, int t) {
             int n = g->nbytes;
             if (n == 0) {
                 g->ver = t >> 4;
-                if (g->npkts == 1) g->flow_ver = g->ver;
+                if (g->npkts == 1 && !g->capture) g->flow_ver = g->ver;
                 g->ihl = g->ver == 4 ? (t & 15) * 4 : 40;
                 g->proto = 0;
                 g->min_len = g->ihl > 20 ? g->ihl : 20;
             }
             if ((g->ver == 4 && n == 9) || (g->ver == 6 && n == 6)) {
                 g->proto = t;
-                if (g->npkts == 1) g->flow_proto = t;
+                if (g->npkts == 1 && !g->capture) g->flow_proto = t;
                 g->min_len = g->ihl + (t == 6 ? 20 : 8);
             }
             if (g->npkts == 1) {   /* the flow's addresses and ports, as side a sends them */
@@ -224,10 +225,11 @@ void gen_gram_push(gen_gram *g, int t) {
 
 /* ---- pool of decoded packets ---- */
 void gen_pool_init(gen_pool *p, uint64_t seed) { memset(p, 0, sizeof *p); p->rng = seed ^ 0xA5A5A5A5ull; }
-void gen_pool_free(gen_pool *p) { free(p->r); free(p->bytes); free(p->gaps); memset(p, 0, sizeof *p); }
+void gen_pool_free(gen_pool *p) { free(p->r); free(p->bytes); free(p->gaps); free(p->fhost); memset(p, 0, sizeof *p); }
 
 int gen_pool_add_seq(gen_pool *p, const tok_t *tok, size_t n, int ended, uint32_t flow_no, int64_t t0_ns) {
     tok_reader rd;
+    if (p->capture) t0_ns = 0;   /* windows are laid out in time when written */
     tok_reader_init_fmt(&rd, p->fmt, tok, n, t0_ns);
     uint8_t buf[65536];
     tok_packet pk;
@@ -284,13 +286,130 @@ static int cmp_rec(const void *a, const void *b) {
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-int gen_pool_write(gen_pool *p, const char *path, const trace_cfg *cfg, trace_stats *st) {
+/* ---- capture units: flows found by their 5-tuples ---- */
+/* Open addressing over byte keys of at most 40 bytes; a table of (key, value) grown at half full. */
+typedef struct { uint8_t key[40]; uint32_t val, used; } kv_slot;
+typedef struct { kv_slot *s; size_t cap, n; int klen; } kv_table;
+
+static uint64_t kv_hash(const uint8_t *k, int n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < n; i++) h = (h ^ k[i]) * 0x100000001B3ull;
+    return h ^ h >> 29;
+}
+/* The slot of key k (used = 0: absent, the caller fills it); NULL out of memory. */
+static kv_slot *kv_find(kv_table *t, const uint8_t *k) {
+    if (2 * (t->n + 1) > t->cap) {
+        size_t nc = t->cap ? 2 * t->cap : 1024;
+        kv_slot *ns = calloc(nc, sizeof *ns);
+        if (!ns) return NULL;
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->s[i].used) {
+                size_t j = kv_hash(t->s[i].key, t->klen) & (nc - 1);
+                while (ns[j].used) j = (j + 1) & (nc - 1);
+                ns[j] = t->s[i];
+            }
+        free(t->s);
+        t->s = ns; t->cap = nc;
+    }
+    size_t j = kv_hash(k, t->klen) & (t->cap - 1);
+    while (t->s[j].used && memcmp(t->s[j].key, k, (size_t)t->klen)) j = (j + 1) & (t->cap - 1);
+    if (!t->s[j].used) memcpy(t->s[j].key, k, (size_t)t->klen);
+    return &t->s[j];
+}
+
+/* A generated packet's endpoints: ep[s] = version, address (16 bytes, IPv4 in the first 4),
+ * port (TCP/UDP; 0 otherwise), for s = 0 source, 1 destination; *proto. -1 for a packet the
+ * trace writer drops whatever its flow (not IPv4/IPv6, another protocol, headers cut short). */
+enum { EP_LEN = 19 };
+static int pkt_endpoints(const uint8_t *b, uint32_t n, uint8_t ep[2][EP_LEN], uint8_t *proto) {
+    if (n < 1) return -1;
+    int v = b[0] >> 4;
+    uint32_t ihl, al, a0;
+    if (v == 4) {
+        ihl = (uint32_t)(b[0] & 15) * 4;
+        if (n < 20 || ihl < 20 || ihl > n) return -1;
+        *proto = b[9]; al = 4; a0 = 12;
+    } else if (v == 6) {
+        if (n < 40) return -1;
+        ihl = 40; *proto = b[6]; al = 16; a0 = 8;
+    } else return -1;
+    /* what the writer keeps: TCP, UDP, ICMP / ICMPv6 with their fixed headers */
+    if (*proto != 6 && *proto != 17 && *proto != (v == 4 ? 1 : 58)) return -1;
+    if (n < ihl + (*proto == 6 ? 20 : 8)) return -1;
+    int ports = *proto == 6 || *proto == 17;
+    memset(ep, 0, 2 * EP_LEN);
+    for (int s = 0; s < 2; s++) {
+        ep[s][0] = (uint8_t)v;
+        memcpy(ep[s] + 1, b + a0 + s * al, al);
+        if (ports) memcpy(ep[s] + 17, b + ihl + 2 * s, 2);
+    }
+    return 0;
+}
+
+int gen_pool_capture_flows(gen_pool *p) {
+    /* windows in number order, each from the previous one's last packet */
+    uint32_t nwin = 0;
+    for (size_t i = 0; i < p->n; i++) if (p->r[i].flow + 1 > nwin) nwin = p->r[i].flow + 1;
+    int64_t *off = calloc((size_t)nwin + 1, sizeof *off);
+    if (!off) return -1;
+    for (size_t i = 0; i < p->n; i++) if (p->r[i].ts > off[p->r[i].flow + 1]) off[p->r[i].flow + 1] = p->r[i].ts;
+    off[0] = p->capture_t0_ns;
+    for (uint32_t w = 1; w <= nwin; w++) off[w] += off[w - 1];
+    for (size_t i = 0; i < p->n; i++) p->r[i].ts += off[p->r[i].flow];
+    free(off);
     if (p->n) qsort(p->r, p->n, sizeof *p->r, cmp_rec);
+    if (p->max_packets && p->n > p->max_packets) p->n = (size_t)p->max_packets;
+    /* flows by canonical 5-tuple (endpoints in byte order), hosts by address */
+    kv_table flows = { .klen = 1 + 2 * EP_LEN }, hosts = { .klen = 17 };
+    size_t fcap = 0;
+    uint32_t nhost[2] = { 0, 0 };
+    int rc = 0;
+    p->nflows = 0;
+    for (size_t i = 0; i < p->n && rc == 0; i++) {
+        struct gen_rec *r = &p->r[i];
+        uint8_t ep[2][EP_LEN], proto, key[40];
+        if (pkt_endpoints(p->bytes + r->off, r->n, ep, &proto) != 0) { r->flow = 1u << 24; r->dir = 0; continue; }
+        int lo = memcmp(ep[0], ep[1], EP_LEN) <= 0 ? 0 : 1;   /* the source is the lower endpoint */
+        key[0] = proto;
+        memcpy(key + 1, ep[lo], EP_LEN);
+        memcpy(key + 1 + EP_LEN, ep[1 - lo], EP_LEN);
+        kv_slot *f = kv_find(&flows, key);
+        if (!f) { rc = -1; break; }
+        if (!f->used) {
+            if (p->nflows >= (1u << 24) - 1) { r->flow = 1u << 24; continue; }   /* the writer's limit: dropped */
+            f->used = 1; flows.n++;
+            f->val = (uint32_t)p->nflows++ << 1 | (uint32_t)lo;   /* side a = this packet's source */
+            if (p->nflows > fcap) {
+                size_t nc = fcap ? 2 * fcap : 1024;
+                void *q = realloc(p->fhost, nc * sizeof *p->fhost);
+                if (!q) { rc = -1; break; }
+                p->fhost = q; fcap = nc;
+            }
+            for (int s = 0; s < 2; s++) {   /* side a's host joins the client pool when new, side b's the server pool */
+                kv_slot *h = kv_find(&hosts, ep[s]);
+                if (!h) { rc = -1; break; }
+                if (!h->used) { h->used = 1; hosts.n++; h->val = TRACE_HOST(s, nhost[s]++); }
+                p->fhost[p->nflows - 1][s] = h->val;
+            }
+        }
+        r->flow = f->val >> 1;
+        r->dir = (uint8_t)((f->val & 1) != (uint32_t)lo);
+    }
+    p->nhosts = hosts.n;
+    free(flows.s); free(hosts.s);
+    return rc;
+}
+
+int gen_pool_write(gen_pool *p, const char *path, const trace_cfg *cfg, trace_stats *st) {
+    if (p->capture) {
+        if (gen_pool_capture_flows(p) != 0) { errno = ENOMEM; return -1; }
+    } else if (p->n) qsort(p->r, p->n, sizeof *p->r, cmp_rec);
     trace_writer *w = trace_open(path, cfg);
     if (!w) return -1;
     for (size_t i = 0; i < p->n; i++) {
         const struct gen_rec *r = &p->r[i];
-        gen_pkt g = { r->ts, r->flow, r->dir, p->bytes + r->off, r->n };
+        gen_pkt g = { r->ts, r->flow, r->dir, p->bytes + r->off, r->n, { 0, 0 } };
+        if (p->capture && r->flow < p->nflows) { g.host[0] = p->fhost[r->flow][0]; g.host[1] = p->fhost[r->flow][1]; }
         if (trace_add(w, &g) < 0) { trace_abort(w); return -1; }
     }
     return trace_close(w, st);
@@ -302,6 +421,7 @@ void gen_defaults(gen_opts *o) {
     o->label = -2;
     o->temperature = 1.0f; o->top_p = 1.0f; o->top_k = 0; o->min_p = 0; o->rep_penalty = 1;
     o->seed = 1;
+    o->unit = -1;
     o->batch = 16;
     o->n_clients = 16;
     o->window_s = 10.0;
@@ -428,6 +548,8 @@ typedef struct {
     uint8_t *mask;
     progress *pg;
     model_run *run;               /* the backbone's slots: reset when a slot takes a new flow */
+    int capture;                  /* capture units: a sequence is a window of the capture */
+    int label_fixed;              /* capture: every window takes window 0's label (sampled or given) */
 } gen_loop;
 
 /* Continuous batching: a slot whose sequence ended takes the next flow at once, so a step
@@ -443,6 +565,8 @@ static int loop_prepare(gen_loop *lp) {
         if (o->flows > 0 && lp->next_flow >= o->flows) break;
         if (o->packets > 0 && (long)lp->pool->st.packets >= o->packets) break;
         if (o->tokens > 0 && (long)o->sampled >= o->tokens) break;
+        /* one capture has one label: without --label, window 0 samples it before the others start */
+        if (lp->capture && !lp->label_fixed && lp->next_flow > 0) break;
         gen_slot *z = &lp->sl[b];
         model_run_reset(lp->run, b);
         uint64_t s = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)lp->next_flow;
@@ -458,6 +582,7 @@ static int loop_prepare(gen_loop *lp) {
         gen_gram_init(&z->gram);
         z->gram.raw_tcp_flags = o->raw_tcp_flags;
         z->gram.fmt = lp->tf->id;
+        z->gram.capture = lp->capture;
         z->flow = lp->next_flow++;
         z->q[0] = lp->tf->bos;
         z->len = 1;
@@ -502,6 +627,9 @@ static void loop_consume(gen_loop *lp, int n) {
         z->q[z->len++] = (tok_t)t;
         z->seen[t] = 1;
         gen_gram_push(&z->gram, t);
+        if (lp->capture && !lp->label_fixed && z->len == 2) {   /* window 0's label is the capture's */
+            lp->label_lo = t; lp->label_hi = t + 1; lp->label_fixed = 1;
+        }
         if (t == lp->tf->eos || z->len >= lp->T) {
             if (finish_seq(o, lp->pool, z, t == lp->tf->eos) != 0) { lp->err = -1; return; }
             lp->nactive--;
@@ -514,7 +642,7 @@ static void loop_consume(gen_loop *lp, int n) {
                 lp->nactive--;
             }
     char extra[96];
-    snprintf(extra, sizeof extra, "flows %ld  packets %llu", lp->next_flow - lp->nactive,
+    snprintf(extra, sizeof extra, "%s %ld  packets %llu", lp->capture ? "windows" : "flows", lp->next_flow - lp->nactive,
              (unsigned long long)lp->pool->st.packets);
     progress_update(lp->pg, (double)o->sampled, 0, extra);
 }
@@ -536,6 +664,8 @@ int gen_run(gen_opts *o) {
     memset(&run, 0, sizeof run);
 
     if (o->threads > 0) nn_set_threads(o->threads);
+    o->sampled = o->stepped = 0;   /* results of this run (o may be a copy of another's) */
+    o->capture_flows = o->capture_hosts = 0;
     if (!o->model_path || !o->out_path) return OPT_FAIL(o, "need a model (--model) and an output (-o)");
     if (ckpt_load_model(o->model_path, &m, &voc, NULL, 0, err, sizeof err) != 0) return OPT_FAIL(o, "%s", err);
     const int V = m.cfg.vocab, B = o->batch > 0 ? o->batch : 1;
@@ -555,6 +685,19 @@ int gen_run(gen_opts *o) {
         if (L0 + o->label >= V) { OPT_FAIL(o, "label %d: the model knows %d labels", o->label, V - L0); goto done; }
         label_lo = L0 + o->label; label_hi = label_lo + 1;
     } else if (o->label == -1) { label_lo = tf->unlabelled; label_hi = label_lo + 1; }
+    /* what a sequence is: the model's training unit unless told (older checkpoints: flows) */
+    o->capture = (o->unit >= 0 ? o->unit : voc.unit) == PREP_UNIT_CAPTURE;
+    if (o->capture) {
+        const char *no = o->flows > 0 ? "--flows (a capture-unit model writes one capture: give --packets or --tokens)"
+                       : o->prompt_pcap ? "--prompt-pcap (prompts are flows)"
+                       : o->timing == GEN_TIMING_REPLAY ? "--timing replay (it draws within-flow gaps)"
+                       : tf->id != TOKFMT_BYTES ? "a token format other than bytes" : NULL;
+        if (no) { OPT_FAIL(o, "%s: a model of capture windows does not take %s", o->model_path, no); goto done; }
+        if (o->packets <= 0 && o->tokens <= 0) o->packets = 1000;
+        pool.capture = 1;
+        pool.capture_t0_ns = 1704067200LL * 1000000000LL;   /* as flows: 2024-01-01 00:00:00 UTC */
+        pool.max_packets = o->packets > 0 ? (uint64_t)o->packets : 0;
+    }
     if (o->flows <= 0 && o->packets <= 0 && o->tokens <= 0) o->flows = 100;
 
     if (o->prompt_pcap) {
@@ -594,7 +737,8 @@ int gen_run(gen_opts *o) {
     progress_init(&pg, "generating", "tok", 1);
     double t0 = now_sec();
     o->tok_hash = 0;
-    gen_loop lp = { o, &pool, sl, B, T, V, label_lo, label_hi, tf, &prompts, 0, 0, 0, in, rslot, rpos, logits, mask, &pg, &run };
+    gen_loop lp = { o, &pool, sl, B, T, V, label_lo, label_hi, tf, &prompts, 0, 0, 0, in, rslot, rpos, logits, mask, &pg, &run,
+                    o->capture, label_hi == label_lo + 1 };
     /* One parallel region for the whole run: thread 0 samples between steps while the others
      * wait at the team's barrier (spinning briefly, then sleeping), and every thread runs the
      * backbone's step; no thread pool is woken per token. */
@@ -632,6 +776,8 @@ int gen_run(gen_opts *o) {
     tc.n_clients = o->n_clients > 0 ? (uint32_t)o->n_clients : 1;
     tc.seed = o->seed;
     if (gen_pool_write(&pool, o->out_path, &tc, &o->ts) != 0) { OPT_FAIL(o, "%s: cannot write: %s", o->out_path, strerror(errno)); goto done; }
+    o->capture_flows = pool.nflows;
+    o->capture_hosts = pool.nhosts;
     rc = 0;
 done:
     if (sl) for (int b = 0; b < B_alloc(o); b++) sampler_free(&sl[b].smp);

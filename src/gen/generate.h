@@ -49,6 +49,10 @@ typedef struct {
     /* other token formats (tokfmt.h): fmt set after gen_gram_init; fields: the word of the
      * current packet (-1 before HEAD) and the first packet's ports; bigrams: the previous word */
     int fmt;
+    /* capture units (set after gen_gram_init): packets of many flows interleave, so the rules
+     * that hold within one flow (the first packet c->s at TIME_0, the flow's version, protocol,
+     * addresses and ports) are off; the per-packet rules stay */
+    int capture;
     int word, nopt, size_next;
     int fport[2];
     int prev;
@@ -81,6 +85,16 @@ typedef struct {
     uint64_t rng;
     int fmt;                          /* token format of the sequences (TOKFMT_*; 0 after init) */
     gen_decode_stats st;
+    /* capture units (set after init): a sequence is a window of one capture, not a flow. Its
+     * number is the `flow_no` given to gen_pool_add_seq and its t0_ns is taken as 0: windows
+     * follow each other in number order from capture_t0_ns, each starting where the previous
+     * one's last packet was (as prep cut them), and gen_pool_write finds the flows by the
+     * packets' own addresses and ports (gen_pool_capture_flows) */
+    int capture;
+    int64_t capture_t0_ns;
+    uint64_t max_packets;             /* capture: keep the first N packets in time (0 = all) */
+    uint32_t (*fhost)[2];             /* capture: hosts of each flow's sides (trace.h TRACE_HOST) */
+    uint64_t nflows, nhosts;          /* capture: flows and hosts found */
 } gen_pool;
 void gen_pool_init(gen_pool *p, uint64_t seed);
 void gen_pool_free(gen_pool *p);
@@ -88,7 +102,14 @@ void gen_pool_free(gen_pool *p);
  * when it did not (cut by the context), its last packet may be incomplete and is dropped
  * (counted in cut_ctx). Returns packets added, -1 out of memory. */
 int gen_pool_add_seq(gen_pool *p, const tok_t *tok, size_t n, int ended, uint32_t flow_no, int64_t t0_ns);
-/* Merge by timestamp and write; 0 ok, -1 (cannot write). */
+/* Capture units: lay the windows out in time, keep max_packets, and give every packet the flow
+ * of its 5-tuple (version, protocol, addresses, TCP/UDP ports; side a = the sender of the
+ * flow's first packet, whatever direction token the model wrote) and every address a host of
+ * the trace writer's pools (client pool when first seen as a flow's side a, else server pool),
+ * so one host keeps one address across its flows. A packet the writer drops whatever its flow
+ * (not IPv4/IPv6, another protocol, fixed headers cut short) joins no flow. Called by gen_pool_write. 0 ok, -1 out of memory. */
+int gen_pool_capture_flows(gen_pool *p);
+/* Merge by timestamp and write; 0 ok, -1 (cannot write, or out of memory). */
 int gen_pool_write(gen_pool *p, const char *path, const trace_cfg *cfg, trace_stats *st);
 
 /* ---- the whole generator ---- */
@@ -113,7 +134,12 @@ typedef struct {
     int full;                  /* never sample EOS: every flow runs to max_len (benchmarks) */
     int raw_tcp_flags;         /* the grammar leaves TCP flags and reserved bits to the model */
     int bf16;                  /* weight matrices read as bf16 (faster at batch 1, ~1e-3 relative on logits) */
+    int unit;                  /* -1: the model's (its checkpoint says what a training sequence was); PREP_UNIT_FLOW:
+                                  one flow per sequence; PREP_UNIT_CAPTURE: a sequence is a window of one
+                                  capture, the windows make one multi-flow capture (docs/generate.md) */
     /* results */
+    int capture;               /* the unit used was capture */
+    uint64_t capture_flows, capture_hosts;   /* capture: flows and hosts found in the packets */
     trace_stats ts;
     gen_decode_stats ds;
     uint64_t sampled, stepped;  /* tokens sampled; positions run through the model (x batch) */

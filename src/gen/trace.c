@@ -14,7 +14,7 @@ typedef struct {
     uint8_t addr[2][16];
     uint32_t next_seq[2];      /* next sequence number each side sends */
     uint16_t ipid[2];
-    uint32_t client;           /* client host index */
+    uint8_t mac[2][6];         /* [0] client, [1] server */
 } flow_state;
 
 struct trace_writer {
@@ -52,17 +52,25 @@ trace_writer *trace_open(const char *path, const trace_cfg *cfg) {
 /* Address pool (docs/generate.md): clients 10.0.0.0/8 and fd00::/8 (private), servers
  * 198.18.0.0/15 and 2001:db8::/32 (benchmarking and documentation ranges), so generated
  * traces never name a real host. */
-static void assign_endpoints(trace_writer *t, flow_state *f, uint32_t flow) {
-    uint32_t c = flow % t->cfg.n_clients;
-    f->client = c;
-    memset(f->addr, 0, sizeof f->addr);
-    if (f->ipver == 4) {
-        wr32be(f->addr[0], 0x0a000000u + 2 + c);
-        wr32be(f->addr[1], 0xc6120000u + 1 + (flow % 131000));
-    } else {
-        f->addr[0][0] = 0xfd; wr32be(f->addr[0] + 12, 2 + c);
-        f->addr[1][0] = 0x20; f->addr[1][1] = 0x01; f->addr[1][2] = 0x0d; f->addr[1][3] = 0xb8;
-        wr32be(f->addr[1] + 12, 1 + flow);
+void trace_host_addr(int ipver, int pool, uint32_t i, uint8_t out[16]) {
+    memset(out, 0, 16);
+    if (ipver == 4) wr32be(out, pool == TRACE_POOL_CLIENT ? 0x0a000000u + 2 + (i & 0xffffff) : 0xc6120000u + 1 + (i % 131000));
+    else if (pool == TRACE_POOL_CLIENT) { out[0] = 0xfd; wr32be(out + 12, 2 + i); }
+    else { out[0] = 0x20; out[1] = 0x01; out[2] = 0x0d; out[3] = 0xb8; wr32be(out + 12, 1 + i); }
+}
+
+/* A flow's endpoints: the given hosts (host[s] != 0), or client flow mod n_clients and a
+ * server of the flow's own. MACs: a client-pool host 02:00:00:00:hi:lo, every server-pool
+ * host behind one router 02:00:00:ff:ff:fe. */
+static void assign_endpoints(trace_writer *t, flow_state *f, uint32_t flow, const uint32_t host[2]) {
+    for (int s = 0; s < 2; s++) {
+        int pool = s ? TRACE_POOL_SERVER : TRACE_POOL_CLIENT;
+        uint32_t i = s ? flow : flow % t->cfg.n_clients;
+        if (host[s]) { pool = (int)(host[s] >> 31); i = (host[s] & 0x7fffffffu) - 1; }
+        trace_host_addr(f->ipver, pool, i, f->addr[s]);
+        static const uint8_t router[6] = { 2, 0, 0, 0xff, 0xff, 0xfe };
+        uint8_t cm[6] = { 2, 0, 0, 0, (uint8_t)(i >> 8), (uint8_t)i };
+        memcpy(f->mac[s], pool == TRACE_POOL_CLIENT ? cm : router, 6);
     }
     f->next_seq[0] = (uint32_t)splitmix64(&t->rng);
     f->next_seq[1] = (uint32_t)splitmix64(&t->rng);
@@ -183,7 +191,7 @@ int trace_add(trace_writer *t, const gen_pkt *p) {
         f->port[0] = d ? dp : sp;
         f->port[1] = d ? sp : dp;
         if (proto != 1 && proto != 58 && f->port[0] == 0) f->port[0] = (uint16_t)(49152 + splitmix64(&t->rng) % 16384);
-        assign_endpoints(t, f, p->flow);
+        assign_endpoints(t, f, p->flow, p->host);
     }
 
     /* build the packet: [link header][IP header][transport header][payload] */
@@ -238,10 +246,8 @@ int trace_add(trace_writer *t, const gen_pkt *p) {
     }
     if (ip_fix_checksums(ip, total) != 0) { drop(t, &t->st.drop_short); return 0; }
     if (lh) {
-        /* clients 02:00:00:00:hi:lo, all servers behind one router 02:00:00:ff:ff:fe */
-        uint8_t cm[6] = { 2, 0, 0, 0, (uint8_t)(f->client >> 8), (uint8_t)f->client }, sm[6] = { 2, 0, 0, 0xff, 0xff, 0xfe };
-        memcpy(b, d ? cm : sm, 6);
-        memcpy(b + 6, d ? sm : cm, 6);
+        memcpy(b, f->mac[1 - d], 6);
+        memcpy(b + 6, f->mac[d], 6);
         wr16be(b + 12, v == 4 ? 0x0800 : 0x86dd);
     }
     int64_t ts = p->ts_ns;

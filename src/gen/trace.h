@@ -24,7 +24,17 @@ typedef struct {
     uint8_t dir;            /* 0 client -> server, 1 server -> client */
     const uint8_t *ip;      /* generated IP packet bytes */
     uint32_t n;
+    /* hosts of side a (client) and side b (server), kept across flows (whole-capture
+     * generation: one host talks to many servers); 0 = the writer's pool gives the flow its
+     * own endpoints. Else TRACE_HOST(pool, i): host i of the client or server pool. Read with
+     * a flow's first packet. */
+    uint32_t host[2];
 } gen_pkt;
+enum { TRACE_POOL_CLIENT = 0, TRACE_POOL_SERVER = 1 };
+#define TRACE_HOST(pool, i) ((uint32_t)(pool) << 31 | ((uint32_t)(i) + 1))
+/* The address of host i of a pool (documented ranges, docs/generate.md): clients 10.0.0.2 + i /
+ * fd00::2 + i, servers 198.18.0.1 + (i mod 131000) / 2001:db8::1 + i. */
+void trace_host_addr(int ipver, int pool, uint32_t i, uint8_t out[16]);
 
 enum { TRACE_ETHERNET = 0, TRACE_RAW = 1 };
 

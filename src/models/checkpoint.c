@@ -52,6 +52,7 @@ static void put_model(ckpt_header *h, const model *m, const model_vocab *v, int 
     ckpt_put32(h, CKPT_H_LABELBASE, (uint32_t)v->label_base); ckpt_put64(h, CKPT_H_VHASH, v->vocab_hash);
     ckpt_put64(h, CKPT_H_NPARAMS, m->nparams); ckpt_put32(h, CKPT_H_HASOPT, (uint32_t)has_opt);
     ckpt_put32(h, CKPT_H_TOKFMT, (uint32_t)v->tok_format); ckpt_put64(h, CKPT_H_TOKHASH, v->tok_hash);
+    ckpt_put32(h, CKPT_H_UNIT, (uint32_t)v->unit);
     memset(h->b + 4 * CKPT_H_DATADIR, 0, HDR - 4 * CKPT_H_DATADIR);
     memcpy(h->b + 4 * CKPT_H_DATADIR, v->data_dir, strnlen(v->data_dir, sizeof v->data_dir - 1));
 }
@@ -63,10 +64,15 @@ static void get_model(const ckpt_header *h, model_config *c, model_vocab *v) {
         const model_field *f = &model_fields[i];
         model_field_set(c, f, f->type == MF_FLOAT ? (double)ckpt_getf(h, f->slot) : (double)(int32_t)ckpt_get32(h, f->slot));
     }
+    for (int i = 0; i < model_nfields; i++) {   /* 0 in a file written before the field: what it meant then */
+        const model_field *f = &model_fields[i];
+        if (f->old && c->arch > 0 && c->arch < ARCH_MAX && (f->archs & MF_ARCHES(c->arch)) && model_field_get(c, f) == 0) model_field_set(c, f, f->old);
+    }
     v->pad_id = (int32_t)ckpt_get32(h, CKPT_H_PAD); v->bos_id = (int32_t)ckpt_get32(h, CKPT_H_BOS);
     v->eos_id = (int32_t)ckpt_get32(h, CKPT_H_EOS); v->n_labels = (int32_t)ckpt_get32(h, CKPT_H_NLABELS);
     v->label_base = (int32_t)ckpt_get32(h, CKPT_H_LABELBASE); v->vocab_hash = ckpt_get64(h, CKPT_H_VHASH);
     v->tok_format = (int32_t)ckpt_get32(h, CKPT_H_TOKFMT); v->tok_hash = ckpt_get64(h, CKPT_H_TOKHASH);
+    v->unit = (int32_t)ckpt_get32(h, CKPT_H_UNIT);
     memcpy(v->data_dir, h->b + 4 * CKPT_H_DATADIR, sizeof v->data_dir - 1);
 }
 
@@ -167,6 +173,7 @@ static int decode_header(const ckpt_header *h, const char *path, model_config *c
     else if (v->n_labels < 0 || v->n_labels > V) bad = "label count", off = CKPT_H_NLABELS;
     else if (v->label_base < 0 || v->label_base > V - v->n_labels) bad = "label base", off = CKPT_H_LABELBASE;
     else if (ckpt_get32(h, CKPT_H_HASOPT) > 1) bad = "has_opt flag", off = CKPT_H_HASOPT;
+    else if (ckpt_get32(h, CKPT_H_UNIT) > 2) bad = "sequence unit", off = CKPT_H_UNIT;
     if (bad) {
         snprintf(err, errlen, "%s: corrupt header: %s %d out of range at byte offset %d (vocabulary %d tokens)", path, bad,
                  (int32_t)ckpt_get32(h, off), 4 * off, V);

@@ -6,7 +6,7 @@
  *
  * This stage owns the header slots that say what the model is and what it speaks:
  *   0 magic, 1 version, the config fields at the slots of model_fields[] (2..11, 63..95),
- *   12..18 token ids and vocabulary hash, 19..20 parameter count, 21 has_opt, 96 token format,
+ *   12..18 token ids and vocabulary hash, 19..20 parameter count, 21 has_opt, 96 token format, 98 unit,
  *   100..101 the bpe format's tokenizer hash,
  *   52..53 payload checksum, 61..62 header checksum, 128..255 corpus directory.
  * The training stage (train/checkpoint.h) fills and reads the other slots (progress,
@@ -28,6 +28,8 @@ typedef struct {
     int32_t pad_id, bos_id, eos_id, n_labels, label_base;
     uint64_t vocab_hash;
     int32_t tok_format;          /* TOKFMT_* of corpus/tokfmt.h (header slot 96; 0 = bytes in older files) */
+    int32_t unit;                /* what one training sequence was (header slot 98): PREP_UNIT_* of corpus/prep.h,
+                                    0 flow (also older files), 1 packet, 2 capture window; generate reads it */
     uint64_t tok_hash;           /* bpe: its tokenizer.json (bpe_hash; slots 100..101, 0 otherwise) */
     char data_dir[512];
 } model_vocab;
@@ -42,7 +44,7 @@ uint64_t ckpt_get64(const ckpt_header *h, int slot);
 float ckpt_getf(const ckpt_header *h, int slot);
 /* model-owned slots other than the config fields */
 enum { CKPT_H_PAD = 12, CKPT_H_BOS, CKPT_H_EOS, CKPT_H_NLABELS, CKPT_H_LABELBASE, CKPT_H_VHASH = 17,
-       CKPT_H_NPARAMS = 19, CKPT_H_HASOPT = 21, CKPT_H_CHECKSUM = 52, CKPT_H_HDRSUM = 61, CKPT_H_TOKFMT = 96, CKPT_H_TOKHASH = 100,
+       CKPT_H_NPARAMS = 19, CKPT_H_HASOPT = 21, CKPT_H_CHECKSUM = 52, CKPT_H_HDRSUM = 61, CKPT_H_TOKFMT = 96, CKPT_H_UNIT = 98, CKPT_H_TOKHASH = 100,
        CKPT_H_DATADIR = 128 };
 
 /* Write the model (+ m, v when has_opt and the model has them) at f's position. h: the

@@ -9,7 +9,7 @@
 
 #define ATTN (MF_ARCHES(ARCH_GPT2) | MF_ARCHES(ARCH_QWEN2) | MF_ARCHES(ARCH_LINATTN))
 #define MAMBA MF_ARCHES(ARCH_MAMBA2)
-#define F(n, fl, h, t, m, sl, l, hi, ar, res, isf) { n, fl, h, t, offsetof(model_config, m), sl, l, hi, ar, res, isf }
+#define F(n, fl, h, t, m, sl, l, hi, ar, res, isf) { n, fl, h, t, offsetof(model_config, m), sl, l, hi, ar, res, isf, 0 }
 
 /* header slots 2..11 are those of checkpoint version 1; 63..95 are for fields added since
  * (0 in older files: the backbone's default) */
@@ -37,6 +37,8 @@ const model_field model_fields[] = {
     F("chunk", "--chunk", "mamba2: scan chunk length; linattn: training chunk length (speed only: the output does not depend on it)",
       MF_INT, chunk, 68, 1, 4096, MAMBA | MF_ARCHES(ARCH_LINATTN), 1, 0),
     F("groups", "--groups", "mamba2: B/C groups", MF_INT, groups, 69, 1, 1024, MAMBA, 0, 0),
+    { "vocab_pad", "--vocab-pad", "mamba2: embedding rows padded to a multiple of N (default 16, NetSSM's; 1 = none)", MF_INT,
+      offsetof(model_config, vocab_pad), 71, 1, 1024, MAMBA, 0, 0, 1 },
 };
 const int model_nfields = (int)(sizeof model_fields / sizeof model_fields[0]);
 

@@ -88,7 +88,7 @@ static int qwen2_pieces(const model *m, piece *p) {
 }
 
 /* Mamba-2 as mamba_ssm's MambaLMHeadModel saves it (NetSSM): the embedding's rows are the
- * vocabulary padded to pad_vocab_size_multiple (pktlm's vocab is that padded size); conv1d's
+ * vocabulary padded to pad_vocab_size_multiple (pktlm's vocab_pad: model_vocab_rows); conv1d's
  * weight is (conv_dim, 1, W), pktlm's (conv_dim, W) the same floats; the tied lm_head.weight
  * that torch's state dict repeats must equal the embedding (checked by the import). */
 static int mamba2_pieces(const model *m, piece *p) {
@@ -96,7 +96,7 @@ static int mamba2_pieces(const model *m, piece *p) {
     size_t C = c->d_model, Di = (size_t)c->expand * C, H = Di / c->head_dim, GN = (size_t)c->groups * c->d_state;
     size_t Cd = Di + 2 * GN, Dp = 2 * Di + 2 * GN + H, W = c->d_conv;
     int n = 0;
-    add(p, &n, m, "embedding", 0, c->vocab, C, 0, "backbone.embedding.weight", 0);
+    add(p, &n, m, "embedding", 0, (int64_t)model_vocab_rows(c), C, 0, "backbone.embedding.weight", 0);
     for (int l = 0; l < c->layers; l++) {
         add(p, &n, m, "layers.norm.weight", l * C, C, 0, 0, "backbone.layers.%d.norm.weight", l);
         add(p, &n, m, "layers.mixer.in_proj.weight", l * Dp * C, Dp, C, 0, "backbone.layers.%d.mixer.in_proj.weight", l);
@@ -269,7 +269,7 @@ static int parse_mamba_ssm(const cJSON *j, const char *path, model_config *c, ch
         snprintf(err, errlen, "%s: ssm_cfg.dt_limit is set: pktlm's Mamba-2 does not clamp dt", path);
         return -1;
     }
-    if (c->vocab % pad) c->vocab += pad - c->vocab % pad;
+    c->vocab_pad = pad;   /* the embedding's rows: vocab_size padded up (model_vocab_rows), as MambaLMHeadModel pads it */
     c->tied = 1;
     c->ctx = HF_MAMBA2_CTX;   /* a recurrent model has no context length; import --ctx sets it */
     return 0;
@@ -532,7 +532,7 @@ int hf_import(const char *src, model *m, hf_meta *meta, char *err, size_t errlen
             if (m->cfg.tied && (!strcmp(t->name, "lm_head.weight") || !strcmp(t->name, "transformer.lm_head.weight"))) {
                 float *h = malloc(t->numel * sizeof *h);
                 const float *e = model_tensor(m, m->head);
-                if (!h || !shape_is(t, m->cfg.vocab, m->cfg.d_model, 0) || st_read_f32(&sf[i].f, t, h, err, errlen)) {
+                if (!h || !shape_is(t, (int64_t)model_vocab_rows(&m->cfg), m->cfg.d_model, 0) || st_read_f32(&sf[i].f, t, h, err, errlen)) {
                     if (h) snprintf(err, errlen, "%s: tied lm_head.weight has the wrong shape", sf[i].f.path);
                     free(h); rc = -1; break;
                 }
@@ -596,8 +596,8 @@ static int write_config(const model *m, const hf_meta *meta, const char *path, c
         cJSON_AddNumberToObject(j, "context_length", c->ctx);
         cJSON_AddNumberToObject(j, "dropout", short_float(c->dropout));
     } else if (c->arch == ARCH_MAMBA2) {
-        /* mamba_ssm's MambaConfig, as NetSSM's checkpoints/configs/default/config.json; pktlm's
-         * vocabulary is already the padded one, so it is stated as it is */
+        /* mamba_ssm's MambaConfig, as NetSSM's checkpoints/configs/default/config.json: the real
+         * vocabulary and pktlm's vocab_pad as pad_vocab_size_multiple (the embedding's rows) */
         cJSON_Delete(j);
         j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "d_model", c->d_model);
@@ -617,7 +617,7 @@ static int write_config(const model *m, const hf_meta *meta, const char *path, c
         cJSON_AddBoolToObject(j, "rms_norm", 1);
         cJSON_AddBoolToObject(j, "residual_in_fp32", 1);
         cJSON_AddBoolToObject(j, "fused_add_norm", 1);
-        cJSON_AddNumberToObject(j, "pad_vocab_size_multiple", c->vocab % 16 ? 1 : 16);
+        cJSON_AddNumberToObject(j, "pad_vocab_size_multiple", c->vocab_pad > 1 ? c->vocab_pad : 1);
         cJSON_AddBoolToObject(j, "tie_embeddings", 1);
     } else if (c->arch == ARCH_GPT2) {
         cJSON_AddItemToArray(a, cJSON_CreateString("GPT2LMHeadModel"));

@@ -48,7 +48,7 @@ static dims dims_of(const model_config *c0) {
 
 static int mamba2_params(const model_config *c, tensor_spec *s, int *head) {
     dims d = dims_of(c);
-    size_t V = c->vocab, L = c->layers, C = d.C, Di = d.Di, H = d.H;
+    size_t V = model_vocab_rows(c), L = c->layers, C = d.C, Di = d.Di, H = d.H;   /* V: padded (model.h) */
     tensor_spec t[NPARAMS] = {
         { "embedding", V * C, 1 },
         { "layers.norm.weight", L * C, 0 },
@@ -469,6 +469,7 @@ static void mamba2_defaults(model_config *c) {   /* NetSSM's: mamba_ssm's Mamba2
     if (c->d_conv <= 0) c->d_conv = 4;
     if (c->chunk <= 0) c->chunk = 256;
     if (c->groups <= 0) c->groups = 1;
+    if (c->vocab_pad <= 0) c->vocab_pad = 16;
     c->tied = 1;
 }
 

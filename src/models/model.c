@@ -39,6 +39,11 @@ size_t model_param_count(const model_config *c) {
     return tot;
 }
 
+size_t model_vocab_rows(const model_config *c) {
+    size_t v = (size_t)c->vocab, k = c->vocab_pad > 1 ? (size_t)c->vocab_pad : 1;
+    return (v + k - 1) / k * k;
+}
+
 /* Threads at allocation time size the per-thread scratch of the backbones. */
 static size_t head_floats(const model_config *c, int B, int T, int grads) {
     size_t N = (size_t)B * T;
@@ -117,7 +122,7 @@ float *model_tensor(const model *m, int i) { return m->params + m->offset[i]; }
 /* the (V, C) tensors of the vocabulary: the token embedding (every backbone's first tensor) and
  * the LM head */
 static int vocab_tensor(const model *m, int i) {
-    return (i == 0 || i == m->head) && m->spec[i].size == (size_t)m->cfg.vocab * m->cfg.d_model;
+    return (i == 0 || i == m->head) && m->spec[i].size == model_vocab_rows(&m->cfg) * m->cfg.d_model;
 }
 static double rms(const float *p, size_t n) {
     double s = 0;

@@ -48,6 +48,10 @@ typedef struct {
     /* Mamba-2 (state-space duality): SSM state size N, causal conv width, inner width =
      * expand x C, head size P (inner / P heads), scan chunk length, B/C groups */
     int32_t d_state, d_conv, expand, head_dim, chunk, groups;
+    /* Mamba-2: the token embedding has vocab rounded up to a multiple of vocab_pad rows (NetSSM's
+     * pad_vocab_size_multiple 16; 0 in files written before it = 1, none). The LM head reads the
+     * first vocab rows only: a pad row is never a logit, so never sampled. */
+    int32_t vocab_pad;
 } model_config;
 
 /* ---- the config field table ---- */
@@ -65,6 +69,8 @@ typedef struct {
     uint32_t archs;      /* MF_ALL or MF_ARCHES(...): who reads it (others: must stay 0) */
     int resume;          /* 1: `pretrain --resume` takes a new value (dropout); 0: keeps the checkpoint's, warns */
     int is_flag;         /* command line: a flag without a value (--tied sets 1) */
+    double old;          /* checkpoint header: what 0 means in files written before the field existed, where
+                            that is not the backbone's default (0: the default) */
 } model_field;
 extern const model_field model_fields[];
 extern const int model_nfields;
@@ -177,6 +183,8 @@ void model_free(model *m);
 /* Bytes needed to train (params, grads, m, v, activations) or to run forward only. */
 size_t model_memory_bytes(const model_config *c, int B, int T, int training);
 size_t model_param_count(const model_config *c);
+/* Rows of the token embedding: vocab, rounded up to a multiple of vocab_pad when it is above 1. */
+size_t model_vocab_rows(const model_config *c);
 
 float *model_tensor(const model *m, int i);
 /* Copy src's weights into dst (the same backbone and shape but maybe another vocabulary),

@@ -23,14 +23,14 @@ model_vocab train_vocab(const train_state *st) {
     model_vocab v;
     memset(&v, 0, sizeof v);
     v.pad_id = st->pad_id; v.bos_id = st->bos_id; v.eos_id = st->eos_id; v.n_labels = st->n_labels;
-    v.label_base = st->label_base; v.vocab_hash = st->vocab_hash; v.tok_format = st->tok_format; v.tok_hash = st->tok_hash;
+    v.label_base = st->label_base; v.vocab_hash = st->vocab_hash; v.tok_format = st->tok_format; v.tok_hash = st->tok_hash; v.unit = st->unit;
     memcpy(v.data_dir, st->data_dir, sizeof v.data_dir);
     v.data_dir[sizeof v.data_dir - 1] = 0;
     return v;
 }
 void train_set_vocab(train_state *st, const model_vocab *v) {
     st->pad_id = v->pad_id; st->bos_id = v->bos_id; st->eos_id = v->eos_id; st->n_labels = v->n_labels;
-    st->label_base = v->label_base; st->vocab_hash = v->vocab_hash; st->tok_format = v->tok_format; st->tok_hash = v->tok_hash;
+    st->label_base = v->label_base; st->vocab_hash = v->vocab_hash; st->tok_format = v->tok_format; st->tok_hash = v->tok_hash; st->unit = v->unit;
     memcpy(st->data_dir, v->data_dir, sizeof st->data_dir);
     st->data_dir[sizeof st->data_dir - 1] = 0;
 }

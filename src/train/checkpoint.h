@@ -37,6 +37,7 @@ typedef struct {
     uint64_t tok_hash;         /* bpe: the tokenizer's hash (slots 100..101) */
     int32_t precision;         /* matrix products of training: NN_FP32 (0) or NN_BF16 (1), header slot 60;
                                   weights, m and v are fp32 either way */
+    int32_t unit;              /* PREP_UNIT_* of the corpus (model file slot 98): 2 = capture windows */
     int32_t eval_every;        /* steps between validation losses as given (--eval-every), header slot 97;
                                   0 = the default (20 per run), also in files written before it */
 } train_state;

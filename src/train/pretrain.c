@@ -5,6 +5,8 @@
 #include "train/dist.h"
 #include "train/resume.h"
 #include "corpus/vocab.h"
+#include "corpus/manifest.h"
+#include "corpus/prep.h"
 #include "util/util.h"
 #include "util/outlock.h"
 #include <errno.h>
@@ -346,6 +348,12 @@ int pretrain_run(pretrain_opts *o) {
         if (model_alloc_training(&m) != 0) { OPT_FAIL(o, "out of memory for gradients and optimizer state"); goto done; }
         st.pad_id = tr.sh.pad_id; st.bos_id = tr.sh.bos_id; st.eos_id = tr.sh.eos_id;
         st.n_labels = tr.sh.n_labels; st.label_base = tr.sh.label_base; st.vocab_hash = vh; st.tok_format = tr.sh.format; st.tok_hash = tr.sh.tok_hash;
+        {   /* what a sequence is (a flow, or a capture window): generate writes captures from the latter */
+            prep_cfg pc;
+            int secret;
+            char e2[256];
+            st.unit = prep_cfg_from_manifest(o->data_dir, &pc, &secret, e2, sizeof e2) == 0 ? pc.unit : PREP_UNIT_FLOW;
+        }
         snprintf(st.data_dir, sizeof st.data_dir, "%s", o->data_dir);
         if (o->steps > 0) st.total_steps = o->steps;
         else {
