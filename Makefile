@@ -24,6 +24,17 @@ BASE    = -std=c11 -D_GNU_SOURCE -Isrc -isystem /usr/include/x86_64-linux-gnu/bl
 # live capture from an interface (src/capture/live.c; files are read by our own reader).
 BLIS_DIR ?= /usr/lib/x86_64-linux-gnu/blis-openmp
 LDLIBS  = -L$(BLIS_DIR) -Wl,-rpath,$(BLIS_DIR) -lblis -lcjson -lpcap -lm -fopenmp
+# MPI (data-parallel training, src/train/dist.c, docs/distributed.md): Debian's Open MPI when
+# its headers are there (libopenmpi-dev); `make MPI=0` builds without it (one process only).
+# Switching needs `make clean`: objects do not record the flags they were built with.
+MPI_INC := $(shell mpicc --showme:compile 2>/dev/null)
+ifeq ($(origin MPI),undefined)
+MPI := $(shell printf '\043include <mpi.h>\n' | $(CC) $(MPI_INC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+ifeq ($(MPI),1)
+BASE   += -DPKTLM_MPI $(patsubst -I%,-isystem %,$(MPI_INC))
+LDLIBS += $(shell mpicc --showme:link)
+endif
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  = $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))

@@ -13,6 +13,9 @@ export DEBIAN_FRONTEND=noninteractive
 # replays captures into a veth pair between two network namespaces for `--live` (skipped
 # where namespaces cannot be made)
 pkgs=(build-essential clang libclang-rt-14-dev libpcap-dev libblis-openmp-dev libcjson-dev strace python3 pkgconf groff-base python3-numpy tcpreplay iproute2)
+# Open MPI: data-parallel training under mpirun (docs/distributed.md; tests/cli_mpi.sh runs it on
+# loopback). MPI=0 leaves it out: the build then has no MPI (make MPI=0 is chosen by itself).
+[ "${MPI:-1}" = 1 ] && pkgs+=(openmpi-bin libopenmpi-dev)
 # optional extras: PYTORCH=1 for the reference fixtures / benchmarks, TOOLS=1 for tshark/tcpdump
 [ "${PYTORCH:-0}" = 1 ] && pkgs+=(python3-torch python3-numpy libopenblas0-openmp)
 [ "${TOOLS:-0}" = 1 ] && pkgs+=(tshark tcpdump hyperfine time)

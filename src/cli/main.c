@@ -1,5 +1,6 @@
 /* pktlm: foundation models of network traffic, one native binary. */
 #include "cli/cli.h"
+#include "train/dist.h"
 #include "cli/opts.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -164,7 +165,8 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "--man")) { man_page(); return close_stdout(NULL, 0); }
     if (!strcmp(argv[1], "--completion")) return close_stdout(NULL, completion());
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        if (!strcmp(argv[1], verbs[i].name)) return close_stdout(verbs[i].name, verbs[i].fn(argc - 1, argv + 1));
+        /* dist_exit: under mpirun, end MPI (or, on failure, every rank: docs/distributed.md) */
+        if (!strcmp(argv[1], verbs[i].name)) return dist_exit(close_stdout(verbs[i].name, verbs[i].fn(argc - 1, argv + 1)));
     fprintf(stderr, "pktlm: unknown verb '%s'\n", argv[1]);
     usage(stderr);
     return 2;

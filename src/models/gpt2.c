@@ -187,6 +187,8 @@ static void gpt2_backward(model *m, const int *tok, int B, int T) {
                                  P(QKVW) + (size_t)l * 3 * C * C, N, C, 3 * C, m->prec);
         layernorm_backward(g.dres, G(LN1W) + l * C, G(LN1B) + l * C, g.dln, x, P(LN1W) + l * C,
                            a.ln1_mean, a.ln1_rstd, N, C);
+
+        model_layer_done(m, l);   /* layer l's gradients are final */
     }
     const float *denc = g.dres;
     if (p > 0) { zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); denc = g.dtmp; }

@@ -207,6 +207,8 @@ static void la_backward(model *m, const int *tok, int B, int T) {
                                  P(QKVW) + (size_t)l * 3 * C * C, N, C, 3 * C, m->prec);
         layernorm_backward(g.dres, G(LN1W) + (size_t)l * C, G(LN1B) + (size_t)l * C, g.dln, x, P(LN1W) + (size_t)l * C,
                            a.mean1, a.rstd1, N, C);
+
+        model_layer_done(m, l);   /* layer l's gradients are final */
     }
     const float *demb = g.dres;
     if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); demb = g.dtmp; }

@@ -252,6 +252,8 @@ static void mamba2_backward(model *m, const int *tok, int B, int T) {
         matmul_backward_set_prec(g.dln, LG(INW, l, (size_t)d.Dp * d.C), NULL, g.dzx, a.ln, LP(INW, l, (size_t)d.Dp * d.C),
                                  N, d.C, d.Dp, m->prec);
         rmsnorm_backward_eps(g.dres, LG(NORMW, l, d.C), g.dln, x, LP(NORMW, l, d.C), a.rstd, N, d.C);
+
+        model_layer_done(m, l);   /* layer l's gradients are final */
     }
     const float *demb = g.dres;
     if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); demb = g.dtmp; }

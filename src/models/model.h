@@ -157,7 +157,14 @@ struct model {
     int training;                    /* dropout on */
     int prec;                        /* matrix products of forward/backward: NN_FP32 (0, default) or
                                         NN_BF16 (mixed precision; set by the trainer, `--bf16`) */
+    /* Called by the backbone's backward after layer l (L-1 down to 0), when that layer's slices
+     * of the stacked gradients are final; NULL: nothing. Data-parallel training (train/dist.c)
+     * starts summing them with the other processes' while the lower layers run. */
+    void (*layer_done)(void *ctx, int l);
+    void *layer_ctx;
 };
+/* backbones call this at the end of each layer of their backward pass */
+static inline void model_layer_done(model *m, int l) { if (m->layer_done) m->layer_done(m->layer_ctx, l); }
 
 const model_ops *model_ops_for(int arch);
 const char *model_arch_name(int arch);

@@ -289,6 +289,8 @@ static void qwen2_backward(model *m, const int *tok, int B, int T) {
         matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * D * C, G(QKVB) + (size_t)l * D, g.dqkv, a.ln1,
                                  P(QKVW) + (size_t)l * D * C, N, C, D, m->prec);
         rmsnorm_backward_eps(g.dres, G(LN1W) + (size_t)l * C, g.dln, x, P(LN1W) + (size_t)l * C, a.rstd1, N, C);
+
+        model_layer_done(m, l);   /* layer l's gradients are final */
     }
     const float *demb = g.dres;
     if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); demb = g.dtmp; }

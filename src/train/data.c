@@ -28,7 +28,7 @@ int data_open(dataloader *d, const char *path, int B, int T, int pack, int shuff
         shard_free(&d->sh);
         return -1;
     }
-    d->B = B; d->T = T; d->pack = pack; d->shuffle = shuffle; d->seed = seed;
+    d->B = B; d->r0 = 0; d->nb = B; d->T = T; d->pack = pack; d->shuffle = shuffle; d->seed = seed;
     d->perm = malloc(d->sh.n_seqs * sizeof *d->perm);
     d->tok = malloc((size_t)B * T * sizeof(int));
     d->tgt = malloc((size_t)B * T * sizeof(int));
@@ -44,6 +44,11 @@ void data_close(dataloader *d) {
     memset(d, 0, sizeof *d);
 }
 
+void data_share(dataloader *d, int r0, int nb) {
+    d->r0 = r0;
+    d->nb = nb;
+}
+
 void data_seek(dataloader *d, data_pos p) {
     d->pos = p;
     if (d->perm_epoch != p.epoch) make_perm(d, p.epoch);
@@ -55,14 +60,14 @@ static const shard_seq *seq_at(dataloader *d, data_pos *p) {
     return &d->sh.seqs[d->perm[p->index]];
 }
 
-/* Copy n stream tokens starting at *p into out, advancing a copy; return the position
- * after the first `adv` tokens. */
+/* Copy n stream tokens starting at *p into out (NULL: only walk), advancing a copy; return
+ * the position after the first `adv` tokens. */
 static data_pos stream_read(dataloader *d, data_pos p, tok_t *out, int n, int adv) {
     data_pos after = p;
     for (int i = 0; i < n; i++) {
         const shard_seq *q = seq_at(d, &p);
         while (p.offset >= q->len) { p.index++; p.offset = 0; q = seq_at(d, &p); }
-        out[i] = d->sh.tokens[q->off + p.offset];
+        if (out) out[i] = d->sh.tokens[q->off + p.offset];
         p.offset++;
         if (i + 1 == adv) after = p;
     }
@@ -73,17 +78,19 @@ int data_next(dataloader *d) {
     const int T = d->T, pad = d->sh.pad_id;
     int counted = 0;
     for (int b = 0; b < d->B; b++) {
-        int *x = d->tok + (size_t)b * T, *y = d->tgt + (size_t)b * T;
+        int mine = b >= d->r0 && b < d->r0 + d->nb;   /* another process's row: only walked past */
         int n;
         if (d->pack) {
-            d->pos = stream_read(d, d->pos, d->row, T + 1, T);
+            d->pos = stream_read(d, d->pos, mine ? d->row : NULL, T + 1, T);
             n = T + 1;
         } else {
             const shard_seq *q;
             do { q = seq_at(d, &d->pos); d->pos.index++; } while (q->len < 2);
             n = q->len < (uint32_t)T + 1 ? (int)q->len : T + 1;
-            memcpy(d->row, d->sh.tokens + q->off, (size_t)n * sizeof(tok_t));
+            if (mine) memcpy(d->row, d->sh.tokens + q->off, (size_t)n * sizeof(tok_t));
         }
+        if (!mine) continue;
+        int *x = d->tok + (size_t)(b - d->r0) * T, *y = d->tgt + (size_t)(b - d->r0) * T;
         for (int t = 0; t < T; t++) {
             x[t] = t < n ? d->row[t] : pad;
             y[t] = t + 1 < n && d->row[t + 1] != pad ? d->row[t + 1] : -1;
@@ -98,11 +105,11 @@ int data_trim(dataloader *d) {
     const int T = d->T;
     if (d->pack) return T;
     int Tr = 1;
-    for (int b = 0; b < d->B; b++)
+    for (int b = 0; b < d->nb; b++)   /* this process's rows (data_share) */
         for (int t = T - 1; t >= Tr; t--)
             if (d->tgt[(size_t)b * T + t] >= 0) { Tr = t + 1; break; }
     if (Tr < T)   /* row b moves down to b * Tr <= b * T: front to back never overwrites a row not yet moved */
-        for (int b = 1; b < d->B; b++) {
+        for (int b = 1; b < d->nb; b++) {
             memmove(d->tok + (size_t)b * Tr, d->tok + (size_t)b * T, (size_t)Tr * sizeof(int));
             memmove(d->tgt + (size_t)b * Tr, d->tgt + (size_t)b * T, (size_t)Tr * sizeof(int));
         }

@@ -2,6 +2,7 @@
 #include "train/finetune.h"
 #include "corpus/vocab.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
 #include "corpus/tokens.h"
 #include "corpus/manifest.h"
 #include "util/util.h"
@@ -133,10 +134,33 @@ static void fmt_dur(char *b, size_t n, double s) {
     else snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
 }
 
+/* Predictions for batches part, part + nparts, ... of B sequences of s (the batches of
+ * cls_predict_shard, so the same numbers): data-parallel validation, each rank its share. */
+static void predict_part(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int part, int nparts, int *pred) {
+    int *rows = malloc((size_t)B * T * sizeof(int)), *len = malloc((size_t)B * sizeof(int));
+    for (uint64_t i0 = (uint64_t)part * B; rows && len && i0 < s->n_seqs; i0 += (uint64_t)B * nparts) {
+        int nb = (int)(s->n_seqs - i0 < (uint64_t)B ? s->n_seqs - i0 : (uint64_t)B);
+        for (int b = 0; b < B; b++) {
+            const shard_seq *q = &s->seqs[i0 + (uint64_t)(b < nb ? b : 0)];
+            tok_format tfb;   /* bpe: the ids of the corpus's tokenizer */
+            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, shard_format(s, &tfb));
+        }
+        cls_predict_batch(m, h, rows, len, B, T);
+        for (int b = 0; b < nb; b++) {
+            const float *p = h->probs + (size_t)b * h->K;
+            int best = 0;
+            for (int k = 1; k < h->K; k++) if (p[k] > p[best]) best = k;
+            pred[i0 + (uint64_t)b] = best;
+        }
+    }
+    free(rows); free(len);
+}
+
 /* validation: macro-F1 and accuracy of the head on pooled features (frozen) or the model;
- * -1 out of memory */
+ * with several ranks each predicts its share of the batches and the confusion matrices are
+ * added up, so that every rank takes the same early-stopping decision */
 static double val_score(model *m, cls_head *h, const shard *va, const uint32_t *vix, size_t nv, const float *vfeat,
-                        int T, int max_pkts, int B, int K, double *acc) {
+                        int T, int max_pkts, int B, int K, double *acc, dist *dd) {
     long *cm = calloc((size_t)K * K, sizeof(long));
     if (!cm) return -1;
     if (vfeat) {
@@ -152,22 +176,35 @@ static double val_score(model *m, cls_head *h, const shard *va, const uint32_t *
         }
     } else {
         int *pred = malloc((va->n_seqs + 1) * sizeof(int));
-        if (!pred || cls_predict_shard(m, h, va, T, max_pkts, B, pred, NULL) != 0) { free(pred); free(cm); return -1; }
-        for (size_t i = 0; i < nv; i++) cm[(size_t)va->seqs[vix[i]].label * K + pred[vix[i]]]++;
+        if (!pred) { free(cm); return -1; }
+        for (uint64_t i = 0; i < va->n_seqs; i++) pred[i] = -1;   /* another rank's */
+        predict_part(m, h, va, T, max_pkts, B, dd->rank, dd->size, pred);
+        for (size_t i = 0; i < nv; i++)
+            if (pred[vix[i]] >= 0) cm[(size_t)va->seqs[vix[i]].label * K + pred[vix[i]]]++;
         free(pred);
+        if (dd->size > 1) {
+            double *c = malloc((size_t)K * K * sizeof(double));
+            for (size_t i = 0; i < (size_t)K * K; i++) c[i] = (double)cm[i];
+            dist_sum(dd, c, K * K);
+            for (size_t i = 0; i < (size_t)K * K; i++) cm[i] = (long)c[i];
+            free(c);
+        }
     }
     double f1 = cm_macro_f1(cm, K, acc);
     free(cm);
     return f1;
 }
 
-/* pooled backbone features of the sequences ix[0..n) (frozen encoder: computed once) */
-static float *features(model *m, cls_head *h, const shard *s, const uint32_t *ix, size_t n, int T, int max_pkts, int B) {
+/* pooled backbone features of the sequences ix[0..n) (frozen encoder: computed once); with
+ * several ranks each computes every size-th batch and the tables are added up (zeros
+ * elsewhere), the same batches as one process computes, so the same numbers */
+static float *features(model *m, cls_head *h, const shard *s, const uint32_t *ix, size_t n, int T, int max_pkts, int B,
+                       dist *dd) {
     int C = m->cfg.d_model;
-    float *out = malloc((n + 1) * (size_t)C * sizeof(float));
+    float *out = calloc((n + 1) * (size_t)C, sizeof(float));
     int *rows = malloc((size_t)B * T * sizeof(int)), *len = malloc((size_t)B * sizeof(int));
     m->training = 0;
-    for (size_t i0 = 0; i0 < n; i0 += (size_t)B) {
+    for (size_t i0 = (size_t)dd->rank * B; i0 < n; i0 += (size_t)B * dd->size) {
         int nb = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B);
         for (int b = 0; b < B; b++) {
             const shard_seq *q = &s->seqs[ix[i0 + (size_t)(b < nb ? b : 0)]];
@@ -180,11 +217,19 @@ static float *features(model *m, cls_head *h, const shard *s, const uint32_t *ix
         memcpy(out + i0 * C, h->pooled, (size_t)nb * C * sizeof(float));
     }
     free(rows); free(len);
+    dist_sum_floats(dd, out, n * (size_t)C);
     return out;
 }
 
 int finetune_classify_run(finetune_opts *o) {
     nn_set_threads(o->threads);
+    /* under mpirun: each rank its rows of every batch; only rank 0 writes (train/dist.h) */
+    dist dd;
+    {
+        char e[256];
+        if (dist_init(&dd, e, sizeof e) != 0) return OPT_FAIL(o, "%s", e);
+    }
+    if (dd.rank) o->quiet = 1;
     shard tr = { 0 }, va = { 0 };
     model m = { 0 };
     cls_head h = { 0 };
@@ -203,7 +248,7 @@ int finetune_classify_run(finetune_opts *o) {
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
     if (shard_load(&tr, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     /* one run per output, and never into its own corpus */
-    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
+    if (dd.rank == 0 && out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     /* val.tok is optional, but one that is there must load and match train.tok */
     snprintf(path, sizeof path, "%s/val.tok", o->data_dir);
     if (access(path, F_OK) == 0) {
@@ -254,10 +299,28 @@ int finetune_classify_run(finetune_opts *o) {
     if (T > m.cfg.ctx) T = m.cfg.ctx;
     if (o->seq_len > 1 && o->seq_len < T) T = o->seq_len;
     const int B = o->batch, C = m.cfg.d_model;
+    int r0, nb;   /* this rank's rows of each batch of B */
+    dist_rows(B, dd.rank, dd.size, &r0, &nb);
+    if (nb < 1) { OPT_FAIL(o, "a batch of %d flows cannot be shared by %d processes: each needs at least one (--batch >= %d)", B, dd.size, dd.size); goto done; }
     if (!o->freeze && model_alloc_training(&m) != 0) { OPT_FAIL(o, "out of memory"); goto done; }
     if (model_alloc_acts(&m, B, T) != 0 || cls_head_init(&h, C, K, o->pooling, o->seed ^ 0x9e37) != 0 ||
         cls_head_alloc_batch(&h, B) != 0) { OPT_FAIL(o, "out of memory for batch %d x %d", B, T); goto done; }
     float lr = o->lr > 0 ? o->lr : (o->freeze ? 3e-3f : 3e-4f);
+    if (dd.size > 1) {
+        /* the same run on every rank (checked), from rank 0's weights */
+        uint64_t mine[4] = { m.nparams, h.nparams, nt, (uint64_t)T }, r0v[4];
+        memcpy(r0v, mine, sizeof mine);
+        dist_bcast(&dd, r0v, sizeof r0v);
+        if (memcmp(mine, r0v, sizeof mine)) {
+            OPT_FAIL(o, "rank %d: this run (%llu + %llu parameters, %llu flows, rows of %llu) differs from rank 0's "
+                    "(%llu + %llu, %llu, %llu): every rank must run the same command", dd.rank,
+                 (unsigned long long)mine[0], (unsigned long long)mine[1], (unsigned long long)mine[2], (unsigned long long)mine[3],
+                 (unsigned long long)r0v[0], (unsigned long long)r0v[1], (unsigned long long)r0v[2], (unsigned long long)r0v[3]);
+            goto done;
+        }
+        dist_bcast(&dd, m.params, m.nparams * sizeof(float));
+        dist_bcast(&dd, h.params, h.nparams * sizeof(float));
+    }
 
     /* class weights n / (K n_c) over the training labels (BAL_WEIGHT) */
     cw = malloc((size_t)K * sizeof(float));
@@ -289,9 +352,9 @@ int finetune_classify_run(finetune_opts *o) {
                 o->prec == NN_BF16 ? ", bf16 products" : "");
     if (o->freeze) {
         double t0 = now_sec();
-        tfeat = features(&m, &h, &tr, tix, nt, T, o->max_pkts, B);
+        tfeat = features(&m, &h, &tr, tix, nt, T, o->max_pkts, B, &dd);
         m.prec = NN_FP32;   /* validation in fp32 (above) */
-        if (nv) vfeat = features(&m, &h, &va, vix, nv, T, o->max_pkts, B);
+        if (nv) vfeat = features(&m, &h, &va, vix, nv, T, o->max_pkts, B, &dd);
         m.prec = o->prec;
         if (!o->quiet) fprintf(stderr, "pktlm finetune: encoder features of %zu flows in %.1fs\n", nt + nv, now_sec() - t0);
     }
@@ -299,9 +362,11 @@ int finetune_classify_run(finetune_opts *o) {
     size_t L = strlen(o->out_path);
     if (L > 5 && !strcmp(o->out_path + L - 5, ".ckpt")) L -= 5;
     snprintf(csv, sizeof csv, "%.*s.csv", (int)L, o->out_path);
-    log = fopen(csv, "w");
-    if (!log) { OPT_FAIL(o, "%s: %s", csv, strerror(errno)); goto done; }
-    fputs("epoch,step,lr,train_loss,val_accuracy,val_macro_f1,elapsed_s\n", log);
+    if (dd.rank == 0) {
+        log = fopen(csv, "w");
+        if (!log) { OPT_FAIL(o, "%s: %s", csv, strerror(errno)); goto done; }
+        fputs("epoch,step,lr,train_loss,val_accuracy,val_macro_f1,elapsed_s\n", log);
+    }
 
     cls_info info = { .K = K, .pooling = o->pooling, .max_pkts = o->max_pkts, .seq_len = T, .frozen = o->freeze,
                       .pretrained = o->init_path != NULL, .names = names, .best_val_f1 = -1 };
@@ -311,17 +376,29 @@ int finetune_classify_run(finetune_opts *o) {
     uint64_t rng = o->seed ^ 0xd1b54a32d192ed03ull;
     progress pg;
     progress_init(&pg, "fine-tuning", "flows", 1);
+    if (dd.rank) pg.enabled = 0;
+    char ranks_note[48] = "";
+    if (dd.size > 1) snprintf(ranks_note, sizeof ranks_note, " (%d ranks)", dd.size);
     double t0 = now_sec();
     long step = 0;
-    int bad_epochs = 0;
+    int bad_epochs = 0, stopped = 0;
     o->best_f1 = -1;
     for (int ep = 1; ep <= max_epochs && step < total; ep++) {
         double lsum = 0; long lcount = 0;
         for (long s = 0; s < steps_per_epoch && step < total; s++, step++) {
             hp.lr = lr_schedule((int)step, lr, o->warmup, (int)total, 0.1f);
-            batcher_draw(&bt, bix);
+            batcher_draw(&bt, bix);   /* the global batch (every rank draws the same) */
+            /* class weights of the global batch and of this rank's rows nb, from r0: each rank's
+             * share of the gradient is weighted by its part of the global batch's loss */
+            double wall = 0, wloc = 0;
             for (int b = 0; b < B; b++) {
-                uint32_t i = bix[b];
+                double w = o->balance == BAL_WEIGHT ? cw[tr.seqs[bix[b]].label] : 1.0;
+                wall += w;
+                if (b >= r0 && b < r0 + nb) wloc += w;
+            }
+            const float share = (float)(wloc / wall);
+            for (int b = 0; b < nb; b++) {
+                uint32_t i = bix[r0 + b];
                 y[b] = tr.seqs[i].label;
                 if (o->freeze) {
                     /* feature row: position of i in tix (tix is increasing: binary search) */
@@ -338,20 +415,31 @@ int finetune_classify_run(finetune_opts *o) {
             cls_head_zero_grad(&h);
             float loss;
             if (o->freeze) {
-                loss = cls_head_forward(&h, h.pooled, y, cwp, B);
-                cls_head_backward(&h, h.pooled, y, cwp, B);
+                loss = cls_head_forward(&h, h.pooled, y, cwp, nb);
+                cls_head_backward(&h, h.pooled, y, cwp, nb);
+                if (dd.size > 1) {
+                    for (size_t i = 0; i < h.nparams; i++) h.grads[i] *= share;
+                    dist_grads_end(&dd, NULL, h.grads, h.nparams);
+                }
                 clip_grad_norm(h.grads, h.nparams, o->clip);
             } else {
                 m.training = 1;
                 m.dropout_seed = splitmix64(&rng);
-                int Tb = cls_trim_rows(rows, len, B, T);   /* the batch's longest row: same result, less work */
-                m.ops->forward(&m, rows, B, Tb);
-                cls_pool_forward(h.pooled, m.hidden, len, B, Tb, C, h.pooling);
-                loss = cls_head_forward(&h, h.pooled, y, cwp, B);
+                if (dd.rank) m.dropout_seed += (uint64_t)dd.rank * 0x9E3779B97F4A7C15ull;   /* own masks */
+                int Tb = cls_trim_rows(rows, len, nb, T);   /* the batch's longest row: same result, less work */
+                m.ops->forward(&m, rows, nb, Tb);
+                cls_pool_forward(h.pooled, m.hidden, len, nb, Tb, C, h.pooling);
+                loss = cls_head_forward(&h, h.pooled, y, cwp, nb);
                 model_zero_grad(&m);
-                cls_head_backward(&h, h.pooled, y, cwp, B);
-                cls_pool_backward(m.dhidden, h.dpooled, len, B, Tb, C, h.pooling);
-                m.ops->backward(&m, rows, B, Tb);
+                cls_head_backward(&h, h.pooled, y, cwp, nb);
+                if (dd.size > 1) {
+                    for (size_t i = 0; i < (size_t)nb * C; i++) h.dpooled[i] *= share;
+                    for (size_t i = 0; i < h.nparams; i++) h.grads[i] *= share;
+                }
+                cls_pool_backward(m.dhidden, h.dpooled, len, nb, Tb, C, h.pooling);
+                dist_grads_begin(&dd, &m);   /* summed with the other ranks' layer by layer */
+                m.ops->backward(&m, rows, nb, Tb);
+                dist_grads_end(&dd, &m, h.grads, h.nparams);
                 /* one global norm over backbone and head */
                 double g1 = global_norm(m.grads, m.nparams), g2 = global_norm(h.grads, h.nparams);
                 double gn = sqrt(g1 * g1 + g2 * g2);
@@ -363,47 +451,58 @@ int finetune_classify_run(finetune_opts *o) {
                 model_adamw(&m, &hp, (int)step + 1);
             }
             cls_head_adamw(&h, &hp, (int)step + 1);
+            if (dd.size > 1) {   /* the global batch's loss; a stop request on any rank stops all */
+                double agg[2] = { loss * share, o->interrupt && *o->interrupt };
+                dist_sum(&dd, agg, 2);
+                loss = (float)agg[0];
+                stopped = agg[1] > 0;
+            } else stopped = o->interrupt && *o->interrupt;
             lsum += loss; lcount++;
             char extra[160];
             snprintf(extra, sizeof extra, "epoch %d  step %ld/%ld  loss %.4f  best val F1 %.3f", ep, step + 1, total,
                      lsum / lcount, o->best_f1 < 0 ? 0 : o->best_f1);
             if (!o->quiet) progress_update(&pg, (double)(step + 1) * B, (double)total * B, extra);
-            if (o->interrupt && *o->interrupt) break;
+            if (stopped) break;
         }
         m.prec = NN_FP32;
-        double acc = 0, f1 = nv ? val_score(&m, &h, &va, vix, nv, vfeat, T, o->max_pkts, B, K, &acc) : 0;
+        double acc = 0, f1 = nv ? val_score(&m, &h, &va, vix, nv, vfeat, T, o->max_pkts, B, K, &acc, &dd) : 0;
         m.prec = o->prec;
         if (f1 < 0) { OPT_FAIL(o, "out of memory (validation)"); goto done; }
         double el = now_sec() - t0;
         o->epochs_run = ep;
-        fprintf(log, "%d,%ld,%.6g,%.6f,%.6f,%.6f,%.2f\n", ep, step, hp.lr, lcount ? lsum / lcount : NAN, acc, f1, el);
-        fflush(log);
+        if (log) {
+            fprintf(log, "%d,%ld,%.6g,%.6f,%.6f,%.6f,%.2f\n", ep, step, hp.lr, lcount ? lsum / lcount : NAN, acc, f1, el);
+            fflush(log);
+        }
         int better = !nv || f1 > o->best_f1;
         if (better) {
             o->best_f1 = (float)f1; o->best_acc = (float)acc; o->best_epoch = ep; bad_epochs = 0;
             info.best_val_f1 = (float)f1; info.best_epoch = ep;
-            if (cls_save(o->out_path, &m, &st, &h, &info, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
+            if (dd.rank == 0 && cls_save(o->out_path, &m, &st, &h, &info, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
         } else bad_epochs++;
         if (!o->quiet) {
             char eta[32];
             fmt_dur(eta, sizeof eta, el / (double)step * (double)(total - step));
             progress_end(&pg);
-            fprintf(stderr, "epoch %d  step %ld/%ld  loss %.4f  val acc %.4f  macro-F1 %.4f%s  %.0f flows/s  ETA %s\n", ep, step,
+            fprintf(stderr, "epoch %d  step %ld/%ld  loss %.4f  val acc %.4f  macro-F1 %.4f%s  %.0f flows/s%s  ETA %s\n", ep, step,
                     total, lcount ? lsum / lcount : NAN, acc, f1, better ? "  (best, saved)" : "",
-                    (double)step * B / (el > 0 ? el : 1e-9), eta);
+                    (double)step * B / (el > 0 ? el : 1e-9), ranks_note, eta);
         }
         if (o->patience > 0 && bad_epochs >= o->patience) {
             if (!o->quiet) fprintf(stderr, "pktlm finetune: early stop: no better validation macro-F1 in %d epochs\n", o->patience);
             break;
         }
-        if (o->interrupt && *o->interrupt) { if (!o->quiet) fprintf(stderr, "pktlm finetune: interrupted\n"); break; }
-        if (o->time_limit > 0 && el > o->time_limit) {
+        if (stopped) { if (!o->quiet) fprintf(stderr, "pktlm finetune: interrupted\n"); break; }
+        if (o->time_limit > 0 && dist_any(&dd, el > o->time_limit)) {   /* the clocks of all ranks: one decision */
             if (!o->quiet) fprintf(stderr, "pktlm finetune: time limit %.0fs reached\n", o->time_limit);
             break;
         }
     }
     progress_end(&pg);
     o->steps = step;
+    if (dd.size > 1 && !o->quiet)
+        fprintf(stderr, "pktlm finetune: %d ranks: %.2f s of %.2f s waiting for other ranks (gradients %.2f s)\n", dd.size,
+                dd.wait_s, now_sec() - t0, dd.grad_wait_s);
     rc = 0;
 done:
     if (log) fclose(log);
@@ -415,5 +514,6 @@ done:
     model_free(&m);
     shard_free(&tr);
     if (have_val) shard_free(&va);
+    dist_free(&dd);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* Header-field prediction: see finetune_field.h and docs/field.md. */
 #include "train/finetune_field.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
 #include "corpus/tokens.h"
 #include "util/util.h"
 #include "util/outlock.h"
@@ -118,6 +119,10 @@ uint32_t field_majority(int field, const shard *s, int T, long *count) {
 }
 
 void field_score_shard(model *m, int field, const shard *s, int T, int B, uint32_t maj, field_score *out) {
+    field_score_part(m, field, s, T, B, maj, 0, 1, out);
+}
+
+void field_score_part(model *m, int field, const shard *s, int T, int B, uint32_t maj, int part, int nparts, field_score *out) {
     memset(out, 0, sizeof *out);
     out->majority_value = maj;
     const field_def *f = field_by_id(field);
@@ -132,7 +137,7 @@ void field_score_shard(model *m, int field, const shard *s, int T, int B, uint32
     int *rows = m ? malloc((size_t)B * T * sizeof(int)) : NULL;
     int was = m ? m->training : 0;
     if (m) m->training = 0;
-    for (size_t i0 = 0; ix && i0 < nix; i0 += (size_t)B) {
+    for (size_t i0 = (size_t)part * B; ix && i0 < nix; i0 += (size_t)B * nparts) {
         int nb = (int)(nix - i0 < (size_t)B ? nix - i0 : (size_t)B);
         if (m && rows) {
             for (int b = 0; b < B; b++) {
@@ -175,8 +180,26 @@ static void fmt_dur(char *b, size_t n, double s) {
 
 static double ratio(long a, long b) { return b ? (double)a / (double)b : 0; }
 
+/* scores of the whole validation shard: each rank its share of the batches, counts added up */
+static void score_val(model *m, int field, const shard *s, int T, int B, uint32_t maj, dist *dd, field_score *out) {
+    field_score_part(m, field, s, T, B, maj, dd->rank, dd->size, out);
+    if (dd->size <= 1) return;
+    double v[8] = { out->n, out->model, out->majority, out->copy, out->first_n, out->first_model, out->first_copy, 0 };
+    dist_sum(dd, v, 7);
+    out->n = (long)v[0]; out->model = (long)v[1]; out->majority = (long)v[2]; out->copy = (long)v[3];
+    out->first_n = (long)v[4]; out->first_model = (long)v[5]; out->first_copy = (long)v[6];
+}
+
 int field_finetune_run(field_opts *o) {
     nn_set_threads(o->threads);
+    /* under mpirun: each rank its rows of every batch; only rank 0 writes (train/dist.h) */
+    dist dd;
+    {
+        char e[256];
+        if (dist_init(&dd, e, sizeof e) != 0) return OPT_FAIL(o, "%s", e);
+    }
+    if (dd.rank) o->quiet = 1;
+    int r0 = 0, nb = 0;
     shard tr = { 0 }, va = { 0 };
     model m = { 0 };
     train_state st;
@@ -197,7 +220,7 @@ int field_finetune_run(field_opts *o) {
         goto done;
     }
     /* one run per output, and never into its own corpus */
-    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
+    if (dd.rank == 0 && out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     /* the corpus's vocab.json must be there and agree with its shards (every verb checks it) */
     char **lnames = corpus_labels(o->data_dir, &tr, err, sizeof err);
     if (!lnames) { OPT_FAIL(o, "%s", err); goto done; }
@@ -233,6 +256,8 @@ int field_finetune_run(field_opts *o) {
     if (T > m.cfg.ctx) T = m.cfg.ctx;
     if (o->seq_len > 1 && o->seq_len < T) T = o->seq_len;
     const int B = o->batch;
+    dist_rows(B, dd.rank, dd.size, &r0, &nb);
+    if (nb < 1) { OPT_FAIL(o, "a batch of %d rows cannot be shared by %d processes: each needs at least one (--batch >= %d)", B, dd.size, dd.size); goto done; }
     /* training sequences: those with an occurrence inside the row */
     tix = malloc((tr.n_seqs + 1) * sizeof *tix);
     size_t nt = 0;
@@ -243,12 +268,25 @@ int field_finetune_run(field_opts *o) {
     }
     if (nt == 0) { OPT_FAIL(o, "%s/train.tok: no packet has the field %s within the first %d tokens of its sequence", o->data_dir, f->name, T + 1); goto done; }
     if (model_alloc_training(&m) != 0 || model_alloc_acts(&m, B, T) != 0) { OPT_FAIL(o, "out of memory for batch %d x %d", B, T); goto done; }
+    if (dd.size > 1) {
+        /* the same run on every rank (checked), from rank 0's weights */
+        uint64_t mine[3] = { m.nparams, nt, (uint64_t)T }, r0v[3];
+        memcpy(r0v, mine, sizeof mine);
+        dist_bcast(&dd, r0v, sizeof r0v);
+        if (memcmp(mine, r0v, sizeof mine)) {
+            OPT_FAIL(o, "rank %d: this run (%llu parameters, %llu sequences, rows of %llu) differs from rank 0's (%llu, %llu, %llu): "
+                    "every rank must run the same command", dd.rank, (unsigned long long)mine[0], (unsigned long long)mine[1],
+                 (unsigned long long)mine[2], (unsigned long long)r0v[0], (unsigned long long)r0v[1], (unsigned long long)r0v[2]);
+            goto done;
+        }
+        dist_bcast(&dd, m.params, m.nparams * sizeof(float));
+    }
     rows = malloc((size_t)B * T * sizeof(int)); tgt = malloc((size_t)B * T * sizeof(int));
     if (!rows || !tgt) { OPT_FAIL(o, "out of memory"); goto done; }
     long count;
     const uint32_t maj = field_majority(o->field, &tr, T, &count);
     field_score vbase = { 0 };
-    if (have_val) field_score_shard(NULL, o->field, &va, T, B, maj, &vbase);
+    if (have_val) field_score_shard(NULL, o->field, &va, T, B, maj, &vbase);   /* no model: cheap, on every rank */
     o->val_n = vbase.n;
     o->val_majority = ratio(vbase.majority, vbase.n); o->val_copy = ratio(vbase.copy, vbase.n);
     if (have_val && vbase.n == 0 && !o->quiet) fprintf(stderr, "pktlm finetune: no occurrence of %s in val.tok: keeping the last model\n", f->name);
@@ -269,10 +307,12 @@ int field_finetune_run(field_opts *o) {
     size_t L = strlen(o->out_path);
     if (L > 5 && !strcmp(o->out_path + L - 5, ".ckpt")) L -= 5;
     snprintf(csv, sizeof csv, "%.*s.csv", (int)L, o->out_path);
-    log = fopen(csv, "w");
-    if (!log) { OPT_FAIL(o, "%s: %s", csv, strerror(errno)); goto done; }
-    fputs("epoch,step,lr,train_loss,val_exact,val_majority,val_copy,val_occurrences,elapsed_s\n", log);
-    fflush(log);
+    if (dd.rank == 0) {
+        log = fopen(csv, "w");
+        if (!log) { OPT_FAIL(o, "%s: %s", csv, strerror(errno)); goto done; }
+        fputs("epoch,step,lr,train_loss,val_exact,val_majority,val_copy,val_occurrences,elapsed_s\n", log);
+        fflush(log);
+    }
 
     st.batch = B; st.accum = 1; st.seq_len = T; st.warmup = o->warmup; st.pack = 0; st.total_steps = total;
     st.lr = o->lr; st.min_frac = 0.1f; st.weight_decay = o->weight_decay; st.beta1 = 0.9f; st.beta2 = 0.999f;
@@ -281,6 +321,9 @@ int field_finetune_run(field_opts *o) {
     uint64_t rng = o->seed ^ 0xd1b54a32d192ed03ull, prng = o->seed ^ 0x3c6ef372fe94f82aull;
     progress pg;
     progress_init(&pg, "fine-tuning", "rows", 1);
+    if (dd.rank) pg.enabled = 0;
+    char ranks_note[48] = "";
+    if (dd.size > 1) snprintf(ranks_note, sizeof ranks_note, " (%d ranks)", dd.size);
     double t0 = now_sec(), lsum = 0;
     long lcount = 0, step = 0, bad = 0, saved = 0;
     size_t pos = nt;   /* shuffle on the first draw */
@@ -297,19 +340,28 @@ int field_finetune_run(field_opts *o) {
                 pos = 0;
             }
             const shard_seq *q = &tr.seqs[tix[pos++]];
-            field_make_row(o->field, tr.tokens + q->off, q->len, T, tr.pad_id, rows + (size_t)b * T, tgt + (size_t)b * T);
+            if (b >= r0 && b < r0 + nb)   /* this rank's rows of the global batch */
+                field_make_row(o->field, tr.tokens + q->off, q->len, T, tr.pad_id, rows + (size_t)(b - r0) * T,
+                               tgt + (size_t)(b - r0) * T);
         }
         m.training = 1;
-        m.dropout_seed = splitmix64(&rng);
+        m.dropout_seed = splitmix64(&rng) + (uint64_t)dd.rank * 0x9E3779B97F4A7C15ull;   /* each rank its own masks */
         model_zero_grad(&m);
-        model_forward(&m, rows, tgt, B, T);
-        model_backward(&m, rows, tgt, B, T, 0);
+        model_forward(&m, rows, tgt, nb, T);
+        /* the gradient is the mean over the field bytes of the global batch: with several ranks,
+         * their count (and the loss, and any stop request) is summed before the backward pass */
+        double agg[3] = { (double)m.loss * m.counted, m.counted, o->interrupt && *o->interrupt };
+        dist_sum(&dd, agg, 3);
+        float loss = dd.size > 1 ? (agg[1] > 0 ? (float)(agg[0] / agg[1]) : 0) : m.loss;
+        dist_grads_begin(&dd, &m);
+        model_backward(&m, rows, tgt, nb, T, dd.size > 1 && agg[1] > 0 ? (float)(1.0 / agg[1]) : 0);
+        dist_grads_end(&dd, &m, NULL, 0);
         clip_grad_norm(m.grads, m.nparams, o->clip);
         model_adamw(&m, &hp, (int)step + 1);
-        lsum += (double)m.loss; lcount++;
+        lsum += (double)loss; lcount++;
         step++;
         double el = now_sec() - t0;
-        int stop = (o->interrupt && *o->interrupt) || (o->time_limit > 0 && el > o->time_limit);
+        int stop = agg[2] > 0 || (o->time_limit > 0 && dist_any(&dd, el > o->time_limit));
         int last = step >= total || stop;
         if (!o->quiet) {
             char extra[200];
@@ -319,29 +371,31 @@ int field_finetune_run(field_opts *o) {
         }
         if (step % eval_every == 0 || last) {
             field_score vs = { 0 };
-            if (have_val && vbase.n) field_score_shard(&m, o->field, &va, T, B, maj, &vs);
+            if (have_val && vbase.n) score_val(&m, o->field, &va, T, B, maj, &dd, &vs);
             double ve = ratio(vs.model, vs.n);
             el = now_sec() - t0;
             int epoch = (int)((step - 1) / spe) + 1;
-            fprintf(log, "%d,%ld,%.6g,%.6f,%.6f,%.6f,%.6f,%ld,%.2f\n", epoch, step, hp.lr, lsum / (double)lcount, ve,
-                    ratio(vbase.majority, vbase.n), ratio(vbase.copy, vbase.n), vs.n, el);
-            fflush(log);
+            if (log) {
+                fprintf(log, "%d,%ld,%.6g,%.6f,%.6f,%.6f,%.6f,%ld,%.2f\n", epoch, step, hp.lr, lsum / (double)lcount, ve,
+                        ratio(vbase.majority, vbase.n), ratio(vbase.copy, vbase.n), vs.n, el);
+                fflush(log);
+            }
             int better = !vbase.n || ve > o->best_val;
             if (better) {
                 o->best_val = vbase.n ? ve : -1; o->best_step = step; bad = 0;
                 st.task_best = (float)o->best_val; st.task_best_step = step;
                 st.step = step; st.last_loss = (float)(lsum / (double)lcount); st.last_val = (float)ve;
                 st.tokens = (uint64_t)step * (uint64_t)B * (uint64_t)T;
-                if (ckpt_save(o->out_path, &m, &st, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
+                if (dd.rank == 0 && ckpt_save(o->out_path, &m, &st, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
                 saved = 1;
             } else bad++;
             if (!o->quiet) {
                 char eta[32];
                 fmt_dur(eta, sizeof eta, el / (double)step * (double)(total - step));
                 progress_end(&pg);
-                fprintf(stderr, "epoch %d  step %ld/%ld  loss %.4f  val exact %.4f (%ld of %ld)%s  %.0f rows/s  ETA %s\n",
+                fprintf(stderr, "epoch %d  step %ld/%ld  loss %.4f  val exact %.4f (%ld of %ld)%s  %.0f rows/s%s  ETA %s\n",
                         epoch, step, total, lsum / (double)lcount, ve, vs.model, vs.n, better ? "  (best, saved)" : "",
-                        (double)step * B / (el > 0 ? el : 1e-9), eta);
+                        (double)step * B / (el > 0 ? el : 1e-9), ranks_note, eta);
             }
             lsum = 0; lcount = 0;
             o->epochs_run = epoch;
@@ -358,6 +412,9 @@ int field_finetune_run(field_opts *o) {
     }
     progress_end(&pg);
     o->steps = step;
+    if (dd.size > 1 && !o->quiet)
+        fprintf(stderr, "pktlm finetune: %d ranks: %.2f s of %.2f s waiting for other ranks (gradients %.2f s)\n", dd.size,
+                dd.wait_s, now_sec() - t0, dd.grad_wait_s);
     rc = saved ? 0 : OPT_FAIL(o, "no model saved");
 done:
     if (log) fclose(log);
@@ -366,5 +423,6 @@ done:
     model_free(&m);
     shard_free(&tr);
     if (have_val) shard_free(&va);
+    dist_free(&dd);
     return rc;
 }

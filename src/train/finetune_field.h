@@ -78,4 +78,8 @@ uint32_t field_majority(int field, const shard *s, int T, long *count);
  * baselines on shard s. copy: the previous occurrence in the same flow and direction, the
  * majority value when there is none. */
 void field_score_shard(model *m, int field, const shard *s, int T, int B, uint32_t majority, field_score *out);
+/* The same for batches part, part + nparts, ... of B scored sequences only (data-parallel
+ * validation: the batches one process runs, so the same counts once added up). */
+void field_score_part(model *m, int field, const shard *s, int T, int B, uint32_t majority, int part, int nparts,
+                      field_score *out);
 #endif

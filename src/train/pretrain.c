@@ -2,6 +2,7 @@
 #include "train/pretrain.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/dist.h"
 #include "train/resume.h"
 #include "corpus/vocab.h"
 #include "corpus/manifest.h"
@@ -200,19 +201,21 @@ static int init_from(const pretrain_opts *o, model *m, char *err, size_t errlen)
     return 0;
 }
 
-static float evaluate(model *m, dataloader *va, int nb) {
+/* the mean loss over nb validation batches; each process scores its rows of every batch and
+ * the sums are added up, so every process gets the same number */
+static float evaluate(model *m, dataloader *va, int nb, dist *dd) {
     data_seek(va, (data_pos){ 0, 0, 0 });
-    double s = 0;
-    long n = 0;
+    double s[2] = { 0, 0 };
     m->training = 0;
     for (int k = 0; k < nb; k++) {
         data_next(va);
-        model_forward(m, va->tok, va->tgt, va->B, data_trim(va));
-        s += (double)m->loss * m->counted;
-        n += m->counted;
+        model_forward(m, va->tok, va->tgt, va->nb, data_trim(va));
+        s[0] += (double)m->loss * m->counted;
+        s[1] += m->counted;
     }
     m->training = 1;
-    return n ? (float)(s / n) : NAN;
+    dist_sum(dd, s, 2);
+    return s[1] > 0 ? (float)(s[0] / s[1]) : NAN;
 }
 
 static void fmt_dur(char *b, size_t n, double s) {
@@ -224,6 +227,15 @@ static void fmt_dur(char *b, size_t n, double s) {
 
 int pretrain_run(pretrain_opts *o) {
     nn_set_threads(o->threads);
+    /* under mpirun: one of several processes (ranks) training the same model on their rows of
+     * every batch; only rank 0 writes files and talks (train/dist.h) */
+    dist dd;
+    {
+        char e[256];
+        if (dist_init(&dd, e, sizeof e) != 0) return OPT_FAIL(o, "%s", e);
+    }
+    if (dd.rank) o->quiet = 1;
+    int r0, nrows;
     model m = { 0 };
     train_state st;
     dataloader tr = { 0 }, va = { 0 };
@@ -263,6 +275,12 @@ int pretrain_run(pretrain_opts *o) {
     if (stat(o->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         { OPT_FAIL(o, "corpus directory %s: %s", o->data_dir, stat(o->data_dir, &sb) ? strerror(errno) : "not a directory"); goto done; }
     if (st.batch < 1 || st.accum < 1 || st.seq_len < 2) { OPT_FAIL(o, "batch, accum must be >= 1 and ctx >= 2"); goto done; }
+    dist_rows(st.batch, dd.rank, dd.size, &r0, &nrows);
+    if (nrows < 1) {
+        OPT_FAIL(o, "a batch of %d rows cannot be shared by %d processes: each needs at least one row (--batch >= %d)",
+             st.batch, dd.size, dd.size);
+        goto done;
+    }
 
     /* 2. data */
     snprintf(path, sizeof path, "%s/train.tok", o->data_dir);
@@ -272,7 +290,8 @@ int pretrain_run(pretrain_opts *o) {
     }
     /* one run per output, and never into its own corpus (-o CORPUS/train.tok); before anything
      * is written, after the corpus is known to be one */
-    if (out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
+    if (dd.rank == 0 && out_guard_take(&lock, o->out_path, o->data_dir, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
+    data_share(&tr, r0, nrows);
     /* a corpus's vocab.json must be there, parse, and agree with its shards (every verb checks
      * it, docs/tokens.md); the hash below covers its bytes too */
     char **lnames = corpus_labels(o->data_dir, &tr.sh, err, sizeof err);
@@ -315,7 +334,7 @@ int pretrain_run(pretrain_opts *o) {
         if (!why) why = ops->check(&c);
         if (why) { OPT_FAIL(o, "bad model config: %s", why); goto done; }
         /* memory: say how much the config needs before allocating it */
-        size_t need = model_memory_bytes(&c, st.batch, st.seq_len, 1) + tr.sh.n_tokens * sizeof(tok_t) + tr.sh.n_seqs * 36;
+        size_t need = model_memory_bytes(&c, nrows, st.seq_len, 1) + tr.sh.n_tokens * sizeof(tok_t) + tr.sh.n_seqs * 36;
         size_t avail = o->mem_limit ? o->mem_limit : mem_available();
         if (avail && need > avail) {
             OPT_FAIL(o, "this config needs %.2f GiB (%zu parameters x 4 copies, activations for batch %d x ctx %d) "
@@ -361,18 +380,41 @@ int pretrain_run(pretrain_opts *o) {
     if (access(path, R_OK) == 0) {
         if (data_open(&va, path, st.batch, st.seq_len, st.pack, 0, 0, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
         have_val = 1;
+        data_share(&va, r0, nrows);
         /* a val.tok from another prep run would index the embedding with ids it does not have */
         if (shard_check_same_format(&tr.sh, &va.sh, path, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
     } else if (!o->quiet) fprintf(stderr, "pktlm pretrain: %s missing: no validation loss\n", path);
     unigram_baseline(&tr.sh, have_val ? &va.sh : NULL, &o->unigram_bits, &o->unigram_val_bits);
     int val_batches = o->val_batches > 0 ? o->val_batches : 20;
     if (have_val && (uint64_t)val_batches > data_batches_per_epoch(&va)) val_batches = (int)data_batches_per_epoch(&va);
-    if (model_alloc_acts(&m, st.batch, st.seq_len) != 0) {
-        OPT_FAIL(o, "out of memory for activations (batch %d x ctx %d needs %.2f GiB)", st.batch, st.seq_len,
-             model_memory_bytes(&m.cfg, st.batch, st.seq_len, 1) / 1073741824.0);
+    if (model_alloc_acts(&m, nrows, st.seq_len) != 0) {
+        OPT_FAIL(o, "out of memory for activations (batch %d x ctx %d needs %.2f GiB)", nrows, st.seq_len,
+             model_memory_bytes(&m.cfg, nrows, st.seq_len, 1) / 1073741824.0);
         goto done;
     }
     m.training = 1;
+    if (dd.size > 1) {
+        /* every rank must run the same command: compare the shape of the run with rank 0's */
+        uint64_t mine[5] = { m.nparams, (uint64_t)st.batch, (uint64_t)st.seq_len, (uint64_t)st.total_steps, (uint64_t)st.step },
+                 r0v[5];
+        memcpy(r0v, mine, sizeof mine);
+        dist_bcast(&dd, r0v, sizeof r0v);
+        if (memcmp(mine, r0v, sizeof mine)) {
+            OPT_FAIL(o, "rank %d: this run (%llu parameters, batch %llu x %llu, step %llu of %llu) differs from rank 0's "
+                    "(%llu parameters, batch %llu x %llu, step %llu of %llu): every rank must run the same command",
+                 dd.rank, (unsigned long long)mine[0], (unsigned long long)mine[1], (unsigned long long)mine[2],
+                 (unsigned long long)mine[4], (unsigned long long)mine[3], (unsigned long long)r0v[0],
+                 (unsigned long long)r0v[1], (unsigned long long)r0v[2], (unsigned long long)r0v[4], (unsigned long long)r0v[3]);
+            goto done;
+        }
+        /* identical weights, optimizer state and progress on every rank: rank 0's (fresh, --init
+         * or --resume alike) */
+        dist_bcast(&dd, m.params, m.nparams * sizeof(float));
+        dist_bcast(&dd, m.adam_m, m.nparams * sizeof(float));
+        dist_bcast(&dd, m.adam_v, m.nparams * sizeof(float));
+        dist_bcast(&dd, &st, sizeof st);
+        data_seek(&tr, st.data);
+    }
 
     /* 3. logs */
     side_path(csv, sizeof csv, o->out_path, ".csv");
@@ -387,17 +429,23 @@ int pretrain_run(pretrain_opts *o) {
     if (o->eval_every > 0) st.eval_every = o->eval_every;
     else if (!o->resume_path) st.eval_every = 0;
     const int eval_every = st.eval_every > 0 ? st.eval_every : (total >= 20 ? (int)(total / 20) : 1);
-    const size_t tokens_per_step = (size_t)st.batch * st.seq_len * st.accum;
+    const size_t tokens_per_step = (size_t)st.batch * st.seq_len * st.accum;   /* of all ranks together */
     adamw_params hp = { .beta1 = st.beta1, .beta2 = st.beta2, .eps = st.eps, .weight_decay = st.weight_decay };
+    char ranks_note[48] = "", ranks_x[48] = "";   /* " (2 ranks)" after a rate, " x 2 ranks" after threads */
+    if (dd.size > 1) {
+        snprintf(ranks_note, sizeof ranks_note, " (%d ranks)", dd.size);
+        snprintf(ranks_x, sizeof ranks_x, " x %d ranks", dd.size);
+    }
     if (!o->quiet)
         fprintf(stderr, "pktlm pretrain: %s %d layers, d %d, %d heads (%d kv), d_ff %d, ctx %d, vocab %d: %zu parameters; "
-                        "%ld steps of %zu tokens (batch %d x accum %d), %d threads, %s%s\n",
+                        "%ld steps of %zu tokens (batch %d x accum %d), %d threads%s, %s%s\n",
                 model_arch_name(m.cfg.arch), m.cfg.layers, m.cfg.d_model, m.cfg.heads, m.cfg.kv_heads, m.cfg.d_ff,
                 m.cfg.ctx, m.cfg.vocab,
-                m.nparams, total, tokens_per_step, st.batch, st.accum, nn_threads(),
+                m.nparams, total, tokens_per_step, st.batch, st.accum, nn_threads(), ranks_x,
                 m.prec == NN_BF16 ? "bf16 products" : "fp32", start ? ", resumed" : "");
     progress pg;
     progress_init(&pg, "training", "tok", 1);
+    if (dd.rank) pg.enabled = 0;
     double t0 = now_sec();
     float loss = st.last_loss, vloss = st.last_val;
     for (long step = start; step < total; step++) {
@@ -407,15 +455,26 @@ int pretrain_run(pretrain_opts *o) {
         double lsum = 0;
         long count = 0;
         for (int a = 0; a < st.accum; a++) {
-            data_next(&tr);
-            const int Tr = data_trim(&tr);   /* --pad: the batch's longest row, not the context */
-            m.dropout_seed = splitmix64(&st.rng);
-            model_forward(&m, tr.tok, tr.tgt, st.batch, Tr);
-            model_backward(&m, tr.tok, tr.tgt, st.batch, Tr, 1.0f);
+            data_next(&tr);   /* this rank's rows of the global batch */
+            const int Tr = data_trim(&tr);   /* --pad: the rows' longest, not the context */
+            /* each rank its own dropout masks (rank 0: the single-process ones) */
+            m.dropout_seed = splitmix64(&st.rng) + (uint64_t)dd.rank * 0x9E3779B97F4A7C15ull;
+            model_forward(&m, tr.tok, tr.tgt, tr.nb, Tr);
+            /* the last micro-step completes the gradients: sum them with the other ranks' layer
+             * by layer while the backward pass goes on */
+            if (a == st.accum - 1) dist_grads_begin(&dd, &m);
+            model_backward(&m, tr.tok, tr.tgt, tr.nb, Tr, 1.0f);
             lsum += (double)m.loss * m.counted;
             count += m.counted;
         }
-        /* gradients were summed over every counted target of the accumulated batch: their mean,
+        dist_grads_end(&dd, &m, NULL, 0);
+        /* the loss and target count of the global batch, and whether any rank was asked to stop */
+        double agg[3] = { lsum, (double)count, o->interrupt && *o->interrupt };
+        dist_sum(&dd, agg, 3);
+        lsum = agg[0]; count = (long)agg[1];
+        const int asked = agg[2] > 0;
+        /* gradients were summed over every counted target of the accumulated global batch (and
+         * are the same on every rank: so is their norm): their mean,
          * clipped to norm st.clip, in one parallel scaling pass (a serial pass for the mean and
          * another for clipping cost ~1.5% of a step on the 25 M parameters of config B) */
         double gn = global_norm(m.grads, m.nparams);
@@ -431,10 +490,10 @@ int pretrain_run(pretrain_opts *o) {
         loss = count ? (float)(lsum / count) : NAN;
         st.last_loss = loss;
         int last = st.step == total;
-        int stop = (o->interrupt && *o->interrupt) || (o->stop_after && st.step >= o->stop_after);
+        int stop = asked || (o->stop_after && st.step >= o->stop_after);
         int do_eval = have_val && (st.step % eval_every == 0 || last);
         double tps = (double)tokens_per_step / (now_sec() - ts);   /* the training step alone */
-        if (do_eval) { vloss = evaluate(&m, &va, val_batches); st.last_val = vloss; }
+        if (do_eval) { vloss = evaluate(&m, &va, val_batches, &dd); st.last_val = vloss; }
         double now = now_sec(), el = now - t0;
         double avg_tps = (double)(st.step - start) * tokens_per_step / (el > 0 ? el : 1e-9);
         char vb[32] = "";
@@ -443,14 +502,15 @@ int pretrain_run(pretrain_opts *o) {
                   vb, gn, tps, el);
         char extra[200], eta[32];
         fmt_dur(eta, sizeof eta, (double)(total - st.step) * tokens_per_step / (avg_tps > 0 ? avg_tps : 1));
-        snprintf(extra, sizeof extra, "step %ld/%ld  loss %.4f  val %.4f  lr %.2e", (long)st.step, total, loss, vloss, hp.lr);
+        snprintf(extra, sizeof extra, "step %ld/%ld  loss %.4f  val %.4f  lr %.2e%s", (long)st.step, total, loss, vloss, hp.lr,
+                 ranks_note);
         progress_update(&pg, (double)(st.step - start) * tokens_per_step, (double)(total - start) * tokens_per_step, extra);
         if (!o->quiet && (do_eval || last)) {
             progress_end(&pg);
-            fprintf(stderr, "step %ld/%ld  loss %.4f  val %s  lr %.2e  %.0f tok/s  ETA %s\n", (long)st.step, total, loss,
-                    have_val ? vb : "-", hp.lr, avg_tps, eta);
+            fprintf(stderr, "step %ld/%ld  loss %.4f  val %s  lr %.2e  %.0f tok/s%s  ETA %s\n", (long)st.step, total, loss,
+                    have_val ? vb : "-", hp.lr, avg_tps, ranks_note, eta);
         }
-        int save = last || stop || (o->save_every > 0 && st.step % o->save_every == 0);
+        int save = dd.rank == 0 && (last || stop || (o->save_every > 0 && st.step % o->save_every == 0));
         if (save && log_commit(&logb, csv, svg) != 0) {
             OPT_FAIL(o, "cannot write the training log %s: %s", csv, strerror(errno));
             free(logb.s); goto done;
@@ -472,6 +532,16 @@ int pretrain_run(pretrain_opts *o) {
                         "validation (training-token entropy %.4f)\n", vloss / 0.6931471805599453, o->unigram_val_bits,
                 o->unigram_bits);
     if (start >= total && !o->quiet) fprintf(stderr, "pktlm pretrain: already at step %ld of %ld\n", start, total);
+    if (dd.size > 1) {
+        /* what communication cost: rank 0's figures and the slowest rank's wait */
+        double w[2] = { dd.wait_s, dd.grad_wait_s }, el = now_sec() - t0, mx = dist_max(&dd, dd.wait_s);
+        if (!o->quiet)
+            fprintf(stderr, "pktlm pretrain: %d ranks: %.2f s of %.2f s waiting for other ranks (%.1f%%; gradients %.2f s; "
+                            "slowest rank %.2f s); per step %.1f MB of gradients summed, %.0f bucket(s) of them during the backward pass\n",
+                    dd.size, w[0], el, 100 * w[0] / (el > 0 ? el : 1), w[1], mx,
+                    st.step > start ? dd.bytes / 1e6 / (double)(st.step - start) : 0.0,
+                    st.step > start ? (double)dd.buckets / (double)(st.step - start) : 0.0);
+    }
     o->final_loss = loss; o->final_val = vloss; o->final_step = (long)st.step;
     rc = 0;
 done:
@@ -479,5 +549,6 @@ done:
     if (have_val) data_close(&va);
     model_free(&m);
     out_lock_release(&lock);
+    dist_free(&dd);
     return rc;
 }
