@@ -82,7 +82,7 @@ int cmd_import(int argc, char **argv) {
     st.label_base = V_;
     snprintf(st.data_dir, sizeof st.data_dir, "%s", "");
     /* the model's own tokenizer, when it is one the bpe token format reads */
-    char tpath[4200], tnote[1200] = "";
+    char tpath[4200], tnote[5400] = "";   /* a note names tpath and an error: room for both */
     snprintf(tpath, sizeof tpath, "%s", src);
     if (!is_dir_path(tpath)) { char *sl = strrchr(tpath, '/'); if (sl) *sl = 0; else snprintf(tpath, sizeof tpath, "."); }
     size_t tl = strlen(tpath);

@@ -335,7 +335,8 @@ static void default_text(const cli_opt *o, char *b, size_t n) {
     else if (o->ranged == 1 && o->lo > 0) snprintf(r, sizeof r, "at least %.15g", o->lo);
     else if (o->ranged == 2 && o->hi < 1e9) snprintf(r, sizeof r, "greater than %.15g, at most %.15g", o->lo, o->hi);
     else if (o->ranged == 2) snprintf(r, sizeof r, "greater than %.15g", o->lo);
-    if (d[0] || r[0]) snprintf(b, n, " (%s%s%s%s)", d[0] ? "default " : "", d, d[0] && r[0] ? ", " : "", r);
+    /* a cut help line is still a help line: the length is checked only to say so to gcc */
+    if ((d[0] || r[0]) && snprintf(b, n, " (%s%s%s%s)", d[0] ? "default " : "", d, d[0] && r[0] ? ", " : "", r) < 0) b[0] = 0;
 }
 
 /* the left column: "-o, --out FILE", "--packets K", "INPUT..." */
