@@ -130,6 +130,10 @@ typedef struct {
      * its step MODEL_RUN_PREFILL_ROWS positions at a time, a batched forward whose weights are
      * read once per block instead of once per token, bit-identical to stepping. */
     const float *(*prefill)(model_run *rs, int t, int nt, int slot, const int *tok, int len);
+    /* 1: a slot's state is all the history there is (O(1) in the position) and step ignores
+     * pos, so a sequence may run on without a reset, past ctx: whole-capture generation carries
+     * it from one window to the next (docs/generate.md). 0: a key/value cache or positions (RoPE) */
+    int recurrent;
 } model_ops;
 
 /* The backbone registry: one entry per architecture id (backbones.c). ops NULL: planned,
