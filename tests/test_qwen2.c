@@ -182,61 +182,9 @@ static void test_tied(void) {
     free_fixture(&f);
 }
 
-/* ---- training end to end through pretrain_run: the toy corpus of toycorpus.h, loss falls,
- * checkpoint records the config, resume is exact ---- */
-static char dir[512];
-static void opts(pretrain_opts *o, const char *out, long steps) {
-    pretrain_defaults(o);
-    o->data_dir = dir; o->out_path = out;
-    o->cfg.arch = ARCH_QWEN2;
-    o->cfg.layers = 2; o->cfg.d_model = 32; o->cfg.heads = 4; o->cfg.kv_heads = 2; o->cfg.ctx = 32;
-    o->batch = 4; o->accum = 2; o->steps = steps; o->warmup = 2; o->lr = 3e-3f;
-    o->eval_every = 2; o->val_batches = 2; o->quiet = 1; o->seed = 5;
-    o->threads = 1;
-}
-
 static void test_training(void) {
-    snprintf(dir, sizeof dir, "%s/qcorpus", t_tmpdir());
-    make_toy_corpus(dir, 40, 200, 7);
-    char out[600], part[600], err[512];
-    snprintf(out, sizeof out, "%s/q.ckpt", t_tmpdir());
-    snprintf(part, sizeof part, "%s/qpart.ckpt", t_tmpdir());
-    long steps = t_san() ? 15 : 60;
-    pretrain_opts o;
-    opts(&o, out, steps);
-    CHECK(pretrain_run(&o) == 0);
-    if (o.err[0]) printf("  %s\n", o.err);
-    printf("  %ld steps: val loss %.3f nats (uniform ln 40 = %.3f), unigram %.3f bits\n", o.final_step, o.final_val,
-           log(40.0), o.unigram_val_bits);
-    CHECKF(o.final_val < (t_san() ? 3.3 : 2.0), "val loss %.3f", o.final_val);
-    CHECKF(o.final_val / log(2.0) < o.unigram_val_bits - (t_san() ? 0.2 : 1.0), "val %.3f bits vs unigram %.3f",
-           o.final_val / log(2.0), o.unigram_val_bits);
-    model_config c;
-    train_state st;
-    uint64_t np;
-    CHECK(ckpt_peek(out, &c, &st, &np, err, sizeof err) == 0);
-    CHECK_EQ(c.arch, ARCH_QWEN2); CHECK_EQ(c.kv_heads, 2); CHECK_EQ(c.d_ff, 96); CHECK_EQ(c.tied, 0);
-    CHECK_EQ(st.step, steps);
-    /* interrupted at 3 and resumed: bit-identical to the straight run (with dropout on) */
-    long rs = t_san() ? 5 : 8;
-    opts(&o, out, rs); o.cfg.dropout = 0.1f;
-    CHECK(pretrain_run(&o) == 0);
-    float full = o.final_loss;
-    opts(&o, part, rs); o.cfg.dropout = 0.1f; o.stop_after = 3;
-    CHECK(pretrain_run(&o) == 0 && o.interrupted);
-    pretrain_opts r;
-    opts(&r, part, 0);
-    r.data_dir = NULL; r.resume_path = part;
-    CHECK(pretrain_run(&r) == 0);
-    if (r.err[0]) printf("  %s\n", r.err);
-    CHECK_EQ(r.final_step, rs);
-    CHECKF(r.final_loss == full, "resumed %.9g vs uninterrupted %.9g", r.final_loss, full);
-    model a, b;
-    train_state sa, sb;
-    CHECK(ckpt_load(out, &a, &sa, 1, err, sizeof err) == 0);
-    CHECK(ckpt_load(part, &b, &sb, 1, err, sizeof err) == 0);
-    CHECK(a.cfg.arch == ARCH_QWEN2 && a.nparams == b.nparams && !memcmp(a.params, b.params, a.nparams * 4));
-    model_free(&a); model_free(&b);
+    const model_config shape = { .arch = ARCH_QWEN2, .layers = 2, .d_model = 32, .heads = 4, .kv_heads = 2, .ctx = 32 };
+    check_toy_training(&shape, 96, "q");
 }
 
 int main(void) {
