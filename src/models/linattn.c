@@ -144,6 +144,7 @@ static void la_forward(model *m, const int *tok, int B, int T) {
     const size_t NC = (size_t)N * C;
     const float p = m->training ? c->dropout : 0.0f;
     shared_acts s = shared_at(m, B, T);
+    #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) rope_angles(s.rope + (size_t)t * hs, t, hs, ROPE_BASE);
     model_embed_forward(m, s.emb, P(EMB), tok, N, C, p);
     const float *x = s.emb;
@@ -152,8 +153,7 @@ static void la_forward(model *m, const int *tok, int B, int T) {
         layernorm_forward(a.ln1, a.mean1, a.rstd1, x, P(LN1W) + (size_t)l * C, P(LN1B) + (size_t)l * C, N, C);
         matmul_forward_prec(a.qkv, a.ln1, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + (size_t)l * 3 * C, N, C, 3 * C,
                             m->prec);
-        rope_rows(a.qkv, 3 * C, 2 * NH, hs, s.rope, N, T, ROPE_INTERLEAVED, 0);   /* q heads then k heads */
-        linattn_phi(a.qkv, N, 2 * C, 3 * C);
+        linattn_rope_phi(a.qkv, N, T, C, NH, s.rope);   /* q heads then k heads: rotated, then phi */
         linattn_forward(a.atty, a.den, a.qkv, B, T, C, NH, c->chunk, m->prec);
         const float *y = a.atty;   /* kept undropped: the kernel's backward reads it */
         if (p > 0) { dropout_forward(s.tmp, a.atty, p, model_drop_seed(m, l, 1), NC); y = s.tmp; }
@@ -172,7 +172,7 @@ static void la_forward(model *m, const int *tok, int B, int T) {
 
 static void la_backward(model *m, const int *tok, int B, int T) {
     const model_config *c = &m->cfg;
-    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH, N = B * T;
+    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, N = B * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * F;
     const float p = m->training ? c->dropout : 0.0f;
     shared_acts s = shared_at(m, B, T);
@@ -199,8 +199,7 @@ static void la_backward(model *m, const int *tok, int B, int T) {
         const float *datty = g.dres;
         if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 1), NC); datty = g.dtmp; }
         linattn_backward(g.dqkv, datty, a.qkv, a.atty, a.den, B, T, C, NH, c->chunk, m->prec);
-        linattn_phi_backward(g.dqkv, a.qkv, N, 2 * C, 3 * C);
-        rope_rows(g.dqkv, 3 * C, 2 * NH, hs, s.rope, N, T, ROPE_INTERLEAVED, 1);
+        linattn_rope_phi_backward(g.dqkv, a.qkv, N, T, C, NH, s.rope);
         matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + (size_t)l * 3 * C, g.dqkv, a.ln1,
                                  P(QKVW) + (size_t)l * 3 * C * C, N, C, 3 * C, m->prec);
         layernorm_backward(g.dres, G(LN1W) + (size_t)l * C, G(LN1B) + (size_t)l * C, g.dln, x, P(LN1W) + (size_t)l * C,

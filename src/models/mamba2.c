@@ -485,4 +485,5 @@ const model_ops mamba2_ops = {
     .reset = mamba2_reset,
     .step = mamba2_step,
     .prefill = mamba2_prefill,
+    .recurrent = 1,
 };
