@@ -56,10 +56,32 @@ typedef struct {
     int word, nopt, size_next;
     int fport[2];
     int prev;
-    int cand;       /* bigrams: the sides (bit 0 a, bit 1 b) whose address the current packet's source still matches */
+    int cand;       /* bigrams and bpe: the sides (bit 0 a, bit 1 b) whose address the current packet's source still matches */
+    /* bpe: the hex text of the current packet, character by character: hc characters of the
+     * current word (4: complete, a space or the packet's end next), hi the high digit of the
+     * byte being written, prevb the last complete byte (a word's first two digits repeat it);
+     * bpe the tokens' text (set after gen_gram_init) */
+    int hc, hi, prevb;
+    const struct gen_bpe *bpe;
 } gen_gram;
 enum { GM_BOS, GM_LABEL, GM_FIRST_PKT, GM_DIR, GM_TIME, GM_BYTES, GM_END };
 void gen_gram_init(gen_gram *g);
+/* bpe (docs/generate.md "bpe"): every token whose text is hex digits and spaces, in a trie of
+ * its characters (0..15 the digits 0-9a-f, 16 the space), so that a mask walks each allowed
+ * prefix once; the "\n" token (pkt) and <|endoftext|> are the packet's and the sequence's end. */
+typedef struct gen_bpe {
+    int32_t (*child)[17];   /* nodes: the node after each character, -1 none; node 0 the root */
+    int32_t *tok;           /* the token whose text ends at the node, -1 none */
+    int32_t *tok_node;      /* id -> its node, -1: not a hex-text token */
+    int32_t *parent;        /* a node's parent and the character to it (a token's text, read backwards) */
+    uint8_t *pchar;
+    int nodes, cap, n_ids, n_hex;
+    int bos, eos, pkt, unlabelled;
+} gen_bpe;
+struct bpe;
+/* 0 ok, -1 out of memory */
+int gen_bpe_init(gen_bpe *gb, const struct bpe *b, const tok_format *tf);
+void gen_bpe_free(gen_bpe *gb);
 /* Fill allowed[V] for the next token (label_lo..label_hi-1: label tokens allowed at pos 1).
  * Token format g->fmt: bytes as above; fields (tcpfields.h): TYPE, LABEL, [IP6], then per packet
  * DIR TIME PKT_SIZE size HEAD and the 12 header words (data offset 5..15, reserved and
@@ -68,12 +90,20 @@ void gen_gram_init(gen_gram *g);
  * words each overlapping the previous one, the byte each word adds under the byte format's
  * rules (version, protocol, the flow's addresses and ports, TCP data offset and flags, ICMP
  * echo, whole headers before <pkt> or SEP); a later packet's source address is either of the
- * flow's two and sets its direction (bigrams have no direction token). */
+ * flow's two and sets its direction (bigrams have no direction token); bpe (g->bpe): the
+ * bigrams' rules on NetGPT's text, a character at a time: a token is allowed when each of its
+ * characters is (a word's first two digits repeat the previous word's last byte, the other
+ * digits are the bytes the byte rules allow, a space only after four digits), "\n" and
+ * <|endoftext|> when the packet's headers are complete and its last word is. */
 void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi);
 /* Advance over token t. */
 void gen_gram_push(gen_gram *g, int t);
 /* TCP flags byte b is a combination stacks send (see above). */
 int gen_tcp_flags_valid(int b);
+
+/* The seed of a window's sampler when the state is carried (gen_opts.carried): window k of
+ * stream b (exposed for tests). */
+uint64_t gen_stream_seed(uint64_t seed, int b, long k);
 
 /* ---- decoding sequences into a trace ---- */
 typedef struct {
@@ -88,6 +118,8 @@ typedef struct {
     int64_t *gaps; size_t ngaps;      /* --timing replay: inter-arrival pool (ns), NULL = model timing */
     uint64_t rng;
     int fmt;                          /* token format of the sequences (TOKFMT_*; 0 after init) */
+    const struct bpe *bpe;            /* bpe: the tokenizer and the ids (set after init) */
+    const tok_format *tf;
     gen_decode_stats st;
     /* capture units (set after init): a sequence is a window of one capture, not a flow. Its
      * number is the `flow_no` given to gen_pool_add_seq and its t0_ns is taken as 0: windows
@@ -97,6 +129,7 @@ typedef struct {
     int capture;
     int64_t capture_t0_ns;
     uint64_t max_packets;             /* capture: keep the first N packets in time (0 = all) */
+    uint64_t *worder; size_t nworder; /* capture: each window's place in time (gen_pool_window_order); NULL: its number */
     uint32_t (*fhost)[2];             /* capture: hosts of each flow's sides (trace.h TRACE_HOST) */
     uint64_t nflows, nhosts;          /* capture: flows and hosts found */
 } gen_pool;
@@ -106,6 +139,10 @@ void gen_pool_free(gen_pool *p);
  * when it did not (cut by the context), its last packet may be incomplete and is dropped
  * (counted in cut_ctx). Returns packets added, -1 out of memory. */
 int gen_pool_add_seq(gen_pool *p, const tok_t *tok, size_t n, int ended, uint32_t flow_no, int64_t t0_ns);
+/* Capture units: window `win` takes place `key` in time (windows are laid out by key, then
+ * number): a recurrent model's streams go one after another, each window of a stream after the
+ * previous one. Windows never given a key keep their number as key. 0 ok, -1 out of memory. */
+int gen_pool_window_order(gen_pool *p, uint32_t win, uint64_t key);
 /* Capture units: lay the windows out in time, keep max_packets, and give every packet the flow
  * of its 5-tuple (version, protocol, addresses, TCP/UDP ports; side a = the sender of the
  * flow's first packet, whatever direction token the model wrote) and every address a host of
@@ -133,16 +170,24 @@ typedef struct {
     int timing;                /* GEN_TIMING_* */
     const char *timing_from;   /* real capture for --timing replay */
     const char *prompt_pcap;   /* real flows' first prompt_packets packets as prompts */
+    const char *tokenizer;     /* bpe: the model's tokenizer.json (NULL: the one its training corpus's vocab.json names) */
     int prompt_packets, prompt_payload, prompt_max_bytes;
     int threads, quiet;
     int full;                  /* never sample EOS: every flow runs to max_len (benchmarks) */
     int raw_tcp_flags;         /* the grammar leaves TCP flags and reserved bits to the model */
     int bf16;                  /* weight matrices read as bf16 (faster at batch 1, ~1e-3 relative on logits) */
+    int reset_windows;         /* capture units: every window from a reset state (default for a recurrent
+                                  backbone: each slot is one stream whose state runs on from window to window) */
+    /* called with every finished sequence (tests): its number, its stream (the slot, when windows carry the
+       state; -1 otherwise), its tokens */
+    void (*on_seq)(void *ctx, long seq, int stream, const tok_t *tok, size_t n);
+    void *on_seq_ctx;
     int unit;                  /* -1: the model's (its checkpoint says what a training sequence was); PREP_UNIT_FLOW:
                                   one flow per sequence; PREP_UNIT_CAPTURE: a sequence is a window of one
                                   capture, the windows make one multi-flow capture (docs/generate.md) */
     /* results */
     int capture;               /* the unit used was capture */
+    int carried;               /* capture: the state ran on across windows (a recurrent backbone, no --reset-windows) */
     uint64_t capture_flows, capture_hosts;   /* capture: flows and hosts found in the packets */
     trace_stats ts;
     gen_decode_stats ds;
