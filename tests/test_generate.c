@@ -25,6 +25,7 @@ static void test_grammar(void) {
     uint8_t m[V];
     gen_gram g;
     gen_gram_init(&g);
+    g.strict_headers = 1;
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[TOK_BOS] && !m[TOK_PKT] && !m[0]);
     gen_gram_push(&g, TOK_BOS);

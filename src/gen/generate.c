@@ -43,7 +43,7 @@ static int gram_fixed_byte(const gen_gram *g) {
 
 /* The packet holds as many bytes as its length field says: it ends (a packet may end
  * earlier, as a snaplen or prep's byte limit cuts it, but never runs past its own length) */
-static int gram_full(const gen_gram *g) { return !g->loose_headers && g->total && g->nbytes >= g->total; }
+static int gram_full(const gen_gram *g) { return g->strict_headers && g->total && g->nbytes >= g->total; }
 
 /* The smallest IP total length the current packet may declare: IP header plus the fixed
  * transport header of its protocol (the flow's, once known; else UDP/ICMP's 8 bytes) */
@@ -104,14 +104,14 @@ static int gram_next_byte(const gen_gram *g, uint8_t *ok) {
     if (n == 0) {
         /* IPv4 (header length >= 5 words) or IPv6; after the first packet, the flow's
          * version (a flow is one 5-tuple) */
-        if (g->flow_ver != 6) for (int b = 0x45; b < (g->loose_headers ? 0x50 : 0x46); b++) ok[b] = 1;
+        if (g->flow_ver != 6) for (int b = 0x45; b < (g->strict_headers ? 0x46 : 0x50); b++) ok[b] = 1;
         if (g->flow_ver != 4) for (int b = 0x60; b < 0x70; b++) ok[b] = 1;
     } else if ((g->ver == 4 && n == 9) || (g->ver == 6 && n == 6)) {
         /* the protocol byte: only what the trace writer can write, then the flow's */
         if (g->flow_proto) ok[g->flow_proto] = 1;
         else { ok[6] = ok[17] = 1; ok[g->ver == 4 ? 1 : 58] = 1; }
         /* TCP only where the length field holds its 20 bytes */
-        if (!g->loose_headers && g->total && g->total < g->ihl + 20 && !(g->flow_proto == 6)) ok[6] = 0;
+        if (g->strict_headers && g->total && g->total < g->ihl + 20 && !(g->flow_proto == 6)) ok[6] = 0;
     } else if (g->npkts > 1 && !g->capture && g->fmt == TOKFMT_BIGRAMS && n >= (g->ver == 4 ? 12 : 8) &&
                n < (g->ver == 4 ? 16 : 24)) {
         const int a0 = g->ver == 4 ? 12 : 8;
@@ -126,14 +126,14 @@ static int gram_next_byte(const gen_gram *g, uint8_t *ok) {
          * other fields' values: without this, 37 % of the TCP segments of the requet model
          * carried impossible flags and RST appeared in 56 % of its flows (docs/generate.md) */
         for (int b = 0x50; b < 0x100; b += 0x10)
-            if (g->loose_headers || !g->total || g->ihl + (b >> 4) * 4 <= g->total) ok[b] = ok[b | 1] = 1;
+            if (!g->strict_headers || !g->total || g->ihl + (b >> 4) * 4 <= g->total) ok[b] = ok[b | 1] = 1;
     } else if (g->proto == 6 && !g->raw_tcp_flags && n == g->ihl + 13) {
         for (int b = 0; b < 256; b++) ok[b] = (uint8_t)gen_tcp_flags_valid(b);
     } else if ((g->proto == 1 || g->proto == 58) && n == g->ihl) {
         /* ICMP type: echo request/reply, the messages the writer keeps */
         if (g->proto == 1) ok[0] = ok[8] = 1;
         else ok[128] = ok[129] = 1;
-    } else if (!g->loose_headers && gram_header_byte(g, ok)) {
+    } else if (g->strict_headers && gram_header_byte(g, ok)) {
         /* a header byte the writer would otherwise repair (gram_header_byte) */
     } else {
         memset(ok, 1, 256);
@@ -701,7 +701,7 @@ static int loop_prepare(gen_loop *lp) {
         z->seen[lp->tf->bos] = 1;
         gen_gram_init(&z->gram);
         z->gram.raw_tcp_flags = o->raw_tcp_flags;
-        z->gram.loose_headers = o->loose_headers;
+        z->gram.strict_headers = o->strict_headers;
         z->gram.fmt = lp->tf->id;
         z->gram.capture = lp->capture;
         z->flow = lp->next_flow++;
