@@ -65,7 +65,10 @@ $PKTLM generate --model $T/m2.ckpt -o $T/cap.pcap --packets 40 --label udp --thr
 check capture_generate test $rc -eq 0 -a -s $T/cap.pcap
 check capture_summary grep -q "^wrote .*: [0-9]* packets in [0-9]* flows between [0-9]* hosts, one capture of [0-9]* windows" $T/out
 $PKTLM generate --model $T/m2.ckpt -o $T/cap.pcap --tokens 200 --json --threads 1 >$T/cj 2>/dev/null
-check capture_tokens_json grep -q '"unit":"capture","windows":[0-9]*,"hosts":' $T/cj
+check capture_tokens_json grep -q '"unit":"capture","windows":[0-9]*,"hosts":[0-9]*,"state_carried":true' $T/cj
+check capture_carried grep -q "windows (state carried, one stream per --batch slot)" $T/out
+$PKTLM generate --model $T/m2.ckpt -o $T/capr.pcap --packets 40 --label udp --reset-windows --threads 1 >$T/out 2>/dev/null
+check capture_reset_windows grep -q "windows (each from a reset state)" $T/out
 $PKTLM generate --model $T/m2.ckpt -o $T/x.pcap --flows 3 --threads 1 >/dev/null 2>$T/e; rc=$?
 check capture_flows_refused test $rc -eq 1 -a -n "$(grep -- "--flows" $T/e)"
 $PKTLM generate --model $T/m2.ckpt -o $T/x.pcap --flows 3 --unit flow --threads 1 >$T/out 2>/dev/null

@@ -19,6 +19,16 @@ $PKTLM import $T/qx -o $T/q2.ckpt >/dev/null 2>&1
 check roundtrip_qwen2_bits cmp -s <(tail -c +1025 $T/q.ckpt) <(tail -c +1025 $T/q2.ckpt)
 $PKTLM export-model $T/g.ckpt -o $T/gx >/dev/null 2>&1 && $PKTLM import $T/gx -o $T/g2.ckpt >/dev/null 2>&1
 check roundtrip_gpt2_bits cmp -s <(tail -c +1025 $T/g.ckpt) <(tail -c +1025 $T/g2.ckpt)
+# transformers' own Mamba-2 layout in, and out again with --layout hf (mamba_ssm's by default)
+$PKTLM import $F/hf_mamba2_transformers -o $T/m2.ckpt >$T/out 2>&1
+check import_mamba2_transformers grep -q "mamba2 (transformers' Mamba2ForCausalLM): 2 layers, d_model 32, d_state 8" $T/out
+$PKTLM export-model $T/m2.ckpt --format hf --layout hf -o $T/m2x >/dev/null 2>&1 && $PKTLM import $T/m2x -o $T/m2b.ckpt >/dev/null 2>&1
+check export_mamba2_layout_hf grep -q '"model_type":[[:space:]]*"mamba2"' $T/m2x/config.json
+check roundtrip_mamba2_hf_bits cmp -s <(tail -c +1025 $T/m2.ckpt) <(tail -c +1025 $T/m2b.ckpt)
+$PKTLM export-model $T/m2.ckpt --format hf -o $T/m2s >/dev/null 2>&1
+check export_mamba2_default_mamba_ssm grep -q '"ssm_cfg"' $T/m2s/config.json
+$PKTLM export-model $T/g.ckpt --format hf --layout hf -o $T/y >/dev/null 2>$T/e; rc=$?
+check export_layout_mamba2_only test $rc -eq 2 -a ! -e $T/y -a -n "$(grep -- "--layout is for mamba2" $T/e)"
 # a shorter context: GPT-2 keeps its first learned positions
 $PKTLM import $F/hf_gpt2 --ctx 16 -o $T/g16.ckpt >/dev/null 2>&1
 check import_ctx grep -q '"vocab":50,"ctx":16,' <($PKTLM info --json $T/g16.ckpt)

@@ -43,6 +43,28 @@ grep -q 'tokens      fields: [1-9][0-9]* flows without a sequence (not TCP)' "$T
   >/dev/null 2>"$T/e" && ok qwen2_bigrams || bad qwen2_bigrams "$(cat "$T/e")"
 "$PKTLM" generate --model "$T/q.ckpt" -o "$T/qgen.pcap" --flows 2 --threads 2 >/dev/null 2>"$T/e" && ok generate_bigrams || bad generate_bigrams "$(cat "$T/e")"
 
+# NetGPT's order of the specials ([PAD] [SEP] [CLS] [UNK] [MASK], as its published vocabulary):
+# the corpus says so, and one from before (its [SEP] 3) is refused with the command that remakes it
+grep -q '"eos": 1' "$T/bigrams/vocab.json" && grep -q '"pad": 0' "$T/bigrams/vocab.json" && ok bigrams_netgpt_specials || bad bigrams_netgpt_specials
+mkdir -p "$T/oldbig" && cp "$T/bigrams"/* "$T/oldbig/" && printf '\x03' | dd of="$T/oldbig/train.tok" bs=1 seek=20 conv=notrunc 2>/dev/null
+"$PKTLM" pretrain --data "$T/oldbig" -o "$T/x.ckpt" --layers 1 --d-model 32 --heads 2 --ctx 64 --steps 1 --quiet >/dev/null 2>"$T/e"
+[ $? -ne 0 ] && grep -q "before pktlm took NetGPT's order .*pktlm prep CAPTURES --tokens bigrams" "$T/e" && [ ! -e "$T/x.ckpt" ] &&
+  ok old_bigrams_corpus_refused || bad old_bigrams_corpus_refused "$(cat "$T/e")"
+# a NetGPT (UER GPT-2) checkpoint with its vocabulary file: rows gathered to pktlm's bigram ids.
+# The 50-row fixture stands for it with a 50-line vocabulary laid out as NetGPT's
+{ printf '[PAD]\n[SEP]\n[CLS]\n[UNK]\n[MASK]\n'; printf '%x\n' $(seq 0 15); printf '##%x\n' $(seq 0 15)
+  printf '%s\n' 4500 0000 003c 06 45 00 0a c0a8 0101 ffff 11 4000 6000; } >"$T/v50.txt"
+"$PKTLM" import tests/fixtures/hf_gpt2 --netgpt-vocab "$T/v50.txt" -o "$T/ng.ckpt" >"$T/o" 2>&1 &&
+  grep -q "of the 65536 words 8 are a line of it, 65528 its word pieces (mean of their rows), 0 \[UNK\]" "$T/o" &&
+  ok import_netgpt_vocab || bad import_netgpt_vocab "$(cat "$T/o")"
+"$PKTLM" info "$T/ng.ckpt" 2>&1 | grep -q '^tokens       bigrams' && ok import_netgpt_is_bigrams || bad import_netgpt_is_bigrams "$("$PKTLM" info "$T/ng.ckpt" 2>&1)"
+"$PKTLM" finetune --task generate --init "$T/ng.ckpt" --data "$T/bigrams" --steps 2 --batch 2 --threads 2 --quiet -o "$T/ngg.ckpt" >/dev/null 2>"$T/e" &&
+  ok finetune_imported_netgpt || bad finetune_imported_netgpt "$(cat "$T/e")"
+head -40 "$T/v50.txt" >"$T/v40.txt"
+"$PKTLM" import tests/fixtures/hf_gpt2 --netgpt-vocab "$T/v40.txt" -o "$T/x.ckpt" >/dev/null 2>"$T/e"
+[ $? -eq 1 ] && grep -q "has 40 lines but the model has 50 embedding rows" "$T/e" && [ ! -e "$T/x.ckpt" ] &&
+  ok import_netgpt_vocab_mismatch || bad import_netgpt_vocab_mismatch "$(cat "$T/e")"
+
 # field tokens -> packets through the trace writer: a capture tools read, TCP flows only
 "$PKTLM" generate --model "$T/f.ckpt" -o "$T/gen.pcap" --flows 8 --threads 2 >"$T/gout" 2>&1 && ok generate_fields || bad generate_fields "$(cat "$T/gout")"
 if command -v tshark >/dev/null; then

@@ -8,11 +8,13 @@
 #include "test.h"
 #include "pktbuild.h"
 #include "gen/generate.h"
+#include "gen/sampler.h"
 #include "corpus/prep.h"
 #include "corpus/tokens.h"
 #include "eval/flowfeat.h"
 #include "models/model.h"
 #include "train/pretrain.h"
+#include "models/checkpoint.h"
 #include "testfiles.h"
 #include <sys/stat.h>
 
@@ -201,6 +203,125 @@ static void test_capture_pool(void) {
     free(p);
 }
 
+/* window order keys (a carried state's streams): windows are laid out by key, not number */
+static void test_capture_order(void) {
+    gen_pool pool;
+    gen_pool_init(&pool, 3);
+    pool.capture = 1;
+    pool.capture_t0_ns = 1704067200LL * 1000000000LL;
+    static const uint64_t key[3] = { 5ull << 32, 0, 1 };   /* window 0 last, then 1, then 2 */
+    for (int w = 0; w < 3; w++) {
+        uint8_t ip[128];
+        uint32_t n = build_ip4(ip, 17, 0x0a000001, 0x0a000002, 1000, 53, 0, 0, 0, (uint32_t)(10 + 10 * w));
+        tok_t t[256];
+        size_t k = 0;
+        int64_t clock = 0;
+        t[k++] = TOK_BOS; t[k++] = TOK_LABEL0;
+        k += tok_encode_packet(t + k, ip, n, 1000000000LL, 0, &clock);   /* 1 s after the previous window */
+        t[k++] = TOK_EOS;
+        CHECK(gen_pool_add_seq(&pool, t, k, 1, (uint32_t)w, 0) == 1);
+        CHECK_EQ(gen_pool_window_order(&pool, (uint32_t)w, key[w]), 0);
+    }
+    char out[256];
+    tpath(out, sizeof out, "capture_order.pcap");
+    trace_cfg cfg;
+    trace_cfg_default(&cfg);
+    trace_stats st;
+    CHECK_EQ(gen_pool_write(&pool, out, &cfg, &st), 0);
+    rec r[4];
+    CHECK_EQ(read_back(out, r, 4), 3);
+    static const int want[3] = { 1, 2, 0 };
+    for (int i = 0; i < 3; i++) {
+        pkt_info pi;
+        CHECK_EQ(pkt_parse(r[i].p.linktype, r[i].p.data, r[i].p.caplen, r[i].p.len, &pi), 0);
+        CHECKF(pi.payload_len == (uint32_t)(10 + 10 * want[i]), "packet %d: %u bytes of UDP payload", i, pi.payload_len);
+        int64_t dt = r[i].p.ts_ns - pool.capture_t0_ns - (int64_t)(i + 1) * 1000000000LL;
+        CHECKF(llabs(dt) < 130000000LL * (i + 1), "packet %d at %lld ns", i, (long long)dt);   /* 12 % per gap */
+    }
+    gen_pool_free(&pool);
+}
+
+/* the finished sequences of a run (gen_opts.on_seq) */
+typedef struct { long seq[64]; int stream[64]; tok_t *t[64]; size_t n[64]; int k; } seqs_seen;
+static void on_seq(void *ctx, long seq, int stream, const tok_t *tok, size_t n) {
+    seqs_seen *v = ctx;
+    if (v->k >= 64) return;
+    v->seq[v->k] = seq; v->stream[v->k] = stream; v->n[v->k] = n;
+    v->t[v->k] = malloc(n * sizeof *tok);
+    memcpy(v->t[v->k], tok, n * sizeof *tok);
+    v->k++;
+}
+static void seqs_free(seqs_seen *v) { for (int i = 0; i < v->k; i++) free(v->t[i]); v->k = 0; }
+
+/* Window k of stream 0's tokens after its <bos> were sampled (temperature 1, the window's own
+ * sampler stream) under the grammar mask from logits (one row per token, row j predicting tok[j
+ * + 1]): the tokens the same sampler draws from these logits that are not the window's. */
+static int sample_misses(const float *logits, int V, const tok_t *tok, size_t n, int label, uint64_t seed, long k) {
+    gen_gram g;
+    gen_gram_init(&g);
+    g.capture = 1; g.fmt = TOKFMT_BYTES;
+    gen_gram_push(&g, tok[0]);
+    uint8_t *m = malloc((size_t)V);
+    sampler smp;
+    sampler_init(&smp, V, 1.0f, 0, 1.0f, gen_stream_seed(seed, 0, k));
+    int miss = 0;
+    for (size_t j = 1; j < n; j++) {
+        gen_gram_mask(&g, m, V, label, label + 1);
+        miss += sampler_sample(&smp, logits + (j - 1) * (size_t)V, m) != tok[j];
+        gen_gram_push(&g, tok[j]);
+    }
+    sampler_free(&smp);
+    free(m);
+    return miss;
+}
+
+/* A recurrent model's capture is one sequence: the windows of a stream at batch 1, concatenated
+ * (each window whole, its last token included), are what the model's chunked forward of that one
+ * sequence gives, token for token through the same samplers; the forward of each window alone (a
+ * reset state) gives other logits and other tokens. */
+static void check_carried(const char *ckpt, gen_opts base) {
+    gen_opts o = base;
+    seqs_seen v = { .k = 0 };
+    o.batch = 1; o.max_len = 100; o.packets = 0; o.tokens = 380; o.label = 0;
+    o.on_seq = on_seq; o.on_seq_ctx = &v;
+    CHECKF(gen_run(&o) == 0, "%s", o.err);
+    CHECK_EQ(o.carried, 1);
+    CHECK(v.k >= 3);
+    model m = { 0 };
+    model_vocab voc;
+    char err[512];
+    CHECKF(ckpt_load_model(ckpt, &m, &voc, NULL, 0, err, sizeof err) == 0, "%s", err);
+    const int V = m.cfg.vocab;
+    int all[1024], T = 0;
+    for (int w = 0; w < v.k; w++) {
+        CHECK_EQ(v.stream[w], 0);
+        CHECK_EQ(v.seq[w], w);
+        for (size_t j = 0; j < v.n[w] && T < 1024; j++) all[T++] = v.t[w][j];
+    }
+    CHECK(T <= m.cfg.ctx);
+    if (T > m.cfg.ctx) T = m.cfg.ctx;
+    CHECK_EQ(model_alloc_acts(&m, 1, T), 0);
+    model_forward(&m, all, NULL, 1, T);
+    int carried_miss = 0, reset_miss = 0, pos = 0;
+    float *lg = malloc((size_t)T * V * sizeof *lg);
+    memcpy(lg, m.logits, (size_t)T * V * sizeof *lg);
+    for (int w = 0; w < v.k && pos < T; w++) {
+        carried_miss += sample_misses(lg + (size_t)pos * V, V, v.t[w], v.n[w], TOK_LABEL0, o.seed, w);
+        if (w > 0) {
+            int n = (int)v.n[w];
+            CHECK_EQ(model_alloc_acts(&m, 1, n), 0);
+            model_forward(&m, all + pos, NULL, 1, n);
+            reset_miss += sample_misses(m.logits, V, v.t[w], v.n[w], TOK_LABEL0, o.seed, w);
+        }
+        pos += (int)v.n[w];
+    }
+    CHECKF(carried_miss == 0, "%d tokens are not what the forward of the whole stream gives", carried_miss);
+    CHECKF(reset_miss > 0, "windows from a reset state give the same tokens: the state was not carried");
+    free(lg);
+    model_free(&m);
+    seqs_free(&v);
+}
+
 /* prep --unit capture of 6 captures of interleaved flows -> a tiny Mamba-2 -> generate */
 static void test_capture_generate(void) {
     char dir[256], corpus[300], ckpt[300], out[300], out2[300];
@@ -245,6 +366,7 @@ static void test_capture_generate(void) {
     int rc = gen_run(&o);
     CHECKF(rc == 0, "%s", o.err);
     CHECK_EQ(o.capture, 1);                 /* from the checkpoint: its corpus was capture windows */
+    CHECK_EQ(o.carried, 1);                 /* Mamba-2: each slot one stream of windows */
     CHECK(o.ds.packets >= 60);
     CHECK_EQ(o.ts.in, 60);                  /* exactly the first 60 packets of the capture */
     CHECK_EQ(o.ts.written + o.ts.dropped, 60);
@@ -252,8 +374,33 @@ static void test_capture_generate(void) {
     size_t nf, tcp, hs;
     CHECK(tcp_ok(out, &nf, &tcp, &hs));     /* every TCP flow's seq/ack consistent */
     validate(out);
-    /* the same file at batch 1 (window 0 samples the label first either way; more windows may
-     * run past the budget at batch 4, so the token hashes differ, not the first 60 packets) */
+    /* the carried state: a stream's windows do not depend on --batch (stream 0 at batch 4 is the
+     * start of the one stream at batch 1), and are the model's forward of the whole stream */
+    {
+        seqs_seen v4 = { .k = 0 }, v1 = { .k = 0 };
+        gen_opts a = o;
+        a.on_seq = on_seq; a.on_seq_ctx = &v4;
+        CHECK_EQ(gen_run(&a), 0);
+        a.batch = 1; a.on_seq_ctx = &v1;
+        CHECK_EQ(gen_run(&a), 0);
+        int s0 = 0;
+        for (int i = 0; i < v4.k; i++) {
+            CHECK(v4.stream[i] >= 0 && v4.stream[i] < 4);
+            if (v4.stream[i] != 0) continue;
+            CHECK(s0 < v1.k && v1.n[s0] == v4.n[i] && !memcmp(v1.t[s0], v4.t[i], v4.n[i] * sizeof(tok_t)));
+            s0++;
+        }
+        CHECK(s0 >= 1 && v1.k > s0);
+        seqs_free(&v4); seqs_free(&v1);
+        check_carried(ckpt, o);
+    }
+    /* every window from a reset state (--reset-windows): the same file at batch 1 (window 0
+     * samples the label first either way; more windows may run past the budget at batch 4, so
+     * the token hashes differ, not the first 60 packets) */
+    o.reset_windows = 1;
+    CHECK_EQ(gen_run(&o), 0);
+    CHECK_EQ(o.carried, 0);
+    CHECK_EQ(o.ts.in, 60);
     gen_opts o2 = o;
     snprintf(out2, sizeof out2, "%s/gen1.pcap", dir);
     o2.out_path = out2; o2.batch = 1;
@@ -283,6 +430,7 @@ static void test_capture_generate(void) {
 int main(void) {
     RUN(test_capture_grammar);
     RUN(test_capture_pool);
+    RUN(test_capture_order);
     RUN(test_capture_generate);
     return t_done();
 }

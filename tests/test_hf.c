@@ -66,6 +66,7 @@ static void test_gpt2_logits(void) { check_logits("tests/fixtures/hf_gpt2", ARCH
 static void test_qwen2_logits(void) { check_logits("tests/fixtures/hf_qwen2", ARCH_QWEN2, 1e-5); }
 static void test_qwen2_tied_logits(void) { check_logits("tests/fixtures/hf_qwen2_tied", ARCH_QWEN2, 1e-5); }
 static void test_mamba2_logits(void) { check_logits("tests/fixtures/hf_mamba2", ARCH_MAMBA2, 1e-5); }
+static void test_mamba2_transformers_logits(void) { check_logits("tests/fixtures/hf_mamba2_transformers", ARCH_MAMBA2, 1e-5); }
 static void test_tcpflowgen_logits(void) { check_logits("tests/fixtures/hf_tcpflowgen", ARCH_LINATTN, 1e-5); }
 
 static void test_gpt2_config(void) {
@@ -227,6 +228,56 @@ static void test_mamba2_export_is_netssm(void) {
     model_free(&m);
 }
 
+/* transformers' own Mamba2 layout: imported with its config (no padding, one group), exported
+ * back with --layout hf to the same tensors (plus the tied lm_head.weight), and read again to
+ * the same model; a grouped model is not written in this layout */
+static void test_mamba2_transformers_layout(void) {
+    model m, m2;
+    hf_meta meta, back;
+    char err[512] = "", dir[512], p[600];
+    const char *fx = "tests/fixtures/hf_mamba2_transformers";
+    CHECKF(hf_import(fx, &m, &meta, err, sizeof err) == 0, "%s", err);
+    if (t_cur_fail) return;
+    CHECK(meta.mamba2_hf == 1);
+    CHECK(m.cfg.vocab == 50 && m.cfg.vocab_pad == 1 && m.cfg.groups == 1 && m.cfg.head_dim == 16 && m.cfg.d_state == 8);
+    CHECK(m.cfg.chunk == 16 && m.cfg.d_conv == 4 && m.cfg.ctx == HF_MAMBA2_CTX && m.cfg.tied == 1);
+    CHECK(meta.bos_id == 0 && meta.eos_id == 2 && meta.pad_id == 1);
+    snprintf(dir, sizeof dir, "%s/mamba2_tf_out", t_tmpdir());
+    CHECKF(hf_export(&m, &meta, dir, err, sizeof err) == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    char cj[4096] = "";
+    FILE *cf = fopen(p, "rb");
+    if (cf) { cj[fread(cj, 1, sizeof cj - 1, cf)] = 0; fclose(cf); }
+    CHECK(strstr(cj, "\"mamba2\"") && strstr(cj, "\"Mamba2ForCausalLM\"") && strstr(cj, "\"n_groups\"") && !strstr(cj, "pad_vocab"));
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    st_file a, b;
+    CHECKF(st_open(&a, p, err, sizeof err) == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/model.safetensors", fx);
+    CHECKF(st_open(&b, p, err, sizeof err) == 0, "%s", err);
+    if (t_cur_fail) return;
+    CHECK_EQ(a.n, b.n + 1);   /* and lm_head.weight, the embedding again */
+    for (int i = 0; i < a.n; i++) {
+        const st_tensor *u = &a.t[i], *v = st_find(&b, strcmp(u->name, "lm_head.weight") ? u->name : "backbone.embeddings.weight");
+        CHECKF(v != NULL, "%s", u->name);
+        if (!v) continue;
+        CHECK(u->ndim == v->ndim && !memcmp(u->shape, v->shape, sizeof u->shape[0] * u->ndim));
+        float *x = malloc(u->numel * 4), *y = malloc(v->numel * 4);
+        CHECK(st_read_f32(&a, u, x, err, sizeof err) == 0 && st_read_f32(&b, v, y, err, sizeof err) == 0);
+        CHECKF(memcmp(x, y, u->numel * 4) == 0, "%s", u->name);
+        free(x); free(y);
+    }
+    st_close(&a); st_close(&b);
+    CHECKF(hf_import(dir, &m2, &back, err, sizeof err) == 0, "%s", err);
+    if (!t_cur_fail) {
+        CHECK(back.mamba2_hf == 1 && memcmp(&m.cfg, &m2.cfg, sizeof m.cfg) == 0);
+        CHECK(m2.nparams == m.nparams && memcmp(m.params, m2.params, m.nparams * 4) == 0);
+        model_free(&m2);
+    }
+    m.cfg.groups = 2;   /* (the shapes no longer matter: refused before) */
+    CHECK(hf_export(&m, &meta, dir, err, sizeof err) == -1 && strstr(err, "whole inner width"));
+    model_free(&m);
+}
+
 /* the QwenNet recipe's copy: the body bit for bit, a fresh embedding at the old one's scale;
  * without it the embedding's common rows (HF's resize_token_embeddings) */
 static double rms_of(const float *p, size_t n) { double s = 0; for (size_t i = 0; i < n; i++) s += (double)p[i] * p[i]; return sqrt(s / n); }
@@ -372,6 +423,7 @@ static const char *variant(const char *fixture, const char *from, const char *to
 }
 static const char *gpt2_variant(const char *from, const char *to) { return variant("tests/fixtures/hf_gpt2", from, to); }
 static const char *mamba2_variant(const char *from, const char *to) { return variant("tests/fixtures/hf_mamba2", from, to); }
+static const char *tf_variant(const char *from, const char *to) { return variant("tests/fixtures/hf_mamba2_transformers", from, to); }
 static void expect_import_error(const char *dir, const char *want) {
     model m;
     hf_meta meta;
@@ -400,6 +452,17 @@ static void test_import_errors(void) {
     expect_import_error(mamba2_variant("\"headdim\": 16", "\"headdim\": 8"), "config implies");
     expect_import_error(mamba2_variant("\"n_layer\": 2", "\"n_layer\": 1"), "is not part of a mamba2 model");
     expect_import_error(mamba2_variant("\"ssm_cfg\": {", "\"ssm_cfg\": {\"dt_limit\": [0.0, 1.0], "), "dt_limit");
+    /* transformers' Mamba2: what pktlm would compute differently is refused by name */
+    expect_import_error(tf_variant("\"n_groups\": 1", "\"n_groups\": 2"), "n_groups 2: transformers' Mamba2 normalizes");
+    expect_import_error(tf_variant("\"use_bias\": false", "\"use_bias\": true"), "\"use_bias\" must be false");
+    expect_import_error(tf_variant("\"use_conv_bias\": true", "\"use_conv_bias\": false"), "\"use_conv_bias\" must be true");
+    expect_import_error(tf_variant("\"use_cache\": true", "\"use_cache\": true, \"norm_before_gate\": true"),
+                        "\"norm_before_gate\" must be false");
+    expect_import_error(tf_variant("Infinity", "1.0"), "time_step_limit is not [0.0, Infinity]");
+    expect_import_error(tf_variant("\"silu\"", "\"gelu\""), "hidden_act \"gelu\"");
+    expect_import_error(tf_variant("\"num_heads\": 4", "\"num_heads\": 8"), "num_heads 8 x head_dim 16 is not expand 2 x hidden_size 32");
+    expect_import_error(tf_variant("\"layer_norm_epsilon\": 1e-05", "\"layer_norm_epsilon\": 1e-06"), "layer_norm_epsilon 1e-06");
+    expect_import_error(tf_variant("\"vocab_size\": 50", "\"vocab_size\": 64"), "tensor 'backbone.embeddings.weight' has shape [50, 32]");
     expect_import_error("tests/fixtures", "tests/fixtures/config.json: cannot open");
     char p0[600];
     const char *d0 = gpt2_variant("x", "x");
@@ -452,6 +515,8 @@ int main(void) {
     RUN(test_mamba2_logits);
     RUN(test_roundtrip_mamba2);
     RUN(test_mamba2_export_is_netssm);
+    RUN(test_mamba2_transformers_logits);
+    RUN(test_mamba2_transformers_layout);
     RUN(test_tcpflowgen_logits);
     RUN(test_roundtrip_linattn);
     RUN(test_import_errors);

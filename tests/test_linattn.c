@@ -6,6 +6,7 @@
 #include "test.h"
 #include "nn/nn.h"
 #include "nn/linattn.h"
+#include "nn/rope.h"
 #include "util/util.h"
 #include <stdint.h>
 
@@ -41,8 +42,9 @@ static void reference(double *out, const float *qkv, int B, int T, int C, int NH
             }
 }
 
-static void test_forward_chunks(void) {
-    const int B = 2, T = 70, C = 12, NH = 3;
+/* head sizes 4, 32 (two whole vectors of the chunk products) and 40 (a masked third) */
+static void forward_chunks(int C, int NH) {
+    const int B = 2, T = 70;
     const size_t NC = (size_t)B * T * C;
     float *qkv = rand_qkv(B, T, C), *out = nn_alloc(NC), *den = nn_alloc((size_t)B * T * NH);
     double *ref = malloc(NC * sizeof(double));
@@ -59,9 +61,39 @@ static void test_forward_chunks(void) {
         CHECKF(md / mr < 1e-5, "chunk %d: rel err %g against the quadratic definition", chunks[c], md / mr);
         if (md / mr > worst) worst = md / mr;
     }
-    printf("  forward vs quadratic definition (double): worst rel err %.2e over %zu chunk sizes\n", worst,
-           sizeof chunks / sizeof *chunks);
+    printf("  forward vs quadratic definition (double), head size %d: worst rel err %.2e over %zu chunk sizes\n",
+           C / NH, worst, sizeof chunks / sizeof *chunks);
     nn_free(qkv); nn_free(out); nn_free(den); free(ref);
+}
+static void test_forward_chunks(void) {
+    forward_chunks(12, 3);
+    forward_chunks(64, 2);
+    forward_chunks(80, 2);
+}
+
+/* interleaved rotary positions (the vector path at head sizes 16k, the scalar one otherwise)
+ * against the rotation in double, and the inverse undoing it */
+static void test_rope(void) {
+    const int sizes[] = { 6, 32, 48 };
+    double worst = 0;
+    for (int z = 0; z < 3; z++) {
+        const int hs = sizes[z], nh = 3;
+        float cs[48], x[3 * 48], y[3 * 48];
+        rope_angles(cs, 777, hs, 10000.0);
+        for (int i = 0; i < nh * hs; i++) x[i] = y[i] = (float)nn_randn(&rng);
+        rope_row(y, nh, hs, cs, ROPE_INTERLEAVED, 0);
+        for (int h = 0; h < nh; h++)
+            for (int i = 0; i < hs / 2; i++) {
+                double a = 777.0 * pow(10000.0, -2.0 * i / hs), u = x[h * hs + 2 * i], w = x[h * hs + 2 * i + 1];
+                double e0 = fabs(y[h * hs + 2 * i] - (u * cos(a) - w * sin(a)));
+                double e1 = fabs(y[h * hs + 2 * i + 1] - (w * cos(a) + u * sin(a)));
+                worst = fmax(worst, fmax(e0, e1));
+            }
+        rope_row(y, nh, hs, cs, ROPE_INTERLEAVED, 1);
+        for (int i = 0; i < nh * hs; i++) worst = fmax(worst, fabs(y[i] - x[i]) / 2);
+    }
+    printf("  rope (interleaved), head sizes 6, 32, 48: worst error %.2e\n", worst);
+    CHECKF(worst < 1e-5, "rope error %g", worst);
 }
 
 /* NN_BF16: the chunk products on bf16-rounded inputs, states and normaliser fp32: close to the
@@ -124,8 +156,8 @@ static void test_backward_fd(void) {
 }
 
 /* the same gradients whatever the chunk (up to rounding) */
-static void test_backward_chunks(void) {
-    const int B = 1, T = 130, C = 32, NH = 2;
+static void backward_chunks(int C, int NH) {
+    const int B = 1, T = 130;
     const size_t NC = (size_t)B * T * C, N3 = 3 * NC;
     float *qkv = rand_qkv(B, T, C), *R = randv(NC, 1), *out = nn_alloc(NC), *den = nn_alloc((size_t)B * T * NH);
     float *d0 = nn_alloc(N3), *d1 = nn_alloc(N3);
@@ -140,8 +172,13 @@ static void test_backward_chunks(void) {
         CHECKF(e < 1e-5, "chunk %d: gradient rel err %g against chunk 1", chunks[c], e);
         if (e > worst) worst = e;
     }
-    printf("  backward, chunks 3..1000 against chunk 1: worst rel err %.2e\n", worst);
+    printf("  backward, head size %d, chunks 3..1000 against chunk 1: worst rel err %.2e\n", C / NH, worst);
     nn_free(qkv); nn_free(R); nn_free(out); nn_free(den); nn_free(d0); nn_free(d1);
+}
+static void test_backward_chunks(void) {
+    backward_chunks(32, 2);
+    backward_chunks(64, 2);
+    backward_chunks(80, 2);
 }
 
 static void test_step_equals_forward(void) {
@@ -203,6 +240,7 @@ static void test_gelu_erf(void) {
 int main(void) {
     (void)t_shared; (void)t_tmpdir;
     RUN(test_forward_chunks);
+    RUN(test_rope);
     RUN(test_backward_fd);
     RUN(test_backward_chunks);
     RUN(test_step_equals_forward);

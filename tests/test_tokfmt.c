@@ -203,7 +203,7 @@ static void test_fields_flow(void) {
 /* NetGPT's vocabulary order and rule; bytes come back from the overlapping words. */
 static void test_bigrams(void) {
     const tok_format *f = tokfmt_by_name("bigrams");
-    CHECK(f && f->pad == 0 && f->bos == 2 && f->eos == 3 && f->label_base == 65543);
+    CHECK(f && f->pad == 0 && f->bos == 2 && f->eos == 1 && f->label_base == 65543);
     char nb[32];
     CHECK(!strcmp(tokfmt_name(f, 0, nb), "[PAD]") && !strcmp(tokfmt_name(f, 4, nb), "[MASK]"));
     CHECK(!strcmp(tokfmt_name(f, 5, nb), "0000") && !strcmp(tokfmt_name(f, 5 + 0x4500, nb), "4500"));

@@ -44,15 +44,8 @@ static void flush(ctx *c) {
     for (int b = 0; b < c->nit; b++) {
         item *x = &c->it[b];
         const float *p = c->h->probs + (size_t)b * K;
-        int top[3] = { -1, -1, -1 };
-        for (int r = 0; r < 3 && r < K; r++) {
-            int best = -1;
-            for (int k = 0; k < K; k++) {
-                if (k == top[0] || k == top[1]) continue;
-                if (best < 0 || p[k] > p[best]) best = k;
-            }
-            top[r] = best;
-        }
+        int top[3];
+        cls_top(p, K, top, 3);
         char a[64], bb[64];
         flow_addr_str(x->key.ipver, x->key.addr[0], a);
         flow_addr_str(x->key.ipver, x->key.addr[1], bb);
@@ -61,22 +54,12 @@ static void flush(ctx *c) {
             /* names (files, labels) as CSV fields: a comma or a newline in one stays inside it */
             cli_csv_str(stdout, x->file);
             printf(",%llu,%d,%s,%u,%s,%u,%u,", (unsigned long long)x->id, x->key.proto, a, x->key.port[0], bb, x->key.port[1], x->pkts);
-            cli_csv_str(stdout, nm[top[0]]);
-            printf(",%.4f", p[top[0]]);
-            for (int r = 0; r < 3; r++) {
-                putchar(',');
-                cli_csv_str(stdout, top[r] >= 0 ? nm[top[r]] : "");
-                printf(",%.4f", top[r] >= 0 ? p[top[r]] : 0.0f);
-            }
-            putchar('\n');
+            classify_print_top3(1, nm, p, top);
         } else if (c->fmt == 2) {
             printf("{\"file\": "); cli_json_str(stdout, x->file);
             printf(", \"flow\": %llu, \"proto\": %d, \"a\": \"%s\", \"a_port\": %u, \"b\": \"%s\", \"b_port\": %u, \"packets\": %u, "
                    "\"label\": ", (unsigned long long)x->id, x->key.proto, a, x->key.port[0], bb, x->key.port[1], x->pkts);
-            cli_json_str(stdout, nm[top[0]]);
-            printf(", \"prob\": %.4f, \"top3\": [", p[top[0]]);
-            for (int r = 0; r < 3 && top[r] >= 0; r++) { printf("%s[", r ? ", " : ""); cli_json_str(stdout, nm[top[r]]); printf(", %.4f]", p[top[r]]); }
-            printf("]}\n");
+            classify_print_top3(2, nm, p, top);
         } else {
             char ea[80], eb[80], t3[200] = "";
             snprintf(ea, sizeof ea, "%s:%u", a, x->key.port[0]);

@@ -73,6 +73,9 @@ int cmd_generate(int argc, char **argv) {
                       "packets of many flows); the windows follow each other in time and make one\n"
                       "capture (--packets N: its first N packets; default 1000), flows found by\n"
                       "the packets' own addresses and ports"),
+        OPT_FLAG("--reset-windows", &o.reset_windows, 1, "capture units: sample every window from a reset state (default for a\n"
+                 "recurrent backbone, Mamba-2: the state runs on from window to window, each\n"
+                 "--batch slot one stream of windows; attention backbones always reset)"),
         OPT_FLAG("--full", &o.full, 1, "never sample <eos>: every flow runs to --max-len (benchmarks)"),
         OPT_SECTION("sampling:"),
         OPT_FLOAT_IN("--temperature", &o.temperature, 0, HUGE_VAL, "X", "softmax temperature (0 = greedy)"),
@@ -83,7 +86,8 @@ int cmd_generate(int argc, char **argv) {
                       "(multiplied when negative; NetSSM's sampler has both; 1 = off)"),
         OPT_U64("--seed", &o.seed, "N", "a flow depends on the seed and its number, not on --batch"),
         OPT_INT_IN("--batch", &o.batch, 1, 4096, "B", "sequences decoded at once (a finished one's slot takes the next flow\n"
-                   "at once; the output does not depend on B)"),
+                   "at once; the output does not depend on B, except for a capture whose state is\n"
+                   "carried: B streams one after another in time, --batch 1 = one sequence)"),
         OPT_INT_IN("--threads", &o.threads, 0, 1024, "N", "default: all cores / OMP_NUM_THREADS", .nodef = 1),
         OPT_FLAG("--bf16", &o.bf16, 1, "weight matrices and key/value cache as bf16 (half the memory\n"
                  "traffic; logits within ~1e-3 relative of fp32; AVX-512)"),
@@ -152,8 +156,8 @@ int cmd_generate(int argc, char **argv) {
     if (json) {
         printf("{\"output\":");
         cli_json_str(stdout, o.out_path);
-        printf(",\"unit\":\"%s\",\"windows\":%llu,\"hosts\":%llu", o.capture ? "capture" : "flow",
-               (unsigned long long)(o.capture ? o.ds.seqs : 0), (unsigned long long)o.capture_hosts);
+        printf(",\"unit\":\"%s\",\"windows\":%llu,\"hosts\":%llu,\"state_carried\":%s", o.capture ? "capture" : "flow",
+               (unsigned long long)(o.capture ? o.ds.seqs : 0), (unsigned long long)o.capture_hosts, o.carried ? "true" : "false");
         printf(",\"flows\":%llu,\"flows_in_file\":%zu,\"packets_decoded\":%llu,\"packets_written\":%llu,"
                "\"dropped\":%llu,\"repaired\":%llu,\"dropped_frac\":%.6f,\"repaired_frac\":%.6f,"
                "\"drop_version\":%llu,\"drop_proto\":%llu,\"drop_short\":%llu,"
@@ -175,7 +179,8 @@ int cmd_generate(int argc, char **argv) {
         uint64_t nf = o.capture ? o.capture_flows : o.ds.seqs;
         printf("wrote %s: %llu packets in %llu flows", o.out_path, (unsigned long long)t->written, (unsigned long long)nf);
         if (o.capture)
-            printf(" between %llu hosts, one capture of %llu windows", (unsigned long long)o.capture_hosts, (unsigned long long)o.ds.seqs);
+            printf(" between %llu hosts, one capture of %llu windows (%s)", (unsigned long long)o.capture_hosts, (unsigned long long)o.ds.seqs,
+                   o.carried ? (o.batch > 1 ? "state carried, one stream per --batch slot" : "state carried") : "each from a reset state");
         if (s.n != nf)   /* a flow table splits at idle timeouts, RST/FIN and a SYN on a closed tuple */
             printf(" (read back as %llu flows: idle timeouts, RST/FIN and reused tuples split some)", (unsigned long long)s.n);
         printf("\n");

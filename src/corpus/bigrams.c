@@ -1,6 +1,8 @@
 /* NetGPT's hex bigrams: see bigrams.h and docs/tokens.md. */
 #include "corpus/bigrams.h"
 
+const char *const big_special[BIG_W0] = { "[PAD]", "[SEP]", "[CLS]", "[UNK]", "[MASK]" };
+
 size_t big_encode_packet(tok_t *out, const uint8_t *ip, uint32_t n) {
     size_t k = 0;
     out[k++] = BIG_PKT;

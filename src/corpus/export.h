@@ -5,7 +5,7 @@
  *    each packet's bytes as overlapping 2-byte words in 4 hex digits ("4500 0000 003c ..."),
  *    at most 256 words a packet, packets separated by a space; traffic.txt, the pretraining
  *    corpus (every sequence, labelled or not, a packet as two lines of words and a blank
- *    line); the vocabulary ([PAD] [UNK] [CLS] [SEP] [MASK] then 0000 .. ffff: the ids of the bigrams
+ *    line); the vocabulary ([PAD] [SEP] [CLS] [UNK] [MASK], NetGPT's order, then 0000 .. ffff: the ids of the bigrams
  *    token format, corpus/bigrams.h).
  *  - NetSSM: JSONL, one line per capture {"Data", "Hash", "Filename", "OrigLen"}, Data =
  *    "<|label|> " then each TCP/UDP packet as 128 decimal bytes from an Ethernet header

@@ -10,6 +10,7 @@
  *    (NetGPT's bigram_generation), packets of a flow one after another. */
 #include "corpus/export.h"
 #include "corpus/tokens.h"
+#include "corpus/bigrams.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,7 +119,7 @@ int netgpt_write_traffic(FILE *f, const shard *s, const netgpt_opts *o, uint64_t
 }
 
 int netgpt_write_vocab(FILE *f) {
-    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", f);   /* ids 0..4 of the bigrams token format (bigrams.h) */
+    for (int i = 0; i < BIG_W0; i++) fprintf(f, "%s\n", big_special[i]);   /* ids 0..4 of the bigrams format, NetGPT's order */
     for (int i = 0; i < 65536; i++) fprintf(f, "%04x\n", i);
     return ferror(f) ? -1 : 0;
 }

@@ -1,5 +1,6 @@
 #include "corpus/shard.h"
 #include "corpus/bpe.h"
+#include "corpus/bigrams.h"
 #include "util/util.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,14 @@ static FILE *open_header(shard *s, const char *path, int *width, char *err, size
         bad = "bpe layout", off = 68;
     if (bad) {
         snprintf(err, errlen, "%s: corrupt header: %s out of range (vocabulary %d) at byte offset %d", path, bad, s->vocab_size, off);
+        fclose(f); return NULL;
+    }
+    /* bigrams: the specials in NetGPT's order since [SEP] became 1 (bigrams.h); an older
+     * corpus ends its sequences with 3, now [UNK] */
+    if (s->format == TOKFMT_BIGRAMS && (s->pad_id != BIG_PAD || s->bos_id != BIG_CLS || s->eos_id != BIG_SEP)) {
+        snprintf(err, errlen, "%s: a bigrams corpus made before pktlm took NetGPT's order of [SEP] and [UNK] (pad/bos/eos "
+                 "%d/%d/%d, now %d/%d/%d): make it again with `pktlm prep CAPTURES --tokens bigrams -o DIR` (the same "
+                 "options as before)", path, s->pad_id, s->bos_id, s->eos_id, BIG_PAD, BIG_CLS, BIG_SEP);
         fclose(f); return NULL;
     }
     /* the size the header implies, before allocating what it claims: a cut file (a copy that

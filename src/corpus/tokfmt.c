@@ -54,8 +54,7 @@ const char *tokfmt_name(const tok_format *f, int t, char *buf) {
         else snprintf(buf, 32, "<bpe:%d>", t);
         return buf;
     }
-    static const char *sp[] = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" };
-    if (t >= 0 && t < BIG_W0) snprintf(buf, 32, "%s", sp[t]);
+    if (t >= 0 && t < BIG_W0) snprintf(buf, 32, "%s", big_special[t]);
     else if (t >= BIG_W0 && t < BIG_SEED_VOCAB) snprintf(buf, 32, "%04x", t - BIG_W0);
     else if (t == BIG_PKT) snprintf(buf, 32, "<pkt>");
     else snprintf(buf, 32, "<bad:%d>", t);

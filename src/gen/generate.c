@@ -342,7 +342,20 @@ void gen_gram_push(gen_gram *g, int t) {
 
 /* ---- pool of decoded packets ---- */
 void gen_pool_init(gen_pool *p, uint64_t seed) { memset(p, 0, sizeof *p); p->rng = seed ^ 0xA5A5A5A5ull; }
-void gen_pool_free(gen_pool *p) { free(p->r); free(p->bytes); free(p->gaps); free(p->fhost); memset(p, 0, sizeof *p); }
+void gen_pool_free(gen_pool *p) { free(p->r); free(p->bytes); free(p->gaps); free(p->fhost); free(p->worder); memset(p, 0, sizeof *p); }
+
+int gen_pool_window_order(gen_pool *p, uint32_t win, uint64_t key) {
+    if (win >= p->nworder) {
+        size_t n = p->nworder ? p->nworder : 64;
+        while (n <= win) n *= 2;
+        uint64_t *q = realloc(p->worder, n * sizeof *q);
+        if (!q) return -1;
+        for (size_t i = p->nworder; i < n; i++) q[i] = i;
+        p->worder = q; p->nworder = n;
+    }
+    p->worder[win] = key;
+    return 0;
+}
 
 int gen_pool_add_seq(gen_pool *p, const tok_t *tok, size_t n, int ended, uint32_t flow_no, int64_t t0_ns) {
     tok_reader rd;
@@ -463,17 +476,27 @@ static int pkt_endpoints(const uint8_t *b, uint32_t n, uint8_t ep[2][EP_LEN], ui
     return 0;
 }
 
+typedef struct { uint64_t key; uint32_t w; } win_key;
+static int cmp_win(const void *a, const void *b) {
+    const win_key *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->w < y->w ? -1 : x->w > y->w;
+}
+
 int gen_pool_capture_flows(gen_pool *p) {
-    /* windows in number order, each from the previous one's last packet */
+    /* windows in order (their keys, else their numbers), each from the previous one's last packet */
     uint32_t nwin = 0;
     for (size_t i = 0; i < p->n; i++) if (p->r[i].flow + 1 > nwin) nwin = p->r[i].flow + 1;
-    int64_t *off = calloc((size_t)nwin + 1, sizeof *off);
-    if (!off) return -1;
-    for (size_t i = 0; i < p->n; i++) if (p->r[i].ts > off[p->r[i].flow + 1]) off[p->r[i].flow + 1] = p->r[i].ts;
-    off[0] = p->capture_t0_ns;
-    for (uint32_t w = 1; w <= nwin; w++) off[w] += off[w - 1];
+    int64_t *end = calloc((size_t)nwin + 1, sizeof *end), *off = calloc((size_t)nwin + 1, sizeof *off);
+    win_key *ord = malloc(((size_t)nwin + 1) * sizeof *ord);
+    if (!end || !off || !ord) { free(end); free(off); free(ord); return -1; }
+    for (size_t i = 0; i < p->n; i++) if (p->r[i].ts > end[p->r[i].flow]) end[p->r[i].flow] = p->r[i].ts;
+    for (uint32_t w = 0; w < nwin; w++) { ord[w].w = w; ord[w].key = w < p->nworder ? p->worder[w] : w; }
+    if (nwin) qsort(ord, nwin, sizeof *ord, cmp_win);
+    int64_t t = p->capture_t0_ns;
+    for (uint32_t i = 0; i < nwin; i++) { off[ord[i].w] = t; t += end[ord[i].w]; }
     for (size_t i = 0; i < p->n; i++) p->r[i].ts += off[p->r[i].flow];
-    free(off);
+    free(end); free(off); free(ord);
     if (p->n) qsort(p->r, p->n, sizeof *p->r, cmp_rec);
     if (p->max_packets && p->n > p->max_packets) p->n = (size_t)p->max_packets;
     /* flows by canonical 5-tuple (endpoints in byte order), hosts by address */
@@ -624,6 +647,11 @@ typedef struct {
     const tok_t *forced;     /* prompt (tokens 2.. are forced) */
     int forced_len;
     int prefill;                /* q[0..len) goes into the model by prefill before its next step */
+    /* capture windows carrying the state (gen_opts.carried): the slot is one stream of windows */
+    int stream;                 /* its number (the slot), -1 when windows start from a reset state */
+    long k;                     /* windows of the stream so far */
+    int carry_tok;              /* the last token of its previous window, fed before the next window's
+                                   <bos> so the state has seen every token of the stream (-1: none) */
 } gen_slot;
 
 static int B_alloc(const gen_opts *o) { return o->batch > 0 ? o->batch : 1; }
@@ -646,8 +674,20 @@ static int finish_seq(gen_opts *o, gen_pool *pool, gen_slot *z, int ended) {
     uint64_t s = (o->seed ^ 0x243F6A8885A308D3ull) + 0x9E3779B97F4A7C15ull * (uint64_t)(z->flow + 1);
     int64_t start = 1704067200LL * 1000000000LL + (int64_t)(rng_uniform(&s) * o->window_s * 1e9);
     z->len = 0;
+    if (o->on_seq) o->on_seq(o->on_seq_ctx, z->flow, z->stream, z->q, n);
+    if (z->stream >= 0) {   /* the stream goes on: its next window follows this one */
+        if (n) z->carry_tok = z->q[n - 1];
+        if (gen_pool_window_order(pool, (uint32_t)z->flow, (uint64_t)z->stream << 32 | (uint64_t)z->k) != 0)
+            return OPT_FAIL(o, "out of memory");
+        z->k++;
+    }
     if (gen_pool_add_seq(pool, z->q, n, ended, (uint32_t)z->flow, start) < 0) return OPT_FAIL(o, "out of memory");
     return 0;
+}
+
+uint64_t gen_stream_seed(uint64_t seed, int b, long k) {
+    uint64_t s = (seed ^ 0x6A09E667F3BCC909ull) * 0x9E3779B97F4A7C15ull + ((uint64_t)b << 32 | (uint64_t)k);
+    return splitmix64(&s);
 }
 
 /* The decoding loop's state, shared by its serial parts (loop_prepare, loop_consume: thread
@@ -670,6 +710,7 @@ typedef struct {
     model_run *run;               /* the backbone's slots: reset when a slot takes a new flow */
     int capture;                  /* capture units: a sequence is a window of the capture */
     int label_fixed;              /* capture: every window takes window 0's label (sampled or given) */
+    int carry;                    /* capture: slot b is stream b, its state carried from window to window */
 } gen_loop;
 
 /* Continuous batching: a slot whose sequence ended takes the next flow at once, so a step
@@ -688,10 +729,19 @@ static int loop_prepare(gen_loop *lp) {
         /* one capture has one label: without --label, window 0 samples it before the others start */
         if (lp->capture && !lp->label_fixed && lp->next_flow > 0) break;
         gen_slot *z = &lp->sl[b];
-        model_run_reset(lp->run, b);
-        uint64_t s = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)lp->next_flow;
+        /* a window's sampler stream: its number, or (stream, window of the stream) when the state
+         * is carried, so a stream's windows do not depend on --batch either */
+        uint64_t s = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)lp->next_flow, seed = splitmix64(&s);
+        if (lp->carry) {
+            z->stream = b;
+            seed = gen_stream_seed(o->seed, b, z->k);
+            if (z->k == 0) model_run_reset(lp->run, b);
+        } else {
+            z->stream = -1;
+            model_run_reset(lp->run, b);
+        }
         sampler_free(&z->smp);
-        if (sampler_init(&z->smp, lp->V, o->temperature, o->top_k, o->top_p, splitmix64(&s)) != 0) {
+        if (sampler_init(&z->smp, lp->V, o->temperature, o->top_k, o->top_p, seed) != 0) {
             OPT_FAIL(o, "out of memory");
             return lp->err = -1;
         }
@@ -724,7 +774,10 @@ static int loop_prepare(gen_loop *lp) {
             model_run_reset(lp->run, b);
             lp->pf[lp->npf++] = b;
         } else if (lp->sl[b].len) {
-            lp->rslot[n] = b; lp->in[n] = lp->sl[b].q[lp->sl[b].len - 1]; lp->rpos[n] = lp->sl[b].len - 1;
+            /* a carried stream's previous window ended with a token the state has not seen yet:
+             * this step feeds it (its logits unused), the next one the new window's <bos> */
+            const int c = lp->sl[b].carry_tok;
+            lp->rslot[n] = b; lp->in[n] = c >= 0 ? c : lp->sl[b].q[lp->sl[b].len - 1]; lp->rpos[n] = lp->sl[b].len - 1;
             n++;
         }
     return n;
@@ -785,7 +838,11 @@ static void loop_consume(gen_loop *lp, int n) {
         o->stepped += lp->sl[lp->pf[p]].len;
         consume_one(lp, lp->pf[p], lp->pf_logits + (size_t)p * lp->V, &stop);
     }
-    for (int r = 0; r < n && !lp->err; r++) consume_one(lp, lp->rslot[r], lp->logits + (size_t)r * lp->V, &stop);
+    for (int r = 0; r < n && !lp->err; r++) {
+        gen_slot *z = &lp->sl[lp->rslot[r]];
+        if (z->carry_tok >= 0) { z->carry_tok = -1; continue; }   /* the carried token is in the state now */
+        consume_one(lp, lp->rslot[r], lp->logits + (size_t)r * lp->V, &stop);
+    }
     if (lp->err) return;
     if (stop)   /* --tokens reached: the sequences still running end here, cut */
         for (int b = 0; b < lp->B; b++)
@@ -819,6 +876,7 @@ int gen_run(gen_opts *o) {
     if (o->threads > 0) nn_set_threads(o->threads);
     o->sampled = o->stepped = 0;   /* results of this run (o may be a copy of another's) */
     o->capture_flows = o->capture_hosts = 0;
+    o->carried = 0;
     if (!o->model_path || !o->out_path) return OPT_FAIL(o, "need a model (--model) and an output (-o)");
     if (ckpt_load_model(o->model_path, &m, &voc, NULL, 0, err, sizeof err) != 0) return OPT_FAIL(o, "%s", err);
     const int V = m.cfg.vocab, B = o->batch > 0 ? o->batch : 1;
@@ -847,6 +905,9 @@ int gen_run(gen_opts *o) {
                        : tf->id != TOKFMT_BYTES ? "a token format other than bytes" : NULL;
         if (no) { OPT_FAIL(o, "%s: a model of capture windows does not take %s", o->model_path, no); goto done; }
         if (o->packets <= 0 && o->tokens <= 0) o->packets = 1000;
+        /* a recurrent backbone continues the capture: one sequence per slot, the windows of a
+         * stream one after another (attention backbones: every window from a reset state) */
+        o->carried = !o->reset_windows && m.ops->recurrent;
         pool.capture = 1;
         pool.capture_t0_ns = 1704067200LL * 1000000000LL;   /* as flows: 2024-01-01 00:00:00 UTC */
         pool.max_packets = o->packets > 0 ? (uint64_t)o->packets : 0;
@@ -886,6 +947,8 @@ int gen_run(gen_opts *o) {
         sl[b].q = seqs + (size_t)b * (T + 1);
         sl[b].seen = seen + (size_t)b * V;
         sl[b].len = 0;
+        sl[b].stream = -1;
+        sl[b].carry_tok = -1;
     }
 
     progress pg;
@@ -893,7 +956,7 @@ int gen_run(gen_opts *o) {
     double t0 = now_sec();
     o->tok_hash = 0;
     gen_loop lp = { o, &pool, sl, B, T, V, label_lo, label_hi, tf, &prompts, 0, 0, 0, in, rslot, rpos, logits, pf, 0, pf_logits,
-                    mask, &pg, &run, o->capture, label_hi == label_lo + 1 };
+                    mask, &pg, &run, o->capture, label_hi == label_lo + 1, o->carried };
     /* One parallel region for the whole run: thread 0 samples between steps while the others
      * wait at the team's barrier (spinning briefly, then sleeping), and every thread runs the
      * backbone's step; no thread pool is woken per token. */

@@ -90,6 +90,10 @@ void gen_gram_push(gen_gram *g, int t);
 /* TCP flags byte b is a combination stacks send (see above). */
 int gen_tcp_flags_valid(int b);
 
+/* The seed of a window's sampler when the state is carried (gen_opts.carried): window k of
+ * stream b (exposed for tests). */
+uint64_t gen_stream_seed(uint64_t seed, int b, long k);
+
 /* ---- decoding sequences into a trace ---- */
 typedef struct {
     uint64_t seqs, packets, cut_ctx, stray, no_dir, no_time;
@@ -112,6 +116,7 @@ typedef struct {
     int capture;
     int64_t capture_t0_ns;
     uint64_t max_packets;             /* capture: keep the first N packets in time (0 = all) */
+    uint64_t *worder; size_t nworder; /* capture: each window's place in time (gen_pool_window_order); NULL: its number */
     uint32_t (*fhost)[2];             /* capture: hosts of each flow's sides (trace.h TRACE_HOST) */
     uint64_t nflows, nhosts;          /* capture: flows and hosts found */
 } gen_pool;
@@ -121,6 +126,10 @@ void gen_pool_free(gen_pool *p);
  * when it did not (cut by the context), its last packet may be incomplete and is dropped
  * (counted in cut_ctx). Returns packets added, -1 out of memory. */
 int gen_pool_add_seq(gen_pool *p, const tok_t *tok, size_t n, int ended, uint32_t flow_no, int64_t t0_ns);
+/* Capture units: window `win` takes place `key` in time (windows are laid out by key, then
+ * number): a recurrent model's streams go one after another, each window of a stream after the
+ * previous one. Windows never given a key keep their number as key. 0 ok, -1 out of memory. */
+int gen_pool_window_order(gen_pool *p, uint32_t win, uint64_t key);
 /* Capture units: lay the windows out in time, keep max_packets, and give every packet the flow
  * of its 5-tuple (version, protocol, addresses, TCP/UDP ports; side a = the sender of the
  * flow's first packet, whatever direction token the model wrote) and every address a host of
@@ -154,11 +163,18 @@ typedef struct {
     int raw_tcp_flags;         /* the grammar leaves TCP flags and reserved bits to the model */
     int strict_headers;        /* the grammar also fixes length fields, fragment bits, TTL and TCP options (gen_gram) */
     int bf16;                  /* weight matrices read as bf16 (faster at batch 1, ~1e-3 relative on logits) */
+    int reset_windows;         /* capture units: every window from a reset state (default for a recurrent
+                                  backbone: each slot is one stream whose state runs on from window to window) */
+    /* called with every finished sequence (tests): its number, its stream (the slot, when windows carry the
+       state; -1 otherwise), its tokens */
+    void (*on_seq)(void *ctx, long seq, int stream, const tok_t *tok, size_t n);
+    void *on_seq_ctx;
     int unit;                  /* -1: the model's (its checkpoint says what a training sequence was); PREP_UNIT_FLOW:
                                   one flow per sequence; PREP_UNIT_CAPTURE: a sequence is a window of one
                                   capture, the windows make one multi-flow capture (docs/generate.md) */
     /* results */
     int capture;               /* the unit used was capture */
+    int carried;               /* capture: the state ran on across windows (a recurrent backbone, no --reset-windows) */
     uint64_t capture_flows, capture_hosts;   /* capture: flows and hosts found in the packets */
     trace_stats ts;
     gen_decode_stats ds;

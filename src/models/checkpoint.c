@@ -3,6 +3,8 @@
  * config fields are written and read through the field table (model_fields[]), so a new
  * field needs no change here. */
 #include "models/checkpoint.h"
+#include "corpus/tokfmt.h"
+#include "corpus/bigrams.h"
 #include "util/util.h"
 #include <errno.h>
 #include <math.h>
@@ -177,6 +179,12 @@ static int decode_header(const ckpt_header *h, const char *path, model_config *c
     if (bad) {
         snprintf(err, errlen, "%s: corrupt header: %s %d out of range at byte offset %d (vocabulary %d tokens)", path, bad,
                  (int32_t)ckpt_get32(h, off), 4 * off, V);
+        return -1;
+    }
+    if (v->tok_format == TOKFMT_BIGRAMS && v->eos_id != BIG_SEP) {   /* corpus/bigrams.h: [SEP] was 3 */
+        snprintf(err, errlen, "%s: a model of the bigrams token format from before pktlm took NetGPT's order of [SEP] "
+                 "and [UNK] (its [SEP] is %d, now %d): its rows do not match today's ids; train it again on a corpus "
+                 "made with `pktlm prep CAPTURES --tokens bigrams`", path, v->eos_id, BIG_SEP);
         return -1;
     }
     return 0;

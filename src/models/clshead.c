@@ -125,10 +125,23 @@ void cls_predict_batch(model *m, cls_head *h, int *rows, const int *len, int B, 
     cls_head_forward(h, h->pooled, NULL, NULL, B);
 }
 
-int cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob) {
+void cls_top(const float *p, int K, int *top, int n) {
+    for (int r = 0; r < n; r++) {
+        int best = -1;
+        for (int k = 0; k < K; k++) {
+            int taken = 0;
+            for (int j = 0; j < r; j++) taken |= top[j] == k;
+            if (!taken && (best < 0 || p[k] > p[best])) best = k;
+        }
+        top[r] = best;
+    }
+}
+
+int cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int part, int nparts, int *pred,
+                      float *prob) {
     int *rows = malloc((size_t)B * T * sizeof(int)), *len = malloc((size_t)B * sizeof(int));
     if (!rows || !len) { free(rows); free(len); return -1; }
-    for (uint64_t i0 = 0; i0 < s->n_seqs; i0 += (uint64_t)B) {
+    for (uint64_t i0 = (uint64_t)part * B; i0 < s->n_seqs; i0 += (uint64_t)B * nparts) {
         int nb = (int)(s->n_seqs - i0 < (uint64_t)B ? s->n_seqs - i0 : (uint64_t)B);
         for (int b = 0; b < B; b++) {
             const shard_seq *q = &s->seqs[i0 + (uint64_t)(b < nb ? b : 0)];
@@ -138,8 +151,8 @@ int cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts
         cls_predict_batch(m, h, rows, len, B, T);
         for (int b = 0; b < nb; b++) {
             const float *p = h->probs + (size_t)b * h->K;
-            int best = 0;
-            for (int k = 1; k < h->K; k++) if (p[k] > p[best]) best = k;
+            int best;
+            cls_top(p, h->K, &best, 1);
             pred[i0 + (uint64_t)b] = best;
             if (prob) prob[i0 + (uint64_t)b] = p[best];
         }

@@ -177,10 +177,23 @@ static char *slurp(const char *path, size_t *len, char *err, size_t errlen) {
     return b;
 }
 
+/* Python's json module writes float("inf") as Infinity (transformers' Mamba2Config:
+ * "time_step_limit": [0.0, Infinity]), which is not JSON: outside strings it becomes 1e999
+ * (read as inf), padded to the same length */
+static void python_infinity(char *b, size_t n) {
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in_str) { if (b[i] == '\\') i++; else if (b[i] == '"') in_str = 0; continue; }
+        if (b[i] == '"') { in_str = 1; continue; }
+        if (n - i >= 8 && !memcmp(b + i, "Infinity", 8)) { memcpy(b + i, "1e999   ", 8); i += 7; }
+    }
+}
+
 static cJSON *read_json(const char *path, char *err, size_t errlen) {
     size_t n;
     char *b = slurp(path, &n, err, errlen);
     if (!b) return NULL;
+    python_infinity(b, n);
     const char *where = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(b, n, &where, 0);
     if (!j || !cJSON_IsObject(j)) {
@@ -275,6 +288,57 @@ static int parse_mamba_ssm(const cJSON *j, const char *path, model_config *c, ch
     return 0;
 }
 
+/* transformers' Mamba2Config (models/mamba2/configuration_mamba2.py) for Mamba2ForCausalLM: the
+ * same mixer as mamba_ssm's (in_proj rows z | x B C | dt, depthwise conv with bias, dt_bias,
+ * A_log, D, gated RMSNorm with the gate before the norm, out_proj), no vocabulary padding. What
+ * pktlm's Mamba-2 would compute differently is refused by name. */
+static int parse_hf_mamba2(const cJSON *j, const char *path, model_config *c, char *err, size_t errlen) {
+    const long BIG = 1L << 30;
+    c->arch = ARCH_MAMBA2;
+    int32_t nh;
+    if (get_int(j, path, "hidden_size", -1, 1, BIG, &c->d_model, err, errlen) ||
+        get_int(j, path, "num_hidden_layers", -1, 1, BIG, &c->layers, err, errlen) ||
+        get_int(j, path, "vocab_size", -1, 1, BIG, &c->vocab, err, errlen) ||
+        get_int(j, path, "state_size", 128, 1, BIG, &c->d_state, err, errlen) || get_int(j, path, "expand", 2, 1, BIG, &c->expand, err, errlen) ||
+        get_int(j, path, "head_dim", 64, 1, BIG, &c->head_dim, err, errlen) || get_int(j, path, "num_heads", 128, 1, BIG, &nh, err, errlen) ||
+        get_int(j, path, "n_groups", 8, 1, BIG, &c->groups, err, errlen) || get_int(j, path, "conv_kernel", 4, 1, BIG, &c->d_conv, err, errlen) ||
+        get_int(j, path, "chunk_size", 256, 1, BIG, &c->chunk, err, errlen))
+        return -1;
+    if ((long)nh * c->head_dim != (long)c->expand * c->d_model) {
+        snprintf(err, errlen, "%s: num_heads %d x head_dim %d is not expand %d x hidden_size %d: its tensors would not fit "
+                 "together", path, nh, c->head_dim, c->expand, c->d_model);
+        return -1;
+    }
+    if (c->groups > 1) {
+        snprintf(err, errlen, "%s: n_groups %d: transformers' Mamba2 normalizes the gated output over the whole inner width, "
+                 "mamba_ssm and pktlm over each group; the two agree only for n_groups 1 (for a model trained with mamba_ssm, "
+                 "import its own config and weights)", path, c->groups);
+        return -1;
+    }
+    const char *act = get_str(j, "hidden_act");
+    if (act && strcmp(act, "silu") && strcmp(act, "swish")) {
+        snprintf(err, errlen, "%s: hidden_act \"%s\": pktlm's Mamba-2 uses silu", path, act);
+        return -1;
+    }
+    double eps = get_num(j, "layer_norm_epsilon", 1e-5);
+    if (fabs(eps - 1e-5) > 1e-12) { snprintf(err, errlen, "%s: layer_norm_epsilon %g: pktlm's Mamba-2 norms use 1e-5", path, eps); return -1; }
+    if (must_be(j, path, "use_bias", 0, err, errlen) || must_be(j, path, "use_conv_bias", 1, err, errlen) ||
+        must_be(j, path, "norm_before_gate", 0, err, errlen))
+        return -1;
+    const cJSON *lim = cJSON_GetObjectItemCaseSensitive(j, "time_step_limit");
+    if (lim && !cJSON_IsNull(lim)) {
+        const cJSON *lo = cJSON_GetArrayItem(lim, 0), *hi = cJSON_GetArrayItem(lim, 1);
+        if (cJSON_GetArraySize(lim) != 2 || !cJSON_IsNumber(lo) || lo->valuedouble > 0 || !cJSON_IsNumber(hi) || !isinf(hi->valuedouble)) {
+            snprintf(err, errlen, "%s: time_step_limit is not [0.0, Infinity]: pktlm's Mamba-2 does not clamp dt", path);
+            return -1;
+        }
+    }
+    c->vocab_pad = 1;          /* the embedding has vocab_size rows */
+    c->tied = 1;               /* a saved lm_head.weight must equal the embedding (hf_import) */
+    c->ctx = HF_MAMBA2_CTX;
+    return 0;
+}
+
 /* config.json -> model_config + meta. 0 ok, -1 err. */
 static int parse_config(const cJSON *j, const char *path, model_config *c, hf_meta *meta, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
@@ -365,8 +429,11 @@ static int parse_config(const cJSON *j, const char *path, model_config *c, hf_me
         c->dropout = d >= 0 && d < 1 ? (float)d : 0.1f;
     } else if (!strcmp(mt, "mamba_ssm")) {
         if (parse_mamba_ssm(j, path, c, err, errlen)) return -1;
+    } else if (!strcmp(mt, "mamba2")) {
+        if (parse_hf_mamba2(j, path, c, err, errlen)) return -1;
+        meta->mamba2_hf = 1;
     } else {
-        snprintf(err, errlen, "%s: model_type \"%s\" is not one pktlm imports (gpt2, qwen2, mamba_ssm's Mamba-2, tcpflowgen)", path, mt);
+        snprintf(err, errlen, "%s: model_type \"%s\" is not one pktlm imports (gpt2, qwen2, mamba2, mamba_ssm's Mamba-2, tcpflowgen)", path, mt);
         return -1;
     }
     return 0;
@@ -430,13 +497,15 @@ static int is_buffer(const char *name) {
     return 0;
 }
 
-/* find a piece's tensor under its name, with "transformer." added, or "model." removed */
+/* find a piece's tensor under its name, with "transformer." added, or "model." removed; mamba_ssm's
+ * backbone.embedding is transformers' backbone.embeddings (Mamba2Model reads either) */
 static int find_piece(shard_file *sf, int nf, const char *name, int *fi, const st_tensor **t) {
-    char alt[3][128];
+    char alt[4][128];
     int na = 0;
     snprintf(alt[na++], sizeof alt[0], "%s", name);
     snprintf(alt[na++], sizeof alt[0], "transformer.%s", name);
     if (!strncmp(name, "model.", 6)) snprintf(alt[na++], sizeof alt[0], "%s", name + 6);
+    if (!strcmp(name, "backbone.embedding.weight")) snprintf(alt[na++], sizeof alt[0], "backbone.embeddings.weight");
     for (int a = 0; a < na; a++)
         for (int i = 0; i < nf; i++)
             if ((*t = st_find(&sf[i].f, alt[a]))) { *fi = i; return 0; }
@@ -540,8 +609,9 @@ int hf_import(const char *src, model *m, hf_meta *meta, char *err, size_t errlen
                 for (size_t q = 0; q < t->numel; q++) diff += h[q] != e[q];
                 free(h);
                 if (diff) {
-                    snprintf(err, errlen, "%s: lm_head.weight differs from the embedding in %zu values but the config ties them "
-                             "(tie_word_embeddings)", sf[i].f.path, diff);
+                    snprintf(err, errlen, "%s: lm_head.weight differs from the embedding in %zu values: pktlm's %s ties the LM "
+                             "head to the embedding (tie_word_embeddings; an untied head is not supported)", sf[i].f.path, diff,
+                             model_arch_name(m->cfg.arch));
                     rc = -1;
                 }
                 continue;
@@ -595,6 +665,31 @@ static int write_config(const model *m, const hf_meta *meta, const char *path, c
         cJSON_AddNumberToObject(j, "dim_feedforward", c->d_ff);
         cJSON_AddNumberToObject(j, "context_length", c->ctx);
         cJSON_AddNumberToObject(j, "dropout", short_float(c->dropout));
+    } else if (c->arch == ARCH_MAMBA2 && meta && meta->mamba2_hf) {
+        /* transformers' Mamba2Config (Mamba2ForCausalLM): the embedding's rows are its vocabulary;
+         * time_step_limit left out (its default (0, inf): JSON has no inf) */
+        cJSON_AddItemToArray(a, cJSON_CreateString("Mamba2ForCausalLM"));
+        cJSON_AddStringToObject(j, "model_type", "mamba2");
+        cJSON_AddNumberToObject(j, "vocab_size", (double)model_vocab_rows(c));
+        cJSON_AddNumberToObject(j, "hidden_size", c->d_model);
+        cJSON_AddNumberToObject(j, "num_hidden_layers", c->layers);
+        cJSON_AddNumberToObject(j, "state_size", c->d_state);
+        cJSON_AddNumberToObject(j, "expand", c->expand);
+        cJSON_AddNumberToObject(j, "head_dim", c->head_dim);
+        cJSON_AddNumberToObject(j, "num_heads", c->expand * c->d_model / c->head_dim);
+        cJSON_AddNumberToObject(j, "n_groups", c->groups);
+        cJSON_AddNumberToObject(j, "conv_kernel", c->d_conv);
+        cJSON_AddNumberToObject(j, "chunk_size", c->chunk);
+        cJSON_AddNumberToObject(j, "layer_norm_epsilon", 1e-5);
+        cJSON_AddStringToObject(j, "hidden_act", "silu");
+        cJSON_AddBoolToObject(j, "use_bias", 0);
+        cJSON_AddBoolToObject(j, "use_conv_bias", 1);
+        cJSON_AddBoolToObject(j, "residual_in_fp32", 1);
+        cJSON_AddBoolToObject(j, "rms_norm", 1);
+        cJSON_AddBoolToObject(j, "tie_word_embeddings", 1);
+        cJSON_AddNumberToObject(j, "initializer_range", 0.1);
+        int pad = meta->pad_id >= 0 ? meta->pad_id : -1;
+        if (pad >= 0) cJSON_AddNumberToObject(j, "pad_token_id", pad); else cJSON_AddNullToObject(j, "pad_token_id");
     } else if (c->arch == ARCH_MAMBA2) {
         /* mamba_ssm's MambaConfig, as NetSSM's checkpoints/configs/default/config.json: the real
          * vocabulary and pktlm's vocab_pad as pad_vocab_size_multiple (the embedding's rows) */
@@ -656,7 +751,7 @@ static int write_config(const model *m, const hf_meta *meta, const char *path, c
         cJSON_AddNumberToObject(j, "initializer_range", 0.02);
         cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tied);
     }
-    if (c->arch != ARCH_MAMBA2 && c->arch != ARCH_LINATTN) {
+    if ((c->arch != ARCH_MAMBA2 || (meta && meta->mamba2_hf)) && c->arch != ARCH_LINATTN) {
         if (bos >= 0) cJSON_AddNumberToObject(j, "bos_token_id", bos); else cJSON_AddNullToObject(j, "bos_token_id");
         if (eos >= 0) cJSON_AddNumberToObject(j, "eos_token_id", eos); else cJSON_AddNullToObject(j, "eos_token_id");
         cJSON_AddStringToObject(j, "torch_dtype", "float32");
@@ -677,6 +772,12 @@ int hf_export(const model *m, const hf_meta *meta, const char *dir, char *err, s
         snprintf(err, errlen, "export of %s models is not supported", model_arch_name(m->cfg.arch));
         return -1;
     }
+    const int mhf = m->cfg.arch == ARCH_MAMBA2 && meta && meta->mamba2_hf;
+    if (mhf && m->cfg.groups > 1) {
+        snprintf(err, errlen, "groups %d: transformers' Mamba2 would normalize the gated output over the whole inner width, "
+                 "not per group as this model was trained (write mamba_ssm's layout instead)", m->cfg.groups);
+        return -1;
+    }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) { snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno)); return -1; }
     if (!is_dir(dir)) { snprintf(err, errlen, "%s: exists and is not a folder", dir); return -1; }
     piece *pc = malloc(MAX_PIECES * sizeof *pc);
@@ -690,7 +791,8 @@ int hf_export(const model *m, const hf_meta *meta, const char *dir, char *err, s
         const piece *p = &pc[i];
         const float *src = model_tensor(m, p->tensor) + p->at;
         /* save_pretrained's names: GPT2LMHeadModel's "transformer." prefix */
-        snprintf(names[i], sizeof names[i], "%s%s", m->cfg.arch == ARCH_GPT2 ? "transformer." : "", p->name);
+        snprintf(names[i], sizeof names[i], "%s%s", m->cfg.arch == ARCH_GPT2 ? "transformer." : "",
+                 mhf && i == 0 ? "backbone.embeddings.weight" : p->name);   /* transformers' Mamba2Model */
         o[i].name = names[i];
         o[i].ndim = p->depth ? 3 : p->cols ? 2 : 1;
         o[i].shape[0] = p->rows; o[i].shape[1] = p->cols; o[i].shape[2] = p->depth;
@@ -703,7 +805,8 @@ int hf_export(const model *m, const hf_meta *meta, const char *dir, char *err, s
             o[i].data = tmp[i];
         }
     }
-    if (m->cfg.arch == ARCH_MAMBA2) {   /* MambaLMHeadModel's state dict repeats the tied head; load_state_dict wants it */
+    if (m->cfg.arch == ARCH_MAMBA2) {   /* MambaLMHeadModel's state dict repeats the tied head; load_state_dict wants it
+                                          * (transformers' save_pretrained leaves it out; its loaders take it either way) */
         o[np] = o[0];
         o[np].name = "lm_head.weight";
         np++;

@@ -13,6 +13,13 @@
  *   .weight, backbone.layers.N.mixer.{in_proj, conv1d, dt_bias, A_log, D, norm, out_proj},
  *   backbone.norm_f.weight, and the tied lm_head.weight): the vocabulary padded to
  *   pad_vocab_size_multiple as the embedding is; conv1d weight (conv_dim, 1, W).
+ *   Mamba-2 as transformers has it (model_type "mamba2", Mamba2ForCausalLM: hidden_size,
+ *   state_size, num_heads, head_dim, expand, n_groups, conv_kernel, chunk_size, ...; names
+ *   backbone.embeddings.weight, the same layer names as mamba_ssm's, backbone.norm_f.weight,
+ *   lm_head.weight when it is saved): no vocabulary padding; refused where its semantics are
+ *   not pktlm's (n_groups > 1: transformers' gated RMSNorm spans the whole inner width, pktlm's
+ *   and mamba_ssm's each group; in/out_proj biases, no conv bias, a dt clamp, another eps or
+ *   activation, an untied head).
  *   tcpflowgen (model_type "tcpflowgen": the config.json tools/torch_to_safetensors.py writes
  *   for its checkpoint): the linear-attention backbone; q_proj/k_proj/v_proj rows and biases
  *   joined into qkv, output.0 the final LayerNorm, output.1 the untied head with its bias.
@@ -32,6 +39,8 @@
 typedef struct {
     int32_t bos_id, eos_id, pad_id;   /* -1 when the config has none */
     int dtype_bf16;                   /* the files held bfloat16 weights (widened exactly) */
+    int mamba2_hf;                    /* mamba2: transformers' own layout (Mamba2ForCausalLM), not mamba_ssm's;
+                                         set by import, chosen for export (export-model --layout hf) */
     int nfiles;                       /* safetensors files read */
     size_t file_tensors;              /* tensors in them */
 } hf_meta;

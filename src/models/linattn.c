@@ -144,18 +144,16 @@ static void la_forward(model *m, const int *tok, int B, int T) {
     const size_t NC = (size_t)N * C;
     const float p = m->training ? c->dropout : 0.0f;
     shared_acts s = shared_at(m, B, T);
-    for (int t = 0; t < T; t++) rope_angles(s.rope + (size_t)t * hs, t, hs, ROPE_BASE);
     #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) memcpy(s.emb + (size_t)n * C, P(EMB) + (size_t)tok[n] * C, (size_t)C * sizeof(float));
-    if (p > 0) dropout_forward(s.emb, s.emb, p, model_drop_seed(m, -1, 0), NC);
+    for (int t = 0; t < T; t++) rope_angles(s.rope + (size_t)t * hs, t, hs, ROPE_BASE);
+    model_embed_forward(m, s.emb, P(EMB), tok, N, C, p);
     const float *x = s.emb;
     for (int l = 0; l < L; l++) {
         layer_acts a = layer_at(m, l, B, T);
         layernorm_forward(a.ln1, a.mean1, a.rstd1, x, P(LN1W) + (size_t)l * C, P(LN1B) + (size_t)l * C, N, C);
         matmul_forward_prec(a.qkv, a.ln1, P(QKVW) + (size_t)l * 3 * C * C, P(QKVB) + (size_t)l * 3 * C, N, C, 3 * C,
                             m->prec);
-        rope_rows(a.qkv, 3 * C, 2 * NH, hs, s.rope, N, T, ROPE_INTERLEAVED, 0);   /* q heads then k heads */
-        linattn_phi(a.qkv, N, 2 * C, 3 * C);
+        linattn_rope_phi(a.qkv, N, T, C, NH, s.rope);   /* q heads then k heads: rotated, then phi */
         linattn_forward(a.atty, a.den, a.qkv, B, T, C, NH, c->chunk, m->prec);
         const float *y = a.atty;   /* kept undropped: the kernel's backward reads it */
         if (p > 0) { dropout_forward(s.tmp, a.atty, p, model_drop_seed(m, l, 1), NC); y = s.tmp; }
@@ -174,7 +172,7 @@ static void la_forward(model *m, const int *tok, int B, int T) {
 
 static void la_backward(model *m, const int *tok, int B, int T) {
     const model_config *c = &m->cfg;
-    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, hs = C / NH, N = B * T;
+    const int L = c->layers, C = c->d_model, F = c->d_ff, NH = c->heads, N = B * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * F;
     const float p = m->training ? c->dropout : 0.0f;
     shared_acts s = shared_at(m, B, T);
@@ -201,8 +199,7 @@ static void la_backward(model *m, const int *tok, int B, int T) {
         const float *datty = g.dres;
         if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, l, 1), NC); datty = g.dtmp; }
         linattn_backward(g.dqkv, datty, a.qkv, a.atty, a.den, B, T, C, NH, c->chunk, m->prec);
-        linattn_phi_backward(g.dqkv, a.qkv, N, 2 * C, 3 * C);
-        rope_rows(g.dqkv, 3 * C, 2 * NH, hs, s.rope, N, T, ROPE_INTERLEAVED, 1);
+        linattn_rope_phi_backward(g.dqkv, a.qkv, N, T, C, NH, s.rope);
         matmul_backward_set_prec(g.dln, G(QKVW) + (size_t)l * 3 * C * C, G(QKVB) + (size_t)l * 3 * C, g.dqkv, a.ln1,
                                  P(QKVW) + (size_t)l * 3 * C * C, N, C, 3 * C, m->prec);
         layernorm_backward(g.dres, G(LN1W) + (size_t)l * C, G(LN1B) + (size_t)l * C, g.dln, x, P(LN1W) + (size_t)l * C,
@@ -210,9 +207,7 @@ static void la_backward(model *m, const int *tok, int B, int T) {
 
         model_layer_done(m, l);   /* layer l's gradients are final */
     }
-    const float *demb = g.dres;
-    if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); demb = g.dtmp; }
-    encoder_backward(G(EMB), NULL, demb, tok, 1, N, C);   /* token rows, no positions */
+    model_embed_backward(m, G(EMB), g.dres, g.dtmp, tok, N, C, p);
 }
 
 /* ---- decoding (model.h: model_run) ----
@@ -284,9 +279,7 @@ static int la_run_init(model_run *rs) {
     r->u0 = calloc((size_t)W, sizeof(int)); r->u1 = calloc((size_t)W, sizeof(int)); r->busy_m = calloc((size_t)W, sizeof(int));
     if (!r->qkv || !r->fc1 || !r->fc2 || !r->u0 || !r->u1 || !r->busy_m) return -1;
     for (int w = 0; w < W; w++) {
-        NN_SPLIT(nn_panels_count(F), w, W, f0, f1);
-        r->u0[w] = (int)(f0 * NN_PANEL);
-        r->u1[w] = (int)(f1 * NN_PANEL) < F ? (int)(f1 * NN_PANEL) : F;
+        nn_split_units(F, w, W, &r->u0[w], &r->u1[w]);
         r->busy_m[w] = r->u1[w] > r->u0[w];
     }
     nn_arena a = { NULL, 0 };

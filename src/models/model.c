@@ -149,6 +149,35 @@ int model_copy_weights(model *dst, const model *src, int fresh_vocab) {
     }
     return done;
 }
+int model_gather_rows(model *dst, const model *src, const int32_t *ids, const uint8_t *n, int stride, int rows) {
+    const size_t C = (size_t)dst->cfg.d_model;
+    const int64_t sv = src->cfg.vocab;
+    if (dst->cfg.arch != src->cfg.arch || src->cfg.d_model != dst->cfg.d_model || rows > dst->cfg.vocab ||
+        model_vocab_rows(&dst->cfg) != (size_t)dst->cfg.vocab || model_vocab_rows(&src->cfg) != (size_t)sv ||
+        (dst->head == 0) != (src->head == 0) || (dst->head_bias < 0) != (src->head_bias < 0))
+        return -1;
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < n[r]; k++)
+            if (ids[(size_t)r * stride + k] < 0 || ids[(size_t)r * stride + k] >= sv) return -1;
+    int td[3] = { 0, dst->head, dst->head_bias }, ts[3] = { 0, src->head, src->head_bias };
+    for (int t = 0; t < 3; t++) {
+        if (t == 1 && dst->head == 0) continue;   /* tied: the embedding is the head */
+        if (t == 2 && dst->head_bias < 0) continue;
+        size_t w = t == 2 ? 1 : C;
+        float *d = model_tensor(dst, td[t]);
+        const float *s = model_tensor(src, ts[t]);
+        for (int r = 0; r < rows; r++) {
+            if (!n[r]) continue;
+            float *o = d + (size_t)r * w;
+            for (size_t c = 0; c < w; c++) {
+                double a = 0;
+                for (int k = 0; k < n[r]; k++) a += s[(size_t)ids[(size_t)r * stride + k] * w + c];
+                o[c] = (float)(a / n[r]);
+            }
+        }
+    }
+    return 0;
+}
 float *model_grad(const model *m, int i) { return m->grads ? m->grads + m->offset[i] : NULL; }
 int model_find_tensor(const model *m, const char *name) {
     for (int i = 0; i < m->ntensors; i++)
@@ -298,4 +327,19 @@ void model_run_step_all(model_run *rs, int n, const int *slot, const int *tok, c
 uint64_t model_drop_seed(const model *m, int l, int site) {
     uint64_t s = m->dropout_seed ^ ((uint64_t)(l + 1) << 32) ^ (uint64_t)site;
     return splitmix64(&s);
+}
+
+void model_embed_forward(const model *m, float *x, const float *emb, const int *tok, int N, int C, float p) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) memcpy(x + (size_t)n * C, emb + (size_t)tok[n] * C, (size_t)C * sizeof(float));
+    if (p > 0) dropout_forward(x, x, p, model_drop_seed(m, -1, 0), (size_t)N * C);
+}
+
+void model_embed_backward(const model *m, float *demb, const float *dx, float *tmp, const int *tok, int N, int C, float p) {
+    if (p > 0) {
+        nn_zero(tmp, (size_t)N * C);
+        dropout_backward(tmp, dx, p, model_drop_seed(m, -1, 0), (size_t)N * C);
+        dx = tmp;
+    }
+    encoder_backward(demb, NULL, dx, tok, 1, N, C);   /* token rows, no positions */
 }

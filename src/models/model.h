@@ -130,6 +130,10 @@ typedef struct {
      * its step MODEL_RUN_PREFILL_ROWS positions at a time, a batched forward whose weights are
      * read once per block instead of once per token, bit-identical to stepping. */
     const float *(*prefill)(model_run *rs, int t, int nt, int slot, const int *tok, int len);
+    /* 1: a slot's state is all the history there is (O(1) in the position) and step ignores
+     * pos, so a sequence may run on without a reset, past ctx: whole-capture generation carries
+     * it from one window to the next (docs/generate.md). 0: a key/value cache or positions (RoPE) */
+    int recurrent;
 } model_ops;
 
 /* The backbone registry: one entry per architecture id (backbones.c). ops NULL: planned,
@@ -198,9 +202,21 @@ float *model_tensor(const model *m, int i);
  * initialisation, rescaled to the root-mean-square of src's. Returns the tensors of dst that
  * were copied or kept fresh on purpose (= dst->ntensors when everything matched). */
 int model_copy_weights(model *dst, const model *src, int fresh_vocab);
+/* Rows 0 .. rows-1 of dst's token embedding (and of an untied LM head and its bias) from src's
+ * rows of another vocabulary: row r = the mean of src rows ids[r * stride + k], k < n[r]; rows
+ * with n[r] = 0, and rows from `rows` on, are left as they are. The same backbone and width;
+ * a mamba2 embedding padded beyond its vocabulary is refused. 0 ok, -1 (shapes, an id out of
+ * range). */
+int model_gather_rows(model *dst, const model *src, const int32_t *ids, const uint8_t *n, int stride, int rows);
 /* The dropout seed of one site of a backbone (layer l, -1 for the embedding; site a number the
  * backbone picks): distinct streams for (micro-step seed m->dropout_seed, layer, site). */
 uint64_t model_drop_seed(const model *m, int l, int site);
+/* The start of forward of a backbone without learned positions (qwen2, linattn, mamba2):
+ * x (N, C) = the rows of the token embedding emb (V, C) for tok, dropped out with p (the
+ * embedding's seed: layer -1, site 0). model_embed_backward is its backward: dx through the
+ * dropout (into scratch tmp (N, C) when p > 0), added into the rows of demb. */
+void model_embed_forward(const model *m, float *x, const float *emb, const int *tok, int N, int C, float p);
+void model_embed_backward(const model *m, float *demb, const float *dx, float *tmp, const int *tok, int N, int C, float p);
 float *model_grad(const model *m, int i);
 int model_find_tensor(const model *m, const char *name);
 

@@ -101,6 +101,10 @@ static void pack_transposed(float *dst, int ldd, int width, const float *src, si
     }
 }
 
+void nn_transpose(float *dst, int ldd, const float *src, size_t lds, int rows, int cols) {
+    for (int r0 = 0; r0 < rows; r0 += 16) pack_transposed(dst + r0, ldd, 16, src + (size_t)r0 * lds, lds, rows - r0, cols);
+}
+
 /* op(B)[k0:k0+kc, j0:j0+NR] -> bp[k*NR + jj], zero beyond N */
 void nn_pack_b(float *bp, int transB, const float *B, int ldb, int k0, int kc, int j0, int N) {
     int nr = N - j0 < NR ? N - j0 : NR;
@@ -135,9 +139,14 @@ void nn_pack_a(float *ap, int transA, const float *A, int lda, int i0, int M, in
         pack_transposed(ap, MR, MR, A + (size_t)i0 * lda + k0, (size_t)lda, mr, kc);
 }
 
+/* The kernels' epilogues are unrolled over the MR rows (a row past mr breaks out): indexed by
+ * a run-time row, the accumulators went through a stack array, zeroed by a memset on every
+ * call (~3% of a linear-attention training step). */
+
 /* C[0:mr, 0:nr] += alpha * ap (MR x kc) . bp (kc x NR) */
 void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr) {
     __m512 c0[MR], c1[MR];
+    #pragma GCC unroll 14
     for (int r = 0; r < MR; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
@@ -150,7 +159,8 @@ void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, floa
     }
     __m512 al = _mm512_set1_ps(alpha);
     if (nr == NR) {
-        for (int r = 0; r < mr; r++) {
+        #pragma GCC unroll 14
+        for (int r = 0; r < MR; r++) if (r < mr) {
             float *c = C + (size_t)r * ldc;
             _mm512_storeu_ps(c, _mm512_fmadd_ps(al, c0[r], _mm512_loadu_ps(c)));
             _mm512_storeu_ps(c + 16, _mm512_fmadd_ps(al, c1[r], _mm512_loadu_ps(c + 16)));
@@ -158,7 +168,8 @@ void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, floa
     } else {
         __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
         __mmask16 m1 = (__mmask16)(nr <= 16 ? 0 : (nr >= 32 ? 0xffff : (1u << (nr - 16)) - 1));
-        for (int r = 0; r < mr; r++) {
+        #pragma GCC unroll 14
+        for (int r = 0; r < MR; r++) if (r < mr) {
             float *c = C + (size_t)r * ldc;
             _mm512_mask_storeu_ps(c, m0, _mm512_fmadd_ps(al, c0[r], _mm512_maskz_loadu_ps(m0, c)));
             if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_fmadd_ps(al, c1[r], _mm512_maskz_loadu_ps(m1, c + 16)));
@@ -173,6 +184,7 @@ void nn_kernel(int kc, const float *ap, const float *bp, float *C, int ldc, floa
 static void kernel_store(int kc, const float *ap, const float *bp, float *C, int ldc, float alpha, int mr, int nr,
                          const float *bias) {
     __m512 c0[MR], c1[MR];
+    #pragma GCC unroll 14
     for (int r = 0; r < MR; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
@@ -187,7 +199,8 @@ static void kernel_store(int kc, const float *ap, const float *bp, float *C, int
     __mmask16 m0 = mask_n(nr), m1 = mask_n(nr - 16 > 0 ? nr - 16 : 0);
     __m512 z0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
     __m512 z1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-    for (int r = 0; r < mr; r++) {
+    #pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) if (r < mr) {
         float *c = C + (size_t)r * ldc;
         _mm512_mask_storeu_ps(c, m0, _mm512_fmadd_ps(al, c0[r], z0));
         if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_fmadd_ps(al, c1[r], z1));
@@ -207,6 +220,7 @@ void nn_kernel_strided(int kc, const float *A, int rs, int ks, const float *bp, 
     const float *row[MR];
     for (int r = 0; r < MR; r++) row[r] = A + (size_t)(r < mr ? r : mr - 1) * rs;
     __m512 c0[MR], c1[MR];
+    #pragma GCC unroll 14
     for (int r = 0; r < MR; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
@@ -220,7 +234,8 @@ void nn_kernel_strided(int kc, const float *A, int rs, int ks, const float *bp, 
     }
     __m512 al = _mm512_set1_ps(alpha);
     __mmask16 m0 = mask_n(nr), m1 = mask_n(nr - 16 > 0 ? nr - 16 : 0);
-    for (int r = 0; r < mr; r++) {
+    #pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) if (r < mr) {
         float *c = C + (size_t)r * ldc;
         _mm512_mask_storeu_ps(c, m0, _mm512_mul_ps(al, c0[r]));
         if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_mul_ps(al, c1[r]));
@@ -309,6 +324,7 @@ NN_BF16_TARGET static void pack_a_bf16(uint32_t *ap, int transA, const float *A,
 /* the 14 x 32 tile over kp pairs: c0[r], c1[r] = sum over pairs of ap[r] . bp[0:32] */
 #define BF16_TILE_LOOP                                                                            \
     __m512 c0[MR], c1[MR];                                                                        \
+    _Pragma("GCC unroll 14")                                                                      \
     for (int r = 0; r < MR; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }   \
     for (int k = 0; k < kp; k++) {                                                                \
         __m512bh b0 = (__m512bh)_mm512_load_si512(bp), b1 = (__m512bh)_mm512_load_si512(bp + 16); \
@@ -326,7 +342,8 @@ NN_BF16_TARGET static void kernel_bf16(int kp, const uint32_t *ap, const uint32_
     BF16_TILE_LOOP
     __m512 al = _mm512_set1_ps(alpha);
     __mmask16 m0 = mask_n(nr), m1 = mask_n(nr - 16 > 0 ? nr - 16 : 0);
-    for (int r = 0; r < mr; r++) {
+    #pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) if (r < mr) {
         float *c = C + (size_t)r * ldc;
         _mm512_mask_storeu_ps(c, m0, _mm512_fmadd_ps(al, c0[r], _mm512_maskz_loadu_ps(m0, c)));
         if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_fmadd_ps(al, c1[r], _mm512_maskz_loadu_ps(m1, c + 16)));
@@ -341,7 +358,8 @@ NN_BF16_TARGET static void kernel_store_bf16(int kp, const uint32_t *ap, const u
     __mmask16 m0 = mask_n(nr), m1 = mask_n(nr - 16 > 0 ? nr - 16 : 0);
     __m512 z0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
     __m512 z1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-    for (int r = 0; r < mr; r++) {
+    #pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) if (r < mr) {
         float *c = C + (size_t)r * ldc;
         _mm512_mask_storeu_ps(c, m0, _mm512_fmadd_ps(al, c0[r], z0));
         if (m1) _mm512_mask_storeu_ps(c + 16, m1, _mm512_fmadd_ps(al, c1[r], z1));

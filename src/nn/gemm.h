@@ -19,6 +19,9 @@ void nn_kernel_store(int kc, const float *ap, const float *bp, float *C, int ldc
  * A[r*rs + k*ks] */
 void nn_kernel_strided(int kc, const float *A, int rs, int ks, const float *bp, float *C, int ldc, float alpha,
                        int mr, int nr);
+/* dst[k*ldd + r] = src[r*lds + k] for r < rows, k < cols (a transpose, 16 x 16 blocks in
+ * registers); dst's columns rows..round16(rows)-1 are written as zeros */
+void nn_transpose(float *dst, int ldd, const float *src, size_t lds, int rows, int cols);
 /* bf16 counterparts (NN_BF16; call only when nn_bf16_native()): panels of 32-bit words, each a
  * pair of bf16 (k even in the low half, k + 1 in the high half, a missing k + 1 zero):
  * bp[(k/2)*NR + jj], ap[(k/2)*MR + r]; the kernels take kp = ceil(kc/2) pairs. */

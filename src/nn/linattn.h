@@ -45,4 +45,11 @@ void linattn_phi(float *x, int N, int width, int ld);
 /* Backward of linattn_phi from its OUTPUT f: phi'(x) = 1 for x > 0, exp(x) = f otherwise (so
  * f > 1 <=> x > 0); d *= phi'. Same rows and columns as linattn_phi. */
 void linattn_phi_backward(float *d, const float *f, int N, int width, int ld);
+/* Rotary positions (rope.h, interleaved pairs) then the feature map, on the q and k heads
+ * (the first 2C columns) of N rows of qkv (stride 3C), row n at position n % T, cs: (T, hs)
+ * from rope_angles: rope_rows + linattn_phi in one pass over memory. */
+void linattn_rope_phi(float *qkv, int N, int T, int C, int NH, const float *cs);
+/* Its backward: d *= phi' (from the output f, as linattn_phi_backward), then the inverse
+ * rotation. d and f: (N, 3C), the first 2C columns. */
+void linattn_rope_phi_backward(float *d, const float *f, int N, int T, int C, int NH, const float *cs);
 #endif

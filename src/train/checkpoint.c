@@ -165,11 +165,12 @@ int ckpt_backbone(const char *init_path, const shard *tr, const char *data_dir, 
         char tp[600];
         snprintf(tp, sizeof tp, "%s/train.tok", data_dir);
         if (ckpt_check_format(st, m->cfg.vocab, tr, init_path, tp, err, errlen) != 0) { model_free(m); return -1; }
-        if (tr->format == TOKFMT_BPE) {
+        if (tr->format == TOKFMT_BPE || (st->n_labels == 0 && m->cfg.vocab == tr->label_base)) {
             /* pad and labels come after the tokenizer's ids: a model whose vocabulary ends with
              * the tokenizer's (GPT-2) gets fresh rows for them, the rest of it as it was (what
              * Hugging Face's resize_token_embeddings does); Qwen2.5's padded rows are used as
-             * they are */
+             * they are. So do the labels of a model that has none (NetGPT's, imported with
+             * --netgpt-vocab) */
             if (m->cfg.vocab < tr->vocab_size) {
                 model g;
                 model_config c = m->cfg;
@@ -222,4 +223,10 @@ int ckpt_backbone_new_vocab(const char *init_path, const shard *tr, const char *
     st->vocab_hash = corpus_vocab_hash(data_dir, tr->vocab_size, tr->pad_id, tr->bos_id, tr->eos_id, tr->n_labels, tr->label_base);
     snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);
     return 0;
+}
+
+void ckpt_side_path(char *buf, size_t n, const char *ckpt, const char *ext) {
+    size_t L = strlen(ckpt);
+    if (L > 5 && !strcmp(ckpt + L - 5, ".ckpt")) L -= 5;
+    snprintf(buf, n, "%.*s%s", (int)L, ckpt, ext);
 }

@@ -4,7 +4,7 @@ python3.
 
 What is done here, and where UER-py (dbiir/UER-py, which NetGPT and ET-BERT are built on) does it:
   * uer/utils/vocab.py Vocab.load: word = line.strip().split()[0], id = line number;
-    the special tokens [PAD] [UNK] [CLS] [SEP] [MASK] are looked up by name.
+    the special tokens [PAD] [SEP] [CLS] [UNK] [MASK] are looked up by name.
   * finetune/run_classifier.py count_labels_num: labels_num = distinct labels of the train
     file; read_dataset: header line -> column indices (line.strip().split("\\t")), each row
     line[:-1].split("\\t"), tgt = int(label), src = ids of [CLS] + tokenize(text_a), cut to
@@ -20,7 +20,7 @@ usage: uer_reader.py OUT_DIR [--seq-length N]
 """
 import os, re, sys, unicodedata
 
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+SPECIAL = ["[PAD]", "[SEP]", "[CLS]", "[UNK]", "[MASK]"]   # NetGPT's order; UER looks them up by name
 
 
 def die(msg):

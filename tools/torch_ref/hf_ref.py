@@ -24,6 +24,10 @@ ref.bin = int32 B, T, V, then B*T int32 tokens, then B*T*V float32 logits.
                   bfloat16, tied lm_head.weight repeated
   hf_tcpflowgen   tcpflowgen's TCPHeaderTransformer state dict (layers.N.q_proj ..., output.0/1)
                   with the config.json tools/torch_to_safetensors.py writes for its checkpoint
+  hf_mamba2_transformers  transformers' own Mamba2ForCausalLM layout (model_type "mamba2",
+                  backbone.embeddings, no saved lm_head), one group, float32
+
+    /usr/bin/python3 tools/torch_ref/hf_ref.py hf_mamba2_transformers   # only the fixtures named
 """
 import json
 import math
@@ -149,14 +153,15 @@ def qwen2_forward(w, cfg, tok):
     return x @ head.t()
 
 
-def mamba2_forward(w, cfg, tok):
+def mamba2_forward(w, cfg, tok, norm_groups=None):
     """mamba_ssm's MambaLMHeadModel with Mamba2 mixers (NetSSM), from the equations (the package
     needs a GPU): pre-norm residual blocks x += mixer(rmsnorm(x)); mixer: z | xBC | dt = in_proj(u),
     xBC = silu(causal depthwise conv(xBC) + bias), x | B | C = xBC, dt = softplus(dt + dt_bias),
     A = -exp(A_log), y = SSD + D x (head h reads group h / (H/G)), y = grouped rmsnorm(y silu(z))
     norm.weight, out_proj; final rmsnorm (norm_f); logits = hidden @ embedding^T (tied). The SSD
     is the quadratic form of tools/torch_ref/mamba2_ref.py (no chunks: the C code's chunking is
-    then checked too). eps 1e-5 everywhere."""
+    then checked too). eps 1e-5 everywhere. norm_groups: the gated RMSNorm's groups (None: G, as
+    mamba_ssm; 1: over the whole inner width, as transformers' MambaRMSNormGated)."""
     from mamba2_ref import ssd_quadratic
     eps = 1e-5
     s = cfg["ssm_cfg"]
@@ -181,10 +186,28 @@ def mamba2_forward(w, cfg, tok):
         xs = xs.reshape(B_, T, H, P)
         y = ssd_quadratic(xs, dt, A, Bm.reshape(B_, T, G, N), Cm.reshape(B_, T, G, N))
         y = (y + w[p + "mixer.D"][:, None] * xs).reshape(B_, T, Di)
-        g = (y * torch.nn.functional.silu(z)).reshape(B_, T, G, Di // G)
+        NG = G if norm_groups is None else norm_groups
+        g = (y * torch.nn.functional.silu(z)).reshape(B_, T, NG, Di // NG)
         g = g * torch.rsqrt(g.pow(2).mean(-1, keepdim=True) + eps)
         x = x + (g.reshape(B_, T, Di) * w[p + "mixer.norm.weight"]) @ w[p + "mixer.out_proj.weight"].t()
     return rms(x, w["backbone.norm_f.weight"]) @ emb.t()
+
+
+def hf_mamba2_forward(w, cfg, tok):
+    """transformers' Mamba2ForCausalLM (models/mamba2/modeling_mamba2.py, its torch path): the
+    mixer above with the config's names (hidden_size, state_size, head_dim, n_groups, conv_kernel,
+    chunk_size), dt clamped to time_step_limit (default (0, inf): no clamp), the gated RMSNorm
+    over the whole inner width (MambaRMSNormGated), backbone.embeddings, lm_head tied when the
+    file leaves it out."""
+    lim = cfg.get("time_step_limit", [0.0, float("inf")])
+    assert lim[0] == 0.0 and lim[1] == float("inf"), "a dt clamp: not written here"
+    m = {"d_model": cfg["hidden_size"], "n_layer": cfg["num_hidden_layers"],
+         "ssm_cfg": {"d_state": cfg.get("state_size", 128), "d_conv": cfg.get("conv_kernel", 4), "expand": cfg.get("expand", 2),
+                     "headdim": cfg.get("head_dim", 64), "ngroups": cfg.get("n_groups", 8)}}
+    w = dict(w)
+    w["backbone.embedding.weight"] = w["backbone.embeddings.weight"]
+    assert torch.equal(w.get("lm_head.weight", w["backbone.embedding.weight"]), w["backbone.embedding.weight"])
+    return mamba2_forward(w, m, tok, norm_groups=1)
 
 
 def tcpflowgen_forward(w, cfg, tok):
@@ -215,6 +238,8 @@ def forward(w, cfg, tok):
         return tcpflowgen_forward(w, cfg, tok)
     if "ssm_cfg" in cfg:
         return mamba2_forward(w, cfg, tok)
+    if cfg.get("model_type") == "mamba2":
+        return hf_mamba2_forward(w, cfg, tok)
     return gpt2_forward(w, cfg, tok) if cfg["model_type"] == "gpt2" else qwen2_forward(w, cfg, tok)
 
 
@@ -324,6 +349,38 @@ def make_mamba2(d):
     return cfg, [[(n, x.to(torch.bfloat16)) for n, x in t]], ["model.safetensors"]
 
 
+def make_mamba2_transformers(d):
+    """transformers' own Mamba2 layout (Mamba2ForCausalLM.save_pretrained): config.json with
+    model_type "mamba2" and Mamba2Config's names (time_step_limit [0.0, Infinity] as Python's
+    json writes it), backbone.embeddings.weight, no lm_head.weight (tied: save_pretrained leaves
+    it out), vocab_size 50 = the embedding's rows (no padding), one group of four heads (the
+    width over which transformers normalizes the gate), float32."""
+    V, L, C = 50, 2, 32
+    N, W, E, P, G, Q = 8, 4, 2, 16, 1, 16
+    Di = E * C
+    H, Cd = Di // P, Di + 2 * G * N
+    cfg = {"architectures": ["Mamba2ForCausalLM"], "model_type": "mamba2", "vocab_size": V, "hidden_size": C,
+           "state_size": N, "num_heads": H, "head_dim": P, "expand": E, "n_groups": G, "conv_kernel": W, "chunk_size": Q,
+           "num_hidden_layers": L, "layer_norm_epsilon": 1e-5, "hidden_act": "silu", "use_bias": False, "use_conv_bias": True,
+           "residual_in_fp32": True, "rms_norm": True, "tie_word_embeddings": True, "time_step_limit": [0.0, float("inf")],
+           "time_step_min": 0.001, "time_step_max": 0.1, "time_step_floor": 0.0001, "time_step_rank": 2,
+           "initializer_range": 0.1, "rescale_prenorm_residual": False, "use_cache": True,
+           "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "torch_dtype": "float32"}
+    t = [("backbone.embeddings.weight", rnd(V, C, s=0.5))]
+    for l in range(L):
+        p = "backbone.layers.%d." % l
+        dtv = torch.exp(torch.rand(H) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+        t += [(p + "norm.weight", 1 + rnd(C, s=0.1)),
+              (p + "mixer.in_proj.weight", rnd(2 * Di + 2 * G * N + H, C, s=0.15)),
+              (p + "mixer.conv1d.weight", rnd(Cd, 1, W, s=0.3)), (p + "mixer.conv1d.bias", rnd(Cd, s=0.2)),
+              (p + "mixer.dt_bias", (dtv + torch.log(-torch.expm1(-dtv))).float()),
+              (p + "mixer.A_log", torch.log(torch.empty(H).uniform_(1, 16)).float()),
+              (p + "mixer.D", 1 + rnd(H, s=0.3)), (p + "mixer.norm.weight", 1 + rnd(Di, s=0.1)),
+              (p + "mixer.out_proj.weight", rnd(C, Di, s=0.15))]
+    t += [("backbone.norm_f.weight", 1 + rnd(C, s=0.1))]
+    return cfg, [t], ["model.safetensors"]
+
+
 def make_tcpflowgen(d):
     """tcpflowgen's state dict at a tiny size (vocab 70, d 32, 4 heads, 2 layers, d_ff 64) with
     the config.json tools/torch_to_safetensors.py writes for its checkpoint, float32"""
@@ -381,14 +438,18 @@ def check(d, tokpath, logitpath):
     return 0 if rel < 1e-5 else 1
 
 
+FIXTURES = [("hf_gpt2", make_gpt2, 18, 2, 20), ("hf_qwen2", make_qwen2, 19, 2, 24), ("hf_qwen2_tied", make_qwen2_tied, 20, 2, 16),
+            ("hf_mamba2", make_mamba2, 21, 2, 40), ("hf_tcpflowgen", make_tcpflowgen, 22, 2, 30),
+            ("hf_mamba2_transformers", make_mamba2_transformers, 23, 2, 40)]
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--check":
         sys.exit(check(*sys.argv[2:5]))
-    write_fixture("tests/fixtures/hf_gpt2", make_gpt2, 18, 2, 20)
-    write_fixture("tests/fixtures/hf_qwen2", make_qwen2, 19, 2, 24)
-    write_fixture("tests/fixtures/hf_qwen2_tied", make_qwen2_tied, 20, 2, 16)
-    write_fixture("tests/fixtures/hf_mamba2", make_mamba2, 21, 2, 40)
-    write_fixture("tests/fixtures/hf_tcpflowgen", make_tcpflowgen, 22, 2, 30)
+    only = sys.argv[1:]   # fixture names (default: all)
+    for name, make, seed, B, T in FIXTURES:
+        if not only or name in only:
+            write_fixture("tests/fixtures/" + name, make, seed, B, T)
 
 
 if __name__ == "__main__":
