@@ -8,6 +8,7 @@
 #include "corpus/prep.h"
 #include "corpus/tokens.h"
 #include "corpus/bigrams.h"
+#include "corpus/bpe.h"
 #include "train/pretrain.h"
 #include "train/finetune_gen.h"
 #include "train/checkpoint.h"
@@ -243,6 +244,81 @@ static void test_grammar_bigrams(void) {
         }
     }
     free(m);
+}
+
+/* bpe: sequences sampled at random under the grammar (any allowed token, the tokenizers of
+ * tests/fixtures/bpe) read back as well-formed packets: the text is words of four hex digits,
+ * each word's first byte the previous word's last (no stray token), every packet IPv4/IPv6 of
+ * TCP/UDP/ICMP with its headers whole, and a later packet's addresses and ports the first
+ * packet's, either way round. */
+static void test_grammar_bpe(void) {
+    static const char *const tk[2] = { "tests/fixtures/bpe/gpt2/tokenizer.json", "tests/fixtures/bpe/qwen2/tokenizer.json" };
+    for (int which = 0; which < 2; which++) {
+        char err[512];
+        bpe *b = bpe_load(tk[which], err, sizeof err);
+        CHECKF(b != NULL, "%s", err);
+        if (!b) continue;
+        tok_format tf;
+        tokfmt_bpe(&tf, bpe_n_ids(b), bpe_added_id(b, "<|endoftext|>"), bpe_text_id(b, "\n"));
+        gen_bpe gb;
+        CHECK(gen_bpe_init(&gb, b, &tf) == 0 && gb.n_hex > 16);
+        const int V = tf.label_base + 2;
+        uint8_t *m = malloc((size_t)V);
+        tok_t *q = malloc(4096 * sizeof *q);
+        uint64_t rng = 7 + (uint64_t)which;
+        int pk_total = 0, bad = 0;
+        for (int seq = 0; seq < 20; seq++) {
+            gen_gram g;
+            gen_gram_init(&g);
+            g.fmt = TOKFMT_BPE;
+            g.bpe = &gb;
+            int n = 0, ended = 0;
+            while (n < 4000 && !ended) {
+                gen_gram_mask(&g, m, V, tf.label_base, V);
+                int na = 0, pick = -1;
+                for (int t = 0; t < V; t++) na += m[t];
+                CHECKF(na > 0, "%s seq %d: nothing allowed after %d tokens", tk[which], seq, n);
+                if (!na) break;
+                /* end packets now and then: a random walk would rarely pick the one "\n" */
+                if (m[tf.pkt] && splitmix64(&rng) % 4 == 0) pick = g.npkts >= 3 ? tf.eos : tf.pkt;
+                for (uint64_t k = splitmix64(&rng) % (uint64_t)na; pick < 0; ) {
+                    for (int t = 0; t < V; t++) if (m[t] && k-- == 0) { pick = t; break; }
+                }
+                q[n++] = pick;
+                gen_gram_push(&g, pick);
+                ended = pick == tf.eos && n > 1;
+            }
+            CHECKF(ended, "%s seq %d: no end in %d tokens", tk[which], seq, n);
+            tok_reader r;
+            tok_reader_init_fmt(&r, TOKFMT_BPE, q, (size_t)n, 0);
+            tok_reader_set_bpe(&r, b, &tf);
+            uint8_t buf[4096], first[64];
+            tok_packet p;
+            int np = 0, fihl = 20;
+            memset(buf, 0, sizeof buf);
+            while (tok_reader_next(&r, &p, buf, sizeof buf) == 1) {
+                int v = buf[0] >> 4, ihl = v == 4 ? (buf[0] & 15) * 4 : 40, pr = v == 4 ? buf[9] : buf[6];
+                int ok = (v == 4 || v == 6) && p.n >= 20 && (pr == 6 || pr == 17 || pr == (v == 4 ? 1 : 58)) &&
+                         (int)p.n >= ihl + (pr == 6 ? 20 : 8);
+                int a0 = v == 4 ? 12 : 8, al = v == 4 ? 4 : 16;
+                if (ok && np == 0) { memcpy(first, buf, (size_t)ihl + 4); fihl = ihl; }
+                else if (ok && (pr == 6 || pr == 17)) {   /* the flow's endpoints, in either direction */
+                    int d = p.dir;
+                    ok = !memcmp(buf + a0, first + a0 + d * al, (size_t)al) && !memcmp(buf + a0 + al, first + a0 + (1 - d) * al, (size_t)al) &&
+                         !memcmp(buf + ihl, first + fihl + 2 * d, 2) && !memcmp(buf + ihl + 2, first + fihl + 2 * (1 - d), 2);
+                }
+                if (!ok) bad++;
+                np++;
+            }
+            CHECKF(r.stray == 0, "%s seq %d: %llu stray tokens", tk[which], seq, (unsigned long long)r.stray);
+            CHECKF(np >= 1, "%s seq %d: no packet", tk[which], seq);
+            pk_total += np;
+        }
+        CHECKF(bad == 0, "%s: %d of %d packets not well-formed", tk[which], bad, pk_total);
+        free(m); free(q);
+        gen_bpe_free(&gb);
+        bpe_free(b);
+    }
 }
 
 /* Append the tokens of one packet (encoder of the corpus stage). */
@@ -566,6 +642,7 @@ int main(void) {
     RUN(test_grammar);
     RUN(test_grammar_flow_identity);
     RUN(test_grammar_bigrams);
+    RUN(test_grammar_bpe);
     RUN(test_decode_handmade);
     RUN(test_generate_tiny_model);
     RUN(test_finetune_generate);

@@ -132,7 +132,11 @@ int eval_field_main(int argc, char **argv) {
     if (!lnames) { rc = cli_error(V, "%s", err); goto out; }
     corpus_labels_free(lnames, tr.n_labels);
     if (ckpt_check_format(&st, m.cfg.vocab, &te, mpath, path, err, sizeof err) != 0) { rc = cli_error(V, "%s", err); goto out; }
-    if (te.format != TOKFMT_BYTES) { rc = cli_error(V, "%s: header-field scoring reads byte tokens (pktlm prep --tokens bytes)", path); goto out; }
+    if (te.format != TOKFMT_BYTES) {
+        rc = cli_error(V, "%s: header-field scoring reads byte tokens (pktlm prep --tokens bytes)%s", path,
+                       te.format == TOKFMT_BPE ? "; a BPE token is not a byte, so bpe corpora have no field targets (docs/field.md)" : "");
+        goto out;
+    }
     /* rows as the model was trained (a language model: its context), or --seq-len */
     int T = is_field && st.seq_len > 1 && st.seq_len <= m.cfg.ctx ? st.seq_len : m.cfg.ctx;
     if (seq_len > 1 && seq_len < m.cfg.ctx) T = seq_len;

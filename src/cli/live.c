@@ -213,13 +213,14 @@ static void cls_pkt(void *vc, const cap_pkt *p) { stream_packet(((cls_live *)vc)
  * an older timestamp must not find its flow already expired */
 static void cls_tick(void *vc, double el, int64_t wall) { (void)el; stream_advance(((cls_live *)vc)->st, wall - 1000000000); }
 
-int classify_live(const cli_live *lo, const char *model_path, const prep_cfg *pc0, int K, int fmt, int batch, int threads, int quiet) {
+int classify_live(const cli_live *lo, const char *model_path, const prep_cfg *pc0, const tok_format *tf, int K, int fmt, int batch,
+                  int threads, int quiet) {
     const char *V = "classify";
     char err[1024];
     prep_cfg pc = *pc0;
     pc.flows.max_flows = (size_t)lo->max_flows;
-    cls_live c = { .fmt = fmt, .K = K, .iface = lo->cap.iface, .tf = tokfmt_get(pc.tokens) };
-    cls_workers_cfg wc = { lo->workers, threads > 0 ? threads : 1, batch, lo->queue, K, pc.tokens };
+    cls_live c = { .fmt = fmt, .K = K, .iface = lo->cap.iface, .tf = tf };
+    cls_workers_cfg wc = { lo->workers, threads > 0 ? threads : 1, batch, lo->queue, K, pc.tokens, tf };
     c.pool = cls_workers_start(model_path, &wc, on_result, &c, err, sizeof err);
     if (!c.pool) return cli_error(V, "%s", err);
     /* label names: every worker loaded the same file; keep one copy for the output */

@@ -16,8 +16,9 @@
  * K packets cannot know the flow ended), the sequence is cut after max_pkts packets and at
  * T tokens, then padded.
  *
- * Classifier file (CLS.ckpt): a 1024-byte header, the label names, the head, then the
- * backbone's model file as models/checkpoint.h writes it (docs/classify.md). */
+ * Classifier file (CLS.ckpt): a 1024-byte header, the label names, the head, a bpe backbone's
+ * tokenizer.json, then the backbone's model file as models/checkpoint.h writes it
+ * (docs/classify.md). */
 #ifndef PKTLM_MODELS_CLSHEAD_H
 #define PKTLM_MODELS_CLSHEAD_H
 #include <stdint.h>
@@ -94,7 +95,13 @@ typedef struct {
      * these slots existed, or a corpus without a manifest: prep is prep's defaults then. */
     int prep_known, prep_secret;   /* prep_secret: the corpus was anonymised with a secret */
     prep_cfg prep;
+    /* a --tokens bpe backbone: the bytes of its tokenizer.json, so that `pktlm classify` encodes
+     * captures as prep did from this file alone (NULL otherwise). cls_write takes the caller's;
+     * cls_load allocates them (cls_info_free) and checks their hash against the backbone's. */
+    char *tokenizer;
+    size_t tokenizer_len;
 } cls_info;
+#define CLS_MAX_TOKENIZER ((uint64_t)1 << 30)   /* bytes of an embedded tokenizer.json (Qwen2.5's: 7 MB) */
 
 /* Write a classifier: the head, info and the backbone m speaking v; train_slots: the training
  * stage's header slots of the embedded model file (NULL: none). Atomic (temp file, rename).

@@ -5,6 +5,7 @@
 #include "train/dist.h"
 #include "corpus/tokens.h"
 #include "corpus/manifest.h"
+#include "corpus/bpe.h"
 #include "util/util.h"
 #include "util/outlock.h"
 #include <errno.h>
@@ -338,6 +339,10 @@ int finetune_classify_run(finetune_opts *o) {
                       .pretrained = o->init_path != NULL, .names = names, .best_val_f1 = -1 };
     if (o->init_path) snprintf(info.init_path, sizeof info.init_path, "%s", o->init_path);
     info.prep = pcfg; info.prep_known = pknown; info.prep_secret = psecret;
+    if (tr.format == TOKFMT_BPE) {   /* the classifier carries its tokenizer: classify encodes captures from the file alone */
+        if (corpus_tokenizer(o->data_dir, &tr, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
+        info.tokenizer = (char *)bpe_json(tr.bpe, &info.tokenizer_len);
+    }
     adamw_params hp = { .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = o->weight_decay };
     uint64_t rng = o->seed ^ 0xd1b54a32d192ed03ull;
     progress pg;

@@ -215,6 +215,13 @@ int field_finetune_run(field_opts *o) {
     char **lnames = corpus_labels(o->data_dir, &tr, err, sizeof err);
     if (!lnames) { OPT_FAIL(o, "%s", err); goto done; }
     corpus_labels_free(lnames, tr.n_labels);
+    if (tr.format == TOKFMT_BPE) {   /* docs/field.md "Token formats" */
+        OPT_FAIL(o, "%s holds 'bpe' tokens: header-field prediction scores a field's bytes at their offset, and a BPE token is not "
+                    "a byte (it may hold the field's hex digits with its neighbours', cut where the values decide), so the task "
+                    "has no sound per-token target there; use a `pktlm prep --tokens bytes` corpus and `--init M.ckpt "
+                    "--new-embeddings` to keep an imported model's body (docs/field.md)", path);
+        goto done;
+    }
     if (tr.format != TOKFMT_BYTES) {
         OPT_FAIL(o, "%s holds '%s' tokens: header-field prediction reads the fields' bytes, it needs a `pktlm prep --tokens bytes` corpus",
              path, tokfmt_get(tr.format)->name);
