@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
+#include "memfd.h"
 #include "capture/capture.h"
 #include "capture/packet.h"
 #include "flow/flow.h"
@@ -16,16 +16,9 @@
 static void on_end(void *ctx, flow *f) { (void)f; (*(uint64_t *)ctx)++; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    int fd = memfd_create("fuzz.pcap", 0);
-    if (fd < 0) return 0;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t w = write(fd, data + done, size - done);
-        if (w <= 0) { close(fd); return 0; }
-        done += (size_t)w;
-    }
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int fd = fuzz_memfd("fuzz.pcap", data, size, path);
+    if (fd < 0) return 0;
     cap_reader r;
     if (cap_open(&r, path) == 0) {
         flow_cfg cfg;

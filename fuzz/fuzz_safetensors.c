@@ -7,21 +7,14 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <unistd.h>
+#include "memfd.h"
 #include "models/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    int fd = memfd_create("fuzz.safetensors", 0);
-    if (fd < 0) return 0;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t w = write(fd, data + done, size - done);
-        if (w <= 0) { close(fd); return 0; }
-        done += (size_t)w;
-    }
     char path[64], err[512];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int fd = fuzz_memfd("fuzz.safetensors", data, size, path);
+    if (fd < 0) return 0;
     st_file s;
     if (st_open(&s, path, err, sizeof err) == 0) {
         /* what a valid header promises: every tensor inside the file */

@@ -8,17 +8,25 @@
 #include "corpus/prep.h"
 #include "corpus/tokens.h"
 #include "corpus/bigrams.h"
+#include "corpus/bpe.h"
 #include "train/pretrain.h"
 #include "train/finetune_gen.h"
 #include "train/checkpoint.h"
 
 #include "testfiles.h"
 
+static int only(const uint8_t *m, int b) {
+    int k = 0;
+    for (int i = 0; i < 256; i++) k += m[i];
+    return k == 1 && m[b];
+}
+
 static void test_grammar(void) {
     enum { V = TOK_LABEL0 + 3 };
     uint8_t m[V];
     gen_gram g;
     gen_gram_init(&g);
+    g.strict_headers = 1;
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[TOK_BOS] && !m[TOK_PKT] && !m[0]);
     gen_gram_push(&g, TOK_BOS);
@@ -38,11 +46,19 @@ static void test_grammar(void) {
     gen_gram_push(&g, TOK_TIME0);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[0x45] && m[0x60] && !m[0x44] && !m[0x00] && !m[0x55] && !m[TOK_PKT]);
+    /* an IPv4 header: total length 44 (IP, TCP, 4 option bytes), TTL 64, TCP */
+    static const uint8_t ip4[19] = { 0x45, 0, 0, 44, 0, 0, 0x40, 0, 64, 6 };
     for (int i = 0; i < 19; i++) {
-        gen_gram_push(&g, i ? (i == 9 ? 6 : 0) : 0x45);
+        gen_gram_push(&g, ip4[i]);
         gen_gram_mask(&g, m, V, TOK_LABEL0, V);
-        if (i == 8) CHECK(m[6] && m[17] && m[1] && !m[58] && !m[0] && !m[0xff] && !m[TOK_PKT]);   /* IPv4 protocol */
-        else CHECK(m[0x00] && m[0xff] && !m[TOK_PKT] && !m[TOK_EOS] && !m[TOK_LABEL0]);
+        CHECK(!m[TOK_PKT] && !m[TOK_EOS] && !m[TOK_LABEL0]);
+        if (i == 8) CHECK(m[6] && m[17] && m[1] && !m[58] && !m[0] && !m[0xff]);   /* IPv4 protocol */
+        else if (i == 1) CHECK(m[0] && m[5] && !m[6] && !m[0xff]);      /* length <= the MTU, 1500 */
+        else if (i == 2) CHECK(!m[0] && !m[27] && m[28] && m[0xff]);    /* >= IP + 8 bytes */
+        else if (i == 5) CHECK(m[0] && m[0x40] && !m[0x20] && !m[0x41]); /* DF or nothing */
+        else if (i == 6) CHECK(m[0] && !m[1]);                          /* fragment offset 0 */
+        else if (i == 7) CHECK(!m[0] && m[1] && m[0xff]);               /* TTL > 0 */
+        else CHECK(m[0x00] && m[0xff]);
     }
     gen_gram_push(&g, 0);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);                /* 20 bytes: the IP header, not yet TCP's */
@@ -54,10 +70,18 @@ static void test_grammar(void) {
          * options in header-only corpora; the trace writer completes them) */
         if (i < 19) CHECK(!m[TOK_PKT]);
     }
-    CHECK(m[TOK_PKT] && m[TOK_EOS] && m[0x12] && !m[TOK_BOS] && !m[TOK_PAD] && !m[TOK_LABEL0] && !m[TOK_TIME0]);
-    for (int i = 0; i < 4; i++) gen_gram_push(&g, 0);      /* 44 of 44 header bytes */
+    CHECK(m[TOK_PKT] && m[TOK_EOS] && !m[TOK_BOS] && !m[TOK_PAD] && !m[TOK_LABEL0] && !m[TOK_TIME0]);
+    /* an option kind that fits the 4 bytes left: EOL, NOP, MSS, window scale, SACK-permitted */
+    CHECK(m[0] && m[1] && m[2] && m[3] && m[4] && !m[5] && !m[8] && !m[0x12]);
+    gen_gram_push(&g, 2);
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);                /* MSS: its length is 4 */
+    CHECK(only(m, 4) && m[TOK_PKT]);                       /* (a short snaplen may cut it) */
+    gen_gram_push(&g, 4);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
-    CHECK(m[TOK_PKT] && m[TOK_EOS] && m[0x12]);
+    CHECK(m[0x05] && m[0xb4]);                             /* its value: free */
+    gen_gram_push(&g, 0x05); gen_gram_push(&g, 0xb4);      /* 44 of 44 bytes */
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);
+    CHECK(m[TOK_PKT] && m[TOK_EOS] && !m[0x12] && !m[0]);  /* the length is reached: it ends */
     gen_gram_push(&g, TOK_PKT);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[TOK_DIR_CS] && m[TOK_DIR_SC]);
@@ -96,11 +120,6 @@ static void test_grammar(void) {
 /* After the first packet the flow's addresses and ports are fixed: the same for a packet of
  * side a, swapped for one of side b (IPv4 and IPv6) */
 static void feed(gen_gram *g, const uint8_t *b, int n) { for (int i = 0; i < n; i++) gen_gram_push(g, b[i]); }
-static int only(const uint8_t *m, int b) {
-    int k = 0;
-    for (int i = 0; i < 256; i++) k += m[i];
-    return k == 1 && m[b];
-}
 static void test_grammar_flow_identity(void) {
     enum { V = TOK_LABEL0 + 1 };
     uint8_t m[V];
@@ -114,6 +133,7 @@ static void test_grammar_flow_identity(void) {
         int ihl = v6 ? 40 : 20, a0 = v6 ? 8 : 12, al = v6 ? 16 : 4;
         p[0] = v6 ? 0x60 : 0x45;
         p[v6 ? 6 : 9] = 17;
+        p[v6 ? 5 : 3] = v6 ? 8 : 28; p[v6 ? 7 : 8] = 64;      /* length: IP + UDP headers; TTL */
         for (int i = 0; i < 2 * al; i++) p[a0 + i] = (uint8_t)(i < al ? 10 + i : 200 + i);   /* src, dst */
         p[ihl] = 0x9c; p[ihl + 1] = 0x40; p[ihl + 2] = 0x00; p[ihl + 3] = 0x35;          /* 40000 -> 53 */
         feed(&g, p, ihl + 8);
@@ -180,6 +200,7 @@ static void test_grammar_bigrams(void) {
         int ihl = v6 ? 40 : 20, a0 = v6 ? 8 : 12, al = v6 ? 16 : 4, prev = -1;
         p[0] = v6 ? 0x60 : 0x45;
         p[v6 ? 6 : 9] = 17;
+        p[v6 ? 5 : 3] = v6 ? 8 : 28; p[v6 ? 7 : 8] = 64;      /* length: IP + UDP headers; TTL */
         for (int i = 0; i < 2 * al; i++) p[a0 + i] = (uint8_t)(i < al ? 10 + i : 200 + i);   /* src, dst */
         p[ihl] = 0x9c; p[ihl + 1] = 0x40; p[ihl + 2] = 0x00; p[ihl + 3] = 0x35;          /* 40000 -> 53 */
         gen_gram_mask(&g, m, V, BIG_LABEL0, V);   /* the first word: version 4 or 6 */
@@ -223,6 +244,81 @@ static void test_grammar_bigrams(void) {
         }
     }
     free(m);
+}
+
+/* bpe: sequences sampled at random under the grammar (any allowed token, the tokenizers of
+ * tests/fixtures/bpe) read back as well-formed packets: the text is words of four hex digits,
+ * each word's first byte the previous word's last (no stray token), every packet IPv4/IPv6 of
+ * TCP/UDP/ICMP with its headers whole, and a later packet's addresses and ports the first
+ * packet's, either way round. */
+static void test_grammar_bpe(void) {
+    static const char *const tk[2] = { "tests/fixtures/bpe/gpt2/tokenizer.json", "tests/fixtures/bpe/qwen2/tokenizer.json" };
+    for (int which = 0; which < 2; which++) {
+        char err[512];
+        bpe *b = bpe_load(tk[which], err, sizeof err);
+        CHECKF(b != NULL, "%s", err);
+        if (!b) continue;
+        tok_format tf;
+        tokfmt_bpe(&tf, bpe_n_ids(b), bpe_added_id(b, "<|endoftext|>"), bpe_text_id(b, "\n"));
+        gen_bpe gb;
+        CHECK(gen_bpe_init(&gb, b, &tf) == 0 && gb.n_hex > 16);
+        const int V = tf.label_base + 2;
+        uint8_t *m = malloc((size_t)V);
+        tok_t *q = malloc(4096 * sizeof *q);
+        uint64_t rng = 7 + (uint64_t)which;
+        int pk_total = 0, bad = 0;
+        for (int seq = 0; seq < 20; seq++) {
+            gen_gram g;
+            gen_gram_init(&g);
+            g.fmt = TOKFMT_BPE;
+            g.bpe = &gb;
+            int n = 0, ended = 0;
+            while (n < 4000 && !ended) {
+                gen_gram_mask(&g, m, V, tf.label_base, V);
+                int na = 0, pick = -1;
+                for (int t = 0; t < V; t++) na += m[t];
+                CHECKF(na > 0, "%s seq %d: nothing allowed after %d tokens", tk[which], seq, n);
+                if (!na) break;
+                /* end packets now and then: a random walk would rarely pick the one "\n" */
+                if (m[tf.pkt] && splitmix64(&rng) % 4 == 0) pick = g.npkts >= 3 ? tf.eos : tf.pkt;
+                for (uint64_t k = splitmix64(&rng) % (uint64_t)na; pick < 0; ) {
+                    for (int t = 0; t < V; t++) if (m[t] && k-- == 0) { pick = t; break; }
+                }
+                q[n++] = pick;
+                gen_gram_push(&g, pick);
+                ended = pick == tf.eos && n > 1;
+            }
+            CHECKF(ended, "%s seq %d: no end in %d tokens", tk[which], seq, n);
+            tok_reader r;
+            tok_reader_init_fmt(&r, TOKFMT_BPE, q, (size_t)n, 0);
+            tok_reader_set_bpe(&r, b, &tf);
+            uint8_t buf[4096], first[64];
+            tok_packet p;
+            int np = 0, fihl = 20;
+            memset(buf, 0, sizeof buf);
+            while (tok_reader_next(&r, &p, buf, sizeof buf) == 1) {
+                int v = buf[0] >> 4, ihl = v == 4 ? (buf[0] & 15) * 4 : 40, pr = v == 4 ? buf[9] : buf[6];
+                int ok = (v == 4 || v == 6) && p.n >= 20 && (pr == 6 || pr == 17 || pr == (v == 4 ? 1 : 58)) &&
+                         (int)p.n >= ihl + (pr == 6 ? 20 : 8);
+                int a0 = v == 4 ? 12 : 8, al = v == 4 ? 4 : 16;
+                if (ok && np == 0) { memcpy(first, buf, (size_t)ihl + 4); fihl = ihl; }
+                else if (ok && (pr == 6 || pr == 17)) {   /* the flow's endpoints, in either direction */
+                    int d = p.dir;
+                    ok = !memcmp(buf + a0, first + a0 + d * al, (size_t)al) && !memcmp(buf + a0 + al, first + a0 + (1 - d) * al, (size_t)al) &&
+                         !memcmp(buf + ihl, first + fihl + 2 * d, 2) && !memcmp(buf + ihl + 2, first + fihl + 2 * (1 - d), 2);
+                }
+                if (!ok) bad++;
+                np++;
+            }
+            CHECKF(r.stray == 0, "%s seq %d: %llu stray tokens", tk[which], seq, (unsigned long long)r.stray);
+            CHECKF(np >= 1, "%s seq %d: no packet", tk[which], seq);
+            pk_total += np;
+        }
+        CHECKF(bad == 0, "%s: %d of %d packets not well-formed", tk[which], bad, pk_total);
+        free(m); free(q);
+        gen_bpe_free(&gb);
+        bpe_free(b);
+    }
 }
 
 /* Append the tokens of one packet (encoder of the corpus stage). */
@@ -546,6 +642,7 @@ int main(void) {
     RUN(test_grammar);
     RUN(test_grammar_flow_identity);
     RUN(test_grammar_bigrams);
+    RUN(test_grammar_bpe);
     RUN(test_decode_handmade);
     RUN(test_generate_tiny_model);
     RUN(test_finetune_generate);

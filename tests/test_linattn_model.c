@@ -6,6 +6,7 @@
  * on, the recurrent step against forward, and training end to end (loss falls, checkpoint and
  * bit-identical resume). The kernels themselves: tests/test_linattn.c. */
 #include "test.h"
+#include "reffix.h"
 #include "toycorpus.h"
 #include "models/model.h"
 #include "train/pretrain.h"
@@ -15,54 +16,11 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-typedef struct {
-    int32_t hdr[256];
-    float hp[8];
-    int V, ctx, L, C, NH, F, B, T, nsteps, warmup;
-    int *tok, *tgt;
-    float *params, *logits, loss, *grads, *losses;
-    size_t nparams;
-} fixture;
-
+/* header [11] d_ff */
 static model_config fixture_cfg(const fixture *f) {
     model_config c = { .arch = ARCH_LINATTN, .vocab = f->V, .ctx = f->ctx, .layers = f->L, .d_model = f->C,
-                       .heads = f->NH, .d_ff = f->F };
+                       .heads = f->NH, .d_ff = f->hdr[11] };
     return c;
-}
-
-static int load_fixture(fixture *f) {
-    memset(f, 0, sizeof *f);
-    FILE *fp = fopen("tests/fixtures/linattn_ref.bin", "rb");
-    if (!fp) return -1;
-    if (fread(f->hdr, 4, 256, fp) != 256 || f->hdr[0] != 0x46524b50 || f->hdr[1] != 1) { fclose(fp); return -1; }
-    memcpy(f->hp, &f->hdr[16], sizeof f->hp);
-    f->V = f->hdr[2]; f->ctx = f->hdr[3]; f->L = f->hdr[4]; f->C = f->hdr[5]; f->NH = f->hdr[6];
-    f->B = f->hdr[7]; f->T = f->hdr[8]; f->nsteps = f->hdr[9]; f->warmup = f->hdr[10]; f->F = f->hdr[11];
-    model_config c = fixture_cfg(f);
-    f->nparams = model_param_count(&c);
-    size_t BT = (size_t)f->B * f->T;
-    f->tok = malloc(BT * sizeof(int)); f->tgt = malloc(BT * sizeof(int));
-    f->params = malloc(f->nparams * 4); f->grads = malloc(f->nparams * 4);
-    f->logits = malloc(BT * f->V * 4); f->losses = malloc((size_t)f->nsteps * 4);
-    int ok = fread(f->tok, 4, BT, fp) == BT && fread(f->tgt, 4, BT, fp) == BT &&
-             fread(f->params, 4, f->nparams, fp) == f->nparams && fread(f->logits, 4, BT * f->V, fp) == BT * f->V &&
-             fread(&f->loss, 4, 1, fp) == 1 && fread(f->grads, 4, f->nparams, fp) == f->nparams &&
-             fread(f->losses, 4, (size_t)f->nsteps, fp) == (size_t)f->nsteps && fgetc(fp) == EOF;
-    fclose(fp);
-    return ok ? 0 : -1;
-}
-static void free_fixture(fixture *f) {
-    free(f->tok); free(f->tgt); free(f->params); free(f->grads); free(f->logits); free(f->losses);
-}
-
-static int make_model(model *m, const fixture *f) {
-    model_config c = fixture_cfg(f);
-    char err[256];
-    if (model_create(m, &c, err, sizeof err) != 0) { printf("  %s\n", err); return -1; }
-    if (m->nparams != f->nparams) return -1;
-    memcpy(m->params, f->params, f->nparams * 4);
-    if (model_alloc_training(m) || model_alloc_acts(m, f->B, f->T)) return -1;
-    return 0;
 }
 
 static void test_config(void) {
@@ -92,91 +50,15 @@ static void test_config(void) {
     model_free(&m);
 }
 
-static void test_forward_backward(void) {
-    fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture tests/fixtures/linattn_ref.bin missing or bad"); return; }
-    model m;
-    CHECK(make_model(&m, &f) == 0);
-    CHECK_EQ(m.ntensors, 15);
-    float loss = model_forward(&m, f.tok, f.tgt, f.B, f.T);
-    double el = rel_err(m.logits, f.logits, (size_t)f.B * f.T * f.V);
-    printf("  logits rel err %.2e, loss %.7f vs torch %.7f\n", el, loss, f.loss);
-    CHECKF(el < 1e-5, "logits rel err %g", el);
-    CHECK_NEAR(loss, f.loss, 1e-5 * f.loss);
-    model_zero_grad(&m);
-    model_backward(&m, f.tok, f.tgt, f.B, f.T, 0);
-    double worst = 0;
-    for (int i = 0; i < m.ntensors; i++) {
-        double e = rel_err(model_grad(&m, i), f.grads + m.offset[i], m.spec[i].size);
-        if (e > worst) worst = e;
-        CHECKF(e < 1e-5, "grad %s rel err %g", m.spec[i].name, e);
-    }
-    printf("  gradients: worst rel err %.2e over %d tensors\n", worst, m.ntensors);
-    model_free(&m);
-    free_fixture(&f);
-}
-
-static void test_adamw_steps(void) {
-    fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
-    model m;
-    CHECK(make_model(&m, &f) == 0);
-    adamw_params h = { .beta1 = f.hp[1], .beta2 = f.hp[2], .eps = f.hp[3], .weight_decay = f.hp[4] };
-    double worst = 0;
-    for (int s = 0; s < f.nsteps; s++) {
-        h.lr = lr_schedule(s, f.hp[0], f.warmup, f.nsteps, f.hp[6]);
-        float loss = model_forward(&m, f.tok, f.tgt, f.B, f.T);
-        model_zero_grad(&m);
-        model_backward(&m, f.tok, f.tgt, f.B, f.T, 0);
-        clip_grad_norm(m.grads, m.nparams, f.hp[5]);
-        model_adamw(&m, &h, s + 1);
-        double e = fabs(loss - f.losses[s]) / f.losses[s];
-        if (e > worst) worst = e;
-        CHECKF(e < 1e-5, "step %d loss %.7f vs torch %.7f", s, loss, f.losses[s]);
-    }
-    printf("  %d AdamW steps: loss %.5f -> %.5f, worst rel err %.2e\n", f.nsteps, f.losses[0], f.losses[f.nsteps - 1],
-           worst);
-    model_free(&m);
-    free_fixture(&f);
-}
-
-/* Mixed precision: the Linear products on bf16-rounded inputs (the attention kernel, norms,
- * GELU stay fp32), against the float64 reference with the tolerances of test_qwen2.c */
-static void test_bf16_gradients(void) {
-    fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
-    model m;
-    CHECK(make_model(&m, &f) == 0);
-    m.prec = NN_BF16;
-    float loss = model_forward(&m, f.tok, f.tgt, f.B, f.T);
-    double el = rel_err(m.logits, f.logits, (size_t)f.B * f.T * f.V);
-    CHECKF(el < 2e-2 && el > 1e-5, "bf16 logits rel err %g (above 1e-5: the products were rounded)", el);
-    CHECK_NEAR(loss, f.loss, 2e-3 * f.loss);
-    model_zero_grad(&m);
-    model_backward(&m, f.tok, f.tgt, f.B, f.T, 0);
-    double worst = 0, worst_cos = 1;
-    for (int i = 0; i < m.ntensors; i++) {
-        double e = rel_err(model_grad(&m, i), f.grads + m.offset[i], m.spec[i].size);
-        double cs = cosine(model_grad(&m, i), f.grads + m.offset[i], m.spec[i].size);
-        if (e > worst) worst = e;
-        if (cs < worst_cos) worst_cos = cs;
-        CHECKF(e < 3e-2 && cs > 0.9998, "bf16 grad %s rel err %g cosine %.7f", m.spec[i].name, e, cs);
-    }
-    printf("  bf16: logits rel err %.2e, gradients worst rel err %.2e, worst cosine %.6f\n", el, worst, worst_cos);
-    model_free(&m);
-    free_fixture(&f);
-}
-
 /* The recurrent step (model_run) at positions 0..T-1 reproduces forward's logits row by row
  * (T 150 crosses two chunk boundaries of the training kernel), with the LM head's bias; the
  * two sequences run in swapped slots at offset positions (sequence 1 starts 7 steps later),
  * so rows of different positions share a step; a reset slot starts over; bf16 weights stay
  * close. */
-static void test_step_matches_forward(void) {
+static void test_step_slots(void) {
     fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
     model m;
-    CHECK(make_model(&m, &f) == 0);
+    if (open_ref(&f, &m) != 0) return;
     const int T = f.T, V = f.V, lag = 7;
     model_forward(&m, f.tok, NULL, f.B, T);
     model_run rs;
@@ -287,70 +169,19 @@ static void test_fd_backbone(void) {
     fd_model("T 70 (two chunks), dropout 0.1", 70, 6, 0.1f, 1e-3f);
 }
 
-/* ---- training end to end through pretrain_run on the toy corpus ---- */
-static char dir[512];
-static void opts(pretrain_opts *o, const char *out, long steps) {
-    pretrain_defaults(o);
-    o->data_dir = dir; o->out_path = out;
-    o->cfg.arch = ARCH_LINATTN;
-    o->cfg.layers = 2; o->cfg.d_model = 32; o->cfg.heads = 4; o->cfg.ctx = 32;
-    o->batch = 4; o->accum = 2; o->steps = steps; o->warmup = 2; o->lr = 3e-3f;
-    o->eval_every = 2; o->val_batches = 2; o->quiet = 1; o->seed = 5;
-    o->threads = 1;
-}
-
 static void test_training(void) {
-    snprintf(dir, sizeof dir, "%s/lacorpus", t_tmpdir());
-    make_toy_corpus(dir, 40, 200, 7);
-    char out[600], part[600], err[512];
-    snprintf(out, sizeof out, "%s/la.ckpt", t_tmpdir());
-    snprintf(part, sizeof part, "%s/lapart.ckpt", t_tmpdir());
-    long steps = t_san() ? 15 : 60;
-    pretrain_opts o;
-    opts(&o, out, steps);
-    CHECK(pretrain_run(&o) == 0);
-    if (o.err[0]) printf("  %s\n", o.err);
-    printf("  %ld steps: val loss %.3f nats (uniform ln 40 = %.3f), unigram %.3f bits\n", o.final_step, o.final_val,
-           log(40.0), o.unigram_val_bits);
-    CHECKF(o.final_val < (t_san() ? 3.3 : 2.0), "val loss %.3f", o.final_val);
-    CHECKF(o.final_val / log(2.0) < o.unigram_val_bits - (t_san() ? 0.2 : 1.0), "val %.3f bits vs unigram %.3f",
-           o.final_val / log(2.0), o.unigram_val_bits);
-    model_config c;
-    train_state st;
-    uint64_t np;
-    CHECK(ckpt_peek(out, &c, &st, &np, err, sizeof err) == 0);
-    CHECK_EQ(c.arch, ARCH_LINATTN); CHECK_EQ(c.d_ff, 128); CHECK_EQ(c.tied, 0);
-    CHECK_EQ(st.step, steps);
-    /* interrupted at 3 and resumed: bit-identical to the straight run (with dropout on) */
-    long rs = t_san() ? 5 : 8;
-    opts(&o, out, rs); o.cfg.dropout = 0.1f;
-    CHECK(pretrain_run(&o) == 0);
-    float full = o.final_loss;
-    opts(&o, part, rs); o.cfg.dropout = 0.1f; o.stop_after = 3;
-    CHECK(pretrain_run(&o) == 0 && o.interrupted);
-    pretrain_opts r;
-    opts(&r, part, 0);
-    r.data_dir = NULL; r.resume_path = part;
-    CHECK(pretrain_run(&r) == 0);
-    if (r.err[0]) printf("  %s\n", r.err);
-    CHECK_EQ(r.final_step, rs);
-    CHECKF(r.final_loss == full, "resumed %.9g vs uninterrupted %.9g", r.final_loss, full);
-    model a, b;
-    train_state sa, sb;
-    CHECK(ckpt_load(out, &a, &sa, 1, err, sizeof err) == 0);
-    CHECK(ckpt_load(part, &b, &sb, 1, err, sizeof err) == 0);
-    CHECK(a.cfg.arch == ARCH_LINATTN && a.nparams == b.nparams && !memcmp(a.params, b.params, a.nparams * 4));
-    CHECK(a.head_bias >= 0);
-    model_free(&a); model_free(&b);
+    const model_config shape = { .arch = ARCH_LINATTN, .layers = 2, .d_model = 32, .heads = 4, .ctx = 32 };
+    check_toy_training(&shape, 128, "la");
 }
 
 int main(void) {
+    spec = (ref_spec){ "tests/fixtures/linattn_ref.bin", fixture_cfg, 15, 2e-3, 3e-2, 0.9998 };
     (void)t_shared;
     RUN(test_config);
     RUN(test_forward_backward);
     RUN(test_adamw_steps);
     RUN(test_bf16_gradients);
-    RUN(test_step_matches_forward);
+    RUN(test_step_slots);
     RUN(test_fd_backbone);
     RUN(test_training);
     return t_done();

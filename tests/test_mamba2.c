@@ -6,6 +6,7 @@
  * step equals forward, dropout's backward regenerates its masks, and training at ctx 4096
  * stays inside the memory the model says it needs. */
 #include "test.h"
+#include "reffix.h"
 #include "models/model.h"
 #include "models/checkpoint.h"
 #include "util/util.h"
@@ -13,59 +14,17 @@
 #include <sys/resource.h>
 #include <omp.h>
 
-typedef struct {
-    int32_t hdr[256];
-    float hp[8];
-    int V, ctx, L, C, B, T, nsteps, warmup, d_state, head_dim, expand, d_conv, groups;
-    int *tok, *tgt;
-    float *params, *logits, loss, *grads, *losses;
-    size_t nparams;
-} fixture;
-
+/* header [11] d_state, [12] head_dim, [13] expand, [14] d_conv, [15] groups */
 static model_config fixture_cfg(const fixture *f, int chunk) {
     model_config c = { .arch = ARCH_MAMBA2, .vocab = f->V, .ctx = f->ctx, .layers = f->L, .d_model = f->C,
-                       .d_state = f->d_state, .head_dim = f->head_dim, .expand = f->expand, .d_conv = f->d_conv,
-                       .groups = f->groups, .chunk = chunk };
+                       .d_state = f->hdr[11], .head_dim = f->hdr[12], .expand = f->hdr[13], .d_conv = f->hdr[14],
+                       .groups = f->hdr[15], .chunk = chunk };
     model_config_defaults(&c);
     return c;
 }
-
-static int load_fixture(fixture *f) {
-    memset(f, 0, sizeof *f);
-    FILE *fp = fopen("tests/fixtures/mamba2_ref.bin", "rb");
-    if (!fp) return -1;
-    if (fread(f->hdr, 4, 256, fp) != 256 || f->hdr[0] != 0x46524b50 || f->hdr[1] != 1) { fclose(fp); return -1; }
-    memcpy(f->hp, &f->hdr[16], sizeof f->hp);
-    f->V = f->hdr[2]; f->ctx = f->hdr[3]; f->L = f->hdr[4]; f->C = f->hdr[5];
-    f->B = f->hdr[7]; f->T = f->hdr[8]; f->nsteps = f->hdr[9]; f->warmup = f->hdr[10];
-    f->d_state = f->hdr[11]; f->head_dim = f->hdr[12]; f->expand = f->hdr[13]; f->d_conv = f->hdr[14];
-    f->groups = f->hdr[15];
-    model_config c = fixture_cfg(f, 16);
-    f->nparams = model_param_count(&c);
-    size_t BT = (size_t)f->B * f->T;
-    f->tok = malloc(BT * sizeof(int)); f->tgt = malloc(BT * sizeof(int));
-    f->params = malloc(f->nparams * 4); f->grads = malloc(f->nparams * 4);
-    f->logits = malloc(BT * f->V * 4); f->losses = malloc((size_t)f->nsteps * 4);
-    int ok = fread(f->tok, 4, BT, fp) == BT && fread(f->tgt, 4, BT, fp) == BT &&
-             fread(f->params, 4, f->nparams, fp) == f->nparams && fread(f->logits, 4, BT * f->V, fp) == BT * f->V &&
-             fread(&f->loss, 4, 1, fp) == 1 && fread(f->grads, 4, f->nparams, fp) == f->nparams &&
-             fread(f->losses, 4, (size_t)f->nsteps, fp) == (size_t)f->nsteps && fgetc(fp) == EOF;
-    fclose(fp);
-    return ok ? 0 : -1;
-}
-static void free_fixture(fixture *f) {
-    free(f->tok); free(f->tgt); free(f->params); free(f->grads); free(f->logits); free(f->losses);
-}
-
-static int make_model(model *m, const fixture *f, int chunk) {
-    model_config c = fixture_cfg(f, chunk);
-    char err[256];
-    if (model_create(m, &c, err, sizeof err) != 0) { printf("  %s\n", err); return -1; }
-    if (m->nparams != f->nparams) return -1;
-    memcpy(m->params, f->params, f->nparams * 4);
-    if (model_alloc_training(m) || model_alloc_acts(m, f->B, f->T)) return -1;
-    return 0;
-}
+static model_config cfg16(const fixture *f) { return fixture_cfg(f, 16); }
+static int load_fixture(fixture *f) { return load_fixture_of(f, "tests/fixtures/mamba2_ref.bin", cfg16); }
+static int make_model(model *m, const fixture *f, int chunk) { return make_model_of(m, f, fixture_cfg(f, chunk)); }
 
 static void test_config(void) {
     model_config c = { .arch = ARCH_MAMBA2, .vocab = 272, .ctx = 100000, .layers = 24, .d_model = 768 };
@@ -153,73 +112,6 @@ static void test_vocab_pad(void) {
     model_free(&a); model_free(&b);
 }
 
-static void test_forward_backward(void) {
-    fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture tests/fixtures/mamba2_ref.bin missing or bad"); return; }
-    model m;
-    CHECK(make_model(&m, &f, 16) == 0);
-    CHECK_EQ(m.ntensors, 11);
-    float loss = model_forward(&m, f.tok, f.tgt, f.B, f.T);
-    double el = rel_err(m.logits, f.logits, (size_t)f.B * f.T * f.V);
-    printf("  logits rel err %.2e, loss %.7f vs torch %.7f\n", el, loss, f.loss);
-    CHECKF(el < 1e-5, "logits rel err %g", el);
-    CHECK_NEAR(loss, f.loss, 1e-5 * f.loss);
-    model_zero_grad(&m);
-    model_backward(&m, f.tok, f.tgt, f.B, f.T, 0);
-    double worst = 0;
-    for (int i = 0; i < m.ntensors; i++) {
-        double e = rel_err(model_grad(&m, i), f.grads + m.offset[i], m.spec[i].size);
-        if (e > worst) worst = e;
-        CHECKF(e < 1e-5, "grad %s rel err %g", m.spec[i].name, e);
-    }
-    printf("  gradients: worst rel err %.2e over %d tensors\n", worst, m.ntensors);
-    model_free(&m);
-    free_fixture(&f);
-}
-
-static void test_adamw_steps(void) {
-    fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
-    model m;
-    CHECK(make_model(&m, &f, 16) == 0);
-    adamw_params h = { .beta1 = f.hp[1], .beta2 = f.hp[2], .eps = f.hp[3], .weight_decay = f.hp[4] };
-    for (int s = 0; s < f.nsteps; s++) {
-        h.lr = lr_schedule(s, f.hp[0], f.warmup, f.nsteps, f.hp[6]);
-        float loss = model_forward(&m, f.tok, f.tgt, f.B, f.T);
-        model_zero_grad(&m);
-        model_backward(&m, f.tok, f.tgt, f.B, f.T, 0);
-        clip_grad_norm(m.grads, m.nparams, f.hp[5]);
-        model_adamw(&m, &h, s + 1);
-        CHECKF(fabs(loss - f.losses[s]) < 1e-5 * f.losses[s], "step %d loss %.7f vs torch %.7f", s, loss, f.losses[s]);
-    }
-    model_free(&m);
-    free_fixture(&f);
-}
-
-/* in_proj / out_proj / LM head on bf16-rounded inputs; the scan, conv and norms fp32 */
-static void test_bf16(void) {
-    fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
-    model m;
-    CHECK(make_model(&m, &f, 16) == 0);
-    m.prec = NN_BF16;
-    float loss = model_forward(&m, f.tok, f.tgt, f.B, f.T);
-    double el = rel_err(m.logits, f.logits, (size_t)f.B * f.T * f.V);
-    CHECKF(el < 2e-2 && el > 1e-5, "bf16 logits rel err %g", el);
-    CHECK_NEAR(loss, f.loss, 3e-3 * f.loss);
-    model_zero_grad(&m);
-    model_backward(&m, f.tok, f.tgt, f.B, f.T, 0);
-    double worst_cos = 1;
-    for (int i = 0; i < m.ntensors; i++) {
-        double cs = cosine(model_grad(&m, i), f.grads + m.offset[i], m.spec[i].size);
-        if (cs < worst_cos) worst_cos = cs;
-        CHECKF(cs > 0.999, "bf16 grad %s cosine %.7f", m.spec[i].name, cs);
-    }
-    printf("  bf16: logits rel err %.2e, worst gradient cosine %.6f\n", el, worst_cos);
-    model_free(&m);
-    free_fixture(&f);
-}
-
 /* chunk 7 (a partial last chunk), 40 (the whole sequence in one) and 256 against 16 */
 static void test_chunk_invariance(void) {
     fixture f;
@@ -255,9 +147,8 @@ static void test_chunk_invariance(void) {
  * are the same whatever the batch (bit for bit). bf16 weights within 2e-2. */
 static void run_case(int prec, double tol) {
     fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
     model m;
-    CHECK(make_model(&m, &f, 16) == 0);
+    if (open_ref(&f, &m) != 0) return;
     const int T = f.T, V = f.V;
     model_forward(&m, f.tok, NULL, f.B, T);
     model_run rs, solo;
@@ -307,9 +198,8 @@ static void test_run_bf16(void) { run_case(NN_BF16, 2e-2); }
  * logits of its last position and of every step after it match forward's */
 static void test_prefill(void) {
     fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
     model m;
-    CHECK(make_model(&m, &f, 16) == 0);
+    if (open_ref(&f, &m) != 0) return;
     const int T = f.T, V = f.V;
     model_forward(&m, f.tok, NULL, f.B, T);
     model_run rs;
@@ -348,9 +238,8 @@ static void test_prefill(void) {
  * gradient then matches central differences of the loss with dropout on. */
 static void test_dropout_fd(void) {
     fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
     model m;
-    CHECK(make_model(&m, &f, 16) == 0);
+    if (open_ref(&f, &m) != 0) return;
     m.cfg.dropout = 0.2f; m.training = 1; m.dropout_seed = 77;
     float l0 = model_forward(&m, f.tok, f.tgt, f.B, f.T);
     CHECK(fabs(l0 - f.loss) > 1e-4);   /* dropout is on */
@@ -433,13 +322,14 @@ static void test_memory_bound(void) {
 }
 
 int main(int argc, char **argv) {
+    spec = (ref_spec){ "tests/fixtures/mamba2_ref.bin", cfg16, 11, 3e-3, 0, 0.999 };
     (void)t_shared; (void)t_tmpdir;
     if (argc > 1 && !strcmp(argv[1], "--memory-child")) return memory_child();
     RUN(test_config);
     RUN(test_vocab_pad);
     RUN(test_forward_backward);
     RUN(test_adamw_steps);
-    RUN(test_bf16);
+    RUN(test_bf16_gradients);
     RUN(test_chunk_invariance);
     RUN(test_run_fp32);
     RUN(test_run_bf16);

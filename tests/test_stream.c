@@ -4,6 +4,7 @@
 #include "test.h"
 #include "pktbuild.h"
 #include "corpus/stream.h"
+#include "corpus/bpe.h"
 #include "capture/capture.h"
 #include <dirent.h>
 
@@ -86,6 +87,26 @@ static void stream_equals_prep_raw(void) { run_files(0, TOKFMT_BYTES); }
 static void stream_equals_prep_anonymised(void) { run_files(1, TOKFMT_BYTES); }
 static void stream_equals_prep_fields(void) { run_files(1, TOKFMT_FIELDS); }
 static void stream_equals_prep_bigrams(void) { run_files(1, TOKFMT_BIGRAMS); }
+/* bpe (classify --live of a bpe classifier): the text through the same tokenizer */
+static void stream_equals_prep_bpe(void) {
+    char err[512];
+    bpe *b = bpe_load("tests/fixtures/bpe/qwen2/tokenizer.json", err, sizeof err);
+    CHECKF(b != NULL, "%s", err);
+    if (!b) return;
+    prep_cfg c;
+    prep_cfg_default(&c);
+    c.tokens = TOKFMT_BPE;
+    c.bpe = b;
+    int diff = 0, n = 0, at_k = 0;
+    for (size_t f = 0; f < 5; f++) {
+        int k = compare_file(files[f], &c, 3, &diff, &at_k);
+        CHECKF(k >= 0, "%s", files[f]);
+        n += k > 0 ? k : 0;
+    }
+    CHECKF(diff == 0, "%d of %d flows differ", diff, n);
+    CHECK(n > 50);
+    bpe_free(b);
+}
 
 /* prep's filters: DHCP, dropped ports and too-short flows are never decided; --min-flow-pkts
  * above K moves the decision to the packet that reaches it */
@@ -190,6 +211,7 @@ int main(void) {
     RUN(stream_equals_prep_anonymised);
     RUN(stream_equals_prep_fields);
     RUN(stream_equals_prep_bigrams);
+    RUN(stream_equals_prep_bpe);
     RUN(stream_filters);
     RUN(stream_idle_expiry);
     RUN(stream_eviction);

@@ -26,6 +26,12 @@ int finetune_field_main(int argc, char **argv);
 int eval_field_main(int argc, char **argv);
 int eval_is_field_model(const char *path);
 
+/* The end of pretrain and finetune --task generate (cmd_pretrain.c): run(o) (Ctrl-C / SIGTERM
+ * stop it after the step, the checkpoint kept), then the error or the summary line. Returns
+ * the exit status. */
+struct pretrain_opts;
+int cli_lm_train(const char *verb, struct pretrain_opts *o, int (*run)(struct pretrain_opts *));
+
 /* Print "pktlm VERB: message" on stderr; returns 1 (for `return cli_error(...)`). */
 int cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parse a number option value or print a usage error. 0 ok, -1 bad. */

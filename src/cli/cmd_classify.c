@@ -7,6 +7,7 @@
 #include "cli/live.h"
 #include "corpus/prep.h"
 #include "corpus/manifest.h"
+#include "corpus/bpe.h"
 #include "models/clshead.h"
 #include "util/util.h"
 #include <stdlib.h>
@@ -44,15 +45,8 @@ static void flush(ctx *c) {
     for (int b = 0; b < c->nit; b++) {
         item *x = &c->it[b];
         const float *p = c->h->probs + (size_t)b * K;
-        int top[3] = { -1, -1, -1 };
-        for (int r = 0; r < 3 && r < K; r++) {
-            int best = -1;
-            for (int k = 0; k < K; k++) {
-                if (k == top[0] || k == top[1]) continue;
-                if (best < 0 || p[k] > p[best]) best = k;
-            }
-            top[r] = best;
-        }
+        int top[3];
+        cls_top(p, K, top, 3);
         char a[64], bb[64];
         flow_addr_str(x->key.ipver, x->key.addr[0], a);
         flow_addr_str(x->key.ipver, x->key.addr[1], bb);
@@ -61,22 +55,12 @@ static void flush(ctx *c) {
             /* names (files, labels) as CSV fields: a comma or a newline in one stays inside it */
             cli_csv_str(stdout, x->file);
             printf(",%llu,%d,%s,%u,%s,%u,%u,", (unsigned long long)x->id, x->key.proto, a, x->key.port[0], bb, x->key.port[1], x->pkts);
-            cli_csv_str(stdout, nm[top[0]]);
-            printf(",%.4f", p[top[0]]);
-            for (int r = 0; r < 3; r++) {
-                putchar(',');
-                cli_csv_str(stdout, top[r] >= 0 ? nm[top[r]] : "");
-                printf(",%.4f", top[r] >= 0 ? p[top[r]] : 0.0f);
-            }
-            putchar('\n');
+            classify_print_top3(1, nm, p, top);
         } else if (c->fmt == 2) {
             printf("{\"file\": "); cli_json_str(stdout, x->file);
             printf(", \"flow\": %llu, \"proto\": %d, \"a\": \"%s\", \"a_port\": %u, \"b\": \"%s\", \"b_port\": %u, \"packets\": %u, "
                    "\"label\": ", (unsigned long long)x->id, x->key.proto, a, x->key.port[0], bb, x->key.port[1], x->pkts);
-            cli_json_str(stdout, nm[top[0]]);
-            printf(", \"prob\": %.4f, \"top3\": [", p[top[0]]);
-            for (int r = 0; r < 3 && top[r] >= 0; r++) { printf("%s[", r ? ", " : ""); cli_json_str(stdout, nm[top[r]]); printf(", %.4f]", p[top[r]]); }
-            printf("]}\n");
+            classify_print_top3(2, nm, p, top);
         } else {
             char ea[80], eb[80], t3[200] = "";
             snprintf(ea, sizeof ea, "%s:%u", a, x->key.port[0]);
@@ -113,7 +97,7 @@ static void on_flow(void *vc, const flow *f, const tok_t *tok, size_t n) {
 
 int cmd_classify(int argc, char **argv) {
     cli_prefer_passive_wait(argc, argv);
-    const char *V = "classify", *mpath = NULL;
+    const char *V = "classify", *mpath = NULL, *tokpath = NULL;
     int fmt = 0, B = 32, threads = 0, after = -1, quiet = 0, payload = -1, max_bytes = -1, anon = -1;
     char **inputs = NULL;
     int nin = 0;
@@ -134,6 +118,8 @@ int cmd_classify(int argc, char **argv) {
         OPT_INT_IN("--payload", &payload, 0, 65535, "N", "payload bytes kept after the transport header", .nodef = 1),
         OPT_INT_IN("--max-bytes", &max_bytes, 20, 65535, "B", "at most B bytes of a packet, from the IP header", .nodef = 1),
         OPT_FLAG("--no-anon", &anon, 0, "addresses and identifiers as they are"),
+        OPT_STR("--tokenizer", &tokpath, "FILE", "a --tokens bpe classifier: the tokenizer.json its corpus was made with\n"
+                "(checked by hash; classifiers written since they embed it need none)"),
         OPT_SECTION(""),
         OPT_INT_IN("--threads", &threads, 0, 1024, "N", "default: all cores / OMP_NUM_THREADS", .nodef = 1),
         OPT_QUIET(&quiet, "no notes"),
@@ -167,7 +153,10 @@ int cmd_classify(int argc, char **argv) {
     model m = { 0 };
     cls_head h;
     cls_info info;
-    if (cls_load(mpath, &m, NULL, &h, &info, err, sizeof err) != 0) { cli_free_list(files, nfiles); return cli_error(V, "%s", err); }
+    model_vocab mv;
+    bpe *bp = NULL;
+    tok_format tfb;
+    if (cls_load(mpath, &m, &mv, &h, &info, err, sizeof err) != 0) { cli_free_list(files, nfiles); return cli_error(V, "%s", err); }
     int rc = walk_skipped ? 1 : 0;
     ctx c = { 0 };
     /* tokens as the training corpus's prep built them: the options the classifier records
@@ -214,13 +203,29 @@ int cmd_classify(int argc, char **argv) {
     c = (ctx){ .m = &m, .h = &h, .info = &info, .B = B, .T = info.seq_len < m.cfg.ctx ? info.seq_len : m.cfg.ctx, .max_pkts = K, .fmt = fmt,
                .tf = tokfmt_get(pc.tokens) };
     if (!c.tf) { cli_error(V, "%s: unknown token format %d (a newer pktlm?)", mpath, pc.tokens); rc = 1; goto out; }
-    if (pc.tokens == TOKFMT_BPE) {   /* the captures' text would need the tokenizer.json, which the classifier does not carry */
-        cli_error(V, "%s was fine-tuned on a --tokens bpe corpus: classify captures through `pktlm prep --tokens bpe "
-                     "--tokenizer FILE` and `pktlm eval` (classify reads byte, field and bigram classifiers)", mpath);
-        rc = 1;
-        goto out;
+    if (pc.tokens == TOKFMT_BPE) {
+        /* the captures' text through the tokenizer the classifier embeds (its hash is the
+         * backbone's: cls_load checked), or, for a classifier written before it did, --tokenizer */
+        if (tokpath) bp = bpe_load(tokpath, err, sizeof err);
+        else if (info.tokenizer) bp = bpe_load_mem(mpath, info.tokenizer, info.tokenizer_len, err, sizeof err);
+        else snprintf(err, sizeof err, "%s was fine-tuned on a --tokens bpe corpus and does not carry its tokenizer.json (written by "
+                      "an older pktlm): give --tokenizer FILE, the tokenizer.json of its corpus", mpath);
+        if (bp && bpe_hash(bp) != mv.tok_hash) {
+            snprintf(err, sizeof err, "%s is another tokenizer than the one %s was trained with (hash %016llx, the classifier's %016llx)",
+                     tokpath, mpath, (unsigned long long)bpe_hash(bp), (unsigned long long)mv.tok_hash);
+            bpe_free(bp); bp = NULL;
+        }
+        if (!bp) { cli_error(V, "%s", err); rc = 1; goto out; }
+        tokfmt_bpe(&tfb, bpe_n_ids(bp), bpe_added_id(bp, "<|endoftext|>"), bpe_text_id(bp, "\n"));
+        if (tfb.eos != mv.eos_id || tfb.pkt < 0 || tfb.label_base != mv.label_base) {
+            cli_error(V, "%s: its tokenizer's ids (<|endoftext|> %d, label base %d) are not the backbone's (%d, %d)", mpath, tfb.eos,
+                      tfb.label_base, mv.eos_id, mv.label_base);
+            rc = 1; goto out;
+        }
+        pc.bpe = bp;
+        c.tf = &tfb;
     }
-    if (lo.cap.iface) { rc = classify_live(&lo, mpath, &pc, K, fmt, B, threads, quiet); goto out; }
+    if (lo.cap.iface) { rc = classify_live(&lo, mpath, &pc, c.tf, K, fmt, B, threads, quiet); goto out; }
     if (model_alloc_acts(&m, B, c.T) != 0 || cls_head_alloc_batch(&h, B) != 0) { cli_error(V, "out of memory"); rc = 1; goto out; }
     c.it = calloc((size_t)B, sizeof *c.it);
     c.rows = malloc((size_t)B * c.T * sizeof(int));
@@ -251,5 +256,6 @@ out:
     free(c.it); free(c.rows); free(c.len);
     cli_free_list(files, nfiles);
     cls_info_free(&info); cls_head_free(&h); model_free(&m);
+    bpe_free(bp);
     return rc;
 }

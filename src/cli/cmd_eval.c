@@ -136,7 +136,7 @@ int cmd_eval(int argc, char **argv) {
     /* the model */
     double t0 = now_sec();
     pred = malloc((te.n_seqs + 1) * sizeof(int));
-    if (!pred || cls_predict_shard(&m, &h, &te, T, max_pkts, B, pred, NULL) != 0) { cli_error(V, "out of memory"); goto out; }
+    if (!pred || cls_predict_shard(&m, &h, &te, T, max_pkts, B, 0, 1, pred, NULL) != 0) { cli_error(V, "out of memory"); goto out; }
     double t_model = now_sec() - t0;
     for (int j = 0; j < 5; j++) sc[j].cm = calloc((size_t)K * K, sizeof(long));
     sc[0].name = "model";

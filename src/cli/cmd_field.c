@@ -29,8 +29,7 @@ int finetune_field_main(int argc, char **argv) {
         OPT_OUT(&o.out_path, "FIELD.ckpt", "the model; FIELD.csv beside it", .req = 1),
         OPT_STR("--init", &o.init_path, "MODEL.ckpt", "pretrained model (`pktlm pretrain`); omitted = from scratch,\n"
                 "with the model options below"),
-        OPT_FLAG("--new-embeddings", &o.new_embeddings, 1, "an --init model in another token format (`pktlm import`): keep its body,\n"
-                 "fresh token embedding and head for the corpus (QwenNet; docs/interop.md)"),
+        OPT_NEW_EMBEDDINGS(o),
         OPT_DOUBLE_POS("--epochs", &o.epochs, HUGE_VAL, "E", "passes over the training split"),
         OPT_LONG_IN("--eval-every", &o.eval_every, 0, 1e19, "N", "steps between validation scores (default: once per epoch)"),
         OPT_INT_IN("--patience", &o.patience, 0, INT_MAX, "N", "stop after N evaluations without a better validation exact match (0 = off)"),
@@ -133,7 +132,11 @@ int eval_field_main(int argc, char **argv) {
     if (!lnames) { rc = cli_error(V, "%s", err); goto out; }
     corpus_labels_free(lnames, tr.n_labels);
     if (ckpt_check_format(&st, m.cfg.vocab, &te, mpath, path, err, sizeof err) != 0) { rc = cli_error(V, "%s", err); goto out; }
-    if (te.format != TOKFMT_BYTES) { rc = cli_error(V, "%s: header-field scoring reads byte tokens (pktlm prep --tokens bytes)", path); goto out; }
+    if (te.format != TOKFMT_BYTES) {
+        rc = cli_error(V, "%s: header-field scoring reads byte tokens (pktlm prep --tokens bytes)%s", path,
+                       te.format == TOKFMT_BPE ? "; a BPE token is not a byte, so bpe corpora have no field targets (docs/field.md)" : "");
+        goto out;
+    }
     /* rows as the model was trained (a language model: its context), or --seq-len */
     int T = is_field && st.seq_len > 1 && st.seq_len <= m.cfg.ctx ? st.seq_len : m.cfg.ctx;
     if (seq_len > 1 && seq_len < m.cfg.ctx) T = seq_len;

@@ -18,8 +18,7 @@ int finetune_classify_main(int argc, char **argv) {
         OPT_OUT(&o.out_path, "CLASSIFIER.ckpt", "the classifier; CLASSIFIER.csv beside it", .req = 1),
         OPT_STR("--init", &o.init_path, "MODEL.ckpt", "pretrained backbone (`pktlm pretrain`); omitted = from scratch,\n"
                 "with the model options below"),
-        OPT_FLAG("--new-embeddings", &o.new_embeddings, 1, "an --init model in another token format (`pktlm import`): keep its body,\n"
-                 "fresh token embedding and head for the corpus (QwenNet; docs/interop.md)"),
+        OPT_NEW_EMBEDDINGS(o),
         OPT_CHOICE("--pooling", &o.pooling, "mean|last|first", "P", "pooled hidden state of the non-pad positions"),
         OPT_FLAG("--freeze", &o.freeze, 1, "train the head only on the frozen encoder's features"),
         OPT_CHOICE("--balance", &o.balance, "none|weight|sample", "B", "class-balanced loss weights, sampling, or none"),

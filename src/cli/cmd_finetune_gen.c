@@ -19,8 +19,7 @@ int cmd_finetune_gen(int argc, char **argv) {
         OPT_STR("--init", &init, "PRETRAINED.ckpt", "the pretrained model (`pktlm pretrain`)", .req = 1),
         OPT_STR("--data", &o.data_dir, "CORPUS_DIR", "a labelled corpus of `pktlm prep`", .req = 1),
         OPT_OUT(&o.out_path, "GEN.ckpt", "the generation model; GEN.csv and GEN.svg beside it", .req = 1),
-        OPT_FLAG("--new-embeddings", &o.new_embeddings, 1, "an --init model in another token format (`pktlm import`): keep its body,\n"
-                 "fresh token embedding and head for the corpus (QwenNet; docs/interop.md)"),
+        OPT_NEW_EMBEDDINGS(o),
         OPT_LONG_IN("--steps", &o.steps, 0, INT_MAX - 1, "N", "optimizer steps (default: --epochs)"),
         OPT_DOUBLE_IN("--epochs", &o.epochs, 0, HUGE_VAL, "E", "passes over the training split (default 1 when --steps is not given)"),
         OPT_OPTIM(o),
@@ -52,11 +51,5 @@ int cmd_finetune_gen(int argc, char **argv) {
      * already checked: it cannot fail now) */
     if (finetune_gen_prepare(&o, init) != 0) return cli_error(V, "%s", o.err);
     if (cli_parse(&cmd, argc, argv) != 0) return 2;
-    o.interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
-    int rc = finetune_gen_run(&o);
-    if (rc != 0) return cli_error(V, "%s", o.err);
-    if (!o.quiet)
-        fprintf(stderr, "pktlm finetune: %s at step %ld: loss %.4f, validation loss %.4f (nats/token)\n",
-                o.interrupted ? "stopped" : "done", o.final_step, o.final_loss, o.final_val);
-    return 0;
+    return cli_lm_train(V, &o, finetune_gen_run);
 }

@@ -87,11 +87,14 @@ int cmd_pretrain(int argc, char **argv) {
         pretrain_defaults(&d);
         if (cli_model_check_given(V, &o.cfg, &d.cfg)) return 2;
     }
-    o.interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
-    int rc = pretrain_run(&o);
-    if (rc != 0) return cli_error(V, "%s", o.err);
-    if (!o.quiet)
-        fprintf(stderr, "pktlm pretrain: %s at step %ld: loss %.4f, validation loss %.4f (nats/token)\n",
-                o.interrupted ? "stopped" : "done", o.final_step, o.final_loss, o.final_val);
+    return cli_lm_train(V, &o, pretrain_run);
+}
+
+int cli_lm_train(const char *verb, pretrain_opts *o, int (*run)(pretrain_opts *)) {
+    o->interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
+    if (run(o) != 0) return cli_error(verb, "%s", o->err);
+    if (!o->quiet)
+        fprintf(stderr, "pktlm %s: %s at step %ld: loss %.4f, validation loss %.4f (nats/token)\n", verb,
+                o->interrupted ? "stopped" : "done", o->final_step, o->final_loss, o->final_val);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "corpus/stream.h"
 #include "corpus/tokfmt.h"
 #include "flow/flow.h"
+#include "models/clshead.h"
 #include "models/clsworkers.h"
 #include "util/util.h"
 #include <errno.h>
@@ -147,20 +148,31 @@ static void on_decision(void *vc, const stream_decision *d) {
     cls_workers_submit(c->pool, &j);   /* full: dropped and counted by the pool */
 }
 
+void classify_print_top3(int fmt, char **nm, const float *p, const int *top) {
+    if (fmt == 1) {
+        cli_csv_str(stdout, nm[top[0]]);
+        printf(",%.4f", p[top[0]]);
+        for (int r = 0; r < 3; r++) {
+            putchar(',');
+            cli_csv_str(stdout, top[r] >= 0 ? nm[top[r]] : "");
+            printf(",%.4f", top[r] >= 0 ? p[top[r]] : 0.0f);
+        }
+        putchar('\n');
+    } else {
+        cli_json_str(stdout, nm[top[0]]);
+        printf(", \"prob\": %.4f, \"top3\": [", p[top[0]]);
+        for (int r = 0; r < 3 && top[r] >= 0; r++) { printf("%s[", r ? ", " : ""); cli_json_str(stdout, nm[top[r]]); printf(", %.4f]", p[top[r]]); }
+        printf("]}\n");
+    }
+}
+
 static void on_result(void *vc, const cls_job *x, const float *p, int K) {
     cls_live *c = vc;
     double lat = (double)(wall_ns() - x->ts_ns) / 1e6;
     /* the summary's latency: decisions at packet K (one at an end waited for the end) */
     if (x->reason == STREAM_AT_K) lat_add(&c->lat, lat);
-    int top[3] = { -1, -1, -1 };
-    for (int r = 0; r < 3 && r < K; r++) {
-        int best = -1;
-        for (int k = 0; k < K; k++) {
-            if (k == top[0] || k == top[1]) continue;
-            if (best < 0 || p[k] > p[best]) best = k;
-        }
-        top[r] = best;
-    }
+    int top[3];
+    cls_top(p, K, top, 3);
     /* packets in the row, as file classify counts them */
     uint32_t pk = 0;
     for (size_t i = 0; i < x->n; i++) pk += tokfmt_is_pkt(c->tf, x->tok[i]);
@@ -177,24 +189,14 @@ static void on_result(void *vc, const cls_job *x, const float *p, int K) {
         cli_csv_str(stdout, c->iface);
         printf(",%llu,%d,%s,%u,%s,%u,%u,%llu,%s,", (unsigned long long)x->id, x->key.proto, a, x->key.port[0], b, x->key.port[1], pk,
                (unsigned long long)x->flow_pkts, reason_name(x->reason));
-        cli_csv_str(stdout, nm[top[0]]);
-        printf(",%.4f", p[top[0]]);
-        for (int r = 0; r < 3; r++) {
-            putchar(',');
-            cli_csv_str(stdout, top[r] >= 0 ? nm[top[r]] : "");
-            printf(",%.4f", top[r] >= 0 ? p[top[r]] : 0.0f);
-        }
-        putchar('\n');
+        classify_print_top3(1, nm, p, top);
     } else if (c->fmt == 2) {
         printf("{\"ts\": %s, \"latency_ms\": %.3f, \"iface\": ", ts, lat);
         cli_json_str(stdout, c->iface);
         printf(", \"flow\": %llu, \"proto\": %d, \"a\": \"%s\", \"a_port\": %u, \"b\": \"%s\", \"b_port\": %u, \"packets\": %u, "
                "\"flow_packets\": %llu, \"decided\": \"%s\", \"label\": ", (unsigned long long)x->id, x->key.proto, a, x->key.port[0], b,
                x->key.port[1], pk, (unsigned long long)x->flow_pkts, reason_name(x->reason));
-        cli_json_str(stdout, nm[top[0]]);
-        printf(", \"prob\": %.4f, \"top3\": [", p[top[0]]);
-        for (int r = 0; r < 3 && top[r] >= 0; r++) { printf("%s[", r ? ", " : ""); cli_json_str(stdout, nm[top[r]]); printf(", %.4f]", p[top[r]]); }
-        printf("]}\n");
+        classify_print_top3(2, nm, p, top);
     } else {
         char ea[80], eb[80];
         snprintf(ea, sizeof ea, "%s:%u", a, x->key.port[0]);
@@ -211,13 +213,14 @@ static void cls_pkt(void *vc, const cap_pkt *p) { stream_packet(((cls_live *)vc)
  * an older timestamp must not find its flow already expired */
 static void cls_tick(void *vc, double el, int64_t wall) { (void)el; stream_advance(((cls_live *)vc)->st, wall - 1000000000); }
 
-int classify_live(const cli_live *lo, const char *model_path, const prep_cfg *pc0, int K, int fmt, int batch, int threads, int quiet) {
+int classify_live(const cli_live *lo, const char *model_path, const prep_cfg *pc0, const tok_format *tf, int K, int fmt, int batch,
+                  int threads, int quiet) {
     const char *V = "classify";
     char err[1024];
     prep_cfg pc = *pc0;
     pc.flows.max_flows = (size_t)lo->max_flows;
-    cls_live c = { .fmt = fmt, .K = K, .iface = lo->cap.iface, .tf = tokfmt_get(pc.tokens) };
-    cls_workers_cfg wc = { lo->workers, threads > 0 ? threads : 1, batch, lo->queue, K, pc.tokens };
+    cls_live c = { .fmt = fmt, .K = K, .iface = lo->cap.iface, .tf = tf };
+    cls_workers_cfg wc = { lo->workers, threads > 0 ? threads : 1, batch, lo->queue, K, pc.tokens, tf };
     c.pool = cls_workers_start(model_path, &wc, on_result, &c, err, sizeof err);
     if (!c.pool) return cli_error(V, "%s", err);
     /* label names: every worker loaded the same file; keep one copy for the output */

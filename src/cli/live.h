@@ -44,10 +44,17 @@ void cli_live_default(cli_live *lo);
     OPT_LONG_IN("--max-flows", &(lo).max_flows, 16, 1 << 30, "N", "active flows kept; when full the least recently active\n" \
                 "is evicted and decided")
 
-/* classify --live: pc = the classifier's prep options (resolved by cmd_classify), K = decide
- * at the K-th packet. fmt 0 text, 1 csv, 2 json. Returns the exit status. */
-int classify_live(const cli_live *lo, const char *model_path, const prep_cfg *pc, int K, int fmt, int batch, int threads,
-                  int quiet);
+/* The prediction's columns of a classify line, the same for files and --live: fmt 1 (CSV)
+ * "LABEL,PROB,TOP1,P1,TOP2,P2,TOP3,P3\n", fmt 2 (JSON) "LABEL, \"prob\": P, \"top3\": [...]}\n"
+ * (after "\"label\": "). p: the K probabilities; top: their three best (models/clshead.h:
+ * cls_top; -1 past K). */
+void classify_print_top3(int fmt, char **names, const float *p, const int *top);
+
+/* classify --live: pc = the classifier's prep options (resolved by cmd_classify; bpe: pc->bpe
+ * its tokenizer), tf its token format, K = decide at the K-th packet. fmt 0 text, 1 csv, 2
+ * json. Returns the exit status. */
+int classify_live(const cli_live *lo, const char *model_path, const prep_cfg *pc, const tok_format *tf, int K, int fmt, int batch,
+                  int threads, int quiet);
 /* stats --live: the flow table options as for files. json: summary as JSON (running lines as
  * JSON lines). Returns the exit status. */
 int stats_live(const cli_live *lo, const flow_cfg *fc, int json);

@@ -126,6 +126,11 @@ typedef struct {
     OPT_INT_IN("--threads", &(o).threads, 0, 1024, "N", "default: all cores / OMP_NUM_THREADS", .nodef = 1), \
     OPT_QUIET(&(o).quiet, "no progress lines")
 
+/* --new-embeddings of finetune's tasks (o: their options, with new_embeddings) */
+#define OPT_NEW_EMBEDDINGS(o) \
+    OPT_FLAG("--new-embeddings", &(o).new_embeddings, 1, "an --init model in another token format (`pktlm import`): keep its body,\n" \
+             "fresh token embedding and head for the corpus (QwenNet; docs/interop.md)")
+
 /* Parse argv[1..argc) against c->opts. Returns 0 ok; 1 when --help / -h was given (the help
  * is printed on stdout: exit 0); 2 on a usage error (the message is printed: exit 2).
  * argv is reordered in place as GNU getopt does (options first, then the positionals in

@@ -29,6 +29,8 @@ struct bpe {
     uint16_t byte_cp[256];        /* GPT-2's byte -> code point */
     int16_t cp_byte[512];         /* and back (-1: none) */
     uint8_t sha[32];
+    char *json;                   /* the file's bytes, as read (classifier files embed them) */
+    size_t json_len;
     cache_e *cache;
     size_t cmask, cused;
     int32_t *cids;
@@ -170,6 +172,12 @@ bpe *bpe_load(const char *path, char *err, size_t errlen) {
     size_t len = 0;
     char *txt = slurp(path, &len);
     if (!txt) { snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno)); return NULL; }
+    bpe *b = bpe_load_mem(path, txt, len, err, errlen);
+    free(txt);
+    return b;
+}
+
+bpe *bpe_load_mem(const char *path, const char *txt, size_t len, char *err, size_t errlen) {
     bpe *b = calloc(1, sizeof *b);
     const char *where = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(txt, len, &where, 0);
@@ -180,8 +188,9 @@ bpe *bpe_load(const char *path, char *err, size_t errlen) {
         sha256_update(&c, txt, len);
         sha256_final(&c, b->sha);
         byte_table(b);
+        if ((b->json = malloc(len + 1))) { memcpy(b->json, txt, len); b->json[len] = 0; b->json_len = len; }
+        else { free(b); b = NULL; }
     }
-    free(txt);
     int rc = b ? 0 : fail(err, errlen, path, "out of memory");
     if (!rc && !cJSON_IsObject(j)) {
         snprintf(err, errlen, "%s: not a JSON object (error near byte offset %zu)", path, bad_at);
@@ -307,11 +316,12 @@ void bpe_free(bpe *b) {
     if (!b) return;
     for (int i = 0; b->tok && i < b->n_ids; i++) free(b->tok[i]);
     for (size_t i = 0; b->cache && i <= b->cmask; i++) free(b->cache[i].s);
-    free(b->tok); free(b->toklen); free(b->added); free(b->vocab.slot); free(b->merges); free(b->cache); free(b->cids);
+    free(b->json); free(b->tok); free(b->toklen); free(b->added); free(b->vocab.slot); free(b->merges); free(b->cache); free(b->cids);
     free(b);
 }
 
 int bpe_n_ids(const bpe *b) { return b->n_ids; }
+const char *bpe_json(const bpe *b, size_t *len) { *len = b->json_len; return b->json; }
 int bpe_pretokenizer(const bpe *b) { return b->pre; }
 const uint8_t *bpe_sha256(const bpe *b) { return b->sha; }
 uint64_t bpe_hash(const bpe *b) {

@@ -27,7 +27,11 @@ typedef struct bpe bpe;
 
 /* Load and check; NULL with err naming the file and what is wrong. */
 bpe *bpe_load(const char *path, char *err, size_t errlen);
+/* The same from a tokenizer.json's bytes in memory (path names them in errors: a classifier
+ * file embeds them, docs/classify.md). */
+bpe *bpe_load_mem(const char *path, const char *txt, size_t len, char *err, size_t errlen);
 void bpe_free(bpe *b);
+const char *bpe_json(const bpe *b, size_t *len);   /* the bytes it was loaded from (sha256: bpe_sha256) */
 int bpe_n_ids(const bpe *b);              /* highest id + 1 (vocabulary and added tokens) */
 int bpe_pretokenizer(const bpe *b);       /* BPE_PRE_* */
 const uint8_t *bpe_sha256(const bpe *b);  /* of the file's bytes (32) */

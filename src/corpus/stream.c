@@ -2,6 +2,7 @@
  * (prep_flow_begin / prep_flow_packet, prep_flow_filtered, prep_seq_unwanted), so the tokens
  * cannot drift from what `pktlm prep` and `pktlm classify` build. */
 #include "corpus/stream.h"
+#include "corpus/bpe.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@ struct stream {
     anon_dict dict;
     int use_dict;
     stream_counters c;
+    tok_format tfb;          /* bpe: the ids of cfg.bpe's tokenizer */
 };
 
 /* Hand out a flow's tokens (ended here) and drop them: a decided flow keeps none. */
@@ -64,6 +66,10 @@ stream *stream_new(const prep_cfg *cfg, int after, stream_fn fn, stream_end_fn e
     s->K = after > 0 ? after : 1;
     s->cfg.max_pkts = s->K;
     s->fn = fn; s->end_fn = end_fn; s->ctx = ctx;
+    if (s->cfg.tokens == TOKFMT_BPE) {   /* as prep_new: the caller checked <|endoftext|> and "\n" */
+        if (!s->cfg.bpe) { free(s); return NULL; }
+        tokfmt_bpe(&s->tfb, bpe_n_ids(s->cfg.bpe), bpe_added_id(s->cfg.bpe, "<|endoftext|>"), bpe_text_id(s->cfg.bpe, "\n"));
+    }
     s->ft = flow_table_new(&s->cfg.flows, on_end, s);
     if (!s->ft) { free(s); return NULL; }
     if (s->cfg.anonymise) {
@@ -115,7 +121,8 @@ void stream_packet(stream *s, const cap_pkt *p) {
         f->user = x;
         s->c.flows++;
         x->drop = prep_flow_filtered(&s->cfg, f);
-        tok_seq_set_format(&x->pf.seq, s->cfg.tokens);
+        if (s->cfg.tokens == TOKFMT_BPE) tok_seq_set_bpe(&x->pf.seq, s->cfg.bpe, &s->tfb);
+        else tok_seq_set_format(&x->pf.seq, s->cfg.tokens);
         prep_flow_begin(&x->pf, s->anon, f->id, -1, f->first_ns);
     }
     if (x->drop || x->decided) return;

@@ -202,7 +202,8 @@ static int reader_next_other(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_
 }
 
 /* bpe: the text of the tokens up to the next packet's "\n" (or EOS), its hex words back to
- * bytes (the first byte of each word, then the last word's second); no direction or time */
+ * bytes (the first byte of each word, then the last word's second); no time, and no direction
+ * token: as for bigrams, a packet whose source address is not the first packet's is s->c */
 static int reader_next_bpe(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t cap) {
     const tok_format *f = r->tf;
     if (!f || !r->bpe) return 0;
@@ -243,7 +244,12 @@ static int reader_next_bpe(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t 
             if (p->n < cap) buf[p->n++] = (uint8_t)(k ? word : word >> 8); else p->flags |= TOKP_CUT;
         }
     } else if (nib) r->stray++;
-    p->flags |= TOKP_NO_TIME | TOKP_NO_DIR;
+    p->flags |= TOKP_NO_TIME;
+    int v6 = p->n >= 40 && buf[0] >> 4 == 6, alen = v6 ? 16 : 4, aoff = v6 ? 8 : 12;
+    if (p->n >= (uint32_t)(aoff + alen)) {
+        if (!r->npk_seen) memcpy(r->src0, buf + aoff, (size_t)alen);
+        p->dir = memcmp(r->src0, buf + aoff, (size_t)alen) != 0;
+    } else p->flags |= TOKP_NO_DIR;
     if (r->npk_seen) r->clock_ns += BIG_GAP_NS;
     p->ts_ns = r->clock_ns;
     r->npk_seen++;

@@ -106,23 +106,27 @@ void label_escape(char *out, size_t n, const char *name) {
 
 int corpus_tokenizer(const char *dir, shard *sh, char *err, size_t errlen) {
     if (sh->format != TOKFMT_BPE || sh->bpe) return 0;
+    sh->bpe = corpus_bpe(dir, sh->tok_hash, err, errlen);
+    return sh->bpe ? 0 : -1;
+}
+
+bpe *corpus_bpe(const char *dir, uint64_t hash, char *err, size_t errlen) {
     char path[4200];
     snprintf(path, sizeof path, "%s/vocab.json", dir);
     char *text = slurp(path, (size_t)64 << 20, err, errlen);
-    if (!text) return -1;
+    if (!text) return NULL;
     cJSON *root = cJSON_Parse(text);
     free(text);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "tokenizer");
     bpe *b = NULL;
     if (!cJSON_IsString(t) || !t->valuestring[0])
         snprintf(err, errlen, "%s: a --tokens bpe corpus without \"tokenizer\": make the corpus again with `pktlm prep`", path);
-    else if ((b = bpe_load(t->valuestring, err, errlen)) && bpe_hash(b) != sh->tok_hash) {
+    else if ((b = bpe_load(t->valuestring, err, errlen)) && bpe_hash(b) != hash) {
         snprintf(err, errlen, "%s is not the tokenizer.json %s was made with (hash %016llx, the corpus's %016llx)", t->valuestring,
-                 dir, (unsigned long long)bpe_hash(b), (unsigned long long)sh->tok_hash);
+                 dir, (unsigned long long)bpe_hash(b), (unsigned long long)hash);
         bpe_free(b);
         b = NULL;
     }
     cJSON_Delete(root);
-    sh->bpe = b;
-    return b ? 0 : -1;
+    return b;
 }

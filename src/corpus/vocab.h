@@ -22,6 +22,9 @@ void corpus_labels_free(char **names, int n);
  * sequences read back as packets. Other formats: nothing to do. 0 ok; -1 with err when the
  * file is gone or changed. */
 int corpus_tokenizer(const char *dir, shard *sh, char *err, size_t errlen);
+/* The same for a corpus directory alone: the tokenizer its vocab.json names, checked against
+ * hash (a model's record of it); NULL with err. */
+struct bpe *corpus_bpe(const char *dir, uint64_t hash, char *err, size_t errlen);
 
 /* name written for people: backslash, newline, CR, tab and other control bytes escaped as in
  * C ("\\", "\n", "\r", "\t", "\x01"), so that one label is one line of labels.txt. */

@@ -134,6 +134,27 @@ void svg_bars(FILE *f, const char *title, char **cats, int ncat, char **series, 
     fputs("</svg>\n", f);
 }
 
+/* The y and x ticks and the axis labels of a line plot: y from 0 to ymax; x from 0 to xmax,
+ * as a sample index ("%d", svg_lines) or a value (fmt_tick, svg_xy) */
+static void axes(FILE *f, double ymax, double xmax, int index_x, const char *xlabel, const char *ylabel) {
+    int pw = W - ML - MR, ph = H - MT - MB;
+    for (int t = 0; t <= 4; t++) {
+        int yy = MT + ph - ph * t / 4, x = ML + pw * t / 4;
+        char b[32];
+        if (index_x) snprintf(b, sizeof b, "%d", (int)xmax * t / 4);
+        else fmt_tick(b, sizeof b, xmax * t / 4);
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%d\" text-anchor=\"end\">",
+                ML, yy, ML + pw, yy, ML - 4, yy + 4);
+        fprintf(f, index_x ? "%.2f" : "%.4g", ymax * t / 4);
+        fprintf(f, "</text>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", x, MT + ph + 14, b);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", ML + pw / 2, H - 8);
+    svg_text(f, xlabel);
+    fprintf(f, "</text><text x=\"12\" y=\"%d\" transform=\"rotate(-90 12 %d)\" text-anchor=\"middle\">", MT + ph / 2, MT + ph / 2);
+    svg_text(f, ylabel);
+    fputs("</text>\n", f);
+}
+
 void svg_lines(FILE *f, const char *title, const char *xlabel, const char *ylabel, char **series, int ns, const double *const *y, int n,
                int color0) {
     frame(f, title);
@@ -141,17 +162,7 @@ void svg_lines(FILE *f, const char *title, const char *xlabel, const char *ylabe
     double mx = 0;
     for (int k = 0; k < ns; k++) for (int i = 0; i < n; i++) if (y[k][i] > mx) mx = y[k][i];
     if (mx <= 0) mx = 1;
-    for (int t = 0; t <= 4; t++) {
-        int yy = MT + ph - ph * t / 4, x = ML + pw * t / 4;
-        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.2f</text>\n",
-                ML, yy, ML + pw, yy, ML - 4, yy + 4, mx * t / 4);
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", x, MT + ph + 14, (n > 1 ? (n - 1) : 0) * t / 4);
-    }
-    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", ML + pw / 2, H - 8);
-    svg_text(f, xlabel);
-    fprintf(f, "</text><text x=\"12\" y=\"%d\" transform=\"rotate(-90 12 %d)\" text-anchor=\"middle\">", MT + ph / 2, MT + ph / 2);
-    svg_text(f, ylabel);
-    fputs("</text>\n", f);
+    axes(f, mx, n > 1 ? n - 1 : 0, 1, xlabel, ylabel);
     for (int k = 0; k < ns; k++) {
         fprintf(f, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"%s\" points=\"", svg_colors[(color0 + k) % 6]);
         for (int i = 0; i < n; i++) fprintf(f, "%.1f,%.1f ", ML + (n > 1 ? (double)i / (n - 1) : 0) * pw, MT + ph - y[k][i] / mx * ph);
@@ -172,19 +183,7 @@ void svg_xy(FILE *f, const char *title, const char *xlabel, const char *ylabel, 
     }
     if (my <= 0) my = 1;
     if (mx <= 0) mx = 1;
-    for (int t = 0; t <= 4; t++) {
-        int yy = MT + ph - ph * t / 4, x = ML + pw * t / 4;
-        char b[32];
-        fmt_tick(b, sizeof b, mx * t / 4);
-        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.4g</text>\n",
-                ML, yy, ML + pw, yy, ML - 4, yy + 4, my * t / 4);
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", x, MT + ph + 14, b);
-    }
-    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", ML + pw / 2, H - 8);
-    svg_text(f, xlabel);
-    fprintf(f, "</text><text x=\"12\" y=\"%d\" transform=\"rotate(-90 12 %d)\" text-anchor=\"middle\">", MT + ph / 2, MT + ph / 2);
-    svg_text(f, ylabel);
-    fputs("</text>\n", f);
+    axes(f, my, mx, 0, xlabel, ylabel);
     for (int k = 0; k < ns; k++) {
         if (!n[k]) continue;
         fprintf(f, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"%s\" points=\"", svg_colors[(color0 + k) % 6]);

@@ -6,6 +6,8 @@
 #include "corpus/tcpfields.h"
 #include "corpus/bigrams.h"
 #include "corpus/prep.h"
+#include "corpus/bpe.h"
+#include "corpus/vocab.h"
 #include "models/checkpoint.h"
 #include "models/model.h"
 #include "util/util.h"
@@ -16,7 +18,7 @@
 #include <string.h>
 
 /* ---- grammar mask ---- */
-void gen_gram_init(gen_gram *g) { memset(g, 0, sizeof *g); g->phase = GM_BOS; }
+void gen_gram_init(gen_gram *g) { memset(g, 0, sizeof *g); g->phase = GM_BOS; g->mtu = 1500; }
 
 int gen_tcp_flags_valid(int b) {
     enum { FIN = 1, SYN = 2, RST = 4, ACK = 16 };
@@ -41,6 +43,56 @@ static int gram_fixed_byte(const gen_gram *g) {
     return -1;
 }
 
+/* The packet holds as many bytes as its length field says: it ends (a packet may end
+ * earlier, as a snaplen or prep's byte limit cuts it, but never runs past its own length) */
+static int gram_full(const gen_gram *g) { return g->strict_headers && g->total && g->nbytes >= g->total; }
+
+/* The smallest IP total length the current packet may declare: IP header plus the fixed
+ * transport header of its protocol (the flow's, once known; else UDP/ICMP's 8 bytes) */
+static int gram_min_total(const gen_gram *g) {
+    int p = g->proto ? g->proto : !g->capture ? g->flow_proto : 0;
+    return g->ihl + (p == 6 ? 20 : 8);
+}
+
+/* Header rules that keep a packet as the trace writer writes it (trace.c repairs each of
+ * these otherwise, and a repaired packet is not what the model meant): fills ok and returns 1
+ * when the byte at g->nbytes is one of them. The length field comes before the protocol and
+ * the data offset, so it only has to hold the smallest headers; the protocol and the data
+ * offset then respect it. Small models lose count of byte offsets in later packets and write
+ * other fields' values here (docs/generate.md: 25-46 % of packets repaired without these). */
+static int gram_header_byte(const gen_gram *g, uint8_t *ok) {
+    const int n = g->nbytes, v4 = g->ver == 4;
+    const int lo_pos = v4 ? 2 : 4;                      /* IPv4 total length, IPv6 payload length */
+    const int base = v4 ? 0 : 40;                       /* what the field leaves out */
+    if (n == lo_pos || n == lo_pos + 1) {
+        int lo = gram_min_total(g) - base, hi = g->mtu - base;
+        for (int b = 0; b < 256; b++) {
+            int vmin = n == lo_pos ? b << 8 : g->len_hi << 8 | b, vmax = n == lo_pos ? b << 8 | 255 : vmin;
+            ok[b] = vmax >= lo && vmin <= hi;
+        }
+        return 1;
+    }
+    if (v4 && n == 6) { ok[0] = ok[0x40] = 1; return 1; }      /* DF or nothing, never a fragment */
+    if (v4 && n == 7) { ok[0] = 1; return 1; }
+    if (n == (v4 ? 8 : 7)) { memset(ok + 1, 1, 255); return 1; }  /* TTL / hop limit > 0 */
+    if (g->proto != 6 || n < g->ihl + 20 || n >= g->opt_end) return 0;
+    /* the TCP option list, inside the data offset */
+    if (g->opt_eol) { ok[0] = 1; return 1; }
+    if (n == g->opt_next) {
+        const int room = g->opt_end - n;
+        ok[0] = ok[1] = 1;
+        ok[2] = room >= 4; ok[3] = room >= 3; ok[4] = room >= 2; ok[5] = ok[8] = room >= 10;
+        return 1;
+    }
+    if (n == g->opt_len_pos) {
+        const int room = g->opt_end - (n - 1), k = g->opt_kind;
+        if (k == 5) { for (int l = 10; l <= room; l += 8) ok[l] = 1; }
+        else ok[k == 2 ? 4 : k == 3 ? 3 : k == 4 ? 2 : 10] = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* The values the byte at position g->nbytes of the current packet may take (ok[0..255]), in a
  * packet of the bytes or the bigrams format: the rules of gen_gram (generate.h) that fix or
  * narrow a byte. A packet of bigrams has no direction token: its direction is its source
@@ -54,13 +106,15 @@ static int gram_next_byte(const gen_gram *g, uint8_t *ok) {
     if (n == 0) {
         /* IPv4 (header length >= 5 words) or IPv6; after the first packet, the flow's
          * version (a flow is one 5-tuple) */
-        if (g->flow_ver != 6) for (int b = 0x45; b < 0x50; b++) ok[b] = 1;
+        if (g->flow_ver != 6) for (int b = 0x45; b < (g->strict_headers ? 0x46 : 0x50); b++) ok[b] = 1;
         if (g->flow_ver != 4) for (int b = 0x60; b < 0x70; b++) ok[b] = 1;
     } else if ((g->ver == 4 && n == 9) || (g->ver == 6 && n == 6)) {
         /* the protocol byte: only what the trace writer can write, then the flow's */
         if (g->flow_proto) ok[g->flow_proto] = 1;
         else { ok[6] = ok[17] = 1; ok[g->ver == 4 ? 1 : 58] = 1; }
-    } else if (g->npkts > 1 && !g->capture && g->fmt == TOKFMT_BIGRAMS && n >= (g->ver == 4 ? 12 : 8) &&
+        /* TCP only where the length field holds its 20 bytes */
+        if (g->strict_headers && g->total && g->total < g->ihl + 20 && !(g->flow_proto == 6)) ok[6] = 0;
+    } else if (g->npkts > 1 && !g->capture && (g->fmt == TOKFMT_BIGRAMS || g->fmt == TOKFMT_BPE) && n >= (g->ver == 4 ? 12 : 8) &&
                n < (g->ver == 4 ? 16 : 24)) {
         const int a0 = g->ver == 4 ? 12 : 8;
         for (int s = 0; s < 2; s++)
@@ -73,13 +127,16 @@ static int gram_next_byte(const gen_gram *g, uint8_t *ok) {
          * model that loses count of a later packet's bytes samples these two bytes from
          * other fields' values: without this, 37 % of the TCP segments of the requet model
          * carried impossible flags and RST appeared in 56 % of its flows (docs/generate.md) */
-        for (int b = 0x50; b < 0x100; b += 0x10) ok[b] = ok[b | 1] = 1;
+        for (int b = 0x50; b < 0x100; b += 0x10)
+            if (!g->strict_headers || !g->total || g->ihl + (b >> 4) * 4 <= g->total) ok[b] = ok[b | 1] = 1;
     } else if (g->proto == 6 && !g->raw_tcp_flags && n == g->ihl + 13) {
         for (int b = 0; b < 256; b++) ok[b] = (uint8_t)gen_tcp_flags_valid(b);
     } else if ((g->proto == 1 || g->proto == 58) && n == g->ihl) {
         /* ICMP type: echo request/reply, the messages the writer keeps */
         if (g->proto == 1) ok[0] = ok[8] = 1;
         else ok[128] = ok[129] = 1;
+    } else if (g->strict_headers && gram_header_byte(g, ok)) {
+        /* a header byte the writer would otherwise repair (gram_header_byte) */
     } else {
         memset(ok, 1, 256);
         return 1;
@@ -90,6 +147,7 @@ static int gram_next_byte(const gen_gram *g, uint8_t *ok) {
 /* A packet starts: its per-packet grammar state */
 static void gram_packet_start(gen_gram *g) {
     g->nbytes = 0; g->min_len = 20; g->proto = 0; g->ihl = 20; g->cand = 3;
+    g->len_hi = g->total = 0; g->opt_end = g->opt_next = g->opt_len_pos = -1; g->opt_kind = g->opt_eol = 0;
 }
 
 /* Byte t of the current packet (bytes and bigrams) */
@@ -107,12 +165,26 @@ static void gram_push_byte(gen_gram *g, int t) {
         if (g->npkts == 1 && !g->capture) g->flow_proto = t;
         g->min_len = g->ihl + (t == 6 ? 20 : 8);
     }
+    const int lo_pos = g->ver == 4 ? 2 : 4;
+    if (n == lo_pos) g->len_hi = t;
+    if (n == lo_pos + 1) g->total = (g->len_hi << 8 | t) + (g->ver == 4 ? 0 : 40);
+    if (g->proto == 6 && n == g->ihl + 12) {
+        g->opt_end = g->ihl + (t >> 4) * 4; g->opt_next = g->ihl + 20; g->opt_eol = 0; g->opt_len_pos = -1;
+    } else if (g->proto == 6 && n >= g->ihl + 20 && n < g->opt_end && !g->opt_eol) {
+        if (n == g->opt_next) {
+            if (t == 0) g->opt_eol = 1;
+            else if (t == 1) g->opt_next = n + 1;
+            else { g->opt_kind = t; g->opt_len_pos = n + 1; }
+        } else if (n == g->opt_len_pos) {
+            g->opt_next = n - 1 + (t < 2 ? 2 : t);
+        }
+    }
     const int al = g->ver == 4 ? 4 : 16, a0 = g->ver == 4 ? 12 : 8;
     if (g->npkts == 1) {   /* the flow's addresses and ports, as side a sends them */
         if (n >= a0 && n < a0 + 2 * al) g->addr[(n - a0) / al][(n - a0) % al] = (uint8_t)t;
         if (n >= g->ihl && n < g->ihl + 4) g->port[(n - g->ihl) / 2][(n - g->ihl) % 2] = (uint8_t)t;
-    } else if (g->fmt == TOKFMT_BIGRAMS && n >= a0 && n < a0 + al) {
-        /* bigrams: the source address says the direction */
+    } else if ((g->fmt == TOKFMT_BIGRAMS || g->fmt == TOKFMT_BPE) && n >= a0 && n < a0 + al) {
+        /* bigrams and bpe: the source address says the direction */
         for (int s = 0; s < 2; s++)
             if (g->addr[s][n - a0] != t) g->cand &= ~(1 << s);
         if (n == a0 + al - 1) g->dir = !(g->cand & 1);
@@ -186,7 +258,8 @@ static void bigrams_mask(const gen_gram *g, uint8_t *allowed, int V, int label_l
         /* the byte format's rules on the byte each word adds (the first word: bytes 0 and 1,
          * byte 1 free); a word overlaps the previous one */
         uint8_t ok[256];
-        gram_next_byte(g, ok);
+        if (gram_full(g)) memset(ok, 0, 256);
+        else gram_next_byte(g, ok);
         for (int b = 0; b < 256; b++)
             if (ok[b]) {
                 if (g->nbytes == 0) for (int b1 = 0; b1 < 256; b1++) allowed[BIG_W0 + (b << 8 | b1)] = 1;
@@ -218,8 +291,141 @@ static void bigrams_push(gen_gram *g, int t) {
     }
 }
 
+/* ---- bpe: NetGPT's hex text, "\n" w0 " " w1 " " ... with w(k) = hex(byte k) hex(byte k+1) ---- */
+int gen_bpe_init(gen_bpe *gb, const bpe *b, const tok_format *tf) {
+    memset(gb, 0, sizeof *gb);
+    gb->n_ids = bpe_n_ids(b);
+    gb->bos = tf->bos; gb->eos = tf->eos; gb->pkt = tf->pkt; gb->unlabelled = tf->unlabelled;
+    gb->tok_node = malloc((size_t)gb->n_ids * sizeof *gb->tok_node);
+    gb->cap = 1024;
+    gb->child = malloc((size_t)gb->cap * sizeof *gb->child);
+    gb->tok = malloc((size_t)gb->cap * sizeof *gb->tok);
+    gb->parent = malloc((size_t)gb->cap * sizeof *gb->parent);
+    gb->pchar = malloc((size_t)gb->cap);
+    if (!gb->tok_node || !gb->child || !gb->tok || !gb->parent || !gb->pchar) { gen_bpe_free(gb); return -1; }
+    memset(gb->child[0], 0xff, sizeof gb->child[0]);
+    gb->tok[0] = -1;
+    gb->nodes = 1;
+    uint8_t s[256];
+    for (int id = 0; id < gb->n_ids; id++) {
+        gb->tok_node[id] = -1;
+        int L = bpe_decode_id(b, id, s, (int)sizeof s);
+        if (L < 1 || L > (int)sizeof s || id == gb->pkt || id == gb->eos) continue;
+        int k = 0;
+        for (; k < L; k++) if (!((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'a' && s[k] <= 'f') || s[k] == ' ')) break;
+        if (k < L) continue;   /* not hex text: never allowed inside a packet */
+        int node = 0;
+        for (k = 0; k < L; k++) {
+            int c = s[k] == ' ' ? 16 : s[k] <= '9' ? s[k] - '0' : s[k] - 'a' + 10;
+            if (gb->child[node][c] < 0) {
+                if (gb->nodes == gb->cap) {
+                    int nc = 2 * gb->cap;
+                    void *a = realloc(gb->child, (size_t)nc * sizeof *gb->child), *t, *q, *r;
+                    if (a) gb->child = a;
+                    if ((t = realloc(gb->tok, (size_t)nc * sizeof *gb->tok))) gb->tok = t;
+                    if ((q = realloc(gb->parent, (size_t)nc * sizeof *gb->parent))) gb->parent = q;
+                    if ((r = realloc(gb->pchar, (size_t)nc))) gb->pchar = r;
+                    if (!a || !t || !q || !r) { gen_bpe_free(gb); return -1; }
+                    gb->cap = nc;
+                }
+                memset(gb->child[gb->nodes], 0xff, sizeof gb->child[0]);
+                gb->tok[gb->nodes] = -1;
+                gb->parent[gb->nodes] = node;
+                gb->pchar[gb->nodes] = (uint8_t)c;
+                gb->child[node][c] = gb->nodes++;
+            }
+            node = gb->child[node][c];
+        }
+        if (gb->tok[node] < 0) { gb->tok[node] = id; gb->tok_node[id] = node; gb->n_hex++; }   /* a text listed twice: its first id */
+    }
+    return 0;
+}
+
+void gen_bpe_free(gen_bpe *gb) {
+    free(gb->child); free(gb->tok); free(gb->tok_node); free(gb->parent); free(gb->pchar);
+    memset(gb, 0, sizeof *gb);
+}
+
+/* The digit the next character must be: a word's first two repeat the previous word's last
+ * byte (>= 0); -1 a digit of a new byte; -2 only a space (the word is complete). */
+static int hex_want(const gen_gram *g) {
+    if (g->hc == 4) return -2;
+    if (g->hc < 2 && g->nbytes >= 2) return g->hc == 0 ? g->prevb >> 4 : g->prevb & 15;
+    return -1;
+}
+/* Character c (0..15 a digit, 16 a space) may come next; ok: gram_next_byte of g when hex_want is -1. */
+static int hex_allowed(const gen_gram *g, int c, const uint8_t *ok) {
+    int w = hex_want(g);
+    if (w == -2 || c == 16) return w == -2 && c == 16;
+    if (w >= 0) return c == w;
+    if (g->hc == 1 || g->hc == 3) return ok[g->hi << 4 | c];
+    for (int lo = 0; lo < 16; lo++) if (ok[c << 4 | lo]) return 1;   /* a high digit some byte allowed starts with */
+    return 0;
+}
+static void hex_apply(gen_gram *g, int c) {
+    if (c == 16) { g->hc = 0; return; }
+    if (!(g->hc < 2 && g->nbytes >= 2)) {   /* a new byte's digit */
+        if (g->hc == 0 || g->hc == 2) g->hi = c;
+        else { g->prevb = g->hi << 4 | c; gram_push_byte(g, g->prevb); }
+    }
+    g->hc++;
+}
+/* every token below trie node `node` whose characters are allowed from state g */
+static void hex_walk(const gen_bpe *gb, int node, const gen_gram *g, uint8_t *allowed) {
+    uint8_t ok[256];
+    if (hex_want(g) == -1) gram_next_byte(g, ok);
+    for (int c = 0; c < 17; c++) {
+        int ch = gb->child[node][c];
+        if (ch < 0 || !hex_allowed(g, c, ok)) continue;
+        gen_gram g2 = *g;
+        hex_apply(&g2, c);
+        if (gb->tok[ch] >= 0) allowed[gb->tok[ch]] = 1;
+        hex_walk(gb, ch, &g2, allowed);
+    }
+}
+
+static void bpe_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi) {
+    const gen_bpe *gb = g->bpe;
+    switch (g->phase) {
+    case GM_BOS: allowed[gb->bos] = 1; break;
+    case GM_LABEL:
+        for (int t = label_lo; t < label_hi && t < V; t++) allowed[t] = 1;
+        if (label_hi <= label_lo) allowed[gb->unlabelled] = 1;
+        break;
+    case GM_FIRST_PKT: allowed[gb->pkt] = 1; break;
+    case GM_BYTES:
+        hex_walk(gb, 0, g, allowed);
+        /* a packet ends after a whole word, once its headers are complete */
+        if (g->hc == 4 && g->nbytes >= g->min_len) allowed[gb->pkt] = allowed[gb->eos] = 1;
+        break;
+    default: allowed[gb->eos] = 1; break;
+    }
+}
+
+static void bpe_push(gen_gram *g, int t) {
+    const gen_bpe *gb = g->bpe;
+    switch (g->phase) {
+    case GM_BOS: g->phase = GM_LABEL; break;
+    case GM_LABEL: g->phase = GM_FIRST_PKT; break;
+    case GM_FIRST_PKT: g->phase = GM_BYTES; g->npkts = 1; gram_packet_start(g); g->hc = 0; break;
+    case GM_BYTES:
+        if (t == gb->pkt) { g->npkts++; gram_packet_start(g); g->hc = 0; }
+        else if (t == gb->eos) g->phase = GM_END;
+        else if (t >= 0 && t < gb->n_ids && gb->tok_node[t] >= 0) {
+            /* the token's characters: the path from the root to its node, found from the root
+             * (a forced prompt's token is applied as it is) */
+            int path[256], n = 0;
+            for (int node = gb->tok_node[t]; node > 0 && n < 256; node = gb->parent[node]) path[n++] = gb->pchar[node];
+            while (n > 0) hex_apply(g, path[--n]);
+        }
+        break;
+    default: break;
+    }
+}
+
 void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi) {
     memset(allowed, 0, (size_t)V);
+    if (g->fmt == TOKFMT_BPE && g->bpe) { bpe_mask(g, allowed, V, label_lo, label_hi); return; }
     if (g->fmt == TOKFMT_FIELDS) { fields_mask(g, allowed, V, label_lo, label_hi); return; }
     if (g->fmt == TOKFMT_BIGRAMS) { bigrams_mask(g, allowed, V, label_lo, label_hi); return; }
     switch (g->phase) {
@@ -242,7 +448,9 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
         /* a packet ends only after its headers: IP, and 20 bytes of TCP or 8 of UDP/ICMP.
          * TCP options may be cut (the writer completes them): header-only captures with a
          * short snaplen cut SYN options, and a model trained on them ends packets there */
-        if (gram_next_byte(g, allowed) && g->nbytes >= g->min_len) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
+        if (gram_full(g)) { allowed[TOK_PKT] = allowed[TOK_EOS] = 1; break; }
+        gram_next_byte(g, allowed);
+        if (g->nbytes >= g->min_len) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
         break;
     default: allowed[TOK_EOS] = 1; break;
     }
@@ -250,6 +458,7 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
 
 void gen_gram_push(gen_gram *g, int t) {
     g->pos++;
+    if (g->fmt == TOKFMT_BPE && g->bpe) { bpe_push(g, t); return; }
     if (g->fmt == TOKFMT_FIELDS) { fields_push(g, t); return; }
     if (g->fmt == TOKFMT_BIGRAMS) { bigrams_push(g, t); return; }
     switch (g->phase) {
@@ -288,6 +497,7 @@ int gen_pool_add_seq(gen_pool *p, const tok_t *tok, size_t n, int ended, uint32_
     tok_reader rd;
     if (p->capture) t0_ns = 0;   /* windows are laid out in time when written */
     tok_reader_init_fmt(&rd, p->fmt, tok, n, t0_ns);
+    if (p->fmt == TOKFMT_BPE) tok_reader_set_bpe(&rd, p->bpe, p->tf);
     uint8_t buf[65536];
     tok_packet pk;
     size_t first = p->n;
@@ -501,13 +711,14 @@ typedef struct {
     int64_t *gaps; size_t ngaps, gcap;
     int want_gaps, oom;
     int fmt;                  /* token format the flows are built in */
+    int eos;                  /* its end token */
 } real_flows;
 
 static void on_flow(void *ctx, const flow *f, const tok_t *tok, size_t n) {
     (void)f;
     real_flows *rf = ctx;
     if (!tok || n < 3 || rf->oom) return;
-    if (tok[n - 1] == tokfmt_get(rf->fmt)->eos) n--;
+    if (tok[n - 1] == rf->eos) n--;
     if (rf->want_gaps) {
         /* within-flow gaps, as the tokens carry them (bucket resolution, docs/tokens.md) */
         for (size_t i = 0, np = 0; i + 2 < n; i++)
@@ -544,11 +755,13 @@ static void real_flows_free(real_flows *rf) {
     memset(rf, 0, sizeof *rf);
 }
 
-static int read_real(gen_opts *o, const char *path, int fmt, int max_pkts, int want_gaps, real_flows *rf) {
+static int read_real(gen_opts *o, const char *path, const tok_format *tf, bpe *b, int max_pkts, int want_gaps, real_flows *rf) {
     prep_cfg pc;
     prep_cfg_default(&pc);
-    pc.tokens = fmt;
-    rf->fmt = fmt;
+    pc.tokens = tf->id;
+    pc.bpe = b;
+    rf->fmt = tf->id;
+    rf->eos = tf->eos;
     pc.max_pkts = max_pkts;
     pc.payload = o->prompt_payload;
     pc.max_bytes = o->prompt_max_bytes;
@@ -593,7 +806,7 @@ static int finish_seq(gen_opts *o, gen_pool *pool, gen_slot *z, int ended) {
     if (getenv("PKTLM_GEN_DUMP")) {   /* debugging: the sampled tokens */
         char nb[32];
         fprintf(stderr, "flow %ld: ", z->flow);
-        for (size_t i = 0; i < n; i++) fprintf(stderr, "%s ", tokfmt_name(tokfmt_get(pool->fmt), z->q[i], nb));
+        for (size_t i = 0; i < n; i++) fprintf(stderr, "%s ", tokfmt_name(pool->tf ? pool->tf : tokfmt_get(pool->fmt), z->q[i], nb));
         fputc('\n', stderr);
     }
     /* the trace starts 2024-01-01 00:00:00 UTC (fixed: reproducible files); a flow's start
@@ -638,6 +851,7 @@ typedef struct {
     int capture;                  /* capture units: a sequence is a window of the capture */
     int label_fixed;              /* capture: every window takes window 0's label (sampled or given) */
     int carry;                    /* capture: slot b is stream b, its state carried from window to window */
+    const gen_bpe *gb;            /* bpe: the tokens' text */
 } gen_loop;
 
 /* Continuous batching: a slot whose sequence ended takes the next flow at once, so a step
@@ -678,7 +892,9 @@ static int loop_prepare(gen_loop *lp) {
         z->seen[lp->tf->bos] = 1;
         gen_gram_init(&z->gram);
         z->gram.raw_tcp_flags = o->raw_tcp_flags;
+        z->gram.strict_headers = o->strict_headers;
         z->gram.fmt = lp->tf->id;
+        z->gram.bpe = lp->gb;
         z->gram.capture = lp->capture;
         z->flow = lp->next_flow++;
         z->q[0] = lp->tf->bos;
@@ -796,6 +1012,10 @@ int gen_run(gen_opts *o) {
     real_flows prompts = { 0 }, replay = { 0 };
     gen_pool pool;
     gen_pool_init(&pool, o->seed);
+    bpe *bp = NULL;
+    tok_format tfb;
+    gen_bpe gb;
+    memset(&gb, 0, sizeof gb);
     model_run run;
     memset(&run, 0, sizeof run);
 
@@ -810,16 +1030,36 @@ int gen_run(gen_opts *o) {
     const tok_format *tf = tokfmt_get(voc.tok_format);
     if (!tf) { OPT_FAIL(o, "%s: unknown token format %d (a newer pktlm?)", o->model_path, voc.tok_format); goto done; }
     if (tf->id == TOKFMT_BPE) {   /* the grammar and the decoding need the tokenizer's text of every id */
-        OPT_FAIL(o, "%s speaks a tokenizer's byte-level BPE (--tokens bpe): generating packets from it is not supported yet; "
-                "score and fine-tune it on bpe corpora, or fine-tune with --new-embeddings on pktlm's tokens", o->model_path);
-        goto done;
+        if (o->tokenizer) bp = bpe_load(o->tokenizer, err, sizeof err);
+        else if (voc.data_dir[0]) bp = corpus_bpe(voc.data_dir, voc.tok_hash, err, sizeof err);
+        else snprintf(err, sizeof err, "%s speaks a tokenizer's byte-level BPE and records no training corpus: give --tokenizer FILE",
+                      o->model_path);
+        if (bp && bpe_hash(bp) != voc.tok_hash) {
+            snprintf(err, sizeof err, "%s is another tokenizer than the one %s was trained with (hash %016llx, the model's %016llx)",
+                     o->tokenizer, o->model_path, (unsigned long long)bpe_hash(bp), (unsigned long long)voc.tok_hash);
+            bpe_free(bp); bp = NULL;
+        }
+        if (!bp) { OPT_FAIL(o, "%s%s", err, o->tokenizer || !voc.data_dir[0] ? "" : " (or give --tokenizer FILE)"); goto done; }
+        tokfmt_bpe(&tfb, bpe_n_ids(bp), bpe_added_id(bp, "<|endoftext|>"), bpe_text_id(bp, "\n"));
+        tf = &tfb;
+        if (tfb.eos < 0 || tfb.pkt < 0 || tfb.unlabelled >= V || tfb.eos != voc.eos_id) {
+            OPT_FAIL(o, "%s: not a model of a --tokens bpe corpus (no <unlabelled> id, or <|endoftext|> %d is not its %d): "
+                        "fine-tune it on one first (`pktlm finetune --task generate`)", o->model_path, tfb.eos, voc.eos_id);
+            goto done;
+        }
+        if (gen_bpe_init(&gb, bp, tf) != 0) { OPT_FAIL(o, "out of memory"); goto done; }
+        pool.bpe = bp; pool.tf = tf;
     }
     pool.fmt = tf->id;
     const int L0 = tf->label_base;
     int label_lo = L0, label_hi = V;   /* label tokens this model knows */
-    if (V <= L0) { label_lo = tf->unlabelled; label_hi = tf->unlabelled + 1; }
+    if (tf->id == TOKFMT_BPE && L0 + voc.n_labels < V) label_hi = L0 + voc.n_labels;   /* (an imported vocabulary may be padded past them) */
+    if (label_hi <= L0) { label_lo = tf->unlabelled; label_hi = tf->unlabelled + 1; }
     if (o->label >= 0) {
-        if (L0 + o->label >= V) { OPT_FAIL(o, "label %d: the model knows %d labels", o->label, V - L0); goto done; }
+        if (L0 + o->label >= label_hi || label_lo < L0) {
+            OPT_FAIL(o, "label %d: the model knows %d labels", o->label, label_lo < L0 ? 0 : label_hi - L0);
+            goto done;
+        }
         label_lo = L0 + o->label; label_hi = label_lo + 1;
     } else if (o->label == -1) { label_lo = tf->unlabelled; label_hi = label_lo + 1; }
     /* what a sequence is: the model's training unit unless told (older checkpoints: flows) */
@@ -841,13 +1081,13 @@ int gen_run(gen_opts *o) {
     if (o->flows <= 0 && o->packets <= 0 && o->tokens <= 0) o->flows = 100;
 
     if (o->prompt_pcap) {
-        if (read_real(o, o->prompt_pcap, tf->id, o->prompt_packets, 0, &prompts) != 0) goto done;
+        if (read_real(o, o->prompt_pcap, tf, bp, o->prompt_packets, 0, &prompts) != 0) goto done;
         if (!prompts.n) { OPT_FAIL(o, "%s: no flows to use as prompts", o->prompt_pcap); goto done; }
         o->nprompts = prompts.n;
     }
     if (o->timing == GEN_TIMING_REPLAY) {
         if (!o->timing_from) { OPT_FAIL(o, "--timing replay needs --timing-from REAL.pcap"); goto done; }
-        if (read_real(o, o->timing_from, TOKFMT_BYTES, 1 << 20, 1, &replay) != 0) goto done;
+        if (read_real(o, o->timing_from, tokfmt_get(TOKFMT_BYTES), NULL, 1 << 20, 1, &replay) != 0) goto done;
         if (!replay.ngaps) { OPT_FAIL(o, "%s: no flow with two packets to take gaps from", o->timing_from); goto done; }
         pool.gaps = replay.gaps; pool.ngaps = replay.ngaps;
         replay.gaps = NULL;
@@ -882,7 +1122,7 @@ int gen_run(gen_opts *o) {
     double t0 = now_sec();
     o->tok_hash = 0;
     gen_loop lp = { o, &pool, sl, B, T, V, label_lo, label_hi, tf, &prompts, 0, 0, 0, in, rslot, rpos, logits, pf, 0, pf_logits,
-                    mask, &pg, &run, o->capture, label_hi == label_lo + 1, o->carried };
+                    mask, &pg, &run, o->capture, label_hi == label_lo + 1, o->carried, tf->id == TOKFMT_BPE ? &gb : NULL };
     /* One parallel region for the whole run: thread 0 samples between steps while the others
      * wait at the team's barrier (spinning briefly, then sleeping), and every thread runs the
      * backbone's step; no thread pool is woken per token. */
@@ -932,6 +1172,8 @@ done:
     free(logits); free(pf_logits); free(pf); free(seqs); free(in); free(rslot); free(rpos); free(mask); free(seen);
     real_flows_free(&prompts); real_flows_free(&replay);
     gen_pool_free(&pool);
+    gen_bpe_free(&gb);
+    bpe_free(bp);
     model_free(&m);
     return rc;
 }

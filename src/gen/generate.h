@@ -30,8 +30,14 @@
  *   header's data offset is at least 5 words with the reserved
  *   bits zero, and its flags are a combination a TCP stack sends (gen_tcp_flags_valid: no SYN
  *   with FIN or RST, no RST with FIN, ACK on everything but SYN and RST), unless raw_tcp_flags
- *   (`generate --raw-tcp-flags`: scans and other anomalies stay possible). BOS, PAD and label
- *   tokens never appear inside a sequence. */
+ *   (`generate --raw-tcp-flags`: scans and other anomalies stay possible). With strict_headers
+ *   (`generate --strict-headers`) the headers are also consistent: an IPv4 header of 5 words
+ *   (the writer drops IP options), no fragment bits but DF, TTL / hop limit > 0, a length field
+ *   that holds the fixed headers (the flow's protocol's, once known) and is at most the MTU,
+ *   TCP only in a packet long enough for its 20 bytes, a data offset that fits the length,
+ *   a TCP option list the writer keeps as it is: kinds EOL, NOP, MSS, window scale,
+ *   SACK-permitted, SACK, timestamps, each with its own length, inside the data offset, zeros
+ *   after EOL. BOS, PAD and label tokens never appear inside a sequence. */
 typedef struct {
     int pos;          /* tokens so far */
     int phase;        /* GM_* */
@@ -41,6 +47,15 @@ typedef struct {
     int flow_ver, flow_proto;   /* fixed by the first packet (0 before) */
     int ihl, proto, min_len;    /* current packet: IP header length, protocol, bytes before it may end */
     int raw_tcp_flags;          /* 1: any TCP flags and reserved bits (set after gen_gram_init) */
+    /* 1: header-consistency rules too (`generate --strict-headers`, set after gen_gram_init):
+     * the IP header length, fragment bits, TTL, the length field against the headers and the
+     * MTU, the TCP option list, and the packet's end at its length are only what the trace
+     * writer keeps unrepaired. Off by default: measured, they cut the writer's repairs but
+     * moved TCP flags and states further from real traffic (docs/generate.md, "Header rules") */
+    int strict_headers;
+    int mtu;                    /* largest IP packet the writer keeps (gen_gram_init: 1500) */
+    int len_hi, total;          /* current packet: the length field's high byte; IP total length (0 before) */
+    int opt_end, opt_next, opt_len_pos, opt_kind, opt_eol;   /* TCP option list walk (bytes) */
     int dir;                    /* current packet's direction: 0 = as the first packet, 1 = reverse */
     /* the first packet's addresses and ports, as sent by side a: src, dst (4 or 16 bytes each),
      * then source and destination port (TCP/UDP); later packets must repeat them */
@@ -56,10 +71,32 @@ typedef struct {
     int word, nopt, size_next;
     int fport[2];
     int prev;
-    int cand;       /* bigrams: the sides (bit 0 a, bit 1 b) whose address the current packet's source still matches */
+    int cand;       /* bigrams and bpe: the sides (bit 0 a, bit 1 b) whose address the current packet's source still matches */
+    /* bpe: the hex text of the current packet, character by character: hc characters of the
+     * current word (4: complete, a space or the packet's end next), hi the high digit of the
+     * byte being written, prevb the last complete byte (a word's first two digits repeat it);
+     * bpe the tokens' text (set after gen_gram_init) */
+    int hc, hi, prevb;
+    const struct gen_bpe *bpe;
 } gen_gram;
 enum { GM_BOS, GM_LABEL, GM_FIRST_PKT, GM_DIR, GM_TIME, GM_BYTES, GM_END };
 void gen_gram_init(gen_gram *g);
+/* bpe (docs/generate.md "bpe"): every token whose text is hex digits and spaces, in a trie of
+ * its characters (0..15 the digits 0-9a-f, 16 the space), so that a mask walks each allowed
+ * prefix once; the "\n" token (pkt) and <|endoftext|> are the packet's and the sequence's end. */
+typedef struct gen_bpe {
+    int32_t (*child)[17];   /* nodes: the node after each character, -1 none; node 0 the root */
+    int32_t *tok;           /* the token whose text ends at the node, -1 none */
+    int32_t *tok_node;      /* id -> its node, -1: not a hex-text token */
+    int32_t *parent;        /* a node's parent and the character to it (a token's text, read backwards) */
+    uint8_t *pchar;
+    int nodes, cap, n_ids, n_hex;
+    int bos, eos, pkt, unlabelled;
+} gen_bpe;
+struct bpe;
+/* 0 ok, -1 out of memory */
+int gen_bpe_init(gen_bpe *gb, const struct bpe *b, const tok_format *tf);
+void gen_bpe_free(gen_bpe *gb);
 /* Fill allowed[V] for the next token (label_lo..label_hi-1: label tokens allowed at pos 1).
  * Token format g->fmt: bytes as above; fields (tcpfields.h): TYPE, LABEL, [IP6], then per packet
  * DIR TIME PKT_SIZE size HEAD and the 12 header words (data offset 5..15, reserved and
@@ -68,7 +105,11 @@ void gen_gram_init(gen_gram *g);
  * words each overlapping the previous one, the byte each word adds under the byte format's
  * rules (version, protocol, the flow's addresses and ports, TCP data offset and flags, ICMP
  * echo, whole headers before <pkt> or SEP); a later packet's source address is either of the
- * flow's two and sets its direction (bigrams have no direction token). */
+ * flow's two and sets its direction (bigrams have no direction token); bpe (g->bpe): the
+ * bigrams' rules on NetGPT's text, a character at a time: a token is allowed when each of its
+ * characters is (a word's first two digits repeat the previous word's last byte, the other
+ * digits are the bytes the byte rules allow, a space only after four digits), "\n" and
+ * <|endoftext|> when the packet's headers are complete and its last word is. */
 void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int label_hi);
 /* Advance over token t. */
 void gen_gram_push(gen_gram *g, int t);
@@ -92,6 +133,8 @@ typedef struct {
     int64_t *gaps; size_t ngaps;      /* --timing replay: inter-arrival pool (ns), NULL = model timing */
     uint64_t rng;
     int fmt;                          /* token format of the sequences (TOKFMT_*; 0 after init) */
+    const struct bpe *bpe;            /* bpe: the tokenizer and the ids (set after init) */
+    const tok_format *tf;
     gen_decode_stats st;
     /* capture units (set after init): a sequence is a window of one capture, not a flow. Its
      * number is the `flow_no` given to gen_pool_add_seq and its t0_ns is taken as 0: windows
@@ -142,10 +185,12 @@ typedef struct {
     int timing;                /* GEN_TIMING_* */
     const char *timing_from;   /* real capture for --timing replay */
     const char *prompt_pcap;   /* real flows' first prompt_packets packets as prompts */
+    const char *tokenizer;     /* bpe: the model's tokenizer.json (NULL: the one its training corpus's vocab.json names) */
     int prompt_packets, prompt_payload, prompt_max_bytes;
     int threads, quiet;
     int full;                  /* never sample EOS: every flow runs to max_len (benchmarks) */
     int raw_tcp_flags;         /* the grammar leaves TCP flags and reserved bits to the model */
+    int strict_headers;        /* the grammar also fixes length fields, fragment bits, TTL and TCP options (gen_gram) */
     int bf16;                  /* weight matrices read as bf16 (faster at batch 1, ~1e-3 relative on logits) */
     int reset_windows;         /* capture units: every window from a reset state (default for a recurrent
                                   backbone: each slot is one stream whose state runs on from window to window) */

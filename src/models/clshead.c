@@ -2,6 +2,7 @@
 #include "models/clshead.h"
 #include "corpus/tokens.h"
 #include "util/util.h"
+#include "util/sha256.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -125,10 +126,23 @@ void cls_predict_batch(model *m, cls_head *h, int *rows, const int *len, int B, 
     cls_head_forward(h, h->pooled, NULL, NULL, B);
 }
 
-int cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob) {
+void cls_top(const float *p, int K, int *top, int n) {
+    for (int r = 0; r < n; r++) {
+        int best = -1;
+        for (int k = 0; k < K; k++) {
+            int taken = 0;
+            for (int j = 0; j < r; j++) taken |= top[j] == k;
+            if (!taken && (best < 0 || p[k] > p[best])) best = k;
+        }
+        top[r] = best;
+    }
+}
+
+int cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int part, int nparts, int *pred,
+                      float *prob) {
     int *rows = malloc((size_t)B * T * sizeof(int)), *len = malloc((size_t)B * sizeof(int));
     if (!rows || !len) { free(rows); free(len); return -1; }
-    for (uint64_t i0 = 0; i0 < s->n_seqs; i0 += (uint64_t)B) {
+    for (uint64_t i0 = (uint64_t)part * B; i0 < s->n_seqs; i0 += (uint64_t)B * nparts) {
         int nb = (int)(s->n_seqs - i0 < (uint64_t)B ? s->n_seqs - i0 : (uint64_t)B);
         for (int b = 0; b < B; b++) {
             const shard_seq *q = &s->seqs[i0 + (uint64_t)(b < nb ? b : 0)];
@@ -138,8 +152,8 @@ int cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts
         cls_predict_batch(m, h, rows, len, B, T);
         for (int b = 0; b < nb; b++) {
             const float *p = h->probs + (size_t)b * h->K;
-            int best = 0;
-            for (int k = 1; k < h->K; k++) if (p[k] > p[best]) best = k;
+            int best;
+            cls_top(p, h->K, &best, 1);
             pred[i0 + (uint64_t)b] = best;
             if (prob) prob[i0 + (uint64_t)b] = p[best];
         }
@@ -155,7 +169,7 @@ enum { C_MAGIC = 0, C_VERSION, C_K, C_C, C_POOL, C_MAXPKTS, C_SEQLEN, C_FROZEN, 
        /* the corpus's prep options (docs/classify.md); 0 in files written before them */
        C_PREP = 17, C_UNIT, C_PMAXPKTS, C_PAYLOAD, C_MAXBYTES, C_MINFLOW, C_MAXFLOW, C_DROPDHCP, C_ANON, C_ADDR, C_IDS,
        C_MASKPORTS, C_CSUM, C_SCOPE, C_SECRET, C_TCPTO = 32, C_UDPTO = 34, C_SEED = 36, C_NPORTS = 38, C_NPROTOS,
-       C_PORTS = 40, C_PROTOS = 56, C_HDRSUM = 64, C_INIT = 128 };
+       C_PORTS = 40, C_PROTOS = 56, C_HDRSUM = 64, C_TOKBYTES = 66, C_INIT = 128 };
 
 static void put64(uint8_t *hd, int slot, uint64_t v) { wr32le(hd + 4 * slot, (uint32_t)v); wr32le(hd + 4 * slot + 4, (uint32_t)(v >> 32)); }
 static uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
@@ -242,13 +256,16 @@ int cls_write(const char *path, const model *m, const model_vocab *mv, const ckp
     for (int i = 0; i < 16; i++) wr32le(hd + 4 * i, v[i]);
     wr32le(hd + 4 * (C_CHECKSUM + 1), (uint32_t)(sum >> 32));
     prep_put(hd, info);
+    uint64_t tb = info->tokenizer ? info->tokenizer_len : 0;
+    put64(hd, C_TOKBYTES, tb);
     memcpy(hd + 4 * C_INIT, info->init_path, strnlen(info->init_path, sizeof info->init_path - 1));
     put64(hd, C_HDRSUM, cls_header_sum(hd));
     atomic_file a;
     FILE *f = atomic_open(&a, path, err, errlen);
     if (!f) { free(names); return -1; }
     int ok = fwrite(hd, 1, CLS_HDR, f) == CLS_HDR && fwrite(names, 1, nb, f) == nb &&
-             fwrite(h->params, 4, h->nparams, f) == h->nparams && ckpt_write_model(f, m, mv, train_slots, 0) == 0;
+             fwrite(h->params, 4, h->nparams, f) == h->nparams && (!tb || fwrite(info->tokenizer, 1, tb, f) == tb) &&
+             ckpt_write_model(f, m, mv, train_slots, 0) == 0;
     free(names);
     if (!ok) {
         snprintf(err, errlen, "%s: cannot write classifier: %s", path, strerror(errno));
@@ -262,6 +279,8 @@ void cls_info_free(cls_info *info) {
     if (info->names) for (int k = 0; k < info->K; k++) free(info->names[k]);
     free(info->names);
     info->names = NULL;
+    free(info->tokenizer);
+    info->tokenizer = NULL;
 }
 
 int cls_load(const char *path, model *m, model_vocab *mv, cls_head *h, cls_info *info, char *err, size_t errlen) {
@@ -288,10 +307,10 @@ int cls_load(const char *path, model *m, model_vocab *mv, cls_head *h, cls_info 
 #define G(i) rd32le(hd + 4 * (i))
     int K = (int)G(C_K), C = (int)G(C_C);
     uint32_t nb = G(C_NAMES);
-    uint64_t bb = rd64le(hd + 4 * C_BACKBONE), sum = rd64le(hd + 4 * C_CHECKSUM);
+    uint64_t bb = rd64le(hd + 4 * C_BACKBONE), sum = rd64le(hd + 4 * C_CHECKSUM), tb = rd64le(hd + 4 * C_TOKBYTES);
     fstat(fileno(f), &sb);
-    if (K < 1 || K > 65536 || C < 1 || C > 1 << 16 || nb > (1u << 24) ||
-        (uint64_t)sb.st_size != CLS_HDR + nb + ((uint64_t)K * C + K) * 4 + bb) {
+    if (K < 1 || K > 65536 || C < 1 || C > 1 << 16 || nb > (1u << 24) || tb > CLS_MAX_TOKENIZER ||
+        (uint64_t)sb.st_size != CLS_HDR + nb + ((uint64_t)K * C + K) * 4 + tb + bb) {
         snprintf(err, errlen, "%s: corrupt or truncated classifier", path); fclose(f); return -1;
     }
     info->K = K; info->pooling = (int)G(C_POOL); info->max_pkts = (int)G(C_MAXPKTS); info->seq_len = (int)G(C_SEQLEN);
@@ -337,7 +356,31 @@ int cls_load(const char *path, model *m, model_vocab *mv, cls_head *h, cls_info 
         o += strlen(info->names[k]) + 1;
     }
     free(names);
+    if (tb) {   /* the tokenizer.json of a bpe backbone (checked against the backbone's hash below) */
+        info->tokenizer = malloc((size_t)tb + 1);
+        if (!info->tokenizer) { snprintf(err, errlen, "out of memory"); cls_head_free(h); cls_info_free(info); fclose(f); return -1; }
+        if (fread(info->tokenizer, 1, (size_t)tb, f) != tb) {
+            snprintf(err, errlen, "%s: corrupt or truncated classifier (its tokenizer.json)", path);
+            cls_head_free(h); cls_info_free(info); fclose(f); return -1;
+        }
+        info->tokenizer[tb] = 0;
+        info->tokenizer_len = (size_t)tb;
+    }
     if (ckpt_read_model_fp(f, path, bb, m, mv, NULL, 0, err, errlen) != 0) { cls_head_free(h); cls_info_free(info); return -1; }
+    if (tb) {   /* its sha256's first 8 bytes, as bpe_hash: the backbone records them (slots 100..101) */
+        uint8_t d[32];
+        sha256_ctx c;
+        sha256_init(&c);
+        sha256_update(&c, info->tokenizer, (size_t)tb);
+        sha256_final(&c, d);
+        uint64_t th = 0;
+        for (int i = 7; i >= 0; i--) th = th << 8 | d[i];
+        if (mv->tok_format != TOKFMT_BPE || th != mv->tok_hash) {
+            snprintf(err, errlen, "%s: corrupt classifier: its embedded tokenizer.json (hash %016llx) is not the one its backbone "
+                     "was trained with (%016llx)", path, (unsigned long long)th, (unsigned long long)mv->tok_hash);
+            model_free(m); cls_head_free(h); cls_info_free(info); return -1;
+        }
+    }
     if (m->cfg.d_model != C) {
         snprintf(err, errlen, "%s: head width %d does not match the backbone's %d", path, C, m->cfg.d_model);
         model_free(m); cls_head_free(h); cls_info_free(info); return -1;

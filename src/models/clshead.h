@@ -16,8 +16,9 @@
  * K packets cannot know the flow ended), the sequence is cut after max_pkts packets and at
  * T tokens, then padded.
  *
- * Classifier file (CLS.ckpt): a 1024-byte header, the label names, the head, then the
- * backbone's model file as models/checkpoint.h writes it (docs/classify.md). */
+ * Classifier file (CLS.ckpt): a 1024-byte header, the label names, the head, a bpe backbone's
+ * tokenizer.json, then the backbone's model file as models/checkpoint.h writes it
+ * (docs/classify.md). */
 #ifndef PKTLM_MODELS_CLSHEAD_H
 #define PKTLM_MODELS_CLSHEAD_H
 #include <stdint.h>
@@ -66,11 +67,19 @@ int cls_trim_rows(int *rows, const int *len, int B, int T);
  * The rows are trimmed in place (cls_trim_rows): rebuild them before the next call. */
 void cls_predict_batch(model *m, cls_head *h, int *rows, const int *len, int B, int T);
 
-/* Predict every sequence of a shard (labelled or not), B rows at a time cut at T tokens and
+/* Predict the sequences of a shard (labelled or not), B rows at a time cut at T tokens and
  * max_pkts packets: pred[i] = the top class of sequence i, prob[i] its probability (prob may
- * be NULL). The model needs activations for (B, T) and h a batch of B (model_alloc_acts,
+ * be NULL). Only batches part, part + nparts, part + 2 nparts, ... (of B sequences each) are
+ * predicted, the others' entries are left as they are: part 0 of 1 is the whole shard; part r
+ * of n is rank r's share in data-parallel validation (the same batches, so the same numbers).
+ * The model needs activations for (B, T) and h a batch of B (model_alloc_acts,
  * cls_head_alloc_batch). 0 ok, -1 out of memory (pred, prob untouched). */
-int cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int *pred, float *prob);
+int cls_predict_shard(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int part, int nparts, int *pred,
+                      float *prob);
+
+/* The n most probable classes of p[0..K), most probable first, ties to the lower class;
+ * top[r] = -1 for r >= K. n = 1: the predicted class. */
+void cls_top(const float *p, int K, int *top, int n);
 
 /* ---- classifier file ---- */
 #define CLS_MAGIC 0x4c434b50u   /* "PKCL" */
@@ -86,7 +95,13 @@ typedef struct {
      * these slots existed, or a corpus without a manifest: prep is prep's defaults then. */
     int prep_known, prep_secret;   /* prep_secret: the corpus was anonymised with a secret */
     prep_cfg prep;
+    /* a --tokens bpe backbone: the bytes of its tokenizer.json, so that `pktlm classify` encodes
+     * captures as prep did from this file alone (NULL otherwise). cls_write takes the caller's;
+     * cls_load allocates them (cls_info_free) and checks their hash against the backbone's. */
+    char *tokenizer;
+    size_t tokenizer_len;
 } cls_info;
+#define CLS_MAX_TOKENIZER ((uint64_t)1 << 30)   /* bytes of an embedded tokenizer.json (Qwen2.5's: 7 MB) */
 
 /* Write a classifier: the head, info and the backbone m speaking v; train_slots: the training
  * stage's header slots of the embedded model file (NULL: none). Atomic (temp file, rename).

@@ -85,7 +85,7 @@ cls_workers *cls_workers_start(const char *path, const cls_workers_cfg *cfg, cls
     if (p->cfg.batch < 1) p->cfg.batch = 32;
     if (p->cfg.queue < 1) p->cfg.queue = 4096;
     p->fn = fn; p->ctx = ctx;
-    p->tf = tokfmt_get(p->cfg.tokens);
+    p->tf = p->cfg.tf ? p->cfg.tf : tokfmt_get(p->cfg.tokens);
     p->ring = calloc((size_t)p->cfg.queue, sizeof *p->ring);
     p->w = calloc((size_t)p->cfg.workers, sizeof *p->w);
     if (!p->tf || !p->ring || !p->w) {

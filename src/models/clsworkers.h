@@ -39,6 +39,7 @@ typedef struct {
     int queue;               /* most requests waiting; default 4096 */
     int max_pkts;            /* packets per row (the decision point K) */
     int tokens;              /* token format of the classifier's corpus (TOKFMT_*) */
+    const tok_format *tf;    /* bpe: its ids (tokfmt_bpe; the caller's, kept while the pool runs); NULL: tokfmt_get(tokens) */
 } cls_workers_cfg;
 
 typedef struct {

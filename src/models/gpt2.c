@@ -275,9 +275,7 @@ static int gpt2_run_init(model_run *rs) {
     r->busy_a = calloc((size_t)W, sizeof(int)); r->busy_m = calloc((size_t)W, sizeof(int));
     if (!r->qkv || !r->proj || !r->fc || !r->fcp || !r->u0 || !r->u1 || !r->busy_a || !r->busy_m) return -1;
     for (int w = 0; w < W; w++) {
-        NN_SPLIT(nn_panels_count(F), w, W, f0, f1);
-        r->u0[w] = (int)(f0 * NN_PANEL);
-        r->u1[w] = (int)(f1 * NN_PANEL) < F ? (int)(f1 * NN_PANEL) : F;
+        nn_split_units(F, w, W, &r->u0[w], &r->u1[w]);
         NN_SPLIT(NH, w, W, h0, h1);
         r->busy_a[w] = h1 > h0; r->busy_m[w] = r->u1[w] > r->u0[w];
     }

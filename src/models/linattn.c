@@ -146,9 +146,7 @@ static void la_forward(model *m, const int *tok, int B, int T) {
     shared_acts s = shared_at(m, B, T);
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) rope_angles(s.rope + (size_t)t * hs, t, hs, ROPE_BASE);
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) memcpy(s.emb + (size_t)n * C, P(EMB) + (size_t)tok[n] * C, (size_t)C * sizeof(float));
-    if (p > 0) dropout_forward(s.emb, s.emb, p, model_drop_seed(m, -1, 0), NC);
+    model_embed_forward(m, s.emb, P(EMB), tok, N, C, p);
     const float *x = s.emb;
     for (int l = 0; l < L; l++) {
         layer_acts a = layer_at(m, l, B, T);
@@ -209,9 +207,7 @@ static void la_backward(model *m, const int *tok, int B, int T) {
 
         model_layer_done(m, l);   /* layer l's gradients are final */
     }
-    const float *demb = g.dres;
-    if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); demb = g.dtmp; }
-    encoder_backward(G(EMB), NULL, demb, tok, 1, N, C);   /* token rows, no positions */
+    model_embed_backward(m, G(EMB), g.dres, g.dtmp, tok, N, C, p);
 }
 
 /* ---- decoding (model.h: model_run) ----
@@ -283,9 +279,7 @@ static int la_run_init(model_run *rs) {
     r->u0 = calloc((size_t)W, sizeof(int)); r->u1 = calloc((size_t)W, sizeof(int)); r->busy_m = calloc((size_t)W, sizeof(int));
     if (!r->qkv || !r->fc1 || !r->fc2 || !r->u0 || !r->u1 || !r->busy_m) return -1;
     for (int w = 0; w < W; w++) {
-        NN_SPLIT(nn_panels_count(F), w, W, f0, f1);
-        r->u0[w] = (int)(f0 * NN_PANEL);
-        r->u1[w] = (int)(f1 * NN_PANEL) < F ? (int)(f1 * NN_PANEL) : F;
+        nn_split_units(F, w, W, &r->u0[w], &r->u1[w]);
         r->busy_m[w] = r->u1[w] > r->u0[w];
     }
     nn_arena a = { NULL, 0 };

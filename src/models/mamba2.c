@@ -207,9 +207,7 @@ static void mamba2_forward(model *m, const int *tok, int B, int T) {
     const size_t NC = (size_t)N * d.C;
     const float p = m->training ? c->dropout : 0.0f;
     acts_t a = acts_at(m, B, T);
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) memcpy(a.xs + (size_t)n * d.C, P(EMB) + (size_t)tok[n] * d.C, (size_t)d.C * sizeof(float));
-    if (p > 0) dropout_forward(a.xs, a.xs, p, model_drop_seed(m, -1, 0), NC);
+    model_embed_forward(m, a.xs, P(EMB), tok, N, d.C, p);
     for (int l = 0; l < c->layers; l++) {
         const float *x = a.xs + (size_t)l * NC;
         mixer_forward(m, &a, x, l, B, T);
@@ -255,9 +253,7 @@ static void mamba2_backward(model *m, const int *tok, int B, int T) {
 
         model_layer_done(m, l);   /* layer l's gradients are final */
     }
-    const float *demb = g.dres;
-    if (p > 0) { nn_zero(g.dtmp, NC); dropout_backward(g.dtmp, g.dres, p, model_drop_seed(m, -1, 0), NC); demb = g.dtmp; }
-    encoder_backward(G(EMB), NULL, demb, tok, 1, N, d.C);   /* token rows, no positions */
+    model_embed_backward(m, G(EMB), g.dres, g.dtmp, tok, N, d.C, p);
 }
 
 /* ---- decoding: a run state (model.h) ----

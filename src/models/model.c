@@ -328,3 +328,18 @@ uint64_t model_drop_seed(const model *m, int l, int site) {
     uint64_t s = m->dropout_seed ^ ((uint64_t)(l + 1) << 32) ^ (uint64_t)site;
     return splitmix64(&s);
 }
+
+void model_embed_forward(const model *m, float *x, const float *emb, const int *tok, int N, int C, float p) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) memcpy(x + (size_t)n * C, emb + (size_t)tok[n] * C, (size_t)C * sizeof(float));
+    if (p > 0) dropout_forward(x, x, p, model_drop_seed(m, -1, 0), (size_t)N * C);
+}
+
+void model_embed_backward(const model *m, float *demb, const float *dx, float *tmp, const int *tok, int N, int C, float p) {
+    if (p > 0) {
+        nn_zero(tmp, (size_t)N * C);
+        dropout_backward(tmp, dx, p, model_drop_seed(m, -1, 0), (size_t)N * C);
+        dx = tmp;
+    }
+    encoder_backward(demb, NULL, dx, tok, 1, N, C);   /* token rows, no positions */
+}

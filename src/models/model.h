@@ -211,6 +211,12 @@ int model_gather_rows(model *dst, const model *src, const int32_t *ids, const ui
 /* The dropout seed of one site of a backbone (layer l, -1 for the embedding; site a number the
  * backbone picks): distinct streams for (micro-step seed m->dropout_seed, layer, site). */
 uint64_t model_drop_seed(const model *m, int l, int site);
+/* The start of forward of a backbone without learned positions (qwen2, linattn, mamba2):
+ * x (N, C) = the rows of the token embedding emb (V, C) for tok, dropped out with p (the
+ * embedding's seed: layer -1, site 0). model_embed_backward is its backward: dx through the
+ * dropout (into scratch tmp (N, C) when p > 0), added into the rows of demb. */
+void model_embed_forward(const model *m, float *x, const float *emb, const int *tok, int N, int C, float p);
+void model_embed_backward(const model *m, float *demb, const float *dx, float *tmp, const int *tok, int N, int C, float p);
 float *model_grad(const model *m, int i);
 int model_find_tensor(const model *m, const char *name);
 

@@ -348,3 +348,9 @@ void nn_attend(float *o, const float *q, const void *kv, int hs, int ctx, int bf
     }
     for (int i = 0; i < hs; i++) o[i] *= inv;
 }
+
+void nn_split_units(int F, int w, int nw, int *u0, int *u1) {
+    NN_SPLIT(nn_panels_count(F), w, nw, f0, f1);
+    *u0 = (int)(f0 * NN_PANEL);
+    *u1 = (int)(f1 * NN_PANEL) < F ? (int)(f1 * NN_PANEL) : F;
+}

@@ -40,6 +40,9 @@ int nn_panels_bf16_ok(void);
 
 /* [lo, hi) of n items for worker w of nw (declares lo and hi as size_t) */
 #define NN_SPLIT(n, w, nw, lo, hi) size_t lo = (size_t)(n) * (w) / (nw), hi = (size_t)(n) * ((w) + 1) / (nw)
+/* Worker w of nw's hidden units [*u0, *u1) of an MLP of F units (the panels of F split by
+ * NN_SPLIT, the last cut at F): the decoding steps' share of the MLP; *u1 == *u0: none. */
+void nn_split_units(int F, int w, int nw, int *u0, int *u1);
 
 /* ---- one walk that sizes and carves ---- */
 typedef struct { char *base; size_t used; } nn_arena;

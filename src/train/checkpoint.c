@@ -224,3 +224,9 @@ int ckpt_backbone_new_vocab(const char *init_path, const shard *tr, const char *
     snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);
     return 0;
 }
+
+void ckpt_side_path(char *buf, size_t n, const char *ckpt, const char *ext) {
+    size_t L = strlen(ckpt);
+    if (L > 5 && !strcmp(ckpt + L - 5, ".ckpt")) L -= 5;
+    snprintf(buf, n, "%.*s%s", (int)L, ckpt, ext);
+}

@@ -59,6 +59,9 @@ void ckpt_train_header(ckpt_header *h, const train_state *st);
 model_vocab train_vocab(const train_state *st);
 void train_set_vocab(train_state *st, const model_vocab *v);
 
+/* The files a run writes beside its checkpoint: PATH.ckpt (or PATH) -> PATH + ext ("PATH.csv"). */
+void ckpt_side_path(char *buf, size_t n, const char *ckpt, const char *ext);
+
 /* Hash identifying a corpus vocabulary: shard header fields, then the bytes of CORPUS/vocab.json
  * (or vocab.txt) when present. */
 /* The backbone a fine-tuning run starts from: the weights of init_path (NULL: a fresh model of

@@ -238,3 +238,17 @@ void dist_grads_begin(dist *d, model *m) { (void)d; (void)m; }
 void dist_grads_end(dist *d, model *m, float *extra, size_t n_extra) { (void)d; (void)m; (void)extra; (void)n_extra; }
 int dist_exit(int rc) { return rc; }
 #endif
+
+/* the start of every training run (pretrain, the finetune tasks) */
+int dist_start(dist *d, int threads, int *quiet, char *err, size_t errlen) {
+    nn_set_threads(threads);
+    if (dist_init(d, err, errlen) != 0) return -1;
+    if (d->rank) *quiet = 1;
+    return 0;
+}
+
+void dist_report_waits(const dist *d, const char *verb, double el) {
+    if (d->size > 1)
+        fprintf(stderr, "pktlm %s: %d ranks: %.2f s of %.2f s waiting for other ranks (gradients %.2f s)\n", verb, d->size, d->wait_s,
+                el, d->grad_wait_s);
+}

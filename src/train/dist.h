@@ -47,9 +47,15 @@ typedef struct {
     long buckets;              /* gradient buckets posted during backward passes */
 } dist;
 
+/* With several ranks: "pktlm VERB: N ranks: W s of EL s waiting for other ranks (gradients G s)"
+ * on stderr, this rank's waits over the run's el seconds. Nothing with one process. */
+void dist_report_waits(const dist *d, const char *verb, double el);
 /* 0 ok; -1 with a message (MPI failed to start, or a build without MPI started by mpirun). */
 int dist_init(dist *d, char *err, size_t errlen);
 void dist_free(dist *d);
+/* The start of a training run: OpenMP threads (0 = all cores), dist_init, and every rank but
+ * rank 0 quiet (only rank 0 writes files and talks). 0 ok; -1 with dist_init's message. */
+int dist_start(dist *d, int threads, int *quiet, char *err, size_t errlen);
 /* rank 0's bytes at p to every rank (blocking); nothing with one process */
 void dist_bcast(dist *d, void *p, size_t bytes);
 /* v[0..n) summed over the ranks, in place (blocking) */

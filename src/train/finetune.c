@@ -5,6 +5,7 @@
 #include "train/dist.h"
 #include "corpus/tokens.h"
 #include "corpus/manifest.h"
+#include "corpus/bpe.h"
 #include "util/util.h"
 #include "util/outlock.h"
 #include <errno.h>
@@ -128,33 +129,6 @@ static void batcher_draw(batcher *bt, uint32_t *out) {
     for (int b = 0; b < bt->B; b++) out[b] = (uint32_t)p[b];
 }
 
-static void fmt_dur(char *b, size_t n, double s) {
-    if (!(s >= 0) || s > 1e8) snprintf(b, n, "?");
-    else if (s < 60) snprintf(b, n, "%.0fs", s);
-    else snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-}
-
-/* Predictions for batches part, part + nparts, ... of B sequences of s (the batches of
- * cls_predict_shard, so the same numbers): data-parallel validation, each rank its share. */
-static void predict_part(model *m, cls_head *h, const shard *s, int T, int max_pkts, int B, int part, int nparts, int *pred) {
-    int *rows = malloc((size_t)B * T * sizeof(int)), *len = malloc((size_t)B * sizeof(int));
-    for (uint64_t i0 = (uint64_t)part * B; rows && len && i0 < s->n_seqs; i0 += (uint64_t)B * nparts) {
-        int nb = (int)(s->n_seqs - i0 < (uint64_t)B ? s->n_seqs - i0 : (uint64_t)B);
-        for (int b = 0; b < B; b++) {
-            const shard_seq *q = &s->seqs[i0 + (uint64_t)(b < nb ? b : 0)];
-            tok_format tfb;   /* bpe: the ids of the corpus's tokenizer */
-            len[b] = cls_make_row(rows + (size_t)b * T, s->tokens + q->off, q->len, T, max_pkts, shard_format(s, &tfb));
-        }
-        cls_predict_batch(m, h, rows, len, B, T);
-        for (int b = 0; b < nb; b++) {
-            const float *p = h->probs + (size_t)b * h->K;
-            int best = 0;
-            for (int k = 1; k < h->K; k++) if (p[k] > p[best]) best = k;
-            pred[i0 + (uint64_t)b] = best;
-        }
-    }
-    free(rows); free(len);
-}
 
 /* validation: macro-F1 and accuracy of the head on pooled features (frozen) or the model;
  * with several ranks each predicts its share of the batches and the confusion matrices are
@@ -168,9 +142,8 @@ static double val_score(model *m, cls_head *h, const shard *va, const uint32_t *
             int nb = (int)(nv - i0 < (size_t)B ? nv - i0 : (size_t)B);
             cls_head_forward(h, vfeat + i0 * h->C, NULL, NULL, nb);
             for (int b = 0; b < nb; b++) {
-                const float *p = h->probs + (size_t)b * K;
-                int best = 0;
-                for (int k = 1; k < K; k++) if (p[k] > p[best]) best = k;
+                int best;
+                cls_top(h->probs + (size_t)b * K, K, &best, 1);
                 cm[(size_t)va->seqs[vix[i0 + (size_t)b]].label * K + best]++;
             }
         }
@@ -178,12 +151,13 @@ static double val_score(model *m, cls_head *h, const shard *va, const uint32_t *
         int *pred = malloc((va->n_seqs + 1) * sizeof(int));
         if (!pred) { free(cm); return -1; }
         for (uint64_t i = 0; i < va->n_seqs; i++) pred[i] = -1;   /* another rank's */
-        predict_part(m, h, va, T, max_pkts, B, dd->rank, dd->size, pred);
+        if (cls_predict_shard(m, h, va, T, max_pkts, B, dd->rank, dd->size, pred, NULL) != 0) { free(pred); free(cm); return -1; }
         for (size_t i = 0; i < nv; i++)
             if (pred[vix[i]] >= 0) cm[(size_t)va->seqs[vix[i]].label * K + pred[vix[i]]]++;
         free(pred);
         if (dd->size > 1) {
             double *c = malloc((size_t)K * K * sizeof(double));
+            if (!c) { free(cm); return -1; }
             for (size_t i = 0; i < (size_t)K * K; i++) c[i] = (double)cm[i];
             dist_sum(dd, c, K * K);
             for (size_t i = 0; i < (size_t)K * K; i++) cm[i] = (long)c[i];
@@ -222,14 +196,9 @@ static float *features(model *m, cls_head *h, const shard *s, const uint32_t *ix
 }
 
 int finetune_classify_run(finetune_opts *o) {
-    nn_set_threads(o->threads);
     /* under mpirun: each rank its rows of every batch; only rank 0 writes (train/dist.h) */
     dist dd;
-    {
-        char e[256];
-        if (dist_init(&dd, e, sizeof e) != 0) return OPT_FAIL(o, "%s", e);
-    }
-    if (dd.rank) o->quiet = 1;
+    if (dist_start(&dd, o->threads, &o->quiet, o->err, sizeof o->err) != 0) return -1;
     shard tr = { 0 }, va = { 0 };
     model m = { 0 };
     cls_head h = { 0 };
@@ -359,9 +328,7 @@ int finetune_classify_run(finetune_opts *o) {
         if (!o->quiet) fprintf(stderr, "pktlm finetune: encoder features of %zu flows in %.1fs\n", nt + nv, now_sec() - t0);
     }
 
-    size_t L = strlen(o->out_path);
-    if (L > 5 && !strcmp(o->out_path + L - 5, ".ckpt")) L -= 5;
-    snprintf(csv, sizeof csv, "%.*s.csv", (int)L, o->out_path);
+    ckpt_side_path(csv, sizeof csv, o->out_path, ".csv");
     if (dd.rank == 0) {
         log = fopen(csv, "w");
         if (!log) { OPT_FAIL(o, "%s: %s", csv, strerror(errno)); goto done; }
@@ -372,6 +339,10 @@ int finetune_classify_run(finetune_opts *o) {
                       .pretrained = o->init_path != NULL, .names = names, .best_val_f1 = -1 };
     if (o->init_path) snprintf(info.init_path, sizeof info.init_path, "%s", o->init_path);
     info.prep = pcfg; info.prep_known = pknown; info.prep_secret = psecret;
+    if (tr.format == TOKFMT_BPE) {   /* the classifier carries its tokenizer: classify encodes captures from the file alone */
+        if (corpus_tokenizer(o->data_dir, &tr, err, sizeof err) != 0) { OPT_FAIL(o, "%s", err); goto done; }
+        info.tokenizer = (char *)bpe_json(tr.bpe, &info.tokenizer_len);
+    }
     adamw_params hp = { .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = o->weight_decay };
     uint64_t rng = o->seed ^ 0xd1b54a32d192ed03ull;
     progress pg;
@@ -482,7 +453,7 @@ int finetune_classify_run(finetune_opts *o) {
         } else bad_epochs++;
         if (!o->quiet) {
             char eta[32];
-            fmt_dur(eta, sizeof eta, el / (double)step * (double)(total - step));
+            fmt_duration(eta, sizeof eta, el / (double)step * (double)(total - step));
             progress_end(&pg);
             fprintf(stderr, "epoch %d  step %ld/%ld  loss %.4f  val acc %.4f  macro-F1 %.4f%s  %.0f flows/s%s  ETA %s\n", ep, step,
                     total, lcount ? lsum / lcount : NAN, acc, f1, better ? "  (best, saved)" : "",
@@ -500,9 +471,7 @@ int finetune_classify_run(finetune_opts *o) {
     }
     progress_end(&pg);
     o->steps = step;
-    if (dd.size > 1 && !o->quiet)
-        fprintf(stderr, "pktlm finetune: %d ranks: %.2f s of %.2f s waiting for other ranks (gradients %.2f s)\n", dd.size,
-                dd.wait_s, now_sec() - t0, dd.grad_wait_s);
+    if (!o->quiet) dist_report_waits(&dd, "finetune", now_sec() - t0);
     rc = 0;
 done:
     if (log) fclose(log);

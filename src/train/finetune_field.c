@@ -172,11 +172,6 @@ void field_score_part(model *m, int field, const shard *s, int T, int B, uint32_
 
 /* ---- training ---- */
 
-static void fmt_dur(char *b, size_t n, double s) {
-    if (!(s >= 0) || s > 1e8) snprintf(b, n, "?");
-    else if (s < 60) snprintf(b, n, "%.0fs", s);
-    else snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-}
 
 static double ratio(long a, long b) { return b ? (double)a / (double)b : 0; }
 
@@ -191,14 +186,9 @@ static void score_val(model *m, int field, const shard *s, int T, int B, uint32_
 }
 
 int field_finetune_run(field_opts *o) {
-    nn_set_threads(o->threads);
     /* under mpirun: each rank its rows of every batch; only rank 0 writes (train/dist.h) */
     dist dd;
-    {
-        char e[256];
-        if (dist_init(&dd, e, sizeof e) != 0) return OPT_FAIL(o, "%s", e);
-    }
-    if (dd.rank) o->quiet = 1;
+    if (dist_start(&dd, o->threads, &o->quiet, o->err, sizeof o->err) != 0) return -1;
     int r0 = 0, nb = 0;
     shard tr = { 0 }, va = { 0 };
     model m = { 0 };
@@ -225,6 +215,13 @@ int field_finetune_run(field_opts *o) {
     char **lnames = corpus_labels(o->data_dir, &tr, err, sizeof err);
     if (!lnames) { OPT_FAIL(o, "%s", err); goto done; }
     corpus_labels_free(lnames, tr.n_labels);
+    if (tr.format == TOKFMT_BPE) {   /* docs/field.md "Token formats" */
+        OPT_FAIL(o, "%s holds 'bpe' tokens: header-field prediction scores a field's bytes at their offset, and a BPE token is not "
+                    "a byte (it may hold the field's hex digits with its neighbours', cut where the values decide), so the task "
+                    "has no sound per-token target there; use a `pktlm prep --tokens bytes` corpus and `--init M.ckpt "
+                    "--new-embeddings` to keep an imported model's body (docs/field.md)", path);
+        goto done;
+    }
     if (tr.format != TOKFMT_BYTES) {
         OPT_FAIL(o, "%s holds '%s' tokens: header-field prediction reads the fields' bytes, it needs a `pktlm prep --tokens bytes` corpus",
              path, tokfmt_get(tr.format)->name);
@@ -304,9 +301,7 @@ int field_finetune_run(field_opts *o) {
                 o->init_path ? " from a pretrained checkpoint" : " from scratch", m.cfg.layers, m.cfg.d_model, m.cfg.ctx, T,
                 m.nparams, nt, occ_train, vbase.n, ratio(vbase.majority, vbase.n), ratio(vbase.copy, vbase.n), o->lr, total, B);
 
-    size_t L = strlen(o->out_path);
-    if (L > 5 && !strcmp(o->out_path + L - 5, ".ckpt")) L -= 5;
-    snprintf(csv, sizeof csv, "%.*s.csv", (int)L, o->out_path);
+    ckpt_side_path(csv, sizeof csv, o->out_path, ".csv");
     if (dd.rank == 0) {
         log = fopen(csv, "w");
         if (!log) { OPT_FAIL(o, "%s: %s", csv, strerror(errno)); goto done; }
@@ -391,7 +386,7 @@ int field_finetune_run(field_opts *o) {
             } else bad++;
             if (!o->quiet) {
                 char eta[32];
-                fmt_dur(eta, sizeof eta, el / (double)step * (double)(total - step));
+                fmt_duration(eta, sizeof eta, el / (double)step * (double)(total - step));
                 progress_end(&pg);
                 fprintf(stderr, "epoch %d  step %ld/%ld  loss %.4f  val exact %.4f (%ld of %ld)%s  %.0f rows/s%s  ETA %s\n",
                         epoch, step, total, lsum / (double)lcount, ve, vs.model, vs.n, better ? "  (best, saved)" : "",
@@ -412,9 +407,7 @@ int field_finetune_run(field_opts *o) {
     }
     progress_end(&pg);
     o->steps = step;
-    if (dd.size > 1 && !o->quiet)
-        fprintf(stderr, "pktlm finetune: %d ranks: %.2f s of %.2f s waiting for other ranks (gradients %.2f s)\n", dd.size,
-                dd.wait_s, now_sec() - t0, dd.grad_wait_s);
+    if (!o->quiet) dist_report_waits(&dd, "finetune", now_sec() - t0);
     rc = saved ? 0 : OPT_FAIL(o, "no model saved");
 done:
     if (log) fclose(log);

@@ -40,13 +40,6 @@ static size_t mem_available(void) {
     return kb * 1024;
 }
 
-/* PATH.ckpt -> PATH + ext ("PATH.csv") */
-static void side_path(char *buf, size_t n, const char *ckpt, const char *ext) {
-    size_t L = strlen(ckpt);
-    if (L > 5 && !strcmp(ckpt + L - 5, ".ckpt")) L -= 5;
-    snprintf(buf, n, "%.*s%s", (int)L, ckpt, ext);
-}
-
 /* ---- CSV log and SVG plot ---- */
 #define CSV_HEADER "step,tokens,lr,loss,val_loss,grad_norm,tok_per_s,elapsed_s\n"
 
@@ -218,23 +211,12 @@ static float evaluate(model *m, dataloader *va, int nb, dist *dd) {
     return s[1] > 0 ? (float)(s[0] / s[1]) : NAN;
 }
 
-static void fmt_dur(char *b, size_t n, double s) {
-    if (!(s >= 0) || s > 1e8) snprintf(b, n, "?");
-    else if (s < 60) snprintf(b, n, "%.0fs", s);
-    else if (s < 3600) snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else snprintf(b, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
-}
 
 int pretrain_run(pretrain_opts *o) {
-    nn_set_threads(o->threads);
     /* under mpirun: one of several processes (ranks) training the same model on their rows of
      * every batch; only rank 0 writes files and talks (train/dist.h) */
     dist dd;
-    {
-        char e[256];
-        if (dist_init(&dd, e, sizeof e) != 0) return OPT_FAIL(o, "%s", e);
-    }
-    if (dd.rank) o->quiet = 1;
+    if (dist_start(&dd, o->threads, &o->quiet, o->err, sizeof o->err) != 0) return -1;
     int r0, nrows;
     model m = { 0 };
     train_state st;
@@ -417,8 +399,8 @@ int pretrain_run(pretrain_opts *o) {
     }
 
     /* 3. logs */
-    side_path(csv, sizeof csv, o->out_path, ".csv");
-    side_path(svg, sizeof svg, o->out_path, ".svg");
+    ckpt_side_path(csv, sizeof csv, o->out_path, ".csv");
+    ckpt_side_path(svg, sizeof svg, o->out_path, ".svg");
     strbuf logb = { 0 };
     if (o->resume_path) csv_kept(csv, (long)st.step, &logb);
     /* the header on a new log (a resumed run written to another -o starts its log afresh) */
@@ -501,7 +483,7 @@ int pretrain_run(pretrain_opts *o) {
         sb_printf(&logb, "%ld,%llu,%.6g,%.6f,%s,%.4f,%.1f,%.2f\n", (long)st.step, (unsigned long long)st.tokens, hp.lr, loss,
                   vb, gn, tps, el);
         char extra[200], eta[32];
-        fmt_dur(eta, sizeof eta, (double)(total - st.step) * tokens_per_step / (avg_tps > 0 ? avg_tps : 1));
+        fmt_duration(eta, sizeof eta, (double)(total - st.step) * tokens_per_step / (avg_tps > 0 ? avg_tps : 1));
         snprintf(extra, sizeof extra, "step %ld/%ld  loss %.4f  val %.4f  lr %.2e%s", (long)st.step, total, loss, vloss, hp.lr,
                  ranks_note);
         progress_update(&pg, (double)(st.step - start) * tokens_per_step, (double)(total - start) * tokens_per_step, extra);

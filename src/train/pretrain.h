@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include "models/model.h"
 
-typedef struct {
+typedef struct pretrain_opts {
     const char *data_dir, *out_path, *resume_path;
     const char *init_path;     /* fine-tuning: start from this checkpoint's weights (its architecture;
                                   fresh optimizer and schedule; vocabulary grown or cut to the corpus') */

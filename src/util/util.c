@@ -27,8 +27,8 @@ void progress_init(progress *p, const char *what, const char *unit, double scale
     p->enabled = env ? *env == '1' : isatty(2);
 }
 
-static void fmt_eta(char *buf, size_t n, double s) {
-    if (s < 0 || s > 1e7) snprintf(buf, n, "?");
+void fmt_duration(char *buf, size_t n, double s) {
+    if (!(s >= 0) || s > 1e8) snprintf(buf, n, "?");
     else if (s < 60) snprintf(buf, n, "%.0fs", s);
     else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
     else snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
@@ -41,7 +41,7 @@ void progress_update(progress *p, double done, double total, const char *extra) 
     p->last = t;
     double el = t - p->t0, rate = el > 0 ? done / p->scale / el : 0;
     char eta[32] = "?";
-    if (total > 0 && done > 0) fmt_eta(eta, sizeof eta, el * (total - done) / done);
+    if (total > 0 && done > 0) fmt_duration(eta, sizeof eta, el * (total - done) / done);
     if (total > 0)
         fprintf(stderr, "\r%s %5.1f%%  %.1f %s/s  ETA %s%s%s\033[K", p->what, 100.0 * done / total, rate,
                 p->unit, eta, extra ? "  " : "", extra ? extra : "");

@@ -32,6 +32,8 @@ typedef struct {
 void progress_init(progress *p, const char *what, const char *unit, double scale);
 void progress_update(progress *p, double done, double total, const char *extra);
 void progress_end(progress *p);
+/* s seconds as "42s", "3m07s", "2h05m"; "?" when negative, NaN or beyond 1e8 (an ETA). */
+void fmt_duration(char *buf, size_t n, double s);
 
 /* Replacing a file atomically, for everything the user keeps: the data goes to PATH.tmp.PID
  * (the same directory, so the rename cannot cross file systems), which is flushed, fsynced

@@ -67,10 +67,7 @@ class GPT2(nn.Module):
         for blk in self.h:
             x = blk(x)
         logits = self.ln_f(x) @ self.wte.weight.t()
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
-        return logits, loss
+        return logits, lm_loss(logits, targets)
 
     def table(self, grad=False):
         """Tensors in the C table order; per-layer tensors stacked (L, ...). grad=True: their
@@ -87,6 +84,13 @@ class GPT2(nn.Module):
             st(lambda b: b.mlp_proj.weight), st(lambda b: b.mlp_proj.bias),
             g(self.ln_f.weight), g(self.ln_f.bias),
         ]
+
+
+def lm_loss(logits, targets):
+    """The mean cross-entropy of the counted targets (-1: ignored); None without targets."""
+    if targets is None:
+        return None
+    return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
 
 
 def adamw_groups(model, wd):

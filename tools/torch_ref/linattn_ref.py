@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpt2_ref import train_and_write  # noqa: E402  (same optimizer steps and fixture layout)
+from gpt2_ref import lm_loss, train_and_write  # noqa: E402  (same optimizer steps and fixture layout)
 
 EPS = 1e-6
 BASE = 10000.0
@@ -90,10 +90,7 @@ class LinAttn(nn.Module):
         for blk in self.layers:
             x = blk(x)
         logits = self.lm_head(self.norm(x))
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
-        return logits, loss
+        return logits, lm_loss(logits, targets)
 
     def table(self, grad=False):
         """Tensors in the C table order (per-layer stacked, q/k/v concatenated)."""

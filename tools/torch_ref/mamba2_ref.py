@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpt2_ref import train_and_write  # noqa: E402
+from gpt2_ref import lm_loss, train_and_write  # noqa: E402
 
 EPS = 1e-5
 
@@ -182,10 +182,7 @@ class Mamba2(nn.Module):
         for blk in self.layers:
             x = blk(x)
         logits = rmsnorm(x, self.norm_f) @ self.embedding.weight.t()
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
-        return logits, loss
+        return logits, lm_loss(logits, targets)
 
     def table(self, grad=False):
         g = (lambda p: p.grad) if grad else (lambda p: p)
