@@ -5,6 +5,13 @@ bad()  { echo "FAIL $1"; shift; [ $# -gt 0 ] && echo "  $*"; }
 skip() { echo "SKIP $1: $2"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "command failed: $*"; fi; }
 
+# usage_error NAME EXPECTED-MESSAGE COMMAND...: exit 2 and the message on stderr
+usage_error() {
+  local name=$1 want=$2; shift 2
+  "$@" >/dev/null 2>"$PKTLM_TMP/u.err"; local rc=$?
+  if [ $rc -eq 2 ] && grep -q -- "$want" "$PKTLM_TMP/u.err"; then ok "$name"; else bad "$name" "rc=$rc $(cat "$PKTLM_TMP/u.err")"; fi
+}
+
 # capture FILE HOSTBYTE: a raw-IP pcap written by printf, 12 UDP flows of 3 packets,
 # client 10.77.HOST.1 -> server 172.16.9.N (the bytes each test's corpus starts from)
 b() { printf '\\x%02x' "$@"; }                       # bytes -> escapes

@@ -5,12 +5,6 @@ source "$(dirname "$0")/cli.sh"
 T=$PKTLM_TMP
 ex=examples/http_tls.pcap
 
-# usage_error NAME EXPECTED-MESSAGE COMMAND...: exit 2 and the message on stderr
-usage_error() {
-  local name=$1 want=$2; shift 2
-  "$@" >/dev/null 2>"$T/u.err"; local rc=$?
-  if [ $rc -eq 2 ] && grep -q -- "$want" "$T/u.err"; then ok "$name"; else bad "$name" "rc=$rc $(cat "$T/u.err")"; fi
-}
 usage_error stats_max_flows_range "max-flows must be at least 16, got 3" "$PKTLM" stats --max-flows 3 $ex
 usage_error stats_timeout_nan "timeout needs a number, got 'nan'" "$PKTLM" stats --timeout nan $ex
 usage_error stats_timeout_negative "timeout must be greater than 0" "$PKTLM" stats --timeout -1 $ex

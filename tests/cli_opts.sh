@@ -5,13 +5,6 @@ source "$(dirname "$0")/cli.sh"
 T=$PKTLM_TMP
 ex=examples/http_tls.pcap
 
-# usage_error NAME EXPECTED-MESSAGE COMMAND...: exit 2 and the message on stderr
-usage_error() {
-  local name=$1 want=$2; shift 2
-  "$@" >/dev/null 2>"$T/u.err"; local rc=$?
-  if [ $rc -eq 2 ] && grep -q -- "$want" "$T/u.err"; then ok "$name"; else bad "$name" "rc=$rc $(cat "$T/u.err")"; fi
-}
-
 # every verb (and finetune task): an unknown option is refused in the same words
 for v in stats prep export pretrain info import export-model eval classify generate compare \
          "finetune --task classify" "finetune --task generate" "finetune --task field"; do

@@ -12,16 +12,13 @@ static model_config fixture_cfg(const fixture *f) {
     model_config_defaults(&c);
     return c;
 }
-static int load_fixture(fixture *f) { return load_fixture_of(f, "tests/fixtures/gpt2_ref.bin", fixture_cfg); }
-static int make_model(model *m, const fixture *f) { return make_model_of(m, f, fixture_cfg(f)); }
 
 /* Gradient accumulation: two half batches with the shared 1/count scale give the full
  * batch's gradient. */
 static void test_accumulation(void) {
     fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
     model m;
-    CHECK(make_model(&m, &f) == 0);
+    if (open_ref(&f, &m) != 0) return;
     int count = 0;
     for (int i = 0; i < f.B * f.T; i++) count += f.tgt[i] >= 0;
     model_zero_grad(&m);

@@ -22,8 +22,6 @@ static model_config fixture_cfg(const fixture *f) {
                        .heads = f->NH, .d_ff = f->hdr[11] };
     return c;
 }
-static int load_fixture(fixture *f) { return load_fixture_of(f, "tests/fixtures/linattn_ref.bin", fixture_cfg); }
-static int make_model(model *m, const fixture *f) { return make_model_of(m, f, fixture_cfg(f)); }
 
 static void test_config(void) {
     model_config c = { .arch = ARCH_LINATTN, .vocab = 300, .ctx = 1024, .layers = 8, .d_model = 256, .heads = 8 };
@@ -59,9 +57,8 @@ static void test_config(void) {
  * close. */
 static void test_step_slots(void) {
     fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
     model m;
-    CHECK(make_model(&m, &f) == 0);
+    if (open_ref(&f, &m) != 0) return;
     const int T = f.T, V = f.V, lag = 7;
     model_forward(&m, f.tok, NULL, f.B, T);
     model_run rs;

@@ -147,9 +147,8 @@ static void test_chunk_invariance(void) {
  * are the same whatever the batch (bit for bit). bf16 weights within 2e-2. */
 static void run_case(int prec, double tol) {
     fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
     model m;
-    CHECK(make_model(&m, &f, 16) == 0);
+    if (open_ref(&f, &m) != 0) return;
     const int T = f.T, V = f.V;
     model_forward(&m, f.tok, NULL, f.B, T);
     model_run rs, solo;
@@ -199,9 +198,8 @@ static void test_run_bf16(void) { run_case(NN_BF16, 2e-2); }
  * logits of its last position and of every step after it match forward's */
 static void test_prefill(void) {
     fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
     model m;
-    CHECK(make_model(&m, &f, 16) == 0);
+    if (open_ref(&f, &m) != 0) return;
     const int T = f.T, V = f.V;
     model_forward(&m, f.tok, NULL, f.B, T);
     model_run rs;
@@ -240,9 +238,8 @@ static void test_prefill(void) {
  * gradient then matches central differences of the loss with dropout on. */
 static void test_dropout_fd(void) {
     fixture f;
-    if (load_fixture(&f) != 0) { CHECK(!"fixture missing"); return; }
     model m;
-    CHECK(make_model(&m, &f, 16) == 0);
+    if (open_ref(&f, &m) != 0) return;
     m.cfg.dropout = 0.2f; m.training = 1; m.dropout_seed = 77;
     float l0 = model_forward(&m, f.tok, f.tgt, f.B, f.T);
     CHECK(fabs(l0 - f.loss) > 1e-4);   /* dropout is on */
