@@ -42,6 +42,10 @@ check e2e_bad_label test $rc -eq 2 -a -n "$(grep "labels (udp)" $T/e)"   # names
 $PKTLM generate --model $T/gen.ckpt -o $T/r.pcap --flows 4 --threads 1 --timing-from $T/a.pcap --json >$T/rj 2>/dev/null
 check e2e_timing_from test $? -eq 0 -a -s $T/r.pcap
 check e2e_json_fields grep -q '"flows_in_file":.*"tcp_handshake_frac":' $T/rj
+# --strict-headers: the grammar leaves the writer no length, fragment, TTL or option repair
+$PKTLM generate --model $T/gen.ckpt -o $T/s.pcap --flows 24 --batch 4 --threads 1 --strict-headers --json >$T/sj 2>/dev/null
+check e2e_strict_headers test $? -eq 0 -a -s $T/s.pcap
+check e2e_strict_no_repairs grep -q '"fix_length": *0,.*"fix_doff": *0,.*"fix_frag": *0,.*"fix_ttl": *0,' $T/sj
 $PKTLM generate --model $T/gen.ckpt -o $T/j.pcap --flows 4 --json --threads 1 >$T/j 2>/dev/null
 check e2e_json grep -q '"tokens_per_s":' $T/j
 $PKTLM stats $T/g.pcap >/dev/null 2>&1; check e2e_rereads test $? -eq 0

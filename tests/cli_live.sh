@@ -105,6 +105,17 @@ for after in 3 8; do
   cmp_rows $T/l$after.out $T/f$after.out >$T/cmp$after; r=$?
   check live_classify_after${after}_equals_file test $r -eq 0; [ $r -eq 0 ] || cat $T/cmp$after
 done
+# a --tokens bpe classifier (it embeds its tokenizer.json): live decisions equal file classify too
+$PKTLM prep $toy --tokens bpe --tokenizer tests/fixtures/bpe/qwen2/tokenizer.json -o $T/tq -q &&
+  $PKTLM finetune --task classify --data $T/tq --layers 1 --d-model 32 --heads 2 --ctx 256 --batch 16 --threads 1 --epochs 1 \
+    -o $T/cq.ckpt --quiet
+check live_bpe_classifier_trained test $? -eq 0 -a -s $T/cq.ckpt
+start $T/lq.out $T/lq.err classify --model $T/cq.ckpt --live $VB --json --after 3 --write $T/lq.pcap --quiet
+send --pps 1000 $toy/dns/1.pcap $toy/ntp/1.pcap $toy/web/1.pcap; stop TERM; rc=$?
+check live_classify_bpe_exit0 test $rc -eq 0
+$PKTLM classify --model $T/cq.ckpt --after 3 --json $T/lq.pcap >$T/fq.out 2>/dev/null
+cmp_rows $T/lq.out $T/fq.out >$T/cmpq; r=$?
+check live_classify_bpe_equals_file test $r -eq 0; [ $r -eq 0 ] || cat $T/cmpq
 # the flows the live run decided are the original captures' flows (the replay re-times packets,
 # so time tokens may differ: flows and labels are compared, not probabilities)
 python3 - $T/l3.out <<EOF >$T/orig.cmp

@@ -15,11 +15,18 @@
 
 #include "testfiles.h"
 
+static int only(const uint8_t *m, int b) {
+    int k = 0;
+    for (int i = 0; i < 256; i++) k += m[i];
+    return k == 1 && m[b];
+}
+
 static void test_grammar(void) {
     enum { V = TOK_LABEL0 + 3 };
     uint8_t m[V];
     gen_gram g;
     gen_gram_init(&g);
+    g.strict_headers = 1;
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[TOK_BOS] && !m[TOK_PKT] && !m[0]);
     gen_gram_push(&g, TOK_BOS);
@@ -39,11 +46,19 @@ static void test_grammar(void) {
     gen_gram_push(&g, TOK_TIME0);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[0x45] && m[0x60] && !m[0x44] && !m[0x00] && !m[0x55] && !m[TOK_PKT]);
+    /* an IPv4 header: total length 44 (IP, TCP, 4 option bytes), TTL 64, TCP */
+    static const uint8_t ip4[19] = { 0x45, 0, 0, 44, 0, 0, 0x40, 0, 64, 6 };
     for (int i = 0; i < 19; i++) {
-        gen_gram_push(&g, i ? (i == 9 ? 6 : 0) : 0x45);
+        gen_gram_push(&g, ip4[i]);
         gen_gram_mask(&g, m, V, TOK_LABEL0, V);
-        if (i == 8) CHECK(m[6] && m[17] && m[1] && !m[58] && !m[0] && !m[0xff] && !m[TOK_PKT]);   /* IPv4 protocol */
-        else CHECK(m[0x00] && m[0xff] && !m[TOK_PKT] && !m[TOK_EOS] && !m[TOK_LABEL0]);
+        CHECK(!m[TOK_PKT] && !m[TOK_EOS] && !m[TOK_LABEL0]);
+        if (i == 8) CHECK(m[6] && m[17] && m[1] && !m[58] && !m[0] && !m[0xff]);   /* IPv4 protocol */
+        else if (i == 1) CHECK(m[0] && m[5] && !m[6] && !m[0xff]);      /* length <= the MTU, 1500 */
+        else if (i == 2) CHECK(!m[0] && !m[27] && m[28] && m[0xff]);    /* >= IP + 8 bytes */
+        else if (i == 5) CHECK(m[0] && m[0x40] && !m[0x20] && !m[0x41]); /* DF or nothing */
+        else if (i == 6) CHECK(m[0] && !m[1]);                          /* fragment offset 0 */
+        else if (i == 7) CHECK(!m[0] && m[1] && m[0xff]);               /* TTL > 0 */
+        else CHECK(m[0x00] && m[0xff]);
     }
     gen_gram_push(&g, 0);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);                /* 20 bytes: the IP header, not yet TCP's */
@@ -55,10 +70,18 @@ static void test_grammar(void) {
          * options in header-only corpora; the trace writer completes them) */
         if (i < 19) CHECK(!m[TOK_PKT]);
     }
-    CHECK(m[TOK_PKT] && m[TOK_EOS] && m[0x12] && !m[TOK_BOS] && !m[TOK_PAD] && !m[TOK_LABEL0] && !m[TOK_TIME0]);
-    for (int i = 0; i < 4; i++) gen_gram_push(&g, 0);      /* 44 of 44 header bytes */
+    CHECK(m[TOK_PKT] && m[TOK_EOS] && !m[TOK_BOS] && !m[TOK_PAD] && !m[TOK_LABEL0] && !m[TOK_TIME0]);
+    /* an option kind that fits the 4 bytes left: EOL, NOP, MSS, window scale, SACK-permitted */
+    CHECK(m[0] && m[1] && m[2] && m[3] && m[4] && !m[5] && !m[8] && !m[0x12]);
+    gen_gram_push(&g, 2);
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);                /* MSS: its length is 4 */
+    CHECK(only(m, 4) && m[TOK_PKT]);                       /* (a short snaplen may cut it) */
+    gen_gram_push(&g, 4);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
-    CHECK(m[TOK_PKT] && m[TOK_EOS] && m[0x12]);
+    CHECK(m[0x05] && m[0xb4]);                             /* its value: free */
+    gen_gram_push(&g, 0x05); gen_gram_push(&g, 0xb4);      /* 44 of 44 bytes */
+    gen_gram_mask(&g, m, V, TOK_LABEL0, V);
+    CHECK(m[TOK_PKT] && m[TOK_EOS] && !m[0x12] && !m[0]);  /* the length is reached: it ends */
     gen_gram_push(&g, TOK_PKT);
     gen_gram_mask(&g, m, V, TOK_LABEL0, V);
     CHECK(m[TOK_DIR_CS] && m[TOK_DIR_SC]);
@@ -97,11 +120,6 @@ static void test_grammar(void) {
 /* After the first packet the flow's addresses and ports are fixed: the same for a packet of
  * side a, swapped for one of side b (IPv4 and IPv6) */
 static void feed(gen_gram *g, const uint8_t *b, int n) { for (int i = 0; i < n; i++) gen_gram_push(g, b[i]); }
-static int only(const uint8_t *m, int b) {
-    int k = 0;
-    for (int i = 0; i < 256; i++) k += m[i];
-    return k == 1 && m[b];
-}
 static void test_grammar_flow_identity(void) {
     enum { V = TOK_LABEL0 + 1 };
     uint8_t m[V];
@@ -115,6 +133,7 @@ static void test_grammar_flow_identity(void) {
         int ihl = v6 ? 40 : 20, a0 = v6 ? 8 : 12, al = v6 ? 16 : 4;
         p[0] = v6 ? 0x60 : 0x45;
         p[v6 ? 6 : 9] = 17;
+        p[v6 ? 5 : 3] = v6 ? 8 : 28; p[v6 ? 7 : 8] = 64;      /* length: IP + UDP headers; TTL */
         for (int i = 0; i < 2 * al; i++) p[a0 + i] = (uint8_t)(i < al ? 10 + i : 200 + i);   /* src, dst */
         p[ihl] = 0x9c; p[ihl + 1] = 0x40; p[ihl + 2] = 0x00; p[ihl + 3] = 0x35;          /* 40000 -> 53 */
         feed(&g, p, ihl + 8);
@@ -181,6 +200,7 @@ static void test_grammar_bigrams(void) {
         int ihl = v6 ? 40 : 20, a0 = v6 ? 8 : 12, al = v6 ? 16 : 4, prev = -1;
         p[0] = v6 ? 0x60 : 0x45;
         p[v6 ? 6 : 9] = 17;
+        p[v6 ? 5 : 3] = v6 ? 8 : 28; p[v6 ? 7 : 8] = 64;      /* length: IP + UDP headers; TTL */
         for (int i = 0; i < 2 * al; i++) p[a0 + i] = (uint8_t)(i < al ? 10 + i : 200 + i);   /* src, dst */
         p[ihl] = 0x9c; p[ihl + 1] = 0x40; p[ihl + 2] = 0x00; p[ihl + 3] = 0x35;          /* 40000 -> 53 */
         gen_gram_mask(&g, m, V, BIG_LABEL0, V);   /* the first word: version 4 or 6 */

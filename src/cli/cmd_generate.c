@@ -93,6 +93,9 @@ int cmd_generate(int argc, char **argv) {
                  "traffic; logits within ~1e-3 relative of fp32; AVX-512)"),
         OPT_FLAG("--raw-tcp-flags", &o.raw_tcp_flags, 1, "leave TCP flags and reserved bits to the model (scans and other\n"
                  "anomalies possible); default: flag combinations a TCP stack sends"),
+        OPT_FLAG("--strict-headers", &o.strict_headers, 1, "also make IP length fields, fragment bits, TTL and TCP options\n"
+                 "what the writer keeps (fewer repairs; measured: TCP flags and states\n"
+                 "further from real traffic, docs/generate.md)"),
         OPT_STR("--tokenizer", &o.tokenizer, "FILE", "a --tokens bpe model: its tokenizer.json (checked by hash; default: the one\n"
                 "its training corpus's vocab.json names)"),
         OPT_SECTION("prompts:"),

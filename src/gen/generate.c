@@ -18,7 +18,7 @@
 #include <string.h>
 
 /* ---- grammar mask ---- */
-void gen_gram_init(gen_gram *g) { memset(g, 0, sizeof *g); g->phase = GM_BOS; }
+void gen_gram_init(gen_gram *g) { memset(g, 0, sizeof *g); g->phase = GM_BOS; g->mtu = 1500; }
 
 int gen_tcp_flags_valid(int b) {
     enum { FIN = 1, SYN = 2, RST = 4, ACK = 16 };
@@ -43,6 +43,56 @@ static int gram_fixed_byte(const gen_gram *g) {
     return -1;
 }
 
+/* The packet holds as many bytes as its length field says: it ends (a packet may end
+ * earlier, as a snaplen or prep's byte limit cuts it, but never runs past its own length) */
+static int gram_full(const gen_gram *g) { return g->strict_headers && g->total && g->nbytes >= g->total; }
+
+/* The smallest IP total length the current packet may declare: IP header plus the fixed
+ * transport header of its protocol (the flow's, once known; else UDP/ICMP's 8 bytes) */
+static int gram_min_total(const gen_gram *g) {
+    int p = g->proto ? g->proto : !g->capture ? g->flow_proto : 0;
+    return g->ihl + (p == 6 ? 20 : 8);
+}
+
+/* Header rules that keep a packet as the trace writer writes it (trace.c repairs each of
+ * these otherwise, and a repaired packet is not what the model meant): fills ok and returns 1
+ * when the byte at g->nbytes is one of them. The length field comes before the protocol and
+ * the data offset, so it only has to hold the smallest headers; the protocol and the data
+ * offset then respect it. Small models lose count of byte offsets in later packets and write
+ * other fields' values here (docs/generate.md: 25-46 % of packets repaired without these). */
+static int gram_header_byte(const gen_gram *g, uint8_t *ok) {
+    const int n = g->nbytes, v4 = g->ver == 4;
+    const int lo_pos = v4 ? 2 : 4;                      /* IPv4 total length, IPv6 payload length */
+    const int base = v4 ? 0 : 40;                       /* what the field leaves out */
+    if (n == lo_pos || n == lo_pos + 1) {
+        int lo = gram_min_total(g) - base, hi = g->mtu - base;
+        for (int b = 0; b < 256; b++) {
+            int vmin = n == lo_pos ? b << 8 : g->len_hi << 8 | b, vmax = n == lo_pos ? b << 8 | 255 : vmin;
+            ok[b] = vmax >= lo && vmin <= hi;
+        }
+        return 1;
+    }
+    if (v4 && n == 6) { ok[0] = ok[0x40] = 1; return 1; }      /* DF or nothing, never a fragment */
+    if (v4 && n == 7) { ok[0] = 1; return 1; }
+    if (n == (v4 ? 8 : 7)) { memset(ok + 1, 1, 255); return 1; }  /* TTL / hop limit > 0 */
+    if (g->proto != 6 || n < g->ihl + 20 || n >= g->opt_end) return 0;
+    /* the TCP option list, inside the data offset */
+    if (g->opt_eol) { ok[0] = 1; return 1; }
+    if (n == g->opt_next) {
+        const int room = g->opt_end - n;
+        ok[0] = ok[1] = 1;
+        ok[2] = room >= 4; ok[3] = room >= 3; ok[4] = room >= 2; ok[5] = ok[8] = room >= 10;
+        return 1;
+    }
+    if (n == g->opt_len_pos) {
+        const int room = g->opt_end - (n - 1), k = g->opt_kind;
+        if (k == 5) { for (int l = 10; l <= room; l += 8) ok[l] = 1; }
+        else ok[k == 2 ? 4 : k == 3 ? 3 : k == 4 ? 2 : 10] = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* The values the byte at position g->nbytes of the current packet may take (ok[0..255]), in a
  * packet of the bytes or the bigrams format: the rules of gen_gram (generate.h) that fix or
  * narrow a byte. A packet of bigrams has no direction token: its direction is its source
@@ -56,12 +106,14 @@ static int gram_next_byte(const gen_gram *g, uint8_t *ok) {
     if (n == 0) {
         /* IPv4 (header length >= 5 words) or IPv6; after the first packet, the flow's
          * version (a flow is one 5-tuple) */
-        if (g->flow_ver != 6) for (int b = 0x45; b < 0x50; b++) ok[b] = 1;
+        if (g->flow_ver != 6) for (int b = 0x45; b < (g->strict_headers ? 0x46 : 0x50); b++) ok[b] = 1;
         if (g->flow_ver != 4) for (int b = 0x60; b < 0x70; b++) ok[b] = 1;
     } else if ((g->ver == 4 && n == 9) || (g->ver == 6 && n == 6)) {
         /* the protocol byte: only what the trace writer can write, then the flow's */
         if (g->flow_proto) ok[g->flow_proto] = 1;
         else { ok[6] = ok[17] = 1; ok[g->ver == 4 ? 1 : 58] = 1; }
+        /* TCP only where the length field holds its 20 bytes */
+        if (g->strict_headers && g->total && g->total < g->ihl + 20 && !(g->flow_proto == 6)) ok[6] = 0;
     } else if (g->npkts > 1 && !g->capture && (g->fmt == TOKFMT_BIGRAMS || g->fmt == TOKFMT_BPE) && n >= (g->ver == 4 ? 12 : 8) &&
                n < (g->ver == 4 ? 16 : 24)) {
         const int a0 = g->ver == 4 ? 12 : 8;
@@ -75,13 +127,16 @@ static int gram_next_byte(const gen_gram *g, uint8_t *ok) {
          * model that loses count of a later packet's bytes samples these two bytes from
          * other fields' values: without this, 37 % of the TCP segments of the requet model
          * carried impossible flags and RST appeared in 56 % of its flows (docs/generate.md) */
-        for (int b = 0x50; b < 0x100; b += 0x10) ok[b] = ok[b | 1] = 1;
+        for (int b = 0x50; b < 0x100; b += 0x10)
+            if (!g->strict_headers || !g->total || g->ihl + (b >> 4) * 4 <= g->total) ok[b] = ok[b | 1] = 1;
     } else if (g->proto == 6 && !g->raw_tcp_flags && n == g->ihl + 13) {
         for (int b = 0; b < 256; b++) ok[b] = (uint8_t)gen_tcp_flags_valid(b);
     } else if ((g->proto == 1 || g->proto == 58) && n == g->ihl) {
         /* ICMP type: echo request/reply, the messages the writer keeps */
         if (g->proto == 1) ok[0] = ok[8] = 1;
         else ok[128] = ok[129] = 1;
+    } else if (g->strict_headers && gram_header_byte(g, ok)) {
+        /* a header byte the writer would otherwise repair (gram_header_byte) */
     } else {
         memset(ok, 1, 256);
         return 1;
@@ -92,6 +147,7 @@ static int gram_next_byte(const gen_gram *g, uint8_t *ok) {
 /* A packet starts: its per-packet grammar state */
 static void gram_packet_start(gen_gram *g) {
     g->nbytes = 0; g->min_len = 20; g->proto = 0; g->ihl = 20; g->cand = 3;
+    g->len_hi = g->total = 0; g->opt_end = g->opt_next = g->opt_len_pos = -1; g->opt_kind = g->opt_eol = 0;
 }
 
 /* Byte t of the current packet (bytes and bigrams) */
@@ -108,6 +164,20 @@ static void gram_push_byte(gen_gram *g, int t) {
         g->proto = t;
         if (g->npkts == 1 && !g->capture) g->flow_proto = t;
         g->min_len = g->ihl + (t == 6 ? 20 : 8);
+    }
+    const int lo_pos = g->ver == 4 ? 2 : 4;
+    if (n == lo_pos) g->len_hi = t;
+    if (n == lo_pos + 1) g->total = (g->len_hi << 8 | t) + (g->ver == 4 ? 0 : 40);
+    if (g->proto == 6 && n == g->ihl + 12) {
+        g->opt_end = g->ihl + (t >> 4) * 4; g->opt_next = g->ihl + 20; g->opt_eol = 0; g->opt_len_pos = -1;
+    } else if (g->proto == 6 && n >= g->ihl + 20 && n < g->opt_end && !g->opt_eol) {
+        if (n == g->opt_next) {
+            if (t == 0) g->opt_eol = 1;
+            else if (t == 1) g->opt_next = n + 1;
+            else { g->opt_kind = t; g->opt_len_pos = n + 1; }
+        } else if (n == g->opt_len_pos) {
+            g->opt_next = n - 1 + (t < 2 ? 2 : t);
+        }
     }
     const int al = g->ver == 4 ? 4 : 16, a0 = g->ver == 4 ? 12 : 8;
     if (g->npkts == 1) {   /* the flow's addresses and ports, as side a sends them */
@@ -188,7 +258,8 @@ static void bigrams_mask(const gen_gram *g, uint8_t *allowed, int V, int label_l
         /* the byte format's rules on the byte each word adds (the first word: bytes 0 and 1,
          * byte 1 free); a word overlaps the previous one */
         uint8_t ok[256];
-        gram_next_byte(g, ok);
+        if (gram_full(g)) memset(ok, 0, 256);
+        else gram_next_byte(g, ok);
         for (int b = 0; b < 256; b++)
             if (ok[b]) {
                 if (g->nbytes == 0) for (int b1 = 0; b1 < 256; b1++) allowed[BIG_W0 + (b << 8 | b1)] = 1;
@@ -377,7 +448,9 @@ void gen_gram_mask(const gen_gram *g, uint8_t *allowed, int V, int label_lo, int
         /* a packet ends only after its headers: IP, and 20 bytes of TCP or 8 of UDP/ICMP.
          * TCP options may be cut (the writer completes them): header-only captures with a
          * short snaplen cut SYN options, and a model trained on them ends packets there */
-        if (gram_next_byte(g, allowed) && g->nbytes >= g->min_len) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
+        if (gram_full(g)) { allowed[TOK_PKT] = allowed[TOK_EOS] = 1; break; }
+        gram_next_byte(g, allowed);
+        if (g->nbytes >= g->min_len) allowed[TOK_PKT] = allowed[TOK_EOS] = 1;
         break;
     default: allowed[TOK_EOS] = 1; break;
     }
@@ -819,6 +892,7 @@ static int loop_prepare(gen_loop *lp) {
         z->seen[lp->tf->bos] = 1;
         gen_gram_init(&z->gram);
         z->gram.raw_tcp_flags = o->raw_tcp_flags;
+        z->gram.strict_headers = o->strict_headers;
         z->gram.fmt = lp->tf->id;
         z->gram.bpe = lp->gb;
         z->gram.capture = lp->capture;

@@ -30,8 +30,14 @@
  *   header's data offset is at least 5 words with the reserved
  *   bits zero, and its flags are a combination a TCP stack sends (gen_tcp_flags_valid: no SYN
  *   with FIN or RST, no RST with FIN, ACK on everything but SYN and RST), unless raw_tcp_flags
- *   (`generate --raw-tcp-flags`: scans and other anomalies stay possible). BOS, PAD and label
- *   tokens never appear inside a sequence. */
+ *   (`generate --raw-tcp-flags`: scans and other anomalies stay possible). With strict_headers
+ *   (`generate --strict-headers`) the headers are also consistent: an IPv4 header of 5 words
+ *   (the writer drops IP options), no fragment bits but DF, TTL / hop limit > 0, a length field
+ *   that holds the fixed headers (the flow's protocol's, once known) and is at most the MTU,
+ *   TCP only in a packet long enough for its 20 bytes, a data offset that fits the length,
+ *   a TCP option list the writer keeps as it is: kinds EOL, NOP, MSS, window scale,
+ *   SACK-permitted, SACK, timestamps, each with its own length, inside the data offset, zeros
+ *   after EOL. BOS, PAD and label tokens never appear inside a sequence. */
 typedef struct {
     int pos;          /* tokens so far */
     int phase;        /* GM_* */
@@ -41,6 +47,15 @@ typedef struct {
     int flow_ver, flow_proto;   /* fixed by the first packet (0 before) */
     int ihl, proto, min_len;    /* current packet: IP header length, protocol, bytes before it may end */
     int raw_tcp_flags;          /* 1: any TCP flags and reserved bits (set after gen_gram_init) */
+    /* 1: header-consistency rules too (`generate --strict-headers`, set after gen_gram_init):
+     * the IP header length, fragment bits, TTL, the length field against the headers and the
+     * MTU, the TCP option list, and the packet's end at its length are only what the trace
+     * writer keeps unrepaired. Off by default: measured, they cut the writer's repairs but
+     * moved TCP flags and states further from real traffic (docs/generate.md, "Header rules") */
+    int strict_headers;
+    int mtu;                    /* largest IP packet the writer keeps (gen_gram_init: 1500) */
+    int len_hi, total;          /* current packet: the length field's high byte; IP total length (0 before) */
+    int opt_end, opt_next, opt_len_pos, opt_kind, opt_eol;   /* TCP option list walk (bytes) */
     int dir;                    /* current packet's direction: 0 = as the first packet, 1 = reverse */
     /* the first packet's addresses and ports, as sent by side a: src, dst (4 or 16 bytes each),
      * then source and destination port (TCP/UDP); later packets must repeat them */
@@ -175,6 +190,7 @@ typedef struct {
     int threads, quiet;
     int full;                  /* never sample EOS: every flow runs to max_len (benchmarks) */
     int raw_tcp_flags;         /* the grammar leaves TCP flags and reserved bits to the model */
+    int strict_headers;        /* the grammar also fixes length fields, fragment bits, TTL and TCP options (gen_gram) */
     int bf16;                  /* weight matrices read as bf16 (faster at batch 1, ~1e-3 relative on logits) */
     int reset_windows;         /* capture units: every window from a reset state (default for a recurrent
                                   backbone: each slot is one stream whose state runs on from window to window) */

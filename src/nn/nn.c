@@ -108,41 +108,65 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         layernorm_row(out + (size_t)i * C, mean + i, rstd + i, inp + (size_t)i * C, w, b, C);
 }
 
+/* The weight and bias gradients are summed per block of LN_ROWS rows in the same pass as the
+ * input gradient (x and dout are read once), then the blocks in order: the same numbers for any
+ * thread count. (Summing them afterwards, per column strip over all rows, read both again.) */
+#define LN_ROWS 64
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C) {
+    const int nb = (N + LN_ROWS - 1) / LN_ROWS;
+    float *part = malloc((size_t)nb * 2 * C * sizeof(float));
     #pragma omp parallel
     {
         #pragma omp for schedule(static)
-        for (int i = 0; i < N; i++) {
-            const float *x = inp + (size_t)i * C, *d = dout + (size_t)i * C;
-            float m = mean[i], s = rstd[i], dn_mean = 0, dn_xh = 0;
-            #pragma omp simd reduction(+:dn_mean, dn_xh)
-            for (int c = 0; c < C; c++) {
-                float dn = w[c] * d[c];
-                dn_mean += dn;
-                dn_xh += dn * (x[c] - m) * s;
-            }
-            dn_mean /= C; dn_xh /= C;
-            float *di = dinp + (size_t)i * C;
-            #pragma omp simd
-            for (int c = 0; c < C; c++) {
-                float xh = (x[c] - m) * s;
-                di[c] += (w[c] * d[c] - dn_mean - xh * dn_xh) * s;
+        for (int bk = 0; bk < nb; bk++) {
+            float *pw = part ? part + (size_t)bk * 2 * C : NULL, *pb = pw ? pw + C : NULL;
+            if (pw) memset(pw, 0, 2 * (size_t)C * sizeof(float));
+            const int i1 = (bk + 1) * LN_ROWS < N ? (bk + 1) * LN_ROWS : N;
+            for (int i = bk * LN_ROWS; i < i1; i++) {
+                const float *x = inp + (size_t)i * C, *d = dout + (size_t)i * C;
+                float m = mean[i], s = rstd[i], dn_mean = 0, dn_xh = 0;
+                #pragma omp simd reduction(+:dn_mean, dn_xh)
+                for (int c = 0; c < C; c++) {
+                    float dn = w[c] * d[c];
+                    dn_mean += dn;
+                    dn_xh += dn * (x[c] - m) * s;
+                }
+                dn_mean /= C; dn_xh /= C;
+                float *di = dinp + (size_t)i * C;
+                #pragma omp simd
+                for (int c = 0; c < C; c++) {
+                    float xh = (x[c] - m) * s;
+                    di[c] += (w[c] * d[c] - dn_mean - xh * dn_xh) * s;
+                }
+                if (pw) {
+                    #pragma omp simd
+                    for (int c = 0; c < C; c++) { pw[c] += d[c] * (x[c] - m) * s; pb[c] += d[c]; }
+                }
             }
         }
-        /* parameter gradients: parallel over columns (each thread owns its columns) */
-        #pragma omp for schedule(static)
-        for (int c0 = 0; c0 < C; c0 += 16) {
-            int c1 = c0 + 16 < C ? c0 + 16 : C;
-            float aw[16] = { 0 }, ab[16] = { 0 };
-            for (int i = 0; i < N; i++) {
-                const float *x = inp + (size_t)i * C, *d = dout + (size_t)i * C;
-                float m = mean[i], s = rstd[i];
-                for (int c = c0; c < c1; c++) { aw[c - c0] += d[c] * (x[c] - m) * s; ab[c - c0] += d[c]; }
+        if (part) {
+            #pragma omp for schedule(static)
+            for (int c = 0; c < C; c++) {
+                float aw = 0, ab = 0;
+                for (int bk = 0; bk < nb; bk++) { aw += part[(size_t)bk * 2 * C + c]; ab += part[(size_t)bk * 2 * C + C + c]; }
+                dw[c] += aw; db[c] += ab;
             }
-            for (int c = c0; c < c1; c++) { dw[c] += aw[c - c0]; db[c] += ab[c - c0]; }
+        } else {   /* no memory for the blocks' sums: per column strip, reading x and dout again */
+            #pragma omp for schedule(static)
+            for (int c0 = 0; c0 < C; c0 += 16) {
+                int c1 = c0 + 16 < C ? c0 + 16 : C;
+                float aw[16] = { 0 }, ab[16] = { 0 };
+                for (int i = 0; i < N; i++) {
+                    const float *x = inp + (size_t)i * C, *d = dout + (size_t)i * C;
+                    float m = mean[i], s = rstd[i];
+                    for (int c = c0; c < c1; c++) { aw[c - c0] += d[c] * (x[c] - m) * s; ab[c - c0] += d[c]; }
+                }
+                for (int c = c0; c < c1; c++) { dw[c] += aw[c - c0]; db[c] += ab[c - c0]; }
+            }
         }
     }
+    free(part);
 }
 
 /* ---- matmul (nn_gemm: own AVX-512 kernel, fp32 or bf16 inputs) ---- */
@@ -265,8 +289,11 @@ void gelu_erf_backward_set(float *dinp, const float *inp, const float *dout, siz
         size_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
         #pragma omp simd
         for (size_t i = c0; i < c1; i++) {
-            float x = inp[i];
-            float g = 0.5f * (1.0f + ferf(x * 0.70710678118654752f)) + x * 0.39894228040143268f * fexp(-0.5f * x * x);
+            /* erf's e^(-u^2), u = x / sqrt 2, is the density's e^(-x^2 / 2): one exp for both */
+            float x = inp[i], u = x * 0.70710678118654752f, au = fabsf(u), t = 1.0f / (1.0f + 0.3275911f * au);
+            float p = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+            float e = fexp(-au * au), y = 1.0f - p * e;
+            float g = 0.5f * (1.0f + (u < 0 ? -y : y)) + x * 0.39894228040143268f * e;
             dinp[i] = g * dout[i];
         }
     }
