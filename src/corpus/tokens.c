@@ -161,6 +161,18 @@ void tok_reader_init_fmt(tok_reader *r, int fmt, const tok_t *t, size_t n, int64
     r->fmt = tokfmt_get(fmt) ? fmt : TOKFMT_BYTES;
 }
 
+/* A packet of a format without time or direction tokens (bigrams, bpe): BIG_GAP_NS after the
+ * one before; the side whose source address is the first packet's is the client (dir 0). */
+static void untimed_packet(tok_reader *r, tok_packet *p, const uint8_t *buf) {
+    p->flags |= TOKP_NO_TIME;
+    int v6 = p->n >= 40 && buf[0] >> 4 == 6, alen = v6 ? 16 : 4, aoff = v6 ? 8 : 12;
+    if (p->n >= (uint32_t)(aoff + alen)) {
+        if (!r->npk_seen) memcpy(r->src0, buf + aoff, (size_t)alen);
+        p->dir = memcmp(r->src0, buf + aoff, (size_t)alen) != 0;
+    } else p->flags |= TOKP_NO_DIR;
+    if (r->npk_seen) r->clock_ns += BIG_GAP_NS;
+}
+
 /* fields and bigrams: the same walk with their own ids (tcpfields.h, bigrams.h) */
 static int reader_next_other(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t cap) {
     const tok_format *f = tokfmt_get(r->fmt);
@@ -187,14 +199,7 @@ static int reader_next_other(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_
         size_t a = ++r->i;
         while (r->i < r->n && r->t[r->i] != BIG_PKT && (int)r->t[r->i] != f->eos) r->i++;
         p->n = big_decode_words(r->t + a, r->i - a, buf, cap, &r->stray);
-        p->flags |= TOKP_NO_TIME;
-        /* no direction token: the side whose source address is the first packet's is the client */
-        int v6 = p->n >= 40 && buf[0] >> 4 == 6, alen = v6 ? 16 : 4, aoff = v6 ? 8 : 12;
-        if (p->n >= (uint32_t)(aoff + alen)) {
-            if (!r->npk_seen) memcpy(r->src0, buf + aoff, (size_t)alen);
-            p->dir = memcmp(r->src0, buf + aoff, (size_t)alen) != 0;
-        } else p->flags |= TOKP_NO_DIR;
-        if (r->npk_seen) r->clock_ns += BIG_GAP_NS;
+        untimed_packet(r, p, buf);
     }
     p->ts_ns = r->clock_ns;
     r->npk_seen++;
@@ -244,13 +249,7 @@ static int reader_next_bpe(tok_reader *r, tok_packet *p, uint8_t *buf, uint32_t 
             if (p->n < cap) buf[p->n++] = (uint8_t)(k ? word : word >> 8); else p->flags |= TOKP_CUT;
         }
     } else if (nib) r->stray++;
-    p->flags |= TOKP_NO_TIME;
-    int v6 = p->n >= 40 && buf[0] >> 4 == 6, alen = v6 ? 16 : 4, aoff = v6 ? 8 : 12;
-    if (p->n >= (uint32_t)(aoff + alen)) {
-        if (!r->npk_seen) memcpy(r->src0, buf + aoff, (size_t)alen);
-        p->dir = memcmp(r->src0, buf + aoff, (size_t)alen) != 0;
-    } else p->flags |= TOKP_NO_DIR;
-    if (r->npk_seen) r->clock_ns += BIG_GAP_NS;
+    untimed_packet(r, p, buf);
     p->ts_ns = r->clock_ns;
     r->npk_seen++;
     return 1;
