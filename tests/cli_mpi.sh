@@ -70,7 +70,7 @@ for arch in $ARCHS; do
   # loss, validation loss, gradient norm of every step
   same ${arch}_np2_same_curve $T/$arch-1.csv $T/$arch-2.csv 4 6 1e-4
 done
-check np2_says_ranks grep -q "1 threads x 2 ranks" $T/gpt2-2.err
+check np2_says_ranks grep -q "1 thread x 2 ranks" $T/gpt2-2.err
 check np2_reports_wait grep -q "2 ranks: .* waiting for other ranks" $T/gpt2-2.err
 check np2_one_progress_line test "$(grep -c "^pktlm pretrain: gpt2" $T/gpt2-2.err)" -eq 1
 check np2_no_stray_files test -z "$(ls $T | grep -E 'tmp|lock' )"

@@ -93,8 +93,11 @@ int cmd_pretrain(int argc, char **argv) {
 int cli_lm_train(const char *verb, pretrain_opts *o, int (*run)(pretrain_opts *)) {
     o->interrupt = cli_catch_interrupt();   /* Ctrl-C / SIGTERM: stop after the step, keep the checkpoint */
     if (run(o) != 0) return cli_error(verb, "%s", o->err);
+    /* a run stopped before its first evaluation has no validation loss (a loss is never 0) */
+    char val[48] = "not evaluated yet";
+    if (o->final_val > 0) snprintf(val, sizeof val, "%.4f (nats/token)", o->final_val);
     if (!o->quiet)
-        fprintf(stderr, "pktlm %s: %s at step %ld: loss %.4f, validation loss %.4f (nats/token)\n", verb,
-                o->interrupted ? "stopped" : "done", o->final_step, o->final_loss, o->final_val);
+        fprintf(stderr, "pktlm %s: %s at step %ld: loss %.4f, validation loss %s\n", verb,
+                o->interrupted ? "stopped" : "done", o->final_step, o->final_loss, val);
     return 0;
 }

@@ -420,10 +420,10 @@ int pretrain_run(pretrain_opts *o) {
     }
     if (!o->quiet)
         fprintf(stderr, "pktlm pretrain: %s %d layers, d %d, %d heads (%d kv), d_ff %d, ctx %d, vocab %d: %zu parameters; "
-                        "%ld steps of %zu tokens (batch %d x accum %d), %d threads%s, %s%s\n",
+                        "%ld steps of %zu tokens (batch %d x accum %d), %d thread%s%s, %s%s\n",
                 model_arch_name(m.cfg.arch), m.cfg.layers, m.cfg.d_model, m.cfg.heads, m.cfg.kv_heads, m.cfg.d_ff,
                 m.cfg.ctx, m.cfg.vocab,
-                m.nparams, total, tokens_per_step, st.batch, st.accum, nn_threads(), ranks_x,
+                m.nparams, total, tokens_per_step, st.batch, st.accum, nn_threads(), nn_threads() == 1 ? "" : "s", ranks_x,
                 m.prec == NN_BF16 ? "bf16 products" : "fp32", start ? ", resumed" : "");
     progress pg;
     progress_init(&pg, "training", "tok", 1);
