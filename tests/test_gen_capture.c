@@ -278,7 +278,7 @@ static int sample_misses(const float *logits, int V, const tok_t *tok, size_t n,
 /* A recurrent model's capture is one sequence: the windows of a stream at batch 1, concatenated
  * (each window whole, its last token included), are what the model's chunked forward of that one
  * sequence gives, token for token through the same samplers; the forward of each window alone (a
- * reset state) gives other logits and other tokens. */
+ * reset state) gives other logits. */
 static void check_carried(const char *ckpt, gen_opts base) {
     gen_opts o = base;
     seqs_seen v = { .k = 0 };
@@ -302,7 +302,8 @@ static void check_carried(const char *ckpt, gen_opts base) {
     if (T > m.cfg.ctx) T = m.cfg.ctx;
     CHECK_EQ(model_alloc_acts(&m, 1, T), 0);
     model_forward(&m, all, NULL, 1, T);
-    int carried_miss = 0, reset_miss = 0, pos = 0;
+    int carried_miss = 0, pos = 0;
+    double reset_diff = 0;
     float *lg = malloc((size_t)T * V * sizeof *lg);
     memcpy(lg, m.logits, (size_t)T * V * sizeof *lg);
     for (int w = 0; w < v.k && pos < T; w++) {
@@ -311,12 +312,18 @@ static void check_carried(const char *ckpt, gen_opts base) {
             int n = (int)v.n[w];
             CHECK_EQ(model_alloc_acts(&m, 1, n), 0);
             model_forward(&m, all + pos, NULL, 1, n);
-            reset_miss += sample_misses(m.logits, V, v.t[w], v.n[w], TOK_LABEL0, o.seed, w);
+            /* the logits, not the sampled tokens: a barely trained model's state may move its
+             * logits too little to flip a draw (seen in the -O1 sanitizer build) */
+            for (size_t i = 0; i < (size_t)n * V; i++) {
+                double d = fabs((double)m.logits[i] - lg[(size_t)pos * V + i]);
+                if (d > reset_diff) reset_diff = d;
+            }
         }
         pos += (int)v.n[w];
     }
     CHECKF(carried_miss == 0, "%d tokens are not what the forward of the whole stream gives", carried_miss);
-    CHECKF(reset_miss > 0, "windows from a reset state give the same tokens: the state was not carried");
+    CHECKF(reset_diff > 1e-3, "windows from a reset state give the same logits (largest difference %.2e): the state "
+           "was not carried", reset_diff);
     free(lg);
     model_free(&m);
     seqs_free(&v);
