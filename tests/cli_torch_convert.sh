@@ -60,6 +60,19 @@ import sys, torch
 a, b = torch.load(sys.argv[1]), torch.load(sys.argv[2])
 sys.exit(0 if a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a) else 1)" $T/uer.bin $T/uer_back.bin
 check torch_convert_to_uer_bits test $? -eq 0
+# --vocab: UER sizes the embedding by vocab.txt's lines; rows past them are left out, more lines refused
+rows=$($PY -c "import sys, torch; print(torch.load(sys.argv[1])['embedding.word.embedding.weight'].shape[0])" $T/uer.bin)
+seq 1 $((rows - 3)) > $T/vocab_short.txt; seq 1 $((rows + 1)) > $T/vocab_long.txt
+$C --to-uer $T/uer_out -o $T/uer_trim.bin --vocab $T/vocab_short.txt >/dev/null 2>&1
+$PY -c "
+import sys, torch
+a, b = torch.load(sys.argv[1]), torch.load(sys.argv[2]); n = int(sys.argv[3])
+w = 'embedding.word.embedding.weight'
+ok = b[w].shape[0] == n and torch.equal(b[w], b['target.lm.output_layer.weight']) and torch.allclose(a[w][:n], b[w], atol=1e-6)
+sys.exit(0 if ok else 1)" $T/uer.bin $T/uer_trim.bin $((rows - 3))
+check torch_convert_to_uer_vocab_rows test $? -eq 0
+$C --to-uer $T/uer_out -o $T/uer_long.bin --vocab $T/vocab_long.txt >/dev/null 2>$T/e; rc=$?
+check torch_convert_to_uer_vocab_long test $rc -eq 1 -a ! -e $T/uer_long.bin -a -n "$(grep -F "lines, but the model has" $T/e)"
 # pktlm import on the pickle folder says how to convert
 $PKTLM import $T/hfbin -o $T/x.ckpt >/dev/null 2>$T/e
 check import_says_convert grep -q "torch_to_safetensors.py" $T/e

@@ -294,9 +294,11 @@ def st_read(path):
     return out
 
 
-def gpt2_to_uer(d, keep_ln):
+def gpt2_to_uer(d, keep_ln, vocab=None):
     """A Hugging Face GPT-2 folder (`pktlm export-model`) -> a UER-py state dict (the names
-    NetGPT's scripts load: UER's newer embedding names, layer_norm gamma/beta, tied lm output)."""
+    NetGPT's scripts load: UER's newer embedding names, layer_norm gamma/beta, tied lm output).
+    vocab: a vocab.txt; UER sizes its embedding by its lines, so the rows after them (pktlm's
+    <pkt>, label and padding rows, which a UER vocabulary does not have) are left out."""
     cfg = json.load(open(os.path.join(d, "config.json")))
     if cfg.get("model_type") != "gpt2":
         raise ConvertError("%s: model_type %r: UER's GPT-2 layout needs a gpt2 model" % (d, cfg.get("model_type")))
@@ -304,7 +306,14 @@ def gpt2_to_uer(d, keep_ln):
     g = lambda n: w[n] if n in w else w["transformer." + n]
     C = cfg["n_embd"]
     ln_scale = 1.0 if keep_ln else 1.0 / math.sqrt((C - 1) / C)
-    u = {"embedding.word.embedding.weight": g("wte.weight"), "embedding.pos.embedding.weight": g("wpe.weight")}
+    wte = g("wte.weight")
+    if vocab:
+        with open(vocab, "rb") as f:
+            rows = sum(1 for _ in f)
+        if rows > wte.shape[0]:
+            raise ConvertError("%s: %d lines, but the model has %d embedding rows" % (vocab, rows, wte.shape[0]))
+        wte = wte[:rows].contiguous()
+    u = {"embedding.word.embedding.weight": wte, "embedding.pos.embedding.weight": g("wpe.weight")}
     for l in range(cfg["n_layer"]):
         p, h = "encoder.transformer.%d." % l, "h.%d." % l
         qkv, b = g(h + "attn.c_attn.weight").t(), g(h + "attn.c_attn.bias")
@@ -382,6 +391,8 @@ def main():
     ap.add_argument("--keep-layernorm", action="store_true", help="UER: do not rescale LayerNorm gamma")
     ap.add_argument("--to-uer", action="store_true",
                     help="the other way: a GPT-2 folder (pktlm export-model) -> OUT, a UER-py .bin state dict")
+    ap.add_argument("--vocab", help="--to-uer: the vocab.txt UER will use (pktlm export --format netgpt writes it); "
+                    "the embedding keeps as many rows as it has lines")
     ap.add_argument("--to-pickle", action="store_true",
                     help="the other way: a folder's model.safetensors -> OUT, a PyTorch state dict (pytorch_model.bin)")
     a = ap.parse_args()
@@ -390,7 +401,7 @@ def main():
             print(to_pickle(a.input, a.out))
             return
         if a.to_uer:
-            u, cfg = gpt2_to_uer(a.input, a.keep_layernorm)
+            u, cfg = gpt2_to_uer(a.input, a.keep_layernorm, a.vocab)
             tmp = "%s.tmp.%d" % (a.out, os.getpid())
             torch.save(u, tmp)
             os.replace(tmp, a.out)
