@@ -319,6 +319,23 @@ def make_qwen2_tied(d):
     return cfg, [qwen2_tensors(V, L, C, NH, KVH, Fd, True, torch.float32)], ["model.safetensors"]
 
 
+def mamba2_layers(L, C, Di, G, N, H, W, Cd):
+    """The backbone.layers.N tensors of a Mamba-2 (mamba_ssm's and transformers' share them),
+    random as the reference initialises them: dt from log-uniform [1e-3, 0.1], A from [1, 16]."""
+    t = []
+    for l in range(L):
+        p = "backbone.layers.%d." % l
+        dtv = torch.exp(torch.rand(H) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+        t += [(p + "norm.weight", 1 + rnd(C, s=0.1)),
+              (p + "mixer.in_proj.weight", rnd(2 * Di + 2 * G * N + H, C, s=0.15)),
+              (p + "mixer.conv1d.weight", rnd(Cd, 1, W, s=0.3)), (p + "mixer.conv1d.bias", rnd(Cd, s=0.2)),
+              (p + "mixer.dt_bias", (dtv + torch.log(-torch.expm1(-dtv))).float()),
+              (p + "mixer.A_log", torch.log(torch.empty(H).uniform_(1, 16)).float()),
+              (p + "mixer.D", 1 + rnd(H, s=0.3)), (p + "mixer.norm.weight", 1 + rnd(Di, s=0.1)),
+              (p + "mixer.out_proj.weight", rnd(C, Di, s=0.15))]
+    return t
+
+
 def make_mamba2(d):
     """NetSSM's layout (mamba_ssm MambaLMHeadModel.state_dict(), config.json as
     checkpoints/configs/default has it) at a tiny size: vocab_size 50 padded to 64 rows, two
@@ -335,16 +352,7 @@ def make_mamba2(d):
            "pad_vocab_size_multiple": 16, "tie_embeddings": True}
     emb = rnd(Vp, C, s=0.5)
     t = [("backbone.embedding.weight", emb)]
-    for l in range(L):
-        p = "backbone.layers.%d." % l
-        dtv = torch.exp(torch.rand(H) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
-        t += [(p + "norm.weight", 1 + rnd(C, s=0.1)),
-              (p + "mixer.in_proj.weight", rnd(2 * Di + 2 * G * N + H, C, s=0.15)),
-              (p + "mixer.conv1d.weight", rnd(Cd, 1, W, s=0.3)), (p + "mixer.conv1d.bias", rnd(Cd, s=0.2)),
-              (p + "mixer.dt_bias", (dtv + torch.log(-torch.expm1(-dtv))).float()),
-              (p + "mixer.A_log", torch.log(torch.empty(H).uniform_(1, 16)).float()),
-              (p + "mixer.D", 1 + rnd(H, s=0.3)), (p + "mixer.norm.weight", 1 + rnd(Di, s=0.1)),
-              (p + "mixer.out_proj.weight", rnd(C, Di, s=0.15))]
+    t += mamba2_layers(L, C, Di, G, N, H, W, Cd)
     t += [("backbone.norm_f.weight", 1 + rnd(C, s=0.1)), ("lm_head.weight", emb)]
     return cfg, [[(n, x.to(torch.bfloat16)) for n, x in t]], ["model.safetensors"]
 
@@ -367,16 +375,7 @@ def make_mamba2_transformers(d):
            "initializer_range": 0.1, "rescale_prenorm_residual": False, "use_cache": True,
            "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "torch_dtype": "float32"}
     t = [("backbone.embeddings.weight", rnd(V, C, s=0.5))]
-    for l in range(L):
-        p = "backbone.layers.%d." % l
-        dtv = torch.exp(torch.rand(H) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
-        t += [(p + "norm.weight", 1 + rnd(C, s=0.1)),
-              (p + "mixer.in_proj.weight", rnd(2 * Di + 2 * G * N + H, C, s=0.15)),
-              (p + "mixer.conv1d.weight", rnd(Cd, 1, W, s=0.3)), (p + "mixer.conv1d.bias", rnd(Cd, s=0.2)),
-              (p + "mixer.dt_bias", (dtv + torch.log(-torch.expm1(-dtv))).float()),
-              (p + "mixer.A_log", torch.log(torch.empty(H).uniform_(1, 16)).float()),
-              (p + "mixer.D", 1 + rnd(H, s=0.3)), (p + "mixer.norm.weight", 1 + rnd(Di, s=0.1)),
-              (p + "mixer.out_proj.weight", rnd(C, Di, s=0.15))]
+    t += mamba2_layers(L, C, Di, G, N, H, W, Cd)
     t += [("backbone.norm_f.weight", 1 + rnd(C, s=0.1))]
     return cfg, [t], ["model.safetensors"]
 
